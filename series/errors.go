@@ -1,0 +1,18 @@
+package series
+
+import "errors"
+
+// Errors a caller can test for with errors.Is. Each is wrapped with the
+// details (which label, which limit) before it is returned.
+var (
+	// ErrInvalidLabels marks a label set that breaks a rule of Validate.
+	ErrInvalidLabels = errors.New("invalid labels")
+	// ErrTypeConflict marks a sample whose value type differs from the
+	// type its series was created with.
+	ErrTypeConflict = errors.New("value type conflict")
+	// ErrSeriesLimit marks a new series beyond the configured limit.
+	ErrSeriesLimit = errors.New("series limit reached")
+	// ErrCorruptSnapshot marks a registry snapshot that fails its checksum
+	// or cannot be decoded.
+	ErrCorruptSnapshot = errors.New("corrupt series snapshot")
+)
