@@ -30,7 +30,7 @@ type Registry struct {
 
 	shards [registryShards]registryShard
 
-	growMu sync.Mutex                // growMu serialises growth of pages and next
+	growMu sync.Mutex                 // growMu serialises growth of pages and next
 	pages  atomic.Pointer[[]*regPage] // ID>>pageBits -> page; grows by copy
 	next   atomic.Uint32              // next ID to hand out
 	count  atomic.Int64               // live series
