@@ -168,3 +168,7 @@ type AppendResult struct {
 	Accepted int
 	Rejected []Rejection
 }
+
+// StrBuf returns the buffer that string values of this batch point into
+// (raw = off<<32 | len). It aliases the batch.
+func (b *Batch) StrBuf() []byte { return b.strs }

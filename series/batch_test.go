@@ -1,0 +1,76 @@
+package series
+
+import (
+	"math"
+	"testing"
+)
+
+func TestBatchRoundTrip(t *testing.T) {
+	var b Batch
+	b.AddSeries(FromStrings("__name__", "f"), TypeFloat)
+	b.AppendFloat(1, 1.5)
+	b.AppendFloat(2, math.Inf(-1))
+	b.AddSeries(FromStrings("__name__", "s"), TypeString)
+	b.AppendString(3, []byte("hello"))
+	b.AppendString(4, []byte(""))
+	b.AddSeries(FromStrings("__name__", "i"), TypeInt)
+	b.AppendInt(5, math.MinInt64)
+	if err := b.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() != 3 || b.Samples() != 5 {
+		t.Fatalf("len %d samples %d", b.Len(), b.Samples())
+	}
+	_, typ, ts, vals := b.Series(1)
+	if typ != TypeString || len(ts) != 2 || string(b.Str(vals[0])) != "hello" || string(b.Str(vals[1])) != "" {
+		t.Fatalf("string series: %v %v", typ, ts)
+	}
+	_, _, _, vals = b.Series(2)
+	if int64(vals[0]) != math.MinInt64 {
+		t.Fatalf("int value %d", int64(vals[0]))
+	}
+	b.AddSeries(FromStrings("__name__", "x"), TypeBool)
+	b.AppendBool(9, true)
+	b.DropLast()
+	if b.Len() != 3 || b.Samples() != 5 {
+		t.Fatal("DropLast did not remove the last series")
+	}
+	b.AddSeries(FromStrings("__name__", "empty"), TypeBool)
+	if b.Validate() == nil {
+		t.Fatal("series without samples passed Validate")
+	}
+}
+
+func TestBatchSteadyStateNoAllocs(t *testing.T) {
+	var b Batch
+	ls := make([]Labels, 100)
+	for i := range ls {
+		ls[i] = FromStrings("__name__", "m", "i", string(rune('a'+i%26)))
+	}
+	fill := func() {
+		b.Reset()
+		for i := range ls {
+			b.AddSeries(ls[i], TypeFloat)
+			for j := 0; j < 10; j++ {
+				b.AppendFloat(int64(j), float64(j))
+			}
+		}
+	}
+	fill()
+	if a := testing.AllocsPerRun(50, fill); a != 0 {
+		t.Fatalf("%v allocations per refill, want 0", a)
+	}
+}
+
+func BenchmarkBatchAppend(b *testing.B) {
+	var bt Batch
+	ls := FromStrings("__name__", "cpu_usage_user", "host", "h1", "region", "eu-west-1")
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%1000 == 0 {
+			bt.Reset()
+		}
+		bt.AddSeries(ls, TypeFloat)
+		bt.AppendFloat(int64(i), 1)
+	}
+}
