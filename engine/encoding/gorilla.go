@@ -1,0 +1,129 @@
+package encoding
+
+import "math/bits"
+
+// Gorilla XOR stream (Pelkonen et al., VLDB 2015, as in Prometheus
+// chunkenc), bits most significant first, the last byte zero-padded:
+//
+//	v_0: 64 bits
+//	v_i: xor = v_i ^ v_(i-1)
+//	     '0'                          xor == 0
+//	     '1' '0' <window bits>        xor fits the previous window
+//	     '1' '1' <5 bits leading> <6 bits sigbits, 0 means 64> <sigbits bits>
+//
+// The window starts as all 64 bits. The encoder reuses the window only when
+// that is not longer than opening a new one.
+
+type bitWriter struct {
+	buf []byte
+	acc uint64 // pending bits, low n bits valid
+	n   int    // < 8 between calls
+}
+
+func (w *bitWriter) write(v uint64, nbits int) {
+	if nbits > 32 {
+		w.write(v>>32, nbits-32)
+		v, nbits = v&(1<<32-1), 32
+	}
+	w.acc = w.acc<<nbits | v&(1<<nbits-1)
+	w.n += nbits
+	for w.n >= 8 {
+		w.n -= 8
+		w.buf = append(w.buf, byte(w.acc>>w.n))
+	}
+}
+
+func (w *bitWriter) flush() []byte {
+	if w.n > 0 {
+		w.buf = append(w.buf, byte(w.acc<<(8-w.n)))
+		w.n = 0
+	}
+	return w.buf
+}
+
+func appendGorilla(dst []byte, vals []uint64) []byte {
+	if len(vals) == 0 {
+		return dst
+	}
+	w := bitWriter{buf: dst}
+	w.write(vals[0], 64)
+	lead, trail := 0, 0
+	for i := 1; i < len(vals); i++ {
+		x := vals[i] ^ vals[i-1]
+		if x == 0 {
+			w.write(0, 1)
+			continue
+		}
+		l, t := min(bits.LeadingZeros64(x), 31), bits.TrailingZeros64(x)
+		sig := 64 - l - t
+		if l >= lead && t >= trail && 64-lead-trail <= 11+sig {
+			w.write(0b10, 2)
+			w.write(x>>trail, 64-lead-trail)
+			continue
+		}
+		w.write(0b11, 2)
+		w.write(uint64(l), 5)
+		w.write(uint64(sig&63), 6)
+		w.write(x>>t, sig)
+		lead, trail = l, t
+	}
+	return w.flush()
+}
+
+type bitReader struct {
+	src []byte
+	acc uint64
+	n   int
+	bad bool
+}
+
+func (r *bitReader) read(nbits int) uint64 {
+	if nbits > 32 {
+		hi := r.read(nbits - 32)
+		return hi<<32 | r.read(32)
+	}
+	for r.n < nbits {
+		if len(r.src) == 0 {
+			r.bad = true
+			return 0
+		}
+		r.acc = r.acc<<8 | uint64(r.src[0])
+		r.src = r.src[1:]
+		r.n += 8
+	}
+	r.n -= nbits
+	return r.acc >> r.n & (1<<nbits - 1)
+}
+
+func decodeGorilla(dst []uint64, r *reader) {
+	if len(dst) == 0 {
+		return
+	}
+	br := bitReader{src: r.src}
+	v := br.read(64)
+	dst[0] = v
+	lead, trail := 0, 0
+	for i := 1; i < len(dst) && !br.bad; i++ {
+		if br.read(1) == 1 {
+			if br.read(1) == 1 {
+				lead = int(br.read(5))
+				sig := int(br.read(6))
+				if sig == 0 {
+					sig = 64
+				}
+				if lead+sig > 64 {
+					br.bad = true
+					break
+				}
+				trail = 64 - lead - sig
+			}
+			v ^= br.read(64-lead-trail) << trail
+		}
+		dst[i] = v
+	}
+	if br.bad {
+		r.fail("gorilla stream")
+		return
+	}
+	r.src = br.src
+}

@@ -1,0 +1,243 @@
+package encoding
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/klauspost/compress/huff0"
+)
+
+// Residual packers. A residual stream holds m unsigned values; m is known
+// from the enclosing body.
+//
+//	packerZero: nothing; every residual is 0.
+//	packerPFOR: w byte (0..64), uvarint e, packedLen(m, w) bytes of the low w
+//	            bits of every residual (little-endian bit stream), then e
+//	            patches: uvarint index gap (first: the index), uvarint high
+//	            bits (residual >> w, non-zero).
+//	packerHuff1X, packerHuff4X: uvarint e, uvarint len, then len bytes of
+//	            e uvarint exceptions (residual - 255), then uvarint len and a
+//	            huff0 1X/4X block (table + stream) of the m byte symbols
+//	            min(residual, 255).
+const (
+	packerZero   = 0
+	packerPFOR   = 1
+	packerHuff1X = 2
+	packerHuff4X = 3
+)
+
+const (
+	minHuffResiduals = 32   // below this, the huff0 table costs more than it saves
+	minHuff4X        = 1024 // from here on, the 4-stream form decodes faster
+	huffEscape       = 255
+)
+
+// appendResiduals appends the smallest packing of res and returns its kind.
+func (e *Encoder) appendResiduals(dst []byte, res []uint64) ([]byte, byte) {
+	var hist [65]int
+	for _, v := range res {
+		hist[bitLen(v)]++
+	}
+	if hist[0] == len(res) {
+		return dst, packerZero
+	}
+	start := len(dst)
+	dst = appendPFOR(dst, res, pforWidth(&hist, len(res)))
+	if len(res) < minHuffResiduals || len(res) > huff0.BlockSizeMax {
+		return dst, packerPFOR
+	}
+	big := 0
+	for w := 9; w <= 64; w++ {
+		big += hist[w]
+	}
+	if big > len(res)/4 {
+		return dst, packerPFOR
+	}
+	var kind byte
+	e.huffBuf, kind = e.appendHuff(e.huffBuf[:0], res)
+	if kind != 0 && len(e.huffBuf) < len(dst)-start {
+		return append(dst[:start], e.huffBuf...), kind
+	}
+	return dst, packerPFOR
+}
+
+// pforWidth returns the bit width that minimizes the estimated size of a
+// patched frame: every value costs w bits, and each value wider than w
+// costs a patch of about one byte of index and its high bits as a varint.
+func pforWidth(hist *[65]int, m int) int {
+	best, bestCost := 64, 64*m
+	for w := 0; w < 64; w++ {
+		cost := w * m
+		for l := w + 1; l <= 64; l++ {
+			cost += hist[l] * (8 + 8*((l-w+6)/7))
+		}
+		if cost < bestCost {
+			best, bestCost = w, cost
+		}
+	}
+	return best
+}
+
+func appendPFOR(dst []byte, res []uint64, w int) []byte {
+	dst = append(dst, byte(w))
+	e := 0
+	if w < 64 {
+		for _, v := range res {
+			if v>>w != 0 {
+				e++
+			}
+		}
+	}
+	dst = appendUvarint(dst, uint64(e))
+	dst = appendPacked(dst, res, w)
+	if e == 0 {
+		return dst
+	}
+	last := 0
+	for i, v := range res {
+		if v>>w != 0 {
+			dst = appendUvarint(dst, uint64(i-last))
+			dst = appendUvarint(dst, v>>w)
+			last = i
+		}
+	}
+	return dst
+}
+
+// appendHuff appends res as a Huffman-coded byte stream with escapes, or
+// returns kind 0 if huff0 declines (one symbol only, or incompressible).
+func (e *Encoder) appendHuff(dst []byte, res []uint64) ([]byte, byte) {
+	e.sym = grow(e.sym, len(res))[:len(res)]
+	e.exc = e.exc[:0]
+	nexc := 0
+	for i, v := range res {
+		if v >= huffEscape {
+			e.sym[i] = huffEscape
+			e.exc = appendUvarint(e.exc, v-huffEscape)
+			nexc++
+		} else {
+			e.sym[i] = byte(v)
+		}
+	}
+	if e.huff == nil {
+		e.huff = &huff0.Scratch{Reuse: huff0.ReusePolicyNone}
+	}
+	kind := byte(packerHuff1X)
+	compress := huff0.Compress1X
+	if len(res) >= minHuff4X {
+		kind, compress = packerHuff4X, huff0.Compress4X
+	}
+	out, _, err := compress(e.sym, e.huff)
+	if err != nil {
+		return dst, 0
+	}
+	dst = appendUvarint(dst, uint64(nexc))
+	dst = appendUvarint(dst, uint64(len(e.exc)))
+	dst = append(dst, e.exc...)
+	dst = appendUvarint(dst, uint64(len(out)))
+	return append(dst, out...), kind
+}
+
+// unpackResiduals fills dst with residuals packed by kind.
+func (d *Decoder) unpackResiduals(dst []uint64, kind byte, r *reader) {
+	switch kind {
+	case packerZero:
+		clear(dst)
+	case packerPFOR:
+		d.unpackPFOR(dst, r)
+	case packerHuff1X, packerHuff4X:
+		d.unpackHuff(dst, kind, r)
+	default:
+		r.fail("residual packer")
+	}
+}
+
+func (d *Decoder) unpackPFOR(dst []uint64, r *reader) {
+	w := int(r.byte("bit width"))
+	e := r.count("patch count", len(dst))
+	packed := r.bytes(packedLen(len(dst), w), "packed residuals")
+	if r.err != nil || w > 64 || w == 64 && e > 0 {
+		r.fail("packed residuals")
+		return
+	}
+	unpack(dst, packed, w)
+	idx := 0
+	for k := range e {
+		gap := r.uvarint("patch index")
+		hi := r.uvarint("patch value")
+		if gap >= uint64(len(dst)-idx) || k > 0 && gap == 0 || hi == 0 || hi>>(64-w) != 0 {
+			r.fail("patch")
+			return
+		}
+		idx += int(gap)
+		dst[idx] |= hi << w
+	}
+}
+
+func (d *Decoder) unpackHuff(dst []uint64, kind byte, r *reader) {
+	nexc := r.count("exception count", len(dst))
+	exc := r.bytes(r.count("exception bytes", len(r.src)), "exceptions")
+	block := r.bytes(r.count("huffman length", len(r.src)), "huffman block")
+	if r.err != nil {
+		return
+	}
+	sym, err := d.huffDecode(block, kind, len(dst))
+	if err != nil {
+		r.err = corruptf("huffman residuals: %v", err)
+		return
+	}
+	if nexc == 0 {
+		if len(exc) != 0 {
+			r.fail("exceptions")
+			return
+		}
+		for i, s := range sym {
+			dst[i] = uint64(s)
+		}
+		return
+	}
+	for i, s := range sym {
+		v := uint64(s)
+		if s == huffEscape {
+			x, n := binary.Uvarint(exc)
+			if n <= 0 || nexc == 0 {
+				r.fail("exception")
+				return
+			}
+			exc, nexc = exc[n:], nexc-1
+			v += x
+		}
+		dst[i] = v
+	}
+	if nexc != 0 || len(exc) != 0 {
+		r.fail("exceptions")
+	}
+}
+
+var errHuffLength = errors.New("decoded length mismatch")
+
+// huffDecode decodes a huff0 block of exactly n symbols into d.sym.
+func (d *Decoder) huffDecode(block []byte, kind byte, n int) ([]byte, error) {
+	if d.huff == nil {
+		d.huff = &huff0.Scratch{}
+	}
+	s, rest, err := huff0.ReadTable(block, d.huff)
+	if err != nil {
+		return nil, err
+	}
+	d.huff = s
+	d.sym = grow(d.sym, n)
+	var out []byte
+	if kind == packerHuff4X {
+		out, err = s.Decoder().Decompress4X(d.sym[:0:n], rest)
+	} else {
+		out, err = s.Decoder().Decompress1X(d.sym[:0:n], rest)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != n {
+		return nil, errHuffLength
+	}
+	return out, nil
+}
