@@ -100,12 +100,12 @@ func TestTimestampsSize(t *testing.T) {
 		name     string
 		maxBytes int
 	}{
-		{"regular 10s", 24},  // ~0 bits per sample
-		{"regular 1ns", 16},  //
-		{"jitter ms", 2000},  // 100 ms jitter at ms precision: < 8 bits each
-		{"gap", 40},          // two regular runs
-		{"jitter ns", 6000},  // 1 ms of ns jitter: about 20 bits each
-		{"duplicates", 12},   //
+		{"regular 10s", 24}, // ~0 bits per sample
+		{"regular 1ns", 16}, //
+		{"jitter ms", 2000}, // 100 ms jitter at ms precision: < 8 bits each
+		{"gap", 40},         // two regular runs
+		{"jitter ns", 6000}, // 1 ms of ns jitter: about 20 bits each
+		{"duplicates", 12},  //
 		{"negative regular", 24},
 	} {
 		b, _ := enc.AppendTimestamps(nil, cases[tc.name])
@@ -164,7 +164,7 @@ func valueCases() map[string]struct {
 		"int constant max": {series.TypeInt, ints(slices.Repeat([]int64{math.MaxInt64}, 3000)...)},
 		"int random":       {series.TypeInt, randomBits},
 		"int counter":      {series.TypeInt, counter},
-		"int outliers":     {series.TypeInt, ints(1, 2, 3, 1<<40, 4, 5, 6, 7, -1 << 50, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33)},
+		"int outliers":     {series.TypeInt, ints(1, 2, 3, 1<<40, 4, 5, 6, 7, -1<<50, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33)},
 		"uint extremes":    {series.TypeUint, []uint64{math.MaxUint64, 0, math.MaxUint64, 1 << 63, (1 << 63) - 1, 1}},
 		"uint random":      {series.TypeUint, randomBits},
 		"bool empty":       {series.TypeBool, nil},

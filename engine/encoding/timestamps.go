@@ -63,8 +63,11 @@ func (d *Decoder) DecodeTimestamps(dst []int64, src []byte) ([]int64, []byte, er
 		return dst, src, corruptf("timestamps: codec byte %#x", c)
 	}
 	n := r.count("sample count", MaxBlockSamples)
-	if r.err != nil || n == 0 {
-		return dst, r.src, wrap("timestamps", r.err)
+	if r.err != nil {
+		return dst, src, wrap("timestamps", r.err)
+	}
+	if n == 0 {
+		return dst, r.src, nil
 	}
 	start := len(dst)
 	dst = growLen(dst, n)
