@@ -1,0 +1,183 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lightningdb/lightningdb/series"
+)
+
+var crashRounds = flag.Int("crash.rounds", 20, "SIGKILL rounds of TestCrashKill9")
+
+const (
+	crashChildEnv   = "LIGHTNINGDB_CRASH_CHILD_DIR"
+	crashRoundEnv   = "LIGHTNINGDB_CRASH_ROUND"
+	crashWorkers    = 4
+	crashSeriesPerB = 10
+)
+
+// crashSample is the deterministic content of series j of batch k of worker
+// w in a round: the test knows what every acknowledged batch must hold.
+func crashSample(w, j int, k int64) (series.Labels, series.ValueType, int64, uint64, []byte) {
+	ls := labels("crash", "w", strconv.Itoa(w), "j", strconv.Itoa(j))
+	typ := series.ValueType(1 + j%5)
+	ts := k * 1000
+	if k%7 == 3 {
+		ts -= 500 // some samples out of order
+	}
+	switch typ {
+	case series.TypeFloat:
+		return ls, typ, ts, math.Float64bits(float64(k) + float64(w)/10), nil
+	case series.TypeInt:
+		return ls, typ, ts, uint64(-k * int64(w+1)), nil
+	case series.TypeUint:
+		return ls, typ, ts, uint64(k) * 13, nil
+	case series.TypeBool:
+		return ls, typ, ts, uint64(k % 2), nil
+	}
+	return ls, typ, ts, 0, []byte(fmt.Sprintf("v%d-%d", w, k))
+}
+
+// crashChild runs in a child process: it appends forever from several
+// goroutines and prints "ack w k" after each acknowledged batch.
+func crashChild() {
+	dir := os.Getenv(crashChildEnv)
+	round, _ := strconv.ParseInt(os.Getenv(crashRoundEnv), 10, 64)
+	db, err := Open(dir, Options{WALSegmentSize: 1 << 16}) // small: rotate often
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child open:", err)
+		os.Exit(3)
+	}
+	var mu sync.Mutex
+	out := bufio.NewWriter(os.Stdout)
+	var wg sync.WaitGroup
+	for w := range crashWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b series.Batch
+			for k := round * 1_000_000; ; k++ {
+				b.Reset()
+				for j := range crashSeriesPerB {
+					ls, typ, ts, raw, str := crashSample(w, j, k)
+					b.AddSeries(ls, typ)
+					if typ == series.TypeString {
+						b.AppendString(ts, str)
+					} else {
+						b.AppendRaw(ts, raw)
+					}
+				}
+				if _, err := db.Append(context.Background(), &b); err != nil {
+					fmt.Fprintln(os.Stderr, "child append:", err)
+					os.Exit(4)
+				}
+				mu.Lock()
+				fmt.Fprintf(out, "ack %d %d\n", w, k)
+				out.Flush()
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestCrashKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test starts child processes")
+	}
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	acked := map[[2]int64]bool{}
+	for round := range *crashRounds {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round))
+		stdout, err := cmd.StdoutPipe()
+		must(t, err)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		must(t, cmd.Start())
+		done := make(chan int)
+		go func() {
+			n := 0
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				var w, k int64
+				if _, err := fmt.Sscanf(sc.Text(), "ack %d %d", &w, &k); err == nil {
+					acked[[2]int64{w, k}] = true
+					n++
+				}
+			}
+			done <- n
+		}()
+		time.Sleep(time.Duration(30+rng.IntN(250)) * time.Millisecond)
+		must(t, cmd.Process.Signal(syscall.SIGKILL))
+		n := <-done
+		_ = cmd.Wait()
+		if strings.Contains(stderr.String(), "child") {
+			t.Fatalf("round %d: child failed: %s", round, stderr.String())
+		}
+		verifyCrashRound(t, dir, acked)
+		t.Logf("round %d: %d batches acknowledged, all present", round, n)
+	}
+	if len(acked) == 0 {
+		t.Fatal("no batch was ever acknowledged")
+	}
+}
+
+// verifyCrashRound opens the database and checks that every acknowledged
+// batch is present with its values, and that every sample present (acked
+// or not) holds exactly what was written.
+func verifyCrashRound(t *testing.T, dir string, acked map[[2]int64]bool) {
+	t.Helper()
+	db := mustOpen(t, dir, Options{})
+	defer db.Close()
+	it := &Iterator{}
+	for w := range crashWorkers {
+		for j := range crashSeriesPerB {
+			ls, _, _, _, _ := crashSample(w, j, 0)
+			present := map[int64]string{}
+			if id, ok := db.Lookup(ls); ok {
+				it = db.Select(id, math.MinInt64, math.MaxInt64, it)
+				for it.Next() {
+					present[it.ts[it.i]] = fmtSample(it)
+				}
+			}
+			for key := range acked {
+				if key[0] != int64(w) {
+					continue
+				}
+				_, typ, ts, raw, str := crashSample(w, j, key[1])
+				want := fmt.Sprintf("%d=%s:%d", ts, typ, raw)
+				if typ == series.TypeString {
+					want = fmt.Sprintf("%d=%q", ts, str)
+				}
+				if got := present[ts]; got != want {
+					t.Fatalf("acknowledged batch w=%d k=%d series j=%d: got %q want %q", w, key[1], j, got, want)
+				}
+			}
+			for ts, got := range present {
+				k := (ts + 999) / 1000
+				_, typ, wts, raw, str := crashSample(w, j, k)
+				want := fmt.Sprintf("%d=%s:%d", wts, typ, raw)
+				if typ == series.TypeString {
+					want = fmt.Sprintf("%d=%q", wts, str)
+				}
+				if got != want {
+					t.Fatalf("unacknowledged sample is corrupt: series w=%d j=%d got %q want %q", w, j, got, want)
+				}
+			}
+		}
+	}
+}

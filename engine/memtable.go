@@ -1,0 +1,142 @@
+package engine
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lightningdb/lightningdb/series"
+)
+
+// memtable holds the samples not yet flushed, per series, sorted by time
+// with duplicates resolved to the last write. It is written by one goroutine
+// at a time (the commit pipeline's applier, or replay) and read by any
+// number of readers concurrently.
+type memtable struct {
+	writeMu sync.Mutex // writeMu serialises writers (growth of pages)
+	pages   atomic.Pointer[[]*memPage]
+	bytes   atomic.Int64 // approximate memory held
+	nSeries atomic.Int64
+}
+
+const memPageBits = 12
+
+type memPage [1 << memPageBits]atomic.Pointer[memSeries]
+
+// memSeries is one series' in-memory samples.
+type memSeries struct {
+	mu   sync.RWMutex // mu protects everything below
+	typ  series.ValueType
+	ts   []int64
+	vals []uint64 // raw values; strings are off<<32|len into strs
+	strs []byte
+}
+
+// Fixed cost charged per series, for the budget: struct, slice headers and
+// page slot.
+const memSeriesOverhead = 128
+
+func newMemtable() *memtable {
+	m := &memtable{}
+	pages := []*memPage{}
+	m.pages.Store(&pages)
+	return m
+}
+
+func (m *memtable) get(id series.ID) *memSeries {
+	pages := *m.pages.Load()
+	p := int(id >> memPageBits)
+	if p >= len(pages) {
+		return nil
+	}
+	return pages[p][id&(1<<memPageBits-1)].Load()
+}
+
+// getOrCreate returns the series of id, creating it; writeMu must be held.
+func (m *memtable) getOrCreateLocked(id series.ID, typ series.ValueType) *memSeries {
+	if s := m.get(id); s != nil {
+		return s
+	}
+	pages := *m.pages.Load()
+	need := int(id>>memPageBits) + 1
+	if need > len(pages) {
+		grown := make([]*memPage, need, max(need, 2*len(pages)))
+		copy(grown, pages)
+		for i := len(pages); i < need; i++ {
+			grown[i] = new(memPage)
+		}
+		m.pages.Store(&grown)
+		pages = grown
+	}
+	s := &memSeries{typ: typ}
+	pages[id>>memPageBits][id&(1<<memPageBits-1)].Store(s)
+	m.nSeries.Add(1)
+	m.bytes.Add(memSeriesOverhead)
+	return s
+}
+
+// add inserts samples into series id. strs holds the bytes of string values
+// (raw = off<<32|len into strs). The caller holds writeMu.
+func (m *memtable) addLocked(id series.ID, typ series.ValueType, ts []int64, vals []uint64, strs []byte) {
+	s := m.getOrCreateLocked(id, typ)
+	s.mu.Lock()
+	before := s.sizeBytes()
+	for i, t := range ts {
+		v := vals[i]
+		if typ == series.TypeString {
+			off, n := v>>32, v&0xffffffff
+			v = uint64(len(s.strs))<<32 | n
+			s.strs = append(s.strs, strs[off:off+n]...)
+		}
+		s.insert(t, v)
+	}
+	m.bytes.Add(s.sizeBytes() - before)
+	s.mu.Unlock()
+}
+
+// insert adds one sample keeping ts sorted; an equal timestamp is replaced
+// (last write wins). In-order samples, the common case, are an append.
+func (s *memSeries) insert(t int64, v uint64) {
+	n := len(s.ts)
+	if n == 0 || t > s.ts[n-1] {
+		s.ts = append(s.ts, t)
+		s.vals = append(s.vals, v)
+		return
+	}
+	i := sort.Search(n, func(i int) bool { return s.ts[i] >= t })
+	if s.ts[i] == t {
+		s.vals[i] = v
+		return
+	}
+	s.ts = append(s.ts, 0)
+	s.vals = append(s.vals, 0)
+	copy(s.ts[i+1:], s.ts[i:n])
+	copy(s.vals[i+1:], s.vals[i:n])
+	s.ts[i], s.vals[i] = t, v
+}
+
+func (s *memSeries) sizeBytes() int64 {
+	return int64(cap(s.ts))*8 + int64(cap(s.vals))*8 + int64(cap(s.strs))
+}
+
+// read copies the samples of [minT, maxT] into it's buffers.
+func (s *memSeries) read(minT, maxT int64, it *Iterator) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	lo := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] >= minT })
+	hi := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] > maxT })
+	if lo >= hi {
+		return
+	}
+	it.typ = s.typ
+	it.ts = append(it.ts, s.ts[lo:hi]...)
+	if s.typ != series.TypeString {
+		it.vals = append(it.vals, s.vals[lo:hi]...)
+		return
+	}
+	for _, v := range s.vals[lo:hi] {
+		off, n := v>>32, v&0xffffffff
+		it.vals = append(it.vals, uint64(len(it.strs))<<32|n)
+		it.strs = append(it.strs, s.strs[off:off+n]...)
+	}
+}

@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// WAL segment file, format version 1:
+//
+//	+----------------------------------------------+----------------------+
+//	| magic "LDBWAL" (6) | version (1) | zero (1)  | records (walrecord.go) |
+//	+----------------------------------------------+----------------------+
+//
+// Segments are named %020d.wal by sequence number and rotate once they pass
+// Options.WALSegmentSize (checked between groups, so a group never spans two
+// segments).
+const (
+	walMagic      = "LDBWAL"
+	walVersion    = 1
+	walHeaderSize = 8
+	walSuffix     = ".wal"
+)
+
+func walName(dir string, seq uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d%s", seq, walSuffix))
+}
+
+// listWAL returns the sequence numbers of the segments in dir, ascending.
+func listWAL(fs FS, dir string) ([]uint64, error) {
+	names, err := fs.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []uint64
+	for _, n := range names {
+		if !strings.HasSuffix(n, walSuffix) {
+			continue
+		}
+		seq, err := strconv.ParseUint(strings.TrimSuffix(n, walSuffix), 10, 64)
+		if err != nil {
+			continue
+		}
+		seqs = append(seqs, seq)
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	return seqs, nil
+}
+
+// wal is the active segment the commit pipeline writes to.
+type wal struct {
+	fs      FS
+	dir     string
+	maxSize int64
+	log     *slog.Logger
+	m       *metrics
+
+	mu     sync.Mutex // mu protects everything below
+	f      File
+	seq    uint64
+	size   int64
+	dirty  bool  // written since the last fsync
+	failed error // sticky: set once an fsync or a repair failed
+}
+
+func openWAL(fs FS, dir string, seq uint64, maxSize int64, log *slog.Logger, m *metrics) (*wal, error) {
+	w := &wal{fs: fs, dir: dir, maxSize: maxSize, log: log, m: m}
+	if err := w.createLocked(seq); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *wal) createLocked(seq uint64) error {
+	name := walName(w.dir, seq)
+	f, err := w.fs.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("create WAL segment: %w", err)
+	}
+	hdr := append([]byte(walMagic), walVersion, 0)
+	if _, err := f.Write(hdr); err != nil {
+		f.Close()
+		return fmt.Errorf("write WAL header %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync WAL segment %s: %w", name, err)
+	}
+	if err := w.fs.SyncDir(w.dir); err != nil {
+		f.Close()
+		return fmt.Errorf("sync WAL dir: %w", err)
+	}
+	w.f, w.seq, w.size = f, seq, walHeaderSize
+	return nil
+}
+
+// write appends one group of records. A failed write is undone by truncating
+// back to where the group started, so the segment stays a clean sequence of
+// whole records; if even that fails, the WAL is marked failed.
+func (w *wal) write(group []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed != nil {
+		return w.failed
+	}
+	if w.size >= w.maxSize {
+		if err := w.rotateLocked(); err != nil {
+			return err
+		}
+	}
+	n, err := w.f.Write(group)
+	if err != nil {
+		// Cut the partial write and move the file offset back with it, or
+		// the next write would leave a hole of zeros.
+		terr := w.f.Truncate(w.size)
+		if terr == nil {
+			_, terr = w.f.Seek(w.size, io.SeekStart)
+		}
+		if terr != nil {
+			w.failed = fmt.Errorf("%w: write %s: %v; undoing it: %v", ErrWALFailed, w.f.Name(), err, terr)
+			return w.failed
+		}
+		return fmt.Errorf("write WAL %s: %w", w.f.Name(), err)
+	}
+	w.size += int64(n)
+	w.dirty = true
+	w.m.walBytes.Add(float64(n))
+	return nil
+}
+
+// sync fsyncs the active segment if it has unsynced writes. A failed fsync
+// is sticky (see ErrWALFailed).
+func (w *wal) sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.syncLocked()
+}
+
+func (w *wal) syncLocked() error {
+	if w.failed != nil {
+		return w.failed
+	}
+	if !w.dirty {
+		return nil
+	}
+	start := time.Now()
+	if err := w.f.Sync(); err != nil {
+		w.failed = fmt.Errorf("%w: fsync %s: %v", ErrWALFailed, w.f.Name(), err)
+		w.log.Error("WAL fsync failed; refusing writes until reopened", "file", w.f.Name(), "err", err)
+		return w.failed
+	}
+	w.m.fsyncs.Inc()
+	w.m.fsyncDuration.Observe(time.Since(start).Seconds())
+	w.dirty = false
+	return nil
+}
+
+func (w *wal) rotateLocked() error {
+	if err := w.syncLocked(); err != nil {
+		return err
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("close WAL segment: %w", err)
+	}
+	return w.createLocked(w.seq + 1)
+}
+
+func (w *wal) close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	err := w.syncLocked()
+	if errors.Is(err, ErrWALFailed) {
+		err = nil // already reported to every writer; closing is still right
+	}
+	return errors.Join(err, w.f.Close())
+}
