@@ -299,4 +299,3 @@ func mapFileFallback(path string) ([]byte, func([]byte) error, error) {
 	data, err := os.ReadFile(path)
 	return data, nil, err
 }
-

@@ -131,7 +131,6 @@ func (e *encoder) footer() {
 	e.write(f)
 }
 
-
 // appendNameBlock appends the payload of a label-name block. Payloads start
 // at 8-byte aligned file offsets, so padding relative to the payload start
 // aligns the bitmaps in the file.
