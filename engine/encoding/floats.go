@@ -96,8 +96,8 @@ func (d *Decoder) decodeDecimal(dst []uint64, r *reader) {
 		r.fail("decimal scale")
 		return
 	}
-	d.decodeInts(dst, r)
-	if r.err != nil {
+	converted := d.decodeIntsAs(dst, k == 0, r)
+	if r.err != nil || converted {
 		return
 	}
 	if k == 0 {

@@ -16,6 +16,9 @@ import (
 //	then the n-order residuals, packed as the packer says (see residuals.go).
 const (
 	maxOrder = 2
+	// constantHeader is the header of an order-0 body with zero residuals:
+	// every value equals the base.
+	constantHeader = 0
 )
 
 // appendInts appends the integer body of vals, choosing the order and the
@@ -74,16 +77,20 @@ func (e *Encoder) appendOrder(dst []byte, vals []uint64, order int) []byte {
 
 // decodeInts fills dst (its length is the sample count) from an integer
 // body.
-func (d *Decoder) decodeInts(dst []uint64, r *reader) {
+func (d *Decoder) decodeInts(dst []uint64, r *reader) { d.decodeIntsAs(dst, false, r) }
+
+// decodeIntsAs is decodeInts that, with asFloat set, may also convert the
+// values to float64 bits in the same pass; it reports whether it did.
+func (d *Decoder) decodeIntsAs(dst []uint64, asFloat bool, r *reader) (converted bool) {
 	n := len(dst)
 	if n == 0 {
-		return
+		return false
 	}
 	hdr := r.byte("integer header")
 	order, kind := int(hdr&3), hdr>>4
 	if hdr&^0x33 != 0 || order > maxOrder || order >= n && order > 0 {
 		r.fail("integer header")
-		return
+		return false
 	}
 	switch order {
 	case 0:
@@ -94,6 +101,9 @@ func (d *Decoder) decodeInts(dst []uint64, r *reader) {
 		}
 	case 1:
 		dst[0] = r.varint("integer first value")
+		if kind == packerHuff1X || kind == packerHuff4X {
+			return d.unpackHuffDelta(dst, kind, asFloat, r)
+		}
 		d.unpackResiduals(dst[1:], kind, r)
 		undelta(dst)
 	case 2:
@@ -102,6 +112,7 @@ func (d *Decoder) decodeInts(dst []uint64, r *reader) {
 		d.unpackResiduals(dst[2:], kind, r)
 		undelta2(dst)
 	}
+	return false
 }
 
 // undelta turns dst[0], zigzag deltas... into values in place.

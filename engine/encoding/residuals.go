@@ -3,6 +3,7 @@ package encoding
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 
 	"github.com/klauspost/compress/huff0"
 )
@@ -174,6 +175,7 @@ func (d *Decoder) unpackPFOR(dst []uint64, r *reader) {
 	}
 }
 
+// unpackHuff fills dst with Huffman-packed residuals.
 func (d *Decoder) unpackHuff(dst []uint64, kind byte, r *reader) {
 	nexc := r.count("exception count", len(dst))
 	exc := r.bytes(r.count("exception bytes", len(r.src)), "exceptions")
@@ -212,6 +214,43 @@ func (d *Decoder) unpackHuff(dst []uint64, kind byte, r *reader) {
 	if nexc != 0 || len(exc) != 0 {
 		r.fail("exceptions")
 	}
+}
+
+// unpackHuffDelta decodes the Huffman-packed residuals of an order-1 body
+// whose first value is in dst[0]. The common case, no exceptions, runs in
+// one pass over the symbols (and with asFloat also converts the values to
+// float64 bits, reporting that it did).
+func (d *Decoder) unpackHuffDelta(dst []uint64, kind byte, asFloat bool, r *reader) bool {
+	p := *r
+	nexc := p.count("exception count", len(dst))
+	p.bytes(p.count("exception bytes", len(p.src)), "exceptions")
+	block := p.bytes(p.count("huffman length", len(p.src)), "huffman block")
+	if p.err != nil || nexc != 0 {
+		d.unpackHuff(dst[1:], kind, r)
+		undelta(dst)
+		return false
+	}
+	*r = p
+	sym, err := d.huffDecode(block, kind, len(dst)-1)
+	if err != nil {
+		r.err = corruptf("huffman residuals: %v", err)
+		return false
+	}
+	out := dst[1 : len(sym)+1]
+	v := dst[0]
+	if asFloat {
+		dst[0] = math.Float64bits(float64(int64(v)))
+		for i, s := range sym {
+			v += unzigzag(uint64(s))
+			out[i] = math.Float64bits(float64(int64(v)))
+		}
+		return true
+	}
+	for i, s := range sym {
+		v += unzigzag(uint64(s))
+		out[i] = v
+	}
+	return false
 }
 
 var errHuffLength = errors.New("decoded length mismatch")

@@ -79,8 +79,15 @@ func (d *Decoder) DecodeTimestamps(dst []int64, src []byte) ([]int64, []byte, er
 			r.fail("scale")
 		}
 		q := asUint64s(out[1:])
-		d.decodeInts(q, &r)
-		if r.err == nil {
+		if len(r.src) > 0 && r.src[0] == constantHeader {
+			// Fast path for a fixed interval: one pass, no residuals.
+			r.byte("integer header")
+			step := int64(r.varint("interval")) * int64(g)
+			for i, t := 1, out[0]; i < n; i++ {
+				t += step
+				out[i] = t
+			}
+		} else if d.decodeInts(q, &r); r.err == nil {
 			t, gs := out[0], int64(g)
 			for i := range q {
 				t += int64(q[i]) * gs
