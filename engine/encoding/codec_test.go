@@ -62,6 +62,9 @@ func timestampCases() map[string][]int64 {
 		"non-monotonic":    {5, 3, 9, 9, -4, 1 << 40, 7},
 		"duplicates":       {100, 100, 100, 100},
 		"min and zero":     {0, math.MinInt64, 0, math.MinInt64},
+		"huge gcd":         {0, 1 << 62, 0, 3 << 60},
+		"gcd 2^58":         {-1 << 58, 0, 1 << 58, 1 << 59},
+		"gcd 10^17":        {0, 1e17, 3e17, 9e18},
 		"random":           seq(500, func(int) int64 { return int64(rng.Uint64()) }),
 		"negative regular": seq(300, func(i int) int64 { return -1e18 + int64(i)*60*sec }),
 	}

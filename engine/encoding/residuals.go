@@ -16,10 +16,10 @@ import (
 //	            bits of every residual (little-endian bit stream), then e
 //	            patches: uvarint index gap (first: the index), uvarint high
 //	            bits (residual >> w, non-zero).
-//	packerHuff1X, packerHuff4X: uvarint e, uvarint len, then len bytes of
-//	            e uvarint exceptions (residual - 255), then uvarint len and a
-//	            huff0 1X/4X block (table + stream) of the m byte symbols
-//	            min(residual, 255).
+//	packerHuff1X, packerHuff4X: uvarint e; if e > 0, uvarint len and len
+//	            bytes of e uvarint exceptions (residual - 255); then uvarint
+//	            len and a huff0 1X/4X block (table + streams) of the m byte
+//	            symbols min(residual, 255).
 const (
 	packerZero   = 0
 	packerPFOR   = 1
@@ -28,8 +28,8 @@ const (
 )
 
 const (
-	minHuffResiduals = 32   // below this, the huff0 table costs more than it saves
-	minHuff4X        = 1024 // from here on, the 4-stream form decodes faster
+	minHuffResiduals = 32  // below this, the huff0 table costs more than it saves
+	minHuff4X        = 256 // from here on, the 4-stream form decodes about twice as fast
 	huffEscape       = 255
 )
 
@@ -133,8 +133,10 @@ func (e *Encoder) appendHuff(dst []byte, res []uint64) ([]byte, byte) {
 		return dst, 0
 	}
 	dst = appendUvarint(dst, uint64(nexc))
-	dst = appendUvarint(dst, uint64(len(e.exc)))
-	dst = append(dst, e.exc...)
+	if nexc > 0 {
+		dst = appendUvarint(dst, uint64(len(e.exc)))
+		dst = append(dst, e.exc...)
+	}
 	dst = appendUvarint(dst, uint64(len(out)))
 	return append(dst, out...), kind
 }
@@ -178,7 +180,10 @@ func (d *Decoder) unpackPFOR(dst []uint64, r *reader) {
 // unpackHuff fills dst with Huffman-packed residuals.
 func (d *Decoder) unpackHuff(dst []uint64, kind byte, r *reader) {
 	nexc := r.count("exception count", len(dst))
-	exc := r.bytes(r.count("exception bytes", len(r.src)), "exceptions")
+	var exc []byte
+	if nexc > 0 {
+		exc = r.bytes(r.count("exception bytes", len(r.src)), "exceptions")
+	}
 	block := r.bytes(r.count("huffman length", len(r.src)), "huffman block")
 	if r.err != nil {
 		return
@@ -189,10 +194,6 @@ func (d *Decoder) unpackHuff(dst []uint64, kind byte, r *reader) {
 		return
 	}
 	if nexc == 0 {
-		if len(exc) != 0 {
-			r.fail("exceptions")
-			return
-		}
 		for i, s := range sym {
 			dst[i] = uint64(s)
 		}
@@ -223,7 +224,9 @@ func (d *Decoder) unpackHuff(dst []uint64, kind byte, r *reader) {
 func (d *Decoder) unpackHuffDelta(dst []uint64, kind byte, asFloat bool, r *reader) bool {
 	p := *r
 	nexc := p.count("exception count", len(dst))
-	p.bytes(p.count("exception bytes", len(p.src)), "exceptions")
+	if nexc > 0 {
+		p.bytes(p.count("exception bytes", len(p.src)), "exceptions")
+	}
 	block := p.bytes(p.count("huffman length", len(p.src)), "huffman block")
 	if p.err != nil || nexc != 0 {
 		d.unpackHuff(dst[1:], kind, r)

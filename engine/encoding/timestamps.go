@@ -7,8 +7,12 @@ import "fmt"
 //	codec byte 0x01
 //	uvarint n
 //	n >= 1: zigzag varint t_0
-//	n >= 2: uvarint g (>= 1), the GCD of the deltas, then the integer body
-//	        of the n-1 scaled deltas q_i = (t_i - t_(i-1)) / g.
+//	n >= 2: uvarint m<<4 | e, where g = m * 10^e (e <= 15) is the GCD of the
+//	        deltas (1 <= g <= 2^58 when encoded, 2^62 when decoded), then the integer body of the n-1
+//	        scaled deltas q_i = (t_i - t_(i-1)) / g.
+//
+// Writing g as m * 10^e makes the usual intervals (1 s = 1e9 ns, 10 s,
+// 1 ms) cost one byte.
 //
 // Order 0 of the integer body makes a fixed interval cost nothing per
 // sample, order 1 is delta-of-delta, and g keeps second or millisecond
@@ -42,10 +46,10 @@ func (e *Encoder) AppendTimestamps(dst []byte, ts []int64) ([]byte, error) {
 			break
 		}
 	}
-	if g == 0 || g > 1<<62 {
-		g = 1 // all deltas zero, or only 0 and MinInt64
+	if g == 0 || g > 1<<58 {
+		g = 1 // all deltas zero, or so large that scaling saves nothing
 	}
-	dst = appendUvarint(dst, g)
+	dst = appendScale(dst, g)
 	q := grow(e.ints, len(ts)-1)[:len(ts)-1]
 	for i := 1; i < len(ts); i++ {
 		q[i-1] = uint64((ts[i] - ts[i-1]) / int64(g))
@@ -74,10 +78,7 @@ func (d *Decoder) DecodeTimestamps(dst []int64, src []byte) ([]int64, []byte, er
 	out := dst[start:]
 	out[0] = int64(r.varint("first timestamp"))
 	if n > 1 {
-		g := r.uvarint("scale")
-		if r.err == nil && (g == 0 || g > 1<<62) {
-			r.fail("scale")
-		}
+		g := readScale(&r)
 		q := asUint64s(out[1:])
 		if len(r.src) > 0 && r.src[0] == constantHeader {
 			// Fast path for a fixed interval: one pass, no residuals.
@@ -123,4 +124,27 @@ func wrap(what string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("decode %s: %w", what, err)
+}
+
+// appendScale appends g as uvarint m<<4 | e with g = m * 10^e.
+func appendScale(dst []byte, g uint64) []byte {
+	e := uint64(0)
+	for e < 15 && g%10 == 0 {
+		g /= 10
+		e++
+	}
+	return appendUvarint(dst, g<<4|e)
+}
+
+// readScale reads a scale written by appendScale and checks 1 <= g <= 2^62.
+func readScale(r *reader) uint64 {
+	v := r.uvarint("scale")
+	g, e := v>>4, v&15
+	for ; e > 0 && g != 0 && g <= 1<<62/10; e-- {
+		g *= 10
+	}
+	if r.err == nil && (g == 0 || g > 1<<62 || e != 0) {
+		r.fail("scale")
+	}
+	return g
 }
