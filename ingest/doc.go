@@ -1,0 +1,2 @@
+// Package ingest holds Lightning DB's protocol front ends.
+package ingest
