@@ -172,7 +172,11 @@ func (d *decoder) nameBlock(p *Partition, b []byte, base int) error {
 	if numValues == 0 || numValues > uint64(len(b)) {
 		return d.corrupt(base+nameOff, "label %q: bad value count %d", name, numValues)
 	}
-	ni := &nameIndex{values: make(map[string]*roaring.Bitmap, numValues), sorted: make([]string, numValues)}
+	ni := &nameIndex{
+		values:    make(map[string]*roaring.Bitmap, numValues),
+		sorted:    make([]string, numValues),
+		sortedBms: make([]*roaring.Bitmap, numValues),
+	}
 	if err := r.values(ni.sorted); err != nil {
 		return err
 	}
@@ -193,6 +197,7 @@ func (d *decoder) nameBlock(p *Partition, b []byte, base int) error {
 			return d.corrupt(base+bmOff, "label %s=%q has no series", name, v)
 		}
 		ni.values[v] = bm
+		ni.sortedBms[i] = bm
 	}
 	if r.err == nil && r.off != len(b) {
 		return d.corrupt(base+r.off, "label %q: %d stray bytes", name, len(b)-r.off)

@@ -135,7 +135,7 @@ func (e *encoder) footer() {
 // at 8-byte aligned file offsets, so padding relative to the payload start
 // aligns the bitmaps in the file.
 func appendNameBlock(b []byte, name string, ni *nameIndex) []byte {
-	values := ni.sortedValues()
+	values, bms := ni.sortedValues()
 	b = binary.AppendUvarint(b, uint64(len(name)))
 	b = append(b, name...)
 	b = binary.AppendUvarint(b, uint64(len(values)))
@@ -143,14 +143,14 @@ func appendNameBlock(b []byte, name string, ni *nameIndex) []byte {
 		b = binary.AppendUvarint(b, uint64(len(v)))
 		b = append(b, v...)
 	}
-	for _, v := range values {
-		b = binary.AppendUvarint(b, ni.values[v].GetSerializedSizeInBytes())
+	for _, bm := range bms {
+		b = binary.AppendUvarint(b, bm.GetSerializedSizeInBytes())
 	}
 	b = binary.AppendUvarint(b, ni.any.GetSerializedSizeInBytes())
 	b = append(b, make([]byte, pad8(len(b)))...)
 	b = appendBitmap(b, ni.any)
-	for _, v := range values {
-		b = appendBitmap(b, ni.values[v])
+	for _, bm := range bms {
+		b = appendBitmap(b, bm)
 	}
 	return b
 }

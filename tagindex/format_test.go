@@ -32,7 +32,7 @@ func samePartition(t *testing.T, want, got *Partition) {
 		t.Fatalf("names %v, want %v", got.labelNames(nil), want.labelNames(nil))
 	}
 	for _, n := range want.labelNames(nil) {
-		if !slices.Equal(got.labelValues(n, nil), want.labelValues(n, nil)) {
+		if !slices.Equal(got.labelValues(n, nil, nil), want.labelValues(n, nil, nil)) {
 			t.Fatalf("values of %q differ", n)
 		}
 	}
@@ -58,7 +58,7 @@ func TestPersistenceRoundTrip(t *testing.T) {
 	// Results must not alias the mapping: use one after Close (unmap).
 	res, _ := loaded.Postings(MustNewMatcher(MatchRegexp, "host", ".+"))
 	want, _ := p.Postings(MustNewMatcher(MatchRegexp, "host", ".+"))
-	vals := loaded.labelValues("host", nil)
+	vals := loaded.labelValues("host", nil, nil)
 	if err := loaded.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,11 @@
 package tagindex
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/lightningdb/lightningdb/series"
+)
 
 // LabelNames returns the sorted label names of the series in partitions
 // overlapping [minT, maxT], restricted to the series that satisfy ms when
@@ -29,7 +34,7 @@ func (ix *Index) LabelValues(name string, minT, maxT int64, limit int, ms ...*Ma
 	}
 	var lists [][]string
 	for _, p := range ix.overlapping(minT, maxT) {
-		lists = append(lists, p.labelValues(name, cms))
+		lists = append(lists, p.labelValues(name, cms, ix.opts.Labels))
 	}
 	return mergeSorted(lists, limit), nil
 }
@@ -57,14 +62,14 @@ func (p *Partition) labelNames(ms []compiledMatcher) []string {
 
 // labelValues returns the values of name in order; the slice may be shared
 // and must not be modified.
-func (p *Partition) labelValues(name string, ms []compiledMatcher) []string {
+func (p *Partition) labelValues(name string, ms []compiledMatcher, lookup func(series.ID) []byte) []string {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	ni := p.names[name]
 	if p.closed || ni == nil {
 		return nil
 	}
-	sorted := ni.sortedValues()
+	sorted, bms := ni.sortedValues()
 	if len(ms) == 0 {
 		return sorted
 	}
@@ -72,9 +77,14 @@ func (p *Partition) labelValues(name string, ms []compiledMatcher) []string {
 	if !ni.any.Intersects(sel) {
 		return nil
 	}
+	if lookup != nil && sel.GetCardinality()*16 < uint64(len(sorted)) {
+		if out, ok := valuesOfSeries(sel, name, lookup); ok {
+			return out
+		}
+	}
 	var out []string
-	for _, v := range sorted {
-		if ni.values[v].Intersects(sel) {
+	for i, v := range sorted {
+		if bms[i].Intersects(sel) {
 			out = append(out, v)
 		}
 	}
@@ -120,4 +130,32 @@ func merge2(a, b []string) []string {
 	}
 	out = append(out, a[i:]...)
 	return append(out, b[j:]...)
+}
+
+// valuesOfSeries collects the values of label name over the series of sel
+// by reading their labels. It reports false when a series is unknown to
+// lookup, and the caller falls back to bitmaps.
+func valuesOfSeries(sel *roaring.Bitmap, name string, lookup func(series.ID) []byte) ([]string, bool) {
+	set := make(map[string]struct{})
+	it := sel.Iterator()
+	for it.HasNext() {
+		can := lookup(it.Next())
+		if can == nil {
+			return nil, false
+		}
+		_ = series.ForEachCanonical(can, func(n, v []byte) error {
+			if string(n) == name && len(v) > 0 {
+				if _, ok := set[string(v)]; !ok {
+					set[string(v)] = struct{}{}
+				}
+			}
+			return nil
+		})
+	}
+	out := make([]string, 0, len(set))
+	for v := range set {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out, true
 }

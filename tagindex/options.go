@@ -3,6 +3,7 @@ package tagindex
 import (
 	"errors"
 	"fmt"
+	"github.com/lightningdb/lightningdb/series"
 	"time"
 )
 
@@ -12,6 +13,14 @@ type Options struct {
 	// nanoseconds: a partition starting at s covers [s, s+PartitionDuration).
 	// 0 means 24h. Loaded partitions keep the span they were written with.
 	PartitionDuration int64
+
+	// Labels, when set, returns the canonical labels of a series (for
+	// example series.Registry.Labels) or nil for an unknown one. Label
+	// values listings restricted by matchers use it when the selection is
+	// much smaller than the label's value count, reading the selected
+	// series' labels instead of testing every value's bitmap. nil means
+	// bitmaps only.
+	Labels func(series.ID) []byte
 }
 
 // DefaultOptions returns the defaults: one partition per day.

@@ -43,13 +43,15 @@ type nameIndex struct {
 	any    *roaring.Bitmap            // series with the label, any value
 	values map[string]*roaring.Bitmap // value -> series
 
-	// sorted holds the values in order as of the last merge and pending the
-	// values added since. Writers append to pending under the partition's
-	// write lock; readers, under the read lock, merge the two under sortMu.
-	// Published sorted slices are never modified, so readers may keep them.
-	sortMu  sync.Mutex
-	sorted  []string
-	pending []string
+	// sorted holds the values in order as of the last merge, sortedBms
+	// their bitmaps (scans skip the map), and pending the values added
+	// since. Writers append to pending under the partition's write lock;
+	// readers, under the read lock, merge under sortMu. Published sorted
+	// slices are never modified, so readers may keep them.
+	sortMu    sync.Mutex
+	sorted    []string
+	sortedBms []*roaring.Bitmap
+	pending   []string
 }
 
 // NewPartition returns an empty partition covering [minT, maxT] (ns,
@@ -130,32 +132,32 @@ func (p *Partition) addPairLocked(name, value []byte, id series.ID) {
 	ni.any.Add(id)
 }
 
-// sortedValues returns the values of ni in order. The caller holds the
-// partition's read or write lock. The slice is shared and must not be
-// modified; it stays valid after the lock is released.
-func (ni *nameIndex) sortedValues() []string {
+// sortedValues returns the values of ni in order and their bitmaps. The
+// caller holds the partition's read or write lock. The slices are shared and
+// must not be modified; the values slice stays valid after the lock is
+// released, the bitmaps may only be read under it.
+func (ni *nameIndex) sortedValues() ([]string, []*roaring.Bitmap) {
 	ni.sortMu.Lock()
 	defer ni.sortMu.Unlock()
 	if len(ni.pending) == 0 {
-		return ni.sorted
+		return ni.sorted, ni.sortedBms
 	}
 	slices.Sort(ni.pending)
-	merged := make([]string, 0, len(ni.sorted)+len(ni.pending))
+	n := len(ni.sorted) + len(ni.pending)
+	vals, bms := make([]string, 0, n), make([]*roaring.Bitmap, 0, n)
 	i, j := 0, 0
-	for i < len(ni.sorted) && j < len(ni.pending) {
-		if ni.sorted[i] < ni.pending[j] {
-			merged = append(merged, ni.sorted[i])
+	for i < len(ni.sorted) || j < len(ni.pending) {
+		if j == len(ni.pending) || (i < len(ni.sorted) && ni.sorted[i] < ni.pending[j]) {
+			vals, bms = append(vals, ni.sorted[i]), append(bms, ni.sortedBms[i])
 			i++
 		} else {
-			merged = append(merged, ni.pending[j])
+			vals, bms = append(vals, ni.pending[j]), append(bms, ni.values[ni.pending[j]])
 			j++
 		}
 	}
-	merged = append(merged, ni.sorted[i:]...)
-	merged = append(merged, ni.pending[j:]...)
-	ni.sorted = merged
+	ni.sorted, ni.sortedBms = vals, bms
 	ni.pending = ni.pending[:0]
-	return merged
+	return vals, bms
 }
 
 // Close releases the partition; later calls get ErrClosed or empty results.

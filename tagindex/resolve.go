@@ -148,7 +148,7 @@ func (ni *nameIndex) valuesWhere(vm *valueMatcher, want bool) []*roaring.Bitmap 
 	case !want && vm.kind == kindSet && len(vm.set) == 1 && vm.set[0] == "":
 		return []*roaring.Bitmap{ni.any}
 	}
-	sorted := ni.sortedValues()
+	sorted, bms := ni.sortedValues()
 	lo, hi := 0, len(sorted)
 	if vm.kind == kindPrefix {
 		lo, hi = vm.prefixRange(sorted)
@@ -156,16 +156,12 @@ func (ni *nameIndex) valuesWhere(vm *valueMatcher, want bool) []*roaring.Bitmap 
 	var out []*roaring.Bitmap
 	if !want {
 		// Values outside the prefix range are rejected without a test.
-		for _, v := range sorted[:lo] {
-			out = append(out, ni.values[v])
-		}
-		for _, v := range sorted[hi:] {
-			out = append(out, ni.values[v])
-		}
+		out = append(out, bms[:lo]...)
+		out = append(out, bms[hi:]...)
 	}
-	for _, v := range sorted[lo:hi] {
+	for i, v := range sorted[lo:hi] {
 		if vm.matches(v) == want {
-			out = append(out, ni.values[v])
+			out = append(out, bms[lo+i])
 		}
 	}
 	return out

@@ -115,7 +115,8 @@ func computeStats(parts []*Partition, topN int) Stats {
 		for _, p := range parts {
 			if ni := p.names[name]; ni != nil {
 				nis = append(nis, ni)
-				lists = append(lists, ni.sortedValues())
+				vals, _ := ni.sortedValues()
+				lists = append(lists, vals)
 				mem += ni.memoryBytes()
 			}
 		}
@@ -132,7 +133,9 @@ func computeStats(parts []*Partition, topN int) Stats {
 				}
 			}
 			n := unionCard(bms)
-			pairs.push(name+"="+v, n)
+			if pairs.wants(n) {
+				pairs.push(name+"="+v, n)
+			}
 			if name == series.MetricName {
 				byName.push(v, n)
 			}
@@ -187,6 +190,10 @@ type topN struct {
 }
 
 func newTopN(n int) *topN { return &topN{n: n} }
+
+// wants reports whether push(_, v) would keep the entry, so callers can
+// skip building its name.
+func (t *topN) wants(v uint64) bool { return len(t.h) < t.n || v > t.h[0].Value }
 
 func (t *topN) push(name string, v uint64) {
 	if len(t.h) < t.n {
