@@ -87,6 +87,7 @@ func TestTSBSSize(t *testing.T) {
 	}{
 		{"24h whole-day blocks", tsbsCPU{10, 8640}, 8640, 0.33},
 		{"24h 2048-sample blocks", tsbsCPU{10, 8640}, 2048, 0.33},
+		{"24h 1024-sample blocks", tsbsCPU{10, 8640}, 1024, 0.33},
 		{"6h whole blocks", tsbsCPU{10, 2160}, 2160, 0.45},
 	} {
 		for _, typ := range []series.ValueType{series.TypeFloat, series.TypeInt} {
