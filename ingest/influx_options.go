@@ -1,0 +1,114 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lightningdb/lightningdb/ingest/lineproto"
+)
+
+// InfluxOptions configures an InfluxHandler. Zero fields take the defaults
+// of DefaultInfluxOptions unless their comment says otherwise.
+type InfluxOptions struct {
+	// Lines configures the mapping of lines to series (metric name
+	// separator, db label, line length limit).
+	Lines lineproto.Options
+	// MaxBodyBytes caps a request body after decompression; a larger body
+	// gets 413. Default 32 MiB. The batch built from a body takes several
+	// times its size (about 6x for Telegraf-shaped lines), so keep it
+	// modest.
+	MaxBodyBytes int64
+	// Tokens, when not empty, turns authentication on: a request must carry
+	// one of them as `Authorization: Token <t>` (v2), or as the password of
+	// HTTP Basic auth or of the p parameter (v1). Default none.
+	Tokens []string
+	// RetryAfter is the Retry-After given with 503 answers. Default 1s;
+	// it is rounded up to whole seconds.
+	RetryAfter time.Duration
+	// IsOverloaded reports whether an Append error means overload (503).
+	// Default errors.Is(err, ErrOverloaded).
+	IsOverloaded func(error) bool
+	// Version is sent as X-Influxdb-Version. Default "1.8.0", the value
+	// VictoriaMetrics sends, as some clients check for 1.8 or later.
+	Version string
+	// Databases seeds the set that SHOW DATABASES lists.
+	Databases []string
+	// MaxDatabases bounds the set of databases remembered from CREATE
+	// DATABASE and writes. Default 1024.
+	MaxDatabases int
+	// Query, when set, answers /query requests holding statements other
+	// than CREATE DATABASE and SHOW DATABASES. When nil, such statements
+	// get a statement error.
+	Query func(w http.ResponseWriter, r *http.Request)
+	// Now returns the server time for lines without a timestamp, in ns.
+	// Default time.Now().UnixNano().
+	Now func() int64
+	// Logger logs handler failures (never per line). Default: discard.
+	Logger *slog.Logger
+	// Registerer, when set, gets the handler's counters; cmd adds the
+	// lightningdb_ prefix. Default: none.
+	Registerer prometheus.Registerer
+}
+
+// DefaultInfluxOptions returns the defaults described on InfluxOptions.
+func DefaultInfluxOptions() InfluxOptions {
+	return InfluxOptions{
+		Lines:        lineproto.DefaultOptions(),
+		MaxBodyBytes: 32 << 20,
+		RetryAfter:   time.Second,
+		IsOverloaded: func(err error) bool { return errors.Is(err, ErrOverloaded) },
+		Version:      "1.8.0",
+		MaxDatabases: 1024,
+		Now:          func() int64 { return time.Now().UnixNano() },
+		Logger:       slog.New(slog.DiscardHandler),
+	}
+}
+
+func (o *InfluxOptions) ensureDefaults() {
+	def := DefaultInfluxOptions()
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if o.RetryAfter == 0 {
+		o.RetryAfter = def.RetryAfter
+	}
+	if o.IsOverloaded == nil {
+		o.IsOverloaded = def.IsOverloaded
+	}
+	if o.Version == "" {
+		o.Version = def.Version
+	}
+	if o.MaxDatabases == 0 {
+		o.MaxDatabases = def.MaxDatabases
+	}
+	if o.Now == nil {
+		o.Now = def.Now
+	}
+	if o.Logger == nil {
+		o.Logger = def.Logger
+	}
+}
+
+func (o *InfluxOptions) validate() error {
+	var errs []error
+	if o.MaxBodyBytes < 0 {
+		errs = append(errs, fmt.Errorf("MaxBodyBytes %d is negative", o.MaxBodyBytes))
+	}
+	if o.RetryAfter < 0 {
+		errs = append(errs, fmt.Errorf("RetryAfter %v is negative", o.RetryAfter))
+	}
+	if o.MaxDatabases < 0 {
+		errs = append(errs, fmt.Errorf("MaxDatabases %d is negative", o.MaxDatabases))
+	}
+	for i, t := range o.Tokens {
+		if t == "" {
+			errs = append(errs, fmt.Errorf("Tokens[%d] is empty", i))
+		}
+	}
+	return errors.Join(errs...)
+}

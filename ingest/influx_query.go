@@ -1,0 +1,155 @@
+package ingest
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// databases is the set SHOW DATABASES lists: names from CREATE DATABASE
+// and from writes. It lives in memory only.
+type databases struct {
+	mu    sync.Mutex // protects names
+	names map[string]struct{}
+	max   int
+}
+
+func (d *databases) add(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.names[name]; ok || len(d.names) >= d.max {
+		return
+	}
+	if d.names == nil {
+		d.names = make(map[string]struct{})
+	}
+	d.names[name] = struct{}{}
+}
+
+func (d *databases) list() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.names))
+	for n := range d.names {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// authorized checks the request's credentials when tokens are configured:
+// `Authorization: Token <t>` (or `Token user:<t>`, 1.8's v2-compatible
+// form), HTTP Basic with password <t>, or the parameter p=<t>.
+func (h *InfluxHandler) authorized(r *http.Request) bool {
+	if len(h.opts.Tokens) == 0 {
+		return true
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Token "); ok {
+		if h.validToken(tok) {
+			return true
+		}
+		if _, pw, ok := strings.Cut(tok, ":"); ok && h.validToken(pw) {
+			return true
+		}
+	}
+	if _, pw, ok := r.BasicAuth(); ok && h.validToken(pw) {
+		return true
+	}
+	return h.validToken(r.URL.Query().Get("p"))
+}
+
+func (h *InfluxHandler) validToken(t string) bool {
+	if t == "" {
+		return false
+	}
+	ok := 0
+	for _, want := range h.opts.Tokens {
+		ok |= subtle.ConstantTimeCompare([]byte(t), []byte(want))
+	}
+	return ok == 1
+}
+
+func (h *InfluxHandler) servePing(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, v1Error{Error: "method not allowed"})
+		return
+	}
+	if r.URL.Query().Get("verbose") == "true" {
+		writeJSON(w, http.StatusOK, map[string]string{"version": h.opts.Version})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *InfluxHandler) serveHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"name": "influxdb", "message": "ready for queries and writes", "status": "pass",
+		"checks": []string{}, "version": h.opts.Version,
+	})
+}
+
+// maxQueryBytes caps a form-encoded /query body.
+const maxQueryBytes = 1 << 20
+
+// queryResult is one statement's result in the 1.x /query shape.
+type queryResult struct {
+	StatementID int        `json:"statement_id"`
+	Series      []querySet `json:"series,omitempty"`
+	Error       string     `json:"error,omitempty"`
+}
+
+type querySet struct {
+	Name    string     `json:"name"`
+	Columns []string   `json:"columns"`
+	Values  [][]string `json:"values,omitempty"`
+}
+
+// serveQuery answers CREATE DATABASE and SHOW DATABASES, the statements
+// agents send before writing. Other statements go to InfluxOptions.Query
+// when set, or get a statement error (HTTP 200, as InfluxDB answers
+// statement failures).
+func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		writeJSON(w, http.StatusMethodNotAllowed, v1Error{Error: "method not allowed"})
+		return
+	}
+	if !h.authorized(r) {
+		h.unauthorized(w, apiV1)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxQueryBytes)
+	q := r.FormValue("q")
+	if strings.TrimSpace(q) == "" {
+		writeJSON(w, http.StatusBadRequest, v1Error{Error: `missing required parameter "q"`})
+		return
+	}
+	stmts := splitStatements(q)
+	var results []queryResult
+	for i, s := range stmts {
+		res := queryResult{StatementID: i}
+		switch kind, db, err := parseStatement(s); {
+		case err != nil:
+			writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
+			return
+		case kind == stmtCreateDatabase:
+			h.dbs.add(db)
+		case kind == stmtShowDatabases:
+			set := querySet{Name: "databases", Columns: []string{"name"}}
+			for _, n := range h.dbs.list() {
+				set.Values = append(set.Values, []string{n})
+			}
+			res.Series = []querySet{set}
+		case h.opts.Query != nil:
+			h.opts.Query(w, r)
+			return
+		default:
+			res.Error = "statement not supported: " + s
+		}
+		results = append(results, res)
+	}
+	writeJSON(w, http.StatusOK, map[string][]queryResult{"results": results})
+}
