@@ -141,6 +141,9 @@ func (p *Parser) add(dst *series.Batch) error {
 	}
 	b := &p.b
 	b.Reset()
+	// __name__ sorts before lower-case tag keys, and Telegraf sends tags
+	// sorted, so adding it first leaves Builder's insertion sort little to do.
+	b.Add(p.nameLabel, p.metricName(e, 0))
 	hasDB := false
 	for _, t := range e.tags {
 		b.Add(t.key, t.value)
@@ -149,7 +152,6 @@ func (p *Parser) add(dst *series.Batch) error {
 	if !hasDB {
 		b.Add(p.dbLabel, p.db)
 	}
-	b.Add(p.nameLabel, p.metricName(e, 0))
 	buf := dst.LabelBuf()
 	start := len(buf)
 	buf, err := b.AppendCanonical(buf)

@@ -227,39 +227,72 @@ func (s *scanner) skipSpaces() {
 
 func isWhitespace(c byte) bool { return c == ' ' || c == '\r' || c == '\n' }
 
+// tokenClass classifies every byte for the token loop in one lookup.
+type tokenClass [256]uint8
+
+const (
+	clsPlain uint8 = iota
+	clsStop
+	clsBackslash
+	clsHigh // a byte of a multi-byte UTF-8 sequence
+)
+
+func tokenClassOf(stop *byteClass) *tokenClass {
+	var t tokenClass
+	for c := range t {
+		switch {
+		case c == '\\':
+			t[c] = clsBackslash
+		case stop[c]:
+			t[c] = clsStop
+		case c >= utf8.RuneSelf:
+			t[c] = clsHigh
+		}
+	}
+	return &t
+}
+
+var (
+	measurementClass = tokenClassOf(measurementStop)
+	keyClass         = tokenClassOf(keyStop)
+)
+
 // token scans bytes up to the first stop byte, unescaping as it goes, and
 // checks that the result is valid UTF-8. A backslash never stops a token.
-func (s *scanner) token(stop *byteClass, esc *unescapeTable) ([]byte, error) {
+func (s *scanner) token(cls *tokenClass, esc *unescapeTable) ([]byte, error) {
 	buf := s.buf
 	start, seg, escStart := s.pos, s.pos, -1
 	high := false
 	i := s.pos
+loop:
 	for i < len(buf) {
-		c := buf[i]
-		if c == '\\' {
-			if i+1 >= len(buf) {
-				i++
-				break
-			}
-			r := esc[buf[i+1]]
-			if r == 0 {
-				i++
-				continue
-			}
-			if escStart < 0 {
-				escStart = len(s.esc)
-			}
-			s.esc = append(s.esc, buf[seg:i]...)
-			s.esc = append(s.esc, r)
-			i += 2
-			seg = i
+		switch cls[buf[i]] {
+		case clsPlain:
+			i++
+			continue
+		case clsStop:
+			break loop
+		case clsHigh:
+			high = true
+			i++
 			continue
 		}
-		if stop[c] {
+		if i+1 >= len(buf) {
+			i++
 			break
 		}
-		high = high || c >= utf8.RuneSelf
-		i++
+		r := esc[buf[i+1]]
+		if r == 0 {
+			i++
+			continue
+		}
+		if escStart < 0 {
+			escStart = len(s.esc)
+		}
+		s.esc = append(s.esc, buf[seg:i]...)
+		s.esc = append(s.esc, r)
+		i += 2
+		seg = i
 	}
 	s.pos = i
 	tok := buf[start:i]
@@ -324,7 +357,7 @@ done:
 }
 
 func (s *scanner) parseMeasurement() error {
-	m, err := s.token(measurementStop, measurementEsc)
+	m, err := s.token(measurementClass, measurementEsc)
 	if err != nil {
 		return err
 	}
@@ -357,7 +390,7 @@ func (s *scanner) parseTags() error {
 			s.skipSpaces()
 			return nil
 		}
-		key, err := s.token(keyStop, keyEsc)
+		key, err := s.token(keyClass, keyEsc)
 		if err != nil {
 			return err
 		}
@@ -371,7 +404,7 @@ func (s *scanner) parseTags() error {
 			return errMissingTagKey
 		}
 		s.pos++
-		val, err := s.token(keyStop, keyEsc)
+		val, err := s.token(keyClass, keyEsc)
 		if err != nil {
 			return err
 		}
@@ -392,7 +425,7 @@ func (s *scanner) parseTags() error {
 func (s *scanner) parseFields() (hasTime bool, err error) {
 	buf := s.buf
 	for {
-		key, err := s.token(keyStop, keyEsc)
+		key, err := s.token(keyClass, keyEsc)
 		if err != nil {
 			return false, err
 		}
