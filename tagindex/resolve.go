@@ -78,8 +78,15 @@ func (p *Partition) postingsRLocked(ms []compiledMatcher) *roaring.Bitmap {
 	if len(pos) == 0 {
 		res = p.all.Clone()
 	} else {
-		res = union(pos[0].bms)
-		for _, c := range pos[1:] {
+		rest := pos[1:]
+		if len(pos[0].bms) == 1 && len(rest) > 0 && len(rest[0].bms) == 1 {
+			// Two plain look-ups, the common case: intersect without a copy.
+			res = roaring.And(pos[0].bms[0], rest[0].bms[0])
+			rest = rest[1:]
+		} else {
+			res = union(pos[0].bms)
+		}
+		for _, c := range rest {
 			if res.IsEmpty() {
 				break
 			}
