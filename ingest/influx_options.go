@@ -20,7 +20,7 @@ type InfluxOptions struct {
 	Lines lineproto.Options
 	// MaxBodyBytes caps a request body after decompression; a larger body
 	// gets 413. Default 32 MiB. The batch built from a body takes several
-	// times its size (about 6x for Telegraf-shaped lines), so keep it
+	// times its size (about 7x for Telegraf-shaped lines), so keep it
 	// modest.
 	MaxBodyBytes int64
 	// Tokens, when not empty, turns authentication on: a request must carry
