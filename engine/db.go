@@ -43,11 +43,12 @@ type DB struct {
 	closeMu sync.RWMutex // closeMu guards closed and sends on queue
 	closed  bool
 	queue   chan *commit
-	applyq  chan []*commit
+	applyq  chan *[]*commit
 	stop    chan struct{} // closed to stop the interval syncer
 	wg      sync.WaitGroup
 
 	commits sync.Pool // *commit
+	groups  sync.Pool // *[]*commit, the writer's group slices, back from the applier
 	ready   atomic.Bool
 }
 
@@ -80,7 +81,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		reg:    series.NewRegistry(series.RegistryOptions{MaxSeries: opts.MaxSeries}),
 		mem:    newMemtable(),
 		queue:  make(chan *commit, opts.CommitQueue),
-		applyq: make(chan []*commit, 4),
+		applyq: make(chan *[]*commit, 4),
 		stop:   make(chan struct{}),
 	}
 	db.commits.New = func() any { return &commit{done: make(chan error, 1)} }
@@ -243,7 +244,11 @@ func (db *DB) runWriter() {
 		if !ok {
 			return
 		}
-		group := []*commit{c}
+		gp, _ := db.groups.Get().(*[]*commit)
+		if gp == nil {
+			gp = new([]*commit)
+		}
+		group := append((*gp)[:0], c)
 		size := len(c.rec)
 		open := true
 	drain:
@@ -268,14 +273,16 @@ func (db *DB) runWriter() {
 		if err == nil && db.opts.SyncMode == SyncFsync {
 			err = db.wal.sync()
 		}
+		*gp = group
 		if err != nil {
 			for _, c := range group {
 				c.done <- err
 			}
+			db.groups.Put(gp)
 		} else {
 			db.m.groups.Inc()
 			db.m.groupBatches.Observe(float64(len(group)))
-			db.applyq <- group
+			db.applyq <- gp
 		}
 		if cap(buf) > 4*db.opts.MaxGroupBytes {
 			buf = nil
@@ -290,7 +297,8 @@ func (db *DB) runWriter() {
 // wakes their appenders.
 func (db *DB) runApplier() {
 	defer db.wg.Done()
-	for group := range db.applyq {
+	for gp := range db.applyq {
+		group := *gp
 		db.mem.writeMu.Lock()
 		for _, c := range group {
 			b := c.batch
@@ -306,9 +314,11 @@ func (db *DB) runApplier() {
 			}
 		}
 		db.mem.writeMu.Unlock()
-		for _, c := range group {
+		for i, c := range group {
 			c.done <- nil
+			group[i] = nil
 		}
+		db.groups.Put(gp)
 	}
 }
 

@@ -98,6 +98,9 @@ func (m *memtable) addLocked(id series.ID, typ series.ValueType, ts []int64, val
 // (last write wins). In-order samples, the common case, are an append.
 func (s *memSeries) insert(t int64, v uint64) {
 	n := len(s.ts)
+	if n == cap(s.ts) {
+		s.grow()
+	}
 	if n == 0 || t > s.ts[n-1] {
 		s.ts = append(s.ts, t)
 		s.vals = append(s.vals, v)
@@ -113,6 +116,18 @@ func (s *memSeries) insert(t int64, v uint64) {
 	copy(s.ts[i+1:], s.ts[i:n])
 	copy(s.vals[i+1:], s.vals[i:n])
 	s.ts[i], s.vals[i] = t, v
+}
+
+// grow doubles the capacity of ts and vals (at least 32 samples). Plain
+// append grows large slices by 1.25x, which allocates far more often; a
+// series' slices are kept across flushes, so growth is rare in steady state.
+func (s *memSeries) grow() {
+	c := max(32, 2*cap(s.ts))
+	ts := make([]int64, len(s.ts), c)
+	copy(ts, s.ts)
+	vals := make([]uint64, len(s.vals), c)
+	copy(vals, s.vals)
+	s.ts, s.vals = ts, vals
 }
 
 func (s *memSeries) sizeBytes() int64 {
