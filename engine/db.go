@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/lightningdb/lightningdb/series"
+	"github.com/lightningdb/lightningdb/tagindex"
 )
 
 // DB is an open database directory. All methods are safe for concurrent use.
@@ -36,8 +38,9 @@ type DB struct {
 	log  *slog.Logger
 	m    *metrics
 
-	reg *series.Registry
-	mem *memtable
+	reg   *series.Registry
+	index *tagindex.Index
+	mem   *memtable
 	wal *wal
 
 	closeMu sync.RWMutex // closeMu guards closed and sends on queue
@@ -83,6 +86,11 @@ func Open(dir string, opts Options) (*DB, error) {
 		queue:  make(chan *commit, opts.CommitQueue),
 		applyq: make(chan *[]*commit, 4),
 		stop:   make(chan struct{}),
+	}
+	var err error
+	db.index, err = tagindex.New(tagindex.Options{PartitionDuration: opts.PartitionDuration, Labels: db.reg.Labels})
+	if err != nil {
+		return nil, fmt.Errorf("tag index: %w", err)
 	}
 	db.commits.New = func() any { return &commit{done: make(chan error, 1)} }
 	db.m = newMetrics(opts.Registerer, db)
@@ -166,6 +174,7 @@ func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult,
 	if err := <-c.done; err != nil {
 		return res, err
 	}
+	db.indexBatch(b, c.ids)
 	res.Accepted = accepted
 	db.m.batches.Inc()
 	db.m.samples.Add(uint64(accepted))
@@ -208,6 +217,55 @@ func (db *DB) resolve(b *series.Batch, c *commit, res *series.AppendResult) int 
 	}
 	return accepted
 }
+
+// indexBatch adds the accepted series of a committed batch to the tag index
+// of every partition their samples fall in. It runs in the appender's
+// goroutine, before the append is acknowledged, so an acknowledged series
+// is findable.
+func (db *DB) indexBatch(b *series.Batch, ids []series.ID) {
+	for i, id := range ids {
+		if id == 0 {
+			continue
+		}
+		canonical, _, ts, _ := b.Series(i)
+		db.indexSamples(id, canonical, ts)
+	}
+}
+
+func (db *DB) indexSamples(id series.ID, canonical []byte, ts []int64) {
+	ms := db.mem.get(id)
+	last := int64(math.MinInt64)
+	for _, t := range ts {
+		p := db.partitionStart(t)
+		if p == last {
+			continue
+		}
+		last = p
+		if ms != nil && ms.indexed.Load() == p+1 {
+			continue
+		}
+		if err := db.index.Add(p, id, canonical); err != nil {
+			db.log.Error("tag index add failed", "series", id, "err", err)
+			continue
+		}
+		if ms != nil {
+			ms.indexed.Store(p + 1)
+		}
+	}
+}
+
+// partitionStart returns the start of the partition holding t.
+func (db *DB) partitionStart(t int64) int64 {
+	d := db.opts.PartitionDuration
+	p := t / d * d
+	if t < 0 && p != t {
+		p -= d
+	}
+	return p
+}
+
+// Index returns the tag index: label matchers to series IDs, per partition.
+func (db *DB) Index() *tagindex.Index { return db.index }
 
 func (db *DB) seriesName(id series.ID) string {
 	ls, err := series.UnmarshalLabels(nil, db.reg.Labels(id))
@@ -379,7 +437,7 @@ func (db *DB) Close() error {
 	close(db.stop)
 	db.closeMu.Unlock()
 	db.wg.Wait()
-	err := db.wal.close()
+	err := errors.Join(db.wal.close(), db.index.Close())
 	if serr := db.writeSnapshot(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("write series snapshot: %w", serr))
 	}

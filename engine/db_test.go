@@ -10,10 +10,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/lightningdb/lightningdb/series"
+	"github.com/lightningdb/lightningdb/tagindex"
 )
 
 func TestMain(m *testing.M) {
@@ -57,6 +59,13 @@ func TestAppendSelectReopen(t *testing.T) {
 		}
 		if !slices.Equal(got, []float64{19, 20.5, 21.5}) {
 			t.Fatalf("temp = %v", got)
+		}
+		ids, err := db.Index().Postings(0, 100, tagindex.MustNewMatcher(tagindex.MatchEqual, "room", "kitchen"))
+		if err != nil || ids.GetCardinality() != 1 || !ids.Contains(id) {
+			t.Fatalf("tag index: %v %v", ids, err)
+		}
+		if ids, _ := db.Index().Postings(int64(48*time.Hour), int64(49*time.Hour), tagindex.MustNewMatcher(tagindex.MatchEqual, "room", "kitchen")); !ids.IsEmpty() {
+			t.Fatalf("series found in a partition it has no samples in: %v", ids)
 		}
 		it = db.Select(id, 15, 25, it)
 		if it.Len() != 1 {

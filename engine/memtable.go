@@ -25,6 +25,11 @@ type memPage [1 << memPageBits]atomic.Pointer[memSeries]
 
 // memSeries is one series' in-memory samples.
 type memSeries struct {
+	// indexed is the last partition start this series was added to the
+	// tag index for (+1, so that the zero value means none): a cheap check
+	// that spares the index call for every batch after the first.
+	indexed atomic.Int64
+
 	mu   sync.RWMutex // mu protects everything below
 	typ  series.ValueType
 	ts   []int64

@@ -66,6 +66,12 @@ type Options struct {
 	// MemtableBudget is the memtable's memory budget in bytes; past it,
 	// Append returns ErrOverloaded. Zero means 1 GiB.
 	MemtableBudget int64
+	// PartitionDuration is the span of a time partition in nanoseconds:
+	// partition boundaries are multiples of it since the Unix epoch. The tag
+	// index (and, with segments, the data) is kept per partition so a query
+	// over a recent range never touches series that stopped long ago. Zero
+	// means 24h.
+	PartitionDuration int64
 	// MaxSeries caps the number of series; zero means no limit.
 	MaxSeries int
 	// CommitQueue is the number of batches that may wait for the WAL
@@ -100,6 +106,9 @@ func (o *Options) ensureDefaults() {
 	if o.MemtableBudget == 0 {
 		o.MemtableBudget = 1 << 30
 	}
+	if o.PartitionDuration == 0 {
+		o.PartitionDuration = int64(24 * time.Hour)
+	}
 	if o.CommitQueue == 0 {
 		o.CommitQueue = 1024
 	}
@@ -119,6 +128,9 @@ func (o *Options) validate() error {
 	}
 	if o.WALSegmentSize < 1<<16 {
 		errs = append(errs, fmt.Errorf("WAL segment size %d is below 64 KiB", o.WALSegmentSize))
+	}
+	if o.PartitionDuration < int64(time.Minute) {
+		errs = append(errs, fmt.Errorf("partition duration %v is below one minute", time.Duration(o.PartitionDuration)))
 	}
 	if o.MaxGroupBytes < 0 || o.MemtableBudget < 0 || o.MaxSeries < 0 || o.CommitQueue < 0 {
 		errs = append(errs, errors.New("sizes and limits must not be negative"))

@@ -112,6 +112,7 @@ func (r *replayer) samples(id series.ID, typ series.ValueType, ts []int64, vals 
 		return fmt.Errorf("samples of series %d typed %s, registry says %s", id, typ, have)
 	}
 	r.db.mem.addLocked(id, typ, ts, vals, strs)
+	r.db.indexSamples(id, r.db.reg.Labels(id), ts)
 	r.db.m.replaySamples.Add(uint64(len(ts)))
 	return nil
 }
