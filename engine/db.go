@@ -41,7 +41,7 @@ type DB struct {
 	reg   *series.Registry
 	index *tagindex.Index
 	mem   *memtable
-	wal *wal
+	wal   *wal
 
 	closeMu sync.RWMutex // closeMu guards closed and sends on queue
 	closed  bool
