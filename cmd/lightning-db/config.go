@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lightningdb/lightningdb/engine"
+)
+
+// Config is every setting of the server. The YAML file given with --config
+// holds any subset of it (deploy/lightning-db.example.yaml shows them all);
+// command-line flags win over the file.
+type Config struct {
+	DataDir   string `yaml:"data_dir"`
+	HTTPAddr  string `yaml:"http_addr"`
+	LogFormat string `yaml:"log_format"` // text or json
+	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
+	// ShutdownTimeout bounds the wait for in-flight requests on SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	Engine EngineConfig `yaml:"engine"`
+	Influx InfluxConfig `yaml:"influx"`
+}
+
+// EngineConfig configures storage.
+type EngineConfig struct {
+	SyncMode          string        `yaml:"sync_mode"` // fsync, interval or none
+	SyncInterval      time.Duration `yaml:"sync_interval"`
+	WALSegmentSize    int64         `yaml:"wal_segment_size"`
+	MemtableBudget    int64         `yaml:"memtable_budget"`
+	MaxSeries         int           `yaml:"max_series"`
+	PartitionDuration time.Duration `yaml:"partition_duration"`
+}
+
+// InfluxConfig configures the InfluxDB line protocol endpoints.
+type InfluxConfig struct {
+	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+	Tokens          []string `yaml:"tokens"`
+	Separator       string   `yaml:"metric_separator"`
+	DBLabel         string   `yaml:"db_label"`
+	SkipSingleField bool     `yaml:"skip_single_field"`
+	MaxLineBytes    int      `yaml:"max_line_bytes"`
+}
+
+// defaultConfig returns the embedded defaults: everything on, on loopback.
+func defaultConfig() Config {
+	eo := engine.DefaultOptions()
+	return Config{
+		DataDir:         "./lightning-data",
+		HTTPAddr:        "127.0.0.1:8086",
+		LogFormat:       "text",
+		LogLevel:        "info",
+		ShutdownTimeout: 30 * time.Second,
+		Engine: EngineConfig{
+			SyncMode:          "fsync",
+			SyncInterval:      eo.SyncInterval,
+			WALSegmentSize:    eo.WALSegmentSize,
+			MemtableBudget:    eo.MemtableBudget,
+			PartitionDuration: time.Duration(eo.PartitionDuration),
+		},
+		Influx: InfluxConfig{MaxBodyBytes: 32 << 20, Separator: "_", DBLabel: "db", MaxLineBytes: 256 << 10},
+	}
+}
+
+// loadConfig parses the command line: defaults, then the --config file,
+// then every flag that was given explicitly.
+func loadConfig(args []string) (Config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("lightning-db", flag.ContinueOnError)
+	var (
+		file       = fs.String("config", "", "YAML configuration file (flags win over it)")
+		dataDir    = fs.String("data-dir", cfg.DataDir, "data directory")
+		httpAddr   = fs.String("http-addr", cfg.HTTPAddr, "HTTP listen address")
+		logFormat  = fs.String("log-format", cfg.LogFormat, "log format: text or json")
+		logLevel   = fs.String("log-level", cfg.LogLevel, "log level: debug, info, warn or error")
+		syncMode   = fs.String("sync-mode", cfg.Engine.SyncMode, "WAL sync mode: fsync (default, no acknowledged write lost), interval or none")
+		memBudget  = fs.Int64("memtable-budget", cfg.Engine.MemtableBudget, "memtable memory budget in bytes; past it writes get 503")
+		maxSeries  = fs.Int("max-series", cfg.Engine.MaxSeries, "maximum number of series (0 = no limit)")
+		authTokens = fs.String("auth-tokens", "", "comma-separated tokens required on writes (empty = no auth)")
+	)
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *file != "" {
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // EOF: empty file
+			return cfg, fmt.Errorf("config %s: %w", *file, err)
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "data-dir":
+			cfg.DataDir = *dataDir
+		case "http-addr":
+			cfg.HTTPAddr = *httpAddr
+		case "log-format":
+			cfg.LogFormat = *logFormat
+		case "log-level":
+			cfg.LogLevel = *logLevel
+		case "sync-mode":
+			cfg.Engine.SyncMode = *syncMode
+		case "memtable-budget":
+			cfg.Engine.MemtableBudget = *memBudget
+		case "max-series":
+			cfg.Engine.MaxSeries = *maxSeries
+		case "auth-tokens":
+			cfg.Influx.Tokens = splitList(*authTokens)
+		}
+	})
+	return cfg, cfg.validate()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	if c.HTTPAddr == "" {
+		errs = append(errs, errors.New("http_addr is empty"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := engine.ParseSyncMode(c.Engine.SyncMode); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// engineOptions maps the configuration onto engine.Options.
+func (c *Config) engineOptions() engine.Options {
+	mode, _ := engine.ParseSyncMode(c.Engine.SyncMode)
+	return engine.Options{
+		SyncMode:          mode,
+		SyncInterval:      c.Engine.SyncInterval,
+		WALSegmentSize:    c.Engine.WALSegmentSize,
+		MemtableBudget:    c.Engine.MemtableBudget,
+		MaxSeries:         c.Engine.MaxSeries,
+		PartitionDuration: int64(c.Engine.PartitionDuration),
+	}
+}

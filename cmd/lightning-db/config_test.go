@@ -1,0 +1,48 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigFileAndFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte(`
+data_dir: /from/file
+http_addr: 127.0.0.1:9999
+log_format: json
+engine:
+  sync_mode: interval
+  sync_interval: 250ms
+  max_series: 10
+influx:
+  tokens: [a, b]
+`), 0o644)
+	cfg, err := loadConfig([]string{"--config", file, "--http-addr", "127.0.0.1:1234"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/from/file" || cfg.HTTPAddr != "127.0.0.1:1234" || cfg.LogFormat != "json" ||
+		cfg.Engine.SyncMode != "interval" || cfg.Engine.SyncInterval != 250*time.Millisecond ||
+		cfg.Engine.MaxSeries != 10 || len(cfg.Influx.Tokens) != 2 {
+		t.Fatalf("config %+v", cfg)
+	}
+	if cfg.Engine.MemtableBudget != defaultConfig().Engine.MemtableBudget {
+		t.Fatal("unset field lost its default")
+	}
+	os.WriteFile(file, []byte("engine:\n  sync_mod: fsync\n"), 0o644)
+	if _, err := loadConfig([]string{"--config", file}); err == nil || !strings.Contains(err.Error(), "sync_mod") {
+		t.Fatalf("unknown key not reported: %v", err)
+	}
+	if _, err := loadConfig([]string{"--sync-mode", "sometimes", "--log-format", "xml"}); err == nil ||
+		!strings.Contains(err.Error(), "sometimes") || !strings.Contains(err.Error(), "xml") {
+		t.Fatalf("want both problems reported: %v", err)
+	}
+	// The example shipped in deploy/ must load.
+	if _, err := loadConfig([]string{"--config", "../../deploy/lightning-db.example.yaml"}); err != nil {
+		t.Fatalf("deploy example: %v", err)
+	}
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/ingest"
+	"github.com/lightningdb/lightningdb/ingest/lineproto"
+)
+
+// The engine satisfies the ingest front ends' appender.
+var _ ingest.Appender = (*engine.DB)(nil)
+
+// server is the wired process: engine, front ends and the HTTP listener.
+type server struct {
+	cfg   Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	db    *engine.DB
+	mux   *http.ServeMux
+	ready atomic.Bool
+}
+
+// run serves until ctx ends, then shuts down gracefully: stop accepting,
+// finish in-flight requests, flush and close the engine.
+func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	s := &server{cfg: cfg, log: log, reg: prometheus.NewRegistry(), mux: http.NewServeMux()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ns := prometheus.WrapRegistererWithPrefix("lightningdb_", s.reg)
+
+	// Listen first so /health answers while recovery runs; /ready says
+	// when recovery has finished.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	s.mux.HandleFunc("/ready", s.serveReady)
+	s.mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	gate := &readyGate{s: s}
+	srv := &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", "http_addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+
+	eo := cfg.engineOptions()
+	eo.Logger = log
+	eo.Registerer = ns
+	start := time.Now()
+	s.db, err = engine.Open(cfg.DataDir, eo)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("open engine: %w", err)
+	}
+	if err := s.routes(ns); err != nil {
+		srv.Close()
+		return errors.Join(err, s.db.Close())
+	}
+	s.ready.Store(true)
+	log.Info("ready", "recovery", time.Since(start).Round(time.Millisecond), "series", s.db.Stats().Series,
+		"sync_mode", cfg.Engine.SyncMode)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return errors.Join(fmt.Errorf("http server: %w", err), s.db.Close())
+	}
+	s.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	herr := srv.Shutdown(sctx)
+	ferr := s.db.Flush(sctx)
+	cerr := s.db.Close()
+	log.Info("stopped")
+	return errors.Join(herr, ferr, cerr)
+}
+
+// routes registers every front end on the mux.
+func (s *server) routes(reg prometheus.Registerer) error {
+	influx, err := ingest.NewInfluxHandler(s.db, ingest.InfluxOptions{
+		Lines: lineproto.Options{
+			Separator:       s.cfg.Influx.Separator,
+			DBLabel:         s.cfg.Influx.DBLabel,
+			SkipSingleField: s.cfg.Influx.SkipSingleField,
+			MaxLineBytes:    s.cfg.Influx.MaxLineBytes,
+		},
+		MaxBodyBytes: s.cfg.Influx.MaxBodyBytes,
+		Tokens:       s.cfg.Influx.Tokens,
+		IsOverloaded: func(err error) bool { return errors.Is(err, engine.ErrOverloaded) },
+		Logger:       s.log.With("component", "influx"),
+		Registerer:   reg,
+	})
+	if err != nil {
+		return fmt.Errorf("influx handler: %w", err)
+	}
+	influx.Register(s.mux)
+	s.mux.HandleFunc("/api/v1/export", s.serveExport)
+	return nil
+}
+
+func (s *server) serveReady(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		http.Error(w, "recovering", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// readyGate answers 503 for everything but liveness, readiness and metrics
+// until the engine has recovered.
+type readyGate struct{ s *server }
+
+func (g *readyGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !g.s.ready.Load() {
+		switch r.URL.Path {
+		case "/health", "/ping":
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case "/ready", "/metrics":
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, `{"error":"recovering: not ready"}`, http.StatusServiceUnavailable)
+			return
+		}
+	}
+	g.s.mux.ServeHTTP(w, r)
+}
