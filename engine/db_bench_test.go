@@ -121,6 +121,9 @@ func BenchmarkReplay(b *testing.B) {
 // so the series are first filled to just past a power of two; the measured
 // appends then fit in the capacity they have.
 func TestAppendAllocsPerSample(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
 	db := mustOpen(t, t.TempDir(), Options{SyncMode: SyncNone})
 	defer db.Close()
 	bt := benchBatch(0, 1000)
