@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/lightningdb/lightningdb/engine/encoding"
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
 )
@@ -40,15 +43,39 @@ type DB struct {
 
 	reg   *series.Registry
 	index *tagindex.Index
-	mem   *memtable
+	memp  atomic.Pointer[memtable] // the active memtable; written by the applier only
 	wal   *wal
 
 	closeMu sync.RWMutex // closeMu guards closed and sends on queue
 	closed  bool
 	queue   chan *commit
-	applyq  chan *[]*commit
+	applyq  chan applyItem
+	rotateq chan *swapReq // flush asks the WAL writer to rotate and freeze
 	stop    chan struct{} // closed to stop the interval syncer
 	wg      sync.WaitGroup
+
+	// LSM state. Lock order: flushMu, compactMu, manifestMu, editMu, verMu.
+	verMu         sync.RWMutex // verMu protects cur
+	cur           *version
+	editMu        sync.Mutex // editMu serialises building and installing versions
+	manifestMu    sync.Mutex // manifestMu serialises changes of the segment set and the manifest
+	walCheckpoint uint64     // manifestMu protects: first WAL segment replay needs
+	broken        []segMeta  // manifestMu protects: listed segments that failed to open, kept listed
+	nextFileNum   atomic.Uint64
+	flushMu       sync.Mutex // flushMu serialises flushes; protects flushEnc
+	flushEnc      encoding.Encoder
+	compactMu     sync.Mutex // compactMu serialises compactions; protects compactEnc
+	compactEnc    encoding.Encoder
+	spareMu       sync.Mutex // spareMu protects spare
+	spare         *memtable  // a flushed, reset memtable to be the next active one
+	immBytes      atomic.Int64
+	indexMu       sync.Mutex // indexMu protects indexWritten
+	indexWritten  map[int64]int
+	pointPF       prefetcher // stateless advice for Select (ScanPoint)
+	flushq        chan struct{}
+	compactq      chan struct{}
+	bgCancel      context.CancelFunc
+	bgWG          sync.WaitGroup
 
 	commits sync.Pool // *commit
 	groups  sync.Pool // *[]*commit, the writer's group slices, back from the applier
@@ -68,6 +95,8 @@ type commit struct {
 const (
 	walDir       = "wal"
 	snapshotFile = "series.snap"
+	indexDir     = "index"
+	indexSuffix  = ".tix"
 )
 
 // Open opens or creates the database in dir, recovering what the WAL holds.
@@ -77,16 +106,25 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("engine options: %w", err)
 	}
 	db := &DB{
-		dir:    dir,
-		opts:   opts,
-		fs:     opts.FS,
-		log:    opts.Logger.With("component", "engine"),
-		reg:    series.NewRegistry(series.RegistryOptions{MaxSeries: opts.MaxSeries}),
-		mem:    newMemtable(),
-		queue:  make(chan *commit, opts.CommitQueue),
-		applyq: make(chan *[]*commit, 4),
-		stop:   make(chan struct{}),
+		dir:          dir,
+		opts:         opts,
+		fs:           opts.FS,
+		log:          opts.Logger.With("component", "engine"),
+		reg:          series.NewRegistry(series.RegistryOptions{MaxSeries: opts.MaxSeries}),
+		queue:        make(chan *commit, opts.CommitQueue),
+		applyq:       make(chan applyItem, 4),
+		rotateq:      make(chan *swapReq),
+		stop:         make(chan struct{}),
+		flushq:       make(chan struct{}, 1),
+		compactq:     make(chan struct{}, 1),
+		indexWritten: map[int64]int{},
 	}
+	mem := newMemtable()
+	mem.refs.Store(1)
+	db.memp.Store(mem)
+	db.cur = &version{db: db, mems: []*memtable{mem}}
+	db.cur.refs.Store(1)
+	db.pointPF = prefetcher{pattern: ScanPoint, pageSize: int64(unix.Getpagesize())}
 	var err error
 	db.index, err = tagindex.New(tagindex.Options{PartitionDuration: opts.PartitionDuration, Labels: db.reg.Labels})
 	if err != nil {
@@ -94,18 +132,22 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	db.commits.New = func() any { return &commit{done: make(chan error, 1)} }
 	db.m = newMetrics(opts.Registerer, db)
-	if err := db.fs.MkdirAll(filepath.Join(dir, walDir), 0o755); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	for _, d := range []string{walDir, segDir, indexDir} {
+		if err := db.fs.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
 	}
 	start := time.Now()
 	nextSeq, err := db.recover()
 	if err != nil {
+		db.releaseAll()
 		return nil, err
 	}
 	db.log.Info("recovered", "series", db.reg.Len(), "samples", db.m.replaySamples.Load(),
 		"duration", time.Since(start))
 	db.wal, err = openWAL(db.fs, filepath.Join(dir, walDir), nextSeq, opts.WALSegmentSize, db.log, db.m)
 	if err != nil {
+		db.releaseAll()
 		return nil, err
 	}
 	db.wg.Add(2)
@@ -115,9 +157,41 @@ func Open(dir string, opts Options) (*DB, error) {
 		db.wg.Add(1)
 		go db.runSyncer()
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db.bgCancel = cancel
+	db.bgWG.Add(1)
+	go db.runFlusher(ctx)
+	if !opts.DisableCompaction {
+		db.bgWG.Add(1)
+		go db.runCompactor(ctx)
+	}
 	db.ready.Store(true)
 	return db, nil
 }
+
+// releaseAll drops the current version (unmapping its segments) and
+// closes the index; for a failed Open and the end of Close.
+func (db *DB) releaseAll() {
+	db.verMu.Lock()
+	v := db.cur
+	db.cur = nil
+	db.verMu.Unlock()
+	if v != nil {
+		v.unref()
+	}
+}
+
+// mapAdvice is the madvise advice for new segment mappings: MADV_RANDOM
+// (scans advise more), or none when prefetch is disabled.
+func (db *DB) mapAdvice() int {
+	if db.opts.PrefetchBytes < 0 {
+		return -1
+	}
+	return unix.MADV_RANDOM
+}
+
+// active returns the active memtable.
+func (db *DB) active() *memtable { return db.memp.Load() }
 
 // Registry returns the series registry (label sets <-> IDs). Callers must
 // not create series in it; Append does.
@@ -142,7 +216,7 @@ func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult,
 	if err := b.Validate(); err != nil {
 		return res, err
 	}
-	if db.mem.bytes.Load() > db.opts.MemtableBudget {
+	if db.active().bytes.Load()+db.immBytes.Load() > db.opts.MemtableBudget {
 		db.m.overloaded.Inc()
 		return res, ErrOverloaded
 	}
@@ -233,7 +307,7 @@ func (db *DB) indexBatch(b *series.Batch, ids []series.ID) {
 }
 
 func (db *DB) indexSamples(id series.ID, canonical []byte, ts []int64) {
-	ms := db.mem.get(id)
+	ms := db.active().get(id)
 	last := int64(math.MinInt64)
 	for _, t := range ts {
 		p := db.partitionStart(t)
@@ -298,7 +372,14 @@ func (db *DB) runWriter() {
 	defer close(db.applyq)
 	var buf []byte
 	for {
-		c, ok := <-db.queue
+		var c *commit
+		var ok bool
+		select {
+		case c, ok = <-db.queue:
+		case req := <-db.rotateq:
+			db.rotateForFlush(req)
+			continue
+		}
 		if !ok {
 			return
 		}
@@ -340,7 +421,7 @@ func (db *DB) runWriter() {
 		} else {
 			db.m.groups.Inc()
 			db.m.groupBatches.Observe(float64(len(group)))
-			db.applyq <- gp
+			db.applyq <- applyItem{group: gp}
 		}
 		if cap(buf) > 4*db.opts.MaxGroupBytes {
 			buf = nil
@@ -351,13 +432,30 @@ func (db *DB) runWriter() {
 	}
 }
 
+// rotateForFlush rotates the WAL between two groups and has the applier
+// freeze the memtable at that boundary (flush.go).
+func (db *DB) rotateForFlush(req *swapReq) {
+	seq, err := db.wal.rotate()
+	if err != nil {
+		req.reply <- swapResult{err: err}
+		return
+	}
+	db.applyq <- applyItem{swap: req, seq: seq}
+}
+
 // runApplier inserts committed groups into the memtable in WAL order and
-// wakes their appenders.
+// wakes their appenders; it also swaps memtables for flushes, in order.
 func (db *DB) runApplier() {
 	defer db.wg.Done()
-	for gp := range db.applyq {
+	for item := range db.applyq {
+		if item.swap != nil {
+			item.swap.reply <- swapResult{m: db.swapMemtable(item.seq)}
+			continue
+		}
+		gp := item.group
 		group := *gp
-		db.mem.writeMu.Lock()
+		mem := db.active()
+		mem.writeMu.Lock()
 		for _, c := range group {
 			b := c.batch
 			for i, id := range c.ids {
@@ -365,18 +463,19 @@ func (db *DB) runApplier() {
 					continue
 				}
 				_, typ, ts, vals := b.Series(i)
-				db.mem.addLocked(id, typ, ts, vals, b.StrBuf())
+				mem.addLocked(id, typ, ts, vals, b.StrBuf())
 				if c.needDef[i] {
 					db.reg.MarkDurable(id)
 				}
 			}
 		}
-		db.mem.writeMu.Unlock()
+		mem.writeMu.Unlock()
 		for i, c := range group {
 			c.done <- nil
 			group[i] = nil
 		}
 		db.groups.Put(gp)
+		db.maybeTriggerFlush()
 	}
 }
 
@@ -398,27 +497,54 @@ func (db *DB) runSyncer() {
 
 // Select reads series id over [minT, maxT] (inclusive, ns) into it, reusing
 // it when not nil, and returns the iterator positioned before the first
-// sample. An unknown ID yields an empty iterator.
+// sample: the samples of the segments and memtables merged, the newest
+// source winning for equal timestamps. An unknown ID yields an empty
+// iterator; a damaged block is skipped and reported by it.Err(). A series
+// over several blocks gets MADV_WILLNEED on its (contiguous) byte range;
+// for many series use Querier.
 func (db *DB) Select(id series.ID, minT, maxT int64, it *Iterator) *Iterator {
 	if it == nil {
 		it = &Iterator{}
 	}
-	it.reset()
-	if s := db.mem.get(id); s != nil {
-		s.read(minT, maxT, it)
+	v := db.acquireOrNil()
+	if v == nil {
+		it.reset()
+		return it
 	}
+	var pf *prefetcher
+	if db.opts.PrefetchBytes >= 0 {
+		pf = &db.pointPF
+	}
+	it.load(id, minT, maxT, overlappingParts(v.parts, minT, maxT, db.opts.PartitionDuration), v.mems, pf)
+	v.unref()
 	return it
 }
 
-// Flush makes every acknowledged write durable regardless of the sync mode.
-// (With segments it also writes the memtable out; see docs/ARCHITECTURE.md.)
+// acquireOrNil is acquire, or nil once the DB is closed.
+func (db *DB) acquireOrNil() *version {
+	db.verMu.RLock()
+	defer db.verMu.RUnlock()
+	if db.cur == nil {
+		return nil
+	}
+	db.cur.ref()
+	return db.cur
+}
+
+// Flush makes every acknowledged write durable regardless of the sync
+// mode, and writes the memtable out to segments: once it returns, every
+// write acknowledged before the call is in a live segment and the WAL
+// segments holding it are deleted.
 func (db *DB) Flush(ctx context.Context) error {
 	db.closeMu.RLock()
 	defer db.closeMu.RUnlock()
 	if db.closed {
 		return ErrClosed
 	}
-	return db.wal.sync()
+	if err := db.wal.sync(); err != nil {
+		return err
+	}
+	return db.flush(ctx, false)
 }
 
 // Ready reports whether recovery has finished.
@@ -433,15 +559,25 @@ func (db *DB) Close() error {
 		return ErrClosed
 	}
 	db.closed = true
+	db.closeMu.Unlock()
+	// Background jobs first: a running flush needs the commit pipeline.
+	db.bgCancel()
+	db.bgWG.Wait()
 	close(db.queue)
 	close(db.stop)
-	db.closeMu.Unlock()
 	db.wg.Wait()
-	err := errors.Join(db.wal.close(), db.index.Close())
+	var err error
+	if db.opts.noFlushOnClose {
+		// leave everything to WAL replay
+	} else if ferr := db.flush(context.Background(), true); ferr != nil {
+		err = fmt.Errorf("final flush: %w", ferr) // the WAL still holds it
+	}
+	err = errors.Join(err, db.wal.close())
 	if serr := db.writeSnapshot(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("write series snapshot: %w", serr))
 	}
-	return err
+	db.releaseAll()
+	return errors.Join(err, db.index.Close())
 }
 
 func (db *DB) writeSnapshot() error {
@@ -463,21 +599,54 @@ type Stats struct {
 	WALFsyncs       uint64
 	WALBytes        uint64
 	ReplayedSamples uint64
+
+	// Segments is the number of live segments, SegmentBytes their size.
+	Segments     int
+	SegmentBytes int64
+	// Partitions is the number of time partitions with segments.
+	Partitions       int
+	FrozenMemtables  int
+	Flushes          uint64
+	FlushedSamples   uint64
+	FlushedBytes     uint64
+	Compactions      uint64
+	CompactedSamples uint64
+	CompactedBytesIn uint64
+	RetentionDropped uint64
 }
 
 // Stats returns the current counters.
 func (db *DB) Stats() Stats {
-	return Stats{
-		Series:          db.reg.Len(),
-		MemtableBytes:   db.mem.bytes.Load(),
-		MemtableSeries:  db.mem.nSeries.Load(),
-		AppendedBatches: db.m.batches.Load(),
-		AppendedSamples: db.m.samples.Load(),
-		RejectedSeries:  db.m.rejected.Load(),
-		Overloaded:      db.m.overloaded.Load(),
-		WALGroups:       db.m.groups.Load(),
-		WALFsyncs:       db.m.fsyncs.Load(),
-		WALBytes:        uint64(db.m.walBytes.get()),
-		ReplayedSamples: db.m.replaySamples.Load(),
+	st := Stats{
+		Series:           db.reg.Len(),
+		MemtableBytes:    db.active().bytes.Load() + db.immBytes.Load(),
+		MemtableSeries:   db.active().nSeries.Load(),
+		AppendedBatches:  db.m.batches.Load(),
+		AppendedSamples:  db.m.samples.Load(),
+		RejectedSeries:   db.m.rejected.Load(),
+		Overloaded:       db.m.overloaded.Load(),
+		WALGroups:        db.m.groups.Load(),
+		WALFsyncs:        db.m.fsyncs.Load(),
+		WALBytes:         uint64(db.m.walBytes.get()),
+		ReplayedSamples:  db.m.replaySamples.Load(),
+		Flushes:          db.m.flushes.Load(),
+		FlushedSamples:   db.m.flushedSamples.Load(),
+		FlushedBytes:     db.m.flushedBytes.Load(),
+		Compactions:      db.m.compactions.Load(),
+		CompactedSamples: db.m.compactedSamples.Load(),
+		CompactedBytesIn: db.m.compactedBytes.Load(),
+		RetentionDropped: db.m.droppedSegments.Load(),
 	}
+	if v := db.acquireOrNil(); v != nil {
+		st.Partitions = len(v.parts)
+		st.FrozenMemtables = len(v.mems) - 1
+		for _, p := range v.parts {
+			for _, s := range p.segs {
+				st.Segments++
+				st.SegmentBytes += s.size
+			}
+		}
+		v.unref()
+	}
+	return st
 }

@@ -3,25 +3,50 @@ package engine
 import (
 	"math"
 
+	"github.com/lightningdb/lightningdb/engine/encoding"
 	"github.com/lightningdb/lightningdb/series"
 )
 
-// Iterator walks the samples of one series in time order, duplicates
-// resolved. It owns its buffers and is reused by passing it back to Select,
-// so a reader that reuses one iterator allocates nothing per sample. An
-// Iterator is not safe for concurrent use.
-type Iterator struct {
+// sampleBuf holds samples: timestamps, raw values and, for strings, the
+// bytes that raw values (off<<32|len) point into.
+type sampleBuf struct {
 	typ  series.ValueType
 	ts   []int64
 	vals []uint64
 	strs []byte
-	i    int
+}
+
+func (b *sampleBuf) reset() {
+	b.typ = 0
+	b.ts, b.vals, b.strs = b.ts[:0], b.vals[:0], b.strs[:0]
+}
+
+// Iterator walks the samples of one series in time order, duplicates
+// resolved to the newest source (segments by sequence, then immutable
+// memtables, then the active one). It owns its buffers and its block
+// decoder and is reused by passing it back to Select or by a SeriesSet, so
+// a reader that reuses one iterator allocates nothing per sample. An
+// Iterator is not safe for concurrent use.
+//
+// A damaged segment block (checksum mismatch or undecodable) is skipped:
+// the iterator holds the samples of every other block and source, and Err
+// returns a *CorruptionError naming the file and block offset.
+type Iterator struct {
+	sampleBuf
+	i   int
+	err error
+
+	scratch sampleBuf // runs of the sources, before merging
+	runs    []int     // end of each run in scratch
+	heads   []int
+	dec     encoding.Decoder
+	strTmp  [][]byte
 }
 
 func (it *Iterator) reset() {
-	it.typ = 0
-	it.ts, it.vals, it.strs = it.ts[:0], it.vals[:0], it.strs[:0]
+	it.sampleBuf.reset()
 	it.i = -1
+	it.err = nil
 }
 
 // Next advances to the next sample and reports whether there is one.
@@ -56,5 +81,14 @@ func (it *Iterator) AtString() (int64, []byte) {
 	return it.ts[it.i], it.strs[off : off+n]
 }
 
-// Err returns the error that ended the iteration, if any.
-func (it *Iterator) Err() error { return nil }
+// Timestamps returns every timestamp the iterator holds, ascending. The
+// slice aliases the iterator and is valid until it is reused.
+func (it *Iterator) Timestamps() []int64 { return it.ts }
+
+// RawValues returns every raw value the iterator holds, parallel to
+// Timestamps (strings: off<<32|len, see AtString). Valid until reuse.
+func (it *Iterator) RawValues() []uint64 { return it.vals }
+
+// Err returns the error met while reading, if any: a *CorruptionError for
+// a damaged block that was skipped.
+func (it *Iterator) Err() error { return it.err }

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lightningdb/lightningdb/series"
 )
@@ -12,11 +13,23 @@ import (
 // with duplicates resolved to the last write. It is written by one goroutine
 // at a time (the commit pipeline's applier, or replay) and read by any
 // number of readers concurrently.
+//
+// A DB has one active memtable and, while flushes run, immutable ones that
+// stay readable until their segments are live. Versions reference
+// memtables (refs); once a flushed memtable is in no version it is reset
+// and kept as the next active one, so its per-series slices keep their
+// capacity and appends stay allocation-free across flushes.
 type memtable struct {
-	writeMu sync.Mutex // writeMu serialises writers (growth of pages)
-	pages   atomic.Pointer[[]*memPage]
-	bytes   atomic.Int64 // approximate memory held
-	nSeries atomic.Int64
+	writeMu  sync.Mutex // writeMu serialises writers (growth of pages)
+	pages    atomic.Pointer[[]*memPage]
+	bytes    atomic.Int64 // approximate memory held (capacity)
+	used     atomic.Int64 // bytes of samples held (length): the flush trigger
+	nSeries  atomic.Int64
+	samples  atomic.Int64
+	firstAdd atomic.Int64 // unix ns of the first insert since reset; 0 = none
+
+	refs   atomic.Int32 // versions holding the memtable
+	walSeq uint64       // set when frozen: the WAL segments below it hold only this and older memtables
 }
 
 const memPageBits = 12
@@ -75,6 +88,7 @@ func (m *memtable) getOrCreateLocked(id series.ID, typ series.ValueType) *memSer
 	}
 	s := &memSeries{typ: typ}
 	pages[id>>memPageBits][id&(1<<memPageBits-1)].Store(s)
+	m.used.Add(memSeriesOverhead)
 	m.nSeries.Add(1)
 	m.bytes.Add(memSeriesOverhead)
 	return s
@@ -85,7 +99,10 @@ func (m *memtable) getOrCreateLocked(id series.ID, typ series.ValueType) *memSer
 func (m *memtable) addLocked(id series.ID, typ series.ValueType, ts []int64, vals []uint64, strs []byte) {
 	s := m.getOrCreateLocked(id, typ)
 	s.mu.Lock()
-	before := s.sizeBytes()
+	if s.typ != typ { // a recycled slot of a series of another type
+		s.typ = typ
+	}
+	before, beforeUsed := s.sizeBytes(), s.usedBytes()
 	for i, t := range ts {
 		v := vals[i]
 		if typ == series.TypeString {
@@ -95,8 +112,13 @@ func (m *memtable) addLocked(id series.ID, typ series.ValueType, ts []int64, val
 		}
 		s.insert(t, v)
 	}
+	m.samples.Add(int64(len(ts)))
 	m.bytes.Add(s.sizeBytes() - before)
+	m.used.Add(s.usedBytes() - beforeUsed)
 	s.mu.Unlock()
+	if m.firstAdd.Load() == 0 {
+		m.firstAdd.Store(time.Now().UnixNano())
+	}
 }
 
 // insert adds one sample keeping ts sorted; an equal timestamp is replaced
@@ -135,28 +157,67 @@ func (s *memSeries) grow() {
 	s.ts, s.vals = ts, vals
 }
 
+func (s *memSeries) usedBytes() int64 {
+	return int64(len(s.ts))*16 + int64(len(s.strs))
+}
+
 func (s *memSeries) sizeBytes() int64 {
 	return int64(cap(s.ts))*8 + int64(cap(s.vals))*8 + int64(cap(s.strs))
 }
 
-// read copies the samples of [minT, maxT] into it's buffers.
-func (s *memSeries) read(minT, maxT int64, it *Iterator) {
+// read appends the samples of [minT, maxT] to r and returns how many.
+func (s *memSeries) read(minT, maxT int64, r *sampleBuf) int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	lo := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] >= minT })
 	hi := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] > maxT })
 	if lo >= hi {
-		return
+		return 0
 	}
-	it.typ = s.typ
-	it.ts = append(it.ts, s.ts[lo:hi]...)
+	r.typ = s.typ
+	r.ts = append(r.ts, s.ts[lo:hi]...)
 	if s.typ != series.TypeString {
-		it.vals = append(it.vals, s.vals[lo:hi]...)
-		return
+		r.vals = append(r.vals, s.vals[lo:hi]...)
+		return hi - lo
 	}
 	for _, v := range s.vals[lo:hi] {
 		off, n := v>>32, v&0xffffffff
-		it.vals = append(it.vals, uint64(len(it.strs))<<32|n)
-		it.strs = append(it.strs, s.strs[off:off+n]...)
+		r.vals = append(r.vals, uint64(len(r.strs))<<32|n)
+		r.strs = append(r.strs, s.strs[off:off+n]...)
 	}
+	return hi - lo
+}
+
+// forEach calls fn for every series with samples, in ascending ID order.
+// The memtable must be frozen (no writer).
+func (m *memtable) forEach(fn func(id series.ID, s *memSeries) error) error {
+	for p, page := range *m.pages.Load() {
+		for i := range page {
+			s := page[i].Load()
+			if s == nil || len(s.ts) == 0 {
+				continue
+			}
+			if err := fn(series.ID(p<<memPageBits|i), s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// reset empties a memtable that no reader holds any more, keeping every
+// series' slice capacity for reuse.
+func (m *memtable) reset() {
+	for _, page := range *m.pages.Load() {
+		for i := range page {
+			if s := page[i].Load(); s != nil {
+				s.ts, s.vals, s.strs = s.ts[:0], s.vals[:0], s.strs[:0]
+				s.indexed.Store(0)
+			}
+		}
+	}
+	m.used.Store(0)
+	m.samples.Store(0)
+	m.firstAdd.Store(0)
+	m.walSeq = 0
 }

@@ -17,8 +17,16 @@ type metrics struct {
 	rejected      atomicCounter
 	overloaded    atomicCounter
 	replaySamples atomicCounter
-	fsyncDuration prometheus.Histogram
-	groupBatches  prometheus.Histogram
+
+	flushes          atomicCounter
+	flushedSamples   atomicCounter
+	flushedBytes     atomicCounter
+	compactions      atomicCounter
+	compactedSamples atomicCounter
+	compactedBytes   atomicCounter
+	droppedSegments  atomicCounter
+	fsyncDuration    prometheus.Histogram
+	groupBatches     prometheus.Histogram
 }
 
 type atomicCounter struct{ v atomic.Uint64 }
@@ -64,7 +72,14 @@ func newMetrics(reg prometheus.Registerer, db *DB) *metrics {
 		counter("engine_appended_samples_total", "Samples appended durably.", m.samples.get),
 		counter("engine_rejected_series_total", "Batch series rejected (type conflict, invalid labels, limits).", m.rejected.get),
 		counter("engine_overloaded_total", "Appends refused because the memtable was over budget.", m.overloaded.get),
-		gauge("engine_memtable_bytes", "Bytes held by the memtable.", func() float64 { return float64(db.mem.bytes.Load()) }),
+		gauge("engine_memtable_bytes", "Bytes held by the memtable.", func() float64 { return float64(db.active().bytes.Load() + db.immBytes.Load()) }),
+		counter("engine_flushes_total", "Memtable flushes.", m.flushes.get),
+		counter("engine_flushed_samples_total", "Samples written by flushes.", m.flushedSamples.get),
+		counter("engine_flushed_bytes_total", "Segment bytes written by flushes.", m.flushedBytes.get),
+		counter("engine_compactions_total", "Compactions.", m.compactions.get),
+		counter("engine_compacted_samples_total", "Samples written by compactions.", m.compactedSamples.get),
+		counter("engine_compacted_bytes_total", "Segment bytes read by compactions.", m.compactedBytes.get),
+		counter("engine_retention_dropped_segments_total", "Segments dropped by retention.", m.droppedSegments.get),
 		gauge("engine_series", "Series in the registry.", func() float64 { return float64(db.reg.Len()) }),
 	)
 	return m

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lightningdb/lightningdb/engine/encoding"
 )
 
 // SyncMode says when the WAL is fsynced relative to acknowledging appends.
@@ -72,6 +74,44 @@ type Options struct {
 	// over a recent range never touches series that stopped long ago. Zero
 	// means 24h.
 	PartitionDuration int64
+	// MemtableFlushBytes is the size of samples in the active memtable
+	// (16 bytes per sample plus string bytes) past which it is flushed to
+	// segments. It is far below MemtableBudget, which stays the
+	// back-pressure limit of the active and flushing memtables together.
+	// Zero means 256 MiB.
+	MemtableFlushBytes int64
+	// MemtableFlushInterval flushes the active memtable once its oldest
+	// write is this old, so the WAL stays short on a quiet database. Zero
+	// means 15 minutes.
+	MemtableFlushInterval time.Duration
+	// BlockSamples is the most samples of one series in one segment block;
+	// a series' samples of a segment are cut into equal blocks. Larger
+	// blocks compress better, smaller ones make point reads cheaper. Zero
+	// means 8192 (a 10 s series-day is two blocks).
+	BlockSamples int
+	// CompactionFanIn is how many consecutive segments of one level of a
+	// partition are merged into one of the next level. Zero means 4.
+	CompactionFanIn int
+	// CompactionBytesPerSecond bounds the write rate of compaction; zero
+	// means no limit.
+	CompactionBytesPerSecond int64
+	// DisableCompaction stops background compaction (Compact still works).
+	DisableCompaction bool
+	// Retention drops partitions whose every timestamp is older than
+	// now - Retention. Zero keeps everything.
+	Retention time.Duration
+	// MaintenanceInterval is how often the background job checks the
+	// memtable age, retention and cold partitions. Zero means 10 s.
+	MaintenanceInterval time.Duration
+	// PrefetchBytes is how far ahead of a sequential scan MADV_WILLNEED is
+	// given. Zero means 4 MiB; negative disables all page-cache advice
+	// (mappings keep the kernel's default read-ahead).
+	PrefetchBytes int64
+	// PrefetchSeries is how many series ahead a strided scan prefetches
+	// the blocks of. Zero means 32.
+	PrefetchSeries int
+	// Now returns the current time for retention; nil means time.Now.
+	Now func() time.Time
 	// MaxSeries caps the number of series; zero means no limit.
 	MaxSeries int
 	// CommitQueue is the number of batches that may wait for the WAL
@@ -81,6 +121,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the engine's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+
+	// noFlushOnClose leaves the memtable in the WAL at Close, as a crash
+	// would; for tests of WAL replay and repair.
+	noFlushOnClose bool
 }
 
 // DefaultOptions returns the defaults.
@@ -109,6 +153,30 @@ func (o *Options) ensureDefaults() {
 	if o.PartitionDuration == 0 {
 		o.PartitionDuration = int64(24 * time.Hour)
 	}
+	if o.MemtableFlushBytes == 0 {
+		o.MemtableFlushBytes = 256 << 20
+	}
+	if o.MemtableFlushInterval == 0 {
+		o.MemtableFlushInterval = 15 * time.Minute
+	}
+	if o.BlockSamples == 0 {
+		o.BlockSamples = 8192
+	}
+	if o.CompactionFanIn == 0 {
+		o.CompactionFanIn = 4
+	}
+	if o.MaintenanceInterval == 0 {
+		o.MaintenanceInterval = 10 * time.Second
+	}
+	if o.PrefetchBytes == 0 {
+		o.PrefetchBytes = 4 << 20
+	}
+	if o.PrefetchSeries == 0 {
+		o.PrefetchSeries = 32
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.CommitQueue == 0 {
 		o.CommitQueue = 1024
 	}
@@ -132,8 +200,23 @@ func (o *Options) validate() error {
 	if o.PartitionDuration < int64(time.Minute) {
 		errs = append(errs, fmt.Errorf("partition duration %v is below one minute", time.Duration(o.PartitionDuration)))
 	}
+	if o.BlockSamples < 16 || o.BlockSamples > encoding.MaxBlockSamples {
+		errs = append(errs, fmt.Errorf("block samples %d outside [16, %d]", o.BlockSamples, encoding.MaxBlockSamples))
+	}
+	if o.CompactionFanIn < 2 {
+		errs = append(errs, fmt.Errorf("compaction fan-in %d is below 2", o.CompactionFanIn))
+	}
+	if o.MemtableFlushBytes < 0 || o.MemtableFlushInterval < 0 || o.Retention < 0 || o.CompactionBytesPerSecond < 0 || o.PrefetchSeries < 0 {
+		errs = append(errs, errors.New("flush, compaction, retention and prefetch settings must not be negative"))
+	}
 	if o.MaxGroupBytes < 0 || o.MemtableBudget < 0 || o.MaxSeries < 0 || o.CommitQueue < 0 {
 		errs = append(errs, errors.New("sizes and limits must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// maintenanceInterval is the background job's tick: the configured
+// interval, shortened so a memtable flush interval below it is honoured.
+func (o *Options) maintenanceInterval() time.Duration {
+	return max(min(o.MaintenanceInterval, o.MemtableFlushInterval/2), time.Millisecond)
 }

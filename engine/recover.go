@@ -6,17 +6,41 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/lightningdb/lightningdb/series"
+	"github.com/lightningdb/lightningdb/tagindex"
 )
 
-// recover loads the series snapshot, then replays every WAL segment into
-// the registry and the memtable. A damaged record ends its segment: the
+// recover loads the manifest and opens the live segments (removing orphan
+// files), loads the series snapshot and the tag index files (rebuilding a
+// missing or damaged one from the segments), then replays the WAL segments
+// from the manifest's checkpoint on into the registry and the memtable
+// (older ones are deleted: their data is in segments). A damaged record ends its segment: the
 // segment is cut at the last good record (logged with file, offset and the
 // bytes dropped) and replay goes on with the next segment, so one bad
 // sector never costs the segments written after it. It returns the
 // sequence number for the new active segment.
 func (db *DB) recover() (uint64, error) {
+	m, err := readManifest(db.fs, db.dir)
+	if err != nil {
+		return 0, err
+	}
+	db.walCheckpoint = m.walCheckpoint
+	db.nextFileNum.Store(max(m.nextFileNum, 1))
+	if err := db.removeOrphans(m); err != nil {
+		return 0, err
+	}
+	for _, meta := range m.segs {
+		s, err := openSegment(db.fs, db.dir, meta, db.mapAdvice())
+		if err != nil {
+			// Keep it listed (and on disk) for Verify and repair; serve the rest.
+			db.log.Error("segment unreadable; left out of reads", "file", segName(db.dir, meta.fileNum), "err", err)
+			db.broken = append(db.broken, meta)
+			continue
+		}
+		db.cur.addSegment(s)
+	}
 	snap, err := db.fs.ReadFile(filepath.Join(db.dir, snapshotFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -27,21 +51,99 @@ func (db *DB) recover() (uint64, error) {
 			return 0, fmt.Errorf("load %s: %w", snapshotFile, err)
 		}
 	}
+	db.loadIndex()
 	dir := filepath.Join(db.dir, walDir)
 	seqs, err := listWAL(db.fs, dir)
 	if err != nil {
 		return 0, fmt.Errorf("list WAL: %w", err)
 	}
 	r := &replayer{db: db}
+	next := max(m.walCheckpoint, 1)
 	for _, seq := range seqs {
+		if seq < m.walCheckpoint {
+			if err := db.fs.Remove(walName(dir, seq)); err != nil {
+				return 0, fmt.Errorf("remove checkpointed WAL segment: %w", err)
+			}
+			continue
+		}
 		if err := r.segment(walName(dir, seq)); err != nil {
 			return 0, err
 		}
+		next = max(next, seq+1)
 	}
-	if len(seqs) == 0 {
-		return 1, nil
+	return next, nil
+}
+
+// removeOrphans deletes the files of the segments and index directories
+// that the manifest does not account for: temporary files and the outputs
+// of a flush or compaction that crashed before its manifest write, or the
+// inputs of one that crashed after it.
+func (db *DB) removeOrphans(m *manifest) error {
+	live := map[string]bool{}
+	parts := map[string]bool{}
+	for _, s := range m.segs {
+		live[filepath.Base(segName(db.dir, s.fileNum))] = true
+		parts[filepath.Base(indexFileName(db.dir, s.partition))] = true
 	}
-	return seqs[len(seqs)-1] + 1, nil
+	for _, d := range []struct {
+		dir  string
+		keep map[string]bool
+	}{{segDir, live}, {indexDir, parts}} {
+		dir := filepath.Join(db.dir, d.dir)
+		names, err := db.fs.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", dir, err)
+		}
+		removed := false
+		for _, n := range names {
+			if d.keep[n] {
+				continue
+			}
+			if d.dir == segDir && strings.HasSuffix(n, segSuffix) {
+				db.nextFileNum.Store(max(db.nextFileNum.Load(), fileNumOf(n)+1))
+			}
+			if err := db.fs.Remove(filepath.Join(dir, n)); err != nil {
+				return fmt.Errorf("remove orphan: %w", err)
+			}
+			db.log.Info("removed orphan file", "file", filepath.Join(dir, n))
+			removed = true
+		}
+		if removed {
+			if err := db.fs.SyncDir(dir); err != nil {
+				return fmt.Errorf("sync %s: %w", dir, err)
+			}
+		}
+	}
+	return nil
+}
+
+// loadIndex attaches the tag index file of each partition with segments,
+// rebuilding the partition from the segments' series when its file is
+// missing or damaged (WAL replay then adds the memtable's series).
+func (db *DB) loadIndex() {
+	for _, p := range db.cur.parts {
+		path := indexFileName(db.dir, p.start)
+		ip, err := tagindex.OpenPartition(path)
+		if err == nil {
+			if err = db.index.Attach(ip); err == nil {
+				db.indexWritten[p.start] = ip.NumSeries()
+				continue
+			}
+			ip.Close()
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			db.log.Warn("tag index file unusable; rebuilding from segments", "file", path, "err", err)
+		}
+		for _, s := range p.segs {
+			for _, id := range s.x.ids {
+				if ls := db.reg.Labels(id); ls != nil {
+					if err := db.index.Add(p.start, id, ls); err != nil {
+						db.log.Error("tag index rebuild", "series", id, "err", err)
+					}
+				}
+			}
+		}
+	}
 }
 
 type replayer struct {
@@ -58,8 +160,9 @@ func (r *replayer) segment(name string) error {
 	if len(data) < walHeaderSize || string(data[:len(walMagic)]) != walMagic || data[len(walMagic)] != walVersion {
 		return r.cut(name, 0, int64(len(data)), errors.New("bad or torn segment header"))
 	}
-	r.db.mem.writeMu.Lock()
-	defer r.db.mem.writeMu.Unlock()
+	mem := r.db.active()
+	mem.writeMu.Lock()
+	defer mem.writeMu.Unlock()
 	off := walHeaderSize
 	for off < len(data) {
 		payload, size, err := readRecord(data[off:], &r.buf)
@@ -111,7 +214,7 @@ func (r *replayer) samples(id series.ID, typ series.ValueType, ts []int64, vals 
 	if have := r.db.reg.Type(id); have != typ {
 		return fmt.Errorf("samples of series %d typed %s, registry says %s", id, typ, have)
 	}
-	r.db.mem.addLocked(id, typ, ts, vals, strs)
+	r.db.active().addLocked(id, typ, ts, vals, strs)
 	r.db.indexSamples(id, r.db.reg.Labels(id), ts)
 	r.db.m.replaySamples.Add(uint64(len(ts)))
 	return nil

@@ -182,3 +182,18 @@ func (w *wal) close() error {
 	}
 	return errors.Join(err, w.f.Close())
 }
+
+// rotate closes the active segment (fsynced) and starts the next one,
+// whose sequence number it returns: every record written before is in a
+// segment below it.
+func (w *wal) rotate() (uint64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed != nil {
+		return 0, w.failed
+	}
+	if err := w.rotateLocked(); err != nil {
+		return 0, err
+	}
+	return w.seq, nil
+}

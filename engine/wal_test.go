@@ -17,7 +17,7 @@ import (
 // m, closes the DB and returns the segment path and the record offsets.
 func writeRecords(t *testing.T, dir string, n int) (string, []int) {
 	t.Helper()
-	db := mustOpen(t, dir, Options{})
+	db := mustOpen(t, dir, Options{noFlushOnClose: true})
 	for i := range n {
 		appendOne(t, db, labels("m"), series.TypeFloat, int64(i), uint64(i))
 	}
@@ -80,7 +80,7 @@ func TestWALRepair(t *testing.T) {
 			seg, offs := writeRecords(t, dir, n)
 			tc.damage(t, seg, offs)
 			var lb logBuffer
-			db := mustOpen(t, dir, Options{Logger: lb.logger()})
+			db := mustOpen(t, dir, Options{Logger: lb.logger(), noFlushOnClose: true})
 			got := readAll(db, labels("m"))
 			if len(got) != tc.keep {
 				t.Fatalf("%d samples survived, want %d: %v", len(got), tc.keep, got)
@@ -100,7 +100,7 @@ func TestWALRepair(t *testing.T) {
 			appendOne(t, db, labels("m"), series.TypeFloat, 100, 100)
 			must(t, db.Close())
 			lb = logBuffer{}
-			db = mustOpen(t, dir, Options{Logger: lb.logger()})
+			db = mustOpen(t, dir, Options{Logger: lb.logger(), noFlushOnClose: true})
 			defer db.Close()
 			if got := readAll(db, labels("m")); len(got) != tc.keep+1 {
 				t.Fatalf("after repair and reopen: %v", got)
@@ -116,14 +116,14 @@ func TestWALRepair(t *testing.T) {
 // that is not the last costs only the rest of that segment.
 func TestWALDamageInOlderSegment(t *testing.T) {
 	dir := t.TempDir()
-	_, offs := writeRecords(t, dir, 5) // segment 1
-	db := mustOpen(t, dir, Options{})  // segment 2
+	_, offs := writeRecords(t, dir, 5)                    // segment 1
+	db := mustOpen(t, dir, Options{noFlushOnClose: true}) // segment 2
 	for i := 5; i < 8; i++ {
 		appendOne(t, db, labels("m"), series.TypeFloat, int64(i), uint64(i))
 	}
 	must(t, db.Close())
 	flip(t, walName(filepath.Join(dir, walDir), 1), offs[2]+recordHeaderSize)
-	db = mustOpen(t, dir, Options{})
+	db = mustOpen(t, dir, Options{noFlushOnClose: true})
 	defer db.Close()
 	got := readAll(db, labels("m"))
 	want := []string{"0=float:0", "1=float:1", "5=float:5", "6=float:6", "7=float:7"}
@@ -135,7 +135,7 @@ func TestWALDamageInOlderSegment(t *testing.T) {
 func TestInjectedWriteErrorFailsGroup(t *testing.T) {
 	efs := &errorFS{}
 	dir := t.TempDir()
-	db := mustOpen(t, dir, Options{FS: efs})
+	db := mustOpen(t, dir, Options{FS: efs, noFlushOnClose: true})
 	appendOne(t, db, labels("ok"), series.TypeFloat, 1, 1)
 	efs.set(func(e *errorFS) { e.match, e.shortWrit = walSuffix, true })
 	errs := appendConcurrently(db, 8)
@@ -155,7 +155,7 @@ func TestInjectedWriteErrorFailsGroup(t *testing.T) {
 		}
 	}
 	must(t, db.Close())
-	db = mustOpen(t, dir, Options{})
+	db = mustOpen(t, dir, Options{noFlushOnClose: true})
 	defer db.Close()
 	for i := range 8 {
 		if got := readAll(db, labels("w", "i", fmt.Sprint(i))); len(got) != 1 {
@@ -167,7 +167,7 @@ func TestInjectedWriteErrorFailsGroup(t *testing.T) {
 func TestInjectedFsyncErrorIsSticky(t *testing.T) {
 	efs := &errorFS{}
 	dir := t.TempDir()
-	db := mustOpen(t, dir, Options{FS: efs})
+	db := mustOpen(t, dir, Options{FS: efs, noFlushOnClose: true})
 	appendOne(t, db, labels("ok"), series.TypeFloat, 1, 1)
 	efs.set(func(e *errorFS) { e.match, e.failSync = walSuffix, true })
 	for i, err := range appendConcurrently(db, 4) {
@@ -187,7 +187,7 @@ func TestInjectedFsyncErrorIsSticky(t *testing.T) {
 		t.Fatalf("acknowledged data changed: %v", got)
 	}
 	db.Close()
-	db = mustOpen(t, dir, Options{})
+	db = mustOpen(t, dir, Options{noFlushOnClose: true})
 	defer db.Close()
 	if got := readAll(db, labels("ok")); len(got) != 1 {
 		t.Fatalf("after reopen: %v", got)
