@@ -1,0 +1,92 @@
+package query
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Options configure an Adapter and the API. The zero value of each field
+// means its default.
+type Options struct {
+	// MaxSeries is the most series one query may select, over all its
+	// selectors, after pruning. 0 means no limit.
+	MaxSeries int
+	// MaxSamples is the most samples one query may decode. 0 means no limit.
+	// (The PromQL engine's own limit on samples held in memory at once is
+	// MaxSamplesInMemory.)
+	MaxSamples int64
+	// MaxSamplesInMemory is promql.EngineOpts.MaxSamples. Default 50,000,000,
+	// Prometheus' default.
+	MaxSamplesInMemory int
+	// Timeout bounds every query; a request's timeout parameter can only
+	// lower it. Default 2m, Prometheus' default.
+	Timeout time.Duration
+	// LookbackDelta is the default staleness lookback; a request's
+	// lookback_delta parameter overrides it. Default 5m.
+	LookbackDelta time.Duration
+	// Parallelism is the number of goroutines decoding series of one
+	// select. Default GOMAXPROCS; 1 decodes in the caller's goroutine.
+	Parallelism int
+	// ParallelMinSeries is the smallest selection decoded in parallel.
+	// Default 16.
+	ParallelMinSeries int
+	// CacheEntries bounds the postings cache (matchers and partition ->
+	// series bitmap). Default 4096; negative disables it.
+	CacheEntries int
+	// DisableOptimizer turns off partition pruning, the postings cache and
+	// parallel decoding: the baseline the tests compare the optimizer with.
+	DisableOptimizer bool
+}
+
+// DefaultOptions returns the defaults.
+func DefaultOptions() Options {
+	o := Options{}
+	o.ensureDefaults()
+	return o
+}
+
+func (o *Options) ensureDefaults() {
+	if o.MaxSamplesInMemory == 0 {
+		o.MaxSamplesInMemory = 50_000_000
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	if o.LookbackDelta == 0 {
+		o.LookbackDelta = 5 * time.Minute
+	}
+	if o.Parallelism == 0 {
+		o.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	if o.ParallelMinSeries == 0 {
+		o.ParallelMinSeries = 16
+	}
+	if o.CacheEntries == 0 {
+		o.CacheEntries = 4096
+	}
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if o.MaxSeries < 0 {
+		errs = append(errs, fmt.Errorf("max series %d is negative", o.MaxSeries))
+	}
+	if o.MaxSamples < 0 {
+		errs = append(errs, fmt.Errorf("max samples %d is negative", o.MaxSamples))
+	}
+	if o.MaxSamplesInMemory < 0 {
+		errs = append(errs, fmt.Errorf("max samples in memory %d is negative", o.MaxSamplesInMemory))
+	}
+	if o.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("timeout %s is negative", o.Timeout))
+	}
+	if o.LookbackDelta < 0 {
+		errs = append(errs, fmt.Errorf("lookback delta %s is negative", o.LookbackDelta))
+	}
+	if o.Parallelism < 0 {
+		errs = append(errs, fmt.Errorf("parallelism %d is negative", o.Parallelism))
+	}
+	return errors.Join(errs...)
+}
