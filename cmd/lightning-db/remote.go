@@ -1,0 +1,67 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/remote"
+	"github.com/lightningdb/lightningdb/series"
+	"github.com/lightningdb/lightningdb/tagindex"
+)
+
+// The engine satisfies remote write's appender.
+var _ remote.Appender = (*engine.DB)(nil)
+
+// RemoteConfig configures Prometheus remote write and read (zero fields
+// take remote.DefaultOptions).
+type RemoteConfig struct {
+	MaxBodyBytes        int64 `yaml:"max_body_bytes"`
+	MaxDecodedBytes     int64 `yaml:"max_decoded_bytes"`
+	ReadMaxSeries       int   `yaml:"read_max_series"`
+	ReadMaxBytes        int64 `yaml:"read_max_bytes"`
+	ReadMaxBytesInFrame int   `yaml:"read_max_bytes_in_frame"`
+	ReadConcurrency     int   `yaml:"read_concurrency"`
+	MaxMetadata         int   `yaml:"max_metadata"`
+}
+
+// registerRemote serves /api/v1/write and /api/v1/read over the engine and
+// keeps the metadata store in s.meta for /api/v1/metadata.
+func (s *server) registerRemote(reg prometheus.Registerer) error {
+	rc := s.cfg.Remote
+	s.meta = remote.NewMetadata(rc.MaxMetadata)
+	h, err := remote.NewHandler(s.db, engineStorage{s.db}, remote.Options{
+		MaxBodyBytes:        rc.MaxBodyBytes,
+		MaxDecodedBytes:     rc.MaxDecodedBytes,
+		ReadMaxSeries:       rc.ReadMaxSeries,
+		ReadMaxBytes:        rc.ReadMaxBytes,
+		ReadMaxBytesInFrame: rc.ReadMaxBytesInFrame,
+		ReadConcurrency:     rc.ReadConcurrency,
+		IsOverloaded:        func(err error) bool { return errors.Is(err, engine.ErrOverloaded) },
+		Metadata:            s.meta,
+		Logger:              s.log.With("component", "remote"),
+		Registerer:          reg,
+	})
+	if err != nil {
+		return fmt.Errorf("remote handler: %w", err)
+	}
+	h.Register(s.mux)
+	return nil
+}
+
+// engineStorage adapts the engine to remote.Storage.
+type engineStorage struct{ db *engine.DB }
+
+func (e engineStorage) Postings(minT, maxT int64, ms ...*tagindex.Matcher) (*roaring.Bitmap, error) {
+	return e.db.Index().Postings(minT, maxT, ms...)
+}
+
+func (e engineStorage) Labels(id series.ID) []byte { return e.db.Registry().Labels(id) }
+
+func (e engineStorage) Select(id series.ID, minT, maxT int64, reuse remote.Iterator) remote.Iterator {
+	it, _ := reuse.(*engine.Iterator)
+	return e.db.Select(id, minT, maxT, it)
+}

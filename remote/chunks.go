@@ -1,0 +1,129 @@
+package remote
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"net/http"
+
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+)
+
+// samplesPerChunk is the XOR chunk size Prometheus's head cuts at.
+const samplesPerChunk = 120
+
+// castagnoli is the CRC-32C table of the frame checksums.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// serveChunks answers with the STREAMED_XOR_CHUNKS framing: frames of
+// uvarint(len) | big-endian CRC-32C | ChunkedReadResponse, one series per
+// frame (split over several when larger than ReadMaxBytesInFrame),
+// flushed one by one. A limit reached mid-stream cannot change the status
+// any more, so the connection is cut (the client sees a truncated stream,
+// never a silently short answer) and the reason is logged.
+func (h *Handler) serveChunks(ctx context.Context, w http.ResponseWriter, queries []readQuery) {
+	w.Header().Set("Content-Type", "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse")
+	fw := &frameWriter{w: w}
+	fw.flusher, _ = w.(http.Flusher)
+	var it Iterator
+	var samples []prompb.Sample
+	for qi, q := range queries {
+		for _, s := range q.series {
+			if ctx.Err() != nil {
+				return
+			}
+			it = h.store.Select(s.id, q.minT, q.maxT, it)
+			samples = readSamples(it, samples[:0])
+			if len(samples) == 0 {
+				continue
+			}
+			if err := h.writeSeriesFrames(fw, int64(qi), s.labels, samples); err != nil {
+				h.opts.Logger.Warn("remote read: streamed answer cut", "err", err)
+				panic(http.ErrAbortHandler)
+			}
+			h.c.readSeries.Add(1)
+			h.c.readSamples.Add(int64(len(samples)))
+		}
+	}
+}
+
+// writeSeriesFrames encodes samples as XOR chunks and writes them in
+// frames of at most ReadMaxBytesInFrame bytes of chunk data.
+func (h *Handler) writeSeriesFrames(fw *frameWriter, queryIndex int64, labels []prompb.Label, samples []prompb.Sample) error {
+	msg := prompb.ChunkedReadResponse{
+		ChunkedSeries: []*prompb.ChunkedSeries{{Labels: labels}},
+		QueryIndex:    queryIndex,
+	}
+	cs := msg.ChunkedSeries[0]
+	frameBytes := 0
+	for len(samples) > 0 {
+		n := min(len(samples), samplesPerChunk)
+		chk, err := xorChunk(samples[:n])
+		if err != nil {
+			return err
+		}
+		cs.Chunks = append(cs.Chunks, chk)
+		frameBytes += len(chk.Data)
+		samples = samples[n:]
+		if frameBytes >= h.opts.ReadMaxBytesInFrame || len(samples) == 0 {
+			if err := fw.write(&msg, h.opts.ReadMaxBytes); err != nil {
+				return err
+			}
+			cs.Chunks, frameBytes = cs.Chunks[:0], 0
+		}
+	}
+	return nil
+}
+
+// xorChunk encodes samples (time ordered, at most 120) as one Prometheus
+// XOR chunk.
+func xorChunk(samples []prompb.Sample) (prompb.Chunk, error) {
+	c := chunkenc.NewXORChunk()
+	app, err := c.Appender()
+	if err != nil {
+		return prompb.Chunk{}, fmt.Errorf("xor appender: %w", err)
+	}
+	for _, s := range samples {
+		app.Append(0, s.Timestamp, s.Value)
+	}
+	return prompb.Chunk{
+		MinTimeMs: samples[0].Timestamp,
+		MaxTimeMs: samples[len(samples)-1].Timestamp,
+		Type:      prompb.Chunk_XOR,
+		Data:      c.Bytes(),
+	}, nil
+}
+
+// frameWriter writes the frames of a streamed read answer.
+type frameWriter struct {
+	w       http.ResponseWriter
+	flusher http.Flusher
+	buf     []byte
+	written int64
+}
+
+func (fw *frameWriter) write(msg *prompb.ChunkedReadResponse, limit int64) error {
+	size := msg.Size()
+	fw.buf = fw.buf[:0]
+	fw.buf = binary.AppendUvarint(fw.buf, uint64(size))
+	hdr := len(fw.buf)
+	fw.buf = append(fw.buf, 0, 0, 0, 0)
+	fw.buf = append(fw.buf, make([]byte, size)...)
+	if _, err := msg.MarshalToSizedBuffer(fw.buf[hdr+4:]); err != nil {
+		return fmt.Errorf("marshal ChunkedReadResponse: %w", err)
+	}
+	binary.BigEndian.PutUint32(fw.buf[hdr:], crc32.Checksum(fw.buf[hdr+4:], castagnoli))
+	fw.written += int64(len(fw.buf))
+	if fw.written > limit {
+		return fmt.Errorf("%w: streamed answer over %d bytes (ReadMaxBytes)", ErrReadLimit, limit)
+	}
+	if _, err := fw.w.Write(fw.buf); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	if fw.flusher != nil {
+		fw.flusher.Flush()
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package remote
+
+import (
+	"sort"
+	"sync"
+)
+
+// MetricMetadata is what a sender says about a metric family, in the shape
+// of Prometheus's /api/v1/metadata.
+type MetricMetadata struct {
+	Type string `json:"type"`
+	Help string `json:"help"`
+	Unit string `json:"unit"`
+}
+
+// Metadata keeps the latest metadata received for each metric name, in
+// memory only (senders resend it: Prometheus every minute with 1.0, with
+// every series with 2.0). It is bounded: past MaxMetrics names, new names
+// are dropped (existing ones still update). It is safe for concurrent use;
+// the query layer serves /api/v1/metadata from List.
+type Metadata struct {
+	max int
+	// mu protects m.
+	mu      sync.RWMutex
+	m       map[string]MetricMetadata
+	dropped int64
+}
+
+// NewMetadata returns a store for at most maxMetrics names (0: 100,000).
+func NewMetadata(maxMetrics int) *Metadata {
+	if maxMetrics <= 0 {
+		maxMetrics = 100_000
+	}
+	return &Metadata{max: maxMetrics, m: make(map[string]MetricMetadata)}
+}
+
+// Get returns the metadata of one metric.
+func (md *Metadata) Get(metric string) (MetricMetadata, bool) {
+	md.mu.RLock()
+	defer md.mu.RUnlock()
+	m, ok := md.m[metric]
+	return m, ok
+}
+
+// Len returns the number of metrics with metadata.
+func (md *Metadata) Len() int {
+	md.mu.RLock()
+	defer md.mu.RUnlock()
+	return len(md.m)
+}
+
+// List returns metadata as /api/v1/metadata answers it: metric name to a
+// list of entries (here always one, the latest). metric, when not empty,
+// selects one name; limit > 0 bounds the number of names (the first in
+// name order). The map is the caller's.
+func (md *Metadata) List(metric string, limit int) map[string][]MetricMetadata {
+	md.mu.RLock()
+	defer md.mu.RUnlock()
+	out := make(map[string][]MetricMetadata)
+	if metric != "" {
+		if m, ok := md.m[metric]; ok {
+			out[metric] = []MetricMetadata{m}
+		}
+		return out
+	}
+	names := make([]string, 0, len(md.m))
+	for n := range md.m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if limit > 0 && len(names) > limit {
+		names = names[:limit]
+	}
+	for _, n := range names {
+		out[n] = []MetricMetadata{md.m[n]}
+	}
+	return out
+}
+
+// set stores metadata for name. It allocates only when something changed,
+// so senders repeating the same metadata cost a map look-up.
+func (md *Metadata) set(name []byte, typ string, help, unit []byte) {
+	if len(name) == 0 {
+		return
+	}
+	md.mu.RLock()
+	old, ok := md.m[string(name)]
+	full := len(md.m) >= md.max
+	md.mu.RUnlock()
+	if ok && old.Type == typ && old.Help == string(help) && old.Unit == string(unit) {
+		return
+	}
+	if !ok && full {
+		md.mu.Lock()
+		md.dropped++
+		md.mu.Unlock()
+		return
+	}
+	m := MetricMetadata{Type: typ, Help: string(help), Unit: string(unit)}
+	md.mu.Lock()
+	if _, ok := md.m[string(name)]; ok || len(md.m) < md.max {
+		md.m[string(name)] = m
+	}
+	md.mu.Unlock()
+}
+
+// metricTypes maps the MetricType enum (the same numbers in 1.0 and 2.0)
+// to the names Prometheus's API uses.
+var metricTypes = [...]string{"unknown", "counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset"}
+
+func metricTypeName(v uint64) string {
+	if v < uint64(len(metricTypes)) {
+		return metricTypes[v]
+	}
+	return "unknown"
+}

@@ -1,0 +1,117 @@
+package remote
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configures a Handler. Zero fields take the defaults of
+// DefaultOptions unless their comment says otherwise.
+type Options struct {
+	// MaxBodyBytes caps a request body as sent (snappy). Default 32 MiB;
+	// a larger body gets 413.
+	MaxBodyBytes int64
+	// MaxDecodedBytes caps a body after snappy decoding. Default 64 MiB
+	// (Prometheus's read handler allows 32 MiB; a write of 2,000 samples
+	// is about 200 KiB).
+	MaxDecodedBytes int64
+	// ReadMaxSeries caps the series one remote read request returns, over
+	// all its queries. Default 100,000; over it the request gets 400.
+	ReadMaxSeries int
+	// ReadMaxBytes caps the bytes one remote read answer holds (protobuf
+	// before snappy for SAMPLES; the frames for streamed chunks). Default
+	// 512 MiB.
+	ReadMaxBytes int64
+	// ReadMaxBytesInFrame caps one frame of a streamed answer; a series
+	// larger than that is split over several frames. Default 1 MiB, as
+	// Prometheus.
+	ReadMaxBytesInFrame int
+	// ReadConcurrency caps the remote reads served at once; more wait.
+	// Default 10, as Prometheus.
+	ReadConcurrency int
+	// RetryAfter is the Retry-After given with 503 answers. Default 1s,
+	// rounded up to whole seconds.
+	RetryAfter time.Duration
+	// IsOverloaded reports whether an Append error means overload (503).
+	// Default: never.
+	IsOverloaded func(error) bool
+	// Metadata receives metric metadata from writes. Default: a new store
+	// of 100,000 metrics, returned by Handler.Metadata.
+	Metadata *Metadata
+	// Logger logs failures (never per sample). Default: discard.
+	Logger *slog.Logger
+	// Registerer, when set, gets the handler's counters; cmd adds the
+	// lightningdb_ prefix. Default: none.
+	Registerer prometheus.Registerer
+}
+
+// DefaultOptions returns the defaults described on Options.
+func DefaultOptions() Options {
+	return Options{
+		MaxBodyBytes:        32 << 20,
+		MaxDecodedBytes:     64 << 20,
+		ReadMaxSeries:       100_000,
+		ReadMaxBytes:        512 << 20,
+		ReadMaxBytesInFrame: 1 << 20,
+		ReadConcurrency:     10,
+		RetryAfter:          time.Second,
+		IsOverloaded:        func(error) bool { return false },
+		Logger:              slog.New(slog.DiscardHandler),
+	}
+}
+
+func (o *Options) ensureDefaults() {
+	def := DefaultOptions()
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if o.MaxDecodedBytes == 0 {
+		o.MaxDecodedBytes = def.MaxDecodedBytes
+	}
+	if o.ReadMaxSeries == 0 {
+		o.ReadMaxSeries = def.ReadMaxSeries
+	}
+	if o.ReadMaxBytes == 0 {
+		o.ReadMaxBytes = def.ReadMaxBytes
+	}
+	if o.ReadMaxBytesInFrame == 0 {
+		o.ReadMaxBytesInFrame = def.ReadMaxBytesInFrame
+	}
+	if o.ReadConcurrency == 0 {
+		o.ReadConcurrency = def.ReadConcurrency
+	}
+	if o.RetryAfter == 0 {
+		o.RetryAfter = def.RetryAfter
+	}
+	if o.IsOverloaded == nil {
+		o.IsOverloaded = def.IsOverloaded
+	}
+	if o.Metadata == nil {
+		o.Metadata = NewMetadata(0)
+	}
+	if o.Logger == nil {
+		o.Logger = def.Logger
+	}
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxBodyBytes", o.MaxBodyBytes}, {"MaxDecodedBytes", o.MaxDecodedBytes},
+		{"ReadMaxSeries", int64(o.ReadMaxSeries)}, {"ReadMaxBytes", o.ReadMaxBytes},
+		{"ReadMaxBytesInFrame", int64(o.ReadMaxBytesInFrame)}, {"ReadConcurrency", int64(o.ReadConcurrency)},
+		{"RetryAfter", int64(o.RetryAfter)},
+	} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d is negative", f.name, f.v))
+		}
+	}
+	return errors.Join(errs...)
+}

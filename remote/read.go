@@ -1,0 +1,301 @@
+package remote
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/lightningdb/lightningdb/series"
+	"github.com/lightningdb/lightningdb/tagindex"
+)
+
+// readQuery is one query of a read request, resolved: the range in ns and
+// the matching series sorted by labels (as Prometheus's merge expects).
+type readQuery struct {
+	minT, maxT int64
+	series     []readSeries
+}
+
+type readSeries struct {
+	id     series.ID
+	labels []prompb.Label
+}
+
+// ServeRead serves POST /api/v1/read.
+func (h *Handler) ServeRead(w http.ResponseWriter, r *http.Request) {
+	h.c.readRequests.Add(1)
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if h.store == nil {
+		http.Error(w, "remote read is not enabled", http.StatusNotImplemented)
+		return
+	}
+	select {
+	case h.readSem <- struct{}{}:
+		defer func() { <-h.readSem }()
+	case <-r.Context().Done():
+		return
+	}
+	req, err := h.readRequest(r)
+	if err != nil {
+		http.Error(w, err.Error(), bodyStatus(err))
+		return
+	}
+	streamed, err := negotiate(req.AcceptedResponseTypes)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	queries, err := h.resolve(req.Queries)
+	if err != nil {
+		status := http.StatusBadRequest
+		if !errors.Is(err, ErrReadLimit) && !errors.Is(err, errBadMatcher) {
+			status = http.StatusInternalServerError
+		} else if errors.Is(err, ErrReadLimit) {
+			h.c.readRejected.Add(1)
+		}
+		http.Error(w, err.Error(), status)
+		return
+	}
+	if streamed {
+		h.serveChunks(r.Context(), w, queries)
+		return
+	}
+	h.serveSamples(w, queries)
+}
+
+func (h *Handler) readRequest(r *http.Request) (*prompb.ReadRequest, error) {
+	raw, err := readBody(nil, r, h.opts.MaxBodyBytes)
+	if err != nil {
+		return nil, err
+	}
+	var buf []byte
+	body, err := decodeSnappy(&buf, raw, h.opts.MaxDecodedBytes)
+	if err != nil {
+		return nil, err
+	}
+	var req prompb.ReadRequest
+	if err := req.Unmarshal(body); err != nil {
+		return nil, fmt.Errorf("%w: ReadRequest: %v", ErrBadProtobuf, err)
+	}
+	return &req, nil
+}
+
+// negotiate picks the first accepted response type the server supports;
+// none listed means SAMPLES. It reports whether the answer is streamed.
+func negotiate(accepted []prompb.ReadRequest_ResponseType) (bool, error) {
+	if len(accepted) == 0 {
+		return false, nil
+	}
+	for _, t := range accepted {
+		switch t {
+		case prompb.ReadRequest_SAMPLES:
+			return false, nil
+		case prompb.ReadRequest_STREAMED_XOR_CHUNKS:
+			return true, nil
+		}
+	}
+	return false, fmt.Errorf("%w: %v", ErrNoResponseType, accepted)
+}
+
+var errBadMatcher = errors.New("invalid matcher")
+
+// resolve turns the queries into series lists, enforcing ReadMaxSeries
+// over the whole request before anything is written.
+func (h *Handler) resolve(qs []*prompb.Query) ([]readQuery, error) {
+	out := make([]readQuery, len(qs))
+	total := 0
+	for i, q := range qs {
+		minT, maxT := queryRange(q)
+		ms, err := indexMatchers(q.Matchers)
+		if err != nil {
+			return nil, fmt.Errorf("query %d: %w", i, err)
+		}
+		bm, err := h.store.Postings(minT, maxT, ms...)
+		if err != nil {
+			return nil, fmt.Errorf("query %d: postings: %w", i, err)
+		}
+		total += int(bm.GetCardinality())
+		if total > h.opts.ReadMaxSeries {
+			return nil, fmt.Errorf("%w: more than %d series match (ReadMaxSeries; narrow the matchers or the time range)", ErrReadLimit, h.opts.ReadMaxSeries)
+		}
+		rq := readQuery{minT: minT, maxT: maxT, series: make([]readSeries, 0, bm.GetCardinality())}
+		it := bm.Iterator()
+		for it.HasNext() {
+			id := it.Next()
+			if ls := promLabels(h.store.Labels(id)); ls != nil {
+				rq.series = append(rq.series, readSeries{id: id, labels: ls})
+			}
+		}
+		slices.SortFunc(rq.series, func(a, b readSeries) int { return compareLabels(a.labels, b.labels) })
+		out[i] = rq
+	}
+	return out, nil
+}
+
+// queryRange returns a query's range in ns, narrowed by its hints when
+// they are narrower (Prometheus sets them to what the PromQL selector
+// needs, lookback included).
+func queryRange(q *prompb.Query) (minT, maxT int64) {
+	start, end := q.StartTimestampMs, q.EndTimestampMs
+	if hs := q.Hints; hs != nil {
+		if hs.StartMs > start && hs.StartMs <= end {
+			start = hs.StartMs
+		}
+		if hs.EndMs > 0 && hs.EndMs < end && hs.EndMs >= start {
+			end = hs.EndMs
+		}
+	}
+	// A sample stored with ns precision inside the last millisecond rounds
+	// down to it, so it belongs to the answer.
+	minT, maxT = msToNsClamped(start), msToNsClamped(end)
+	if maxT <= math.MaxInt64-999_999 {
+		maxT += 999_999
+	}
+	return minT, maxT
+}
+
+func msToNsClamped(ms int64) int64 {
+	if ns, ok := msToNs(ms); ok {
+		return ns
+	}
+	if ms < 0 {
+		return math.MinInt64
+	}
+	return math.MaxInt64
+}
+
+// nsToMs converts ns to ms, rounding down (towards minus infinity).
+func nsToMs(ns int64) int64 {
+	ms := ns / 1e6
+	if ns%1e6 < 0 {
+		ms--
+	}
+	return ms
+}
+
+func indexMatchers(ms []*prompb.LabelMatcher) ([]*tagindex.Matcher, error) {
+	out := make([]*tagindex.Matcher, 0, len(ms))
+	for _, m := range ms {
+		var t tagindex.MatchType
+		switch m.Type {
+		case prompb.LabelMatcher_EQ:
+			t = tagindex.MatchEqual
+		case prompb.LabelMatcher_NEQ:
+			t = tagindex.MatchNotEqual
+		case prompb.LabelMatcher_RE:
+			t = tagindex.MatchRegexp
+		case prompb.LabelMatcher_NRE:
+			t = tagindex.MatchNotRegexp
+		default:
+			return nil, fmt.Errorf("%w: unknown matcher type %d", errBadMatcher, m.Type)
+		}
+		tm, err := tagindex.NewMatcher(t, m.Name, m.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadMatcher, err)
+		}
+		out = append(out, tm)
+	}
+	return out, nil
+}
+
+// promLabels converts canonical labels (sorted) to prompb labels.
+func promLabels(canon []byte) []prompb.Label {
+	if len(canon) == 0 {
+		return nil
+	}
+	var ls []prompb.Label
+	if err := series.ForEachCanonical(canon, func(name, value []byte) error {
+		ls = append(ls, prompb.Label{Name: string(name), Value: string(value)})
+		return nil
+	}); err != nil {
+		return nil
+	}
+	return ls
+}
+
+// compareLabels orders label sets as Prometheus's labels.Compare does.
+func compareLabels(a, b []prompb.Label) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if c := bytes.Compare([]byte(a[i].Name), []byte(b[i].Name)); c != 0 {
+			return c
+		}
+		if c := bytes.Compare([]byte(a[i].Value), []byte(b[i].Value)); c != 0 {
+			return c
+		}
+	}
+	return len(a) - len(b)
+}
+
+// readSamples reads one series as Prometheus samples (ms, float64): string
+// series and empty ranges give nil. Samples that fall in the same
+// millisecond (written with ns precision) keep the last.
+func readSamples(it Iterator, dst []prompb.Sample) []prompb.Sample {
+	if it.Len() == 0 || it.Type() == series.TypeString || !it.Type().Valid() {
+		return dst
+	}
+	typ := it.Type()
+	for it.Next() {
+		t, raw := it.At()
+		s := prompb.Sample{Timestamp: nsToMs(t), Value: series.AsFloat64(typ, raw)}
+		if n := len(dst); n > 0 && dst[n-1].Timestamp == s.Timestamp {
+			dst[n-1] = s
+			continue
+		}
+		dst = append(dst, s)
+	}
+	return dst
+}
+
+// serveSamples answers with one snappy ReadResponse, built whole so that
+// a limit is reported with 400 before anything is sent.
+func (h *Handler) serveSamples(w http.ResponseWriter, queries []readQuery) {
+	resp := prompb.ReadResponse{Results: make([]*prompb.QueryResult, len(queries))}
+	var it Iterator
+	var size int64
+	nSeries, nSamples := 0, 0
+	for i, q := range queries {
+		res := &prompb.QueryResult{}
+		for _, s := range q.series {
+			it = h.store.Select(s.id, q.minT, q.maxT, it)
+			samples := readSamples(it, nil)
+			if err := it.Err(); err != nil {
+				h.opts.Logger.Warn("remote read: damaged data skipped", "err", err)
+			}
+			if len(samples) == 0 {
+				continue
+			}
+			ts := &prompb.TimeSeries{Labels: s.labels, Samples: samples}
+			size += int64(ts.Size())
+			if size > h.opts.ReadMaxBytes {
+				h.c.readRejected.Add(1)
+				http.Error(w, fmt.Errorf("%w: answer over %d bytes (ReadMaxBytes; narrow the matchers or the time range)",
+					ErrReadLimit, h.opts.ReadMaxBytes).Error(), http.StatusBadRequest)
+				return
+			}
+			res.Timeseries = append(res.Timeseries, ts)
+			nSeries++
+			nSamples += len(samples)
+		}
+		resp.Results[i] = res
+	}
+	data, err := resp.Marshal()
+	if err != nil {
+		http.Error(w, fmt.Sprintf("marshal ReadResponse: %v", err), http.StatusInternalServerError)
+		return
+	}
+	h.c.readSeries.Add(int64(nSeries))
+	h.c.readSamples.Add(int64(nSamples))
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	w.Header().Set("Content-Encoding", "snappy")
+	_, _ = w.Write(s2.EncodeSnappy(nil, data))
+}

@@ -1,0 +1,35 @@
+package remote
+
+import (
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/lightningdb/lightningdb/series"
+	"github.com/lightningdb/lightningdb/tagindex"
+)
+
+// Storage is what remote read needs from the database; cmd adapts the
+// engine to it. Its methods must be safe for concurrent use.
+type Storage interface {
+	// Postings returns the IDs of the series matching every matcher that
+	// may have samples in [minT, maxT] (ns, inclusive).
+	Postings(minT, maxT int64, ms ...*tagindex.Matcher) (*roaring.Bitmap, error)
+	// Labels returns the canonical labels of a series (nil if unknown).
+	// The bytes must not be modified.
+	Labels(id series.ID) []byte
+	// Select reads one series over [minT, maxT], reusing reuse when it is
+	// an iterator this Storage returned.
+	Select(id series.ID, minT, maxT int64, reuse Iterator) Iterator
+}
+
+// Iterator walks the samples of one series in time order.
+type Iterator interface {
+	Next() bool
+	// At returns the timestamp (ns) and raw value (see series.AsFloat64).
+	At() (int64, uint64)
+	// Type is the series' value type (0 when the range held no samples).
+	Type() series.ValueType
+	// Len is the number of samples in all.
+	Len() int
+	// Err is the error met while reading, if any.
+	Err() error
+}
