@@ -28,7 +28,7 @@ type Config struct {
 
 	Engine EngineConfig `yaml:"engine"`
 	Influx InfluxConfig `yaml:"influx"`
-	Remote RemoteConfig `yaml:"remote"`
+	MQTT   MQTTConfig   `yaml:"mqtt"`
 }
 
 // EngineConfig configures storage.
@@ -68,6 +68,7 @@ func defaultConfig() Config {
 			PartitionDuration: time.Duration(eo.PartitionDuration),
 		},
 		Influx: InfluxConfig{MaxBodyBytes: 32 << 20, Separator: "_", DBLabel: "db", MaxLineBytes: 256 << 10},
+		MQTT:   MQTTConfig{Addr: "127.0.0.1:1883", DB: "mqtt"},
 	}
 }
 
@@ -86,6 +87,7 @@ func loadConfig(args []string) (Config, error) {
 		memBudget  = fs.Int64("memtable-budget", cfg.Engine.MemtableBudget, "memtable memory budget in bytes; past it writes get 503")
 		maxSeries  = fs.Int("max-series", cfg.Engine.MaxSeries, "maximum number of series (0 = no limit)")
 		authTokens = fs.String("auth-tokens", "", "comma-separated tokens required on writes (empty = no auth)")
+		mqttAddr   = fs.String("mqtt-addr", cfg.MQTT.Addr, "embedded MQTT broker listen address (empty = no broker)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -122,6 +124,8 @@ func loadConfig(args []string) (Config, error) {
 			cfg.Engine.MaxSeries = *maxSeries
 		case "auth-tokens":
 			cfg.Influx.Tokens = splitList(*authTokens)
+		case "mqtt-addr":
+			cfg.MQTT.Addr = *mqttAddr
 		}
 	})
 	return cfg, cfg.validate()

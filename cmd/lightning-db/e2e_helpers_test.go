@@ -61,7 +61,9 @@ func startServer(t testing.TB, dataDir string, args ...string) *proc {
 	t.Helper()
 	addr := freeAddr(t)
 	p := &proc{t: t, addr: addr, log: &strings.Builder{}, dir: dataDir}
-	p.cmd = exec.Command(binary, append([]string{"--data-dir", dataDir, "--http-addr", addr}, args...)...)
+	// A free port for the embedded MQTT broker too (on by default), so
+	// servers of parallel tests do not collide on 1883; args may override.
+	p.cmd = exec.Command(binary, append([]string{"--data-dir", dataDir, "--http-addr", addr, "--mqtt-addr", freeAddr(t)}, args...)...)
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
 	if err := p.cmd.Start(); err != nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
-	"github.com/lightningdb/lightningdb/remote"
 )
 
 // The engine satisfies the ingest front ends' appender.
@@ -31,7 +30,6 @@ type server struct {
 	db    *engine.DB
 	mux   *http.ServeMux
 	ready atomic.Bool
-	meta  *remote.Metadata // remote write metadata, for /api/v1/metadata
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -68,6 +66,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		srv.Close()
 		return errors.Join(err, s.db.Close())
 	}
+	mq, err := s.startMQTT(ns)
+	if err != nil {
+		srv.Close()
+		return errors.Join(err, s.db.Close())
+	}
 	s.ready.Store(true)
 	log.Info("ready", "recovery", time.Since(start).Round(time.Millisecond), "series", s.db.Stats().Series,
 		"sync_mode", cfg.Engine.SyncMode)
@@ -75,16 +78,17 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
-		return errors.Join(fmt.Errorf("http server: %w", err), s.db.Close())
+		return errors.Join(fmt.Errorf("http server: %w", err), mq.close(), s.db.Close())
 	}
 	s.ready.Store(false)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	herr := srv.Shutdown(sctx)
+	merr := mq.close() // before the engine closes: pending MQTT commits finish first
 	ferr := s.db.Flush(sctx)
 	cerr := s.db.Close()
 	log.Info("stopped")
-	return errors.Join(herr, ferr, cerr)
+	return errors.Join(herr, merr, ferr, cerr)
 }
 
 // routes registers every front end on the mux.
@@ -107,9 +111,6 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	}
 	influx.Register(s.mux)
 	s.mux.HandleFunc("/api/v1/export", s.serveExport)
-	if err := s.registerRemote(reg); err != nil {
-		return err
-	}
 	return nil
 }
 

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/ingest/lineproto"
+	"github.com/lightningdb/lightningdb/ingest/mqtt"
+)
+
+// MQTTConfig configures MQTT ingestion: the embedded broker and the
+// subscriptions to other brokers (docs/mqtt.md).
+type MQTTConfig struct {
+	// Addr is the embedded broker's listen address; empty disables it.
+	Addr string `yaml:"addr"`
+	// Username and Password, when Username is set, are required of the
+	// embedded broker's clients.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// TLSCert and TLSKey (PEM files) make the embedded broker speak TLS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// DB is the db label of messages whose rule sets none.
+	DB string `yaml:"db"`
+	// Linger is how long a batch waits for more messages (default 0).
+	Linger time.Duration `yaml:"linger"`
+	// Topics map the embedded broker's topics to payload formats, first
+	// match wins; empty: every topic is line protocol.
+	Topics []mqtt.Rule `yaml:"topics"`
+	// Subscriptions connect to other brokers.
+	Subscriptions []SubscriptionConfig `yaml:"subscriptions"`
+}
+
+// SubscriptionConfig is one connection to an external broker.
+type SubscriptionConfig struct {
+	Name            string        `yaml:"name"`
+	Brokers         []string      `yaml:"brokers"` // tcp://, ssl://, tls://, ws://, wss:// URLs
+	ClientID        string        `yaml:"client_id"`
+	Username        string        `yaml:"username"`
+	Password        string        `yaml:"password"`
+	TLSCA           string        `yaml:"tls_ca"`
+	TLSCert         string        `yaml:"tls_cert"`
+	TLSKey          string        `yaml:"tls_key"`
+	TLSInsecure     bool          `yaml:"tls_insecure_skip_verify"`
+	CleanSession    bool          `yaml:"clean_session"`
+	KeepAlive       time.Duration `yaml:"keep_alive"`
+	MaxReconnect    time.Duration `yaml:"max_reconnect_interval"`
+	MaxUndelivered  int           `yaml:"max_undelivered"`
+	DeadLetterTopic string        `yaml:"dead_letter_topic"`
+	Topics          []mqtt.Rule   `yaml:"topics"`
+}
+
+// mqttService runs the embedded broker and the subscribers over one
+// Ingestor.
+type mqttService struct {
+	in     *mqtt.Ingestor
+	broker *mqtt.Broker
+	subs   []*mqtt.Subscriber
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// startMQTT starts what the configuration asks for; with no broker and
+// no subscription it returns nil (close is nil-safe).
+func (s *server) startMQTT(reg prometheus.Registerer) (*mqttService, error) {
+	c := s.cfg.MQTT
+	if c.Addr == "" && len(c.Subscriptions) == 0 {
+		return nil, nil
+	}
+	log := s.log.With("component", "mqtt")
+	in, err := mqtt.New(s.db, mqtt.Options{
+		DB: c.DB,
+		Lines: lineproto.Options{
+			Separator:    s.cfg.Influx.Separator,
+			DBLabel:      s.cfg.Influx.DBLabel,
+			MaxLineBytes: s.cfg.Influx.MaxLineBytes,
+		},
+		Linger:       c.Linger,
+		IsOverloaded: func(err error) bool { return errors.Is(err, engine.ErrOverloaded) },
+		Registerer:   reg,
+		Logger:       log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &mqttService{in: in, cancel: cancel}
+	m.wg.Add(1)
+	go func() { defer m.wg.Done(); in.Run(ctx) }()
+	if err := m.start(c, in, s); err != nil {
+		return nil, errors.Join(err, m.close())
+	}
+	return m, nil
+}
+
+func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
+	log := s.log.With("component", "mqtt")
+	if c.Addr != "" {
+		var tc *tls.Config
+		if c.TLSCert != "" || c.TLSKey != "" {
+			cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+			if err != nil {
+				return fmt.Errorf("mqtt tls: %w", err)
+			}
+			tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		b, err := mqtt.NewBroker(in, mqtt.BrokerOptions{Addr: c.Addr, Username: c.Username, Password: c.Password,
+			TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker")})
+		if err != nil {
+			return err
+		}
+		m.broker = b
+		if err := b.Serve(); err != nil {
+			return err
+		}
+		log.Info("mqtt broker listening", "mqtt_addr", b.Addr(), "tls", tc != nil, "auth", c.Username != "")
+	}
+	return m.startSubscribers(c, in)
+}
+
+// close stops the broker and the subscribers (unacknowledged messages
+// stay with their brokers), then lets the committer finish its appends.
+func (m *mqttService) close() error {
+	if m == nil {
+		return nil
+	}
+	var errs []error
+	if m.broker != nil {
+		errs = append(errs, m.broker.Close())
+	}
+	for _, sub := range m.subs {
+		errs = append(errs, sub.Close())
+	}
+	m.cancel()
+	m.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// startSubscribers connects every configured subscription.
+func (m *mqttService) startSubscribers(c MQTTConfig, in *mqtt.Ingestor) error {
+	for _, sc := range c.Subscriptions {
+		tc, err := subscriptionTLS(sc)
+		if err != nil {
+			return fmt.Errorf("mqtt subscription %s: %w", sc.Name, err)
+		}
+		sub, err := mqtt.NewSubscriber(in, mqtt.SubscriberOptions{
+			Name: sc.Name, Brokers: sc.Brokers, ClientID: sc.ClientID,
+			Username: sc.Username, Password: sc.Password, TLS: tc,
+			CleanSession: sc.CleanSession, KeepAlive: sc.KeepAlive, MaxReconnect: sc.MaxReconnect,
+			MaxUndelivered: sc.MaxUndelivered, DeadLetterTopic: sc.DeadLetterTopic, Rules: sc.Topics,
+		})
+		if err != nil {
+			return err
+		}
+		m.subs = append(m.subs, sub)
+		go sub.Run()
+	}
+	return nil
+}
+
+// subscriptionTLS builds the client TLS configuration of a subscription,
+// or nil when it sets none.
+func subscriptionTLS(sc SubscriptionConfig) (*tls.Config, error) {
+	if sc.TLSCA == "" && sc.TLSCert == "" && !sc.TLSInsecure {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: sc.TLSInsecure}
+	if sc.TLSCA != "" {
+		pem, err := os.ReadFile(sc.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("tls_ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls_ca %s: no certificate found", sc.TLSCA)
+		}
+	}
+	if sc.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(sc.TLSCert, sc.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls_cert: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// needMosquitto returns the path of a mosquitto program, or skips the test
+// when it is missing outside CI (CI=true fails instead: .ci/run installs it).
+func needMosquitto(t testing.TB, prog string) string {
+	t.Helper()
+	for _, dir := range []string{"", "/usr/sbin/", "/usr/local/sbin/"} {
+		if p, err := exec.LookPath(dir + prog); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not found; CI must install mosquitto and mosquitto-clients (see .ci/run)", prog)
+	}
+	t.Skipf("%s not found: install mosquitto and mosquitto-clients (apt-get install -y mosquitto mosquitto-clients) to run this test", prog)
+	return ""
+}
+
+// mosquittoPub publishes one message with mosquitto_pub and fails the
+// test when it does not exit 0 (for QoS 1 that means it got its PUBACK).
+func mosquittoPub(t testing.TB, addr, topic string, qos int, msg string, extra ...string) {
+	t.Helper()
+	pub := needMosquitto(t, "mosquitto_pub")
+	host, port, _ := strings.Cut(addr, ":")
+	args := append([]string{"-h", host, "-p", port, "-t", topic, "-q", string(rune('0' + qos)), "-m", msg}, extra...)
+	out, err := exec.Command(pub, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mosquitto_pub %v: %v\n%s", args, err, out)
+	}
+}
+
+// mqttAddrOf returns the last --mqtt-addr the server was started with.
+func mqttAddrOf(p *proc) string {
+	args := p.cmd.Args
+	for i := len(args) - 2; i >= 0; i-- {
+		if args[i] == "--mqtt-addr" {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// values returns the values of series key of an export as JSON text.
+func values(t testing.TB, e map[string]exported, key string) string {
+	t.Helper()
+	s, ok := e[key]
+	if !ok {
+		keys := make([]string, 0, len(e))
+		for k := range e {
+			keys = append(keys, k)
+		}
+		t.Fatalf("series %s not exported; have %v", key, keys)
+	}
+	b, _ := json.Marshal(struct {
+		Type string  `json:"type"`
+		V    []any   `json:"v"`
+		T    []int64 `json:"t"`
+	}{s.Type, s.Values, s.Timestamps})
+	return string(b)
+}
+
+// TestMQTTEmbeddedBrokerDefault is the zero-configuration path: any topic,
+// line protocol, db label "mqtt"; mosquitto_pub at QoS 1 returns only after
+// the PUBACK, which the server sends after the commit; the data survives a
+// restart.
+func TestMQTTEmbeddedBrokerDefault(t *testing.T) {
+	needMosquitto(t, "mosquitto_pub")
+	dir := t.TempDir()
+	p := startServer(t, dir)
+	addr := mqttAddrOf(p)
+	mosquittoPub(t, addr, "anything", 1, "sensor,device=d1 temp=21.5,n=3i,ok=true,fw=\"v1.2\" 1700000000000000000")
+	mosquittoPub(t, addr, "a/b/c", 2, "sensor,device=d1 temp=22.5 1700000001000000000\nsensor,device=d2 temp=1e3 1700000001000000000")
+	mosquittoPub(t, addr, "x", 1, "not line protocol")
+	e := p.export(`{__name__=~"sensor_.*"}`)
+	if got, want := values(t, e, `sensor_temp{db=mqtt,device=d1}`), `{"type":"float","v":[21.5,22.5],"t":[1700000000000000000,1700000001000000000]}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	checks := map[string]string{
+		`sensor_temp{db=mqtt,device=d2}`: `{"type":"float","v":[1000],"t":[1700000001000000000]}`,
+		`sensor_n{db=mqtt,device=d1}`:    `{"type":"integer","v":[3],"t":[1700000000000000000]}`,
+		`sensor_ok{db=mqtt,device=d1}`:   `{"type":"boolean","v":[true],"t":[1700000000000000000]}`,
+		`sensor_fw{db=mqtt,device=d1}`:   `{"type":"string","v":["v1.2"],"t":[1700000000000000000]}`,
+	}
+	for k, want := range checks {
+		if got := values(t, e, k); got != want {
+			t.Errorf("%s: got %s, want %s", k, got, want)
+		}
+	}
+	if len(e) != 5 {
+		t.Errorf("exported %d series, want 5", len(e))
+	}
+	m := metricsText(t, p)
+	for _, want := range []string{
+		`lightningdb_mqtt_messages_received_total{filter="#",source="broker"} 3`,
+		`lightningdb_mqtt_samples_stored_total{filter="#",source="broker"} 6`,
+		`lightningdb_mqtt_parse_errors_total{filter="#",reason="bad payload",source="broker"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if !strings.Contains(p.log.String(), "mqtt message not stored") {
+		t.Errorf("no log line for the parse error; log:\n%s", p.log)
+	}
+	p.stop()
+	p2 := startServer(t, dir)
+	if got := values(t, p2.export(`sensor_temp{device="d1"}`), `sensor_temp{db=mqtt,device=d1}`); !strings.Contains(got, "[21.5,22.5]") {
+		t.Fatalf("after restart: %s", got)
+	}
+}
+
+func metricsText(t testing.TB, p *proc) string {
+	t.Helper()
+	resp, err := http.Get(p.url("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

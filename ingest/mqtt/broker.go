@@ -1,0 +1,162 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// BrokerOptions configures the embedded broker.
+type BrokerOptions struct {
+	// Addr is the TCP listen address, e.g. 127.0.0.1:1883.
+	Addr string
+	// Username and Password, when Username is set, are required of every
+	// client; otherwise any client may connect.
+	Username, Password string
+	// TLS, when set, makes the listener speak MQTT over TLS.
+	TLS *tls.Config
+	// Rules map topics to payload formats; first match wins. None: every
+	// topic is line protocol with the Ingestor's default db.
+	Rules []Rule
+	// Logger gets the broker's own log lines; nil means none.
+	Logger *slog.Logger
+}
+
+// Broker is the embedded MQTT broker (mochi-mqtt). Devices publish to it;
+// a hook stores every PUBLISH before mochi sends its PUBACK (QoS 1) or
+// PUBREC (QoS 2), so an acknowledged message is durable. Messages then go
+// to the broker's subscribers as usual (a dashboard can subscribe to live
+// data).
+//
+// mochi handles the packets of one connection one at a time, so each
+// connection has one message waiting for its commit at a time; throughput
+// comes from many connections sharing each group commit (the Ingestor's
+// committer).
+//
+// When a message cannot be stored: a payload that does not parse is
+// acknowledged (it would fail again; counted as a parse error) and still
+// forwarded, except that an MQTT 5 client gets PUBACK reason 0x99 (payload
+// format invalid) when nothing of it was stored, and then the message is
+// not forwarded. When storage is overloaded or fails, nothing is stored:
+// an MQTT 5 client gets PUBACK reason 0x97 (quota exceeded) and may send
+// it again; an MQTT 3.1.1 client gets no PUBACK and is disconnected, so it
+// resends the message when it reconnects (QoS 1/2 with a persistent
+// session); a QoS 0 message is dropped. Either way it is counted in
+// mqtt_messages_failed_total.
+type Broker struct {
+	in     *Ingestor
+	src    *source
+	srv    *mochi.Server
+	ln     *listeners.TCP
+	ctx    context.Context // ends when the broker closes: unblocks waiting hooks
+	cancel context.CancelFunc
+}
+
+// NewBroker starts listening on opts.Addr; call Serve to accept clients.
+func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
+	src, err := in.newSource("broker", opts.Rules)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt broker rules: %w", err)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	srv := mochi.New(&mochi.Options{Logger: logger})
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Broker{in: in, src: src, srv: srv, ctx: ctx, cancel: cancel}
+	h := &brokerHook{b: b, user: []byte(opts.Username), pass: []byte(opts.Password)}
+	if err := srv.AddHook(h, nil); err != nil {
+		cancel()
+		return nil, fmt.Errorf("mqtt broker hook: %w", err)
+	}
+	b.ln = listeners.NewTCP(listeners.Config{ID: "lightningdb", Address: opts.Addr, TLSConfig: opts.TLS})
+	if err := srv.AddListener(b.ln); err != nil {
+		cancel()
+		return nil, fmt.Errorf("mqtt listen on %s: %w", opts.Addr, err)
+	}
+	return b, nil
+}
+
+// Addr returns the address the broker listens on.
+func (b *Broker) Addr() string { return b.ln.Address() }
+
+// Serve starts accepting clients and returns at once.
+func (b *Broker) Serve() error {
+	if err := b.srv.Serve(); err != nil {
+		return fmt.Errorf("mqtt broker: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects every client and stops the listener. Hooks waiting
+// for a commit return (their clients get no acknowledgement).
+func (b *Broker) Close() error {
+	b.cancel()
+	if err := b.srv.Close(); err != nil {
+		return fmt.Errorf("close mqtt broker: %w", err)
+	}
+	return nil
+}
+
+// brokerHook stores published messages and checks credentials.
+type brokerHook struct {
+	mochi.HookBase
+	b          *Broker
+	user, pass []byte
+}
+
+func (h *brokerHook) ID() string { return "lightningdb-store" }
+
+func (h *brokerHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish}, []byte{b})
+}
+
+func (h *brokerHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	if len(h.user) == 0 {
+		return true
+	}
+	u := subtle.ConstantTimeCompare(pk.Connect.Username, h.user)
+	p := subtle.ConstantTimeCompare(pk.Connect.Password, h.pass)
+	return u&p == 1
+}
+
+func (h *brokerHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool { return true }
+
+// OnPublish stores the message; mochi sends the PUBACK after it returns.
+func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	start := time.Now()
+	qos := pk.FixedHeader.Qos
+	o := h.b.in.handle(h.b.ctx, h.b.src, pk.TopicName, pk.Payload)
+	v5 := cl.Properties.ProtocolVersion == 5
+	switch {
+	case o.failErr != nil:
+		if qos == 0 {
+			return pk, packets.ErrRejectPacket
+		}
+		if v5 {
+			return pk, packets.ErrQuotaExceeded
+		}
+		cl.Stop(fmt.Errorf("mqtt: message not stored: %w", o.failErr))
+		return pk, packets.ErrRejectPacket
+	case o.parseErr != nil && o.stored == 0 && v5 && qos > 0 && !errors.Is(o.parseErr, ErrRejected):
+		h.b.in.observeAck(h.b.src, qos, start)
+		return pk, packets.ErrPayloadFormatInvalid
+	}
+	if qos > 0 {
+		h.b.in.observeAck(h.b.src, qos, start)
+	}
+	return pk, nil
+}

@@ -1,0 +1,207 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lightningdb/lightningdb/ingest"
+	"github.com/lightningdb/lightningdb/ingest/lineproto"
+	"github.com/lightningdb/lightningdb/series"
+)
+
+// Options configures an Ingestor.
+type Options struct {
+	// DB is the db label of rules that set none. Default "mqtt".
+	DB string
+	// Lines holds the line protocol options (metric name separator, db
+	// label name, line length); zero fields take lineproto's defaults.
+	Lines lineproto.Options
+	// Linger is how long the committer waits after the first message of
+	// a batch for more to join it. Default 0: batches form while earlier
+	// appends wait for their fsync, which already groups the messages of
+	// many connections.
+	Linger time.Duration
+	// MaxBatchSamples ends the linger once a batch holds that many
+	// samples. Default 65,536.
+	MaxBatchSamples int
+	// MaxInFlight is how many appends may wait for the WAL at once.
+	// Default 2 (one fsyncing, one queued).
+	MaxInFlight int
+	// IsOverloaded recognises the appender's overload error. Default
+	// errors.Is(err, ingest.ErrOverloaded).
+	IsOverloaded func(error) bool
+	// Registerer gets the metrics; nil means none.
+	Registerer prometheus.Registerer
+	// Logger gets one warning per new class of error; nil means none.
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the defaults described on Options.
+func DefaultOptions() Options {
+	return Options{DB: "mqtt", Lines: lineproto.DefaultOptions(), MaxBatchSamples: 1 << 16, MaxInFlight: 2,
+		IsOverloaded: func(err error) bool { return errors.Is(err, ingest.ErrOverloaded) }}
+}
+
+func (o *Options) fill() {
+	def := DefaultOptions()
+	if o.DB == "" {
+		o.DB = def.DB
+	}
+	if o.Lines.Separator == "" {
+		o.Lines.Separator = def.Lines.Separator
+	}
+	if o.Lines.DBLabel == "" {
+		o.Lines.DBLabel = def.Lines.DBLabel
+	}
+	if o.MaxBatchSamples <= 0 {
+		o.MaxBatchSamples = def.MaxBatchSamples
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = def.MaxInFlight
+	}
+	if o.IsOverloaded == nil {
+		o.IsOverloaded = def.IsOverloaded
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Ingestor turns MQTT messages into durable samples for the embedded
+// Broker and for Subscribers: it decodes each message by its topic's rule,
+// stores it through a shared committer (one Append for the messages of
+// many connections), and counts everything. It is safe for concurrent use.
+// Run must be running while messages are handled.
+type Ingestor struct {
+	opts   Options
+	c      *committer
+	m      *metrics
+	cnt    counters
+	errLog errorLog
+	log    *slog.Logger
+	pool   sync.Pool // *series.Batch
+}
+
+// New returns an Ingestor that stores into app.
+func New(app ingest.Appender, opts Options) (*Ingestor, error) {
+	opts.fill()
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt metrics: %w", err)
+	}
+	in := &Ingestor{opts: opts, m: m, log: opts.Logger,
+		c: newCommitter(app, opts.Linger, opts.MaxBatchSamples, opts.MaxInFlight)}
+	in.pool.New = func() any { return new(series.Batch) }
+	return in, nil
+}
+
+// Run appends batches until ctx ends, then appends what is pending.
+func (in *Ingestor) Run(ctx context.Context) { in.c.run(ctx) }
+
+// Stats returns the counters summed over every source.
+func (in *Ingestor) Stats() Stats { return in.cnt.stats() }
+
+// source is one origin of messages with its rules: the broker or one
+// subscription.
+type source struct {
+	name  string
+	rules []*rule
+}
+
+func (in *Ingestor) newSource(name string, rules []Rule) (*source, error) {
+	rs, err := compileRules(rules, &in.opts)
+	if err != nil {
+		return nil, err
+	}
+	return &source{name: name, rules: rs}, nil
+}
+
+// outcome is what became of one message.
+type outcome struct {
+	stored   int   // samples stored
+	parseErr error // the payload (or part of it) could not be mapped; ack anyway
+	failErr  error // nothing stored because storage failed: do not ack
+}
+
+// handle decodes and stores one message and returns once the samples are
+// durable (or could not be stored).
+func (in *Ingestor) handle(ctx context.Context, src *source, topic string, payload []byte) outcome {
+	in.cnt.messages.Add(1)
+	r := matchRule(src.rules, topic)
+	if r == nil {
+		err := fmt.Errorf("%w %q", ErrNoRule, topic)
+		in.parseError(src, "", topic, err)
+		return outcome{parseErr: err}
+	}
+	in.m.messages.WithLabelValues(src.name, r.Filter).Inc()
+	b := in.pool.Get().(*series.Batch)
+	defer func() { b.Reset(); in.pool.Put(b) }()
+	var o outcome
+	if err := r.dec.decode(b, topic, payload, time.Now().UnixNano()); err != nil {
+		o.parseErr = err
+		in.parseError(src, r.Filter, topic, err)
+	}
+	if b.Len() == 0 {
+		return o
+	}
+	res := in.c.submit(ctx, b)
+	if res.err != nil {
+		o.failErr = res.err
+		in.failure(src, topic, res.err)
+		return o
+	}
+	o.stored = res.accepted
+	in.cnt.samples.Add(int64(res.accepted))
+	in.m.samples.WithLabelValues(src.name, r.Filter).Add(float64(res.accepted))
+	if res.rejected > 0 {
+		in.cnt.rejected.Add(int64(res.rejected))
+		err := fmt.Errorf("%w: %d samples: %w", ErrRejected, res.rejected, res.rejErr)
+		if o.parseErr == nil {
+			o.parseErr = err
+		}
+		in.parseError(src, r.Filter, topic, err)
+	}
+	return o
+}
+
+func (in *Ingestor) parseError(src *source, filter, topic string, err error) {
+	in.cnt.parseErrors.Add(1)
+	reason := reasonOf(err)
+	in.m.parseErrors.WithLabelValues(src.name, filter, reason).Inc()
+	level := slog.LevelDebug
+	if in.errLog.first(src.name + "\x00" + filter + "\x00" + reason) {
+		level = slog.LevelWarn
+	}
+	in.log.Log(context.Background(), level, "mqtt message not stored (acknowledged; further errors of this kind are logged at debug level)",
+		"source", src.name, "filter", filter, "topic", topic, "reason", reason, "err", err)
+}
+
+func (in *Ingestor) failure(src *source, topic string, err error) {
+	in.cnt.failed.Add(1)
+	reason := "error"
+	if in.opts.IsOverloaded(err) {
+		reason = "overloaded"
+	} else if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		reason = "shutdown"
+	}
+	in.m.failed.WithLabelValues(src.name, reason).Inc()
+	level := slog.LevelDebug
+	if in.errLog.first(src.name + "\x00fail\x00" + reason) {
+		level = slog.LevelWarn
+	}
+	in.log.Log(context.Background(), level, "mqtt message not stored and not acknowledged; the client must send it again",
+		"source", src.name, "topic", topic, "reason", reason, "err", err)
+}
+
+// observeAck records the time from receipt to acknowledgement.
+func (in *Ingestor) observeAck(src *source, qos byte, since time.Time) {
+	in.cnt.acked.Add(1)
+	in.m.ackLatency.WithLabelValues(src.name, strconv.Itoa(int(qos))).Observe(time.Since(since).Seconds())
+}

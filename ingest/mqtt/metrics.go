@@ -1,0 +1,107 @@
+package mqtt
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the Prometheus series of all MQTT sources. source is
+// "broker" for the embedded broker or the subscription's name; filter is
+// the rule's topic filter (both bounded by the configuration).
+type metrics struct {
+	messages    *prometheus.CounterVec   // source, filter
+	samples     *prometheus.CounterVec   // source, filter
+	parseErrors *prometheus.CounterVec   // source, filter, reason
+	failed      *prometheus.CounterVec   // source, reason: messages not stored (overloaded, error)
+	ackLatency  *prometheus.HistogramVec // source, qos
+	deadLetters *prometheus.CounterVec   // source
+	connects    *prometheus.CounterVec   // source: subscriber connections made
+	connected   *prometheus.GaugeVec     // source
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqtt_messages_received_total", Help: "MQTT messages received, by source and topic filter.",
+		}, []string{"source", "filter"}),
+		samples: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqtt_samples_stored_total", Help: "Samples from MQTT messages durably stored.",
+		}, []string{"source", "filter"}),
+		parseErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqtt_parse_errors_total", Help: "MQTT messages with a payload (or part of one) that could not be mapped to samples, by reason.",
+		}, []string{"source", "filter", "reason"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqtt_messages_failed_total", Help: "MQTT messages not stored because storage failed or was overloaded (not acknowledged).",
+		}, []string{"source", "reason"}),
+		ackLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mqtt_ack_latency_seconds", Help: "Time from receiving an MQTT message to acknowledging it after its durable commit.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"source", "qos"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqtt_dead_letters_total", Help: "Unparseable MQTT messages republished to the dead-letter topic.",
+		}, []string{"source"}),
+		connects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqtt_subscriber_connects_total", Help: "Successful connections of an MQTT subscription to its broker.",
+		}, []string{"source"}),
+		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mqtt_subscriber_connected", Help: "1 while an MQTT subscription is connected to its broker.",
+		}, []string{"source"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.messages, m.samples, m.parseErrors, m.failed, m.ackLatency, m.deadLetters, m.connects, m.connected} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Stats are the totals over every MQTT source since the Ingestor was
+// created.
+type Stats struct {
+	Messages    int64 // messages received
+	Samples     int64 // samples stored
+	ParseErrors int64 // messages with a parse or mapping error (acknowledged)
+	Rejected    int64 // samples refused by storage (type conflict, limits)
+	Failed      int64 // messages not stored: overload or storage error (not acknowledged)
+	Acked       int64 // QoS 1/2 messages acknowledged after commit
+	DeadLetters int64 // messages republished to a dead-letter topic
+	Connects    int64 // subscriber connections made
+}
+
+type counters struct {
+	messages, samples, parseErrors, rejected atomic.Int64
+	failed, acked, deadLetters, connects     atomic.Int64
+}
+
+func (c *counters) stats() Stats {
+	return Stats{
+		Messages: c.messages.Load(), Samples: c.samples.Load(), ParseErrors: c.parseErrors.Load(),
+		Rejected: c.rejected.Load(), Failed: c.failed.Load(), Acked: c.acked.Load(),
+		DeadLetters: c.deadLetters.Load(), Connects: c.connects.Load(),
+	}
+}
+
+// errorLog remembers which classes of error were logged, so each new
+// class is logged once at warn level and repeats only at debug level.
+type errorLog struct {
+	mu   sync.Mutex
+	seen map[string]bool // mu
+}
+
+func (e *errorLog) first(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.seen == nil {
+		e.seen = map[string]bool{}
+	}
+	if e.seen[key] || len(e.seen) > 1000 {
+		return false
+	}
+	e.seen[key] = true
+	return true
+}
