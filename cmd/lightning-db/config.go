@@ -28,6 +28,7 @@ type Config struct {
 
 	Engine EngineConfig `yaml:"engine"`
 	Influx InfluxConfig `yaml:"influx"`
+	Remote RemoteConfig `yaml:"remote"`
 	MQTT   MQTTConfig   `yaml:"mqtt"`
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
+	"github.com/lightningdb/lightningdb/remote"
 )
 
 // The engine satisfies the ingest front ends' appender.
@@ -30,6 +31,7 @@ type server struct {
 	db    *engine.DB
 	mux   *http.ServeMux
 	ready atomic.Bool
+	meta  *remote.Metadata // remote write metadata, for /api/v1/metadata
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -111,6 +113,9 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	}
 	influx.Register(s.mux)
 	s.mux.HandleFunc("/api/v1/export", s.serveExport)
+	if err := s.registerRemote(reg); err != nil {
+		return err
+	}
 	return nil
 }
 
