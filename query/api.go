@@ -37,6 +37,10 @@ type APIOptions struct {
 	Registerer prometheus.Registerer
 	// BuildInfo is served as is; GoVersion defaults to runtime.Version().
 	BuildInfo BuildInfo
+	// Metadata, when set, answers /api/v1/metadata (metric: one name or
+	// all; limit > 0 bounds the names) with a value shaped as Prometheus'
+	// data: metric name -> list of {type, help, unit}. Nil answers {}.
+	Metadata func(metric string, limit int) any
 }
 
 // API serves the Prometheus HTTP API over an Adapter. It is safe for
@@ -47,6 +51,7 @@ type API struct {
 	parser parser.Parser
 	log    *slog.Logger
 	build  BuildInfo
+	meta   func(metric string, limit int) any
 }
 
 // NewAPI returns the API over a, with a PromQL engine configured from a's
@@ -72,7 +77,7 @@ func NewAPI(a *Adapter, opts APIOptions) *API {
 		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
 		Parser:                   p,
 	})
-	return &API{a: a, ng: ng, parser: p, log: log, build: opts.BuildInfo}
+	return &API{a: a, ng: ng, parser: p, log: log, build: opts.BuildInfo, meta: opts.Metadata}
 }
 
 // Register adds the endpoints to mux.

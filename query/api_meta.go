@@ -151,9 +151,22 @@ func (api *API) serveNames(w http.ResponseWriter, r *http.Request, list func(min
 	api.respond(w, out, warnings, nil)
 }
 
-// serveMetadata answers with no metadata: none is stored yet.
-func (api *API) serveMetadata(w http.ResponseWriter, _ *http.Request) {
-	api.respond(w, map[string]any{}, nil, nil)
+// serveMetadata answers from APIOptions.Metadata, or with no metadata.
+func (api *API) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	limit := 0
+	if s := r.FormValue("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			api.respondError(w, invalidParam("limit", fmt.Errorf("cannot parse %q to a valid limit", s)), nil)
+			return
+		}
+		limit = n
+	}
+	if api.meta == nil {
+		api.respond(w, map[string]any{}, nil, nil)
+		return
+	}
+	api.respond(w, api.meta(r.FormValue("metric"), max(limit, 0)), nil, nil)
 }
 
 func (api *API) serveBuildInfo(w http.ResponseWriter, _ *http.Request) {
