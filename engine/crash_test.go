@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ var crashRounds = flag.Int("crash.rounds", 20, "SIGKILL rounds of TestCrashKill9
 const (
 	crashChildEnv   = "LIGHTNINGDB_CRASH_CHILD_DIR"
 	crashRoundEnv   = "LIGHTNINGDB_CRASH_ROUND"
+	crashLSMEnv     = "LIGHTNINGDB_CRASH_LSM"
 	crashWorkers    = 4
 	crashSeriesPerB = 10
 )
@@ -55,7 +57,11 @@ func crashSample(w, j int, k int64) (series.Labels, series.ValueType, int64, uin
 func crashChild() {
 	dir := os.Getenv(crashChildEnv)
 	round, _ := strconv.ParseInt(os.Getenv(crashRoundEnv), 10, 64)
-	db, err := Open(dir, Options{WALSegmentSize: 1 << 16}) // small: rotate often
+	opts := Options{WALSegmentSize: 1 << 16} // small: rotate often
+	if os.Getenv(crashLSMEnv) != "" {
+		opts = crashLSMOptions()
+	}
+	db, err := Open(dir, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		os.Exit(3)
@@ -93,16 +99,37 @@ func crashChild() {
 	wg.Wait()
 }
 
+// crashLSMOptions make flushes and compactions happen constantly: a 32 KiB
+// memtable flushes every few hundred batches, and every flush into the
+// (past) partition triggers a compaction of it.
+func crashLSMOptions() Options {
+	return Options{WALSegmentSize: 1 << 16, MemtableFlushBytes: 32 << 10, CompactionFanIn: 2, BlockSamples: 64}
+}
+
 func TestCrashKill9(t *testing.T) {
+	runCrash(t, *crashRounds, false)
+}
+
+// TestCrashKill9DuringFlushAndCompaction kills the child while it flushes
+// and compacts: every acknowledged sample survives, and no orphan or half
+// segment is ever read (open removes them; Verify finds no damage).
+func TestCrashKill9DuringFlushAndCompaction(t *testing.T) {
+	runCrash(t, *crashRounds*3/4, true)
+}
+
+func runCrash(t *testing.T, rounds int, lsm bool) {
 	if testing.Short() {
 		t.Skip("crash test starts child processes")
 	}
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	acked := map[[2]int64]bool{}
-	for round := range *crashRounds {
+	for round := range rounds {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, crashRoundEnv+"="+strconv.Itoa(round))
+		if lsm {
+			cmd.Env = append(cmd.Env, crashLSMEnv+"=1")
+		}
 		stdout, err := cmd.StdoutPipe()
 		must(t, err)
 		var stderr strings.Builder
@@ -128,8 +155,34 @@ func TestCrashKill9(t *testing.T) {
 		if strings.Contains(stderr.String(), "child") {
 			t.Fatalf("round %d: child failed: %s", round, stderr.String())
 		}
+		if lsm {
+			// Verify before Open: the directory as the crash left it, with
+			// possible orphans, must hold no damage among its live segments.
+			rep, err := Verify(dir)
+			must(t, err)
+			if len(rep.Damage) > 0 {
+				t.Fatalf("round %d: live segment damaged: %v", round, rep.Damage[0])
+			}
+		}
 		verifyCrashRound(t, dir, acked)
+		if lsm {
+			checkNoOrphans(t, dir)
+		}
 		t.Logf("round %d: %d batches acknowledged, all present", round, n)
+	}
+	if lsm {
+		m, err := readManifest(OSFS{}, dir)
+		must(t, err)
+		compacted := 0
+		for _, s := range m.segs {
+			if s.level > 0 {
+				compacted++
+			}
+		}
+		t.Logf("%d live segments at the end, %d of them compaction outputs", len(m.segs), compacted)
+		if len(m.segs) == 0 {
+			t.Fatal("no segment was ever written")
+		}
 	}
 	if len(acked) == 0 {
 		t.Fatal("no batch was ever acknowledged")
@@ -141,8 +194,8 @@ func TestCrashKill9(t *testing.T) {
 // or not) holds exactly what was written.
 func verifyCrashRound(t *testing.T, dir string, acked map[[2]int64]bool) {
 	t.Helper()
-	db := mustOpen(t, dir, Options{})
-	defer db.Close()
+	db := mustOpen(t, dir, Options{DisableCompaction: true})
+	defer func() { must(t, db.Close()) }()
 	it := &Iterator{}
 	for w := range crashWorkers {
 		for j := range crashSeriesPerB {
@@ -179,5 +232,27 @@ func verifyCrashRound(t *testing.T, dir string, acked map[[2]int64]bool) {
 				}
 			}
 		}
+	}
+}
+
+// checkNoOrphans checks that the segments directory holds exactly the
+// manifest's segments.
+func checkNoOrphans(t *testing.T, dir string) {
+	t.Helper()
+	m, err := readManifest(OSFS{}, dir)
+	must(t, err)
+	want := map[string]bool{}
+	for _, s := range m.segs {
+		want[filepath.Base(segName(dir, s.fileNum))] = true
+	}
+	names, err := OSFS{}.ReadDir(filepath.Join(dir, segDir))
+	must(t, err)
+	for _, n := range names {
+		if !want[n] {
+			t.Fatalf("orphan segment file %s after a clean close", n)
+		}
+	}
+	if len(names) != len(want) {
+		t.Fatalf("%d segment files, manifest lists %d", len(names), len(want))
 	}
 }

@@ -271,6 +271,7 @@ func (db *DB) checkpoint(segs []*segment, m *memtable) error {
 	if err := db.writeManifestLocked(metas, m.walSeq); err != nil {
 		return err
 	}
+	walSeq, bytes := m.walSeq, m.bytes.Load() // m is reset by its last unref
 	db.editMu.Lock()
 	nv := db.cur.clone()
 	for _, s := range segs {
@@ -282,8 +283,8 @@ func (db *DB) checkpoint(segs []*segment, m *memtable) error {
 	}
 	db.install(nv)
 	db.editMu.Unlock()
-	db.immBytes.Add(-m.bytes.Load())
-	db.truncateWAL(m.walSeq)
+	db.immBytes.Add(-bytes)
+	db.truncateWAL(walSeq)
 	return nil
 }
 

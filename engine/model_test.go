@@ -7,15 +7,18 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/lightningdb/lightningdb/series"
 )
 
 // TestRandomAgainstModel drives the engine with random batches (out of
-// order, duplicates, every type) and reopens it at random, checking every
-// read against a map that keeps the last write per (series, timestamp).
+// order, duplicates, every type), flushes, compacts and reopens it at
+// random, checking every read against a map that keeps the last write per
+// (series, timestamp). Odd seeds spread timestamps over several partitions
+// and flush in the background (tiny flush threshold, fan-in 2).
 func TestRandomAgainstModel(t *testing.T) {
-	for seed := uint64(1); seed <= 3; seed++ {
+	for seed := uint64(1); seed <= 4; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed) })
 	}
 }
@@ -23,7 +26,14 @@ func TestRandomAgainstModel(t *testing.T) {
 func runModel(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 42))
 	dir := t.TempDir()
-	opts := Options{SyncMode: SyncNone, WALSegmentSize: 1 << 16}
+	opts := Options{SyncMode: SyncNone, WALSegmentSize: 1 << 16, PartitionDuration: int64(time.Minute)}
+	scale := int64(1)
+	if seed%2 == 1 {
+		scale = int64(17 * time.Second)
+		opts.MemtableFlushBytes = 2 << 10
+		opts.CompactionFanIn = 2
+		opts.BlockSamples = 16
+	}
 	db := mustOpen(t, dir, opts)
 	defer func() { db.Close() }()
 	const nSeries = 20
@@ -33,11 +43,50 @@ func runModel(t *testing.T, seed uint64) {
 	}
 	model := map[key]string{}
 	typeOf := func(s int) series.ValueType { return series.ValueType(1 + s%5) }
+	check := func() {
+		it := &Iterator{}
+		for s := range nSeries {
+			minT, maxT := (rng.Int64N(200)-100)*scale, (rng.Int64N(200)-100)*scale
+			if minT > maxT {
+				minT, maxT = maxT, minT
+			}
+			var keys []int64
+			for k := range model {
+				if k.s == s && k.ts >= minT && k.ts <= maxT {
+					keys = append(keys, k.ts)
+				}
+			}
+			slices.Sort(keys)
+			var want []string
+			for _, ts := range keys {
+				want = append(want, model[key{s, ts}])
+			}
+			var got []string
+			if id, ok := db.Lookup(labels("model", "s", fmt.Sprint(s))); ok {
+				it = db.Select(id, minT, maxT, it)
+				for it.Next() {
+					got = append(got, fmtSample(it))
+				}
+				must(t, it.Err())
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("series %d [%d,%d]:\n got  %v\n want %v", s, minT, maxT, got, want)
+			}
+		}
+	}
 	var b series.Batch
 	for step := range 300 {
-		if rng.IntN(40) == 0 {
+		if step%75 == 74 {
+			check()
+		}
+		switch rng.IntN(40) {
+		case 0:
 			must(t, db.Close())
 			db = mustOpen(t, dir, opts)
+		case 1, 2, 3:
+			must(t, db.Flush(context.Background()))
+		case 4:
+			must(t, db.Compact(context.Background()))
 		}
 		b.Reset()
 		type pending struct {
@@ -50,7 +99,7 @@ func runModel(t *testing.T, seed uint64) {
 			typ := typeOf(s)
 			b.AddSeries(labels("model", "s", fmt.Sprint(s)), typ)
 			for range 1 + rng.IntN(20) {
-				ts := rng.Int64N(200) - 100
+				ts := (rng.Int64N(200) - 100) * scale
 				var v string
 				switch typ {
 				case series.TypeString:
@@ -83,33 +132,15 @@ func runModel(t *testing.T, seed uint64) {
 			model[a.k] = a.v
 		}
 	}
-	check := func() {
-		it := &Iterator{}
-		for s := range nSeries {
-			minT, maxT := rng.Int64N(200)-100, rng.Int64N(200)-100
-			if minT > maxT {
-				minT, maxT = maxT, minT
-			}
-			var want []string
-			for ts := minT; ts <= maxT; ts++ {
-				if v, ok := model[key{s, ts}]; ok {
-					want = append(want, v)
-				}
-			}
-			var got []string
-			if id, ok := db.Lookup(labels("model", "s", fmt.Sprint(s))); ok {
-				it = db.Select(id, minT, maxT, it)
-				for it.Next() {
-					got = append(got, fmtSample(it))
-				}
-			}
-			if !slices.Equal(got, want) {
-				t.Fatalf("series %d [%d,%d]:\n got  %v\n want %v", s, minT, maxT, got, want)
-			}
-		}
-	}
 	check()
 	must(t, db.Close())
 	db = mustOpen(t, dir, opts)
 	check()
+	must(t, db.Compact(context.Background()))
+	check()
+	rep, err := Verify(dir)
+	must(t, err)
+	if len(rep.Damage) > 0 {
+		t.Fatalf("verify: %v", rep.Damage[0])
+	}
 }
