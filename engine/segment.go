@@ -107,7 +107,7 @@ func decodeSegIndex(file string, data []byte) (*segIndex, error) {
 	if len(data) < segHeaderSize+segFooterSize {
 		return nil, corrupt(0, "%w (%d bytes)", errSegTooShort, len(data))
 	}
-	if string(data[:len(segMagic)]) != segMagic || data[len(segMagic)] != segVersion {
+	if string(data[:len(segMagic)]) != segMagic || data[len(segMagic)] != segVersion || data[segHeaderSize-1] != 0 {
 		return nil, corrupt(0, "bad header magic or version %d", data[len(segMagic)])
 	}
 	fo := len(data) - segFooterSize
