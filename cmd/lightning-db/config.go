@@ -30,6 +30,7 @@ type Config struct {
 	Influx InfluxConfig `yaml:"influx"`
 	Remote RemoteConfig `yaml:"remote"`
 	MQTT   MQTTConfig   `yaml:"mqtt"`
+	Query  QueryConfig  `yaml:"query"`
 }
 
 // EngineConfig configures storage.

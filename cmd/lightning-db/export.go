@@ -9,12 +9,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/query"
 	"github.com/lightningdb/lightningdb/series"
-	"github.com/lightningdb/lightningdb/tagindex"
 )
 
 // serveExport streams the raw samples of the series matching every
@@ -53,7 +52,7 @@ func (s *server) serveExport(w http.ResponseWriter, r *http.Request) {
 			exportError(w, http.StatusBadRequest, fmt.Errorf("match[] %q: %w", sel, err))
 			return
 		}
-		tms, err := toIndexMatchers(ms)
+		tms, err := query.ToIndexMatchers(ms)
 		if err != nil {
 			exportError(w, http.StatusBadRequest, fmt.Errorf("match[] %q: %w", sel, err))
 			return
@@ -142,29 +141,6 @@ func jsonFloat(f float64) any {
 		return "-Inf"
 	}
 	return f
-}
-
-func toIndexMatchers(ms []*labels.Matcher) ([]*tagindex.Matcher, error) {
-	out := make([]*tagindex.Matcher, 0, len(ms))
-	for _, m := range ms {
-		var t tagindex.MatchType
-		switch m.Type {
-		case labels.MatchEqual:
-			t = tagindex.MatchEqual
-		case labels.MatchNotEqual:
-			t = tagindex.MatchNotEqual
-		case labels.MatchRegexp:
-			t = tagindex.MatchRegexp
-		case labels.MatchNotRegexp:
-			t = tagindex.MatchNotRegexp
-		}
-		tm, err := tagindex.NewMatcher(t, m.Name, m.Value)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, tm)
-	}
-	return out, nil
 }
 
 // parseTimeParam reads a Prometheus-style time: RFC 3339 or Unix seconds

@@ -116,6 +116,9 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	if err := s.registerRemote(reg); err != nil {
 		return err
 	}
+	if err := s.registerQuery(reg); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lightningdb/lightningdb/query"
+)
+
+// QueryConfig configures PromQL and the Prometheus HTTP API (/api/v1/query,
+// query_range, series, labels, ...). Zero values mean the defaults.
+type QueryConfig struct {
+	// LookbackDelta is the default staleness lookback; requests override it
+	// with lookback_delta. Default 5m.
+	LookbackDelta time.Duration `yaml:"lookback_delta"`
+	// Timeout bounds every query (a request's timeout can only lower it).
+	// Default 2m.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxSeries is the most series one query may select; 0 = no limit.
+	MaxSeries int `yaml:"max_series"`
+	// MaxSamples is the most samples one query may decode; 0 = no limit.
+	MaxSamples int64 `yaml:"max_samples"`
+	// MaxSamplesInMemory is the PromQL engine's in-memory sample limit.
+	// Default 50,000,000.
+	MaxSamplesInMemory int `yaml:"max_samples_in_memory"`
+	// Parallelism is the number of goroutines decoding one select.
+	// Default GOMAXPROCS.
+	Parallelism int `yaml:"parallelism"`
+	// DisableOptimizer turns off partition pruning, the postings cache and
+	// parallel decoding (for comparisons).
+	DisableOptimizer bool `yaml:"disable_optimizer"`
+}
+
+// registerQuery serves PromQL and the Prometheus HTTP API on the mux.
+func (s *server) registerQuery(reg prometheus.Registerer) error {
+	qc := s.cfg.Query
+	a, err := query.NewAdapter(s.db, query.Options{
+		MaxSeries:          qc.MaxSeries,
+		MaxSamples:         qc.MaxSamples,
+		MaxSamplesInMemory: qc.MaxSamplesInMemory,
+		Timeout:            qc.Timeout,
+		LookbackDelta:      qc.LookbackDelta,
+		Parallelism:        qc.Parallelism,
+		DisableOptimizer:   qc.DisableOptimizer,
+	})
+	if err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	opts := query.APIOptions{
+		Logger:     s.log.With("component", "query"),
+		Registerer: reg,
+		BuildInfo:  buildInfo(),
+	}
+	if s.meta != nil { // remote write's metadata store (registerRemote runs first)
+		opts.Metadata = func(metric string, limit int) any { return s.meta.List(metric, limit) }
+	}
+	query.NewAPI(a, opts).Register(s.mux)
+	return nil
+}
+
+// buildInfo reports the module version and VCS revision from the binary.
+func buildInfo() query.BuildInfo {
+	bi := query.BuildInfo{Version: "dev", Branch: "main"}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return bi
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		bi.Version = v
+	}
+	bi.GoVersion = info.GoVersion
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			bi.Revision = s.Value
+		case "vcs.time":
+			bi.BuildDate = s.Value
+		}
+	}
+	return bi
+}
