@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -15,7 +16,18 @@ import (
 	"github.com/lightningdb/lightningdb/series"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if tsbs.env.db != nil { // built by the benchmarks
+		tsbs.env.db.Close()
+		os.RemoveAll(tsbs.env.dir)
+	}
+	if err := goleak.Find(); code == 0 && err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
 
 const hour = int64(time.Hour)
 

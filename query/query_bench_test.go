@@ -1,0 +1,180 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/promql"
+
+	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/series"
+)
+
+// The TSBS cpu-only data set: 100 hosts with the TSBS host tags, 10 cpu
+// fields as series cpu_<field> (our line protocol mapping), 24 h at 10 s:
+// 1,000 series, 8.64 M samples. Built once per benchmark run.
+var tsbsFields = []string{"usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait",
+	"usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice"}
+
+const (
+	tsbsHosts = 100
+	tsbsStart = int64(1_700_006_400) * 1e9 // 00:00 UTC
+	tsbsStep  = 10 * int64(time.Second)
+	tsbsN     = 24 * 360
+)
+
+type tsbsEnv struct {
+	db  *engine.DB
+	dir string
+	err error
+}
+
+var tsbs struct {
+	once sync.Once
+	env  tsbsEnv
+}
+
+func tsbsDB(b *testing.B) *engine.DB {
+	tsbs.once.Do(func() {
+		dir, err := os.MkdirTemp("", "ldb-query-bench") // lives for the run; TestMain removes it
+		if err != nil {
+			tsbs.env.err = err
+			return
+		}
+		db, err := engine.Open(dir, engine.Options{SyncMode: engine.SyncNone})
+		if err != nil {
+			tsbs.env.err = err
+			return
+		}
+		tsbs.env = tsbsEnv{db: db, dir: dir, err: fillTSBS(db)}
+	})
+	if tsbs.env.err != nil {
+		b.Fatal(tsbs.env.err)
+	}
+	return tsbs.env.db
+}
+
+func fillTSBS(db *engine.DB) error {
+	rng := rand.New(rand.NewPCG(7, 7))
+	type host struct{ labels []series.Labels }
+	hosts := make([]host, tsbsHosts)
+	vals := make([]float64, tsbsHosts*len(tsbsFields))
+	for h := range hosts {
+		tags := []string{"hostname", fmt.Sprintf("host_%d", h), "region", fmt.Sprintf("region_%d", h%9),
+			"datacenter", fmt.Sprintf("dc_%d", h%27), "rack", fmt.Sprint(h % 100), "os", fmt.Sprintf("Ubuntu%d", 15+h%3),
+			"arch", []string{"x64", "x86"}[h%2], "team", fmt.Sprintf("team_%d", h%4), "service", fmt.Sprint(h % 20),
+			"service_version", fmt.Sprint(h % 2), "service_environment", []string{"production", "staging", "test"}[h%3]}
+		for _, f := range tsbsFields {
+			hosts[h].labels = append(hosts[h].labels, series.FromStrings(append([]string{"__name__", "cpu_" + f}, tags...)...))
+		}
+	}
+	for i := range vals {
+		vals[i] = rng.Float64() * 100
+	}
+	var batch series.Batch
+	const chunk = 60 // samples per series per batch: 10 minutes
+	for start := 0; start < tsbsN; start += chunk {
+		batch.Reset()
+		k := 0
+		for h := range hosts {
+			for _, ls := range hosts[h].labels {
+				batch.AddSeries(ls, series.TypeFloat)
+				for i := start; i < min(start+chunk, tsbsN); i++ {
+					v := vals[k] + rng.Float64()*2 - 1
+					v = min(max(v, 0), 100)
+					vals[k] = v
+					batch.AppendFloat(tsbsStart+int64(i)*tsbsStep, v)
+				}
+				k++
+			}
+		}
+		if _, err := db.Append(context.Background(), &batch); err != nil {
+			return fmt.Errorf("append: %w", err)
+		}
+	}
+	return nil
+}
+
+func hostsRegex(n int) string {
+	hs := make([]string, n)
+	for i := range hs {
+		hs[i] = fmt.Sprintf("host_%d", i+1)
+	}
+	return strings.Join(hs, "|")
+}
+
+// perField joins one expression per field (format verb: the metric name),
+// each labelled field=<field>: PromQL drops __name__ in _over_time, so
+// "by field" needs the label (MetricsQL keeps the name instead).
+func perField(fields []string, format string) string {
+	parts := make([]string, len(fields))
+	for i, f := range fields {
+		parts[i] = fmt.Sprintf(`label_replace(%s, "field", %q, "", "")`, fmt.Sprintf(format, "cpu_"+f), f)
+	}
+	return strings.Join(parts, " or ")
+}
+
+// tsbsQueries are the TSBS query shapes in PromQL, each a range query
+// ending at the end of the data.
+var tsbsQueries = []struct {
+	name  string
+	query string
+	rng   time.Duration
+	step  time.Duration
+}{
+	{"single-groupby-1-1-1", `max(max_over_time(cpu_usage_user{hostname="host_1"}[1m]))`, time.Hour, time.Minute},
+	{"single-groupby-1-1-12", `max(max_over_time(cpu_usage_user{hostname="host_1"}[1m]))`, 12 * time.Hour, time.Minute},
+	{"single-groupby-1-8-1", `max(max_over_time(cpu_usage_user{hostname=~"` + hostsRegex(8) + `"}[1m]))`, time.Hour, time.Minute},
+	{"single-groupby-5-1-1", perField(tsbsFields[:5], `max by (hostname) (max_over_time(%s{hostname="host_1"}[1m]))`), time.Hour, time.Minute},
+	{"double-groupby-5", perField(tsbsFields[:5], `avg by (hostname) (avg_over_time(%s[1h]))`), 12 * time.Hour, time.Hour},
+	{"double-groupby-all", perField(tsbsFields, `avg by (hostname) (avg_over_time(%s[1h]))`), 12 * time.Hour, time.Hour},
+}
+
+// BenchmarkTSBS runs each query shape through the Prometheus engine over
+// the adapter, with the optimizer on and off.
+//
+//	go test -run '^$' -bench TSBS -benchtime 20x ./query/
+func BenchmarkTSBS(b *testing.B) {
+	db := tsbsDB(b)
+	end := time.Unix(0, tsbsStart+int64(tsbsN-1)*tsbsStep).Truncate(time.Minute)
+	for _, mode := range []struct {
+		name string
+		opts Options
+	}{{"optimizer", Options{}}, {"baseline", Options{DisableOptimizer: true}}} {
+		a, err := NewAdapter(db, mode.opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ng := promql.NewEngine(promql.EngineOpts{MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
+		for _, q := range tsbsQueries {
+			b.Run(q.name+"/"+mode.name, func(b *testing.B) {
+				b.ReportAllocs()
+				var samples int64
+				for b.Loop() {
+					tr := &Trace{}
+					qry, err := ng.NewRangeQuery(context.Background(), a.Queryable(tr), nil, q.query, end.Add(-q.rng), end, q.step)
+					if err != nil {
+						b.Fatal(err)
+					}
+					res := qry.Exec(context.Background())
+					if res.Err != nil {
+						b.Fatal(res.Err)
+					}
+					if m, _ := res.Matrix(); len(m) == 0 {
+						b.Fatal("empty result")
+					}
+					qry.Close()
+					tr.Finish()
+					samples = tr.Samples
+				}
+				b.ReportMetric(float64(samples), "samples/op")
+			})
+		}
+	}
+}
