@@ -25,6 +25,9 @@ type Querier struct {
 type SelectHints struct {
 	// Pattern chooses the prefetch advice; zero means ScanAuto.
 	Pattern ScanPattern
+	// Iterator, when not nil, is reused by the set (its buffers keep their
+	// capacity across queries); nil means a new one.
+	Iterator *Iterator
 }
 
 // Querier returns a Querier over [minT, maxT] (inclusive, ns). The caller
@@ -62,7 +65,10 @@ func (q *Querier) Select(ids *roaring.Bitmap, hints SelectHints) *SeriesSet {
 // SelectSorted is Select over IDs given ascending; ids is only read and
 // must stay unchanged while the set is used.
 func (q *Querier) SelectSorted(ids []series.ID, hints SelectHints) *SeriesSet {
-	set := &SeriesSet{q: q, ids: ids, i: -1, it: &Iterator{}}
+	set := &SeriesSet{q: q, ids: ids, i: -1, it: hints.Iterator}
+	if set.it == nil {
+		set.it = &Iterator{}
+	}
 	pattern := hints.Pattern
 	if pattern == ScanAuto {
 		pattern = q.choosePattern(len(ids))
