@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // needMosquitto returns the path of a mosquitto program, or skips the test
@@ -131,4 +132,94 @@ func metricsText(t testing.TB, p *proc) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// waitExport polls the export until cond holds on it (at most 20 s).
+func waitExport(t testing.TB, p *proc, selector string, cond func(map[string]exported) bool) map[string]exported {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		e := p.export(selector)
+		if cond(e) {
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; have %d series; log:\n%s", selector, len(e), p.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestMQTTSubscriberPayloadFormats subscribes the real server to a real
+// mosquitto and publishes with mosquitto_pub in each payload format; the
+// data is read back value by value.
+func TestMQTTSubscriberPayloadFormats(t *testing.T) {
+	m := startMosquitto(t)
+	conf := subscriptionConfig(t, m, "ldb-formats", `        - filter: lp/#
+        - template: sensors/+site/+device/+measurement
+          format: value
+          db: iot
+        - filter: tele/+/SENSOR
+          format: json
+          template: tele/+device/+measurement
+          name: tasmota
+          json:
+            tag_keys: [id]
+            time_key: t
+            time_format: unix_ms
+            path: values
+`)
+	p := startServer(t, t.TempDir(), "--config", conf, "--mqtt-addr", "")
+	waitFor(t, func() bool {
+		return strings.Contains(metricsText(t, p), `lightningdb_mqtt_subscriber_connected{source="plant"} 1`)
+	})
+	mosquittoPub(t, m.addr, "lp/x", 1, "env,room=k temp=21.5,on=true 1700000000000000000")
+	mosquittoPub(t, m.addr, "sensors/north/d7/temperature", 1, "19.25")
+	mosquittoPub(t, m.addr, "sensors/north/d7/state", 1, "open")
+	mosquittoPub(t, m.addr, "sensors/north/d7/count", 1, "12i")
+	mosquittoPub(t, m.addr, "tele/d1/SENSOR", 1, `{"values":[{"id":"a","v":7,"t":1700000000000},{"id":"b","v":8.5,"t":1700000001000}]}`)
+	mosquittoPub(t, m.addr, "tele/d1/SENSOR", 1, `{"values":[`) // poison: acked, dead-lettered
+
+	e := waitExport(t, p, `{__name__=~"env_.*|temperature|state|count|SENSOR_v"}`, func(e map[string]exported) bool { return len(e) == 7 })
+	for key, want := range map[string]string{
+		`env_temp{db=mqtt,room=k}`:         `{"type":"float","v":[21.5],"t":[1700000000000000000]}`,
+		`env_on{db=mqtt,room=k}`:           `{"type":"boolean","v":[true],"t":[1700000000000000000]}`,
+		`SENSOR_v{db=mqtt,device=d1,id=a}`: `{"type":"float","v":[7],"t":[1700000000000000000]}`,
+		`SENSOR_v{db=mqtt,device=d1,id=b}`: `{"type":"float","v":[8.5],"t":[1700000001000000000]}`,
+	} {
+		if got := values(t, e, key); got != want {
+			t.Errorf("%s: got %s, want %s", key, got, want)
+		}
+	}
+	for key, want := range map[string]string{
+		`temperature{db=iot,device=d7,site=north}`: `"type":"float","v":[19.25]`,
+		`state{db=iot,device=d7,site=north}`:       `"type":"string","v":["open"]`,
+		`count{db=iot,device=d7,site=north}`:       `"type":"integer","v":[12]`,
+	} {
+		if got := values(t, e, key); !strings.Contains(got, want) {
+			t.Errorf("%s: got %s, want %s", key, got, want)
+		}
+	}
+	waitFor(t, func() bool {
+		return strings.Contains(metricsText(t, p), `lightningdb_mqtt_dead_letters_total{source="plant"} 1`)
+	})
+	met := metricsText(t, p)
+	for _, want := range []string{
+		`lightningdb_mqtt_parse_errors_total{filter="tele/+/SENSOR",reason="bad payload",source="plant"} 1`,
+		`lightningdb_mqtt_messages_received_total{filter="sensors/+/+/+",source="plant"} 3`,
+		`lightningdb_mqtt_ack_latency_seconds_count{qos="1",source="plant"} 6`,
+	} {
+		if !strings.Contains(met, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
 }

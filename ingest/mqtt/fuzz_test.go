@@ -1,0 +1,104 @@
+package mqtt
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/lightningdb/lightningdb/series"
+)
+
+// FuzzJSONMapping feeds arbitrary payloads through a JSON rule with every
+// mapping feature on: it must not panic, and whatever it adds must be a
+// valid batch whose series all carry the template's tags.
+func FuzzJSONMapping(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"a","v":1,"t":1700000000000}`,
+		`{"values":[{"id":"x","v":7,"t":1541021024193},{"id":"y","v":true}]}`,
+		`[{"a":{"b":{"c":1.5}},"s":"str","n":null}]`,
+		`{"t":"2023-11-14T22:13:20Z","v":1e308}`, `{}`, `[]`, `1`, `{"v":-0}`,
+	} {
+		f.Add("dev/d1/m", s)
+	}
+	o := DefaultOptions()
+	o.fill()
+	rules := []Rule{
+		{Format: FormatJSON, Template: "dev/+device/+measurement", JSON: JSONMapping{TagKeys: []string{"id"}, TimeKey: "t", FieldKeys: nil}},
+		{Format: FormatJSON, Template: "dev/+device/+measurement", JSON: JSONMapping{Path: "values", TagKeys: []string{"id"}, TimeKey: "t", TimeFormat: "unix_ms", Types: map[string]string{"v": "integer"}}},
+		{Format: FormatJSON, Template: "dev/+device/+measurement", JSON: JSONMapping{TimeKey: "t", TimeFormat: "2006-01-02T15:04:05Z07:00", FieldKeys: []string{"s", "v", "n", "a.b.c"}, Separator: "."}},
+	}
+	var compiled []*rule
+	for _, r := range rules {
+		c, err := compileRule(r, &o)
+		if err != nil {
+			f.Fatal(err)
+		}
+		compiled = append(compiled, c)
+	}
+	f.Fuzz(func(t *testing.T, topic, payload string) {
+		for _, c := range compiled {
+			var b series.Batch
+			err := c.dec.decode(&b, topic, []byte(payload), now)
+			if err != nil && reasonOf(err) == "other" {
+				t.Fatalf("error without a reason class: %v", err)
+			}
+			if b.Len() == 0 {
+				continue
+			}
+			if err := b.Validate(); err != nil {
+				t.Fatalf("invalid batch: %v", err)
+			}
+			device := strings.Split(topic, "/")[1]
+			for i := 0; i < b.Len(); i++ {
+				canon, _, _, _ := b.Series(i)
+				ls, err := series.UnmarshalLabels(nil, canon)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := ls.Validate(); err != nil {
+					t.Fatalf("series %s: %v", ls, err)
+				}
+				if ls.Get("device") != device {
+					t.Fatalf("series %s lacks device=%q of topic %q", ls, device, topic)
+				}
+			}
+		}
+	})
+}
+
+// FuzzTopicTemplate checks templates against the MQTT filter they
+// subscribe with: a topic the template accepts matches the filter, and a
+// topic the filter refuses is refused by the template.
+func FuzzTopicTemplate(f *testing.F) {
+	for _, s := range [][2]string{
+		{"sensors/+site/+device/+measurement", "sensors/n/d/t"},
+		{"a/+/#rest", "a/b/c/d"}, {"+m", ""}, {"a/#", "a"}, {"x/+f", "x//"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, tmpl, topic string) {
+		tp, err := ParseTemplate(tmpl)
+		if err != nil {
+			return
+		}
+		if strings.HasPrefix(topic, "$") {
+			return // "$" topics match no wildcard filter by design
+		}
+		caps := map[string]string{}
+		merr := tp.match(topic, func(n, v string) {
+			if _, dup := caps[n]; dup {
+				t.Fatalf("%q captured twice", n)
+			}
+			if v == "" {
+				t.Fatalf("empty capture %q", n)
+			}
+			caps[n] = v
+		})
+		fm := matchFilter(tp.Filter(), topic)
+		if merr == nil && !fm {
+			t.Fatalf("template %q accepts %q but its filter %q does not", tmpl, topic, tp.Filter())
+		}
+		if !fm && merr == nil {
+			t.Fatalf("filter refuses %q, template accepts", topic)
+		}
+	})
+}
