@@ -35,6 +35,14 @@ var DefaultScale = Scale{
 	MQTTDevs: 1000, MQTTSteps: 100, MQTTConns: 100, Queries: 100,
 }
 
+// SmallScale is a tenth of DefaultScale: a run of a few minutes that
+// still exercises every path with real volumes.
+var SmallScale = Scale{
+	Hosts: 100, Steps: 864, Interval: 10 * time.Second, LPLines: 5000, Conns: 2,
+	IoTDevs: 1000, IoTSteps: 288, ChurnHost: 100, ChurnCont: 20, ChurnStep: 216,
+	MQTTDevs: 1000, MQTTSteps: 10, MQTTConns: 100, Queries: 20,
+}
+
 // SmokeScale is a few seconds on tiny data. Its 15 min interval makes the
 // 60 steps span 15 h, so the 12 h query windows fit in the data.
 var SmokeScale = Scale{

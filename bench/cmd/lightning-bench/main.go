@@ -43,6 +43,7 @@ type flags struct {
 	maxPhase, settleMax   time.Duration
 	queries, hosts, steps int
 	verbose               bool
+	scale                 string
 }
 
 func parseFlags() (*flags, error) {
@@ -67,6 +68,7 @@ func parseFlags() (*flags, error) {
 	fs.IntVar(&f.hosts, "hosts", 0, "devops hosts (default 100)")
 	fs.IntVar(&f.steps, "steps", 0, "devops steps per host (default 8640: 24 h at 10 s)")
 	fs.BoolVar(&f.verbose, "v", false, "debug logging")
+	fs.StringVar(&f.scale, "scale", "full", "workload sizes: full (8.64 M samples per ingestion workload) or small (a tenth)")
 	return f, fs.Parse(os.Args[1:])
 }
 
@@ -176,6 +178,13 @@ func checkLightningDB(r *bench.Report) error {
 func config(f *flags, log *slog.Logger) (*bench.Config, []string, error) {
 	cfg := &bench.Config{Seed: f.seed, Scale: bench.DefaultScale, MaxPhase: 10 * time.Minute, SettleMax: 2 * time.Minute, Log: log}
 	targets := []string{bench.LightningDB, bench.VictoriaMetrics, bench.InfluxDB, bench.Prometheus}
+	switch f.scale {
+	case "full":
+	case "small":
+		cfg.Scale = bench.SmallScale
+	default:
+		return nil, nil, fmt.Errorf("--scale %q: want full or small", f.scale)
+	}
 	if f.smoke {
 		cfg.Scale, cfg.MaxPhase, cfg.SettleMax = bench.SmokeScale, 30*time.Second, 5*time.Second
 		targets = []string{bench.LightningDB}
