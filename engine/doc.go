@@ -1,5 +1,7 @@
 // Package engine is Lightning DB's storage engine: a group-committed
-// write-ahead log, an in-memory table per series, crash recovery, and the tag
+// write-ahead log, an in-memory table per series, an LSM of immutable,
+// compressed, time-partitioned segments (flush, compaction, retention,
+// mmap reads with access-pattern prefetch), crash recovery, and the tag
 // index of every time partition.
 //
 // The API the rest of the system uses is small:
@@ -8,7 +10,10 @@
 //	res, err := db.Append(ctx, batch)               // returns once durable and readable
 //	it := db.Select(id, minT, maxT, it)             // one series, time order, reused iterator
 //	ids, err := db.Index().Postings(minT, maxT, m...)  // label matchers -> series IDs
-//	err = db.Flush(ctx); err = db.Close()
+//	q, err := db.Querier(minT, maxT)                // many series, one consistent view
+//	set := q.Select(ids, engine.SelectHints{})      // series in ID order: Next/At/Err
+//	err = q.Close()
+//	err = db.Flush(ctx); err = db.Compact(ctx); err = db.Close()
 //
 // Guarantees:
 //   - Append returns nil only after every accepted sample is in a WAL group
@@ -23,8 +28,15 @@
 //     later Append fail with ErrWALFailed until the DB is reopened.
 //   - When the memtable is over its budget, Append fails fast with
 //     ErrOverloaded.
+//   - A crash during a flush or compaction loses nothing acknowledged and
+//     never exposes a half-written segment: the MANIFEST rename is the
+//     commit point, and files it does not list are removed on open.
+//   - Reads merge segments and memtables, the newest source winning for
+//     equal timestamps. A damaged block is skipped and reported by
+//     Iterator.Err as a *CorruptionError with file and offset.
 //
 // All methods of DB are safe for concurrent use. An Iterator is not. The WAL
 // and snapshot formats are drawn in walrecord.go, wal.go and
-// docs/ARCHITECTURE.md.
+// docs/ARCHITECTURE.md; segments and manifest in segment.go, manifest.go
+// and docs/segment-format.md; the LSM design in docs/lsm.md.
 package engine

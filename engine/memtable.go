@@ -210,10 +210,18 @@ func (m *memtable) forEach(fn func(id series.ID, s *memSeries) error) error {
 func (m *memtable) reset() {
 	for _, page := range *m.pages.Load() {
 		for i := range page {
-			if s := page[i].Load(); s != nil {
-				s.ts, s.vals, s.strs = s.ts[:0], s.vals[:0], s.strs[:0]
-				s.indexed.Store(0)
+			s := page[i].Load()
+			if s == nil {
+				continue
 			}
+			if len(s.ts) == 0 {
+				// Not written during this memtable's life: a series that
+				// stopped does not keep its buffers.
+				m.bytes.Add(-s.sizeBytes())
+				s.ts, s.vals, s.strs = nil, nil, nil
+			}
+			s.ts, s.vals, s.strs = s.ts[:0], s.vals[:0], s.strs[:0]
+			s.indexed.Store(0)
 		}
 	}
 	m.used.Store(0)
