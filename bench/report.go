@@ -84,7 +84,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		if x.Rejected > 0 {
 			status = fmt.Sprintf("ok, %d samples rejected: %s", x.Rejected, cell(x.FirstError))
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %s | %.1f | %.1f | %.1f | %.2f | %.0f | %s | %s |\n",
 			x.Workload, x.Target, si(x.Rate), x.Latency.P50, x.Latency.P90, x.Latency.P99,
 			x.CPUSeconds, mb(x.PeakRSS), num(x.BytesPerSample), status)
 	}
