@@ -377,3 +377,86 @@ func TestQuerierSelect(t *testing.T) {
 		must(t, q.Close())
 	}
 }
+
+// TestConcurrentFlushCompactRead appends from several goroutines while
+// flushes, compactions, retention passes and reads run concurrently (a
+// race detector target), then checks every acknowledged sample.
+func TestConcurrentFlushCompactRead(t *testing.T) {
+	dir := t.TempDir()
+	db := mustOpen(t, dir, Options{SyncMode: SyncNone, MemtableFlushBytes: 16 << 10, CompactionFanIn: 2,
+		BlockSamples: 32, MaintenanceInterval: 5 * time.Millisecond, Retention: time.Duration(10 * day),
+		Now: func() time.Time { return time.Unix(0, 3*day) }})
+	const writers, perWriter = 3, 400
+	ctx := context.Background()
+	done := make(chan struct{})
+	errc := make(chan error, 16)
+	for w := range writers {
+		go func() {
+			var b series.Batch
+			for k := range perWriter {
+				b.Reset()
+				for j := range 4 {
+					b.AddSeries(labels("c", "w", fmt.Sprint(w), "j", fmt.Sprint(j)), series.TypeInt)
+					b.AppendInt(int64(k)*int64(time.Minute)*7, int64(k))
+				}
+				if _, err := db.Append(ctx, &b); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	go func() {
+		it := &Iterator{}
+		for {
+			select {
+			case <-done:
+				errc <- nil
+				return
+			default:
+			}
+			q, err := db.Querier(math.MinInt64, math.MaxInt64)
+			if err != nil {
+				errc <- err
+				return
+			}
+			set := q.SelectSorted(allIDs(db), SelectHints{Iterator: it})
+			for set.Next() {
+				_, it := set.At()
+				prev := int64(math.MinInt64)
+				for it.Next() {
+					ts, _ := it.At()
+					if ts <= prev {
+						errc <- fmt.Errorf("timestamps not ascending: %d after %d", ts, prev)
+						return
+					}
+					prev = ts
+				}
+			}
+			if err := set.Err(); err != nil {
+				errc <- err
+				return
+			}
+			q.Close()
+			_ = db.Flush(ctx)
+		}
+	}()
+	for range writers {
+		must(t, <-errc)
+	}
+	close(done)
+	must(t, <-errc)
+	must(t, db.Compact(ctx))
+	for w := range writers {
+		for j := range 4 {
+			got := readAll(db, labels("c", "w", fmt.Sprint(w), "j", fmt.Sprint(j)))
+			if len(got) != perWriter {
+				t.Fatalf("series w=%d j=%d: %d samples, want %d", w, j, len(got), perWriter)
+			}
+		}
+	}
+	st := db.Stats()
+	t.Logf("flushes %d, compactions %d, segments %d, partitions %d", st.Flushes, st.Compactions, st.Segments, st.Partitions)
+	must(t, db.Close())
+}
