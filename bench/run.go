@@ -285,7 +285,7 @@ func runOne(ctx context.Context, c *Config, t *Target, w Workload, wantQueries b
 	if err := t.Flush(ctx); err != nil {
 		r.Note = err.Error()
 	}
-	r.SettleSeconds = waitSettled(ctx, t.DataDir(), c.SettleMax)
+	r.SettleSeconds = waitSettled(ctx, t.DataDir(), min(t.MinSettle, c.SettleMax), c.SettleMax)
 	stopErr := t.Stop(2 * time.Minute)
 	stopped = true
 	r.DiskBytes, r.DiskApparent, err = DiskUsage(t.DataDir())
@@ -321,9 +321,10 @@ func fill(r *Result, in IngestResult, cpu float64, rss int64) {
 	}
 }
 
-// waitSettled polls the size of dir once a second until it is unchanged
-// three times in a row, or max passes; it returns the seconds waited.
-func waitSettled(ctx context.Context, dir string, maxWait time.Duration) float64 {
+// waitSettled polls the size of dir once a second until at least minWait
+// has passed and the size is unchanged three times in a row, or maxWait
+// passes; it returns the seconds waited.
+func waitSettled(ctx context.Context, dir string, minWait, maxWait time.Duration) float64 {
 	start := time.Now()
 	var last int64 = -1
 	same := 0
@@ -331,7 +332,7 @@ func waitSettled(ctx context.Context, dir string, maxWait time.Duration) float64
 		n, _, _ := DiskUsage(dir)
 		if n == last {
 			same++
-			if same >= 3 {
+			if same >= 3 && time.Since(start) >= minWait {
 				break
 			}
 		} else {

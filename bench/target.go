@@ -50,6 +50,10 @@ type Target struct {
 	// FlushPath is requested before a graceful stop when measuring disk
 	// usage (VictoriaMetrics /internal/force_flush).
 	FlushPath string
+	// MinSettle is the least time to wait after ingestion before measuring
+	// the disk: the target compacts on a timer (InfluxDB's 30 s cold-shard
+	// compaction as configured here, Prometheus's 1 min compaction loop).
+	MinSettle time.Duration
 	// HasMQTT says the server has an embedded MQTT broker (Lightning DB
 	// with --mqtt-addr).
 	HasMQTT bool
@@ -90,10 +94,12 @@ func NewTarget(name, binary, dir, serverCPUs string) (*Target, error) {
 		t.RWPath = "/api/v1/prom/write?db=" + DB
 		t.QueryLang = InfluxQL
 		t.ReadyPath = "/ping"
+		t.MinSettle = 40 * time.Second
 	case Prometheus:
 		t.RWPath = "/api/v1/write"
 		t.QueryLang = PromQL
 		t.ReadyPath = "/-/ready"
+		t.MinSettle = 70 * time.Second
 	default:
 		return nil, fmt.Errorf("unknown target %q", name)
 	}
