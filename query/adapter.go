@@ -122,7 +122,9 @@ func (q *querier) selectSeries(ctx context.Context, st *SelectTrace, sortSeries 
 		st.Pushdown = pd
 	}
 	t1 := time.Now()
-	workers, err := q.decode(ctx, refs, minT, maxT)
+	pattern := choosePattern(len(refs), partitionSeries(q.a.st.Index(), minT, maxT), maxT-minT)
+	st.Pattern = pattern.String()
+	workers, err := q.decode(ctx, refs, minT, maxT, pattern)
 	st.DecodeSeconds = time.Since(t1).Seconds()
 	st.Workers = workers
 	for i := range refs {
@@ -176,6 +178,19 @@ func (a *Adapter) partitionPostings(p *tagindex.Partition, key string, tms []*ta
 	}
 	a.cache.put(p, key, n, bm)
 	return bm, false, nil
+}
+
+// partitionSeries returns the largest series count of the index
+// partitions overlapping [minT, maxT]: what a selection's density is
+// measured against.
+func partitionSeries(ix *tagindex.Index, minT, maxT int64) uint64 {
+	var most uint64
+	for _, p := range ix.Partitions() {
+		if p.MinT() <= maxT && p.MaxT() >= minT {
+			most = max(most, uint64(p.NumSeries()))
+		}
+	}
+	return most
 }
 
 // seriesRefs turns IDs into series with labels, skipping string series,

@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -15,23 +16,24 @@ import (
 // arena holds decoded samples of many series, column by column, and the
 // engine iterator its decoder reuses. Slices keep their capacity across
 // queries (the Adapter pools arenas), so steady-state decoding allocates
-// nothing per sample.
+// nothing per sample or per series.
 type arena struct {
 	ts []int64   // ms
 	vs []float64 // PromQL's view of the raw values
 	it *engine.Iterator
+
+	ids []series.ID // scratch: one block's IDs, ascending
+	pos []int       // scratch: pos[i] is the index in refs of ids[i]
 }
 
 func (ar *arena) reset() { ar.ts, ar.vs = ar.ts[:0], ar.vs[:0] }
 
-// decodeSeries appends series id over [minT, maxT] (ns) to the arena and
-// returns where it lies. Samples in the same millisecond collapse to the
-// last one.
-func (ar *arena) decodeSeries(st Storage, id series.ID, minT, maxT int64) (off, n int, err error) {
-	ar.it = st.Select(id, minT, maxT, ar.it)
+// appendSamples appends the samples of it to the arena and returns where
+// they lie. Samples in the same millisecond collapse to the last one.
+func (ar *arena) appendSamples(it *engine.Iterator) (off, n int) {
 	off = len(ar.ts)
-	for ar.it.Next() {
-		t, v := ar.it.AtFloat()
+	for it.Next() {
+		t, v := it.AtFloat()
 		ms := nsToMs(t)
 		if last := len(ar.ts) - 1; last >= off && ar.ts[last] == ms {
 			ar.vs[last] = v
@@ -40,10 +42,56 @@ func (ar *arena) decodeSeries(st Storage, id series.ID, minT, maxT int64) (off, 
 		ar.ts = append(ar.ts, ms)
 		ar.vs = append(ar.vs, v)
 	}
-	if err := ar.it.Err(); err != nil {
-		return off, len(ar.ts) - off, fmt.Errorf("read series %d: %w", id, err)
+	return off, len(ar.ts) - off
+}
+
+// decodeRefs reads refs (any order) from eq into the arena: their IDs are
+// sorted into one SelectSorted call with the given pattern. It returns the
+// samples read. Series without samples keep n == 0.
+func (ar *arena) decodeRefs(eq *querierView, refs []seriesRef, pattern engine.ScanPattern) (int64, error) {
+	ar.ids, ar.pos = ar.ids[:0], ar.pos[:0]
+	for i := range refs {
+		ar.pos = append(ar.pos, i)
 	}
-	return off, len(ar.ts) - off, nil
+	slices.SortFunc(ar.pos, func(a, b int) int { return int(refs[a].id) - int(refs[b].id) })
+	for _, p := range ar.pos {
+		ar.ids = append(ar.ids, refs[p].id)
+	}
+	if ar.it == nil {
+		ar.it = &engine.Iterator{}
+	}
+	for i := range refs {
+		refs[i].ar, refs[i].n = ar, 0 // decoded, even if empty (not label-only)
+	}
+	set := eq.selectSorted(ar.ids, engine.SelectHints{Pattern: pattern, Iterator: ar.it})
+	var got int64
+	k := 0
+	for set.Next() {
+		id, it := set.At()
+		for ar.ids[k] != id {
+			k++
+		}
+		r := &refs[ar.pos[k]]
+		r.off, r.n = ar.appendSamples(it)
+		got += int64(r.n)
+	}
+	if err := set.Err(); err != nil {
+		return got, fmt.Errorf("read series: %w", err)
+	}
+	return got, nil
+}
+
+// querierView serializes SelectSorted calls on one engine Querier, which
+// is for one goroutine at a time; the sets it returns are independent.
+type querierView struct {
+	mu sync.Mutex
+	q  *engine.Querier
+}
+
+func (v *querierView) selectSorted(ids []series.ID, h engine.SelectHints) *engine.SeriesSet {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.q.SelectSorted(ids, h)
 }
 
 // seriesRef is one selected series: its labels and, once decoded, where its
@@ -55,14 +103,42 @@ type seriesRef struct {
 	off, n int
 }
 
-// decodeBlock is how many series a worker takes at a time.
-const decodeBlock = 8
+// decodeBlock is how many series a worker takes at a time (one engine
+// SeriesSet, whose strided prefetch looks ahead within it).
+const decodeBlock = 16
 
-// decode reads every series of refs into arenas, on up to
-// Options.Parallelism goroutines (one with the optimizer off or below
-// ParallelMinSeries). Each worker owns an arena and an engine iterator;
-// refs keep their order. It stops at the sample limit or when ctx ends.
-func (q *querier) decode(ctx context.Context, refs []seriesRef, minT, maxT int64) (int, error) {
+// longRangeNs is the range from which a one-series read is sequential (it
+// spans several blocks) rather than a point read.
+const longRangeNs = int64(2 * 3600 * 1e9)
+
+// choosePattern picks the engine's access-pattern hint: one series is a
+// point read, or a sequential one over a long range; a selection of at
+// least half of the series of the partitions read is sequential; a sparser
+// one (one field of many hosts) strided.
+func choosePattern(n int, partitionSeries uint64, rangeNs int64) engine.ScanPattern {
+	switch {
+	case n <= 1 && rangeNs >= longRangeNs:
+		return engine.ScanSequential
+	case n <= 1:
+		return engine.ScanPoint
+	case uint64(2*n) >= partitionSeries:
+		return engine.ScanSequential
+	}
+	return engine.ScanStrided
+}
+
+// decode reads every series of refs into arenas through one engine
+// Querier over [minT, maxT], on up to Options.Parallelism goroutines (one
+// with the optimizer off or below ParallelMinSeries). Each worker owns an
+// arena and an engine iterator; refs keep their order. It stops at the
+// sample limit or when ctx ends.
+func (q *querier) decode(ctx context.Context, refs []seriesRef, minT, maxT int64, pattern engine.ScanPattern) (int, error) {
+	eq, err := q.a.st.Querier(minT, maxT)
+	if err != nil {
+		return 0, fmt.Errorf("open querier: %w", err)
+	}
+	defer eq.Close()
+	view := &querierView{q: eq}
 	workers := 1
 	o := q.a.opts
 	if !o.DisableOptimizer && len(refs) >= o.ParallelMinSeries {
@@ -89,15 +165,10 @@ func (q *querier) decode(ctx context.Context, refs []seriesRef, minT, maxT int64
 				fail(err)
 				return
 			}
-			var got int64
-			for j := i; j < min(i+decodeBlock, len(refs)); j++ {
-				off, n, err := ar.decodeSeries(q.a.st, refs[j].id, minT, maxT)
-				if err != nil {
-					fail(err)
-					return
-				}
-				refs[j].ar, refs[j].off, refs[j].n = ar, off, n
-				got += int64(n)
+			got, err := ar.decodeRefs(view, refs[i:min(i+decodeBlock, len(refs))], pattern)
+			if err != nil {
+				fail(err)
+				return
 			}
 			if total := q.tr.samples.Add(got); o.MaxSamples > 0 && total > o.MaxSamples {
 				fail(fmt.Errorf("%w: %d samples decoded so far, the limit is %d", ErrTooManySamples, total, o.MaxSamples))

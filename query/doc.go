@@ -9,12 +9,12 @@
 //	   |  storage.Queryable
 //	Adapter (adapter.go)  the optimizer: matcher plan, partition pruning,
 //	   |                  postings cache, parallel decoding, limits, explain
-//	Storage (storage.go)  Index() + Registry() + Select(id, minT, maxT, it)
+//	Storage (storage.go)  Index() + Registry() + Querier(minT, maxT)
 //
-// Storage is the seam to the engine: today *engine.DB satisfies it with one
-// Select per series; the engine's multi-series Querier (segments, access
-// pattern hints, block aggregates) plugs in behind the same interface, and
-// pushdown of *_over_time hooks into Adapter.Select (see pushdown.go).
+// Storage is the seam to the engine: *engine.DB satisfies it. A select
+// opens one engine Querier (a consistent view of memtables and segments)
+// and reads its series in blocks through SelectSorted with an
+// access-pattern hint (decode.go choosePattern).
 //
 // Time: the engine and the tag index count int64 nanoseconds; PromQL counts
 // milliseconds. Samples whose timestamps fall in the same millisecond are

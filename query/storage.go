@@ -7,15 +7,16 @@ import (
 )
 
 // Storage is what the query layer needs from the engine: the tag index, the
-// series registry and a per-series read over [minT, maxT] (ns, inclusive)
-// that reuses the iterator it is given. *engine.DB satisfies it.
+// series registry and a multi-series Querier over [minT, maxT] (ns,
+// inclusive) holding one consistent view of memtables and segments until
+// it is closed. *engine.DB satisfies it.
 //
-// Pushdown hook: when the engine's multi-series Querier lands (segments,
-// access-pattern hints, block-level aggregates), a second, optional
-// interface will be asserted on Storage in Adapter.Select (see pushdown.go)
-// so that the adapter can hand it a whole bitmap and the select hints.
+// Each select opens one Querier and reads its series through
+// Querier.SelectSorted with an access-pattern hint (choosePattern);
+// aggregation pushdown (pushdown.go) also reads block summaries through
+// it.
 type Storage interface {
 	Index() *tagindex.Index
 	Registry() *series.Registry
-	Select(id series.ID, minT, maxT int64, it *engine.Iterator) *engine.Iterator
+	Querier(minT, maxT int64) (*engine.Querier, error)
 }

@@ -44,9 +44,11 @@ type SelectTrace struct {
 	Series          int              `json:"series"`
 	Samples         int64            `json:"samplesDecoded"`
 	Workers         int              `json:"decodeWorkers"`
-	IndexSeconds    float64          `json:"indexSeconds"`
-	DecodeSeconds   float64          `json:"decodeSeconds"`
-	Pushdown        string           `json:"pushdown,omitempty"`
+	// Pattern is the access-pattern hint given to the engine.
+	Pattern       string  `json:"pattern,omitempty"`
+	IndexSeconds  float64 `json:"indexSeconds"`
+	DecodeSeconds float64 `json:"decodeSeconds"`
+	Pushdown      string  `json:"pushdown,omitempty"`
 }
 
 // PartitionTrace is one index partition a select read.
