@@ -28,6 +28,7 @@ type Report struct {
 	Start    time.Time `json:"data_start"`
 	Scale    Scale     `json:"scale"`
 	Binaries []string  `json:"binaries"`
+	Pinning  string    `json:"pinning"`
 	Results  []Result  `json:"results"`
 }
 
@@ -70,6 +71,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "Machine: %d CPUs, %s, Linux %s, %s; date %s; seed %d\n\n",
 		r.Machine.NProc, r.Machine.CPU, r.Machine.Kernel, r.Machine.GoVersion,
 		r.Date.UTC().Format(time.RFC3339), r.Seed)
+	fmt.Fprintf(w, "Targets: %s; %s\n\n", strings.Join(r.Binaries, ", "), r.Pinning)
 	fmt.Fprintln(w, "| workload | target | samples/s | p50 ms | p90 ms | p99 ms | server CPU s | peak RSS MB | bytes/sample | status |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|---|")
 	for _, x := range r.Results {

@@ -26,13 +26,17 @@ type Scale struct {
 	MQTTSteps int
 	MQTTConns int
 	Queries   int // queries per shape
+	// Rate caps the samples/s offered by HTTP ingestion (0: as fast as the
+	// target answers). MQTTQoS is the MQTT publish QoS (0 or 1).
+	Rate    float64
+	MQTTQoS byte
 }
 
 // DefaultScale is the full run: 8.64 M samples per ingestion workload.
 var DefaultScale = Scale{
 	Hosts: 100, Steps: 8640, Interval: 10 * time.Second, LPLines: 5000, Conns: 2,
 	IoTDevs: 10000, IoTSteps: 288, ChurnHost: 100, ChurnCont: 20, ChurnStep: 2160,
-	MQTTDevs: 1000, MQTTSteps: 100, MQTTConns: 100, Queries: 100,
+	MQTTDevs: 1000, MQTTSteps: 100, MQTTConns: 100, Queries: 100, MQTTQoS: 1,
 }
 
 // SmallScale is a tenth of DefaultScale: a run of a few minutes that
@@ -40,7 +44,7 @@ var DefaultScale = Scale{
 var SmallScale = Scale{
 	Hosts: 100, Steps: 864, Interval: 10 * time.Second, LPLines: 5000, Conns: 2,
 	IoTDevs: 1000, IoTSteps: 288, ChurnHost: 100, ChurnCont: 20, ChurnStep: 216,
-	MQTTDevs: 1000, MQTTSteps: 10, MQTTConns: 100, Queries: 20,
+	MQTTDevs: 1000, MQTTSteps: 10, MQTTConns: 100, Queries: 20, MQTTQoS: 1,
 }
 
 // SmokeScale is a few seconds on tiny data. Its 15 min interval makes the
@@ -48,7 +52,7 @@ var SmallScale = Scale{
 var SmokeScale = Scale{
 	Hosts: 4, Steps: 60, Interval: 15 * time.Minute, LPLines: 50, Conns: 2,
 	IoTDevs: 40, IoTSteps: 20, ChurnHost: 4, ChurnCont: 3, ChurnStep: 40,
-	MQTTDevs: 20, MQTTSteps: 5, MQTTConns: 5, Queries: 2,
+	MQTTDevs: 20, MQTTSteps: 5, MQTTConns: 5, Queries: 2, MQTTQoS: 1,
 }
 
 // Config is one invocation.
@@ -130,8 +134,8 @@ var Workloads = []Workload{
 				Start: c.Start, Steps: c.Scale.ChurnStep})
 			return BuildLineProtocol(g, c.Scale.LPLines, false)
 		}},
-	{Name: "mqtt-qos1", mqtt: true,
-		Desc: "IoT fleet over MQTT, one line-protocol message per report, QoS 1, MQTTConns publishers"},
+	{Name: "mqtt", mqtt: true,
+		Desc: "IoT fleet over MQTT, one line-protocol message per report, QoS MQTTQoS, MQTTConns publishers"},
 }
 
 // WorkloadByName finds a workload.
@@ -269,10 +273,10 @@ func runOne(ctx context.Context, c *Config, t *Target, w Workload, wantQueries b
 	cpu0, _ := ProcCPUSeconds(pid)
 	if w.mqtt {
 		ingest = PublishMQTT(ctx, t.MQTTAddr(), topics, payloads, msgSamples,
-			MQTTOptions{Clients: c.Scale.MQTTConns, QoS: 1, MaxDuration: c.MaxPhase})
+			MQTTOptions{Clients: c.Scale.MQTTConns, QoS: c.Scale.MQTTQoS, MaxDuration: c.MaxPhase})
 	} else {
 		ingest = Ingest(ctx, t.BaseURL()+t.path(w.Proto), w.Proto, bodies,
-			IngestOptions{Conns: c.Scale.Conns, MaxDuration: c.MaxPhase, Gzip: w.Proto == LPv2})
+			IngestOptions{Conns: c.Scale.Conns, Rate: c.Scale.Rate, MaxDuration: c.MaxPhase, Gzip: w.Proto == LPv2})
 	}
 	cpu1, _ := ProcCPUSeconds(pid)
 	rss, _ := ProcPeakRSS(pid)

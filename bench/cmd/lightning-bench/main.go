@@ -44,6 +44,9 @@ type flags struct {
 	queries, hosts, steps int
 	verbose               bool
 	scale                 string
+	conns, lines, clients int
+	qos                   int
+	rate                  float64
 }
 
 func parseFlags() (*flags, error) {
@@ -68,6 +71,11 @@ func parseFlags() (*flags, error) {
 	fs.IntVar(&f.hosts, "hosts", 0, "devops hosts (default 100)")
 	fs.IntVar(&f.steps, "steps", 0, "devops steps per host (default 8640: 24 h at 10 s)")
 	fs.BoolVar(&f.verbose, "v", false, "debug logging")
+	fs.IntVar(&f.conns, "conns", 0, "HTTP connections per ingestion workload (default 2)")
+	fs.IntVar(&f.lines, "batch-lines", 0, "line-protocol lines per request (default 5000)")
+	fs.Float64Var(&f.rate, "rate", 0, "cap on samples/s offered by HTTP ingestion (default: as fast as the target answers)")
+	fs.IntVar(&f.clients, "mqtt-clients", 0, "MQTT publishing clients (default 100)")
+	fs.IntVar(&f.qos, "mqtt-qos", -1, "MQTT publish QoS, 0 or 1 (default 1)")
 	fs.StringVar(&f.scale, "scale", "full", "workload sizes: full (8.64 M samples per ingestion workload) or small (a tenth)")
 	return f, fs.Parse(os.Args[1:])
 }
@@ -120,6 +128,7 @@ func run() error {
 	report := &bench.Report{
 		Command: "go run ./bench/cmd/lightning-bench " + strings.Join(os.Args[1:], " "),
 		Date:    time.Now(), Machine: bench.ThisMachine(), Seed: cfg.Seed, Start: cfg.Start, Scale: cfg.Scale,
+		Pinning: fmt.Sprintf("servers on CPUs %q, load generator on CPUs %q (taskset; empty: not pinned)", f.serverCPUs, f.loadCPUs),
 	}
 	for _, name := range targets {
 		bin, note := binary(ctx, f, name, work, log)
@@ -209,6 +218,19 @@ func config(f *flags, log *slog.Logger) (*bench.Config, []string, error) {
 	if f.queries > 0 {
 		cfg.Scale.Queries = f.queries
 	}
+	if f.conns > 0 {
+		cfg.Scale.Conns = f.conns
+	}
+	if f.lines > 0 {
+		cfg.Scale.LPLines = f.lines
+	}
+	if f.clients > 0 {
+		cfg.Scale.MQTTConns = f.clients
+	}
+	if f.qos == 0 || f.qos == 1 {
+		cfg.Scale.MQTTQoS = byte(f.qos)
+	}
+	cfg.Scale.Rate = f.rate
 	if f.hosts > 0 {
 		cfg.Scale.Hosts = f.hosts
 	}
