@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -96,7 +95,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if runtime.NumCPU() < 2 {
+	if bench.ThisMachine().NProc < 2 { // all CPUs, not this (maybe pinned) process's
 		f.serverCPUs, f.loadCPUs = "", ""
 	}
 	if err := pinSelf(f.loadCPUs); err != nil {
@@ -174,7 +173,7 @@ func run() error {
 func checkLightningDB(r *bench.Report) error {
 	var errs []error
 	for _, x := range r.Results {
-		if x.Target == bench.LightningDB && strings.HasPrefix(x.Status, "error") {
+		if x.Target == bench.LightningDB && (strings.HasPrefix(x.Status, "error") || strings.HasPrefix(x.Status, "skipped")) {
 			errs = append(errs, fmt.Errorf("%s: %s", x.Workload, x.Status))
 		}
 		if x.Target == bench.LightningDB && x.FirstError != "" && x.Workload == "queries" {
@@ -263,7 +262,8 @@ func binary(ctx context.Context, f *flags, name, work string, log *slog.Logger) 
 		if err := bench.BuildLightningDB(ctx, f.repo, out, os.Stderr); err != nil {
 			return "", err.Error()
 		}
-		return out, " (built from " + f.repo + ")"
+		rev, _ := exec.CommandContext(ctx, "git", "-C", f.repo, "describe", "--always", "--dirty").Output()
+		return out, fmt.Sprintf(" (built from %s at %s)", f.repo, strings.TrimSpace(string(rev)))
 	case bench.VictoriaMetrics:
 		bin = "victoria-metrics"
 	case bench.InfluxDB:
