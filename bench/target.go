@@ -54,6 +54,8 @@ type Target struct {
 	// the disk: the target compacts on a timer (InfluxDB's 30 s cold-shard
 	// compaction as configured here, Prometheus's 1 min compaction loop).
 	MinSettle time.Duration
+	// ExtraArgs are appended to the server's command line.
+	ExtraArgs []string
 	// HasMQTT says the server has an embedded MQTT broker (Lightning DB
 	// with --mqtt-addr).
 	HasMQTT bool
@@ -244,6 +246,7 @@ func (t *Target) Start(ctx context.Context, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	args = append(args, t.ExtraArgs...)
 	name := t.Binary
 	if t.ServerCPUs != "" {
 		if ts, err := exec.LookPath("taskset"); err == nil {

@@ -46,6 +46,7 @@ type flags struct {
 	conns, lines, clients int
 	qos                   int
 	rate                  float64
+	ldbFlags              string
 }
 
 func parseFlags() (*flags, error) {
@@ -70,6 +71,7 @@ func parseFlags() (*flags, error) {
 	fs.IntVar(&f.hosts, "hosts", 0, "devops hosts (default 100)")
 	fs.IntVar(&f.steps, "steps", 0, "devops steps per host (default 8640: 24 h at 10 s)")
 	fs.BoolVar(&f.verbose, "v", false, "debug logging")
+	fs.StringVar(&f.ldbFlags, "lightning-flags", "", "extra flags for lightning-db, space-separated (e.g. \"--sync-mode interval\"; default: its defaults, fsync per write)")
 	fs.IntVar(&f.conns, "conns", 0, "HTTP connections per ingestion workload (default 2)")
 	fs.IntVar(&f.lines, "batch-lines", 0, "line-protocol lines per request (default 5000)")
 	fs.Float64Var(&f.rate, "rate", 0, "cap on samples/s offered by HTTP ingestion (default: as fast as the target answers)")
@@ -139,6 +141,9 @@ func run() error {
 		t, err := bench.NewTarget(name, bin, work, f.serverCPUs)
 		if err != nil {
 			return err
+		}
+		if name == bench.LightningDB {
+			t.ExtraArgs = strings.Fields(f.ldbFlags)
 		}
 		report.Results = append(report.Results, bench.RunTarget(ctx, cfg, t)...)
 	}
