@@ -6,7 +6,15 @@
 //	go run ./ingest/mqtt/mqttbench -broker 127.0.0.1:1884 ...   # an external broker (e.g. mosquitto) with a discarding subscriber
 //
 // Without -broker it starts the embedded broker over a real engine (fsync
-// per group commit) in a temporary directory.
+// per group commit) in a temporary directory, in the same process as the
+// publishers. To measure the server alone, run it in its own process,
+// pinned to one core, and the load in another, pinned to the other:
+//
+//	taskset -c 0 mqttbench -serve 127.0.0.1:18830 -pprof 127.0.0.1:6060 &
+//	taskset -c 1 mqttbench -broker 127.0.0.1:18830 -discard=false -clients 1000 -qos 1
+//
+// -serve prints, every second with traffic, the messages stored and how
+// they were grouped: messages per Append and Appends per WAL group commit.
 package main
 
 import (
@@ -14,11 +22,15 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
+	_ "net/http/pprof" // -pprof
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -33,44 +45,144 @@ func main() {
 	samples := flag.Int("samples", 1, "samples (fields) per message")
 	duration := flag.Duration("duration", 10*time.Second, "how long to publish")
 	broker := flag.String("broker", "", "external broker host:port (default: embedded broker over a real engine)")
+	discard := flag.Bool("discard", true, "with -broker: subscribe a client that discards to bench/# (mosquitto alone)")
+	serve := flag.String("serve", "", "only serve: run the embedded broker over a real engine on this address until SIGINT/SIGTERM")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
 	linger := flag.Duration("linger", 0, "mqtt.Options.Linger")
 	inflight := flag.Int("inflight", 0, "mqtt.Options.MaxInFlight (0: default)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { log.Println(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	opts := mqtt.Options{Linger: *linger, MaxInFlight: *inflight}
-	if err := run(*clients, byte(*qos), *samples, *duration, *broker, opts); err != nil {
+	var err error
+	if *serve != "" {
+		err = serveOnly(*serve, opts)
+	} else {
+		err = run(*clients, byte(*qos), *samples, *duration, *broker, *discard, opts)
+	}
+	if err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(clients int, qos byte, samples int, duration time.Duration, addr string, opts mqtt.Options) error {
-	var in *mqtt.Ingestor
+// server is the embedded broker over a real engine in a temporary
+// directory.
+type server struct {
+	dir    string
+	db     *engine.DB
+	in     *mqtt.Ingestor
+	b      *mqtt.Broker
+	cancel context.CancelFunc
+}
+
+func startServer(addr string, opts mqtt.Options) (*server, error) {
+	dir, err := os.MkdirTemp("", "mqttbench")
+	if err != nil {
+		return nil, err
+	}
+	s := &server{dir: dir}
+	if s.db, err = engine.Open(dir, engine.Options{}); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
+	if s.in, err = mqtt.New(s.db, opts); err != nil {
+		s.close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.in.Run(ctx)
+	if s.b, err = mqtt.NewBroker(s.in, mqtt.BrokerOptions{Addr: addr}); err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := s.b.Serve(); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *server) close() {
+	if s.b != nil {
+		s.b.Close()
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.db.Close()
+	os.RemoveAll(s.dir)
+}
+
+// counts is what the grouping report compares between two moments.
+type counts struct {
+	msgs, samples, appends, groups, fsyncs int64
+}
+
+func (s *server) counts() counts {
+	st, es := s.in.Stats(), s.db.Stats()
+	return counts{st.Messages, st.Samples, int64(es.AppendedBatches), int64(es.WALGroups), int64(es.WALFsyncs)}
+}
+
+func (c counts) report(prev counts, el time.Duration) string {
+	d := counts{c.msgs - prev.msgs, c.samples - prev.samples, c.appends - prev.appends, c.groups - prev.groups, c.fsyncs - prev.fsyncs}
+	div := func(a, b int64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return float64(a) / float64(b)
+	}
+	return fmt.Sprintf("%.0f msgs/s, %.0f samples/s, %.1f msgs/Append, %.2f Appends/group, %.0f fsyncs/s",
+		float64(d.msgs)/el.Seconds(), float64(d.samples)/el.Seconds(), div(d.msgs, d.appends), div(d.appends, d.groups),
+		float64(d.fsyncs)/el.Seconds())
+}
+
+func serveOnly(addr string, opts mqtt.Options) error {
+	s, err := startServer(addr, opts)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	fmt.Printf("serving on %s\n", s.b.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	prev, last := s.counts(), time.Now()
+	var first counts
+	var firstAt time.Time
+	for {
+		select {
+		case <-sig:
+			now := s.counts()
+			if !firstAt.IsZero() {
+				fmt.Printf("total: %s\n", now.report(first, last.Sub(firstAt)))
+			}
+			return nil
+		case t := <-tick.C:
+			now := s.counts()
+			if now.msgs != prev.msgs {
+				if firstAt.IsZero() {
+					first, firstAt = prev, last
+				}
+				fmt.Printf("%s\n", now.report(prev, t.Sub(last)))
+			}
+			prev, last = now, t
+		}
+	}
+}
+
+func run(clients int, qos byte, samples int, duration time.Duration, addr string, discard bool, opts mqtt.Options) error {
+	var srv *server
 	if addr == "" {
-		dir, err := os.MkdirTemp("", "mqttbench")
-		if err != nil {
+		var err error
+		if srv, err = startServer("127.0.0.1:0", opts); err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		db, err := engine.Open(dir, engine.Options{})
-		if err != nil {
-			return fmt.Errorf("open engine: %w", err)
-		}
-		defer db.Close()
-		if in, err = mqtt.New(db, opts); err != nil {
-			return err
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go in.Run(ctx)
-		b, err := mqtt.NewBroker(in, mqtt.BrokerOptions{Addr: "127.0.0.1:0"})
-		if err != nil {
-			return err
-		}
-		defer b.Close()
-		if err := b.Serve(); err != nil {
-			return err
-		}
-		addr = b.Addr()
-	} else {
+		defer srv.close()
+		addr = srv.b.Addr()
+	} else if discard {
 		// mosquitto alone: a subscriber that discards, so messages are routed.
 		sub := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("discard"))
 		if t := sub.Connect(); t.Wait() && t.Error() != nil {
@@ -96,6 +208,10 @@ func run(clients int, qos byte, samples int, duration time.Duration, addr string
 		}
 		defer c.Disconnect(0)
 		conns[i] = c
+	}
+	var before counts
+	if srv != nil {
+		before = srv.counts()
 	}
 	var msgs atomic.Int64
 	lat := make([][]time.Duration, clients)
@@ -123,8 +239,8 @@ func run(clients int, qos byte, samples int, duration time.Duration, addr string
 	}
 	wg.Wait()
 	el := time.Since(start)
-	if in != nil && qos == 0 { // QoS 0: wait for what was accepted to be stored
-		for end := time.Now().Add(30 * time.Second); in.Stats().Messages < msgs.Load() && time.Now().Before(end); {
+	if srv != nil && qos == 0 { // QoS 0: wait for what was accepted to be stored
+		for end := time.Now().Add(30 * time.Second); srv.in.Stats().Messages < msgs.Load() && time.Now().Before(end); {
 			time.Sleep(10 * time.Millisecond)
 		}
 		el = time.Since(start)
@@ -139,11 +255,14 @@ func run(clients int, qos byte, samples int, duration time.Duration, addr string
 	}
 	n := msgs.Load()
 	stored := int64(-1)
-	if in != nil {
-		stored = in.Stats().Samples
+	if srv != nil {
+		stored = srv.in.Stats().Samples
 	}
 	fmt.Printf("clients=%d qos=%d samples/msg=%d: %.0f msgs/s, %.0f samples/s, p50=%v p99=%v (messages=%d stored samples=%d, %v)\n",
 		clients, qos, samples, float64(n)/el.Seconds(), float64(n*int64(samples))/el.Seconds(),
 		pct(0.5).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), n, stored, el.Round(time.Millisecond))
+	if srv != nil {
+		fmt.Printf("server: %s\n", srv.counts().report(before, el))
+	}
 	return nil
 }
