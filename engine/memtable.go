@@ -229,3 +229,11 @@ func (m *memtable) reset() {
 	m.firstAdd.Store(0)
 	m.walSeq = 0
 }
+
+// overlaps reports whether the series has a sample in [minT, maxT].
+func (s *memSeries) overlaps(minT, maxT int64) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	lo := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] >= minT })
+	return lo < len(s.ts) && s.ts[lo] <= maxT
+}

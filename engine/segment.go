@@ -12,7 +12,7 @@ import (
 	"github.com/lightningdb/lightningdb/series"
 )
 
-// Segment file, format version 1 (integers little endian; drawn in
+// Segment file, format version 2 (integers little endian; drawn in
 // docs/segment-format.md):
 //
 //	+--------------------------------------------+
@@ -35,23 +35,27 @@ import (
 //	        uvarint nBlocks, then per block:
 //	        uvarint length (with its CRC) | uvarint count |
 //	        varint minT delta (to the series' previous block maxT, the first
-//	        to the segment minT) | uvarint maxT-minT
+//	        to the segment minT) | uvarint maxT-minT |
+//	        numeric types only: aggregates (41): flags (1) | min | max | sum |
+//	        first value | last value (float64 bits, 8 each; blockagg.go)
 //	        Blocks are contiguous in index order, so offsets are implied: the
 //	        first block starts at 8 and each starts where the previous ended.
 //
 //	footer: indexOff (8) | indexLen (8) | bitmapLen (8) | minT (8) | maxT (8) |
 //	        nSeries (4) | nBlocks (4) | nSamples (8) |
 //	        indexCRC (4, crc32c of index and bitmap) |
-//	        footerCRC (4, crc32c of the 64 bytes before it) | magic "LDBSEGv1" (8)
+//	        footerCRC (4, crc32c of the 64 bytes before it) | magic "LDBSEGv2" (8)
+//
+// Version 1 (no aggregates) was never deployed and is refused.
 //
 // A segment holds the samples of one time partition; it is immutable once
 // renamed into place and listed in the manifest.
 const (
 	segMagic       = "LDBSEG"
-	segVersion     = 1
+	segVersion     = 2
 	segHeaderSize  = 8
 	segFooterSize  = 72
-	segFooterMagic = "LDBSEGv1"
+	segFooterMagic = "LDBSEGv2"
 	segSuffix      = ".seg"
 	segDir         = "segments"
 )
@@ -71,6 +75,7 @@ type segIndex struct {
 	types  []series.ValueType
 	first  []uint32 // first block of ids[i] in blocks; first[len(ids)] = len(blocks)
 	blocks []blockRef
+	aggs   []BlockAgg // parallel to blocks; zero for string series
 	bitmap *roaring.Bitmap
 
 	minT, maxT int64
@@ -95,7 +100,10 @@ func (x *segIndex) seriesBlocks(i int, minT, maxT int64) []blockRef {
 	return bs[lo:hi]
 }
 
-var errSegTooShort = errors.New("file shorter than header and footer")
+var (
+	errSegTooShort     = errors.New("file shorter than header and footer")
+	errSegAggTruncated = errors.New("block aggregates truncated")
+)
 
 // decodeSegIndex checks the header, footer and index of a segment file's
 // bytes and decodes the index. Damage yields a *CorruptionError naming
@@ -152,6 +160,7 @@ func (x *segIndex) decode(b []byte, dataEnd int64, nSeries, nBlocks uint32) erro
 	x.types = make([]series.ValueType, 0, n)
 	x.first = make([]uint32, 0, n+1)
 	x.blocks = make([]blockRef, 0, nBlocks)
+	x.aggs = make([]BlockAgg, 0, nBlocks)
 	off := int64(segHeaderSize)
 	var id uint64
 	var samples uint64
@@ -177,6 +186,10 @@ func (x *segIndex) decode(b []byte, dataEnd int64, nSeries, nBlocks uint32) erro
 			l, c := r.uvarint(), r.uvarint()
 			minT := prev + int64(unzigzag64(r.uvarint()))
 			maxT := minT + int64(r.uvarint())
+			var agg BlockAgg
+			if typ != series.TypeString {
+				agg = r.blockAgg()
+			}
 			if r.err != nil {
 				return r.err
 			}
@@ -184,6 +197,7 @@ func (x *segIndex) decode(b []byte, dataEnd int64, nSeries, nBlocks uint32) erro
 				return fmt.Errorf("series %d: bad block (len %d, count %d, time %d..%d)", id, l, c, minT, maxT)
 			}
 			x.blocks = append(x.blocks, blockRef{off: off, len: uint32(l), count: uint32(c), minT: minT, maxT: maxT})
+			x.aggs = append(x.aggs, agg)
 			off += int64(l)
 			samples += c
 			prev = maxT

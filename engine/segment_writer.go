@@ -82,6 +82,9 @@ func (w *segmentWriter) writeSeries(id series.ID, typ series.ValueType, ts []int
 		w.entry = binary.AppendUvarint(w.entry, uint64(hi-lo))
 		w.entry = binary.AppendVarint(w.entry, ts[lo])
 		w.entry = binary.AppendVarint(w.entry, ts[hi-1])
+		if typ != series.TypeString {
+			w.entry = appendBlockAgg(w.entry, computeBlockAgg(typ, ts[lo:hi], vals[lo:hi]))
+		}
 	}
 	w.index = append(w.index, w.entry...)
 	w.bitmap.Add(id)
@@ -209,6 +212,13 @@ func (w *segmentWriter) encodeIndex() ([]byte, error) {
 			out = binary.AppendUvarint(out, c)
 			out = binary.AppendUvarint(out, zigzag64(minT-prev))
 			out = binary.AppendUvarint(out, uint64(maxT-minT))
+			if series.ValueType(typ) != series.TypeString {
+				if r.off+blockAggSize > len(r.b) {
+					return nil, errSegAggTruncated
+				}
+				out = append(out, r.b[r.off:r.off+blockAggSize]...)
+				r.off += blockAggSize
+			}
 			prev = maxT
 		}
 	}
