@@ -2,8 +2,10 @@ package mqtt
 
 import (
 	"context"
+	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lightningdb/lightningdb/ingest"
@@ -21,17 +23,27 @@ import (
 //
 // While the appends in flight wait for their fsync, new messages pile up in
 // the open group, so the batch size adapts to the load without a timer.
-// mu protects cur.
+//
+// Before taking a group, run yields the processor (runtime.Gosched) for as
+// long as the group keeps growing (at most maxYields times). A kick makes
+// run the next goroutine to be scheduled (the runtime's runnext), ahead of
+// the connection goroutines that the network poller made runnable in the
+// same round; without the yield, on a busy processor (GOMAXPROCS=1, or
+// every P busy) each group would hold the one message that kicked it and
+// every message would cost an Append and an fsync. The yield waits for no
+// timer: on an idle machine it returns at once, so latency stays low.
+// mu protects cur; pending counts the messages in cur.
 type committer struct {
 	app         ingest.Appender
 	linger      time.Duration
 	maxSamples  int
 	maxInFlight int
 
-	mu   sync.Mutex
-	cur  *group
-	kick chan struct{} // capacity 1
-	full chan struct{} // capacity 1: the open group passed maxSamples
+	mu      sync.Mutex
+	cur     *group
+	pending atomic.Int64
+	kick    chan struct{} // capacity 1
+	full    chan struct{} // capacity 1: the open group passed maxSamples
 }
 
 // group is one shared batch and its outcome. res and err are written
@@ -68,6 +80,7 @@ func (c *committer) submit(ctx context.Context, src *series.Batch) result {
 	copyBatch(&g.b, src)
 	last := g.b.Len()
 	full := g.b.Samples() >= c.maxSamples
+	c.pending.Add(1)
 	c.mu.Unlock()
 	select {
 	case c.kick <- struct{}{}:
@@ -130,6 +143,7 @@ func (c *committer) run(ctx context.Context) {
 			return
 		case <-c.kick:
 		}
+		c.gather()
 		if c.linger > 0 {
 			t := time.NewTimer(c.linger)
 			select {
@@ -140,6 +154,21 @@ func (c *committer) run(ctx context.Context) {
 			t.Stop()
 		}
 		c.flush(actx, slots, &wg)
+	}
+}
+
+// maxYields bounds how often gather yields for one group.
+const maxYields = 64
+
+// gather lets the goroutines that are ready to submit join the open group:
+// it yields while the group grows, up to maxYields times.
+func (c *committer) gather() {
+	for range maxYields {
+		n := c.pending.Load()
+		runtime.Gosched()
+		if c.pending.Load() == n {
+			return
+		}
 	}
 }
 
@@ -154,6 +183,7 @@ func (c *committer) flush(ctx context.Context, slots chan struct{}, wg *sync.Wai
 		return
 	}
 	c.cur = newGroup()
+	c.pending.Store(0)
 	c.mu.Unlock()
 	wg.Add(1)
 	go func() {
