@@ -11,7 +11,7 @@
 // pinned to one core, and the load in another, pinned to the other:
 //
 //	taskset -c 0 mqttbench -serve 127.0.0.1:18830 -pprof 127.0.0.1:6060 &
-//	taskset -c 1 mqttbench -broker 127.0.0.1:18830 -discard=false -clients 1000 -qos 1
+//	taskset -c 1 mqttbench -broker 127.0.0.1:18830 -discard=false -client raw -clients 1000 -qos 1
 //
 // -serve prints, every second with traffic, the messages stored and how
 // they were grouped: messages per Append and Appends per WAL group commit.
@@ -45,6 +45,7 @@ func main() {
 	samples := flag.Int("samples", 1, "samples (fields) per message")
 	duration := flag.Duration("duration", 10*time.Second, "how long to publish")
 	broker := flag.String("broker", "", "external broker host:port (default: embedded broker over a real engine)")
+	client := flag.String("client", "paho", "publisher implementation: paho, or raw (a minimal MQTT 3.1.1 publisher that needs less CPU)")
 	discard := flag.Bool("discard", true, "with -broker: subscribe a client that discards to bench/# (mosquitto alone)")
 	serve := flag.String("serve", "", "only serve: run the embedded broker over a real engine on this address until SIGINT/SIGTERM")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
@@ -59,7 +60,7 @@ func main() {
 	if *serve != "" {
 		err = serveOnly(*serve, opts)
 	} else {
-		err = run(*clients, byte(*qos), *samples, *duration, *broker, *discard, opts)
+		err = run(*client, *clients, byte(*qos), *samples, *duration, *broker, *discard, opts)
 	}
 	if err != nil {
 		log.Fatal(err)
@@ -173,7 +174,40 @@ func serveOnly(addr string, opts mqtt.Options) error {
 	}
 }
 
-func run(clients int, qos byte, samples int, duration time.Duration, addr string, discard bool, opts mqtt.Options) error {
+// publisher is one publishing connection.
+type publisher interface {
+	publish(topic string, qos byte, payload []byte) error
+	close()
+}
+
+func dial(client, addr, id string) (publisher, error) {
+	switch client {
+	case "raw":
+		return dialRaw(addr, id)
+	case "paho":
+		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
+			SetAutoReconnect(false).SetConnectTimeout(30 * time.Second))
+		if t := c.Connect(); t.Wait() && t.Error() != nil {
+			return nil, t.Error()
+		}
+		return pahoConn{c}, nil
+	}
+	return nil, fmt.Errorf("unknown -client %q (paho or raw)", client)
+}
+
+type pahoConn struct{ c paho.Client }
+
+func (p pahoConn) publish(topic string, qos byte, payload []byte) error {
+	t := p.c.Publish(topic, qos, false, payload)
+	if !t.WaitTimeout(30 * time.Second) {
+		return fmt.Errorf("no PUBACK in 30s")
+	}
+	return t.Error()
+}
+
+func (p pahoConn) close() { p.c.Disconnect(0) }
+
+func run(client string, clients int, qos byte, samples int, duration time.Duration, addr string, discard bool, opts mqtt.Options) error {
 	var srv *server
 	if addr == "" {
 		var err error
@@ -199,14 +233,13 @@ func run(clients int, qos byte, samples int, duration time.Duration, addr string
 	}
 	body := strings.Join(fields, ",")
 
-	conns := make([]paho.Client, clients)
+	conns := make([]publisher, clients)
 	for i := range conns {
-		c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(fmt.Sprintf("bench-%d", i)).
-			SetAutoReconnect(false).SetConnectTimeout(30 * time.Second))
-		if t := c.Connect(); t.Wait() && t.Error() != nil {
-			return fmt.Errorf("connect %d: %w", i, t.Error())
+		c, err := dial(client, addr, fmt.Sprintf("bench-%d", i))
+		if err != nil {
+			return fmt.Errorf("connect %d: %w", i, err)
 		}
-		defer c.Disconnect(0)
+		defer c.close()
 		conns[i] = c
 	}
 	var before counts
@@ -222,12 +255,13 @@ func run(clients int, qos byte, samples int, duration time.Duration, addr string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			topic := fmt.Sprintf("bench/d%d", i)
+			var p []byte
 			for seq := 0; time.Now().Before(deadline); seq++ {
-				p := fmt.Sprintf("bench,dev=d%d %s %d", i, body, start.UnixNano()+int64(seq))
+				p = fmt.Appendf(p[:0], "bench,dev=d%d %s %d", i, body, start.UnixNano()+int64(seq))
 				t0 := time.Now()
-				t := c.Publish(fmt.Sprintf("bench/d%d", i), qos, false, p)
-				if !t.WaitTimeout(30*time.Second) || t.Error() != nil {
-					log.Printf("publish: %v", t.Error())
+				if err := c.publish(topic, qos, p); err != nil {
+					log.Printf("publish: %v", err)
 					return
 				}
 				if qos > 0 {
