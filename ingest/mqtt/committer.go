@@ -47,12 +47,15 @@ type committer struct {
 }
 
 // group is one shared batch and its outcome. res and err are written
-// before done is closed and only read after.
+// before done is closed and only read after. refs counts the submitters
+// that have yet to read the outcome plus one for the append; the last to
+// let go puts the group back in the pool, so its batch keeps its capacity.
 type group struct {
 	b    series.Batch
 	done chan struct{}
 	res  series.AppendResult
 	err  error
+	refs atomic.Int32
 }
 
 func newCommitter(app ingest.Appender, linger time.Duration, maxSamples, maxInFlight int) *committer {
@@ -60,7 +63,25 @@ func newCommitter(app ingest.Appender, linger time.Duration, maxSamples, maxInFl
 		cur: newGroup(), kick: make(chan struct{}, 1), full: make(chan struct{}, 1)}
 }
 
-func newGroup() *group { return &group{done: make(chan struct{})} }
+var groupPool = sync.Pool{New: func() any { return new(group) }}
+
+// newGroup returns an empty group held by its future append.
+func newGroup() *group {
+	g := groupPool.Get().(*group)
+	g.done = make(chan struct{})
+	g.refs.Store(1)
+	return g
+}
+
+// release lets go of g; the last reference recycles it.
+func (g *group) release() {
+	if g.refs.Add(-1) != 0 {
+		return
+	}
+	g.b.Reset()
+	g.res, g.err, g.done = series.AppendResult{}, nil, nil
+	groupPool.Put(g)
+}
 
 // result is what one submitted message learns from its group.
 type result struct {
@@ -81,7 +102,9 @@ func (c *committer) submit(ctx context.Context, src *series.Batch) result {
 	last := g.b.Len()
 	full := g.b.Samples() >= c.maxSamples
 	c.pending.Add(1)
+	g.refs.Add(1)
 	c.mu.Unlock()
+	defer g.release()
 	select {
 	case c.kick <- struct{}{}:
 	default:
@@ -192,5 +215,6 @@ func (c *committer) flush(ctx context.Context, slots chan struct{}, wg *sync.Wai
 		slices.SortFunc(g.res.Rejected, func(a, b series.Rejection) int { return a.Index - b.Index })
 		<-slots
 		close(g.done)
+		g.release()
 	}()
 }

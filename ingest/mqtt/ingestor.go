@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,10 +110,40 @@ func (in *Ingestor) Run(ctx context.Context) { in.c.run(ctx) }
 func (in *Ingestor) Stats() Stats { return in.cnt.stats() }
 
 // source is one origin of messages with its rules: the broker or one
-// subscription.
+// subscription. It caches its metric series, so a message costs no label
+// lookup; each is created on first use, so /metrics shows only the
+// series that happened.
 type source struct {
 	name  string
 	rules []*rule
+	ack   [3]atomic.Pointer[prometheus.Observer] // by QoS
+}
+
+// ruleMetrics are the cached series of one rule of one source.
+type ruleMetrics struct {
+	messages, samples prometheus.Counter
+}
+
+func (in *Ingestor) ruleMetrics(src *source, r *rule) *ruleMetrics {
+	if m := r.m.Load(); m != nil {
+		return m
+	}
+	m := &ruleMetrics{messages: in.m.messages.WithLabelValues(src.name, r.Filter),
+		samples: in.m.samples.WithLabelValues(src.name, r.Filter)}
+	r.m.Store(m)
+	return m
+}
+
+func (in *Ingestor) ackObserver(src *source, qos byte) prometheus.Observer {
+	if qos > 2 {
+		qos = 2
+	}
+	if o := src.ack[qos].Load(); o != nil {
+		return *o
+	}
+	o := in.m.ackLatency.WithLabelValues(src.name, strconv.Itoa(int(qos)))
+	src.ack[qos].Store(&o)
+	return o
 }
 
 func (in *Ingestor) newSource(name string, rules []Rule) (*source, error) {
@@ -140,7 +171,8 @@ func (in *Ingestor) handle(ctx context.Context, src *source, topic string, paylo
 		in.parseError(src, "", topic, err)
 		return outcome{parseErr: err}
 	}
-	in.m.messages.WithLabelValues(src.name, r.Filter).Inc()
+	rm := in.ruleMetrics(src, r)
+	rm.messages.Inc()
 	b := in.pool.Get().(*series.Batch)
 	defer func() { b.Reset(); in.pool.Put(b) }()
 	var o outcome
@@ -159,7 +191,7 @@ func (in *Ingestor) handle(ctx context.Context, src *source, topic string, paylo
 	}
 	o.stored = res.accepted
 	in.cnt.samples.Add(int64(res.accepted))
-	in.m.samples.WithLabelValues(src.name, r.Filter).Add(float64(res.accepted))
+	rm.samples.Add(float64(res.accepted))
 	if res.rejected > 0 {
 		in.cnt.rejected.Add(int64(res.rejected))
 		err := fmt.Errorf("%w: %d samples: %w", ErrRejected, res.rejected, res.rejErr)
@@ -203,5 +235,5 @@ func (in *Ingestor) failure(src *source, topic string, err error) {
 // observeAck records the time from receipt to acknowledgement.
 func (in *Ingestor) observeAck(src *source, qos byte, since time.Time) {
 	in.cnt.acked.Add(1)
-	in.m.ackLatency.WithLabelValues(src.name, strconv.Itoa(int(qos))).Observe(time.Since(since).Seconds())
+	in.ackObserver(src, qos).Observe(time.Since(since).Seconds())
 }

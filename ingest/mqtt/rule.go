@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
 	"github.com/lightningdb/lightningdb/series"
@@ -62,6 +63,7 @@ type rule struct {
 	qos  byte
 	tmpl *Template
 	dec  decoder
+	m    atomic.Pointer[ruleMetrics] // set on first use (Ingestor.ruleMetrics)
 }
 
 // compileRule checks r, fills its defaults and builds its decoder.
