@@ -72,6 +72,8 @@ type querier struct {
 
 	mu     sync.Mutex // mu protects arenas
 	arenas []*arena
+
+	plans []*pushdownPlan // of the rewritten query (pushdown.go)
 }
 
 // Select implements storage.Querier.
@@ -84,6 +86,13 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *storage.Se
 	}
 	st.StartMs, st.EndMs = start, end
 	q.tr.addSelect(st)
+	if p, ok := q.pushdownPlanOf(ms); ok {
+		set, err := q.selectPushdown(ctx, st, sortSeries, p)
+		if err != nil {
+			return storage.ErrSeriesSet(err)
+		}
+		return set
+	}
 	set, err := q.selectSeries(ctx, st, sortSeries, hints, ms)
 	if err != nil {
 		return storage.ErrSeriesSet(err)
@@ -117,9 +126,6 @@ func (q *querier) selectSeries(ctx context.Context, st *SelectTrace, sortSeries 
 	}
 	if sortSeries {
 		slices.SortFunc(refs, func(a, b seriesRef) int { return labels.Compare(a.lset, b.lset) })
-	}
-	if pd, ok := q.pushdown(hints); ok {
-		st.Pushdown = pd
 	}
 	t1 := time.Now()
 	pattern := choosePattern(len(refs), partitionSeries(q.a.st.Index(), minT, maxT), maxT-minT)

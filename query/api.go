@@ -140,8 +140,8 @@ func (api *API) serveQuery(w http.ResponseWriter, r *http.Request) {
 		}
 		ts = t
 	}
-	api.evaluate(w, r, func(ctx context.Context, q *queryRun) (promql.Query, error) {
-		return api.ng.NewInstantQuery(ctx, q.queryable, q.opts, r.FormValue("query"), ts)
+	api.evaluate(w, r, ts, ts, 0, func(ctx context.Context, q *queryRun) (promql.Query, error) {
+		return api.ng.NewInstantQuery(ctx, q.queryable, q.opts, q.query, ts)
 	})
 }
 
@@ -173,21 +173,23 @@ func (api *API) serveQueryRange(w http.ResponseWriter, r *http.Request) {
 		api.respondError(w, badData(errors.New("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")), nil)
 		return
 	}
-	api.evaluate(w, r, func(ctx context.Context, q *queryRun) (promql.Query, error) {
-		return api.ng.NewRangeQuery(ctx, q.queryable, q.opts, r.FormValue("query"), start, end, step)
+	api.evaluate(w, r, start, end, step, func(ctx context.Context, q *queryRun) (promql.Query, error) {
+		return api.ng.NewRangeQuery(ctx, q.queryable, q.opts, q.query, start, end, step)
 	})
 }
 
-// queryRun is what evaluate prepares for a query constructor.
+// queryRun is what evaluate prepares for a query constructor: the query
+// text may be rewritten for pushdown (Adapter.Prepare).
 type queryRun struct {
 	queryable storage.Queryable
+	query     string
 	opts      promql.QueryOpts
 }
 
 // evaluate runs one instant or range query: the request's timeout (which
 // can only lower the server's), lookback_delta and explain, limits through
 // the per-query Trace, and the answer in Prometheus' format.
-func (api *API) evaluate(w http.ResponseWriter, r *http.Request, newQuery func(context.Context, *queryRun) (promql.Query, error)) {
+func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time.Time, step time.Duration, newQuery func(context.Context, *queryRun) (promql.Query, error)) {
 	ctx := r.Context()
 	if v := r.FormValue("timeout"); v != "" {
 		d, err := parseDuration(v)
@@ -214,7 +216,8 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, newQuery func(c
 	}
 	explain := r.FormValue("explain") == "1" || r.FormValue("explain") == "true"
 	tr := &Trace{Explain: explain}
-	run := &queryRun{queryable: api.a.Queryable(tr), opts: promql.NewPrometheusQueryOpts(false, lookback, nil)}
+	queryable, qs := api.a.Prepare(tr, r.FormValue("query"), start, end, step)
+	run := &queryRun{queryable: queryable, query: qs, opts: promql.NewPrometheusQueryOpts(false, lookback, nil)}
 	qry, err := newQuery(ctx, run)
 	if err != nil {
 		api.respondError(w, badData(err), nil)

@@ -1,12 +1,15 @@
 package query
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/lightningdb/lightningdb/engine"
 )
 
 func explainQuery(t *testing.T, base string, params url.Values) (json.RawMessage, *Trace) {
@@ -90,4 +93,32 @@ func TestParallelDecodeKeepsOrder(t *testing.T) {
 	b, exSer := explainQuery(t, ser.URL, params)
 	require.Equal(t, 1, exSer.Selects[0].Workers)
 	require.JSONEq(t, string(b), string(a))
+}
+
+// TestExplainShowsPushdown: over flushed segments (blocks of 100 samples),
+// max_over_time over 6 h windows at a 6 h step takes whole blocks from their aggregates:
+// explain names the pushdown and far fewer samples are decoded than with
+// pushdown off, for the same result.
+func TestExplainShowsPushdown(t *testing.T) {
+	db, err := engine.Open(t.TempDir(), engine.Options{SyncMode: engine.SyncNone, PartitionDuration: 24 * hour, BlockSamples: 100})
+	require.NoError(t, err)
+	defer db.Close()
+	t0 := int64(1_700_006_400) * 1e9
+	load(t, db, smallData(t0))
+	require.NoError(t, db.Flush(context.Background()))
+	on := newTestAPI(t, db, Options{})
+	off := newTestAPI(t, db, Options{DisablePushdown: true})
+	params := url.Values{"query": {`max by (dc) (max_over_time(cpu_usage[6h]))`},
+		"start": {secs(t0 + 12*hour)}, "end": {secs(t0 + 48*hour)}, "step": {"21600"}}
+	res, ex := explainQuery(t, on.URL, params)
+	resOff, exOff := explainQuery(t, off.URL, params)
+	require.JSONEq(t, string(resOff), string(res))
+	require.Len(t, ex.Selects, 1)
+	s := ex.Selects[0]
+	require.Contains(t, s.Pushdown, "max_over_time evaluated in storage")
+	require.Equal(t, `max_over_time(cpu_usage[6h])`, s.Selector)
+	require.Greater(t, s.BlocksAggregated, int64(50))
+	require.Empty(t, exOff.Selects[0].Pushdown)
+	require.Less(t, ex.Samples*3, exOff.Samples, "pushdown decodes under a third of the samples")
+	t.Logf("samples decoded: %d with pushdown, %d without", ex.Samples, exOff.Samples)
 }

@@ -35,9 +35,12 @@ type Options struct {
 	// CacheEntries bounds the postings cache (matchers and partition ->
 	// series bitmap). Default 4096; negative disables it.
 	CacheEntries int
-	// DisableOptimizer turns off partition pruning, the postings cache and
-	// parallel decoding: the baseline the tests compare the optimizer with.
+	// DisableOptimizer turns off partition pruning, the postings cache,
+	// parallel decoding and pushdown: the baseline the tests compare the
+	// optimizer with.
 	DisableOptimizer bool
+	// DisablePushdown turns off aggregation pushdown alone (pushdown.go).
+	DisablePushdown bool
 }
 
 // DefaultOptions returns the defaults.

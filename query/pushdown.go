@@ -1,29 +1,170 @@
 package query
 
-import "github.com/prometheus/prometheus/storage"
+import (
+	"strconv"
+	"strings"
+	"time"
 
-// pushdown is the hook for answering *_over_time (and rate/increase over
-// long ranges) from block-level aggregates instead of decoding samples.
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/timestamp"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
+)
+
+// Aggregation pushdown is a plan rewrite (docs/query.md, "Pushdown").
 //
-// Not done: it needs the engine's segments with per-block min/max/sum/
-// count, which another change is building. The plan, from the select
-// hints: when hints.Func is one of max_over_time, min_over_time,
-// sum_over_time, count_over_time, avg_over_time and hints.Range spans whole
-// blocks, ask the storage (through an optional interface asserted on
-// Storage, e.g. BlockAggregates(id, minT, maxT) with partial blocks decoded)
-// for per-step results, and return a series set the PromQL engine consumes
-// unchanged. Because Prometheus' engine evaluates the function itself, the
-// pushed-down set must still yield samples whose evaluation gives the same
-// result; the cleaner home is a logical-plan rewrite (see docs/query.md).
+// Before the PromQL engine sees a query, Prepare replaces each call
+// fn(sel[r]) with fn one of max_over_time, min_over_time, sum_over_time,
+// count_over_time, avg_over_time — outside subqueries, with a literal
+// range and offset, no @, and a metric-name equality matcher — by the
+// vector selector {__lightning_pushdown__="<n>"}. When the engine selects
+// it, the adapter evaluates fn itself at the query's evaluation times
+// (pushdown_eval.go): from block aggregates for the blocks a window covers
+// whole where that is exact, decoding the rest, and folding in the same
+// order with the same arithmetic as Prometheus' functions.go. It returns,
+// per series (labels without __name__, as the function drops it), one
+// sample at each evaluation time holding fn's result, or a staleness
+// marker where the window is empty; the engine's vector selector reads
+// exactly that sample at that time (the lookback never reaches an older
+// one), so the rest of the query sees what fn would have produced.
 //
-// It reports what it did for explain; today it always declines.
-func (q *querier) pushdown(hints *storage.SelectHints) (string, bool) {
-	if hints == nil {
-		return "", false
+// Why a rewrite and not a synthetic series under the original call:
+// count_over_time of one synthetic sample is 1, and for range > step the
+// windows overlap, so no set of per-window samples evaluates to the same
+// results under the engine's own fn.
+
+// pushdownLabel names the matcher of a rewritten selector.
+const pushdownLabel = "__lightning_pushdown__"
+
+// pushdownFuncs are the functions pushdown evaluates.
+var pushdownFuncs = map[string]bool{
+	"max_over_time": true, "min_over_time": true, "sum_over_time": true,
+	"count_over_time": true, "avg_over_time": true,
+}
+
+// pushdownPlan is one rewritten call: fn over the selector's matchers, with
+// windows (t - offset - range, t - offset] for each evaluation time t in
+// start, start+step, ..., end (ms).
+type pushdownPlan struct {
+	fn                     string
+	ms                     []*labels.Matcher
+	text                   string // the original call, for explain
+	rangeMs, offsetMs      int64
+	startMs, endMs, stepMs int64
+}
+
+// evalTimes returns the number of evaluation times.
+func (p *pushdownPlan) evalTimes() int {
+	if p.stepMs <= 0 {
+		return 1
 	}
-	switch hints.Func {
-	case "max_over_time", "min_over_time", "sum_over_time", "count_over_time", "avg_over_time":
-		return "not done: needs block aggregates from engine segments", true
+	return int((p.endMs-p.startMs)/p.stepMs) + 1
+}
+
+// Prepare returns the queryable for one query and the query text the
+// engine should evaluate: qs with its pushdown-able calls rewritten (see
+// above), or qs unchanged when the optimizer or pushdown is off, the query
+// does not parse (the engine reports the error) or nothing applies.
+// start, end and step are the evaluation times: start == end and step 0
+// for an instant query.
+func (a *Adapter) Prepare(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string) {
+	if tr == nil {
+		tr = &Trace{}
 	}
-	return "", false
+	tr.Optimizer = !a.opts.DisableOptimizer
+	var plans []*pushdownPlan
+	// A query naming the rewrite's label itself is left alone.
+	if !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel) {
+		if expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs); err == nil {
+			r := &rewriter{startMs: timestamp.FromTime(start), endMs: timestamp.FromTime(end), stepMs: step.Milliseconds()}
+			if out := r.rewrite(expr, false); len(r.plans) > 0 {
+				qs, plans = out.String(), r.plans
+			}
+		}
+	}
+	return queryableFunc(func(mint, maxt int64) (storage.Querier, error) {
+		return &querier{a: a, tr: tr, mint: mint, maxt: maxt, plans: plans}, nil
+	}), qs
+}
+
+type rewriter struct {
+	startMs, endMs, stepMs int64
+	plans                  []*pushdownPlan
+}
+
+// rewrite returns e with its pushdown-able calls replaced; inSubquery
+// marks nodes evaluated at a subquery's steps, which are left alone.
+func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
+	switch n := e.(type) {
+	case *parser.AggregateExpr:
+		n.Expr = r.rewrite(n.Expr, inSubquery)
+		if n.Param != nil {
+			n.Param = r.rewrite(n.Param, inSubquery)
+		}
+	case *parser.BinaryExpr:
+		n.LHS, n.RHS = r.rewrite(n.LHS, inSubquery), r.rewrite(n.RHS, inSubquery)
+	case *parser.ParenExpr:
+		n.Expr = r.rewrite(n.Expr, inSubquery)
+	case *parser.UnaryExpr:
+		n.Expr = r.rewrite(n.Expr, inSubquery)
+	case *parser.SubqueryExpr:
+		n.Expr = r.rewrite(n.Expr, true)
+	case *parser.Call:
+		if p := r.plan(n, inSubquery); p != nil {
+			r.plans = append(r.plans, p)
+			m := labels.MustNewMatcher(labels.MatchEqual, pushdownLabel, strconv.Itoa(len(r.plans)-1))
+			return &parser.VectorSelector{LabelMatchers: []*labels.Matcher{m}, PosRange: n.PosRange}
+		}
+		for i := range n.Args {
+			n.Args[i] = r.rewrite(n.Args[i], inSubquery)
+		}
+	}
+	return e
+}
+
+// plan returns the pushdown plan of call c, or nil when it does not apply.
+func (r *rewriter) plan(c *parser.Call, inSubquery bool) *pushdownPlan {
+	if inSubquery || c.Func == nil || !pushdownFuncs[c.Func.Name] || len(c.Args) != 1 {
+		return nil
+	}
+	ms, ok := c.Args[0].(*parser.MatrixSelector)
+	if !ok || ms.RangeExpr != nil || ms.Range <= 0 {
+		return nil
+	}
+	vs, ok := ms.VectorSelector.(*parser.VectorSelector)
+	if !ok || vs.Timestamp != nil || vs.StartOrEnd != 0 || vs.OriginalOffsetExpr != nil || vs.Anchored || vs.Smoothed {
+		return nil
+	}
+	// One metric name, so that dropping __name__ cannot make two series
+	// equal (where Prometheus would fail the query instead).
+	named := false
+	for _, m := range vs.LabelMatchers {
+		named = named || m.Name == labels.MetricName && m.Type == labels.MatchEqual
+		if m.Name == pushdownLabel {
+			return nil
+		}
+	}
+	if !named {
+		return nil
+	}
+	return &pushdownPlan{
+		fn: c.Func.Name, ms: vs.LabelMatchers, text: c.String(),
+		rangeMs: ms.Range.Milliseconds(), offsetMs: vs.OriginalOffset.Milliseconds(),
+		startMs: r.startMs, endMs: r.endMs, stepMs: r.stepMs,
+	}
+}
+
+// pushdownPlanOf returns the plan a select's matchers name, if any.
+func (q *querier) pushdownPlanOf(ms []*labels.Matcher) (*pushdownPlan, bool) {
+	for _, m := range ms {
+		if m.Name != pushdownLabel {
+			continue
+		}
+		i, err := strconv.Atoi(m.Value)
+		if err != nil || m.Type != labels.MatchEqual || i < 0 || i >= len(q.plans) {
+			return nil, false
+		}
+		return q.plans[i], true
+	}
+	return nil, false
 }

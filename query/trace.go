@@ -48,7 +48,12 @@ type SelectTrace struct {
 	Pattern       string  `json:"pattern,omitempty"`
 	IndexSeconds  float64 `json:"indexSeconds"`
 	DecodeSeconds float64 `json:"decodeSeconds"`
-	Pushdown      string  `json:"pushdown,omitempty"`
+	// Pushdown describes a select the storage evaluated itself
+	// (pushdown.go); BlocksAggregated blocks were taken from their
+	// aggregates, SamplesSkipped samples not decoded.
+	Pushdown         string `json:"pushdown,omitempty"`
+	BlocksAggregated int64  `json:"blocksAggregated,omitempty"`
+	SamplesSkipped   int64  `json:"samplesSkipped,omitempty"`
 }
 
 // PartitionTrace is one index partition a select read.

@@ -1,0 +1,491 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/util/kahansum"
+
+	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/series"
+)
+
+// selectPushdown answers a rewritten selector (pushdown.go): per series of
+// the plan's matchers, fn at every evaluation time.
+func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSeries bool, p *pushdownPlan) (storage.SeriesSet, error) {
+	firstLo := p.startMs - p.offsetMs - p.rangeMs // exclusive
+	lastHi := p.endMs - p.offsetMs
+	st.Selector, st.Func, st.RangeMs, st.StepMs = p.text, p.fn, p.rangeMs, p.stepMs
+	st.StartMs, st.EndMs = firstLo+1, lastHi
+	minT, maxT := msToMinNs(firstLo+1), msToMaxNs(lastHi)
+	tms, err := ToIndexMatchers(p.ms)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	ids, err := q.a.postings(st, minT, maxT, p.ms, tms)
+	if err != nil {
+		return nil, fmt.Errorf("select %s: %w", st.Selector, err)
+	}
+	refs := q.a.seriesRefs(ids)
+	for i := range refs {
+		refs[i].lset = refs[i].lset.DropMetricName()
+	}
+	st.IndexSeconds = time.Since(t0).Seconds()
+	st.Series = len(refs)
+	if total := q.tr.series.Add(int64(len(refs))); q.a.opts.MaxSeries > 0 && total > int64(q.a.opts.MaxSeries) {
+		return nil, fmt.Errorf("%w: %d series selected, the limit is %d", ErrTooManySeries, total, q.a.opts.MaxSeries)
+	}
+	if sortSeries {
+		slices.SortFunc(refs, func(a, b seriesRef) int { return labels.Compare(a.lset, b.lset) })
+	}
+	t1 := time.Now()
+	eq, err := q.a.st.Querier(minT, maxT)
+	if err != nil {
+		return nil, fmt.Errorf("open querier: %w", err)
+	}
+	defer eq.Close()
+	var acct pushdownAccount
+	workers, err := q.forEachBlock(ctx, len(refs), func(ar *arena, w *pdWorker, lo, hi int) (int64, error) {
+		w.eq, w.p, w.acct = eq, p, &acct
+		for i := lo; i < hi; i++ {
+			off := len(ar.ts)
+			if err := w.series(refs[i].id, minT, maxT, ar); err != nil {
+				return w.decoded, err
+			}
+			refs[i].ar, refs[i].off, refs[i].n = ar, off, len(ar.ts)-off
+		}
+		d := w.decoded
+		w.decoded = 0
+		return d, nil
+	})
+	st.DecodeSeconds = time.Since(t1).Seconds()
+	st.Workers = workers
+	st.Samples = acct.decoded.Load()
+	st.BlocksAggregated, st.SamplesSkipped = acct.blocks.Load(), acct.skipped.Load()
+	st.Pushdown = fmt.Sprintf("%s evaluated in storage: %d blocks from aggregates (%d samples not decoded), %d samples decoded",
+		p.fn, acct.blocks.Load(), acct.skipped.Load(), st.Samples)
+	if err != nil {
+		return nil, err
+	}
+	return newSeriesSet(refs, false), nil
+}
+
+// pushdownAccount counts what a pushed-down select read.
+type pushdownAccount struct {
+	decoded, blocks, skipped atomic.Int64
+}
+
+// forEachBlock runs fn over blocks of [0, n) on up to Options.Parallelism
+// goroutines, each with its own arena and worker state; fn returns the
+// samples it decoded, counted against the limit.
+func (q *querier) forEachBlock(ctx context.Context, n int, fn func(ar *arena, w *pdWorker, lo, hi int) (int64, error)) (int, error) {
+	o := q.a.opts
+	workers := 1
+	if len(q.plans) > 0 && n >= o.ParallelMinSeries {
+		workers = min(o.Parallelism, (n+decodeBlock-1)/decodeBlock)
+	}
+	ars := q.takeArenas(workers)
+	var (
+		next    atomic.Int64
+		errOnce sync.Once
+		firstE  error
+		stop    atomic.Bool
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstE = err })
+		stop.Store(true)
+	}
+	work := func(ar *arena) {
+		w := &pdWorker{}
+		for !stop.Load() {
+			i := int(next.Add(decodeBlock)) - decodeBlock
+			if i >= n {
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				fail(err)
+				return
+			}
+			got, err := fn(ar, w, i, min(i+decodeBlock, n))
+			if total := q.tr.samples.Add(got); err == nil && o.MaxSamples > 0 && total > o.MaxSamples {
+				err = fmt.Errorf("%w: %d samples decoded so far, the limit is %d", ErrTooManySamples, total, o.MaxSamples)
+			}
+			if err != nil {
+				fail(err)
+				return
+			}
+		}
+	}
+	if workers == 1 {
+		work(ars[0])
+		return 1, firstE
+	}
+	var wg sync.WaitGroup
+	for _, ar := range ars {
+		wg.Go(func() { work(ar) })
+	}
+	wg.Wait()
+	return workers, firstE
+}
+
+// piece is a run of a series in time order: decoded samples (w.ts/w.vs
+// [off, off+n)) or a block summary, expanded into samples on demand.
+type piece struct {
+	sum        *engine.BlockSummary // nil for decoded samples
+	minMs      int64
+	maxMs      int64
+	off, n     int // samples, when decoded or expanded
+	isExpanded bool
+}
+
+// pdWorker evaluates a pushdown plan for one series at a time; it is owned
+// by one goroutine and reuses its buffers.
+type pdWorker struct {
+	eq      *engine.Querier
+	p       *pushdownPlan
+	acct    *pushdownAccount
+	it      *engine.Iterator
+	sums    []engine.BlockSummary
+	pieces  []piece
+	ts      []int64
+	vs      []float64
+	decoded int64
+}
+
+var staleNaN = math.Float64frombits(value.StaleNaN)
+
+// series appends fn's result at each evaluation time of series id to ar:
+// the value, or a staleness marker for an empty window. It appends nothing
+// when every window is empty.
+func (w *pdWorker) series(id series.ID, minT, maxT int64, ar *arena) error {
+	if err := w.load(id, minT, maxT); err != nil {
+		return err
+	}
+	p := w.p
+	off := len(ar.ts)
+	any := false
+	first := 0 // first piece that may overlap the current window
+	for k := range p.evalTimes() {
+		t := p.startMs + int64(k)*p.stepMs
+		lo, hi := t-p.offsetMs-p.rangeMs, t-p.offsetMs
+		for first < len(w.pieces) && w.pieces[first].maxMs <= lo {
+			first++
+		}
+		v, ok, err := w.window(id, first, lo, hi)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			v = staleNaN
+		}
+		any = any || ok
+		ar.ts = append(ar.ts, t)
+		ar.vs = append(ar.vs, v)
+	}
+	if !any {
+		ar.ts, ar.vs = ar.ts[:off], ar.vs[:off]
+	}
+	return nil
+}
+
+// load splits series id over [minT, maxT] into pieces: the blocks the
+// engine can summarize whole (and whose aggregates PromQL's view keeps:
+// no staleness marker, no two samples in one millisecond, none sharing a
+// millisecond with a neighbour), and decoded samples between them.
+func (w *pdWorker) load(id series.ID, minT, maxT int64) error {
+	w.ts, w.vs, w.pieces = w.ts[:0], w.vs[:0], w.pieces[:0]
+	w.sums = w.eq.Summaries(id, minT, maxT, w.sums[:0])
+	usable := w.sums[:0]
+	for _, s := range w.sums {
+		if s.Flags&(engine.BlockStale|engine.BlockDupMs) == 0 {
+			usable = append(usable, s)
+		}
+	}
+	w.sums = usable
+	cursor := minT
+	for i := range w.sums {
+		s := &w.sums[i]
+		if err := w.decodeRun(id, cursor, s.MinT-1); err != nil {
+			return err
+		}
+		w.pieces = append(w.pieces, piece{sum: s, minMs: nsToMs(s.MinT), maxMs: nsToMs(s.MaxT)})
+		cursor = s.MaxT + 1
+	}
+	if err := w.decodeRun(id, cursor, maxT); err != nil {
+		return err
+	}
+	// A decoded neighbour in the same millisecond as a block's edge would
+	// merge with it in PromQL's view: then decode the whole range instead.
+	for i, pc := range w.pieces {
+		if pc.sum == nil {
+			continue
+		}
+		if i > 0 && w.pieces[i-1].sum == nil && w.ts[w.pieces[i-1].off+w.pieces[i-1].n-1] == pc.minMs ||
+			i+1 < len(w.pieces) && w.pieces[i+1].sum == nil && w.ts[w.pieces[i+1].off] == pc.maxMs {
+			w.ts, w.vs, w.pieces, w.sums = w.ts[:0], w.vs[:0], w.pieces[:0], w.sums[:0]
+			return w.decodeRun(id, minT, maxT)
+		}
+	}
+	return nil
+}
+
+// decodeRun decodes series id over [minT, maxT] as PromQL sees it (one
+// sample per millisecond, the last; staleness markers dropped) into a new
+// piece, if it holds samples.
+func (w *pdWorker) decodeRun(id series.ID, minT, maxT int64) error {
+	if minT > maxT {
+		return nil
+	}
+	off, n, err := w.decodeInto(id, minT, maxT)
+	if err != nil || n == 0 {
+		return err
+	}
+	w.pieces = append(w.pieces, piece{minMs: w.ts[off], maxMs: w.ts[off+n-1], off: off, n: n})
+	return nil
+}
+
+func (w *pdWorker) decodeInto(id series.ID, minT, maxT int64) (off, n int, err error) {
+	w.it = w.eq.Range(id, minT, maxT, w.it)
+	w.decoded += int64(w.it.Len())
+	w.acct.decoded.Add(int64(w.it.Len()))
+	off = len(w.ts)
+	for w.it.Next() {
+		t, v := w.it.AtFloat()
+		ms := nsToMs(t)
+		if last := len(w.ts) - 1; last >= off && w.ts[last] == ms {
+			w.vs[last] = v
+			continue
+		}
+		w.ts = append(w.ts, ms)
+		w.vs = append(w.vs, v)
+	}
+	if err := w.it.Err(); err != nil {
+		return off, 0, fmt.Errorf("read series %d: %w", id, err)
+	}
+	// PromQL drops staleness markers from ranges (after the collapse).
+	k := off
+	for i := off; i < len(w.ts); i++ {
+		if !value.IsStaleNaN(w.vs[i]) {
+			w.ts[k], w.vs[k] = w.ts[i], w.vs[i]
+			k++
+		}
+	}
+	w.ts, w.vs = w.ts[:k], w.vs[:k]
+	return off, k - off, nil
+}
+
+// expand decodes the block of a summary piece.
+func (w *pdWorker) expand(id series.ID, pc *piece) error {
+	if pc.isExpanded {
+		return nil
+	}
+	off, n, err := w.decodeInto(id, pc.sum.MinT, pc.sum.MaxT)
+	if err != nil {
+		return err
+	}
+	pc.off, pc.n, pc.isExpanded = off, n, true
+	return nil
+}
+
+// samplesIn returns the decoded samples of pc in (lo, hi].
+func (w *pdWorker) samplesIn(pc *piece, lo, hi int64) []float64 {
+	ts := w.ts[pc.off : pc.off+pc.n]
+	a := sort.Search(len(ts), func(i int) bool { return ts[i] > lo })
+	b := sort.Search(len(ts), func(i int) bool { return ts[i] > hi })
+	return w.vs[pc.off+a : pc.off+b]
+}
+
+// window evaluates fn over (lo, hi] ms from piece first on.
+func (w *pdWorker) window(id series.ID, first int, lo, hi int64) (float64, bool, error) {
+	switch w.p.fn {
+	case "sum_over_time", "avg_over_time":
+		if v, ok, exact := w.exactSum(first, lo, hi); exact {
+			return v, ok, nil
+		}
+		return w.foldSamples(id, first, lo, hi)
+	}
+	var f fold
+	f.fn = w.p.fn
+	for i := first; i < len(w.pieces) && w.pieces[i].minMs <= hi; i++ {
+		pc := &w.pieces[i]
+		if pc.sum != nil && pc.minMs > lo && pc.maxMs <= hi {
+			f.block(pc.sum)
+			w.acct.blocks.Add(1)
+			w.acct.skipped.Add(int64(pc.sum.Count))
+			continue
+		}
+		if pc.sum != nil {
+			if err := w.expand(id, pc); err != nil {
+				return 0, false, err
+			}
+		}
+		for _, v := range w.samplesIn(pc, lo, hi) {
+			f.add(v)
+		}
+	}
+	return f.result()
+}
+
+// exactSum returns the sum (or mean) over (lo, hi] when it can be computed
+// exactly from block sums: every value an integer and the magnitudes
+// small enough that every partial sum is exact, so that Prometheus'
+// Kahan summation in time order yields the same bits (its compensation
+// stays 0). exact is false when that does not hold.
+func (w *pdWorker) exactSum(first int, lo, hi int64) (v float64, ok, exact bool) {
+	var sum, bound float64
+	var n int
+	blocks := 0
+	for i := first; i < len(w.pieces) && w.pieces[i].minMs <= hi; i++ {
+		pc := &w.pieces[i]
+		if pc.sum != nil {
+			if pc.minMs <= lo || pc.maxMs > hi || pc.sum.Flags&engine.BlockSumExact == 0 {
+				return 0, false, false
+			}
+			sum += pc.sum.Sum
+			bound += engine.ExactSumBound
+			n += pc.sum.Count
+			blocks++
+			continue
+		}
+		for _, x := range w.samplesIn(pc, lo, hi) {
+			if x != math.Trunc(x) {
+				return 0, false, false
+			}
+			sum += x
+			bound += math.Abs(x)
+			n++
+		}
+		if bound >= 1<<53 {
+			return 0, false, false
+		}
+	}
+	if blocks == 0 || bound >= 1<<53 {
+		return 0, false, false // nothing gained: fold the samples as Prometheus does
+	}
+	for i := first; i < len(w.pieces) && w.pieces[i].minMs <= hi; i++ {
+		if pc := &w.pieces[i]; pc.sum != nil {
+			w.acct.blocks.Add(1)
+			w.acct.skipped.Add(int64(pc.sum.Count))
+		}
+	}
+	if w.p.fn == "sum_over_time" {
+		return sum + 0, true, true // Prometheus: sum + c, with c == +0
+	}
+	c := float64(n)
+	return sum/c + 0/c, true, true // Prometheus: sum/count + kahanC/count
+}
+
+// foldSamples evaluates sum_over_time or avg_over_time over every sample
+// of (lo, hi], decoding blocks, with Prometheus' arithmetic.
+func (w *pdWorker) foldSamples(id series.ID, first int, lo, hi int64) (float64, bool, error) {
+	var f fold
+	f.fn = w.p.fn
+	for i := first; i < len(w.pieces) && w.pieces[i].minMs <= hi; i++ {
+		pc := &w.pieces[i]
+		if pc.sum != nil {
+			if err := w.expand(id, pc); err != nil {
+				return 0, false, err
+			}
+		}
+		for _, v := range w.samplesIn(pc, lo, hi) {
+			f.add(v)
+		}
+	}
+	return f.result()
+}
+
+// fold accumulates one window the way Prometheus' functions.go does for
+// float samples in time order (max/min: compareOverTime; sum:
+// funcSumOverTime; avg: funcAvgOverTime; count: funcCountOverTime).
+type fold struct {
+	fn       string
+	n        float64
+	m        float64 // max or min
+	sum, c   float64 // Kahan sum and compensation
+	mean     float64
+	incrMean bool
+}
+
+func (f *fold) add(v float64) {
+	f.n++
+	switch f.fn {
+	case "max_over_time":
+		if f.n == 1 || v > f.m || math.IsNaN(f.m) {
+			f.m = v
+		}
+	case "min_over_time":
+		if f.n == 1 || v < f.m || math.IsNaN(f.m) {
+			f.m = v
+		}
+	case "sum_over_time":
+		f.sum, f.c = kahansum.Inc(v, f.sum, f.c)
+	case "avg_over_time":
+		if f.n == 1 {
+			f.sum = v
+			return
+		}
+		if !f.incrMean {
+			newSum, newC := kahansum.Inc(v, f.sum, f.c)
+			if !math.IsInf(newSum, 0) {
+				f.sum, f.c = newSum, newC
+				return
+			}
+			f.incrMean = true
+			f.mean = f.sum / (f.n - 1)
+			f.c /= (f.n - 1)
+		}
+		q := (f.n - 1) / f.n
+		f.mean, f.c = kahansum.Inc(v/f.n, q*f.mean, q*f.c)
+	}
+}
+
+// block folds a whole block in: exact for max, min (their fold is
+// associative in time order, NaN and signed zeros included) and count.
+func (f *fold) block(s *engine.BlockSummary) {
+	switch f.fn {
+	case "max_over_time":
+		v := s.Max
+		if f.n == 0 || v > f.m || math.IsNaN(f.m) {
+			f.m = v
+		}
+	case "min_over_time":
+		v := s.Min
+		if f.n == 0 || v < f.m || math.IsNaN(f.m) {
+			f.m = v
+		}
+	}
+	f.n += float64(s.Count)
+}
+
+func (f *fold) result() (float64, bool, error) {
+	if f.n == 0 {
+		return 0, false, nil
+	}
+	switch f.fn {
+	case "max_over_time", "min_over_time":
+		return f.m, true, nil
+	case "count_over_time":
+		return f.n, true, nil
+	case "sum_over_time":
+		if math.IsInf(f.sum, 0) {
+			return f.sum, true, nil
+		}
+		return f.sum + f.c, true, nil
+	case "avg_over_time":
+		if f.incrMean {
+			return f.mean + f.c, true, nil
+		}
+		return f.sum/f.n + f.c/f.n, true, nil
+	}
+	return 0, false, fmt.Errorf("pushdown: unknown function %q", f.fn)
+}
