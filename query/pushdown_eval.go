@@ -259,18 +259,48 @@ func (w *pdWorker) decodeInto(id series.ID, minT, maxT int64) (off, n int, err e
 	w.decoded += int64(w.it.Len())
 	w.acct.decoded.Add(int64(w.it.Len()))
 	off = len(w.ts)
-	for w.it.Next() {
-		t, v := w.it.AtFloat()
-		ms := nsToMs(t)
-		if last := len(w.ts) - 1; last >= off && w.ts[last] == ms {
-			w.vs[last] = v
-			continue
+	typ := w.it.Type()
+	src, raws := w.it.Timestamps(), w.it.RawValues()
+	w.ts, w.vs = slices.Grow(w.ts, len(src)), slices.Grow(w.vs, len(src))
+	ts, vs := w.ts[off:off+len(src)], w.vs[off:off+len(src)]
+	stale, dup := false, false
+	prev := int64(math.MinInt64)
+	for i, t := range src {
+		var v float64
+		switch typ {
+		case series.TypeFloat:
+			v = math.Float64frombits(raws[i])
+		case series.TypeString:
+			v = math.NaN()
+		default:
+			v = series.AsFloat64(typ, raws[i])
 		}
-		w.ts = append(w.ts, ms)
-		w.vs = append(w.vs, v)
+		ms := nsToMs(t)
+		stale = stale || math.Float64bits(v) == value.StaleNaN
+		dup = dup || ms == prev
+		prev = ms
+		ts[i], vs[i] = ms, v
+	}
+	w.ts, w.vs = w.ts[:off+len(src)], w.vs[:off+len(src)]
+	if dup {
+		// Samples in one millisecond collapse to the last, as the adapter
+		// hands them to PromQL.
+		k := off
+		for i := off; i < len(w.ts); i++ {
+			if k > off && w.ts[k-1] == w.ts[i] {
+				w.vs[k-1] = w.vs[i]
+				continue
+			}
+			w.ts[k], w.vs[k] = w.ts[i], w.vs[i]
+			k++
+		}
+		w.ts, w.vs = w.ts[:k], w.vs[:k]
 	}
 	if err := w.it.Err(); err != nil {
 		return off, 0, fmt.Errorf("read series %d: %w", id, err)
+	}
+	if !stale {
+		return off, len(w.ts) - off, nil
 	}
 	// PromQL drops staleness markers from ranges (after the collapse).
 	k := off
@@ -329,9 +359,7 @@ func (w *pdWorker) window(id series.ID, first int, lo, hi int64) (float64, bool,
 				return 0, false, err
 			}
 		}
-		for _, v := range w.samplesIn(pc, lo, hi) {
-			f.add(v)
-		}
+		f.addAll(w.samplesIn(pc, lo, hi))
 	}
 	return f.result()
 }
@@ -342,6 +370,14 @@ func (w *pdWorker) window(id series.ID, first int, lo, hi int64) (float64, bool,
 // Kahan summation in time order yields the same bits (its compensation
 // stays 0). exact is false when that does not hold.
 func (w *pdWorker) exactSum(first int, lo, hi int64) (v float64, ok, exact bool) {
+	whole := false
+	for i := first; i < len(w.pieces) && w.pieces[i].minMs <= hi; i++ {
+		pc := &w.pieces[i]
+		whole = whole || pc.sum != nil && pc.minMs > lo && pc.maxMs <= hi
+	}
+	if !whole {
+		return 0, false, false // no block to take whole: fold the samples
+	}
 	var sum, bound float64
 	var n int
 	blocks := 0
@@ -397,9 +433,7 @@ func (w *pdWorker) foldSamples(id series.ID, first int, lo, hi int64) (float64, 
 				return 0, false, err
 			}
 		}
-		for _, v := range w.samplesIn(pc, lo, hi) {
-			f.add(v)
-		}
+		f.addAll(w.samplesIn(pc, lo, hi))
 	}
 	return f.result()
 }
@@ -414,6 +448,59 @@ type fold struct {
 	sum, c   float64 // Kahan sum and compensation
 	mean     float64
 	incrMean bool
+}
+
+// addAll folds vs in, in order; the function is chosen once per slice.
+func (f *fold) addAll(vs []float64) {
+	switch f.fn {
+	case "max_over_time":
+		for _, v := range vs {
+			if f.n == 0 || v > f.m || math.IsNaN(f.m) {
+				f.m = v
+			}
+			f.n++
+		}
+	case "min_over_time":
+		for _, v := range vs {
+			if f.n == 0 || v < f.m || math.IsNaN(f.m) {
+				f.m = v
+			}
+			f.n++
+		}
+	case "count_over_time":
+		f.n += float64(len(vs))
+	case "sum_over_time":
+		for _, v := range vs {
+			f.sum, f.c = kahansum.Inc(v, f.sum, f.c)
+		}
+		f.n += float64(len(vs))
+	case "avg_over_time":
+		n, sum, c := f.n, f.sum, f.c
+		for i, v := range vs {
+			n++
+			if n == 1 {
+				sum = v
+				continue
+			}
+			if f.incrMean {
+				f.n, f.sum, f.c = n-1, sum, c
+				for _, v := range vs[i:] {
+					f.add(v)
+				}
+				return
+			}
+			newSum, newC := kahansum.Inc(v, sum, c)
+			if math.IsInf(newSum, 0) {
+				f.n, f.sum, f.c = n-1, sum, c
+				for _, v := range vs[i:] {
+					f.add(v) // switches to the incremental mean
+				}
+				return
+			}
+			sum, c = newSum, newC
+		}
+		f.n, f.sum, f.c = n, sum, c
+	}
 }
 
 func (f *fold) add(v float64) {

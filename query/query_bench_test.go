@@ -137,7 +137,8 @@ var tsbsQueries = []struct {
 }
 
 // BenchmarkTSBS runs each query shape through the Prometheus engine over
-// the adapter, with the optimizer on and off.
+// the adapter (Prepare, as the API does), with the optimizer on, on
+// without pushdown, and off.
 //
 //	go test -run '^$' -bench TSBS -benchtime 20x ./query/
 func BenchmarkTSBS(b *testing.B) {
@@ -146,7 +147,7 @@ func BenchmarkTSBS(b *testing.B) {
 	for _, mode := range []struct {
 		name string
 		opts Options
-	}{{"optimizer", Options{}}, {"baseline", Options{DisableOptimizer: true}}} {
+	}{{"optimizer", Options{}}, {"no-pushdown", Options{DisablePushdown: true}}, {"baseline", Options{DisableOptimizer: true}}} {
 		a, err := NewAdapter(db, mode.opts)
 		if err != nil {
 			b.Fatal(err)
@@ -158,7 +159,8 @@ func BenchmarkTSBS(b *testing.B) {
 				var samples int64
 				for b.Loop() {
 					tr := &Trace{}
-					qry, err := ng.NewRangeQuery(context.Background(), a.Queryable(tr), nil, q.query, end.Add(-q.rng), end, q.step)
+					qa, qs := a.Prepare(tr, q.query, end.Add(-q.rng), end, q.step)
+					qry, err := ng.NewRangeQuery(context.Background(), qa, nil, qs, end.Add(-q.rng), end, q.step)
 					if err != nil {
 						b.Fatal(err)
 					}
