@@ -120,5 +120,5 @@ func TestExplainShowsPushdown(t *testing.T) {
 	require.Greater(t, s.BlocksAggregated, int64(50))
 	require.Empty(t, exOff.Selects[0].Pushdown)
 	require.Less(t, ex.Samples*3, exOff.Samples, "pushdown decodes under a third of the samples")
-	t.Logf("samples decoded: %d with pushdown, %d without", ex.Samples, exOff.Samples)
+	t.Logf("samples decoded: %d with pushdown, %d without; %s", ex.Samples, exOff.Samples, s.Pushdown)
 }
