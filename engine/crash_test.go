@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lightningdb/lightningdb/series"
+	"github.com/lightningdb/lightningdb/tagindex"
 )
 
 var crashRounds = flag.Int("crash.rounds", 20, "SIGKILL rounds of TestCrashKill9")
@@ -220,6 +221,9 @@ func verifyCrashRound(t *testing.T, dir string, acked map[[2]int64]bool) {
 					t.Fatalf("acknowledged batch w=%d k=%d series j=%d: got %q want %q", w, key[1], j, got, want)
 				}
 			}
+			if len(present) > 0 {
+				checkIndexed(t, db, ls)
+			}
 			for ts, got := range present {
 				k := (ts + 999) / 1000
 				_, typ, wts, raw, str := crashSample(w, j, k)
@@ -232,6 +236,28 @@ func verifyCrashRound(t *testing.T, dir string, acked map[[2]int64]bool) {
 				}
 			}
 		}
+	}
+}
+
+// checkIndexed checks that the tag index, as recovered after the crash
+// (from its partition files, rebuilt, or replayed from the WAL), finds the
+// series by its labels, and finds nothing else for them.
+func checkIndexed(t *testing.T, db *DB, ls series.Labels) {
+	t.Helper()
+	id, ok := db.Lookup(ls)
+	if !ok {
+		t.Fatalf("series %s has samples but no ID", ls)
+	}
+	var ms []*tagindex.Matcher
+	for _, l := range ls {
+		ms = append(ms, tagindex.MustNewMatcher(tagindex.MatchEqual, l.Name, l.Value))
+	}
+	ids, err := db.Index().Postings(math.MinInt64, math.MaxInt64, ms...)
+	if err != nil {
+		t.Fatalf("postings for %s: %v", ls, err)
+	}
+	if ids.GetCardinality() != 1 || !ids.Contains(id) {
+		t.Fatalf("tag index after crash: %s resolves to %v, want [%d]", ls, ids.ToArray(), id)
 	}
 }
 
