@@ -25,6 +25,9 @@ type Config struct {
 	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
 	// ShutdownTimeout bounds the wait for in-flight requests on SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Pprof serves net/http/pprof under /debug/pprof/ on the HTTP address
+	// (debugging and profiling; default off).
+	Pprof bool `yaml:"pprof"`
 
 	Engine EngineConfig `yaml:"engine"`
 	Influx InfluxConfig `yaml:"influx"`
@@ -90,6 +93,7 @@ func loadConfig(args []string) (Config, error) {
 		maxSeries  = fs.Int("max-series", cfg.Engine.MaxSeries, "maximum number of series (0 = no limit)")
 		authTokens = fs.String("auth-tokens", "", "comma-separated tokens required on writes (empty = no auth)")
 		mqttAddr   = fs.String("mqtt-addr", cfg.MQTT.Addr, "embedded MQTT broker listen address (empty = no broker)")
+		pprofOn    = fs.Bool("pprof", cfg.Pprof, "serve net/http/pprof under /debug/pprof/ on the HTTP address (default off)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -128,6 +132,8 @@ func loadConfig(args []string) (Config, error) {
 			cfg.Influx.Tokens = splitList(*authTokens)
 		case "mqtt-addr":
 			cfg.MQTT.Addr = *mqttAddr
+		case "pprof":
+			cfg.Pprof = *pprofOn
 		}
 	})
 	return cfg, cfg.validate()

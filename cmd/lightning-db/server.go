@@ -49,6 +49,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	s.mux.HandleFunc("/ready", s.serveReady)
 	s.mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	s.registerPprof()
 	gate := &readyGate{s: s}
 	srv := &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)

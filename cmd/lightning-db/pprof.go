@@ -1,0 +1,18 @@
+package main
+
+import "net/http/pprof"
+
+// registerPprof serves the runtime profiles under /debug/pprof/ when
+// cfg.Pprof is set. It registers on the server's own mux (never on
+// http.DefaultServeMux), so nothing is exposed unless asked for.
+func (s *server) registerPprof() {
+	if !s.cfg.Pprof {
+		return
+	}
+	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
+	s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.log.Warn("pprof enabled", "path", "/debug/pprof/")
+}
