@@ -181,6 +181,13 @@ func (db *DB) writeMemtable(m *memtable) (segs []*segment, samples int64, err er
 				if err := w.writeSeries(id, s.typ, ts[lo:hi], s.vals[lo:hi], s.strs); err != nil {
 					return err
 				}
+				// The appender indexes its series only after its commit, so a
+				// flush can get here first; the partition's index file,
+				// written before the manifest, must name every series of
+				// the segment (Add of an indexed series is a lock-free no-op).
+				if err := db.index.Add(p, id, db.reg.Labels(id)); err != nil {
+					return fmt.Errorf("index series %d in partition %d: %w", id, p, err)
+				}
 				samples += int64(hi - lo)
 			}
 			lo = hi
