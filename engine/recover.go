@@ -41,15 +41,8 @@ func (db *DB) recover() (uint64, error) {
 		}
 		db.cur.addSegment(s)
 	}
-	snap, err := db.fs.ReadFile(filepath.Join(db.dir, snapshotFile))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return 0, fmt.Errorf("read series snapshot: %w", err)
-	default:
-		if err := db.reg.LoadSnapshot(snap); err != nil {
-			return 0, fmt.Errorf("load %s: %w", snapshotFile, err)
-		}
+	if err := db.loadSnapshot(m); err != nil {
+		return 0, err
 	}
 	db.loadIndex()
 	dir := filepath.Join(db.dir, walDir)
@@ -72,6 +65,41 @@ func (db *DB) recover() (uint64, error) {
 		next = max(next, seq+1)
 	}
 	return next, nil
+}
+
+// loadSnapshot loads series.snap into the registry. Once a checkpoint
+// has happened (the manifest has a WAL checkpoint or segments), the WAL
+// that defined the segments' series may be gone and the snapshot is the
+// only record of their labels: then a missing snapshot, or one that lacks
+// a series a segment holds, fails the open before anything is changed.
+// Going on would give the segments' IDs to new series (wrong data for
+// label queries) and cut the WAL at the first record of an unknown series.
+func (db *DB) loadSnapshot(m *manifest) error {
+	name := filepath.Join(db.dir, snapshotFile)
+	snap, err := db.fs.ReadFile(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if m.walCheckpoint > 0 || len(m.segs) > 0 {
+			return fmt.Errorf("%w: %s is missing but %s records a checkpoint; restore it from a backup",
+				series.ErrCorruptSnapshot, name, manifestFile)
+		}
+	case err != nil:
+		return fmt.Errorf("read series snapshot: %w", err)
+	default:
+		if err := db.reg.LoadSnapshot(snap); err != nil {
+			return fmt.Errorf("load %s: %w", name, err)
+		}
+	}
+	maxID := db.reg.MaxID()
+	for _, p := range db.cur.parts {
+		for _, s := range p.segs {
+			if ids := s.x.ids; len(ids) > 0 && ids[len(ids)-1] > maxID {
+				return fmt.Errorf("%w: %s holds series up to %d, segment %s holds series %d; restore it from a backup",
+					series.ErrCorruptSnapshot, name, maxID, s.path, ids[len(ids)-1])
+			}
+		}
+	}
+	return nil
 }
 
 // removeOrphans deletes the files of the segments and index directories
