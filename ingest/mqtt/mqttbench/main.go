@@ -13,8 +13,10 @@
 //	taskset -c 0 mqttbench -serve 127.0.0.1:18830 -pprof 127.0.0.1:6060 &
 //	taskset -c 1 mqttbench -broker 127.0.0.1:18830 -discard=false -client raw -clients 1000 -qos 1
 //
-// -serve prints, every second with traffic, the messages stored and how
-// they were grouped: messages per Append and Appends per WAL group commit.
+// -serve prints, every second with traffic, the messages stored, how they
+// were grouped (messages per Append, Appends per WAL group commit) and the
+// process's CPU time per message, which depends less than the rate on
+// what else the machine runs.
 package main
 
 import (
@@ -119,24 +121,28 @@ func (s *server) close() {
 // counts is what the grouping report compares between two moments.
 type counts struct {
 	msgs, samples, appends, groups, fsyncs int64
+	cpu                                    time.Duration // user + system CPU time of the process
 }
 
 func (s *server) counts() counts {
 	st, es := s.in.Stats(), s.db.Stats()
-	return counts{st.Messages, st.Samples, int64(es.AppendedBatches), int64(es.WALGroups), int64(es.WALFsyncs)}
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return counts{st.Messages, st.Samples, int64(es.AppendedBatches), int64(es.WALGroups), int64(es.WALFsyncs), cpu}
 }
 
 func (c counts) report(prev counts, el time.Duration) string {
-	d := counts{c.msgs - prev.msgs, c.samples - prev.samples, c.appends - prev.appends, c.groups - prev.groups, c.fsyncs - prev.fsyncs}
+	d := counts{c.msgs - prev.msgs, c.samples - prev.samples, c.appends - prev.appends, c.groups - prev.groups, c.fsyncs - prev.fsyncs, c.cpu - prev.cpu}
 	div := func(a, b int64) float64 {
 		if b == 0 {
 			return 0
 		}
 		return float64(a) / float64(b)
 	}
-	return fmt.Sprintf("%.0f msgs/s, %.0f samples/s, %.1f msgs/Append, %.2f Appends/group, %.0f fsyncs/s",
+	return fmt.Sprintf("%.0f msgs/s, %.0f samples/s, %.1f msgs/Append, %.2f Appends/group, %.0f fsyncs/s, %.1f µs CPU/msg",
 		float64(d.msgs)/el.Seconds(), float64(d.samples)/el.Seconds(), div(d.msgs, d.appends), div(d.appends, d.groups),
-		float64(d.fsyncs)/el.Seconds())
+		float64(d.fsyncs)/el.Seconds(), div(d.cpu.Nanoseconds(), d.msgs)/1e3)
 }
 
 func serveOnly(addr string, opts mqtt.Options) error {
