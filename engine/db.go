@@ -216,8 +216,9 @@ func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult,
 	if err := b.Validate(); err != nil {
 		return res, err
 	}
-	if db.active().bytes.Load()+db.immBytes.Load() > db.opts.MemtableBudget {
+	if db.overBudget() {
 		db.m.overloaded.Inc()
+		db.kickFlusher() // the memtable may be below MemtableFlushBytes
 		return res, ErrOverloaded
 	}
 	c := db.commits.Get().(*commit)

@@ -371,6 +371,9 @@ func (db *DB) runFlusher(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-db.flushq:
+			if !db.flushDue() && !db.overBudget() {
+				continue // an overload kick that a finished flush answered
+			}
 		case <-t.C:
 			if err := db.applyRetention(ctx); err != nil && ctx.Err() == nil {
 				db.log.Error("retention failed", "err", err)
@@ -399,8 +402,20 @@ func (db *DB) maybeTriggerFlush() {
 	if db.memp.Load().used.Load() < db.opts.MemtableFlushBytes {
 		return
 	}
+	db.kickFlusher()
+}
+
+// kickFlusher wakes the background flusher without waiting.
+func (db *DB) kickFlusher() {
 	select {
 	case db.flushq <- struct{}{}:
 	default:
 	}
+}
+
+// overBudget reports whether the active and frozen memtables together hold
+// more than MemtableBudget: Append refuses new batches, and a flush is due
+// whatever MemtableFlushBytes says.
+func (db *DB) overBudget() bool {
+	return db.active().bytes.Load()+db.immBytes.Load() > db.opts.MemtableBudget
 }

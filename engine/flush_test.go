@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
@@ -52,5 +55,56 @@ func TestFlushIndexesFlushedSeries(t *testing.T) {
 	must(t, err)
 	if ids.GetCardinality() != 1 {
 		t.Fatalf("series flushed while its append was indexing is not in the tag index after reopen: %v", ids.ToArray())
+	}
+}
+
+// TestOverloadRecovers: a memtable over MemtableBudget but below
+// MemtableFlushBytes must still be flushed, or Append keeps returning
+// ErrOverloaded until the flush interval (15 minutes by default). It must
+// recover again and again: the flushed memtable kept as the next active
+// one must not itself hold the DB over its budget while empty.
+func TestOverloadRecovers(t *testing.T) {
+	db := mustOpen(t, t.TempDir(), Options{MemtableBudget: 256 << 10, MaintenanceInterval: 10 * time.Millisecond,
+		SyncMode: SyncNone, DisableCompaction: true})
+	defer func() { must(t, db.Close()) }()
+	var b series.Batch
+	ts := int64(0)
+	for round := range 3 {
+		overloaded := false
+		for i := 0; i < 10000 && !overloaded; i++ {
+			b.Reset()
+			for s := range 50 {
+				b.AddSeries(labels("m", "s", strconv.Itoa(s)), series.TypeFloat)
+				for range 20 {
+					ts++
+					b.AppendFloat(ts, 1)
+				}
+			}
+			_, err := db.Append(context.Background(), &b)
+			switch {
+			case errors.Is(err, ErrOverloaded):
+				overloaded = true
+			case err != nil:
+				t.Fatal(err)
+			}
+		}
+		if !overloaded {
+			t.Fatalf("round %d: never overloaded", round)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b.Reset()
+			b.AddSeries(labels("m", "s", "0"), series.TypeFloat)
+			ts++
+			b.AppendFloat(ts, 1)
+			_, err := db.Append(context.Background(), &b)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrOverloaded) || time.Now().After(deadline) {
+				t.Fatalf("round %d: still %v after 10 s (stats %+v)", round, err, db.Stats())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 }

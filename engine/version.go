@@ -150,6 +150,12 @@ func (db *DB) unrefMemtable(m *memtable) {
 		return
 	}
 	m.reset()
+	if m.bytes.Load() > db.opts.MemtableBudget/2 {
+		// Its kept capacity alone would hold the next active memtable near
+		// the budget while empty: Append would be refused and no flush
+		// would help. Let it go.
+		return
+	}
 	db.spareMu.Lock()
 	if db.spare == nil {
 		db.spare = m
