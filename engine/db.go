@@ -140,14 +140,14 @@ func Open(dir string, opts Options) (*DB, error) {
 	start := time.Now()
 	nextSeq, err := db.recover()
 	if err != nil {
-		db.releaseAll()
+		db.releaseOnFailedOpen()
 		return nil, err
 	}
 	db.log.Info("recovered", "series", db.reg.Len(), "samples", db.m.replaySamples.Load(),
 		"duration", time.Since(start))
 	db.wal, err = openWAL(db.fs, filepath.Join(dir, walDir), nextSeq, opts.WALSegmentSize, db.log, db.m)
 	if err != nil {
-		db.releaseAll()
+		db.releaseOnFailedOpen()
 		return nil, err
 	}
 	db.wg.Add(2)
@@ -178,6 +178,15 @@ func (db *DB) releaseAll() {
 	db.verMu.Unlock()
 	if v != nil {
 		v.unref()
+	}
+}
+
+// releaseOnFailedOpen unmaps the segments and the tag index files that
+// recovery opened.
+func (db *DB) releaseOnFailedOpen() {
+	db.releaseAll()
+	if err := db.index.Close(); err != nil {
+		db.log.Warn("close tag index after failed open", "err", err)
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lightningdb/lightningdb/series"
 )
@@ -51,4 +53,60 @@ func walBytes(t *testing.T, dir string) int64 {
 		n += fi.Size()
 	}
 	return n
+}
+
+// failReadFS fails ReadFile of names containing match.
+type failReadFS struct {
+	OSFS
+	match string
+}
+
+func (f failReadFS) ReadFile(name string) ([]byte, error) {
+	if strings.Contains(name, f.match) {
+		return nil, errInjected
+	}
+	return f.OSFS.ReadFile(name)
+}
+
+// openResources counts the process's open file descriptors and the
+// mappings of files under dir.
+func openResources(t *testing.T, dir string) (fds, maps int) {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	b, err := os.ReadFile("/proc/self/maps")
+	must(t, err)
+	return len(ents), strings.Count(string(b), dir)
+}
+
+// TestOpenCloseReleasesEverything: opening and closing a database with
+// segments and tag index files many times, or failing to open it, leaks
+// no file descriptor and no mapping.
+func TestOpenCloseReleasesEverything(t *testing.T) {
+	dir := t.TempDir()
+	db := mustOpen(t, dir, Options{})
+	for p := range int64(3) {
+		appendOne(t, db, labels("m", "p", strconv.FormatInt(p, 10)), series.TypeFloat, p*int64(24*time.Hour), 1)
+		must(t, db.Flush(context.Background()))
+	}
+	appendOne(t, db, labels("m", "p", "wal"), series.TypeFloat, 5, 1)
+	db.opts.noFlushOnClose = true // keep a WAL to replay
+	must(t, db.Close())
+
+	fds0, maps0 := openResources(t, dir)
+	for range 20 {
+		db := mustOpen(t, dir, Options{noFlushOnClose: true})
+		if got := readAll(db, labels("m", "p", "1")); len(got) != 1 {
+			t.Fatalf("read %v", got)
+		}
+		must(t, db.Close())
+		if _, err := Open(dir, Options{FS: failReadFS{match: walSuffix}}); !errors.Is(err, errInjected) {
+			t.Fatalf("open with an unreadable WAL: %v", err)
+		}
+	}
+	if fds, maps := openResources(t, dir); fds > fds0 || maps > maps0 {
+		t.Fatalf("after 20 opens and closes: %d fds (was %d), %d mappings of the data dir (was %d)", fds, fds0, maps, maps0)
+	}
 }
