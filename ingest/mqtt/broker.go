@@ -1,7 +1,6 @@
 package mqtt
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -117,8 +116,14 @@ type brokerHook struct {
 
 func (h *brokerHook) ID() string { return "lightningdb-store" }
 
+// Provides is asked for every hook event of every packet, so it is a
+// switch rather than a search.
 func (h *brokerHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish}, []byte{b})
+	switch b {
+	case mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish:
+		return true
+	}
+	return false
 }
 
 func (h *brokerHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/stretchr/testify/require"
 )
 
@@ -89,4 +90,40 @@ func TestBrokerStoresEveryQoSAndForwards(t *testing.T) {
 	require.Equal(t, int64(3), st.Messages)
 	require.Equal(t, int64(6), st.Samples)
 	require.Equal(t, int64(2), st.Acked)
+}
+
+func TestBrokerCredentials(t *testing.T) {
+	b, _ := startBroker(t, newMemAppender(), BrokerOptions{Username: "dev", Password: "s3cret"})
+	for _, tc := range []struct {
+		name, user, pass string
+		ok               bool
+	}{
+		{"none", "", "", false},
+		{"wrong password", "dev", "guess", false},
+		{"wrong user", "root", "s3cret", false},
+		{"right", "dev", "s3cret", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("auth-" + tc.name).
+				SetUsername(tc.user).SetPassword(tc.pass).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second))
+			tok := c.Connect()
+			require.True(t, tok.WaitTimeout(10*time.Second), "connect timed out")
+			if tc.ok {
+				require.NoError(t, tok.Error())
+				c.Disconnect(100)
+				return
+			}
+			require.Error(t, tok.Error())
+		})
+	}
+}
+
+func TestBrokerHookProvides(t *testing.T) {
+	h := &brokerHook{}
+	for _, ev := range []byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish} {
+		require.True(t, h.Provides(ev), "event %d", ev)
+	}
+	for _, ev := range []byte{mochi.OnPacketRead, mochi.OnPublished, mochi.OnQosPublish, mochi.OnConnect, mochi.OnSubscribe} {
+		require.False(t, h.Provides(ev), "event %d", ev)
+	}
 }
