@@ -301,7 +301,16 @@ func (db *DB) writeManifestLocked(metas []segMeta, walCheckpoint uint64) error {
 	metas = append(metas, db.broken...)
 	m := &manifest{nextFileNum: db.nextFileNum.Load(), walCheckpoint: walCheckpoint, segs: metas}
 	if err := writeManifest(db.fs, db.dir, m); err != nil {
-		return err
+		var renamed *renamedError
+		if !errors.As(err, &renamed) {
+			return err
+		}
+		// The new manifest is in place and is what the next open reads:
+		// the change is committed. Undoing it in memory would delete the
+		// segments it lists (and the next open would delete the WAL below
+		// its checkpoint). Only a machine crash can still bring the old
+		// manifest back.
+		db.log.Error("manifest written but the directory fsync failed; carrying on with it", "err", err)
 	}
 	db.walCheckpoint = walCheckpoint
 	return nil

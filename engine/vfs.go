@@ -105,5 +105,16 @@ func writeFileAtomic(fs FS, name string, write func(io.Writer) error) error {
 	if err := fs.Rename(tmp, name); err != nil {
 		return err
 	}
-	return fs.SyncDir(filepath.Dir(name))
+	if err := fs.SyncDir(filepath.Dir(name)); err != nil {
+		return &renamedError{err: err}
+	}
+	return nil
 }
+
+// renamedError is writeFileAtomic's error when the new file is in place
+// (the rename was done) but the directory fsync failed: the new file is
+// what a reopen reads, unless the machine crashes first.
+type renamedError struct{ err error }
+
+func (e *renamedError) Error() string { return "renamed, but sync directory: " + e.err.Error() }
+func (e *renamedError) Unwrap() error { return e.err }
