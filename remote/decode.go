@@ -21,6 +21,10 @@ type decoder struct {
 	refs  []uint32    // 2.0 label references of the current series
 	meta  *Metadata
 	res   decodeResult
+
+	cache     *seriesCache  // nil: no cache
+	ents      []*cacheEntry // per series of the batch: its cache entry, or nil
+	rawLabels []byte        // a cache hit's label fields, for messages (d.pairs is then empty)
 }
 
 type labelPair struct{ name, value []byte }
@@ -44,12 +48,18 @@ type decodeResult struct {
 func (d *decoder) reset(meta *Metadata) {
 	d.meta = meta
 	d.syms = d.syms[:0]
+	clear(d.ents)
+	d.ents = d.ents[:0]
+	d.rawLabels = nil
 	problems := d.res.problems[:0]
 	d.res = decodeResult{problems: problems}
 }
 
 // problem records why (part of) a series was left out.
 func (d *decoder) problem(err error) {
+	if len(d.pairs) == 0 && d.rawLabels != nil {
+		d.pairs = appendLabelsV1(d.pairs, d.rawLabels)
+	}
 	if len(d.res.problems) < maxProblems {
 		d.res.problems = append(d.res.problems, fmt.Sprintf("series %s: %v", d.seriesName(), err))
 		return
@@ -108,7 +118,24 @@ func (d *decoder) openSeries(b *series.Batch) error {
 	}
 	b.SetLabelBuf(buf)
 	b.AddBuilt(start, series.TypeFloat)
+	d.ents = append(d.ents, nil)
 	return nil
+}
+
+// openCached opens a float series in b with the canonical labels of a
+// cache entry, and its series ID hint when known.
+func (d *decoder) openCached(b *series.Batch, e *cacheEntry) {
+	i := b.AddCanonical(e.canon(), series.TypeFloat)
+	if id := e.id.Load(); id != 0 {
+		b.SetRef(i, id)
+	}
+	d.ents = append(d.ents, e)
+}
+
+// dropLast removes the series opened last from b and from d.ents.
+func (d *decoder) dropLast(b *series.Batch) {
+	b.DropLast()
+	d.ents = d.ents[:b.Len()]
 }
 
 // metricName returns the __name__ value of the current series.
@@ -148,7 +175,7 @@ func (d *decoder) appendSample(b *series.Batch, v float64, tMs int64, rejected *
 // valid, and records the samples left out.
 func (d *decoder) closeSeries(b *series.Batch, added, rejected int, err error) {
 	if added == 0 {
-		b.DropLast()
+		d.dropLast(b)
 	}
 	if rejected > 0 {
 		d.res.rejectedSamples += rejected

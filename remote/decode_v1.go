@@ -35,23 +35,43 @@ func (d *decoder) decodeV1(body []byte, b *series.Batch) error {
 
 // seriesV1 decodes a TimeSeries: labels = 1, samples = 2, exemplars = 3,
 // histograms = 4. Fields may come in any order, so labels are gathered in
-// a first pass and samples appended in a second.
+// a first pass and samples appended in a second. When the labels are the
+// message's first fields (as Prometheus sends them) and d.cache knows those
+// bytes, the labels are neither decoded nor checked again (seriesCache).
 func (d *decoder) seriesV1(msg []byte, b *series.Batch) error {
-	d.pairs = d.pairs[:0]
-	nSamples, nHist := 0, 0
+	d.pairs, d.rawLabels = d.pairs[:0], nil
+	prefix, nPrefix := labelPrefix(msg)
+	var hit *cacheEntry
+	var h uint64
+	if d.cache != nil && nPrefix > 0 {
+		h = hashRaw(msg[:prefix])
+		if hit = d.cache.get(msg[:prefix], h); hit != nil {
+			d.rawLabels = msg[:prefix]
+		}
+	}
+	nSamples, nHist, nLabels := 0, 0, 0
 	var r fieldReader
-	r.reset(msg)
+	if hit != nil {
+		r.reset(msg[prefix:])
+		nLabels = nPrefix
+	} else {
+		r.reset(msg)
+	}
 	for r.next() {
 		if err := r.want(protowire.BytesType, "TimeSeries"); err != nil && r.num <= 4 {
 			return err
 		}
 		switch r.num {
 		case 1:
+			if hit != nil { // more labels after the cached run: another set
+				d.pairs, d.rawLabels, hit = appendLabelsV1(d.pairs, msg[:prefix]), nil, nil
+			}
 			name, value, err := labelV1(r.bytes)
 			if err != nil {
 				return err
 			}
 			d.pairs = append(d.pairs, labelPair{name, value})
+			nLabels++
 		case 2:
 			nSamples++
 		case 3:
@@ -69,19 +89,27 @@ func (d *decoder) seriesV1(msg []byte, b *series.Batch) error {
 	if nSamples == 0 {
 		return nil
 	}
-	if err := d.openSeries(b); err != nil {
-		return d.skipSeries(msg, nSamples, err)
+	if hit != nil {
+		d.openCached(b, hit)
+	} else {
+		if err := d.openSeries(b); err != nil {
+			return d.skipSeries(msg, nSamples, err)
+		}
+		if d.cache != nil && nPrefix > 0 && nLabels == nPrefix {
+			canon, _, _, _ := b.Series(b.Len() - 1)
+			d.ents[len(d.ents)-1] = d.cache.put(msg[:prefix], canon, h)
+		}
 	}
 	added, rejected := 0, 0
 	var firstErr error
-	r.reset(msg)
+	r.reset(msg[prefix:]) // the leading run holds only labels
 	for r.next() {
 		if r.num != 2 {
 			continue
 		}
 		v, t, err := sampleFields(r.bytes)
 		if err != nil {
-			b.DropLast()
+			d.dropLast(b)
 			return err
 		}
 		before := d.res.samples
@@ -138,6 +166,19 @@ func labelV1(msg []byte) (name, value []byte, err error) {
 		}
 	}
 	return name, value, r.done("Label")
+}
+
+// appendLabelsV1 appends the pairs of a run of label fields that were
+// decoded without error before (a cache entry's), for messages.
+func appendLabelsV1(dst []labelPair, run []byte) []labelPair {
+	var r fieldReader
+	r.reset(run)
+	for r.next() {
+		if name, value, err := labelV1(r.bytes); err == nil {
+			dst = append(dst, labelPair{name, value})
+		}
+	}
+	return dst
 }
 
 // exemplarV1 checks an Exemplar (labels = 1, value = 2, timestamp = 3).

@@ -100,7 +100,7 @@ func (d *decoder) seriesV2(msg []byte, b *series.Batch) error {
 		}
 		v, t, err := sampleFields(r.bytes)
 		if err != nil {
-			b.DropLast()
+			d.dropLast(b)
 			return err
 		}
 		before := d.res.samples

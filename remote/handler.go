@@ -26,6 +26,7 @@ type Handler struct {
 	opts    Options
 	c       counters
 	state   sync.Pool     // *writeState
+	cache   *seriesCache  // label fields -> canonical labels and ID; nil when off
 	readSem chan struct{} // bounds concurrent remote reads
 }
 
@@ -42,6 +43,7 @@ func NewHandler(app Appender, store Storage, opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("register remote metrics: %w", err)
 	}
 	h.state.New = func() any { return &writeState{} }
+	h.cache = newSeriesCache(opts.SeriesCacheSize)
 	return h, nil
 }
 

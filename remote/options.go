@@ -19,6 +19,11 @@ type Options struct {
 	// (Prometheus's read handler allows 32 MiB; a write of 2,000 samples
 	// is about 200 KiB).
 	MaxDecodedBytes int64
+	// SeriesCacheSize is the number of slots of the cache that maps a 1.0
+	// series' label fields, as sent, to its canonical labels and series ID
+	// (rounded up to a power of two; an entry holds the labels twice,
+	// about 0.5 KB for 10 labels). Default 32,768; negative turns it off.
+	SeriesCacheSize int
 	// ReadMaxSeries caps the series one remote read request returns, over
 	// all its queries. Default 100,000; over it the request gets 400.
 	ReadMaxSeries int
@@ -54,6 +59,7 @@ func DefaultOptions() Options {
 	return Options{
 		MaxBodyBytes:        32 << 20,
 		MaxDecodedBytes:     64 << 20,
+		SeriesCacheSize:     1 << 15,
 		ReadMaxSeries:       100_000,
 		ReadMaxBytes:        512 << 20,
 		ReadMaxBytesInFrame: 1 << 20,
@@ -71,6 +77,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.MaxDecodedBytes == 0 {
 		o.MaxDecodedBytes = def.MaxDecodedBytes
+	}
+	if o.SeriesCacheSize == 0 {
+		o.SeriesCacheSize = def.SeriesCacheSize
 	}
 	if o.ReadMaxSeries == 0 {
 		o.ReadMaxSeries = def.ReadMaxSeries

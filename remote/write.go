@@ -94,6 +94,7 @@ func (h *Handler) ServeWrite(w http.ResponseWriter, r *http.Request) {
 	}
 	st.batch.Reset()
 	st.dec.reset(h.opts.Metadata)
+	st.dec.cache = h.cache
 	if version == 1 {
 		err = st.dec.decodeV1(body, &st.batch)
 	} else {
@@ -164,6 +165,7 @@ func (h *Handler) append(ctx context.Context, w http.ResponseWriter, st *writeSt
 			h.appendFailed(w, err)
 			return
 		}
+		st.dec.learnRefs(&st.batch)
 	}
 	appRejected := 0
 	for _, rj := range ar.Rejected {
