@@ -465,6 +465,7 @@ func (db *DB) runApplier() {
 		gp := item.group
 		group := *gp
 		mem := db.active()
+		var d memDelta
 		mem.writeMu.Lock()
 		for _, c := range group {
 			b := c.batch
@@ -473,12 +474,13 @@ func (db *DB) runApplier() {
 					continue
 				}
 				_, typ, ts, vals := b.Series(i)
-				mem.addLocked(id, typ, ts, vals, b.StrBuf())
+				mem.addDeltaLocked(id, typ, ts, vals, b.StrBuf(), &d)
 				if c.needDef[i] {
 					db.reg.MarkDurable(id)
 				}
 			}
 		}
+		mem.commit(&d) // before the appenders wake: their samples are counted
 		mem.writeMu.Unlock()
 		for i, c := range group {
 			c.done <- nil

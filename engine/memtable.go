@@ -94,9 +94,36 @@ func (m *memtable) getOrCreateLocked(id series.ID, typ series.ValueType) *memSer
 	return s
 }
 
-// add inserts samples into series id. strs holds the bytes of string values
-// (raw = off<<32|len into strs). The caller holds writeMu.
+// memDelta accumulates the changes of many inserts to a memtable's
+// counters, so a writer adding a whole group touches the shared atomics
+// once (commit).
+type memDelta struct{ bytes, used, samples int64 }
+
+// commit adds d to m's counters and notes the first insert.
+func (m *memtable) commit(d *memDelta) {
+	if d.samples == 0 && d.bytes == 0 && d.used == 0 {
+		return
+	}
+	m.samples.Add(d.samples)
+	m.bytes.Add(d.bytes)
+	m.used.Add(d.used)
+	if m.firstAdd.Load() == 0 {
+		m.firstAdd.Store(time.Now().UnixNano())
+	}
+	*d = memDelta{}
+}
+
+// addLocked inserts samples into series id. strs holds the bytes of string
+// values (raw = off<<32|len into strs). The caller holds writeMu.
 func (m *memtable) addLocked(id series.ID, typ series.ValueType, ts []int64, vals []uint64, strs []byte) {
+	var d memDelta
+	m.addDeltaLocked(id, typ, ts, vals, strs, &d)
+	m.commit(&d)
+}
+
+// addDeltaLocked is addLocked leaving the counter changes in d for the
+// caller to commit (before it releases writeMu). The caller holds writeMu.
+func (m *memtable) addDeltaLocked(id series.ID, typ series.ValueType, ts []int64, vals []uint64, strs []byte, d *memDelta) {
 	s := m.getOrCreateLocked(id, typ)
 	s.mu.Lock()
 	if s.typ != typ { // a recycled slot of a series of another type
@@ -112,13 +139,10 @@ func (m *memtable) addLocked(id series.ID, typ series.ValueType, ts []int64, val
 		}
 		s.insert(t, v)
 	}
-	m.samples.Add(int64(len(ts)))
-	m.bytes.Add(s.sizeBytes() - before)
-	m.used.Add(s.usedBytes() - beforeUsed)
+	d.samples += int64(len(ts))
+	d.bytes += s.sizeBytes() - before
+	d.used += s.usedBytes() - beforeUsed
 	s.mu.Unlock()
-	if m.firstAdd.Load() == 0 {
-		m.firstAdd.Store(time.Now().UnixNano())
-	}
 }
 
 // insert adds one sample keeping ts sorted; an equal timestamp is replaced
