@@ -32,7 +32,7 @@ import (
 // every P busy) each group would hold the one message that kicked it and
 // every message would cost an Append and an fsync. The yield waits for no
 // timer: on an idle machine it returns at once, so latency stays low.
-// mu protects cur; pending counts the messages in cur.
+// mu protects cur; pending and samples are read without it.
 type committer struct {
 	app         ingest.Appender
 	linger      time.Duration
@@ -41,7 +41,8 @@ type committer struct {
 
 	mu      sync.Mutex
 	cur     *group
-	pending atomic.Int64
+	pending atomic.Int64  // messages in cur
+	samples atomic.Int64  // samples in cur
 	kick    chan struct{} // capacity 1
 	full    chan struct{} // capacity 1: the open group passed maxSamples
 }
@@ -102,6 +103,7 @@ func (c *committer) submit(ctx context.Context, src *series.Batch) result {
 	last := g.b.Len()
 	full := g.b.Samples() >= c.maxSamples
 	c.pending.Add(1)
+	c.samples.Store(int64(g.b.Samples()))
 	g.refs.Add(1)
 	c.mu.Unlock()
 	defer g.release()
@@ -184,10 +186,14 @@ func (c *committer) run(ctx context.Context) {
 const maxYields = 64
 
 // gather lets the goroutines that are ready to submit join the open group:
-// it yields while the group grows, up to maxYields times.
+// it yields while the group grows, up to maxYields times or until the
+// group holds maxSamples.
 func (c *committer) gather() {
 	for range maxYields {
 		n := c.pending.Load()
+		if c.samples.Load() >= int64(c.maxSamples) {
+			return
+		}
 		runtime.Gosched()
 		if c.pending.Load() == n {
 			return
@@ -207,6 +213,7 @@ func (c *committer) flush(ctx context.Context, slots chan struct{}, wg *sync.Wai
 	}
 	c.cur = newGroup()
 	c.pending.Store(0)
+	c.samples.Store(0)
 	c.mu.Unlock()
 	wg.Add(1)
 	go func() {
