@@ -171,6 +171,7 @@ func (h *InfluxHandler) write(ctx context.Context, w http.ResponseWriter, v api,
 			h.appendFailed(w, v, err)
 			return
 		}
+		st.parser.LearnRefs(&st.batch)
 	}
 	if db != "" && st.batch.Len() > 0 {
 		h.dbs.add(db)

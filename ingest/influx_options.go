@@ -69,10 +69,18 @@ func DefaultInfluxOptions() InfluxOptions {
 	}
 }
 
+// DefaultSeriesKeyCache is the number of series keys each pooled parser of
+// the write handler remembers (lineproto.Options.SeriesKeyCache) when
+// InfluxOptions.Lines leaves it 0: about 5 MB per parser when full.
+const DefaultSeriesKeyCache = 16384
+
 func (o *InfluxOptions) ensureDefaults() {
 	def := DefaultInfluxOptions()
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if o.Lines.SeriesKeyCache == 0 { // the handler caches keys unless told not to (negative)
+		o.Lines.SeriesKeyCache = DefaultSeriesKeyCache
 	}
 	if o.RetryAfter == 0 {
 		o.RetryAfter = def.RetryAfter

@@ -27,6 +27,11 @@ type Options struct {
 	// MaxErrors is how many LineErrors a Parse keeps with their text; the
 	// rest are only counted. Default 100.
 	MaxErrors int
+	// SeriesKeyCache is how many series keys (measurement and tags as sent,
+	// with the database) the Parser remembers with their canonical labels
+	// and series ID hints (keycache.go). 0 (the default) or negative: no
+	// cache. About 0.3 KB per key of 10 tags and 10 fields.
+	SeriesKeyCache int
 }
 
 // DefaultOptions returns the defaults described on Options.
@@ -49,6 +54,7 @@ type Parser struct {
 	base      int     // batch length when the last Parse started
 	errs      []*LineError
 	nerrs     int
+	keys      keyCache
 }
 
 // NewParser returns a parser with opts; zero fields of opts take their
@@ -67,7 +73,9 @@ func NewParser(opts Options) *Parser {
 	if opts.MaxErrors <= 0 {
 		opts.MaxErrors = def.MaxErrors
 	}
-	return &Parser{opts: opts, dbLabel: []byte(opts.DBLabel), nameLabel: []byte(series.MetricName)}
+	p := &Parser{opts: opts, dbLabel: []byte(opts.DBLabel), nameLabel: []byte(series.MetricName)}
+	p.keys.max = opts.SeriesKeyCache
+	return p
 }
 
 // Result sums up one Parse.
@@ -84,6 +92,7 @@ type Result struct {
 // copies what it keeps.
 func (p *Parser) Parse(dst *series.Batch, body []byte, db string, now int64, prec Precision) Result {
 	p.lines, p.errs = p.lines[:0], p.errs[:0]
+	p.keys.slots = p.keys.slots[:0]
 	p.base = dst.Len()
 	p.db = append(p.db[:0], db...)
 	p.s.reset(body, now, prec)
@@ -139,6 +148,11 @@ func (p *Parser) add(dst *series.Batch) error {
 	if err := p.checkNames(e); err != nil {
 		return err
 	}
+	k := p.keys.get(p.db, p.s.buf[e.start:e.keyEnd])
+	if k != nil {
+		p.addCached(dst, e, k)
+		return nil
+	}
 	b := &p.b
 	b.Reset()
 	// __name__ sorts before lower-case tag keys, and Telegraf sends tags
@@ -169,7 +183,9 @@ func (p *Parser) add(dst *series.Batch) error {
 	}
 	nameAt, nameEnd := start+at, start+at+n
 	dst.SetLabelBuf(buf)
+	k = p.keys.put(p.db, p.s.buf[e.start:e.keyEnd], buf[start:nameAt], buf[nameEnd:end])
 	p.addSeries(dst, start, &e.fields[0])
+	p.keys.note(k, 0, p.name)
 	for i := 1; i < len(e.fields); i++ {
 		buf = dst.LabelBuf()
 		s := len(buf)
@@ -178,8 +194,42 @@ func (p *Parser) add(dst *series.Batch) error {
 		buf = append(buf, buf[nameEnd:end]...)
 		dst.SetLabelBuf(buf)
 		p.addSeries(dst, s, &e.fields[i])
+		p.keys.note(k, i, p.name)
 	}
 	return nil
+}
+
+// addCached adds the series of e from a cached key: its canonical labels
+// around __name__, checked when the key was first seen, and the series ID
+// hints of its fields.
+func (p *Parser) addCached(dst *series.Batch, e *entry, k *keyEntry) {
+	for i := range e.fields {
+		buf := dst.LabelBuf()
+		s := len(buf)
+		buf = append(buf, k.prefix...)
+		buf = appendLabel(buf, p.nameLabel, p.metricName(e, i))
+		buf = append(buf, k.suffix...)
+		dst.SetLabelBuf(buf)
+		p.addSeries(dst, s, &e.fields[i])
+		if id := p.keys.note(k, i, p.name); id != 0 {
+			dst.SetRef(dst.Len()-1, id)
+		}
+	}
+}
+
+// LearnRefs keeps the series ID hints an appender stored in dst (see
+// series.Batch.SetRef) for the series the last Parse added, so later lines
+// with the same series key and field carry them. dst must be the batch of
+// the last Parse.
+func (p *Parser) LearnRefs(dst *series.Batch) {
+	for j, sl := range p.keys.slots {
+		if sl.k == nil || p.base+j >= dst.Len() {
+			continue
+		}
+		if f := &sl.k.fields[sl.i]; f.gen == sl.gen {
+			f.id = dst.Ref(p.base + j)
+		}
+	}
 }
 
 // checkNames rejects a line whose longest metric name would be too long,

@@ -47,6 +47,23 @@ func BenchmarkParse(b *testing.B) {
 	reportLines(b, benchLines, 10*benchLines)
 }
 
+// BenchmarkParseCached is BenchmarkParse with the series key cache, as
+// the write handler parses: every key after the first body is cached.
+func BenchmarkParseCached(b *testing.B) {
+	body := tsbsCPUBody(benchLines)
+	p := NewParser(Options{SeriesKeyCache: 1024})
+	var batch series.Batch
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		batch.Reset()
+		if r := p.Parse(&batch, body, "benchmark", testNow, Nanosecond); r.Accepted != benchLines {
+			b.Fatalf("accepted %d lines", r.Accepted)
+		}
+	}
+	reportLines(b, benchLines, 10*benchLines)
+}
+
 // BenchmarkScan measures our tokenizer alone, to compare with
 // BenchmarkReferenceDecode, which does the same work with the library.
 func BenchmarkScan(b *testing.B) {

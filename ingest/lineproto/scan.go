@@ -65,6 +65,7 @@ type field struct {
 // escape buffer and are valid until the next call of next.
 type entry struct {
 	start, end  int // byte range of the line in the body, newline excluded
+	keyEnd      int // end of the measurement and tags as sent (the series key)
 	line        int // 1-based line number of the first byte
 	measurement []byte
 	tags        []kv
@@ -120,6 +121,7 @@ func (s *scanner) parseEntry() error {
 	if err := s.parseTags(); err != nil {
 		return err
 	}
+	s.e.keyEnd = s.pos
 	hasTime, err := s.parseFields()
 	if err != nil || !hasTime {
 		s.e.ts = s.now
