@@ -38,7 +38,9 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/ingest/mqtt"
+	"github.com/lightningdb/lightningdb/series"
 )
 
 func main() {
@@ -51,6 +53,7 @@ func main() {
 	discard := flag.Bool("discard", true, "with -broker: subscribe a client that discards to bench/# (mosquitto alone)")
 	serve := flag.String("serve", "", "only serve: run the embedded broker over a real engine on this address until SIGINT/SIGTERM")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
+	flag.BoolVar(&noStore, "nostore", false, "store nothing: an appender that returns at once replaces the engine (measures the broker and the hook alone)")
 	linger := flag.Duration("linger", 0, "mqtt.Options.Linger")
 	inflight := flag.Int("inflight", 0, "mqtt.Options.MaxInFlight (0: default)")
 	flag.Parse()
@@ -73,7 +76,8 @@ func main() {
 // directory.
 type server struct {
 	dir    string
-	db     *engine.DB
+	db     *engine.DB // nil with -nostore
+	nop    *nopAppender
 	in     *mqtt.Ingestor
 	b      *mqtt.Broker
 	cancel context.CancelFunc
@@ -85,11 +89,18 @@ func startServer(addr string, opts mqtt.Options) (*server, error) {
 		return nil, err
 	}
 	s := &server{dir: dir}
-	if s.db, err = engine.Open(dir, engine.Options{}); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("open engine: %w", err)
+	var app ingest.Appender
+	if noStore {
+		s.nop = &nopAppender{}
+		app = s.nop
+	} else {
+		if s.db, err = engine.Open(dir, engine.Options{}); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("open engine: %w", err)
+		}
+		app = s.db
 	}
-	if s.in, err = mqtt.New(s.db, opts); err != nil {
+	if s.in, err = mqtt.New(app, opts); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -114,8 +125,22 @@ func (s *server) close() {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	s.db.Close()
+	if s.db != nil {
+		s.db.Close()
+	}
 	os.RemoveAll(s.dir)
+}
+
+// noStore is -nostore.
+var noStore bool
+
+// nopAppender accepts every batch at once (-nostore): the broker and the
+// hook without the engine.
+type nopAppender struct{ batches atomic.Int64 }
+
+func (a *nopAppender) Append(_ context.Context, b *series.Batch) (series.AppendResult, error) {
+	a.batches.Add(1)
+	return series.AppendResult{Accepted: b.Samples()}, nil
 }
 
 // counts is what the grouping report compares between two moments.
@@ -125,7 +150,13 @@ type counts struct {
 }
 
 func (s *server) counts() counts {
-	st, es := s.in.Stats(), s.db.Stats()
+	st := s.in.Stats()
+	var es engine.Stats
+	if s.db != nil {
+		es = s.db.Stats()
+	} else {
+		es.AppendedBatches = uint64(s.nop.batches.Load())
+	}
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
