@@ -93,7 +93,10 @@ func benchAppend(b *testing.B, appenders int, opts Options) {
 // 2 million samples (1,000 series x 2,000 batches).
 func BenchmarkReplay(b *testing.B) {
 	dir := b.TempDir()
-	db := mustOpen(b, dir, Options{SyncMode: SyncNone})
+	// noFlushOnClose: leave the data in the WAL, as a crash does, so every
+	// open replays it.
+	opts := Options{SyncMode: SyncNone, noFlushOnClose: true}
+	db := mustOpen(b, dir, opts)
 	bt := benchBatch(0, 1000)
 	const rounds = 2000
 	for k := range rounds {
@@ -106,8 +109,12 @@ func BenchmarkReplay(b *testing.B) {
 	b.ResetTimer()
 	var samples uint64
 	for b.Loop() { // run with -benchtime Nx and a small N: each op replays 2M samples
-		db := mustOpen(b, dir, Options{SyncMode: SyncNone})
-		samples += db.Stats().ReplayedSamples
+		db := mustOpen(b, dir, opts)
+		n := db.Stats().ReplayedSamples
+		if n != rounds*1000 {
+			b.Fatalf("replayed %d samples, want %d", n, rounds*1000)
+		}
+		samples += n
 		b.StopTimer()
 		must(b, db.Close())
 		b.StartTimer()
