@@ -54,8 +54,26 @@ func (it *Iterator) load(id series.ID, minT, maxT int64, parts []partSegs, mems 
 		// One source: hand the scratch buffers over, no copy.
 		it.sampleBuf, it.scratch = it.scratch, it.sampleBuf
 	default:
+		if runsDisjoint(s.ts, it.runs) {
+			// Sources disjoint in time and in order (a series read
+			// across partitions): already merged, no copy.
+			it.sampleBuf, it.scratch = it.scratch, it.sampleBuf
+			return
+		}
 		it.merge()
 	}
+}
+
+// runsDisjoint reports whether each run of ts (ending at runs[i], each
+// sorted and unique) starts after the previous one ends, so that the runs
+// concatenated are the merge.
+func runsDisjoint(ts []int64, runs []int) bool {
+	for i := 1; i < len(runs); i++ {
+		if ts[runs[i-1]-1] >= ts[runs[i-1]] {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeBlock appends the samples of block b within [minT, maxT] to the
