@@ -301,6 +301,9 @@ func msToMaxNs(ms int64) int64 {
 
 // nsToMs floors a nanosecond timestamp to its millisecond.
 func nsToMs(t int64) int64 {
+	if t >= 0 {
+		return int64(uint64(t) / 1e6) // one multiply, no sign fix-up
+	}
 	ms := t / 1e6
 	if t%1e6 < 0 {
 		ms--

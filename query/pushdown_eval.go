@@ -261,25 +261,40 @@ func (w *pdWorker) decodeInto(id series.ID, minT, maxT int64) (off, n int, err e
 	off = len(w.ts)
 	typ := w.it.Type()
 	src, raws := w.it.Timestamps(), w.it.RawValues()
+	raws = raws[:len(src)]
 	w.ts, w.vs = slices.Grow(w.ts, len(src)), slices.Grow(w.vs, len(src))
 	ts, vs := w.ts[off:off+len(src)], w.vs[off:off+len(src)]
 	stale, dup := false, false
 	prev := int64(math.MinInt64)
 	for i, t := range src {
-		var v float64
-		switch typ {
-		case series.TypeFloat:
-			v = math.Float64frombits(raws[i])
-		case series.TypeString:
-			v = math.NaN()
-		default:
-			v = series.AsFloat64(typ, raws[i])
-		}
 		ms := nsToMs(t)
-		stale = stale || math.Float64bits(v) == value.StaleNaN
-		dup = dup || ms == prev
+		if ms == prev {
+			dup = true
+		}
 		prev = ms
-		ts[i], vs[i] = ms, v
+		ts[i] = ms
+	}
+	// One loop per type; only floats can hold a staleness marker.
+	switch typ {
+	case series.TypeFloat:
+		for i, r := range raws {
+			if r == value.StaleNaN {
+				stale = true
+			}
+			vs[i] = math.Float64frombits(r)
+		}
+	case series.TypeInt:
+		for i, r := range raws {
+			vs[i] = float64(int64(r))
+		}
+	case series.TypeString:
+		for i := range raws {
+			vs[i] = math.NaN()
+		}
+	default:
+		for i, r := range raws {
+			vs[i] = series.AsFloat64(typ, r)
+		}
 	}
 	w.ts, w.vs = w.ts[:off+len(src)], w.vs[:off+len(src)]
 	if dup {
@@ -470,11 +485,17 @@ func (f *fold) addAll(vs []float64) {
 	case "count_over_time":
 		f.n += float64(len(vs))
 	case "sum_over_time":
+		if f.addExact(vs) {
+			return
+		}
 		for _, v := range vs {
 			f.sum, f.c = kahansum.Inc(v, f.sum, f.c)
 		}
 		f.n += float64(len(vs))
 	case "avg_over_time":
+		if f.addExact(vs) {
+			return
+		}
 		n, sum, c := f.n, f.sum, f.c
 		for i, v := range vs {
 			n++
@@ -501,6 +522,43 @@ func (f *fold) addAll(vs []float64) {
 		}
 		f.n, f.sum, f.c = n, sum, c
 	}
+}
+
+// addExact folds vs into the sum of sum_over_time or avg_over_time with
+// plain additions when that gives Prometheus' Kahan sum bit for bit, and
+// reports whether it did (f is unchanged otherwise). kahansum.Inc's sum is
+// always the plain running sum; its compensation stays +0 as long as every
+// partial sum is exact, which holds when the compensation is +0, the sum so
+// far and every value are integers, and their magnitudes add up to less
+// than 2^53. Then the result (sum + c, sum/n + c/n) is the same.
+func (f *fold) addExact(vs []float64) bool {
+	if len(vs) == 0 || f.incrMean || f.c != 0 || math.Signbit(f.c) || f.sum != math.Trunc(f.sum) {
+		return false
+	}
+	sum, bound := f.sum, math.Abs(f.sum)
+	rest := vs
+	if f.n == 0 && f.fn == "avg_over_time" {
+		// funcAvgOverTime starts from the first value, not from 0 + it
+		// (-0 stays -0).
+		sum, rest = vs[0], vs[1:]
+		if sum != math.Trunc(sum) {
+			return false
+		}
+		bound = math.Abs(sum)
+	}
+	for _, v := range rest {
+		if v != math.Trunc(v) {
+			return false // fractional or NaN
+		}
+		sum += v
+		bound += math.Abs(v)
+	}
+	if !(bound < 1<<53) { // also false for ±Inf
+		return false
+	}
+	f.sum = sum
+	f.n += float64(len(vs))
+	return true
 }
 
 func (f *fold) add(v float64) {
