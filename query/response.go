@@ -80,7 +80,10 @@ type response struct {
 }
 
 func writeJSON(w http.ResponseWriter, log *slog.Logger, code int, resp *response) {
-	b, err := json.Marshal(resp)
+	b, ok, err := appendMatrixResponse(nil, resp)
+	if !ok && err == nil {
+		b, err = json.Marshal(resp)
+	}
 	if err != nil {
 		log.Error("marshal response", "err", err)
 		code = http.StatusInternalServerError

@@ -1,0 +1,92 @@
+package query
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+)
+
+// TestMatrixJSONIdentical: the hand-written matrix answer is byte for byte
+// json.Marshal's, for odd labels (escapes, HTML, UTF-8), special floats,
+// negative and fractional timestamps, empty series and matrices, explain,
+// warnings and infos; histograms fall back to json.Marshal.
+func TestMatrixJSONIdentical(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	strs := []string{"", "a", "host_1", `q"uote`, `back\slash`, "<b>&amp;</b>", "tab\tnl\n", "é ü 日本", "\u2028", "\x7f", "\xff", "a<b", "x>", "__name__", "zz"}
+	floats := []float64{0, math.Copysign(0, -1), 1, -1.5, 1e-7, 1e21, 123456789.123, math.NaN(), math.Inf(1), math.Inf(-1), 5e-324, math.MaxFloat64, 1.0 / 3}
+	for iter := range 3000 {
+		var m promql.Matrix
+		if iter%7 != 0 {
+			m = promql.Matrix{}
+		}
+		for range r.IntN(5) {
+			b := labels.NewScratchBuilder(0)
+			for _, i := range r.Perm(len(strs))[:r.IntN(4)] {
+				b.Add(strs[i], strs[r.IntN(len(strs))])
+			}
+			b.Sort()
+			s := promql.Series{Metric: b.Labels()}
+			for range r.IntN(4) {
+				ts := r.Int64N(4e12) - 1e12
+				if r.IntN(5) == 0 {
+					ts = int64(r.IntN(3) - 1)
+				}
+				v := floats[r.IntN(len(floats))]
+				if r.IntN(2) == 0 {
+					v = r.NormFloat64() * math.Pow(10, float64(r.IntN(40)-20))
+				}
+				s.Floats = append(s.Floats, promql.FPoint{T: ts, F: v})
+			}
+			if r.IntN(40) == 0 {
+				s.Histograms = []promql.HPoint{{T: 1000, H: &histogram.FloatHistogram{Count: 1, Sum: 2}}}
+			}
+			m = append(m, s)
+		}
+		qd := &queryData{ResultType: parser.ValueTypeMatrix, Result: m}
+		if iter%5 == 0 {
+			qd.Explain = &Trace{Optimizer: true, Series: int64(iter)}
+		}
+		resp := &response{Status: "success", Data: qd}
+		if iter%3 == 0 {
+			resp.Warnings = []string{"w<1>", "w2"}
+		}
+		if iter%4 == 0 {
+			resp.Infos = []string{"info \"x\""}
+		}
+		want, err := json.Marshal(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := appendMatrixResponse(nil, resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist := false
+		for _, s := range m {
+			hist = hist || len(s.Histograms) > 0
+		}
+		if ok == hist {
+			t.Fatalf("fast path taken: %v with histograms: %v", ok, hist)
+		}
+		if ok && !bytes.Equal(got, want) {
+			t.Fatalf("got\n%s\nwant\n%s", got, want)
+		}
+	}
+	// Not a matrix, or an error: json.Marshal.
+	for _, resp := range []*response{
+		{Status: "success", Data: &queryData{ResultType: parser.ValueTypeVector, Result: promql.Vector{}}},
+		{Status: "error", ErrorType: "bad_data", Error: "x", Data: &queryData{ResultType: parser.ValueTypeMatrix, Result: promql.Matrix{}}},
+		{Status: "success", Data: []string{"a"}},
+	} {
+		if _, ok, _ := appendMatrixResponse(nil, resp); ok {
+			t.Fatalf("fast path for %+v", resp)
+		}
+	}
+}
