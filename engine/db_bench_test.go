@@ -124,14 +124,15 @@ func BenchmarkReplay(b *testing.B) {
 
 // TestAppendAllocsPerSample guards the steady-state path: appending a
 // batch of known series allocates nothing per sample. The memtable's
-// per-series slices grow by doubling (amortized, and kept across flushes),
-// so the series are first filled to just past a power of two; the measured
-// appends then fit in the capacity they have.
+// per-series slices grow geometrically (amortized, and kept across
+// flushes), so the series are first filled to just past a growth step; the
+// measured appends then fit in the capacity they have.
 func TestAppendAllocsPerSample(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
-	db := mustOpen(t, t.TempDir(), Options{SyncMode: SyncNone})
+	// No flush while filling: the filled capacity is what is measured.
+	db := mustOpen(t, t.TempDir(), Options{SyncMode: SyncNone, MemtableFlushBytes: 1 << 30})
 	defer db.Close()
 	bt := benchBatch(0, 1000)
 	k := int64(0)
@@ -141,8 +142,24 @@ func TestAppendAllocsPerSample(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for range 1100 { // capacity 2048 from here on
+	// Past the doubling range: capacity grows to memGrowCap(c) at c+1
+	// samples, leaving memGrowCap(c)-c-1 appends that fit.
+	c := memGrowDoubleUntil
+	for memGrowCap(c)-c < 501 {
+		c = memGrowCap(c)
+	}
+	for range c + 1 {
 		run()
+	}
+	room := -1
+	must(t, db.active().forEach(func(_ series.ID, s *memSeries) error {
+		if r := cap(s.ts) - len(s.ts); room < 0 || r < room {
+			room = r
+		}
+		return nil
+	}))
+	if room < 500 {
+		t.Fatalf("room for %d more samples per series after filling %d, want 500", room, c+1)
 	}
 	allocs := testing.AllocsPerRun(500, run)
 	if perSample := allocs / 1000; perSample > 0.002 {
