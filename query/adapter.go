@@ -27,6 +27,7 @@ type Adapter struct {
 	st     Storage
 	opts   Options
 	cache  *postingsCache // nil when disabled
+	wcache *windowCache   // nil when disabled
 	arenas sync.Pool      // *arena
 }
 
@@ -37,6 +38,9 @@ func NewAdapter(st Storage, opts Options) (*Adapter, error) {
 		return nil, fmt.Errorf("query options: %w", err)
 	}
 	a := &Adapter{st: st, opts: opts}
+	if opts.WindowCacheEntries > 0 && !opts.DisableOptimizer && !opts.DisablePushdown {
+		a.wcache = newWindowCache(opts.WindowCacheEntries)
+	}
 	if opts.CacheEntries > 0 && !opts.DisableOptimizer {
 		a.cache = newPostingsCache(opts.CacheEntries)
 	}

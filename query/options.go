@@ -35,6 +35,10 @@ type Options struct {
 	// CacheEntries bounds the postings cache (matchers and partition ->
 	// series bitmap). Default 4096; negative disables it.
 	CacheEntries int
+	// WindowCacheEntries bounds the cache of pushed-down window results
+	// over final data (rcache.go). Default 131072 (about 10 MB); negative
+	// disables it.
+	WindowCacheEntries int
 	// DisableOptimizer turns off partition pruning, the postings cache,
 	// parallel decoding and pushdown: the baseline the tests compare the
 	// optimizer with.
@@ -68,6 +72,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.CacheEntries == 0 {
 		o.CacheEntries = 4096
+	}
+	if o.WindowCacheEntries == 0 {
+		o.WindowCacheEntries = 1 << 17
 	}
 }
 

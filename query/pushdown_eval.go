@@ -56,7 +56,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	defer eq.Close()
 	var acct pushdownAccount
 	workers, err := q.forEachBlock(ctx, len(refs), func(ar *arena, w *pdWorker, lo, hi int) (int64, error) {
-		w.eq, w.p, w.acct = eq, p, &acct
+		w.eq, w.p, w.acct, w.wc = eq, p, &acct, q.a.wcache
 		for i := lo; i < hi; i++ {
 			off := len(ar.ts)
 			if err := w.series(refs[i].id, minT, maxT, ar); err != nil {
@@ -72,8 +72,9 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	st.Workers = workers
 	st.Samples = acct.decoded.Load()
 	st.BlocksAggregated, st.SamplesSkipped = acct.blocks.Load(), acct.skipped.Load()
-	st.Pushdown = fmt.Sprintf("%s evaluated in storage: %d blocks from aggregates (%d samples not decoded), %d samples decoded",
-		p.fn, acct.blocks.Load(), acct.skipped.Load(), st.Samples)
+	st.WindowsCached = acct.cached.Load()
+	st.Pushdown = fmt.Sprintf("%s evaluated in storage: %d blocks from aggregates (%d samples not decoded), %d samples decoded, %d windows from the window cache",
+		p.fn, acct.blocks.Load(), acct.skipped.Load(), st.Samples, st.WindowsCached)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +83,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 
 // pushdownAccount counts what a pushed-down select read.
 type pushdownAccount struct {
-	decoded, blocks, skipped atomic.Int64
+	decoded, blocks, skipped, cached atomic.Int64
 }
 
 // forEachBlock runs fn over blocks of [0, n) on up to Options.Parallelism
@@ -160,6 +161,15 @@ type pdWorker struct {
 	ts      []int64
 	vs      []float64
 	decoded int64
+	wc      *windowCache // nil: off
+	fps     []windowFP   // per evaluation time of the current series
+}
+
+// windowFP is the engine's fingerprint of one window's samples; ok is
+// false when they are not final (in a memtable).
+type windowFP struct {
+	fp uint64
+	ok bool
 }
 
 var staleNaN = math.Float64frombits(value.StaleNaN)
@@ -168,6 +178,9 @@ var staleNaN = math.Float64frombits(value.StaleNaN)
 // the value, or a staleness marker for an empty window. It appends nothing
 // when every window is empty.
 func (w *pdWorker) series(id series.ID, minT, maxT int64, ar *arena) error {
+	if w.wc != nil && w.cached(id, ar) {
+		return nil
+	}
 	if err := w.load(id, minT, maxT); err != nil {
 		return err
 	}
@@ -184,6 +197,9 @@ func (w *pdWorker) series(id series.ID, minT, maxT int64, ar *arena) error {
 		v, ok, err := w.window(id, first, lo, hi)
 		if err != nil {
 			return err
+		}
+		if w.wc != nil && w.fps[k].ok {
+			w.wc.put(windowKey{id: id, fn: p.fn, lo: lo, hi: hi, fp: w.fps[k].fp}, windowVal{v: v, ok: ok})
 		}
 		if !ok {
 			v = staleNaN
@@ -327,6 +343,51 @@ func (w *pdWorker) decodeInto(id series.ID, minT, maxT int64) (off, n int, err e
 	}
 	w.ts, w.vs = w.ts[:k], w.vs[:k]
 	return off, k - off, nil
+}
+
+// cached appends the results of every window of series id from the window
+// cache and reports true when all are there; otherwise it appends nothing
+// and leaves in w.fps the fingerprints for series to store its results.
+func (w *pdWorker) cached(id series.ID, ar *arena) bool {
+	p := w.p
+	w.fps = w.fps[:0]
+	hit := true
+	for k := range p.evalTimes() {
+		t := p.startMs + int64(k)*p.stepMs
+		lo, hi := t-p.offsetMs-p.rangeMs, t-p.offsetMs
+		fp, ok := w.eq.Fingerprint(id, msToMinNs(lo+1), msToMaxNs(hi))
+		w.fps = append(w.fps, windowFP{fp: fp, ok: ok})
+		if hit && ok {
+			_, ok = w.wc.get(windowKey{id: id, fn: p.fn, lo: lo, hi: hi, fp: fp})
+		}
+		hit = hit && ok
+	}
+	if !hit {
+		return false
+	}
+	off := len(ar.ts)
+	any := false
+	for k := range p.evalTimes() {
+		t := p.startMs + int64(k)*p.stepMs
+		lo, hi := t-p.offsetMs-p.rangeMs, t-p.offsetMs
+		r, ok := w.wc.get(windowKey{id: id, fn: p.fn, lo: lo, hi: hi, fp: w.fps[k].fp})
+		if !ok { // dropped meanwhile by another query's put
+			ar.ts, ar.vs = ar.ts[:off], ar.vs[:off]
+			return false
+		}
+		v := r.v
+		if !r.ok {
+			v = staleNaN
+		}
+		any = any || r.ok
+		ar.ts = append(ar.ts, t)
+		ar.vs = append(ar.vs, v)
+	}
+	if !any {
+		ar.ts, ar.vs = ar.ts[:off], ar.vs[:off]
+	}
+	w.acct.cached.Add(int64(len(w.fps)))
+	return true
 }
 
 // expand decodes the block of a summary piece.

@@ -54,6 +54,8 @@ type SelectTrace struct {
 	Pushdown         string `json:"pushdown,omitempty"`
 	BlocksAggregated int64  `json:"blocksAggregated,omitempty"`
 	SamplesSkipped   int64  `json:"samplesSkipped,omitempty"`
+	// WindowsCached windows were read from the window cache (rcache.go).
+	WindowsCached int64 `json:"windowsCached,omitempty"`
 }
 
 // PartitionTrace is one index partition a select read.

@@ -1,0 +1,87 @@
+package query
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/series"
+)
+
+// TestWindowCache: a repeated pushed-down query over segments reads its
+// windows from the window cache (nothing decoded) with the same answer;
+// a late write into a cached window (memtable, then flushed into an
+// overlapping segment, then compacted) changes the answer exactly as
+// with pushdown off, never serving the stale entry.
+func TestWindowCache(t *testing.T) {
+	db, err := engine.Open(t.TempDir(), engine.Options{SyncMode: engine.SyncNone, PartitionDuration: 24 * hour, BlockSamples: 100})
+	require.NoError(t, err)
+	defer db.Close()
+	t0 := int64(1_700_006_400) * 1e9
+	load(t, db, smallData(t0))
+	require.NoError(t, db.Flush(context.Background()))
+	on := newTestAPI(t, db, Options{})
+	off := newTestAPI(t, db, Options{DisablePushdown: true})
+	params := url.Values{"query": {`avg by (dc) (avg_over_time(cpu_usage[1h])) or max_over_time(mem_used[90m])`},
+		"start": {secs(t0 + 2*hour)}, "end": {secs(t0 + 20*hour)}, "step": {"3600"}}
+	const all = int64(2 * 4 * 19) // 4 + 4 series, 19 windows
+	const (
+		none = iota
+		every
+		some
+		any
+	)
+	check := func(want int) string {
+		t.Helper()
+		res, ex := explainQuery(t, on.URL, params)
+		ref, _ := explainQuery(t, off.URL, params)
+		require.JSONEq(t, string(ref), string(res))
+		var cached, decoded int64
+		for _, s := range ex.Selects {
+			cached += s.WindowsCached
+			decoded += s.Samples
+		}
+		switch want {
+		case every:
+			require.Equal(t, all, cached, "every window from the cache")
+			require.Zero(t, decoded)
+		case none:
+			require.Zero(t, cached)
+			require.NotZero(t, decoded)
+		case some:
+			require.NotZero(t, cached)
+			require.Less(t, cached, all)
+			require.NotZero(t, decoded)
+		}
+		return string(res)
+	}
+	first := check(none)
+	require.Equal(t, first, check(every))
+
+	// A late sample inside a cached window of h0: in the memtable the
+	// window is not final (decoded); flushed, it is in another segment
+	// (another fingerprint); compacted, in another file again.
+	var b series.Batch
+	b.AddSeries(series.FromStrings("__name__", "cpu_usage", "host", "h0", "dc", "eu"), series.TypeFloat)
+	b.AppendFloat(t0+5*hour+30*int64(time.Second), 1e6)
+	b.AddSeries(series.FromStrings("__name__", "mem_used", "host", "h1", "dc", "us"), series.TypeFloat)
+	b.AppendFloat(t0+7*hour, -5) // overwrites a sample
+	_, err = db.Append(context.Background(), &b)
+	require.NoError(t, err)
+	params.Set("explain", "1")
+	res, ex := explainQuery(t, on.URL, params)
+	ref, _ := explainQuery(t, off.URL, params)
+	require.JSONEq(t, string(ref), string(res))
+	require.NotEqual(t, first, string(res))
+	require.Less(t, ex.Selects[0].WindowsCached+ex.Selects[1].WindowsCached, all)
+	require.NoError(t, db.Flush(context.Background()))
+	changed := check(some) // h0 and h1 miss: their series decode; the others come from the cache
+	require.JSONEq(t, string(res), changed)
+	require.Equal(t, changed, check(every))
+	require.NoError(t, db.Compact(context.Background()))
+	require.JSONEq(t, changed, check(any))
+}
