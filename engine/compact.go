@@ -20,7 +20,11 @@ import (
 //     become one segment of the next level (at most 4×fan-in at once);
 //   - cold: a partition wholly before the current one (by Options.Now)
 //     with more than one segment is merged whole, so old data ends as one
-//     segment per partition with series-long blocks (the best compression).
+//     segment per partition with series-long blocks (the best compression),
+//     once no flush has added a segment to it for ColdCompactionDelay. A
+//     partition still receiving data (a backfill, a replay of history) is
+//     merged tiered meanwhile: merging it whole after every flush would
+//     rewrite the whole partition each time.
 //
 // The merge streams series in ID order: one series of the partition is in
 // memory at a time (its samples from every input, merged newest-wins), the
@@ -48,9 +52,10 @@ func (db *DB) pickCompaction(force bool) *compactJob {
 	defer v.unref()
 	nowPart := db.partitionStart(db.opts.Now().UnixNano())
 	fanIn := db.opts.CompactionFanIn
+	quietSince := time.Now().Add(-db.opts.ColdCompactionDelay).UnixNano()
 	for _, p := range v.parts {
 		segs := p.segs
-		if len(segs) > 1 && (force || p.start < nowPart) {
+		if len(segs) > 1 && (force || p.start < nowPart && db.partQuiet(p.start, quietSince)) {
 			return newJob(p.start, segs)
 		}
 		for i := 0; i < len(segs); {
@@ -65,6 +70,33 @@ func (db *DB) pickCompaction(force bool) *compactJob {
 		}
 	}
 	return nil
+}
+
+// partQuiet reports whether no flush has added a segment to partition part
+// since quietSince (unix ns); partitions not flushed to since the DB opened
+// are quiet.
+func (db *DB) partQuiet(part, quietSince int64) bool {
+	db.partFlushMu.Lock()
+	defer db.partFlushMu.Unlock()
+	return db.partFlushed[part] < quietSince
+}
+
+// noteFlushed records that a flush added segments to their partitions now.
+func (db *DB) noteFlushed(segs []*segment) {
+	now := time.Now().UnixNano()
+	db.partFlushMu.Lock()
+	defer db.partFlushMu.Unlock()
+	if db.partFlushed == nil {
+		db.partFlushed = map[int64]int64{}
+	}
+	for p, t := range db.partFlushed {
+		if t < now-int64(db.opts.ColdCompactionDelay) {
+			delete(db.partFlushed, p) // quiet: the zero value says the same
+		}
+	}
+	for _, s := range segs {
+		db.partFlushed[s.partition] = now
+	}
 }
 
 func newJob(part int64, segs []*segment) *compactJob {

@@ -66,8 +66,10 @@ type DB struct {
 	flushEnc      encoding.Encoder
 	compactMu     sync.Mutex // compactMu serialises compactions; protects compactEnc
 	compactEnc    encoding.Encoder
-	spareMu       sync.Mutex // spareMu protects spare
-	spare         *memtable  // a flushed, reset memtable to be the next active one
+	partFlushMu   sync.Mutex      // partFlushMu protects partFlushed
+	partFlushed   map[int64]int64 // partition start -> unix ns of its last flush (recent ones only)
+	spareMu       sync.Mutex      // spareMu protects spare
+	spare         *memtable       // a flushed, reset memtable to be the next active one
 	immBytes      atomic.Int64
 	indexMu       sync.Mutex // indexMu protects indexWritten
 	indexWritten  map[int64]int

@@ -142,6 +142,7 @@ func (db *DB) flushMemtable(m *memtable) error {
 	for _, s := range segs {
 		bytes += s.size
 	}
+	db.noteFlushed(segs)
 	db.m.flushes.Inc()
 	db.m.flushedSamples.Add(uint64(samples))
 	db.m.flushedBytes.Add(uint64(bytes))

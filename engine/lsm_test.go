@@ -198,6 +198,37 @@ func TestTieredCompaction(t *testing.T) {
 	}
 }
 
+// TestColdCompactionDelay checks that a partition before the current one
+// is merged whole only once no flush has added to it for
+// ColdCompactionDelay, and tiered meanwhile.
+func TestColdCompactionDelay(t *testing.T) {
+	now := 10 * day
+	const delay = 700 * time.Millisecond
+	db := mustOpen(t, t.TempDir(), Options{CompactionFanIn: 4, ColdCompactionDelay: delay, MaintenanceInterval: 10 * time.Millisecond,
+		Now: func() time.Time { return time.Unix(0, now) }})
+	defer db.Close()
+	ls := labels("s")
+	start := time.Now()
+	for i := range 3 { // below the fan-in: no tiered merge
+		appendOne(t, db, ls, series.TypeInt, 5*day+int64(i), uint64(i))
+		must(t, db.Flush(context.Background()))
+	}
+	time.Sleep(delay / 3)
+	if st := db.Stats(); st.Segments != 3 && time.Since(start) < delay {
+		t.Fatalf("cold partition merged %v after its last flush, before the delay (%v): %+v", time.Since(start), delay, st)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for db.Stats().Segments > 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := db.Stats(); st.Segments != 1 || st.Compactions != 1 {
+		t.Fatalf("cold partition not merged after the delay: %+v", st)
+	}
+	if got := readAll(db, ls); len(got) != 3 {
+		t.Fatalf("got %v", got)
+	}
+}
+
 // TestRetention drops exactly the partitions wholly older than the TTL,
 // also while a query holds them.
 func TestRetention(t *testing.T) {

@@ -78,7 +78,9 @@ type Options struct {
 	// (16 bytes per sample plus string bytes) past which it is flushed to
 	// segments. It is far below MemtableBudget, which stays the
 	// back-pressure limit of the active and flushing memtables together.
-	// Zero means 256 MiB.
+	// The memtable's memory is about twice this (the active memtable and
+	// the flushing one, or the spare kept with its capacity after a flush).
+	// Zero means 32 MiB.
 	MemtableFlushBytes int64
 	// MemtableFlushInterval flushes the active memtable once its oldest
 	// write is this old, so the WAL stays short on a quiet database. Zero
@@ -95,6 +97,11 @@ type Options struct {
 	// CompactionBytesPerSecond bounds the write rate of compaction; zero
 	// means no limit.
 	CompactionBytesPerSecond int64
+	// ColdCompactionDelay is how long a partition before the current one
+	// must go without a flush adding to it before background compaction
+	// merges it whole (until then it is merged tiered, like the current
+	// one). Zero means 1 minute; negative merges at once.
+	ColdCompactionDelay time.Duration
 	// DisableCompaction stops background compaction (Compact still works).
 	DisableCompaction bool
 	// Retention drops partitions whose every timestamp is older than
@@ -154,7 +161,7 @@ func (o *Options) ensureDefaults() {
 		o.PartitionDuration = int64(24 * time.Hour)
 	}
 	if o.MemtableFlushBytes == 0 {
-		o.MemtableFlushBytes = 256 << 20
+		o.MemtableFlushBytes = 32 << 20
 	}
 	if o.MemtableFlushInterval == 0 {
 		o.MemtableFlushInterval = 15 * time.Minute
@@ -164,6 +171,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.CompactionFanIn == 0 {
 		o.CompactionFanIn = 4
+	}
+	if o.ColdCompactionDelay == 0 {
+		o.ColdCompactionDelay = time.Minute
 	}
 	if o.MaintenanceInterval == 0 {
 		o.MaintenanceInterval = 10 * time.Second

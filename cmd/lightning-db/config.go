@@ -42,6 +42,7 @@ type EngineConfig struct {
 	SyncInterval      time.Duration `yaml:"sync_interval"`
 	WALSegmentSize    int64         `yaml:"wal_segment_size"`
 	MemtableBudget    int64         `yaml:"memtable_budget"`
+	MemtableFlush     int64         `yaml:"memtable_flush_bytes"`
 	MaxSeries         int           `yaml:"max_series"`
 	PartitionDuration time.Duration `yaml:"partition_duration"`
 }
@@ -70,6 +71,7 @@ func defaultConfig() Config {
 			SyncInterval:      eo.SyncInterval,
 			WALSegmentSize:    eo.WALSegmentSize,
 			MemtableBudget:    eo.MemtableBudget,
+			MemtableFlush:     eo.MemtableFlushBytes,
 			PartitionDuration: time.Duration(eo.PartitionDuration),
 		},
 		Influx: InfluxConfig{MaxBodyBytes: 32 << 20, Separator: "_", DBLabel: "db", MaxLineBytes: 256 << 10},
@@ -173,11 +175,12 @@ func (c *Config) validate() error {
 func (c *Config) engineOptions() engine.Options {
 	mode, _ := engine.ParseSyncMode(c.Engine.SyncMode)
 	return engine.Options{
-		SyncMode:          mode,
-		SyncInterval:      c.Engine.SyncInterval,
-		WALSegmentSize:    c.Engine.WALSegmentSize,
-		MemtableBudget:    c.Engine.MemtableBudget,
-		MaxSeries:         c.Engine.MaxSeries,
-		PartitionDuration: int64(c.Engine.PartitionDuration),
+		SyncMode:           mode,
+		SyncInterval:       c.Engine.SyncInterval,
+		WALSegmentSize:     c.Engine.WALSegmentSize,
+		MemtableBudget:     c.Engine.MemtableBudget,
+		MemtableFlushBytes: c.Engine.MemtableFlush,
+		MaxSeries:          c.Engine.MaxSeries,
+		PartitionDuration:  int64(c.Engine.PartitionDuration),
 	}
 }

@@ -18,6 +18,7 @@ engine:
   sync_mode: interval
   sync_interval: 250ms
   max_series: 10
+  memtable_flush_bytes: 8388608
 influx:
   tokens: [a, b]
 `), 0o644)
@@ -27,7 +28,7 @@ influx:
 	}
 	if cfg.DataDir != "/from/file" || cfg.HTTPAddr != "127.0.0.1:1234" || cfg.LogFormat != "json" ||
 		cfg.Engine.SyncMode != "interval" || cfg.Engine.SyncInterval != 250*time.Millisecond ||
-		cfg.Engine.MaxSeries != 10 || len(cfg.Influx.Tokens) != 2 {
+		cfg.Engine.MaxSeries != 10 || len(cfg.Influx.Tokens) != 2 || cfg.engineOptions().MemtableFlushBytes != 8<<20 {
 		t.Fatalf("config %+v", cfg)
 	}
 	if cfg.Engine.MemtableBudget != defaultConfig().Engine.MemtableBudget {
