@@ -163,6 +163,7 @@ type pdWorker struct {
 	decoded int64
 	wc      *windowCache // nil: off
 	fps     []windowFP   // per evaluation time of the current series
+	hits    []windowVal  // its cached results, while all are found
 }
 
 // windowFP is the engine's fingerprint of one window's samples; ok is
@@ -199,7 +200,7 @@ func (w *pdWorker) series(id series.ID, minT, maxT int64, ar *arena) error {
 			return err
 		}
 		if w.wc != nil && w.fps[k].ok {
-			w.wc.put(windowKey{id: id, fn: p.fn, lo: lo, hi: hi, fp: w.fps[k].fp}, windowVal{v: v, ok: ok})
+			w.wc.put(windowKey{id: id, fn: fnCode(p.fn), lo: lo, hi: hi, fp: w.fps[k].fp}, windowVal{v: v, ok: ok})
 		}
 		if !ok {
 			v = staleNaN
@@ -350,15 +351,18 @@ func (w *pdWorker) decodeInto(id series.ID, minT, maxT int64) (off, n int, err e
 // and leaves in w.fps the fingerprints for series to store its results.
 func (w *pdWorker) cached(id series.ID, ar *arena) bool {
 	p := w.p
-	w.fps = w.fps[:0]
-	hit := true
+	fn := fnCode(p.fn)
+	w.fps, w.hits = w.fps[:0], w.hits[:0]
+	hit := fn != 0
 	for k := range p.evalTimes() {
 		t := p.startMs + int64(k)*p.stepMs
 		lo, hi := t-p.offsetMs-p.rangeMs, t-p.offsetMs
 		fp, ok := w.eq.Fingerprint(id, msToMinNs(lo+1), msToMaxNs(hi))
-		w.fps = append(w.fps, windowFP{fp: fp, ok: ok})
+		w.fps = append(w.fps, windowFP{fp: fp, ok: ok && fn != 0})
 		if hit && ok {
-			_, ok = w.wc.get(windowKey{id: id, fn: p.fn, lo: lo, hi: hi, fp: fp})
+			var r windowVal
+			r, ok = w.wc.get(windowKey{id: id, fn: fn, lo: lo, hi: hi, fp: fp})
+			w.hits = append(w.hits, r)
 		}
 		hit = hit && ok
 	}
@@ -367,26 +371,19 @@ func (w *pdWorker) cached(id series.ID, ar *arena) bool {
 	}
 	off := len(ar.ts)
 	any := false
-	for k := range p.evalTimes() {
-		t := p.startMs + int64(k)*p.stepMs
-		lo, hi := t-p.offsetMs-p.rangeMs, t-p.offsetMs
-		r, ok := w.wc.get(windowKey{id: id, fn: p.fn, lo: lo, hi: hi, fp: w.fps[k].fp})
-		if !ok { // dropped meanwhile by another query's put
-			ar.ts, ar.vs = ar.ts[:off], ar.vs[:off]
-			return false
-		}
+	for k, r := range w.hits {
 		v := r.v
 		if !r.ok {
 			v = staleNaN
 		}
 		any = any || r.ok
-		ar.ts = append(ar.ts, t)
+		ar.ts = append(ar.ts, p.startMs+int64(k)*p.stepMs)
 		ar.vs = append(ar.vs, v)
 	}
 	if !any {
 		ar.ts, ar.vs = ar.ts[:off], ar.vs[:off]
 	}
-	w.acct.cached.Add(int64(len(w.fps)))
+	w.acct.cached.Add(int64(len(w.hits)))
 	return true
 }
 

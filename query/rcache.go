@@ -21,9 +21,27 @@ type windowCache struct {
 
 type windowKey struct {
 	id     series.ID
-	fn     string
+	fn     uint8 // fnCode
 	lo, hi int64 // ms, the window (lo, hi]
 	fp     uint64
+}
+
+// fnCode numbers the pushed-down functions for windowKey (a string would
+// be hashed on every lookup).
+func fnCode(fn string) uint8 {
+	switch fn {
+	case "max_over_time":
+		return 1
+	case "min_over_time":
+		return 2
+	case "sum_over_time":
+		return 3
+	case "count_over_time":
+		return 4
+	case "avg_over_time":
+		return 5
+	}
+	return 0 // not cached
 }
 
 type windowVal struct {
