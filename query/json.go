@@ -108,7 +108,14 @@ func appendMatrix(b []byte, m promql.Matrix) []byte {
 				// is 0 or at least 1e-3 and below 1e21, where encoding/json
 				// uses the 'f' format.
 				b = append(b, '[')
-				b = strconv.AppendFloat(b, float64(p.T)/1000, 'f', -1, 64)
+				if p.T%1000 == 0 && p.T < 1<<53 && p.T > -1<<53 {
+					// Whole seconds: float64(T) is exact below 2^53, and
+					// so is its quotient by 1000, an integer: the same
+					// digits without float formatting.
+					b = strconv.AppendInt(b, p.T/1000, 10)
+				} else {
+					b = strconv.AppendFloat(b, float64(p.T)/1000, 'f', -1, 64)
+				}
 				b = append(b, ',', '"')
 				b = strconv.AppendFloat(b, p.F, 'f', -1, 64)
 				b = append(b, '"', ']')

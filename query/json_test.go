@@ -35,8 +35,13 @@ func TestMatrixJSONIdentical(t *testing.T) {
 			s := promql.Series{Metric: b.Labels()}
 			for range r.IntN(4) {
 				ts := r.Int64N(4e12) - 1e12
-				if r.IntN(5) == 0 {
+				switch r.IntN(5) {
+				case 0:
 					ts = int64(r.IntN(3) - 1)
+				case 1:
+					ts -= ts % 1000 // whole seconds, negative too
+				case 2:
+					ts = []int64{math.MaxInt64 - math.MaxInt64%1000, math.MinInt64 + 808, 1000, -1000, 1<<53 - 1<<53%1000, 9e15, 9007199254741000, -9007199254741000}[r.IntN(8)]
 				}
 				v := floats[r.IntN(len(floats))]
 				if r.IntN(2) == 0 {
