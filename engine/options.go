@@ -80,7 +80,7 @@ type Options struct {
 	// back-pressure limit of the active and flushing memtables together.
 	// The memtable's memory is about twice this (the active memtable and
 	// the flushing one, or the spare kept with its capacity after a flush).
-	// Zero means 32 MiB.
+	// Zero means 20 MiB.
 	MemtableFlushBytes int64
 	// MemtableFlushInterval flushes the active memtable once its oldest
 	// write is this old, so the WAL stays short on a quiet database. Zero
@@ -161,7 +161,7 @@ func (o *Options) ensureDefaults() {
 		o.PartitionDuration = int64(24 * time.Hour)
 	}
 	if o.MemtableFlushBytes == 0 {
-		o.MemtableFlushBytes = 32 << 20
+		o.MemtableFlushBytes = 20 << 20
 	}
 	if o.MemtableFlushInterval == 0 {
 		o.MemtableFlushInterval = 15 * time.Minute

@@ -47,3 +47,31 @@ influx:
 		t.Fatalf("deploy example: %v", err)
 	}
 }
+
+// TestMemoryLimit checks the soft memory limit: derived from the memtable
+// flush size by default, explicit, or off.
+func TestMemoryLimit(t *testing.T) {
+	cfg, err := loadConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.memoryLimit(), 4*cfg.engineOptions().MemtableFlushBytes+48<<20; got != want || got != 128<<20 {
+		t.Fatalf("default memory limit %d, want %d (128 MiB)", got, want)
+	}
+	cfg.Engine.MemtableFlush = 8 << 20
+	if got := cfg.memoryLimit(); got != 80<<20 {
+		t.Fatalf("memory limit %d with 8 MiB flushes, want 80 MiB", got)
+	}
+	for _, c := range []struct {
+		arg  string
+		want int64
+	}{{"1000000000", 1000000000}, {"-1", 0}} {
+		cfg, err := loadConfig([]string{"--memory-limit", c.arg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.memoryLimit(); got != c.want {
+			t.Fatalf("--memory-limit %s: %d, want %d", c.arg, got, c.want)
+		}
+	}
+}

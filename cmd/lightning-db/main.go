@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -28,6 +29,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "lightning-db:", err)
 		os.Exit(2)
+	}
+	if lim := cfg.memoryLimit(); lim > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(lim)
+		log.Debug("memory limit", "bytes", lim)
 	}
 	// The first SIGINT/SIGTERM starts a graceful shutdown; a second one
 	// exits at once (the WAL still holds every acknowledged write).
