@@ -118,6 +118,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		rotateq:      make(chan *swapReq),
 		stop:         make(chan struct{}),
 		flushq:       make(chan struct{}, 1),
+		flushEnc:     encoding.Encoder{Fast: true}, // compaction rewrites flushed segments with the full search
 		compactq:     make(chan struct{}, 1),
 		indexWritten: map[int64]int{},
 	}

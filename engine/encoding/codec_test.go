@@ -3,6 +3,7 @@ package encoding
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -71,28 +72,30 @@ func timestampCases() map[string][]int64 {
 }
 
 func TestTimestampsRoundTrip(t *testing.T) {
-	var enc Encoder
 	var dec Decoder
-	for name, ts := range timestampCases() {
-		t.Run(name, func(t *testing.T) {
-			b, err := enc.AppendTimestamps([]byte("hdr"), ts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.HasPrefix(b, []byte("hdr")) {
-				t.Fatal("dst prefix lost")
-			}
-			got, rest, err := dec.DecodeTimestamps([]int64{42}, append(b[3:], "tail"...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(rest) != "tail" {
-				t.Fatalf("rest = %q", rest)
-			}
-			if got[0] != 42 || !slices.Equal(got[1:], ts) {
-				t.Fatalf("round trip mismatch:\n got %v\nwant %v", got[1:min(len(got), 10)], ts[:min(len(ts), 10)])
-			}
-		})
+	for _, fast := range []bool{false, true} { // Fast (flushes) must decode the same
+		enc := Encoder{Fast: fast}
+		for name, ts := range timestampCases() {
+			t.Run(fmt.Sprintf("%s/fast=%v", name, fast), func(t *testing.T) {
+				b, err := enc.AppendTimestamps([]byte("hdr"), ts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.HasPrefix(b, []byte("hdr")) {
+					t.Fatal("dst prefix lost")
+				}
+				got, rest, err := dec.DecodeTimestamps([]int64{42}, append(b[3:], "tail"...))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(rest) != "tail" {
+					t.Fatalf("rest = %q", rest)
+				}
+				if got[0] != 42 || !slices.Equal(got[1:], ts) {
+					t.Fatalf("round trip mismatch:\n got %v\nwant %v", got[1:min(len(got), 10)], ts[:min(len(ts), 10)])
+				}
+			})
+		}
 	}
 }
 
@@ -179,26 +182,28 @@ func valueCases() map[string]struct {
 }
 
 func TestValuesRoundTrip(t *testing.T) {
-	var enc Encoder
 	var dec Decoder
-	for name, tc := range valueCases() {
-		t.Run(name, func(t *testing.T) {
-			b, err := enc.AppendValues(nil, tc.typ, tc.vals)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%d samples in %d bytes, codec %#x", len(tc.vals), len(b), b[0])
-			got, rest, err := dec.DecodeValues(nil, tc.typ, b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(rest) != 0 {
-				t.Fatalf("rest = %x", rest)
-			}
-			if !slices.Equal(got, tc.vals) {
-				t.Fatalf("round trip mismatch:\n got %x\nwant %x", got[:min(len(got), 8)], tc.vals[:min(len(tc.vals), 8)])
-			}
-		})
+	for _, fast := range []bool{false, true} { // Fast (flushes) must decode the same
+		enc := Encoder{Fast: fast}
+		for name, tc := range valueCases() {
+			t.Run(fmt.Sprintf("%s/fast=%v", name, fast), func(t *testing.T) {
+				b, err := enc.AppendValues(nil, tc.typ, tc.vals)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%d samples in %d bytes, codec %#x", len(tc.vals), len(b), b[0])
+				got, rest, err := dec.DecodeValues(nil, tc.typ, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rest) != 0 {
+					t.Fatalf("rest = %x", rest)
+				}
+				if !slices.Equal(got, tc.vals) {
+					t.Fatalf("round trip mismatch:\n got %x\nwant %x", got[:min(len(got), 8)], tc.vals[:min(len(tc.vals), 8)])
+				}
+			})
+		}
 	}
 }
 

@@ -44,7 +44,7 @@ func (e *Encoder) appendResiduals(dst []byte, res []uint64) ([]byte, byte) {
 	}
 	start := len(dst)
 	dst = appendPFOR(dst, res, pforWidth(&hist, len(res)))
-	if len(res) < minHuffResiduals || len(res) > huff0.BlockSizeMax {
+	if e.Fast || len(res) < minHuffResiduals || len(res) > huff0.BlockSizeMax {
 		return dst, packerPFOR
 	}
 	big := 0
