@@ -31,12 +31,10 @@ type Config struct {
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (debug.SetMemoryLimit): the garbage collector runs more often as the
 	// heap nears it, instead of letting it grow to twice the live heap
-	// (GOGC=100). Zero derives it from the memtable: 4 x
-	// engine.memtable_flush_bytes + 48 MiB (128 MiB by default; the active
-	// and the flushing or spare memtable, each up to 1.25 x the flush size,
-	// plus request bodies and batches). Negative: no limit. The GOMEMLIMIT
-	// environment variable, when set, wins. It is soft: past it the GC uses
-	// up to about half the CPU rather than failing.
+	// (GOGC=100). Zero or negative: no limit (the default). Set it well
+	// above the live heap: past it the GC uses up to about half the CPU
+	// (docs/lsm.md "Memory"). The GOMEMLIMIT environment variable, when
+	// set, wins.
 	MemoryLimit int64 `yaml:"memory_limit"`
 
 	Engine EngineConfig `yaml:"engine"`
@@ -105,7 +103,7 @@ func loadConfig(args []string) (Config, error) {
 		maxSeries  = fs.Int("max-series", cfg.Engine.MaxSeries, "maximum number of series (0 = no limit)")
 		authTokens = fs.String("auth-tokens", "", "comma-separated tokens required on writes (empty = no auth)")
 		mqttAddr   = fs.String("mqtt-addr", cfg.MQTT.Addr, "embedded MQTT broker listen address (empty = no broker)")
-		memLimit   = fs.Int64("memory-limit", cfg.MemoryLimit, "Go soft memory limit in bytes (0 = 4 x memtable flush bytes + 48 MiB, negative = none; GOMEMLIMIT wins)")
+		memLimit   = fs.Int64("memory-limit", cfg.MemoryLimit, "Go soft memory limit in bytes (0 = none; GOMEMLIMIT wins)")
 		pprofOn    = fs.Bool("pprof", cfg.Pprof, "serve net/http/pprof under /debug/pprof/ on the HTTP address (default off)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -156,17 +154,7 @@ func loadConfig(args []string) (Config, error) {
 
 // memoryLimit returns the soft memory limit to set, or 0 for none.
 func (c *Config) memoryLimit() int64 {
-	switch {
-	case c.MemoryLimit < 0:
-		return 0
-	case c.MemoryLimit > 0:
-		return c.MemoryLimit
-	}
-	flush := c.engineOptions().MemtableFlushBytes
-	if flush <= 0 {
-		flush = engine.DefaultOptions().MemtableFlushBytes
-	}
-	return 4*flush + 48<<20
+	return max(c.MemoryLimit, 0)
 }
 
 func splitList(s string) []string {

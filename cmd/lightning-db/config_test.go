@@ -48,24 +48,20 @@ influx:
 	}
 }
 
-// TestMemoryLimit checks the soft memory limit: derived from the memtable
-// flush size by default, explicit, or off.
+// TestMemoryLimit checks the soft memory limit: none by default, explicit,
+// or none again when negative.
 func TestMemoryLimit(t *testing.T) {
 	cfg, err := loadConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := cfg.memoryLimit(), 4*cfg.engineOptions().MemtableFlushBytes+48<<20; got != want || got != 128<<20 {
-		t.Fatalf("default memory limit %d, want %d (128 MiB)", got, want)
-	}
-	cfg.Engine.MemtableFlush = 8 << 20
-	if got := cfg.memoryLimit(); got != 80<<20 {
-		t.Fatalf("memory limit %d with 8 MiB flushes, want 80 MiB", got)
+	if got := cfg.memoryLimit(); got != 0 {
+		t.Fatalf("default memory limit %d, want none", got)
 	}
 	for _, c := range []struct {
 		arg  string
 		want int64
-	}{{"1000000000", 1000000000}, {"-1", 0}} {
+	}{{"134217728", 128 << 20}, {"-1", 0}} {
 		cfg, err := loadConfig([]string{"--memory-limit", c.arg})
 		if err != nil {
 			t.Fatal(err)
