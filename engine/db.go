@@ -108,17 +108,21 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("engine options: %w", err)
 	}
 	db := &DB{
-		dir:          dir,
-		opts:         opts,
-		fs:           opts.FS,
-		log:          opts.Logger.With("component", "engine"),
-		reg:          series.NewRegistry(series.RegistryOptions{MaxSeries: opts.MaxSeries}),
-		queue:        make(chan *commit, opts.CommitQueue),
-		applyq:       make(chan applyItem, 4),
-		rotateq:      make(chan *swapReq),
-		stop:         make(chan struct{}),
-		flushq:       make(chan struct{}, 1),
-		flushEnc:     encoding.Encoder{Fast: true}, // compaction rewrites flushed segments with the full search
+		dir:     dir,
+		opts:    opts,
+		fs:      opts.FS,
+		log:     opts.Logger.With("component", "engine"),
+		reg:     series.NewRegistry(series.RegistryOptions{MaxSeries: opts.MaxSeries}),
+		queue:   make(chan *commit, opts.CommitQueue),
+		applyq:  make(chan applyItem, 4),
+		rotateq: make(chan *swapReq),
+		stop:    make(chan struct{}),
+		flushq:  make(chan struct{}, 1),
+		// Small flushes (frequent, many segments that compaction rewrites
+		// with the full search) encode fast; large ones (the default) keep
+		// the full search: a past partition left with one flushed segment
+		// is never rewritten (0.49 instead of 0.40 B/sample on TSBS data).
+		flushEnc:     encoding.Encoder{Fast: opts.MemtableFlushBytes < fastFlushBelow},
 		compactq:     make(chan struct{}, 1),
 		indexWritten: map[int64]int{},
 	}

@@ -35,6 +35,10 @@ import (
 // that still holds everything; after 4, the segments are live and replay
 // starts at S (older WAL segments still on disk are deleted on open).
 
+// fastFlushBelow is the MemtableFlushBytes below which flushes use the fast
+// encoder (encoding.Encoder.Fast).
+const fastFlushBelow = 64 << 20
+
 // swapReq asks the commit pipeline to freeze the active memtable.
 type swapReq struct {
 	reply chan swapResult

@@ -491,3 +491,19 @@ func TestConcurrentFlushCompactRead(t *testing.T) {
 	t.Logf("flushes %d, compactions %d, segments %d, partitions %d", st.Flushes, st.Compactions, st.Segments, st.Partitions)
 	must(t, db.Close())
 }
+
+// TestFlushEncoderChoice checks that only small flushes use the fast
+// encoder: with large ones a past partition may keep its one flushed
+// segment for good, so it gets the full search.
+func TestFlushEncoderChoice(t *testing.T) {
+	for _, c := range []struct {
+		flush int64
+		fast  bool
+	}{{0, false}, {256 << 20, false}, {fastFlushBelow, false}, {20 << 20, true}} {
+		db := mustOpen(t, t.TempDir(), Options{MemtableFlushBytes: c.flush})
+		if db.flushEnc.Fast != c.fast {
+			t.Errorf("MemtableFlushBytes %d: fast flush encoder %v, want %v", c.flush, db.flushEnc.Fast, c.fast)
+		}
+		must(t, db.Close())
+	}
+}
