@@ -192,7 +192,11 @@ func (r *replayer) segment(name string) error {
 	}
 	mem := r.db.active()
 	mem.writeMu.Lock()
-	defer mem.writeMu.Unlock()
+	mem.exclusive = true
+	defer func() {
+		mem.exclusive = false
+		mem.writeMu.Unlock()
+	}()
 	r.mem = mem
 	off := walHeaderSize
 	for off < len(data) {
