@@ -140,11 +140,33 @@ func (q *querier) decode(ctx context.Context, refs []seriesRef, minT, maxT int64
 	defer eq.Close()
 	view := &querierView{q: eq}
 	workers := 1
-	o := q.a.opts
-	if !o.DisableOptimizer && len(refs) >= o.ParallelMinSeries {
-		workers = min(o.Parallelism, (len(refs)+decodeBlock-1)/decodeBlock)
+	if !q.a.opts.DisableOptimizer {
+		workers = q.workersFor(len(refs))
 	}
 	ars := q.takeArenas(workers)
+	return q.forEachBlock(ctx, len(refs), workers, func(g, lo, hi int) (int64, error) {
+		return ars[g].decodeRefs(view, refs[lo:hi], pattern)
+	})
+}
+
+// workersFor returns how many goroutines share n series: one below
+// ParallelMinSeries, else up to Parallelism, one per block of series.
+func (q *querier) workersFor(n int) int {
+	o := q.a.opts
+	if n < o.ParallelMinSeries {
+		return 1
+	}
+	return max(1, min(o.Parallelism, (n+decodeBlock-1)/decodeBlock))
+}
+
+// forEachBlock runs fn over the blocks [lo, hi) of decodeBlock items of
+// [0, n) on workers goroutines (the caller's alone when workers is 1); g
+// is the goroutine's index in [0, workers), so fn may keep per-goroutine
+// state in a slice. fn returns the samples it decoded, counted against
+// the query's sample limit. The first error stops every goroutine; it
+// also stops when ctx ends. It returns workers and that error.
+func (q *querier) forEachBlock(ctx context.Context, n, workers int, fn func(g, lo, hi int) (int64, error)) (int, error) {
+	maxSamples := q.a.opts.MaxSamples
 	var (
 		next    atomic.Int64
 		errOnce sync.Once
@@ -155,34 +177,33 @@ func (q *querier) decode(ctx context.Context, refs []seriesRef, minT, maxT int64
 		errOnce.Do(func() { firstE = err })
 		stop.Store(true)
 	}
-	work := func(ar *arena) {
+	work := func(g int) {
 		for !stop.Load() {
 			i := int(next.Add(decodeBlock)) - decodeBlock
-			if i >= len(refs) {
+			if i >= n {
 				return
 			}
 			if err := ctx.Err(); err != nil {
 				fail(err)
 				return
 			}
-			got, err := ar.decodeRefs(view, refs[i:min(i+decodeBlock, len(refs))], pattern)
+			got, err := fn(g, i, min(i+decodeBlock, n))
+			if total := q.tr.samples.Add(got); err == nil && maxSamples > 0 && total > maxSamples {
+				err = fmt.Errorf("%w: %d samples decoded so far, the limit is %d", ErrTooManySamples, total, maxSamples)
+			}
 			if err != nil {
 				fail(err)
 				return
 			}
-			if total := q.tr.samples.Add(got); o.MaxSamples > 0 && total > o.MaxSamples {
-				fail(fmt.Errorf("%w: %d samples decoded so far, the limit is %d", ErrTooManySamples, total, o.MaxSamples))
-				return
-			}
 		}
 	}
-	if workers == 1 {
-		work(ars[0])
+	if workers <= 1 {
+		work(0)
 		return 1, firstE
 	}
 	var wg sync.WaitGroup
-	for _, ar := range ars {
-		wg.Go(func() { work(ar) })
+	for g := range workers {
+		wg.Go(func() { work(g) })
 	}
 	wg.Wait()
 	return workers, firstE

@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,8 +54,14 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	}
 	defer eq.Close()
 	var acct pushdownAccount
-	workers, err := q.forEachBlock(ctx, len(refs), func(ar *arena, w *pdWorker, lo, hi int) (int64, error) {
-		w.eq, w.p, w.acct, w.wc = eq, p, &acct, q.a.wcache
+	workers := q.workersFor(len(refs))
+	ars, ws := q.takeArenas(workers), make([]pdWorker, workers)
+	for g := range ws {
+		ws[g] = pdWorker{eq: eq, p: p, acct: &acct, wc: q.a.wcache}
+	}
+	workers, err = q.forEachBlock(ctx, len(refs), workers, func(g, lo, hi int) (int64, error) {
+		ar, w := ars[g], &ws[g]
+		w.decoded = 0
 		for i := lo; i < hi; i++ {
 			off := len(ar.ts)
 			if err := w.series(refs[i].id, minT, maxT, ar); err != nil {
@@ -64,9 +69,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 			}
 			refs[i].ar, refs[i].off, refs[i].n = ar, off, len(ar.ts)-off
 		}
-		d := w.decoded
-		w.decoded = 0
-		return d, nil
+		return w.decoded, nil
 	})
 	st.DecodeSeconds = time.Since(t1).Seconds()
 	st.Workers = workers
@@ -84,59 +87,6 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 // pushdownAccount counts what a pushed-down select read.
 type pushdownAccount struct {
 	decoded, blocks, skipped, cached atomic.Int64
-}
-
-// forEachBlock runs fn over blocks of [0, n) on up to Options.Parallelism
-// goroutines, each with its own arena and worker state; fn returns the
-// samples it decoded, counted against the limit.
-func (q *querier) forEachBlock(ctx context.Context, n int, fn func(ar *arena, w *pdWorker, lo, hi int) (int64, error)) (int, error) {
-	o := q.a.opts
-	workers := 1
-	if len(q.plans) > 0 && n >= o.ParallelMinSeries {
-		workers = min(o.Parallelism, (n+decodeBlock-1)/decodeBlock)
-	}
-	ars := q.takeArenas(workers)
-	var (
-		next    atomic.Int64
-		errOnce sync.Once
-		firstE  error
-		stop    atomic.Bool
-	)
-	fail := func(err error) {
-		errOnce.Do(func() { firstE = err })
-		stop.Store(true)
-	}
-	work := func(ar *arena) {
-		w := &pdWorker{}
-		for !stop.Load() {
-			i := int(next.Add(decodeBlock)) - decodeBlock
-			if i >= n {
-				return
-			}
-			if err := ctx.Err(); err != nil {
-				fail(err)
-				return
-			}
-			got, err := fn(ar, w, i, min(i+decodeBlock, n))
-			if total := q.tr.samples.Add(got); err == nil && o.MaxSamples > 0 && total > o.MaxSamples {
-				err = fmt.Errorf("%w: %d samples decoded so far, the limit is %d", ErrTooManySamples, total, o.MaxSamples)
-			}
-			if err != nil {
-				fail(err)
-				return
-			}
-		}
-	}
-	if workers == 1 {
-		work(ars[0])
-		return 1, firstE
-	}
-	var wg sync.WaitGroup
-	for _, ar := range ars {
-		wg.Go(func() { work(ar) })
-	}
-	wg.Wait()
-	return workers, firstE
 }
 
 // piece is a run of a series in time order: decoded samples (w.ts/w.vs
