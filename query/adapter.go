@@ -223,7 +223,7 @@ func (a *Adapter) seriesRefs(ids *roaring.Bitmap) []seriesRef {
 		// The registry's canonical bytes are immutable, so the strings may
 		// alias them; Labels() copies them into the label set.
 		err := series.ForEachCanonical(canon, func(name, value []byte) error {
-			b.Add(unsafe.String(unsafe.SliceData(name), len(name)), unsafe.String(unsafe.SliceData(value), len(value)))
+			b.Add(bytesString(name), bytesString(value))
 			return nil
 		})
 		if err != nil {
@@ -233,6 +233,38 @@ func (a *Adapter) seriesRefs(ids *roaring.Bitmap) []seriesRef {
 	}
 	return refs
 }
+
+// appendPushdownRefs appends the series of ids to refs as pushdown
+// returns them (string series skipped): labels without __name__, with
+// setLabel set to setValue when setLabel is not empty (pushdownLabels),
+// tagged with branch. had reports whether a series had setLabel before.
+func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, branch int32, setLabel, setValue string) (_ []seriesRef, had bool) {
+	reg := a.st.Registry()
+	refs = slices.Grow(refs, int(ids.GetCardinality()))
+	var b labels.ScratchBuilder
+	it := ids.Iterator()
+	for it.HasNext() {
+		id := it.Next()
+		if reg.Type(id) == series.TypeString {
+			continue
+		}
+		canon := reg.Labels(id)
+		if canon == nil {
+			continue
+		}
+		ls, h, err := pushdownLabels(&b, canon, setLabel, setValue)
+		if err != nil {
+			continue
+		}
+		had = had || h
+		refs = append(refs, seriesRef{id: id, branch: branch, lset: ls})
+	}
+	return refs, had
+}
+
+// bytesString returns b as a string without copying; b must not change
+// while the string is used.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // LabelValues implements storage.LabelQuerier from the index alone.
 func (q *querier) LabelValues(_ context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {

@@ -215,16 +215,28 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		lookback = d
 	}
 	explain := r.FormValue("explain") == "1" || r.FormValue("explain") == "true"
-	tr := &Trace{Explain: explain}
-	queryable, qs := api.a.Prepare(tr, r.FormValue("query"), start, end, step)
-	run := &queryRun{queryable: queryable, query: qs, opts: promql.NewPrometheusQueryOpts(false, lookback, nil)}
-	qry, err := newQuery(ctx, run)
+	var tr *Trace
+	exec := func(prepare func(*Trace, string, time.Time, time.Time, time.Duration) (storage.Queryable, string)) (promql.Query, *promql.Result, error) {
+		tr = &Trace{Explain: explain}
+		queryable, qs := prepare(tr, r.FormValue("query"), start, end, step)
+		run := &queryRun{queryable: queryable, query: qs, opts: promql.NewPrometheusQueryOpts(false, lookback, nil)}
+		qry, err := newQuery(ctx, run)
+		if err != nil {
+			return nil, nil, err
+		}
+		return qry, qry.Exec(ctx), nil
+	}
+	qry, res, err := exec(api.a.Prepare)
+	if err == nil && errors.Is(res.Err, errUnionFallback) {
+		// The union rewrite does not apply to this data: evaluate as written.
+		qry.Close()
+		qry, res, err = exec(api.a.PrepareNoUnion)
+	}
 	if err != nil {
 		api.respondError(w, badData(err), nil)
 		return
 	}
 	defer qry.Close()
-	res := qry.Exec(ctx)
 	if res.Err != nil {
 		api.respondError(w, apiErrorFor(res.Err), nil)
 		return

@@ -224,6 +224,8 @@ var compareQueries = []string{
 	`min_over_time(sum by (region) (cpu_usage)[15m:2m] offset 5m)`,
 	`abs(delta(cpu_usage[5m])) + clamp_max(cpu_usage, 50)`,
 	`label_replace(cpu_usage, "zone", "$1", "region", "(.*)")`,
+	`avg by (host, field) (label_replace(avg_over_time(cpu_usage[10m]), "field", "cpu", "", "") or label_replace(max_over_time(http_requests_total{code="200"}[10m]), "field", "req", "", ""))`,
+	`label_replace(min_over_time(cpu_usage{env="prod"}[5m]), "field", "min", "", "") or label_replace(count_over_time(cpu_usage[7m]), "field", "n", "", "") or label_replace(sum_over_time(cpu_usage[5m] offset 10m), "field", "", "", "")`,
 	`timestamp(cpu_usage{host="h0"})`,
 	`absent(nonexistent_metric)`,
 	`vector(1) + scalar(sum(cpu_usage{host="h0"}))`,

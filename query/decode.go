@@ -98,6 +98,7 @@ func (v *querierView) selectSorted(ids []series.ID, h engine.SelectHints) *engin
 // samples lie. It is the storage.Series the PromQL engine sees.
 type seriesRef struct {
 	id     series.ID
+	branch int32 // a union pushdown's branch (pushdown_union.go)
 	lset   labels.Labels
 	ar     *arena
 	off, n int

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/timestamp"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/promql/parser/posrange"
 	"github.com/prometheus/prometheus/storage"
 )
 
@@ -45,12 +46,27 @@ var pushdownFuncs = map[string]bool{
 // pushdownPlan is one rewritten call: fn over the selector's matchers, with
 // windows (t - offset - range, t - offset] for each evaluation time t in
 // start, start+step, ..., end (ms).
+//
+// A union (pushdown_union.go) has branches instead: plans whose series
+// the select returns one branch after the other, with setLabel set to
+// setValue on a branch's series.
 type pushdownPlan struct {
 	fn                     string
 	ms                     []*labels.Matcher
 	text                   string // the original call, for explain
 	rangeMs, offsetMs      int64
 	startMs, endMs, stepMs int64
+
+	branches           []*pushdownPlan // a union's
+	setLabel, setValue string          // a union branch's label_replace
+}
+
+// span returns the samples p's windows read: (firstLo, lastHi] ms as an
+// inclusive ns range.
+func (p *pushdownPlan) span() (minT, maxT int64) {
+	firstLo := p.startMs - p.offsetMs - p.rangeMs // exclusive
+	lastHi := p.endMs - p.offsetMs
+	return msToMinNs(firstLo + 1), msToMaxNs(lastHi)
 }
 
 // evalTimes returns the number of evaluation times.
@@ -67,7 +83,20 @@ func (p *pushdownPlan) evalTimes() int {
 // does not parse (the engine reports the error) or nothing applies.
 // start, end and step are the evaluation times: start == end and step 0
 // for an instant query.
+//
+// A query whose union rewrite turns out not to apply fails with
+// errUnionFallback (pushdown_union.go); the caller evaluates it again
+// with PrepareNoUnion.
 func (a *Adapter) Prepare(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string) {
+	return a.prepare(tr, qs, start, end, step, true)
+}
+
+// PrepareNoUnion is Prepare without the union rewrite.
+func (a *Adapter) PrepareNoUnion(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string) {
+	return a.prepare(tr, qs, start, end, step, false)
+}
+
+func (a *Adapter) prepare(tr *Trace, qs string, start, end time.Time, step time.Duration, unions bool) (storage.Queryable, string) {
 	if tr == nil {
 		tr = &Trace{}
 	}
@@ -76,7 +105,7 @@ func (a *Adapter) Prepare(tr *Trace, qs string, start, end time.Time, step time.
 	// A query naming the rewrite's label itself is left alone.
 	if !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel) {
 		if expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs); err == nil {
-			r := &rewriter{startMs: timestamp.FromTime(start), endMs: timestamp.FromTime(end), stepMs: step.Milliseconds()}
+			r := &rewriter{startMs: timestamp.FromTime(start), endMs: timestamp.FromTime(end), stepMs: step.Milliseconds(), unions: unions}
 			if out := r.rewrite(expr, false); len(r.plans) > 0 {
 				qs, plans = out.String(), r.plans
 			}
@@ -89,6 +118,7 @@ func (a *Adapter) Prepare(tr *Trace, qs string, start, end time.Time, step time.
 
 type rewriter struct {
 	startMs, endMs, stepMs int64
+	unions                 bool // rewrite unions (pushdown_union.go)
 	plans                  []*pushdownPlan
 }
 
@@ -102,6 +132,11 @@ func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 			n.Param = r.rewrite(n.Param, inSubquery)
 		}
 	case *parser.BinaryExpr:
+		if n.Op == parser.LOR && !inSubquery && r.unions {
+			if p := r.union(n); p != nil {
+				return r.selector(p, n.PositionRange())
+			}
+		}
 		n.LHS, n.RHS = r.rewrite(n.LHS, inSubquery), r.rewrite(n.RHS, inSubquery)
 	case *parser.ParenExpr:
 		n.Expr = r.rewrite(n.Expr, inSubquery)
@@ -111,15 +146,20 @@ func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 		n.Expr = r.rewrite(n.Expr, true)
 	case *parser.Call:
 		if p := r.plan(n, inSubquery); p != nil {
-			r.plans = append(r.plans, p)
-			m := labels.MustNewMatcher(labels.MatchEqual, pushdownLabel, strconv.Itoa(len(r.plans)-1))
-			return &parser.VectorSelector{LabelMatchers: []*labels.Matcher{m}, PosRange: n.PosRange}
+			return r.selector(p, n.PosRange)
 		}
 		for i := range n.Args {
 			n.Args[i] = r.rewrite(n.Args[i], inSubquery)
 		}
 	}
 	return e
+}
+
+// selector records p and returns the selector that stands for it.
+func (r *rewriter) selector(p *pushdownPlan, pos posrange.PositionRange) *parser.VectorSelector {
+	r.plans = append(r.plans, p)
+	m := labels.MustNewMatcher(labels.MatchEqual, pushdownLabel, strconv.Itoa(len(r.plans)-1))
+	return &parser.VectorSelector{LabelMatchers: []*labels.Matcher{m}, PosRange: pos}
 }
 
 // plan returns the pushdown plan of call c, or nil when it does not apply.

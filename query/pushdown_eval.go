@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -19,26 +20,37 @@ import (
 )
 
 // selectPushdown answers a rewritten selector (pushdown.go): per series of
-// the plan's matchers, fn at every evaluation time.
+// the plan's matchers, fn at every evaluation time; for a union, the
+// series of every branch, one branch after the other.
 func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSeries bool, p *pushdownPlan) (storage.SeriesSet, error) {
-	firstLo := p.startMs - p.offsetMs - p.rangeMs // exclusive
-	lastHi := p.endMs - p.offsetMs
+	branches := p.branches
+	if branches == nil {
+		branches = []*pushdownPlan{p}
+	}
 	st.Selector, st.Func, st.RangeMs, st.StepMs = p.text, p.fn, p.rangeMs, p.stepMs
-	st.StartMs, st.EndMs = firstLo+1, lastHi
-	minT, maxT := msToMinNs(firstLo+1), msToMaxNs(lastHi)
-	tms, err := ToIndexMatchers(p.ms)
-	if err != nil {
-		return nil, err
-	}
 	t0 := time.Now()
-	ids, err := q.a.postings(st, minT, maxT, p.ms, tms)
-	if err != nil {
-		return nil, fmt.Errorf("select %s: %w", st.Selector, err)
+	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
+	var refs []seriesRef
+	had := false
+	for bi, b := range branches {
+		bMin, bMax := b.span()
+		minT, maxT = min(minT, bMin), max(maxT, bMax)
+		tms, err := ToIndexMatchers(b.ms)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := q.a.postings(st, bMin, bMax, b.ms, tms)
+		if err != nil {
+			return nil, fmt.Errorf("select %s: %w", b.text, err)
+		}
+		var h bool
+		refs, h = q.a.appendPushdownRefs(refs, ids, int32(bi), b.setLabel, b.setValue)
+		had = had || h
 	}
-	refs := q.a.seriesRefs(ids)
-	for i := range refs {
-		refs[i].lset = refs[i].lset.DropMetricName()
+	if had && !uniqueBranches(refs) {
+		return nil, errUnionFallback
 	}
+	st.StartMs, st.EndMs = nsToMs(minT), nsToMs(maxT)
 	st.IndexSeconds = time.Since(t0).Seconds()
 	st.Series = len(refs)
 	if total := q.tr.series.Add(int64(len(refs))); q.a.opts.MaxSeries > 0 && total > int64(q.a.opts.MaxSeries) {
@@ -57,14 +69,16 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	workers := q.workersFor(len(refs))
 	ars, ws := q.takeArenas(workers), make([]pdWorker, workers)
 	for g := range ws {
-		ws[g] = pdWorker{eq: eq, p: p, acct: &acct, wc: q.a.wcache}
+		ws[g] = pdWorker{eq: eq, acct: &acct, wc: q.a.wcache}
 	}
 	workers, err = q.forEachBlock(ctx, len(refs), workers, func(g, lo, hi int) (int64, error) {
 		ar, w := ars[g], &ws[g]
 		w.decoded = 0
 		for i := lo; i < hi; i++ {
+			w.p = branches[refs[i].branch]
+			bMin, bMax := w.p.span()
 			off := len(ar.ts)
-			if err := w.series(refs[i].id, minT, maxT, ar); err != nil {
+			if err := w.series(refs[i].id, bMin, bMax, ar); err != nil {
 				return w.decoded, err
 			}
 			refs[i].ar, refs[i].off, refs[i].n = ar, off, len(ar.ts)-off
@@ -76,8 +90,12 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	st.Samples = acct.decoded.Load()
 	st.BlocksAggregated, st.SamplesSkipped = acct.blocks.Load(), acct.skipped.Load()
 	st.WindowsCached = acct.cached.Load()
+	what := p.fn
+	if len(p.branches) > 0 {
+		what = fmt.Sprintf("union of %d label_replace(%s) branches", len(p.branches), cmp.Or(p.fn, "..."))
+	}
 	st.Pushdown = fmt.Sprintf("%s evaluated in storage: %d blocks from aggregates (%d samples not decoded), %d samples decoded, %d windows from the window cache",
-		p.fn, acct.blocks.Load(), acct.skipped.Load(), st.Samples, st.WindowsCached)
+		what, acct.blocks.Load(), acct.skipped.Load(), st.Samples, st.WindowsCached)
 	if err != nil {
 		return nil, err
 	}

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lightningdb/lightningdb/engine"
@@ -26,10 +28,50 @@ import (
 // pushdown does take blocks from their aggregates.
 func TestPushdownIdentical(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 5))
+	db, t0 := pushdownTestDB(t, rng)
+	on, err := NewAdapter(db, Options{Parallelism: 2, ParallelMinSeries: 2})
+	require.NoError(t, err)
+	off, err := NewAdapter(db, Options{Parallelism: 2, ParallelMinSeries: 2, DisablePushdown: true})
+	require.NoError(t, err)
+	ng := newTestEngine()
+	funcs := []string{"max_over_time", "min_over_time", "sum_over_time", "count_over_time", "avg_over_time"}
+	ranges := []string{"45s", "7m", "1h", "90m", "3h", "10h"}
+	var blocks, skipped int64
+	for i := range 300 {
+		fn := funcs[i%len(funcs)]
+		metric := []string{"g", "c"}[rng.IntN(2)]
+		sel := fmt.Sprintf("%s{host=~\"h[0-%d]\"}[%s]", metric, rng.IntN(4), ranges[rng.IntN(len(ranges))])
+		if rng.IntN(4) == 0 {
+			sel += fmt.Sprintf(" offset %dm", rng.IntN(90)-30)
+		}
+		q := fmt.Sprintf("%s(%s)", fn, sel)
+		if rng.IntN(3) == 0 {
+			q = fmt.Sprintf("sum by (host) (%s) or max(%s(%s))", q, fn, sel)
+		}
+		start, end, step := randomEvalTimes(rng, t0)
+		got, tr, _ := evalQuery(t, ng, on.Prepare, q, start, end, step)
+		want, _, _ := evalQuery(t, ng, off.Prepare, q, start, end, step)
+		requireIdenticalMatrix(t, want, got, "%s start=%s end=%s step=%s", q, start.UTC().Format(time.RFC3339Nano), end.UTC().Format(time.RFC3339Nano), step)
+		for _, st := range tr.Selects {
+			blocks += st.BlocksAggregated
+			skipped += st.SamplesSkipped
+		}
+	}
+	t.Logf("pushdown: %d blocks from aggregates, %d samples not decoded", blocks, skipped)
+	require.Greater(t, blocks, int64(100))
+}
+
+// pushdownTestDB returns an engine with random data of 4 hosts in a
+// compacted segment, an overlapping out-of-order backfill, an L0 segment
+// and the memtable, in blocks of 40 samples, and the data's first
+// timestamp (ns): float gauges g (NaNs, staleness markers on h1, integral
+// values on h2, two samples in one millisecond on h3) and integer
+// counters c with resets.
+func pushdownTestDB(t *testing.T, rng *rand.Rand) (*engine.DB, int64) {
 	db, err := engine.Open(t.TempDir(), engine.Options{SyncMode: engine.SyncNone, BlockSamples: 40,
 		DisableCompaction: true, PartitionDuration: 24 * hour})
 	require.NoError(t, err)
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	t0 := int64(1_700_006_400) * 1e9
 	sec := int64(time.Second)
 	ctx := context.Background()
@@ -69,63 +111,55 @@ func TestPushdownIdentical(t *testing.T) {
 	write(6*hour, 8*hour, 15*sec)
 	require.NoError(t, db.Flush(ctx)) // an L0 segment
 	write(7*hour+5*sec, 9*hour, 20*sec)
+	return db, t0
+}
 
-	on, err := NewAdapter(db, Options{Parallelism: 2, ParallelMinSeries: 2})
-	require.NoError(t, err)
-	off, err := NewAdapter(db, Options{Parallelism: 2, ParallelMinSeries: 2, DisablePushdown: true})
-	require.NoError(t, err)
-	ng := promql.NewEngine(promql.EngineOpts{MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute, EnableNegativeOffset: true})
-	funcs := []string{"max_over_time", "min_over_time", "sum_over_time", "count_over_time", "avg_over_time"}
-	ranges := []string{"45s", "7m", "1h", "90m", "3h", "10h"}
-	var blocks, skipped int64
-	for i := range 300 {
-		fn := funcs[i%len(funcs)]
-		metric := []string{"g", "c"}[rng.IntN(2)]
-		sel := fmt.Sprintf("%s{host=~\"h[0-%d]\"}[%s]", metric, rng.IntN(4), ranges[rng.IntN(len(ranges))])
-		if rng.IntN(4) == 0 {
-			sel += fmt.Sprintf(" offset %dm", rng.IntN(90)-30)
-		}
-		q := fmt.Sprintf("%s(%s)", fn, sel)
-		if rng.IntN(3) == 0 {
-			q = fmt.Sprintf("sum by (host) (%s) or max(%s(%s))", q, fn, sel)
-		}
-		start := time.Unix(0, t0+rng.Int64N(9*hour)).Add(time.Duration(rng.IntN(1000)) * time.Millisecond)
-		end := start.Add(time.Duration(rng.Int64N(4 * hour)))
-		step := []time.Duration{0, 17 * time.Second, time.Minute, 7 * time.Minute, time.Hour}[rng.IntN(5)]
-		if step == 0 {
-			end = start
-		}
-		run := func(a *Adapter) (promql.Matrix, *Trace) {
-			tr := &Trace{}
-			qa, qs := a.Prepare(tr, q, start, end, step)
-			var qry promql.Query
-			var err error
-			if step == 0 {
-				qry, err = ng.NewInstantQuery(ctx, qa, nil, qs, start)
-			} else {
-				qry, err = ng.NewRangeQuery(ctx, qa, nil, qs, start, end, step)
-			}
-			require.NoError(t, err, qs)
-			defer qry.Close()
-			res := qry.Exec(ctx)
-			require.NoError(t, res.Err, qs)
-			if vec, err := res.Vector(); err == nil {
-				return vectorAsMatrix(vec, start), tr
-			}
-			m, err := res.Matrix()
-			require.NoError(t, err)
-			return copyMatrix(m), tr // Close recycles the engine's slices
-		}
-		got, tr := run(on)
-		want, _ := run(off)
-		requireIdenticalMatrix(t, want, got, "%s start=%s end=%s step=%s", q, start.UTC().Format(time.RFC3339Nano), end.UTC().Format(time.RFC3339Nano), step)
-		for _, st := range tr.Selects {
-			blocks += st.BlocksAggregated
-			skipped += st.SamplesSkipped
-		}
+func newTestEngine() *promql.Engine {
+	return promql.NewEngine(promql.EngineOpts{MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute, EnableNegativeOffset: true})
+}
+
+// randomEvalTimes returns an instant (step 0) or range query's times
+// inside the data of pushdownTestDB.
+func randomEvalTimes(rng *rand.Rand, t0 int64) (start, end time.Time, step time.Duration) {
+	start = time.Unix(0, t0+rng.Int64N(9*hour)).Add(time.Duration(rng.IntN(1000)) * time.Millisecond)
+	end = start.Add(time.Duration(rng.Int64N(4 * hour)))
+	step = []time.Duration{0, 17 * time.Second, time.Minute, 7 * time.Minute, time.Hour}[rng.IntN(5)]
+	if step == 0 {
+		end = start
 	}
-	t.Logf("pushdown: %d blocks from aggregates, %d samples not decoded", blocks, skipped)
-	require.Greater(t, blocks, int64(100))
+	return start, end, step
+}
+
+type prepareFunc func(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string)
+
+// evalQuery runs q through prepare and the engine, as the API does, and
+// returns its result as a matrix (an instant vector: one point per
+// series, in its order), its trace and its annotations as strings.
+func evalQuery(t *testing.T, ng *promql.Engine, prepare prepareFunc, q string, start, end time.Time, step time.Duration) (promql.Matrix, *Trace, []string) {
+	t.Helper()
+	ctx := context.Background()
+	tr := &Trace{}
+	qa, qs := prepare(tr, q, start, end, step)
+	var qry promql.Query
+	var err error
+	if step == 0 {
+		qry, err = ng.NewInstantQuery(ctx, qa, nil, qs, start)
+	} else {
+		qry, err = ng.NewRangeQuery(ctx, qa, nil, qs, start, end, step)
+	}
+	require.NoError(t, err, qs)
+	defer qry.Close()
+	res := qry.Exec(ctx)
+	require.NoError(t, res.Err, qs)
+	warns, infos := res.Warnings.AsStrings(q, 0, 0)
+	annos := append(warns, infos...)
+	slices.Sort(annos)
+	if vec, err := res.Vector(); err == nil {
+		return vectorAsMatrix(vec, start), tr, annos
+	}
+	m, err := res.Matrix()
+	require.NoError(t, err)
+	return copyMatrix(m), tr, annos // Close recycles the engine's slices
 }
 
 func copyMatrix(m promql.Matrix) promql.Matrix {

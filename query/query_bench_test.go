@@ -180,3 +180,77 @@ func BenchmarkTSBS(b *testing.B) {
 		}
 	}
 }
+
+// benchFormUnion is the bench tool's form of a per-field shape
+// (bench/query.go): one aggregation over the union of the label_replace'd
+// fields, which union pushdown evaluates as one select.
+func benchFormUnion(agg, fn string, fields []string, sel, rng string) string {
+	parts := make([]string, len(fields))
+	for i, f := range fields {
+		parts[i] = fmt.Sprintf(`label_replace(%s(cpu_%s%s[%s]), "field", %q, "", "")`, fn, f, sel, rng, f)
+	}
+	return agg + " (" + strings.Join(parts, " or ") + ")"
+}
+
+// BenchmarkTSBSCached runs the bench tool's all-hosts shapes over flushed
+// data with the window cache warm, as the server answers a repeated
+// dashboard query: with union pushdown and without it (PrepareNoUnion),
+// side by side.
+//
+//	go test -run '^$' -bench TSBSCached -benchtime 50x ./query/
+func BenchmarkTSBSCached(b *testing.B) {
+	db, err := engine.Open(b.TempDir(), engine.Options{SyncMode: engine.SyncNone})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := fillTSBS(db); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	end := time.Unix(0, tsbsStart+int64(tsbsN-1)*tsbsStep).Truncate(time.Hour)
+	shapes := []struct {
+		name  string
+		query string
+	}{
+		{"double-groupby-5", benchFormUnion("avg by (hostname, field)", "avg_over_time", tsbsFields[:5], "", "1h")},
+		{"double-groupby-all", benchFormUnion("avg by (hostname, field)", "avg_over_time", tsbsFields, "", "1h")},
+	}
+	a, err := NewAdapter(db, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ng := promql.NewEngine(promql.EngineOpts{MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
+	for _, s := range shapes {
+		for _, mode := range []struct {
+			name    string
+			prepare prepareFunc
+		}{{"union", a.Prepare}, {"no-union", a.PrepareNoUnion}} {
+			b.Run(s.name+"/"+mode.name, func(b *testing.B) {
+				b.ReportAllocs()
+				start := end.Add(-11 * time.Hour)
+				run := func() {
+					qa, qs := mode.prepare(&Trace{}, s.query, start, end, time.Hour)
+					qry, err := ng.NewRangeQuery(context.Background(), qa, nil, qs, start, end, time.Hour)
+					if err != nil {
+						b.Fatal(err)
+					}
+					res := qry.Exec(context.Background())
+					if res.Err != nil {
+						b.Fatal(res.Err)
+					}
+					if m, _ := res.Matrix(); len(m) == 0 {
+						b.Fatal("empty result")
+					}
+					qry.Close()
+				}
+				run() // warm the window cache
+				for b.Loop() {
+					run()
+				}
+			})
+		}
+	}
+}
