@@ -129,9 +129,12 @@ type pdWorker struct {
 	ts      []int64
 	vs      []float64
 	decoded int64
-	wc      *windowCache // nil: off
-	fps     []windowFP   // per evaluation time of the current series
-	hits    []windowVal  // its cached results, while all are found
+	wc      *windowCache  // nil: off
+	fps     []windowFP    // per evaluation time of the current series
+	his     []int64       // its windows' ends, ms
+	fpv     []uint64      // their fingerprints
+	hits    []windowVal   // its cached results
+	put     []windowEntry // its results to cache
 }
 
 // windowFP is the engine's fingerprint of one window's samples; ok is
@@ -157,6 +160,7 @@ func (w *pdWorker) series(id series.ID, minT, maxT int64, ar *arena) error {
 	off := len(ar.ts)
 	any := false
 	first := 0 // first piece that may overlap the current window
+	w.put = w.put[:0]
 	for k := range p.evalTimes() {
 		t := p.startMs + int64(k)*p.stepMs
 		lo, hi := t-p.offsetMs-p.rangeMs, t-p.offsetMs
@@ -168,7 +172,7 @@ func (w *pdWorker) series(id series.ID, minT, maxT int64, ar *arena) error {
 			return err
 		}
 		if w.wc != nil && w.fps[k].ok {
-			w.wc.put(windowKey{id: id, fn: fnCode(p.fn), lo: lo, hi: hi, fp: w.fps[k].fp}, windowVal{v: v, ok: ok})
+			w.put = append(w.put, windowEntry{hi: hi, fp: w.fps[k].fp, windowVal: windowVal{v: v, ok: ok}})
 		}
 		if !ok {
 			v = staleNaN
@@ -179,6 +183,9 @@ func (w *pdWorker) series(id series.ID, minT, maxT int64, ar *arena) error {
 	}
 	if !any {
 		ar.ts, ar.vs = ar.ts[:off], ar.vs[:off]
+	}
+	if len(w.put) > 0 {
+		w.wc.putAll(windowSeries{id: id, fn: fnCode(p.fn), rangeMs: p.rangeMs}, w.put)
 	}
 	return nil
 }
@@ -320,20 +327,21 @@ func (w *pdWorker) decodeInto(id series.ID, minT, maxT int64) (off, n int, err e
 func (w *pdWorker) cached(id series.ID, ar *arena) bool {
 	p := w.p
 	fn := fnCode(p.fn)
-	w.fps, w.hits = w.fps[:0], w.hits[:0]
-	hit := fn != 0
+	w.fps, w.his, w.fpv = w.fps[:0], w.his[:0], w.fpv[:0]
+	final := fn != 0
 	for k := range p.evalTimes() {
 		t := p.startMs + int64(k)*p.stepMs
 		lo, hi := t-p.offsetMs-p.rangeMs, t-p.offsetMs
 		fp, ok := w.eq.Fingerprint(id, msToMinNs(lo+1), msToMaxNs(hi))
 		w.fps = append(w.fps, windowFP{fp: fp, ok: ok && fn != 0})
-		if hit && ok {
-			var r windowVal
-			r, ok = w.wc.get(windowKey{id: id, fn: fn, lo: lo, hi: hi, fp: fp})
-			w.hits = append(w.hits, r)
-		}
-		hit = hit && ok
+		w.his, w.fpv = append(w.his, hi), append(w.fpv, fp)
+		final = final && ok
 	}
+	if !final {
+		return false
+	}
+	var hit bool
+	w.hits, hit = w.wc.getAll(windowSeries{id: id, fn: fn, rangeMs: p.rangeMs}, w.his, w.fpv, w.hits[:0])
 	if !hit {
 		return false
 	}

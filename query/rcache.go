@@ -1,6 +1,8 @@
 package query
 
 import (
+	"slices"
+	"sort"
 	"sync"
 
 	"github.com/lightningdb/lightningdb/series"
@@ -11,23 +13,41 @@ import (
 // window's samples: a repeated dashboard query, or one whose time range
 // slides by whole steps, reads them instead of decoding again. A window
 // whose samples change (a late write, a retention drop) has another
-// fingerprint, so a stale entry is never read; entries are dropped
-// arbitrarily past the bound.
+// fingerprint, so a stale entry is never read (and is replaced when the
+// window is computed again).
+//
+// Windows are kept per (series, function, range), sorted by their end, so
+// that a select looks up all the windows of a series under one lock and
+// one map access, walking the sorted list. Past the bound, the windows of
+// arbitrary series are dropped until an eighth of it is free.
 type windowCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[windowKey]windowVal
+	mu  sync.Mutex // mu protects n and m
+	max int        // windows
+	n   int        // windows held
+	m   map[windowSeries]*windowList
 }
 
-type windowKey struct {
-	id     series.ID
-	fn     uint8 // fnCode
-	lo, hi int64 // ms, the window (lo, hi]
-	fp     uint64
+// windowSeries names the windows (hi - rangeMs, hi] of one series and
+// function.
+type windowSeries struct {
+	id      series.ID
+	fn      uint8 // fnCode
+	rangeMs int64
 }
 
-// fnCode numbers the pushed-down functions for windowKey (a string would
-// be hashed on every lookup).
+// windowList holds one windowSeries' windows, ascending by hi.
+type windowList struct {
+	es []windowEntry
+}
+
+type windowEntry struct {
+	hi int64 // ms
+	fp uint64
+	windowVal
+}
+
+// fnCode numbers the pushed-down functions for windowSeries (a string
+// would be hashed on every lookup).
 func fnCode(fn string) uint8 {
 	switch fn {
 	case "max_over_time":
@@ -40,6 +60,10 @@ func fnCode(fn string) uint8 {
 		return 4
 	case "avg_over_time":
 		return 5
+	case "rate":
+		return 6
+	case "increase":
+		return 7
 	}
 	return 0 // not cached
 }
@@ -50,27 +74,96 @@ type windowVal struct {
 }
 
 func newWindowCache(n int) *windowCache {
-	return &windowCache{max: n, m: make(map[windowKey]windowVal)}
+	return &windowCache{max: n, m: make(map[windowSeries]*windowList)}
 }
 
-func (c *windowCache) get(k windowKey) (windowVal, bool) {
+// getAll looks up the windows of k ending at his (ascending) with the
+// fingerprints fps, appending their values to out. It reports whether
+// every one was found; out is then complete, otherwise unspecified.
+func (c *windowCache) getAll(k windowSeries, his []int64, fps []uint64, out []windowVal) ([]windowVal, bool) {
 	c.mu.Lock()
-	v, ok := c.m[k]
-	c.mu.Unlock()
-	return v, ok
+	defer c.mu.Unlock()
+	l := c.m[k]
+	if l == nil {
+		return out, false
+	}
+	es := l.es
+	j := sort.Search(len(es), func(i int) bool { return es[i].hi >= his[0] })
+	for i, hi := range his {
+		for j < len(es) && es[j].hi < hi {
+			j++
+		}
+		if j == len(es) || es[j].hi != hi || es[j].fp != fps[i] {
+			return out, false
+		}
+		out = append(out, es[j].windowVal)
+	}
+	return out, true
 }
 
-func (c *windowCache) put(k windowKey, v windowVal) {
+// putAll stores the windows es (ascending by hi) of k, replacing those
+// with the same ends.
+func (c *windowCache) putAll(k windowSeries, es []windowEntry) {
+	if len(es) == 0 {
+		return
+	}
 	c.mu.Lock()
-	if len(c.m) >= c.max {
-		drop := max(c.max/8, 1)
-		for k := range c.m {
-			delete(c.m, k)
-			if drop--; drop == 0 {
-				break
-			}
+	defer c.mu.Unlock()
+	l := c.m[k]
+	if l == nil {
+		l = &windowList{}
+		c.m[k] = l
+	}
+	before := len(l.es)
+	if before == 0 || l.es[before-1].hi < es[0].hi {
+		l.es = append(l.es, es...)
+	} else {
+		l.es = mergeWindows(l.es, es)
+	}
+	c.n += len(l.es) - before
+	if c.n > c.max {
+		c.evictLocked(k)
+	}
+}
+
+// mergeWindows returns the union of old and new (both ascending by hi),
+// new winning on equal ends.
+func mergeWindows(old, new []windowEntry) []windowEntry {
+	out := make([]windowEntry, 0, len(old)+len(new))
+	i, j := 0, 0
+	for i < len(old) || j < len(new) {
+		switch {
+		case j == len(new) || i < len(old) && old[i].hi < new[j].hi:
+			out = append(out, old[i])
+			i++
+		case i == len(old) || new[j].hi < old[i].hi:
+			out = append(out, new[j])
+			j++
+		default: // same end: the new result
+			out = append(out, new[j])
+			i++
+			j++
 		}
 	}
-	c.m[k] = v
-	c.mu.Unlock()
+	return slices.Clip(out)
+}
+
+// evictLocked drops the windows of arbitrary series other than keep until
+// an eighth of the bound is free.
+func (c *windowCache) evictLocked(keep windowSeries) {
+	target := c.max - max(c.max/8, 1)
+	for k, l := range c.m {
+		if c.n <= target {
+			return
+		}
+		if k == keep {
+			continue
+		}
+		c.n -= len(l.es)
+		delete(c.m, k)
+	}
+	if l := c.m[keep]; c.n > target && l != nil { // one series over the bound
+		c.n -= len(l.es)
+		delete(c.m, keep)
+	}
 }

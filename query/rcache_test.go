@@ -85,3 +85,49 @@ func TestWindowCache(t *testing.T) {
 	require.NoError(t, db.Compact(context.Background()))
 	require.JSONEq(t, changed, check(any))
 }
+
+// TestWindowCacheLists: windows of one series stored in several puts
+// (appended, merged, replaced with a new fingerprint) are found only with
+// their fingerprint, and the bound holds.
+func TestWindowCacheLists(t *testing.T) {
+	c := newWindowCache(64)
+	k := windowSeries{id: 7, fn: fnCode("max_over_time"), rangeMs: 10}
+	entries := func(fp uint64, his ...int64) []windowEntry {
+		var es []windowEntry
+		for _, hi := range his {
+			es = append(es, windowEntry{hi: hi, fp: fp, windowVal: windowVal{v: float64(hi) + float64(fp), ok: hi%20 != 0}})
+		}
+		return es
+	}
+	get := func(fps []uint64, his ...int64) ([]windowVal, bool) {
+		return c.getAll(k, his, fps, nil)
+	}
+	c.putAll(k, entries(1, 10, 30, 50))
+	c.putAll(k, entries(1, 60, 70))         // appended
+	c.putAll(k, entries(1, 20, 40))         // merged
+	c.putAll(k, entries(2, 30))             // a new fingerprint replaces
+	c.putAll(k, entries(1, 0, 50, 80, 100)) // merged, 50 replaced by an equal entry
+	require.Equal(t, 10, c.n)
+	vals, ok := get([]uint64{1, 2, 1}, 20, 30, 40)
+	require.True(t, ok)
+	require.Equal(t, []windowVal{{21, false}, {32, true}, {41, false}}, vals)
+	_, ok = get([]uint64{1, 1}, 20, 30)
+	require.False(t, ok, "stale fingerprint")
+	_, ok = get([]uint64{1, 1}, 70, 90)
+	require.False(t, ok, "missing window")
+	vals, ok = get([]uint64{1, 1, 1, 1}, 0, 50, 80, 100)
+	require.True(t, ok)
+	require.Len(t, vals, 4)
+	_, ok = c.getAll(windowSeries{id: 7, fn: fnCode("min_over_time"), rangeMs: 10}, []int64{10}, []uint64{1}, nil)
+	require.False(t, ok, "another function")
+
+	for id := range series.ID(40) {
+		c.putAll(windowSeries{id: 100 + id, fn: 1, rangeMs: 10}, entries(1, 10, 20, 30))
+		require.LessOrEqual(t, c.n, 64)
+	}
+	n := 0
+	for _, l := range c.m {
+		n += len(l.es)
+	}
+	require.Equal(t, n, c.n)
+}
