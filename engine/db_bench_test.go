@@ -123,15 +123,16 @@ func BenchmarkReplay(b *testing.B) {
 }
 
 // TestAppendAllocsPerSample guards the steady-state path: appending a
-// batch of known series allocates nothing per sample. The memtable's
-// per-series slices grow geometrically (amortized, and kept across
-// flushes), so the series are first filled to just past a growth step; the
-// measured appends then fit in the capacity they have.
+// batch of known series allocates nothing per sample. The memtable's raw
+// per-series slices stop growing at memSealAt samples (older ones are
+// sealed into chunks carved from slabs, one allocation per memSlabBytes),
+// so after the first seal of every series the path is allocation-free but
+// for a new slab now and then.
 func TestAppendAllocsPerSample(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
-	// No flush while filling: the filled capacity is what is measured.
+	// No flush while filling or measuring.
 	db := mustOpen(t, t.TempDir(), Options{SyncMode: SyncNone, MemtableFlushBytes: 1 << 30})
 	defer db.Close()
 	bt := benchBatch(0, 1000)
@@ -142,24 +143,19 @@ func TestAppendAllocsPerSample(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Past the doubling range: capacity grows to memGrowCap(c) at c+1
-	// samples, leaving memGrowCap(c)-c-1 appends that fit.
-	c := memGrowDoubleUntil
-	for memGrowCap(c)-c < 501 {
-		c = memGrowCap(c)
-	}
-	for range c + 1 {
+	for range memSealAt {
 		run()
 	}
-	room := -1
+	sealed := 0
 	must(t, db.active().forEach(func(_ series.ID, s *memSeries) error {
-		if r := cap(s.ts) - len(s.ts); room < 0 || r < room {
-			room = r
+		sealed += s.nSealed
+		if cap(s.ts) > memSealAt {
+			t.Fatalf("raw capacity %d, want at most %d", cap(s.ts), memSealAt)
 		}
 		return nil
 	}))
-	if room < 500 {
-		t.Fatalf("room for %d more samples per series after filling %d, want 500", room, c+1)
+	if want := 1000 * (memSealAt - memKeepRaw); sealed != want {
+		t.Fatalf("%d samples sealed, want %d", sealed, want)
 	}
 	allocs := testing.AllocsPerRun(500, run)
 	if perSample := allocs / 1000; perSample > 0.002 {

@@ -168,8 +168,9 @@ func (db *DB) writeMemtable(m *memtable) (segs []*segment, samples int64, err er
 		}
 	}()
 	dur, cutoff := db.opts.PartitionDuration, db.retentionCutoff()
+	var buf sampleBuf
 	err = m.forEach(func(id series.ID, s *memSeries) error {
-		ts := s.ts
+		ts, vals := s.samples(&buf)
 		for lo := 0; lo < len(ts); {
 			p := db.partitionStart(ts[lo])
 			end := partitionEnd(p, dur)
@@ -183,7 +184,7 @@ func (db *DB) writeMemtable(m *memtable) (segs []*segment, samples int64, err er
 					}
 					writers[p] = w
 				}
-				if err := w.writeSeries(id, s.typ, ts[lo:hi], s.vals[lo:hi], s.strs); err != nil {
+				if err := w.writeSeries(id, s.typ, ts[lo:hi], vals[lo:hi], s.strs); err != nil {
 					return err
 				}
 				// The appender indexes its series only after its commit, so a

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lightningdb/lightningdb/engine/encoding"
 	"github.com/lightningdb/lightningdb/series"
 )
 
@@ -36,13 +37,39 @@ type memtable struct {
 	// series, and the per-series lock is skipped (its atomics were a
 	// quarter of replay's CPU).
 	exclusive bool
+
+	enc []byte // scratch of seal (under writeMu)
+	// slabs hold the chunks' bytes, carved in order (under writeMu); they
+	// are kept across reset like the series' slices, so sealing allocates
+	// once per memSlabBytes in steady state.
+	slabs [][]byte
+	slab  int // the slab being carved
+}
+
+const memSlabBytes = 64 << 10
+
+// alloc returns n bytes for a chunk's data from the slabs.
+func (m *memtable) alloc(n int) []byte {
+	for ; m.slab < len(m.slabs); m.slab++ {
+		if b := m.slabs[m.slab]; cap(b)-len(b) >= n {
+			m.slabs[m.slab] = b[:len(b)+n]
+			return b[len(b) : len(b)+n : len(b)+n]
+		}
+	}
+	b := make([]byte, n, max(n, memSlabBytes))
+	m.slabs = append(m.slabs, b)
+	m.bytes.Add(int64(cap(b)))
+	return b[:n:n]
 }
 
 const memPageBits = 12
 
 type memPage [1 << memPageBits]atomic.Pointer[memSeries]
 
-// memSeries is one series' in-memory samples.
+// memSeries is one series' in-memory samples: older ones sealed into XOR
+// chunks (encoding.AppendXORChunk, about 3 bytes a sample instead of 16),
+// the newest ones raw in ts and vals, where appends and late samples land.
+// String series stay raw.
 type memSeries struct {
 	// indexed is the last partition start this series was added to the
 	// tag index for (+1, so that the zero value means none): a cheap check
@@ -54,11 +81,43 @@ type memSeries struct {
 	ts   []int64
 	vals []uint64 // raw values; strings are off<<32|len into strs
 	strs []byte
+
+	// chunks hold the sealed samples: in time order, disjoint, all older
+	// than ts[0]. sealed is their bytes (data and headers) and nSealed
+	// their samples.
+	chunks  []memChunk
+	sealed  int64
+	nSealed int
+	// sealHold is the raw length to reach before sealing again after late
+	// samples unsealed chunks, so that a trickle of late samples does not
+	// decode and re-encode the same chunks at every batch.
+	sealHold int
 }
+
+// memChunk is a sealed run of samples of a series.
+type memChunk struct {
+	minT, maxT int64
+	n          int
+	data       []byte
+}
+
+// Sealing: once a series holds memSealAt raw samples, all but the newest
+// memKeepRaw are encoded into chunks of at most memChunkSamples. The raw
+// tail therefore stays under memSealAt samples (4 KiB) per series, and a
+// sample arriving out of order within the newest memKeepRaw is a plain
+// insert; an older one unseals the chunks from its time on.
+const (
+	memSealAt       = 256
+	memKeepRaw      = 32
+	memChunkSamples = 240
+	// memChunkOverhead is what a chunk costs beyond its data: its entry in
+	// chunks.
+	memChunkOverhead = 48
+)
 
 // Fixed cost charged per series, for the budget: struct, slice headers and
 // page slot.
-const memSeriesOverhead = 128
+const memSeriesOverhead = 160
 
 func newMemtable() *memtable {
 	m := &memtable{}
@@ -147,6 +206,9 @@ func (m *memtable) addDeltaLocked(id series.ID, typ series.ValueType, ts []int64
 		}
 		s.insert(t, v)
 	}
+	if typ != series.TypeString && len(s.ts) >= max(memSealAt, s.sealHold) {
+		m.seal(s)
+	}
 	d.samples += int64(len(ts))
 	d.bytes += s.sizeBytes() - before
 	d.used += s.usedBytes() - beforeUsed
@@ -162,13 +224,20 @@ func (s *memSeries) insert(t int64, v uint64) {
 	if n == cap(s.ts) {
 		s.grow()
 	}
-	if n == 0 || t > s.ts[n-1] {
+	if n > 0 && t > s.ts[n-1] || n == 0 && (len(s.chunks) == 0 || t > s.chunks[len(s.chunks)-1].maxT) {
 		s.ts = append(s.ts, t)
 		s.vals = append(s.vals, v)
 		return
 	}
+	if len(s.chunks) > 0 && t <= s.chunks[len(s.chunks)-1].maxT {
+		s.unseal(t)
+		n = len(s.ts)
+		if n == cap(s.ts) {
+			s.grow()
+		}
+	}
 	i := sort.Search(n, func(i int) bool { return s.ts[i] >= t })
-	if s.ts[i] == t {
+	if i < n && s.ts[i] == t {
 		s.vals[i] = v
 		return
 	}
@@ -177,6 +246,73 @@ func (s *memSeries) insert(t int64, v uint64) {
 	copy(s.ts[i+1:], s.ts[i:n])
 	copy(s.vals[i+1:], s.vals[i:n])
 	s.ts[i], s.vals[i] = t, v
+}
+
+// seal encodes the raw samples of s but the newest memKeepRaw into chunks.
+// The caller holds writeMu and s.mu.
+func (m *memtable) seal(s *memSeries) {
+	cut := len(s.ts) - memKeepRaw
+	if s.chunks == nil {
+		s.chunks = make([]memChunk, 0, 8)
+	}
+	for lo := 0; lo < cut; {
+		hi := min(lo+memChunkSamples, cut)
+		m.enc = encoding.AppendXORChunk(m.enc[:0], s.ts[lo:hi], s.vals[lo:hi])
+		data := m.alloc(len(m.enc))
+		copy(data, m.enc)
+		s.chunks = append(s.chunks, memChunk{minT: s.ts[lo], maxT: s.ts[hi-1], n: hi - lo, data: data})
+		s.sealed += int64(len(data)) + memChunkOverhead
+		s.nSealed += hi - lo
+		lo = hi
+	}
+	n := copy(s.ts, s.ts[cut:])
+	copy(s.vals, s.vals[cut:])
+	s.ts, s.vals = s.ts[:n], s.vals[:n]
+	s.sealHold = 0
+}
+
+// unseal decodes the chunks holding samples at or after t back into the
+// raw samples, in front of them. Chunks are written by this package only,
+// so a decoding error is a bug.
+func (s *memSeries) unseal(t int64) {
+	k := sort.Search(len(s.chunks), func(i int) bool { return s.chunks[i].maxT >= t })
+	n := 0
+	for _, c := range s.chunks[k:] {
+		n += c.n
+	}
+	ts := make([]int64, 0, memGrowCap(n+len(s.ts)))
+	vals := make([]uint64, 0, cap(ts))
+	for i := k; i < len(s.chunks); i++ {
+		c := &s.chunks[i]
+		var err error
+		if ts, vals, err = encoding.DecodeXORChunk(ts, vals, c.data, c.n); err != nil {
+			panic("engine: memtable chunk: " + err.Error())
+		}
+		s.sealed -= int64(len(c.data)) + memChunkOverhead
+		s.nSealed -= c.n
+		*c = memChunk{}
+	}
+	s.chunks = s.chunks[:k]
+	s.ts, s.vals = append(ts, s.ts...), append(vals, s.vals...)
+	s.sealHold = len(s.ts) + memSealAt
+}
+
+// samples returns all samples of s, the sealed ones decoded into buf; with
+// nothing sealed, they alias s. The caller holds s.mu or the memtable is
+// frozen.
+func (s *memSeries) samples(buf *sampleBuf) (ts []int64, vals []uint64) {
+	if len(s.chunks) == 0 {
+		return s.ts, s.vals
+	}
+	buf.ts, buf.vals = buf.ts[:0], buf.vals[:0]
+	for _, c := range s.chunks {
+		var err error
+		if buf.ts, buf.vals, err = encoding.DecodeXORChunk(buf.ts, buf.vals, c.data, c.n); err != nil {
+			panic("engine: memtable chunk: " + err.Error())
+		}
+	}
+	buf.ts, buf.vals = append(buf.ts, s.ts...), append(buf.vals, s.vals...)
+	return buf.ts, buf.vals
 }
 
 // grow enlarges the capacity of ts and vals: doubling up to
@@ -208,34 +344,57 @@ func memGrowCap(c int) int {
 }
 
 func (s *memSeries) usedBytes() int64 {
-	return int64(len(s.ts))*16 + int64(len(s.strs))
+	return int64(len(s.ts))*16 + int64(len(s.strs)) + s.sealed
 }
 
 func (s *memSeries) sizeBytes() int64 {
-	return int64(cap(s.ts))*8 + int64(cap(s.vals))*8 + int64(cap(s.strs))
+	return int64(cap(s.ts))*8 + int64(cap(s.vals))*8 + int64(cap(s.strs)) + int64(cap(s.chunks))*memChunkOverhead
 }
 
 // read appends the samples of [minT, maxT] to r and returns how many.
 func (s *memSeries) read(minT, maxT int64, r *sampleBuf) int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	start := len(r.ts)
+	if len(s.chunks) > 0 && s.chunks[0].minT <= maxT {
+		k := sort.Search(len(s.chunks), func(i int) bool { return s.chunks[i].maxT >= minT })
+		for _, c := range s.chunks[k:] {
+			if c.minT > maxT {
+				break
+			}
+			base := len(r.ts)
+			var err error
+			if r.ts, r.vals, err = encoding.DecodeXORChunk(r.ts, r.vals, c.data, c.n); err != nil {
+				panic("engine: memtable chunk: " + err.Error())
+			}
+			if c.minT < minT || c.maxT > maxT {
+				got := r.ts[base:]
+				lo := sort.Search(len(got), func(i int) bool { return got[i] >= minT })
+				hi := sort.Search(len(got), func(i int) bool { return got[i] > maxT })
+				copy(r.ts[base:], r.ts[base+lo:base+hi])
+				copy(r.vals[base:], r.vals[base+lo:base+hi])
+				r.ts, r.vals = r.ts[:base+hi-lo], r.vals[:base+hi-lo]
+			}
+		}
+	}
 	lo := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] >= minT })
 	hi := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] > maxT })
-	if lo >= hi {
-		return 0
+	if lo < hi {
+		r.ts = append(r.ts, s.ts[lo:hi]...)
+		if s.typ != series.TypeString {
+			r.vals = append(r.vals, s.vals[lo:hi]...)
+		} else {
+			for _, v := range s.vals[lo:hi] {
+				off, n := v>>32, v&0xffffffff
+				r.vals = append(r.vals, uint64(len(r.strs))<<32|n)
+				r.strs = append(r.strs, s.strs[off:off+n]...)
+			}
+		}
 	}
-	r.typ = s.typ
-	r.ts = append(r.ts, s.ts[lo:hi]...)
-	if s.typ != series.TypeString {
-		r.vals = append(r.vals, s.vals[lo:hi]...)
-		return hi - lo
+	if len(r.ts) > start {
+		r.typ = s.typ
 	}
-	for _, v := range s.vals[lo:hi] {
-		off, n := v>>32, v&0xffffffff
-		r.vals = append(r.vals, uint64(len(r.strs))<<32|n)
-		r.strs = append(r.strs, s.strs[off:off+n]...)
-	}
-	return hi - lo
+	return len(r.ts) - start
 }
 
 // forEach calls fn for every series with samples, in ascending ID order.
@@ -244,7 +403,7 @@ func (m *memtable) forEach(fn func(id series.ID, s *memSeries) error) error {
 	for p, page := range *m.pages.Load() {
 		for i := range page {
 			s := page[i].Load()
-			if s == nil || len(s.ts) == 0 {
+			if s == nil || len(s.ts) == 0 && len(s.chunks) == 0 {
 				continue
 			}
 			if err := fn(series.ID(p<<memPageBits|i), s); err != nil {
@@ -264,16 +423,28 @@ func (m *memtable) reset() {
 			if s == nil {
 				continue
 			}
-			if len(s.ts) == 0 {
+			if len(s.ts) == 0 && len(s.chunks) == 0 {
 				// Not written during this memtable's life: a series that
 				// stopped does not keep its buffers.
 				m.bytes.Add(-s.sizeBytes())
 				s.ts, s.vals, s.strs = nil, nil, nil
 			}
+			if s.typ != series.TypeString && cap(s.ts) > 2*memSealAt {
+				// Grown by late samples that unsealed chunks: the
+				// raw tail of a sealing series needs memSealAt.
+				m.bytes.Add(-int64(cap(s.ts)+cap(s.vals)) * 8)
+				s.ts, s.vals = nil, nil
+			}
+			clear(s.chunks)
+			s.chunks, s.sealed, s.nSealed, s.sealHold = s.chunks[:0], 0, 0, 0
 			s.ts, s.vals, s.strs = s.ts[:0], s.vals[:0], s.strs[:0]
 			s.indexed.Store(0)
 		}
 	}
+	for i := range m.slabs {
+		m.slabs[i] = m.slabs[i][:0]
+	}
+	m.slab = 0
 	m.used.Store(0)
 	m.samples.Store(0)
 	m.firstAdd.Store(0)
@@ -284,6 +455,20 @@ func (m *memtable) reset() {
 func (s *memSeries) overlaps(minT, maxT int64) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	k := sort.Search(len(s.chunks), func(i int) bool { return s.chunks[i].maxT >= minT })
+	if k < len(s.chunks) && s.chunks[k].minT <= maxT {
+		c := &s.chunks[k]
+		if c.minT >= minT || c.maxT <= maxT {
+			return true // the chunk's first or last sample is in range
+		}
+		// The range falls inside the chunk: look at its samples.
+		ts, _, err := encoding.DecodeXORChunk(make([]int64, 0, c.n), make([]uint64, 0, c.n), c.data, c.n)
+		if err != nil {
+			panic("engine: memtable chunk: " + err.Error())
+		}
+		i := sort.Search(len(ts), func(i int) bool { return ts[i] >= minT })
+		return ts[i] <= maxT // i < len(ts): ts ends at c.maxT > maxT
+	}
 	lo := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] >= minT })
 	return lo < len(s.ts) && s.ts[lo] <= maxT
 }

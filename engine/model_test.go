@@ -16,9 +16,11 @@ import (
 // order, duplicates, every type), flushes, compacts and reopens it at
 // random, checking every read against a map that keeps the last write per
 // (series, timestamp). Odd seeds spread timestamps over several partitions
-// and flush in the background (tiny flush threshold, fan-in 2).
+// and flush in the background (tiny flush threshold, fan-in 2). Seeds 5 and
+// 6 write few series, mostly in time order with late samples and rare
+// flushes, so the memtable seals chunks and late samples unseal them.
 func TestRandomAgainstModel(t *testing.T) {
-	for seed := uint64(1); seed <= 4; seed++ {
+	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { runModel(t, seed) })
 	}
 }
@@ -34,19 +36,38 @@ func runModel(t *testing.T, seed uint64) {
 		opts.CompactionFanIn = 2
 		opts.BlockSamples = 16
 	}
+	sealing := seed >= 5
+	if sealing {
+		opts.MemtableFlushBytes = 0 // default: flushes only when asked
+		if scale > 1 {
+			scale = int64(time.Second) // 100 partitions, not 1,700
+		}
+	}
 	db := mustOpen(t, dir, opts)
 	defer func() { db.Close() }()
-	const nSeries = 20
+	nSeries, span, perSeries, flushOdds := 20, int64(200), 20, 3
+	if sealing {
+		nSeries, span, perSeries, flushOdds = 3, 6000, 80, 1
+	}
 	type key struct {
 		s  int
 		ts int64
 	}
 	model := map[key]string{}
 	typeOf := func(s int) series.ValueType { return series.ValueType(1 + s%5) }
+	sealedSeen, unsealedSeen := false, false
 	check := func() {
+		must(t, db.active().forEach(func(_ series.ID, s *memSeries) error {
+			sealedSeen = sealedSeen || s.nSealed > 0
+			unsealedSeen = unsealedSeen || s.sealHold > 0
+			return nil
+		}))
 		it := &Iterator{}
 		for s := range nSeries {
-			minT, maxT := (rng.Int64N(200)-100)*scale, (rng.Int64N(200)-100)*scale
+			minT, maxT := (rng.Int64N(span)-span/2)*scale, (rng.Int64N(span)-span/2)*scale
+			if rng.IntN(4) == 0 {
+				minT, maxT = -span*scale, span*scale
+			}
 			if minT > maxT {
 				minT, maxT = maxT, minT
 			}
@@ -76,7 +97,7 @@ func runModel(t *testing.T, seed uint64) {
 	}
 	var b series.Batch
 	for step := range 300 {
-		if step%75 == 74 {
+		if step%75 == 74 || sealing && step%10 == 9 {
 			check()
 		}
 		switch rng.IntN(40) {
@@ -84,7 +105,9 @@ func runModel(t *testing.T, seed uint64) {
 			must(t, db.Close())
 			db = mustOpen(t, dir, opts)
 		case 1, 2, 3:
-			must(t, db.Flush(context.Background()))
+			if rng.IntN(3) < flushOdds {
+				must(t, db.Flush(context.Background()))
+			}
 		case 4:
 			must(t, db.Compact(context.Background()))
 		}
@@ -98,8 +121,12 @@ func runModel(t *testing.T, seed uint64) {
 			s := rng.IntN(nSeries)
 			typ := typeOf(s)
 			b.AddSeries(labels("model", "s", fmt.Sprint(s)), typ)
-			for range 1 + rng.IntN(20) {
-				ts := (rng.Int64N(200) - 100) * scale
+			for range 1 + rng.IntN(perSeries) {
+				ts := (rng.Int64N(span) - span/2) * scale
+				if sealing && rng.IntN(10) > 0 {
+					// Mostly in order: around a cursor moving with the steps.
+					ts = (int64(step)*span/300 - span/2 + rng.Int64N(8)) * scale
+				}
 				var v string
 				switch typ {
 				case series.TypeString:
@@ -133,6 +160,9 @@ func runModel(t *testing.T, seed uint64) {
 		}
 	}
 	check()
+	if sealing && (!sealedSeen || !unsealedSeen) {
+		t.Fatalf("memtable sealed chunks: %v, late samples unsealed them: %v; want both", sealedSeen, unsealedSeen)
+	}
 	must(t, db.Close())
 	db = mustOpen(t, dir, opts)
 	check()
