@@ -180,6 +180,8 @@ var compareQueries = []string{
 	`rate(http_requests_total[5m])`,
 	`irate(http_requests_total[5m])`,
 	`increase(http_requests_total{code="200"}[10m])`,
+	`increase(http_requests_total[1h])`,
+	`rate(req_duration_seconds_bucket[30m] offset 15m)`,
 	`resets(http_requests_total[30m])`,
 	`delta(cpu_usage[5m])`,
 	`idelta(cpu_usage[5m])`,

@@ -41,6 +41,20 @@ const pushdownLabel = "__lightning_pushdown__"
 var pushdownFuncs = map[string]bool{
 	"max_over_time": true, "min_over_time": true, "sum_over_time": true,
 	"count_over_time": true, "avg_over_time": true,
+	"rate": true, "increase": true, // of counter names only (counterName)
+}
+
+// counterName reports whether rate and increase of metric name pass
+// without Prometheus' "metric might not be a counter" info annotation
+// (engine.go: names ending in _total, _sum, _count or _bucket), which a
+// pushed-down call could not give.
+func counterName(name string) bool {
+	for _, s := range []string{"_total", "_sum", "_count", "_bucket"} {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // pushdownPlan is one rewritten call: fn over the selector's matchers, with
@@ -54,6 +68,7 @@ type pushdownPlan struct {
 	fn                     string
 	ms                     []*labels.Matcher
 	text                   string // the original call, for explain
+	rng                    time.Duration
 	rangeMs, offsetMs      int64
 	startMs, endMs, stepMs int64
 
@@ -168,27 +183,33 @@ func (r *rewriter) plan(c *parser.Call, inSubquery bool) *pushdownPlan {
 		return nil
 	}
 	ms, ok := c.Args[0].(*parser.MatrixSelector)
-	if !ok || ms.RangeExpr != nil || ms.Range <= 0 {
+	if !ok || ms.RangeExpr != nil || ms.Range <= 0 || ms.Range%time.Millisecond != 0 {
 		return nil
 	}
 	vs, ok := ms.VectorSelector.(*parser.VectorSelector)
-	if !ok || vs.Timestamp != nil || vs.StartOrEnd != 0 || vs.OriginalOffsetExpr != nil || vs.Anchored || vs.Smoothed {
+	if !ok || vs.Timestamp != nil || vs.StartOrEnd != 0 || vs.OriginalOffsetExpr != nil || vs.Anchored || vs.Smoothed ||
+		vs.OriginalOffset%time.Millisecond != 0 {
 		return nil
 	}
 	// One metric name, so that dropping __name__ cannot make two series
 	// equal (where Prometheus would fail the query instead).
-	named := false
+	name := ""
 	for _, m := range vs.LabelMatchers {
-		named = named || m.Name == labels.MetricName && m.Type == labels.MatchEqual
+		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+			name = m.Value
+		}
 		if m.Name == pushdownLabel {
 			return nil
 		}
 	}
-	if !named {
+	if name == "" {
+		return nil
+	}
+	if (c.Func.Name == "rate" || c.Func.Name == "increase") && !counterName(name) {
 		return nil
 	}
 	return &pushdownPlan{
-		fn: c.Func.Name, ms: vs.LabelMatchers, text: c.String(),
+		fn: c.Func.Name, ms: vs.LabelMatchers, text: c.String(), rng: ms.Range,
 		rangeMs: ms.Range.Milliseconds(), offsetMs: vs.OriginalOffset.Milliseconds(),
 		startMs: r.startMs, endMs: r.endMs, stepMs: r.stepMs,
 	}

@@ -135,6 +135,7 @@ type pdWorker struct {
 	fpv     []uint64      // their fingerprints
 	hits    []windowVal   // its cached results
 	put     []windowEntry // its results to cache
+	resets  []float64     // rateFold's
 }
 
 // windowFP is the engine's fingerprint of one window's samples; ok is
@@ -203,7 +204,20 @@ func (w *pdWorker) load(id series.ID, minT, maxT int64) error {
 			usable = append(usable, s)
 		}
 	}
-	w.sums = usable
+	// Two blocks sharing a millisecond at their edges (samples of one
+	// millisecond split across blocks) are one sample in PromQL's view:
+	// decode both.
+	kept := usable[:0]
+	prevMaxMs := int64(math.MinInt64)
+	for i, s := range usable {
+		minMs, maxMs := nsToMs(s.MinT), nsToMs(s.MaxT)
+		shared := i > 0 && prevMaxMs == minMs || i+1 < len(usable) && maxMs == nsToMs(usable[i+1].MinT)
+		prevMaxMs = maxMs
+		if !shared {
+			kept = append(kept, s) // at an index <= i: usable[i+1] is intact
+		}
+	}
+	w.sums = kept
 	cursor := minT
 	for i := range w.sums {
 		s := &w.sums[i]
@@ -384,6 +398,14 @@ func (w *pdWorker) samplesIn(pc *piece, lo, hi int64) []float64 {
 	return w.vs[pc.off+a : pc.off+b]
 }
 
+// samplesTsIn returns the decoded samples of pc in (lo, hi].
+func (w *pdWorker) samplesTsIn(pc *piece, lo, hi int64) ([]int64, []float64) {
+	ts := w.ts[pc.off : pc.off+pc.n]
+	a := sort.Search(len(ts), func(i int) bool { return ts[i] > lo })
+	b := sort.Search(len(ts), func(i int) bool { return ts[i] > hi })
+	return ts[a:b], w.vs[pc.off+a : pc.off+b]
+}
+
 // window evaluates fn over (lo, hi] ms from piece first on.
 func (w *pdWorker) window(id series.ID, first int, lo, hi int64) (float64, bool, error) {
 	switch w.p.fn {
@@ -392,6 +414,8 @@ func (w *pdWorker) window(id series.ID, first int, lo, hi int64) (float64, bool,
 			return v, ok, nil
 		}
 		return w.foldSamples(id, first, lo, hi)
+	case "rate", "increase":
+		return w.rateWindow(id, first, lo, hi)
 	}
 	var f fold
 	f.fn = w.p.fn

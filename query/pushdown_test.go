@@ -34,12 +34,13 @@ func TestPushdownIdentical(t *testing.T) {
 	off, err := NewAdapter(db, Options{Parallelism: 2, ParallelMinSeries: 2, DisablePushdown: true})
 	require.NoError(t, err)
 	ng := newTestEngine()
-	funcs := []string{"max_over_time", "min_over_time", "sum_over_time", "count_over_time", "avg_over_time"}
+	funcs := []string{"max_over_time", "min_over_time", "sum_over_time", "count_over_time", "avg_over_time", "rate", "increase"}
 	ranges := []string{"45s", "7m", "1h", "90m", "3h", "10h"}
 	var blocks, skipped int64
-	for i := range 300 {
+	rateBlocks := map[string]int64{}
+	for i := range 420 {
 		fn := funcs[i%len(funcs)]
-		metric := []string{"g", "c"}[rng.IntN(2)]
+		metric := []string{"g", "c_total", "fc_total"}[rng.IntN(3)]
 		sel := fmt.Sprintf("%s{host=~\"h[0-%d]\"}[%s]", metric, rng.IntN(4), ranges[rng.IntN(len(ranges))])
 		if rng.IntN(4) == 0 {
 			sel += fmt.Sprintf(" offset %dm", rng.IntN(90)-30)
@@ -49,24 +50,30 @@ func TestPushdownIdentical(t *testing.T) {
 			q = fmt.Sprintf("sum by (host) (%s) or max(%s(%s))", q, fn, sel)
 		}
 		start, end, step := randomEvalTimes(rng, t0)
-		got, tr, _ := evalQuery(t, ng, on.Prepare, q, start, end, step)
-		want, _, _ := evalQuery(t, ng, off.Prepare, q, start, end, step)
+		got, tr, gotAnnos := evalQuery(t, ng, on.Prepare, q, start, end, step)
+		want, _, wantAnnos := evalQuery(t, ng, off.Prepare, q, start, end, step)
 		requireIdenticalMatrix(t, want, got, "%s start=%s end=%s step=%s", q, start.UTC().Format(time.RFC3339Nano), end.UTC().Format(time.RFC3339Nano), step)
+		require.Equal(t, wantAnnos, gotAnnos, q)
 		for _, st := range tr.Selects {
 			blocks += st.BlocksAggregated
 			skipped += st.SamplesSkipped
+			rateBlocks[st.Func+" "+metric] += st.BlocksAggregated
 		}
 	}
-	t.Logf("pushdown: %d blocks from aggregates, %d samples not decoded", blocks, skipped)
+	t.Logf("pushdown: %d blocks from aggregates, %d samples not decoded; rate and increase: %v", blocks, skipped, rateBlocks)
 	require.Greater(t, blocks, int64(100))
+	for _, k := range []string{"rate c_total", "increase c_total", "rate fc_total", "increase fc_total"} {
+		require.Greater(t, rateBlocks[k], int64(100), k)
+	}
 }
 
 // pushdownTestDB returns an engine with random data of 4 hosts in a
 // compacted segment, an overlapping out-of-order backfill, an L0 segment
 // and the memtable, in blocks of 40 samples, and the data's first
 // timestamp (ns): float gauges g (NaNs, staleness markers on h1, integral
-// values on h2, two samples in one millisecond on h3) and integer
-// counters c with resets.
+// values on h2, two samples in one millisecond on h3), integer counters
+// c_total with resets and float counters fc_total with resets, NaNs and
+// staleness markers.
 func pushdownTestDB(t *testing.T, rng *rand.Rand) (*engine.DB, int64) {
 	db, err := engine.Open(t.TempDir(), engine.Options{SyncMode: engine.SyncNone, BlockSamples: 40,
 		DisableCompaction: true, PartitionDuration: 24 * hour})
@@ -95,9 +102,24 @@ func pushdownTestDB(t *testing.T, rng *rand.Rand) (*engine.DB, int64) {
 					b.AppendFloat(t0+ts+1000, v+1) // same millisecond
 				}
 			}
-			b.AddSeries(series.FromStrings("__name__", "c", "host", host), series.TypeInt)
+			b.AddSeries(series.FromStrings("__name__", "c_total", "host", host), series.TypeInt)
 			for ts := from; ts < to; ts += step {
 				b.AppendRaw(t0+ts, uint64(ts/sec%700+int64(h)))
+			}
+			// A float counter: fractional increments, resets, NaNs,
+			// staleness markers on h1.
+			b.AddSeries(series.FromStrings("__name__", "fc_total", "host", host), series.TypeFloat)
+			for ts := from; ts < to; ts += step {
+				v := float64(ts/sec%5000)*0.1 + float64(h)
+				switch r := rng.IntN(300); {
+				case r == 0:
+					v = math.NaN()
+				case r == 1 && h == 1:
+					v = math.Float64frombits(value.StaleNaN)
+				case r < 4:
+					v = rng.Float64() // a reset
+				}
+				b.AppendFloat(t0+ts, v)
 			}
 		}
 		_, err := db.Append(ctx, &b)

@@ -37,7 +37,7 @@ func TestUnionPushdownIdentical(t *testing.T) {
 		n := 2 + rng.IntN(4)
 		parts := make([]string, n)
 		for k := range parts {
-			sel := fmt.Sprintf("%s{host=~\"h[0-%d]\"}[%s]", []string{"g", "c"}[rng.IntN(2)], rng.IntN(4), ranges[rng.IntN(len(ranges))])
+			sel := fmt.Sprintf("%s{host=~\"h[0-%d]\"}[%s]", []string{"g", "c_total"}[rng.IntN(2)], rng.IntN(4), ranges[rng.IntN(len(ranges))])
 			if rng.IntN(4) == 0 {
 				sel += fmt.Sprintf(" offset %dm", rng.IntN(90)-30)
 			}
