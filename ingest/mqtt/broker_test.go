@@ -127,3 +127,43 @@ func TestBrokerHookProvides(t *testing.T) {
 		require.False(t, h.Provides(ev), "event %d", ev)
 	}
 }
+
+// TestBrokerAckAfterCommit: with the appender held, a QoS 1 publisher gets
+// no PUBACK; once the append returns, it does, and the sample is stored.
+// Both of the broker's paths: nobody subscribed (the hook writes the
+// PUBACK itself), and a subscriber to the topic (mochi writes it and
+// routes the message).
+func TestBrokerAckAfterCommit(t *testing.T) {
+	for _, subscribed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("subscribed=%v", subscribed), func(t *testing.T) {
+			app := newMemAppender()
+			gate := make(chan struct{})
+			app.gate = gate
+			b, in := startBroker(t, app, BrokerOptions{})
+			got := make(chan string, 1)
+			if subscribed {
+				sub := connect(t, b.Addr(), "dashboard", nil)
+				tok := sub.Subscribe("plant/#", 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
+				require.True(t, tok.WaitTimeout(5*time.Second))
+				require.NoError(t, tok.Error())
+			}
+			pub := connect(t, b.Addr(), "device", nil)
+			tok := pub.Publish("plant/line", 1, false, "sensor,device=d1 temp=21.5 1700000000000000000")
+			require.False(t, tok.WaitTimeout(300*time.Millisecond), "PUBACK before the commit")
+			require.Zero(t, app.count())
+			close(gate)
+			require.True(t, tok.WaitTimeout(5*time.Second), "no PUBACK after the commit")
+			require.NoError(t, tok.Error())
+			require.Equal(t, 1, app.count())
+			require.Equal(t, int64(1), in.Stats().Acked)
+			if subscribed {
+				select {
+				case p := <-got:
+					require.Equal(t, "sensor,device=d1 temp=21.5 1700000000000000000", p)
+				case <-time.After(5 * time.Second):
+					t.Fatal("the subscriber got nothing")
+				}
+			}
+		})
+	}
+}

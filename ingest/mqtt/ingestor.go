@@ -162,8 +162,9 @@ type outcome struct {
 }
 
 // handle decodes and stores one message and returns once the samples are
-// durable (or could not be stored).
-func (in *Ingestor) handle(ctx context.Context, src *source, topic string, payload []byte) outcome {
+// durable (or could not be stored). now is the receive time, the timestamp
+// of samples that carry none.
+func (in *Ingestor) handle(ctx context.Context, src *source, topic string, payload []byte, now time.Time) outcome {
 	in.cnt.messages.Add(1)
 	r := matchRule(src.rules, topic)
 	if r == nil {
@@ -176,7 +177,7 @@ func (in *Ingestor) handle(ctx context.Context, src *source, topic string, paylo
 	b := in.pool.Get().(*series.Batch)
 	defer func() { b.Reset(); in.pool.Put(b) }()
 	var o outcome
-	if err := r.dec.decode(b, topic, payload, time.Now().UnixNano()); err != nil {
+	if err := r.dec.decode(b, topic, payload, now.UnixNano()); err != nil {
 		o.parseErr = err
 		in.parseError(src, r.Filter, topic, err)
 	}

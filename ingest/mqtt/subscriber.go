@@ -209,14 +209,14 @@ func (s *Subscriber) onMessage(_ paho.Client, msg paho.Message) {
 	}
 	defer func() { <-s.sem }()
 	start := time.Now()
-	o := s.in.handle(s.ctx, s.src, msg.Topic(), msg.Payload())
+	o := s.in.handle(s.ctx, s.src, msg.Topic(), msg.Payload(), start)
 	for wait := 50 * time.Millisecond; o.failErr != nil; wait = min(2*wait, 5*time.Second) {
 		select {
 		case <-s.ctx.Done():
 			return // not acknowledged: the broker redelivers on the next session
 		case <-time.After(wait):
 		}
-		o = s.in.handle(s.ctx, s.src, msg.Topic(), msg.Payload())
+		o = s.in.handle(s.ctx, s.src, msg.Topic(), msg.Payload(), start) // same receive time: a retry stores the same samples
 	}
 	if o.parseErr != nil && o.stored == 0 && s.opts.DeadLetterTopic != "" {
 		s.deadLetter(msg)
