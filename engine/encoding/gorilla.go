@@ -1,6 +1,9 @@
 package encoding
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // Gorilla XOR stream (Pelkonen et al., VLDB 2015, as in Prometheus
 // chunkenc), bits most significant first, the last byte zero-padded:
@@ -14,30 +17,44 @@ import "math/bits"
 // The window starts as all 64 bits. The encoder reuses the window only when
 // that is not longer than opening a new one.
 
+// bitWriter appends bits most significant first. Whole 64-bit words go
+// out at once.
 type bitWriter struct {
 	buf []byte
-	acc uint64 // pending bits, low n bits valid
-	n   int    // < 8 between calls
+	acc uint64 // pending bits, the low n valid
+	n   int    // < 64 between calls
 }
 
+// write appends the low nbits (0..64) of v.
 func (w *bitWriter) write(v uint64, nbits int) {
-	if nbits > 32 {
-		w.write(v>>32, nbits-32)
-		v, nbits = v&(1<<32-1), 32
+	if nbits < 64 {
+		v &= 1<<nbits - 1
 	}
-	w.acc = w.acc<<nbits | v&(1<<nbits-1)
-	w.n += nbits
+	free := 64 - w.n
+	if nbits < free {
+		w.acc = w.acc<<nbits | v
+		w.n += nbits
+		return
+	}
+	rest := nbits - free
+	// free is 1..64; a shift by 64 gives 0, as the empty acc needs.
+	w.buf = binary.BigEndian.AppendUint64(w.buf, w.acc<<free|v>>rest)
+	w.acc = v & (1<<rest - 1)
+	w.n = rest
+}
+
+// flush writes the pending bits, the last byte zero-padded, and returns
+// the buffer.
+func (w *bitWriter) flush() []byte {
 	for w.n >= 8 {
 		w.n -= 8
 		w.buf = append(w.buf, byte(w.acc>>w.n))
 	}
-}
-
-func (w *bitWriter) flush() []byte {
 	if w.n > 0 {
 		w.buf = append(w.buf, byte(w.acc<<(8-w.n)))
 		w.n = 0
 	}
+	w.acc = 0
 	return w.buf
 }
 
