@@ -167,23 +167,25 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		h.b.in.observeAck(h.b.src, qos, start)
 	}
 	if qos < 2 && !pk.FixedHeader.Retain && !h.b.hasSubscribers(pk.TopicName) {
-		return pk, h.ackDirect(cl, pk)
+		return h.ackDirect(cl, pk), nil
 	}
 	return pk, nil
 }
 
 // ackDirect acknowledges a QoS 0 or 1 message that goes nowhere else (no
-// subscriber, not retained) and tells mochi to drop it. mochi's own path
-// for a QoS 1 message records the PUBACK in the client's inflight map and
-// deletes it right after it is written; that map stores each packet
-// (~800 bytes) in an allocation of its own, which was 62 % of the bytes
-// the broker allocated per message, and the routing to subscribers
-// allocates four maps per message: together ~1 KB per message for the
-// garbage collector. The PUBACK is the same one mochi would send (reason
-// success, the PUBLISH's properties for MQTT 5), written through the
-// client's own WritePacket, so it is serialised with the client's other
+// subscriber, not retained) and returns it marked so that mochi neither
+// acknowledges nor routes it (QoS 0, Ignore). mochi's own path for a QoS 1
+// message records the PUBACK in the client's inflight map and deletes it
+// right after it is written; that map stores each packet (~800 bytes) in
+// an allocation of its own, which was 62 % of the bytes the broker
+// allocated per message, and the routing to subscribers allocates four
+// maps per message. (Returning packets.ErrRejectPacket instead would cost
+// as much: mochi logs the rejected packet at debug level, which boxes it
+// even when the level is off.) The PUBACK is the one mochi would send
+// (reason success, the PUBLISH's properties for MQTT 5), written through
+// the client's WritePacket, so it is serialised with the client's other
 // writes.
-func (h *brokerHook) ackDirect(cl *mochi.Client, pk packets.Packet) error {
+func (h *brokerHook) ackDirect(cl *mochi.Client, pk packets.Packet) packets.Packet {
 	if pk.FixedHeader.Qos == 1 {
 		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID,
 			ReasonCode: packets.CodeSuccess.Code, Properties: pk.Properties}
@@ -191,7 +193,9 @@ func (h *brokerHook) ackDirect(cl *mochi.Client, pk packets.Packet) error {
 			cl.Stop(fmt.Errorf("mqtt: write PUBACK: %w", err))
 		}
 	}
-	return packets.ErrRejectPacket // mochi returns without acknowledging or routing
+	pk.FixedHeader.Qos = 0
+	pk.Ignore = true
+	return pk
 }
 
 // hasSubscribers reports whether a message on topic would go to any
