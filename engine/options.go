@@ -75,14 +75,13 @@ type Options struct {
 	// means 24h.
 	PartitionDuration int64
 	// MemtableFlushBytes is the size of samples in the active memtable
-	// (16 bytes per sample plus string bytes) past which it is flushed to
-	// segments. It is far below MemtableBudget, which stays the
-	// back-pressure limit of the active and flushing memtables together.
-	// The memtable's memory is about twice this (the active memtable and
-	// the flushing one, or the spare kept with its capacity after a flush).
-	// Zero means 256 MiB (20 MiB bounds the lp-v1 bench run to ~140 MB
-	// with memory_limit 128 MiB, but costs many-series workloads up to
-	// 40 % of their ingest rate: docs/lsm.md "Memory").
+	// (sealed chunks at about 3 bytes a sample, the raw tails at 16, plus
+	// string bytes) past which it is flushed to segments. It is far below
+	// MemtableBudget, which stays the back-pressure limit of the active
+	// and flushing memtables together. The memtable's memory is up to
+	// about twice this (the active memtable and the flushing one). Zero
+	// means 128 MiB: some 40 M samples of regular series, whose WAL
+	// replays in a few seconds (docs/lsm.md "Memory").
 	MemtableFlushBytes int64
 	// MemtableFlushInterval flushes the active memtable once its oldest
 	// write is this old, so the WAL stays short on a quiet database. Zero
@@ -163,7 +162,7 @@ func (o *Options) ensureDefaults() {
 		o.PartitionDuration = int64(24 * time.Hour)
 	}
 	if o.MemtableFlushBytes == 0 {
-		o.MemtableFlushBytes = 256 << 20
+		o.MemtableFlushBytes = 128 << 20
 	}
 	if o.MemtableFlushInterval == 0 {
 		o.MemtableFlushInterval = 15 * time.Minute
