@@ -142,6 +142,18 @@ func (db *DB) removeOrphans(m *manifest) error {
 			}
 		}
 	}
+	// A crash inside writeFileAtomic leaves the temporary file of the
+	// manifest or the series snapshot; the real file is the old or the new
+	// one, whole.
+	for _, n := range []string{manifestFile, snapshotFile} {
+		tmp := filepath.Join(db.dir, n+".tmp")
+		switch err := db.fs.Remove(tmp); {
+		case err == nil:
+			db.log.Info("removed orphan file", "file", tmp)
+		case !errors.Is(err, os.ErrNotExist):
+			return fmt.Errorf("remove orphan: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -110,3 +110,31 @@ func TestOpenCloseReleasesEverything(t *testing.T) {
 		t.Fatalf("after 20 opens and closes: %d fds (was %d), %d mappings of the data dir (was %d)", fds, fds0, maps, maps0)
 	}
 }
+
+// TestOpenRemovesTempFiles: a crash inside an atomic file write leaves
+// MANIFEST.tmp or series.snap.tmp; the next open removes them and keeps
+// the real files.
+func TestOpenRemovesTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	db := mustOpen(t, dir, Options{SyncMode: SyncNone})
+	var b series.Batch
+	b.AddSeries(labels("m", "k", "v"), series.TypeFloat)
+	b.AppendFloat(1, 1)
+	if _, err := db.Append(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	must(t, db.Close()) // flushes: MANIFEST and series.snap exist
+	for _, n := range []string{manifestFile, snapshotFile} {
+		must(t, os.WriteFile(filepath.Join(dir, n+".tmp"), []byte("half written"), 0o644))
+	}
+	db = mustOpen(t, dir, Options{SyncMode: SyncNone})
+	defer db.Close()
+	for _, n := range []string{manifestFile, snapshotFile} {
+		if _, err := os.Stat(filepath.Join(dir, n+".tmp")); !os.IsNotExist(err) {
+			t.Errorf("%s.tmp still there after open: %v", n, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+}
