@@ -192,10 +192,10 @@ func benchFormUnion(agg, fn string, fields []string, sel, rng string) string {
 	return agg + " (" + strings.Join(parts, " or ") + ")"
 }
 
-// BenchmarkTSBSCached runs the bench tool's all-hosts shapes over flushed
-// data with the window cache warm, as the server answers a repeated
-// dashboard query: with union pushdown and without it (PrepareNoUnion),
-// side by side.
+// BenchmarkTSBSCached runs the bench tool's forms of the TSBS shapes
+// (bench/query.go) over flushed data with the window cache warm, as the
+// server answers a repeated dashboard query: with union pushdown and
+// without it (PrepareNoUnion), side by side.
 //
 //	go test -run '^$' -bench TSBSCached -benchtime 50x ./query/
 func BenchmarkTSBSCached(b *testing.B) {
@@ -211,12 +211,18 @@ func BenchmarkTSBSCached(b *testing.B) {
 		b.Fatal(err)
 	}
 	end := time.Unix(0, tsbsStart+int64(tsbsN-1)*tsbsStep).Truncate(time.Hour)
+	host1 := `{hostname="host_1"}`
 	shapes := []struct {
-		name  string
-		query string
+		name      string
+		query     string
+		rng, step time.Duration // the query's range (first to last evaluation) and step
 	}{
-		{"double-groupby-5", benchFormUnion("avg by (hostname, field)", "avg_over_time", tsbsFields[:5], "", "1h")},
-		{"double-groupby-all", benchFormUnion("avg by (hostname, field)", "avg_over_time", tsbsFields, "", "1h")},
+		{"single-groupby-1-1-1", `max_over_time(cpu_usage_user` + host1 + `[1m])`, time.Hour - time.Minute, time.Minute},
+		{"single-groupby-1-1-12", `max_over_time(cpu_usage_user` + host1 + `[1m])`, 12*time.Hour - time.Minute, time.Minute},
+		{"single-groupby-1-8-1", `max(max_over_time(cpu_usage_user{hostname=~"` + hostsRegex(8) + `"}[1m]))`, time.Hour - time.Minute, time.Minute},
+		{"single-groupby-5-1-1", benchFormUnion("max by (hostname)", "max_over_time", tsbsFields[:5], host1, "1m"), time.Hour - time.Minute, time.Minute},
+		{"double-groupby-5", benchFormUnion("avg by (hostname, field)", "avg_over_time", tsbsFields[:5], "", "1h"), 11 * time.Hour, time.Hour},
+		{"double-groupby-all", benchFormUnion("avg by (hostname, field)", "avg_over_time", tsbsFields, "", "1h"), 11 * time.Hour, time.Hour},
 	}
 	a, err := NewAdapter(db, Options{})
 	if err != nil {
@@ -230,10 +236,10 @@ func BenchmarkTSBSCached(b *testing.B) {
 		}{{"union", a.Prepare}, {"no-union", a.PrepareNoUnion}} {
 			b.Run(s.name+"/"+mode.name, func(b *testing.B) {
 				b.ReportAllocs()
-				start := end.Add(-11 * time.Hour)
+				start := end.Add(-s.rng)
 				run := func() {
-					qa, qs := mode.prepare(&Trace{}, s.query, start, end, time.Hour)
-					qry, err := ng.NewRangeQuery(context.Background(), qa, nil, qs, start, end, time.Hour)
+					qa, qs := mode.prepare(&Trace{}, s.query, start, end, s.step)
+					qry, err := ng.NewRangeQuery(context.Background(), qa, nil, qs, start, end, s.step)
 					if err != nil {
 						b.Fatal(err)
 					}
