@@ -14,7 +14,7 @@ import (
 )
 
 // TestUnionPushdownIdentical: random unions of label_replace'd
-// *_over_time calls (2 to 5 branches, mixed functions, metrics, ranges
+// *_over_time, rate and increase calls (2 to 5 branches, mixed functions, metrics, ranges
 // and offsets; instant and range queries) give bit-identical results
 // with union pushdown and with plain Prometheus evaluation (pushdown
 // off), bare (an instant query's order included) and under the
@@ -37,7 +37,12 @@ func TestUnionPushdownIdentical(t *testing.T) {
 		n := 2 + rng.IntN(4)
 		parts := make([]string, n)
 		for k := range parts {
-			sel := fmt.Sprintf("%s{host=~\"h[0-%d]\"}[%s]", []string{"g", "c_total"}[rng.IntN(2)], rng.IntN(4), ranges[rng.IntN(len(ranges))])
+			metric := []string{"g", "c_total"}[rng.IntN(2)]
+			fn := funcs[rng.IntN(len(funcs))]
+			if metric == "c_total" && rng.IntN(3) == 0 {
+				fn = []string{"rate", "increase"}[rng.IntN(2)]
+			}
+			sel := fmt.Sprintf("%s{host=~\"h[0-%d]\"}[%s]", metric, rng.IntN(4), ranges[rng.IntN(len(ranges))])
 			if rng.IntN(4) == 0 {
 				sel += fmt.Sprintf(" offset %dm", rng.IntN(90)-30)
 			}
@@ -45,7 +50,7 @@ func TestUnionPushdownIdentical(t *testing.T) {
 			if k == 1 && rng.IntN(4) == 0 {
 				val = "" // removes the label
 			}
-			parts[k] = fmt.Sprintf(`label_replace(%s(%s), "field", %q, "", "")`, funcs[rng.IntN(len(funcs))], sel, val)
+			parts[k] = fmt.Sprintf(`label_replace(%s(%s), "field", %q, "", "")`, fn, sel, val)
 		}
 		q := fmt.Sprintf(wraps[i%len(wraps)], strings.Join(parts, " or "))
 		start, end, step := randomEvalTimes(rng, t0)
