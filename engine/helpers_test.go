@@ -23,6 +23,7 @@ type errorFS struct {
 	failWrite bool
 	failSync  bool
 	shortWrit bool // write half the bytes, then fail
+	failOpen  bool // creating a matching file fails
 }
 
 var errInjected = errors.New("injected I/O error")
@@ -34,6 +35,12 @@ func (e *errorFS) set(f func(*errorFS)) {
 }
 
 func (e *errorFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	e.mu.Lock()
+	failOpen := e.failOpen && flag&os.O_CREATE != 0 && e.match != "" && strings.Contains(name, e.match)
+	e.mu.Unlock()
+	if failOpen {
+		return nil, errInjected
+	}
 	f, err := e.OSFS.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err

@@ -85,18 +85,22 @@ func (w *wal) createLocked(seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("create WAL segment: %w", err)
 	}
+	// On failure the new file is removed (it holds no record yet), so the
+	// next write can try again: a full disk that frees up is not fatal.
+	fail := func(err error) error {
+		f.Close()
+		_ = w.fs.Remove(name)
+		return err
+	}
 	hdr := append([]byte(walMagic), walVersion, 0)
 	if _, err := f.Write(hdr); err != nil {
-		f.Close()
-		return fmt.Errorf("write WAL header %s: %w", name, err)
+		return fail(fmt.Errorf("write WAL header %s: %w", name, err))
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync WAL segment %s: %w", name, err)
+		return fail(fmt.Errorf("sync WAL segment %s: %w", name, err))
 	}
 	if err := w.fs.SyncDir(w.dir); err != nil {
-		f.Close()
-		return fmt.Errorf("sync WAL dir: %w", err)
+		return fail(fmt.Errorf("sync WAL dir: %w", err))
 	}
 	w.f, w.seq, w.size = f, seq, walHeaderSize
 	return nil
@@ -111,7 +115,7 @@ func (w *wal) write(group []byte) error {
 	if w.failed != nil {
 		return w.failed
 	}
-	if w.size >= w.maxSize {
+	if w.f == nil || w.size >= w.maxSize {
 		if err := w.rotateLocked(); err != nil {
 			return err
 		}
@@ -163,12 +167,20 @@ func (w *wal) syncLocked() error {
 	return nil
 }
 
+// rotateLocked closes the active segment, fsynced, and creates the next.
+// If creating it fails, there is no active segment (f is nil) and the next
+// write or rotate tries again: the WAL holds every record written so far,
+// durable, so nothing is lost and writes fail only while the cause lasts.
 func (w *wal) rotateLocked() error {
-	if err := w.syncLocked(); err != nil {
-		return err
-	}
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("close WAL segment: %w", err)
+	if w.f != nil {
+		if err := w.syncLocked(); err != nil {
+			return err
+		}
+		if err := w.f.Close(); err != nil {
+			// The segment is fsynced: a close error cannot undo that.
+			w.log.Warn("close WAL segment", "file", w.f.Name(), "err", err)
+		}
+		w.f = nil
 	}
 	return w.createLocked(w.seq + 1)
 }
@@ -179,6 +191,9 @@ func (w *wal) close() error {
 	err := w.syncLocked()
 	if errors.Is(err, ErrWALFailed) {
 		err = nil // already reported to every writer; closing is still right
+	}
+	if w.f == nil {
+		return err
 	}
 	return errors.Join(err, w.f.Close())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,6 +194,48 @@ func TestInjectedFsyncErrorIsSticky(t *testing.T) {
 		t.Fatalf("after reopen: %v", got)
 	}
 	appendOne(t, db, labels("ok"), series.TypeFloat, 3, 3)
+}
+
+// TestInjectedRotateErrorIsTransient: when the next WAL segment cannot be
+// created (a full disk), the writes that need it fail, nothing written
+// before is touched, and writes resume once the cause is gone.
+func TestInjectedRotateErrorIsTransient(t *testing.T) {
+	efs := &errorFS{}
+	dir := t.TempDir()
+	opts := Options{FS: efs, noFlushOnClose: true, WALSegmentSize: 64 << 10}
+	db := mustOpen(t, dir, opts)
+	var b series.Batch // fills the first segment: incompressible values
+	b.AddSeries(labels("ok"), series.TypeFloat)
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := range 10_000 {
+		b.AppendFloat(int64(i), rng.Float64())
+	}
+	if _, err := db.Append(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	efs.set(func(e *errorFS) { e.match, e.failOpen = walSuffix, true })
+	for i, err := range appendConcurrently(db, 4) {
+		if !errors.Is(err, errInjected) || errors.Is(err, ErrWALFailed) {
+			t.Fatalf("appender %d: err %v, want the injected error, not ErrWALFailed", i, err)
+		}
+	}
+	efs.set(func(e *errorFS) { e.failOpen = false })
+	for i, err := range appendConcurrently(db, 4) {
+		if err != nil {
+			t.Fatalf("appender %d once the segment can be created: %v", i, err)
+		}
+	}
+	must(t, db.Close())
+	db = mustOpen(t, dir, Options{noFlushOnClose: true})
+	defer db.Close()
+	if got := readAll(db, labels("ok")); len(got) != 10_000 {
+		t.Fatalf("first batch after reopen: %d samples, want 10,000", len(got))
+	}
+	for i := range 4 {
+		if got := readAll(db, labels("w", "i", fmt.Sprint(i))); len(got) != 1 {
+			t.Fatalf("series %d after reopen: %v", i, got)
+		}
+	}
 }
 
 func appendConcurrently(db *DB, n int) []error {
