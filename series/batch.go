@@ -25,6 +25,7 @@ type batchEntry struct {
 	lblStart, lblEnd uint32
 	start, end       uint32 // sample range in ts/vals
 	typ              ValueType
+	shared           bool   // labels are another entry's (AddSame)
 	ref              uint32 // series ID hint filled by an appender, 0 if unknown
 }
 
@@ -81,12 +82,28 @@ func (b *Batch) open(lblStart int, typ ValueType) int {
 	return len(b.entries) - 1
 }
 
+// AddSame opens a new series with the labels of series i of the batch,
+// without copying them: a request that writes the same series at many
+// timestamps, each in its own line, carries its labels once. The series
+// is a separate entry (its own samples, type and ID hint).
+func (b *Batch) AddSame(i int, typ ValueType) int {
+	src := b.entries[i]
+	n := uint32(len(b.ts))
+	b.entries = append(b.entries, batchEntry{
+		lblStart: src.lblStart, lblEnd: src.lblEnd, shared: true,
+		start: n, end: n, typ: typ,
+	})
+	return len(b.entries) - 1
+}
+
 // DropLast removes the series opened last and its samples. Parsers use it to
 // take back a series when a later part of its line turns out to be invalid.
 func (b *Batch) DropLast() {
 	e := b.entries[len(b.entries)-1]
 	b.entries = b.entries[:len(b.entries)-1]
-	b.labels = b.labels[:e.lblStart]
+	if !e.shared {
+		b.labels = b.labels[:e.lblStart]
+	}
 	b.ts = b.ts[:e.start]
 	b.vals = b.vals[:e.start]
 }

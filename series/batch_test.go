@@ -41,6 +41,36 @@ func TestBatchRoundTrip(t *testing.T) {
 	}
 }
 
+func TestBatchAddSame(t *testing.T) {
+	var b Batch
+	b.AddSeries(FromStrings("__name__", "a", "k", "v"), TypeFloat)
+	b.AppendFloat(1, 1)
+	b.AddSeries(FromStrings("__name__", "b"), TypeFloat)
+	b.AppendFloat(1, 2)
+	labelBytes := len(b.LabelBuf())
+	b.AddSame(0, TypeFloat)
+	b.AppendFloat(2, 3)
+	if len(b.LabelBuf()) != labelBytes {
+		t.Fatalf("AddSame copied labels: %d bytes, was %d", len(b.LabelBuf()), labelBytes)
+	}
+	first, _, _, _ := b.Series(0)
+	same, _, ts, vals := b.Series(2)
+	if string(same) != string(first) || len(ts) != 1 || ts[0] != 2 || math.Float64frombits(vals[0]) != 3 {
+		t.Fatalf("shared series: labels %q (want %q), ts %v", same, first, ts)
+	}
+	// Dropping a shared series keeps the labels it shared, and the labels
+	// of the series before it.
+	b.AddSame(1, TypeFloat)
+	b.AppendFloat(3, 4)
+	b.DropLast()
+	if got, _, _, _ := b.Series(1); len(b.LabelBuf()) != labelBytes || string(got) != string(FromStrings("__name__", "b").AppendCanonical(nil)) {
+		t.Fatalf("DropLast of a shared series cut the label buffer to %d bytes (was %d)", len(b.LabelBuf()), labelBytes)
+	}
+	if err := b.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBatchSteadyStateNoAllocs(t *testing.T) {
 	var b Batch
 	ls := make([]Labels, 100)

@@ -28,6 +28,10 @@ type keyField struct {
 	name []byte
 	id   uint32
 	gen  uint32
+	// The batch entry the field was last added as, by the Parse numbered
+	// pgen (see sameAs).
+	pgen uint64
+	bidx int
 }
 
 // keySlot ties a series of the batch to the field of a key it came from.
@@ -87,4 +91,31 @@ func (c *keyCache) note(k *keyEntry, i int, name []byte) uint32 {
 	}
 	c.slots = append(c.slots, keySlot{k: k, i: i, gen: f.gen})
 	return f.id
+}
+
+// inBatch records that field i of k was added as entry j of the batch of
+// the Parse numbered pgen. note(k, i, ...) must have been called.
+func (c *keyCache) inBatch(k *keyEntry, i int, pgen uint64, j int) {
+	if k == nil {
+		return
+	}
+	k.fields[i].pgen, k.fields[i].bidx = pgen, j
+}
+
+// sameAs returns the batch entry that the field named name, at place i of
+// a line of key k, was added as by the Parse numbered pgen, if it was. The
+// field is looked for at place i first (lines of one source keep their
+// field order), then at the others.
+func (c *keyCache) sameAs(k *keyEntry, i int, name []byte, pgen uint64) (int, bool) {
+	if i < len(k.fields) {
+		if f := &k.fields[i]; f.pgen == pgen && bytes.Equal(f.name, name) {
+			return f.bidx, true
+		}
+	}
+	for j := range k.fields {
+		if f := &k.fields[j]; j != i && f.pgen == pgen && bytes.Equal(f.name, name) {
+			return f.bidx, true
+		}
+	}
+	return 0, false
 }

@@ -112,3 +112,39 @@ func TestParseCachedAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per cached Parse of 100 lines in steady state, want 0", allocs)
 	}
 }
+
+// TestParseSharesLabelsWithinRequest: lines of one request that repeat a
+// series (same key and field) carry its labels once; the parse is the
+// same as without the cache (TestKeyCacheParsesLikeParser).
+func TestParseSharesLabelsWithinRequest(t *testing.T) {
+	one := "cpu,host=a,dc=x user=1i,sys=2i 10\n"
+	body := one + "cpu,host=a,dc=x user=3i,sys=4i 20\ncpu,host=a,dc=x user=5i,sys=6i 30\n"
+	p := NewParser(Options{SeriesKeyCache: 16})
+	var first, b series.Batch
+	p.Parse(&first, []byte(one), "db", testNow, Nanosecond)
+	for pass := range 2 { // filling the cache, then from it
+		b.Reset()
+		if res := p.Parse(&b, []byte(body), "db", testNow, Nanosecond); res.Accepted != 3 || b.Len() != 6 {
+			t.Fatalf("pass %d: %+v, %d series", pass, res, b.Len())
+		}
+		if got, want := len(b.LabelBuf()), len(first.LabelBuf()); got != want {
+			t.Fatalf("pass %d: %d label bytes for 3 lines of 2 series, want %d (once each)", pass, got, want)
+		}
+		user, _, _, _ := b.Series(0)
+		for _, i := range []int{2, 4} {
+			if got, _, ts, _ := b.Series(i); string(got) != string(user) {
+				t.Fatalf("pass %d: series %d (ts %v) labels %q, want user's %q", pass, i, ts, got, user)
+			}
+		}
+	}
+	// Fields in another order on a later line: still the right labels.
+	b.Reset()
+	p.Parse(&b, []byte(one+"cpu,host=a,dc=x sys=5i,user=6i 30\n"), "db", testNow, Nanosecond)
+	for i, want := range []int{0, 1, 1, 0} {
+		got, _, _, _ := b.Series(i)
+		w, _, _, _ := first.Series(want)
+		if string(got) != string(w) {
+			t.Fatalf("reordered fields: series %d labels %q, want %q", i, got, w)
+		}
+	}
+}

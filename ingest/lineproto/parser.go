@@ -52,6 +52,7 @@ type Parser struct {
 	db        []byte  // the database label value of the current Parse
 	lines     []int32 // line number of each series added by the last Parse
 	base      int     // batch length when the last Parse started
+	gen       uint64  // counts Parse calls: which batch entries are this Parse's
 	errs      []*LineError
 	nerrs     int
 	keys      keyCache
@@ -94,6 +95,7 @@ func (p *Parser) Parse(dst *series.Batch, body []byte, db string, now int64, pre
 	p.lines, p.errs = p.lines[:0], p.errs[:0]
 	p.keys.slots = p.keys.slots[:0]
 	p.base = dst.Len()
+	p.gen++
 	p.db = append(p.db[:0], db...)
 	p.s.reset(body, now, prec)
 	var r Result
@@ -186,6 +188,7 @@ func (p *Parser) add(dst *series.Batch) error {
 	k = p.keys.put(p.db, p.s.buf[e.start:e.keyEnd], buf[start:nameAt], buf[nameEnd:end])
 	p.addSeries(dst, start, &e.fields[0])
 	p.keys.note(k, 0, p.name)
+	p.keys.inBatch(k, 0, p.gen, dst.Len()-1)
 	for i := 1; i < len(e.fields); i++ {
 		buf = dst.LabelBuf()
 		s := len(buf)
@@ -195,6 +198,7 @@ func (p *Parser) add(dst *series.Batch) error {
 		dst.SetLabelBuf(buf)
 		p.addSeries(dst, s, &e.fields[i])
 		p.keys.note(k, i, p.name)
+		p.keys.inBatch(k, i, p.gen, dst.Len()-1)
 	}
 	return nil
 }
@@ -202,18 +206,28 @@ func (p *Parser) add(dst *series.Batch) error {
 // addCached adds the series of e from a cached key: its canonical labels
 // around __name__, checked when the key was first seen, and the series ID
 // hints of its fields.
+//
+// A series this Parse already added (the same key and field name on an
+// earlier line) shares that entry's labels (series.Batch.AddSame): a
+// request of many timestamps of the same series carries its labels once.
 func (p *Parser) addCached(dst *series.Batch, e *entry, k *keyEntry) {
 	for i := range e.fields {
-		buf := dst.LabelBuf()
-		s := len(buf)
-		buf = append(buf, k.prefix...)
-		buf = appendLabel(buf, p.nameLabel, p.metricName(e, i))
-		buf = append(buf, k.suffix...)
-		dst.SetLabelBuf(buf)
-		p.addSeries(dst, s, &e.fields[i])
+		name := p.metricName(e, i)
+		if j, ok := p.keys.sameAs(k, i, name, p.gen); ok && j < dst.Len() {
+			p.addSame(dst, j, &e.fields[i])
+		} else {
+			buf := dst.LabelBuf()
+			s := len(buf)
+			buf = append(buf, k.prefix...)
+			buf = appendLabel(buf, p.nameLabel, name)
+			buf = append(buf, k.suffix...)
+			dst.SetLabelBuf(buf)
+			p.addSeries(dst, s, &e.fields[i])
+		}
 		if id := p.keys.note(k, i, p.name); id != 0 {
 			dst.SetRef(dst.Len()-1, id)
 		}
+		p.keys.inBatch(k, i, p.gen, dst.Len()-1)
 	}
 }
 
@@ -261,6 +275,18 @@ func (p *Parser) metricName(e *entry, i int) []byte {
 // label buffer and adds the field's sample.
 func (p *Parser) addSeries(dst *series.Batch, start int, f *field) {
 	dst.AddBuilt(start, f.typ)
+	p.addSample(dst, f)
+}
+
+// addSame opens a series with the labels of series j of dst and adds the
+// field's sample.
+func (p *Parser) addSame(dst *series.Batch, j int, f *field) {
+	dst.AddSame(j, f.typ)
+	p.addSample(dst, f)
+}
+
+// addSample adds the field's sample to the series dst opened last.
+func (p *Parser) addSample(dst *series.Batch, f *field) {
 	if f.typ == series.TypeString {
 		dst.AppendString(p.s.e.ts, f.str)
 	} else {
