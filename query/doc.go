@@ -8,7 +8,10 @@
 //	promql.Engine         github.com/prometheus/prometheus/promql, unchanged
 //	   |  storage.Queryable
 //	Adapter (adapter.go)  the optimizer: matcher plan, partition pruning,
-//	   |                  postings cache, parallel decoding, limits, explain
+//	   |                  postings cache, parallel decoding, limits, explain;
+//	   |                  pushdown of *_over_time, rate and increase and of
+//	   |                  unions of label_replace'd calls (pushdown*.go),
+//	   |                  window cache (rcache.go)
 //	Storage (storage.go)  Index() + Registry() + Querier(minT, maxT)
 //
 // Storage is the seam to the engine: *engine.DB satisfies it. A select
