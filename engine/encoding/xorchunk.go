@@ -1,6 +1,9 @@
 package encoding
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // XOR chunk: the in-memory form of a run of samples (the memtable seals a
 // series' older samples into these). One bit stream, most significant bit
@@ -87,7 +90,7 @@ func DecodeXORChunk(ts []int64, vals []uint64, src []byte, n int) ([]int64, []ui
 	if n <= 0 {
 		return ts, vals, nil
 	}
-	br := bitReader{src: src}
+	br := wordReader{src: src}
 	t := int64(br.read(64))
 	v := br.read(64)
 	ts, vals = append(ts, t), append(vals, v)
@@ -130,4 +133,43 @@ func DecodeXORChunk(ts []int64, vals []uint64, src []byte, n int) ([]int64, []ui
 		return ts, vals, corruptf("xor chunk: stream ends before sample %d of %d", len(ts), n)
 	}
 	return ts, vals, nil
+}
+
+// wordReader reads bits most significant first, refilling 64 bits at a
+// time. Unlike bitReader it does not leave src at the end of what it read:
+// an XOR chunk is a buffer of its own.
+type wordReader struct {
+	src []byte
+	acc uint64 // the low n bits are unread
+	n   int
+	bad bool
+}
+
+// read returns the next nbits (1..64); past the end it sets bad.
+func (r *wordReader) read(nbits int) uint64 {
+	if nbits <= r.n {
+		r.n -= nbits
+		return r.acc >> r.n & (1<<nbits - 1)
+	}
+	need := nbits - r.n
+	hi := r.acc & (1<<r.n - 1)
+	var w uint64
+	avail := 64
+	if len(r.src) >= 8 {
+		w = binary.BigEndian.Uint64(r.src)
+		r.src = r.src[8:]
+	} else {
+		avail = 8 * len(r.src)
+		if avail < need {
+			r.bad = true
+			return 0
+		}
+		for _, b := range r.src {
+			w = w<<8 | uint64(b)
+		}
+		r.src = nil
+	}
+	r.acc, r.n = w, avail-need
+	// need is 1..64: a shift by 64 gives 0, as an empty hi needs.
+	return hi<<need | w>>r.n&(1<<need-1)
 }
