@@ -195,7 +195,9 @@ func benchFormUnion(agg, fn string, fields []string, sel, rng string) string {
 // BenchmarkTSBSCached runs the bench tool's forms of the TSBS shapes
 // (bench/query.go) over flushed data with the window cache warm, as the
 // server answers a repeated dashboard query: with union pushdown and
-// without it (PrepareNoUnion), side by side.
+// without it (PrepareNoUnion), side by side; and "cold", with union
+// pushdown and no window cache (every window computed from the segments,
+// as on a first query).
 //
 //	go test -run '^$' -bench TSBSCached -benchtime 50x ./query/
 func BenchmarkTSBSCached(b *testing.B) {
@@ -228,12 +230,16 @@ func BenchmarkTSBSCached(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	cold, err := NewAdapter(db, Options{WindowCacheEntries: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ng := promql.NewEngine(promql.EngineOpts{MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute})
 	for _, s := range shapes {
 		for _, mode := range []struct {
 			name    string
 			prepare prepareFunc
-		}{{"union", a.Prepare}, {"no-union", a.PrepareNoUnion}} {
+		}{{"union", a.Prepare}, {"no-union", a.PrepareNoUnion}, {"cold", cold.Prepare}} {
 			b.Run(s.name+"/"+mode.name, func(b *testing.B) {
 				b.ReportAllocs()
 				start := end.Add(-s.rng)
