@@ -21,6 +21,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -52,7 +53,10 @@ func main() {
 	client := flag.String("client", "paho", "publisher implementation: paho, or raw (a minimal MQTT 3.1.1 publisher that needs less CPU)")
 	discard := flag.Bool("discard", true, "with -broker: subscribe a client that discards to bench/# (mosquitto alone)")
 	serve := flag.String("serve", "", "only serve: run the embedded broker over a real engine on this address until SIGINT/SIGTERM")
-	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address")
+	flag.StringVar(&subscribe, "subscribe", "", "with -serve: also (with -serve '' only) subscribe to bench/# at -qos on this broker (tcp://host:port) and store what arrives (mosquitto -> Lightning DB)")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof and /stats (the server's counters as JSON) on this address")
+	serverCPUs := flag.String("server-cpus", "0", "with -matrix: taskset -c list the servers run on ('' = not pinned); run the command itself on other CPUs")
+	matrix := flag.Bool("matrix", false, "run every load (QoS 0 and 1, 1 and 10 samples per message, 10 and 1,000 publishers) against mosquitto alone, the embedded broker and mosquitto -> Lightning DB side by side (see matrix.go)")
 	flag.BoolVar(&noStore, "nostore", false, "store nothing: an appender that returns at once replaces the engine (measures the broker and the hook alone)")
 	linger := flag.Duration("linger", 0, "mqtt.Options.Linger")
 	inflight := flag.Int("inflight", 0, "mqtt.Options.MaxInFlight (0: default)")
@@ -62,9 +66,12 @@ func main() {
 	}
 	opts := mqtt.Options{Linger: *linger, MaxInFlight: *inflight}
 	var err error
-	if *serve != "" {
-		err = serveOnly(*serve, opts)
-	} else {
+	switch {
+	case *matrix:
+		err = runMatrix(matrixOptions{duration: *duration, serverCPUs: *serverCPUs})
+	case *serve != "" || subscribe != "":
+		err = serveOnly(*serve, byte(*qos), opts)
+	default:
 		err = run(*client, *clients, byte(*qos), *samples, *duration, *broker, *discard, opts)
 	}
 	if err != nil {
@@ -79,11 +86,19 @@ type server struct {
 	db     *engine.DB // nil with -nostore
 	nop    *nopAppender
 	in     *mqtt.Ingestor
-	b      *mqtt.Broker
+	b      *mqtt.Broker     // nil without a broker address
+	sub    *mqtt.Subscriber // nil without -subscribe
 	cancel context.CancelFunc
 }
 
 func startServer(addr string, opts mqtt.Options) (*server, error) {
+	return startServerSub(addr, "", 0, opts)
+}
+
+// startServerSub starts the server with the embedded broker on addr
+// (none when addr is empty) and, when sub is set, a subscription to
+// bench/# at qos on the broker sub.
+func startServerSub(addr, sub string, qos byte, opts mqtt.Options) (*server, error) {
 	dir, err := os.MkdirTemp("", "mqttbench")
 	if err != nil {
 		return nil, err
@@ -107,6 +122,18 @@ func startServer(addr string, opts mqtt.Options) (*server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.in.Run(ctx)
+	if sub != "" {
+		q := int(qos)
+		if s.sub, err = mqtt.NewSubscriber(s.in, mqtt.SubscriberOptions{Name: "bench", Brokers: []string{sub},
+			Rules: []mqtt.Rule{{Filter: "bench/#", QoS: &q}}}); err != nil {
+			s.close()
+			return nil, err
+		}
+		go s.sub.Run()
+	}
+	if addr == "" {
+		return s, nil
+	}
 	if s.b, err = mqtt.NewBroker(s.in, mqtt.BrokerOptions{Addr: addr}); err != nil {
 		s.close()
 		return nil, err
@@ -119,6 +146,9 @@ func startServer(addr string, opts mqtt.Options) (*server, error) {
 }
 
 func (s *server) close() {
+	if s.sub != nil {
+		s.sub.Close()
+	}
 	if s.b != nil {
 		s.b.Close()
 	}
@@ -131,8 +161,11 @@ func (s *server) close() {
 	os.RemoveAll(s.dir)
 }
 
-// noStore is -nostore.
-var noStore bool
+// noStore is -nostore; subscribe is -subscribe.
+var (
+	noStore   bool
+	subscribe string
+)
 
 // nopAppender accepts every batch at once (-nostore): the broker and the
 // hook without the engine.
@@ -176,13 +209,22 @@ func (c counts) report(prev counts, el time.Duration) string {
 		float64(d.fsyncs)/el.Seconds(), div(d.cpu.Nanoseconds(), d.msgs)/1e3)
 }
 
-func serveOnly(addr string, opts mqtt.Options) error {
-	s, err := startServer(addr, opts)
+func serveOnly(addr string, qos byte, opts mqtt.Options) error {
+	s, err := startServerSub(addr, subscribe, qos, opts)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	fmt.Printf("serving on %s\n", s.b.Addr())
+	http.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
+		st := s.in.Stats()
+		json.NewEncoder(w).Encode(map[string]int64{"messages": st.Messages, "samples": st.Samples, "connects": st.Connects})
+	})
+	if s.b != nil {
+		fmt.Printf("serving on %s\n", s.b.Addr())
+	}
+	if subscribe != "" {
+		fmt.Printf("subscribed to bench/# on %s\n", subscribe)
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	tick := time.NewTicker(time.Second)
@@ -244,44 +286,36 @@ func (p pahoConn) publish(topic string, qos byte, payload []byte) error {
 
 func (p pahoConn) close() { p.c.Disconnect(0) }
 
-func run(client string, clients int, qos byte, samples int, duration time.Duration, addr string, discard bool, opts mqtt.Options) error {
-	var srv *server
-	if addr == "" {
-		var err error
-		if srv, err = startServer("127.0.0.1:0", opts); err != nil {
-			return err
-		}
-		defer srv.close()
-		addr = srv.b.Addr()
-	} else if discard {
-		// mosquitto alone: a subscriber that discards, so messages are routed.
-		sub := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("discard"))
-		if t := sub.Connect(); t.Wait() && t.Error() != nil {
-			return t.Error()
-		}
-		defer sub.Disconnect(100)
-		if t := sub.Subscribe("bench/#", 0, func(paho.Client, paho.Message) {}); t.Wait() && t.Error() != nil {
-			return t.Error()
-		}
-	}
+// loadResult is what the publishers measured.
+type loadResult struct {
+	msgs     int64
+	start    time.Time
+	elapsed  time.Duration
+	p50, p99 time.Duration // publish to PUBACK (QoS 1)
+}
+
+// load publishes from clients connections to addr for duration, each one
+// message at a time (at QoS 1 waiting for its PUBACK), one series per
+// connection, timestamps unique per message.
+// ready, when set, is called once every connection is up, just before
+// the first publish.
+func load(client, addr string, clients int, qos byte, samples int, duration time.Duration, ready func()) (loadResult, error) {
 	var fields []string
 	for i := range samples {
 		fields = append(fields, fmt.Sprintf("f%d=%d.5", i, i))
 	}
 	body := strings.Join(fields, ",")
-
 	conns := make([]publisher, clients)
 	for i := range conns {
 		c, err := dial(client, addr, fmt.Sprintf("bench-%d", i))
 		if err != nil {
-			return fmt.Errorf("connect %d: %w", i, err)
+			return loadResult{}, fmt.Errorf("connect %d: %w", i, err)
 		}
 		defer c.close()
 		conns[i] = c
 	}
-	var before counts
-	if srv != nil {
-		before = srv.counts()
+	if ready != nil {
+		ready()
 	}
 	var msgs atomic.Int64
 	lat := make([][]time.Duration, clients)
@@ -309,13 +343,6 @@ func run(client string, clients int, qos byte, samples int, duration time.Durati
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start)
-	if srv != nil && qos == 0 { // QoS 0: wait for what was accepted to be stored
-		for end := time.Now().Add(30 * time.Second); srv.in.Stats().Messages < msgs.Load() && time.Now().Before(end); {
-			time.Sleep(10 * time.Millisecond)
-		}
-		el = time.Since(start)
-	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
 	pct := func(p float64) time.Duration {
@@ -324,16 +351,63 @@ func run(client string, clients int, qos byte, samples int, duration time.Durati
 		}
 		return all[int(float64(len(all)-1)*p)]
 	}
-	n := msgs.Load()
+	return loadResult{msgs: msgs.Load(), start: start, elapsed: time.Since(start), p50: pct(0.5), p99: pct(0.99)}, nil
+}
+
+func run(client string, clients int, qos byte, samples int, duration time.Duration, addr string, discard bool, opts mqtt.Options) error {
+	var srv *server
+	if addr == "" {
+		var err error
+		if srv, err = startServer("127.0.0.1:0", opts); err != nil {
+			return err
+		}
+		defer srv.close()
+		addr = srv.b.Addr()
+	} else if discard {
+		stop, err := discardSubscriber(addr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	var before counts
+	if srv != nil {
+		before = srv.counts()
+	}
+	lr, err := load(client, addr, clients, qos, samples, duration, nil)
+	if err != nil {
+		return err
+	}
+	n, el := lr.msgs, lr.elapsed
+	if srv != nil && qos == 0 { // QoS 0: wait for what was accepted to be stored
+		for end := time.Now().Add(30 * time.Second); srv.in.Stats().Messages < n && time.Now().Before(end); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		el = time.Since(lr.start)
+	}
 	stored := int64(-1)
 	if srv != nil {
 		stored = srv.in.Stats().Samples
 	}
 	fmt.Printf("clients=%d qos=%d samples/msg=%d: %.0f msgs/s, %.0f samples/s, p50=%v p99=%v (messages=%d stored samples=%d, %v)\n",
 		clients, qos, samples, float64(n)/el.Seconds(), float64(n*int64(samples))/el.Seconds(),
-		pct(0.5).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), n, stored, el.Round(time.Millisecond))
+		lr.p50.Round(10*time.Microsecond), lr.p99.Round(10*time.Microsecond), n, stored, el.Round(time.Millisecond))
 	if srv != nil {
 		fmt.Printf("server: %s\n", srv.counts().report(before, el))
 	}
 	return nil
+}
+
+// discardSubscriber subscribes a client that discards to bench/# at addr
+// (mosquitto alone: the messages are routed somewhere).
+func discardSubscriber(addr string) (stop func(), err error) {
+	sub := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("discard"))
+	if t := sub.Connect(); t.Wait() && t.Error() != nil {
+		return nil, t.Error()
+	}
+	if t := sub.Subscribe("bench/#", 0, func(paho.Client, paho.Message) {}); t.Wait() && t.Error() != nil {
+		sub.Disconnect(100)
+		return nil, t.Error()
+	}
+	return func() { sub.Disconnect(100) }, nil
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -98,4 +100,76 @@ func appendPacket(dst []byte, first byte, body []byte) []byte {
 		}
 	}
 	return append(dst, body...)
+}
+
+// rawSubscriber is a minimal MQTT 3.1.1 subscriber that counts the
+// PUBLISH packets it receives at QoS 0 and discards them (mosquitto
+// alone: the messages must go somewhere, and paho as the subscriber would
+// cost the load process more than the publishers).
+type rawSubscriber struct {
+	c        net.Conn
+	received atomic.Int64
+	done     chan struct{}
+}
+
+func subscribeRaw(addr, filter string) (*rawSubscriber, error) {
+	rc, err := dialRaw(addr, "discard")
+	if err != nil {
+		return nil, err
+	}
+	body := binary.BigEndian.AppendUint16(nil, 1) // packet ID
+	body = append(appendString(body, filter), 0)  // QoS 0
+	if _, err := rc.c.Write(appendPacket(nil, 0x82, body)); err != nil {
+		rc.c.Close()
+		return nil, err
+	}
+	var ack [5]byte
+	if _, err := io.ReadFull(rc.r, ack[:]); err != nil || ack[0] != 0x90 || ack[4] > 2 {
+		rc.c.Close()
+		return nil, fmt.Errorf("suback % x: %v", ack, err)
+	}
+	s := &rawSubscriber{c: rc.c, done: make(chan struct{})}
+	r := bufio.NewReaderSize(rc.c, 1<<16)
+	go func() {
+		defer close(s.done)
+		for {
+			first, err := r.ReadByte()
+			if err != nil {
+				return
+			}
+			n, err := readLength(r)
+			if err != nil {
+				return
+			}
+			if _, err := r.Discard(n); err != nil {
+				return
+			}
+			if first>>4 == 3 {
+				s.received.Add(1)
+			}
+		}
+	}()
+	return s, nil
+}
+
+func (s *rawSubscriber) close() {
+	s.c.Close()
+	<-s.done
+}
+
+// readLength reads an MQTT remaining length.
+func readLength(r *bufio.Reader) (int, error) {
+	n, shift := 0, 0
+	for range 4 {
+		b, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		n |= int(b&0x7f) << shift
+		if b&0x80 == 0 {
+			return n, nil
+		}
+		shift += 7
+	}
+	return 0, errors.New("malformed remaining length")
 }
