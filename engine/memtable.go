@@ -66,8 +66,8 @@ const memPageBits = 12
 
 type memPage [1 << memPageBits]atomic.Pointer[memSeries]
 
-// memSeries is one series' in-memory samples: older ones sealed into XOR
-// chunks (encoding.AppendXORChunk, about 3 bytes a sample instead of 16),
+// memSeries is one series' in-memory samples: older ones sealed into byte-aligned
+// chunks (encoding.AppendMemChunk, about 2 bytes a sample instead of 16),
 // the newest ones raw in ts and vals, where appends and late samples land.
 // String series stay raw.
 type memSeries struct {
@@ -97,8 +97,19 @@ type memSeries struct {
 // memChunk is a sealed run of samples of a series.
 type memChunk struct {
 	minT, maxT int64
-	n          int
+	n          int32
+	float      bool // the value form of encoding.AppendMemChunk
 	data       []byte
+}
+
+// decode appends the chunk's samples to ts and vals. Chunks are written by
+// this package only, so a decoding error is a bug.
+func (c *memChunk) decode(ts []int64, vals []uint64) ([]int64, []uint64) {
+	ts, vals, err := encoding.DecodeMemChunk(ts, vals, c.data, int(c.n), c.float)
+	if err != nil {
+		panic("engine: memtable chunk: " + err.Error())
+	}
+	return ts, vals
 }
 
 // Sealing: once a series holds memSealAt raw samples, all but the newest
@@ -257,10 +268,11 @@ func (m *memtable) seal(s *memSeries) {
 	}
 	for lo := 0; lo < cut; {
 		hi := min(lo+memChunkSamples, cut)
-		m.enc = encoding.AppendXORChunk(m.enc[:0], s.ts[lo:hi], s.vals[lo:hi])
+		float := s.typ == series.TypeFloat
+		m.enc = encoding.AppendMemChunk(m.enc[:0], float, s.ts[lo:hi], s.vals[lo:hi])
 		data := m.alloc(len(m.enc))
 		copy(data, m.enc)
-		s.chunks = append(s.chunks, memChunk{minT: s.ts[lo], maxT: s.ts[hi-1], n: hi - lo, data: data})
+		s.chunks = append(s.chunks, memChunk{minT: s.ts[lo], maxT: s.ts[hi-1], n: int32(hi - lo), float: float, data: data})
 		s.sealed += int64(len(data)) + memChunkOverhead
 		s.nSealed += hi - lo
 		lo = hi
@@ -278,18 +290,15 @@ func (s *memSeries) unseal(t int64) {
 	k := sort.Search(len(s.chunks), func(i int) bool { return s.chunks[i].maxT >= t })
 	n := 0
 	for _, c := range s.chunks[k:] {
-		n += c.n
+		n += int(c.n)
 	}
 	ts := make([]int64, 0, memGrowCap(n+len(s.ts)))
 	vals := make([]uint64, 0, cap(ts))
 	for i := k; i < len(s.chunks); i++ {
 		c := &s.chunks[i]
-		var err error
-		if ts, vals, err = encoding.DecodeXORChunk(ts, vals, c.data, c.n); err != nil {
-			panic("engine: memtable chunk: " + err.Error())
-		}
+		ts, vals = c.decode(ts, vals)
 		s.sealed -= int64(len(c.data)) + memChunkOverhead
-		s.nSealed -= c.n
+		s.nSealed -= int(c.n)
 		*c = memChunk{}
 	}
 	s.chunks = s.chunks[:k]
@@ -305,11 +314,8 @@ func (s *memSeries) samples(buf *sampleBuf) (ts []int64, vals []uint64) {
 		return s.ts, s.vals
 	}
 	buf.ts, buf.vals = buf.ts[:0], buf.vals[:0]
-	for _, c := range s.chunks {
-		var err error
-		if buf.ts, buf.vals, err = encoding.DecodeXORChunk(buf.ts, buf.vals, c.data, c.n); err != nil {
-			panic("engine: memtable chunk: " + err.Error())
-		}
+	for i := range s.chunks {
+		buf.ts, buf.vals = s.chunks[i].decode(buf.ts, buf.vals)
 	}
 	buf.ts, buf.vals = append(buf.ts, s.ts...), append(buf.vals, s.vals...)
 	return buf.ts, buf.vals
@@ -358,15 +364,13 @@ func (s *memSeries) read(minT, maxT int64, r *sampleBuf) int {
 	start := len(r.ts)
 	if len(s.chunks) > 0 && s.chunks[0].minT <= maxT {
 		k := sort.Search(len(s.chunks), func(i int) bool { return s.chunks[i].maxT >= minT })
-		for _, c := range s.chunks[k:] {
+		for i := k; i < len(s.chunks); i++ {
+			c := &s.chunks[i]
 			if c.minT > maxT {
 				break
 			}
 			base := len(r.ts)
-			var err error
-			if r.ts, r.vals, err = encoding.DecodeXORChunk(r.ts, r.vals, c.data, c.n); err != nil {
-				panic("engine: memtable chunk: " + err.Error())
-			}
+			r.ts, r.vals = c.decode(r.ts, r.vals)
 			if c.minT < minT || c.maxT > maxT {
 				got := r.ts[base:]
 				lo := sort.Search(len(got), func(i int) bool { return got[i] >= minT })
@@ -451,23 +455,18 @@ func (m *memtable) reset() {
 	m.walSeq = 0
 }
 
-// overlaps reports whether the series has a sample in [minT, maxT].
+// overlaps reports whether the series may have a sample in [minT, maxT]:
+// exact for the raw samples; for a sealed chunk whose span holds the whole
+// range it answers yes without decoding the chunk (a range falling in a
+// gap between two samples of one chunk is the only false yes). Its callers
+// (Fingerprint, Summaries) then read the samples instead of trusting the
+// segments alone: slower, never wrong.
 func (s *memSeries) overlaps(minT, maxT int64) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	k := sort.Search(len(s.chunks), func(i int) bool { return s.chunks[i].maxT >= minT })
 	if k < len(s.chunks) && s.chunks[k].minT <= maxT {
-		c := &s.chunks[k]
-		if c.minT >= minT || c.maxT <= maxT {
-			return true // the chunk's first or last sample is in range
-		}
-		// The range falls inside the chunk: look at its samples.
-		ts, _, err := encoding.DecodeXORChunk(make([]int64, 0, c.n), make([]uint64, 0, c.n), c.data, c.n)
-		if err != nil {
-			panic("engine: memtable chunk: " + err.Error())
-		}
-		i := sort.Search(len(ts), func(i int) bool { return ts[i] >= minT })
-		return ts[i] <= maxT // i < len(ts): ts ends at c.maxT > maxT
+		return true
 	}
 	lo := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] >= minT })
 	return lo < len(s.ts) && s.ts[lo] <= maxT

@@ -10,7 +10,7 @@ import (
 	"github.com/lightningdb/lightningdb/series"
 )
 
-func xorChunkCases() (tss [][]int64, valss [][]uint64) {
+func memChunkCases() (tss [][]int64, valss [][]uint64) {
 	r := rand.New(rand.NewPCG(1, 2))
 	add := func(ts []int64, vals []uint64) { tss, valss = append(tss, ts), append(valss, vals) }
 	add([]int64{0}, []uint64{0})
@@ -44,60 +44,67 @@ func xorChunkCases() (tss [][]int64, valss [][]uint64) {
 	return tss, valss
 }
 
-func TestXORChunkRoundTrip(t *testing.T) {
-	tss, valss := xorChunkCases()
-	for i, ts := range tss {
-		vals := valss[i]
-		b := AppendXORChunk([]byte{0xAA}, ts, vals)
-		if b[0] != 0xAA {
-			t.Fatalf("case %d: prefix overwritten", i)
-		}
-		gotT, gotV, err := DecodeXORChunk([]int64{-1}, nil, b[1:], len(ts))
-		if err != nil {
-			t.Fatalf("case %d: %v", i, err)
-		}
-		if !slices.Equal(gotT[1:], ts) || !slices.Equal(gotV, vals) {
-			t.Fatalf("case %d: round trip differs\n got %v %v\nwant %v %v", i, gotT[1:], gotV, ts, vals)
-		}
-		// Truncation never panics and is reported once samples are missing.
-		for cut := range len(b) - 1 {
-			if _, _, err := DecodeXORChunk(nil, nil, b[1:1+cut], len(ts)); err == nil && cut < 16 {
-				t.Fatalf("case %d: %d bytes of %d decoded without error", i, cut, len(b)-1)
+func TestMemChunkRoundTrip(t *testing.T) {
+	tss, valss := memChunkCases()
+	for _, float := range []bool{false, true} {
+		for i, ts := range tss {
+			vals := valss[i]
+			b := AppendMemChunk([]byte{0xAA}, float, ts, vals)
+			if b[0] != 0xAA {
+				t.Fatalf("case %d: prefix overwritten", i)
+			}
+			gotT, gotV, err := DecodeMemChunk([]int64{-1}, nil, b[1:], len(ts), float)
+			if err != nil {
+				t.Fatalf("float %v case %d: %v", float, i, err)
+			}
+			if !slices.Equal(gotT[1:], ts) || !slices.Equal(gotV, vals) {
+				t.Fatalf("float %v case %d: round trip differs\n got %v %v\nwant %v %v", float, i, gotT[1:], gotV, ts, vals)
+			}
+			// Truncation never panics and is reported.
+			for cut := range len(b) - 1 {
+				if _, _, err := DecodeMemChunk(nil, nil, b[1:1+cut], len(ts), float); err == nil {
+					t.Fatalf("float %v case %d: %d bytes of %d decoded without error", float, i, cut, len(b)-1)
+				}
 			}
 		}
 	}
 }
 
-// TestXORChunkSize pins the size of a regular integer series (TSBS cpu
-// shaped): about a bit a timestamp and a couple of bytes a value.
-func TestXORChunkSize(t *testing.T) {
+// TestMemChunkSize pins the size of a regular series (TSBS cpu shaped):
+// a byte a timestamp and one or two a value.
+func TestMemChunkSize(t *testing.T) {
 	c := tsbsCPU{1, 8640}
 	ts := make([]int64, c.samples)
 	vals := make([]float64, c.samples)
 	c.fill(0, ts, vals)
-	raw := make([]uint64, len(vals))
-	for i, v := range vals {
-		raw[i] = uint64(int64(v))
-	}
-	var size int
-	for lo := 0; lo < len(ts); lo += 224 {
-		hi := min(lo+224, len(ts))
-		size += len(AppendXORChunk(nil, ts[lo:hi], raw[lo:hi]))
-	}
-	perSample := float64(size) / float64(len(ts))
-	t.Logf("%.2f bytes/sample", perSample)
-	if perSample > 4 {
-		t.Fatalf("%.2f bytes/sample, want at most 4 (raw is 16)", perSample)
+	for _, float := range []bool{false, true} {
+		raw := make([]uint64, len(vals))
+		for i, v := range vals {
+			raw[i] = uint64(int64(v))
+			if float {
+				raw[i] = math.Float64bits(v)
+			}
+		}
+		var size int
+		for lo := 0; lo < len(ts); lo += 224 {
+			hi := min(lo+224, len(ts))
+			size += len(AppendMemChunk(nil, float, ts[lo:hi], raw[lo:hi]))
+		}
+		perSample := float64(size) / float64(len(ts))
+		t.Logf("float %v: %.2f bytes/sample", float, perSample)
+		if limit := map[bool]float64{false: 3, true: 8}[float]; perSample > limit {
+			t.Fatalf("float %v: %.2f bytes/sample, want at most %.0f (raw is 16)", float, perSample, limit)
+		}
 	}
 }
 
-func FuzzXORChunk(f *testing.F) {
-	tss, valss := xorChunkCases()
+func FuzzMemChunk(f *testing.F) {
+	tss, valss := memChunkCases()
 	for i := range tss[:8] {
-		f.Add(AppendXORChunk(nil, tss[i], valss[i]), uint16(len(tss[i])))
+		f.Add(AppendMemChunk(nil, i%2 == 0, tss[i], valss[i]), uint16(len(tss[i])), i%2 == 0)
 	}
-	f.Fuzz(func(t *testing.T, src []byte, n uint16) {
-		ts, vals, err := DecodeXORChunk(nil, nil, src, int(n))
+	f.Fuzz(func(t *testing.T, src []byte, n uint16, float bool) {
+		ts, vals, err := DecodeMemChunk(nil, nil, src, int(n), float)
 		if err != nil {
 			return
 		}
@@ -107,16 +114,16 @@ func FuzzXORChunk(f *testing.F) {
 		if n == 0 {
 			return
 		}
-		// Whatever decodes re-encodes to a stream that decodes the same.
-		again := AppendXORChunk(nil, ts, vals)
-		ts2, vals2, err := DecodeXORChunk(nil, nil, again, int(n))
+		// Whatever decodes re-encodes to a chunk that decodes the same.
+		again := AppendMemChunk(nil, float, ts, vals)
+		ts2, vals2, err := DecodeMemChunk(nil, nil, again, int(n), float)
 		if err != nil || !slices.Equal(ts, ts2) || !slices.Equal(vals, vals2) {
 			t.Fatalf("re-encoded chunk differs: %v", err)
 		}
 	})
 }
 
-func BenchmarkXORChunk(b *testing.B) {
+func BenchmarkMemChunk(b *testing.B) {
 	c := tsbsCPU{1, 8640}
 	ts := make([]int64, c.samples)
 	vals := make([]float64, c.samples)
@@ -136,7 +143,7 @@ func BenchmarkXORChunk(b *testing.B) {
 			for b.Loop() {
 				for lo := 0; lo < len(ts); lo += chunk {
 					hi := min(lo+chunk, len(ts))
-					buf = AppendXORChunk(buf[:0], ts[lo:hi], raw[lo:hi])
+					buf = AppendMemChunk(buf[:0], typ == series.TypeFloat, ts[lo:hi], raw[lo:hi])
 				}
 			}
 			b.ReportMetric(float64(b.N)*float64(len(ts))/b.Elapsed().Seconds(), "samples/s")
@@ -144,7 +151,7 @@ func BenchmarkXORChunk(b *testing.B) {
 		var chunks [][]byte
 		for lo := 0; lo < len(ts); lo += chunk {
 			hi := min(lo+chunk, len(ts))
-			chunks = append(chunks, AppendXORChunk(nil, ts[lo:hi], raw[lo:hi]))
+			chunks = append(chunks, AppendMemChunk(nil, typ == series.TypeFloat, ts[lo:hi], raw[lo:hi]))
 		}
 		b.Run(fmt.Sprintf("decode/%s", typ), func(b *testing.B) {
 			dt := make([]int64, 0, chunk)
@@ -154,7 +161,7 @@ func BenchmarkXORChunk(b *testing.B) {
 				for i, c := range chunks {
 					n := min(chunk, len(ts)-i*chunk)
 					var err error
-					if dt, dv, err = DecodeXORChunk(dt[:0], dv[:0], c, n); err != nil {
+					if dt, dv, err = DecodeMemChunk(dt[:0], dv[:0], c, n, typ == series.TypeFloat); err != nil {
 						b.Fatal(err)
 					}
 				}
