@@ -75,7 +75,7 @@ type Options struct {
 	// means 24h.
 	PartitionDuration int64
 	// MemtableFlushBytes is the size of samples in the active memtable
-	// (sealed chunks at about 3 bytes a sample, the raw tails at 16, plus
+	// (sealed chunks at about 2 bytes a sample, the raw tails at 16, plus
 	// string bytes) past which it is flushed to segments. It is far below
 	// MemtableBudget, which stays the back-pressure limit of the active
 	// and flushing memtables together. The memtable's memory is up to
