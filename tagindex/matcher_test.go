@@ -273,3 +273,23 @@ func TestAddRejectsBadInput(t *testing.T) {
 	}
 	_ = roaring.New()
 }
+
+// TestRegexCacheKeepsMatchersApart: matchers of one expression share its
+// compiled form, but a negated one does not negate the others.
+func TestRegexCacheKeepsMatchersApart(t *testing.T) {
+	pos := MustNewMatcher(MatchRegexp, "host", "h1|h2")
+	neg := MustNewMatcher(MatchNotRegexp, "host", "h1|h2")
+	again := MustNewMatcher(MatchRegexp, "host", "h1|h2")
+	for _, c := range []struct {
+		m    *Matcher
+		v    string
+		want bool
+	}{{pos, "h1", true}, {pos, "h3", false}, {neg, "h1", false}, {neg, "h3", true}, {again, "h2", true}, {again, "x", false}} {
+		if got := c.m.Matches(c.v); got != c.want {
+			t.Errorf("%s matches %q: %v, want %v", c.m, c.v, got, c.want)
+		}
+	}
+	if pos.vm == neg.vm || pos.vm.re != neg.vm.re {
+		t.Error("matchers of one expression: want separate value tests sharing one compiled regexp")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // maxSetSize bounds the literal set a regular expression is expanded into:
@@ -50,7 +51,40 @@ type valueMatcher struct {
 	matchesEmpty bool
 }
 
+// regexCache keeps compiled regular expressions by source: a dashboard
+// sends the same matchers with every refresh, and compiling and analysing
+// one (a host list of a few alternatives) cost as much as answering it
+// from the index. Bounded: a full cache is emptied.
+var regexCache struct {
+	sync.Mutex
+	m map[string]*valueMatcher
+}
+
+const regexCacheMax = 1024
+
+// compileRegex returns the positive value test of the regular expression
+// expr, a new valueMatcher the caller may set negate on.
 func compileRegex(expr string) (*valueMatcher, error) {
+	regexCache.Lock()
+	vm := regexCache.m[expr]
+	regexCache.Unlock()
+	if vm == nil {
+		var err error
+		if vm, err = compileRegexUncached(expr); err != nil {
+			return nil, err
+		}
+		regexCache.Lock()
+		if regexCache.m == nil || len(regexCache.m) >= regexCacheMax {
+			regexCache.m = make(map[string]*valueMatcher)
+		}
+		regexCache.m[expr] = vm
+		regexCache.Unlock()
+	}
+	c := *vm // shares the read-only set, map and compiled regexp
+	return &c, nil
+}
+
+func compileRegexUncached(expr string) (*valueMatcher, error) {
 	// Parse first: wrapping an unbalanced expression such as "a)|(b" in
 	// ^(?s:...)$ would otherwise change its meaning instead of failing.
 	parsed, err := syntax.Parse(expr, syntax.Perl|syntax.DotNL)
