@@ -13,6 +13,13 @@
 //	taskset -c 0 mqttbench -serve 127.0.0.1:18830 -pprof 127.0.0.1:6060 &
 //	taskset -c 1 mqttbench -broker 127.0.0.1:18830 -discard=false -client raw -clients 1000 -qos 1
 //
+// -matrix runs every load of issue 8 (QoS 0 and 1, 1 and 10 samples per
+// message, 10 and 1,000 publishers) against mosquitto alone, the embedded
+// broker and mosquitto -> Lightning DB, each server in its own pinned
+// process, and prints one table (docs/mqtt.md, "Figures"):
+//
+//	taskset -c 1 mqttbench -matrix -duration 4s
+//
 // -serve prints, every second with traffic, the messages stored, how they
 // were grouped (messages per Append, Appends per WAL group commit) and the
 // process's CPU time per message, which depends less than the rate on
