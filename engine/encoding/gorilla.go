@@ -87,36 +87,59 @@ func appendGorilla(dst []byte, vals []uint64) []byte {
 	return w.flush()
 }
 
+// bitReader reads bits most significant first, refilling 64 bits at a
+// time; rest gives what follows the bits read, from the next whole byte.
 type bitReader struct {
-	src []byte
-	acc uint64
+	src []byte // not yet loaded
+	all int    // len of src at the start
+	acc uint64 // the low n bits are unread
 	n   int
 	bad bool
 }
 
+func newBitReader(src []byte) bitReader { return bitReader{src: src, all: len(src)} }
+
+// read returns the next nbits (1..64); past the end it sets bad.
 func (r *bitReader) read(nbits int) uint64 {
-	if nbits > 32 {
-		hi := r.read(nbits - 32)
-		return hi<<32 | r.read(32)
+	if nbits <= r.n {
+		r.n -= nbits
+		return r.acc >> r.n & (1<<nbits - 1)
 	}
-	for r.n < nbits {
-		if len(r.src) == 0 {
+	need := nbits - r.n
+	hi := r.acc & (1<<r.n - 1)
+	var w uint64
+	avail := 64
+	if len(r.src) >= 8 {
+		w = binary.BigEndian.Uint64(r.src)
+		r.src = r.src[8:]
+	} else {
+		avail = 8 * len(r.src)
+		if avail < need {
 			r.bad = true
 			return 0
 		}
-		r.acc = r.acc<<8 | uint64(r.src[0])
-		r.src = r.src[1:]
-		r.n += 8
+		for _, b := range r.src {
+			w = w<<8 | uint64(b)
+		}
+		r.src = r.src[len(r.src):]
 	}
-	r.n -= nbits
-	return r.acc >> r.n & (1<<nbits - 1)
+	r.acc, r.n = w, avail-need
+	// need is 1..64: a shift by 64 gives 0, as an empty hi needs.
+	return hi<<need | w>>r.n&(1<<need-1)
+}
+
+// rest returns the input after the last byte read from (a byte partly read
+// counts as read: the stream's last byte is zero-padded).
+func (r *bitReader) rest(orig []byte) []byte {
+	loaded := r.all - len(r.src)
+	return orig[loaded-r.n/8:]
 }
 
 func decodeGorilla(dst []uint64, r *reader) {
 	if len(dst) == 0 {
 		return
 	}
-	br := bitReader{src: r.src}
+	br := newBitReader(r.src)
 	v := br.read(64)
 	dst[0] = v
 	lead, trail := 0, 0
@@ -142,5 +165,5 @@ func decodeGorilla(dst []uint64, r *reader) {
 		r.fail("gorilla stream")
 		return
 	}
-	r.src = br.src
+	r.src = br.rest(r.src)
 }
