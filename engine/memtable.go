@@ -88,10 +88,13 @@ type memSeries struct {
 	chunks  []memChunk
 	sealed  int64
 	nSealed int
-	// sealHold is the raw length to reach before sealing again after late
-	// samples unsealed chunks, so that a trickle of late samples does not
-	// decode and re-encode the same chunks at every batch.
-	sealHold int
+	// lts and lvals hold the late samples: those at or before the newest
+	// sealed one (chunks stay as they are), sorted, unique, raw. A late
+	// sample wins over a sealed one of the same timestamp (it was written
+	// after it). Chunks and raw samples stay disjoint in time; late ones
+	// overlap the chunks' span only.
+	lts   []int64
+	lvals []uint64
 }
 
 // memChunk is a sealed run of samples of a series.
@@ -116,7 +119,8 @@ func (c *memChunk) decode(ts []int64, vals []uint64) ([]int64, []uint64) {
 // memKeepRaw are encoded into chunks of at most memChunkSamples. The raw
 // tail therefore stays under memSealAt samples (4 KiB) per series, and a
 // sample arriving out of order within the newest memKeepRaw is a plain
-// insert; an older one unseals the chunks from its time on.
+// insert; an older one goes to the series' late samples, raw, until the
+// flush.
 const (
 	memSealAt       = 256
 	memKeepRaw      = 32
@@ -217,7 +221,7 @@ func (m *memtable) addDeltaLocked(id series.ID, typ series.ValueType, ts []int64
 		}
 		s.insert(t, v)
 	}
-	if typ != series.TypeString && len(s.ts) >= max(memSealAt, s.sealHold) {
+	if typ != series.TypeString && len(s.ts) >= memSealAt {
 		m.seal(s)
 	}
 	d.samples += int64(len(ts))
@@ -229,7 +233,8 @@ func (m *memtable) addDeltaLocked(id series.ID, typ series.ValueType, ts []int64
 }
 
 // insert adds one sample keeping ts sorted; an equal timestamp is replaced
-// (last write wins). In-order samples, the common case, are an append.
+// (last write wins). In-order samples, the common case, are an append; a
+// sample at or before the newest sealed one goes to the late samples.
 func (s *memSeries) insert(t int64, v uint64) {
 	n := len(s.ts)
 	if n == cap(s.ts) {
@@ -241,22 +246,26 @@ func (s *memSeries) insert(t int64, v uint64) {
 		return
 	}
 	if len(s.chunks) > 0 && t <= s.chunks[len(s.chunks)-1].maxT {
-		s.unseal(t)
-		n = len(s.ts)
-		if n == cap(s.ts) {
-			s.grow()
-		}
-	}
-	i := sort.Search(n, func(i int) bool { return s.ts[i] >= t })
-	if i < n && s.ts[i] == t {
-		s.vals[i] = v
+		s.lts, s.lvals = insertSorted(s.lts, s.lvals, t, v)
 		return
 	}
-	s.ts = append(s.ts, 0)
-	s.vals = append(s.vals, 0)
-	copy(s.ts[i+1:], s.ts[i:n])
-	copy(s.vals[i+1:], s.vals[i:n])
-	s.ts[i], s.vals[i] = t, v
+	s.ts, s.vals = insertSorted(s.ts, s.vals, t, v)
+}
+
+// insertSorted inserts (t, v) into the sorted, unique ts and vals,
+// replacing the value of an equal timestamp.
+func insertSorted(ts []int64, vals []uint64, t int64, v uint64) ([]int64, []uint64) {
+	n := len(ts)
+	i := sort.Search(n, func(i int) bool { return ts[i] >= t })
+	if i < n && ts[i] == t {
+		vals[i] = v
+		return ts, vals
+	}
+	ts, vals = append(ts, 0), append(vals, 0)
+	copy(ts[i+1:], ts[i:n])
+	copy(vals[i+1:], vals[i:n])
+	ts[i], vals[i] = t, v
+	return ts, vals
 }
 
 // seal encodes the raw samples of s but the newest memKeepRaw into chunks.
@@ -280,30 +289,6 @@ func (m *memtable) seal(s *memSeries) {
 	n := copy(s.ts, s.ts[cut:])
 	copy(s.vals, s.vals[cut:])
 	s.ts, s.vals = s.ts[:n], s.vals[:n]
-	s.sealHold = 0
-}
-
-// unseal decodes the chunks holding samples at or after t back into the
-// raw samples, in front of them. Chunks are written by this package only,
-// so a decoding error is a bug.
-func (s *memSeries) unseal(t int64) {
-	k := sort.Search(len(s.chunks), func(i int) bool { return s.chunks[i].maxT >= t })
-	n := 0
-	for _, c := range s.chunks[k:] {
-		n += int(c.n)
-	}
-	ts := make([]int64, 0, memGrowCap(n+len(s.ts)))
-	vals := make([]uint64, 0, cap(ts))
-	for i := k; i < len(s.chunks); i++ {
-		c := &s.chunks[i]
-		ts, vals = c.decode(ts, vals)
-		s.sealed -= int64(len(c.data)) + memChunkOverhead
-		s.nSealed -= int(c.n)
-		*c = memChunk{}
-	}
-	s.chunks = s.chunks[:k]
-	s.ts, s.vals = append(ts, s.ts...), append(vals, s.vals...)
-	s.sealHold = len(s.ts) + memSealAt
 }
 
 // samples returns all samples of s, the sealed ones decoded into buf; with
@@ -311,14 +296,48 @@ func (s *memSeries) unseal(t int64) {
 // frozen.
 func (s *memSeries) samples(buf *sampleBuf) (ts []int64, vals []uint64) {
 	if len(s.chunks) == 0 {
-		return s.ts, s.vals
+		return s.ts, s.vals // no chunks, no late samples
 	}
 	buf.ts, buf.vals = buf.ts[:0], buf.vals[:0]
 	for i := range s.chunks {
 		buf.ts, buf.vals = s.chunks[i].decode(buf.ts, buf.vals)
 	}
+	buf.ts, buf.vals = mergeLate(buf.ts, buf.vals, 0, s.lts, s.lvals)
 	buf.ts, buf.vals = append(buf.ts, s.ts...), append(buf.vals, s.vals...)
 	return buf.ts, buf.vals
+}
+
+// mergeLate merges the sorted late samples lts, lvals into ts[base:],
+// vals[base:] (sorted), a late sample replacing a sealed one of the same
+// timestamp, in place (from the back), and returns the slices.
+func mergeLate(ts []int64, vals []uint64, base int, lts []int64, lvals []uint64) ([]int64, []uint64) {
+	if len(lts) == 0 {
+		return ts, vals
+	}
+	mid := len(ts)
+	ts, vals = append(ts, lts...), append(vals, lvals...) // room; overwritten
+	i, j, k := mid-1, len(lts)-1, len(ts)-1
+	for j >= 0 {
+		switch {
+		case i >= base && ts[i] > lts[j]:
+			ts[k], vals[k] = ts[i], vals[i]
+			i--
+		case i >= base && ts[i] == lts[j]:
+			ts[k], vals[k] = lts[j], lvals[j]
+			i, j = i-1, j-1
+		default:
+			ts[k], vals[k] = lts[j], lvals[j]
+			j--
+		}
+		k--
+	}
+	// ts[base:i+1] did not move; ts[i+1:k+1] is one hole per duplicate.
+	if gap := k - i; gap > 0 {
+		copy(ts[i+1:], ts[k+1:])
+		copy(vals[i+1:], vals[k+1:])
+		ts, vals = ts[:len(ts)-gap], vals[:len(vals)-gap]
+	}
+	return ts, vals
 }
 
 // grow enlarges the capacity of ts and vals: doubling up to
@@ -350,11 +369,11 @@ func memGrowCap(c int) int {
 }
 
 func (s *memSeries) usedBytes() int64 {
-	return int64(len(s.ts))*16 + int64(len(s.strs)) + s.sealed
+	return int64(len(s.ts)+len(s.lts))*16 + int64(len(s.strs)) + s.sealed
 }
 
 func (s *memSeries) sizeBytes() int64 {
-	return int64(cap(s.ts))*8 + int64(cap(s.vals))*8 + int64(cap(s.strs)) + int64(cap(s.chunks))*memChunkOverhead
+	return int64(cap(s.ts)+cap(s.lts))*8 + int64(cap(s.vals)+cap(s.lvals))*8 + int64(cap(s.strs)) + int64(cap(s.chunks))*memChunkOverhead
 }
 
 // read appends the samples of [minT, maxT] to r and returns how many.
@@ -380,6 +399,11 @@ func (s *memSeries) read(minT, maxT int64, r *sampleBuf) int {
 				r.ts, r.vals = r.ts[:base+hi-lo], r.vals[:base+hi-lo]
 			}
 		}
+	}
+	if len(s.lts) > 0 {
+		lo := sort.Search(len(s.lts), func(i int) bool { return s.lts[i] >= minT })
+		hi := sort.Search(len(s.lts), func(i int) bool { return s.lts[i] > maxT })
+		r.ts, r.vals = mergeLate(r.ts, r.vals, start, s.lts[lo:hi], s.lvals[lo:hi])
 	}
 	lo := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] >= minT })
 	hi := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] > maxT })
@@ -427,20 +451,24 @@ func (m *memtable) reset() {
 			if s == nil {
 				continue
 			}
-			if len(s.ts) == 0 && len(s.chunks) == 0 {
+			if len(s.ts) == 0 && len(s.chunks) == 0 && len(s.lts) == 0 {
 				// Not written during this memtable's life: a series that
 				// stopped does not keep its buffers.
 				m.bytes.Add(-s.sizeBytes())
-				s.ts, s.vals, s.strs = nil, nil, nil
+				s.ts, s.vals, s.strs, s.chunks, s.lts, s.lvals = nil, nil, nil, nil, nil, nil
+			}
+			if s.lts != nil {
+				// Late samples are the exception: their buffers go.
+				m.bytes.Add(-int64(cap(s.lts)+cap(s.lvals)) * 8)
+				s.lts, s.lvals = nil, nil
 			}
 			if s.typ != series.TypeString && cap(s.ts) > 2*memSealAt {
-				// Grown by late samples that unsealed chunks: the
-				// raw tail of a sealing series needs memSealAt.
+				// A sealing series' raw tail needs memSealAt samples.
 				m.bytes.Add(-int64(cap(s.ts)+cap(s.vals)) * 8)
 				s.ts, s.vals = nil, nil
 			}
 			clear(s.chunks)
-			s.chunks, s.sealed, s.nSealed, s.sealHold = s.chunks[:0], 0, 0, 0
+			s.chunks, s.sealed, s.nSealed = s.chunks[:0], 0, 0
 			s.ts, s.vals, s.strs = s.ts[:0], s.vals[:0], s.strs[:0]
 			s.indexed.Store(0)
 		}
@@ -466,6 +494,9 @@ func (s *memSeries) overlaps(minT, maxT int64) bool {
 	defer s.mu.RUnlock()
 	k := sort.Search(len(s.chunks), func(i int) bool { return s.chunks[i].maxT >= minT })
 	if k < len(s.chunks) && s.chunks[k].minT <= maxT {
+		return true
+	}
+	if lo := sort.Search(len(s.lts), func(i int) bool { return s.lts[i] >= minT }); lo < len(s.lts) && s.lts[lo] <= maxT {
 		return true
 	}
 	lo := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] >= minT })
