@@ -118,7 +118,11 @@ func TestBackfillNotOverloaded(t *testing.T) {
 // counters (bytes must equal what is held: the budget relies on it)
 // against a map after every batch.
 func TestMemtableModel(t *testing.T) {
-	for seed := uint64(0); seed < 200; seed++ {
+	seeds := uint64(200)
+	if raceEnabled {
+		seeds = 30 // the race detector makes each seed ~10x slower
+	}
+	for seed := uint64(0); seed < seeds; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		m := newMemtable()
 		typ := series.TypeInt
