@@ -79,7 +79,7 @@ func (promParser) ParseMetricSelector(s string) ([]*labels.Matcher, error) {
 GO
 gofmt -w $files
 git diff --stat
-cp "$here/thanos_bench_test.go" query/
+cp "$here/thanos_bench_test.go.in" query/thanos_bench_test.go
 
 go build ./...
 go vet -tags thanos ./query/
