@@ -66,9 +66,10 @@ const memPageBits = 12
 
 type memPage [1 << memPageBits]atomic.Pointer[memSeries]
 
-// memSeries is one series' in-memory samples: older ones sealed into byte-aligned
-// chunks (encoding.AppendMemChunk, about 2 bytes a sample instead of 16),
-// the newest ones raw in ts and vals, where appends and late samples land.
+// memSeries is one series' in-memory samples: older ones sealed into
+// byte-aligned chunks (encoding.AppendMemChunk, about 2 bytes a sample
+// instead of 16), the newest ones raw in ts and vals, where appends land,
+// and samples arriving after newer ones were sealed raw in lts and lvals.
 // String series stay raw.
 type memSeries struct {
 	// indexed is the last partition start this series was added to the
