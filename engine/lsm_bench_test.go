@@ -194,6 +194,12 @@ func BenchmarkFullScan(b *testing.B) {
 	buildTSBS(b, dir, 100, 24*time.Hour, 2*time.Hour)
 	db := mustOpen(b, dir, Options{DisableCompaction: true})
 	defer db.Close()
+	benchScanAll(b, db)
+}
+
+// benchScanAll is the timed loop of the full scans: every sample of every
+// series through a sequential Querier, one goroutine.
+func benchScanAll(b *testing.B, db *DB) {
 	ids := allIDs(db)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -216,7 +222,7 @@ func BenchmarkFullScan(b *testing.B) {
 
 // BenchmarkMemtableScan decodes every sample of every series held in the
 // memtable (100 hosts x 10 fields x 6 h at 10 s, 2.16 M samples: all but
-// the newest 32 of each series sealed in XOR chunks) through a sequential
+// the newest memKeepRaw of each series sealed in chunks) through a sequential
 // Querier, the read of a dashboard over recent data. Compare with
 // BenchmarkFullScan (segments).
 func BenchmarkMemtableScan(b *testing.B) {
@@ -232,24 +238,7 @@ func BenchmarkMemtableScan(b *testing.B) {
 	if db.Stats().Segments != 0 {
 		b.Fatal("flushed: the benchmark must read the memtable")
 	}
-	ids := allIDs(db)
-	it := &Iterator{}
-	b.ReportAllocs()
-	b.ResetTimer()
-	var n int64
-	for range b.N {
-		q, err := db.Querier(math.MinInt64, math.MaxInt64)
-		must(b, err)
-		set := q.SelectSorted(ids, SelectHints{Pattern: ScanSequential, Iterator: it})
-		for set.Next() {
-			_, it := set.At()
-			n += int64(it.Len())
-		}
-		must(b, set.Err())
-		q.Close()
-	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "samples/s")
-	b.ReportMetric(float64(n)/float64(b.N), "samples/op")
+	benchScanAll(b, db)
 }
 
 func allIDs(db *DB) []series.ID {
