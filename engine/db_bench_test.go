@@ -148,7 +148,9 @@ func TestAppendAllocsPerSample(t *testing.T) {
 	}
 	sealed := 0
 	must(t, db.active().forEach(func(_ series.ID, s *memSeries) error {
-		sealed += s.nSealed
+		for _, c := range s.chunks {
+			sealed += int(c.n)
+		}
 		if cap(s.ts) > memSealAt {
 			t.Fatalf("raw capacity %d, want at most %d", cap(s.ts), memSealAt)
 		}

@@ -84,11 +84,9 @@ type memSeries struct {
 	strs []byte
 
 	// chunks hold the sealed samples: in time order, disjoint, all older
-	// than ts[0]. sealed is their bytes (data and headers) and nSealed
-	// their samples.
-	chunks  []memChunk
-	sealed  int64
-	nSealed int
+	// than ts[0]. sealed is their bytes (data and headers).
+	chunks []memChunk
+	sealed int64
 	// lts and lvals hold the late samples: those at or before the newest
 	// sealed one (chunks stay as they are), sorted, unique, raw. A late
 	// sample wins over a sealed one of the same timestamp (it was written
@@ -287,7 +285,6 @@ func (m *memtable) seal(s *memSeries) {
 		copy(data, m.enc)
 		s.chunks = append(s.chunks, memChunk{minT: s.ts[lo], maxT: s.ts[hi-1], n: int32(hi - lo), float: float, data: data})
 		s.sealed += int64(len(data)) + memChunkOverhead
-		s.nSealed += hi - lo
 		lo = hi
 	}
 	n := copy(s.ts, s.ts[cut:])
@@ -472,7 +469,7 @@ func (m *memtable) reset() {
 				s.ts, s.vals = nil, nil
 			}
 			clear(s.chunks)
-			s.chunks, s.sealed, s.nSealed = s.chunks[:0], 0, 0
+			s.chunks, s.sealed = s.chunks[:0], 0
 			s.ts, s.vals, s.strs = s.ts[:0], s.vals[:0], s.strs[:0]
 			s.indexed.Store(0)
 		}

@@ -58,7 +58,7 @@ func runModel(t *testing.T, seed uint64) {
 	sealedSeen, lateSeen := false, false
 	check := func() {
 		must(t, db.active().forEach(func(_ series.ID, s *memSeries) error {
-			sealedSeen = sealedSeen || s.nSealed > 0
+			sealedSeen = sealedSeen || len(s.chunks) > 0
 			lateSeen = lateSeen || len(s.lts) > 0
 			return nil
 		}))
