@@ -4,34 +4,19 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
-)
 
-// needMosquitto returns the path of a mosquitto program, or skips the test
-// when it is missing outside CI (CI=true fails instead: .ci/run installs it).
-func needMosquitto(t testing.TB, prog string) string {
-	t.Helper()
-	for _, dir := range []string{"", "/usr/sbin/", "/usr/local/sbin/"} {
-		if p, err := exec.LookPath(dir + prog); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found; CI must install mosquitto and mosquitto-clients (see .ci/run)", prog)
-	}
-	t.Skipf("%s not found: install mosquitto and mosquitto-clients (apt-get install -y mosquitto mosquitto-clients) to run this test", prog)
-	return ""
-}
+	"github.com/lightningdb/lightningdb/internal/mosquittotest"
+)
 
 // mosquittoPub publishes one message with mosquitto_pub and fails the
 // test when it does not exit 0 (for QoS 1 that means it got its PUBACK).
 func mosquittoPub(t testing.TB, addr, topic string, qos int, msg string, extra ...string) {
 	t.Helper()
-	pub := needMosquitto(t, "mosquitto_pub")
+	pub := mosquittotest.Need(t, "mosquitto_pub")
 	host, port, _ := strings.Cut(addr, ":")
 	args := append([]string{"-h", host, "-p", port, "-t", topic, "-q", string(rune('0' + qos)), "-m", msg}, extra...)
 	out, err := exec.Command(pub, args...).CombinedOutput()
@@ -75,7 +60,7 @@ func values(t testing.TB, e map[string]exported, key string) string {
 // the PUBACK, which the server sends after the commit; the data survives a
 // restart.
 func TestMQTTEmbeddedBrokerDefault(t *testing.T) {
-	needMosquitto(t, "mosquitto_pub")
+	mosquittotest.Need(t, "mosquitto_pub")
 	dir := t.TempDir()
 	p := startServer(t, dir)
 	addr := mqttAddrOf(p)
@@ -154,7 +139,7 @@ func waitExport(t testing.TB, p *proc, selector string, cond func(map[string]exp
 // mosquitto and publishes with mosquitto_pub in each payload format; the
 // data is read back value by value.
 func TestMQTTSubscriberPayloadFormats(t *testing.T) {
-	m := startMosquitto(t)
+	m := mosquittotest.Start(t)
 	conf := subscriptionConfig(t, m, "ldb-formats", `        - filter: lp/#
         - template: sensors/+site/+device/+measurement
           format: value
@@ -173,12 +158,12 @@ func TestMQTTSubscriberPayloadFormats(t *testing.T) {
 	waitFor(t, func() bool {
 		return strings.Contains(metricsText(t, p), `lightningdb_mqtt_subscriber_connected{source="plant"} 1`)
 	})
-	mosquittoPub(t, m.addr, "lp/x", 1, "env,room=k temp=21.5,on=true 1700000000000000000")
-	mosquittoPub(t, m.addr, "sensors/north/d7/temperature", 1, "19.25")
-	mosquittoPub(t, m.addr, "sensors/north/d7/state", 1, "open")
-	mosquittoPub(t, m.addr, "sensors/north/d7/count", 1, "12i")
-	mosquittoPub(t, m.addr, "tele/d1/SENSOR", 1, `{"values":[{"id":"a","v":7,"t":1700000000000},{"id":"b","v":8.5,"t":1700000001000}]}`)
-	mosquittoPub(t, m.addr, "tele/d1/SENSOR", 1, `{"values":[`) // poison: acked, dead-lettered
+	mosquittoPub(t, m.Addr, "lp/x", 1, "env,room=k temp=21.5,on=true 1700000000000000000")
+	mosquittoPub(t, m.Addr, "sensors/north/d7/temperature", 1, "19.25")
+	mosquittoPub(t, m.Addr, "sensors/north/d7/state", 1, "open")
+	mosquittoPub(t, m.Addr, "sensors/north/d7/count", 1, "12i")
+	mosquittoPub(t, m.Addr, "tele/d1/SENSOR", 1, `{"values":[{"id":"a","v":7,"t":1700000000000},{"id":"b","v":8.5,"t":1700000001000}]}`)
+	mosquittoPub(t, m.Addr, "tele/d1/SENSOR", 1, `{"values":[`) // poison: acked, dead-lettered
 
 	e := waitExport(t, p, `{__name__=~"env_.*|temperature|state|count|SENSOR_v"}`, func(e map[string]exported) bool { return len(e) == 7 })
 	for key, want := range map[string]string{

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/lightningdb/lightningdb/internal/mosquittotest"
 )
 
 const redeliveryBase = int64(1_700_000_000_000_000_000)
@@ -18,7 +20,7 @@ const redeliveryBase = int64(1_700_000_000_000_000_000)
 // message each, with mosquitto_pub -l.
 func publishLines(t testing.TB, addr, topic string, from, to int) {
 	t.Helper()
-	if err := publishLinesErr(needMosquitto(t, "mosquitto_pub"), addr, topic, from, to); err != nil {
+	if err := publishLinesErr(mosquittotest.Need(t, "mosquitto_pub"), addr, topic, from, to); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -79,7 +81,7 @@ func checkExactlyOnce(t testing.TB, p *proc, n int) {
 // (persistent session), redelivers it after the restart, and every
 // message is stored exactly once per (series, timestamp).
 func TestMQTTSubscriberSIGKILLRedelivery(t *testing.T) {
-	m := startMosquitto(t)
+	m := mosquittotest.Start(t)
 	conf := subscriptionConfig(t, m, "ldb-kill", "        - filter: lp/#\n")
 	dir := t.TempDir()
 	p := startServer(t, dir, "--config", conf, "--mqtt-addr", "")
@@ -88,13 +90,13 @@ func TestMQTTSubscriberSIGKILLRedelivery(t *testing.T) {
 	})
 	const n = 400
 	pubErr := make(chan error, 1)
-	go func() { pubErr <- publishLinesErr(needMosquitto(t, "mosquitto_pub"), m.addr, "lp/k", 0, n/2) }()
+	go func() { pubErr <- publishLinesErr(mosquittotest.Need(t, "mosquitto_pub"), m.Addr, "lp/k", 0, n/2) }()
 	waitFor(t, func() bool { return strings.Contains(metricsText(t, p), `lightningdb_mqtt_samples_stored_total`) })
 	p.kill()
 	if err := <-pubErr; err != nil {
 		t.Fatal(err)
 	}
-	publishLines(t, m.addr, "lp/k", n/2, n) // queued by mosquitto for the session
+	publishLines(t, m.Addr, "lp/k", n/2, n) // queued by mosquitto for the session
 	p2 := startServer(t, dir, "--config", conf, "--mqtt-addr", "")
 	checkExactlyOnce(t, p2, n)
 }
@@ -103,7 +105,7 @@ func TestMQTTSubscriberSIGKILLRedelivery(t *testing.T) {
 // client publishes a QoS 1 stream: the subscriber reconnects with backoff,
 // re-subscribes, and nothing is lost.
 func TestMQTTBrokerRestartUnderLoad(t *testing.T) {
-	m := startMosquitto(t)
+	m := mosquittotest.Start(t)
 	conf := subscriptionConfig(t, m, "ldb-restart", "        - filter: lp/#\n")
 	p := startServer(t, t.TempDir(), "--config", conf, "--mqtt-addr", "")
 	waitFor(t, func() bool {
@@ -111,7 +113,7 @@ func TestMQTTBrokerRestartUnderLoad(t *testing.T) {
 	})
 
 	const n = 1000
-	o := paho.NewClientOptions().AddBroker("tcp://" + m.addr).SetClientID("load-pub").SetCleanSession(false).
+	o := paho.NewClientOptions().AddBroker("tcp://" + m.Addr).SetClientID("load-pub").SetCleanSession(false).
 		SetAutoReconnect(true).SetMaxReconnectInterval(100 * time.Millisecond).SetConnectRetry(true).
 		SetConnectRetryInterval(100 * time.Millisecond)
 	pub := paho.NewClient(o)
@@ -137,14 +139,14 @@ func TestMQTTBrokerRestartUnderLoad(t *testing.T) {
 	}()
 	for restart := 0; restart < 2; restart++ {
 		waitFor(t, func() bool { return sent.Load() > int64(n/3*(restart+1)) && subscriberConnects(t, p) == restart+1 })
-		m.stop()
+		m.Stop()
 		time.Sleep(300 * time.Millisecond)
-		m.start()
+		m.Restart()
 	}
 	<-done
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", m.log)
+			t.Logf("mosquitto log:\n%s", m.Log())
 		}
 	})
 	checkExactlyOnce(t, p, n)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest/mqtt"
+	"github.com/lightningdb/lightningdb/internal/mosquittotest"
 )
 
 // stallFS is the engine's OS file system with an fsync that blocks while
@@ -92,16 +93,16 @@ func runSubscriber(t *testing.T, db *engine.DB, brokerAddr string) (*mqtt.Ingest
 // lost: a fresh data directory), and the broker redelivers every message
 // to the restarted consumer, which stores each exactly once.
 func TestMQTTNoAckBeforeCommit(t *testing.T) {
-	m := startMosquitto(t)
+	m := mosquittotest.Start(t)
 	fs := &stallFS{}
 	db1, err := engine.Open(t.TempDir(), engine.Options{FS: fs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in1, stop1 := runSubscriber(t, db1, m.addr)
+	in1, stop1 := runSubscriber(t, db1, m.Addr)
 	fs.stall()
 	const n = 20
-	publishLines(t, m.addr, "lp/k", 0, n) // mosquitto_pub got its PUBACKs from mosquitto
+	publishLines(t, m.Addr, "lp/k", 0, n) // mosquitto_pub got its PUBACKs from mosquitto
 	waitFor(t, func() bool { return in1.Stats().Messages == n })
 	time.Sleep(300 * time.Millisecond) // any ack would have gone out by now
 	if st := in1.Stats(); st.Acked != 0 || st.Samples != 0 {
@@ -115,7 +116,7 @@ func TestMQTTNoAckBeforeCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db2.Close()
-	in2, _ := runSubscriber(t, db2, m.addr)
+	in2, _ := runSubscriber(t, db2, m.Addr)
 	waitFor(t, func() bool { return in2.Stats().Acked == n })
 	if st := in2.Stats(); st.Samples != n || st.Messages != n {
 		t.Fatalf("after redelivery: %+v, want %d messages and samples", st, n)

@@ -9,6 +9,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lightningdb/lightningdb/internal/mosquittotest"
 )
 
 // sharedN is how many QoS 1 messages the shared-subscription tests publish.
@@ -61,7 +63,7 @@ func requireSplit(t *testing.T, apps ...*memAppender) {
 // every message stored exactly once. paho speaks MQTT 3.1.1; mosquitto
 // accepts $share/ from 3.1.1 clients as well.
 func TestSubscriberSharedSubscription(t *testing.T) {
-	m := startMosquitto(t)
+	m := mosquittotest.Start(t)
 	apps := []*memAppender{newMemAppender(), newMemAppender()}
 	for i, app := range apps {
 		in, err := New(app, Options{DB: "iot"})
@@ -69,7 +71,7 @@ func TestSubscriberSharedSubscription(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { in.Run(ctx); close(done) }()
-		s, err := NewSubscriber(in, SubscriberOptions{Name: fmt.Sprintf("node%d", i), Brokers: []string{"tcp://" + m.addr},
+		s, err := NewSubscriber(in, SubscriberOptions{Name: fmt.Sprintf("node%d", i), Brokers: []string{"tcp://" + m.Addr},
 			Rules: []Rule{{Filter: "$share/ldb/plant/#"}}}) // QoS 1 by default
 		require.NoError(t, err)
 		go s.Run()
@@ -80,7 +82,7 @@ func TestSubscriberSharedSubscription(t *testing.T) {
 		})
 		waitFor(t, 10*time.Second, "subscriber to connect", func() bool { return in.Stats().Connects == 1 })
 	}
-	publishShared(t, m.addr)
+	publishShared(t, m.Addr)
 	requireSplit(t, apps...)
 }
 
