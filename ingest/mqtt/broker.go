@@ -29,6 +29,10 @@ type BrokerOptions struct {
 	Rules []Rule
 	// Logger gets the broker's own log lines; nil means none.
 	Logger *slog.Logger
+	// NoPublishLoop serves every client with mochi's per-connection
+	// goroutines instead of the publish loop (publoop.go), which
+	// otherwise serves MQTT 3.x publishers on plain TCP (Linux only).
+	NoPublishLoop bool
 }
 
 // Broker is the embedded MQTT broker (mochi-mqtt). Devices publish to it;
@@ -56,7 +60,8 @@ type Broker struct {
 	in     *Ingestor
 	src    *source
 	srv    *mochi.Server
-	ln     *listeners.TCP
+	ln     listeners.Listener
+	pl     loopListener // nil without the publish loop
 	ctx    context.Context // ends when the broker closes: unblocks waiting hooks
 	cancel context.CancelFunc
 }
@@ -71,7 +76,9 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	srv := mochi.New(&mochi.Options{Logger: logger})
+	// The inline client forwards the publish loop's messages to mochi's
+	// subscribers (Server.Publish).
+	srv := mochi.New(&mochi.Options{Logger: logger, InlineClient: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{in: in, src: src, srv: srv, ctx: ctx, cancel: cancel}
 	h := &brokerHook{b: b, user: []byte(opts.Username), pass: []byte(opts.Password)}
@@ -79,7 +86,14 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 		cancel()
 		return nil, fmt.Errorf("mqtt broker hook: %w", err)
 	}
-	b.ln = listeners.NewTCP(listeners.Config{ID: "lightningdb", Address: opts.Addr, TLSConfig: opts.TLS})
+	if opts.TLS == nil && !opts.NoPublishLoop {
+		b.pl = newLoopListener(b, "lightningdb", opts.Addr, h.user, h.pass, logger)
+	}
+	if b.pl != nil {
+		b.ln = b.pl
+	} else {
+		b.ln = listeners.NewTCP(listeners.Config{ID: "lightningdb", Address: opts.Addr, TLSConfig: opts.TLS})
+	}
 	if err := srv.AddListener(b.ln); err != nil {
 		cancel()
 		return nil, fmt.Errorf("mqtt listen on %s: %w", opts.Addr, err)
@@ -121,10 +135,19 @@ func (h *brokerHook) ID() string { return "lightningdb-store" }
 // switch rather than a search.
 func (h *brokerHook) Provides(b byte) bool {
 	switch b {
-	case mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish:
+	case mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish:
 		return true
 	}
 	return false
+}
+
+// OnConnect takes the session over from a publish loop client with the
+// same client ID ([MQTT-3.1.4-2]).
+func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+	if h.b.pl != nil {
+		h.b.pl.takeover(cl.ID)
+	}
+	return nil
 }
 
 func (h *brokerHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {

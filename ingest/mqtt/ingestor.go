@@ -190,7 +190,13 @@ func (in *Ingestor) handle(ctx context.Context, src *source, topic string, paylo
 		in.failure(src, topic, res.err)
 		return o
 	}
-	o.stored = res.accepted
+	return in.settle(src, r, rm, topic, res, o.parseErr)
+}
+
+// settle counts what storage did with a message's samples and returns its
+// outcome: parseErr, or the refusal when storage refused some samples.
+func (in *Ingestor) settle(src *source, r *rule, rm *ruleMetrics, topic string, res result, parseErr error) outcome {
+	o := outcome{stored: res.accepted, parseErr: parseErr}
 	in.cnt.samples.Add(int64(res.accepted))
 	rm.samples.Add(float64(res.accepted))
 	if res.rejected > 0 {

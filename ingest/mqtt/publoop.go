@@ -1,0 +1,1086 @@
+//go:build linux
+
+package mqtt
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"golang.org/x/sys/unix"
+
+	"github.com/lightningdb/lightningdb/series"
+)
+
+// The publish loop is the embedded broker's path for what devices do most:
+// publish at QoS 0 or 1 over plain TCP with MQTT 3.1 or 3.1.1. mochi runs
+// two goroutines per connection, reads each packet into a Packet of ~800
+// bytes, and wakes the connection's goroutine twice a message (the packet,
+// then the commit); at 1,000 publishers that, its per-packet bookkeeping
+// and an empty read before every wait were most of the server's CPU.
+//
+// publishListener is the broker's TCP listener (a mochi listeners.Listener).
+// It reads each new connection's CONNECT itself. A client it can serve
+// (MQTT 3.1/3.1.1, no will, credentials as configured, a client ID mochi
+// has no session for) gets its CONNACK here, and its socket moves to one of
+// a few epoll loops (pubLoop); every other connection goes to mochi as it
+// came, its CONNECT replayed. A loop round reads every ready connection
+// once, decodes the publishes of all of them into one batch, stores the
+// batch with one Append (so the WAL group commit covers them all), then
+// writes each connection's PUBACKs in order, in one write per connection.
+// A message on a topic someone subscribed to, or with the retain flag,
+// also goes through mochi (Server.Publish) to its subscribers, after it is
+// stored. The first packet the loop does not handle itself (SUBSCRIBE,
+// UNSUBSCRIBE, a QoS 2 PUBLISH, ...) hands the connection over to mochi in
+// the middle of its session: the loop writes the acknowledgements it owes,
+// and mochi gets a net.Conn whose first bytes are the client's CONNECT and
+// the bytes not yet handled, and whose first 4 bytes written (mochi's
+// CONNACK: the client had ours) are dropped.
+
+const (
+	// publishMaxPacket bounds one packet on the publish loop; a larger
+	// one closes the connection.
+	publishMaxPacket = 16 << 20
+	// publishReadBuf is a loop's read buffer: one read per ready
+	// connection per round.
+	publishReadBuf = 256 << 10
+	// publishOutLimit bounds the responses a connection that does not
+	// read may owe before it is closed.
+	publishOutLimit = 1 << 20
+	// handshakeTimeout bounds the wait for a new connection's CONNECT.
+	handshakeTimeout = 10 * time.Second
+)
+
+// publishListener accepts the broker's TCP connections (see above).
+type publishListener struct {
+	id, addr   string
+	b          *Broker
+	user, pass []byte
+	log        *slog.Logger
+
+	ln        net.Listener
+	loops     []*pubLoop
+	next      atomic.Uint32
+	establish listeners.EstablishFn
+	wg        sync.WaitGroup // the loops and the handshakes
+
+	mu         sync.Mutex
+	closed     bool
+	pending    map[net.Conn]struct{}  // in their handshake
+	ids        map[string]*pubConn    // loop clients by client ID
+	persistent map[string]struct{}    // IDs that connected with clean session 0
+}
+
+// loopListener is the publish loop's listener; newLoopListener returns
+// nil where there is none (not Linux).
+type loopListener interface {
+	listeners.Listener
+	takeover(id string)
+}
+
+func newLoopListener(b *Broker, id, addr string, user, pass []byte, log *slog.Logger) loopListener {
+	return newPublishListener(b, id, addr, user, pass, log)
+}
+
+func newPublishListener(b *Broker, id, addr string, user, pass []byte, log *slog.Logger) *publishListener {
+	return &publishListener{id: id, addr: addr, b: b, user: user, pass: pass, log: log,
+		pending: map[net.Conn]struct{}{}, ids: map[string]*pubConn{}, persistent: map[string]struct{}{}}
+}
+
+// Init opens the address and the loops (mochi's Listener).
+func (l *publishListener) Init(*slog.Logger) error {
+	ln, err := net.Listen("tcp", l.addr)
+	if err != nil {
+		return err
+	}
+	l.ln = ln
+	for range max(2, runtime.GOMAXPROCS(0)) {
+		lp, err := newPubLoop(l)
+		if err != nil {
+			for _, lp := range l.loops {
+				lp.closeFDs()
+			}
+			ln.Close()
+			return fmt.Errorf("mqtt publish loop: %w", err)
+		}
+		l.loops = append(l.loops, lp)
+	}
+	return nil
+}
+
+func (l *publishListener) ID() string       { return l.id }
+func (l *publishListener) Protocol() string { return "tcp" }
+func (l *publishListener) Address() string {
+	if l.ln != nil {
+		return l.ln.Addr().String()
+	}
+	return l.addr
+}
+
+// Serve runs the loops and accepts connections until Close.
+func (l *publishListener) Serve(establish listeners.EstablishFn) {
+	l.establish = establish
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	for _, lp := range l.loops {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			lp.run()
+		}()
+	}
+	l.mu.Unlock()
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		if !l.track(conn) {
+			conn.Close()
+			return
+		}
+		go func() {
+			defer l.wg.Done()
+			l.handshake(conn)
+		}()
+	}
+}
+
+// track registers a connection in its handshake (and in wg); false once
+// the listener is closed.
+func (l *publishListener) track(conn net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.pending[conn] = struct{}{}
+	l.wg.Add(1)
+	return true
+}
+
+func (l *publishListener) untrack(conn net.Conn) {
+	l.mu.Lock()
+	delete(l.pending, conn)
+	l.mu.Unlock()
+}
+
+// Close stops accepting, closes the loops' connections and mochi's
+// clients of this listener, and waits for the loops.
+func (l *publishListener) Close(closeClients listeners.CloseFn) {
+	l.mu.Lock()
+	l.closed = true
+	for c := range l.pending {
+		c.Close()
+	}
+	l.mu.Unlock()
+	if l.ln != nil {
+		l.ln.Close()
+	}
+	for _, lp := range l.loops {
+		lp.post(loopCmd{stop: true})
+	}
+	closeClients(l.id)
+	l.wg.Wait()
+}
+
+// connectInfo is what the listener needs of a CONNECT.
+type connectInfo struct {
+	loop      bool // MQTT 3.1/3.1.1, no will, well formed: the loop may serve it
+	id        string
+	clean     bool
+	keepalive uint16
+	hasUser   bool
+	hasPass   bool
+	user      []byte
+	pass      []byte
+}
+
+// handshake reads the CONNECT and either serves the client on a loop or
+// hands the connection to mochi.
+func (l *publishListener) handshake(conn net.Conn) {
+	defer l.untrack(conn)
+	if err := conn.SetReadDeadline(time.Now().Add(handshakeTimeout)); err != nil {
+		conn.Close()
+		return
+	}
+	raw, ci, err := readConnect(conn)
+	if err != nil {
+		conn.Close()
+		return
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		conn.Close()
+		return
+	}
+	if !l.servable(ci) {
+		l.toMochi(conn, raw, nil, 0)
+		return
+	}
+	lp := l.loops[l.next.Add(1)%uint32(len(l.loops))]
+	c := &pubConn{id: ci.id, loop: lp, connect: raw, last: time.Now()}
+	if ci.keepalive > 0 {
+		c.expire = time.Duration(ci.keepalive) * 1500 * time.Millisecond // [MQTT-3.1.2-24]
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		conn.Close()
+		return
+	}
+	var old *pubConn
+	var present bool
+	if c.id != "" {
+		old = l.ids[c.id]
+		l.ids[c.id] = c
+		_, present = l.persistent[c.id]
+		if ci.clean {
+			delete(l.persistent, c.id)
+			present = false
+		} else {
+			l.persistent[c.id] = struct{}{}
+		}
+	}
+	l.mu.Unlock()
+	if old != nil {
+		old.loop.post(loopCmd{close: old}) // session takeover [MQTT-3.1.4-2]
+	}
+	ack := []byte{0x20, 0x02, 0, 0}
+	if present {
+		ack[2] = 1
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+	if _, err := conn.Write(ack); err != nil {
+		l.forget(c)
+		conn.Close()
+		return
+	}
+	fd, err := takeFD(conn)
+	if err != nil {
+		l.log.Warn("mqtt: cannot move the connection to the publish loop", "remote", conn.RemoteAddr(), "err", err)
+		l.forget(c)
+		return
+	}
+	c.fd = fd
+	atomic.AddInt64(&l.b.srv.Info.ClientsConnected, 1)
+	if !lp.post(loopCmd{add: c}) {
+		atomic.AddInt64(&l.b.srv.Info.ClientsConnected, -1)
+		l.forget(c)
+		unix.Close(fd)
+	}
+}
+
+// servable reports whether the loop may serve a client that sent ci.
+func (l *publishListener) servable(ci connectInfo) bool {
+	if !ci.loop || (ci.id == "" && !ci.clean) {
+		return false // mochi answers with the right refusal
+	}
+	if len(l.user) > 0 {
+		if !ci.hasUser || !ci.hasPass {
+			return false
+		}
+		u := subtle.ConstantTimeCompare(ci.user, l.user)
+		p := subtle.ConstantTimeCompare(ci.pass, l.pass)
+		if u&p != 1 {
+			return false
+		}
+	}
+	if ci.id != "" {
+		if _, ok := l.b.srv.Clients.Get(ci.id); ok {
+			return false // mochi holds a session (or a connection) by that ID
+		}
+	}
+	return true
+}
+
+// forget drops c from the client IDs.
+func (l *publishListener) forget(c *pubConn) {
+	if c.id == "" {
+		return
+	}
+	l.mu.Lock()
+	if l.ids[c.id] == c {
+		delete(l.ids, c.id)
+	}
+	l.mu.Unlock()
+}
+
+// takeover closes the loop client with this ID: a client connecting
+// through mochi takes the session over.
+func (l *publishListener) takeover(id string) {
+	if id == "" {
+		return
+	}
+	l.mu.Lock()
+	c := l.ids[id]
+	if c != nil {
+		delete(l.ids, id)
+	}
+	l.mu.Unlock()
+	if c != nil {
+		c.loop.post(loopCmd{close: c})
+	}
+}
+
+// toMochi hands conn to mochi: it reads pre first, and out is written to
+// the client before; the first drop bytes mochi writes are discarded.
+func (l *publishListener) toMochi(conn net.Conn, pre, out []byte, drop int) {
+	if len(out) > 0 {
+		_ = conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+		if _, err := conn.Write(out); err != nil {
+			conn.Close()
+			return
+		}
+		_ = conn.SetWriteDeadline(time.Time{})
+	}
+	go func() {
+		if err := l.establish(l.id, &replayConn{Conn: conn, pre: pre, drop: drop}); err != nil {
+			l.log.Debug("mqtt client disconnected", "remote", conn.RemoteAddr(), "err", err)
+		}
+	}()
+}
+
+// replayConn is a connection handed to mochi: Read returns pre first,
+// Write drops the first drop bytes.
+type replayConn struct {
+	net.Conn
+	pre  []byte // read by mochi's reader only
+	drop int    // written by mochi under its client lock only
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *replayConn) Write(p []byte) (int, error) {
+	if c.drop == 0 {
+		return c.Conn.Write(p)
+	}
+	k := min(c.drop, len(p))
+	c.drop -= k
+	if k == len(p) {
+		return k, nil
+	}
+	n, err := c.Conn.Write(p[k:])
+	return k + n, err
+}
+
+// takeFD moves conn's socket out of Go's network poller: it returns a
+// duplicate of the descriptor (non-blocking, close-on-exec) and closes
+// conn.
+func takeFD(conn net.Conn) (int, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		conn.Close()
+		return -1, fmt.Errorf("%T has no file descriptor", conn)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		conn.Close()
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		derr = err
+	}
+	conn.Close()
+	if derr != nil {
+		return -1, derr
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// readConnect reads the first packet of a connection, exactly its bytes
+// (nothing after it), and parses it when it is a CONNECT the loop may
+// serve. An error is a failed read; anything else that is not for the
+// loop comes back with loop false and the bytes read so far.
+func readConnect(r io.Reader) ([]byte, connectInfo, error) {
+	var ci connectInfo
+	raw := make([]byte, 1, 64)
+	if _, err := io.ReadFull(r, raw); err != nil {
+		return nil, ci, err
+	}
+	if raw[0] != 0x10 {
+		return raw, ci, nil
+	}
+	rem, mul := 0, 1
+	for i := 0; ; i++ {
+		var b [1]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return nil, ci, err
+		}
+		raw = append(raw, b[0])
+		rem += int(b[0]&0x7f) * mul
+		mul <<= 7
+		if b[0]&0x80 == 0 {
+			break
+		}
+		if i == 3 {
+			return raw, ci, nil
+		}
+	}
+	if rem > 64<<10 {
+		return raw, ci, nil // a large will or password: mochi reads it
+	}
+	hdr := len(raw)
+	raw = slices.Grow(raw, rem)[:hdr+rem]
+	if _, err := io.ReadFull(r, raw[hdr:]); err != nil {
+		return nil, ci, err
+	}
+	ci = parseConnect(raw[hdr:])
+	return raw, ci, nil
+}
+
+// parseConnect parses a CONNECT body; loop is false unless it is a well
+// formed MQTT 3.1 or 3.1.1 CONNECT without a will.
+func parseConnect(p []byte) connectInfo {
+	var ci connectInfo
+	str := func() ([]byte, bool) {
+		if len(p) < 2 {
+			return nil, false
+		}
+		n := int(p[0])<<8 | int(p[1])
+		if len(p) < 2+n {
+			return nil, false
+		}
+		s := p[2 : 2+n]
+		p = p[2+n:]
+		return s, true
+	}
+	name, ok := str()
+	if !ok || len(p) < 4 {
+		return ci
+	}
+	level, flags := p[0], p[1]
+	ci.keepalive = uint16(p[2])<<8 | uint16(p[3])
+	p = p[4:]
+	switch {
+	case string(name) == "MQTT" && level == 4, string(name) == "MQIsdp" && level == 3:
+	default:
+		return ci
+	}
+	if flags&0x01 != 0 || flags&0x04 != 0 || flags&0x38 != 0 {
+		return ci // reserved bit, a will, or will QoS/retain without a will
+	}
+	ci.clean = flags&0x02 != 0
+	id, ok := str()
+	if !ok || !utf8.Valid(id) {
+		return ci
+	}
+	ci.id = string(id)
+	if flags&0x80 != 0 {
+		if ci.user, ok = str(); !ok {
+			return ci
+		}
+		ci.hasUser = true
+	}
+	if flags&0x40 != 0 {
+		if !ci.hasUser {
+			return ci // [MQTT-3.1.2-22]
+		}
+		if ci.pass, ok = str(); !ok {
+			return ci
+		}
+		ci.hasPass = true
+	}
+	ci.loop = len(p) == 0
+	return ci
+}
+
+// pubConn is one client on a loop. Only its loop touches it once added.
+type pubConn struct {
+	fd      int
+	id      string
+	loop    *pubLoop
+	connect []byte        // the CONNECT packet, replayed to mochi on a hand-over
+	expire  time.Duration // 1.5 × keep alive; 0: none
+	last    time.Time     // last read
+
+	in      []byte // an incomplete packet
+	out     []byte // responses not written yet
+	waitOut bool   // EPOLLOUT armed: not read until out is written
+	touched bool   // in loop.touched this round
+	state   connState
+	failed  bool   // a message of the round could not be stored: no PUBACK, close
+	replay  []byte // hand-over: the bytes from the first packet mochi handles
+	why     string // close reason for the debug log
+}
+
+type connState uint8
+
+const (
+	connOpen     connState = iota
+	connClosing            // close after the round (error, DISCONNECT)
+	connHandover           // to mochi after the round
+	connGone               // closed or handed over
+)
+
+// loopCmd is a request to a loop from another goroutine.
+type loopCmd struct {
+	add   *pubConn
+	close *pubConn
+	stop  bool
+}
+
+// pubMsg is one packet of the round that needs an answer or accounting.
+type pubMsg struct {
+	c           *pubConn
+	ping        bool
+	qos         byte
+	retain      bool
+	pid         uint16
+	first, last int // the message's series in the batch
+	topic       string
+	payload     []byte // kept only when the message is forwarded
+	fwd         bool
+	r           *rule
+	rm          *ruleMetrics
+	parseErr    error
+	start       time.Time
+}
+
+// pubLoop serves its connections: one epoll instance, one goroutine.
+type pubLoop struct {
+	l    *publishListener
+	epfd int
+	evfd int // wakes the loop for commands
+
+	mu      sync.Mutex
+	cmds    []loopCmd
+	stopped bool
+
+	conns     map[int32]*pubConn
+	events    []unix.EpollEvent
+	rbuf      []byte
+	batch     series.Batch
+	msgs      []pubMsg
+	touched   []*pubConn
+	lastSweep time.Time
+}
+
+func newPubLoop(l *publishListener) (*pubLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, err
+	}
+	return &pubLoop{l: l, epfd: epfd, evfd: evfd, conns: map[int32]*pubConn{},
+		events: make([]unix.EpollEvent, 512), rbuf: make([]byte, publishReadBuf)}, nil
+}
+
+func (lp *pubLoop) closeFDs() {
+	unix.Close(lp.epfd)
+	unix.Close(lp.evfd)
+}
+
+// post queues a command and wakes the loop; false when the loop has
+// stopped.
+func (lp *pubLoop) post(c loopCmd) bool {
+	lp.mu.Lock()
+	if lp.stopped {
+		lp.mu.Unlock()
+		return false
+	}
+	lp.cmds = append(lp.cmds, c)
+	lp.mu.Unlock()
+	one := [8]byte{1}
+	_, _ = unix.Write(lp.evfd, one[:]) // fails only when the counter is full: woken anyway
+	return true
+}
+
+// run is the loop: wait for readiness, read every ready connection once,
+// store what was read with one Append, answer, repeat.
+func (lp *pubLoop) run() {
+	defer lp.shutdown()
+	maxSamples := lp.l.b.in.opts.MaxBatchSamples
+	for {
+		n, err := unix.EpollWait(lp.epfd, lp.events, 1000)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			lp.l.log.Error("mqtt publish loop stopped", "err", err)
+			return
+		}
+		woke := false
+		for i := 0; i < n; i++ {
+			ev := &lp.events[i]
+			if int(ev.Fd) == lp.evfd {
+				woke = true
+				continue
+			}
+			c := lp.conns[ev.Fd]
+			if c == nil || c.state != connOpen {
+				continue
+			}
+			if c.waitOut {
+				if ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+					lp.flush(c)
+				}
+				continue
+			}
+			lp.read(c)
+			if lp.batch.Samples() >= maxSamples {
+				break // the rest stay ready (level-triggered): next round
+			}
+		}
+		lp.finish()
+		if woke && lp.commands() {
+			return
+		}
+		if now := time.Now(); now.Sub(lp.lastSweep) >= time.Second {
+			lp.sweep(now)
+		}
+	}
+}
+
+// commands runs the queued commands; true means stop.
+func (lp *pubLoop) commands() bool {
+	var buf [8]byte
+	_, _ = unix.Read(lp.evfd, buf[:])
+	lp.mu.Lock()
+	cmds := lp.cmds
+	lp.cmds = nil
+	lp.mu.Unlock()
+	stop := false
+	for _, cmd := range cmds {
+		switch {
+		case cmd.stop:
+			stop = true
+		case cmd.add != nil:
+			c := cmd.add
+			if c.state != connOpen { // taken over before it got here
+				lp.drop(c)
+				continue
+			}
+			lp.conns[int32(c.fd)] = c
+			if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.fd)}); err != nil {
+				c.why = "epoll: " + err.Error()
+				lp.drop(c)
+			}
+		case cmd.close != nil:
+			c := cmd.close
+			if c.state == connGone {
+				continue
+			}
+			c.why = "session taken over"
+			if lp.conns[int32(c.fd)] == c {
+				lp.drop(c)
+			} else {
+				c.state = connClosing // not added yet: dropped when it is
+			}
+		}
+	}
+	return stop
+}
+
+// read reads c once and handles the complete packets.
+func (lp *pubLoop) read(c *pubConn) {
+	buf := lp.rbuf
+	if len(c.in) > 0 {
+		need := len(c.in) + 4096
+		if rem, hl, ok := packetLen(c.in); ok == lenOK {
+			need = max(need, 1+hl+rem)
+		}
+		c.in = slices.Grow(c.in, need-len(c.in))
+		buf = c.in[len(c.in):cap(c.in)]
+	}
+	n, err := unix.Read(c.fd, buf)
+	if err != nil && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)) {
+		return
+	}
+	if err != nil || n == 0 {
+		lp.closeLater(c, "connection closed by the client")
+		return
+	}
+	c.last = time.Now()
+	var rest []byte
+	if len(c.in) == 0 {
+		rest = lp.parse(c, lp.rbuf[:n])
+		if len(rest) > 0 && c.state == connOpen {
+			c.in = append(make([]byte, 0, max(len(rest), 4096)), rest...)
+		}
+		return
+	}
+	c.in = c.in[:len(c.in)+n]
+	rest = lp.parse(c, c.in)
+	c.in = c.in[:copy(c.in, rest)]
+	if len(c.in) == 0 && cap(c.in) > 64<<10 {
+		c.in = nil
+	}
+}
+
+const (
+	lenOK = iota
+	lenShort
+	lenBad
+)
+
+// packetLen decodes a fixed header's remaining length: the length, the
+// header's size after the first byte, and whether it is complete.
+func packetLen(p []byte) (rem, hl int, st int) {
+	mul := 1
+	for i := 1; i < len(p) && i <= 4; i++ {
+		rem += int(p[i]&0x7f) * mul
+		mul <<= 7
+		if p[i]&0x80 == 0 {
+			return rem, i, lenOK
+		}
+	}
+	if len(p) > 4 {
+		return 0, 0, lenBad
+	}
+	return 0, 0, lenShort
+}
+
+// parse handles the complete packets in data and returns the incomplete
+// rest.
+func (lp *pubLoop) parse(c *pubConn, data []byte) []byte {
+	for len(data) > 0 && c.state == connOpen {
+		rem, hl, st := packetLen(data)
+		switch {
+		case st == lenShort:
+			return data
+		case st == lenBad:
+			lp.closeLater(c, "malformed remaining length")
+			return nil
+		case rem > publishMaxPacket:
+			lp.closeLater(c, fmt.Sprintf("packet of %d bytes is over the limit of %d", rem, publishMaxPacket))
+			return nil
+		}
+		total := 1 + hl + rem
+		if len(data) < total {
+			return data
+		}
+		body := data[1+hl : total]
+		switch data[0] >> 4 {
+		case 3: // PUBLISH
+			qos := data[0] >> 1 & 3
+			if qos == 2 {
+				lp.handover(c, data)
+				return nil
+			}
+			if qos == 3 {
+				lp.closeLater(c, "PUBLISH with QoS 3")
+				return nil
+			}
+			if !lp.publish(c, data[0], body) {
+				return nil
+			}
+		case 12: // PINGREQ
+			lp.msgs = append(lp.msgs, pubMsg{c: c, ping: true})
+			lp.touch(c)
+		case 14: // DISCONNECT
+			c.state, c.why = connClosing, "DISCONNECT"
+			lp.touch(c)
+			return nil
+		case 4, 7: // PUBACK, PUBCOMP: the loop sends no PUBLISH; mochi ignores unknown IDs too
+		default: // SUBSCRIBE, UNSUBSCRIBE, PUBREL, ...: mochi from here on
+			lp.handover(c, data)
+			return nil
+		}
+		data = data[total:]
+	}
+	return nil
+}
+
+// publish decodes one PUBLISH (QoS 0 or 1) into the round's batch; false
+// means the connection is being closed.
+func (lp *pubLoop) publish(c *pubConn, first byte, body []byte) bool {
+	qos := first >> 1 & 3
+	if len(body) < 2 {
+		lp.closeLater(c, "malformed PUBLISH")
+		return false
+	}
+	tl := int(body[0])<<8 | int(body[1])
+	if len(body) < 2+tl+2*int(qos) {
+		lp.closeLater(c, "malformed PUBLISH")
+		return false
+	}
+	topic := string(body[2 : 2+tl])
+	payload := body[2+tl:]
+	var pid uint16
+	if qos > 0 {
+		pid = uint16(payload[0])<<8 | uint16(payload[1])
+		payload = payload[2:]
+		if pid == 0 {
+			lp.closeLater(c, "PUBLISH with packet identifier 0")
+			return false
+		}
+	}
+	if tl == 0 || !utf8.ValidString(topic) || strings.ContainsAny(topic, "+#\x00") {
+		lp.closeLater(c, fmt.Sprintf("invalid topic name %q", topic)) // [MQTT-3.3.2-2]
+		return false
+	}
+	b := lp.l.b
+	in, src := b.in, b.src
+	in.cnt.messages.Add(1)
+	m := pubMsg{c: c, qos: qos, retain: first&1 != 0, pid: pid, topic: topic, start: time.Now(), first: lp.batch.Len()}
+	if !mochi.IsValidFilter(topic, true) { // $SYS: acknowledged, neither stored nor routed
+		m.parseErr = fmt.Errorf("%w %q: $SYS topics are the broker's own", ErrNoRule, topic)
+		in.parseError(src, "", topic, m.parseErr)
+		m.last = m.first
+		lp.msgs = append(lp.msgs, m)
+		lp.touch(c)
+		return true
+	}
+	if m.r = matchRule(src.rules, topic); m.r == nil {
+		m.parseErr = fmt.Errorf("%w %q", ErrNoRule, topic)
+		in.parseError(src, "", topic, m.parseErr)
+	} else {
+		m.rm = in.ruleMetrics(src, m.r)
+		m.rm.messages.Inc()
+		if err := m.r.dec.decode(&lp.batch, topic, payload, m.start.UnixNano()); err != nil {
+			m.parseErr = err
+			in.parseError(src, m.r.Filter, topic, err)
+		}
+	}
+	m.last = lp.batch.Len()
+	if m.retain || b.hasSubscribers(topic) {
+		m.fwd, m.payload = true, bytes.Clone(payload)
+	}
+	lp.msgs = append(lp.msgs, m)
+	lp.touch(c)
+	return true
+}
+
+func (lp *pubLoop) touch(c *pubConn) {
+	if !c.touched {
+		c.touched = true
+		lp.touched = append(lp.touched, c)
+	}
+}
+
+func (lp *pubLoop) closeLater(c *pubConn, why string) {
+	c.state, c.why = connClosing, why
+	lp.touch(c)
+}
+
+// handover marks c for mochi; data is the first packet mochi handles and
+// what follows it.
+func (lp *pubLoop) handover(c *pubConn, data []byte) {
+	c.state = connHandover
+	c.replay = append([]byte(nil), data...)
+	lp.touch(c)
+}
+
+// finish stores the round's batch and answers: PUBACKs after the commit,
+// in the order of the packets, then forwards, then closes and hand-overs.
+func (lp *pubLoop) finish() {
+	if len(lp.touched) == 0 {
+		return
+	}
+	b := lp.l.b
+	in, src := b.in, b.src
+	var res series.AppendResult
+	var err error
+	if lp.batch.Len() > 0 {
+		res, err = in.c.app.Append(b.ctx, &lp.batch)
+		slices.SortFunc(res.Rejected, func(a, b series.Rejection) int { return a.Index - b.Index })
+	}
+	rej := res.Rejected
+	for i := range lp.msgs {
+		m := &lp.msgs[i]
+		c := m.c
+		if m.ping {
+			c.out = append(c.out, 0xd0, 0)
+			continue
+		}
+		if m.last > m.first {
+			if err != nil {
+				in.failure(src, m.topic, err)
+				if m.qos > 0 && !c.failed {
+					c.failed = true // no PUBACK and a close: the client sends it again
+					c.state, c.why = connClosing, "message not stored: "+err.Error()
+					lp.touch(c)
+				}
+				continue
+			}
+			var r result
+			for len(rej) > 0 && rej[0].Index < m.first {
+				rej = rej[1:]
+			}
+			for i := m.first; i < m.last; i++ {
+				_, _, ts, _ := lp.batch.Series(i)
+				if len(rej) > 0 && rej[0].Index == i {
+					r.rejected += len(ts)
+					if r.rejErr == nil {
+						r.rejErr = rej[0].Err
+					}
+					rej = rej[1:]
+				} else {
+					r.accepted += len(ts)
+				}
+			}
+			in.settle(src, m.r, m.rm, m.topic, r, m.parseErr)
+		}
+		if m.qos == 1 && !c.failed {
+			c.out = append(c.out, 0x40, 2, byte(m.pid>>8), byte(m.pid))
+			in.observeAck(src, 1, m.start)
+		}
+		if m.fwd {
+			if err := b.srv.Publish(m.topic, m.payload, m.retain, m.qos); err != nil {
+				lp.l.log.Debug("mqtt: forward to subscribers", "topic", m.topic, "err", err)
+			}
+		}
+	}
+	for _, c := range lp.touched {
+		c.touched = false
+		switch c.state {
+		case connOpen:
+			lp.flush(c)
+		case connClosing:
+			if len(c.out) > 0 && !c.failed {
+				_, _ = unix.Write(c.fd, c.out) // best effort before the close
+			}
+			lp.drop(c)
+		case connHandover:
+			lp.toMochi(c)
+		}
+	}
+	clear(lp.msgs)
+	lp.msgs = lp.msgs[:0]
+	clear(lp.touched)
+	lp.touched = lp.touched[:0]
+	lp.batch.Reset()
+}
+
+// flush writes c.out; what the socket does not take waits for EPOLLOUT,
+// and c is not read meanwhile.
+func (lp *pubLoop) flush(c *pubConn) {
+	for len(c.out) > 0 {
+		n, err := unix.Write(c.fd, c.out)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.EAGAIN) {
+			if len(c.out) > publishOutLimit {
+				c.why = "client does not read its acknowledgements"
+				lp.drop(c)
+				return
+			}
+			if !c.waitOut {
+				c.waitOut = true
+				_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(c.fd)})
+			}
+			return
+		}
+		if err != nil {
+			c.why = "write: " + err.Error()
+			lp.drop(c)
+			return
+		}
+		c.out = c.out[:copy(c.out, c.out[n:])]
+	}
+	if c.waitOut {
+		c.waitOut = false
+		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.fd)})
+	}
+}
+
+// remove takes c off the loop.
+func (lp *pubLoop) remove(c *pubConn) {
+	if lp.conns[int32(c.fd)] == c {
+		delete(lp.conns, int32(c.fd))
+		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+		atomic.AddInt64(&lp.l.b.srv.Info.ClientsConnected, -1)
+	}
+	c.state = connGone
+	lp.l.forget(c)
+}
+
+// drop closes c.
+func (lp *pubLoop) drop(c *pubConn) {
+	if c.state == connGone {
+		return
+	}
+	wasAdded := lp.conns[int32(c.fd)] == c
+	lp.remove(c)
+	if !wasAdded {
+		atomic.AddInt64(&lp.l.b.srv.Info.ClientsConnected, -1)
+	}
+	unix.Close(c.fd)
+	lp.l.log.Debug("mqtt client disconnected", "client", c.id, "reason", c.why)
+}
+
+// toMochi hands c to mochi (see the comment at the top).
+func (lp *pubLoop) toMochi(c *pubConn) {
+	lp.remove(c)
+	f := os.NewFile(uintptr(c.fd), "mqtt")
+	conn, err := net.FileConn(f) // dups the descriptor into Go's poller
+	f.Close()
+	if err != nil {
+		lp.l.log.Warn("mqtt: cannot hand the connection to the broker", "client", c.id, "err", err)
+		return
+	}
+	pre := append(c.connect, c.replay...)
+	lp.l.toMochi(conn, pre, bytes.Clone(c.out), 4) // 4: mochi's CONNACK for MQTT 3.x
+}
+
+// sweep closes the clients silent for 1.5 times their keep alive.
+func (lp *pubLoop) sweep(now time.Time) {
+	lp.lastSweep = now
+	for _, c := range lp.conns {
+		if c.expire > 0 && now.Sub(c.last) > c.expire {
+			c.why = "keep alive expired"
+			lp.drop(c)
+		}
+	}
+}
+
+// shutdown closes every connection and the loop's descriptors.
+func (lp *pubLoop) shutdown() {
+	for _, c := range lp.conns {
+		c.why = "broker closed"
+		lp.drop(c)
+	}
+	lp.mu.Lock()
+	cmds := lp.cmds
+	lp.cmds, lp.stopped = nil, true
+	lp.mu.Unlock()
+	for _, cmd := range cmds {
+		if cmd.add != nil {
+			lp.drop(cmd.add)
+		}
+	}
+	lp.closeFDs()
+}

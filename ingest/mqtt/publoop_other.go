@@ -1,0 +1,20 @@
+//go:build !linux
+
+package mqtt
+
+import (
+	"log/slog"
+
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// loopListener is the publish loop's listener (publoop.go, Linux only).
+type loopListener interface {
+	listeners.Listener
+	takeover(id string)
+}
+
+// newLoopListener returns nil: without epoll every client is mochi's.
+func newLoopListener(b *Broker, id, addr string, user, pass []byte, log *slog.Logger) loopListener {
+	return nil
+}
