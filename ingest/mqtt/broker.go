@@ -61,7 +61,7 @@ type Broker struct {
 	src    *source
 	srv    *mochi.Server
 	ln     listeners.Listener
-	pl     loopListener // nil without the publish loop
+	pl     loopListener    // nil without the publish loop
 	ctx    context.Context // ends when the broker closes: unblocks waiting hooks
 	cancel context.CancelFunc
 }

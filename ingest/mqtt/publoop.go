@@ -81,9 +81,9 @@ type publishListener struct {
 
 	mu         sync.Mutex
 	closed     bool
-	pending    map[net.Conn]struct{}  // in their handshake
-	ids        map[string]*pubConn    // loop clients by client ID
-	persistent map[string]struct{}    // IDs that connected with clean session 0
+	pending    map[net.Conn]struct{} // in their handshake
+	ids        map[string]*pubConn   // loop clients by client ID
+	persistent map[string]struct{}   // IDs that connected with clean session 0
 }
 
 // loopListener is the publish loop's listener; newLoopListener returns
