@@ -65,6 +65,7 @@ func main() {
 	serverCPUs := flag.String("server-cpus", "0", "with -matrix: taskset -c list the servers run on ('' = not pinned); run the command itself on other CPUs")
 	matrix := flag.Bool("matrix", false, "run every load (QoS 0 and 1, 1 and 10 samples per message, 10 and 1,000 publishers) against mosquitto alone, the embedded broker and mosquitto -> Lightning DB side by side (see matrix.go)")
 	flag.BoolVar(&noStore, "nostore", false, "store nothing: an appender that returns at once replaces the engine (measures the broker and the hook alone)")
+	flag.BoolVar(&noPublishLoop, "no-publish-loop", false, "embedded broker: serve every client with mochi's per-connection goroutines (mqtt.BrokerOptions.NoPublishLoop), the path before the publish loop")
 	linger := flag.Duration("linger", 0, "mqtt.Options.Linger")
 	inflight := flag.Int("inflight", 0, "mqtt.Options.MaxInFlight (0: default)")
 	flag.Parse()
@@ -141,7 +142,7 @@ func startServerSub(addr, sub string, qos byte, opts mqtt.Options) (*server, err
 	if addr == "" {
 		return s, nil
 	}
-	if s.b, err = mqtt.NewBroker(s.in, mqtt.BrokerOptions{Addr: addr}); err != nil {
+	if s.b, err = mqtt.NewBroker(s.in, mqtt.BrokerOptions{Addr: addr, NoPublishLoop: noPublishLoop}); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -168,10 +169,12 @@ func (s *server) close() {
 	os.RemoveAll(s.dir)
 }
 
-// noStore is -nostore; subscribe is -subscribe.
+// noStore is -nostore; subscribe is -subscribe; noPublishLoop is
+// -no-publish-loop.
 var (
-	noStore   bool
-	subscribe string
+	noStore       bool
+	subscribe     string
+	noPublishLoop bool
 )
 
 // nopAppender accepts every batch at once (-nostore): the broker and the
