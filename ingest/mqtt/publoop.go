@@ -240,15 +240,20 @@ func (l *publishListener) handshake(conn net.Conn) {
 		l.toMochi(conn, raw, nil, 0)
 		return
 	}
+	fd, err := takeFD(conn)
+	if err != nil {
+		l.log.Warn("mqtt: cannot move the connection to the publish loop", "remote", conn.RemoteAddr(), "err", err)
+		return
+	}
 	lp := l.loops[l.next.Add(1)%uint32(len(l.loops))]
-	c := &pubConn{id: ci.id, loop: lp, connect: raw, last: time.Now()}
+	c := &pubConn{fd: fd, id: ci.id, loop: lp, connect: raw, last: time.Now()}
 	if ci.keepalive > 0 {
 		c.expire = time.Duration(ci.keepalive) * 1500 * time.Millisecond // [MQTT-3.1.2-24]
 	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		conn.Close()
+		unix.Close(fd)
 		return
 	}
 	var old *pubConn
@@ -264,28 +269,20 @@ func (l *publishListener) handshake(conn net.Conn) {
 			l.persistent[c.id] = struct{}{}
 		}
 	}
+	atomic.AddInt64(&l.b.srv.Info.ClientsConnected, 1)
 	l.mu.Unlock()
 	if old != nil {
 		old.loop.post(loopCmd{close: old}) // session takeover [MQTT-3.1.4-2]
 	}
+	// The CONNACK goes out before the loop may write anything: 4 bytes
+	// into the empty send buffer of a new socket.
 	ack := []byte{0x20, 0x02, 0, 0}
 	if present {
 		ack[2] = 1
 	}
-	_ = conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
-	if _, err := conn.Write(ack); err != nil {
-		l.forget(c)
-		conn.Close()
-		return
+	if n, err := unix.Write(fd, ack); n != len(ack) || err != nil {
+		c.state = connClosing
 	}
-	fd, err := takeFD(conn)
-	if err != nil {
-		l.log.Warn("mqtt: cannot move the connection to the publish loop", "remote", conn.RemoteAddr(), "err", err)
-		l.forget(c)
-		return
-	}
-	c.fd = fd
-	atomic.AddInt64(&l.b.srv.Info.ClientsConnected, 1)
 	if !lp.post(loopCmd{add: c}) {
 		atomic.AddInt64(&l.b.srv.Info.ClientsConnected, -1)
 		l.forget(c)
@@ -518,6 +515,32 @@ func parseConnect(p []byte) connectInfo {
 	}
 	ci.loop = len(p) == 0
 	return ci
+}
+
+// decodePublish splits the body of a QoS 0 or 1 PUBLISH; bad names what
+// is wrong with it.
+func decodePublish(first byte, body []byte) (topic string, pid uint16, payload []byte, bad string) {
+	qos := first >> 1 & 3
+	if len(body) < 2 {
+		return "", 0, nil, "malformed PUBLISH"
+	}
+	tl := int(body[0])<<8 | int(body[1])
+	if len(body) < 2+tl+2*int(qos) {
+		return "", 0, nil, "malformed PUBLISH"
+	}
+	topic = string(body[2 : 2+tl])
+	payload = body[2+tl:]
+	if qos > 0 {
+		pid = uint16(payload[0])<<8 | uint16(payload[1])
+		payload = payload[2:]
+		if pid == 0 {
+			return "", 0, nil, "PUBLISH with packet identifier 0"
+		}
+	}
+	if tl == 0 || !utf8.ValidString(topic) || strings.ContainsAny(topic, "+#\x00") {
+		return "", 0, nil, fmt.Sprintf("invalid topic name %q", topic) // [MQTT-3.3.2-2]
+	}
+	return topic, pid, payload, ""
 }
 
 // pubConn is one client on a loop. Only its loop touches it once added.
@@ -827,28 +850,9 @@ func (lp *pubLoop) parse(c *pubConn, data []byte) []byte {
 // means the connection is being closed.
 func (lp *pubLoop) publish(c *pubConn, first byte, body []byte) bool {
 	qos := first >> 1 & 3
-	if len(body) < 2 {
-		lp.closeLater(c, "malformed PUBLISH")
-		return false
-	}
-	tl := int(body[0])<<8 | int(body[1])
-	if len(body) < 2+tl+2*int(qos) {
-		lp.closeLater(c, "malformed PUBLISH")
-		return false
-	}
-	topic := string(body[2 : 2+tl])
-	payload := body[2+tl:]
-	var pid uint16
-	if qos > 0 {
-		pid = uint16(payload[0])<<8 | uint16(payload[1])
-		payload = payload[2:]
-		if pid == 0 {
-			lp.closeLater(c, "PUBLISH with packet identifier 0")
-			return false
-		}
-	}
-	if tl == 0 || !utf8.ValidString(topic) || strings.ContainsAny(topic, "+#\x00") {
-		lp.closeLater(c, fmt.Sprintf("invalid topic name %q", topic)) // [MQTT-3.3.2-2]
+	topic, pid, payload, bad := decodePublish(first, body)
+	if bad != "" {
+		lp.closeLater(c, bad)
 		return false
 	}
 	b := lp.l.b
@@ -1061,6 +1065,10 @@ func (lp *pubLoop) sweep(now time.Time) {
 	lp.lastSweep = now
 	for _, c := range lp.conns {
 		if c.expire > 0 && now.Sub(c.last) > c.expire {
+			if n, err := unix.IoctlGetInt(c.fd, unix.SIOCINQ); err == nil && n > 0 {
+				c.last = now // the client sent something the loop has not read yet (a slow Append)
+				continue
+			}
 			c.why = "keep alive expired"
 			lp.drop(c)
 		}
