@@ -1,0 +1,138 @@
+package main
+
+import (
+	be "encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestMQTTEmbeddedBrokerSIGKILLKeepsAcked: raw MQTT 3.1.1 publishers (the
+// broker's publish loop serves them) stream QoS 1 messages, several in
+// flight each, to the real server, which is killed with SIGKILL in the
+// middle of the stream, twice. After each restart every message whose
+// PUBACK a publisher had received is stored with its value: a PUBACK is
+// only written after the commit that holds the message.
+func TestMQTTEmbeddedBrokerSIGKILLKeepsAcked(t *testing.T) {
+	dir := t.TempDir()
+	const clients = 20
+	acked := make([]int, clients) // per client: messages 0..acked-1 acknowledged
+	for round := range 2 {
+		p := startServer(t, dir)
+		addr := mqttAddrOf(p)
+		var total atomic.Int64
+		var wg sync.WaitGroup
+		errs := make([]error, clients)
+		for c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				acked[c], errs[c] = streamQoS1(addr, c, acked[c], &total)
+			}()
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for total.Load() < 2000 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if total.Load() < 2000 {
+			t.Fatalf("round %d: only %d PUBACKs in 20 s; log:\n%s", round, total.Load(), p.log)
+		}
+		p.kill()
+		wg.Wait()
+		for c, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: client %d: %v", round, c, err)
+			}
+		}
+		p2 := startServer(t, dir)
+		e := p2.export(`kill_v`)
+		for c := range clients {
+			s := e[fmt.Sprintf("kill_v{c=%d,db=mqtt}", c)]
+			have := map[int64]string{}
+			for i, ts := range s.Timestamps {
+				have[ts] = fmt.Sprint(s.Values[i])
+			}
+			for i := range acked[c] {
+				if v, ok := have[killTS(i)]; !ok || v != fmt.Sprint(i) {
+					t.Fatalf("round %d: client %d message %d acknowledged (of %d) but stored as %q (present %v)", round, c, i, acked[c], v, ok)
+				}
+			}
+		}
+		p2.stop()
+	}
+}
+
+func killTS(i int) int64 { return 1_700_000_000_000_000_000 + int64(i)*1e6 }
+
+// streamQoS1 publishes kill,c=<c> v=<i>i from message from on, at QoS 1
+// with up to 8 in flight, until the connection ends (the kill); it returns
+// how many messages (from 0) are acknowledged, and an error for anything
+// but the end of the connection after a successful CONNECT.
+func streamQoS1(addr string, c, from int, total *atomic.Int64) (int, error) {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return from, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+	id := fmt.Sprintf("killer-%d", c)
+	body := be.BigEndian.AppendUint16(nil, 4)
+	body = append(body, "MQTT"...)
+	body = append(body, 4, 0x02, 0, 0)
+	body = be.BigEndian.AppendUint16(body, uint16(len(id)))
+	body = append(body, id...)
+	if _, err := conn.Write(rawPacket(0x10, body)); err != nil {
+		return from, err
+	}
+	var ack [4]byte
+	if _, err := io.ReadFull(conn, ack[:]); err != nil || ack[0] != 0x20 || ack[3] != 0 {
+		return from, fmt.Errorf("CONNACK % x: %v", ack, err)
+	}
+	const window = 8
+	sent, done := from, from
+	for {
+		for sent < done+window {
+			pid := uint16(sent%65535 + 1)
+			b := be.BigEndian.AppendUint16(nil, 6)
+			b = append(b, "kill/x"...)
+			b = be.BigEndian.AppendUint16(b, pid)
+			b = fmt.Appendf(b, "kill,c=%d v=%di %d", c, sent, killTS(sent))
+			if _, err := conn.Write(rawPacket(0x32, b)); err != nil {
+				return done, nil
+			}
+			sent++
+		}
+		if _, err := io.ReadFull(conn, ack[:]); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return done, err
+			}
+			return done, nil
+		}
+		if want := uint16(done%65535 + 1); ack[0] != 0x40 || be.BigEndian.Uint16(ack[2:]) != want {
+			return done, fmt.Errorf("got % x, want the PUBACK of %d", ack, want)
+		}
+		done++
+		total.Add(1)
+	}
+}
+
+func rawPacket(first byte, body []byte) []byte {
+	out := []byte{first}
+	for n := len(body); ; {
+		b := byte(n & 0x7f)
+		if n >>= 7; n > 0 {
+			b |= 0x80
+		}
+		out = append(out, b)
+		if n == 0 {
+			break
+		}
+	}
+	return append(out, body...)
+}
