@@ -135,19 +135,21 @@ func (h *brokerHook) ID() string { return "lightningdb-store" }
 // switch rather than a search.
 func (h *brokerHook) Provides(b byte) bool {
 	switch b {
-	case mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish:
+	case mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish:
 		return true
 	}
 	return false
 }
 
-// OnConnect takes the session over from a publish loop client with the
-// same client ID ([MQTT-3.1.4-2]).
-func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+// OnSessionEstablish takes the session over from a publish loop client
+// with the same client ID ([MQTT-3.1.4-2]). mochi calls it once the client
+// is authenticated (OnConnect comes before: a wrong password must not
+// disconnect anyone). A connection a loop hands over in the middle of its
+// session connected before, so it takes nothing over.
+func (h *brokerHook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
 	if h.b.pl != nil {
-		h.b.pl.takeover(cl.ID)
+		h.b.pl.takeover(cl.ID, cl.Net.Conn)
 	}
-	return nil
 }
 
 func (h *brokerHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {

@@ -59,9 +59,10 @@ const (
 	// publishReadBuf is a loop's read buffer: one read per ready
 	// connection per round.
 	publishReadBuf = 256 << 10
-	// publishOutLimit bounds the responses a connection that does not
-	// read may owe before it is closed.
-	publishOutLimit = 1 << 20
+	// publishWriteTimeout is how long a connection without a keep alive
+	// may leave its acknowledgements unread (its socket full) before it
+	// is closed; with a keep alive, 1.5 times that.
+	publishWriteTimeout = 30 * time.Second
 	// handshakeTimeout bounds the wait for a new connection's CONNECT.
 	handshakeTimeout = 10 * time.Second
 )
@@ -78,11 +79,15 @@ type publishListener struct {
 	next      atomic.Uint32
 	establish listeners.EstablishFn
 	wg        sync.WaitGroup // the loops and the handshakes
+	mochiWG   sync.WaitGroup // connections handed to mochi, until establish returns
 
 	mu         sync.Mutex
 	closed     bool
+	started    bool                  // the loops run (Serve)
 	pending    map[net.Conn]struct{} // in their handshake
+	handed     map[net.Conn]struct{} // handed to mochi, establish not returned
 	ids        map[string]*pubConn   // loop clients by client ID
+	mochiIDs   map[string]int        // client IDs of the connections handed to mochi
 	persistent map[string]struct{}   // IDs that connected with clean session 0
 }
 
@@ -90,7 +95,7 @@ type publishListener struct {
 // nil where there is none (not Linux).
 type loopListener interface {
 	listeners.Listener
-	takeover(id string)
+	takeover(id string, conn net.Conn) // conn: the mochi client's connection
 }
 
 func newLoopListener(b *Broker, id, addr string, user, pass []byte, log *slog.Logger) loopListener {
@@ -99,7 +104,8 @@ func newLoopListener(b *Broker, id, addr string, user, pass []byte, log *slog.Lo
 
 func newPublishListener(b *Broker, id, addr string, user, pass []byte, log *slog.Logger) *publishListener {
 	return &publishListener{id: id, addr: addr, b: b, user: user, pass: pass, log: log,
-		pending: map[net.Conn]struct{}{}, ids: map[string]*pubConn{}, persistent: map[string]struct{}{}}
+		pending: map[net.Conn]struct{}{}, handed: map[net.Conn]struct{}{}, ids: map[string]*pubConn{},
+		mochiIDs: map[string]int{}, persistent: map[string]struct{}{}}
 }
 
 // Init opens the address and the loops (mochi's Listener).
@@ -140,6 +146,7 @@ func (l *publishListener) Serve(establish listeners.EstablishFn) {
 		l.mu.Unlock()
 		return
 	}
+	l.started = true
 	for _, lp := range l.loops {
 		l.wg.Add(1)
 		go func() {
@@ -148,16 +155,20 @@ func (l *publishListener) Serve(establish listeners.EstablishFn) {
 		}()
 	}
 	l.mu.Unlock()
+	backoff := 5 * time.Millisecond
 	for {
 		conn, err := l.ln.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond)
-				continue
+			if l.isClosed() {
+				return
 			}
-			return
+			// EMFILE and the like: wait and accept again, not stop.
+			l.log.Warn("mqtt: accept", "err", err)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
 		}
+		backoff = 5 * time.Millisecond
 		if !l.track(conn) {
 			conn.Close()
 			return
@@ -182,17 +193,25 @@ func (l *publishListener) track(conn net.Conn) bool {
 	return true
 }
 
+func (l *publishListener) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
 func (l *publishListener) untrack(conn net.Conn) {
 	l.mu.Lock()
 	delete(l.pending, conn)
 	l.mu.Unlock()
 }
 
-// Close stops accepting, closes the loops' connections and mochi's
-// clients of this listener, and waits for the loops.
+// Close stops accepting, closes the loops' connections and waits for the
+// loops and handshakes, then closes the connections handed to mochi and
+// waits until mochi let go of them, so no client outlives Close.
 func (l *publishListener) Close(closeClients listeners.CloseFn) {
 	l.mu.Lock()
 	l.closed = true
+	started := l.started
 	for c := range l.pending {
 		c.Close()
 	}
@@ -201,10 +220,20 @@ func (l *publishListener) Close(closeClients listeners.CloseFn) {
 		l.ln.Close()
 	}
 	for _, lp := range l.loops {
-		lp.post(loopCmd{stop: true})
+		if started {
+			lp.post(loopCmd{stop: true})
+		} else {
+			lp.closeFDs() // Serve never ran them
+		}
 	}
-	closeClients(l.id)
 	l.wg.Wait()
+	l.mu.Lock()
+	for c := range l.handed {
+		c.Close()
+	}
+	l.mu.Unlock()
+	closeClients(l.id)
+	l.mochiWG.Wait()
 }
 
 // connectInfo is what the listener needs of a CONNECT.
@@ -237,7 +266,7 @@ func (l *publishListener) handshake(conn net.Conn) {
 		return
 	}
 	if !l.servable(ci) {
-		l.toMochi(conn, raw, nil, 0)
+		l.toMochi(conn, raw, ci.id)
 		return
 	}
 	fd, err := takeFD(conn)
@@ -250,10 +279,17 @@ func (l *publishListener) handshake(conn net.Conn) {
 	if ci.keepalive > 0 {
 		c.expire = time.Duration(ci.keepalive) * 1500 * time.Millisecond // [MQTT-3.1.2-24]
 	}
+	// Register the ID, unless mochi took a connection with it meanwhile.
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		unix.Close(fd)
+		return
+	}
+	if c.id != "" && l.mochiIDs[c.id] > 0 {
+		l.mochiIDs[c.id]++
+		l.mu.Unlock()
+		l.fdToMochi(fd, raw, nil, 0, c.id)
 		return
 	}
 	var old *pubConn
@@ -275,14 +311,13 @@ func (l *publishListener) handshake(conn net.Conn) {
 		old.loop.post(loopCmd{close: old}) // session takeover [MQTT-3.1.4-2]
 	}
 	// The CONNACK goes out before the loop may write anything: 4 bytes
-	// into the empty send buffer of a new socket.
+	// into the empty send buffer of a new socket. A failed write shows up
+	// as a failed read on the loop.
 	ack := []byte{0x20, 0x02, 0, 0}
 	if present {
 		ack[2] = 1
 	}
-	if n, err := unix.Write(fd, ack); n != len(ack) || err != nil {
-		c.state = connClosing
-	}
+	_, _ = unix.Write(fd, ack)
 	if !lp.post(loopCmd{add: c}) {
 		atomic.AddInt64(&l.b.srv.Info.ClientsConnected, -1)
 		l.forget(c)
@@ -309,6 +344,12 @@ func (l *publishListener) servable(ci connectInfo) bool {
 		if _, ok := l.b.srv.Clients.Get(ci.id); ok {
 			return false // mochi holds a session (or a connection) by that ID
 		}
+		l.mu.Lock()
+		n := l.mochiIDs[ci.id]
+		l.mu.Unlock()
+		if n > 0 {
+			return false // on its way into mochi
+		}
 	}
 	return true
 }
@@ -326,9 +367,11 @@ func (l *publishListener) forget(c *pubConn) {
 }
 
 // takeover closes the loop client with this ID: a client connecting
-// through mochi takes the session over.
-func (l *publishListener) takeover(id string) {
-	if id == "" {
+// through mochi (on conn) takes the session over. A connection a loop
+// handed over in the middle of its session connected before: it takes
+// nothing over.
+func (l *publishListener) takeover(id string, conn net.Conn) {
+	if rc, ok := conn.(*replayConn); id == "" || ok && rc.midSession {
 		return
 	}
 	l.mu.Lock()
@@ -342,30 +385,92 @@ func (l *publishListener) takeover(id string) {
 	}
 }
 
-// toMochi hands conn to mochi: it reads pre first, and out is written to
-// the client before; the first drop bytes mochi writes are discarded.
-func (l *publishListener) toMochi(conn net.Conn, pre, out []byte, drop int) {
-	if len(out) > 0 {
-		_ = conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
-		if _, err := conn.Write(out); err != nil {
-			conn.Close()
-			return
-		}
-		_ = conn.SetWriteDeadline(time.Time{})
+// toMochi hands conn, a new connection whose CONNECT (pre) the loop will
+// not serve, to mochi.
+func (l *publishListener) toMochi(conn net.Conn, pre []byte, id string) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		conn.Close()
+		return
 	}
+	if id != "" {
+		l.mochiIDs[id]++
+	}
+	l.mu.Unlock()
+	l.runMochi(conn, pre, nil, 0, id)
+}
+
+// fdToMochi is toMochi for a descriptor taken out of Go's poller; id is
+// already counted in mochiIDs.
+func (l *publishListener) fdToMochi(fd int, pre, out []byte, drop int, id string) {
+	f := os.NewFile(uintptr(fd), "mqtt")
+	conn, err := net.FileConn(f) // dups the descriptor into Go's poller
+	f.Close()
+	if err != nil {
+		l.log.Warn("mqtt: cannot hand the connection to the broker", "client", id, "err", err)
+		l.mochiDone(nil, id)
+		return
+	}
+	l.runMochi(conn, pre, out, drop, id)
+}
+
+// runMochi runs mochi's connection handling for conn in a goroutine: out
+// is written first (the acknowledgements the loop owed), then mochi reads
+// pre and the rest of the connection; the first drop bytes mochi writes
+// are discarded. id must be counted in mochiIDs; the count is released
+// when mochi lets go of the connection. Close closes the connection and
+// waits for the goroutine.
+func (l *publishListener) runMochi(conn net.Conn, pre, out []byte, drop int, id string) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		conn.Close()
+		l.mochiDone(nil, id)
+		return
+	}
+	l.handed[conn] = struct{}{}
+	l.mochiWG.Add(1)
+	l.mu.Unlock()
 	go func() {
-		if err := l.establish(l.id, &replayConn{Conn: conn, pre: pre, drop: drop}); err != nil {
+		defer l.mochiWG.Done()
+		defer l.mochiDone(conn, id)
+		if len(out) > 0 {
+			_ = conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+			if _, err := conn.Write(out); err != nil {
+				conn.Close()
+				return
+			}
+			_ = conn.SetWriteDeadline(time.Time{})
+		}
+		rc := &replayConn{Conn: conn, pre: pre, drop: drop, midSession: drop > 0}
+		if err := l.establish(l.id, rc); err != nil {
 			l.log.Debug("mqtt client disconnected", "remote", conn.RemoteAddr(), "err", err)
 		}
 	}()
+}
+
+// mochiDone releases what runMochi (or its caller) held for conn and id.
+func (l *publishListener) mochiDone(conn net.Conn, id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if conn != nil {
+		delete(l.handed, conn)
+	}
+	if id != "" {
+		if l.mochiIDs[id]--; l.mochiIDs[id] <= 0 {
+			delete(l.mochiIDs, id)
+		}
+	}
 }
 
 // replayConn is a connection handed to mochi: Read returns pre first,
 // Write drops the first drop bytes.
 type replayConn struct {
 	net.Conn
-	pre  []byte // read by mochi's reader only
-	drop int    // written by mochi under its client lock only
+	pre        []byte // read by mochi's reader only
+	drop       int    // written by mochi under its client lock only
+	midSession bool   // handed over by a loop: the client had connected before
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {
@@ -552,14 +657,15 @@ type pubConn struct {
 	expire  time.Duration // 1.5 × keep alive; 0: none
 	last    time.Time     // last read
 
-	in      []byte // an incomplete packet
-	out     []byte // responses not written yet
-	waitOut bool   // EPOLLOUT armed: not read until out is written
-	touched bool   // in loop.touched this round
-	state   connState
-	failed  bool   // a message of the round could not be stored: no PUBACK, close
-	replay  []byte // hand-over: the bytes from the first packet mochi handles
-	why     string // close reason for the debug log
+	in        []byte    // an incomplete packet
+	out       []byte    // responses not written yet
+	waitOut   bool      // EPOLLOUT armed: not read until out is written
+	waitSince time.Time // when waitOut was set
+	touched   bool      // in loop.touched this round
+	state     connState
+	failed    bool   // a message of the round could not be stored: no PUBACK, close
+	replay    []byte // hand-over: the bytes from the first packet mochi handles
+	why       string // close reason for the debug log
 }
 
 type connState uint8
@@ -736,39 +842,54 @@ func (lp *pubLoop) commands() bool {
 	return stop
 }
 
-// read reads c once and handles the complete packets.
+// read reads c once and handles the complete packets. An incomplete
+// packet that fits the round buffer moves there, so reads stay large; a
+// larger one grows in c.in as its bytes arrive (not to the size its header
+// announces).
 func (lp *pubLoop) read(c *pubConn) {
-	buf := lp.rbuf
+	buf, base, big := lp.rbuf, 0, false
 	if len(c.in) > 0 {
-		need := len(c.in) + 4096
-		if rem, hl, ok := packetLen(c.in); ok == lenOK {
-			need = max(need, 1+hl+rem)
+		total := len(c.in) + 1
+		if rem, hl, st := packetLen(c.in); st == lenOK {
+			total = 1 + hl + rem
 		}
-		c.in = slices.Grow(c.in, need-len(c.in))
-		buf = c.in[len(c.in):cap(c.in)]
+		if total <= len(lp.rbuf) {
+			base = copy(lp.rbuf, c.in)
+			buf = lp.rbuf[base:]
+		} else {
+			big = true
+			if cap(c.in)-len(c.in) < 64<<10 {
+				c.in = slices.Grow(c.in, min(total, 2*cap(c.in)+64<<10)-len(c.in))
+			}
+			buf = c.in[len(c.in):cap(c.in)]
+		}
 	}
 	n, err := unix.Read(c.fd, buf)
 	if err != nil && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)) {
-		return
+		return // c.in still holds the incomplete packet
 	}
 	if err != nil || n == 0 {
 		lp.closeLater(c, "connection closed by the client")
 		return
 	}
 	c.last = time.Now()
-	var rest []byte
-	if len(c.in) == 0 {
-		rest = lp.parse(c, lp.rbuf[:n])
-		if len(rest) > 0 && c.state == connOpen {
-			c.in = append(make([]byte, 0, max(len(rest), 4096)), rest...)
+	if big {
+		c.in = c.in[:len(c.in)+n]
+		rest := lp.parse(c, c.in)
+		c.in = c.in[:copy(c.in, rest)]
+		if len(c.in) == 0 {
+			c.in = nil
 		}
 		return
 	}
-	c.in = c.in[:len(c.in)+n]
-	rest = lp.parse(c, c.in)
-	c.in = c.in[:copy(c.in, rest)]
-	if len(c.in) == 0 && cap(c.in) > 64<<10 {
+	rest := lp.parse(c, lp.rbuf[:base+n])
+	switch {
+	case len(rest) > 0 && c.state == connOpen:
+		c.in = append(c.in[:0], rest...)
+	case cap(c.in) > 64<<10:
 		c.in = nil
+	default:
+		c.in = c.in[:0]
 	}
 }
 
@@ -829,14 +950,23 @@ func (lp *pubLoop) parse(c *pubConn, data []byte) []byte {
 			if !lp.publish(c, data[0], body) {
 				return nil
 			}
-		case 12: // PINGREQ
+		case 12, 14: // PINGREQ, DISCONNECT
+			if data[0]&0x0f != 0 || rem != 0 {
+				lp.closeLater(c, "malformed PINGREQ or DISCONNECT") // [MQTT-2.2.2-2]
+				return nil
+			}
+			if data[0]>>4 == 14 {
+				c.state, c.why = connClosing, "DISCONNECT"
+				lp.touch(c)
+				return nil
+			}
 			lp.msgs = append(lp.msgs, pubMsg{c: c, ping: true})
 			lp.touch(c)
-		case 14: // DISCONNECT
-			c.state, c.why = connClosing, "DISCONNECT"
-			lp.touch(c)
-			return nil
 		case 4, 7: // PUBACK, PUBCOMP: the loop sends no PUBLISH; mochi ignores unknown IDs too
+			if data[0]&0x0f != 0 || rem != 2 {
+				lp.closeLater(c, "malformed PUBACK or PUBCOMP")
+				return nil
+			}
 		default: // SUBSCRIBE, UNSUBSCRIBE, PUBREL, ...: mochi from here on
 			lp.handover(c, data)
 			return nil
@@ -997,13 +1127,8 @@ func (lp *pubLoop) flush(c *pubConn) {
 			continue
 		}
 		if errors.Is(err, unix.EAGAIN) {
-			if len(c.out) > publishOutLimit {
-				c.why = "client does not read its acknowledgements"
-				lp.drop(c)
-				return
-			}
 			if !c.waitOut {
-				c.waitOut = true
+				c.waitOut, c.waitSince = true, time.Now()
 				_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(c.fd)})
 			}
 			return
@@ -1046,24 +1171,45 @@ func (lp *pubLoop) drop(c *pubConn) {
 	lp.l.log.Debug("mqtt client disconnected", "client", c.id, "reason", c.why)
 }
 
-// toMochi hands c to mochi (see the comment at the top).
+// toMochi hands c to mochi (see the comment at the top), unless a newer
+// connection with its client ID took its session over meanwhile: then c
+// is closed, as the takeover asked. The ID moves from ids to mochiIDs in
+// one step, so a connection with the same ID arriving meanwhile goes to
+// mochi too, which orders the two.
 func (lp *pubLoop) toMochi(c *pubConn) {
-	lp.remove(c)
-	f := os.NewFile(uintptr(c.fd), "mqtt")
-	conn, err := net.FileConn(f) // dups the descriptor into Go's poller
-	f.Close()
-	if err != nil {
-		lp.l.log.Warn("mqtt: cannot hand the connection to the broker", "client", c.id, "err", err)
+	l := lp.l
+	l.mu.Lock()
+	if c.id != "" && l.ids[c.id] != c {
+		l.mu.Unlock()
+		c.why = "session taken over"
+		lp.drop(c)
 		return
 	}
+	if c.id != "" {
+		delete(l.ids, c.id)
+		l.mochiIDs[c.id]++
+	}
+	l.mu.Unlock()
+	lp.remove(c)
 	pre := append(c.connect, c.replay...)
-	lp.l.toMochi(conn, pre, bytes.Clone(c.out), 4) // 4: mochi's CONNACK for MQTT 3.x
+	l.fdToMochi(c.fd, pre, c.out, 4, c.id) // 4: mochi's CONNACK for MQTT 3.x
 }
 
 // sweep closes the clients silent for 1.5 times their keep alive.
 func (lp *pubLoop) sweep(now time.Time) {
 	lp.lastSweep = now
 	for _, c := range lp.conns {
+		if c.waitOut {
+			limit := c.expire
+			if limit == 0 {
+				limit = publishWriteTimeout
+			}
+			if now.Sub(c.waitSince) > limit {
+				c.why = "client does not read its acknowledgements"
+				lp.drop(c)
+			}
+			continue
+		}
 		if c.expire > 0 && now.Sub(c.last) > c.expire {
 			if n, err := unix.IoctlGetInt(c.fd, unix.SIOCINQ); err == nil && n > 0 {
 				c.last = now // the client sent something the loop has not read yet (a slow Append)

@@ -4,6 +4,7 @@ package mqtt
 
 import (
 	"log/slog"
+	"net"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
@@ -11,7 +12,7 @@ import (
 // loopListener is the publish loop's listener (publoop.go, Linux only).
 type loopListener interface {
 	listeners.Listener
-	takeover(id string)
+	takeover(id string, conn net.Conn) // conn: the mochi client's connection
 }
 
 // newLoopListener returns nil: without epoll every client is mochi's.
