@@ -232,8 +232,14 @@ func (l *publishListener) Close(closeClients listeners.CloseFn) {
 		c.Close()
 	}
 	l.mu.Unlock()
-	closeClients(l.id)
+	// Every mochi client of this listener came through runMochi: once
+	// their connections are closed, waiting for them is what closeClients
+	// would do. closeClients must not run while they end: mochi's
+	// Clients.GetByListener takes its read lock twice (Len inside), and a
+	// client's Clients.Delete waiting for the write lock in between
+	// deadlocks both (seen in CI).
 	l.mochiWG.Wait()
+	closeClients(l.id)
 }
 
 // connectInfo is what the listener needs of a CONNECT.
