@@ -138,9 +138,13 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("tag index: %w", err)
 	}
 	db.commits.New = func() any { return &commit{done: make(chan error, 1)} }
-	db.m = newMetrics(opts.Registerer, db)
+	if db.m, err = newMetrics(opts.Registerer, db); err != nil {
+		db.index.Close()
+		return nil, err
+	}
 	for _, d := range []string{walDir, segDir, indexDir} {
 		if err := db.fs.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			db.releaseOnFailedOpen()
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}
 	}
@@ -191,6 +195,7 @@ func (db *DB) releaseAll() {
 // releaseOnFailedOpen unmaps the segments and the tag index files that
 // recovery opened.
 func (db *DB) releaseOnFailedOpen() {
+	db.m.unregister()
 	db.releaseAll()
 	if err := db.index.Close(); err != nil {
 		db.log.Warn("close tag index after failed open", "err", err)
@@ -596,6 +601,7 @@ func (db *DB) Close() error {
 		err = errors.Join(err, fmt.Errorf("write series snapshot: %w", serr))
 	}
 	db.releaseAll()
+	db.m.unregister()
 	return errors.Join(err, db.index.Close())
 }
 

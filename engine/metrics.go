@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,9 @@ type metrics struct {
 	droppedSegments  atomicCounter
 	fsyncDuration    prometheus.Histogram
 	groupBatches     prometheus.Histogram
+
+	reg        prometheus.Registerer  // nil: nothing registered
+	registered []prometheus.Collector // unregistered by Close
 }
 
 type atomicCounter struct{ v atomic.Uint64 }
@@ -41,7 +45,11 @@ type atomicFloat struct{ v atomic.Uint64 }
 func (c *atomicFloat) Add(n float64) { c.v.Add(uint64(n)) }
 func (c *atomicFloat) get() float64  { return float64(c.v.Load()) }
 
-func newMetrics(reg prometheus.Registerer, db *DB) *metrics {
+// newMetrics registers the engine's metrics with reg (nil: none). A
+// registerer that already holds them (another open engine) is an error, not
+// a panic; unregister undoes it, so a closed engine's registerer can serve
+// the next Open.
+func newMetrics(reg prometheus.Registerer, db *DB) (*metrics, error) {
 	m := &metrics{
 		fsyncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "engine_wal_fsync_duration_seconds",
@@ -55,7 +63,7 @@ func newMetrics(reg prometheus.Registerer, db *DB) *metrics {
 		}),
 	}
 	if reg == nil {
-		return m
+		return m, nil
 	}
 	counter := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
@@ -63,7 +71,7 @@ func newMetrics(reg prometheus.Registerer, db *DB) *metrics {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	reg.MustRegister(
+	cs := []prometheus.Collector{
 		m.fsyncDuration, m.groupBatches,
 		counter("engine_wal_written_bytes_total", "Bytes written to the WAL.", m.walBytes.get),
 		counter("engine_wal_fsyncs_total", "WAL fsync calls.", m.fsyncs.get),
@@ -81,6 +89,22 @@ func newMetrics(reg prometheus.Registerer, db *DB) *metrics {
 		counter("engine_compacted_bytes_total", "Segment bytes read by compactions.", m.compactedBytes.get),
 		counter("engine_retention_dropped_segments_total", "Segments dropped by retention.", m.droppedSegments.get),
 		gauge("engine_series", "Series in the registry.", func() float64 { return float64(db.reg.Len()) }),
-	)
-	return m
+	}
+	m.reg = reg
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			m.unregister()
+			return nil, fmt.Errorf("register engine metrics (is another engine open with this registerer?): %w", err)
+		}
+		m.registered = append(m.registered, c)
+	}
+	return m, nil
+}
+
+// unregister removes what newMetrics registered.
+func (m *metrics) unregister() {
+	for _, c := range m.registered {
+		m.reg.Unregister(c)
+	}
+	m.registered = nil
 }
