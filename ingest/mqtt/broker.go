@@ -86,9 +86,9 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 		cancel()
 		return nil, fmt.Errorf("mqtt broker hook: %w", err)
 	}
-	if opts.TLS == nil && !opts.NoPublishLoop {
-		b.pl = newLoopListener(b, "lightningdb", opts.Addr, h.user, h.pass, logger)
-	}
+	// Without loops (TLS, NoPublishLoop) the listener still hands each
+	// connection to mochi itself, for its Close (see publishListener.Close).
+	b.pl = newLoopListener(b, "lightningdb", opts.Addr, h.user, h.pass, logger, opts.TLS, opts.TLS == nil && !opts.NoPublishLoop)
 	if b.pl != nil {
 		b.ln = b.pl
 	} else {

@@ -5,6 +5,7 @@ package mqtt
 import (
 	"bytes"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +75,8 @@ type publishListener struct {
 	user, pass []byte
 	log        *slog.Logger
 
+	tls       *tls.Config // TLS: every connection is mochi's
+	noLoops   bool        // every connection is mochi's
 	ln        net.Listener
 	loops     []*pubLoop
 	next      atomic.Uint32
@@ -98,12 +101,11 @@ type loopListener interface {
 	takeover(id string, conn net.Conn) // conn: the mochi client's connection
 }
 
-func newLoopListener(b *Broker, id, addr string, user, pass []byte, log *slog.Logger) loopListener {
-	return newPublishListener(b, id, addr, user, pass, log)
-}
-
-func newPublishListener(b *Broker, id, addr string, user, pass []byte, log *slog.Logger) *publishListener {
-	return &publishListener{id: id, addr: addr, b: b, user: user, pass: pass, log: log,
+// newLoopListener returns the broker's listener. With loops false (TLS,
+// or BrokerOptions.NoPublishLoop) it hands every connection to mochi as
+// accepted, TLS included.
+func newLoopListener(b *Broker, id, addr string, user, pass []byte, log *slog.Logger, tlsConf *tls.Config, loops bool) loopListener {
+	return &publishListener{id: id, addr: addr, b: b, user: user, pass: pass, log: log, tls: tlsConf, noLoops: !loops,
 		pending: map[net.Conn]struct{}{}, handed: map[net.Conn]struct{}{}, ids: map[string]*pubConn{},
 		mochiIDs: map[string]int{}, persistent: map[string]struct{}{}}
 }
@@ -114,7 +116,13 @@ func (l *publishListener) Init(*slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if l.tls != nil {
+		ln = tls.NewListener(ln, l.tls)
+	}
 	l.ln = ln
+	if l.noLoops {
+		return nil
+	}
 	for range max(2, runtime.GOMAXPROCS(0)) {
 		lp, err := newPubLoop(l)
 		if err != nil {
@@ -169,6 +177,10 @@ func (l *publishListener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		backoff = 5 * time.Millisecond
+		if l.noLoops {
+			l.toMochi(conn, nil, "")
+			continue
+		}
 		if !l.track(conn) {
 			conn.Close()
 			return

@@ -3,6 +3,7 @@
 package mqtt
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 
@@ -16,6 +17,6 @@ type loopListener interface {
 }
 
 // newLoopListener returns nil: without epoll every client is mochi's.
-func newLoopListener(b *Broker, id, addr string, user, pass []byte, log *slog.Logger) loopListener {
+func newLoopListener(b *Broker, id, addr string, user, pass []byte, log *slog.Logger, tlsConf *tls.Config, loops bool) loopListener {
 	return nil
 }
