@@ -283,6 +283,14 @@ func (l *publishListener) handshake(conn net.Conn) {
 		conn.Close()
 		return
 	}
+	if ci.loop && ci.id == "" && !ci.clean {
+		// Identifier rejected [MQTT-3.1.3-8]; mochi would answer 0x80,
+		// a MQTT 5 reason code a 3.1.1 client does not know.
+		_ = conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+		_, _ = conn.Write([]byte{0x20, 0x02, 0, 0x02})
+		conn.Close()
+		return
+	}
 	if !l.servable(ci) {
 		l.toMochi(conn, raw, ci.id)
 		return
@@ -345,7 +353,7 @@ func (l *publishListener) handshake(conn net.Conn) {
 
 // servable reports whether the loop may serve a client that sent ci.
 func (l *publishListener) servable(ci connectInfo) bool {
-	if !ci.loop || (ci.id == "" && !ci.clean) {
+	if !ci.loop {
 		return false // mochi answers with the right refusal
 	}
 	if len(l.user) > 0 {
