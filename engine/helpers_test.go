@@ -24,6 +24,17 @@ type errorFS struct {
 	failSync  bool
 	shortWrit bool // write half the bytes, then fail
 	failOpen  bool // creating a matching file fails
+	failRm    bool // removing a matching file fails
+}
+
+func (e *errorFS) Remove(name string) error {
+	e.mu.Lock()
+	fail := e.failRm && e.match != "" && strings.Contains(name, e.match)
+	e.mu.Unlock()
+	if fail {
+		return errInjected
+	}
+	return e.OSFS.Remove(name)
 }
 
 var errInjected = errors.New("injected I/O error")

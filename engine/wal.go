@@ -67,8 +67,9 @@ type wal struct {
 	f      File
 	seq    uint64
 	size   int64
-	dirty  bool  // written since the last fsync
-	failed error // sticky: set once an fsync or a repair failed
+	dirty  bool   // written since the last fsync
+	failed error  // sticky: set once an fsync or a repair failed
+	stale  string // a segment this WAL failed to create and then to remove
 }
 
 func openWAL(fs FS, dir string, seq uint64, maxSize int64, log *slog.Logger, m *metrics) (*wal, error) {
@@ -81,15 +82,24 @@ func openWAL(fs FS, dir string, seq uint64, maxSize int64, log *slog.Logger, m *
 
 func (w *wal) createLocked(seq uint64) error {
 	name := walName(w.dir, seq)
-	f, err := w.fs.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	flags := os.O_CREATE | os.O_EXCL | os.O_WRONLY
+	if name == w.stale {
+		flags = os.O_CREATE | os.O_TRUNC | os.O_WRONLY // our own failed attempt, no record in it
+	}
+	f, err := w.fs.OpenFile(name, flags, 0o644)
 	if err != nil {
 		return fmt.Errorf("create WAL segment: %w", err)
 	}
 	// On failure the new file is removed (it holds no record yet), so the
-	// next write can try again: a full disk that frees up is not fatal.
+	// next write can try again: a full disk that frees up is not fatal. If
+	// the remove fails too, the next attempt truncates the file instead
+	// (O_EXCL would refuse it until a restart).
 	fail := func(err error) error {
 		f.Close()
-		_ = w.fs.Remove(name)
+		w.stale = ""
+		if rerr := w.fs.Remove(name); rerr != nil {
+			w.stale = name
+		}
 		return err
 	}
 	hdr := append([]byte(walMagic), walVersion, 0)
@@ -102,7 +112,7 @@ func (w *wal) createLocked(seq uint64) error {
 	if err := w.fs.SyncDir(w.dir); err != nil {
 		return fail(fmt.Errorf("sync WAL dir: %w", err))
 	}
-	w.f, w.seq, w.size = f, seq, walHeaderSize
+	w.f, w.seq, w.size, w.stale = f, seq, walHeaderSize, ""
 	return nil
 }
 

@@ -238,6 +238,49 @@ func TestInjectedRotateErrorIsTransient(t *testing.T) {
 	}
 }
 
+// TestRotateRetryAfterFailedRemove: creating the next WAL segment fails
+// (its header write) and removing the half-made file fails too; once the
+// disk works again, writes go on (the retry truncates the file instead of
+// being refused by O_EXCL until a restart), and everything acknowledged
+// is there after a reopen.
+func TestRotateRetryAfterFailedRemove(t *testing.T) {
+	efs := &errorFS{}
+	dir := t.TempDir()
+	db := mustOpen(t, dir, Options{FS: efs, noFlushOnClose: true, WALSegmentSize: 64 << 10})
+	var b series.Batch
+	b.AddSeries(labels("ok"), series.TypeFloat)
+	rng := rand.New(rand.NewPCG(2, 2))
+	for i := range 10_000 {
+		b.AppendFloat(int64(i), rng.Float64())
+	}
+	if _, err := db.Append(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	efs.set(func(e *errorFS) { e.match, e.failWrite, e.failRm = walSuffix, true, true })
+	for i, err := range appendConcurrently(db, 4) {
+		if !errors.Is(err, errInjected) || errors.Is(err, ErrWALFailed) {
+			t.Fatalf("appender %d: err %v, want the injected error, not ErrWALFailed", i, err)
+		}
+	}
+	efs.set(func(e *errorFS) { e.failWrite, e.failRm = false, false })
+	for i, err := range appendConcurrently(db, 4) {
+		if err != nil {
+			t.Fatalf("appender %d once the disk works again: %v", i, err)
+		}
+	}
+	must(t, db.Close())
+	db = mustOpen(t, dir, Options{noFlushOnClose: true})
+	defer db.Close()
+	if got := readAll(db, labels("ok")); len(got) != 10_000 {
+		t.Fatalf("first batch after reopen: %d samples, want 10,000", len(got))
+	}
+	for i := range 4 {
+		if got := readAll(db, labels("w", "i", fmt.Sprint(i))); len(got) != 1 {
+			t.Fatalf("series %d after reopen: %v", i, got)
+		}
+	}
+}
+
 func appendConcurrently(db *DB, n int) []error {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
