@@ -23,6 +23,7 @@ import (
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 	"golang.org/x/sys/unix"
 
 	"github.com/lightningdb/lightningdb/series"
@@ -91,6 +92,7 @@ type publishListener struct {
 	handed     map[net.Conn]struct{} // handed to mochi, establish not returned
 	ids        map[string]*pubConn   // loop clients by client ID
 	mochiIDs   map[string]int        // client IDs of the connections handed to mochi
+	handing    map[string]*handTok   // mid-session hand-overs not attached to mochi yet
 	persistent map[string]struct{}   // IDs that connected with clean session 0
 }
 
@@ -107,7 +109,7 @@ type loopListener interface {
 func newLoopListener(b *Broker, id, addr string, user, pass []byte, log *slog.Logger, tlsConf *tls.Config, loops bool) loopListener {
 	return &publishListener{id: id, addr: addr, b: b, user: user, pass: pass, log: log, tls: tlsConf, noLoops: !loops,
 		pending: map[net.Conn]struct{}{}, handed: map[net.Conn]struct{}{}, ids: map[string]*pubConn{},
-		mochiIDs: map[string]int{}, persistent: map[string]struct{}{}}
+		mochiIDs: map[string]int{}, handing: map[string]*handTok{}, persistent: map[string]struct{}{}}
 }
 
 // Init opens the address and the loops (mochi's Listener).
@@ -239,6 +241,13 @@ func (l *publishListener) Close(closeClients listeners.CloseFn) {
 		}
 	}
 	l.wg.Wait()
+	// What mochi's closeListenerClients would do, from a snapshot (see
+	// below): MQTT 5 clients learn why (0x8B server shutting down).
+	for _, cl := range l.b.srv.Clients.GetAll() {
+		if cl.Net.Listener == l.id && !cl.Closed() {
+			_ = l.b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 	l.mu.Lock()
 	for c := range l.handed {
 		c.Close()
@@ -315,7 +324,7 @@ func (l *publishListener) handshake(conn net.Conn) {
 	if c.id != "" && l.mochiIDs[c.id] > 0 {
 		l.mochiIDs[c.id]++
 		l.mu.Unlock()
-		l.fdToMochi(fd, raw, nil, 0, c.id)
+		l.fdToMochi(fd, raw, nil, 0, c.id, nil)
 		return
 	}
 	var old *pubConn
@@ -405,6 +414,9 @@ func (l *publishListener) takeover(id string, conn net.Conn) {
 	if c != nil {
 		delete(l.ids, id)
 	}
+	if t := l.handing[id]; t != nil {
+		t.superseded = true
+	}
 	l.mu.Unlock()
 	if c != nil {
 		c.loop.post(loopCmd{close: c})
@@ -424,12 +436,18 @@ func (l *publishListener) toMochi(conn net.Conn, pre []byte, id string) {
 		l.mochiIDs[id]++
 	}
 	l.mu.Unlock()
-	l.runMochi(conn, pre, nil, 0, id)
+	l.runMochi(conn, pre, nil, 0, id, nil)
 }
+
+// handTok marks a mid-session hand-over until it attaches to mochi: a
+// newer connection with the client ID that mochi authenticated meanwhile
+// supersedes it (the hand-over is dropped, or mochi would let the older
+// connection take the session over from the newer).
+type handTok struct{ superseded bool }
 
 // fdToMochi is toMochi for a descriptor taken out of Go's poller; id is
 // already counted in mochiIDs.
-func (l *publishListener) fdToMochi(fd int, pre, out []byte, drop int, id string) {
+func (l *publishListener) fdToMochi(fd int, pre, out []byte, drop int, id string, tok *handTok) {
 	f := os.NewFile(uintptr(fd), "mqtt")
 	conn, err := net.FileConn(f) // dups the descriptor into Go's poller
 	f.Close()
@@ -438,7 +456,7 @@ func (l *publishListener) fdToMochi(fd int, pre, out []byte, drop int, id string
 		l.mochiDone(nil, id)
 		return
 	}
-	l.runMochi(conn, pre, out, drop, id)
+	l.runMochi(conn, pre, out, drop, id, tok)
 }
 
 // runMochi runs mochi's connection handling for conn in a goroutine: out
@@ -447,7 +465,7 @@ func (l *publishListener) fdToMochi(fd int, pre, out []byte, drop int, id string
 // are discarded. id must be counted in mochiIDs; the count is released
 // when mochi lets go of the connection. Close closes the connection and
 // waits for the goroutine.
-func (l *publishListener) runMochi(conn net.Conn, pre, out []byte, drop int, id string) {
+func (l *publishListener) runMochi(conn net.Conn, pre, out []byte, drop int, id string, tok *handTok) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -468,6 +486,19 @@ func (l *publishListener) runMochi(conn net.Conn, pre, out []byte, drop int, id 
 				return
 			}
 			_ = conn.SetWriteDeadline(time.Time{})
+		}
+		if tok != nil {
+			l.mu.Lock()
+			superseded := tok.superseded
+			if l.handing[id] == tok {
+				delete(l.handing, id)
+			}
+			l.mu.Unlock()
+			if superseded {
+				conn.Close()
+				l.log.Debug("mqtt client disconnected", "client", id, "reason", "session taken over during its hand-over")
+				return
+			}
 		}
 		rc := &replayConn{Conn: conn, pre: pre, drop: drop, midSession: drop > 0}
 		if err := l.establish(l.id, rc); err != nil {
@@ -592,10 +623,15 @@ func readConnect(r io.Reader) ([]byte, connectInfo, error) {
 	return raw, ci, nil
 }
 
-// parseConnect parses a CONNECT body; loop is false unless it is a well
-// formed MQTT 3.1 or 3.1.1 CONNECT without a will.
+// parseConnect parses a CONNECT body. id is set for any MQTT 3.1, 3.1.1
+// or 5 CONNECT that has one (a will or properties do not matter), so the
+// listener knows which IDs go to mochi; loop is true only for a MQTT 3.1
+// or 3.1.1 CONNECT without a will that mochi's own decoder and checks
+// accept too (so a hand-over later never meets a refusal the client was
+// not told about).
 func parseConnect(p []byte) connectInfo {
 	var ci connectInfo
+	body := p
 	str := func() ([]byte, bool) {
 		if len(p) < 2 {
 			return nil, false
@@ -615,20 +651,25 @@ func parseConnect(p []byte) connectInfo {
 	level, flags := p[0], p[1]
 	ci.keepalive = uint16(p[2])<<8 | uint16(p[3])
 	p = p[4:]
-	switch {
-	case string(name) == "MQTT" && level == 4, string(name) == "MQIsdp" && level == 3:
-	default:
+	v3 := string(name) == "MQTT" && level == 4 || string(name) == "MQIsdp" && level == 3
+	if level == 5 && string(name) == "MQTT" { // properties before the client ID
+		n, hl, st := packetLen(append([]byte{0}, p[:min(len(p), 4)]...))
+		if st != lenOK || len(p) < hl+n {
+			return ci
+		}
+		p = p[hl+n:]
+	} else if !v3 {
 		return ci
 	}
-	if flags&0x01 != 0 || flags&0x04 != 0 || flags&0x38 != 0 {
-		return ci // reserved bit, a will, or will QoS/retain without a will
-	}
-	ci.clean = flags&0x02 != 0
 	id, ok := str()
 	if !ok || !utf8.Valid(id) {
 		return ci
 	}
 	ci.id = string(id)
+	if !v3 || flags&0x01 != 0 || flags&0x04 != 0 || flags&0x38 != 0 {
+		return ci // MQTT 5, reserved bit, a will, or will QoS/retain without a will
+	}
+	ci.clean = flags&0x02 != 0
 	if flags&0x80 != 0 {
 		if ci.user, ok = str(); !ok {
 			return ci
@@ -644,7 +685,11 @@ func parseConnect(p []byte) connectInfo {
 		}
 		ci.hasPass = true
 	}
-	ci.loop = len(p) == 0
+	if len(p) != 0 {
+		return ci
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect, Remaining: len(body)}}
+	ci.loop = pk.ConnectDecode(body) == nil && pk.ConnectValidate() == packets.CodeSuccess
 	return ci
 }
 
@@ -688,6 +733,7 @@ type pubConn struct {
 	waitOut   bool      // EPOLLOUT armed: not read until out is written
 	waitSince time.Time // when waitOut was set
 	touched   bool      // in loop.touched this round
+	readRound uint64    // the loop round that last read (or skipped) it
 	state     connState
 	failed    bool   // a message of the round could not be stored: no PUBACK, close
 	replay    []byte // hand-over: the bytes from the first packet mochi handles
@@ -743,6 +789,8 @@ type pubLoop struct {
 	batch     series.Batch
 	msgs      []pubMsg
 	touched   []*pubConn
+	skipped   []*pubConn // ready but not read: the batch was full
+	round     uint64
 	lastSweep time.Time
 }
 
@@ -779,9 +827,10 @@ func (lp *pubLoop) post(c loopCmd) bool {
 		return false
 	}
 	lp.cmds = append(lp.cmds, c)
-	lp.mu.Unlock()
 	one := [8]byte{1}
+	// Under the lock: shutdown closes evfd only after it set stopped.
 	_, _ = unix.Write(lp.evfd, one[:]) // fails only when the counter is full: woken anyway
+	lp.mu.Unlock()
 	return true
 }
 
@@ -796,15 +845,35 @@ func (lp *pubLoop) run() {
 			lp.l.log.Error("mqtt publish loop stopped", "err", err)
 			return
 		}
+		lp.round++
 		woke := false
 		for i := 0; i < n; i++ {
-			ev := &lp.events[i]
-			if int(ev.Fd) == lp.evfd {
+			if int(lp.events[i].Fd) == lp.evfd {
 				woke = true
+			}
+		}
+		// Connections a full batch left unread last round go first: epoll
+		// reports the ready ones in the same order every round, so
+		// without this the first few could starve the rest.
+		skipped := lp.skipped
+		lp.skipped = lp.skipped[:0]
+		full := false
+		for _, c := range skipped {
+			if full {
+				lp.skipped = append(lp.skipped, c)
 				continue
 			}
+			if lp.conns[int32(c.fd)] != c || c.state != connOpen || c.waitOut || c.readRound == lp.round {
+				continue
+			}
+			c.readRound = lp.round
+			lp.read(c)
+			full = lp.batch.Samples() >= maxSamples
+		}
+		for i := 0; i < n; i++ {
+			ev := &lp.events[i]
 			c := lp.conns[ev.Fd]
-			if c == nil || c.state != connOpen {
+			if c == nil || c.state != connOpen || c.readRound == lp.round {
 				continue
 			}
 			if c.waitOut {
@@ -813,10 +882,14 @@ func (lp *pubLoop) run() {
 				}
 				continue
 			}
-			lp.read(c)
-			if lp.batch.Samples() >= maxSamples {
-				break // the rest stay ready (level-triggered): next round
+			if full {
+				c.readRound = lp.round
+				lp.skipped = append(lp.skipped, c) // still ready (level-triggered): first next round
+				continue
 			}
+			c.readRound = lp.round
+			lp.read(c)
+			full = lp.batch.Samples() >= maxSamples
 		}
 		lp.finish()
 		if woke && lp.commands() {
@@ -879,7 +952,10 @@ func (lp *pubLoop) read(c *pubConn) {
 		if rem, hl, st := packetLen(c.in); st == lenOK {
 			total = 1 + hl + rem
 		}
-		if total <= len(lp.rbuf) {
+		if total <= len(lp.rbuf) && len(c.in) <= 16<<10 {
+			// Small: move it to the round buffer (one large read). A
+			// larger one is read in place, so a packet arriving in small
+			// pieces is not copied back and forth at every read.
 			base = copy(lp.rbuf, c.in)
 			buf = lp.rbuf[base:]
 		} else {
@@ -1147,12 +1223,16 @@ func (lp *pubLoop) finish() {
 // flush writes c.out; what the socket does not take waits for EPOLLOUT,
 // and c is not read meanwhile.
 func (lp *pubLoop) flush(c *pubConn) {
+	progressed := false
 	for len(c.out) > 0 {
 		n, err := unix.Write(c.fd, c.out)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
 		if errors.Is(err, unix.EAGAIN) {
+			if c.waitOut && progressed {
+				c.waitSince = time.Now() // a slow reader, not a dead one
+			}
 			if !c.waitOut {
 				c.waitOut, c.waitSince = true, time.Now()
 				_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(c.fd)})
@@ -1165,6 +1245,7 @@ func (lp *pubLoop) flush(c *pubConn) {
 			return
 		}
 		c.out = c.out[:copy(c.out, c.out[n:])]
+		progressed = true
 	}
 	if c.waitOut {
 		c.waitOut = false
@@ -1211,14 +1292,17 @@ func (lp *pubLoop) toMochi(c *pubConn) {
 		lp.drop(c)
 		return
 	}
+	var tok *handTok
 	if c.id != "" {
 		delete(l.ids, c.id)
 		l.mochiIDs[c.id]++
+		tok = &handTok{}
+		l.handing[c.id] = tok
 	}
 	l.mu.Unlock()
 	lp.remove(c)
 	pre := append(c.connect, c.replay...)
-	l.fdToMochi(c.fd, pre, c.out, 4, c.id) // 4: mochi's CONNACK for MQTT 3.x
+	l.fdToMochi(c.fd, pre, c.out, 4, c.id, tok) // 4: mochi's CONNACK for MQTT 3.x
 }
 
 // sweep closes the clients silent for 1.5 times their keep alive.

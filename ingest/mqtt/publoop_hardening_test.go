@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -234,7 +235,7 @@ func TestPublishLoopTakenOverConnectionNotHandedOver(t *testing.T) {
 type stallHook struct {
 	mochi.HookBase
 	id      string
-	once    sync.Once
+	first   atomic.Bool // only the first client with id waits
 	entered chan struct{}
 	release chan struct{}
 }
@@ -242,8 +243,9 @@ type stallHook struct {
 func (h *stallHook) ID() string           { return "stall-connect" }
 func (h *stallHook) Provides(b byte) bool { return b == mochi.OnConnect }
 func (h *stallHook) OnConnect(cl *mochi.Client, _ packets.Packet) error {
-	if cl.ID == h.id {
-		h.once.Do(func() { close(h.entered); <-h.release })
+	if cl.ID == h.id && h.first.CompareAndSwap(false, true) {
+		close(h.entered)
+		<-h.release
 	}
 	return nil
 }
