@@ -200,10 +200,28 @@ func TestInjectedFsyncErrorIsSticky(t *testing.T) {
 // created (a full disk), the writes that need it fail, nothing written
 // before is touched, and writes resume once the cause is gone.
 func TestInjectedRotateErrorIsTransient(t *testing.T) {
+	checkRotateFailureIsTransient(t, func(e *errorFS, on bool) { e.failOpen = on })
+}
+
+// TestRotateRetryAfterFailedRemove: creating the next WAL segment fails
+// (its header write) and removing the half-made file fails too; once the
+// disk works again, writes go on (the retry truncates the file instead of
+// being refused by O_EXCL until a restart), and everything acknowledged
+// is there after a reopen.
+func TestRotateRetryAfterFailedRemove(t *testing.T) {
+	checkRotateFailureIsTransient(t, func(e *errorFS, on bool) { e.failWrite, e.failRm = on, on })
+}
+
+// checkRotateFailureIsTransient fills the first WAL segment, turns the
+// fault on for WAL files (fault(e, true)): concurrent appends that need
+// the next segment fail with the injected error, not ErrWALFailed; with
+// the fault off they succeed, and after a reopen every acknowledged
+// sample is there.
+func checkRotateFailureIsTransient(t *testing.T, fault func(e *errorFS, on bool)) {
+	t.Helper()
 	efs := &errorFS{}
 	dir := t.TempDir()
-	opts := Options{FS: efs, noFlushOnClose: true, WALSegmentSize: 64 << 10}
-	db := mustOpen(t, dir, opts)
+	db := mustOpen(t, dir, Options{FS: efs, noFlushOnClose: true, WALSegmentSize: 64 << 10})
 	var b series.Batch // fills the first segment: incompressible values
 	b.AddSeries(labels("ok"), series.TypeFloat)
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -213,56 +231,13 @@ func TestInjectedRotateErrorIsTransient(t *testing.T) {
 	if _, err := db.Append(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
-	efs.set(func(e *errorFS) { e.match, e.failOpen = walSuffix, true })
+	efs.set(func(e *errorFS) { e.match = walSuffix; fault(e, true) })
 	for i, err := range appendConcurrently(db, 4) {
 		if !errors.Is(err, errInjected) || errors.Is(err, ErrWALFailed) {
 			t.Fatalf("appender %d: err %v, want the injected error, not ErrWALFailed", i, err)
 		}
 	}
-	efs.set(func(e *errorFS) { e.failOpen = false })
-	for i, err := range appendConcurrently(db, 4) {
-		if err != nil {
-			t.Fatalf("appender %d once the segment can be created: %v", i, err)
-		}
-	}
-	must(t, db.Close())
-	db = mustOpen(t, dir, Options{noFlushOnClose: true})
-	defer db.Close()
-	if got := readAll(db, labels("ok")); len(got) != 10_000 {
-		t.Fatalf("first batch after reopen: %d samples, want 10,000", len(got))
-	}
-	for i := range 4 {
-		if got := readAll(db, labels("w", "i", fmt.Sprint(i))); len(got) != 1 {
-			t.Fatalf("series %d after reopen: %v", i, got)
-		}
-	}
-}
-
-// TestRotateRetryAfterFailedRemove: creating the next WAL segment fails
-// (its header write) and removing the half-made file fails too; once the
-// disk works again, writes go on (the retry truncates the file instead of
-// being refused by O_EXCL until a restart), and everything acknowledged
-// is there after a reopen.
-func TestRotateRetryAfterFailedRemove(t *testing.T) {
-	efs := &errorFS{}
-	dir := t.TempDir()
-	db := mustOpen(t, dir, Options{FS: efs, noFlushOnClose: true, WALSegmentSize: 64 << 10})
-	var b series.Batch
-	b.AddSeries(labels("ok"), series.TypeFloat)
-	rng := rand.New(rand.NewPCG(2, 2))
-	for i := range 10_000 {
-		b.AppendFloat(int64(i), rng.Float64())
-	}
-	if _, err := db.Append(context.Background(), &b); err != nil {
-		t.Fatal(err)
-	}
-	efs.set(func(e *errorFS) { e.match, e.failWrite, e.failRm = walSuffix, true, true })
-	for i, err := range appendConcurrently(db, 4) {
-		if !errors.Is(err, errInjected) || errors.Is(err, ErrWALFailed) {
-			t.Fatalf("appender %d: err %v, want the injected error, not ErrWALFailed", i, err)
-		}
-	}
-	efs.set(func(e *errorFS) { e.failWrite, e.failRm = false, false })
+	efs.set(func(e *errorFS) { fault(e, false) })
 	for i, err := range appendConcurrently(db, 4) {
 		if err != nil {
 			t.Fatalf("appender %d once the disk works again: %v", i, err)

@@ -36,7 +36,9 @@ func (a *countAppender) Append(_ context.Context, b *series.Batch) (series.Appen
 	return series.AppendResult{Accepted: b.Samples()}, nil
 }
 
-// startBrokerOpts is startHookedBroker with the Ingestor's options.
+// startBrokerOpts starts a broker over app (an Ingestor with inOpts) with
+// extra mochi hooks. closeB closes it once (later calls wait for the same
+// Close) and reports whether Close returned within d.
 func startBrokerOpts(t *testing.T, app ingest.Appender, inOpts Options, opts BrokerOptions, hooks ...mochi.Hook) (b *Broker, closeB func(d time.Duration) bool) {
 	t.Helper()
 	in, err := New(app, inOpts)

@@ -52,42 +52,10 @@ func (a *gateAppender) Append(_ context.Context, b *series.Batch) (series.Append
 	return series.AppendResult{Accepted: b.Samples()}, nil
 }
 
-// startHookedBroker starts a broker over app with extra mochi hooks. closeB
-// closes it once (later calls wait for the same Close) and reports
-// whether Close returned within d.
+// startHookedBroker is startBrokerOpts with the tests' Ingestor options.
 func startHookedBroker(t *testing.T, app ingest.Appender, opts BrokerOptions, hooks ...mochi.Hook) (b *Broker, closeB func(d time.Duration) bool) {
 	t.Helper()
-	in, err := New(app, Options{DB: "iot"})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() { in.Run(ctx); close(runDone) }()
-	opts.Addr = "127.0.0.1:0"
-	b, err = NewBroker(in, opts)
-	require.NoError(t, err)
-	for _, h := range hooks {
-		require.NoError(t, b.srv.AddHook(h, nil))
-	}
-	require.NoError(t, b.Serve())
-	var once sync.Once
-	closed := make(chan struct{})
-	closeB = func(d time.Duration) bool {
-		once.Do(func() { go func() { b.Close(); close(closed) }() })
-		select {
-		case <-closed:
-			return true
-		case <-time.After(d):
-			return false
-		}
-	}
-	t.Cleanup(func() {
-		if !closeB(15 * time.Second) {
-			t.Error("Broker.Close did not return")
-		}
-		cancel()
-		<-runDone
-	})
-	return b, closeB
+	return startBrokerOpts(t, app, Options{DB: "iot"}, opts, hooks...)
 }
 
 // loopOf returns the publish loop serving the loop client id (nil if
