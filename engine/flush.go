@@ -96,7 +96,8 @@ func (db *DB) swapMemtable(seq uint64) *memtable {
 	db.memp.Store(fresh)
 	db.install(v)
 	db.editMu.Unlock()
-	db.immBytes.Add(old.bytes.Load())
+	old.immBytes = old.bytes.Load()
+	db.immBytes.Add(old.immBytes)
 	return old
 }
 
@@ -284,7 +285,7 @@ func (db *DB) checkpoint(segs []*segment, m *memtable) error {
 	if err := db.writeManifestLocked(metas, m.walSeq); err != nil {
 		return err
 	}
-	walSeq, bytes := m.walSeq, m.bytes.Load() // m is reset by its last unref
+	walSeq := m.walSeq // m is reset by its last unref
 	db.editMu.Lock()
 	nv := db.cur.clone()
 	for _, s := range segs {
@@ -296,7 +297,6 @@ func (db *DB) checkpoint(segs []*segment, m *memtable) error {
 	}
 	db.install(nv)
 	db.editMu.Unlock()
-	db.immBytes.Add(-bytes)
 	db.truncateWAL(walSeq)
 	return nil
 }

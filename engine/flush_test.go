@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"math"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -178,5 +179,37 @@ func TestManifestDirSyncFailure(t *testing.T) {
 	defer func() { must(t, db.Close()) }()
 	if got := readAll(db, ls); !slices.Equal(got, want) {
 		t.Fatalf("after reopen: %v, want %v", got, want)
+	}
+}
+
+// TestFrozenMemtableInBudgetWhileQueried: a memtable flushed while a
+// Querier still holds it keeps counting in MemtableBytes (the budget)
+// until the Querier closes: its memory is still held.
+func TestFrozenMemtableInBudgetWhileQueried(t *testing.T) {
+	db := mustOpen(t, t.TempDir(), Options{})
+	defer db.Close()
+	var b series.Batch
+	b.AddSeries(labels("m"), series.TypeFloat)
+	for i := range 10_000 {
+		b.AppendFloat(int64(i), float64(i))
+	}
+	if _, err := db.Append(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Stats().MemtableBytes
+	if before <= 0 {
+		t.Fatalf("memtable bytes %d after an append", before)
+	}
+	q, err := db.Querier(math.MinInt64, math.MaxInt64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, db.Flush(context.Background()))
+	if held := db.Stats().MemtableBytes; held < before {
+		t.Fatalf("memtable bytes %d while a Querier holds the flushed memtable, want at least %d", held, before)
+	}
+	q.Close()
+	if after := db.Stats().MemtableBytes; after >= before {
+		t.Fatalf("memtable bytes %d after the Querier closed, want below %d", after, before)
 	}
 }

@@ -31,6 +31,10 @@ type memtable struct {
 
 	refs   atomic.Int32 // versions holding the memtable
 	walSeq uint64       // set when frozen: the WAL segments below it hold only this and older memtables
+	// immBytes is what freezing added to DB.immBytes; the last unref takes
+	// it back, so a frozen memtable a Querier still holds after its flush
+	// stays in the budget.
+	immBytes int64
 
 	// exclusive is set (under writeMu) while recovery replays the WAL into
 	// the memtable: Open has not returned, so nothing else can read a

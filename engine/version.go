@@ -149,6 +149,10 @@ func (db *DB) unrefMemtable(m *memtable) {
 	if m.refs.Add(-1) != 0 {
 		return
 	}
+	if n := m.immBytes; n != 0 {
+		m.immBytes = 0
+		db.immBytes.Add(-n) // frozen: out of the budget once nothing holds it
+	}
 	m.reset()
 	if m.bytes.Load() > db.opts.MemtableBudget/2 {
 		// Its kept capacity alone would hold the next active memtable near
