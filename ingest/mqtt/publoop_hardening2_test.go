@@ -118,19 +118,21 @@ func TestPublishLoopFullBatchDoesNotStarve(t *testing.T) {
 	}
 	stop := streamer(gw, chunk)
 	defer stop()
-	waitFor(t, 5*time.Second, "the gateway's messages stored", func() bool { return app.samples.Load() > 100000 })
+	// Streaming, with many full batches behind it (a generous wait: CI
+	// runs this under -race next to the engine's race tests).
+	waitFor(t, 30*time.Second, "the gateway's messages stored", func() bool { return app.samples.Load() > 20000 })
 
 	dev.write(wirePublish("plant/a", 1, false, 1, wireLine("dev", 1)))
 	start := time.Now()
-	m, err := dev.read(2 * time.Second)
+	m, err := dev.read(5 * time.Second)
 	if err != nil {
-		t.Errorf("a QoS 1 PUBLISH on the gateway's loop got no PUBACK within 2 s (%v) while %d samples of the gateway were stored", err, app.samples.Load())
+		t.Errorf("a QoS 1 PUBLISH on the gateway's loop got no PUBACK within 5 s (%v) while %d samples of the gateway were stored", err, app.samples.Load())
 	} else {
 		require.Equal(t, byte(pktPuback), m.typ, "%v", m)
 	}
-	returned := closeB(2 * time.Second)
+	returned := closeB(5 * time.Second)
 	if !returned {
-		t.Errorf("Broker.Close did not return within 2 s while the gateway streams")
+		t.Errorf("Broker.Close did not return within 5 s while the gateway streams")
 	}
 	stop()
 	if err != nil {
@@ -170,13 +172,13 @@ func TestPublishLoopFullBatchDoesNotStarveDefaults(t *testing.T) {
 	stop1, stop2 := streamer(gw1, chunk), streamer(gw2, chunk)
 	defer stop1()
 	defer stop2()
-	waitFor(t, 5*time.Second, "the gateways' messages stored", func() bool { return app.samples.Load() > 1000000 })
+	waitFor(t, 30*time.Second, "the gateways' messages stored", func() bool { return app.samples.Load() > 200000 }) // a few full batches
 
 	dev.write(wirePublish("plant/a", 1, false, 1, wireLine("dev", 1)))
-	m, err := dev.read(2 * time.Second)
+	m, err := dev.read(5 * time.Second)
 	if err != nil {
 		r, s := app.batches.Load(), app.samples.Load()
-		t.Errorf("a QoS 1 PUBLISH on the gateways' loop got no PUBACK within 2 s (%v); %d samples in %d Appends so far", err, s, r)
+		t.Errorf("a QoS 1 PUBLISH on the gateways' loop got no PUBACK within 5 s (%v); %d samples in %d Appends so far", err, s, r)
 	} else {
 		require.Equal(t, byte(pktPuback), m.typ, "%v", m)
 	}
