@@ -118,6 +118,8 @@ func (db *DB) Compact(ctx context.Context) error {
 	if db.closed {
 		return ErrClosed
 	}
+	ctx, done := db.untilClose(ctx)
+	defer done()
 	for {
 		db.compactMu.Lock()
 		job := db.pickCompaction(true)

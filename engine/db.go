@@ -77,6 +77,7 @@ type DB struct {
 	flushq        chan struct{}
 	compactq      chan struct{}
 	bgCancel      context.CancelFunc
+	bgCtx         context.Context // ends when Close begins
 	bgWG          sync.WaitGroup
 
 	commits sync.Pool // *commit
@@ -169,7 +170,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		go db.runSyncer()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	db.bgCancel = cancel
+	db.bgCtx, db.bgCancel = ctx, cancel
 	db.bgWG.Add(1)
 	go db.runFlusher(ctx)
 	if !opts.DisableCompaction {
@@ -565,10 +566,20 @@ func (db *DB) Flush(ctx context.Context) error {
 	if db.closed {
 		return ErrClosed
 	}
+	ctx, done := db.untilClose(ctx)
+	defer done()
 	if err := db.wal.sync(); err != nil {
 		return err
 	}
 	return db.flush(ctx, false)
+}
+
+// untilClose returns ctx ended also when Close begins (see Close), and
+// the function that releases it.
+func (db *DB) untilClose(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(db.bgCtx, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // Ready reports whether recovery has finished.
@@ -577,6 +588,11 @@ func (db *DB) Ready() bool { return db.ready.Load() }
 // Close waits for queued appends, fsyncs the WAL, writes a snapshot of the
 // series registry and closes the files. Appends after Close get ErrClosed.
 func (db *DB) Close() error {
+	// Background jobs and explicit Flush/Compact/ApplyRetention calls
+	// (their contexts end with bgCtx) stop first: they hold closeMu's
+	// read lock, and a rate-limited compaction could keep Close (and the
+	// Appends queued behind its write lock) waiting for minutes.
+	db.bgCancel()
 	db.closeMu.Lock()
 	if db.closed {
 		db.closeMu.Unlock()
@@ -585,7 +601,6 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.closeMu.Unlock()
 	// Background jobs first: a running flush needs the commit pipeline.
-	db.bgCancel()
 	db.bgWG.Wait()
 	close(db.queue)
 	close(db.stop)

@@ -213,3 +213,45 @@ func TestFrozenMemtableInBudgetWhileQueried(t *testing.T) {
 		t.Fatalf("memtable bytes %d after the Querier closed, want below %d", after, before)
 	}
 }
+
+// TestCloseStopsExplicitCompact: Close does not wait for an explicit,
+// rate-limited Compact to finish (it held closeMu's read lock for its
+// whole run): the compaction stops, Close returns, and every sample is
+// there after a reopen.
+func TestCloseStopsExplicitCompact(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{DisableCompaction: true, CompactionBytesPerSecond: 1 << 10}
+	db := mustOpen(t, dir, opts)
+	for round := range 2 { // two segments of one partition
+		var b series.Batch
+		for s := range 2000 {
+			b.AddSeries(labels("m", "s", strconv.Itoa(s)), series.TypeFloat)
+			b.AppendFloat(int64(round), float64(s))
+		}
+		if _, err := db.Append(context.Background(), &b); err != nil {
+			t.Fatal(err)
+		}
+		must(t, db.Flush(context.Background()))
+	}
+	compacted := make(chan error, 1)
+	go func() { compacted <- db.Compact(context.Background()) }()
+	time.Sleep(200 * time.Millisecond) // inside the rate-limited merge (~100 KB at 1 KB/s)
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	select {
+	case err := <-closed:
+		must(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for the rate-limited compaction")
+	}
+	if err := <-compacted; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Compact: %v, want context.Canceled", err)
+	}
+	db = mustOpen(t, dir, opts)
+	defer db.Close()
+	for _, s := range []int{0, 999, 1999} {
+		if got := readAll(db, labels("m", "s", strconv.Itoa(s))); len(got) != 2 {
+			t.Fatalf("series %d after reopen: %v", s, got)
+		}
+	}
+}

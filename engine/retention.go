@@ -28,6 +28,8 @@ func (db *DB) ApplyRetention(ctx context.Context) error {
 	if db.closed {
 		return ErrClosed
 	}
+	ctx, done := db.untilClose(ctx)
+	defer done()
 	return db.applyRetention(ctx)
 }
 
