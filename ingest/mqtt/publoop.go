@@ -242,7 +242,15 @@ func (l *publishListener) Close(closeClients listeners.CloseFn) {
 	}
 	l.wg.Wait()
 	// What mochi's closeListenerClients would do, from a snapshot (see
-	// below): MQTT 5 clients learn why (0x8B server shutting down).
+	// below): MQTT 5 clients learn why (0x8B server shutting down). A
+	// client that stopped reading must not hold this up: mochi writes
+	// under the client's lock, without a deadline when there is no keep
+	// alive, so every handed connection gets a short one first.
+	l.mu.Lock()
+	for c := range l.handed {
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	}
+	l.mu.Unlock()
 	for _, cl := range l.b.srv.Clients.GetAll() {
 		if cl.Net.Listener == l.id && !cl.Closed() {
 			_ = l.b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown)
@@ -453,6 +461,7 @@ func (l *publishListener) fdToMochi(fd int, pre, out []byte, drop int, id string
 	f.Close()
 	if err != nil {
 		l.log.Warn("mqtt: cannot hand the connection to the broker", "client", id, "err", err)
+		l.dropTok(id, tok)
 		l.mochiDone(nil, id)
 		return
 	}
@@ -470,6 +479,7 @@ func (l *publishListener) runMochi(conn net.Conn, pre, out []byte, drop int, id 
 	if l.closed {
 		l.mu.Unlock()
 		conn.Close()
+		l.dropTok(id, tok)
 		l.mochiDone(nil, id)
 		return
 	}
@@ -483,6 +493,7 @@ func (l *publishListener) runMochi(conn net.Conn, pre, out []byte, drop int, id 
 			_ = conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
 			if _, err := conn.Write(out); err != nil {
 				conn.Close()
+				l.dropTok(id, tok)
 				return
 			}
 			_ = conn.SetWriteDeadline(time.Time{})
@@ -505,6 +516,18 @@ func (l *publishListener) runMochi(conn net.Conn, pre, out []byte, drop int, id 
 			l.log.Debug("mqtt client disconnected", "remote", conn.RemoteAddr(), "err", err)
 		}
 	}()
+}
+
+// dropTok forgets a hand-over's token (when it ends before attaching).
+func (l *publishListener) dropTok(id string, tok *handTok) {
+	if tok == nil {
+		return
+	}
+	l.mu.Lock()
+	if l.handing[id] == tok {
+		delete(l.handing, id)
+	}
+	l.mu.Unlock()
 }
 
 // mochiDone releases what runMochi (or its caller) held for conn and id.
@@ -612,7 +635,17 @@ func readConnect(r io.Reader) ([]byte, connectInfo, error) {
 		}
 	}
 	if rem > 64<<10 {
-		return raw, ci, nil // a large will or password: mochi reads it
+		// A large will or MQTT 5 properties: mochi reads it (the rest
+		// comes from the socket after these bytes). The ID, when it is in
+		// the first 64 KiB, still routes connections with it to mochi.
+		hdr := len(raw)
+		raw = slices.Grow(raw, 64<<10)[:hdr+64<<10]
+		if _, err := io.ReadFull(r, raw[hdr:]); err != nil {
+			return nil, ci, err
+		}
+		ci = parseConnect(raw[hdr:])
+		ci.loop = false
+		return raw, ci, nil
 	}
 	hdr := len(raw)
 	raw = slices.Grow(raw, rem)[:hdr+rem]
@@ -859,14 +892,14 @@ func (lp *pubLoop) run() {
 		lp.skipped = lp.skipped[:0]
 		full := false
 		for _, c := range skipped {
+			if lp.conns[int32(c.fd)] != c || c.state != connOpen || c.waitOut || c.readRound == lp.round {
+				continue // gone, or already listed
+			}
+			c.readRound = lp.round
 			if full {
 				lp.skipped = append(lp.skipped, c)
 				continue
 			}
-			if lp.conns[int32(c.fd)] != c || c.state != connOpen || c.waitOut || c.readRound == lp.round {
-				continue
-			}
-			c.readRound = lp.round
 			lp.read(c)
 			full = lp.batch.Samples() >= maxSamples
 		}
