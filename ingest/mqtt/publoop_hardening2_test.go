@@ -6,19 +6,15 @@ package mqtt
 // review: each failed against the code before.
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
@@ -186,33 +182,13 @@ func TestPublishLoopFullBatchDoesNotStarveDefaults(t *testing.T) {
 	stop2()
 }
 
-// establishStall holds mochi's OnSessionEstablish of client id until
-// release is closed. Added after the broker's hook, it runs after the
-// broker's takeover and before mochi's Clients.Add.
-type establishStall struct {
-	mochi.HookBase
-	id      string
-	first   atomic.Bool // only the first client with id waits
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (h *establishStall) ID() string           { return "stall-establish" }
-func (h *establishStall) Provides(b byte) bool { return b == mochi.OnSessionEstablish }
-func (h *establishStall) OnSessionEstablish(cl *mochi.Client, _ packets.Packet) {
-	if cl.ID == h.id && h.first.CompareAndSwap(false, true) {
-		close(h.entered)
-		<-h.release
-	}
-}
-
 // TestPublishLoopWillClientCountedInMochiIDs: a client that goes to mochi
 // because of its will (or MQTT 5) is counted in mochiIDs by its client
 // ID, so a loop-eligible client with the same ID that connects after
 // mochi's takeover hook and before mochi's Clients.Add goes to mochi too
 // instead of being served by the loop next to it [MQTT-3.1.4-2].
 func TestPublishLoopWillClientCountedInMochiIDs(t *testing.T) {
-	h := &establishStall{id: "twin", entered: make(chan struct{}), release: make(chan struct{})}
+	h := newStallHook(mochi.OnSessionEstablish, "twin")
 	b, _ := startBrokerOpts(t, newMemAppender(), Options{DB: "iot"}, BrokerOptions{}, h)
 	m := dialWire(t, b.Addr())
 	m.write(wireConnect(wireConnectOpts{id: "twin", willTopic: "will/twin", willMsg: "gone"}))
@@ -225,15 +201,7 @@ func TestPublishLoopWillClientCountedInMochiIDs(t *testing.T) {
 	onLoop := loopOf(b, "twin") != nil
 	close(h.release)
 	m.expect(pktConnack)
-
-	time.Sleep(300 * time.Millisecond)
-	l.write(wirePublish("plant/a", 1, false, 1, wireLine("twin", 1)))
-	m.write(wirePublish("plant/a", 1, false, 2, wireLine("twin", 2)))
-	lm, lerr := l.read(2 * time.Second)
-	mm, merr := m.read(2 * time.Second)
-	if lerr == nil && lm.typ == pktPuback && merr == nil && mm.typ == pktPuback {
-		t.Errorf("two connections with client ID twin are served at once (the second on the loop: %v)", onLoop)
-	}
+	requireOneServed(t, l, m, fmt.Sprintf("the second on the loop: %v", onLoop))
 }
 
 // TestPublishLoopRefusesWhatMochiRefuses: a MQTT 3.1.1 CONNECT that
@@ -270,29 +238,6 @@ func TestPublishLoopRefusesWhatMochiRefuses(t *testing.T) {
 	}
 }
 
-// firstConnectStall holds mochi's OnConnect of the first client with
-// id until free; later clients with id pass (unlike stallHook, whose
-// sync.Once blocks them too).
-type firstConnectStall struct {
-	mochi.HookBase
-	id       string
-	first    atomic.Bool
-	entered  chan struct{}
-	release  chan struct{}
-	freeOnce sync.Once
-}
-
-func (h *firstConnectStall) ID() string           { return "stall-first-connect" }
-func (h *firstConnectStall) Provides(b byte) bool { return b == mochi.OnConnect }
-func (h *firstConnectStall) free()                { h.freeOnce.Do(func() { close(h.release) }) }
-func (h *firstConnectStall) OnConnect(cl *mochi.Client, _ packets.Packet) error {
-	if cl.ID == h.id && h.first.CompareAndSwap(false, true) {
-		close(h.entered)
-		<-h.release
-	}
-	return nil
-}
-
 // TestPublishLoopHandoverSupersededByNewer: while a loop connection is on
 // its way into mochi (its hand-over goroutine still writing the owed
 // acknowledgements to a slow reader), a newer connection with the same
@@ -301,17 +246,8 @@ func (h *firstConnectStall) OnConnect(cl *mochi.Client, _ packets.Packet) error 
 // connection take the session over from the newer [MQTT-3.1.4-2].
 func TestPublishLoopHandoverSupersededByNewer(t *testing.T) {
 	b, _ := startBrokerOpts(t, newMemAppender(), Options{DB: "iot"}, BrokerOptions{})
-	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 2048) }); err != nil {
-			return err
-		}
-		return serr
-	}}
-	c, err := d.Dial("tcp", b.Addr())
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	old := &wireConn{t: t, c: c, r: bufio.NewReader(c)}
+	old := smallRcvDial(t, b.Addr())
+	c := old.c
 	old.write(wireConnect(wireConnectOpts{id: "x"}))
 	old.expect(pktConnack)
 	require.NotNil(t, loopOf(b, "x"))

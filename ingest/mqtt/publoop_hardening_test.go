@@ -198,24 +198,67 @@ func TestPublishLoopTakenOverConnectionNotHandedOver(t *testing.T) {
 	}
 }
 
-// stallHook holds mochi's OnConnect of client id until release is closed
-// (a window before mochi's Clients.Add).
+// stallHook holds mochi's hook event at (OnConnect or OnSessionEstablish)
+// of the first client with id until release is closed; later clients with
+// id pass. Added after the broker's hook, it opens a window before mochi's
+// Clients.Add.
 type stallHook struct {
 	mochi.HookBase
+	at      byte
 	id      string
-	first   atomic.Bool // only the first client with id waits
+	first   atomic.Bool
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (h *stallHook) ID() string           { return "stall-connect" }
-func (h *stallHook) Provides(b byte) bool { return b == mochi.OnConnect }
+func newStallHook(at byte, id string) *stallHook {
+	return &stallHook{at: at, id: id, entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (h *stallHook) ID() string           { return "stall" }
+func (h *stallHook) Provides(b byte) bool { return b == h.at }
 func (h *stallHook) OnConnect(cl *mochi.Client, _ packets.Packet) error {
+	h.stall(cl)
+	return nil
+}
+func (h *stallHook) OnSessionEstablish(cl *mochi.Client, _ packets.Packet) { h.stall(cl) }
+
+func (h *stallHook) stall(cl *mochi.Client) {
 	if cl.ID == h.id && h.first.CompareAndSwap(false, true) {
 		close(h.entered)
 		<-h.release
 	}
-	return nil
+}
+
+// requireOneServed publishes on two connections with the same client ID
+// (l, then m) and fails when both get their PUBACK.
+func requireOneServed(t *testing.T, l, m *wireConn, detail string) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	l.write(wirePublish("plant/a", 1, false, 1, wireLine("twin", 1)))
+	m.write(wirePublish("plant/a", 1, false, 2, wireLine("twin", 2)))
+	lm, lerr := l.read(2 * time.Second)
+	mm, merr := m.read(2 * time.Second)
+	if lerr == nil && lm.typ == pktPuback && merr == nil && mm.typ == pktPuback {
+		t.Errorf("two connections with client ID twin are served at once (%s)", detail)
+	}
+}
+
+// smallRcvDial dials addr with a receive buffer of a few KiB (loopback
+// autotunes it to MiBs otherwise).
+func smallRcvDial(t *testing.T, addr string) *wireConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 2048) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return &wireConn{t: t, c: c, r: bufio.NewReader(c)}
 }
 
 // TestPublishLoopOneLiveConnectionPerID: a client connecting through mochi
@@ -224,7 +267,7 @@ func (h *stallHook) OnConnect(cl *mochi.Client, _ packets.Packet) error {
 // handed to mochi (mochiIDs), so the second goes to mochi too, which
 // orders them. The delay between the two is injected with a hook.
 func TestPublishLoopOneLiveConnectionPerID(t *testing.T) {
-	h := &stallHook{id: "twin", entered: make(chan struct{}), release: make(chan struct{})}
+	h := newStallHook(mochi.OnConnect, "twin")
 	app := newMemAppender()
 	b, _ := startHookedBroker(t, app, BrokerOptions{}, h)
 	m := dialWire(t, b.Addr())
@@ -233,15 +276,7 @@ func TestPublishLoopOneLiveConnectionPerID(t *testing.T) {
 	l, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "twin"})
 	close(h.release)
 	m.expect(pktConnack)
-
-	time.Sleep(300 * time.Millisecond)
-	l.write(wirePublish("plant/a", 1, false, 1, wireLine("twin", 1)))
-	m.write(wirePublish("plant/a", 1, false, 2, wireLine("twin", 2)))
-	lm, lerr := l.read(2 * time.Second)
-	mm, merr := m.read(2 * time.Second)
-	if lerr == nil && lm.typ == pktPuback && merr == nil && mm.typ == pktPuback {
-		t.Error("two connections with client ID twin are served at once (loop and mochi)")
-	}
+	requireOneServed(t, l, m, "loop and mochi")
 }
 
 // serverFD finds the broker's descriptor of the connection whose client
@@ -287,20 +322,7 @@ func TestPublishLoopHandoverDoesNotStallLoop(t *testing.T) {
 	b, _ := startHookedBroker(t, app, BrokerOptions{})
 	y, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "y"})
 	lp := loopOf(b, "y")
-	smallRcv := func() *wireConn {
-		d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 2048) }); err != nil {
-				return err
-			}
-			return serr
-		}}
-		c, err := d.Dial("tcp", b.Addr())
-		require.NoError(t, err)
-		t.Cleanup(func() { c.Close() })
-		return &wireConn{t: t, c: c, r: bufio.NewReader(c)}
-	}
-	x, _ := connectOnLoop(t, b, lp, "x", smallRcv)
+	x, _ := connectOnLoop(t, b, lp, "x", func() *wireConn { return smallRcvDial(t, b.Addr()) })
 	sfd := serverFD(t, b, x.c)
 	require.NoError(t, unix.SetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096))
 
@@ -392,17 +414,8 @@ func TestPublishLoopCloseWithoutServe(t *testing.T) {
 // keep-alive sweep.
 func TestPublishLoopNonReadingClientClosed(t *testing.T) {
 	b, _ := startHookedBroker(t, newMemAppender(), BrokerOptions{})
-	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 2048) }); err != nil {
-			return err
-		}
-		return serr
-	}}
-	c, err := d.Dial("tcp", b.Addr())
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	x := &wireConn{t: t, c: c, r: bufio.NewReader(c)}
+	x := smallRcvDial(t, b.Addr())
+	c := x.c
 	x.write(wireConnect(wireConnectOpts{id: "slow", keepalive: 1}))
 	x.expect(pktConnack)
 	sfd := serverFD(t, b, c)
