@@ -12,6 +12,9 @@ var (
 	ErrTypeConflict = errors.New("value type conflict")
 	// ErrSeriesLimit marks a new series beyond the configured limit.
 	ErrSeriesLimit = errors.New("series limit reached")
+	// ErrTimestampRange marks a sample whose timestamp is outside
+	// MinTime..MaxTime (see time.go).
+	ErrTimestampRange = errors.New("timestamp out of range")
 	// ErrCorruptSnapshot marks a registry snapshot that fails its checksum
 	// or cannot be decoded.
 	ErrCorruptSnapshot = errors.New("corrupt series snapshot")
