@@ -52,6 +52,8 @@ type API struct {
 	log    *slog.Logger
 	build  BuildInfo
 	meta   func(metric string, limit int) any
+	// rejected counts requests refused by a limit, by reason (errReason).
+	rejected *prometheus.CounterVec
 }
 
 // NewAPI returns the API over a, with a PromQL engine configured from a's
@@ -74,11 +76,15 @@ func NewAPI(a *Adapter, opts APIOptions) *API {
 		LookbackDelta:            o.LookbackDelta,
 		EnableAtModifier:         true,
 		EnableNegativeOffset:     true,
-		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
+		NoStepSubqueryIntervalFn: func(int64) int64 { return subqueryStep.Milliseconds() },
 		Parser:                   p,
 	})
-	return &API{a: a, ng: ng, parser: p, log: log, build: opts.BuildInfo, meta: opts.Metadata}
+	return &API{a: a, ng: ng, parser: p, log: log, build: opts.BuildInfo, meta: opts.Metadata,
+		rejected: newRejectedCounter(opts.Registerer)}
 }
+
+// subqueryStep is the step of a subquery that names none.
+const subqueryStep = time.Minute
 
 // Register adds the endpoints to mux.
 func (api *API) Register(mux *http.ServeMux) {
@@ -133,7 +139,7 @@ type queryData struct {
 func (api *API) serveQuery(w http.ResponseWriter, r *http.Request) {
 	ts := time.Now()
 	if v := r.FormValue("time"); v != "" {
-		t, err := parseTime(v)
+		t, err := ParseTime(v)
 		if err != nil {
 			api.respondError(w, invalidParam("time", err), nil)
 			return
@@ -146,12 +152,12 @@ func (api *API) serveQuery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (api *API) serveQueryRange(w http.ResponseWriter, r *http.Request) {
-	start, err := parseTime(r.FormValue("start"))
+	start, err := ParseTime(r.FormValue("start"))
 	if err != nil {
 		api.respondError(w, invalidParam("start", err), nil)
 		return
 	}
-	end, err := parseTime(r.FormValue("end"))
+	end, err := ParseTime(r.FormValue("end"))
 	if err != nil {
 		api.respondError(w, invalidParam("end", err), nil)
 		return
@@ -213,6 +219,16 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 			return
 		}
 		lookback = d
+	}
+	expr, e := api.parseExpr("query", r.FormValue("query"))
+	if e != nil {
+		api.respondError(w, e, nil)
+		return
+	}
+	o := api.a.Options()
+	if err := checkPoints(expr, start, end, step, subqueryStep, o.MaxPoints); err != nil {
+		api.respondError(w, &apiError{errorExec, err}, nil)
+		return
 	}
 	explain := r.FormValue("explain") == "1" || r.FormValue("explain") == "true"
 	var tr *Trace

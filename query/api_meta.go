@@ -20,12 +20,12 @@ const truncatedWarning = "results truncated due to limit"
 
 // matcherSets parses match[] selectors into index matchers.
 func (api *API) matcherSets(r *http.Request) ([][]*tagindex.Matcher, *apiError) {
+	sets, err := api.parseMatchers(r.Form["match[]"])
+	if err != nil {
+		return nil, invalidParam("match[]", err)
+	}
 	var out [][]*tagindex.Matcher
-	for _, s := range r.Form["match[]"] {
-		ms, err := api.parser.ParseMetricSelector(s)
-		if err != nil {
-			return nil, invalidParam("match[]", err)
-		}
+	for _, ms := range sets {
 		tms, err := ToIndexMatchers(ms)
 		if err != nil {
 			return nil, invalidParam("match[]", err)
@@ -232,8 +232,8 @@ func convStats(in []tagindex.Stat) []tsdbStat {
 // serveExemplars answers with no exemplars (none are stored) after
 // checking the query, as Prometheus does.
 func (api *API) serveExemplars(w http.ResponseWriter, r *http.Request) {
-	if _, err := api.parser.ParseExpr(r.FormValue("query")); err != nil {
-		api.respondError(w, badData(err), nil)
+	if _, e := api.parseExpr("query", r.FormValue("query")); e != nil {
+		api.respondError(w, e, nil)
 		return
 	}
 	if _, _, e := timeRange(r); e != nil {
@@ -244,9 +244,9 @@ func (api *API) serveExemplars(w http.ResponseWriter, r *http.Request) {
 }
 
 func (api *API) serveFormatQuery(w http.ResponseWriter, r *http.Request) {
-	expr, err := api.parser.ParseExpr(r.FormValue("query"))
-	if err != nil {
-		api.respondError(w, invalidParam("query", err), nil)
+	expr, e := api.parseExpr("query", r.FormValue("query"))
+	if e != nil {
+		api.respondError(w, e, nil)
 		return
 	}
 	api.respond(w, expr.Pretty(0), nil, nil)

@@ -17,11 +17,24 @@ type Options struct {
 	// (The PromQL engine's own limit on samples held in memory at once is
 	// MaxSamplesInMemory.)
 	MaxSamples int64
-	// MaxSamplesInMemory is promql.EngineOpts.MaxSamples. Default 50,000,000,
-	// Prometheus' default.
+	// MaxSamplesInMemory is promql.EngineOpts.MaxSamples: the most samples
+	// one query holds in memory at once, subquery results included.
+	// Default 10,000,000 (Prometheus' is 50,000,000, 800 MB of points
+	// before overhead; a fifth of it suits a small machine).
 	MaxSamplesInMemory int
-	// Timeout bounds every query; a request's timeout parameter can only
-	// lower it. Default 2m, Prometheus' default.
+	// MaxPoints is the most evaluation steps one query may take: its own
+	// steps plus every subquery's (limits.go queryPoints), checked on the
+	// parsed query before the engine allocates anything for it. Default
+	// 1,000,000; negative means no limit.
+	MaxPoints int64
+	// MaxQueryLength is the most bytes of a PromQL expression or of one
+	// match[] selector, checked before parsing (parsing and evaluating a
+	// deep expression grow faster than its length). Default 16384,
+	// VictoriaMetrics' -search.maxQueryLen; negative means no limit.
+	MaxQueryLength int
+	// Timeout bounds every query's evaluation (the engine checks it between
+	// steps); a request's timeout parameter can only lower it. Default 30s
+	// (Prometheus' is 2m; Grafana gives up on a data source after 30s).
 	Timeout time.Duration
 	// LookbackDelta is the default staleness lookback; a request's
 	// lookback_delta parameter overrides it. Default 5m.
@@ -56,10 +69,16 @@ func DefaultOptions() Options {
 
 func (o *Options) ensureDefaults() {
 	if o.MaxSamplesInMemory == 0 {
-		o.MaxSamplesInMemory = 50_000_000
+		o.MaxSamplesInMemory = 10_000_000
+	}
+	if o.MaxPoints == 0 {
+		o.MaxPoints = 1_000_000
+	}
+	if o.MaxQueryLength == 0 {
+		o.MaxQueryLength = 16 << 10
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 2 * time.Minute
+		o.Timeout = 30 * time.Second
 	}
 	if o.LookbackDelta == 0 {
 		o.LookbackDelta = 5 * time.Minute
@@ -85,6 +104,9 @@ func (o *Options) validate() error {
 	}
 	if o.MaxSamples < 0 {
 		errs = append(errs, fmt.Errorf("max samples %d is negative", o.MaxSamples))
+	}
+	if o.MaxQueryLength > 0 && o.MaxQueryLength < 64 {
+		errs = append(errs, fmt.Errorf("max query length %d is below 64 bytes", o.MaxQueryLength))
 	}
 	if o.MaxSamplesInMemory < 0 {
 		errs = append(errs, fmt.Errorf("max samples in memory %d is negative", o.MaxSamplesInMemory))

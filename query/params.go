@@ -20,9 +20,20 @@ var (
 	maxTimeFormatted = maxTime.Format(time.RFC3339Nano)
 )
 
-// parseTime reads Unix seconds with an optional fraction or RFC 3339.
-func parseTime(s string) (time.Time, error) {
+// ParseTime reads a time as Prometheus' HTTP API does: Unix seconds with
+// an optional fraction (rounded to the millisecond) or RFC 3339. Seconds
+// beyond the API's bounds (minTime, maxTime: about 292 million years
+// either way) are clamped to them; NaN and infinities are refused.
+func ParseTime(s string) (time.Time, error) {
 	if t, err := strconv.ParseFloat(s, 64); err == nil {
+		switch {
+		case math.IsNaN(t) || math.IsInf(t, 0):
+			return time.Time{}, fmt.Errorf("cannot parse %q to a valid timestamp", s)
+		case t <= float64(minTime.Unix()):
+			return minTime, nil
+		case t >= float64(maxTime.Unix()):
+			return maxTime, nil
+		}
 		sec, ns := math.Modf(t)
 		ns = math.Round(ns*1000) / 1000
 		return time.Unix(int64(sec), int64(ns*float64(time.Second))).UTC(), nil
@@ -44,7 +55,7 @@ func parseTimeParam(r *http.Request, name string, def time.Time) (time.Time, *ap
 	if v == "" {
 		return def, nil
 	}
-	t, err := parseTime(v)
+	t, err := ParseTime(v)
 	if err != nil {
 		return time.Time{}, invalidParam(name, err)
 	}
@@ -67,16 +78,24 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 func parseLimit(r *http.Request) (int, *apiError) {
-	s := r.FormValue("limit")
+	n, err := parseLimitValue(r.FormValue("limit"))
+	if err != nil {
+		return 0, invalidParam("limit", err)
+	}
+	return n, nil
+}
+
+// parseLimitValue reads a non-negative limit; empty means 0 (none).
+func parseLimitValue(s string) (int, error) {
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, invalidParam("limit", fmt.Errorf("cannot parse %q to a valid limit", s))
+		return 0, fmt.Errorf("cannot parse %q to a valid limit", s)
 	}
 	if n < 0 {
-		return 0, invalidParam("limit", errors.New("limit must be non-negative"))
+		return 0, errors.New("limit must be non-negative")
 	}
 	return n, nil
 }

@@ -55,7 +55,7 @@ func apiErrorFor(err error) *apiError {
 		return &apiError{errorCanceled, err}
 	case errors.As(err, &eqt), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{errorTimeout, err}
-	case errors.Is(err, ErrTooManySeries), errors.Is(err, ErrTooManySamples), errors.As(err, &ets):
+	case errors.Is(err, ErrTooManySeries), errors.Is(err, ErrTooManySamples), errors.Is(err, ErrTooManyPoints), errors.As(err, &ets):
 		return &apiError{errorExec, err}
 	case errors.As(err, &es):
 		return &apiError{errorInternal, err}
@@ -99,5 +99,6 @@ func (api *API) respond(w http.ResponseWriter, data any, warnings, infos []strin
 }
 
 func (api *API) respondError(w http.ResponseWriter, e *apiError, data any) {
+	api.countRejected(e.err)
 	writeJSON(w, api.log, e.typ.code, &response{Status: "error", ErrorType: e.typ.name, Error: e.err.Error(), Data: data})
 }
