@@ -3,58 +3,63 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
 
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/query"
 	"github.com/lightningdb/lightningdb/series"
 )
 
-// serveExport streams the raw samples of the series matching every
-// match[] selector (default: all series) over [start, end] as JSON lines,
-// one series per line, with typed values and nanosecond timestamps:
+// serveExport streams the raw samples of the series matching any match[]
+// selector (default: all series) over [start, end] as JSON lines, one
+// series per line, with typed values and nanosecond timestamps:
 //
 //	{"metric":{"__name__":"cpu_usage","host":"a"},"type":"float","values":[1.5],"timestamps":[1700000000000000000]}
 //
 // Integers keep their 64 bits (JSON numbers), booleans are true/false and
-// strings are strings. It is the debug and backup view of exactly what is
-// stored, like VictoriaMetrics' /api/v1/export.
-func (s *server) serveExport(w http.ResponseWriter, r *http.Request) {
+// strings are strings. A Prometheus staleness marker is null, any other
+// NaN "NaN" (jsonFloat). It is the debug and backup view of exactly what
+// is stored, like VictoriaMetrics' /api/v1/export. Selectors are parsed
+// by api (length limit, at least one matcher that does not match "");
+// start and end as Prometheus' API reads them, clamped to the stored
+// range.
+func (s *server) serveExport(w http.ResponseWriter, r *http.Request, api *query.API) {
 	if err := r.ParseForm(); err != nil {
 		exportError(w, http.StatusBadRequest, err)
 		return
 	}
-	minT, err := parseTimeParam(r.Form.Get("start"), math.MinInt64)
+	minT, err := exportTime(r.Form.Get("start"), series.MinTime)
 	if err != nil {
-		exportError(w, http.StatusBadRequest, fmt.Errorf("start: %w", err))
+		exportError(w, http.StatusBadRequest, fmt.Errorf("invalid parameter \"start\": %w", err))
 		return
 	}
-	maxT, err := parseTimeParam(r.Form.Get("end"), math.MaxInt64)
+	maxT, err := exportTime(r.Form.Get("end"), series.MaxTime)
 	if err != nil {
-		exportError(w, http.StatusBadRequest, fmt.Errorf("end: %w", err))
+		exportError(w, http.StatusBadRequest, fmt.Errorf("invalid parameter \"end\": %w", err))
 		return
 	}
-	selectors := r.Form["match[]"]
-	if len(selectors) == 0 {
-		selectors = []string{`{__name__=~".+"}`}
+	if maxT < minT {
+		exportError(w, http.StatusBadRequest, errors.New("invalid parameter \"end\": end timestamp must not be before start time"))
+		return
+	}
+	sets, err := exportSelectors(api, r.Form["match[]"])
+	if err != nil {
+		exportError(w, http.StatusBadRequest, fmt.Errorf("invalid parameter \"match[]\": %w", err))
+		return
 	}
 	ids := map[series.ID]bool{}
 	var order []series.ID
-	for _, sel := range selectors {
-		ms, err := parser.NewParser(parser.Options{}).ParseMetricSelector(sel)
-		if err != nil {
-			exportError(w, http.StatusBadRequest, fmt.Errorf("match[] %q: %w", sel, err))
-			return
-		}
+	for _, ms := range sets {
 		tms, err := query.ToIndexMatchers(ms)
 		if err != nil {
-			exportError(w, http.StatusBadRequest, fmt.Errorf("match[] %q: %w", sel, err))
+			exportError(w, http.StatusBadRequest, fmt.Errorf("invalid parameter \"match[]\": %w", err))
 			return
 		}
 		bm, err := s.db.Index().Postings(minT, maxT, tms...)
@@ -70,12 +75,29 @@ func (s *server) serveExport(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	s.writeExport(w, r, order, minT, maxT)
+}
+
+// exportSelectors parses match[]; none means every series.
+func exportSelectors(api *query.API, selectors []string) ([][]*labels.Matcher, error) {
+	if len(selectors) == 0 {
+		return [][]*labels.Matcher{{labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+")}}, nil
+	}
+	return api.ParseMatchers(selectors)
+}
+
+// writeExport streams the series in order, stopping when the client goes
+// away.
+func (s *server) writeExport(w http.ResponseWriter, r *http.Request, order []series.ID, minT, maxT int64) {
 	w.Header().Set("Content-Type", "application/stream+json")
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
 	enc := json.NewEncoder(bw)
 	var sit *engine.Iterator
 	for _, id := range order {
+		if r.Context().Err() != nil {
+			return
+		}
 		sit = s.db.Select(id, minT, maxT, sit)
 		if sit.Len() == 0 {
 			continue
@@ -130,9 +152,15 @@ func exportLine(ls series.Labels, it *engine.Iterator) exportRecord {
 }
 
 // jsonFloat renders NaN and infinities as the strings Prometheus uses,
-// since JSON has no such numbers.
+// since JSON has no such numbers, and a Prometheus staleness marker
+// (value.StaleNaN) as null, so that a backup keeps it apart from a
+// plain NaN. VictoriaMetrics' export writes the NaNs it stores (only
+// staleness markers: it drops other NaNs on ingest) as null too, and its
+// /api/v1/import reads null back as NaN.
 func jsonFloat(f float64) any {
 	switch {
+	case value.IsStaleNaN(f):
+		return nil
 	case math.IsNaN(f):
 		return "NaN"
 	case math.IsInf(f, 1):
@@ -143,21 +171,22 @@ func jsonFloat(f float64) any {
 	return f
 }
 
-// parseTimeParam reads a Prometheus-style time: RFC 3339 or Unix seconds
-// with an optional fraction. Empty means def.
-func parseTimeParam(s string, def int64) (int64, error) {
+// exportTime reads a start or end time as Prometheus' API does (Unix
+// seconds or RFC 3339) and clamps it to the stored range,
+// series.MinTime..series.MaxTime ns. Empty means def.
+func exportTime(s string, def int64) (int64, error) {
 	if s == "" {
 		return def, nil
 	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f > math.MaxInt64/1e9 || f < math.MinInt64/1e9 {
-			return 0, fmt.Errorf("%q is out of range", s)
-		}
-		return int64(math.Round(f * 1e9)), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := query.ParseTime(s)
 	if err != nil {
-		return 0, fmt.Errorf("cannot parse %q as a Unix or RFC 3339 time", s)
+		return 0, err
+	}
+	switch {
+	case t.Before(time.Unix(0, series.MinTime)):
+		return series.MinTime, nil
+	case t.After(time.Unix(0, series.MaxTime)):
+		return series.MaxTime, nil
 	}
 	return t.UnixNano(), nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"runtime/debug"
 	"time"
 
@@ -16,16 +17,23 @@ type QueryConfig struct {
 	// LookbackDelta is the default staleness lookback; requests override it
 	// with lookback_delta. Default 5m.
 	LookbackDelta time.Duration `yaml:"lookback_delta"`
-	// Timeout bounds every query (a request's timeout can only lower it).
-	// Default 2m.
+	// Timeout bounds every query's evaluation (a request's timeout can only
+	// lower it). Default 30s.
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxSeries is the most series one query may select; 0 = no limit.
 	MaxSeries int `yaml:"max_series"`
 	// MaxSamples is the most samples one query may decode; 0 = no limit.
 	MaxSamples int64 `yaml:"max_samples"`
-	// MaxSamplesInMemory is the PromQL engine's in-memory sample limit.
-	// Default 50,000,000.
+	// MaxSamplesInMemory is the PromQL engine's in-memory sample limit,
+	// subquery results included. Default 10,000,000.
 	MaxSamplesInMemory int `yaml:"max_samples_in_memory"`
+	// MaxPoints is the most evaluation steps of one query, its subqueries'
+	// included, checked before evaluation. Default 1,000,000; -1 = none.
+	MaxPoints int64 `yaml:"max_points"`
+	// MaxQueryLength is the most bytes of a PromQL expression or match[]
+	// selector (query, query_range, format_query, series, labels, export).
+	// Default 16384; -1 = none.
+	MaxQueryLength int `yaml:"max_query_length"`
 	// Parallelism is the number of goroutines decoding one select.
 	// Default GOMAXPROCS.
 	Parallelism int `yaml:"parallelism"`
@@ -41,6 +49,8 @@ func (s *server) registerQuery(reg prometheus.Registerer) error {
 		MaxSeries:          qc.MaxSeries,
 		MaxSamples:         qc.MaxSamples,
 		MaxSamplesInMemory: qc.MaxSamplesInMemory,
+		MaxPoints:          qc.MaxPoints,
+		MaxQueryLength:     qc.MaxQueryLength,
 		Timeout:            qc.Timeout,
 		LookbackDelta:      qc.LookbackDelta,
 		Parallelism:        qc.Parallelism,
@@ -57,7 +67,9 @@ func (s *server) registerQuery(reg prometheus.Registerer) error {
 	if s.meta != nil { // remote write's metadata store (registerRemote runs first)
 		opts.Metadata = func(metric string, limit int) any { return s.meta.List(metric, limit) }
 	}
-	query.NewAPI(a, opts).Register(s.mux)
+	api := query.NewAPI(a, opts)
+	api.Register(s.mux)
+	s.mux.HandleFunc("/api/v1/export", func(w http.ResponseWriter, r *http.Request) { s.serveExport(w, r, api) })
 	return nil
 }
 

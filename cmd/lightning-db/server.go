@@ -113,7 +113,6 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		return fmt.Errorf("influx handler: %w", err)
 	}
 	influx.Register(s.mux)
-	s.mux.HandleFunc("/api/v1/export", s.serveExport)
 	if err := s.registerRemote(reg); err != nil {
 		return err
 	}
