@@ -106,4 +106,3 @@ func matcherStrings(ms []*labels.Matcher) []string {
 	}
 	return out
 }
-
