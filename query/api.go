@@ -54,6 +54,8 @@ type API struct {
 	meta   func(metric string, limit int) any
 	// rejected counts requests refused by a limit, by reason (errReason).
 	rejected *prometheus.CounterVec
+	// gate bounds the requests that read data at once (gate.go).
+	gate *gate
 }
 
 // NewAPI returns the API over a, with a PromQL engine configured from a's
@@ -80,7 +82,7 @@ func NewAPI(a *Adapter, opts APIOptions) *API {
 		Parser:                   p,
 	})
 	return &API{a: a, ng: ng, parser: p, log: log, build: opts.BuildInfo, meta: opts.Metadata,
-		rejected: newRejectedCounter(opts.Registerer)}
+		rejected: newRejectedCounter(opts.Registerer), gate: newGate(o.MaxConcurrentQueries, o.MaxQueueDuration)}
 }
 
 // subqueryStep is the step of a subquery that names none.
@@ -90,15 +92,15 @@ const subqueryStep = time.Minute
 func (api *API) Register(mux *http.ServeMux) {
 	getPost := []string{http.MethodGet, http.MethodPost}
 	get := []string{http.MethodGet}
-	mux.Handle("/api/v1/query", api.handler(getPost, api.serveQuery))
-	mux.Handle("/api/v1/query_range", api.handler(getPost, api.serveQueryRange))
-	mux.Handle("/api/v1/series", api.handler(getPost, api.serveSeries))
-	mux.Handle("/api/v1/labels", api.handler(getPost, api.serveLabels))
-	mux.Handle("/api/v1/label/{name}/values", api.handler(get, api.serveLabelValues))
+	mux.Handle("/api/v1/query", api.Limit(api.handler(getPost, api.serveQuery)))
+	mux.Handle("/api/v1/query_range", api.Limit(api.handler(getPost, api.serveQueryRange)))
+	mux.Handle("/api/v1/series", api.Limit(api.handler(getPost, api.serveSeries)))
+	mux.Handle("/api/v1/labels", api.Limit(api.handler(getPost, api.serveLabels)))
+	mux.Handle("/api/v1/label/{name}/values", api.Limit(api.handler(get, api.serveLabelValues)))
 	mux.Handle("/api/v1/metadata", api.handler(get, api.serveMetadata))
 	mux.Handle("/api/v1/status/buildinfo", api.handler(get, api.serveBuildInfo))
-	mux.Handle("/api/v1/status/tsdb", api.handler(get, api.serveTSDBStatus))
-	mux.Handle("/api/v1/query_exemplars", api.handler(getPost, api.serveExemplars))
+	mux.Handle("/api/v1/status/tsdb", api.Limit(api.handler(get, api.serveTSDBStatus)))
+	mux.Handle("/api/v1/query_exemplars", api.Limit(api.handler(getPost, api.serveExemplars)))
 	mux.Handle("/api/v1/format_query", api.handler(getPost, api.serveFormatQuery))
 }
 

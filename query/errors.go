@@ -15,6 +15,9 @@ var (
 	// ErrTooManyPoints: a query and its subqueries evaluate more steps
 	// than Options.MaxPoints; it is refused before it is evaluated.
 	ErrTooManyPoints = errors.New("query evaluates too many points")
+	// ErrTooManyQueries: every query slot (Options.MaxConcurrentQueries)
+	// stayed taken for Options.MaxQueueDuration; the request may be retried.
+	ErrTooManyQueries = errors.New("too many concurrent queries")
 	// ErrEmptyMatchers: a match[] selector whose matchers all match the
 	// empty string, which would select every series.
 	ErrEmptyMatchers = errors.New("match[] must contain at least one non-empty matcher")

@@ -158,6 +158,8 @@ func errReason(err error) string {
 		return "series"
 	case errors.Is(err, ErrTooManySamples):
 		return "samples"
+	case errors.Is(err, ErrTooManyQueries):
+		return "concurrency"
 	}
 	return ""
 }

@@ -36,6 +36,15 @@ type Options struct {
 	// steps); a request's timeout parameter can only lower it. Default 30s
 	// (Prometheus' is 2m; Grafana gives up on a data source after 30s).
 	Timeout time.Duration
+	// MaxConcurrentQueries is the most requests that read data (query,
+	// query_range, series, labels, label values, exemplars, export) served
+	// at once; the rest wait up to MaxQueueDuration, then get 503 with
+	// Retry-After. Default 2 x GOMAXPROCS (VictoriaMetrics'
+	// -search.maxConcurrentRequests); negative means no limit.
+	MaxConcurrentQueries int
+	// MaxQueueDuration is how long a request waits for a query slot.
+	// Default 10s (VictoriaMetrics' -search.maxQueueDuration).
+	MaxQueueDuration time.Duration
 	// LookbackDelta is the default staleness lookback; a request's
 	// lookback_delta parameter overrides it. Default 5m.
 	LookbackDelta time.Duration
@@ -80,6 +89,12 @@ func (o *Options) ensureDefaults() {
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
 	}
+	if o.MaxConcurrentQueries == 0 {
+		o.MaxConcurrentQueries = 2 * runtime.GOMAXPROCS(0)
+	}
+	if o.MaxQueueDuration == 0 {
+		o.MaxQueueDuration = 10 * time.Second
+	}
 	if o.LookbackDelta == 0 {
 		o.LookbackDelta = 5 * time.Minute
 	}
@@ -113,6 +128,9 @@ func (o *Options) validate() error {
 	}
 	if o.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("timeout %s is negative", o.Timeout))
+	}
+	if o.MaxQueueDuration < 0 {
+		errs = append(errs, fmt.Errorf("max queue duration %s is negative", o.MaxQueueDuration))
 	}
 	if o.LookbackDelta < 0 {
 		errs = append(errs, fmt.Errorf("lookback delta %s is negative", o.LookbackDelta))

@@ -12,7 +12,7 @@ import (
 )
 
 // rejectReasons are the values of query_rejected_total's reason label.
-var rejectReasons = []string{"query_length", "points", "empty_matchers", "series", "samples", "samples_in_memory", "timeout"}
+var rejectReasons = []string{"query_length", "points", "empty_matchers", "series", "samples", "samples_in_memory", "timeout", "concurrency"}
 
 // newRejectedCounter returns query_rejected_total on reg (nil: not
 // registered), with every reason present from the start.

@@ -26,6 +26,8 @@ var (
 	errorTimeout  = errorType{"timeout", http.StatusServiceUnavailable}
 	errorInternal = errorType{"internal", http.StatusInternalServerError}
 	errorNotFound = errorType{"not_found", http.StatusNotFound}
+	// errorUnavailable is an overload: 503 with Retry-After.
+	errorUnavailable = errorType{"unavailable", http.StatusServiceUnavailable}
 )
 
 type apiError struct {
@@ -57,6 +59,8 @@ func apiErrorFor(err error) *apiError {
 		return &apiError{errorTimeout, err}
 	case errors.Is(err, ErrTooManySeries), errors.Is(err, ErrTooManySamples), errors.Is(err, ErrTooManyPoints), errors.As(err, &ets):
 		return &apiError{errorExec, err}
+	case errors.Is(err, ErrTooManyQueries):
+		return &apiError{errorUnavailable, err}
 	case errors.As(err, &es):
 		return &apiError{errorInternal, err}
 	case errors.Is(err, context.Canceled):
@@ -100,5 +104,8 @@ func (api *API) respond(w http.ResponseWriter, data any, warnings, infos []strin
 
 func (api *API) respondError(w http.ResponseWriter, e *apiError, data any) {
 	api.countRejected(e.err)
+	if e.typ == errorUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
 	writeJSON(w, api.log, e.typ.code, &response{Status: "error", ErrorType: e.typ.name, Error: e.err.Error(), Data: data})
 }

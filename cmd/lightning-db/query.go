@@ -34,6 +34,12 @@ type QueryConfig struct {
 	// selector (query, query_range, format_query, series, labels, export).
 	// Default 16384; -1 = none.
 	MaxQueryLength int `yaml:"max_query_length"`
+	// MaxConcurrentQueries is the most data-reading requests served at once;
+	// the rest wait MaxQueueDuration for a slot, then get 503. Default
+	// 2 x GOMAXPROCS; -1 = none.
+	MaxConcurrentQueries int `yaml:"max_concurrent_queries"`
+	// MaxQueueDuration is how long a request waits for a slot. Default 10s.
+	MaxQueueDuration time.Duration `yaml:"max_queue_duration"`
 	// Parallelism is the number of goroutines decoding one select.
 	// Default GOMAXPROCS.
 	Parallelism int `yaml:"parallelism"`
@@ -46,15 +52,17 @@ type QueryConfig struct {
 func (s *server) registerQuery(reg prometheus.Registerer) error {
 	qc := s.cfg.Query
 	a, err := query.NewAdapter(s.db, query.Options{
-		MaxSeries:          qc.MaxSeries,
-		MaxSamples:         qc.MaxSamples,
-		MaxSamplesInMemory: qc.MaxSamplesInMemory,
-		MaxPoints:          qc.MaxPoints,
-		MaxQueryLength:     qc.MaxQueryLength,
-		Timeout:            qc.Timeout,
-		LookbackDelta:      qc.LookbackDelta,
-		Parallelism:        qc.Parallelism,
-		DisableOptimizer:   qc.DisableOptimizer,
+		MaxSeries:            qc.MaxSeries,
+		MaxSamples:           qc.MaxSamples,
+		MaxSamplesInMemory:   qc.MaxSamplesInMemory,
+		MaxPoints:            qc.MaxPoints,
+		MaxQueryLength:       qc.MaxQueryLength,
+		MaxConcurrentQueries: qc.MaxConcurrentQueries,
+		MaxQueueDuration:     qc.MaxQueueDuration,
+		Timeout:              qc.Timeout,
+		LookbackDelta:        qc.LookbackDelta,
+		Parallelism:          qc.Parallelism,
+		DisableOptimizer:     qc.DisableOptimizer,
 	})
 	if err != nil {
 		return fmt.Errorf("query: %w", err)
@@ -69,7 +77,7 @@ func (s *server) registerQuery(reg prometheus.Registerer) error {
 	}
 	api := query.NewAPI(a, opts)
 	api.Register(s.mux)
-	s.mux.HandleFunc("/api/v1/export", func(w http.ResponseWriter, r *http.Request) { s.serveExport(w, r, api) })
+	s.mux.Handle("/api/v1/export", api.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveExport(w, r, api) })))
 	return nil
 }
 

@@ -1,0 +1,68 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// gate bounds the requests that read data at once (query, query_range,
+// series, labels, label values, exemplars, export). Each holds a slot
+// while it runs; a request that finds none waits up to the queue time,
+// then is refused with 503 and Retry-After, as VictoriaMetrics does past
+// -search.maxConcurrentRequests and -search.maxQueueDuration. Without it,
+// a burst of expensive queries on a small machine runs all at once: each
+// slows the others until every one times out, and their memory adds up.
+type gate struct {
+	slots chan struct{}
+	wait  time.Duration
+}
+
+func newGate(n int, wait time.Duration) *gate {
+	if n <= 0 {
+		return nil
+	}
+	return &gate{slots: make(chan struct{}, n), wait: wait}
+}
+
+// acquire takes a slot, waiting at most g.wait or until ctx ends. The
+// returned release must be called once the request is done. A nil gate
+// admits everything.
+func (g *gate) acquire(ctx context.Context) (release func(), err error) {
+	if g == nil {
+		return func() {}, nil
+	}
+	select {
+	case g.slots <- struct{}{}:
+		return g.release, nil
+	default:
+	}
+	t := time.NewTimer(g.wait)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		return g.release, nil
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %d requests are running and none finished within %s (query.max_concurrent_queries, query.max_queue_duration)",
+			ErrTooManyQueries, cap(g.slots), g.wait)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (g *gate) release() { <-g.slots }
+
+// Limit wraps h so that it holds one of the API's query slots while it
+// runs (the export endpoint, served outside the API, uses it).
+func (api *API) Limit(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		release, err := api.gate.acquire(r.Context())
+		if err != nil {
+			api.respondError(w, apiErrorFor(err), nil)
+			return
+		}
+		defer release()
+		h.ServeHTTP(w, r)
+	})
+}
