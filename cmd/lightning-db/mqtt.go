@@ -38,6 +38,14 @@ type MQTTConfig struct {
 	Topics []mqtt.Rule `yaml:"topics"`
 	// Subscriptions connect to other brokers.
 	Subscriptions []SubscriptionConfig `yaml:"subscriptions"`
+
+	// The embedded broker's limits (docs/mqtt.md, "Limits"); 0 means the
+	// default.
+	MaxPacketSize       int   `yaml:"max_packet_size"`       // bytes, default 1 MiB
+	MaxRetainedMessages int   `yaml:"max_retained_messages"` // default 10,000
+	MaxRetainedBytes    int64 `yaml:"max_retained_bytes"`    // default 16 MiB
+	MaxInflight         int   `yaml:"max_inflight"`          // per client, default 100
+	MaxQueuedMessages   int   `yaml:"max_queued_messages"`   // per subscriber, default 1,000
 }
 
 // SubscriptionConfig is one connection to an external broker.
@@ -114,7 +122,9 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 		b, err := mqtt.NewBroker(in, mqtt.BrokerOptions{Addr: c.Addr, Username: c.Username, Password: c.Password,
-			TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker")})
+			TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker"),
+			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
+			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages})
 		if err != nil {
 			return err
 		}

@@ -24,6 +24,8 @@ var (
 	// ErrNoRule marks a topic that no rule matches; the message is
 	// acknowledged and dropped.
 	ErrNoRule = errors.New("no rule for topic")
+	// ErrConfig marks an invalid broker option (a limit out of range).
+	ErrConfig = errors.New("invalid mqtt configuration")
 )
 
 // reasonOf returns the metric label for err: the text of its sentinel.

@@ -55,9 +55,6 @@ import (
 // CONNACK: the client had ours) are dropped.
 
 const (
-	// publishMaxPacket bounds one packet on the publish loop; a larger
-	// one closes the connection.
-	publishMaxPacket = 16 << 20
 	// publishReadBuf is a loop's read buffer: one read per ready
 	// connection per round.
 	publishReadBuf = 256 << 10
@@ -291,8 +288,12 @@ func (l *publishListener) handshake(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	raw, ci, err := readConnect(conn)
+	raw, ci, err := readConnect(conn, l.b.lim.maxPacket)
 	if err != nil {
+		if errors.Is(err, errPacketTooLarge) {
+			l.b.tooBig(0)
+			l.log.Debug("mqtt client disconnected", "remote", conn.RemoteAddr(), "err", err)
+		}
 		conn.Close()
 		return
 	}
@@ -511,7 +512,14 @@ func (l *publishListener) runMochi(conn net.Conn, pre, out []byte, drop int, id 
 				return
 			}
 		}
-		rc := &replayConn{Conn: conn, pre: pre, drop: drop, midSession: drop > 0}
+		if drop == 0 {
+			// mochi sets no deadline before the CONNECT is read (on the
+			// TLS and NoPublishLoop paths it reads all of it; a CONNECT over
+			// 64 KiB it reads the rest of); it sets its keep-alive one after.
+			_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		}
+		rc := &replayConn{Conn: conn, drop: drop, midSession: drop > 0,
+			gate: packetGate{max: l.b.lim.maxPacket, buf: pre, tooBig: l.b.tooBig}}
 		if err := l.establish(l.id, rc); err != nil {
 			l.log.Debug("mqtt client disconnected", "remote", conn.RemoteAddr(), "err", err)
 		}
@@ -544,23 +552,19 @@ func (l *publishListener) mochiDone(conn net.Conn, id string) {
 	}
 }
 
-// replayConn is a connection handed to mochi: Read returns pre first,
-// Write drops the first drop bytes.
+// replayConn is a connection handed to mochi: Read returns the bytes the
+// listener read already (the CONNECT, and on a hand-over the packets from
+// the first one mochi handles) first, then the rest of the connection,
+// each packet only once it arrived whole (packetGate); Write drops the
+// first drop bytes.
 type replayConn struct {
 	net.Conn
-	pre        []byte // read by mochi's reader only
-	drop       int    // written by mochi under its client lock only
-	midSession bool   // handed over by a loop: the client had connected before
+	gate       packetGate // read by mochi's reader only
+	drop       int        // written by mochi under its client lock only
+	midSession bool       // handed over by a loop: the client had connected before
 }
 
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.pre) > 0 {
-		n := copy(p, c.pre)
-		c.pre = c.pre[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
+func (c *replayConn) Read(p []byte) (int, error) { return c.gate.read(c.Conn, p) }
 
 func (c *replayConn) Write(p []byte) (int, error) {
 	if c.drop == 0 {
@@ -607,9 +611,10 @@ func takeFD(conn net.Conn) (int, error) {
 
 // readConnect reads the first packet of a connection, exactly its bytes
 // (nothing after it), and parses it when it is a CONNECT the loop may
-// serve. An error is a failed read; anything else that is not for the
-// loop comes back with loop false and the bytes read so far.
-func readConnect(r io.Reader) ([]byte, connectInfo, error) {
+// serve. An error is a failed read or a CONNECT over maxPacket bytes
+// (errPacketTooLarge); anything else that is not for the loop comes back
+// with loop false and the bytes read so far.
+func readConnect(r io.Reader, maxPacket int) ([]byte, connectInfo, error) {
 	var ci connectInfo
 	raw := make([]byte, 1, 64)
 	if _, err := io.ReadFull(r, raw); err != nil {
@@ -633,6 +638,9 @@ func readConnect(r io.Reader) ([]byte, connectInfo, error) {
 		if i == 3 {
 			return raw, ci, nil
 		}
+	}
+	if size := len(raw) + rem; size > maxPacket {
+		return nil, ci, fmt.Errorf("%w: CONNECT of %d bytes, the limit is %d", errPacketTooLarge, size, maxPacket)
 	}
 	if rem > 64<<10 {
 		// A large will or MQTT 5 properties: mochi reads it (the rest
@@ -808,9 +816,10 @@ type pubMsg struct {
 
 // pubLoop serves its connections: one epoll instance, one goroutine.
 type pubLoop struct {
-	l    *publishListener
-	epfd int
-	evfd int // wakes the loop for commands
+	l         *publishListener
+	maxPacket int // largest packet, fixed header included
+	epfd      int
+	evfd      int // wakes the loop for commands
 
 	mu      sync.Mutex
 	cmds    []loopCmd
@@ -842,7 +851,7 @@ func newPubLoop(l *publishListener) (*pubLoop, error) {
 		unix.Close(evfd)
 		return nil, err
 	}
-	return &pubLoop{l: l, epfd: epfd, evfd: evfd, conns: map[int32]*pubConn{},
+	return &pubLoop{l: l, maxPacket: l.b.lim.maxPacket, epfd: epfd, evfd: evfd, conns: map[int32]*pubConn{},
 		events: make([]unix.EpollEvent, 512), rbuf: make([]byte, publishReadBuf)}, nil
 }
 
@@ -1062,11 +1071,13 @@ func (lp *pubLoop) parse(c *pubConn, data []byte) []byte {
 		case st == lenBad:
 			lp.closeLater(c, "malformed remaining length")
 			return nil
-		case rem > publishMaxPacket:
-			lp.closeLater(c, fmt.Sprintf("packet of %d bytes is over the limit of %d", rem, publishMaxPacket))
-			return nil
 		}
 		total := 1 + hl + rem
+		if total > lp.maxPacket {
+			lp.l.b.tooBig(total)
+			lp.closeLater(c, fmt.Sprintf("packet of %d bytes is over the limit of %d", total, lp.maxPacket))
+			return nil
+		}
 		if len(data) < total {
 			return data
 		}
