@@ -53,6 +53,11 @@ type BrokerOptions struct {
 	// MaxQueued bounds the messages waiting to be written to one
 	// subscriber; more are dropped. Default DefaultMaxQueued.
 	MaxQueued int
+
+	// writeTimeout is how long a write to a client mochi serves may
+	// block (its socket full: it does not read) before the connection is
+	// closed; default publishWriteTimeout. Tests shorten it.
+	writeTimeout time.Duration
 }
 
 // Broker is the embedded MQTT broker (mochi-mqtt). Devices publish to it;

@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -51,11 +52,16 @@ type limits struct {
 	maxRetainedBytes int64
 	maxInflight      int
 	maxQueued        int
+	writeTimeout     time.Duration
 }
 
 func (o *BrokerOptions) limits() (limits, error) {
 	l := limits{maxPacket: o.MaxPacketSize, maxRetained: o.MaxRetainedMessages,
-		maxRetainedBytes: o.MaxRetainedBytes, maxInflight: o.MaxInflight, maxQueued: o.MaxQueued}
+		maxRetainedBytes: o.MaxRetainedBytes, maxInflight: o.MaxInflight, maxQueued: o.MaxQueued,
+		writeTimeout: o.writeTimeout}
+	if l.writeTimeout == 0 {
+		l.writeTimeout = publishWriteTimeout
+	}
 	if l.maxPacket == 0 {
 		l.maxPacket = DefaultMaxPacketSize
 	}

@@ -400,3 +400,27 @@ func (c *chunkRW) Read(p []byte) (int, error) {
 }
 
 func (c *chunkRW) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestBrokerSubscriberNotReadingClosed: a subscriber that stops reading
+// (keep alive 0, so mochi sets no deadline) while 64 KiB messages arrive
+// for it is closed once a write to it blocked for the write timeout,
+// instead of holding its queue (up to MaxQueued copies) for ever.
+func TestBrokerSubscriberNotReadingClosed(t *testing.T) {
+	b, _ := startBrokerOpts(t, newMemAppender(), Options{}, BrokerOptions{writeTimeout: 500 * time.Millisecond})
+	s := smallRcvDial(t, b.Addr())
+	s.write(wireConnect(wireConnectOpts{id: "sleepy"}))
+	s.expect(pktConnack)
+	s.write(wireSubscribe(1, "big/#", 0))
+	s.expect(pktSuback)
+	w, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "pub"})
+	payload := "m v=1\n#" + strings.Repeat("p", 64<<10)
+	for i := range 200 {
+		w.write(wirePublish("big/x", 1, false, uint16(i+1), payload))
+		w.expectAck(pktPuback, uint16(i+1))
+	}
+	waitFor(t, 10*time.Second, "the subscriber to be disconnected", func() bool {
+		_, ok := b.srv.Clients.Get("sleepy")
+		return !ok
+	})
+	s.expectClosed(10 * time.Second)
+}

@@ -60,7 +60,8 @@ const (
 	publishReadBuf = 256 << 10
 	// publishWriteTimeout is how long a connection without a keep alive
 	// may leave its acknowledgements unread (its socket full) before it
-	// is closed; with a keep alive, 1.5 times that.
+	// is closed; with a keep alive, 1.5 times that. A write to a client
+	// mochi serves may block that long too (BrokerOptions.writeTimeout).
 	publishWriteTimeout = 30 * time.Second
 	// handshakeTimeout bounds the wait for a new connection's CONNECT.
 	handshakeTimeout = 10 * time.Second
@@ -81,6 +82,8 @@ type publishListener struct {
 	establish listeners.EstablishFn
 	wg        sync.WaitGroup // the loops and the handshakes
 	mochiWG   sync.WaitGroup // connections handed to mochi, until establish returns
+
+	closing atomic.Bool // Close began: writes to mochi's clients get short deadlines
 
 	mu         sync.Mutex
 	closed     bool
@@ -220,6 +223,7 @@ func (l *publishListener) untrack(conn net.Conn) {
 // loops and handshakes, then closes the connections handed to mochi and
 // waits until mochi let go of them, so no client outlives Close.
 func (l *publishListener) Close(closeClients listeners.CloseFn) {
+	l.closing.Store(true)
 	l.mu.Lock()
 	l.closed = true
 	started := l.started
@@ -518,7 +522,7 @@ func (l *publishListener) runMochi(conn net.Conn, pre, out []byte, drop int, id 
 			// 64 KiB it reads the rest of); it sets its keep-alive one after.
 			_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
 		}
-		rc := &replayConn{Conn: conn, drop: drop, midSession: drop > 0,
+		rc := &replayConn{Conn: conn, l: l, drop: drop, midSession: drop > 0,
 			gate: packetGate{max: l.b.lim.maxPacket, buf: pre, tooBig: l.b.tooBig}}
 		if err := l.establish(l.id, rc); err != nil {
 			l.log.Debug("mqtt client disconnected", "remote", conn.RemoteAddr(), "err", err)
@@ -559,6 +563,7 @@ func (l *publishListener) mochiDone(conn net.Conn, id string) {
 // first drop bytes.
 type replayConn struct {
 	net.Conn
+	l          *publishListener
 	gate       packetGate // read by mochi's reader only
 	drop       int        // written by mochi under its client lock only
 	midSession bool       // handed over by a loop: the client had connected before
@@ -566,9 +571,23 @@ type replayConn struct {
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.gate.read(c.Conn, p) }
 
+// SetDeadline is mochi's keep-alive deadline (1.5 times the keep alive
+// from the last packet, none without one): it applies to reads; each
+// Write has a deadline of its own.
+func (c *replayConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
+
+// Write writes p within the write timeout: a client that does not read
+// what it subscribed to (its socket full) is closed then, rather than
+// holding up to MaxQueued messages for ever. Once Close began, the
+// deadline is Close's second. The first drop bytes are discarded.
 func (c *replayConn) Write(p []byte) (int, error) {
-	if c.drop == 0 {
-		return c.Conn.Write(p)
+	d := c.l.b.lim.writeTimeout
+	if c.l.closing.Load() {
+		d = time.Second
+	}
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(d))
+	if c.l.closing.Load() { // Close may have set its deadline just before ours
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	}
 	k := min(c.drop, len(p))
 	c.drop -= k
@@ -576,6 +595,12 @@ func (c *replayConn) Write(p []byte) (int, error) {
 		return k, nil
 	}
 	n, err := c.Conn.Write(p[k:])
+	if err != nil {
+		// mochi's write loop logs a failed write and goes on with the
+		// next packet; the stream is broken (a packet cut short), so end
+		// the connection: mochi's reader sees it and lets the client go.
+		c.Conn.Close()
+	}
 	return k + n, err
 }
 
