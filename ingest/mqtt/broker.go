@@ -177,7 +177,7 @@ func (h *brokerHook) ID() string { return "lightningdb-store" }
 func (h *brokerHook) Provides(b byte) bool {
 	switch b {
 	case mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
-		mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect:
+		mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill:
 		return true
 	}
 	return false
@@ -190,6 +190,16 @@ func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets
 		pk.Properties.MaximumPacketSize = uint32(h.b.lim.maxPacket)
 	}
 	return pk
+}
+
+// OnWill applies the retained-message limits to a will with the retain
+// flag (mochi retains it without OnPublish). A delayed will is counted
+// when the client goes, even if a reconnect cancels it later.
+func (h *brokerHook) OnWill(cl *mochi.Client, will mochi.Will) (mochi.Will, error) {
+	if will.Retain {
+		will.Retain = h.b.admitRetained(cl.ID, will.TopicName, len(will.Payload))
+	}
+	return will, nil
 }
 
 // OnRetainedExpired forgets an expired retained message.

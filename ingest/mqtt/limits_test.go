@@ -424,3 +424,28 @@ func TestBrokerSubscriberNotReadingClosed(t *testing.T) {
 	})
 	s.expectClosed(10 * time.Second)
 }
+
+// TestBrokerRetainedWillLimited: a will with the retain flag counts
+// against the retained limits too (mochi retains it without OnPublish).
+func TestBrokerRetainedWillLimited(t *testing.T) {
+	b, _ := startBrokerOpts(t, newMemAppender(), Options{DB: "iot"}, BrokerOptions{MaxRetainedMessages: 1})
+	w, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "pub"})
+	w.write(wirePublish("r/0", 1, true, 1, wireLine("ret", 0)))
+	w.expectAck(pktPuback, 1)
+	for i := range 3 {
+		c := wireConnect(wireConnectOpts{id: "will" + strconv.Itoa(i), willTopic: "w/" + strconv.Itoa(i), willMsg: "gone"})
+		c[9] |= 0x20 // will retain (fixed header 2 bytes, "MQTT" 6, level 1)
+		ww := dialWire(t, b.Addr())
+		ww.write(c)
+		ww.expect(pktConnack)
+		ww.c.Close() // no DISCONNECT: the will is sent
+	}
+	waitFor(t, 5*time.Second, "3 wills refused retention", func() bool { return b.in.Stats().Limited == 3 })
+	s, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "sub"})
+	s.write(wireSubscribe(1, "#", 0))
+	s.expect(pktSuback)
+	topic, _, retain, _, _ := s.expect(pktPublish).publish(t)
+	require.True(t, retain)
+	require.Equal(t, "r/0", topic)
+	s.expectSilence(200 * time.Millisecond)
+}
