@@ -45,6 +45,23 @@ func TestHostileMQTT(t *testing.T) {
 	t.Run("keepalive 0 from many clients", hostileKeepaliveZero)
 	t.Run("slowloris CONNECT", hostileSlowConnect)
 	t.Run("connections that never send CONNECT", hostileNoConnect)
+	t.Run("persistent clients with 60 KiB IDs", hostileLongIDs)
+}
+
+// hostileLongIDs: 2,000 MQTT 3.1.1 publishers with clean session 0 and a
+// 60 KiB client ID each connect once and leave. Before: the publish loop
+// remembered every ID for ever (for CONNACK's session present), 120 MB.
+// Now: at most 10,000 IDs and 1 MiB.
+func hostileLongIDs(t *testing.T) {
+	_, addr, done := mqttAttack(t)
+	for i := range 2000 {
+		id := strconv.Itoa(i) + strings.Repeat("i", 60<<10)
+		body := append(mqttString(nil, "MQTT"), 4, 0x00, 0, 30) // clean session 0
+		c := mqttDial(t, addr, mqttPacket(0x10, mqttString(body, id)))
+		c.write(t, []byte{0xe0, 0})
+		c.c.Close()
+	}
+	done(100 << 20)
 }
 
 // mqttAttack starts a server with the bystander and a well-behaved

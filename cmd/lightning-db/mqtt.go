@@ -46,6 +46,9 @@ type MQTTConfig struct {
 	MaxRetainedBytes    int64 `yaml:"max_retained_bytes"`    // default 16 MiB
 	MaxInflight         int   `yaml:"max_inflight"`          // per client, default 100
 	MaxQueuedMessages   int   `yaml:"max_queued_messages"`   // per subscriber, default 1,000
+	// MaxSessionExpiry bounds how long a disconnected client's session
+	// is kept (default 2h).
+	MaxSessionExpiry time.Duration `yaml:"max_session_expiry"`
 }
 
 // SubscriptionConfig is one connection to an external broker.
@@ -124,7 +127,7 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 		b, err := mqtt.NewBroker(in, mqtt.BrokerOptions{Addr: c.Addr, Username: c.Username, Password: c.Password,
 			TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker"),
 			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
-			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages})
+			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry})
 		if err != nil {
 			return err
 		}

@@ -53,6 +53,11 @@ type BrokerOptions struct {
 	// MaxQueued bounds the messages waiting to be written to one
 	// subscriber; more are dropped. Default DefaultMaxQueued.
 	MaxQueued int
+	// MaxSessionExpiry bounds how long mochi keeps the session of a
+	// disconnected client (MQTT 3.1.1 clean session 0; MQTT 5 session
+	// expiry, announced in the CONNACK when the client asked for more).
+	// Default DefaultMaxSessionExpiry.
+	MaxSessionExpiry time.Duration
 
 	// writeTimeout is how long a write to a client mochi serves may
 	// block (its socket full: it does not read) before the connection is
@@ -116,6 +121,7 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	caps.ReceiveMaximum = uint16(lim.maxInflight)
 	caps.MaximumInflight = uint16(lim.maxInflight)
 	caps.MaximumClientWritesPending = int32(lim.maxQueued)
+	caps.MaximumSessionExpiryInterval = uint32(lim.maxSessionExpiry / time.Second)
 	// The inline client forwards the publish loop's messages to mochi's
 	// subscribers (Server.Publish).
 	srv := mochi.New(&mochi.Options{Logger: logger, InlineClient: true, Capabilities: caps})

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,10 @@ const (
 	// subscriber (mosquitto's max_queued_messages default); more are
 	// dropped, as mochi does.
 	DefaultMaxQueued = 1000
+	// DefaultMaxSessionExpiry bounds how long the session of a client
+	// that left (its subscriptions, the QoS 1/2 messages kept for it) is
+	// kept: 2 hours, EMQX's default (mosquitto's is never).
+	DefaultMaxSessionExpiry = 2 * time.Hour
 )
 
 // Limit reasons, the reason label of mqtt_rejected_total.
@@ -52,13 +57,17 @@ type limits struct {
 	maxRetainedBytes int64
 	maxInflight      int
 	maxQueued        int
+	maxSessionExpiry time.Duration
 	writeTimeout     time.Duration
 }
 
 func (o *BrokerOptions) limits() (limits, error) {
 	l := limits{maxPacket: o.MaxPacketSize, maxRetained: o.MaxRetainedMessages,
 		maxRetainedBytes: o.MaxRetainedBytes, maxInflight: o.MaxInflight, maxQueued: o.MaxQueued,
-		writeTimeout: o.writeTimeout}
+		maxSessionExpiry: o.MaxSessionExpiry, writeTimeout: o.writeTimeout}
+	if l.maxSessionExpiry == 0 {
+		l.maxSessionExpiry = DefaultMaxSessionExpiry
+	}
 	if l.writeTimeout == 0 {
 		l.writeTimeout = publishWriteTimeout
 	}
@@ -86,6 +95,8 @@ func (o *BrokerOptions) limits() (limits, error) {
 		return l, fmt.Errorf("%w: max in-flight %d: want 1 to 65535", ErrConfig, l.maxInflight)
 	case l.maxQueued < 1:
 		return l, fmt.Errorf("%w: max queued %d: want >= 1", ErrConfig, l.maxQueued)
+	case l.maxSessionExpiry < time.Second || l.maxSessionExpiry/time.Second > math.MaxUint32:
+		return l, fmt.Errorf("%w: max session expiry %v: want 1s to 136 years", ErrConfig, l.maxSessionExpiry)
 	}
 	return l, nil
 }

@@ -449,3 +449,53 @@ func TestBrokerRetainedWillLimited(t *testing.T) {
 	require.Equal(t, "r/0", topic)
 	s.expectSilence(200 * time.Millisecond)
 }
+
+// TestPublishLoopRememberedIDsBounded: the clean-session-0 IDs the
+// listener remembers for CONNACK's session present are bounded in number
+// and bytes; before, 20 clients with 60 KiB IDs that never came back held
+// 1.2 MB for ever (and any number of them as much as they sent).
+func TestPublishLoopRememberedIDsBounded(t *testing.T) {
+	b, _ := startBrokerOpts(t, newMemAppender(), Options{}, BrokerOptions{})
+	l := b.pl.(*publishListener)
+	for i := range 20 {
+		id := strconv.Itoa(i) + strings.Repeat("i", 60<<10)
+		w, present := connectWire(t, b.Addr(), wireConnectOpts{id: id, persistent: true})
+		require.False(t, present)
+		w.write(wireDisconnect)
+		w.expectClosed(5 * time.Second)
+	}
+	w, present := connectWire(t, b.Addr(), wireConnectOpts{id: "short", persistent: true})
+	require.False(t, present)
+	w.write(wireDisconnect)
+	w.expectClosed(5 * time.Second)
+	_, present = connectWire(t, b.Addr(), wireConnectOpts{id: "short", persistent: true})
+	require.True(t, present, "a remembered ID gets session present")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	require.LessOrEqual(t, l.persistBytes, persistMaxBytes)
+	n := 0
+	for id := range l.persistent {
+		n += len(id)
+	}
+	require.Equal(t, n, l.persistBytes)
+	for range persistMaxIDs + 10 {
+		l.remember(strconv.Itoa(n), true)
+		n++
+	}
+	require.LessOrEqual(t, len(l.persistent), persistMaxIDs)
+}
+
+// TestBrokerSessionExpiryCapped: an MQTT 5 client asking for sessions
+// kept for ever (expiry 0xFFFFFFFF) is told the broker's maximum in the
+// CONNACK; before, mochi kept them for ever.
+func TestBrokerSessionExpiryCapped(t *testing.T) {
+	b, _ := startBrokerOpts(t, newMemAppender(), Options{}, BrokerOptions{MaxSessionExpiry: time.Hour})
+	body := wireAppendString(nil, "MQTT")
+	body = append(body, 5, 0x00, 0, 30, 5, 0x11, 0xff, 0xff, 0xff, 0xff) // clean start 0, session expiry 0xFFFFFFFF
+	body = wireAppendString(body, "forever")
+	w := dialWire(t, b.Addr())
+	w.write(wirePacket(pktConnect<<4, body))
+	reason, u32, _ := connackProps(t, w.expect(pktConnack))
+	require.Zero(t, reason)
+	require.EqualValues(t, 3600, u32[0x11], "session expiry capped and announced")
+}

@@ -85,15 +85,16 @@ type publishListener struct {
 
 	closing atomic.Bool // Close began: writes to mochi's clients get short deadlines
 
-	mu         sync.Mutex
-	closed     bool
-	started    bool                  // the loops run (Serve)
-	pending    map[net.Conn]struct{} // in their handshake
-	handed     map[net.Conn]struct{} // handed to mochi, establish not returned
-	ids        map[string]*pubConn   // loop clients by client ID
-	mochiIDs   map[string]int        // client IDs of the connections handed to mochi
-	handing    map[string]*handTok   // mid-session hand-overs not attached to mochi yet
-	persistent map[string]struct{}   // IDs that connected with clean session 0
+	mu           sync.Mutex
+	closed       bool
+	started      bool                  // the loops run (Serve)
+	pending      map[net.Conn]struct{} // in their handshake
+	handed       map[net.Conn]struct{} // handed to mochi, establish not returned
+	ids          map[string]*pubConn   // loop clients by client ID
+	mochiIDs     map[string]int        // client IDs of the connections handed to mochi
+	handing      map[string]*handTok   // mid-session hand-overs not attached to mochi yet
+	persistent   map[string]struct{}   // IDs that connected with clean session 0 (see remember)
+	persistBytes int                   // the bytes of persistent's IDs
 }
 
 // loopListener is the publish loop's listener; newLoopListener returns
@@ -345,13 +346,7 @@ func (l *publishListener) handshake(conn net.Conn) {
 	if c.id != "" {
 		old = l.ids[c.id]
 		l.ids[c.id] = c
-		_, present = l.persistent[c.id]
-		if ci.clean {
-			delete(l.persistent, c.id)
-			present = false
-		} else {
-			l.persistent[c.id] = struct{}{}
-		}
+		present = l.remember(c.id, !ci.clean)
 	}
 	atomic.AddInt64(&l.b.srv.Info.ClientsConnected, 1)
 	l.mu.Unlock()
@@ -371,6 +366,41 @@ func (l *publishListener) handshake(conn net.Conn) {
 		l.forget(c)
 		unix.Close(fd)
 	}
+}
+
+// Bounds of the IDs remembered for session present (remember).
+const (
+	persistMaxIDs   = 10_000
+	persistMaxBytes = 1 << 20
+)
+
+// remember records whether id connected with clean session 0 (keep) and
+// reports whether it had: CONNACK's session present. The session of a
+// loop client holds nothing, so forgetting an ID only turns a later
+// session present 1 into 0; the IDs are bounded in number and bytes (a
+// client ID may be 64 KiB, and clients that never return would otherwise
+// add one each for ever). l.mu is held.
+func (l *publishListener) remember(id string, keep bool) (present bool) {
+	if _, present = l.persistent[id]; present {
+		delete(l.persistent, id)
+		l.persistBytes -= len(id)
+	}
+	if !keep {
+		return false
+	}
+	if len(id) > persistMaxBytes/16 {
+		return present // too long to keep: session present 0 next time
+	}
+	for old := range l.persistent {
+		if len(l.persistent) < persistMaxIDs && l.persistBytes+len(id) <= persistMaxBytes {
+			break
+		}
+		delete(l.persistent, old) // an arbitrary one
+		l.persistBytes -= len(old)
+	}
+	l.persistent[id] = struct{}{}
+	l.persistBytes += len(id)
+	return present
 }
 
 // servable reports whether the loop may serve a client that sent ci.
