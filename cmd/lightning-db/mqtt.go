@@ -49,6 +49,9 @@ type MQTTConfig struct {
 	// MaxSessionExpiry bounds how long a disconnected client's session
 	// is kept (default 2h).
 	MaxSessionExpiry time.Duration `yaml:"max_session_expiry"`
+	// MaxClients bounds the connected clients and kept sessions
+	// (default 10,000).
+	MaxClients int `yaml:"max_clients"`
 }
 
 // SubscriptionConfig is one connection to an external broker.
@@ -127,7 +130,8 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 		b, err := mqtt.NewBroker(in, mqtt.BrokerOptions{Addr: c.Addr, Username: c.Username, Password: c.Password,
 			TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker"),
 			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
-			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry})
+			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry,
+			MaxClients: c.MaxClients})
 		if err != nil {
 			return err
 		}

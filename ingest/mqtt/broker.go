@@ -58,6 +58,12 @@ type BrokerOptions struct {
 	// expiry, announced in the CONNACK when the client asked for more).
 	// Default DefaultMaxSessionExpiry.
 	MaxSessionExpiry time.Duration
+	// MaxClients bounds the clients the broker holds: connected ones (on
+	// the publish loop and mochi's) and the sessions mochi keeps for
+	// clients that left. A new client over it is refused (CONNACK 0x03
+	// server unavailable; MQTT 5: 0x89 server busy); a client resuming
+	// or taking over its session is not. Default DefaultMaxClients.
+	MaxClients int
 
 	// writeTimeout is how long a write to a client mochi serves may
 	// block (its socket full: it does not read) before the connection is
@@ -182,11 +188,31 @@ func (h *brokerHook) ID() string { return "lightningdb-store" }
 // switch rather than a search.
 func (h *brokerHook) Provides(b byte) bool {
 	switch b {
-	case mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
+	case mochi.OnConnect, mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
 		mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill:
 		return true
 	}
 	return false
+}
+
+// OnConnect refuses a new client when the broker holds MaxClients (a
+// client with a session or a connection takes it over and passes, and so
+// does a connection the publish loop hands over in the middle of its
+// session: it was counted on the loop).
+func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+	if rc, ok := cl.Net.Conn.(interface{ handedOver() bool }); ok && rc.handedOver() {
+		return nil
+	}
+	if _, ok := h.b.srv.Clients.Get(cl.ID); ok || !h.b.full() {
+		return nil
+	}
+	h.b.in.limitHit(reasonClients)
+	code := packets.ErrServerBusy
+	if cl.Properties.ProtocolVersion < 5 {
+		code = packets.ErrServerUnavailable
+	}
+	_ = h.b.srv.SendConnack(cl, code, false, nil)
+	return fmt.Errorf("mqtt: %d clients, the limit: %w", h.b.lim.maxClients, code)
 }
 
 // OnPacketEncode announces the maximum packet size in the CONNACK of an
@@ -343,6 +369,16 @@ func (b *Broker) retainedUsage() {
 	n, bytes := b.ret.usage()
 	b.in.m.retainedMsgs.Set(float64(n))
 	b.in.m.retainedBytes.Set(float64(bytes))
+}
+
+// full reports whether the broker holds MaxClients clients: mochi's
+// (connected, and sessions kept) and the publish loop's.
+func (b *Broker) full() bool {
+	n := int64(b.srv.Clients.Len() - 1) // not the inline client
+	if b.pl != nil {
+		n += b.pl.clients()
+	}
+	return n >= int64(b.lim.maxClients)
 }
 
 // tooBig counts a packet over the maximum packet size.

@@ -40,6 +40,9 @@ const (
 	// that left (its subscriptions, the QoS 1/2 messages kept for it) is
 	// kept: 2 hours, EMQX's default (mosquitto's is never).
 	DefaultMaxSessionExpiry = 2 * time.Hour
+	// DefaultMaxClients bounds the clients: connected ones and the
+	// sessions mochi keeps for those that left.
+	DefaultMaxClients = 10_000
 )
 
 // Limit reasons, the reason label of mqtt_rejected_total.
@@ -48,6 +51,7 @@ const (
 	reasonRetainedCount  = "retained messages"
 	reasonRetainedBytes  = "retained bytes"
 	reasonReceiveMaximum = "receive maximum exceeded"
+	reasonClients        = "too many clients"
 )
 
 // limits are BrokerOptions' limits with the defaults filled in.
@@ -58,13 +62,17 @@ type limits struct {
 	maxInflight      int
 	maxQueued        int
 	maxSessionExpiry time.Duration
+	maxClients       int
 	writeTimeout     time.Duration
 }
 
 func (o *BrokerOptions) limits() (limits, error) {
 	l := limits{maxPacket: o.MaxPacketSize, maxRetained: o.MaxRetainedMessages,
 		maxRetainedBytes: o.MaxRetainedBytes, maxInflight: o.MaxInflight, maxQueued: o.MaxQueued,
-		maxSessionExpiry: o.MaxSessionExpiry, writeTimeout: o.writeTimeout}
+		maxSessionExpiry: o.MaxSessionExpiry, maxClients: o.MaxClients, writeTimeout: o.writeTimeout}
+	if l.maxClients == 0 {
+		l.maxClients = DefaultMaxClients
+	}
 	if l.maxSessionExpiry == 0 {
 		l.maxSessionExpiry = DefaultMaxSessionExpiry
 	}
@@ -93,6 +101,8 @@ func (o *BrokerOptions) limits() (limits, error) {
 		return l, fmt.Errorf("%w: retained limits %d messages, %d bytes: want >= 0", ErrConfig, l.maxRetained, l.maxRetainedBytes)
 	case l.maxInflight < 1 || l.maxInflight > 65535:
 		return l, fmt.Errorf("%w: max in-flight %d: want 1 to 65535", ErrConfig, l.maxInflight)
+	case l.maxClients < 1:
+		return l, fmt.Errorf("%w: max clients %d: want >= 1", ErrConfig, l.maxClients)
 	case l.maxQueued < 1:
 		return l, fmt.Errorf("%w: max queued %d: want >= 1", ErrConfig, l.maxQueued)
 	case l.maxSessionExpiry < time.Second || l.maxSessionExpiry/time.Second > math.MaxUint32:

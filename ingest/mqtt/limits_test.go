@@ -499,3 +499,42 @@ func TestBrokerSessionExpiryCapped(t *testing.T) {
 	require.Zero(t, reason)
 	require.EqualValues(t, 3600, u32[0x11], "session expiry capped and announced")
 }
+
+// TestBrokerMaxClients: with MaxClients clients held (on the loop, on
+// mochi, and a session mochi keeps for a client that left), a new client
+// is refused (3.1.1: CONNACK 0x03, MQTT 5: 0x89) and counted; a client
+// taking its session over still connects, and a place freed is taken.
+func TestBrokerMaxClients(t *testing.T) {
+	b, _ := startBrokerOpts(t, newMemAppender(), Options{}, BrokerOptions{MaxClients: 3})
+	a, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "a"})
+	connectWire(t, b.Addr(), wireConnectOpts{id: "b"})
+	gone := dialWire(t, b.Addr())
+	body := wireAppendString(nil, "MQTT")
+	body = append(body, 5, 0x00, 0, 30, 5, 0x11, 0, 0, 0x0e, 0x10) // clean start 0, session expiry 3600
+	gone.write(wirePacket(pktConnect<<4, wireAppendString(body, "kept")))
+	gone.expect(pktConnack)
+	gone.write([]byte{0xe0, 0})
+	gone.expectClosed(5 * time.Second)
+	w := dialWire(t, b.Addr())
+	w.write(wireConnect(wireConnectOpts{id: "d"}))
+	m := w.expect(pktConnack)
+	require.Equal(t, []byte{0, 3}, m.body, "3.1.1: server unavailable")
+	w.expectClosed(5 * time.Second)
+	v5 := dialWire(t, b.Addr())
+	v5.write(wireConnect5("e"))
+	reason, _, _ := connackProps(t, v5.expect(pktConnack))
+	require.Equal(t, byte(0x89), reason, "MQTT 5: server busy")
+	v5.expectClosed(5 * time.Second)
+	connectWire(t, b.Addr(), wireConnectOpts{id: "a"}) // takes a's session over
+	a.expectClosedQuietly(5 * time.Second)
+	require.EqualValues(t, 2, b.in.Stats().Limited)
+	waitFor(t, 5*time.Second, "a place to be freed", func() bool {
+		w := dialWire(t, b.Addr())
+		w.write(wireConnect(wireConnectOpts{id: "b"})) // takes b over: no place needed
+		w.expect(pktConnack)
+		w.write(wireDisconnect)
+		w.expectClosed(5 * time.Second)
+		return !b.full()
+	})
+	connectWire(t, b.Addr(), wireConnectOpts{id: "f"})
+}

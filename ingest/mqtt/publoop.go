@@ -83,7 +83,8 @@ type publishListener struct {
 	wg        sync.WaitGroup // the loops and the handshakes
 	mochiWG   sync.WaitGroup // connections handed to mochi, until establish returns
 
-	closing atomic.Bool // Close began: writes to mochi's clients get short deadlines
+	closing atomic.Bool  // Close began: writes to mochi's clients get short deadlines
+	nloop   atomic.Int64 // clients on the loops (clientUp, clientDown)
 
 	mu           sync.Mutex
 	closed       bool
@@ -102,6 +103,7 @@ type publishListener struct {
 type loopListener interface {
 	listeners.Listener
 	takeover(id string, conn net.Conn) // conn: the mochi client's connection
+	clients() int64                    // clients on the loops
 }
 
 // newLoopListener returns the broker's listener. With loops false (TLS,
@@ -341,6 +343,13 @@ func (l *publishListener) handshake(conn net.Conn) {
 		l.fdToMochi(fd, raw, nil, 0, c.id, nil)
 		return
 	}
+	if (c.id == "" || l.ids[c.id] == nil) && l.b.full() {
+		l.mu.Unlock()
+		l.b.in.limitHit(reasonClients)
+		_, _ = unix.Write(fd, []byte{0x20, 0x02, 0, 0x03}) // server unavailable
+		unix.Close(fd)
+		return
+	}
 	var old *pubConn
 	var present bool
 	if c.id != "" {
@@ -348,7 +357,7 @@ func (l *publishListener) handshake(conn net.Conn) {
 		l.ids[c.id] = c
 		present = l.remember(c.id, !ci.clean)
 	}
-	atomic.AddInt64(&l.b.srv.Info.ClientsConnected, 1)
+	l.clientUp()
 	l.mu.Unlock()
 	if old != nil {
 		old.loop.post(loopCmd{close: old}) // session takeover [MQTT-3.1.4-2]
@@ -362,7 +371,7 @@ func (l *publishListener) handshake(conn net.Conn) {
 	}
 	_, _ = unix.Write(fd, ack)
 	if !lp.post(loopCmd{add: c}) {
-		atomic.AddInt64(&l.b.srv.Info.ClientsConnected, -1)
+		l.clientDown()
 		l.forget(c)
 		unix.Close(fd)
 	}
@@ -430,6 +439,21 @@ func (l *publishListener) servable(ci connectInfo) bool {
 		}
 	}
 	return true
+}
+
+// clients returns the number of clients on the loops.
+func (l *publishListener) clients() int64 { return l.nloop.Load() }
+
+// clientUp and clientDown count a loop client (in mochi's $SYS connected
+// clients too).
+func (l *publishListener) clientUp() {
+	l.nloop.Add(1)
+	atomic.AddInt64(&l.b.srv.Info.ClientsConnected, 1)
+}
+
+func (l *publishListener) clientDown() {
+	l.nloop.Add(-1)
+	atomic.AddInt64(&l.b.srv.Info.ClientsConnected, -1)
 }
 
 // forget drops c from the client IDs.
@@ -600,6 +624,10 @@ type replayConn struct {
 }
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.gate.read(c.Conn, p) }
+
+// handedOver reports whether a publish loop handed the connection over in
+// the middle of its session (the client had its CONNACK).
+func (c *replayConn) handedOver() bool { return c.midSession }
 
 // SetDeadline is mochi's keep-alive deadline (1.5 times the keep alive
 // from the last packet, none without one): it applies to reads; each
@@ -1357,7 +1385,7 @@ func (lp *pubLoop) remove(c *pubConn) {
 	if lp.conns[int32(c.fd)] == c {
 		delete(lp.conns, int32(c.fd))
 		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-		atomic.AddInt64(&lp.l.b.srv.Info.ClientsConnected, -1)
+		lp.l.clientDown()
 	}
 	c.state = connGone
 	lp.l.forget(c)
@@ -1371,7 +1399,7 @@ func (lp *pubLoop) drop(c *pubConn) {
 	wasAdded := lp.conns[int32(c.fd)] == c
 	lp.remove(c)
 	if !wasAdded {
-		atomic.AddInt64(&lp.l.b.srv.Info.ClientsConnected, -1)
+		lp.l.clientDown()
 	}
 	unix.Close(c.fd)
 	lp.l.log.Debug("mqtt client disconnected", "client", c.id, "reason", c.why)
