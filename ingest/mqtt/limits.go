@@ -52,6 +52,7 @@ const (
 	reasonRetainedBytes  = "retained bytes"
 	reasonReceiveMaximum = "receive maximum exceeded"
 	reasonClients        = "too many clients"
+	reasonHandshakes     = "too many handshakes"
 )
 
 // limits are BrokerOptions' limits with the defaults filled in.

@@ -538,3 +538,21 @@ func TestBrokerMaxClients(t *testing.T) {
 	})
 	connectWire(t, b.Addr(), wireConnectOpts{id: "f"})
 }
+
+// TestBrokerPendingHandshakesBounded: connections that send nothing are
+// bounded by MaxClients while they wait for their CONNECT (10 s); one
+// more is closed at once and counted, on both paths.
+func TestBrokerPendingHandshakesBounded(t *testing.T) {
+	wirePaths(t, func(t *testing.T, opts BrokerOptions) {
+		opts.MaxClients = 5
+		b, _ := startBrokerOpts(t, newMemAppender(), Options{}, opts)
+		l := b.pl.(*publishListener)
+		for range 5 {
+			dialWire(t, b.Addr())
+		}
+		waitFor(t, 5*time.Second, "5 connections in their handshake", func() bool { return l.tooMany() })
+		w := dialWire(t, b.Addr())
+		w.expectClosed(5 * time.Second)
+		require.EqualValues(t, 1, b.in.Stats().Limited)
+	})
+}

@@ -182,6 +182,13 @@ func (l *publishListener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		backoff = 5 * time.Millisecond
+		if l.tooMany() {
+			// MaxClients connections in their handshake (or, without
+			// loops, held by mochi): refuse before reading anything.
+			l.b.in.limitHit(reasonHandshakes)
+			conn.Close()
+			continue
+		}
 		if l.noLoops {
 			l.toMochi(conn, nil, "")
 			continue
@@ -208,6 +215,18 @@ func (l *publishListener) track(conn net.Conn) bool {
 	l.pending[conn] = struct{}{}
 	l.wg.Add(1)
 	return true
+}
+
+// tooMany reports whether MaxClients connections are in their handshake
+// (without loops: handed to mochi, in their handshake or served).
+func (l *publishListener) tooMany() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.pending)
+	if l.noLoops {
+		n = len(l.handed)
+	}
+	return n >= l.b.lim.maxClients
 }
 
 func (l *publishListener) isClosed() bool {
