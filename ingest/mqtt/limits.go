@@ -192,10 +192,6 @@ type packetGate struct {
 	tooBig  func(size int) // counts a packet over max; may be nil
 }
 
-// errPacketTooLarge is what the gate's Read returns for a packet over the
-// limit; mochi ends the connection on it.
-var errPacketTooLarge = packets.ErrPacketTooLarge
-
 // read returns bytes of complete packets, reading conn as needed.
 func (g *packetGate) read(conn io.ReadWriter, p []byte) (int, error) {
 	for g.ready == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -110,6 +111,8 @@ func safeAttr(a slog.Attr) slog.Attr {
 		return packetAttr(a.Key, x)
 	case []byte:
 		return slog.Int(a.Key+"_bytes", len(x))
+	case []string:
+		return slog.String(a.Key, truncate(strings.Join(x, ",")))
 	case error:
 		return slog.String(a.Key, truncate(x.Error()))
 	case fmt.Stringer:
@@ -117,7 +120,7 @@ func safeAttr(a slog.Attr) slog.Attr {
 	case nil:
 		return a
 	}
-	return slog.String(a.Key, truncate(fmt.Sprintf("%T", v.Any())))
+	return slog.String(a.Key, fmt.Sprintf("(%T)", v.Any())) // could hold anything a client sent
 }
 
 // packetAttr describes a packet without its payload.
