@@ -556,3 +556,19 @@ func TestBrokerPendingHandshakesBounded(t *testing.T) {
 		require.EqualValues(t, 1, b.in.Stats().Limited)
 	})
 }
+
+// TestBrokerHandshakeTimeoutMochi: without the publish loop (as with
+// TLS) mochi reads the CONNECT itself and set no deadline for it: a
+// connection that sent nothing, or half a CONNECT, stayed for ever. Now
+// it has handshakeTimeout in all.
+func TestBrokerHandshakeTimeoutMochi(t *testing.T) {
+	t.Parallel()
+	b, _ := startBrokerOpts(t, newMemAppender(), Options{}, BrokerOptions{NoPublishLoop: true})
+	start := time.Now()
+	silent := dialWire(t, b.Addr())
+	half := dialWire(t, b.Addr())
+	half.write(wireConnect(wireConnectOpts{id: "half"})[:5])
+	silent.expectClosed(handshakeTimeout + 5*time.Second)
+	half.expectClosed(5 * time.Second)
+	require.GreaterOrEqual(t, time.Since(start), handshakeTimeout-time.Second)
+}
