@@ -38,6 +38,20 @@ type MQTTConfig struct {
 	Topics []mqtt.Rule `yaml:"topics"`
 	// Subscriptions connect to other brokers.
 	Subscriptions []SubscriptionConfig `yaml:"subscriptions"`
+
+	// The embedded broker's limits (docs/mqtt.md, "Limits"); 0 means the
+	// default.
+	MaxPacketSize       int   `yaml:"max_packet_size"`       // bytes, default 1 MiB
+	MaxRetainedMessages int   `yaml:"max_retained_messages"` // default 10,000
+	MaxRetainedBytes    int64 `yaml:"max_retained_bytes"`    // default 16 MiB
+	MaxInflight         int   `yaml:"max_inflight"`          // per client, default 100
+	MaxQueuedMessages   int   `yaml:"max_queued_messages"`   // per subscriber, default 1,000
+	// MaxSessionExpiry bounds how long a disconnected client's session
+	// is kept (default 2h).
+	MaxSessionExpiry time.Duration `yaml:"max_session_expiry"`
+	// MaxClients bounds the connected clients and kept sessions
+	// (default 10,000).
+	MaxClients int `yaml:"max_clients"`
 }
 
 // SubscriptionConfig is one connection to an external broker.
@@ -114,7 +128,10 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 		b, err := mqtt.NewBroker(in, mqtt.BrokerOptions{Addr: c.Addr, Username: c.Username, Password: c.Password,
-			TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker")})
+			TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker"),
+			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
+			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry,
+			MaxClients: c.MaxClients})
 		if err != nil {
 			return err
 		}

@@ -33,6 +33,42 @@ type BrokerOptions struct {
 	// goroutines instead of the publish loop (publoop.go), which
 	// otherwise serves MQTT 3.x publishers on plain TCP (Linux only).
 	NoPublishLoop bool
+
+	// MaxPacketSize is the largest packet a client may send, fixed header
+	// included; a larger one closes its connection (MQTT 5: after
+	// DISCONNECT 0x95). MQTT 5 clients learn it from the CONNACK. Default
+	// DefaultMaxPacketSize (1 MiB).
+	MaxPacketSize int
+	// MaxRetainedMessages and MaxRetainedBytes bound the retained
+	// messages (topics, and their topics' and payloads' bytes). A retained
+	// message over either limit is stored and forwarded but not retained.
+	// Defaults DefaultMaxRetainedMessages, DefaultMaxRetainedBytes.
+	MaxRetainedMessages int
+	MaxRetainedBytes    int64
+	// MaxInflight is the Receive Maximum of MQTT 5 clients (a client with
+	// more unacknowledged QoS 2 messages is disconnected, 0x93) and the
+	// number of unacknowledged QoS 1/2 messages the broker keeps for one
+	// subscriber. Default DefaultMaxInflight.
+	MaxInflight int
+	// MaxQueued bounds the messages waiting to be written to one
+	// subscriber; more are dropped. Default DefaultMaxQueued.
+	MaxQueued int
+	// MaxSessionExpiry bounds how long mochi keeps the session of a
+	// disconnected client (MQTT 3.1.1 clean session 0; MQTT 5 session
+	// expiry, announced in the CONNACK when the client asked for more).
+	// Default DefaultMaxSessionExpiry.
+	MaxSessionExpiry time.Duration
+	// MaxClients bounds the clients the broker holds: connected ones (on
+	// the publish loop and mochi's) and the sessions mochi keeps for
+	// clients that left. A new client over it is refused (CONNACK 0x03
+	// server unavailable; MQTT 5: 0x89 server busy); a client resuming
+	// or taking over its session is not. Default DefaultMaxClients.
+	MaxClients int
+
+	// writeTimeout is how long a write to a client mochi serves may
+	// block (its socket full: it does not read) before the connection is
+	// closed; default publishWriteTimeout. Tests shorten it.
+	writeTimeout time.Duration
 }
 
 // Broker is the embedded MQTT broker (mochi-mqtt). Devices publish to it;
@@ -59,8 +95,11 @@ type BrokerOptions struct {
 type Broker struct {
 	in     *Ingestor
 	src    *source
+	lim    limits
+	ret    *retainedLimit
 	srv    *mochi.Server
 	ln     listeners.Listener
+	log    *slog.Logger    // rate-limited, payload-free (safeHandler)
 	pl     loopListener    // nil without the publish loop
 	ctx    context.Context // ends when the broker closes: unblocks waiting hooks
 	cancel context.CancelFunc
@@ -72,15 +111,29 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mqtt broker rules: %w", err)
 	}
+	lim, err := opts.limits()
+	if err != nil {
+		return nil, err
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// mochi logs whole packets (payload included) and a warning per
+	// client with a short keep alive: its lines go through safeHandler.
+	logger = slog.New(newSafeHandler(logger.Handler(), time.Now))
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = uint32(lim.maxPacket)
+	caps.ReceiveMaximum = uint16(lim.maxInflight)
+	caps.MaximumInflight = uint16(lim.maxInflight)
+	caps.MaximumClientWritesPending = int32(lim.maxQueued)
+	caps.MaximumSessionExpiryInterval = uint32(lim.maxSessionExpiry / time.Second)
 	// The inline client forwards the publish loop's messages to mochi's
 	// subscribers (Server.Publish).
-	srv := mochi.New(&mochi.Options{Logger: logger, InlineClient: true})
+	srv := mochi.New(&mochi.Options{Logger: logger, InlineClient: true, Capabilities: caps})
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Broker{in: in, src: src, srv: srv, ctx: ctx, cancel: cancel}
+	b := &Broker{in: in, src: src, lim: lim, ret: newRetainedLimit(lim.maxRetained, lim.maxRetainedBytes),
+		srv: srv, log: logger, ctx: ctx, cancel: cancel}
 	h := &brokerHook{b: b, user: []byte(opts.Username), pass: []byte(opts.Password)}
 	if err := srv.AddHook(h, nil); err != nil {
 		cancel()
@@ -135,10 +188,64 @@ func (h *brokerHook) ID() string { return "lightningdb-store" }
 // switch rather than a search.
 func (h *brokerHook) Provides(b byte) bool {
 	switch b {
-	case mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish:
+	case mochi.OnConnect, mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
+		mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill:
 		return true
 	}
 	return false
+}
+
+// OnConnect refuses a new client when the broker holds MaxClients (a
+// client with a session or a connection takes it over and passes, and so
+// does a connection the publish loop hands over in the middle of its
+// session: it was counted on the loop).
+func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+	if rc, ok := cl.Net.Conn.(interface{ handedOver() bool }); ok && rc.handedOver() {
+		return nil
+	}
+	if _, ok := h.b.srv.Clients.Get(cl.ID); ok || !h.b.full() {
+		return nil
+	}
+	h.b.in.limitHit(reasonClients)
+	code := packets.ErrServerBusy
+	if cl.Properties.ProtocolVersion < 5 {
+		code = packets.ErrServerUnavailable
+	}
+	_ = h.b.srv.SendConnack(cl, code, false, nil)
+	return fmt.Errorf("mqtt: %d clients, the limit: %w", h.b.lim.maxClients, code)
+}
+
+// OnPacketEncode announces the maximum packet size in the CONNACK of an
+// MQTT 5 client (mochi enforces it but does not announce it).
+func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type == packets.Connack && cl.Properties.ProtocolVersion == 5 {
+		pk.Properties.MaximumPacketSize = uint32(h.b.lim.maxPacket)
+	}
+	return pk
+}
+
+// OnWill applies the retained-message limits to a will with the retain
+// flag (mochi retains it without OnPublish). A delayed will is counted
+// when the client goes, even if a reconnect cancels it later.
+func (h *brokerHook) OnWill(cl *mochi.Client, will mochi.Will) (mochi.Will, error) {
+	if will.Retain {
+		will.Retain = h.b.admitRetained(cl.ID, will.TopicName, len(will.Payload))
+	}
+	return will, nil
+}
+
+// OnRetainedExpired forgets an expired retained message.
+func (h *brokerHook) OnRetainedExpired(topic string) {
+	h.b.ret.forget(topic)
+	h.b.retainedUsage()
+}
+
+// OnDisconnect counts the clients mochi disconnected for sending more
+// QoS 2 messages than the Receive Maximum.
+func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
+	if errors.Is(err, packets.ErrReceiveMaximum) {
+		h.b.in.limitHit(reasonReceiveMaximum)
+	}
 }
 
 // OnSessionEstablish takes the session over from a publish loop client
@@ -167,7 +274,10 @@ func (h *brokerHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool
 // the commit that holds it. mochi sends it after OnPublish returns, except
 // on the direct path (see ackDirect).
 func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline {
+	if cl.Net.Inline { // the publish loop's messages, stored already
+		if pk.FixedHeader.Retain {
+			pk.FixedHeader.Retain = h.b.admitRetained(cl.ID, pk.TopicName, len(pk.Payload))
+		}
 		return pk, nil
 	}
 	start := time.Now()
@@ -190,6 +300,9 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 	}
 	if qos > 0 {
 		h.b.in.observeAck(h.b.src, qos, start)
+	}
+	if pk.FixedHeader.Retain {
+		pk.FixedHeader.Retain = h.b.admitRetained(cl.ID, pk.TopicName, len(pk.Payload))
 	}
 	if qos < 2 && !pk.FixedHeader.Retain && !h.b.hasSubscribers(pk.TopicName) {
 		return h.ackDirect(cl, pk), nil
@@ -235,3 +348,38 @@ func (b *Broker) hasSubscribers(topic string) bool {
 	s := b.srv.Topics.Subscribers(topic)
 	return len(s.Subscriptions) > 0 || len(s.Shared) > 0 || len(s.InlineSubscriptions) > 0
 }
+
+// admitRetained reports whether a retained message may be retained (see
+// retainedLimit); one that may not is still forwarded to the current
+// subscribers, and counted.
+func (b *Broker) admitRetained(client, topic string, n int) bool {
+	ok, reason := b.ret.admit(topic, n)
+	if !ok {
+		b.in.limitHit(reason)
+		b.log.Warn("mqtt: retained message not retained: limit reached (the message was stored and forwarded)",
+			"client", client, "topic", truncate(topic), "payload_bytes", n, "limit", reason,
+			"max_retained_messages", b.lim.maxRetained, "max_retained_bytes", b.lim.maxRetainedBytes)
+	}
+	b.retainedUsage()
+	return ok
+}
+
+// retainedUsage updates the retained-message gauges.
+func (b *Broker) retainedUsage() {
+	n, bytes := b.ret.usage()
+	b.in.m.retainedMsgs.Set(float64(n))
+	b.in.m.retainedBytes.Set(float64(bytes))
+}
+
+// full reports whether the broker holds MaxClients clients: mochi's
+// (connected, and sessions kept) and the publish loop's.
+func (b *Broker) full() bool {
+	n := int64(b.srv.Clients.Len() - 1) // not the inline client
+	if b.pl != nil {
+		n += b.pl.clients()
+	}
+	return n >= int64(b.lim.maxClients)
+}
+
+// tooBig counts a packet over the maximum packet size.
+func (b *Broker) tooBig(size int) { b.in.limitHit(reasonPacketTooLarge) }

@@ -120,10 +120,11 @@ func TestBrokerCredentials(t *testing.T) {
 
 func TestBrokerHookProvides(t *testing.T) {
 	h := &brokerHook{}
-	for _, ev := range []byte{mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish} {
+	for _, ev := range []byte{mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
+		mochi.OnConnect, mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill} {
 		require.True(t, h.Provides(ev), "event %d", ev)
 	}
-	for _, ev := range []byte{mochi.OnPacketRead, mochi.OnPublished, mochi.OnQosPublish, mochi.OnConnect, mochi.OnSubscribe} {
+	for _, ev := range []byte{mochi.OnPacketRead, mochi.OnPublished, mochi.OnQosPublish, mochi.OnSubscribe} {
 		require.False(t, h.Provides(ev), "event %d", ev)
 	}
 }

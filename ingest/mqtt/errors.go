@@ -1,6 +1,10 @@
 package mqtt
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+)
 
 // Errors a message can be rejected with. Each is wrapped with the details
 // (which line, key or topic level) before it is returned; the metrics use
@@ -24,6 +28,8 @@ var (
 	// ErrNoRule marks a topic that no rule matches; the message is
 	// acknowledged and dropped.
 	ErrNoRule = errors.New("no rule for topic")
+	// ErrConfig marks an invalid broker option (a limit out of range).
+	ErrConfig = errors.New("invalid mqtt configuration")
 )
 
 // reasonOf returns the metric label for err: the text of its sentinel.
@@ -35,3 +41,8 @@ func reasonOf(err error) string {
 	}
 	return "other"
 }
+
+// errPacketTooLarge is what reading a packet over the maximum packet size
+// returns (wrapped with the sizes): mochi's code 0x95, so mochi ends the
+// connection on it as on its own check.
+var errPacketTooLarge = packets.ErrPacketTooLarge

@@ -16,6 +16,8 @@ func FuzzJSONMapping(f *testing.F) {
 		`{"values":[{"id":"x","v":7,"t":1541021024193},{"id":"y","v":true}]}`,
 		`[{"a":{"b":{"c":1.5}},"s":"str","n":null}]`,
 		`{"t":"2023-11-14T22:13:20Z","v":1e308}`, `{}`, `[]`, `1`, `{"v":-0}`,
+		`{"t":9223372036854775807,"v":1}`, `{"t":-9223372036854775808,"v":1}`, `{"t":9223372036854775806,"v":1}`,
+		`{"t":"1677-09-21T00:12:43.145224193Z","v":1}`, `{"t":"2262-04-11T23:47:16.854775807Z","v":1}`,
 	} {
 		f.Add("dev/d1/m", s)
 	}
@@ -25,6 +27,7 @@ func FuzzJSONMapping(f *testing.F) {
 		{Format: FormatJSON, Template: "dev/+device/+measurement", JSON: JSONMapping{TagKeys: []string{"id"}, TimeKey: "t", FieldKeys: nil}},
 		{Format: FormatJSON, Template: "dev/+device/+measurement", JSON: JSONMapping{Path: "values", TagKeys: []string{"id"}, TimeKey: "t", TimeFormat: "unix_ms", Types: map[string]string{"v": "integer"}}},
 		{Format: FormatJSON, Template: "dev/+device/+measurement", JSON: JSONMapping{TimeKey: "t", TimeFormat: "2006-01-02T15:04:05Z07:00", FieldKeys: []string{"s", "v", "n", "a.b.c"}, Separator: "."}},
+		{Format: FormatJSON, Template: "dev/+device/+measurement", JSON: JSONMapping{TimeKey: "t", TimeFormat: "unix_ns"}},
 	}
 	var compiled []*rule
 	for _, r := range rules {
@@ -49,7 +52,12 @@ func FuzzJSONMapping(f *testing.F) {
 			}
 			device := strings.Split(topic, "/")[1]
 			for i := 0; i < b.Len(); i++ {
-				canon, _, _, _ := b.Series(i)
+				canon, _, ts, _ := b.Series(i)
+				for _, x := range ts {
+					if !series.InRange(x) {
+						t.Fatalf("timestamp %d outside the stored range added", x)
+					}
+				}
 				ls, err := series.UnmarshalLabels(nil, canon)
 				if err != nil {
 					t.Fatal(err)

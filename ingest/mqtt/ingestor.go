@@ -97,7 +97,7 @@ func New(app ingest.Appender, opts Options) (*Ingestor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mqtt metrics: %w", err)
 	}
-	in := &Ingestor{opts: opts, m: m, log: opts.Logger,
+	in := &Ingestor{opts: opts, m: m, log: slog.New(newSafeHandler(opts.Logger.Handler(), time.Now)),
 		c: newCommitter(app, opts.Linger, opts.MaxBatchSamples, opts.MaxInFlight)}
 	in.pool.New = func() any { return new(series.Batch) }
 	return in, nil

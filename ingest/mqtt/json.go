@@ -285,8 +285,20 @@ func scalarText(v any) string {
 	return ""
 }
 
-// parseTime reads a timestamp in the mapping's format, in ns.
+// parseTime reads a timestamp in the mapping's format, in ns, and
+// rejects one outside series.MinTime..MaxTime.
 func (d *jsonDecoder) parseTime(v any) (int64, error) {
+	ns, err := d.parseTimeAny(v)
+	if err != nil {
+		return 0, err
+	}
+	if err := series.CheckTime(ns); err != nil {
+		return 0, fmt.Errorf("%w: json: time %v: %w", ErrTimestamp, v, err)
+	}
+	return ns, nil
+}
+
+func (d *jsonDecoder) parseTimeAny(v any) (int64, error) {
 	f := d.m.TimeFormat
 	switch f {
 	case "", "auto", "unix", "unix_ms", "unix_us", "unix_ns":

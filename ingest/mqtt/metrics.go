@@ -11,14 +11,16 @@ import (
 // "broker" for the embedded broker or the subscription's name; filter is
 // the rule's topic filter (both bounded by the configuration).
 type metrics struct {
-	messages    *prometheus.CounterVec   // source, filter
-	samples     *prometheus.CounterVec   // source, filter
-	parseErrors *prometheus.CounterVec   // source, filter, reason
-	failed      *prometheus.CounterVec   // source, reason: messages not stored (overloaded, error)
-	ackLatency  *prometheus.HistogramVec // source, qos
-	deadLetters *prometheus.CounterVec   // source
-	connects    *prometheus.CounterVec   // source: subscriber connections made
-	connected   *prometheus.GaugeVec     // source
+	messages                    *prometheus.CounterVec   // source, filter
+	samples                     *prometheus.CounterVec   // source, filter
+	parseErrors                 *prometheus.CounterVec   // source, filter, reason
+	failed                      *prometheus.CounterVec   // source, reason: messages not stored (overloaded, error)
+	ackLatency                  *prometheus.HistogramVec // source, qos
+	deadLetters                 *prometheus.CounterVec   // source
+	connects                    *prometheus.CounterVec   // source: subscriber connections made
+	connected                   *prometheus.GaugeVec     // source
+	rejected                    *prometheus.CounterVec   // reason: the broker's limits
+	retainedMsgs, retainedBytes prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,16 +50,32 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mqtt_subscriber_connected", Help: "1 while an MQTT subscription is connected to its broker.",
 		}, []string{"source"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqtt_rejected_total", Help: "What the embedded broker refused for a limit: packets over the maximum packet size (the connection is closed), retained messages not retained (count or bytes), clients over the receive maximum.",
+		}, []string{"reason"}),
+		retainedMsgs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mqtt_retained_messages", Help: "Retained messages the embedded broker holds.",
+		}),
+		retainedBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mqtt_retained_bytes", Help: "Bytes of the topics and payloads of the retained messages the embedded broker holds.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.samples, m.parseErrors, m.failed, m.ackLatency, m.deadLetters, m.connects, m.connected} {
+	for _, c := range []prometheus.Collector{m.messages, m.samples, m.parseErrors, m.failed, m.ackLatency, m.deadLetters,
+		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// limitHit counts one refusal for a limit.
+func (in *Ingestor) limitHit(reason string) {
+	in.cnt.limited.Add(1)
+	in.m.rejected.WithLabelValues(reason).Inc()
 }
 
 // Stats are the totals over every MQTT source since the Ingestor was
@@ -71,18 +89,20 @@ type Stats struct {
 	Acked       int64 // QoS 1/2 messages acknowledged after commit
 	DeadLetters int64 // messages republished to a dead-letter topic
 	Connects    int64 // subscriber connections made
+	Limited     int64 // refusals for a broker limit (packet size, retained, receive maximum)
 }
 
 type counters struct {
 	messages, samples, parseErrors, rejected atomic.Int64
 	failed, acked, deadLetters, connects     atomic.Int64
+	limited                                  atomic.Int64
 }
 
 func (c *counters) stats() Stats {
 	return Stats{
 		Messages: c.messages.Load(), Samples: c.samples.Load(), ParseErrors: c.parseErrors.Load(),
 		Rejected: c.rejected.Load(), Failed: c.failed.Load(), Acked: c.acked.Load(),
-		DeadLetters: c.deadLetters.Load(), Connects: c.connects.Load(),
+		DeadLetters: c.deadLetters.Load(), Connects: c.connects.Load(), Limited: c.limited.Load(),
 	}
 }
 

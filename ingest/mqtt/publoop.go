@@ -55,15 +55,13 @@ import (
 // CONNACK: the client had ours) are dropped.
 
 const (
-	// publishMaxPacket bounds one packet on the publish loop; a larger
-	// one closes the connection.
-	publishMaxPacket = 16 << 20
 	// publishReadBuf is a loop's read buffer: one read per ready
 	// connection per round.
 	publishReadBuf = 256 << 10
 	// publishWriteTimeout is how long a connection without a keep alive
 	// may leave its acknowledgements unread (its socket full) before it
-	// is closed; with a keep alive, 1.5 times that.
+	// is closed; with a keep alive, 1.5 times that. A write to a client
+	// mochi serves may block that long too (BrokerOptions.writeTimeout).
 	publishWriteTimeout = 30 * time.Second
 	// handshakeTimeout bounds the wait for a new connection's CONNECT.
 	handshakeTimeout = 10 * time.Second
@@ -85,15 +83,19 @@ type publishListener struct {
 	wg        sync.WaitGroup // the loops and the handshakes
 	mochiWG   sync.WaitGroup // connections handed to mochi, until establish returns
 
-	mu         sync.Mutex
-	closed     bool
-	started    bool                  // the loops run (Serve)
-	pending    map[net.Conn]struct{} // in their handshake
-	handed     map[net.Conn]struct{} // handed to mochi, establish not returned
-	ids        map[string]*pubConn   // loop clients by client ID
-	mochiIDs   map[string]int        // client IDs of the connections handed to mochi
-	handing    map[string]*handTok   // mid-session hand-overs not attached to mochi yet
-	persistent map[string]struct{}   // IDs that connected with clean session 0
+	closing atomic.Bool  // Close began: writes to mochi's clients get short deadlines
+	nloop   atomic.Int64 // clients on the loops (clientUp, clientDown)
+
+	mu           sync.Mutex
+	closed       bool
+	started      bool                  // the loops run (Serve)
+	pending      map[net.Conn]struct{} // in their handshake
+	handed       map[net.Conn]struct{} // handed to mochi, establish not returned
+	ids          map[string]*pubConn   // loop clients by client ID
+	mochiIDs     map[string]int        // client IDs of the connections handed to mochi
+	handing      map[string]*handTok   // mid-session hand-overs not attached to mochi yet
+	persistent   map[string]struct{}   // IDs that connected with clean session 0 (see remember)
+	persistBytes int                   // the bytes of persistent's IDs
 }
 
 // loopListener is the publish loop's listener; newLoopListener returns
@@ -101,6 +103,7 @@ type publishListener struct {
 type loopListener interface {
 	listeners.Listener
 	takeover(id string, conn net.Conn) // conn: the mochi client's connection
+	clients() int64                    // clients on the loops
 }
 
 // newLoopListener returns the broker's listener. With loops false (TLS,
@@ -179,6 +182,13 @@ func (l *publishListener) Serve(establish listeners.EstablishFn) {
 			continue
 		}
 		backoff = 5 * time.Millisecond
+		if l.tooMany() {
+			// MaxClients connections in their handshake (or, without
+			// loops, held by mochi): refuse before reading anything.
+			l.b.in.limitHit(reasonHandshakes)
+			conn.Close()
+			continue
+		}
 		if l.noLoops {
 			l.toMochi(conn, nil, "")
 			continue
@@ -207,6 +217,18 @@ func (l *publishListener) track(conn net.Conn) bool {
 	return true
 }
 
+// tooMany reports whether MaxClients connections are in their handshake
+// (without loops: handed to mochi, in their handshake or served).
+func (l *publishListener) tooMany() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(l.pending)
+	if l.noLoops {
+		n = len(l.handed)
+	}
+	return n >= l.b.lim.maxClients
+}
+
 func (l *publishListener) isClosed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -223,6 +245,7 @@ func (l *publishListener) untrack(conn net.Conn) {
 // loops and handshakes, then closes the connections handed to mochi and
 // waits until mochi let go of them, so no client outlives Close.
 func (l *publishListener) Close(closeClients listeners.CloseFn) {
+	l.closing.Store(true)
 	l.mu.Lock()
 	l.closed = true
 	started := l.started
@@ -291,8 +314,12 @@ func (l *publishListener) handshake(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	raw, ci, err := readConnect(conn)
+	raw, ci, err := readConnect(conn, l.b.lim.maxPacket)
 	if err != nil {
+		if errors.Is(err, errPacketTooLarge) {
+			l.b.tooBig(0)
+			l.log.Debug("mqtt client disconnected", "remote", conn.RemoteAddr(), "err", err)
+		}
 		conn.Close()
 		return
 	}
@@ -335,20 +362,21 @@ func (l *publishListener) handshake(conn net.Conn) {
 		l.fdToMochi(fd, raw, nil, 0, c.id, nil)
 		return
 	}
+	if (c.id == "" || l.ids[c.id] == nil) && l.b.full() {
+		l.mu.Unlock()
+		l.b.in.limitHit(reasonClients)
+		_, _ = unix.Write(fd, []byte{0x20, 0x02, 0, 0x03}) // server unavailable
+		unix.Close(fd)
+		return
+	}
 	var old *pubConn
 	var present bool
 	if c.id != "" {
 		old = l.ids[c.id]
 		l.ids[c.id] = c
-		_, present = l.persistent[c.id]
-		if ci.clean {
-			delete(l.persistent, c.id)
-			present = false
-		} else {
-			l.persistent[c.id] = struct{}{}
-		}
+		present = l.remember(c.id, !ci.clean)
 	}
-	atomic.AddInt64(&l.b.srv.Info.ClientsConnected, 1)
+	l.clientUp()
 	l.mu.Unlock()
 	if old != nil {
 		old.loop.post(loopCmd{close: old}) // session takeover [MQTT-3.1.4-2]
@@ -362,10 +390,45 @@ func (l *publishListener) handshake(conn net.Conn) {
 	}
 	_, _ = unix.Write(fd, ack)
 	if !lp.post(loopCmd{add: c}) {
-		atomic.AddInt64(&l.b.srv.Info.ClientsConnected, -1)
+		l.clientDown()
 		l.forget(c)
 		unix.Close(fd)
 	}
+}
+
+// Bounds of the IDs remembered for session present (remember).
+const (
+	persistMaxIDs   = 10_000
+	persistMaxBytes = 1 << 20
+)
+
+// remember records whether id connected with clean session 0 (keep) and
+// reports whether it had: CONNACK's session present. The session of a
+// loop client holds nothing, so forgetting an ID only turns a later
+// session present 1 into 0; the IDs are bounded in number and bytes (a
+// client ID may be 64 KiB, and clients that never return would otherwise
+// add one each for ever). l.mu is held.
+func (l *publishListener) remember(id string, keep bool) (present bool) {
+	if _, present = l.persistent[id]; present {
+		delete(l.persistent, id)
+		l.persistBytes -= len(id)
+	}
+	if !keep {
+		return false
+	}
+	if len(id) > persistMaxBytes/16 {
+		return present // too long to keep: session present 0 next time
+	}
+	for old := range l.persistent {
+		if len(l.persistent) < persistMaxIDs && l.persistBytes+len(id) <= persistMaxBytes {
+			break
+		}
+		delete(l.persistent, old) // an arbitrary one
+		l.persistBytes -= len(old)
+	}
+	l.persistent[id] = struct{}{}
+	l.persistBytes += len(id)
+	return present
 }
 
 // servable reports whether the loop may serve a client that sent ci.
@@ -395,6 +458,21 @@ func (l *publishListener) servable(ci connectInfo) bool {
 		}
 	}
 	return true
+}
+
+// clients returns the number of clients on the loops.
+func (l *publishListener) clients() int64 { return l.nloop.Load() }
+
+// clientUp and clientDown count a loop client (in mochi's $SYS connected
+// clients too).
+func (l *publishListener) clientUp() {
+	l.nloop.Add(1)
+	atomic.AddInt64(&l.b.srv.Info.ClientsConnected, 1)
+}
+
+func (l *publishListener) clientDown() {
+	l.nloop.Add(-1)
+	atomic.AddInt64(&l.b.srv.Info.ClientsConnected, -1)
 }
 
 // forget drops c from the client IDs.
@@ -511,7 +589,14 @@ func (l *publishListener) runMochi(conn net.Conn, pre, out []byte, drop int, id 
 				return
 			}
 		}
-		rc := &replayConn{Conn: conn, pre: pre, drop: drop, midSession: drop > 0}
+		if drop == 0 {
+			// mochi sets no deadline before the CONNECT is read (on the
+			// TLS and NoPublishLoop paths it reads all of it; a CONNECT over
+			// 64 KiB it reads the rest of); it sets its keep-alive one after.
+			_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
+		}
+		rc := &replayConn{Conn: conn, l: l, drop: drop, midSession: drop > 0,
+			gate: packetGate{max: l.b.lim.maxPacket, buf: pre, tooBig: l.b.tooBig}}
 		if err := l.establish(l.id, rc); err != nil {
 			l.log.Debug("mqtt client disconnected", "remote", conn.RemoteAddr(), "err", err)
 		}
@@ -544,27 +629,42 @@ func (l *publishListener) mochiDone(conn net.Conn, id string) {
 	}
 }
 
-// replayConn is a connection handed to mochi: Read returns pre first,
-// Write drops the first drop bytes.
+// replayConn is a connection handed to mochi: Read returns the bytes the
+// listener read already (the CONNECT, and on a hand-over the packets from
+// the first one mochi handles) first, then the rest of the connection,
+// each packet only once it arrived whole (packetGate); Write drops the
+// first drop bytes.
 type replayConn struct {
 	net.Conn
-	pre        []byte // read by mochi's reader only
-	drop       int    // written by mochi under its client lock only
-	midSession bool   // handed over by a loop: the client had connected before
+	l          *publishListener
+	gate       packetGate // read by mochi's reader only
+	drop       int        // written by mochi under its client lock only
+	midSession bool       // handed over by a loop: the client had connected before
 }
 
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.pre) > 0 {
-		n := copy(p, c.pre)
-		c.pre = c.pre[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
+func (c *replayConn) Read(p []byte) (int, error) { return c.gate.read(c.Conn, p) }
 
+// handedOver reports whether a publish loop handed the connection over in
+// the middle of its session (the client had its CONNACK).
+func (c *replayConn) handedOver() bool { return c.midSession }
+
+// SetDeadline is mochi's keep-alive deadline (1.5 times the keep alive
+// from the last packet, none without one): it applies to reads; each
+// Write has a deadline of its own.
+func (c *replayConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
+
+// Write writes p within the write timeout: a client that does not read
+// what it subscribed to (its socket full) is closed then, rather than
+// holding up to MaxQueued messages for ever. Once Close began, the
+// deadline is Close's second. The first drop bytes are discarded.
 func (c *replayConn) Write(p []byte) (int, error) {
-	if c.drop == 0 {
-		return c.Conn.Write(p)
+	d := c.l.b.lim.writeTimeout
+	if c.l.closing.Load() {
+		d = time.Second
+	}
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(d))
+	if c.l.closing.Load() { // Close may have set its deadline just before ours
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	}
 	k := min(c.drop, len(p))
 	c.drop -= k
@@ -572,6 +672,12 @@ func (c *replayConn) Write(p []byte) (int, error) {
 		return k, nil
 	}
 	n, err := c.Conn.Write(p[k:])
+	if err != nil {
+		// mochi's write loop logs a failed write and goes on with the
+		// next packet; the stream is broken (a packet cut short), so end
+		// the connection: mochi's reader sees it and lets the client go.
+		c.Conn.Close()
+	}
 	return k + n, err
 }
 
@@ -607,9 +713,10 @@ func takeFD(conn net.Conn) (int, error) {
 
 // readConnect reads the first packet of a connection, exactly its bytes
 // (nothing after it), and parses it when it is a CONNECT the loop may
-// serve. An error is a failed read; anything else that is not for the
-// loop comes back with loop false and the bytes read so far.
-func readConnect(r io.Reader) ([]byte, connectInfo, error) {
+// serve. An error is a failed read or a CONNECT over maxPacket bytes
+// (errPacketTooLarge); anything else that is not for the loop comes back
+// with loop false and the bytes read so far.
+func readConnect(r io.Reader, maxPacket int) ([]byte, connectInfo, error) {
 	var ci connectInfo
 	raw := make([]byte, 1, 64)
 	if _, err := io.ReadFull(r, raw); err != nil {
@@ -633,6 +740,9 @@ func readConnect(r io.Reader) ([]byte, connectInfo, error) {
 		if i == 3 {
 			return raw, ci, nil
 		}
+	}
+	if size := len(raw) + rem; size > maxPacket {
+		return nil, ci, fmt.Errorf("%w: CONNECT of %d bytes, the limit is %d", errPacketTooLarge, size, maxPacket)
 	}
 	if rem > 64<<10 {
 		// A large will or MQTT 5 properties: mochi reads it (the rest
@@ -808,9 +918,10 @@ type pubMsg struct {
 
 // pubLoop serves its connections: one epoll instance, one goroutine.
 type pubLoop struct {
-	l    *publishListener
-	epfd int
-	evfd int // wakes the loop for commands
+	l         *publishListener
+	maxPacket int // largest packet, fixed header included
+	epfd      int
+	evfd      int // wakes the loop for commands
 
 	mu      sync.Mutex
 	cmds    []loopCmd
@@ -842,7 +953,7 @@ func newPubLoop(l *publishListener) (*pubLoop, error) {
 		unix.Close(evfd)
 		return nil, err
 	}
-	return &pubLoop{l: l, epfd: epfd, evfd: evfd, conns: map[int32]*pubConn{},
+	return &pubLoop{l: l, maxPacket: l.b.lim.maxPacket, epfd: epfd, evfd: evfd, conns: map[int32]*pubConn{},
 		events: make([]unix.EpollEvent, 512), rbuf: make([]byte, publishReadBuf)}, nil
 }
 
@@ -1062,11 +1173,13 @@ func (lp *pubLoop) parse(c *pubConn, data []byte) []byte {
 		case st == lenBad:
 			lp.closeLater(c, "malformed remaining length")
 			return nil
-		case rem > publishMaxPacket:
-			lp.closeLater(c, fmt.Sprintf("packet of %d bytes is over the limit of %d", rem, publishMaxPacket))
-			return nil
 		}
 		total := 1 + hl + rem
+		if total > lp.maxPacket {
+			lp.l.b.tooBig(total)
+			lp.closeLater(c, fmt.Sprintf("packet of %d bytes is over the limit of %d", total, lp.maxPacket))
+			return nil
+		}
 		if len(data) < total {
 			return data
 		}
@@ -1291,7 +1404,7 @@ func (lp *pubLoop) remove(c *pubConn) {
 	if lp.conns[int32(c.fd)] == c {
 		delete(lp.conns, int32(c.fd))
 		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-		atomic.AddInt64(&lp.l.b.srv.Info.ClientsConnected, -1)
+		lp.l.clientDown()
 	}
 	c.state = connGone
 	lp.l.forget(c)
@@ -1305,7 +1418,7 @@ func (lp *pubLoop) drop(c *pubConn) {
 	wasAdded := lp.conns[int32(c.fd)] == c
 	lp.remove(c)
 	if !wasAdded {
-		atomic.AddInt64(&lp.l.b.srv.Info.ClientsConnected, -1)
+		lp.l.clientDown()
 	}
 	unix.Close(c.fd)
 	lp.l.log.Debug("mqtt client disconnected", "client", c.id, "reason", c.why)

@@ -14,6 +14,7 @@ import (
 type loopListener interface {
 	listeners.Listener
 	takeover(id string, conn net.Conn) // conn: the mochi client's connection
+	clients() int64                    // clients on the loops
 }
 
 // newLoopListener returns nil: without epoll every client is mochi's.

@@ -306,7 +306,7 @@ func FuzzParseConnect(f *testing.F) {
 		if hasPass {
 			require.Equal(t, pass, string(ci.pass))
 		}
-		raw, ci2, err := readConnect(bytes.NewReader(append(wirePacket(0x10, body), junk...)))
+		raw, ci2, err := readConnect(bytes.NewReader(append(wirePacket(0x10, body), junk...)), 1<<28)
 		require.NoError(t, err)
 		require.Equal(t, wirePacket(0x10, body), raw, "readConnect reads exactly the CONNECT")
 		require.Equal(t, ci, ci2)
