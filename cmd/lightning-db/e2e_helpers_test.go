@@ -31,6 +31,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// LDB_TEST_BINARY runs the process tests against another build (an
+	// unfixed one, for the "before" figures of the hostile suite).
+	if b := os.Getenv("LDB_TEST_BINARY"); b != "" {
+		binary = b
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

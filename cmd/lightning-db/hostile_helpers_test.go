@@ -8,6 +8,9 @@ package main
 // well-behaved client beside the attack keeps being served.
 //
 //	go test -run TestHostile ./cmd/lightning-db
+//
+// LDB_TEST_BINARY=/path/to/lightning-db runs the same suite against
+// another build, e.g. one without the fixes, for before/after figures.
 
 import (
 	"bufio"

@@ -10,7 +10,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,13 +26,9 @@ import (
 const hostileQueryPeak = 128 << 20
 
 // startHostileQuery starts the server for one attack, as the README does
-// plus --memory-limit. LDB_HOSTILE_BINARY runs another build instead (the
-// unfixed one, for the "before" figures).
+// plus --memory-limit.
 func startHostileQuery(t *testing.T) *proc {
 	t.Helper()
-	if b := os.Getenv("LDB_HOSTILE_BINARY"); b != "" {
-		binary = b
-	}
 	return startServer(t, t.TempDir(), "--sync-mode", "none", "--memory-limit", strconv.Itoa(512<<20))
 }
 
