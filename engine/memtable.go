@@ -361,6 +361,9 @@ func (s *memSeries) grow() {
 	s.ts, s.vals = ts, vals
 }
 
+// memFirstCap is the capacity (samples) of a series' first slices.
+const memFirstCap = 32
+
 // memGrowDoubleUntil is the capacity (samples) up to which a series'
 // slices double; past it they grow by a quarter.
 const memGrowDoubleUntil = 512
@@ -368,7 +371,7 @@ const memGrowDoubleUntil = 512
 // memGrowCap is the capacity a series' slices grow to from c.
 func memGrowCap(c int) int {
 	if c < memGrowDoubleUntil {
-		return max(32, 2*c)
+		return max(memFirstCap, 2*c)
 	}
 	return c + c/4
 }

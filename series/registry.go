@@ -154,6 +154,15 @@ func (r *Registry) lookup(canonical []byte, h uint64) (ID, bool) {
 // series are validated; a new series beyond MaxSeries gets ErrSeriesLimit.
 // A new series is not durable until MarkDurable.
 func (r *Registry) GetOrCreate(canonical []byte, typ ValueType) (id ID, created bool, err error) {
+	return r.GetOrCreateAdmit(canonical, typ, nil)
+}
+
+// GetOrCreateAdmit is GetOrCreate that, when the series is new, first asks
+// admit (unless nil): an error from it is returned and nothing is created.
+// admit runs under a registry lock, once per series actually created, so a
+// caller can count new series exactly (a limit on new series per request
+// or per minute); it must be cheap and must not call the registry.
+func (r *Registry) GetOrCreateAdmit(canonical []byte, typ ValueType, admit func() error) (id ID, created bool, err error) {
 	h := HashCanonical(canonical)
 	if id, ok := r.lookup(canonical, h); ok {
 		return id, false, nil
@@ -172,6 +181,11 @@ func (r *Registry) GetOrCreate(canonical []byte, typ ValueType) (id ID, created 
 	}
 	if r.maxSeries > 0 && r.count.Load() >= int64(r.maxSeries) {
 		return 0, false, fmt.Errorf("%w: the database holds %d series, the limit is %d", ErrSeriesLimit, r.count.Load(), r.maxSeries)
+	}
+	if admit != nil {
+		if err := admit(); err != nil {
+			return 0, false, err
+		}
 	}
 	id, err = r.allocate()
 	if err != nil {
