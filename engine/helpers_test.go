@@ -23,9 +23,9 @@ type errorFS struct {
 	match     string
 	failWrite bool
 	failSync  bool
-	shortWrit bool // write half the bytes, then fail
-	failOpen  bool // creating a matching file fails
-	failRm    bool // removing a matching file fails
+	shortWrit bool  // write half the bytes, then fail
+	failOpen  bool  // creating a matching file fails
+	failRm    bool  // removing a matching file fails
 	err       error // the injected error; nil means errInjected
 }
 
