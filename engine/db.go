@@ -672,6 +672,12 @@ type Stats struct {
 	AppendedSamples uint64
 	RejectedSeries  uint64
 	Overloaded      uint64
+	// RequestsTooLarge counts Appends refused with series.ErrBatchTooLarge.
+	RequestsTooLarge uint64
+	// ReplayDropped counts WAL samples recovery dropped as out of range.
+	ReplayDropped uint64
+	// FlushFailures counts failed background flushes (each is retried).
+	FlushFailures uint64
 	WALGroups       uint64
 	WALFsyncs       uint64
 	WALBytes        uint64
@@ -702,6 +708,9 @@ func (db *DB) Stats() Stats {
 		AppendedSamples:  db.m.samples.Load(),
 		RejectedSeries:   db.m.rejected.Load(),
 		Overloaded:       db.m.overloaded.Load(),
+		RequestsTooLarge: db.m.tooLarge.Load(),
+		ReplayDropped:    db.m.replayDropped.Load(),
+		FlushFailures:    db.m.flushFailures.Load(),
 		WALGroups:        db.m.groups.Load(),
 		WALFsyncs:        db.m.fsyncs.Load(),
 		WALBytes:         uint64(db.m.walBytes.get()),

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -159,8 +160,14 @@ func runModel(t *testing.T, seed uint64) {
 				adds = append(adds, pending{key{s, ts}, v})
 			}
 		}
+		poison := -1
+		if rng.IntN(20) == 0 { // a series the engine must refuse, beside the rest
+			poison = b.AddSeries(labels("model", "s", "poison"), series.TypeFloat)
+			b.AppendFloat([]int64{math.MinInt64, math.MinInt64 + 1, math.MaxInt64}[rng.IntN(3)], 1)
+		}
 		res, err := db.Append(context.Background(), &b)
-		if err != nil || len(res.Rejected) > 0 {
+		if err != nil || poison < 0 && len(res.Rejected) > 0 ||
+			poison >= 0 && (len(res.Rejected) != 1 || res.Rejected[0].Index != poison || !errors.Is(res.Rejected[0].Err, series.ErrTimestampRange)) {
 			t.Fatalf("step %d: %v %+v", step, err, res.Rejected)
 		}
 		if n := db.m.flushFailures.Load(); n > 0 {
