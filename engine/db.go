@@ -677,7 +677,7 @@ type Stats struct {
 	// ReplayDropped counts WAL samples recovery dropped as out of range.
 	ReplayDropped uint64
 	// FlushFailures counts failed background flushes (each is retried).
-	FlushFailures uint64
+	FlushFailures   uint64
 	WALGroups       uint64
 	WALFsyncs       uint64
 	WALBytes        uint64
