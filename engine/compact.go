@@ -90,7 +90,7 @@ func (db *DB) noteFlushed(segs []*segment) {
 		db.partFlushed = map[int64]int64{}
 	}
 	for p, t := range db.partFlushed {
-		if t < now-int64(db.opts.ColdCompactionDelay) {
+		if t < subSat(now, max(int64(db.opts.ColdCompactionDelay), 0)) {
 			delete(db.partFlushed, p) // quiet: the zero value says the same
 		}
 	}

@@ -80,6 +80,13 @@ type DB struct {
 	bgCtx         context.Context // ends when Close begins
 	bgWG          sync.WaitGroup
 
+	// Admission (limits.go).
+	pending       atomic.Int64 // estimated bytes of admitted batches not yet applied
+	flushWanted   atomic.Bool  // an Append was refused for the budget: flush even below MemtableFlushBytes
+	newSeries     *rateLimiter // MaxNewSeriesPerMinute
+	errPerRequest error        // the rejection of a series past MaxNewSeriesPerRequest
+	errPerMinute  error        // the rejection of a series past MaxNewSeriesPerMinute
+
 	commits sync.Pool // *commit
 	groups  sync.Pool // *[]*commit, the writer's group slices, back from the applier
 	ready   atomic.Bool
@@ -126,6 +133,11 @@ func Open(dir string, opts Options) (*DB, error) {
 		flushEnc:     encoding.Encoder{Fast: opts.MemtableFlushBytes < fastFlushBelow},
 		compactq:     make(chan struct{}, 1),
 		indexWritten: map[int64]int{},
+		newSeries:    newRateLimiter(opts.MaxNewSeriesPerMinute, opts.Now),
+		errPerRequest: fmt.Errorf("%w: more than %d new series in one request (engine.max_new_series_per_request)",
+			series.ErrSeriesLimit, opts.MaxNewSeriesPerRequest),
+		errPerMinute: fmt.Errorf("%w: more than %d new series a minute (engine.max_new_series_per_minute); retry later",
+			series.ErrSeriesLimit, opts.MaxNewSeriesPerMinute),
 	}
 	mem := newMemtable()
 	mem.refs.Store(1)
@@ -226,11 +238,13 @@ func (db *DB) Lookup(ls series.Labels) (series.ID, bool) {
 }
 
 // Append stores a batch durably and returns once every accepted sample is
-// on disk (per the sync mode) and readable. Series whose labels are
-// invalid, whose type differs from their series' type, or that would pass
-// the series limit are rejected and reported in the result; the rest of the
-// batch is stored. An error means nothing of the batch was acknowledged:
-// ErrOverloaded (retry later), ErrClosed, ErrWALFailed, an I/O error, or
+// on disk (per the sync mode) and readable. Series with a timestamp outside
+// series.MinTime..MaxTime, whose labels are invalid, whose type differs
+// from their series' type, or that would pass a series limit are rejected
+// and reported in the result; the rest of the batch is stored (limits.go).
+// An error means nothing of the batch was acknowledged: ErrOverloaded
+// (retry later), series.ErrBatchTooLarge (the batch alone is over the
+// memtable budget), ErrClosed, ErrWALFailed, ErrDiskFull, an I/O error, or
 // the context's error while waiting to be queued. b must not be modified
 // until Append returns; Append stores series ID hints in it (SetRef).
 func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult, error) {
@@ -238,11 +252,11 @@ func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult,
 	if err := b.Validate(); err != nil {
 		return res, err
 	}
-	if db.overBudget() {
-		db.m.overloaded.Inc()
-		db.kickFlusher() // the memtable may be below MemtableFlushBytes
-		return res, ErrOverloaded
+	reserved, err := db.admit(b)
+	if err != nil {
+		return res, err
 	}
+	defer db.pending.Add(-reserved)
 	c := db.commits.Get().(*commit)
 	defer db.putCommit(c)
 	c.batch = b
@@ -269,7 +283,7 @@ func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult,
 	// Once queued, the commit is waited for even if ctx ends: the WAL may
 	// already hold it, and the caller must not reuse b before it is applied.
 	if err := <-c.done; err != nil {
-		return res, err
+		return res, clientError(err)
 	}
 	db.indexBatch(b, c.ids)
 	res.Accepted = accepted
@@ -283,26 +297,35 @@ func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult,
 // of accepted samples.
 func (db *DB) resolve(b *series.Batch, c *commit, res *series.AppendResult) int {
 	accepted := 0
+	gate := newSeriesGate{db: db}
+	reject := func(i, reason int, err error) {
+		res.Rejected = append(res.Rejected, series.Rejection{Index: i, Err: err})
+		db.m.rejectedBy[reason].Inc()
+		c.ids[i] = 0
+	}
 	for i := range b.Len() {
 		canonical, typ, ts, _ := b.Series(i)
+		if err := checkTimes(ts); err != nil && !db.opts.noTimeCheck {
+			reject(i, rejectTimeRange, err)
+			continue
+		}
 		id := b.Ref(i)
 		if id != 0 && string(db.reg.Labels(id)) != string(canonical) {
 			id = 0
 		}
 		if id == 0 {
 			var err error
-			id, _, err = db.reg.GetOrCreate(canonical, typ)
+			gate.reason = rejectOther
+			id, _, err = db.reg.GetOrCreateAdmit(canonical, typ, gate.admit)
 			if err != nil {
-				res.Rejected = append(res.Rejected, series.Rejection{Index: i, Err: err})
-				c.ids[i] = 0
+				reject(i, gate.reason, err)
 				continue
 			}
 			b.SetRef(i, id)
 		}
 		if have := db.reg.Type(id); have != typ {
-			res.Rejected = append(res.Rejected, series.Rejection{Index: i, Err: fmt.Errorf(
-				"%w: series %s holds %s values, got %s", series.ErrTypeConflict, db.seriesName(id), have, typ)})
-			c.ids[i] = 0
+			reject(i, rejectOther, fmt.Errorf(
+				"%w: series %s holds %s values, got %s", series.ErrTypeConflict, db.seriesName(id), have, typ))
 			continue
 		}
 		c.ids[i] = id
@@ -313,6 +336,17 @@ func (db *DB) resolve(b *series.Batch, c *commit, res *series.AppendResult) int 
 		db.m.rejected.Add(uint64(len(res.Rejected)))
 	}
 	return accepted
+}
+
+// checkTimes returns the error naming the first timestamp of ts outside
+// series.MinTime..MaxTime, or nil.
+func checkTimes(ts []int64) error {
+	for _, t := range ts {
+		if !series.InRange(t) {
+			return series.CheckTime(t)
+		}
+	}
+	return nil
 }
 
 // indexBatch adds the accepted series of a committed batch to the tag index
@@ -351,16 +385,6 @@ func (db *DB) indexSamples(id series.ID, canonical []byte, ts []int64) {
 	}
 }
 
-// partitionStart returns the start of the partition holding t.
-func (db *DB) partitionStart(t int64) int64 {
-	d := db.opts.PartitionDuration
-	p := t / d * d
-	if t < 0 && p != t {
-		p -= d
-	}
-	return p
-}
-
 // Index returns the tag index: label matchers to series IDs, per partition.
 func (db *DB) Index() *tagindex.Index { return db.index }
 
@@ -394,6 +418,7 @@ func (db *DB) runWriter() {
 	defer db.wg.Done()
 	defer close(db.applyq)
 	var buf []byte
+	failing := false // the last group failed (logged once until a group succeeds)
 	for {
 		var c *commit
 		var ok bool
@@ -437,11 +462,13 @@ func (db *DB) runWriter() {
 		}
 		*gp = group
 		if err != nil {
+			db.logWriteFailure(err, &failing)
 			for _, c := range group {
 				c.done <- err
 			}
 			db.groups.Put(gp)
 		} else {
+			failing = false
 			db.m.groups.Inc()
 			db.m.groupBatches.Observe(float64(len(group)))
 			db.applyq <- applyItem{group: gp}
@@ -453,6 +480,16 @@ func (db *DB) runWriter() {
 			return
 		}
 	}
+}
+
+// logWriteFailure logs a failed WAL group write, with its path, once
+// until a group succeeds again (clients get the error without the path).
+func (db *DB) logWriteFailure(err error, failing *bool) {
+	if *failing {
+		return
+	}
+	*failing = true
+	db.log.Error("WAL write failed; appends get an error until it succeeds", "err", err, "disk_full", isDiskFull(err))
 }
 
 // rotateForFlush rotates the WAL between two groups and has the applier
@@ -635,6 +672,12 @@ type Stats struct {
 	AppendedSamples uint64
 	RejectedSeries  uint64
 	Overloaded      uint64
+	// RequestsTooLarge counts Appends refused with series.ErrBatchTooLarge.
+	RequestsTooLarge uint64
+	// ReplayDropped counts WAL samples recovery dropped as out of range.
+	ReplayDropped uint64
+	// FlushFailures counts failed background flushes (each is retried).
+	FlushFailures   uint64
 	WALGroups       uint64
 	WALFsyncs       uint64
 	WALBytes        uint64
@@ -665,6 +708,9 @@ func (db *DB) Stats() Stats {
 		AppendedSamples:  db.m.samples.Load(),
 		RejectedSeries:   db.m.rejected.Load(),
 		Overloaded:       db.m.overloaded.Load(),
+		RequestsTooLarge: db.m.tooLarge.Load(),
+		ReplayDropped:    db.m.replayDropped.Load(),
+		FlushFailures:    db.m.flushFailures.Load(),
 		WALGroups:        db.m.groups.Load(),
 		WALFsyncs:        db.m.fsyncs.Load(),
 		WALBytes:         uint64(db.m.walBytes.get()),

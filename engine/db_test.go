@@ -156,12 +156,13 @@ func TestSeriesLimit(t *testing.T) {
 }
 
 func TestOverloaded(t *testing.T) {
-	db := mustOpen(t, t.TempDir(), Options{MemtableBudget: 1})
-	defer db.Close()
-	appendOne(t, db, labels("a"), series.TypeFloat, 1, 0) // takes the memtable over budget
 	var b series.Batch
 	b.AddSeries(labels("a"), series.TypeFloat)
 	b.AppendFloat(2, 1)
+	// The budget holds the batch alone, not beside the memtable.
+	db := mustOpen(t, t.TempDir(), Options{MemtableBudget: requestBytes(&b) + 1})
+	defer db.Close()
+	appendOne(t, db, labels("a"), series.TypeFloat, 1, 0)
 	if _, err := db.Append(context.Background(), &b); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("err = %v, want ErrOverloaded", err)
 	}

@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"syscall"
 )
 
 // Errors returned by the engine; test with errors.Is.
@@ -11,6 +13,10 @@ var (
 	// memory budget. It is returned at once, before anything is written;
 	// the caller should retry later (HTTP 503 with Retry-After).
 	ErrOverloaded = errors.New("engine overloaded: memtable over its memory budget")
+	// ErrDiskFull marks a write that failed because the disk is full
+	// (ENOSPC, EDQUOT). Its message names no file: it reaches clients
+	// (HTTP 503 with Retry-After), the log keeps the path.
+	ErrDiskFull = errors.New("no space left on device")
 	// ErrClosed is returned by calls on a closed DB.
 	ErrClosed = errors.New("engine closed")
 	// ErrWALFailed is returned once an fsync of the WAL has failed: after
@@ -32,3 +38,32 @@ func (e *CorruptionError) Error() string {
 }
 
 func (e *CorruptionError) Unwrap() error { return e.Err }
+
+// isDiskFull reports whether err says the disk (or the quota) is full.
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// clientError returns a write-path error as Append's caller sees it,
+// without server paths (callers pass it on to HTTP clients): a full disk
+// is ErrDiskFull, any other file error is its cause without the path
+// (ErrWALFailed carries none). The writer logs the full error.
+func clientError(err error) error {
+	if isDiskFull(err) {
+		return ErrDiskFull
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("write WAL: %s: %w", pe.Op, pe.Err)
+	}
+	return err
+}
+
+// withoutPath returns the cause of a *fs.PathError, or err.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -376,29 +376,47 @@ func (db *DB) writeIndexPartition(start int64) error {
 }
 
 // runFlusher flushes when the active memtable passes its size or age
-// limit, and applies retention.
+// limit or an Append was refused for the budget, and applies retention. A
+// failed flush (a full disk) is retried after a backoff of FlushRetryMin,
+// doubling up to FlushRetryMax, until one succeeds: the memtable must not
+// wait for its size limit to come round again once space is back. While
+// a retry is pending, kicks and ticks do not flush (an overloaded DB
+// kicks at every refused Append).
 func (db *DB) runFlusher(ctx context.Context) {
 	defer db.bgWG.Done()
 	t := time.NewTicker(db.opts.maintenanceInterval())
 	defer t.Stop()
+	var backoff time.Duration
+	var retry <-chan time.Time // nil unless a retry is pending
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-db.flushq:
-			if !db.flushDue() && !db.overBudget() {
+			if retry != nil || !db.flushDue() && !db.overBudget() && !db.flushWanted.Load() {
 				continue // an overload kick that a finished flush answered
 			}
+		case <-retry:
+			retry = nil
 		case <-t.C:
 			if err := db.applyRetention(ctx); err != nil && ctx.Err() == nil {
 				db.log.Error("retention failed", "err", err)
 			}
-			if !db.flushDue() {
+			if retry != nil || !db.flushDue() {
 				continue
 			}
 		}
-		if err := db.flush(ctx, false); err != nil && !errors.Is(err, context.Canceled) {
-			db.log.Error("flush failed", "err", err)
+		db.flushWanted.Store(false)
+		err := db.flush(ctx, false)
+		switch {
+		case err == nil:
+			backoff = 0
+		case errors.Is(err, context.Canceled):
+		default:
+			db.m.flushFailures.Inc()
+			backoff = min(max(2*backoff, db.opts.FlushRetryMin), db.opts.FlushRetryMax)
+			db.log.Error("flush failed; retrying", "err", err, "retry_in", backoff, "disk_full", isDiskFull(err))
+			retry = time.After(backoff)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -22,9 +23,10 @@ type errorFS struct {
 	match     string
 	failWrite bool
 	failSync  bool
-	shortWrit bool // write half the bytes, then fail
-	failOpen  bool // creating a matching file fails
-	failRm    bool // removing a matching file fails
+	shortWrit bool  // write half the bytes, then fail
+	failOpen  bool  // creating a matching file fails
+	failRm    bool  // removing a matching file fails
+	err       error // the injected error; nil means errInjected
 }
 
 func (e *errorFS) Remove(name string) error {
@@ -38,6 +40,16 @@ func (e *errorFS) Remove(name string) error {
 }
 
 var errInjected = errors.New("injected I/O error")
+
+// injected returns the error to inject for a write to file name.
+func (e *errorFS) injected(name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err == nil {
+		return errInjected
+	}
+	return &fs.PathError{Op: "write", Path: name, Err: e.err}
+}
 
 func (e *errorFS) set(f func(*errorFS)) {
 	e.mu.Lock()
@@ -77,10 +89,10 @@ func (f *errorFile) Write(p []byte) (int, error) {
 	w, _, short := f.hit()
 	if short && len(p) > 1 {
 		n, _ := f.File.Write(p[:len(p)/2])
-		return n, errInjected
+		return n, f.fs.injected(f.Name())
 	}
 	if w {
-		return 0, errInjected
+		return 0, f.fs.injected(f.Name())
 	}
 	return f.File.Write(p)
 }

@@ -136,9 +136,9 @@ const (
 	memChunkOverhead = 48
 )
 
-// Fixed cost charged per series, for the budget: struct, slice headers and
-// page slot.
-const memSeriesOverhead = 160
+// Fixed cost charged per series, for the budget: struct (192 B with its
+// slice headers) and page slot (TestSeriesMemory measures it).
+const memSeriesOverhead = 208
 
 func newMemtable() *memtable {
 	m := &memtable{}
@@ -361,6 +361,12 @@ func (s *memSeries) grow() {
 	s.ts, s.vals = ts, vals
 }
 
+// memFirstCap is the capacity (samples) of a series' first slices. It was
+// 32 (512 bytes): half the memory of a new series of one sample, which is
+// what a flood of new series is made of; a regular series reaches 64 in
+// three more growths, once (a flushed memtable keeps its slices).
+const memFirstCap = 8
+
 // memGrowDoubleUntil is the capacity (samples) up to which a series'
 // slices double; past it they grow by a quarter.
 const memGrowDoubleUntil = 512
@@ -368,7 +374,7 @@ const memGrowDoubleUntil = 512
 // memGrowCap is the capacity a series' slices grow to from c.
 func memGrowCap(c int) int {
 	if c < memGrowDoubleUntil {
-		return max(32, 2*c)
+		return max(memFirstCap, 2*c)
 	}
 	return c + c/4
 }

@@ -18,6 +18,10 @@ type metrics struct {
 	rejected      atomicCounter
 	overloaded    atomicCounter
 	replaySamples atomicCounter
+	replayDropped atomicCounter // WAL samples out of series.MinTime..MaxTime, dropped
+	tooLarge      atomicCounter
+	rejectedBy    [nRejectReasons]atomicCounter
+	flushFailures atomicCounter
 
 	flushes          atomicCounter
 	flushedSamples   atomicCounter
@@ -90,6 +94,16 @@ func newMetrics(reg prometheus.Registerer, db *DB) (*metrics, error) {
 		counter("engine_retention_dropped_segments_total", "Segments dropped by retention.", m.droppedSegments.get),
 		gauge("engine_series", "Series in the registry.", func() float64 { return float64(db.reg.Len()) }),
 	}
+	for r, name := range rejectReasonNames {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "engine_rejected_series_by_reason_total", Help: "Batch series rejected, by reason.",
+			ConstLabels: prometheus.Labels{"reason": name}}, m.rejectedBy[r].get))
+	}
+	cs = append(cs,
+		counter("engine_requests_too_large_total", "Appends refused because the batch alone is over the memtable budget.", m.tooLarge.get),
+		counter("engine_wal_dropped_samples_total", "WAL samples dropped by recovery because their timestamp is out of range.", m.replayDropped.get),
+		counter("engine_flush_failures_total", "Background flushes that failed (retried with backoff).", m.flushFailures.get),
+	)
 	m.reg = reg
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -65,8 +66,13 @@ func runModel(t *testing.T, seed uint64) {
 		it := &Iterator{}
 		for s := range nSeries {
 			minT, maxT := (rng.Int64N(span)-span/2)*scale, (rng.Int64N(span)-span/2)*scale
-			if rng.IntN(4) == 0 {
+			switch rng.IntN(8) {
+			case 0, 1:
 				minT, maxT = -span*scale, span*scale
+			case 2:
+				minT, maxT = math.MinInt64, math.MaxInt64
+			case 3:
+				minT, maxT = extremeTime(rng, opts.PartitionDuration), extremeTime(rng, opts.PartitionDuration)
 			}
 			if minT > maxT {
 				minT, maxT = maxT, minT
@@ -127,6 +133,9 @@ func runModel(t *testing.T, seed uint64) {
 					// Mostly in order: around a cursor moving with the steps.
 					ts = (int64(step)*span/300 - span/2 + rng.Int64N(8)) * scale
 				}
+				if rng.IntN(8) == 0 {
+					ts = extremeTime(rng, opts.PartitionDuration)
+				}
 				var v string
 				switch typ {
 				case series.TypeString:
@@ -151,9 +160,18 @@ func runModel(t *testing.T, seed uint64) {
 				adds = append(adds, pending{key{s, ts}, v})
 			}
 		}
+		poison := -1
+		if rng.IntN(20) == 0 { // a series the engine must refuse, beside the rest
+			poison = b.AddSeries(labels("model", "s", "poison"), series.TypeFloat)
+			b.AppendFloat([]int64{math.MinInt64, math.MinInt64 + 1, math.MaxInt64}[rng.IntN(3)], 1)
+		}
 		res, err := db.Append(context.Background(), &b)
-		if err != nil || len(res.Rejected) > 0 {
+		if err != nil || poison < 0 && len(res.Rejected) > 0 ||
+			poison >= 0 && (len(res.Rejected) != 1 || res.Rejected[0].Index != poison || !errors.Is(res.Rejected[0].Err, series.ErrTimestampRange)) {
 			t.Fatalf("step %d: %v %+v", step, err, res.Rejected)
+		}
+		if n := db.m.flushFailures.Load(); n > 0 {
+			t.Fatalf("step %d: %d background flushes failed", step, n)
 		}
 		for _, a := range adds {
 			model[a.k] = a.v
@@ -173,4 +191,21 @@ func runModel(t *testing.T, seed uint64) {
 	if len(rep.Damage) > 0 {
 		t.Fatalf("verify: %v", rep.Damage[0])
 	}
+}
+
+// extremeTime returns a timestamp where arithmetic on times breaks first:
+// the ends of the stored range, around 0, or around a partition boundary
+// (of duration d) anywhere in the range.
+func extremeTime(rng *rand.Rand, d int64) int64 {
+	near := rng.Int64N(5) - 2
+	switch rng.IntN(4) {
+	case 0:
+		return series.MinTime + rng.Int64N(3)
+	case 1:
+		return series.MaxTime - rng.Int64N(3)
+	case 2:
+		return near
+	}
+	b := rng.Int64N(2*(series.MaxTime/d)) - series.MaxTime/d // a boundary index
+	return b*d + near
 }

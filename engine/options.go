@@ -120,8 +120,30 @@ type Options struct {
 	PrefetchSeries int
 	// Now returns the current time for retention; nil means time.Now.
 	Now func() time.Time
-	// MaxSeries caps the number of series; zero means no limit.
+	// MaxSeries caps the number of series; zero means no limit. There is
+	// no default: the right cap depends on the machine's memory (about
+	// 1.5 KB of RAM a series, docs/lsm.md "Series limits"), and the
+	// limits on new series per request and per minute below already
+	// bound how fast a client can grow the registry.
 	MaxSeries int
+	// MaxNewSeriesPerRequest caps the series one Append may create; the
+	// series past it are rejected (per series, ErrSeriesLimit) and the
+	// rest of the batch is stored. Zero means 100,000 (a Telegraf or
+	// Prometheus request holds at most a few thousand series); negative
+	// means no limit.
+	MaxNewSeriesPerRequest int
+	// MaxNewSeriesPerMinute caps the series created in any minute (a
+	// token bucket of that size refilled at that rate, on the clock
+	// Now); past it new series are rejected per series. Zero means
+	// 500,000: a fleet of 1,000 Telegraf hosts of 300 series each, or the
+	// 290,000 series of the churn benchmark, start within it; negative
+	// means no limit.
+	MaxNewSeriesPerMinute int
+	// FlushRetryMin and FlushRetryMax bound the backoff between retries
+	// of a failed background flush (a full disk): the first retry comes
+	// FlushRetryMin after the failure, each next one twice as late, up to
+	// FlushRetryMax. Zero means 1 s and 1 minute.
+	FlushRetryMin, FlushRetryMax time.Duration
 	// CommitQueue is the number of batches that may wait for the WAL
 	// writer; zero means 1024.
 	CommitQueue int
@@ -133,6 +155,10 @@ type Options struct {
 	// noFlushOnClose leaves the memtable in the WAL at Close, as a crash
 	// would; for tests of WAL replay and repair.
 	noFlushOnClose bool
+	// noTimeCheck lets Append store timestamps out of
+	// series.MinTime..MaxTime, as versions before the check did; for tests
+	// of recovery from such a WAL.
+	noTimeCheck bool
 }
 
 // DefaultOptions returns the defaults.
@@ -188,6 +214,18 @@ func (o *Options) ensureDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxNewSeriesPerRequest == 0 {
+		o.MaxNewSeriesPerRequest = 100_000
+	}
+	if o.MaxNewSeriesPerMinute == 0 {
+		o.MaxNewSeriesPerMinute = 500_000
+	}
+	if o.FlushRetryMin == 0 {
+		o.FlushRetryMin = time.Second
+	}
+	if o.FlushRetryMax == 0 {
+		o.FlushRetryMax = time.Minute
+	}
 	if o.CommitQueue == 0 {
 		o.CommitQueue = 1024
 	}
@@ -219,6 +257,9 @@ func (o *Options) validate() error {
 	}
 	if o.MemtableFlushBytes < 0 || o.MemtableFlushInterval < 0 || o.Retention < 0 || o.CompactionBytesPerSecond < 0 || o.PrefetchSeries < 0 {
 		errs = append(errs, errors.New("flush, compaction, retention and prefetch settings must not be negative"))
+	}
+	if o.FlushRetryMin < 0 || o.FlushRetryMax < o.FlushRetryMin {
+		errs = append(errs, fmt.Errorf("flush retry backoff %v..%v is negative or empty", o.FlushRetryMin, o.FlushRetryMax))
 	}
 	if o.MaxGroupBytes < 0 || o.MemtableBudget < 0 || o.MaxSeries < 0 || o.CommitQueue < 0 {
 		errs = append(errs, errors.New("sizes and limits must not be negative"))

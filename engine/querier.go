@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"math"
-
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/lightningdb/lightningdb/series"
@@ -145,12 +143,3 @@ func (s *SeriesSet) At() (series.ID, *Iterator) { return s.ids[s.i], s.it }
 // Err returns the first error met: a *CorruptionError for a damaged block
 // that was skipped (the other samples were returned).
 func (s *SeriesSet) Err() error { return s.err }
-
-// partitionEnd returns the last nanosecond of the partition at start.
-func partitionEnd(start, dur int64) int64 {
-	end := start + dur - 1
-	if end < start {
-		return math.MaxInt64
-	}
-	return end
-}

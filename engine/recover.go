@@ -64,6 +64,10 @@ func (db *DB) recover() (uint64, error) {
 		}
 		next = max(next, seq+1)
 	}
+	if r.dropped > 0 {
+		db.log.Warn("WAL replay dropped samples out of the stored timestamp range", "samples", r.dropped,
+			"min", series.MinTime, "max", series.MaxTime)
+	}
 	return next, nil
 }
 
@@ -187,11 +191,14 @@ func (db *DB) loadIndex() {
 }
 
 type replayer struct {
-	db    *DB
-	dec   recordDecoder
-	buf   []byte
-	mem   *memtable // the memtable being replayed into; its writeMu is held
-	delta memDelta  // counter changes of the current record
+	db      *DB
+	dec     recordDecoder
+	buf     []byte
+	mem     *memtable // the memtable being replayed into; its writeMu is held
+	delta   memDelta  // counter changes of the current record
+	ts      []int64   // scratch of inRange
+	vals    []uint64
+	dropped int // samples dropped by inRange
 }
 
 func (r *replayer) segment(name string) error {
@@ -265,7 +272,37 @@ func (r *replayer) samples(id series.ID, typ series.ValueType, ts []int64, vals 
 	if have := r.db.reg.Type(id); have != typ {
 		return fmt.Errorf("samples of series %d typed %s, registry says %s", id, typ, have)
 	}
+	ts, vals = r.inRange(id, ts, vals)
+	if len(ts) == 0 {
+		return nil
+	}
 	r.mem.addDeltaLocked(id, typ, ts, vals, strs, &r.delta)
 	r.db.indexSamples(id, r.db.reg.Labels(id), ts)
 	return nil
+}
+
+// inRange returns ts and vals without the samples whose timestamp is
+// outside series.MinTime..MaxTime, which an older version acknowledged
+// and no segment can hold: replaying them into the memtable made every
+// flush fail, for ever. They are dropped, logged and counted
+// (engine_wal_dropped_samples_total). Without any, ts and vals are
+// returned as they are.
+func (r *replayer) inRange(id series.ID, ts []int64, vals []uint64) ([]int64, []uint64) {
+	if checkTimes(ts) == nil {
+		return ts, vals
+	}
+	r.ts, r.vals = r.ts[:0], r.vals[:0]
+	for i, t := range ts {
+		if series.InRange(t) {
+			r.ts, r.vals = append(r.ts, t), append(r.vals, vals[i])
+			continue
+		}
+		if r.dropped == 0 { // the total is logged at the end of recovery
+			r.db.log.Warn("WAL holds a sample out of the stored timestamp range; dropping it and any other",
+				"series", r.db.seriesName(id), "timestamp", t, "err", series.ErrTimestampRange)
+		}
+		r.dropped++
+		r.db.m.replayDropped.Inc()
+	}
+	return r.ts, r.vals
 }

@@ -13,7 +13,7 @@ func (db *DB) retentionCutoff() int64 {
 	if db.opts.Retention == 0 {
 		return math.MinInt64
 	}
-	return db.opts.Now().UnixNano() - int64(db.opts.Retention)
+	return subSat(db.opts.Now().UnixNano(), int64(db.opts.Retention))
 }
 
 // ApplyRetention drops every partition whose last nanosecond is older than

@@ -139,7 +139,9 @@ func (w *wal) write(group []byte) error {
 			_, terr = w.f.Seek(w.size, io.SeekStart)
 		}
 		if terr != nil {
-			w.failed = fmt.Errorf("%w: write %s: %v; undoing it: %v", ErrWALFailed, w.f.Name(), err, terr)
+			w.log.Error("WAL write failed and could not be undone; refusing writes until reopened",
+				"file", w.f.Name(), "err", err, "undo_err", terr)
+			w.failed = fmt.Errorf("%w: write: %v; undoing it: %v", ErrWALFailed, withoutPath(err), withoutPath(terr))
 			return w.failed
 		}
 		return fmt.Errorf("write WAL %s: %w", w.f.Name(), err)
@@ -167,7 +169,7 @@ func (w *wal) syncLocked() error {
 	}
 	start := time.Now()
 	if err := w.f.Sync(); err != nil {
-		w.failed = fmt.Errorf("%w: fsync %s: %v", ErrWALFailed, w.f.Name(), err)
+		w.failed = fmt.Errorf("%w: fsync: %v", ErrWALFailed, withoutPath(err)) // it reaches clients
 		w.log.Error("WAL fsync failed; refusing writes until reopened", "file", w.f.Name(), "err", err)
 		return w.failed
 	}

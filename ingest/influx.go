@@ -217,6 +217,8 @@ func (h *InfluxHandler) appendFailed(w http.ResponseWriter, v api, err error) {
 	case h.opts.IsOverloaded(err):
 		h.c.overloaded.Add(1)
 		h.retryLater(w, v, fmt.Sprintf("server overloaded, retry later: %v", err))
+	case errors.Is(err, series.ErrBatchTooLarge):
+		h.writeError(w, v, http.StatusRequestEntityTooLarge, err.Error(), "")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		h.retryLater(w, v, fmt.Sprintf("write not committed: %v", err))
 	default:

@@ -153,7 +153,7 @@ func TestWrite(t *testing.T) {
 			target:     "/write?precision=s",
 			body:       []byte("m f=1 9223372037\nm f=1 9223372036\n"),
 			wantStatus: http.StatusBadRequest,
-			wantBody:   `{"error":"partial write: line 1: unable to parse 'm f=1 9223372037': timestamp out of range dropped=1"}`,
+			wantBody:   `{"error":"partial write: line 1: unable to parse 'm f=1 9223372037': timestamp out of range: 9223372037 at precision s is outside 1677-09-21T00:12:43.145224194Z..2262-04-11T23:47:16.854775806Z dropped=1"}`,
 			wantStored: []string{`m_f{} 1@9223372036000000000`},
 		},
 		{

@@ -15,6 +15,10 @@ var (
 	// ErrTimestampRange marks a sample whose timestamp is outside
 	// MinTime..MaxTime (see time.go).
 	ErrTimestampRange = errors.New("timestamp out of range")
+	// ErrBatchTooLarge marks a batch that alone would take more memory
+	// than the appender's budget: retrying cannot help, the client must
+	// send smaller requests (HTTP 413).
+	ErrBatchTooLarge = errors.New("request too large")
 	// ErrCorruptSnapshot marks a registry snapshot that fails its checksum
 	// or cannot be decoded.
 	ErrCorruptSnapshot = errors.New("corrupt series snapshot")

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // ID identifies a series. IDs are dense, start at 1 and are never reused; 0
@@ -154,6 +155,15 @@ func (r *Registry) lookup(canonical []byte, h uint64) (ID, bool) {
 // series are validated; a new series beyond MaxSeries gets ErrSeriesLimit.
 // A new series is not durable until MarkDurable.
 func (r *Registry) GetOrCreate(canonical []byte, typ ValueType) (id ID, created bool, err error) {
+	return r.GetOrCreateAdmit(canonical, typ, nil)
+}
+
+// GetOrCreateAdmit is GetOrCreate that, when the series is new, first asks
+// admit (unless nil): an error from it is returned and nothing is created.
+// admit runs under a registry lock, once per series actually created, so a
+// caller can count new series exactly (a limit on new series per request
+// or per minute); it must be cheap and must not call the registry.
+func (r *Registry) GetOrCreateAdmit(canonical []byte, typ ValueType, admit func() error) (id ID, created bool, err error) {
 	h := HashCanonical(canonical)
 	if id, ok := r.lookup(canonical, h); ok {
 		return id, false, nil
@@ -173,12 +183,17 @@ func (r *Registry) GetOrCreate(canonical []byte, typ ValueType) (id ID, created 
 	if r.maxSeries > 0 && r.count.Load() >= int64(r.maxSeries) {
 		return 0, false, fmt.Errorf("%w: the database holds %d series, the limit is %d", ErrSeriesLimit, r.count.Load(), r.maxSeries)
 	}
+	if admit != nil {
+		if err := admit(); err != nil {
+			return 0, false, err
+		}
+	}
 	id, err = r.allocate()
 	if err != nil {
 		return 0, false, err
 	}
 	key := string(canonical)
-	r.store(id, &regEntry{labels: []byte(key), typ: typ})
+	r.store(id, &regEntry{labels: keyBytes(key), typ: typ})
 	s.m[key] = id
 	return id, true, nil
 }
@@ -246,12 +261,18 @@ func (r *Registry) Insert(id ID, canonical []byte, typ ValueType) error {
 	}
 	r.growMu.Unlock()
 	key := string(canonical)
-	e := &regEntry{labels: []byte(key), typ: typ}
+	e := &regEntry{labels: keyBytes(key), typ: typ}
 	e.durable.Store(true)
 	r.store(id, e)
 	s.m[key] = id
 	return nil
 }
+
+// keyBytes returns the bytes of a map key without copying them: an entry's
+// labels and its key in the shard map share one copy (they were two, a
+// tenth of a new series' memory). Labels are never modified (Labels says
+// so), so the string stays immutable.
+func keyBytes(key string) []byte { return unsafe.Slice(unsafe.StringData(key), len(key)) }
 
 // ForEach calls fn for every series in ID order until fn returns false. The
 // labels slice is shared and must not be modified.

@@ -53,6 +53,10 @@ type EngineConfig struct {
 	MemtableFlush     int64         `yaml:"memtable_flush_bytes"`
 	MaxSeries         int           `yaml:"max_series"`
 	PartitionDuration time.Duration `yaml:"partition_duration"`
+	// New series one request, and all requests in a minute, may create
+	// (engine.Options.MaxNewSeriesPerRequest/PerMinute); negative = no limit.
+	MaxNewSeriesPerRequest int `yaml:"max_new_series_per_request"`
+	MaxNewSeriesPerMinute  int `yaml:"max_new_series_per_minute"`
 }
 
 // InfluxConfig configures the InfluxDB line protocol endpoints.
@@ -81,6 +85,9 @@ func defaultConfig() Config {
 			MemtableBudget:    eo.MemtableBudget,
 			MemtableFlush:     eo.MemtableFlushBytes,
 			PartitionDuration: time.Duration(eo.PartitionDuration),
+
+			MaxNewSeriesPerRequest: eo.MaxNewSeriesPerRequest,
+			MaxNewSeriesPerMinute:  eo.MaxNewSeriesPerMinute,
 		},
 		Influx: InfluxConfig{MaxBodyBytes: 32 << 20, Separator: "_", DBLabel: "db", MaxLineBytes: 256 << 10},
 		MQTT:   MQTTConfig{Addr: "127.0.0.1:1883", DB: "mqtt"},
@@ -101,6 +108,8 @@ func loadConfig(args []string) (Config, error) {
 		syncMode   = fs.String("sync-mode", cfg.Engine.SyncMode, "WAL sync mode: fsync (default, no acknowledged write lost), interval or none")
 		memBudget  = fs.Int64("memtable-budget", cfg.Engine.MemtableBudget, "memtable memory budget in bytes; past it writes get 503")
 		maxSeries  = fs.Int("max-series", cfg.Engine.MaxSeries, "maximum number of series (0 = no limit)")
+		newPerReq  = fs.Int("max-new-series-per-request", cfg.Engine.MaxNewSeriesPerRequest, "new series one write request may create (-1 = no limit)")
+		newPerMin  = fs.Int("max-new-series-per-minute", cfg.Engine.MaxNewSeriesPerMinute, "new series all writes may create in a minute (-1 = no limit)")
 		authTokens = fs.String("auth-tokens", "", "comma-separated tokens required on writes (empty = no auth)")
 		mqttAddr   = fs.String("mqtt-addr", cfg.MQTT.Addr, "embedded MQTT broker listen address (empty = no broker)")
 		memLimit   = fs.Int64("memory-limit", cfg.MemoryLimit, "Go soft memory limit in bytes (0 = none; GOMEMLIMIT wins)")
@@ -139,6 +148,10 @@ func loadConfig(args []string) (Config, error) {
 			cfg.Engine.MemtableBudget = *memBudget
 		case "max-series":
 			cfg.Engine.MaxSeries = *maxSeries
+		case "max-new-series-per-request":
+			cfg.Engine.MaxNewSeriesPerRequest = *newPerReq
+		case "max-new-series-per-minute":
+			cfg.Engine.MaxNewSeriesPerMinute = *newPerMin
 		case "auth-tokens":
 			cfg.Influx.Tokens = splitList(*authTokens)
 		case "mqtt-addr":
@@ -198,5 +211,8 @@ func (c *Config) engineOptions() engine.Options {
 		MemtableFlushBytes: c.Engine.MemtableFlush,
 		MaxSeries:          c.Engine.MaxSeries,
 		PartitionDuration:  int64(c.Engine.PartitionDuration),
+
+		MaxNewSeriesPerRequest: c.Engine.MaxNewSeriesPerRequest,
+		MaxNewSeriesPerMinute:  c.Engine.MaxNewSeriesPerMinute,
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
 	"github.com/lightningdb/lightningdb/ingest/mqtt"
 )
@@ -99,7 +98,7 @@ func (s *server) startMQTT(reg prometheus.Registerer) (*mqttService, error) {
 			MaxLineBytes: s.cfg.Influx.MaxLineBytes,
 		},
 		Linger:       c.Linger,
-		IsOverloaded: func(err error) bool { return errors.Is(err, engine.ErrOverloaded) },
+		IsOverloaded: engineRetryLater,
 		Registerer:   reg,
 		Logger:       log,
 	})

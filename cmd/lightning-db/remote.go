@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -40,7 +39,7 @@ func (s *server) registerRemote(reg prometheus.Registerer) error {
 		ReadMaxBytes:        rc.ReadMaxBytes,
 		ReadMaxBytesInFrame: rc.ReadMaxBytesInFrame,
 		ReadConcurrency:     rc.ReadConcurrency,
-		IsOverloaded:        func(err error) bool { return errors.Is(err, engine.ErrOverloaded) },
+		IsOverloaded:        engineRetryLater,
 		Metadata:            s.meta,
 		Logger:              s.log.With("component", "remote"),
 		Registerer:          reg,

@@ -105,7 +105,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		},
 		MaxBodyBytes: s.cfg.Influx.MaxBodyBytes,
 		Tokens:       s.cfg.Influx.Tokens,
-		IsOverloaded: func(err error) bool { return errors.Is(err, engine.ErrOverloaded) },
+		IsOverloaded: engineRetryLater,
 		Logger:       s.log.With("component", "influx"),
 		Registerer:   reg,
 	})

@@ -133,12 +133,32 @@ func TestParse(t *testing.T) {
 		},
 		{
 			name: "numbers out of range",
-			body: "m f=9223372036854775808i\nm f=18446744073709551616u\nm f=1e999\nm f=1 9223372036854775807\nm f=1 9223372036854775808\n",
+			body: "m f=9223372036854775808i\nm f=18446744073709551616u\nm f=1e999\nm f=1 9223372036854775806\nm f=1 9223372036854775808\n",
 			prec: Nanosecond,
-			want: []string{`4 m_f{} float 1@9223372036854775807`},
+			want: []string{`4 m_f{} float 1@9223372036854775806`},
 			errors: []string{
 				"1: integer out of range", "2: unsigned integer out of range", "3: float out of range", "5: timestamp out of range",
 			},
+		},
+		{
+			// InfluxDB's range: MinInt64 and MinInt64+1 and MaxInt64 are
+			// sentinels; a sample there once stopped every flush.
+			name: "timestamps outside the stored range",
+			body: "m f=1 -9223372036854775808\nm f=1 -9223372036854775807\nm f=1 -9223372036854775806\n" +
+				"m f=1 9223372036854775807\nm f=1 9223372036854775806\nm f=1 -9223372036854775809\n",
+			want: []string{`3 m_f{} float 1@-9223372036854775806`, `5 m_f{} float 1@9223372036854775806`},
+			errors: []string{
+				"1: timestamp out of range: -9223372036854775808 at precision ns is outside 1677-09-21T00:12:43.145224194Z..2262-04-11T23:47:16.854775806Z",
+				"2: timestamp out of range: -9223372036854775807", "4: timestamp out of range: 9223372036854775807",
+				"6: timestamp out of range: -9223372036854775809",
+			},
+		},
+		{
+			name:   "seconds past the range",
+			body:   "m f=1 9223372036\nm f=1 9223372037\nm f=1 -9223372036\nm f=1 -9223372037\nm f=1 9223372036854775807\n",
+			prec:   Second,
+			want:   []string{`1 m_f{} float 1@9223372036000000000`, `3 m_f{} float 1@-9223372036000000000`},
+			errors: []string{"2: timestamp out of range: 9223372037 at precision s", "4: timestamp out of range: -9223372037", "5: timestamp out of range"},
 		},
 		{
 			name:   "timestamp overflow by precision",

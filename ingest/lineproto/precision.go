@@ -40,6 +40,24 @@ func ParsePrecision(s string) (Precision, error) {
 	return 0, fmt.Errorf("invalid precision %q (use ns, us, ms, s, m or h)", s)
 }
 
+// String returns the precision's name as the precision parameter spells
+// it (ns, us, ms, s, m, h).
+func (p Precision) String() string {
+	switch p {
+	case Microsecond:
+		return "us"
+	case Millisecond:
+		return "ms"
+	case Second:
+		return "s"
+	case Minute:
+		return "m"
+	case Hour:
+		return "h"
+	}
+	return "ns"
+}
+
 // Nanoseconds returns the length of one unit in nanoseconds.
 func (p Precision) Nanoseconds() int64 {
 	switch p {

@@ -1,8 +1,11 @@
 package lineproto
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"strconv"
+	"time"
 	"unicode/utf8"
 	"unsafe"
 
@@ -585,14 +588,26 @@ func (s *scanner) parseTime() error {
 	}
 	t, err := strconv.ParseInt(str(digits), 10, 64)
 	if err != nil {
-		return numError(err, errBadTimestamp, errTimestampRange)
+		if errors.Is(err, strconv.ErrRange) {
+			return timeRangeError(digits, s.prec)
+		}
+		return errBadTimestamp
 	}
 	ns, ok := s.prec.toNanos(t)
-	if !ok {
-		return errTimestampRange
+	if !ok || !series.InRange(ns) {
+		return timeRangeError(digits, s.prec)
 	}
 	s.e.ts = ns
 	return nil
+}
+
+// timeRangeError is the error of a timestamp that overflows int64 or,
+// once scaled to ns by the precision, falls outside the range Lightning
+// DB stores (series.MinTime..MaxTime, InfluxDB's): it names the
+// timestamp as written and its precision.
+func timeRangeError(digits []byte, prec Precision) error {
+	return fmt.Errorf("%s: %s at precision %s is outside %s..%s", errTimestampRange, digits, prec,
+		time.Unix(0, series.MinTime).UTC().Format(time.RFC3339Nano), time.Unix(0, series.MaxTime).UTC().Format(time.RFC3339Nano))
 }
 
 // abandonTime consumes the rest of a line with a bad timestamp up to a CR or
