@@ -17,22 +17,15 @@ import (
 //
 //	go test -run TestHostileIngest ./cmd/lightning-db
 //
-// LDB_HOSTILE_BINARY=/work/base/lightning-db runs the same attacks against
-// another build (the figures before the fix); the crafted-WAL case always
-// uses /work/base/lightning-db (or LDB_BASE_BINARY) to write the WAL.
+// LDB_TEST_BINARY=/work/base/lightning-db runs the same attacks against
+// another build (the figures before the fix); the crafted-WAL case uses
+// /work/base/lightning-db (or LDB_BASE_BINARY), a build from before the
+// fix, to write the WAL, and is skipped where there is none.
 func TestHostileIngest(t *testing.T) {
 	t.Run("timestamps out of range", hostileTimestamps)
 	t.Run("WAL holding an out-of-range sample", hostileOldWAL)
 	t.Run("one request of 400k new series", hostileSeriesRequest)
 	t.Run("1.2M new series in five requests", hostileSeriesFlood)
-}
-
-// hostileBinary is the build the attacks run against.
-func hostileBinary() string {
-	if b := os.Getenv("LDB_HOSTILE_BINARY"); b != "" {
-		return b
-	}
-	return binary
 }
 
 // startBinary is startServer with a chosen executable.
@@ -81,7 +74,7 @@ func metric(t *testing.T, p *proc, name string) float64 {
 // read back after a restart, and the server exits 0.
 func hostileTimestamps(t *testing.T) {
 	dir := t.TempDir()
-	p := startBinary(t, hostileBinary(), dir)
+	p := startBinary(t, binary, dir)
 	by := startBystander(t, p)
 	body := strings.Join([]string{
 		"poison f=1 -9223372036854775808",
@@ -107,7 +100,7 @@ func hostileTimestamps(t *testing.T) {
 	p.requirePeakBelow(300 << 20)
 	p.stop() // the final flush must succeed: exit 0
 
-	p = startBinary(t, hostileBinary(), dir)
+	p = startBinary(t, binary, dir)
 	got := p.export(`{db="p"}`)
 	for _, key := range []string{"edge_f{at=max,db=p}", "edge_f{at=min,db=p}", "valid_f{db=p}", "valid_s_f{db=p}"} {
 		if _, ok := got[key]; !ok {
@@ -152,7 +145,7 @@ func hostileOldWAL(t *testing.T) {
 	}
 	old.kill() // the WAL holds the sample; the base binary cannot flush it
 
-	p := startBinary(t, hostileBinary(), dir)
+	p := startBinary(t, binary, dir)
 	by := startBystander(t, p)
 	if _, ok := p.export(`{db="p"}`)["kept_f{db=p}"]; !ok {
 		t.Error("the valid sample of the old WAL is lost")
@@ -169,7 +162,7 @@ func hostileOldWAL(t *testing.T) {
 	by.stop(t)
 	p.requirePeakBelow(300 << 20)
 	p.stop()
-	p = startBinary(t, hostileBinary(), dir)
+	p = startBinary(t, binary, dir)
 	if _, ok := p.export(`{db="p"}`)["after_f{db=p}"]; !ok {
 		t.Error("a write after the recovery is lost")
 	}
@@ -191,7 +184,7 @@ func seriesBody(prefix string, n int) string {
 // 275 MB memtable, +618 MB of RSS. Now its estimated size is checked
 // first: 413 "request too large", nothing created.
 func hostileSeriesRequest(t *testing.T) {
-	p := startBinary(t, hostileBinary(), t.TempDir(), "--memtable-budget", strconv.Itoa(64<<20))
+	p := startBinary(t, binary, t.TempDir(), "--memtable-budget", strconv.Itoa(64<<20))
 	by := startBystander(t, p)
 	_, before := p.memStatus()
 	body := seriesBody("big", 409_600)
@@ -217,7 +210,7 @@ func hostileSeriesRequest(t *testing.T) {
 // together at most max_new_series_per_minute (500,000); the rest are
 // rejected by line (400 partial write) and counted.
 func hostileSeriesFlood(t *testing.T) {
-	p := startBinary(t, hostileBinary(), t.TempDir())
+	p := startBinary(t, binary, t.TempDir())
 	by := startBystander(t, p)
 	_, before := p.memStatus()
 	limited := regexp.MustCompile(`new series (in one request|a minute)`)
