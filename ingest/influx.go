@@ -147,7 +147,9 @@ func (h *InfluxHandler) serveWrite(w http.ResponseWriter, r *http.Request, v api
 	}
 	st := h.state.Get().(*writeState)
 	defer h.putState(st)
-	body, err := st.readBody(r, h.opts.MaxBodyBytes)
+	l := lease{budget: h.opts.Budget}
+	defer l.release()
+	body, err := st.readBody(r, h.opts.MaxBodyBytes, &l)
 	h.c.bytesIn.Add(int64(len(body)))
 	if err != nil {
 		h.bodyError(w, v, err)
