@@ -118,13 +118,13 @@ func (st *writeState) readBody(r *http.Request, limit int64, l *lease) ([]byte, 
 		return nil, fmt.Errorf("%w %q", errUnsupportedEncoding, enc)
 	}
 	var err error
-	st.body, err = readAll(st.body, src, cl, l)
+	st.body, err = readAll(st.body, src, cl, limit, l)
 	return st.body, err
 }
 
 // readAll appends src to dst until EOF, reserving in l the bytes it may
 // read before each read. cl is the length announced (0: unknown).
-func readAll(dst []byte, src io.Reader, cl int64, l *lease) ([]byte, error) {
+func readAll(dst []byte, src io.Reader, cl, limit int64, l *lease) ([]byte, error) {
 	for {
 		if len(dst) == cap(dst) {
 			if cl > 0 && int64(len(dst)) >= cl {
@@ -141,7 +141,13 @@ func readAll(dst []byte, src io.Reader, cl int64, l *lease) ([]byte, error) {
 				dst, cl = append(dst, one[:n]...), 0 // longer than announced
 				continue
 			}
-			dst = growBody(dst, cl)
+			// Reserve the new buffer before it is made, so that the
+			// bytes held never pass the budget.
+			n := growLen(len(dst), cl, limit)
+			if err := l.reserve(int64(n)); err != nil {
+				return dst, err
+			}
+			dst = append(make([]byte, 0, n), dst...)
 		}
 		p := dst[len(dst):cap(dst)]
 		if n := max(len(dst), leaseStep); len(p) > n {
@@ -164,17 +170,16 @@ func readAll(dst []byte, src io.Reader, cl int64, l *lease) ([]byte, error) {
 	}
 }
 
-// growBody returns buf with more room: twice its length (firstBodyBuf at
-// least), but not beyond the announced length cl when one is known and
-// not yet reached.
-func growBody(buf []byte, cl int64) []byte {
-	n := max(2*len(buf), firstBodyBuf)
-	if cl > int64(len(buf)) && int64(n) > cl {
-		n = int(cl)
+// growLen returns the capacity of a body buffer holding n bytes that
+// must grow: twice n (firstBodyBuf at least), but not beyond the
+// announced length cl when one is known and not yet reached, nor beyond
+// one byte past limit (enough to tell a body over it).
+func growLen(n int, cl, limit int64) int {
+	c := min(int64(max(2*n, firstBodyBuf)), limit+1)
+	if cl > int64(n) && c > cl {
+		c = cl
 	}
-	out := make([]byte, len(buf), n)
-	copy(out, buf)
-	return out
+	return int(c)
 }
 
 func gzipError(err error) error {

@@ -95,7 +95,13 @@ func readAll(dst []byte, src io.Reader, cl, limit int64, l *lease) ([]byte, erro
 				dst, cl = append(dst, one[:n]...), 0 // longer than announced
 				continue
 			}
-			dst = growBody(dst, cl)
+			// Reserve the new buffer before it is made, so that the
+			// bytes held never pass the budget.
+			n := growLen(len(dst), cl, limit)
+			if err := l.reserve(int64(n)); err != nil {
+				return dst, err
+			}
+			dst = append(make([]byte, 0, n), dst...)
 		}
 		p := dst[len(dst):cap(dst)]
 		if n := max(len(dst), leaseStep); len(p) > n {
@@ -121,15 +127,14 @@ func readAll(dst []byte, src io.Reader, cl, limit int64, l *lease) ([]byte, erro
 	}
 }
 
-// growBody returns buf with more room: twice its length (firstBodyBuf at
-// least), but not beyond the announced length cl when one is known and
-// not yet reached.
-func growBody(buf []byte, cl int64) []byte {
-	n := max(2*len(buf), firstBodyBuf)
-	if cl > int64(len(buf)) && int64(n) > cl {
-		n = int(cl)
+// growLen returns the capacity of a body buffer holding n bytes that
+// must grow: twice n (firstBodyBuf at least), but not beyond the
+// announced length cl when one is known and not yet reached, nor beyond
+// one byte past limit (enough to tell a body over it).
+func growLen(n int, cl, limit int64) int {
+	c := min(int64(max(2*n, firstBodyBuf)), limit+1)
+	if cl > int64(n) && c > cl {
+		c = cl
 	}
-	out := make([]byte, len(buf), n)
-	copy(out, buf)
-	return out
+	return int(c)
 }
