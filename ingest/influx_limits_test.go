@@ -110,3 +110,49 @@ func TestInfluxGzipBombOverBudget(t *testing.T) {
 		t.Fatalf("budget used %d after, peak %d over %d", b.used, b.peak, b.limit)
 	}
 }
+
+// FuzzInfluxReadBody checks the body reading loop: whatever the body, its
+// announced length (known or not), gzip or not and the limit, it returns
+// the body exactly or a clear error, and gives the budget back whole.
+func FuzzInfluxReadBody(f *testing.F) {
+	f.Add([]byte("m v=1 1\n"), true, false, uint32(1<<20), uint32(1<<20))
+	f.Add(bytes.Repeat([]byte("abc"), 30_000), false, true, uint32(80_000), uint32(1<<20))
+	f.Add([]byte{}, true, true, uint32(0), uint32(0))
+	f.Fuzz(func(t *testing.T, data []byte, known, gz bool, limit, budget uint32) {
+		sent := data
+		if gz {
+			sent = gzipped(string(data))
+		}
+		r := httptest.NewRequest(http.MethodPost, "/write", bytes.NewReader(sent))
+		if !known {
+			r.ContentLength = -1
+		}
+		if gz {
+			r.Header.Set("Content-Encoding", "gzip")
+		}
+		b := &testBudget{limit: int64(budget)}
+		l := lease{budget: b}
+		var st writeState
+		got, err := st.readBody(r, int64(limit), &l)
+		l.release()
+		if b.used != 0 {
+			t.Fatalf("budget holds %d bytes after release", b.used)
+		}
+		switch {
+		case err == nil:
+			if !bytes.Equal(got, data) {
+				t.Fatalf("read %d bytes, sent %d", len(got), len(data))
+			}
+			if int64(len(sent)) > int64(limit) || int64(len(data)) > int64(limit) {
+				t.Fatalf("%d bytes (%d sent) read under a limit of %d", len(data), len(sent), limit)
+			}
+		case errors.Is(err, errBodyTooLarge):
+			if int64(len(sent)) <= int64(limit) && int64(len(data)) <= int64(limit) {
+				t.Fatalf("%d bytes (%d sent) refused as over %d", len(data), len(sent), limit)
+			}
+		case errors.Is(err, ErrInflightLimit):
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	})
+}
