@@ -104,7 +104,8 @@ type writeState struct {
 	batch  series.Batch
 	parser *lineproto.Parser
 	gz     gzipReader
-	lines  []int // scratch: lines with rejected series
+	lines  []int   // scratch: lines with rejected series
+	one    [1]byte // scratch: the read that expects a body's EOF
 }
 
 // maxPooledBytes keeps states that grew for one huge request out of the

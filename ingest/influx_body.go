@@ -118,20 +118,21 @@ func (st *writeState) readBody(r *http.Request, limit int64, l *lease) ([]byte, 
 		return nil, fmt.Errorf("%w %q", errUnsupportedEncoding, enc)
 	}
 	var err error
-	st.body, err = readAll(st.body, src, cl, limit, l)
+	st.body, err = readAll(st.body, src, cl, limit, l, st.one[:])
 	return st.body, err
 }
 
 // readAll appends src to dst until EOF, reserving in l the bytes it may
-// read before each read. cl is the length announced (0: unknown).
-func readAll(dst []byte, src io.Reader, cl, limit int64, l *lease) ([]byte, error) {
+// read before each read. cl is the length announced (0: unknown); one is
+// a byte of scratch space that outlives the call (so it is not allocated
+// per request).
+func readAll(dst []byte, src io.Reader, cl, limit int64, l *lease, one []byte) ([]byte, error) {
 	for {
 		if len(dst) == cap(dst) {
 			if cl > 0 && int64(len(dst)) >= cl {
 				// All that was announced is here: expect EOF without
 				// doubling the buffer for it.
-				var one [1]byte
-				n, err := src.Read(one[:])
+				n, err := src.Read(one[:1])
 				if n == 0 && err == io.EOF {
 					return dst, nil
 				}

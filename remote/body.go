@@ -63,7 +63,8 @@ func (l *lease) release() {
 // that cannot fit is refused before a byte of it is read), the bytes of a
 // body of unknown length as they come. The buffer grows with the bytes
 // that arrive, never beyond the announced length.
-func readBody(dst []byte, r *http.Request, limit int64, l *lease) ([]byte, error) {
+// one is a byte of scratch space that outlives the call.
+func readBody(dst []byte, r *http.Request, limit int64, l *lease, one []byte) ([]byte, error) {
 	cl := r.ContentLength
 	if cl > limit {
 		return dst[:0], fmt.Errorf("%w: %d bytes, at most %d allowed", ErrBodyTooLarge, cl, limit)
@@ -73,19 +74,18 @@ func readBody(dst []byte, r *http.Request, limit int64, l *lease) ([]byte, error
 			return dst[:0], err
 		}
 	}
-	return readAll(dst[:0], r.Body, cl, limit, l)
+	return readAll(dst[:0], r.Body, cl, limit, l, one)
 }
 
 // readAll appends src to dst until EOF, reserving in l the bytes it may
 // read before each read. cl is the length announced (0: unknown).
-func readAll(dst []byte, src io.Reader, cl, limit int64, l *lease) ([]byte, error) {
+func readAll(dst []byte, src io.Reader, cl, limit int64, l *lease, one []byte) ([]byte, error) {
 	for {
 		if len(dst) == cap(dst) {
 			if cl > 0 && int64(len(dst)) >= cl {
 				// All that was announced is here: expect EOF without
 				// doubling the buffer for it.
-				var one [1]byte
-				n, err := src.Read(one[:])
+				n, err := src.Read(one[:1])
 				if n == 0 && err == io.EOF {
 					return dst, nil
 				}

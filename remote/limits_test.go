@@ -71,7 +71,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func TestReadBodyGrowsWithArrivedBytes(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/api/v1/write", &countingReader{data: []byte("0123456789")})
 	r.ContentLength = 1 << 20
-	buf, err := readBody(nil, r, 32<<20, &lease{})
+	buf, err := readBody(nil, r, 32<<20, &lease{}, make([]byte, 1))
 	require.ErrorIs(t, err, errStalled)
 	require.Equal(t, "0123456789", string(buf))
 	require.LessOrEqual(t, cap(buf), firstBodyBuf, "buffer sized from Content-Length, not from the bytes that came")
@@ -82,7 +82,7 @@ func TestReadBodyGrowsWithArrivedBytes(t *testing.T) {
 func TestReadBodyExactLengthNoDoubling(t *testing.T) {
 	data := bytes.Repeat([]byte("x"), 300_000)
 	r := httptest.NewRequest(http.MethodPost, "/api/v1/write", bytes.NewReader(data))
-	buf, err := readBody(nil, r, 32<<20, &lease{})
+	buf, err := readBody(nil, r, 32<<20, &lease{}, make([]byte, 1))
 	require.NoError(t, err)
 	require.Equal(t, data, buf)
 	require.Equal(t, len(data), cap(buf))

@@ -111,7 +111,7 @@ func (h *Handler) acquireRead(ctx context.Context) error {
 func (h *Handler) readRequest(r *http.Request) (*prompb.ReadRequest, error) {
 	l := lease{budget: h.opts.Budget}
 	defer l.release()
-	raw, err := readBody(nil, r, h.opts.MaxBodyBytes, &l)
+	raw, err := readBody(nil, r, h.opts.MaxBodyBytes, &l, make([]byte, 1))
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,7 @@ type writeState struct {
 	decoded []byte // after snappy
 	batch   series.Batch
 	dec     decoder
+	one     [1]byte // scratch: the read that expects a body's EOF
 }
 
 // maxPooledBytes keeps states that grew for one huge request out of the
@@ -142,7 +143,7 @@ func (h *Handler) bodyFailed(w http.ResponseWriter, err error) {
 // reserving both in l.
 func (st *writeState) readSnappy(r *http.Request, maxBody, maxDecoded int64, l *lease) ([]byte, error) {
 	var err error
-	st.raw, err = readBody(st.raw, r, maxBody, l)
+	st.raw, err = readBody(st.raw, r, maxBody, l, st.one[:])
 	if err != nil {
 		return nil, err
 	}
