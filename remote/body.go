@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,6 +29,10 @@ const (
 	firstBodyBuf = 64 << 10
 	leaseStep    = 64 << 10
 )
+
+// errReadBody marks a body that could not be read (the client went away
+// or stopped sending); 400.
+var errReadBody = errors.New("read body")
 
 // lease is what one request holds of a BodyBudget. The zero value with a
 // nil budget holds nothing and always succeeds.
@@ -90,7 +95,7 @@ func readAll(dst []byte, src io.Reader, cl, limit int64, l *lease, one []byte) (
 					return dst, nil
 				}
 				if n == 0 && err != nil {
-					return dst, fmt.Errorf("read body: %w", err)
+					return dst, fmt.Errorf("%w: %w", errReadBody, err)
 				}
 				dst, cl = append(dst, one[:n]...), 0 // longer than announced
 				continue
@@ -122,7 +127,7 @@ func readAll(dst []byte, src io.Reader, cl, limit int64, l *lease, one []byte) (
 			return dst, nil
 		}
 		if err != nil {
-			return dst, fmt.Errorf("read body: %w", err)
+			return dst, fmt.Errorf("%w: %w", errReadBody, err)
 		}
 	}
 }

@@ -42,35 +42,22 @@ func (h *Handler) ServeRead(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := h.readRequest(r)
 	if err != nil {
-		if bodyStatus(err) == http.StatusServiceUnavailable {
-			h.retryLater(w, err.Error())
-			return
-		}
-		http.Error(w, err.Error(), bodyStatus(err))
+		h.readFailed(w, err)
 		return
 	}
 	if err := h.acquireRead(r.Context()); err != nil {
-		if errors.Is(err, ErrReadBusy) {
-			h.c.readBusy.Add(1)
-			h.retryLater(w, err.Error())
-		}
+		h.readFailed(w, err)
 		return
 	}
 	defer func() { <-h.readSem }()
 	streamed, err := negotiate(req.AcceptedResponseTypes)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		h.readFailed(w, err)
 		return
 	}
 	queries, err := h.resolve(req.Queries)
 	if err != nil {
-		status := http.StatusBadRequest
-		if !errors.Is(err, ErrReadLimit) && !errors.Is(err, errBadMatcher) {
-			status = http.StatusInternalServerError
-		} else if errors.Is(err, ErrReadLimit) {
-			h.c.readRejected.Add(1)
-		}
-		http.Error(w, err.Error(), status)
+		h.readFailed(w, err)
 		return
 	}
 	if streamed {
@@ -78,6 +65,30 @@ func (h *Handler) ServeRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.serveSamples(w, queries)
+}
+
+// readFailed answers a remote read that failed before its answer began,
+// and counts the refusals.
+func (h *Handler) readFailed(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, context.Canceled):
+		// The client is gone; nobody reads an answer.
+	case errors.Is(err, ErrReadBusy):
+		h.c.readBusy.Add(1)
+		h.retryLater(w, err.Error())
+	case errors.Is(err, ErrInflightLimit):
+		h.retryLater(w, err.Error())
+	case errors.Is(err, ErrReadLimit):
+		h.c.readRejected.Add(1)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case errors.Is(err, ErrBodyTooLarge):
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+	case errors.Is(err, ErrBadSnappy), errors.Is(err, ErrBadProtobuf), errors.Is(err, ErrNoResponseType),
+		errors.Is(err, errBadMatcher), errors.Is(err, errReadBody):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	default:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
 }
 
 // acquireRead takes one of the ReadConcurrency slots, waiting at most

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lightningdb/lightningdb/remote"
 )
 
 // limitsServer serves h behind httpLimits with the given timeouts, as run
@@ -134,4 +136,19 @@ func TestBodyBudgetReservesForSmall(t *testing.T) {
 	b, err = newBodyBudget(cfg)
 	require.NoError(t, err)
 	require.Nil(t, b)
+}
+
+// TestExampleHTTPDefaults: the http: and remote: values the deploy example
+// documents are the defaults the code applies.
+func TestExampleHTTPDefaults(t *testing.T) {
+	cfg, err := loadConfig([]string{"--config", "../../deploy/lightning-db.example.yaml"})
+	require.NoError(t, err)
+	require.Equal(t, HTTPConfig{}.withDefaults(), cfg.HTTP)
+	ro := remote.DefaultOptions()
+	rc := cfg.Remote
+	require.Equal(t, []any{ro.MaxBodyBytes, ro.MaxDecodedBytes, ro.ReadMaxSeries, ro.ReadMaxBytes, ro.ReadMaxBytesInFrame, ro.ReadConcurrency, ro.ReadQueueTimeout, ro.ReadWriteTimeout},
+		[]any{rc.MaxBodyBytes, rc.MaxDecodedBytes, rc.ReadMaxSeries, rc.ReadMaxBytes, rc.ReadMaxBytesInFrame, rc.ReadConcurrency, rc.ReadQueueTimeout, rc.ReadWriteTimeout})
+	b, err := newBodyBudget(cfg)
+	require.NoError(t, err)
+	require.EqualValues(t, defaultMaxInflightBodyBytes, b.limit)
 }
