@@ -104,7 +104,8 @@ type writeState struct {
 	batch  series.Batch
 	parser *lineproto.Parser
 	gz     gzipReader
-	lines  []int // scratch: lines with rejected series
+	lines  []int   // scratch: lines with rejected series
+	one    [1]byte // scratch: the read that expects a body's EOF
 }
 
 // maxPooledBytes keeps states that grew for one huge request out of the
@@ -147,7 +148,9 @@ func (h *InfluxHandler) serveWrite(w http.ResponseWriter, r *http.Request, v api
 	}
 	st := h.state.Get().(*writeState)
 	defer h.putState(st)
-	body, err := st.readBody(r, h.opts.MaxBodyBytes)
+	l := lease{budget: h.opts.Budget}
+	defer l.release()
+	body, err := st.readBody(r, h.opts.MaxBodyBytes, &l)
 	h.c.bytesIn.Add(int64(len(body)))
 	if err != nil {
 		h.bodyError(w, v, err)

@@ -23,6 +23,11 @@ type InfluxOptions struct {
 	// times its size (about 7x for Telegraf-shaped lines), so keep it
 	// modest.
 	MaxBodyBytes int64
+	// Budget, when set, bounds the request body bytes (after gzip) held at
+	// once over every connection; a write that does not fit is answered
+	// 503 with Retry-After, before its body is read when it announces its
+	// length. Default: none.
+	Budget BodyBudget
 	// Tokens, when not empty, turns authentication on: a request must carry
 	// one of them as `Authorization: Token <t>` (v2), or as the password of
 	// HTTP Basic auth or of the p parameter (v1). Default none.

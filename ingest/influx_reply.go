@@ -99,6 +99,8 @@ func (h *InfluxHandler) bodyError(w http.ResponseWriter, v api, err error) {
 		})
 	case errors.Is(err, errUnsupportedEncoding):
 		h.writeError(w, v, http.StatusUnsupportedMediaType, err.Error(), "")
+	case errors.Is(err, ErrInflightLimit):
+		h.retryLater(w, v, err.Error())
 	default:
 		h.writeError(w, v, http.StatusBadRequest, fmt.Sprintf("unable to read data: %v", err), "")
 	}

@@ -3,9 +3,11 @@ package remote
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -25,8 +27,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // never a silently short answer) and the reason is logged.
 func (h *Handler) serveChunks(ctx context.Context, w http.ResponseWriter, queries []readQuery) {
 	w.Header().Set("Content-Type", "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse")
-	fw := &frameWriter{w: w}
-	fw.flusher, _ = w.(http.Flusher)
+	fw := &frameWriter{w: w, rc: http.NewResponseController(w), h: h}
 	var it Iterator
 	var samples []prompb.Sample
 	for qi, q := range queries {
@@ -40,6 +41,7 @@ func (h *Handler) serveChunks(ctx context.Context, w http.ResponseWriter, querie
 				continue
 			}
 			if err := h.writeSeriesFrames(fw, int64(qi), s.labels, samples); err != nil {
+				h.c.readCut.Add(1)
 				h.opts.Logger.Warn("remote read: streamed answer cut", "err", err)
 				panic(http.ErrAbortHandler)
 			}
@@ -96,10 +98,13 @@ func xorChunk(samples []prompb.Sample) (prompb.Chunk, error) {
 	}, nil
 }
 
-// frameWriter writes the frames of a streamed read answer.
+// frameWriter writes the frames of a streamed read answer, each within
+// ReadWriteTimeout: a client that stops reading fails the write, which
+// cuts the answer and frees its read slot.
 type frameWriter struct {
 	w       http.ResponseWriter
-	flusher http.Flusher
+	rc      *http.ResponseController
+	h       *Handler
 	buf     []byte
 	written int64
 }
@@ -119,11 +124,23 @@ func (fw *frameWriter) write(msg *prompb.ChunkedReadResponse, limit int64) error
 	if fw.written > limit {
 		return fmt.Errorf("%w: streamed answer over %d bytes (ReadMaxBytes)", ErrReadLimit, limit)
 	}
+	fw.h.setWriteDeadline(fw.rc, fw.h.opts.ReadWriteTimeout)
 	if _, err := fw.w.Write(fw.buf); err != nil {
 		return fmt.Errorf("write frame: %w", err)
 	}
-	if fw.flusher != nil {
-		fw.flusher.Flush()
+	if err := fw.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("write frame (client not reading within %v?): %w", fw.h.opts.ReadWriteTimeout, err)
 	}
 	return nil
+}
+
+// setWriteDeadline gives the next writes of an answer d to complete (no
+// deadline when d is negative, or when the writer cannot take one).
+func (h *Handler) setWriteDeadline(rc *http.ResponseController, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if err := rc.SetWriteDeadline(time.Now().Add(d)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		h.opts.Logger.Debug("remote read: set write deadline", "err", err)
+	}
 }

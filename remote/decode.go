@@ -148,13 +148,13 @@ func (d *decoder) metricName() []byte {
 	return nil
 }
 
-// msToNs converts a Prometheus millisecond timestamp to nanoseconds.
+// msToNs converts a Prometheus millisecond timestamp to nanoseconds; it
+// reports false outside series.MinTimeMs..series.MaxTimeMs.
 func msToNs(ms int64) (int64, bool) {
-	const k = int64(1e6)
-	if ms > math.MaxInt64/k || ms < math.MinInt64/k {
+	if ms < series.MinTimeMs || ms > series.MaxTimeMs {
 		return 0, false
 	}
-	return ms * k, true
+	return ms * 1e6, true
 }
 
 // appendSample adds one sample to the series opened last.
@@ -163,7 +163,7 @@ func (d *decoder) appendSample(b *series.Batch, v float64, tMs int64, rejected *
 	if !ok {
 		*rejected++
 		if *firstErr == nil {
-			*firstErr = fmt.Errorf("%w: %d ms", ErrTimestampRange, tMs)
+			*firstErr = fmt.Errorf("%w: %d ms is outside %d..%d ms", ErrTimestampRange, tMs, series.MinTimeMs, series.MaxTimeMs)
 		}
 		return
 	}

@@ -1,6 +1,10 @@
 package remote
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/lightningdb/lightningdb/series"
+)
 
 // Errors of the decoders and handlers; test with errors.Is. Each is wrapped
 // with the details (which series, which label, which limit).
@@ -26,14 +30,22 @@ var (
 	// ErrBadSymbolRef marks a remote write 2.0 reference outside the
 	// symbols table, or an odd number of label references.
 	ErrBadSymbolRef = errors.New("invalid symbol reference")
-	// ErrTimestampRange marks a sample whose millisecond timestamp does not
-	// fit int64 nanoseconds (years before 1678 or after 2262).
-	ErrTimestampRange = errors.New("timestamp out of range")
+	// ErrTimestampRange marks a sample whose millisecond timestamp is
+	// outside series.MinTimeMs..series.MaxTimeMs (years before 1677 or
+	// after 2262). It is series.ErrTimestampRange.
+	ErrTimestampRange = series.ErrTimestampRange
 	// ErrHistogramUnsupported marks a native histogram sample: the engine
 	// stores one scalar per sample (see docs/remote.md).
 	ErrHistogramUnsupported = errors.New("native histograms are not supported")
 	// ErrReadLimit marks a remote read over a series or bytes limit.
 	ErrReadLimit = errors.New("remote read limit exceeded")
+	// ErrInflightLimit marks a request refused because the request bodies
+	// in progress on every connection already hold the server's budget
+	// (Options.Budget); 503 with Retry-After.
+	ErrInflightLimit = errors.New("too many request bytes in flight")
+	// ErrReadBusy marks a remote read that waited Options.ReadQueueTimeout
+	// for one of the ReadConcurrency slots; 503 with Retry-After.
+	ErrReadBusy = errors.New("remote read: every slot is busy")
 	// ErrNoResponseType marks a read request that accepts no response type
 	// the server supports.
 	ErrNoResponseType = errors.New("server does not support any of the requested response types")

@@ -1,8 +1,11 @@
 package remote
 
 import (
+	"errors"
+	"math"
 	"testing"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
@@ -104,4 +107,51 @@ func TestDecodeNoAllocs(t *testing.T) {
 		run()
 		require.Zero(t, testing.AllocsPerRun(20, run), "remote write %d.0 decode allocates", v)
 	}
+}
+
+// FuzzDecodeReadRequest checks the remote read request path up to the
+// index: snappy, the ReadRequest protobuf, response type negotiation,
+// matchers and the time range with its hints. Any input gives a clear
+// error or a request whose ranges stay inside series.MinTime..MaxTime,
+// and the budget is whole again afterwards. The input is the protobuf;
+// it is also tried as a snappy block as sent.
+func FuzzDecodeReadRequest(f *testing.F) {
+	for _, req := range []*prompb.ReadRequest{
+		{Queries: []*prompb.Query{{StartTimestampMs: t0, EndTimestampMs: t0 + 1000,
+			Matchers: []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_EQ, Name: "__name__", Value: "up"}}}}},
+		{Queries: []*prompb.Query{{StartTimestampMs: math.MinInt64, EndTimestampMs: math.MaxInt64,
+			Matchers: []*prompb.LabelMatcher{{Type: prompb.LabelMatcher_RE, Name: "job", Value: "a|b.*"},
+				{Type: prompb.LabelMatcher_NRE, Name: "x", Value: "("}, {Type: prompb.LabelMatcher_NEQ, Name: "", Value: ""}},
+			Hints: &prompb.ReadHints{StartMs: math.MaxInt64, EndMs: math.MinInt64, StepMs: 15000, Func: "rate", By: true, Grouping: []string{"a"}}}},
+			AcceptedResponseTypes: []prompb.ReadRequest_ResponseType{prompb.ReadRequest_STREAMED_XOR_CHUNKS, 7}},
+		{Queries: []*prompb.Query{{Matchers: []*prompb.LabelMatcher{{Type: 9, Name: "a", Value: "b"}}}}, AcceptedResponseTypes: []prompb.ReadRequest_ResponseType{5}},
+	} {
+		data, err := req.Marshal()
+		require.NoError(f, err)
+		f.Add(data)
+	}
+	f.Add([]byte{0x0a, 0x02, 0x08, 0x80})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, raw := range [][]byte{s2.EncodeSnappy(nil, data), data} {
+			b := newTestBudget(1 << 20)
+			l := lease{budget: b}
+			req, err := decodeReadRequest(raw, 1<<20, &l)
+			l.release()
+			require.Zero(t, b.used.Load())
+			if err != nil {
+				if !errors.Is(err, ErrBadSnappy) && !errors.Is(err, ErrBadProtobuf) && !errors.Is(err, ErrBodyTooLarge) && !errors.Is(err, ErrInflightLimit) {
+					t.Fatalf("unexpected error class: %v", err)
+				}
+				continue
+			}
+			_, _ = negotiate(req.AcceptedResponseTypes)
+			for _, q := range req.Queries {
+				minT, maxT := queryRange(q)
+				require.True(t, series.InRange(minT) && series.InRange(maxT), "%d..%d ns", minT, maxT)
+				if _, err := indexMatchers(q.Matchers); err != nil {
+					require.ErrorIs(t, err, errBadMatcher)
+				}
+			}
+		}
+	})
 }

@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 
@@ -74,32 +73,5 @@ func (h *Handler) recovered(fn http.HandlerFunc) http.HandlerFunc {
 			}
 		}()
 		fn(w, r)
-	}
-}
-
-// readBody reads at most limit bytes of r into dst's storage.
-func readBody(dst []byte, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return dst[:0], fmt.Errorf("%w: %d bytes, at most %d allowed", ErrBodyTooLarge, r.ContentLength, limit)
-	}
-	if n := r.ContentLength; n > 0 && int64(cap(dst)) < n {
-		dst = make([]byte, 0, n)
-	}
-	dst = dst[:0]
-	for {
-		if len(dst) == cap(dst) {
-			dst = append(dst, 0)[:len(dst)]
-		}
-		n, err := r.Body.Read(dst[len(dst):cap(dst)])
-		dst = dst[:len(dst)+n]
-		if int64(len(dst)) > limit {
-			return dst, fmt.Errorf("%w: more than %d bytes", ErrBodyTooLarge, limit)
-		}
-		if err == io.EOF {
-			return dst, nil
-		}
-		if err != nil {
-			return dst, fmt.Errorf("read body: %w", err)
-		}
 	}
 }

@@ -21,12 +21,15 @@ type Stats struct {
 	ReadSeries         int64 // series returned by remote read
 	ReadSamples        int64 // samples returned by remote read
 	ReadRejected       int64 // remote reads refused for a limit
+	ReadBusy           int64 // remote reads answered 503: no slot free within ReadQueueTimeout
+	ReadCut            int64 // remote read answers cut: the client did not read within ReadWriteTimeout
 }
 
 type counters struct {
 	writeRequests, samplesAccepted, samplesRejected, histogramsRejected atomic.Int64
 	exemplars, metadata, bytesIn, overloaded, failed                    atomic.Int64
 	readRequests, readSeries, readSamples, readRejected                 atomic.Int64
+	readBusy, readCut                                                   atomic.Int64
 }
 
 func (c *counters) stats() Stats {
@@ -37,6 +40,7 @@ func (c *counters) stats() Stats {
 		BytesReceived: c.bytesIn.Load(), Overloaded: c.overloaded.Load(), Failed: c.failed.Load(),
 		ReadRequests: c.readRequests.Load(), ReadSeries: c.readSeries.Load(),
 		ReadSamples: c.readSamples.Load(), ReadRejected: c.readRejected.Load(),
+		ReadBusy: c.readBusy.Load(), ReadCut: c.readCut.Load(),
 	}
 }
 
@@ -67,6 +71,8 @@ func (c *counters) register(reg prometheus.Registerer) error {
 		metric("remote", "read_series_total", "Series returned by remote read.", nil, &c.readSeries),
 		metric("remote", "read_samples_total", "Samples returned by remote read.", nil, &c.readSamples),
 		metric("remote", "read_rejected_requests_total", "Remote read requests refused for a limit.", nil, &c.readRejected),
+		metric("remote", "read_busy_requests_total", "Remote read requests answered 503: no slot free within read_queue_timeout.", nil, &c.readBusy),
+		metric("remote", "read_cut_answers_total", "Remote read answers cut or not sent: the client did not read them within read_write_timeout.", nil, &c.readCut),
 	} {
 		if err := reg.Register(m); err != nil {
 			return err

@@ -38,6 +38,20 @@ type Options struct {
 	// ReadConcurrency caps the remote reads served at once; more wait.
 	// Default 10, as Prometheus.
 	ReadConcurrency int
+	// ReadQueueTimeout bounds the wait for one of the ReadConcurrency
+	// slots; a read that gets none in time is answered 503 with
+	// Retry-After. Default 30s; negative waits as long as the client does.
+	ReadQueueTimeout time.Duration
+	// ReadWriteTimeout is the write deadline of each frame of a streamed
+	// answer, and of a SAMPLES answer per ReadMaxBytesInFrame bytes: a
+	// client that stops reading has its answer cut and its slot freed
+	// after it. Default 30s; negative: no deadline.
+	ReadWriteTimeout time.Duration
+	// Budget, when set, bounds the request body bytes held at once over
+	// every connection; a request that does not fit is answered 503 with
+	// Retry-After (before its body is read when it announces its length).
+	// Default: none.
+	Budget BodyBudget
 	// RetryAfter is the Retry-After given with 503 answers. Default 1s,
 	// rounded up to whole seconds.
 	RetryAfter time.Duration
@@ -64,6 +78,8 @@ func DefaultOptions() Options {
 		ReadMaxBytes:        512 << 20,
 		ReadMaxBytesInFrame: 1 << 20,
 		ReadConcurrency:     10,
+		ReadQueueTimeout:    30 * time.Second,
+		ReadWriteTimeout:    30 * time.Second,
 		RetryAfter:          time.Second,
 		IsOverloaded:        func(error) bool { return false },
 		Logger:              slog.New(slog.DiscardHandler),
@@ -92,6 +108,12 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.ReadConcurrency == 0 {
 		o.ReadConcurrency = def.ReadConcurrency
+	}
+	if o.ReadQueueTimeout == 0 {
+		o.ReadQueueTimeout = def.ReadQueueTimeout
+	}
+	if o.ReadWriteTimeout == 0 {
+		o.ReadWriteTimeout = def.ReadWriteTimeout
 	}
 	if o.RetryAfter == 0 {
 		o.RetryAfter = def.RetryAfter

@@ -2,11 +2,12 @@ package remote
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/prompb"
@@ -39,31 +40,24 @@ func (h *Handler) ServeRead(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "remote read is not enabled", http.StatusNotImplemented)
 		return
 	}
-	select {
-	case h.readSem <- struct{}{}:
-		defer func() { <-h.readSem }()
-	case <-r.Context().Done():
-		return
-	}
 	req, err := h.readRequest(r)
 	if err != nil {
-		http.Error(w, err.Error(), bodyStatus(err))
+		h.readFailed(w, err)
 		return
 	}
+	if err := h.acquireRead(r.Context()); err != nil {
+		h.readFailed(w, err)
+		return
+	}
+	defer func() { <-h.readSem }()
 	streamed, err := negotiate(req.AcceptedResponseTypes)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		h.readFailed(w, err)
 		return
 	}
 	queries, err := h.resolve(req.Queries)
 	if err != nil {
-		status := http.StatusBadRequest
-		if !errors.Is(err, ErrReadLimit) && !errors.Is(err, errBadMatcher) {
-			status = http.StatusInternalServerError
-		} else if errors.Is(err, ErrReadLimit) {
-			h.c.readRejected.Add(1)
-		}
-		http.Error(w, err.Error(), status)
+		h.readFailed(w, err)
 		return
 	}
 	if streamed {
@@ -73,13 +67,73 @@ func (h *Handler) ServeRead(w http.ResponseWriter, r *http.Request) {
 	h.serveSamples(w, queries)
 }
 
+// readFailed answers a remote read that failed before its answer began,
+// and counts the refusals.
+func (h *Handler) readFailed(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, context.Canceled):
+		// The client is gone; nobody reads an answer.
+	case errors.Is(err, ErrReadBusy):
+		h.c.readBusy.Add(1)
+		h.retryLater(w, err.Error())
+	case errors.Is(err, ErrInflightLimit):
+		h.retryLater(w, err.Error())
+	case errors.Is(err, ErrReadLimit):
+		h.c.readRejected.Add(1)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	case errors.Is(err, ErrBodyTooLarge):
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+	case errors.Is(err, ErrBadSnappy), errors.Is(err, ErrBadProtobuf), errors.Is(err, ErrNoResponseType),
+		errors.Is(err, errBadMatcher), errors.Is(err, errReadBody):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	default:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}
+
+// acquireRead takes one of the ReadConcurrency slots, waiting at most
+// ReadQueueTimeout (ErrReadBusy) or until ctx ends.
+func (h *Handler) acquireRead(ctx context.Context) error {
+	select {
+	case h.readSem <- struct{}{}:
+		return nil
+	default:
+	}
+	var timeout <-chan time.Time
+	if h.opts.ReadQueueTimeout > 0 {
+		t := time.NewTimer(h.opts.ReadQueueTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case h.readSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timeout:
+		return fmt.Errorf("%w: waited %v for one of %d (read_concurrency); retry later",
+			ErrReadBusy, h.opts.ReadQueueTimeout, h.opts.ReadConcurrency)
+	}
+}
+
+// readRequest reads and decodes a ReadRequest. Its body and decoded bytes
+// are held in the budget only until it is decoded: the answer is bounded
+// by the read limits and slots instead.
 func (h *Handler) readRequest(r *http.Request) (*prompb.ReadRequest, error) {
-	raw, err := readBody(nil, r, h.opts.MaxBodyBytes)
+	l := lease{budget: h.opts.Budget}
+	defer l.release()
+	raw, err := readBody(nil, r, h.opts.MaxBodyBytes, &l, make([]byte, 1))
 	if err != nil {
 		return nil, err
 	}
+	return decodeReadRequest(raw, h.opts.MaxDecodedBytes, &l)
+}
+
+// decodeReadRequest decodes a snappy ReadRequest of at most maxDecoded
+// bytes once decoded, reserving them in l.
+func decodeReadRequest(raw []byte, maxDecoded int64, l *lease) (*prompb.ReadRequest, error) {
 	var buf []byte
-	body, err := decodeSnappy(&buf, raw, h.opts.MaxDecodedBytes)
+	body, err := decodeSnappy(&buf, raw, maxDecoded, l)
 	if err != nil {
 		return nil, err
 	}
@@ -158,20 +212,19 @@ func queryRange(q *prompb.Query) (minT, maxT int64) {
 	// A sample stored with ns precision inside the last millisecond rounds
 	// down to it, so it belongs to the answer.
 	minT, maxT = msToNsClamped(start), msToNsClamped(end)
-	if maxT <= math.MaxInt64-999_999 {
-		maxT += 999_999
-	}
+	maxT = min(maxT, series.MaxTime-999_999) + 999_999
 	return minT, maxT
 }
 
+// msToNsClamped converts ms to ns, clamped to series.MinTime..MaxTime.
 func msToNsClamped(ms int64) int64 {
 	if ns, ok := msToNs(ms); ok {
 		return ns
 	}
 	if ms < 0 {
-		return math.MinInt64
+		return series.MinTime
 	}
-	return math.MaxInt64
+	return series.MaxTime
 }
 
 // nsToMs converts ns to ms, rounding down (towards minus infinity).
@@ -297,5 +350,13 @@ func (h *Handler) serveSamples(w http.ResponseWriter, queries []readQuery) {
 	h.c.readSamples.Add(int64(nSamples))
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	w.Header().Set("Content-Encoding", "snappy")
-	_, _ = w.Write(s2.EncodeSnappy(nil, data))
+	out := s2.EncodeSnappy(nil, data)
+	// The write deadline grows with the answer: one ReadWriteTimeout per
+	// ReadMaxBytesInFrame bytes, the pace a streamed answer must keep.
+	frames := 1 + len(out)/h.opts.ReadMaxBytesInFrame
+	h.setWriteDeadline(http.NewResponseController(w), time.Duration(frames)*h.opts.ReadWriteTimeout)
+	if _, err := w.Write(out); err != nil {
+		h.c.readCut.Add(1)
+		h.opts.Logger.Warn("remote read: answer not sent", "err", err)
+	}
 }

@@ -34,6 +34,7 @@ type writeState struct {
 	decoded []byte // after snappy
 	batch   series.Batch
 	dec     decoder
+	one     [1]byte // scratch: the read that expects a body's EOF
 }
 
 // maxPooledBytes keeps states that grew for one huge request out of the
@@ -86,10 +87,12 @@ func (h *Handler) ServeWrite(w http.ResponseWriter, r *http.Request) {
 	}
 	st := h.state.Get().(*writeState)
 	defer h.putState(st)
-	body, err := st.readSnappy(r, h.opts.MaxBodyBytes, h.opts.MaxDecodedBytes)
+	l := lease{budget: h.opts.Budget}
+	defer l.release()
+	body, err := st.readSnappy(r, h.opts.MaxBodyBytes, h.opts.MaxDecodedBytes, &l)
 	h.c.bytesIn.Add(int64(len(body)))
 	if err != nil {
-		h.writeFailed(w, bodyStatus(err), err.Error())
+		h.bodyFailed(w, err)
 		return
 	}
 	st.batch.Reset()
@@ -117,30 +120,48 @@ func checkSnappyEncoding(enc string) error {
 }
 
 func bodyStatus(err error) int {
-	if errors.Is(err, ErrBodyTooLarge) {
+	switch {
+	case errors.Is(err, ErrBodyTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrInflightLimit):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusBadRequest
 }
 
-// readSnappy reads the body and decodes its snappy block into st.decoded.
-func (st *writeState) readSnappy(r *http.Request, maxBody, maxDecoded int64) ([]byte, error) {
+// bodyFailed answers a write whose body could not be read or decoded.
+func (h *Handler) bodyFailed(w http.ResponseWriter, err error) {
+	if bodyStatus(err) == http.StatusServiceUnavailable {
+		h.c.failed.Add(1)
+		h.retryLater(w, err.Error())
+		return
+	}
+	h.writeFailed(w, bodyStatus(err), err.Error())
+}
+
+// readSnappy reads the body and decodes its snappy block into st.decoded,
+// reserving both in l.
+func (st *writeState) readSnappy(r *http.Request, maxBody, maxDecoded int64, l *lease) ([]byte, error) {
 	var err error
-	st.raw, err = readBody(st.raw, r, maxBody)
+	st.raw, err = readBody(st.raw, r, maxBody, l, st.one[:])
 	if err != nil {
 		return nil, err
 	}
-	return decodeSnappy(&st.decoded, st.raw, maxDecoded)
+	return decodeSnappy(&st.decoded, st.raw, maxDecoded, l)
 }
 
-// decodeSnappy decodes a snappy block into *buf, growing it as needed.
-func decodeSnappy(buf *[]byte, src []byte, limit int64) ([]byte, error) {
+// decodeSnappy decodes a snappy block into *buf, growing it as needed,
+// after reserving its decoded length in l beside src.
+func decodeSnappy(buf *[]byte, src []byte, limit int64, l *lease) ([]byte, error) {
 	n, err := s2.DecodedLen(src)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSnappy, err)
 	}
 	if int64(n) > limit {
 		return nil, fmt.Errorf("%w: %d bytes after snappy decoding, at most %d allowed", ErrBodyTooLarge, n, limit)
+	}
+	if err := l.reserve(int64(len(src) + n)); err != nil {
+		return nil, err
 	}
 	if cap(*buf) < n {
 		*buf = make([]byte, n)

@@ -42,6 +42,7 @@ type Config struct {
 	Remote RemoteConfig `yaml:"remote"`
 	MQTT   MQTTConfig   `yaml:"mqtt"`
 	Query  QueryConfig  `yaml:"query"`
+	HTTP   HTTPConfig   `yaml:"http"`
 }
 
 // EngineConfig configures storage.

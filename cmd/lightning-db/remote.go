@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,13 @@ type RemoteConfig struct {
 	ReadMaxBytesInFrame int   `yaml:"read_max_bytes_in_frame"`
 	ReadConcurrency     int   `yaml:"read_concurrency"`
 	MaxMetadata         int   `yaml:"max_metadata"`
+	// ReadQueueTimeout bounds a remote read's wait for a read_concurrency
+	// slot (then 503 with Retry-After). Default 30s; negative: no bound.
+	ReadQueueTimeout time.Duration `yaml:"read_queue_timeout"`
+	// ReadWriteTimeout is the write deadline of each frame of a streamed
+	// remote read answer (of each 1 MiB of a SAMPLES one): a client that
+	// stops reading is cut and frees its slot. Default 30s; negative: none.
+	ReadWriteTimeout time.Duration `yaml:"read_write_timeout"`
 }
 
 // registerRemote serves /api/v1/write and /api/v1/read over the engine and
@@ -39,6 +47,9 @@ func (s *server) registerRemote(reg prometheus.Registerer) error {
 		ReadMaxBytes:        rc.ReadMaxBytes,
 		ReadMaxBytesInFrame: rc.ReadMaxBytesInFrame,
 		ReadConcurrency:     rc.ReadConcurrency,
+		ReadQueueTimeout:    rc.ReadQueueTimeout,
+		ReadWriteTimeout:    rc.ReadWriteTimeout,
+		Budget:              s.remoteBudget(),
 		IsOverloaded:        engineRetryLater,
 		Metadata:            s.meta,
 		Logger:              s.log.With("component", "remote"),

@@ -32,6 +32,10 @@ type server struct {
 	mux   *http.ServeMux
 	ready atomic.Bool
 	meta  *remote.Metadata // remote write metadata, for /api/v1/metadata
+
+	httpCfg HTTPConfig   // cfg.HTTP with its defaults
+	httpm   *httpMetrics // what the HTTP limits refuse
+	budget  *bodyBudget  // nil: no bound on request bytes in flight
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -41,6 +45,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ns := prometheus.WrapRegistererWithPrefix("lightningdb_", s.reg)
 
+	if err := s.setupHTTP(ns); err != nil {
+		return err
+	}
 	// Listen first so /health answers while recovery runs; /ready says
 	// when recovery has finished.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -51,9 +58,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	s.mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.registerPprof()
 	gate := &readyGate{s: s}
-	srv := &http.Server{Handler: gate, ReadHeaderTimeout: 10 * time.Second}
+	srv := s.newHTTPServer(s.httpLimits(gate))
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(trackingListener{ln}) }()
 	log.Info("listening", "http_addr", ln.Addr().String(), "data_dir", cfg.DataDir)
 
 	eo := cfg.engineOptions()
@@ -104,6 +111,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 			MaxLineBytes:    s.cfg.Influx.MaxLineBytes,
 		},
 		MaxBodyBytes: s.cfg.Influx.MaxBodyBytes,
+		Budget:       s.influxBudget(),
 		Tokens:       s.cfg.Influx.Tokens,
 		IsOverloaded: engineRetryLater,
 		Logger:       s.log.With("component", "influx"),
