@@ -134,6 +134,7 @@ func (s *server) newHTTPServer(h http.Handler) *http.Server {
 		IdleTimeout:       positive(c.IdleTimeout),
 		MaxHeaderBytes:    positive(c.MaxHeaderBytes),
 		ConnState:         s.httpm.connState,
+		ErrorLog:          newHTTPErrorLog(s.log.With("component", "http"), time.Now),
 	}
 }
 
