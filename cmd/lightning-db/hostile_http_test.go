@@ -20,13 +20,12 @@ import (
 )
 
 // startHostile starts the server with limits, a YAML fragment of the
-// http: and remote: keys the attack needs. LDB_HOSTILE_BINARY runs another
-// build instead (the unfixed one, for the "before" figures); then the
-// fragment is left out, as that build does not know the keys.
+// http: and remote: keys the attack needs. Under LDB_TEST_BINARY (another
+// build, the unfixed one for the "before" figures) the fragment is left
+// out, as that build does not know the keys.
 func startHostile(t *testing.T, limits string) *proc {
 	t.Helper()
-	if b := os.Getenv("LDB_HOSTILE_BINARY"); b != "" {
-		binary = b
+	if os.Getenv("LDB_TEST_BINARY") != "" {
 		limits = ""
 	}
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
