@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +22,7 @@ import (
 // wires it.
 func limitsServer(t *testing.T, cfg HTTPConfig, h http.HandlerFunc) *httptest.Server {
 	t.Helper()
-	s := &server{cfg: Config{HTTP: cfg}}
+	s := &server{cfg: Config{HTTP: cfg}, log: slog.New(slog.DiscardHandler)}
 	require.NoError(t, s.setupHTTP(prometheus.NewRegistry()))
 	srv := httptest.NewUnstartedServer(nil)
 	*srv.Config = *s.newHTTPServer(s.httpLimits(h))
