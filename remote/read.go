@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/lightningdb/lightningdb/series"
@@ -64,7 +63,7 @@ func (h *Handler) ServeRead(w http.ResponseWriter, r *http.Request) {
 		h.serveChunks(r.Context(), w, queries)
 		return
 	}
-	h.serveSamples(w, queries)
+	h.serveSamples(r.Context(), w, queries)
 }
 
 // readFailed answers a remote read that failed before its answer began,
@@ -77,6 +76,7 @@ func (h *Handler) readFailed(w http.ResponseWriter, err error) {
 		h.c.readBusy.Add(1)
 		h.retryLater(w, err.Error())
 	case errors.Is(err, ErrInflightLimit):
+		h.c.readOverloaded.Add(1)
 		h.retryLater(w, err.Error())
 	case errors.Is(err, ErrReadLimit):
 		h.c.readRejected.Add(1)
@@ -287,76 +287,4 @@ func compareLabels(a, b []prompb.Label) int {
 		}
 	}
 	return len(a) - len(b)
-}
-
-// readSamples reads one series as Prometheus samples (ms, float64): string
-// series and empty ranges give nil. Samples that fall in the same
-// millisecond (written with ns precision) keep the last.
-func readSamples(it Iterator, dst []prompb.Sample) []prompb.Sample {
-	if it.Len() == 0 || it.Type() == series.TypeString || !it.Type().Valid() {
-		return dst
-	}
-	typ := it.Type()
-	for it.Next() {
-		t, raw := it.At()
-		s := prompb.Sample{Timestamp: nsToMs(t), Value: series.AsFloat64(typ, raw)}
-		if n := len(dst); n > 0 && dst[n-1].Timestamp == s.Timestamp {
-			dst[n-1] = s
-			continue
-		}
-		dst = append(dst, s)
-	}
-	return dst
-}
-
-// serveSamples answers with one snappy ReadResponse, built whole so that
-// a limit is reported with 400 before anything is sent.
-func (h *Handler) serveSamples(w http.ResponseWriter, queries []readQuery) {
-	resp := prompb.ReadResponse{Results: make([]*prompb.QueryResult, len(queries))}
-	var it Iterator
-	var size int64
-	nSeries, nSamples := 0, 0
-	for i, q := range queries {
-		res := &prompb.QueryResult{}
-		for _, s := range q.series {
-			it = h.store.Select(s.id, q.minT, q.maxT, it)
-			samples := readSamples(it, nil)
-			if err := it.Err(); err != nil {
-				h.opts.Logger.Warn("remote read: damaged data skipped", "err", err)
-			}
-			if len(samples) == 0 {
-				continue
-			}
-			ts := &prompb.TimeSeries{Labels: s.labels, Samples: samples}
-			size += int64(ts.Size())
-			if size > h.opts.ReadMaxBytes {
-				h.c.readRejected.Add(1)
-				http.Error(w, fmt.Errorf("%w: answer over %d bytes (ReadMaxBytes; narrow the matchers or the time range)",
-					ErrReadLimit, h.opts.ReadMaxBytes).Error(), http.StatusBadRequest)
-				return
-			}
-			res.Timeseries = append(res.Timeseries, ts)
-			nSeries++
-			nSamples += len(samples)
-		}
-		resp.Results[i] = res
-	}
-	data, err := resp.Marshal()
-	if err != nil {
-		http.Error(w, fmt.Sprintf("marshal ReadResponse: %v", err), http.StatusInternalServerError)
-		return
-	}
-	h.c.readSeries.Add(int64(nSeries))
-	h.c.readSamples.Add(int64(nSamples))
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	w.Header().Set("Content-Encoding", "snappy")
-	out := s2.EncodeSnappy(nil, data)
-	// The write deadline grows with the answer: one ReadWriteTimeout per
-	// ReadMaxBytesInFrame bytes, the pace a streamed answer must keep.
-	frames := 1 + len(out)/h.opts.ReadMaxBytesInFrame
-	h.setWriteDeadline(http.NewResponseController(w), time.Duration(frames)*h.opts.ReadWriteTimeout)
-	if _, err := w.Write(out); err != nil {
-		h.c.readCut.Add(1)
-		h.opts.Logger.Warn("remote read: answer not sent", "err", err)
-	}
 }

@@ -344,6 +344,10 @@ func newBodyBudget(cfg Config) (*bodyBudget, error) {
 		return nil, fmt.Errorf("http.max_inflight_body_bytes %d: a request may use 7/8 of it, %d, less than the largest request allowed, %d (influx.max_body_bytes, or remote.max_body_bytes + remote.max_decoded_bytes); raise it or lower those",
 			limit, limit-b.reserve, need)
 	}
+	if answer := min(or(rc.ReadMaxBytes, ro.ReadMaxBytes), or(rc.ReadSamplesMaxBytes, ro.ReadSamplesMaxBytes)); answer > limit-b.reserve {
+		return nil, fmt.Errorf("http.max_inflight_body_bytes %d: a SAMPLES remote-read answer may use 7/8 of it, %d, less than remote.read_samples_max_bytes (or read_max_bytes), %d; raise it or lower that",
+			limit, limit-b.reserve, answer)
+	}
 	return b, nil
 }
 
