@@ -19,14 +19,10 @@ var _ remote.Appender = (*engine.DB)(nil)
 // RemoteConfig configures Prometheus remote write and read (zero fields
 // take remote.DefaultOptions).
 type RemoteConfig struct {
-	MaxBodyBytes    int64 `yaml:"max_body_bytes"`
-	MaxDecodedBytes int64 `yaml:"max_decoded_bytes"`
-	ReadMaxSeries   int   `yaml:"read_max_series"`
-	ReadMaxBytes    int64 `yaml:"read_max_bytes"`
-	// ReadSamplesMaxBytes caps a SAMPLES remote-read answer, held whole in
-	// memory and charged to http.max_inflight_body_bytes while built and
-	// sent. Default 64 MiB; over it 400 (ask for STREAMED_XOR_CHUNKS).
-	ReadSamplesMaxBytes int64 `yaml:"read_samples_max_bytes"`
+	MaxBodyBytes        int64 `yaml:"max_body_bytes"`
+	MaxDecodedBytes     int64 `yaml:"max_decoded_bytes"`
+	ReadMaxSeries       int   `yaml:"read_max_series"`
+	ReadMaxBytes        int64 `yaml:"read_max_bytes"`
 	ReadMaxBytesInFrame int   `yaml:"read_max_bytes_in_frame"`
 	ReadConcurrency     int   `yaml:"read_concurrency"`
 	MaxMetadata         int   `yaml:"max_metadata"`
@@ -37,6 +33,10 @@ type RemoteConfig struct {
 	// remote read answer (of each 1 MiB of a SAMPLES one): a client that
 	// stops reading is cut and frees its slot. Default 30s; negative: none.
 	ReadWriteTimeout time.Duration `yaml:"read_write_timeout"`
+	// ReadSamplesMaxBytes caps a SAMPLES remote-read answer, held whole in
+	// memory and charged to http.max_inflight_body_bytes while built and
+	// sent. Default 64 MiB; over it 400 (ask for STREAMED_XOR_CHUNKS).
+	ReadSamplesMaxBytes int64 `yaml:"read_samples_max_bytes"`
 }
 
 // registerRemote serves /api/v1/write and /api/v1/read over the engine and
