@@ -24,7 +24,8 @@ import (
 // the body budget as they are taken, and sent in snappy blocks of
 // snappyBlock bytes, each page given back once sent.
 const (
-	answerPage  = 64 << 10 // bytes of one page of a SAMPLES answer
+	firstPage   = 4 << 10  // bytes of the first page of a SAMPLES answer
+	answerPage  = 64 << 10 // bytes of a page, the first ones doubling up to it
 	snappyBlock = 64 << 10 // protobuf bytes per snappy block sent
 	// maxSnappyLen is the largest decoded length a snappy block may
 	// announce (golang/snappy refuses more).
@@ -108,15 +109,19 @@ func (a *samplesAnswer) write(p []byte) error {
 	}
 	for len(p) > 0 {
 		last := len(a.pages) - 1
-		if last < 0 || len(a.pages[last]) == answerPage {
-			if err := a.take(answerPage); err != nil {
+		if last < 0 || len(a.pages[last]) == cap(a.pages[last]) {
+			c := firstPage
+			if last >= 0 {
+				c = min(2*cap(a.pages[last]), answerPage)
+			}
+			if err := a.take(int64(c)); err != nil {
 				return err
 			}
-			a.pages = append(a.pages, make([]byte, 0, answerPage))
+			a.pages = append(a.pages, make([]byte, 0, c))
 			last++
 		}
 		pg := a.pages[last]
-		n := copy(pg[len(pg):answerPage], p)
+		n := copy(pg[len(pg):cap(pg)], p)
 		a.pages[last] = pg[:len(pg)+n]
 		p = p[n:]
 	}
@@ -128,7 +133,7 @@ func (a *samplesAnswer) newPart() (int, error) {
 	if len(a.parts) == cap(a.parts) {
 		// Charge the new array before it is made; the old one is given
 		// back once copied.
-		c := max(2*cap(a.parts), 64)
+		c := max(2*cap(a.parts), 16)
 		if err := a.take(int64(c) * partBytes); err != nil {
 			return 0, err
 		}
@@ -214,6 +219,11 @@ func (a *samplesAnswer) endSeries() error {
 	return a.closePart(a.sPart, a.sStart, a.size-a.sStart)
 }
 
+// blockSize is the protobuf bytes of a snappy block when a is sent:
+// snappyBlock, or the whole answer when it is smaller. sendSamples
+// allocates it and its encoded bound; they are charged first.
+func (a *samplesAnswer) blockSize() int { return int(max(min(a.size, snappyBlock), 1)) }
+
 // release gives back everything the answer holds.
 func (a *samplesAnswer) release() {
 	a.pages, a.parts = nil, nil
@@ -275,7 +285,8 @@ func (h *Handler) serveSamples(ctx context.Context, w http.ResponseWriter, queri
 	defer a.release()
 	nSeries, nSamples, err := h.buildSamples(ctx, a, queries)
 	if err == nil {
-		err = a.take(snappyBlock + int64(s2.MaxEncodedLen(snappyBlock)))
+		blk := a.blockSize()
+		err = a.take(int64(blk + s2.MaxEncodedLen(blk)))
 	}
 	if err != nil {
 		h.readFailed(w, err)
@@ -299,8 +310,9 @@ func (h *Handler) serveSamples(ctx context.Context, w http.ResponseWriter, queri
 // streamed answer must keep.
 func (h *Handler) sendSamples(w http.ResponseWriter, a *samplesAnswer) error {
 	rc := http.NewResponseController(w)
-	in := make([]byte, snappyBlock)
-	out := make([]byte, s2.MaxEncodedLen(snappyBlock))
+	blk := a.blockSize()
+	in := make([]byte, blk)
+	out := make([]byte, s2.MaxEncodedLen(blk))
 	pre := binary.AppendUvarint(nil, uint64(a.size))
 	h.setWriteDeadline(rc, h.opts.ReadWriteTimeout)
 	if _, err := w.Write(pre); err != nil {
@@ -346,9 +358,9 @@ func (r *answerReader) read(dst []byte) int {
 			}
 			m := copy(dst[n:], pg)
 			n, r.pOff, r.body = n+m, r.pOff+m, r.body-int64(m)
-			if r.pOff == answerPage {
+			if c := cap(r.a.pages[r.page]); r.pOff == c {
 				r.a.pages[r.page] = nil
-				r.a.l.giveBack(answerPage)
+				r.a.l.giveBack(int64(c))
 				r.page, r.pOff = r.page+1, 0
 			}
 		case r.part < len(r.a.parts):

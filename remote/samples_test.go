@@ -39,7 +39,7 @@ func encodeAnswer(t *testing.T, resp *prompb.ReadResponse) []byte {
 		}
 		require.NoError(t, a.endQuery())
 	}
-	require.NoError(t, a.take(snappyBlock+int64(s2.MaxEncodedLen(snappyBlock))))
+	require.NoError(t, a.take(int64(a.blockSize()+s2.MaxEncodedLen(a.blockSize()))))
 	w := httptest.NewRecorder()
 	require.NoError(t, h.sendSamples(w, a))
 	a.release()
@@ -323,4 +323,22 @@ func FuzzSamplesAnswer(f *testing.F) {
 		require.NoError(t, err)
 		require.True(t, bytes.Equal(want, got), "answer differs from Marshal")
 	})
+}
+
+// TestSamplesAnswerSmallChargesLittle: a SAMPLES answer of one sample
+// holds a few KiB of the budget (its first page and send buffers are
+// sized to it), so small reads are not refused beside large ones.
+func TestSamplesAnswerSmallChargesLittle(t *testing.T) {
+	budget := newTestBudget(64 << 20)
+	h, _ := newTestHandler(t, Options{Budget: budget})
+	m := mux(h)
+	w := post(m, "/api/v1/write", "", v1Body(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+		{Labels: lbls("__name__", "one"), Samples: []prompb.Sample{{Timestamp: t0, Value: 1}}}}}))
+	require.Equal(t, http.StatusNoContent, w.Code, w.Body.String())
+	budget.peak.Store(0)
+	w = samplesRead(t, m, "one")
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	t.Logf("budget peak of a one-sample answer: %d bytes", budget.peak.Load())
+	require.Less(t, budget.peak.Load(), int64(8<<10))
+	require.Zero(t, budget.used.Load())
 }
