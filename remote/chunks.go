@@ -36,7 +36,7 @@ func (h *Handler) serveChunks(ctx context.Context, w http.ResponseWriter, querie
 			}
 			it = h.store.Select(s.id, q.minT, q.maxT, it)
 			ms := newMsSamples(it)
-			n, err := h.writeSeriesFrames(fw, int64(qi), s.labels, &ms)
+			n, err := h.writeSeriesFrames(fw, int64(qi), promLabels(s.labels), &ms)
 			if err != nil {
 				h.c.readCut.Add(1)
 				h.opts.Logger.Warn("remote read: streamed answer cut", "err", err)

@@ -3,6 +3,7 @@ package remote
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,9 +23,12 @@ type readQuery struct {
 	series     []readSeries
 }
 
+// readSeries is a matching series: its ID and its canonical labels, the
+// registry's own bytes (not copied: 32 bytes a series however many labels
+// it has, so ReadMaxSeries of them cost little).
 type readSeries struct {
 	id     series.ID
-	labels []prompb.Label
+	labels []byte
 }
 
 // ServeRead serves POST /api/v1/read.
@@ -186,11 +190,11 @@ func (h *Handler) resolve(qs []*prompb.Query) ([]readQuery, error) {
 		it := bm.Iterator()
 		for it.HasNext() {
 			id := it.Next()
-			if ls := promLabels(h.store.Labels(id)); ls != nil {
+			if ls := h.store.Labels(id); validCanonical(ls) {
 				rq.series = append(rq.series, readSeries{id: id, labels: ls})
 			}
 		}
-		slices.SortFunc(rq.series, func(a, b readSeries) int { return compareLabels(a.labels, b.labels) })
+		slices.SortFunc(rq.series, func(a, b readSeries) int { return compareCanonical(a.labels, b.labels) })
 		out[i] = rq
 	}
 	return out, nil
@@ -276,15 +280,44 @@ func promLabels(canon []byte) []prompb.Label {
 	return ls
 }
 
-// compareLabels orders label sets as Prometheus's labels.Compare does.
-func compareLabels(a, b []prompb.Label) int {
-	for i := 0; i < len(a) && i < len(b); i++ {
-		if c := bytes.Compare([]byte(a[i].Name), []byte(b[i].Name)); c != 0 {
-			return c
-		}
-		if c := bytes.Compare([]byte(a[i].Value), []byte(b[i].Value)); c != 0 {
-			return c
+// validCanonical reports whether canon is a non-empty canonical label
+// form.
+func validCanonical(canon []byte) bool {
+	return len(canon) > 0 && series.ForEachCanonical(canon, func(_, _ []byte) error { return nil }) == nil
+}
+
+// compareCanonical orders canonical label forms (valid ones) as
+// Prometheus's labels.Compare orders the label sets: name, then value,
+// label by label; a set that is a prefix of the other comes first.
+func compareCanonical(a, b []byte) int {
+	for len(a) > 0 && len(b) > 0 {
+		var x, y [2][]byte
+		x[0], a = nextCanonical(a)
+		x[1], a = nextCanonical(a)
+		y[0], b = nextCanonical(b)
+		y[1], b = nextCanonical(b)
+		for i := range x {
+			if c := bytes.Compare(x[i], y[i]); c != 0 {
+				return c
+			}
 		}
 	}
-	return len(a) - len(b)
+	return cmpLen(len(a), len(b))
+}
+
+// nextCanonical splits the next length-prefixed string off a canonical
+// form (a valid one).
+func nextCanonical(src []byte) (s, rest []byte) {
+	n, k := binary.Uvarint(src)
+	return src[k : k+int(n)], src[k+int(n):]
+}
+
+func cmpLen(a, b int) int {
+	switch {
+	case a > 0 && b == 0:
+		return 1
+	case a == 0 && b > 0:
+		return -1
+	}
+	return 0
 }

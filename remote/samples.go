@@ -10,7 +10,6 @@ import (
 	"unsafe"
 
 	"github.com/klauspost/compress/s2"
-	"github.com/prometheus/prometheus/prompb"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/lightningdb/lightningdb/series"
@@ -162,34 +161,32 @@ func (a *samplesAnswer) beginQuery() error {
 
 func (a *samplesAnswer) endQuery() error { return a.closePart(a.query, a.qStart, 0) }
 
-// beginSeries opens a TimeSeries and writes its labels.
-func (a *samplesAnswer) beginSeries(labels []prompb.Label) error {
+// beginSeries opens a TimeSeries and writes its labels, given in
+// canonical form (valid: see validCanonical).
+func (a *samplesAnswer) beginSeries(canon []byte) error {
 	i, err := a.newPart()
 	if err != nil {
 		return err
 	}
 	a.sPart, a.sStart = i, a.size
-	for _, l := range labels {
+	return series.ForEachCanonical(canon, func(name, value []byte) error {
 		n := 0
-		if l.Name != "" {
-			n += protowire.SizeTag(1) + protowire.SizeBytes(len(l.Name))
+		if len(name) > 0 {
+			n += protowire.SizeTag(1) + protowire.SizeBytes(len(name))
 		}
-		if l.Value != "" {
-			n += protowire.SizeTag(2) + protowire.SizeBytes(len(l.Value))
+		if len(value) > 0 {
+			n += protowire.SizeTag(2) + protowire.SizeBytes(len(value))
 		}
 		b := protowire.AppendVarint(protowire.AppendTag(a.tmp[:0], 1, protowire.BytesType), uint64(n))
-		if l.Name != "" {
-			b = protowire.AppendString(protowire.AppendTag(b, 1, protowire.BytesType), l.Name)
+		if len(name) > 0 {
+			b = protowire.AppendBytes(protowire.AppendTag(b, 1, protowire.BytesType), name)
 		}
-		if l.Value != "" {
-			b = protowire.AppendString(protowire.AppendTag(b, 2, protowire.BytesType), l.Value)
+		if len(value) > 0 {
+			b = protowire.AppendBytes(protowire.AppendTag(b, 2, protowire.BytesType), value)
 		}
 		a.tmp = b
-		if err := a.write(b); err != nil {
-			return err
-		}
-	}
-	return nil
+		return a.write(b)
+	})
 }
 
 // appendSample writes one Sample of the open series. Zero fields are left
