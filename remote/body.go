@@ -55,6 +55,14 @@ func (l *lease) reserve(total int64) error {
 	return nil
 }
 
+// giveBack gives back n of the bytes the lease holds.
+func (l *lease) giveBack(n int64) {
+	if n = min(n, l.held); n > 0 {
+		l.budget.Release(n)
+		l.held -= n
+	}
+}
+
 // release gives back everything the lease holds.
 func (l *lease) release() {
 	if l.held > 0 {

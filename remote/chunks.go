@@ -29,70 +29,86 @@ func (h *Handler) serveChunks(ctx context.Context, w http.ResponseWriter, querie
 	w.Header().Set("Content-Type", "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse")
 	fw := &frameWriter{w: w, rc: http.NewResponseController(w), h: h}
 	var it Iterator
-	var samples []prompb.Sample
 	for qi, q := range queries {
 		for _, s := range q.series {
 			if ctx.Err() != nil {
 				return
 			}
 			it = h.store.Select(s.id, q.minT, q.maxT, it)
-			samples = readSamples(it, samples[:0])
-			if len(samples) == 0 {
-				continue
-			}
-			if err := h.writeSeriesFrames(fw, int64(qi), s.labels, samples); err != nil {
+			ms := newMsSamples(it)
+			n, err := h.writeSeriesFrames(fw, int64(qi), promLabels(s.labels), &ms)
+			if err != nil {
 				h.c.readCut.Add(1)
 				h.opts.Logger.Warn("remote read: streamed answer cut", "err", err)
 				panic(http.ErrAbortHandler)
 			}
+			if n == 0 {
+				continue
+			}
 			h.c.readSeries.Add(1)
-			h.c.readSamples.Add(int64(len(samples)))
+			h.c.readSamples.Add(int64(n))
 		}
 	}
 }
 
-// writeSeriesFrames encodes samples as XOR chunks and writes them in
-// frames of at most ReadMaxBytesInFrame bytes of chunk data.
-func (h *Handler) writeSeriesFrames(fw *frameWriter, queryIndex int64, labels []prompb.Label, samples []prompb.Sample) error {
+// writeSeriesFrames encodes the samples of ms as XOR chunks of at most
+// samplesPerChunk samples and writes them in frames of at most
+// ReadMaxBytesInFrame bytes of chunk data (one chunk over it). It holds
+// one frame at a time, however long the series. It returns the number of
+// samples written.
+func (h *Handler) writeSeriesFrames(fw *frameWriter, queryIndex int64, labels []prompb.Label, ms *msSamples) (int, error) {
 	msg := prompb.ChunkedReadResponse{
 		ChunkedSeries: []*prompb.ChunkedSeries{{Labels: labels}},
 		QueryIndex:    queryIndex,
 	}
 	cs := msg.ChunkedSeries[0]
-	frameBytes := 0
-	for len(samples) > 0 {
-		n := min(len(samples), samplesPerChunk)
-		chk, err := xorChunk(samples[:n])
-		if err != nil {
-			return err
-		}
-		cs.Chunks = append(cs.Chunks, chk)
-		frameBytes += len(chk.Data)
-		samples = samples[n:]
-		if frameBytes >= h.opts.ReadMaxBytesInFrame || len(samples) == 0 {
-			if err := fw.write(&msg, h.opts.ReadMaxBytes); err != nil {
-				return err
+	frameBytes, total := 0, 0
+	for {
+		batch := fw.batch[:0]
+		for len(batch) < samplesPerChunk {
+			s, ok := ms.next()
+			if !ok {
+				break
 			}
+			batch = append(batch, s)
+		}
+		if len(batch) > 0 {
+			chk, err := xorChunk(batch)
+			if err != nil {
+				return total, err
+			}
+			cs.Chunks = append(cs.Chunks, chk)
+			frameBytes += len(chk.Data)
+			total += len(batch)
+		}
+		last := len(batch) < samplesPerChunk
+		if len(cs.Chunks) > 0 && (frameBytes >= h.opts.ReadMaxBytesInFrame || last) {
+			if err := fw.write(&msg, h.opts.ReadMaxBytes); err != nil {
+				return total, err
+			}
+			clear(cs.Chunks)
 			cs.Chunks, frameBytes = cs.Chunks[:0], 0
 		}
+		if last {
+			return total, nil
+		}
 	}
-	return nil
 }
 
 // xorChunk encodes samples (time ordered, at most 120) as one Prometheus
 // XOR chunk.
-func xorChunk(samples []prompb.Sample) (prompb.Chunk, error) {
+func xorChunk(samples []msSample) (prompb.Chunk, error) {
 	c := chunkenc.NewXORChunk()
 	app, err := c.Appender()
 	if err != nil {
 		return prompb.Chunk{}, fmt.Errorf("xor appender: %w", err)
 	}
 	for _, s := range samples {
-		app.Append(0, s.Timestamp, s.Value)
+		app.Append(0, s.t, s.v)
 	}
 	return prompb.Chunk{
-		MinTimeMs: samples[0].Timestamp,
-		MaxTimeMs: samples[len(samples)-1].Timestamp,
+		MinTimeMs: samples[0].t,
+		MaxTimeMs: samples[len(samples)-1].t,
 		Type:      prompb.Chunk_XOR,
 		Data:      c.Bytes(),
 	}, nil
@@ -105,8 +121,9 @@ type frameWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	h       *Handler
-	buf     []byte
+	buf     []byte // the frame being written, kept for the next
 	written int64
+	batch   [samplesPerChunk]msSample
 }
 
 func (fw *frameWriter) write(msg *prompb.ChunkedReadResponse, limit int64) error {

@@ -23,13 +23,15 @@ type Stats struct {
 	ReadRejected       int64 // remote reads refused for a limit
 	ReadBusy           int64 // remote reads answered 503: no slot free within ReadQueueTimeout
 	ReadCut            int64 // remote read answers cut: the client did not read within ReadWriteTimeout
+	ReadOverloaded     int64 // remote reads answered 503: their body or SAMPLES answer did not fit in Budget
+	ReadAnswerBytes    int64 // bytes held now by SAMPLES answers being built or sent (a gauge)
 }
 
 type counters struct {
 	writeRequests, samplesAccepted, samplesRejected, histogramsRejected atomic.Int64
 	exemplars, metadata, bytesIn, overloaded, failed                    atomic.Int64
 	readRequests, readSeries, readSamples, readRejected                 atomic.Int64
-	readBusy, readCut                                                   atomic.Int64
+	readBusy, readCut, readOverloaded, answerBytes                      atomic.Int64
 }
 
 func (c *counters) stats() Stats {
@@ -41,6 +43,7 @@ func (c *counters) stats() Stats {
 		ReadRequests: c.readRequests.Load(), ReadSeries: c.readSeries.Load(),
 		ReadSamples: c.readSamples.Load(), ReadRejected: c.readRejected.Load(),
 		ReadBusy: c.readBusy.Load(), ReadCut: c.readCut.Load(),
+		ReadOverloaded: c.readOverloaded.Load(), ReadAnswerBytes: c.answerBytes.Load(),
 	}
 }
 
@@ -73,6 +76,10 @@ func (c *counters) register(reg prometheus.Registerer) error {
 		metric("remote", "read_rejected_requests_total", "Remote read requests refused for a limit.", nil, &c.readRejected),
 		metric("remote", "read_busy_requests_total", "Remote read requests answered 503: no slot free within read_queue_timeout.", nil, &c.readBusy),
 		metric("remote", "read_cut_answers_total", "Remote read answers cut or not sent: the client did not read them within read_write_timeout.", nil, &c.readCut),
+		metric("remote", "read_overloaded_requests_total", "Remote read requests answered 503: their request body or SAMPLES answer did not fit in http.max_inflight_body_bytes beside the requests in progress.", nil, &c.readOverloaded),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "remote", Name: "read_answer_bytes",
+			Help: "Bytes held by SAMPLES remote-read answers being built or sent (part of http_inflight_body_bytes)."},
+			func() float64 { return float64(c.answerBytes.Load()) }),
 	} {
 		if err := reg.Register(m); err != nil {
 			return err

@@ -31,6 +31,14 @@ type Options struct {
 	// before snappy for SAMPLES; the frames for streamed chunks). Default
 	// 512 MiB.
 	ReadMaxBytes int64
+	// ReadSamplesMaxBytes caps a SAMPLES answer (protobuf before snappy),
+	// which is held whole in memory before it is sent; ReadMaxBytes caps
+	// it too. Default 64 MiB (about 3.5 M samples); over it the request
+	// gets 400 naming STREAMED_XOR_CHUNKS, whose answers are streamed. The
+	// answer's bytes are also charged to Budget as they are built: one
+	// that does not fit beside the requests in progress gets 503 with
+	// Retry-After. At most 4 GiB - 1 (a snappy block's length).
+	ReadSamplesMaxBytes int64
 	// ReadMaxBytesInFrame caps one frame of a streamed answer; a series
 	// larger than that is split over several frames. Default 1 MiB, as
 	// Prometheus.
@@ -48,7 +56,8 @@ type Options struct {
 	// after it. Default 30s; negative: no deadline.
 	ReadWriteTimeout time.Duration
 	// Budget, when set, bounds the request body bytes held at once over
-	// every connection; a request that does not fit is answered 503 with
+	// every connection, and the SAMPLES answers being built or sent; a
+	// request or answer that does not fit is answered 503 with
 	// Retry-After (before its body is read when it announces its length).
 	// Default: none.
 	Budget BodyBudget
@@ -76,6 +85,7 @@ func DefaultOptions() Options {
 		SeriesCacheSize:     1 << 15,
 		ReadMaxSeries:       100_000,
 		ReadMaxBytes:        512 << 20,
+		ReadSamplesMaxBytes: 64 << 20,
 		ReadMaxBytesInFrame: 1 << 20,
 		ReadConcurrency:     10,
 		ReadQueueTimeout:    30 * time.Second,
@@ -102,6 +112,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.ReadMaxBytes == 0 {
 		o.ReadMaxBytes = def.ReadMaxBytes
+	}
+	if o.ReadSamplesMaxBytes == 0 {
+		o.ReadSamplesMaxBytes = def.ReadSamplesMaxBytes
 	}
 	if o.ReadMaxBytesInFrame == 0 {
 		o.ReadMaxBytesInFrame = def.ReadMaxBytesInFrame
@@ -136,13 +149,16 @@ func (o *Options) validate() error {
 		v    int64
 	}{
 		{"MaxBodyBytes", o.MaxBodyBytes}, {"MaxDecodedBytes", o.MaxDecodedBytes},
-		{"ReadMaxSeries", int64(o.ReadMaxSeries)}, {"ReadMaxBytes", o.ReadMaxBytes},
+		{"ReadMaxSeries", int64(o.ReadMaxSeries)}, {"ReadMaxBytes", o.ReadMaxBytes}, {"ReadSamplesMaxBytes", o.ReadSamplesMaxBytes},
 		{"ReadMaxBytesInFrame", int64(o.ReadMaxBytesInFrame)}, {"ReadConcurrency", int64(o.ReadConcurrency)},
 		{"RetryAfter", int64(o.RetryAfter)},
 	} {
 		if f.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %d is negative", f.name, f.v))
 		}
+	}
+	if o.ReadSamplesMaxBytes > maxSnappyLen {
+		errs = append(errs, fmt.Errorf("ReadSamplesMaxBytes %d is over %d, the largest snappy block", o.ReadSamplesMaxBytes, int64(maxSnappyLen)))
 	}
 	return errors.Join(errs...)
 }

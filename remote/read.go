@@ -3,13 +3,13 @@ package remote
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
-	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/lightningdb/lightningdb/series"
@@ -23,9 +23,12 @@ type readQuery struct {
 	series     []readSeries
 }
 
+// readSeries is a matching series: its ID and its canonical labels, the
+// registry's own bytes (not copied: 32 bytes a series however many labels
+// it has, so ReadMaxSeries of them cost little).
 type readSeries struct {
 	id     series.ID
-	labels []prompb.Label
+	labels []byte
 }
 
 // ServeRead serves POST /api/v1/read.
@@ -64,7 +67,7 @@ func (h *Handler) ServeRead(w http.ResponseWriter, r *http.Request) {
 		h.serveChunks(r.Context(), w, queries)
 		return
 	}
-	h.serveSamples(w, queries)
+	h.serveSamples(r.Context(), w, queries)
 }
 
 // readFailed answers a remote read that failed before its answer began,
@@ -77,6 +80,7 @@ func (h *Handler) readFailed(w http.ResponseWriter, err error) {
 		h.c.readBusy.Add(1)
 		h.retryLater(w, err.Error())
 	case errors.Is(err, ErrInflightLimit):
+		h.c.readOverloaded.Add(1)
 		h.retryLater(w, err.Error())
 	case errors.Is(err, ErrReadLimit):
 		h.c.readRejected.Add(1)
@@ -186,11 +190,11 @@ func (h *Handler) resolve(qs []*prompb.Query) ([]readQuery, error) {
 		it := bm.Iterator()
 		for it.HasNext() {
 			id := it.Next()
-			if ls := promLabels(h.store.Labels(id)); ls != nil {
+			if ls := h.store.Labels(id); validCanonical(ls) {
 				rq.series = append(rq.series, readSeries{id: id, labels: ls})
 			}
 		}
-		slices.SortFunc(rq.series, func(a, b readSeries) int { return compareLabels(a.labels, b.labels) })
+		slices.SortFunc(rq.series, func(a, b readSeries) int { return compareCanonical(a.labels, b.labels) })
 		out[i] = rq
 	}
 	return out, nil
@@ -276,87 +280,44 @@ func promLabels(canon []byte) []prompb.Label {
 	return ls
 }
 
-// compareLabels orders label sets as Prometheus's labels.Compare does.
-func compareLabels(a, b []prompb.Label) int {
-	for i := 0; i < len(a) && i < len(b); i++ {
-		if c := bytes.Compare([]byte(a[i].Name), []byte(b[i].Name)); c != 0 {
-			return c
-		}
-		if c := bytes.Compare([]byte(a[i].Value), []byte(b[i].Value)); c != 0 {
-			return c
-		}
-	}
-	return len(a) - len(b)
+// validCanonical reports whether canon is a non-empty canonical label
+// form.
+func validCanonical(canon []byte) bool {
+	return len(canon) > 0 && series.ForEachCanonical(canon, func(_, _ []byte) error { return nil }) == nil
 }
 
-// readSamples reads one series as Prometheus samples (ms, float64): string
-// series and empty ranges give nil. Samples that fall in the same
-// millisecond (written with ns precision) keep the last.
-func readSamples(it Iterator, dst []prompb.Sample) []prompb.Sample {
-	if it.Len() == 0 || it.Type() == series.TypeString || !it.Type().Valid() {
-		return dst
-	}
-	typ := it.Type()
-	for it.Next() {
-		t, raw := it.At()
-		s := prompb.Sample{Timestamp: nsToMs(t), Value: series.AsFloat64(typ, raw)}
-		if n := len(dst); n > 0 && dst[n-1].Timestamp == s.Timestamp {
-			dst[n-1] = s
-			continue
+// compareCanonical orders canonical label forms (valid ones) as
+// Prometheus's labels.Compare orders the label sets: name, then value,
+// label by label; a set that is a prefix of the other comes first.
+func compareCanonical(a, b []byte) int {
+	for len(a) > 0 && len(b) > 0 {
+		var x, y [2][]byte
+		x[0], a = nextCanonical(a)
+		x[1], a = nextCanonical(a)
+		y[0], b = nextCanonical(b)
+		y[1], b = nextCanonical(b)
+		for i := range x {
+			if c := bytes.Compare(x[i], y[i]); c != 0 {
+				return c
+			}
 		}
-		dst = append(dst, s)
 	}
-	return dst
+	return cmpLen(len(a), len(b))
 }
 
-// serveSamples answers with one snappy ReadResponse, built whole so that
-// a limit is reported with 400 before anything is sent.
-func (h *Handler) serveSamples(w http.ResponseWriter, queries []readQuery) {
-	resp := prompb.ReadResponse{Results: make([]*prompb.QueryResult, len(queries))}
-	var it Iterator
-	var size int64
-	nSeries, nSamples := 0, 0
-	for i, q := range queries {
-		res := &prompb.QueryResult{}
-		for _, s := range q.series {
-			it = h.store.Select(s.id, q.minT, q.maxT, it)
-			samples := readSamples(it, nil)
-			if err := it.Err(); err != nil {
-				h.opts.Logger.Warn("remote read: damaged data skipped", "err", err)
-			}
-			if len(samples) == 0 {
-				continue
-			}
-			ts := &prompb.TimeSeries{Labels: s.labels, Samples: samples}
-			size += int64(ts.Size())
-			if size > h.opts.ReadMaxBytes {
-				h.c.readRejected.Add(1)
-				http.Error(w, fmt.Errorf("%w: answer over %d bytes (ReadMaxBytes; narrow the matchers or the time range)",
-					ErrReadLimit, h.opts.ReadMaxBytes).Error(), http.StatusBadRequest)
-				return
-			}
-			res.Timeseries = append(res.Timeseries, ts)
-			nSeries++
-			nSamples += len(samples)
-		}
-		resp.Results[i] = res
+// nextCanonical splits the next length-prefixed string off a canonical
+// form (a valid one).
+func nextCanonical(src []byte) (s, rest []byte) {
+	n, k := binary.Uvarint(src)
+	return src[k : k+int(n)], src[k+int(n):]
+}
+
+func cmpLen(a, b int) int {
+	switch {
+	case a > 0 && b == 0:
+		return 1
+	case a == 0 && b > 0:
+		return -1
 	}
-	data, err := resp.Marshal()
-	if err != nil {
-		http.Error(w, fmt.Sprintf("marshal ReadResponse: %v", err), http.StatusInternalServerError)
-		return
-	}
-	h.c.readSeries.Add(int64(nSeries))
-	h.c.readSamples.Add(int64(nSamples))
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	w.Header().Set("Content-Encoding", "snappy")
-	out := s2.EncodeSnappy(nil, data)
-	// The write deadline grows with the answer: one ReadWriteTimeout per
-	// ReadMaxBytesInFrame bytes, the pace a streamed answer must keep.
-	frames := 1 + len(out)/h.opts.ReadMaxBytesInFrame
-	h.setWriteDeadline(http.NewResponseController(w), time.Duration(frames)*h.opts.ReadWriteTimeout)
-	if _, err := w.Write(out); err != nil {
-		h.c.readCut.Add(1)
-		h.opts.Logger.Warn("remote read: answer not sent", "err", err)
-	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 	"time"
@@ -26,5 +27,25 @@ func FuzzExportTime(f *testing.F) {
 		back, err := exportTime(time.Unix(0, ns).UTC().Format(time.RFC3339Nano), 0)
 		require.NoError(t, err)
 		require.Equal(t, ns, back, "%q", s)
+	})
+}
+
+// FuzzExportFloat: a float in an export line is written as encoding/json
+// writes it (the line is streamed value by value, not encoded whole).
+func FuzzExportFloat(f *testing.F) {
+	for _, v := range []float64{0, math.Copysign(0, -1), 1.5, 1e-7, 1e-6, 1e20, 1e21, 5e-324, math.MaxFloat64, 1e-10, -3e-100, math.NaN(), math.Inf(-1)} {
+		f.Add(math.Float64bits(v))
+	}
+	f.Fuzz(func(t *testing.T, bits uint64) {
+		v := math.Float64frombits(bits)
+		got := string(appendJSONFloat(nil, v))
+		if word, ok := floatWord(v); ok {
+			require.True(t, math.IsNaN(v) || math.IsInf(v, 0), "%v", v)
+			require.NotEmpty(t, word)
+			return
+		}
+		want, err := json.Marshal(v)
+		require.NoError(t, err)
+		require.Equal(t, string(want), got)
 	})
 }

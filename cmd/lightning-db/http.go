@@ -41,7 +41,8 @@ type HTTPConfig struct {
 	// MaxInflightBodyBytes caps the request body bytes that the write
 	// endpoints of every protocol (/write, /api/v2/write, /api/v1/write)
 	// and remote read hold in memory at once, over all connections,
-	// counted after gzip or snappy decoding. A request that does not fit
+	// counted after gzip or snappy decoding, and the SAMPLES remote-read
+	// answers being built or sent. A request that does not fit
 	// is answered 503 with Retry-After, before its body is read when it
 	// announces its length. Requests larger than 64 KiB may use only 7/8
 	// of it, so small writes keep being served beside large ones.
@@ -163,7 +164,7 @@ func newHTTPMetrics(reg prometheus.Registerer, inflight func() float64) (*httpMe
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "http_open_connections", Help: "Open HTTP connections."},
 			func() float64 { return float64(m.open.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "http_inflight_body_bytes",
-			Help: "Request body bytes held by requests in progress (of http.max_inflight_body_bytes)."}, inflight),
+			Help: "Request body bytes held by requests in progress, and SAMPLES remote-read answers (of http.max_inflight_body_bytes)."}, inflight),
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register http metrics: %w", err)
@@ -343,6 +344,10 @@ func newBodyBudget(cfg Config) (*bodyBudget, error) {
 	if need > limit-b.reserve {
 		return nil, fmt.Errorf("http.max_inflight_body_bytes %d: a request may use 7/8 of it, %d, less than the largest request allowed, %d (influx.max_body_bytes, or remote.max_body_bytes + remote.max_decoded_bytes); raise it or lower those",
 			limit, limit-b.reserve, need)
+	}
+	if answer := min(or(rc.ReadMaxBytes, ro.ReadMaxBytes), or(rc.ReadSamplesMaxBytes, ro.ReadSamplesMaxBytes)); answer > limit-b.reserve {
+		return nil, fmt.Errorf("http.max_inflight_body_bytes %d: a SAMPLES remote-read answer may use 7/8 of it, %d, less than remote.read_samples_max_bytes (or read_max_bytes), %d; raise it or lower that",
+			limit, limit-b.reserve, answer)
 	}
 	return b, nil
 }

@@ -149,6 +149,7 @@ func TestExampleHTTPDefaults(t *testing.T) {
 	rc := cfg.Remote
 	require.Equal(t, []any{ro.MaxBodyBytes, ro.MaxDecodedBytes, ro.ReadMaxSeries, ro.ReadMaxBytes, ro.ReadMaxBytesInFrame, ro.ReadConcurrency, ro.ReadQueueTimeout, ro.ReadWriteTimeout},
 		[]any{rc.MaxBodyBytes, rc.MaxDecodedBytes, rc.ReadMaxSeries, rc.ReadMaxBytes, rc.ReadMaxBytesInFrame, rc.ReadConcurrency, rc.ReadQueueTimeout, rc.ReadWriteTimeout})
+	require.Equal(t, ro.ReadSamplesMaxBytes, rc.ReadSamplesMaxBytes)
 	b, err := newBodyBudget(cfg)
 	require.NoError(t, err)
 	require.EqualValues(t, defaultMaxInflightBodyBytes, b.limit)

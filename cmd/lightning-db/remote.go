@@ -33,6 +33,10 @@ type RemoteConfig struct {
 	// remote read answer (of each 1 MiB of a SAMPLES one): a client that
 	// stops reading is cut and frees its slot. Default 30s; negative: none.
 	ReadWriteTimeout time.Duration `yaml:"read_write_timeout"`
+	// ReadSamplesMaxBytes caps a SAMPLES remote-read answer, held whole in
+	// memory and charged to http.max_inflight_body_bytes while built and
+	// sent. Default 64 MiB; over it 400 (ask for STREAMED_XOR_CHUNKS).
+	ReadSamplesMaxBytes int64 `yaml:"read_samples_max_bytes"`
 }
 
 // registerRemote serves /api/v1/write and /api/v1/read over the engine and
@@ -45,6 +49,7 @@ func (s *server) registerRemote(reg prometheus.Registerer) error {
 		MaxDecodedBytes:     rc.MaxDecodedBytes,
 		ReadMaxSeries:       rc.ReadMaxSeries,
 		ReadMaxBytes:        rc.ReadMaxBytes,
+		ReadSamplesMaxBytes: rc.ReadSamplesMaxBytes,
 		ReadMaxBytesInFrame: rc.ReadMaxBytesInFrame,
 		ReadConcurrency:     rc.ReadConcurrency,
 		ReadQueueTimeout:    rc.ReadQueueTimeout,
