@@ -17,6 +17,9 @@ var (
 	// (ENOSPC, EDQUOT). Its message names no file: it reaches clients
 	// (HTTP 503 with Retry-After), the log keeps the path.
 	ErrDiskFull = errors.New("no space left on device")
+	// ErrLocked is returned by Open (as a *LockedError naming the
+	// holder's PID) when another DB has the data directory open.
+	ErrLocked = errors.New("data directory in use")
 	// ErrClosed is returned by calls on a closed DB.
 	ErrClosed = errors.New("engine closed")
 	// ErrWALFailed is returned once an fsync of the WAL has failed: after
