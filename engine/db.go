@@ -262,9 +262,10 @@ func (db *DB) Lookup(ls series.Labels) (series.ID, bool) {
 // series.MinTime..MaxTime, whose labels are invalid, whose type differs
 // from their series' type, or that would pass a series limit are rejected
 // and reported in the result; the rest of the batch is stored (limits.go).
-// An error means nothing of the batch was acknowledged: ErrOverloaded
-// (retry later), series.ErrBatchTooLarge (the batch alone is over the
-// memtable budget), ErrClosed, ErrWALFailed, ErrDiskFull, an I/O error, or
+// An error means nothing of the batch was acknowledged: series.ErrOverloaded
+// (retry later: the memtable is over its budget, or ErrDiskFull),
+// series.ErrBatchTooLarge (the batch alone is over the memtable budget),
+// ErrClosed, ErrWALFailed, an I/O error, or
 // the context's error while waiting to be queued. b must not be modified
 // until Append returns; Append stores series ID hints in it (SetRef).
 func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult, error) {

@@ -117,7 +117,6 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		MaxBodyBytes: s.cfg.Influx.MaxBodyBytes,
 		Budget:       s.influxBudget(),
 		Tokens:       s.cfg.Influx.Tokens,
-		IsOverloaded: engineRetryLater,
 		Logger:       s.log.With("component", "influx"),
 		Registerer:   reg,
 	})
