@@ -38,6 +38,7 @@ type DB struct {
 	dir  string
 	opts Options
 	fs   FS
+	lock io.Closer // the data directory's lock (lock.go); released last by Close
 	log  *slog.Logger
 	m    *metrics
 
@@ -110,11 +111,30 @@ const (
 )
 
 // Open opens or creates the database in dir, recovering what the WAL holds.
+// It first locks dir (a LOCK file holding this process's PID) until Close:
+// while another DB, in this process or another, has dir open, Open fails at
+// once with a *LockedError (errors.Is ErrLocked) naming the holder's PID,
+// before recovery touches a file.
 func Open(dir string, opts Options) (*DB, error) {
 	opts.ensureDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("engine options: %w", err)
 	}
+	lock, err := lockDir(opts.FS, dir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := open(dir, opts)
+	if err != nil {
+		lock.Close() // nothing was written through it
+		return nil, err
+	}
+	db.lock = lock
+	return db, nil
+}
+
+// open is Open once the data directory is locked.
+func open(dir string, opts Options) (*DB, error) {
 	db := &DB{
 		dir:     dir,
 		opts:    opts,
@@ -242,9 +262,10 @@ func (db *DB) Lookup(ls series.Labels) (series.ID, bool) {
 // series.MinTime..MaxTime, whose labels are invalid, whose type differs
 // from their series' type, or that would pass a series limit are rejected
 // and reported in the result; the rest of the batch is stored (limits.go).
-// An error means nothing of the batch was acknowledged: ErrOverloaded
-// (retry later), series.ErrBatchTooLarge (the batch alone is over the
-// memtable budget), ErrClosed, ErrWALFailed, ErrDiskFull, an I/O error, or
+// An error means nothing of the batch was acknowledged: series.ErrOverloaded
+// (retry later: the memtable is over its budget, or ErrDiskFull),
+// series.ErrBatchTooLarge (the batch alone is over the memtable budget),
+// ErrClosed, ErrWALFailed, an I/O error, or
 // the context's error while waiting to be queued. b must not be modified
 // until Append returns; Append stores series ID hints in it (SetRef).
 func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult, error) {
@@ -654,7 +675,7 @@ func (db *DB) Close() error {
 	}
 	db.releaseAll()
 	db.m.unregister()
-	return errors.Join(err, db.index.Close())
+	return errors.Join(err, db.index.Close(), db.lock.Close())
 }
 
 func (db *DB) writeSnapshot() error {

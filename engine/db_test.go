@@ -163,8 +163,8 @@ func TestOverloaded(t *testing.T) {
 	db := mustOpen(t, t.TempDir(), Options{MemtableBudget: requestBytes(&b) + 1})
 	defer db.Close()
 	appendOne(t, db, labels("a"), series.TypeFloat, 1, 0)
-	if _, err := db.Append(context.Background(), &b); !errors.Is(err, ErrOverloaded) {
-		t.Fatalf("err = %v, want ErrOverloaded", err)
+	if _, err := db.Append(context.Background(), &b); !errors.Is(err, series.ErrOverloaded) {
+		t.Fatalf("err = %v, want series.ErrOverloaded", err)
 	}
 	if got := db.Stats().Overloaded; got != 1 {
 		t.Fatalf("overloaded counter %d", got)

@@ -26,8 +26,9 @@
 //     logs what was lost; it never replays garbage and never loops.
 //   - A failed WAL write fails its whole group; a failed fsync makes every
 //     later Append fail with ErrWALFailed until the DB is reopened.
-//   - When the memtable is over its budget, Append fails fast with
-//     ErrOverloaded.
+//   - When the memtable is over its budget, Append fails fast with an
+//     error matching series.ErrOverloaded; so does a write that found the
+//     disk full (ErrDiskFull), whose WAL write is undone.
 //   - A crash during a flush or compaction loses nothing acknowledged and
 //     never exposes a half-written segment: the MANIFEST rename is the
 //     commit point, and files it does not list are removed on open.

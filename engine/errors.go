@@ -5,18 +5,25 @@ import (
 	"fmt"
 	"io/fs"
 	"syscall"
+
+	"github.com/lightningdb/lightningdb/series"
 )
 
 // Errors returned by the engine; test with errors.Is.
 var (
-	// ErrOverloaded is returned by Append when the memtable is over its
-	// memory budget. It is returned at once, before anything is written;
-	// the caller should retry later (HTTP 503 with Retry-After).
-	ErrOverloaded = errors.New("engine overloaded: memtable over its memory budget")
+	// errMemtableFull is returned by Append when the memtable is over its
+	// memory budget, at once, before anything is written. It matches
+	// series.ErrOverloaded: the caller should retry later.
+	errMemtableFull error = &overloadError{"engine overloaded: memtable over its memory budget"}
 	// ErrDiskFull marks a write that failed because the disk is full
-	// (ENOSPC, EDQUOT). Its message names no file: it reaches clients
-	// (HTTP 503 with Retry-After), the log keeps the path.
-	ErrDiskFull = errors.New("no space left on device")
+	// (ENOSPC, EDQUOT). It matches series.ErrOverloaded: nothing of the
+	// write was stored and a retry succeeds once space is freed (the WAL
+	// write is undone; flushes are retried with backoff). Its message
+	// names no file: it reaches clients, the log keeps the path.
+	ErrDiskFull error = &overloadError{"no space left on device"}
+	// ErrLocked is returned by Open (as a *LockedError naming the
+	// holder's PID) when another DB has the data directory open.
+	ErrLocked = errors.New("data directory in use")
 	// ErrClosed is returned by calls on a closed DB.
 	ErrClosed = errors.New("engine closed")
 	// ErrWALFailed is returned once an fsync of the WAL has failed: after
@@ -25,6 +32,14 @@ var (
 	// when recovery re-reads what is really on disk.
 	ErrWALFailed = errors.New("WAL failed")
 )
+
+// overloadError is a "retry later" error of the engine: its text names
+// the cause, and it matches series.ErrOverloaded, which front ends map to
+// HTTP 503 with Retry-After and MQTT reason 0x97.
+type overloadError struct{ msg string }
+
+func (e *overloadError) Error() string { return e.msg }
+func (e *overloadError) Unwrap() error { return series.ErrOverloaded }
 
 // CorruptionError reports a damaged record at a position of a file.
 type CorruptionError struct {

@@ -64,7 +64,7 @@ func TestFlushIndexesFlushedSeries(t *testing.T) {
 
 // TestOverloadRecovers: a memtable over MemtableBudget but below
 // MemtableFlushBytes must still be flushed, or Append keeps returning
-// ErrOverloaded until the flush interval (15 minutes by default). It must
+// series.ErrOverloaded until the flush interval (15 minutes by default). It must
 // recover again and again: the flushed memtable kept as the next active
 // one must not itself hold the DB over its budget while empty.
 func TestOverloadRecovers(t *testing.T) {
@@ -86,7 +86,7 @@ func TestOverloadRecovers(t *testing.T) {
 			}
 			_, err := db.Append(context.Background(), &b)
 			switch {
-			case errors.Is(err, ErrOverloaded):
+			case errors.Is(err, series.ErrOverloaded):
 				overloaded = true
 			case err != nil:
 				t.Fatal(err)
@@ -105,7 +105,7 @@ func TestOverloadRecovers(t *testing.T) {
 			if err == nil {
 				break
 			}
-			if !errors.Is(err, ErrOverloaded) || time.Now().After(deadline) {
+			if !errors.Is(err, series.ErrOverloaded) || time.Now().After(deadline) {
 				t.Fatalf("round %d: still %v after 10 s (stats %+v)", round, err, db.Stats())
 			}
 			time.Sleep(5 * time.Millisecond)

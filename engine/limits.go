@@ -14,7 +14,7 @@ import (
 //  1. its estimated memory (requestBytes) must fit in MemtableBudget on
 //     its own, or the batch is refused with series.ErrBatchTooLarge (a
 //     retry cannot help); it must fit beside what the memtables hold and
-//     what other admitted batches are adding, or ErrOverloaded (retry);
+//     what other admitted batches are adding, or series.ErrOverloaded (retry);
 //  2. per series: every timestamp in series.MinTime..MaxTime, or the
 //     series is rejected with series.ErrTimestampRange;
 //  3. per new series: within MaxSeries, MaxNewSeriesPerRequest and
@@ -62,7 +62,7 @@ func (db *DB) admit(b *series.Batch) (int64, error) {
 		db.m.overloaded.Inc()
 		db.flushWanted.Store(true)
 		db.kickFlusher() // the memtable may be below MemtableFlushBytes
-		return 0, ErrOverloaded
+		return 0, errMemtableFull
 	}
 	return need, nil
 }

@@ -59,7 +59,7 @@ func TestBudgetCountsAdmittedBatches(t *testing.T) {
 	for g := range n {
 		wg.Go(func() {
 			_, err := db.Append(context.Background(), manySeries(fmt.Sprint("c", g), per, 1))
-			if err != nil && !errors.Is(err, ErrOverloaded) {
+			if err != nil && !errors.Is(err, series.ErrOverloaded) {
 				t.Errorf("append: %v", err)
 			}
 		})
@@ -162,7 +162,8 @@ func TestFlushRetriedAfterDiskFull(t *testing.T) {
 }
 
 // TestDiskFullErrorHasNoPath: the error Append returns for a full disk is
-// ErrDiskFull and names no server file.
+// ErrDiskFull, matches series.ErrOverloaded (retry later) and names no
+// server file.
 func TestDiskFullErrorHasNoPath(t *testing.T) {
 	efs := &errorFS{}
 	dir := t.TempDir()
@@ -173,7 +174,8 @@ func TestDiskFullErrorHasNoPath(t *testing.T) {
 	b.AddSeries(labels("a"), series.TypeFloat)
 	b.AppendFloat(1, 1)
 	_, err := db.Append(context.Background(), &b)
-	if !errors.Is(err, ErrDiskFull) || strings.Contains(err.Error(), dir) || err.Error() != "no space left on device" {
+	if !errors.Is(err, ErrDiskFull) || !errors.Is(err, series.ErrOverloaded) ||
+		strings.Contains(err.Error(), dir) || err.Error() != "no space left on device" {
 		t.Fatalf("append on a full disk: %v", err)
 	}
 	efs.set(func(e *errorFS) { e.failWrite = false })

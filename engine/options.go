@@ -66,7 +66,7 @@ type Options struct {
 	// MaxGroupBytes bounds the bytes of one group commit; zero means 16 MiB.
 	MaxGroupBytes int
 	// MemtableBudget is the memtable's memory budget in bytes; past it,
-	// Append returns ErrOverloaded. Zero means 1 GiB.
+	// Append returns series.ErrOverloaded. Zero means 1 GiB.
 	MemtableBudget int64
 	// PartitionDuration is the span of a time partition in nanoseconds:
 	// partition boundaries are multiples of it since the Unix epoch. The tag

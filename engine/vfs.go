@@ -21,6 +21,10 @@ type FS interface {
 	// SyncDir fsyncs a directory so that creations, renames and removals
 	// in it are durable.
 	SyncDir(dir string) error
+	// Lock takes an exclusive lock on the file name, creating it, without
+	// waiting: a lock held already, by this process or another, is an
+	// error matching ErrLocked. Closing the result releases the lock.
+	Lock(name string) (io.Closer, error)
 }
 
 // File is an open file of an FS.

@@ -217,7 +217,7 @@ func compactInts(s []int) []int {
 func (h *InfluxHandler) appendFailed(w http.ResponseWriter, v api, err error) {
 	h.c.failed.Add(1)
 	switch {
-	case h.opts.IsOverloaded(err):
+	case errors.Is(err, series.ErrOverloaded): // the one place it becomes 503 for line protocol
 		h.c.overloaded.Add(1)
 		h.retryLater(w, v, fmt.Sprintf("server overloaded, retry later: %v", err))
 	case errors.Is(err, series.ErrBatchTooLarge):

@@ -35,9 +35,6 @@ type InfluxOptions struct {
 	// RetryAfter is the Retry-After given with 503 answers. Default 1s;
 	// it is rounded up to whole seconds.
 	RetryAfter time.Duration
-	// IsOverloaded reports whether an Append error means overload (503).
-	// Default errors.Is(err, ErrOverloaded).
-	IsOverloaded func(error) bool
 	// Version is sent as X-Influxdb-Version. Default "1.8.0", the value
 	// VictoriaMetrics sends, as some clients check for 1.8 or later.
 	Version string
@@ -66,7 +63,6 @@ func DefaultInfluxOptions() InfluxOptions {
 		Lines:        lineproto.DefaultOptions(),
 		MaxBodyBytes: 32 << 20,
 		RetryAfter:   time.Second,
-		IsOverloaded: func(err error) bool { return errors.Is(err, ErrOverloaded) },
 		Version:      "1.8.0",
 		MaxDatabases: 1024,
 		Now:          func() int64 { return time.Now().UnixNano() },
@@ -89,9 +85,6 @@ func (o *InfluxOptions) ensureDefaults() {
 	}
 	if o.RetryAfter == 0 {
 		o.RetryAfter = def.RetryAfter
-	}
-	if o.IsOverloaded == nil {
-		o.IsOverloaded = def.IsOverloaded
 	}
 	if o.Version == "" {
 		o.Version = def.Version

@@ -64,9 +64,6 @@ type Options struct {
 	// RetryAfter is the Retry-After given with 503 answers. Default 1s,
 	// rounded up to whole seconds.
 	RetryAfter time.Duration
-	// IsOverloaded reports whether an Append error means overload (503).
-	// Default: never.
-	IsOverloaded func(error) bool
 	// Metadata receives metric metadata from writes. Default: a new store
 	// of 100,000 metrics, returned by Handler.Metadata.
 	Metadata *Metadata
@@ -91,7 +88,6 @@ func DefaultOptions() Options {
 		ReadQueueTimeout:    30 * time.Second,
 		ReadWriteTimeout:    30 * time.Second,
 		RetryAfter:          time.Second,
-		IsOverloaded:        func(error) bool { return false },
 		Logger:              slog.New(slog.DiscardHandler),
 	}
 }
@@ -130,9 +126,6 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.RetryAfter == 0 {
 		o.RetryAfter = def.RetryAfter
-	}
-	if o.IsOverloaded == nil {
-		o.IsOverloaded = def.IsOverloaded
 	}
 	if o.Metadata == nil {
 		o.Metadata = NewMetadata(0)

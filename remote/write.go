@@ -231,7 +231,7 @@ func (d *decoder) problemText(s string) {
 func (h *Handler) appendFailed(w http.ResponseWriter, err error) {
 	h.c.failed.Add(1)
 	switch {
-	case h.opts.IsOverloaded(err):
+	case errors.Is(err, series.ErrOverloaded): // the one place it becomes 503 for remote write
 		h.c.overloaded.Add(1)
 		h.retryLater(w, fmt.Sprintf("server overloaded, retry later: %v", err))
 	case errors.Is(err, series.ErrBatchTooLarge): // Prometheus drops it (4xx): retrying cannot help

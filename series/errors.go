@@ -19,6 +19,17 @@ var (
 	// than the appender's budget: retrying cannot help, the client must
 	// send smaller requests (HTTP 413).
 	ErrBatchTooLarge = errors.New("request too large")
+	// ErrOverloaded marks a write refused for now, with nothing of it
+	// stored: the caller should retry later. It is the one overload error:
+	// the engine wraps it for a memtable over its memory budget and for a
+	// full disk (whose message says "no space left on device"), and an
+	// Appender with limits of its own may wrap it too. Each front end maps
+	// it in one place: HTTP 503 with Retry-After (503 rather than 507 for a
+	// full disk, since Telegraf and Prometheus retry a 503 and honour its
+	// Retry-After), MQTT 5 PUBACK reason 0x97 (quota exceeded). Its
+	// wrapping error's text reaches clients, so it names the cause and no
+	// server path.
+	ErrOverloaded = errors.New("overloaded")
 	// ErrCorruptSnapshot marks a registry snapshot that fails its checksum
 	// or cannot be decoded.
 	ErrCorruptSnapshot = errors.New("corrupt series snapshot")

@@ -97,10 +97,9 @@ func (s *server) startMQTT(reg prometheus.Registerer) (*mqttService, error) {
 			DBLabel:      s.cfg.Influx.DBLabel,
 			MaxLineBytes: s.cfg.Influx.MaxLineBytes,
 		},
-		Linger:       c.Linger,
-		IsOverloaded: engineRetryLater,
-		Registerer:   reg,
-		Logger:       log,
+		Linger:     c.Linger,
+		Registerer: reg,
+		Logger:     log,
 	})
 	if err != nil {
 		return nil, err

@@ -55,7 +55,6 @@ func (s *server) registerRemote(reg prometheus.Registerer) error {
 		ReadQueueTimeout:    rc.ReadQueueTimeout,
 		ReadWriteTimeout:    rc.ReadWriteTimeout,
 		Budget:              s.remoteBudget(),
-		IsOverloaded:        engineRetryLater,
 		Metadata:            s.meta,
 		Logger:              s.log.With("component", "remote"),
 		Registerer:          reg,

@@ -68,6 +68,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	eo.Registerer = ns
 	start := time.Now()
 	s.db, err = engine.Open(cfg.DataDir, eo)
+	if errors.Is(err, engine.ErrLocked) {
+		srv.Close()
+		return fmt.Errorf("%w: stop it or pick another --data-dir", err)
+	}
 	if err != nil {
 		srv.Close()
 		return fmt.Errorf("open engine: %w", err)
@@ -113,7 +117,6 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		MaxBodyBytes: s.cfg.Influx.MaxBodyBytes,
 		Budget:       s.influxBudget(),
 		Tokens:       s.cfg.Influx.Tokens,
-		IsOverloaded: engineRetryLater,
 		Logger:       s.log.With("component", "influx"),
 		Registerer:   reg,
 	})

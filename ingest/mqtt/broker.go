@@ -289,7 +289,10 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		if qos == 0 {
 			return pk, packets.ErrRejectPacket
 		}
-		if v5 {
+		if v5 { // the one place a store failure becomes a reason code
+			// 0x97 (quota exceeded): series.ErrOverloaded (retry later) and
+			// any other failure alike, nothing was stored and the client
+			// may send it again.
 			return pk, packets.ErrQuotaExceeded
 		}
 		cl.Stop(fmt.Errorf("mqtt: message not stored: %w", o.failErr))

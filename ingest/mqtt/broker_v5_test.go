@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/lightningdb/lightningdb/ingest"
+	"github.com/lightningdb/lightningdb/series"
 )
 
 // MQTT 5 publishers are mochi's on every path (the publish loop serves
@@ -65,7 +65,7 @@ func TestBrokerMQTT5ReasonCodes(t *testing.T) {
 		require.Equal(t, byte(0x99), ackReason5(t, w.expect(pktPuback), 2))
 
 		app.mu.Lock()
-		app.err = ingest.ErrOverloaded
+		app.err = series.ErrOverloaded
 		app.mu.Unlock()
 		w.write(wirePublish5("plant/v5", 3, wireLine("v5", 3)))
 		require.Equal(t, byte(0x97), ackReason5(t, w.expect(pktPuback), 3))

@@ -35,9 +35,6 @@ type Options struct {
 	// MaxInFlight is how many appends may wait for the WAL at once.
 	// Default 2 (one fsyncing, one queued).
 	MaxInFlight int
-	// IsOverloaded recognises the appender's overload error. Default
-	// errors.Is(err, ingest.ErrOverloaded).
-	IsOverloaded func(error) bool
 	// Registerer gets the metrics; nil means none.
 	Registerer prometheus.Registerer
 	// Logger gets one warning per new class of error; nil means none.
@@ -46,8 +43,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults described on Options.
 func DefaultOptions() Options {
-	return Options{DB: "mqtt", Lines: lineproto.DefaultOptions(), MaxBatchSamples: 1 << 16, MaxInFlight: 2,
-		IsOverloaded: func(err error) bool { return errors.Is(err, ingest.ErrOverloaded) }}
+	return Options{DB: "mqtt", Lines: lineproto.DefaultOptions(), MaxBatchSamples: 1 << 16, MaxInFlight: 2}
 }
 
 func (o *Options) fill() {
@@ -66,9 +62,6 @@ func (o *Options) fill() {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = def.MaxInFlight
-	}
-	if o.IsOverloaded == nil {
-		o.IsOverloaded = def.IsOverloaded
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -225,7 +218,7 @@ func (in *Ingestor) parseError(src *source, filter, topic string, err error) {
 func (in *Ingestor) failure(src *source, topic string, err error) {
 	in.cnt.failed.Add(1)
 	reason := "error"
-	if in.opts.IsOverloaded(err) {
+	if errors.Is(err, series.ErrOverloaded) {
 		reason = "overloaded"
 	} else if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		reason = "shutdown"
