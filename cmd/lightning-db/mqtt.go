@@ -51,6 +51,9 @@ type MQTTConfig struct {
 	// MaxClients bounds the connected clients and kept sessions
 	// (default 10,000).
 	MaxClients int `yaml:"max_clients"`
+	// MaxSubscriberBytes bounds the message copies held for subscribers,
+	// all sessions together (default 64 MiB).
+	MaxSubscriberBytes int64 `yaml:"max_subscriber_bytes"`
 }
 
 // SubscriptionConfig is one connection to an external broker.
@@ -130,7 +133,7 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker"),
 			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
 			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry,
-			MaxClients: c.MaxClients})
+			MaxClients: c.MaxClients, MaxSubscriberBytes: c.MaxSubscriberBytes})
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,162 @@
+package mqtt
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/stretchr/testify/require"
+)
+
+// oneCopy is what the budget charges for one copy of a message.
+func oneCopy(topic, payload string) int64 {
+	pk := packets.Packet{TopicName: topic, Payload: []byte(payload)}
+	return copySize(&pk)
+}
+
+// budgetOpts is a broker whose subscriber copies may hold 10 copies of a
+// budgetLine message, with sessions kept 1 s.
+func budgetOpts(opts BrokerOptions) BrokerOptions {
+	opts.MaxPacketSize = 8 << 10
+	opts.MaxSubscriberBytes = 10 * oneCopy("c/x", budgetLine(0))
+	opts.MaxSessionExpiry = time.Second
+	return opts
+}
+
+// budgetLine is a ~4 KiB line protocol message.
+func budgetLine(i int) string {
+	return wireLine("fan", i) + "\n#" + strings.Repeat("p", 4<<10)
+}
+
+// TestBrokerSubscriberBytes: five persistent sessions subscribe at QoS 1
+// and leave; then 20 messages are published while a well-behaved
+// subscriber reads and acknowledges each. The copies held stay under
+// MaxSubscriberBytes (before: every session kept up to max_inflight
+// copies of each message until it expired), the refusals are counted, the
+// well-behaved subscriber gets every message, and once the sessions
+// expire nothing is held.
+func TestBrokerSubscriberBytes(t *testing.T) {
+	wirePaths(t, func(t *testing.T, opts BrokerOptions) {
+		opts = budgetOpts(opts)
+		app := newMemAppender()
+		b, _ := startBrokerOpts(t, app, Options{DB: "iot"}, opts)
+		for i := range 5 {
+			w, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "gone" + string(rune('0'+i)), persistent: true, keepalive: 30})
+			w.write(wireSubscribe(1, "c/#", 1))
+			w.expect(pktSuback)
+			w.write(wireDisconnect)
+			w.expectClosed(3 * time.Second)
+		}
+		good, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "good", keepalive: 30})
+		good.write(wireSubscribe(1, "c/#", 1))
+		good.expect(pktSuback)
+		pub, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "pub", keepalive: 30})
+		var peak int64
+		for i := range 20 {
+			pub.write(wirePublish("c/x", 1, false, uint16(i+1), budgetLine(i)))
+			pub.expectAck(pktPuback, uint16(i+1))
+			topic, qos, _, id, payload := good.expect(pktPublish).publish(t)
+			require.Equal(t, "c/x", topic)
+			require.EqualValues(t, 1, qos)
+			require.True(t, payload == budgetLine(i), "message %d: %.40q", i, payload)
+			peak = max(peak, b.copies.usage())
+			good.write(wireAck(pktPuback, id))
+		}
+		t.Logf("peak %d bytes of copies, the limit %d", peak, opts.MaxSubscriberBytes)
+		require.LessOrEqual(t, peak, opts.MaxSubscriberBytes)
+		require.Greater(t, peak, opts.MaxSubscriberBytes/2, "the sessions that left got copies up to the limit")
+		require.Positive(t, b.in.Stats().Limited, "copies refused and sessions evicted are counted")
+		waitFor(t, 10*time.Second, "the sessions to expire and their copies to be released", func() bool {
+			return b.copies.usage() == 0
+		})
+	})
+}
+
+// TestBrokerSubscriberBytesResume: a persistent session that left gets
+// QoS 1 copies; when its client comes back, they are resent (DUP) and
+// once acknowledged nothing is held; QoS 0 copies are released when
+// written.
+func TestBrokerSubscriberBytesResume(t *testing.T) {
+	wirePaths(t, func(t *testing.T, opts BrokerOptions) {
+		opts = budgetOpts(opts)
+		opts.MaxSessionExpiry = time.Hour
+		b, _ := startBrokerOpts(t, newMemAppender(), Options{DB: "iot"}, opts)
+		sub := wireConnectOpts{id: "back", persistent: true, keepalive: 30}
+		w, _ := connectWire(t, b.Addr(), sub)
+		w.write(wireSubscribe(1, "c/#", 1))
+		w.expect(pktSuback)
+		w.write(wireDisconnect)
+		w.expectClosed(3 * time.Second)
+		q0, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "q0", keepalive: 30})
+		q0.write(wireSubscribe(1, "c/#", 0))
+		q0.expect(pktSuback)
+		pub, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "pub", keepalive: 30})
+		for i := range 3 {
+			pub.write(wirePublish("c/x", 1, false, uint16(i+1), budgetLine(i)))
+			pub.expectAck(pktPuback, uint16(i+1))
+			_, qos, _, _, _ := q0.expect(pktPublish).publish(t)
+			require.Zero(t, qos)
+		}
+		one := oneCopy("c/x", budgetLine(0))
+		waitFor(t, 5*time.Second, "the QoS 0 copies to be released", func() bool { return b.copies.usage() == 3*one })
+
+		w, present := connectWire(t, b.Addr(), sub)
+		require.True(t, present)
+		want := map[string]bool{budgetLine(0): true, budgetLine(1): true, budgetLine(2): true}
+		for i := range 3 {
+			m := w.expect(pktPublish)
+			require.NotZero(t, m.flags&0x08, "DUP: %.60v", m)
+			_, _, _, id, payload := m.publish(t)
+			require.True(t, want[payload], "%.40q", payload)
+			delete(want, payload)
+			if i == 0 {
+				require.Equal(t, 3*one, b.copies.usage(), "the session's copies are charged once")
+			}
+			w.write(wireAck(pktPuback, id))
+		}
+		waitFor(t, 5*time.Second, "the acknowledged copies to be released", func() bool { return b.copies.usage() == 0 })
+	})
+}
+
+// TestBrokerSubscriberBytesSlowReader: a connected subscriber that reads
+// and never acknowledges holds copies up to the limit; a well-behaved
+// subscriber's copy that does not fit evicts it (disconnected, counted)
+// and is delivered.
+func TestBrokerSubscriberBytesSlowReader(t *testing.T) {
+	wirePaths(t, func(t *testing.T, opts BrokerOptions) {
+		opts = budgetOpts(opts)
+		b, _ := startBrokerOpts(t, newMemAppender(), Options{DB: "iot"}, opts)
+		slow, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "slow", keepalive: 30})
+		slow.write(wireSubscribe(1, "c/#", 1))
+		slow.expect(pktSuback)
+		var slowGot atomic.Int64
+		go func() {
+			for {
+				if _, err := slow.read(10 * time.Second); err != nil {
+					return
+				}
+				slowGot.Add(1)
+			}
+		}()
+		pub, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "pub", keepalive: 30})
+		for i := range 10 {
+			pub.write(wirePublish("c/x", 1, false, uint16(i+1), budgetLine(i)))
+			pub.expectAck(pktPuback, uint16(i+1))
+		}
+		waitFor(t, 5*time.Second, "the slow reader to get 10 copies", func() bool { return slowGot.Load() == 10 })
+		require.Equal(t, opts.MaxSubscriberBytes, b.copies.usage())
+		good, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "good", keepalive: 30})
+		good.write(wireSubscribe(1, "c/#", 1))
+		good.expect(pktSuback)
+		pub.write(wirePublish("c/x", 1, false, 11, budgetLine(11)))
+		pub.expectAck(pktPuback, 11)
+		_, _, _, id, payload := good.expect(pktPublish).publish(t)
+		require.True(t, payload == budgetLine(11), "%.40q", payload)
+		good.write(wireAck(pktPuback, id))
+		slow.expectClosedQuietly(5 * time.Second)
+		waitFor(t, 5*time.Second, "the copies to be released", func() bool { return b.copies.usage() == 0 })
+		require.Positive(t, b.in.Stats().Limited, "the eviction is counted")
+	})
+}
