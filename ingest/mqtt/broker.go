@@ -207,7 +207,7 @@ func (h *brokerHook) Provides(b byte) bool {
 	case mochi.OnConnect, mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
 		mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill,
 		mochi.OnSelectSubscribers, mochi.OnQosPublish, mochi.OnQosComplete, mochi.OnQosDropped,
-		mochi.OnPublishDropped, mochi.OnClientExpired:
+		mochi.OnPublishDropped, mochi.OnClientExpired, mochi.OnSubscribe:
 		return true
 	}
 	return false
@@ -259,6 +259,12 @@ func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets
 // MaxSubscriberBytes (Broker.selectSubscribers).
 func (h *brokerHook) OnSelectSubscribers(subs *mochi.Subscribers, pk packets.Packet) *mochi.Subscribers {
 	return h.b.selectSubscribers(subs, pk)
+}
+
+// OnSubscribe admits the retained messages a subscription will get
+// under MaxSubscriberBytes (Broker.subscribeRetained).
+func (h *brokerHook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	return h.b.subscribeRetained(cl, pk)
 }
 
 // OnQosPublish charges a QoS 1/2 copy mochi keeps in flight for cl.

@@ -123,10 +123,10 @@ func TestBrokerHookProvides(t *testing.T) {
 	for _, ev := range []byte{mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
 		mochi.OnConnect, mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill,
 		mochi.OnSelectSubscribers, mochi.OnQosPublish, mochi.OnQosComplete, mochi.OnQosDropped,
-		mochi.OnPublishDropped, mochi.OnClientExpired} {
+		mochi.OnPublishDropped, mochi.OnClientExpired, mochi.OnSubscribe} {
 		require.True(t, h.Provides(ev), "event %d", ev)
 	}
-	for _, ev := range []byte{mochi.OnPacketRead, mochi.OnPublished, mochi.OnSubscribe} {
+	for _, ev := range []byte{mochi.OnPacketRead, mochi.OnPublished, mochi.OnUnsubscribe} {
 		require.False(t, h.Provides(ev), "event %d", ev)
 	}
 }

@@ -223,13 +223,19 @@ func (b *copyBudget) inflight(cl *mochi.Client, pk *packets.Packet, now time.Tim
 }
 
 // adopt charges the in-flight copies a client inherited from the session
-// it took over (mochi clones them before the CONNACK); the earlier
-// client's state is dropped.
+// it took over (mochi clones them before the CONNACK). The state of an
+// earlier client with the ID is dropped: mochi replaced that client.
 func (b *copyBudget) adopt(cl *mochi.Client) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if old := b.byID[cl.ID]; old != nil && old != cl {
+		b.dropLocked(old)
+	}
+	if cl.State.Inflight.Len() == 0 {
+		return
+	}
 	h := b.state(cl)
-	if h == nil || cl.State.Inflight.Len() == 0 {
+	if h == nil {
 		return
 	}
 	for _, pk := range cl.State.Inflight.GetAll(false) {
@@ -239,6 +245,34 @@ func (b *copyBudget) adopt(cl *mochi.Client) {
 			b.add(h, size)
 		}
 	}
+}
+
+// admitAll charges the copies of sizes (at QoS qos each) for cl, all or
+// none; it reports whether they fit.
+func (b *copyBudget) admitAll(cl *mochi.Client, sizes []int64, qos []byte, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.state(cl)
+	if h == nil {
+		return true
+	}
+	b.expire(h, now)
+	var sum int64
+	for _, n := range sizes {
+		sum += n
+	}
+	if b.total+sum > b.max {
+		return false
+	}
+	for i, n := range sizes {
+		b.add(h, n)
+		if qos[i] == 0 {
+			h.queued0 += n
+		} else {
+			h.pending = append(h.pending, reservation{size: n, at: now})
+		}
+	}
+	return true
 }
 
 // written releases a PUBLISH written to cl: a QoS 0 copy at once, a QoS
@@ -393,4 +427,40 @@ func (b *Broker) evict(victim *mochi.Client) {
 		victim.Stop(errSlowSubscriber)
 	}
 	victim.ClearInflights()
+}
+
+// subscribeRetained admits the copies of the retained messages a
+// SUBSCRIBE will send cl, per filter, all or none: a filter whose
+// retained messages do not fit gets none (its Retain Handling becomes 2,
+// "do not send"), counted. mochi sends them without OnSelectSubscribers.
+func (b *Broker) subscribeRetained(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	if cl.Net.Inline || b.srv.Topics.Retained.Len() == 0 {
+		return pk
+	}
+	if _, inUse := cl.State.Inflight.Get(pk.PacketID); inUse {
+		return pk // mochi refuses every filter
+	}
+	now := time.Now()
+	for i, f := range pk.Filters {
+		if f.RetainHandling == 2 || mochi.IsSharedFilter(f.Filter) || !mochi.IsValidFilter(f.Filter, false) {
+			continue // mochi sends none
+		}
+		if _, existed := cl.State.Subscriptions.Get(f.Filter); existed && f.RetainHandling == 1 {
+			continue
+		}
+		var sizes []int64
+		var qos []byte
+		for _, m := range b.srv.Topics.Messages(f.Filter) {
+			sizes = append(sizes, copySize(&m))
+			qos = append(qos, min(m.FixedHeader.Qos, f.Qos))
+		}
+		if len(sizes) > 0 && !b.copies.admitAll(cl, sizes, qos, now) {
+			pk.Filters[i].RetainHandling = 2
+			b.in.limitHit(reasonSubscriberBytes)
+			b.log.Warn("mqtt: retained messages not sent to a new subscription: max_subscriber_bytes reached",
+				"client", truncate(cl.ID), "filter", truncate(f.Filter), "messages", len(sizes),
+				"max_subscriber_bytes", b.lim.maxSubscriberBytes)
+		}
+	}
+	return pk
 }

@@ -160,3 +160,54 @@ func TestBrokerSubscriberBytesSlowReader(t *testing.T) {
 		require.Positive(t, b.in.Stats().Limited, "the eviction is counted")
 	})
 }
+
+// TestBrokerSubscriberBytesRetained: the retained messages a new
+// subscription gets are copies too: a subscription whose retained
+// messages do not fit gets none (counted), one that fits gets them all,
+// and once they are acknowledged or written nothing is held.
+func TestBrokerSubscriberBytesRetained(t *testing.T) {
+	wirePaths(t, func(t *testing.T, opts BrokerOptions) {
+		opts = budgetOpts(opts)
+		b, _ := startBrokerOpts(t, newMemAppender(), Options{DB: "iot"}, opts)
+		pub, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "pub", keepalive: 30})
+		for i := range 6 {
+			pub.write(wirePublish("r/"+string(rune('a'+i)), 1, true, uint16(i+1), budgetLine(i)))
+			pub.expectAck(pktPuback, uint16(i+1))
+		}
+		// A session that left holds 6 copies of a message: 4 fit beside.
+		gone, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "gone", persistent: true, keepalive: 30})
+		gone.write(wireSubscribe(1, "g/#", 1))
+		gone.expect(pktSuback)
+		gone.write(wireDisconnect)
+		gone.expectClosed(3 * time.Second)
+		for i := range 6 {
+			pub.write(wirePublish("g/x", 1, false, uint16(10+i), budgetLine(i)))
+			pub.expectAck(pktPuback, uint16(10+i))
+		}
+		one := oneCopy("g/x", budgetLine(0))
+		require.Equal(t, 6*one, b.copies.usage())
+
+		s, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "s", keepalive: 30})
+		s.write(wireSubscribe(1, "r/#", 1)) // 6 retained: do not fit
+		s.expect(pktSuback)
+		s.expectSilence(300 * time.Millisecond)
+		require.Positive(t, b.in.Stats().Limited, "the refusal is counted")
+		s.write(wireSubscribe(2, "r/a", 0), wireSubscribe(3, "r/b", 1)) // one each: fit
+		got := map[string]byte{}
+		for len(got) < 2 {
+			m, err := s.read(5 * time.Second)
+			require.NoError(t, err)
+			if m.typ == pktSuback {
+				continue
+			}
+			topic, qos, retain, id, _ := m.publish(t)
+			require.True(t, retain)
+			got[topic] = qos
+			if qos == 1 {
+				s.write(wireAck(pktPuback, id))
+			}
+		}
+		require.Equal(t, map[string]byte{"r/a": 0, "r/b": 1}, got)
+		waitFor(t, 5*time.Second, "the retained copies to be released", func() bool { return b.copies.usage() == 6*one })
+	})
+}
