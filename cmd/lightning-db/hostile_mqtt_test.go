@@ -47,6 +47,7 @@ func TestHostileMQTT(t *testing.T) {
 	t.Run("connections that never send CONNECT", hostileNoConnect)
 	t.Run("persistent clients with 60 KiB IDs", hostileLongIDs)
 	t.Run("QoS 1 copies for sessions that left or never read", hostileSubscriberCopies)
+	t.Run("QoS 1 subscribers that never read", hostileSubscriberNotReading)
 }
 
 // hostileLongIDs: 2,000 MQTT 3.1.1 publishers with clean session 0 and a
@@ -108,6 +109,45 @@ func hostileSubscriberCopies(t *testing.T) {
 	if held < 0 || held > 64<<20 {
 		t.Fatalf("lightningdb_mqtt_subscriber_bytes = %.0f, want 0 to 64 MiB (the default)", held)
 	}
+}
+
+// hostileSubscriberNotReading: 5 MQTT 3.1.1 clients subscribe to
+// stall/# at QoS 1 and never read; a publisher sends 20 messages of 1 MiB
+// at QoS 1. Before: once a subscriber's socket was full, mochi's write to
+// it blocked holding the client's lock, and routing the next QoS 1 copy to
+// it waited for that lock (the packet ID): the publish loop stopped, no
+// client of it got a PUBACK for 30 s (the write timeout). Now a write to a
+// subscriber a QoS 1/2 copy waits for gets 1 s more; the subscriber that
+// does not read is disconnected and counted; every PUBACK comes within
+// 5 s and a subscriber that reads gets every message.
+func hostileSubscriberNotReading(t *testing.T) {
+	p, addr, done := mqttAttack(t)
+	good := startMQTTSubscriber(t, addr, "stall-good", "stall/#")
+	for i := range 5 {
+		c := mqttDial(t, addr, mqttConnectPacket(fmt.Sprintf("stall-%d", i), 4, 60))
+		c.write(t, mqttSubscribeQoS(1, "stall/#", 1))
+		c.expect(t, 9)
+	}
+	const msgs = 20
+	pad := strings.Repeat("s", 1<<20-1100)
+	pub := mqttDial(t, addr, mqttConnectPacket("stall-pub", 4, 30))
+	var slowest time.Duration
+	for i := range msgs {
+		id := uint16(i + 1)
+		start := time.Now()
+		pub.write(t, mqttPublishPacket("stall/x", 1, false, id, fmt.Sprintf("stall,n=1 v=%d\n#%s", i, pad), false))
+		if _, body := pub.expect(t, 4); be.BigEndian.Uint16(body) != id {
+			t.Fatalf("PUBACK % x for message %d", body, id)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	t.Logf("slowest PUBACK %v", slowest)
+	if slowest > 5*time.Second {
+		t.Fatalf("a PUBACK took %v: routing waited for a subscriber that does not read", slowest)
+	}
+	good.waitFor(t, msgs)
+	done(250 << 20)
+	requireMetric(t, p, `lightningdb_mqtt_rejected_total{reason="subscriber not reading"}`, 1)
 }
 
 // mqttSubscribeQoS is a MQTT 3.1.1 SUBSCRIBE at qos.

@@ -34,6 +34,11 @@ const (
 	// maxEvictions bounds the clients evicted for one copy.
 	maxEvictions = 8
 
+	// stallAfter is how long a write to a subscriber may still take once
+	// a QoS 1/2 copy for it waits (replayConn.hurry).
+	stallAfter = time.Second
+
+	reasonSubscriberStalled = "subscriber not reading"
 	reasonSubscriberBytes   = "subscriber bytes"
 	reasonSubscriberEvicted = "subscriber evicted"
 )
@@ -388,6 +393,9 @@ func (b *Broker) selectSubscribers(subs *mochi.Subscribers, pk packets.Packet) *
 		closed := cl.Closed()
 		if qos > 0 && cl.State.Inflight.Len() >= b.lim.maxInflight || qos == 0 && closed {
 			continue // mochi drops it without a copy
+		}
+		if rc, ok := cl.Net.Conn.(*replayConn); ok && qos > 0 {
+			rc.hurry(now) // mochi takes cl's lock for the copy
 		}
 		if !b.admitCopy(cl, size, qos, now, !closed) {
 			delete(subs.Subscriptions, id)

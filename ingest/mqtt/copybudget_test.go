@@ -211,3 +211,35 @@ func TestBrokerSubscriberBytesRetained(t *testing.T) {
 		waitFor(t, 5*time.Second, "the retained copies to be released", func() bool { return b.copies.usage() == 6*one })
 	})
 }
+
+// TestBrokerSubscriberNotReadingHurried: a QoS 1 subscriber with a small
+// receive buffer never reads. Before: once a write to it blocked (mochi
+// holds the client's lock while writing), routing the next QoS 1 copy to
+// it waited for that lock, and the publisher got no PUBACK until the
+// write timeout (here 20 s). Now the blocked write gets stallAfter (1 s)
+// more, the subscriber is disconnected and counted, and every PUBACK
+// comes within 3 s.
+func TestBrokerSubscriberNotReadingHurried(t *testing.T) {
+	wirePaths(t, func(t *testing.T, opts BrokerOptions) {
+		opts.writeTimeout = 20 * time.Second
+		b, _ := startBrokerOpts(t, newMemAppender(), Options{}, opts)
+		s := smallRcvDial(t, b.Addr())
+		s.write(wireConnect(wireConnectOpts{id: "sleepy", keepalive: 60}))
+		s.expect(pktConnack)
+		s.write(wireSubscribe(1, "big/#", 1))
+		s.expect(pktSuback)
+		w, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "pub", keepalive: 60})
+		payload := "m v=1\n#" + strings.Repeat("p", 64<<10)
+		for i := range 100 {
+			start := time.Now()
+			w.write(wirePublish("big/x", 1, false, uint16(i+1), payload))
+			w.expectAck(pktPuback, uint16(i+1))
+			require.Less(t, time.Since(start), 3*time.Second, "PUBACK %d", i+1)
+		}
+		waitFor(t, 5*time.Second, "the subscriber to be disconnected", func() bool {
+			_, ok := b.srv.Clients.Get("sleepy")
+			return !ok
+		})
+		require.Positive(t, b.in.Stats().Limited)
+	})
+}
