@@ -98,12 +98,15 @@ func copySize(pk *packets.Packet) int64 {
 
 // state returns cl's state, creating it for the broker's current client
 // of that ID (dropping the state of an earlier client with the ID, which
-// mochi replaced); nil for a client mochi no longer holds. mu held.
+// mochi replaced); nil for a client mochi no longer holds or is about to
+// drop (gone, and its session ends with the connection: a copy for it is
+// garbage once routed, and OnDisconnect may have dropped its state
+// already). mu held.
 func (b *copyBudget) state(cl *mochi.Client) *heldCopies {
 	if h := b.clients[cl]; h != nil {
 		return h
 	}
-	if !b.live(cl) {
+	if !b.live(cl) || cl.Closed() && sessionEndsWithConnection(cl) {
 		return nil
 	}
 	if old := b.byID[cl.ID]; old != nil {
@@ -391,6 +394,10 @@ func (b *Broker) selectSubscribers(subs *mochi.Subscribers, pk packets.Packet) *
 		}
 		qos := min(pk.FixedHeader.Qos, sub.Qos)
 		closed := cl.Closed()
+		if closed && sessionEndsWithConnection(cl) {
+			delete(subs.Subscriptions, id) // mochi is dropping it
+			continue
+		}
 		if qos > 0 && cl.State.Inflight.Len() >= b.lim.maxInflight || qos == 0 && closed {
 			continue // mochi drops it without a copy
 		}
@@ -471,4 +478,13 @@ func (b *Broker) subscribeRetained(cl *mochi.Client, pk packets.Packet) packets.
 		}
 	}
 	return pk
+}
+
+// sessionEndsWithConnection reports whether mochi drops cl's session when
+// its connection ends (MQTT 3.x clean session, MQTT 5 session expiry 0),
+// as mochi decides it. Read once cl is closed: mochi sets the MQTT 5
+// expiry from the DISCONNECT before it closes the client.
+func sessionEndsWithConnection(cl *mochi.Client) bool {
+	p := &cl.Properties
+	return p.ProtocolVersion == 5 && p.Props.SessionExpiryInterval == 0 || p.ProtocolVersion < 5 && p.Clean
 }
