@@ -249,3 +249,14 @@ func TestBrokerSubscriberNotReadingHurried(t *testing.T) {
 		require.Positive(t, b.in.Stats().Limited)
 	})
 }
+
+// TestSubscriberBytesOption: 0 is the default; less than one packet is a
+// configuration error naming the option.
+func TestSubscriberBytesOption(t *testing.T) {
+	l, err := (&BrokerOptions{}).limits()
+	require.NoError(t, err)
+	require.EqualValues(t, DefaultMaxSubscriberBytes, l.maxSubscriberBytes)
+	_, err = (&BrokerOptions{MaxSubscriberBytes: 1000}).limits()
+	require.ErrorIs(t, err, ErrConfig)
+	require.ErrorContains(t, err, "max subscriber bytes")
+}
