@@ -260,3 +260,33 @@ func TestSubscriberBytesOption(t *testing.T) {
 	require.ErrorIs(t, err, ErrConfig)
 	require.ErrorContains(t, err, "max subscriber bytes")
 }
+
+// TestBrokerSubscriberBytesQoS0Queue: a QoS 0 subscriber with a small
+// receive buffer never reads: its write queue (max_queued_messages) holds
+// copies up to MaxSubscriberBytes, not more; the rest are refused and
+// counted; when it goes, nothing is held.
+func TestBrokerSubscriberBytesQoS0Queue(t *testing.T) {
+	wirePaths(t, func(t *testing.T, opts BrokerOptions) {
+		opts = budgetOpts(opts)
+		b, _ := startBrokerOpts(t, newMemAppender(), Options{DB: "iot"}, opts)
+		s := smallRcvDial(t, b.Addr())
+		s.write(wireConnect(wireConnectOpts{id: "sleepy", keepalive: 60}))
+		s.expect(pktConnack)
+		s.write(wireSubscribe(1, "c/#", 0))
+		s.expect(pktSuback)
+		pub, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "pub", keepalive: 60})
+		var peak int64
+		// Until the socket buffers are full and copies are refused: at
+		// most 3,000 messages (12 MiB).
+		for i := 0; i < 3000 && b.in.Stats().Limited == 0; i++ {
+			pub.write(wirePublish("c/x", 1, false, uint16(i+1), budgetLine(i)))
+			pub.expectAck(pktPuback, uint16(i+1))
+			peak = max(peak, b.copies.usage())
+		}
+		t.Logf("peak %d bytes of copies, the limit %d", peak, opts.MaxSubscriberBytes)
+		require.LessOrEqual(t, peak, opts.MaxSubscriberBytes)
+		require.Positive(t, b.in.Stats().Limited)
+		s.c.Close()
+		waitFor(t, 5*time.Second, "the copies to be released", func() bool { return b.copies.usage() == 0 })
+	})
+}
