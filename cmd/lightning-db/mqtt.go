@@ -54,6 +54,9 @@ type MQTTConfig struct {
 	// MaxSubscriberBytes bounds the message copies held for subscribers,
 	// all sessions together (default 64 MiB).
 	MaxSubscriberBytes int64 `yaml:"max_subscriber_bytes"`
+	// SubscriberStall is how long a write to a subscriber may still take
+	// once a QoS 1/2 message for it waits (default 1s).
+	SubscriberStall time.Duration `yaml:"subscriber_stall"`
 }
 
 // SubscriptionConfig is one connection to an external broker.
@@ -133,7 +136,8 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker"),
 			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
 			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry,
-			MaxClients: c.MaxClients, MaxSubscriberBytes: c.MaxSubscriberBytes})
+			MaxClients: c.MaxClients, MaxSubscriberBytes: c.MaxSubscriberBytes,
+			SubscriberStall: c.SubscriberStall})
 		if err != nil {
 			return err
 		}

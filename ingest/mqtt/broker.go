@@ -72,6 +72,11 @@ type BrokerOptions struct {
 	// subscriber, the client holding the most is evicted first. Default
 	// DefaultMaxSubscriberBytes.
 	MaxSubscriberBytes int64
+	// SubscriberStall is how long a write to a subscriber may still take
+	// once a QoS 1/2 copy for it waits (mochi holds the client's lock
+	// while writing, and the copy needs it); then the subscriber is
+	// disconnected. Default DefaultSubscriberStall.
+	SubscriberStall time.Duration
 
 	// writeTimeout is how long a write to a client mochi serves may
 	// block (its socket full: it does not read) before the connection is

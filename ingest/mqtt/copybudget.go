@@ -9,6 +9,10 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
+// DefaultSubscriberStall is how long a write to a subscriber may still
+// take once a QoS 1/2 copy for it waits (replayConn.hurry).
+const DefaultSubscriberStall = time.Second
+
 // DefaultMaxSubscriberBytes bounds the bytes of the message copies the
 // embedded broker holds for its subscribers, all sessions together
 // (connected or not): QoS 1/2 copies until acknowledged, and copies
@@ -33,10 +37,6 @@ const (
 
 	// maxEvictions bounds the clients evicted for one copy.
 	maxEvictions = 8
-
-	// stallAfter is how long a write to a subscriber may still take once
-	// a QoS 1/2 copy for it waits (replayConn.hurry).
-	stallAfter = time.Second
 
 	reasonSubscriberStalled = "subscriber not reading"
 	reasonSubscriberBytes   = "subscriber bytes"

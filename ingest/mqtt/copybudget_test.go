@@ -222,7 +222,7 @@ func TestBrokerSubscriberBytesRetained(t *testing.T) {
 // receive buffer never reads. Before: once a write to it blocked (mochi
 // holds the client's lock while writing), routing the next QoS 1 copy to
 // it waited for that lock, and the publisher got no PUBACK until the
-// write timeout (here 20 s). Now the blocked write gets stallAfter (1 s)
+// write timeout (here 20 s). Now the blocked write gets SubscriberStall (1 s)
 // more, the subscriber is disconnected and counted, and every PUBACK
 // comes within 3 s.
 func TestBrokerSubscriberNotReadingHurried(t *testing.T) {

@@ -641,7 +641,7 @@ type replayConn struct {
 	drop       int          // written by mochi under its client lock only
 	midSession bool         // handed over by a loop: the client had connected before
 	writing    atomic.Int64 // when the Write in progress began (unix ns), 0 when none
-	hurried    atomic.Bool  // the Write in progress got stallAfter (hurry)
+	hurried    atomic.Bool  // the Write in progress got the stall limit (hurry)
 }
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.gate.read(c.Conn, p) }
@@ -691,15 +691,15 @@ func (c *replayConn) Write(p []byte) (int, error) {
 	return k + n, err
 }
 
-// hurry gives the Write in progress, if any, stallAfter from now to
-// finish. mochi holds the client's lock while it writes, and a QoS 1/2
+// hurry gives the Write in progress, if any, the broker's
+// SubscriberStall from now to finish. mochi holds the client's lock while it writes, and a QoS 1/2
 // copy for the client needs that lock (its packet ID): a subscriber that
 // does not read would hold up each publisher routing a message to it
 // (and a whole publish loop) until the write timeout.
 func (c *replayConn) hurry(now time.Time) {
 	if c.writing.Load() != 0 {
 		c.hurried.Store(true)
-		_ = c.Conn.SetWriteDeadline(now.Add(stallAfter))
+		_ = c.Conn.SetWriteDeadline(now.Add(c.l.b.lim.subscriberStall))
 	}
 }
 
