@@ -46,6 +46,8 @@ func TestHostileMQTT(t *testing.T) {
 	t.Run("slowloris CONNECT", hostileSlowConnect)
 	t.Run("connections that never send CONNECT", hostileNoConnect)
 	t.Run("persistent clients with 60 KiB IDs", hostileLongIDs)
+	t.Run("QoS 1 copies for sessions that left or never read", hostileSubscriberCopies)
+	t.Run("QoS 1 subscribers that never read", hostileSubscriberNotReading)
 }
 
 // hostileLongIDs: 2,000 MQTT 3.1.1 publishers with clean session 0 and a
@@ -62,6 +64,151 @@ func hostileLongIDs(t *testing.T) {
 		c.c.Close()
 	}
 	done(100 << 20)
+}
+
+// hostileSubscriberCopies: 30 MQTT 3.1.1 clients with clean session 0
+// subscribe to fan/# at QoS 1; 15 leave at once, 15 stay connected, read
+// and never acknowledge. A publisher then sends 25 messages of 1 MiB at QoS 1.
+// Before: mochi kept a copy of every message for every session (up to
+// max_inflight = 100 each, until the session expired 2 h later): 750 MiB.
+// Now: the copies held for subscribers share max_subscriber_bytes (64
+// MiB); the rest are dropped and counted, sessions that left lose theirs
+// first and a subscriber that holds the most is disconnected, so a
+// subscriber that keeps up still gets every message.
+func hostileSubscriberCopies(t *testing.T) {
+	p, addr, done := mqttAttack(t)
+	good := startMQTTSubscriber(t, addr, "fan-good", "fan/#")
+	for i := range 30 {
+		body := append(mqttString(nil, "MQTT"), 4, 0x00, 0, 60) // clean session 0
+		c := mqttDial(t, addr, mqttPacket(0x10, mqttString(body, fmt.Sprintf("fan-%d", i))))
+		c.write(t, mqttSubscribeQoS(1, "fan/#", 1))
+		c.expect(t, 9)
+		if i%2 == 0 {
+			c.write(t, []byte{0xe0, 0})
+			c.c.Close()
+			continue
+		}
+		go func() { _, _ = io.Copy(io.Discard, c.c) }() // reads, never acknowledges
+	}
+	const msgs = 25
+	pad := strings.Repeat("f", 1<<20-1100)
+	pub := mqttDial(t, addr, mqttConnectPacket("fan-pub", 4, 30))
+	for i := range msgs {
+		id := uint16(i + 1)
+		pub.write(t, mqttPublishPacket("fan/x", 1, false, id, fmt.Sprintf("fan,n=1 v=%d\n#%s", i, pad), false))
+		if _, body := pub.expect(t, 4); be.BigEndian.Uint16(body) != id {
+			t.Fatalf("PUBACK % x for message %d", body, id)
+		}
+	}
+	good.waitFor(t, msgs)
+	done(250 << 20)
+	requireMetric(t, p, `lightningdb_mqtt_rejected_total{reason="subscriber bytes"}`, 1)
+	requireMetric(t, p, `lightningdb_mqtt_rejected_total{reason="subscriber evicted"}`, 1)
+	held := metricValue(t, p, "lightningdb_mqtt_subscriber_bytes")
+	t.Logf("lightningdb_mqtt_subscriber_bytes %.0f", held)
+	if held < 0 || held > 64<<20 {
+		t.Fatalf("lightningdb_mqtt_subscriber_bytes = %.0f, want 0 to 64 MiB (the default)", held)
+	}
+}
+
+// hostileSubscriberNotReading: 5 MQTT 3.1.1 clients subscribe to
+// stall/# at QoS 1 and never read; a publisher sends 20 messages of 1 MiB
+// at QoS 1. Before: once a subscriber's socket was full, mochi's write to
+// it blocked holding the client's lock, and routing the next QoS 1 copy to
+// it waited for that lock (the packet ID): the publish loop stopped, no
+// client of it got a PUBACK for 30 s (the write timeout). Now a write to a
+// subscriber a QoS 1/2 copy waits for gets 1 s more; the subscriber that
+// does not read is disconnected and counted; every PUBACK comes within
+// 5 s and a subscriber that reads gets every message.
+func hostileSubscriberNotReading(t *testing.T) {
+	p, addr, done := mqttAttack(t)
+	good := startMQTTSubscriber(t, addr, "stall-good", "stall/#")
+	for i := range 5 {
+		c := mqttDial(t, addr, mqttConnectPacket(fmt.Sprintf("stall-%d", i), 4, 60))
+		c.write(t, mqttSubscribeQoS(1, "stall/#", 1))
+		c.expect(t, 9)
+	}
+	const msgs = 20
+	pad := strings.Repeat("s", 1<<20-1100)
+	pub := mqttDial(t, addr, mqttConnectPacket("stall-pub", 4, 30))
+	var slowest time.Duration
+	for i := range msgs {
+		id := uint16(i + 1)
+		start := time.Now()
+		pub.write(t, mqttPublishPacket("stall/x", 1, false, id, fmt.Sprintf("stall,n=1 v=%d\n#%s", i, pad), false))
+		if _, body := pub.expect(t, 4); be.BigEndian.Uint16(body) != id {
+			t.Fatalf("PUBACK % x for message %d", body, id)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	t.Logf("slowest PUBACK %v", slowest)
+	if slowest > 5*time.Second {
+		t.Fatalf("a PUBACK took %v: routing waited for a subscriber that does not read", slowest)
+	}
+	good.waitFor(t, msgs)
+	done(250 << 20)
+	requireMetric(t, p, `lightningdb_mqtt_rejected_total{reason="subscriber not reading"}`, 1)
+}
+
+// mqttSubscribeQoS is a MQTT 3.1.1 SUBSCRIBE at qos.
+func mqttSubscribeQoS(id uint16, filter string, qos byte) []byte {
+	body := be.BigEndian.AppendUint16(nil, id)
+	return mqttPacket(0x82, append(mqttString(body, filter), qos))
+}
+
+// mqttSubscriber is a well-behaved MQTT 3.1.1 subscriber: QoS 1, it reads
+// every message and acknowledges it at once.
+type mqttSubscriber struct {
+	got  atomic.Int64
+	done chan struct{}
+	err  atomic.Value // string
+}
+
+func startMQTTSubscriber(t *testing.T, addr, id, filter string) *mqttSubscriber {
+	t.Helper()
+	c := mqttDial(t, addr, mqttConnectPacket(id, 4, 60))
+	c.write(t, mqttSubscribeQoS(1, filter, 1))
+	c.expect(t, 9)
+	s := &mqttSubscriber{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			typ, body, err := c.read(60 * time.Second)
+			if err != nil {
+				s.err.Store(err.Error())
+				return
+			}
+			if typ != 3 {
+				continue
+			}
+			n := int(be.BigEndian.Uint16(body))
+			pid := body[2+n : 4+n] // QoS 1
+			s.got.Add(1)
+			_ = c.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.c.Write([]byte{0x40, 2, pid[0], pid[1]}); err != nil {
+				s.err.Store(err.Error())
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// waitFor requires n messages within 20 s.
+func (s *mqttSubscriber) waitFor(t *testing.T, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for s.got.Load() < n && time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			t.Fatalf("the well-behaved subscriber stopped after %d of %d messages: %v", s.got.Load(), n, s.err.Load())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if got := s.got.Load(); got < n {
+		t.Fatalf("the well-behaved subscriber got %d of %d messages", got, n)
+	}
+	t.Logf("well-behaved subscriber: %d of %d messages", s.got.Load(), n)
 }
 
 // mqttAttack starts a server with the bystander and a well-behaved

@@ -51,6 +51,12 @@ type MQTTConfig struct {
 	// MaxClients bounds the connected clients and kept sessions
 	// (default 10,000).
 	MaxClients int `yaml:"max_clients"`
+	// MaxSubscriberBytes bounds the message copies held for subscribers,
+	// all sessions together (default 64 MiB).
+	MaxSubscriberBytes int64 `yaml:"max_subscriber_bytes"`
+	// SubscriberStall is how long a write to a subscriber may still take
+	// once a QoS 1/2 message for it waits (default 1s).
+	SubscriberStall time.Duration `yaml:"subscriber_stall"`
 }
 
 // SubscriptionConfig is one connection to an external broker.
@@ -129,7 +135,8 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker"),
 			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
 			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry,
-			MaxClients: c.MaxClients})
+			MaxClients: c.MaxClients, MaxSubscriberBytes: c.MaxSubscriberBytes,
+			SubscriberStall: c.SubscriberStall})
 		if err != nil {
 			return err
 		}

@@ -64,6 +64,19 @@ type BrokerOptions struct {
 	// server unavailable; MQTT 5: 0x89 server busy); a client resuming
 	// or taking over its session is not. Default DefaultMaxClients.
 	MaxClients int
+	// MaxSubscriberBytes bounds the bytes of the message copies the
+	// broker holds for its subscribers, all sessions together: QoS 1/2
+	// copies until acknowledged (also for sessions of clients that left)
+	// and copies waiting to be written. A copy over it is not forwarded
+	// (the message is stored all the same); when it was for a connected
+	// subscriber, the client holding the most is evicted first. Default
+	// DefaultMaxSubscriberBytes.
+	MaxSubscriberBytes int64
+	// SubscriberStall is how long a write to a subscriber may still take
+	// once a QoS 1/2 copy for it waits (mochi holds the client's lock
+	// while writing, and the copy needs it); then the subscriber is
+	// disconnected. Default DefaultSubscriberStall.
+	SubscriberStall time.Duration
 
 	// writeTimeout is how long a write to a client mochi serves may
 	// block (its socket full: it does not read) before the connection is
@@ -97,6 +110,7 @@ type Broker struct {
 	src    *source
 	lim    limits
 	ret    *retainedLimit
+	copies *copyBudget
 	srv    *mochi.Server
 	ln     listeners.Listener
 	log    *slog.Logger    // rate-limited, payload-free (safeHandler)
@@ -134,6 +148,13 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{in: in, src: src, lim: lim, ret: newRetainedLimit(lim.maxRetained, lim.maxRetainedBytes),
 		srv: srv, log: logger, ctx: ctx, cancel: cancel}
+	b.copies = newCopyBudget(lim.maxSubscriberBytes, func(cl *mochi.Client) bool {
+		cur, ok := srv.Clients.Get(cl.ID)
+		return ok && cur == cl
+	}, func(n int64) { in.m.subscriberBytes.Set(float64(n)) })
+	// Makes mochi call OnSelectSubscribers for every message (see
+	// budgetFilter); not counted in Info.Subscriptions (hasSubscribers).
+	srv.Topics.Subscribe(budgetClientID, packets.Subscription{Filter: budgetFilter})
 	h := &brokerHook{b: b, user: []byte(opts.Username), pass: []byte(opts.Password)}
 	if err := srv.AddHook(h, nil); err != nil {
 		cancel()
@@ -189,7 +210,9 @@ func (h *brokerHook) ID() string { return "lightningdb-store" }
 func (h *brokerHook) Provides(b byte) bool {
 	switch b {
 	case mochi.OnConnect, mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
-		mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill:
+		mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill,
+		mochi.OnSelectSubscribers, mochi.OnQosPublish, mochi.OnQosComplete, mochi.OnQosDropped,
+		mochi.OnPublishDropped, mochi.OnClientExpired, mochi.OnSubscribe:
 		return true
 	}
 	return false
@@ -200,6 +223,9 @@ func (h *brokerHook) Provides(b byte) bool {
 // does a connection the publish loop hands over in the middle of its
 // session: it was counted on the loop).
 func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
+	// No topic aliases towards subscribers: a copy's size is its topic's
+	// and payload's (copyBudget), the same when it is written.
+	cl.Properties.Props.TopicAliasMaximum = 0
 	if rc, ok := cl.Net.Conn.(interface{ handedOver() bool }); ok && rc.handedOver() {
 		return nil
 	}
@@ -216,13 +242,60 @@ func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 }
 
 // OnPacketEncode announces the maximum packet size in the CONNACK of an
-// MQTT 5 client (mochi enforces it but does not announce it).
+// MQTT 5 client (mochi enforces it but does not announce it), charges the
+// in-flight copies a client inherits with its session (mochi cloned them
+// before the CONNACK) and releases a copy written to a subscriber.
 func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
-	if pk.FixedHeader.Type == packets.Connack && cl.Properties.ProtocolVersion == 5 {
-		pk.Properties.MaximumPacketSize = uint32(h.b.lim.maxPacket)
+	switch pk.FixedHeader.Type {
+	case packets.Connack:
+		if cl.Properties.ProtocolVersion == 5 {
+			pk.Properties.MaximumPacketSize = uint32(h.b.lim.maxPacket)
+		}
+		if pk.ReasonCode == packets.CodeSuccess.Code {
+			h.b.copies.adopt(cl)
+		}
+	case packets.Publish:
+		h.b.copies.written(cl, &pk)
 	}
 	return pk
 }
+
+// OnSelectSubscribers admits the copies of a message under
+// MaxSubscriberBytes (Broker.selectSubscribers).
+func (h *brokerHook) OnSelectSubscribers(subs *mochi.Subscribers, pk packets.Packet) *mochi.Subscribers {
+	return h.b.selectSubscribers(subs, pk)
+}
+
+// OnSubscribe admits the retained messages a subscription will get
+// under MaxSubscriberBytes (Broker.subscribeRetained).
+func (h *brokerHook) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packet {
+	return h.b.subscribeRetained(cl, pk)
+}
+
+// OnQosPublish charges a QoS 1/2 copy mochi keeps in flight for cl.
+func (h *brokerHook) OnQosPublish(cl *mochi.Client, pk packets.Packet, sent int64, resends int) {
+	if pk.FixedHeader.Type == packets.Publish {
+		h.b.copies.inflight(cl, &pk, time.Now())
+	}
+}
+
+// OnQosComplete releases a copy cl acknowledged.
+func (h *brokerHook) OnQosComplete(cl *mochi.Client, pk packets.Packet) {
+	h.b.copies.done(cl, pk.PacketID)
+}
+
+// OnQosDropped releases a copy mochi dropped from cl's in-flight map.
+func (h *brokerHook) OnQosDropped(cl *mochi.Client, pk packets.Packet) {
+	h.b.copies.done(cl, pk.PacketID)
+}
+
+// OnPublishDropped releases a copy mochi dropped, cl's queue being full.
+func (h *brokerHook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
+	h.b.copies.dropped(cl, &pk)
+}
+
+// OnClientExpired releases what an expired session held.
+func (h *brokerHook) OnClientExpired(cl *mochi.Client) { h.b.copies.drop(cl) }
 
 // OnWill applies the retained-message limits to a will with the retain
 // flag (mochi retains it without OnPublish). A delayed will is counted
@@ -241,10 +314,14 @@ func (h *brokerHook) OnRetainedExpired(topic string) {
 }
 
 // OnDisconnect counts the clients mochi disconnected for sending more
-// QoS 2 messages than the Receive Maximum.
+// QoS 2 messages than the Receive Maximum, and releases the copies of a
+// session that ends with the connection.
 func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	if errors.Is(err, packets.ErrReceiveMaximum) {
 		h.b.in.limitHit(reasonReceiveMaximum)
+	}
+	if expire { // mochi drops the session: its copies go with it
+		h.b.copies.drop(cl)
 	}
 }
 
@@ -349,6 +426,7 @@ func (b *Broker) hasSubscribers(topic string) bool {
 		return false
 	}
 	s := b.srv.Topics.Subscribers(topic)
+	delete(s.Shared, budgetFilter)
 	return len(s.Subscriptions) > 0 || len(s.Shared) > 0 || len(s.InlineSubscriptions) > 0
 }
 

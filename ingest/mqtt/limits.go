@@ -65,12 +65,22 @@ type limits struct {
 	maxSessionExpiry time.Duration
 	maxClients       int
 	writeTimeout     time.Duration
+
+	maxSubscriberBytes int64
+	subscriberStall    time.Duration
 }
 
 func (o *BrokerOptions) limits() (limits, error) {
 	l := limits{maxPacket: o.MaxPacketSize, maxRetained: o.MaxRetainedMessages,
 		maxRetainedBytes: o.MaxRetainedBytes, maxInflight: o.MaxInflight, maxQueued: o.MaxQueued,
-		maxSessionExpiry: o.MaxSessionExpiry, maxClients: o.MaxClients, writeTimeout: o.writeTimeout}
+		maxSessionExpiry: o.MaxSessionExpiry, maxClients: o.MaxClients, writeTimeout: o.writeTimeout,
+		maxSubscriberBytes: o.MaxSubscriberBytes, subscriberStall: o.SubscriberStall}
+	if l.subscriberStall == 0 {
+		l.subscriberStall = DefaultSubscriberStall
+	}
+	if l.maxSubscriberBytes == 0 {
+		l.maxSubscriberBytes = DefaultMaxSubscriberBytes
+	}
 	if l.maxClients == 0 {
 		l.maxClients = DefaultMaxClients
 	}
@@ -106,6 +116,10 @@ func (o *BrokerOptions) limits() (limits, error) {
 		return l, fmt.Errorf("%w: max clients %d: want >= 1", ErrConfig, l.maxClients)
 	case l.maxQueued < 1:
 		return l, fmt.Errorf("%w: max queued %d: want >= 1", ErrConfig, l.maxQueued)
+	case l.subscriberStall < 0:
+		return l, fmt.Errorf("%w: subscriber stall %v: want > 0", ErrConfig, l.subscriberStall)
+	case l.maxSubscriberBytes < int64(l.maxPacket):
+		return l, fmt.Errorf("%w: max subscriber bytes %d: want at least the max packet size, %d", ErrConfig, l.maxSubscriberBytes, l.maxPacket)
 	case l.maxSessionExpiry < time.Second || l.maxSessionExpiry/time.Second > math.MaxUint32:
 		return l, fmt.Errorf("%w: max session expiry %v: want 1s to 136 years", ErrConfig, l.maxSessionExpiry)
 	}

@@ -21,6 +21,7 @@ type metrics struct {
 	connected                   *prometheus.GaugeVec     // source
 	rejected                    *prometheus.CounterVec   // reason: the broker's limits
 	retainedMsgs, retainedBytes prometheus.Gauge
+	subscriberBytes             prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -51,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "mqtt_subscriber_connected", Help: "1 while an MQTT subscription is connected to its broker.",
 		}, []string{"source"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mqtt_rejected_total", Help: "What the embedded broker refused for a limit: packets over the maximum packet size (the connection is closed), retained messages not retained (count or bytes), clients over the receive maximum.",
+			Name: "mqtt_rejected_total", Help: "What the embedded broker refused for a limit: packets over the maximum packet size (the connection is closed), retained messages not retained (count or bytes), clients over the receive maximum, message copies for subscribers over max_subscriber_bytes and subscribers evicted for it.",
 		}, []string{"reason"}),
 		retainedMsgs: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mqtt_retained_messages", Help: "Retained messages the embedded broker holds.",
@@ -59,12 +60,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		retainedBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mqtt_retained_bytes", Help: "Bytes of the topics and payloads of the retained messages the embedded broker holds.",
 		}),
+		subscriberBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mqtt_subscriber_bytes", Help: "Bytes of the message copies the embedded broker holds for subscribers (in flight and queued, every session), bounded by max_subscriber_bytes.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.messages, m.samples, m.parseErrors, m.failed, m.ackLatency, m.deadLetters,
-		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes} {
+		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes, m.subscriberBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

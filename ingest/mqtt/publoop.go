@@ -637,9 +637,11 @@ func (l *publishListener) mochiDone(conn net.Conn, id string) {
 type replayConn struct {
 	net.Conn
 	l          *publishListener
-	gate       packetGate // read by mochi's reader only
-	drop       int        // written by mochi under its client lock only
-	midSession bool       // handed over by a loop: the client had connected before
+	gate       packetGate   // read by mochi's reader only
+	drop       int          // written by mochi under its client lock only
+	midSession bool         // handed over by a loop: the client had connected before
+	writing    atomic.Int64 // when the Write in progress began (unix ns), 0 when none
+	hurried    atomic.Bool  // the Write in progress got the stall limit (hurry)
 }
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.gate.read(c.Conn, p) }
@@ -671,14 +673,34 @@ func (c *replayConn) Write(p []byte) (int, error) {
 	if k == len(p) {
 		return k, nil
 	}
+	c.hurried.Store(false)
+	c.writing.Store(time.Now().UnixNano())
 	n, err := c.Conn.Write(p[k:])
+	c.writing.Store(0)
 	if err != nil {
+		if c.hurried.Load() {
+			c.l.b.in.limitHit(reasonSubscriberStalled)
+			c.l.b.log.Warn("mqtt: subscriber disconnected: it does not read, and messages for it wait (a write to it was blocked)",
+				"remote", c.Conn.RemoteAddr().String(), "err", err)
+		}
 		// mochi's write loop logs a failed write and goes on with the
 		// next packet; the stream is broken (a packet cut short), so end
 		// the connection: mochi's reader sees it and lets the client go.
 		c.Conn.Close()
 	}
 	return k + n, err
+}
+
+// hurry gives the Write in progress, if any, the broker's
+// SubscriberStall from now to finish. mochi holds the client's lock while it writes, and a QoS 1/2
+// copy for the client needs that lock (its packet ID): a subscriber that
+// does not read would hold up each publisher routing a message to it
+// (and a whole publish loop) until the write timeout.
+func (c *replayConn) hurry(now time.Time) {
+	if c.writing.Load() != 0 {
+		c.hurried.Store(true)
+		_ = c.Conn.SetWriteDeadline(now.Add(c.l.b.lim.subscriberStall))
+	}
 }
 
 // takeFD moves conn's socket out of Go's network poller: it returns a
