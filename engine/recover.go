@@ -13,14 +13,13 @@ import (
 )
 
 // recover loads the manifest and opens the live segments (removing orphan
-// files), loads the series snapshot and the tag index files (rebuilding a
-// missing or damaged one from the segments), then replays the WAL segments
-// from the manifest's checkpoint on into the registry and the memtable
-// (older ones are deleted: their data is in segments). A damaged record ends its segment: the
-// segment is cut at the last good record (logged with file, offset and the
-// bytes dropped) and replay goes on with the next segment, so one bad
-// sector never costs the segments written after it. It returns the
-// sequence number for the new active segment.
+// files and quarantining damaged segments), loads the series snapshot and
+// the tag index files (rebuilding a missing or damaged one from the
+// segments), then replays the WAL segments from the manifest's checkpoint
+// on into the registry and the memtable (older ones are deleted: their
+// data is in segments). Only a torn tail of the last WAL segment is cut;
+// other damage stops the open (repair.go). It returns the sequence number
+// for the new active segment.
 func (db *DB) recover() (uint64, error) {
 	m, err := readManifest(db.fs, db.dir)
 	if err != nil {
@@ -45,24 +44,43 @@ func (db *DB) recover() (uint64, error) {
 		return 0, err
 	}
 	db.loadIndex()
+	next, err := db.replayWAL(max(m.walCheckpoint, 1))
+	if err != nil {
+		return 0, err
+	}
+	return next, nil
+}
+
+// replayWAL deletes the WAL segments before checkpoint and replays the
+// others, in order. It returns the sequence number for the new active
+// segment.
+func (db *DB) replayWAL(checkpoint uint64) (uint64, error) {
 	dir := filepath.Join(db.dir, walDir)
 	seqs, err := listWAL(db.fs, dir)
 	if err != nil {
 		return 0, fmt.Errorf("list WAL: %w", err)
 	}
-	r := &replayer{db: db}
-	next := max(m.walCheckpoint, 1)
-	for _, seq := range seqs {
-		if seq < m.walCheckpoint {
-			if err := db.fs.Remove(walName(dir, seq)); err != nil {
-				return 0, fmt.Errorf("remove checkpointed WAL segment: %w", err)
-			}
-			continue
+	for len(seqs) > 0 && seqs[0] < checkpoint {
+		if err := db.fs.Remove(walName(dir, seqs[0])); err != nil {
+			return 0, fmt.Errorf("remove checkpointed WAL segment: %w", err)
 		}
-		if err := r.segment(walName(dir, seq)); err != nil {
+		seqs = seqs[1:]
+	}
+	r := &replayer{db: db}
+	next := checkpoint
+	for i, seq := range seqs {
+		name := walName(dir, seq)
+		d, err := r.segment(name, i+1, len(seqs))
+		if err != nil {
 			return 0, err
 		}
 		next = max(next, seq+1)
+		if d != nil {
+			if err := db.handleWALDamage(r, d, seqs[i+1:]); err != nil {
+				return 0, err
+			}
+			break // a repair dropped the later segments
+		}
 	}
 	if r.dropped > 0 {
 		db.log.Warn("WAL replay dropped samples out of the stored timestamp range", "samples", r.dropped,
@@ -201,13 +219,24 @@ type replayer struct {
 	dropped int // samples dropped by inRange
 }
 
-func (r *replayer) segment(name string) error {
+// segment replays one WAL segment, the i-th of n. It returns the first
+// damaged record, or nil when the whole segment replayed.
+func (r *replayer) segment(name string, i, n int) (*walDamage, error) {
 	data, err := r.db.fs.ReadFile(name)
 	if err != nil {
-		return fmt.Errorf("read WAL segment: %w", err)
+		return nil, fmt.Errorf("read WAL segment: %w", err)
+	}
+	if p := r.db.opts.progress; p != nil {
+		p(RepairProgress{Segment: i, Segments: n, File: name, Bytes: int64(len(data))})
+	}
+	// A record that passes its checksum but does not decode is damage
+	// even at the end: a crash tears records, it does not forge them.
+	damage := func(off int, cause error, whole bool) *walDamage {
+		return &walDamage{CorruptionError: CorruptionError{File: name, Offset: int64(off), Err: cause},
+			size: int64(len(data)), torn: !whole && !validRecordAfter(data, off)}
 	}
 	if len(data) < walHeaderSize || string(data[:len(walMagic)]) != walMagic || data[len(walMagic)] != walVersion {
-		return r.cut(name, 0, int64(len(data)), errors.New("bad or torn segment header"))
+		return damage(0, errors.New("bad or torn segment header"), false), nil
 	}
 	mem := r.db.active()
 	mem.writeMu.Lock()
@@ -220,7 +249,8 @@ func (r *replayer) segment(name string) error {
 	off := walHeaderSize
 	for off < len(data) {
 		payload, size, err := readRecord(data[off:], &r.buf)
-		if err == nil {
+		whole := err == nil
+		if whole {
 			err = r.dec.decode(payload, r)
 		}
 		// Counters are added once per record, not per series: atomics per
@@ -228,38 +258,38 @@ func (r *replayer) segment(name string) error {
 		r.db.m.replaySamples.Add(uint64(r.delta.samples))
 		mem.commit(&r.delta) // resets r.delta
 		if err != nil {
-			return r.cut(name, int64(off), int64(len(data)-off), err)
+			return damage(off, err, whole), nil
 		}
 		off += size
 	}
-	return nil
+	return nil, nil
 }
 
-// cut truncates a segment at off after a damaged record and logs what was
-// lost. A header-less segment is removed.
-func (r *replayer) cut(name string, off, lost int64, cause error) error {
-	cerr := &CorruptionError{File: name, Offset: off, Err: cause}
-	r.db.log.Warn("WAL damaged: cutting segment at the last good record",
-		"file", name, "offset", off, "lost_bytes", lost, "err", cause)
+// cut truncates a WAL segment at off, the offset of its first damaged
+// record; a segment whose header is damaged is removed.
+func (r *replayer) cut(name string, off int64) error {
 	if off == 0 {
 		if err := r.db.fs.Remove(name); err != nil {
-			return fmt.Errorf("remove damaged WAL segment: %w (after %v)", err, cerr)
+			return fmt.Errorf("remove damaged WAL segment: %w", err)
 		}
 		return r.db.fs.SyncDir(filepath.Dir(name))
 	}
 	f, err := r.db.fs.OpenFile(name, os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("repair %w: %w", cerr, err)
+		return fmt.Errorf("cut damaged WAL segment: %w", err)
 	}
 	if err := f.Truncate(off); err != nil {
 		f.Close()
-		return fmt.Errorf("repair %w: %w", cerr, err)
+		return fmt.Errorf("cut damaged WAL segment %s: %w", name, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("repair %w: %w", cerr, err)
+		return fmt.Errorf("cut damaged WAL segment %s: %w", name, err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return r.db.fs.SyncDir(filepath.Dir(name)) // for the later segments a repair removed
 }
 
 // def implements recordVisitor.
