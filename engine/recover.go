@@ -30,15 +30,8 @@ func (db *DB) recover() (uint64, error) {
 	if err := db.removeOrphans(m); err != nil {
 		return 0, err
 	}
-	for _, meta := range m.segs {
-		s, err := openSegment(db.fs, db.dir, meta, db.mapAdvice())
-		if err != nil {
-			// Keep it listed (and on disk) for Verify and repair; serve the rest.
-			db.log.Error("segment unreadable; left out of reads", "file", segName(db.dir, meta.fileNum), "err", err)
-			db.broken = append(db.broken, meta)
-			continue
-		}
-		db.cur.addSegment(s)
+	if err := db.openSegments(m); err != nil {
+		return 0, err
 	}
 	if err := db.loadSnapshot(m); err != nil {
 		return 0, err

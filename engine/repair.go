@@ -27,15 +27,15 @@ import (
 // ErrNeedsRepair.
 type RepairNeededError struct {
 	Corruption *CorruptionError
-	// Lost says what Repair would drop, e.g. "412 bytes of FILE after the
-	// offset and 2 later WAL segments (129024 bytes)".
+	// Lost says what Repair would drop, e.g. "the WAL from there: 412
+	// bytes of FILE from offset 70 and 2 later WAL segments (129024 bytes)".
 	Lost string
 	// Command is the exact command that repairs the directory.
 	Command string
 }
 
 func (e *RepairNeededError) Error() string {
-	return fmt.Sprintf("%v; the database was not opened. A repair cuts the WAL there, dropping %s; to do it, run: %s",
+	return fmt.Sprintf("%v; the database was not opened. A repair drops %s; to do it, run: %s",
 		e.Corruption, e.Lost, e.Command)
 }
 
@@ -65,6 +65,9 @@ type RepairReport struct {
 	RemovedBytes int64
 	// Quarantined lists the segments moved to the quarantine directory.
 	Quarantined []string
+	// Missing lists the segments the manifest listed but that were gone,
+	// dropped from the manifest.
+	Missing []string
 }
 
 // RepairProgress is reported once per WAL segment, before it is replayed.
@@ -122,7 +125,7 @@ func (db *DB) handleWALDamage(r *replayer, d *walDamage, later []uint64) error {
 		}
 		names, laterBytes = append(names, name), laterBytes+n
 	}
-	what := fmt.Sprintf("%d bytes of %s from offset %d", lost, filepath.Base(d.File), d.Offset)
+	what := fmt.Sprintf("the WAL from there: %d bytes of %s from offset %d", lost, filepath.Base(d.File), d.Offset)
 	if len(later) > 0 {
 		what += fmt.Sprintf(" and %d later WAL segments (%d bytes)", len(later), laterBytes)
 	}

@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 
 	"github.com/lightningdb/lightningdb/engine/encoding"
 	"github.com/lightningdb/lightningdb/series"
@@ -70,6 +72,9 @@ func Verify(dir string) (*VerifyReport, error) {
 			}
 		}
 	}
+	if err := verifyQuarantine(fsys, dir, rep); err != nil {
+		return nil, err
+	}
 	for p := range parts {
 		path := indexFileName(dir, p)
 		ip, err := tagindex.OpenPartition(path)
@@ -120,6 +125,24 @@ func verifyBlock(dec *encoding.Decoder, data []byte, b blockRef, typ series.Valu
 	}
 	if t[0] != b.minT || t[len(t)-1] != b.maxT {
 		return fmt.Errorf("time range %d..%d, index says %d..%d", t[0], t[len(t)-1], b.minT, b.maxT)
+	}
+	return nil
+}
+
+// verifyQuarantine adds a damage entry for each file in the quarantine
+// directory.
+func verifyQuarantine(fsys FS, dir string, rep *VerifyReport) error {
+	qdir := filepath.Join(dir, quarantineDir)
+	names, err := fsys.ReadDir(qdir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list %s: %w", qdir, err)
+	}
+	for _, n := range names {
+		rep.Damage = append(rep.Damage, &CorruptionError{File: filepath.Join(qdir, n),
+			Err: errors.New("segment quarantined at open (damaged; its samples are not served)")})
 	}
 	return nil
 }

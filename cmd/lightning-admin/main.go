@@ -104,6 +104,9 @@ func printRepair(w io.Writer, rep *engine.RepairReport) {
 	for _, q := range rep.Quarantined {
 		fmt.Fprintf(w, "quarantined damaged segment %s\n", q)
 	}
+	for _, m := range rep.Missing {
+		fmt.Fprintf(w, "dropped missing segment %s from the manifest\n", m)
+	}
 	if rep.Cut == nil {
 		fmt.Fprintln(w, "WAL: no damage; nothing cut")
 		return
