@@ -82,41 +82,6 @@ func (db *DB) replayWAL(checkpoint uint64) (uint64, error) {
 	return next, nil
 }
 
-// loadSnapshot loads series.snap into the registry. Once a checkpoint
-// has happened (the manifest has a WAL checkpoint or segments), the WAL
-// that defined the segments' series may be gone and the snapshot is the
-// only record of their labels: then a missing snapshot, or one that lacks
-// a series a segment holds, fails the open before anything is changed.
-// Going on would give the segments' IDs to new series (wrong data for
-// label queries) and cut the WAL at the first record of an unknown series.
-func (db *DB) loadSnapshot(m *manifest) error {
-	name := filepath.Join(db.dir, snapshotFile)
-	snap, err := db.fs.ReadFile(name)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if m.walCheckpoint > 0 || len(m.segs) > 0 {
-			return fmt.Errorf("%w: %s is missing but %s records a checkpoint; restore it from a backup",
-				series.ErrCorruptSnapshot, name, manifestFile)
-		}
-	case err != nil:
-		return fmt.Errorf("read series snapshot: %w", err)
-	default:
-		if err := db.reg.LoadSnapshot(snap); err != nil {
-			return fmt.Errorf("load %s: %w", name, err)
-		}
-	}
-	maxID := db.reg.MaxID()
-	for _, p := range db.cur.parts {
-		for _, s := range p.segs {
-			if ids := s.x.ids; len(ids) > 0 && ids[len(ids)-1] > maxID {
-				return fmt.Errorf("%w: %s holds series up to %d, segment %s holds series %d; restore it from a backup",
-					series.ErrCorruptSnapshot, name, maxID, s.path, ids[len(ids)-1])
-			}
-		}
-	}
-	return nil
-}
-
 // removeOrphans deletes the files of the segments and index directories
 // that the manifest does not account for: temporary files and the outputs
 // of a flush or compaction that crashed before its manifest write, or the
@@ -174,7 +139,8 @@ func (db *DB) removeOrphans(m *manifest) error {
 
 // loadIndex attaches the tag index file of each partition with segments,
 // rebuilding the partition from the segments' series when its file is
-// missing or damaged (WAL replay then adds the memtable's series).
+// missing or damaged, and writing the rebuilt file (WAL replay then adds
+// the memtable's series).
 func (db *DB) loadIndex() {
 	for _, p := range db.cur.parts {
 		path := indexFileName(db.dir, p.start)
@@ -197,6 +163,12 @@ func (db *DB) loadIndex() {
 					}
 				}
 			}
+		}
+		// Written now, not at the partition's next flush, which an old
+		// partition never has: the damage would stay, rebuilt at every
+		// open and reported by every Verify.
+		if err := db.writeIndexPartition(p.start); err != nil {
+			db.log.Warn("write rebuilt tag index file; rebuilt again at the next open", "file", path, "err", err)
 		}
 	}
 }
