@@ -22,7 +22,16 @@ import (
 // for the new active segment.
 func (db *DB) recover() (uint64, error) {
 	m, err := readManifest(db.fs, db.dir)
+	var ce *CorruptionError
+	if errors.As(err, &ce) {
+		return 0, fmt.Errorf("%w; the database was not opened. Only the manifest records which segment files are live "+
+			"and their precedence (rebuilding it from the files could bring back compacted or deleted data), "+
+			"so lightning-admin repair does not rebuild it: restore %s from a backup", err, ce.File)
+	}
 	if err != nil {
+		return 0, err
+	}
+	if err := db.checkLostManifest(m); err != nil {
 		return 0, err
 	}
 	db.walCheckpoint = m.walCheckpoint
@@ -80,6 +89,43 @@ func (db *DB) replayWAL(checkpoint uint64) (uint64, error) {
 			"min", series.MinTime, "max", series.MaxTime)
 	}
 	return next, nil
+}
+
+// checkLostManifest refuses a missing manifest when the directory has
+// had a checkpoint: segment files next to a WAL that no longer starts at
+// segment 1. A missing manifest is normal for a new directory and after a
+// crash in the first flush (the WAL from segment 1 on then holds every
+// sample, and the segment files are orphans); otherwise removeOrphans
+// would delete every segment.
+func (db *DB) checkLostManifest(m *manifest) error {
+	if len(m.segs) > 0 || m.walCheckpoint > 0 || m.nextFileNum > 1 {
+		return nil // read from a file
+	}
+	segs, err := db.fs.ReadDir(filepath.Join(db.dir, segDir))
+	if err != nil {
+		return fmt.Errorf("list segments: %w", err)
+	}
+	n := 0
+	for _, name := range segs {
+		if strings.HasSuffix(name, segSuffix) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	seqs, err := listWAL(db.fs, filepath.Join(db.dir, walDir))
+	if err != nil {
+		return fmt.Errorf("list WAL: %w", err)
+	}
+	if len(seqs) > 0 && seqs[0] == 1 {
+		return nil
+	}
+	name := filepath.Join(db.dir, manifestFile)
+	return &CorruptionError{File: name, Err: fmt.Errorf(
+		"manifest is missing, but %s holds %d segment files and the WAL was checkpointed; "+
+			"the database was not opened (it would delete them as orphans): restore %s from a backup",
+		segDir, n, name)}
 }
 
 // removeOrphans deletes the files of the segments and index directories

@@ -257,3 +257,59 @@ func TestOpenRemovesTempFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestDamageFailsOpen: a damaged manifest, or a missing one in a
+// directory that has had a checkpoint, stops the open with the file, what
+// is wrong and what to do, and deletes no segment (a missing manifest made
+// every segment an orphan).
+func TestManifestDamageFailsOpen(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, path string)
+		want   string
+	}{
+		{"missing", func(t *testing.T, path string) { must(t, os.Remove(path)) }, "manifest is missing"},
+		{"flipped bit", func(t *testing.T, path string) { flip(t, path, 9) }, "manifest checksum mismatch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			db := mustOpen(t, dir, Options{})
+			appendOne(t, db, labels("m"), series.TypeFloat, 10, 1)
+			must(t, db.Flush(context.Background()))
+			appendOne(t, db, labels("m"), series.TypeFloat, 20, 2)
+			must(t, db.Close())
+			segs := liveSegmentFiles(t, dir)
+			tc.damage(t, filepath.Join(dir, manifestFile))
+
+			db, err := Open(dir, Options{})
+			if err == nil {
+				db.Close()
+				t.Fatal("open with a damaged manifest succeeded")
+			}
+			var ce *CorruptionError
+			if !errors.As(err, &ce) || ce.File != filepath.Join(dir, manifestFile) ||
+				!strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "restore "+ce.File+" from a backup") {
+				t.Fatalf("open: %v", err)
+			}
+			if got := liveSegmentFiles(t, dir); fmt.Sprint(got) != fmt.Sprint(segs) {
+				t.Fatalf("segments after the refused open: %v, were %v", got, segs)
+			}
+		})
+	}
+}
+
+// TestNewDirectoryAfterFirstFlushCrash: a missing manifest next to a WAL
+// that starts at segment 1 is a crash in the first flush: the segment
+// files are orphans, the WAL holds everything, and the open succeeds.
+func TestNewDirectoryAfterFirstFlushCrash(t *testing.T) {
+	dir := t.TempDir()
+	db := mustOpen(t, dir, Options{noFlushOnClose: true})
+	appendOne(t, db, labels("m"), series.TypeFloat, 10, 1)
+	must(t, db.Close())
+	must(t, os.WriteFile(segName(dir, 1), []byte("half a flush"), 0o644))
+	db = mustOpen(t, dir, Options{})
+	defer db.Close()
+	if got := readAll(db, labels("m")); len(got) != 1 {
+		t.Fatalf("m reads %v", got)
+	}
+}
