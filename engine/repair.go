@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,8 +89,14 @@ func Repair(dir string, opts Options, progress func(RepairProgress)) (*RepairRep
 	rep := &RepairReport{}
 	opts.repair = rep
 	opts.progress = progress
+	// Nothing but the repair writes: no flush (a partition duration other
+	// than the server's would cut wrong segments), compaction or retention.
 	opts.noFlushOnClose = true
 	opts.DisableCompaction = true
+	opts.Retention = 0
+	opts.MemtableFlushBytes = math.MaxInt64
+	opts.MemtableFlushInterval = math.MaxInt64
+	opts.MaintenanceInterval = math.MaxInt64
 	db, err := Open(dir, opts)
 	if err != nil {
 		return rep, err
