@@ -16,7 +16,7 @@ import (
 
 // writeRecords appends n one-sample batches (one WAL record each) to series
 // m, closes the DB and returns the segment path and the record offsets.
-func writeRecords(t *testing.T, dir string, n int) (string, []int) {
+func writeRecords(t testing.TB, dir string, n int) (string, []int) {
 	t.Helper()
 	db := mustOpen(t, dir, Options{noFlushOnClose: true})
 	for i := range n {
