@@ -29,6 +29,13 @@ type VerifyReport struct {
 // Damage goes to the report; the error is for problems that stop the check
 // (an unreadable manifest).
 func Verify(dir string) (*VerifyReport, error) {
+	return VerifyWithProgress(dir, nil)
+}
+
+// VerifyWithProgress is Verify calling progress, if not nil, before it
+// checks each segment: the 1-based segment number, their count and the
+// file.
+func VerifyWithProgress(dir string, progress func(seg, segs int, file string)) (*VerifyReport, error) {
 	fsys := OSFS{}
 	m, err := readManifest(fsys, dir)
 	if err != nil {
@@ -40,9 +47,12 @@ func Verify(dir string) (*VerifyReport, error) {
 	var ts []int64
 	var vals []uint64
 	var strs [][]byte
-	for _, meta := range m.segs {
+	for i, meta := range m.segs {
 		parts[meta.partition] = true
 		path := segName(dir, meta.fileNum)
+		if progress != nil {
+			progress(i+1, len(m.segs), path)
+		}
 		data, err := fsys.ReadFile(path)
 		if err != nil {
 			rep.Damage = append(rep.Damage, &CorruptionError{File: path, Err: fmt.Errorf("unreadable: %w", err)})

@@ -58,7 +58,9 @@ func verify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "verify: --data-dir is required")
 		return 2
 	}
-	rep, err := engine.Verify(*dir)
+	rep, err := engine.VerifyWithProgress(*dir, func(seg, segs int, file string) {
+		fmt.Fprintf(stderr, "checking segment %d/%d %s\n", seg, segs, filepath.Base(file))
+	})
 	if err != nil {
 		fmt.Fprintln(stderr, "verify:", err)
 		return 2
