@@ -240,6 +240,7 @@ func (r *replayer) segment(name string, i, n int) (*walDamage, error) {
 	if p := r.db.opts.progress; p != nil {
 		p(RepairProgress{Segment: i, Segments: n, File: name, Bytes: int64(len(data))})
 	}
+	r.db.log.Info("replaying WAL segment", "segment", i, "segments", n, "file", name, "bytes", len(data))
 	// A record that passes its checksum but does not decode is damage
 	// even at the end: a crash tears records, it does not forge them.
 	damage := func(off int, cause error, whole bool) *walDamage {
