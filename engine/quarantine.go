@@ -29,6 +29,9 @@ func (db *DB) openSegments(m *manifest) error {
 		path := segName(db.dir, meta.fileNum)
 		qpath := filepath.Join(db.dir, quarantineDir, filepath.Base(path))
 		var ce *CorruptionError
+		if n, serr := fileSize(db.fs, path); serr == nil && n == 0 {
+			err = &CorruptionError{File: path, Err: errors.New("empty segment file")} // mmap refuses it
+		}
 		switch {
 		case errors.As(err, &ce):
 			if err := db.quarantine(path, qpath, err); err != nil {

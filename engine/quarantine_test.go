@@ -150,3 +150,20 @@ func TestMissingSegmentNeedsRepair(t *testing.T) {
 		t.Fatalf("b reads %v", got)
 	}
 }
+
+// TestEmptySegmentQuarantined: a segment file cut to zero bytes (which
+// mmap refuses) is quarantined like any damaged segment, not a failed open
+// with no remedy.
+func TestEmptySegmentQuarantined(t *testing.T) {
+	dir := t.TempDir()
+	seg := twoPartitions(t, dir)
+	must(t, os.Truncate(seg, 0))
+	db := mustOpen(t, dir, Options{})
+	defer db.Close()
+	if _, err := os.Stat(filepath.Join(dir, quarantineDir, filepath.Base(seg))); err != nil {
+		t.Fatalf("empty segment not quarantined: %v", err)
+	}
+	if got := readAll(db, labels("b")); len(got) != 1 {
+		t.Fatalf("b reads %v", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -191,4 +192,56 @@ func validRecordAfter(data []byte, off int) bool {
 		}
 	}
 	return false
+}
+
+// verifyWAL reports the first damaged record of the WAL that would stop
+// an open: a record that fails its checks in a segment before the last,
+// or in the last with a valid record after it. A torn tail of the last
+// segment is not reported: the open cuts it, and on a running database it
+// is the write in flight. Records are checked, not decoded: a record that
+// names a series the registry lacks is found only by replay.
+func verifyWAL(fsys FS, dir string, checkpoint uint64, rep *VerifyReport) error {
+	wdir := filepath.Join(dir, walDir)
+	seqs, err := listWAL(fsys, wdir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list WAL: %w", err)
+	}
+	for i, seq := range seqs {
+		if seq < checkpoint {
+			continue
+		}
+		name := walName(wdir, seq)
+		data, err := fsys.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("read WAL segment: %w", err)
+		}
+		off, cause := firstBadRecord(data)
+		if cause == nil || i == len(seqs)-1 && !validRecordAfter(data, off) {
+			continue
+		}
+		rep.Damage = append(rep.Damage, &CorruptionError{File: name, Offset: int64(off),
+			Err: fmt.Errorf("WAL record: %w; the open stops here, lightning-admin repair cuts the WAL here", cause)})
+		return nil // repair drops everything after it
+	}
+	return nil
+}
+
+// firstBadRecord returns the offset of the first record of a WAL segment
+// that fails its checks and why, or a nil error.
+func firstBadRecord(data []byte) (int, error) {
+	if len(data) < walHeaderSize || string(data[:len(walMagic)]) != walMagic || data[len(walMagic)] != walVersion {
+		return 0, errors.New("bad or torn segment header")
+	}
+	var buf []byte
+	for off := walHeaderSize; off < len(data); {
+		_, size, err := readRecord(data[off:], &buf)
+		if err != nil {
+			return off, err
+		}
+		off += size
+	}
+	return 0, nil
 }

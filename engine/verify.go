@@ -85,6 +85,9 @@ func VerifyWithProgress(dir string, progress func(seg, segs int, file string)) (
 	if err := verifyQuarantine(fsys, dir, rep); err != nil {
 		return nil, err
 	}
+	if err := verifyWAL(fsys, dir, m.walCheckpoint, rep); err != nil {
+		return nil, err
+	}
 	for p := range parts {
 		path := indexFileName(dir, p)
 		ip, err := tagindex.OpenPartition(path)

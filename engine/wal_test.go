@@ -98,6 +98,13 @@ func TestWALRepair(t *testing.T) {
 			off := tc.damage(t, seg, offs)
 			var lb logBuffer
 			opts := Options{Logger: lb.logger(), noFlushOnClose: true}
+			if !tc.refuse {
+				rep, err := Verify(dir)
+				must(t, err)
+				if len(rep.Damage) != 0 {
+					t.Fatalf("verify reports a torn tail, which the open cuts: %v", rep.Damage)
+				}
+			}
 			if tc.refuse {
 				requireRepairNeeded(t, dir, seg, off, tc.logWant)
 				rep, err := Repair(dir, opts, nil)
@@ -166,6 +173,12 @@ func requireRepairNeeded(t *testing.T, dir, file string, off int, cause string) 
 	if after := walBytes(t, dir); after != before {
 		t.Fatalf("the refused open changed the WAL: %d bytes, was %d", after, before)
 	}
+	rep, err := Verify(dir)
+	must(t, err)
+	if len(rep.Damage) != 1 || rep.Damage[0].File != file || rep.Damage[0].Offset != int64(off) ||
+		!strings.Contains(rep.Damage[0].Error(), "lightning-admin repair") {
+		t.Fatalf("verify: %v, want the damage at %s offset %d", rep.Damage, file, off)
+	}
 	return rn
 }
 
@@ -191,6 +204,9 @@ func TestWALDamageInOlderSegment(t *testing.T) {
 	if rep.Cut == nil || rep.Cut.Offset != int64(offs[2]) || len(rep.Removed) != 1 ||
 		rep.Removed[0] != walName(filepath.Join(dir, walDir), 2) {
 		t.Fatalf("repair report %+v", rep)
+	}
+	if rep, err := Verify(dir); err != nil || len(rep.Damage) != 0 {
+		t.Fatalf("verify after repair: %v %v", rep, err)
 	}
 	db = mustOpen(t, dir, Options{noFlushOnClose: true})
 	defer db.Close()
