@@ -3,8 +3,10 @@
 //	lightning-admin verify --data-dir DIR
 //
 // verify checks every segment block's checksum (and that it decodes), the
-// manifest and the tag index files, and prints each damage with its file and
-// offset. It exits 1 when it found damage, 2 on usage or I/O errors.
+// manifest, the tag index files and the WAL records, lists the segments in
+// quarantine, and prints each damage with its file and offset, and its
+// progress per segment on stderr. It exits 1 when it found damage, 2 on
+// usage or I/O errors.
 //
 //	lightning-admin repair --data-dir DIR
 //
