@@ -46,11 +46,7 @@ func (db *DB) recover() (uint64, error) {
 		return 0, err
 	}
 	db.loadIndex()
-	next, err := db.replayWAL(max(m.walCheckpoint, 1))
-	if err != nil {
-		return 0, err
-	}
-	return next, nil
+	return db.replayWAL(max(m.walCheckpoint, 1))
 }
 
 // replayWAL deletes the WAL segments before checkpoint and replays the
