@@ -61,7 +61,6 @@ type DB struct {
 	editMu        sync.Mutex // editMu serialises building and installing versions
 	manifestMu    sync.Mutex // manifestMu serialises changes of the segment set and the manifest
 	walCheckpoint uint64     // manifestMu protects: first WAL segment replay needs
-	broken        []segMeta  // manifestMu protects: listed segments that failed to open, kept listed
 	nextFileNum   atomic.Uint64
 	flushMu       sync.Mutex // flushMu serialises flushes; protects flushEnc
 	flushEnc      encoding.Encoder

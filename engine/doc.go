@@ -22,8 +22,12 @@
 //     limit) are listed in the result; the rest of the batch is stored.
 //   - Duplicates (same series and timestamp) resolve to the last write, in
 //     WAL order, before and after a crash. Out-of-order samples are accepted.
-//   - Recovery cuts a torn or corrupt WAL tail at the last good record and
-//     logs what was lost; it never replays garbage and never loops.
+//   - Recovery cuts only a torn tail of the last WAL segment, at the last
+//     good record, and logs what was lost; other damage stops Open with a
+//     RepairNeededError naming the file, the offset and the repair command
+//     (Repair, lightning-admin repair). A damaged segment is quarantined,
+//     a damaged snapshot or tag index file rebuilt (repair.go). Recovery
+//     never replays garbage and never loops.
 //   - A failed WAL write fails its whole group; a failed fsync makes every
 //     later Append fail with ErrWALFailed until the DB is reopened.
 //   - When the memtable is over its budget, Append fails fast with an

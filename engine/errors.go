@@ -31,6 +31,9 @@ var (
 	// dropped dirty pages), so the engine refuses writes until reopened,
 	// when recovery re-reads what is really on disk.
 	ErrWALFailed = errors.New("WAL failed")
+	// ErrNeedsRepair marks an Open stopped by damage that recovery does
+	// not cut by itself (RepairNeededError, repair.go).
+	ErrNeedsRepair = errors.New("data directory needs repair")
 )
 
 // overloadError is a "retry later" error of the engine: its text names

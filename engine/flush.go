@@ -304,7 +304,6 @@ func (db *DB) checkpoint(segs []*segment, m *memtable) error {
 // writeManifestLocked writes the manifest with the live segments metas;
 // manifestMu must be held.
 func (db *DB) writeManifestLocked(metas []segMeta, walCheckpoint uint64) error {
-	metas = append(metas, db.broken...)
 	m := &manifest{nextFileNum: db.nextFileNum.Load(), walCheckpoint: walCheckpoint, segs: metas}
 	if err := writeManifest(db.fs, db.dir, m); err != nil {
 		var renamed *renamedError

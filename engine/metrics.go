@@ -22,6 +22,8 @@ type metrics struct {
 	tooLarge      atomicCounter
 	rejectedBy    [nRejectReasons]atomicCounter
 	flushFailures atomicCounter
+	quarantined   atomicCounter // segments moved to the quarantine directory
+	inQuarantine  atomic.Int64  // segment files in the quarantine directory, counted at open
 
 	flushes          atomicCounter
 	flushedSamples   atomicCounter
@@ -103,6 +105,9 @@ func newMetrics(reg prometheus.Registerer, db *DB) (*metrics, error) {
 		counter("engine_requests_too_large_total", "Appends refused because the batch alone is over the memtable budget.", m.tooLarge.get),
 		counter("engine_wal_dropped_samples_total", "WAL samples dropped by recovery because their timestamp is out of range.", m.replayDropped.get),
 		counter("engine_flush_failures_total", "Background flushes that failed (retried with backoff).", m.flushFailures.get),
+		counter("engine_segments_quarantined_total", "Damaged segments recovery moved to the quarantine directory.", m.quarantined.get),
+		gauge("engine_quarantined_segments", "Segment files in the quarantine directory (damaged, not served), counted at open.",
+			func() float64 { return float64(m.inQuarantine.Load()) }),
 	)
 	m.reg = reg
 	for _, c := range cs {

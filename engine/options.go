@@ -159,6 +159,11 @@ type Options struct {
 	// series.MinTime..MaxTime, as versions before the check did; for tests
 	// of recovery from such a WAL.
 	noTimeCheck bool
+	// repair, set by Repair, makes recovery cut the WAL at its first
+	// damage (dropping later segments) and report it here, instead of
+	// refusing to open; progress is called per WAL segment replayed.
+	repair   *RepairReport
+	progress func(RepairProgress)
 }
 
 // DefaultOptions returns the defaults.

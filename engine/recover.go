@@ -13,17 +13,25 @@ import (
 )
 
 // recover loads the manifest and opens the live segments (removing orphan
-// files), loads the series snapshot and the tag index files (rebuilding a
-// missing or damaged one from the segments), then replays the WAL segments
-// from the manifest's checkpoint on into the registry and the memtable
-// (older ones are deleted: their data is in segments). A damaged record ends its segment: the
-// segment is cut at the last good record (logged with file, offset and the
-// bytes dropped) and replay goes on with the next segment, so one bad
-// sector never costs the segments written after it. It returns the
-// sequence number for the new active segment.
+// files and quarantining damaged segments), loads the series snapshot and
+// the tag index files (rebuilding a missing or damaged one from the
+// segments), then replays the WAL segments from the manifest's checkpoint
+// on into the registry and the memtable (older ones are deleted: their
+// data is in segments). Only a torn tail of the last WAL segment is cut;
+// other damage stops the open (repair.go). It returns the sequence number
+// for the new active segment.
 func (db *DB) recover() (uint64, error) {
 	m, err := readManifest(db.fs, db.dir)
+	var ce *CorruptionError
+	if errors.As(err, &ce) {
+		return 0, fmt.Errorf("%w; the database was not opened. Only the manifest records which segment files are live "+
+			"and their precedence (rebuilding it from the files could bring back compacted or deleted data), "+
+			"so lightning-admin repair does not rebuild it: restore %s from a backup", err, ce.File)
+	}
 	if err != nil {
+		return 0, err
+	}
+	if err := db.checkLostManifest(m); err != nil {
 		return 0, err
 	}
 	db.walCheckpoint = m.walCheckpoint
@@ -31,38 +39,46 @@ func (db *DB) recover() (uint64, error) {
 	if err := db.removeOrphans(m); err != nil {
 		return 0, err
 	}
-	for _, meta := range m.segs {
-		s, err := openSegment(db.fs, db.dir, meta, db.mapAdvice())
-		if err != nil {
-			// Keep it listed (and on disk) for Verify and repair; serve the rest.
-			db.log.Error("segment unreadable; left out of reads", "file", segName(db.dir, meta.fileNum), "err", err)
-			db.broken = append(db.broken, meta)
-			continue
-		}
-		db.cur.addSegment(s)
+	if err := db.openSegments(m); err != nil {
+		return 0, err
 	}
 	if err := db.loadSnapshot(m); err != nil {
 		return 0, err
 	}
 	db.loadIndex()
+	return db.replayWAL(max(m.walCheckpoint, 1))
+}
+
+// replayWAL deletes the WAL segments before checkpoint and replays the
+// others, in order. It returns the sequence number for the new active
+// segment.
+func (db *DB) replayWAL(checkpoint uint64) (uint64, error) {
 	dir := filepath.Join(db.dir, walDir)
 	seqs, err := listWAL(db.fs, dir)
 	if err != nil {
 		return 0, fmt.Errorf("list WAL: %w", err)
 	}
-	r := &replayer{db: db}
-	next := max(m.walCheckpoint, 1)
-	for _, seq := range seqs {
-		if seq < m.walCheckpoint {
-			if err := db.fs.Remove(walName(dir, seq)); err != nil {
-				return 0, fmt.Errorf("remove checkpointed WAL segment: %w", err)
-			}
-			continue
+	for len(seqs) > 0 && seqs[0] < checkpoint {
+		if err := db.fs.Remove(walName(dir, seqs[0])); err != nil {
+			return 0, fmt.Errorf("remove checkpointed WAL segment: %w", err)
 		}
-		if err := r.segment(walName(dir, seq)); err != nil {
+		seqs = seqs[1:]
+	}
+	r := &replayer{db: db}
+	next := checkpoint
+	for i, seq := range seqs {
+		name := walName(dir, seq)
+		d, err := r.segment(name, i+1, len(seqs))
+		if err != nil {
 			return 0, err
 		}
 		next = max(next, seq+1)
+		if d != nil {
+			if err := db.handleWALDamage(r, d, seqs[i+1:]); err != nil {
+				return 0, err
+			}
+			break // a repair dropped the later segments
+		}
 	}
 	if r.dropped > 0 {
 		db.log.Warn("WAL replay dropped samples out of the stored timestamp range", "samples", r.dropped,
@@ -71,39 +87,41 @@ func (db *DB) recover() (uint64, error) {
 	return next, nil
 }
 
-// loadSnapshot loads series.snap into the registry. Once a checkpoint
-// has happened (the manifest has a WAL checkpoint or segments), the WAL
-// that defined the segments' series may be gone and the snapshot is the
-// only record of their labels: then a missing snapshot, or one that lacks
-// a series a segment holds, fails the open before anything is changed.
-// Going on would give the segments' IDs to new series (wrong data for
-// label queries) and cut the WAL at the first record of an unknown series.
-func (db *DB) loadSnapshot(m *manifest) error {
-	name := filepath.Join(db.dir, snapshotFile)
-	snap, err := db.fs.ReadFile(name)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if m.walCheckpoint > 0 || len(m.segs) > 0 {
-			return fmt.Errorf("%w: %s is missing but %s records a checkpoint; restore it from a backup",
-				series.ErrCorruptSnapshot, name, manifestFile)
-		}
-	case err != nil:
-		return fmt.Errorf("read series snapshot: %w", err)
-	default:
-		if err := db.reg.LoadSnapshot(snap); err != nil {
-			return fmt.Errorf("load %s: %w", name, err)
+// checkLostManifest refuses a missing manifest when the directory has
+// had a checkpoint: segment files next to a WAL that no longer starts at
+// segment 1. A missing manifest is normal for a new directory and after a
+// crash in the first flush (the WAL from segment 1 on then holds every
+// sample, and the segment files are orphans); otherwise removeOrphans
+// would delete every segment.
+func (db *DB) checkLostManifest(m *manifest) error {
+	if len(m.segs) > 0 || m.walCheckpoint > 0 || m.nextFileNum > 1 {
+		return nil // read from a file
+	}
+	segs, err := db.fs.ReadDir(filepath.Join(db.dir, segDir))
+	if err != nil {
+		return fmt.Errorf("list segments: %w", err)
+	}
+	n := 0
+	for _, name := range segs {
+		if strings.HasSuffix(name, segSuffix) {
+			n++
 		}
 	}
-	maxID := db.reg.MaxID()
-	for _, p := range db.cur.parts {
-		for _, s := range p.segs {
-			if ids := s.x.ids; len(ids) > 0 && ids[len(ids)-1] > maxID {
-				return fmt.Errorf("%w: %s holds series up to %d, segment %s holds series %d; restore it from a backup",
-					series.ErrCorruptSnapshot, name, maxID, s.path, ids[len(ids)-1])
-			}
-		}
+	if n == 0 {
+		return nil
 	}
-	return nil
+	seqs, err := listWAL(db.fs, filepath.Join(db.dir, walDir))
+	if err != nil {
+		return fmt.Errorf("list WAL: %w", err)
+	}
+	if len(seqs) > 0 && seqs[0] == 1 {
+		return nil
+	}
+	name := filepath.Join(db.dir, manifestFile)
+	return &CorruptionError{File: name, Err: fmt.Errorf(
+		"manifest is missing, but %s holds %d segment files and the WAL was checkpointed; "+
+			"the database was not opened (it would delete them as orphans): restore %s from a backup",
+		segDir, n, name)}
 }
 
 // removeOrphans deletes the files of the segments and index directories
@@ -163,7 +181,8 @@ func (db *DB) removeOrphans(m *manifest) error {
 
 // loadIndex attaches the tag index file of each partition with segments,
 // rebuilding the partition from the segments' series when its file is
-// missing or damaged (WAL replay then adds the memtable's series).
+// missing or damaged, and writing the rebuilt file (WAL replay then adds
+// the memtable's series).
 func (db *DB) loadIndex() {
 	for _, p := range db.cur.parts {
 		path := indexFileName(db.dir, p.start)
@@ -187,6 +206,12 @@ func (db *DB) loadIndex() {
 				}
 			}
 		}
+		// Written now, not at the partition's next flush, which an old
+		// partition never has: the damage would stay, rebuilt at every
+		// open and reported by every Verify.
+		if err := db.writeIndexPartition(p.start); err != nil {
+			db.log.Warn("write rebuilt tag index file; rebuilt again at the next open", "file", path, "err", err)
+		}
 	}
 }
 
@@ -201,13 +226,25 @@ type replayer struct {
 	dropped int // samples dropped by inRange
 }
 
-func (r *replayer) segment(name string) error {
+// segment replays one WAL segment, the i-th of n. It returns the first
+// damaged record, or nil when the whole segment replayed.
+func (r *replayer) segment(name string, i, n int) (*walDamage, error) {
 	data, err := r.db.fs.ReadFile(name)
 	if err != nil {
-		return fmt.Errorf("read WAL segment: %w", err)
+		return nil, fmt.Errorf("read WAL segment: %w", err)
+	}
+	if p := r.db.opts.progress; p != nil {
+		p(RepairProgress{Segment: i, Segments: n, File: name, Bytes: int64(len(data))})
+	}
+	r.db.log.Info("replaying WAL segment", "segment", i, "segments", n, "file", name, "bytes", len(data))
+	// A record that passes its checksum but does not decode is damage
+	// even at the end: a crash tears records, it does not forge them.
+	damage := func(off int, cause error, whole bool) *walDamage {
+		return &walDamage{CorruptionError: CorruptionError{File: name, Offset: int64(off), Err: cause},
+			size: int64(len(data)), torn: !whole && !validRecordAfter(data, off)}
 	}
 	if len(data) < walHeaderSize || string(data[:len(walMagic)]) != walMagic || data[len(walMagic)] != walVersion {
-		return r.cut(name, 0, int64(len(data)), errors.New("bad or torn segment header"))
+		return damage(0, errors.New("bad or torn segment header"), false), nil
 	}
 	mem := r.db.active()
 	mem.writeMu.Lock()
@@ -220,7 +257,8 @@ func (r *replayer) segment(name string) error {
 	off := walHeaderSize
 	for off < len(data) {
 		payload, size, err := readRecord(data[off:], &r.buf)
-		if err == nil {
+		whole := err == nil
+		if whole {
 			err = r.dec.decode(payload, r)
 		}
 		// Counters are added once per record, not per series: atomics per
@@ -228,38 +266,38 @@ func (r *replayer) segment(name string) error {
 		r.db.m.replaySamples.Add(uint64(r.delta.samples))
 		mem.commit(&r.delta) // resets r.delta
 		if err != nil {
-			return r.cut(name, int64(off), int64(len(data)-off), err)
+			return damage(off, err, whole), nil
 		}
 		off += size
 	}
-	return nil
+	return nil, nil
 }
 
-// cut truncates a segment at off after a damaged record and logs what was
-// lost. A header-less segment is removed.
-func (r *replayer) cut(name string, off, lost int64, cause error) error {
-	cerr := &CorruptionError{File: name, Offset: off, Err: cause}
-	r.db.log.Warn("WAL damaged: cutting segment at the last good record",
-		"file", name, "offset", off, "lost_bytes", lost, "err", cause)
+// cut truncates a WAL segment at off, the offset of its first damaged
+// record; a segment whose header is damaged is removed.
+func (r *replayer) cut(name string, off int64) error {
 	if off == 0 {
 		if err := r.db.fs.Remove(name); err != nil {
-			return fmt.Errorf("remove damaged WAL segment: %w (after %v)", err, cerr)
+			return fmt.Errorf("remove damaged WAL segment: %w", err)
 		}
 		return r.db.fs.SyncDir(filepath.Dir(name))
 	}
 	f, err := r.db.fs.OpenFile(name, os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("repair %w: %w", cerr, err)
+		return fmt.Errorf("cut damaged WAL segment: %w", err)
 	}
 	if err := f.Truncate(off); err != nil {
 		f.Close()
-		return fmt.Errorf("repair %w: %w", cerr, err)
+		return fmt.Errorf("cut damaged WAL segment %s: %w", name, err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("repair %w: %w", cerr, err)
+		return fmt.Errorf("cut damaged WAL segment %s: %w", name, err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return r.db.fs.SyncDir(filepath.Dir(name)) // for the later segments a repair removed
 }
 
 // def implements recordVisitor.

@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 
 	"github.com/lightningdb/lightningdb/engine/encoding"
 	"github.com/lightningdb/lightningdb/series"
@@ -27,6 +29,13 @@ type VerifyReport struct {
 // Damage goes to the report; the error is for problems that stop the check
 // (an unreadable manifest).
 func Verify(dir string) (*VerifyReport, error) {
+	return VerifyWithProgress(dir, nil)
+}
+
+// VerifyWithProgress is Verify calling progress, if not nil, before it
+// checks each segment: the 1-based segment number, their count and the
+// file.
+func VerifyWithProgress(dir string, progress func(seg, segs int, file string)) (*VerifyReport, error) {
 	fsys := OSFS{}
 	m, err := readManifest(fsys, dir)
 	if err != nil {
@@ -38,9 +47,12 @@ func Verify(dir string) (*VerifyReport, error) {
 	var ts []int64
 	var vals []uint64
 	var strs [][]byte
-	for _, meta := range m.segs {
+	for i, meta := range m.segs {
 		parts[meta.partition] = true
 		path := segName(dir, meta.fileNum)
+		if progress != nil {
+			progress(i+1, len(m.segs), path)
+		}
 		data, err := fsys.ReadFile(path)
 		if err != nil {
 			rep.Damage = append(rep.Damage, &CorruptionError{File: path, Err: fmt.Errorf("unreadable: %w", err)})
@@ -69,6 +81,12 @@ func Verify(dir string) (*VerifyReport, error) {
 				rep.Samples += uint64(b.count)
 			}
 		}
+	}
+	if err := verifyQuarantine(fsys, dir, rep); err != nil {
+		return nil, err
+	}
+	if err := verifyWAL(fsys, dir, m.walCheckpoint, rep); err != nil {
+		return nil, err
 	}
 	for p := range parts {
 		path := indexFileName(dir, p)
@@ -120,6 +138,24 @@ func verifyBlock(dec *encoding.Decoder, data []byte, b blockRef, typ series.Valu
 	}
 	if t[0] != b.minT || t[len(t)-1] != b.maxT {
 		return fmt.Errorf("time range %d..%d, index says %d..%d", t[0], t[len(t)-1], b.minT, b.maxT)
+	}
+	return nil
+}
+
+// verifyQuarantine adds a damage entry for each file in the quarantine
+// directory.
+func verifyQuarantine(fsys FS, dir string, rep *VerifyReport) error {
+	qdir := filepath.Join(dir, quarantineDir)
+	names, err := fsys.ReadDir(qdir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list %s: %w", qdir, err)
+	}
+	for _, n := range names {
+		rep.Damage = append(rep.Damage, &CorruptionError{File: filepath.Join(qdir, n),
+			Err: errors.New("segment quarantined at open (damaged; its samples are not served)")})
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 
 // writeRecords appends n one-sample batches (one WAL record each) to series
 // m, closes the DB and returns the segment path and the record offsets.
-func writeRecords(t *testing.T, dir string, n int) (string, []int) {
+func writeRecords(t testing.TB, dir string, n int) (string, []int) {
 	t.Helper()
 	db := mustOpen(t, dir, Options{noFlushOnClose: true})
 	for i := range n {
@@ -46,42 +46,74 @@ func writeRecords(t *testing.T, dir string, n int) (string, []int) {
 	return seg, offs
 }
 
+// TestWALRepair: a torn tail of the last WAL segment is cut at open, with
+// a log line naming the file, the offset and the bytes lost. Damage with
+// valid records after it is no torn tail: the open stops with the file,
+// the offset and the repair command, changes nothing, and only Repair cuts.
 func TestWALRepair(t *testing.T) {
 	const n = 10
 	cases := []struct {
 		name    string
-		damage  func(t *testing.T, seg string, offs []int)
-		keep    int    // records that must survive
-		logWant string // in the log line
+		damage  func(t *testing.T, seg string, offs []int) int // returns the damage offset
+		keep    int                                            // records that must survive
+		refuse  bool                                           // open refuses; Repair cuts
+		logWant string                                         // in the log line or the error
 	}{
-		{"torn tail", func(t *testing.T, seg string, offs []int) {
+		{"torn tail", func(t *testing.T, seg string, offs []int) int {
 			fi, _ := os.Stat(seg)
 			must(t, os.Truncate(seg, fi.Size()-3))
-		}, n - 1, "torn record"},
-		{"flipped bit", func(t *testing.T, seg string, offs []int) {
+			return offs[n-1]
+		}, n - 1, false, "torn record"},
+		{"flipped bit", func(t *testing.T, seg string, offs []int) int {
 			flip(t, seg, offs[6]+recordHeaderSize+1)
-		}, 6, "checksum mismatch"},
-		{"truncated segment", func(t *testing.T, seg string, offs []int) {
+			return offs[6]
+		}, 6, true, "checksum mismatch"},
+		{"flipped bit in the last record", func(t *testing.T, seg string, offs []int) int {
+			flip(t, seg, offs[n-1]+recordHeaderSize+1)
+			return offs[n-1]
+		}, n - 1, false, "checksum mismatch"},
+		{"truncated segment", func(t *testing.T, seg string, offs []int) int {
 			must(t, os.Truncate(seg, int64(offs[4]+5)))
-		}, 4, "torn record header"},
-		{"zero-filled tail", func(t *testing.T, seg string, offs []int) {
+			return offs[4]
+		}, 4, false, "torn record header"},
+		{"zero-filled tail", func(t *testing.T, seg string, offs []int) int {
 			f, err := os.OpenFile(seg, os.O_APPEND|os.O_WRONLY, 0)
+			must(t, err)
+			fi, err := f.Stat()
 			must(t, err)
 			_, err = f.Write(make([]byte, 4096))
 			must(t, err)
 			must(t, f.Close())
-		}, n, "zero-filled tail"},
-		{"bad header", func(t *testing.T, seg string, offs []int) {
+			return int(fi.Size())
+		}, n, false, "zero-filled tail"},
+		{"bad header", func(t *testing.T, seg string, offs []int) int {
 			flip(t, seg, 2)
-		}, 0, "bad or torn segment header"},
+			return 0
+		}, 0, true, "bad or torn segment header"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			seg, offs := writeRecords(t, dir, n)
-			tc.damage(t, seg, offs)
+			off := tc.damage(t, seg, offs)
 			var lb logBuffer
-			db := mustOpen(t, dir, Options{Logger: lb.logger(), noFlushOnClose: true})
+			opts := Options{Logger: lb.logger(), noFlushOnClose: true}
+			if !tc.refuse {
+				rep, err := Verify(dir)
+				must(t, err)
+				if len(rep.Damage) != 0 {
+					t.Fatalf("verify reports a torn tail, which the open cuts: %v", rep.Damage)
+				}
+			}
+			if tc.refuse {
+				requireRepairNeeded(t, dir, seg, off, tc.logWant)
+				rep, err := Repair(dir, opts, nil)
+				must(t, err)
+				if rep.Cut == nil || rep.Cut.File != seg || rep.Cut.Offset != int64(off) {
+					t.Fatalf("repair report %+v, want a cut of %s at %d", rep, seg, off)
+				}
+			}
+			db := mustOpen(t, dir, opts)
 			got := readAll(db, labels("m"))
 			if len(got) != tc.keep {
 				t.Fatalf("%d samples survived, want %d: %v", len(got), tc.keep, got)
@@ -92,8 +124,9 @@ func TestWALRepair(t *testing.T) {
 				}
 			}
 			log := lb.String()
-			if !strings.Contains(log, "WAL damaged") || !strings.Contains(log, tc.logWant) ||
-				!strings.Contains(log, "file="+seg) || !strings.Contains(log, "lost_bytes=") {
+			if !strings.Contains(log, "WAL damaged") && !strings.Contains(log, "WAL repair") ||
+				!strings.Contains(log, tc.logWant) || !strings.Contains(log, "file="+seg) ||
+				!strings.Contains(log, fmt.Sprintf("offset=%d", off)) {
 				t.Fatalf("log lacks a clear repair line: %s", log)
 			}
 			// The repaired database takes writes and reopens cleanly, with no
@@ -113,21 +146,72 @@ func TestWALRepair(t *testing.T) {
 	}
 }
 
-// TestWALDamageInOlderSegment checks that a damaged record in a segment
-// that is not the last costs only the rest of that segment.
+// requireRepairNeeded checks that Open of dir fails with a
+// RepairNeededError naming file, off, cause and the repair command, and
+// changes no WAL byte.
+func requireRepairNeeded(t *testing.T, dir, file string, off int, cause string) *RepairNeededError {
+	t.Helper()
+	before := walBytes(t, dir)
+	db, err := Open(dir, Options{noFlushOnClose: true})
+	if err == nil {
+		got := readAll(db, labels("m"))
+		db.Close()
+		t.Fatalf("open of a damaged WAL succeeded; m reads %v", got)
+	}
+	var rn *RepairNeededError
+	var ce *CorruptionError
+	if !errors.As(err, &rn) || !errors.Is(err, ErrNeedsRepair) || !errors.As(err, &ce) {
+		t.Fatalf("open: %v, want a RepairNeededError", err)
+	}
+	msg := err.Error()
+	wantCmd := "lightning-admin repair --data-dir " + dir
+	if ce.File != file || ce.Offset != int64(off) || !strings.Contains(msg, file) ||
+		!strings.Contains(msg, fmt.Sprintf("offset %d", off)) || !strings.HasSuffix(msg, wantCmd) ||
+		!strings.Contains(msg, cause) || !strings.Contains(msg, "bytes") {
+		t.Fatalf("error lacks file %s, offset %d, cause %q or the command %q: %v", file, off, cause, wantCmd, err)
+	}
+	if after := walBytes(t, dir); after != before {
+		t.Fatalf("the refused open changed the WAL: %d bytes, was %d", after, before)
+	}
+	rep, err := Verify(dir)
+	must(t, err)
+	if len(rep.Damage) != 1 || rep.Damage[0].File != file || rep.Damage[0].Offset != int64(off) ||
+		!strings.Contains(rep.Damage[0].Error(), "lightning-admin repair") {
+		t.Fatalf("verify: %v, want the damage at %s offset %d", rep.Damage, file, off)
+	}
+	return rn
+}
+
+// TestWALDamageInOlderSegment: damage in a WAL segment that is not the
+// last stops the open; Repair cuts there and drops the later segments
+// (whose records may use series defined in the lost range), so the
+// reopened database holds everything before the damage and nothing after.
 func TestWALDamageInOlderSegment(t *testing.T) {
 	dir := t.TempDir()
-	_, offs := writeRecords(t, dir, 5)                    // segment 1
+	seg, offs := writeRecords(t, dir, 5)                  // segment 1
 	db := mustOpen(t, dir, Options{noFlushOnClose: true}) // segment 2
 	for i := 5; i < 8; i++ {
 		appendOne(t, db, labels("m"), series.TypeFloat, int64(i), uint64(i))
 	}
 	must(t, db.Close())
-	flip(t, walName(filepath.Join(dir, walDir), 1), offs[2]+recordHeaderSize)
+	flip(t, seg, offs[2]+recordHeaderSize)
+	rn := requireRepairNeeded(t, dir, seg, offs[2], "checksum mismatch")
+	if !strings.Contains(rn.Lost, "1 later WAL segments") {
+		t.Fatalf("error does not say the later segment is lost: %v", rn)
+	}
+	rep, err := Repair(dir, Options{}, nil)
+	must(t, err)
+	if rep.Cut == nil || rep.Cut.Offset != int64(offs[2]) || len(rep.Removed) != 1 ||
+		rep.Removed[0] != walName(filepath.Join(dir, walDir), 2) {
+		t.Fatalf("repair report %+v", rep)
+	}
+	if rep, err := Verify(dir); err != nil || len(rep.Damage) != 0 {
+		t.Fatalf("verify after repair: %v %v", rep, err)
+	}
 	db = mustOpen(t, dir, Options{noFlushOnClose: true})
 	defer db.Close()
 	got := readAll(db, labels("m"))
-	want := []string{"0=float:0", "1=float:1", "5=float:5", "6=float:6", "7=float:7"}
+	want := []string{"0=float:0", "1=float:1"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v want %v", got, want)
 	}

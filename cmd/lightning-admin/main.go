@@ -3,15 +3,29 @@
 //	lightning-admin verify --data-dir DIR
 //
 // verify checks every segment block's checksum (and that it decodes), the
-// manifest and the tag index files, and prints each damage with its file and
-// offset. It exits 1 when it found damage, 2 on usage or I/O errors.
+// manifest, the tag index files and the WAL records, lists the segments in
+// quarantine, and prints each damage with its file and offset, and its
+// progress per segment on stderr. It exits 1 when it found damage, 2 on
+// usage or I/O errors.
+//
+//	lightning-admin repair --data-dir DIR
+//
+// repair opens the directory as the server does, but where the server
+// refuses to open because of damage in the WAL, it cuts the WAL at the first
+// damaged record and removes every later WAL segment (their records may use
+// series defined in the lost range); it prints what it cut and its progress.
+// Segments found damaged are moved to DIR/quarantine, as an open does. The
+// server must be stopped. It exits 0 when the directory opens now, 2 when
+// it could not repair it.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/lightningdb/lightningdb/engine"
 )
@@ -22,12 +36,14 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: lightning-admin verify --data-dir DIR")
+		fmt.Fprintln(stderr, "usage: lightning-admin verify|repair --data-dir DIR")
 		return 2
 	}
 	switch args[0] {
 	case "verify":
 		return verify(args[1:], stdout, stderr)
+	case "repair":
+		return repair(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "lightning-admin: unknown command %q\n", args[0])
 	return 2
@@ -44,7 +60,9 @@ func verify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "verify: --data-dir is required")
 		return 2
 	}
-	rep, err := engine.Verify(*dir)
+	rep, err := engine.VerifyWithProgress(*dir, func(seg, segs int, file string) {
+		fmt.Fprintf(stderr, "checking segment %d/%d %s\n", seg, segs, filepath.Base(file))
+	})
 	if err != nil {
 		fmt.Fprintln(stderr, "verify:", err)
 		return 2
@@ -58,4 +76,49 @@ func verify(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+func repair(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("repair", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("data-dir", "", "data directory")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *dir == "" {
+		fmt.Fprintln(stderr, "repair: --data-dir is required")
+		return 2
+	}
+	opts := engine.DefaultOptions()
+	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	progress := func(p engine.RepairProgress) {
+		fmt.Fprintf(stderr, "replaying WAL segment %d/%d %s (%d bytes)\n",
+			p.Segment, p.Segments, filepath.Base(p.File), p.Bytes)
+	}
+	rep, err := engine.Repair(*dir, opts, progress)
+	if err != nil {
+		fmt.Fprintln(stderr, "repair:", err)
+		return 2
+	}
+	printRepair(stdout, rep)
+	return 0
+}
+
+func printRepair(w io.Writer, rep *engine.RepairReport) {
+	for _, q := range rep.Quarantined {
+		fmt.Fprintf(w, "quarantined damaged segment %s\n", q)
+	}
+	for _, m := range rep.Missing {
+		fmt.Fprintf(w, "dropped missing segment %s from the manifest\n", m)
+	}
+	if rep.Cut == nil {
+		fmt.Fprintln(w, "WAL: no damage; nothing cut")
+		return
+	}
+	fmt.Fprintf(w, "cut %s at offset %d (%v): dropped %d bytes\n",
+		rep.Cut.File, rep.Cut.Offset, rep.Cut.Err, rep.CutBytes)
+	for _, name := range rep.Removed {
+		fmt.Fprintf(w, "removed later WAL segment %s\n", name)
+	}
+	fmt.Fprintf(w, "WAL repaired: %d bytes dropped in all; the database opens now\n", rep.CutBytes+rep.RemovedBytes)
 }
