@@ -81,7 +81,14 @@ func TestPublishLoopCloseWithStuckSubscriber(t *testing.T) {
 	for range 200 { // 3 MB to a client that reads nothing
 		_ = b.srv.Publish("cmd/x", []byte(payload), false, 0)
 	}
-	time.Sleep(300 * time.Millisecond) // mochi's WriteLoop blocks in Write
+	cl, ok := b.srv.Clients.Get("sub")
+	require.True(t, ok)
+	rc, ok := cl.Net.Conn.(*replayConn)
+	require.True(t, ok, "mochi's connection is %T", cl.Net.Conn)
+	// A 16 KiB packet does not fit the socket buffers of a client that
+	// reads nothing: once a Write is in progress, mochi's WriteLoop is
+	// blocked in it.
+	waitFor(t, 5*time.Second, "mochi's WriteLoop to block in Write", func() bool { return rc.writing.Load() != 0 })
 	if !closeB(3 * time.Second) {
 		t.Errorf("Broker.Close did not return within 3 s: DisconnectClient blocks on a subscriber that does not read")
 	}

@@ -37,7 +37,7 @@ func TestPublishLoopWillClientCountedInMochiIDs(t *testing.T) {
 	onLoop := loopOf(b, "twin") != nil
 	close(h.release)
 	m.expect(pktConnack)
-	requireOneServed(t, l, m, fmt.Sprintf("the second on the loop: %v", onLoop))
+	requireOneServed(t, b, l, m, fmt.Sprintf("the second on the loop: %v", onLoop))
 }
 
 // TestPublishLoopRefusesWhatMochiRefuses: a MQTT 3.1.1 CONNECT that
@@ -99,7 +99,7 @@ func TestPublishLoopLargeConnectCounted(t *testing.T) {
 	close(h.release)
 	released = true
 	m.expect(pktConnack)
-	requireOneServed(t, l, m, fmt.Sprintf("the second on the loop: %v", onLoop))
+	requireOneServed(t, b, l, m, fmt.Sprintf("the second on the loop: %v", onLoop))
 }
 
 // FuzzParseConnectMochi: parseConnect never panics on CONNECTs of MQTT

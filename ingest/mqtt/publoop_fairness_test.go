@@ -159,10 +159,9 @@ func TestPublishLoopSkippedListBounded(t *testing.T) {
 	for _, w := range gws {
 		stops = append(stops, streamer(w, chunk))
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) && p.maxLen.Load() <= 50 {
-		time.Sleep(20 * time.Millisecond)
-	}
+	// A load window, not a wait for an event: the streams run for 2 s
+	// or until the skipped list shows the growth.
+	eventually(2*time.Second, func() bool { return p.maxLen.Load() > 50 })
 	for _, s := range stops {
 		s()
 	}

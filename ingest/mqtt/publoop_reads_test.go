@@ -11,18 +11,25 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestPublishLoopPartialPacketGrowsWithData: the fixed header of a
 // 16 MiB PUBLISH and one more byte must not make the loop allocate the
 // announced 16 MiB: c.in grows as the bytes arrive.
 func TestPublishLoopPartialPacketGrowsWithData(t *testing.T) {
-	b, _ := startHookedBroker(t, newMemAppender(), BrokerOptions{})
+	// Packets of 16 MiB allowed: with the default limit (1 MiB) the
+	// header alone closes the connection, and nothing would be tested.
+	b, _ := startHookedBroker(t, newMemAppender(), BrokerOptions{MaxPacketSize: 32 << 20})
 	const conns = 4
 	var ws []*wireConn
+	var fds []int
 	for i := range conns {
 		w, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "big" + strconv.Itoa(i)})
 		ws = append(ws, w)
+		fds = append(fds, serverFD(t, b, w.c))
 	}
 	runtime.GC()
 	var before, after runtime.MemStats
@@ -30,11 +37,22 @@ func TestPublishLoopPartialPacketGrowsWithData(t *testing.T) {
 	for _, w := range ws {
 		w.write([]byte{0x32, 0xff, 0xff, 0xff, 0x07}) // remaining length 16 MiB - 1
 	}
-	time.Sleep(100 * time.Millisecond)
+	readAll := func() { // the loop took every byte sent so far
+		for _, fd := range fds {
+			waitFor(t, 5*time.Second, "the loop to read the bytes sent", func() bool {
+				n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+				return err == nil && n == 0
+			})
+		}
+	}
+	readAll()
 	for _, w := range ws {
 		w.write([]byte{0x00})
 	}
-	time.Sleep(200 * time.Millisecond)
+	readAll()
+	for i := range ws {
+		require.NotNil(t, loopOf(b, "big"+strconv.Itoa(i)), "connection %d closed: its partial packet was not held", i)
+	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)

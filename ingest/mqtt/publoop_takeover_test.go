@@ -7,6 +7,7 @@ package mqtt
 // serves it. Each failed against the code before its fix.
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -56,7 +57,18 @@ func TestPublishLoopHandoverDuringClose(t *testing.T) {
 		t.Fatal("no Append")
 	}
 	closeB(0) // starts Close
-	time.Sleep(300 * time.Millisecond)
+	l := b.pl.(*publishListener)
+	waitFor(t, 5*time.Second, "Close to ask every loop to stop", func() bool {
+		for _, lp := range l.loops {
+			lp.mu.Lock()
+			asked := lp.stopped || slices.ContainsFunc(lp.cmds, func(c loopCmd) bool { return c.stop })
+			lp.mu.Unlock()
+			if !asked {
+				return false
+			}
+		}
+		return true
+	})
 	close(app.release) // the round ends: PUBACK, then the hand-over
 
 	var got []wireMsg
@@ -131,7 +143,7 @@ func TestPublishLoopOneLiveConnectionPerID(t *testing.T) {
 	l, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "twin"})
 	close(h.release)
 	m.expect(pktConnack)
-	requireOneServed(t, l, m, "loop and mochi")
+	requireOneServed(t, b, l, m, "loop and mochi")
 }
 
 // TestPublishLoopHandoverDoesNotStallLoop: the acknowledgements owed to
@@ -164,7 +176,10 @@ func TestPublishLoopHandoverDoesNotStallLoop(t *testing.T) {
 	})
 	close(app.release)
 	y.expectAck(pktPuback, 1)
-	time.Sleep(100 * time.Millisecond) // the loop is in x's round now
+	waitFor(t, 5*time.Second, "the loop to read x's bytes", func() bool { // the loop is in x's round now
+		n, err := unix.IoctlGetInt(sfd, unix.SIOCINQ)
+		return err == nil && n < len(buf)
+	})
 	y.write(wirePublish("plant/a", 1, false, 2, wireLine("y", 2)))
 	start := time.Now()
 	m, err := y.read(2 * time.Second)
@@ -245,13 +260,11 @@ func TestPublishLoopHandingTokenReleased(t *testing.T) {
 		defer l.mu.Unlock()
 		return l.handing["x"] != nil
 	}
-	for start := time.Now(); !handing(); time.Sleep(5 * time.Millisecond) {
-		if time.Since(start) > 5*time.Second {
-			// The loop read the PUBLISHes before the SUBSCRIBE arrived and
-			// waits to write their PUBACKs (the setup of
-			// TestPublishLoopHandoverSupersededByNewer has the same race).
-			t.Skip("the hand-over did not start: the loop read the PUBLISHes alone")
-		}
+	if !eventually(5*time.Second, handing) {
+		// The loop read the PUBLISHes before the SUBSCRIBE arrived and
+		// waits to write their PUBACKs (the setup of
+		// TestPublishLoopHandoverSupersededByNewer has the same race).
+		t.Skip("the hand-over did not start: the loop read the PUBLISHes alone")
 	}
 	old.c.Close() // unread data: RST, the hand-over's write fails
 	waitFor(t, 5*time.Second, "the hand-over released its ID", func() bool {
