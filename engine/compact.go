@@ -50,9 +50,10 @@ func (j *compactJob) release() {
 func (db *DB) pickCompaction(force bool) *compactJob {
 	v := db.acquire()
 	defer v.unref()
-	nowPart := db.partitionStart(db.opts.Now().UnixNano())
+	now := db.opts.Now()
+	nowPart := db.partitionStart(now.UnixNano())
 	fanIn := db.opts.CompactionFanIn
-	quietSince := time.Now().Add(-db.opts.ColdCompactionDelay).UnixNano()
+	quietSince := now.Add(-db.opts.ColdCompactionDelay).UnixNano()
 	for _, p := range v.parts {
 		segs := p.segs
 		if len(segs) > 1 && (force || p.start < nowPart && db.partQuiet(p.start, quietSince)) {
@@ -81,9 +82,10 @@ func (db *DB) partQuiet(part, quietSince int64) bool {
 	return db.partFlushed[part] < quietSince
 }
 
-// noteFlushed records that a flush added segments to their partitions now.
+// noteFlushed records that a flush added segments to their partitions now
+// (by Options.Now, the clock pickCompaction measures the quiet period with).
 func (db *DB) noteFlushed(segs []*segment) {
-	now := time.Now().UnixNano()
+	now := db.opts.Now().UnixNano()
 	db.partFlushMu.Lock()
 	defer db.partFlushMu.Unlock()
 	if db.partFlushed == nil {

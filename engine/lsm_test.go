@@ -200,33 +200,81 @@ func TestTieredCompaction(t *testing.T) {
 
 // TestColdCompactionDelay checks that a partition before the current one
 // is merged whole only once no flush has added to it for
-// ColdCompactionDelay, and tiered meanwhile.
+// ColdCompactionDelay, and tiered meanwhile. The delay is measured on the
+// injected clock, so both sides of it are checked on any machine.
 func TestColdCompactionDelay(t *testing.T) {
-	now := 10 * day
-	const delay = 700 * time.Millisecond
-	db := mustOpen(t, t.TempDir(), Options{CompactionFanIn: 4, ColdCompactionDelay: delay, MaintenanceInterval: 10 * time.Millisecond,
-		Now: func() time.Time { return time.Unix(0, now) }})
+	var now atomic.Int64
+	now.Store(10 * day)
+	const delay = time.Hour
+	db := mustOpen(t, t.TempDir(), Options{CompactionFanIn: 4, ColdCompactionDelay: delay, MaintenanceInterval: time.Hour,
+		Now: func() time.Time { return time.Unix(0, now.Load()) }})
 	defer db.Close()
 	ls := labels("s")
-	start := time.Now()
 	for i := range 3 { // below the fan-in: no tiered merge
 		appendOne(t, db, ls, series.TypeInt, 5*day+int64(i), uint64(i))
 		must(t, db.Flush(context.Background()))
 	}
-	time.Sleep(delay / 3)
-	if st := db.Stats(); st.Segments != 3 && time.Since(start) < delay {
-		t.Fatalf("cold partition merged %v after its last flush, before the delay (%v): %+v", time.Since(start), delay, st)
+	now.Add(int64(delay) - 1)
+	compactorRound(db)
+	if st := db.Stats(); st.Segments != 3 || st.Compactions != 0 {
+		t.Fatalf("cold partition merged %v after its last flush, before the delay (%v): %+v", delay-1, delay, st)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for db.Stats().Segments > 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	now.Add(2)
+	compactorRound(db)
 	if st := db.Stats(); st.Segments != 1 || st.Compactions != 1 {
 		t.Fatalf("cold partition not merged after the delay: %+v", st)
 	}
 	if got := readAll(db, ls); len(got) != 3 {
 		t.Fatalf("got %v", got)
 	}
+}
+
+// TestCompactionQuietPeriodUsesOptionsNow checks that the flush time and
+// the quiet period are measured on one clock, Options.Now: a clock set in
+// the past must not make every partition look freshly flushed (or quiet)
+// by the wall clock.
+func TestCompactionQuietPeriodUsesOptionsNow(t *testing.T) {
+	var now atomic.Int64
+	now.Store(10 * day) // 1970: far from the wall clock
+	db := mustOpen(t, t.TempDir(), Options{CompactionFanIn: 4, ColdCompactionDelay: time.Minute, MaintenanceInterval: time.Hour,
+		Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	defer db.Close()
+	for i := range 2 {
+		appendOne(t, db, labels("s"), series.TypeInt, 5*day+int64(i), uint64(i))
+		must(t, db.Flush(context.Background()))
+	}
+	if job := pickCompactionNow(db); job != nil {
+		job.release()
+		t.Fatal("picked at the flush's instant: the quiet period is not on Options.Now")
+	}
+	now.Add(int64(time.Minute) + 1)
+	job := pickCompactionNow(db)
+	if job == nil {
+		t.Fatal("not picked a minute after the flush by Options.Now")
+	}
+	defer job.release()
+	if job.part != 5*day || len(job.inputs) != 2 {
+		t.Fatalf("job: partition %d, %d inputs", job.part, len(job.inputs))
+	}
+}
+
+// compactorRound returns once the background compactor has run a whole
+// round (picking and merging until nothing is left) that began after the
+// call: compactq holds one token, so the third send completes only after
+// the compactor took the second, that is after it finished the round the
+// first one started (a token already queued by a flush only delays this).
+func compactorRound(db *DB) {
+	for range 3 {
+		db.compactq <- struct{}{}
+	}
+}
+
+// pickCompactionNow asks the background job's question once, holding
+// compactMu as it does.
+func pickCompactionNow(db *DB) *compactJob {
+	db.compactMu.Lock()
+	defer db.compactMu.Unlock()
+	return db.pickCompaction(false)
 }
 
 // TestRetention drops exactly the partitions wholly older than the TTL,

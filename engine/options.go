@@ -118,7 +118,8 @@ type Options struct {
 	// PrefetchSeries is how many series ahead a strided scan prefetches
 	// the blocks of. Zero means 32.
 	PrefetchSeries int
-	// Now returns the current time for retention; nil means time.Now.
+	// Now returns the current time for retention and compaction (which
+	// partition is current, how long one has been quiet); nil means time.Now.
 	Now func() time.Time
 	// MaxSeries caps the number of series; zero means no limit. There is
 	// no default: the right cap depends on the machine's memory (about

@@ -350,7 +350,7 @@ type slowAppender struct {
 }
 
 func (s *slowAppender) Append(ctx context.Context, b *series.Batch) (series.AppendResult, error) {
-	time.Sleep(s.delay)
+	time.Sleep(s.delay) // a slow storage, on purpose: not synchronisation
 	return s.fakeAppender.Append(ctx, b)
 }
 

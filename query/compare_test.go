@@ -159,6 +159,8 @@ func startPrometheus(t *testing.T, data []testSeries) string {
 		if time.Now().After(deadline) {
 			t.Fatalf("prometheus not ready after 30s: %v\n%s", err, logs.String())
 		}
+		// A real prometheus process: its readiness has no event to wait
+		// on but /-/ready, polled with a short pause within the deadline.
 		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -89,7 +89,7 @@ func startServer(t testing.TB, dataDir string, args ...string) *proc {
 				return p
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // a real process: polling /ready is the only event
 	}
 	t.Fatalf("server did not become ready; log:\n%s", p.log)
 	return nil

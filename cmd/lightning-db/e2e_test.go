@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,6 +136,8 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	acked := map[string]int{} // series key -> count of acknowledged points
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
+	var n atomic.Int64
+	enough := make(chan struct{}) // closed at the 400th 204: mid-stream
 	for c := range 4 {
 		wg.Add(1)
 		go func() {
@@ -156,11 +159,18 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 					mu.Lock()
 					acked[fmt.Sprintf("k9_v{client=c%d,db=k}", c)] = i + 1
 					mu.Unlock()
+					if n.Add(1) == 400 {
+						close(enough)
+					}
 				}
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond)
+	select {
+	case <-enough:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("only %d writes acknowledged in 20 s; log:\n%s", n.Load(), p.log)
+	}
 	p.kill()
 	close(stop)
 	wg.Wait()

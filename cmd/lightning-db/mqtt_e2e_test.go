@@ -131,7 +131,7 @@ func waitExport(t testing.TB, p *proc, selector string, cond func(map[string]exp
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s; have %d series; log:\n%s", selector, len(e), p.log)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling the server's export: no event to wait on
 	}
 }
 
@@ -200,6 +200,8 @@ func TestMQTTSubscriberPayloadFormats(t *testing.T) {
 	}
 }
 
+// waitFor polls cond (a real process's state: metrics, stats of an
+// Ingestor fed by a real broker) every 20 ms for up to 20 s.
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {

@@ -26,20 +26,24 @@ func TestMQTTEmbeddedBrokerSIGKILLKeepsAcked(t *testing.T) {
 		p := startServer(t, dir)
 		addr := mqttAddrOf(p)
 		var total atomic.Int64
+		reached := make(chan struct{}) // closed at the 2000th PUBACK
+		onAck := func() {
+			if total.Add(1) == 2000 {
+				close(reached)
+			}
+		}
 		var wg sync.WaitGroup
 		errs := make([]error, clients)
 		for c := range clients {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				acked[c], errs[c] = streamQoS1(addr, c, acked[c], &total)
+				acked[c], errs[c] = streamQoS1(addr, c, acked[c], onAck)
 			}()
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for total.Load() < 2000 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		if total.Load() < 2000 {
+		select {
+		case <-reached:
+		case <-time.After(20 * time.Second):
 			t.Fatalf("round %d: only %d PUBACKs in 20 s; log:\n%s", round, total.Load(), p.log)
 		}
 		p.kill()
@@ -73,7 +77,7 @@ func killTS(i int) int64 { return 1_700_000_000_000_000_000 + int64(i)*1e6 }
 // with up to 8 in flight, until the connection ends (the kill); it returns
 // how many messages (from 0) are acknowledged, and an error for anything
 // but the end of the connection after a successful CONNECT.
-func streamQoS1(addr string, c, from int, total *atomic.Int64) (int, error) {
+func streamQoS1(addr string, c, from int, onAck func()) (int, error) {
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return from, err
@@ -118,7 +122,7 @@ func streamQoS1(addr string, c, from int, total *atomic.Int64) (int, error) {
 			return done, fmt.Errorf("got % x, want the PUBACK of %d", ack, want)
 		}
 		done++
-		total.Add(1)
+		onAck()
 	}
 }
 

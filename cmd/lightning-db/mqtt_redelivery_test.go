@@ -64,7 +64,7 @@ func checkExactlyOnce(t testing.TB, p *proc, n int) {
 			}
 			t.Fatalf("have %d of %d samples; metrics:\n%s\nlog:\n%s", len(s.Timestamps), n, strings.Join(mq, "\n"), p.log)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling the server's export: no event to wait on
 	}
 	if len(s.Timestamps) != n {
 		t.Fatalf("%d samples, want %d", len(s.Timestamps), n)
@@ -132,7 +132,7 @@ func TestMQTTBrokerRestartUnderLoad(t *testing.T) {
 				if tok.WaitTimeout(2*time.Second) && tok.Error() == nil {
 					break
 				}
-				time.Sleep(50 * time.Millisecond)
+				time.Sleep(50 * time.Millisecond) // a device's retry pace while the broker is down
 			}
 			sent.Add(1)
 		}
@@ -140,7 +140,9 @@ func TestMQTTBrokerRestartUnderLoad(t *testing.T) {
 	for restart := 0; restart < 2; restart++ {
 		waitFor(t, func() bool { return sent.Load() > int64(n/3*(restart+1)) && subscriberConnects(t, p) == restart+1 })
 		m.Stop()
-		time.Sleep(300 * time.Millisecond)
+		waitFor(t, func() bool { // the server saw the broker go
+			return strings.Contains(metricsText(t, p), `lightningdb_mqtt_subscriber_connected{source="plant"} 0`)
+		})
 		m.Restart()
 	}
 	<-done

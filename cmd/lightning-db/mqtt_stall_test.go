@@ -16,13 +16,14 @@ import (
 // a gate is set: the WAL group commit cannot finish.
 type stallFS struct {
 	engine.OSFS
-	mu   sync.Mutex
-	gate chan struct{} // mu; nil: fsync runs
+	mu      sync.Mutex
+	gate    chan struct{} // mu; nil: fsync runs
+	blocked chan struct{} // mu; closed when an fsync waits at gate
 }
 
 func (s *stallFS) stall() {
 	s.mu.Lock()
-	s.gate = make(chan struct{})
+	s.gate, s.blocked = make(chan struct{}), make(chan struct{})
 	s.mu.Unlock()
 }
 
@@ -51,6 +52,13 @@ type stallFile struct {
 func (f *stallFile) Sync() error {
 	f.fs.mu.Lock()
 	g := f.fs.gate
+	if g != nil {
+		select {
+		case <-f.fs.blocked:
+		default:
+			close(f.fs.blocked)
+		}
+	}
 	f.fs.mu.Unlock()
 	if g != nil {
 		<-g
@@ -104,7 +112,11 @@ func TestMQTTNoAckBeforeCommit(t *testing.T) {
 	const n = 20
 	publishLines(t, m.Addr, "lp/k", 0, n) // mosquitto_pub got its PUBACKs from mosquitto
 	waitFor(t, func() bool { return in1.Stats().Messages == n })
-	time.Sleep(300 * time.Millisecond) // any ack would have gone out by now
+	select { // the messages' commit waits for the WAL fsync: an early ack went out before
+	case <-fs.blocked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no WAL fsync after the messages arrived")
+	}
 	if st := in1.Stats(); st.Acked != 0 || st.Samples != 0 {
 		t.Fatalf("acknowledged %d messages (%d samples) while the WAL fsync stalled", st.Acked, st.Samples)
 	}

@@ -75,7 +75,7 @@ func startExt(t *testing.T, readyURL string, bin string, args ...string) *extPro
 				return p
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // a real process: polling /ready is the only event
 	}
 	t.Fatalf("%s not ready at %s; log:\n%s", bin, readyURL, p.log)
 	return nil
@@ -192,7 +192,7 @@ func eventually(t *testing.T, d time.Duration, f func() string) {
 		if time.Now().After(deadline) {
 			t.Fatal(msg)
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // polling real processes (Prometheus, the server): no event to wait on
 	}
 }
 

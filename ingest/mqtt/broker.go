@@ -82,6 +82,9 @@ type BrokerOptions struct {
 	// block (its socket full: it does not read) before the connection is
 	// closed; default publishWriteTimeout. Tests shorten it.
 	writeTimeout time.Duration
+	// now is the publish loop's clock for keep alives and stalled writes
+	// to its clients (the sweep); nil means time.Now. Tests inject it.
+	now func() time.Time
 }
 
 // Broker is the embedded MQTT broker (mochi-mqtt). Devices publish to it;

@@ -404,7 +404,7 @@ func TestBrokerWireFragmented(t *testing.T) {
 		small := wirePublish("plant/frag", 1, false, 7, wireLine("small", 1))
 		for i := range small {
 			w.write(small[i : i+1])
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // trickling: each byte a read of its own, not synchronisation
 		}
 		w.expectAck(pktPuback, 7)
 		requireWireStored(t, app, "small", 1)
@@ -420,7 +420,7 @@ func TestBrokerWireFragmented(t *testing.T) {
 		require.Equal(t, byte(0x80), big[1]&0x80, "the remaining length takes more than one byte")
 		for _, cut := range [][2]int{{0, 2}, {2, 3}, {3, 1000}, {1000, 40_000}, {40_000, 40_001}, {40_001, len(big) - 1}, {len(big) - 1, len(big)}} {
 			w.write(big[cut[0]:cut[1]])
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // trickling: each chunk a read of its own, not synchronisation
 		}
 		w.expectAck(pktPuback, 8)
 		require.Equal(t, lines+1, app.count())
@@ -609,6 +609,8 @@ func TestBrokerWireKeepalive(t *testing.T) {
 		t.Run("pinging", func(t *testing.T) {
 			w, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "ka-ping", keepalive: 1})
 			for range 5 {
+				// A device's pace over 2.5 s of real keep-alive time (mochi's
+				// keep alive is a socket deadline: no clock to inject).
 				time.Sleep(500 * time.Millisecond)
 				w.write(wirePingreq)
 				w.expect(pktPingresp)

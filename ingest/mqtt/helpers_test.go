@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,17 +110,43 @@ func (a *memAppender) count() int {
 	return len(a.data)
 }
 
-// waitFor polls cond for up to d.
+// waitFor polls cond for up to d: for a state the code under test exposes
+// no event for (a socket queue, a map of the broker's), checked every few
+// milliseconds until the deadline.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !eventually(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
 	}
 }
+
+// eventually polls cond for up to d and reports whether it held.
+func eventually(d time.Duration, cond func() bool) bool {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return cond()
+		}
+	}
+	return true
+}
+
+// fakeClock is a clock the test moves (BrokerOptions.now).
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func freePort(t testing.TB) string {
 	t.Helper()

@@ -65,6 +65,7 @@ type limits struct {
 	maxSessionExpiry time.Duration
 	maxClients       int
 	writeTimeout     time.Duration
+	now              func() time.Time // the publish loop's keep-alive clock
 
 	maxSubscriberBytes int64
 	subscriberStall    time.Duration
@@ -73,7 +74,7 @@ type limits struct {
 func (o *BrokerOptions) limits() (limits, error) {
 	l := limits{maxPacket: o.MaxPacketSize, maxRetained: o.MaxRetainedMessages,
 		maxRetainedBytes: o.MaxRetainedBytes, maxInflight: o.MaxInflight, maxQueued: o.MaxQueued,
-		maxSessionExpiry: o.MaxSessionExpiry, maxClients: o.MaxClients, writeTimeout: o.writeTimeout,
+		maxSessionExpiry: o.MaxSessionExpiry, maxClients: o.MaxClients, writeTimeout: o.writeTimeout, now: o.now,
 		maxSubscriberBytes: o.MaxSubscriberBytes, subscriberStall: o.SubscriberStall}
 	if l.subscriberStall == 0 {
 		l.subscriberStall = DefaultSubscriberStall
@@ -86,6 +87,9 @@ func (o *BrokerOptions) limits() (limits, error) {
 	}
 	if l.maxSessionExpiry == 0 {
 		l.maxSessionExpiry = DefaultMaxSessionExpiry
+	}
+	if l.now == nil {
+		l.now = time.Now
 	}
 	if l.writeTimeout == 0 {
 		l.writeTimeout = publishWriteTimeout

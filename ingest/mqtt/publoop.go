@@ -115,6 +115,10 @@ func newLoopListener(b *Broker, id, addr string, user, pass []byte, log *slog.Lo
 		mochiIDs: map[string]int{}, handing: map[string]*handTok{}, persistent: map[string]struct{}{}}
 }
 
+// now is the loops' clock for keep alives and stalled writes
+// (BrokerOptions.now).
+func (l *publishListener) now() time.Time { return l.b.lim.now() }
+
 // Init opens the address and the loops (mochi's Listener).
 func (l *publishListener) Init(*slog.Logger) error {
 	ln, err := net.Listen("tcp", l.addr)
@@ -345,7 +349,7 @@ func (l *publishListener) handshake(conn net.Conn) {
 		return
 	}
 	lp := l.loops[l.next.Add(1)%uint32(len(l.loops))]
-	c := &pubConn{fd: fd, id: ci.id, loop: lp, connect: raw, last: time.Now()}
+	c := &pubConn{fd: fd, id: ci.id, loop: lp, connect: raw, last: l.now()}
 	if ci.keepalive > 0 {
 		c.expire = time.Duration(ci.keepalive) * 1500 * time.Millisecond // [MQTT-3.1.2-24]
 	}
@@ -1061,7 +1065,7 @@ func (lp *pubLoop) run() {
 		if woke && lp.commands() {
 			return
 		}
-		if now := time.Now(); now.Sub(lp.lastSweep) >= time.Second {
+		if now := lp.l.now(); now.Sub(lp.lastSweep) >= time.Second {
 			lp.sweep(now)
 		}
 	}
@@ -1140,7 +1144,7 @@ func (lp *pubLoop) read(c *pubConn) {
 		lp.closeLater(c, "connection closed by the client")
 		return
 	}
-	c.last = time.Now()
+	c.last = lp.l.now()
 	if big {
 		c.in = c.in[:len(c.in)+n]
 		rest := lp.parse(c, c.in)
@@ -1399,10 +1403,10 @@ func (lp *pubLoop) flush(c *pubConn) {
 		}
 		if errors.Is(err, unix.EAGAIN) {
 			if c.waitOut && progressed {
-				c.waitSince = time.Now() // a slow reader, not a dead one
+				c.waitSince = lp.l.now() // a slow reader, not a dead one
 			}
 			if !c.waitOut {
-				c.waitOut, c.waitSince = true, time.Now()
+				c.waitOut, c.waitSince = true, lp.l.now()
 				_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(c.fd)})
 			}
 			return

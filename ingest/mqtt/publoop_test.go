@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestPublishLoopServesPublishers: a MQTT 3.1.1 publisher is served by the
@@ -90,26 +91,58 @@ func TestPublishLoopTakeoverByMochi(t *testing.T) {
 
 // TestPublishLoopKeepaliveDuringSlowAppend: while its loop waits for a slow
 // Append, a client's PINGREQs stay unread; the keep-alive sweep after it
-// must not take that for silence.
+// must not take that for silence. The loop's clock is the test's: it
+// moves past 1.5 × the keep alive while the loop waits.
 func TestPublishLoopKeepaliveDuringSlowAppend(t *testing.T) {
-	app := newMemAppender()
-	app.gate = make(chan struct{})
-	b, _ := startBroker(t, app, BrokerOptions{})
+	app := newGateAppender()
+	clk := newFakeClock()
+	b, _ := startHookedBroker(t, app, BrokerOptions{now: clk.now})
 	w, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "ka", keepalive: 1})
 	w.write(wirePublish("plant/a", 1, false, 1, wireLine("ka", 1)))
-	for range 8 { // 2.4 s: past 1.5 × the keep alive
-		time.Sleep(300 * time.Millisecond)
+	select {
+	case <-app.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no Append")
+	}
+	sfd := serverFD(t, b, w.c)
+	for range 8 {
 		w.write(wirePingreq)
 	}
+	waitFor(t, 5*time.Second, "the PINGREQs queued on the server", func() bool {
+		n, err := unix.IoctlGetInt(sfd, unix.SIOCINQ)
+		return err == nil && n == 8*len(wirePingreq)
+	})
+	clk.advance(3 * time.Second) // past 1.5 × the keep alive, and a sweep is due
 	w.expectSilence(100 * time.Millisecond)
-	close(app.gate)
+	close(app.release)
 	w.expectAck(pktPuback, 1)
 	for range 8 {
 		w.expect(pktPingresp)
 	}
 	w.write(wirePingreq)
 	w.expect(pktPingresp)
-	requireWireStored(t, app, "ka", 1)
+	app.mu.Lock()
+	defer app.mu.Unlock()
+	require.Equal(t, 1, app.appended)
+}
+
+// TestPublishLoopKeepaliveExpires: a client silent for 1.5 × its keep
+// alive on the loop's clock is closed by the sweep; one that pings in
+// time is not.
+func TestPublishLoopKeepaliveExpires(t *testing.T) {
+	clk := newFakeClock()
+	b, _ := startBroker(t, newMemAppender(), BrokerOptions{now: clk.now})
+	silent, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "silent", keepalive: 10})
+	pinging, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "pinging", keepalive: 10})
+	require.NotNil(t, loopOf(b, "silent"), "the silent client is not on a loop")
+	for range 4 { // 4 × 10 s on the loop's clock, a ping every 10 s
+		clk.advance(10 * time.Second)
+		pinging.write(wirePingreq)
+		pinging.expect(pktPingresp)
+	}
+	waitFor(t, 5*time.Second, "the silent client's loop to close it", func() bool { return loopOf(b, "silent") == nil })
+	silent.expectClosedQuietly(5 * time.Second)
+	require.NotNil(t, loopOf(b, "pinging"), "a client pinging within its keep alive was closed")
 }
 
 // TestPublishLoopRejectionAccounting: many clients publish at once, so

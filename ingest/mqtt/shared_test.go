@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,9 +30,29 @@ func publishShared(t *testing.T, addr string) {
 	}
 }
 
+// fenceShared publishes one message on fence/<i> for each instance i (each
+// subscribes to its own) and waits until every instance stored its own.
+// The broker queues a subscriber's messages in order, and every message
+// of the test was routed before its PUBACK: once an instance has its
+// fence, any duplicate copy for it would have come before.
+func fenceShared(t *testing.T, addr string, apps ...*memAppender) {
+	t.Helper()
+	pub := connect(t, addr, "fence", nil)
+	for i, a := range apps {
+		tok := pub.Publish(fmt.Sprintf("fence/%d", i), 1, false, "fence v=1i 1")
+		require.True(t, tok.WaitTimeout(10*time.Second), "fence %d timed out", i)
+		require.NoError(t, tok.Error())
+		waitFor(t, 10*time.Second, fmt.Sprintf("instance %d to store its fence", i), func() bool {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			return a.writes[`fence_v{db="iot"}@1`] > 0
+		})
+	}
+}
+
 // requireSplit checks that the instances together stored each of the
 // sharedN samples exactly once and that each instance stored some.
-func requireSplit(t *testing.T, apps ...*memAppender) {
+func requireSplit(t *testing.T, addr string, apps ...*memAppender) {
 	t.Helper()
 	waitFor(t, 20*time.Second, "every message to be stored", func() bool {
 		n := 0
@@ -40,13 +61,15 @@ func requireSplit(t *testing.T, apps ...*memAppender) {
 		}
 		return n >= sharedN
 	})
-	time.Sleep(200 * time.Millisecond) // a duplicate would arrive about now
+	fenceShared(t, addr, apps...)
 	seen := map[string]int{}
 	for i, a := range apps {
 		a.mu.Lock()
 		require.NotZero(t, len(a.writes), "instance %d received nothing", i)
 		for k, n := range a.writes {
-			seen[k] += n
+			if !strings.HasPrefix(k, "fence_") {
+				seen[k] += n
+			}
 		}
 		t.Logf("instance %d stored %d messages", i, len(a.writes))
 		a.mu.Unlock()
@@ -72,7 +95,7 @@ func TestSubscriberSharedSubscription(t *testing.T) {
 		done := make(chan struct{})
 		go func() { in.Run(ctx); close(done) }()
 		s, err := NewSubscriber(in, SubscriberOptions{Name: fmt.Sprintf("node%d", i), Brokers: []string{"tcp://" + m.Addr},
-			Rules: []Rule{{Filter: "$share/ldb/plant/#"}}}) // QoS 1 by default
+			Rules: []Rule{{Filter: "$share/ldb/plant/#"}, {Filter: fmt.Sprintf("fence/%d", i)}}}) // QoS 1 by default
 		require.NoError(t, err)
 		go s.Run()
 		t.Cleanup(func() {
@@ -83,7 +106,7 @@ func TestSubscriberSharedSubscription(t *testing.T) {
 		waitFor(t, 10*time.Second, "subscriber to connect", func() bool { return in.Stats().Connects == 1 })
 	}
 	publishShared(t, m.Addr)
-	requireSplit(t, apps...)
+	requireSplit(t, m.Addr, apps...)
 }
 
 // TestBrokerSharedSubscription: the embedded broker gives each message of
@@ -95,6 +118,7 @@ func TestBrokerSharedSubscription(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]int{}
 	member := map[string]int{}
+	fences := make(chan string, 2)
 	for _, id := range []string{"dash-a", "dash-b"} {
 		sub := connect(t, b.Addr(), id, nil)
 		tok := sub.Subscribe("$share/dash/plant/#", 1, func(_ paho.Client, msg paho.Message) {
@@ -105,6 +129,9 @@ func TestBrokerSharedSubscription(t *testing.T) {
 		})
 		require.True(t, tok.WaitTimeout(5*time.Second))
 		require.NoError(t, tok.Error())
+		tok = sub.Subscribe("fence/"+id, 1, func(paho.Client, paho.Message) { fences <- id })
+		require.True(t, tok.WaitTimeout(5*time.Second))
+		require.NoError(t, tok.Error())
 	}
 	publishShared(t, b.Addr())
 	require.Equal(t, sharedN, app.count(), "every QoS 1 message is stored before its PUBACK")
@@ -113,7 +140,22 @@ func TestBrokerSharedSubscription(t *testing.T) {
 		defer mu.Unlock()
 		return len(got) == sharedN
 	})
-	time.Sleep(200 * time.Millisecond)
+	// A fence for each member, after every message: a member's messages
+	// come in the order the broker routed them, so a duplicate would come
+	// before its fence.
+	pub := connect(t, b.Addr(), "fence", nil)
+	for _, id := range []string{"dash-a", "dash-b"} {
+		tok := pub.Publish("fence/"+id, 1, false, "fence v=1i 1")
+		require.True(t, tok.WaitTimeout(10*time.Second))
+		require.NoError(t, tok.Error())
+	}
+	for range 2 {
+		select {
+		case <-fences:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a member did not receive its fence")
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for p, n := range got {
