@@ -72,7 +72,7 @@ func Verify(dir string) (*VerifyReport, error) {
 	}
 	for p := range parts {
 		path := indexFileName(dir, p)
-		ip, err := tagindex.OpenPartition(path)
+		ip, err := tagindex.OpenPartition(fsys, path)
 		if err != nil {
 			var ce *tagindex.CorruptionError
 			if errors.As(err, &ce) {
