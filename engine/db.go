@@ -156,7 +156,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	for _, d := range []string{walDir, segDir, indexDir} {
-		if err := db.fs.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+		if err := mkdirAllSync(db.fs, filepath.Join(dir, d), 0o755); err != nil {
 			db.releaseOnFailedOpen()
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}

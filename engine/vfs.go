@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -116,6 +118,36 @@ func (OSFS) MapFile(name string) ([]byte, func() error, error) {
 		return nil, nil, &os.PathError{Op: "mmap", Path: name, Err: err}
 	}
 	return data, func() error { return unix.Munmap(data) }, nil
+}
+
+// mkdirAllSync creates dir and its missing parents like MkdirAll, and
+// fsyncs the parent of each directory it created: a new directory's entry
+// is durable only once its parent is synced, and without it a power cut
+// loses the directory with every file in it (the WAL of a new database).
+func mkdirAllSync(fsys FS, dir string, perm os.FileMode) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		_, err := fsys.ReadDir(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeFileAtomic writes data to name through a temporary file: write,

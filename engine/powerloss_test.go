@@ -1,0 +1,329 @@
+package engine
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lightningdb/lightningdb/series"
+	"github.com/lightningdb/lightningdb/tagindex"
+)
+
+var crashPoints = flag.String("crash.points", "",
+	`TestPowerLossAtEverySyncPoint: "" runs the short workload (CI), "all" the long one; the environment variable LDB_CRASH_POINTS=all does the same`)
+
+// plWorkload is a deterministic workload for the power-cut test.
+type plWorkload struct {
+	steps  int // appends; flushes, compactions, retention and reopens come between them
+	series int // series per append (one more joins every fifth step)
+	per    int // samples per series per append
+}
+
+const (
+	plDir       = "/db"
+	plPart      = int64(time.Hour)
+	plStep      = int64(10 * time.Minute) // the clock and the timestamps advance this much per step
+	plRetention = 3 * time.Hour
+)
+
+// plKey is one sample: series number and timestamp.
+type plKey struct {
+	s int
+	t int64
+}
+
+func plValue(k plKey) float64 { return float64(k.s*1_000_003) + float64(k.t/int64(time.Second)) }
+
+func plLabels(s int) series.Labels { return labels("pl", "s", fmt.Sprint(s)) }
+
+// plRun is one run of the workload on a fresh crashFS. With cutAt > 0 the
+// power goes off just before the cutAt-th sync point: clone is the disk as
+// the machine would find it.
+type plRun struct {
+	w     plWorkload
+	fs    *crashFS
+	cutAt int
+	ref   []string // the sync points of the run without a cut, to check determinism
+
+	mu      sync.Mutex // mu protects the fields below
+	now     int64
+	syncs   []string
+	clone   *crashFS
+	diverge string
+	acked   map[plKey]bool
+	// started is the cutoff of the latest retention run that began,
+	// done that of the latest that returned: samples of partitions
+	// ending before started may be gone, before done must be.
+	started, done int64
+	nSeries       int
+}
+
+func (r *plRun) clock() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return time.Unix(0, r.now)
+}
+
+func (r *plRun) beforeSync(n int, path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.syncs = append(r.syncs, path)
+	if r.ref != nil && r.diverge == "" && (n > len(r.ref) || r.ref[n-1] != path) {
+		r.diverge = fmt.Sprintf("sync point %d is %s, was %s without a cut", n, path, r.refAt(n))
+	}
+	if n == r.cutAt {
+		r.clone = r.fs.CrashClone()
+		r.fs.kill() // syncPoint sees it after the hook: this sync fails, and all after it
+	}
+}
+
+func (r *plRun) refAt(n int) string {
+	if n > len(r.ref) {
+		return "past the end"
+	}
+	return r.ref[n-1]
+}
+
+func (r *plRun) cut() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.clone != nil
+}
+
+func plOptions(fs FS, now func() time.Time, retention time.Duration) Options {
+	return Options{FS: fs, Now: now, PartitionDuration: plPart, Retention: retention,
+		DisableCompaction: true, MemtableFlushBytes: 1 << 30, MemtableFlushInterval: 1000 * time.Hour,
+		MaintenanceInterval: 1000 * time.Hour, WALSegmentSize: 64 << 10, BlockSamples: 16,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+// run executes the workload until its end or the power cut. An error
+// before the cut fails the test: the workload itself must work.
+func (r *plRun) run(t *testing.T) {
+	r.fs = newCrashFS()
+	r.fs.beforeSync = r.beforeSync
+	r.acked = map[plKey]bool{}
+	r.started, r.done = -1<<63, -1<<63
+	r.nSeries = r.w.series
+	ctx := context.Background()
+	opts := plOptions(r.fs, r.clock, plRetention)
+	fail := func(what string, err error) bool {
+		if err == nil {
+			return false
+		}
+		if !r.cut() {
+			t.Fatalf("%s before the power cut: %v", what, err)
+		}
+		return true
+	}
+	db, err := Open(plDir, opts)
+	if fail("open", err) {
+		return
+	}
+	defer func() {
+		if db != nil {
+			_ = db.Close()
+		}
+	}()
+	for step := range r.w.steps {
+		if r.cut() {
+			return
+		}
+		t0 := int64(step) * plStep
+		r.mu.Lock()
+		r.now = t0 + plStep
+		if step%5 == 4 {
+			r.nSeries++
+		}
+		r.mu.Unlock()
+		var b series.Batch
+		var keys []plKey
+		for s := range r.nSeries {
+			b.AddSeries(plLabels(s), series.TypeFloat)
+			for j := range r.w.per {
+				k := plKey{s, t0 + int64(j)*plStep/int64(r.w.per)}
+				b.AppendFloat(k.t, plValue(k))
+				keys = append(keys, k)
+			}
+		}
+		res, err := db.Append(ctx, &b)
+		if fail("append", err) {
+			return
+		}
+		if len(res.Rejected) > 0 {
+			t.Fatalf("step %d: %v rejected", step, res.Rejected)
+		}
+		r.mu.Lock()
+		for _, k := range keys {
+			r.acked[k] = true
+		}
+		r.mu.Unlock()
+		switch {
+		case step%4 == 3:
+			err = db.Flush(ctx)
+		case step%9 == 8:
+			err = db.Compact(ctx)
+		case step%7 == 6:
+			cutoff := r.clock().UnixNano() - int64(plRetention)
+			r.mu.Lock()
+			r.started = cutoff
+			r.mu.Unlock()
+			if err = db.ApplyRetention(ctx); err == nil {
+				r.mu.Lock()
+				r.done = cutoff
+				r.mu.Unlock()
+			}
+		case step%13 == 12:
+			err = db.Close()
+			db = nil
+			if !fail("close", err) {
+				db, err = Open(plDir, opts)
+			}
+		}
+		if fail(fmt.Sprintf("step %d", step), err) {
+			return
+		}
+	}
+}
+
+// expired reports whether the partition of t ends before cutoff.
+func plExpired(t, cutoff int64) bool {
+	return partitionEnd(partitionStartOf(t, plPart), plPart) < cutoff
+}
+
+// check opens the engine on the clone, without retention, and returns what
+// is wrong: an acknowledged sample missing or changed, or a sample of a
+// partition retention had dropped.
+func (r *plRun) check() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	opts := plOptions(r.clone, func() time.Time { return time.Unix(0, r.now) }, 0)
+	opts.noFlushOnClose = true
+	db, err := Open(plDir, opts)
+	if err != nil {
+		return []string{fmt.Sprintf("reopen failed: %v", err)}
+	}
+	defer db.Close()
+	var bad []string
+	found := map[plKey]bool{}
+	for s := range r.nSeries + 1 {
+		id, ok := db.Lookup(plLabels(s))
+		if !ok {
+			continue
+		}
+		it := db.Select(id, -1<<63, 1<<63-1, nil)
+		parts := map[int64]bool{}
+		for it.Next() {
+			ts, v := it.AtFloat()
+			k := plKey{s, ts}
+			found[k] = true
+			parts[partitionStartOf(ts, plPart)] = true
+			switch {
+			case plExpired(ts, r.done):
+				bad = append(bad, fmt.Sprintf("series %d t=%d: expired by retention before the cut, back after it", s, ts))
+			case !r.acked[k]:
+			case v != plValue(k):
+				bad = append(bad, fmt.Sprintf("series %d t=%d: value %v, want %v", s, ts, v, plValue(k)))
+			}
+		}
+		bad = append(bad, plCheckIndexed(db, s, id, parts)...)
+	}
+	for k := range r.acked {
+		if !found[k] && !plExpired(k.t, r.started) {
+			bad = append(bad, fmt.Sprintf("series %d t=%d: acknowledged, lost", k.s, k.t))
+		}
+	}
+	return bad
+}
+
+// TestPowerLossAtEverySyncPoint runs a workload of appends (each
+// acknowledged one recorded), flushes, compactions, retention and reopens
+// on a crashFS, counts its sync points, then for each sync point k reruns
+// it, cuts the power just before the k-th sync (CrashClone: only synced
+// data and synced directory entries survive), reopens the engine on what
+// survived and checks that every acknowledged sample is there and that
+// nothing retention had dropped came back. The last point is the end of
+// the workload without a Close.
+func TestPowerLossAtEverySyncPoint(t *testing.T) {
+	w := plWorkload{steps: 40, series: 3, per: 2}
+	if *crashPoints == "all" || os.Getenv("LDB_CRASH_POINTS") == "all" {
+		w = plWorkload{steps: 300, series: 6, per: 4}
+	} else if testing.Short() {
+		w.steps = 20
+	}
+	ref := &plRun{w: w}
+	ref.run(t)
+	n := len(ref.syncs)
+	t.Logf("workload: %d steps, %d sync points", w.steps, n)
+	lost, failed := 0, 0
+	var first []string
+	for k := 1; k <= n+1; k++ {
+		r := &plRun{w: w, cutAt: k, ref: ref.syncs}
+		r.run(t)
+		if r.clone == nil { // k == n+1: the end of the workload
+			r.clone = r.fs.CrashClone()
+		}
+		if r.diverge != "" {
+			t.Fatalf("the workload is not deterministic: %s", r.diverge)
+		}
+		bad := r.check()
+		if len(bad) > 0 {
+			failed++
+			if strings.HasPrefix(bad[0], "reopen failed") {
+				lost++
+			}
+			if len(first) < 10 {
+				where := "the end"
+				if k <= n {
+					where = ref.syncs[k-1]
+				}
+				first = append(first, fmt.Sprintf("cut before sync point %d (%s): %d problems, first: %s", k, where, len(bad), bad[0]))
+			}
+		}
+	}
+	t.Logf("%d crash points: %d passed, %d failed (%d did not reopen)", n+1, n+1-failed, failed, lost)
+	for _, f := range first {
+		t.Error(f)
+	}
+}
+
+// plCheckIndexed checks that the tag index finds series s (ID id) by its
+// labels in every partition it has samples in.
+func plCheckIndexed(db *DB, s int, id series.ID, parts map[int64]bool) []string {
+	var ms []*tagindex.Matcher
+	for _, l := range plLabels(s) {
+		ms = append(ms, tagindex.MustNewMatcher(tagindex.MatchEqual, l.Name, l.Value))
+	}
+	var bad []string
+	for p := range parts {
+		ids, err := db.Index().Postings(p, p+plPart-1, ms...)
+		if err != nil || ids.GetCardinality() != 1 || !ids.Contains(id) {
+			bad = append(bad, fmt.Sprintf("series %d has samples in partition %d, the tag index finds %v (err %v)", s, p, ids, err))
+		}
+	}
+	return bad
+}
+
+// TestNewDatabaseSurvivesPowerCut: Open created the wal, segments and
+// index directories without syncing the data directory, so a power cut
+// before the first manifest write lost the WAL with every acknowledged
+// sample in it.
+func TestNewDatabaseSurvivesPowerCut(t *testing.T) {
+	c := newCrashFS()
+	db := mustOpen(t, plDir, Options{FS: c})
+	appendOne(t, db, labels("a"), series.TypeFloat, 1, 1)
+	clone := c.CrashClone()
+	must(t, db.Close())
+	db = mustOpen(t, plDir, Options{FS: clone})
+	defer db.Close()
+	if got := readAll(db, labels("a")); len(got) != 1 {
+		t.Fatalf("acknowledged sample after a power cut: %v", got)
+	}
+}
