@@ -198,20 +198,62 @@ func plExpired(t, cutoff int64) bool {
 	return partitionEnd(partitionStartOf(t, plPart), plPart) < cutoff
 }
 
-// check opens the engine on the clone, without retention, and returns what
-// is wrong: an acknowledged sample missing or changed, or a sample of a
-// partition retention had dropped.
-func (r *plRun) check() []string {
+// checkOptions are the options of a reopen after the cut: no retention,
+// so what is on disk is what a query sees.
+func (r *plRun) checkOptions(fs FS) Options {
+	now := r.now
+	opts := plOptions(fs, func() time.Time { return time.Unix(0, now) }, 0)
+	opts.noFlushOnClose = true
+	return opts
+}
+
+// cutDuringRecovery reopens a copy of disk and cuts the power again just
+// before the j-th sync point of the recovery (or of the Close after it, if
+// recovery has fewer): the disk a second reopen finds.
+func (r *plRun) cutDuringRecovery(disk *crashFS, j int) *crashFS {
+	r.mu.Lock()
+	opts := r.checkOptions(nil)
+	r.mu.Unlock()
+	c := disk.CrashClone()
+	var mu sync.Mutex
+	var second *crashFS
+	c.beforeSync = func(n int, _ string) {
+		if n == j {
+			mu.Lock()
+			second = c.CrashClone()
+			mu.Unlock()
+			c.kill()
+		}
+	}
+	opts.FS = c
+	if db, err := Open(plDir, opts); err == nil {
+		_ = db.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if second == nil {
+		second = c.CrashClone()
+	}
+	return second
+}
+
+// check opens the engine on disk and returns what is wrong: an
+// acknowledged sample missing or changed, a sample of a partition
+// retention had dropped, a series the tag index does not find.
+func (r *plRun) check(disk *crashFS) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	opts := plOptions(r.clone, func() time.Time { return time.Unix(0, r.now) }, 0)
-	opts.noFlushOnClose = true
-	db, err := Open(plDir, opts)
+	db, err := Open(plDir, r.checkOptions(disk))
 	if err != nil {
 		return []string{fmt.Sprintf("reopen failed: %v", err)}
 	}
 	defer db.Close()
 	var bad []string
+	for _, p := range db.Index().Partitions() {
+		if partitionEnd(p.MinT(), plPart) < r.done {
+			bad = append(bad, fmt.Sprintf("tag index partition %d: expired by retention before the cut, back after it", p.MinT()))
+		}
+	}
 	found := map[plKey]bool{}
 	for s := range r.nSeries + 1 {
 		id, ok := db.Lookup(plLabels(s))
@@ -249,8 +291,10 @@ func (r *plRun) check() []string {
 // it, cuts the power just before the k-th sync (CrashClone: only synced
 // data and synced directory entries survive), reopens the engine on what
 // survived and checks that every acknowledged sample is there and that
-// nothing retention had dropped came back. The last point is the end of
-// the workload without a Close.
+// nothing retention had dropped came back; then it cuts the power once
+// more during the recovery (at its (1+k%7)-th sync point) and checks the
+// same after a second reopen. The last point is the end of the workload
+// without a Close.
 func TestPowerLossAtEverySyncPoint(t *testing.T) {
 	w := plWorkload{steps: 40, series: 3, per: 2}
 	if *crashPoints == "all" || os.Getenv("LDB_CRASH_POINTS") == "all" {
@@ -273,7 +317,13 @@ func TestPowerLossAtEverySyncPoint(t *testing.T) {
 		if r.diverge != "" {
 			t.Fatalf("the workload is not deterministic: %s", r.diverge)
 		}
-		bad := r.check()
+		bad := r.check(r.clone.CrashClone())
+		if len(bad) == 0 {
+			j := 1 + k%7
+			for _, b := range r.check(r.cutDuringRecovery(r.clone, j)) {
+				bad = append(bad, fmt.Sprintf("after a second cut at sync point %d of the recovery: %s", j, b))
+			}
+		}
 		if len(bad) > 0 {
 			failed++
 			if strings.HasPrefix(bad[0], "reopen failed") {
