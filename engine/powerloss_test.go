@@ -24,6 +24,7 @@ type plWorkload struct {
 	steps  int // appends; flushes, compactions, retention and reopens come between them
 	series int // series per append (one more joins every fifth step)
 	per    int // samples per series per append
+	bulk   int // samples of series plBulk every 11th step: the WAL passes its segment size and rotates
 }
 
 const (
@@ -39,7 +40,20 @@ type plKey struct {
 	t int64
 }
 
-func plValue(k plKey) float64 { return float64(k.s*1_000_003) + float64(k.t/int64(time.Second)) }
+// plBulk is the series number of the bulk series.
+const plBulk = 1000
+
+// plValue is the value of a sample; the bulk series' values do not
+// compress, so its WAL records are large.
+func plValue(k plKey) float64 {
+	if k.s != plBulk {
+		return float64(k.s*1_000_003) + float64(k.t/int64(time.Second))
+	}
+	x := uint64(k.t) * 0x9e3779b97f4a7c15
+	x ^= x >> 31
+	x *= 0xbf58476d1ce4e5b9
+	return float64(x>>11) / (1 << 53)
+}
 
 func plLabels(s int) series.Labels { return labels("pl", "s", fmt.Sprint(s)) }
 
@@ -100,7 +114,7 @@ func (r *plRun) cut() bool {
 func plOptions(fs FS, now func() time.Time, retention time.Duration) Options {
 	return Options{FS: fs, Now: now, PartitionDuration: plPart, Retention: retention,
 		DisableCompaction: true, MemtableFlushBytes: 1 << 30, MemtableFlushInterval: 1000 * time.Hour,
-		MaintenanceInterval: 1000 * time.Hour, WALSegmentSize: 64 << 10, BlockSamples: 16,
+		MaintenanceInterval: 1000 * time.Hour, WALSegmentSize: 64 << 10, BlockSamples: 512,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
@@ -149,6 +163,14 @@ func (r *plRun) run(t *testing.T) {
 			b.AddSeries(plLabels(s), series.TypeFloat)
 			for j := range r.w.per {
 				k := plKey{s, t0 + int64(j)*plStep/int64(r.w.per)}
+				b.AppendFloat(k.t, plValue(k))
+				keys = append(keys, k)
+			}
+		}
+		if step%11 == 10 {
+			b.AddSeries(plLabels(plBulk), series.TypeFloat)
+			for j := range r.w.bulk {
+				k := plKey{plBulk, t0 + int64(j)*int64(time.Millisecond)}
 				b.AppendFloat(k.t, plValue(k))
 				keys = append(keys, k)
 			}
@@ -255,7 +277,7 @@ func (r *plRun) check(disk *crashFS) []string {
 		}
 	}
 	found := map[plKey]bool{}
-	for s := range r.nSeries + 1 {
+	for _, s := range append(seq(r.nSeries), plBulk) {
 		id, ok := db.Lookup(plLabels(s))
 		if !ok {
 			continue
@@ -296,9 +318,9 @@ func (r *plRun) check(disk *crashFS) []string {
 // same after a second reopen. The last point is the end of the workload
 // without a Close.
 func TestPowerLossAtEverySyncPoint(t *testing.T) {
-	w := plWorkload{steps: 40, series: 3, per: 2}
+	w := plWorkload{steps: 40, series: 3, per: 2, bulk: 9000}
 	if *crashPoints == "all" || os.Getenv("LDB_CRASH_POINTS") == "all" {
-		w = plWorkload{steps: 300, series: 6, per: 4}
+		w = plWorkload{steps: 400, series: 6, per: 4, bulk: 9000}
 	} else if testing.Short() {
 		w.steps = 20
 	}
@@ -376,4 +398,12 @@ func TestNewDatabaseSurvivesPowerCut(t *testing.T) {
 	if got := readAll(db, labels("a")); len(got) != 1 {
 		t.Fatalf("acknowledged sample after a power cut: %v", got)
 	}
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
 }
