@@ -61,6 +61,7 @@ type DB struct {
 	manifestMu    sync.Mutex // manifestMu serialises changes of the segment set and the manifest
 	walCheckpoint uint64     // manifestMu protects: first WAL segment replay needs
 	broken        []segMeta  // manifestMu protects: listed segments that failed to open, kept listed
+	manifestDirty bool       // manifestMu protects: the last manifest's directory fsync failed
 	nextFileNum   atomic.Uint64
 	flushMu       sync.Mutex // flushMu serialises flushes; protects flushEnc
 	flushEnc      encoding.Encoder

@@ -57,6 +57,9 @@ type errorRule struct {
 	err error
 	// short makes a failing write write half its bytes first.
 	short bool
+	// skip lets the first skip matching operations pass (Pebble's
+	// OnIndex): the fault hits one chosen occurrence.
+	skip int
 }
 
 func (r *errorRule) matches(op opKind, path string) bool {
@@ -122,6 +125,10 @@ func (e *errorFS) maybeError(op opKind, path string) (error, bool) {
 	for i := range e.rules {
 		r := &e.rules[i]
 		if !r.matches(op, path) {
+			continue
+		}
+		if r.skip > 0 {
+			r.skip--
 			continue
 		}
 		if r.prob > 0 && e.rng.Float64() >= r.prob {

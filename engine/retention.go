@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 )
@@ -77,11 +78,43 @@ func (db *DB) dropSegmentsBefore(cutoff int64) error {
 		}
 	}
 	v.unref()
-	if len(drop) == 0 {
-		return nil
+	// Listed segments that failed to open expire too; kept listed, they
+	// would come back once readable.
+	var brokenKeep, brokenDrop []segMeta
+	for _, m := range db.broken {
+		if partitionEnd(m.partition, db.opts.PartitionDuration) < cutoff {
+			brokenDrop = append(brokenDrop, m)
+		} else {
+			brokenKeep = append(brokenKeep, m)
+		}
 	}
-	if err := db.writeManifestLocked(keep, db.walCheckpoint); err != nil {
+	if len(drop) == 0 && len(brokenDrop) == 0 {
+		// An earlier drop is durable only once its manifest is.
+		return db.syncManifestLocked()
+	}
+	brokenAll := db.broken
+	db.broken = brokenKeep
+	err := db.writeManifestLocked(keep, db.walCheckpoint)
+	if err != nil && !errors.As(err, new(*renamedError)) {
+		db.broken = brokenAll
 		return err
+	}
+	if err != nil {
+		// Committed, not durable: drop in memory, keep the files the old
+		// manifest lists, and report it.
+		db.editMu.Lock()
+		nv := db.cur.clone()
+		for _, s := range drop {
+			nv.removeSegment(s)
+		}
+		db.install(nv)
+		db.editMu.Unlock()
+		return fmt.Errorf("retention: %w", err)
+	}
+	for _, m := range brokenDrop {
+		if err := db.fs.Remove(segName(db.dir, m.fileNum)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			db.log.Warn("remove expired unreadable segment", "file", segName(db.dir, m.fileNum), "err", err)
+		}
 	}
 	db.editMu.Lock()
 	nv := db.cur.clone()
@@ -91,7 +124,7 @@ func (db *DB) dropSegmentsBefore(cutoff int64) error {
 	}
 	db.install(nv)
 	db.editMu.Unlock()
-	db.m.droppedSegments.Add(uint64(len(drop)))
+	db.m.droppedSegments.Add(uint64(len(drop) + len(brokenDrop)))
 	db.log.Info("retention dropped segments", "segments", len(drop), "cutoff", cutoff)
 	return nil
 }
