@@ -21,7 +21,13 @@ import (
 )
 
 var crashPoints = flag.String("crash.points", "",
-	`TestPowerLossAtEverySyncPoint: "" runs the short workload (CI), "all" the long one; the environment variable LDB_CRASH_POINTS=all does the same`)
+	`TestPowerLossAtEverySyncPoint and TestIOErrorsThenPowerLoss: "" runs the short versions (CI), "all" the long ones; the environment variable LDB_CRASH_POINTS=all does the same`)
+
+// longCrashTest reports whether the long versions of the power-cut tests
+// run (-crash.points=all or LDB_CRASH_POINTS=all).
+func longCrashTest() bool {
+	return *crashPoints == "all" || os.Getenv("LDB_CRASH_POINTS") == "all"
+}
 
 // plWorkload is a deterministic workload for the power-cut test.
 type plWorkload struct {
@@ -423,7 +429,7 @@ func (r *plRun) check(disk *crashFS) []string {
 // without a Close.
 func TestPowerLossAtEverySyncPoint(t *testing.T) {
 	w := plWorkload{steps: 40, series: 3, per: 2, bulk: 9000}
-	if *crashPoints == "all" || os.Getenv("LDB_CRASH_POINTS") == "all" {
+	if longCrashTest() {
 		w = plWorkload{steps: 400, series: 6, per: 4, bulk: 9000}
 	} else if testing.Short() {
 		w.steps = 20
@@ -523,6 +529,9 @@ func TestIOErrorsThenPowerLoss(t *testing.T) {
 	seeds := 20
 	if testing.Short() {
 		seeds = 5
+	}
+	if longCrashTest() {
+		seeds = 300
 	}
 	if n, err := strconv.Atoi(os.Getenv("LDB_IOERR_SEEDS")); err == nil {
 		seeds = n
