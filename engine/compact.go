@@ -250,13 +250,17 @@ func (db *DB) installCompaction(job *compactJob, out *segment) error {
 	if out != nil {
 		metas = append(metas, out.segMeta)
 	}
-	if err := db.writeManifestLocked(metas, db.walCheckpoint); err != nil {
+	err := db.writeManifestLocked(metas, db.walCheckpoint)
+	if err != nil && !errors.As(err, new(*renamedError)) {
 		return err
 	}
 	db.editMu.Lock()
 	nv := db.cur.clone()
 	for _, s := range job.inputs {
-		s.obsolete.Store(true)
+		// The old manifest, which a power cut may still bring back until
+		// the new one is durable, lists the inputs: keep their files then
+		// (the next open removes them as orphans).
+		s.obsolete.Store(err == nil)
 		nv.removeSegment(s)
 	}
 	if out != nil {

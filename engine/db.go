@@ -61,6 +61,7 @@ type DB struct {
 	editMu        sync.Mutex // editMu serialises building and installing versions
 	manifestMu    sync.Mutex // manifestMu serialises changes of the segment set and the manifest
 	walCheckpoint uint64     // manifestMu protects: first WAL segment replay needs
+	manifestDirty bool       // manifestMu protects: the last manifest's directory fsync failed
 	nextFileNum   atomic.Uint64
 	flushMu       sync.Mutex // flushMu serialises flushes; protects flushEnc
 	flushEnc      encoding.Encoder
@@ -175,7 +176,7 @@ func open(dir string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	for _, d := range []string{walDir, segDir, indexDir} {
-		if err := db.fs.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+		if err := mkdirAllSync(db.fs, filepath.Join(dir, d), 0o755); err != nil {
 			db.releaseOnFailedOpen()
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}

@@ -282,9 +282,11 @@ func (db *DB) checkpoint(segs []*segment, m *memtable) error {
 	for _, s := range segs {
 		metas = append(metas, s.segMeta)
 	}
-	if err := db.writeManifestLocked(metas, m.walSeq); err != nil {
+	err := db.writeManifestLocked(metas, m.walSeq)
+	if err != nil && !errors.As(err, new(*renamedError)) {
 		return err
 	}
+	durable := err == nil
 	walSeq := m.walSeq // m is reset by its last unref
 	db.editMu.Lock()
 	nv := db.cur.clone()
@@ -297,12 +299,20 @@ func (db *DB) checkpoint(segs []*segment, m *memtable) error {
 	}
 	db.install(nv)
 	db.editMu.Unlock()
-	db.truncateWAL(walSeq)
+	if durable {
+		// Not before: until the manifest is durable, a power cut brings
+		// the old one back, and replay needs the WAL from its checkpoint.
+		db.truncateWAL(walSeq)
+	}
 	return nil
 }
 
 // writeManifestLocked writes the manifest with the live segments metas;
-// manifestMu must be held.
+// manifestMu must be held. A *renamedError means the new manifest is in
+// place and committed, but its directory fsync failed: a power cut may
+// still bring the old one back, so the caller must not delete what the
+// old one needs (the WAL from its checkpoint, the segments it lists) until
+// a later manifest write, or syncManifestLocked, succeeds.
 func (db *DB) writeManifestLocked(metas []segMeta, walCheckpoint uint64) error {
 	m := &manifest{nextFileNum: db.nextFileNum.Load(), walCheckpoint: walCheckpoint, segs: metas}
 	if err := writeManifest(db.fs, db.dir, m); err != nil {
@@ -313,11 +323,27 @@ func (db *DB) writeManifestLocked(metas []segMeta, walCheckpoint uint64) error {
 		// The new manifest is in place and is what the next open reads:
 		// the change is committed. Undoing it in memory would delete the
 		// segments it lists (and the next open would delete the WAL below
-		// its checkpoint). Only a machine crash can still bring the old
-		// manifest back.
-		db.log.Error("manifest written but the directory fsync failed; carrying on with it", "err", err)
+		// its checkpoint).
+		db.log.Error("manifest written but the directory fsync failed; keeping what the old one needs until it is durable", "err", err)
+		db.manifestDirty = true
+		db.walCheckpoint = walCheckpoint
+		return err
 	}
+	db.manifestDirty = false
 	db.walCheckpoint = walCheckpoint
+	return nil
+}
+
+// syncManifestLocked retries the directory fsync of a manifest written
+// with a failed one; manifestMu must be held.
+func (db *DB) syncManifestLocked() error {
+	if !db.manifestDirty {
+		return nil
+	}
+	if err := db.fs.SyncDir(db.dir); err != nil {
+		return fmt.Errorf("sync manifest directory: %w", err)
+	}
+	db.manifestDirty = false
 	return nil
 }
 

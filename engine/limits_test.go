@@ -131,12 +131,12 @@ func TestNewSeriesPerMinute(t *testing.T) {
 // without a server path.
 func TestFlushRetriedAfterDiskFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		efs := &errorFS{}
+		efs := newErrorFS(nil, 1)
 		dir := t.TempDir()
 		db := mustOpen(t, dir, Options{FS: efs, MemtableFlushBytes: 1, FlushRetryMin: time.Second, FlushRetryMax: 4 * time.Second,
 			MaintenanceInterval: time.Hour, MemtableFlushInterval: 24 * time.Hour})
 		defer db.Close()
-		efs.set(func(e *errorFS) { e.match, e.failWrite, e.err = segSuffix, true, syscall.ENOSPC })
+		efs.inject(errorRule{ops: opWrite, pattern: "*" + segSuffix + "*", err: syscall.ENOSPC})
 		appendOne(t, db, labels("a"), series.TypeFloat, 1, 1) // over MemtableFlushBytes: a flush starts
 		synctest.Wait()
 		if st := db.Stats(); st.Flushes != 0 || db.m.flushFailures.Load() != 1 {
@@ -147,7 +147,7 @@ func TestFlushRetriedAfterDiskFull(t *testing.T) {
 		if got := db.m.flushFailures.Load(); got != 2 {
 			t.Fatalf("failures after 1 s: %d, want 2", got)
 		}
-		efs.set(func(e *errorFS) { e.failWrite = false })
+		efs.reset()
 		time.Sleep(2*time.Second - time.Nanosecond) // backoff doubled: not yet
 		synctest.Wait()
 		if st := db.Stats(); st.Flushes != 0 {
@@ -165,11 +165,11 @@ func TestFlushRetriedAfterDiskFull(t *testing.T) {
 // ErrDiskFull, matches series.ErrOverloaded (retry later) and names no
 // server file.
 func TestDiskFullErrorHasNoPath(t *testing.T) {
-	efs := &errorFS{}
+	efs := newErrorFS(nil, 1)
 	dir := t.TempDir()
 	db := mustOpen(t, dir, Options{FS: efs})
 	defer db.Close()
-	efs.set(func(e *errorFS) { e.match, e.failWrite, e.err = walSuffix, true, syscall.ENOSPC })
+	efs.inject(errorRule{ops: opWrite, pattern: "*" + walSuffix, err: syscall.ENOSPC})
 	var b series.Batch
 	b.AddSeries(labels("a"), series.TypeFloat)
 	b.AppendFloat(1, 1)
@@ -178,6 +178,6 @@ func TestDiskFullErrorHasNoPath(t *testing.T) {
 		strings.Contains(err.Error(), dir) || err.Error() != "no space left on device" {
 		t.Fatalf("append on a full disk: %v", err)
 	}
-	efs.set(func(e *errorFS) { e.failWrite = false })
+	efs.reset()
 	appendOne(t, db, labels("a"), series.TypeFloat, 2, 1)
 }

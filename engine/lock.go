@@ -60,7 +60,9 @@ func (OSFS) Lock(name string) (io.Closer, error) {
 // recovery, which removes files the manifest does not list (another
 // process's flush output in flight among them).
 func lockDir(fsys FS, dir string) (io.Closer, error) {
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+	// mkdirAllSync: the data directory's entry in its parent must be
+	// durable before anything acknowledged is written in it.
+	if err := mkdirAllSync(fsys, dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	name := filepath.Join(dir, lockFile)

@@ -186,7 +186,7 @@ func (db *DB) removeOrphans(m *manifest) error {
 func (db *DB) loadIndex() {
 	for _, p := range db.cur.parts {
 		path := indexFileName(db.dir, p.start)
-		ip, err := tagindex.OpenPartition(path)
+		ip, err := tagindex.OpenPartition(db.fs, path)
 		if err == nil {
 			if err = db.index.Attach(ip); err == nil {
 				db.indexWritten[p.start] = ip.NumSeries()

@@ -174,19 +174,6 @@ func walBytes(t *testing.T, dir string) int64 {
 	return n
 }
 
-// failReadFS fails ReadFile of names containing match.
-type failReadFS struct {
-	OSFS
-	match string
-}
-
-func (f failReadFS) ReadFile(name string) ([]byte, error) {
-	if strings.Contains(name, f.match) {
-		return nil, errInjected
-	}
-	return f.OSFS.ReadFile(name)
-}
-
 // openResources counts the process's open file descriptors and the
 // mappings of files under dir.
 func openResources(t *testing.T, dir string) (fds, maps int) {
@@ -221,7 +208,9 @@ func TestOpenCloseReleasesEverything(t *testing.T) {
 			t.Fatalf("read %v", got)
 		}
 		must(t, db.Close())
-		if _, err := Open(dir, Options{FS: failReadFS{match: walSuffix}}); !errors.Is(err, errInjected) {
+		efs := newErrorFS(nil, 1)
+		efs.inject(errorRule{ops: opRead, pattern: "*" + walSuffix})
+		if _, err := Open(dir, Options{FS: efs}); !errors.Is(err, errInjected) {
 			t.Fatalf("open with an unreadable WAL: %v", err)
 		}
 	}

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 )
@@ -78,10 +79,24 @@ func (db *DB) dropSegmentsBefore(cutoff int64) error {
 	}
 	v.unref()
 	if len(drop) == 0 {
-		return nil
+		// An earlier drop is durable only once its manifest is.
+		return db.syncManifestLocked()
 	}
-	if err := db.writeManifestLocked(keep, db.walCheckpoint); err != nil {
+	err := db.writeManifestLocked(keep, db.walCheckpoint)
+	if err != nil && !errors.As(err, new(*renamedError)) {
 		return err
+	}
+	if err != nil {
+		// Committed, not durable: drop in memory, keep the files the old
+		// manifest lists, and report it.
+		db.editMu.Lock()
+		nv := db.cur.clone()
+		for _, s := range drop {
+			nv.removeSegment(s)
+		}
+		db.install(nv)
+		db.editMu.Unlock()
+		return fmt.Errorf("retention: %w", err)
 	}
 	db.editMu.Lock()
 	nv := db.cur.clone()

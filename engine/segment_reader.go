@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 
@@ -17,10 +16,11 @@ import (
 // file (VictoriaMetrics' partWrapper).
 type segment struct {
 	segMeta
-	path string
-	fs   FS
-	data []byte // the mapping; nil after the last unref
-	x    *segIndex
+	path  string
+	fs    FS
+	data  []byte       // the mapping; nil after the last unref
+	unmap func() error // releases data
+	x     *segIndex
 
 	refs     atomic.Int32
 	obsolete atomic.Bool
@@ -42,51 +42,44 @@ func segName(dir string, fileNum uint64) string {
 	return filepath.Join(dir, segDir, fmt.Sprintf("%06d%s", fileNum, segSuffix))
 }
 
-// mapFile maps a file read-only, MADV_RANDOM by default: a point lookup
-// faults in only its own pages; scans advise more (prefetch.go).
-func mapFile(path string, advice int) ([]byte, error) {
-	f, err := os.Open(path)
+// mapFile maps a file read-only through fs, MADV_RANDOM by default: a
+// point lookup faults in only its own pages; scans advise more
+// (prefetch.go).
+func mapFile(fs FS, path string, advice int) ([]byte, func() error, error) {
+	data, unmap, err := fs.MapFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() == 0 || fi.Size() != int64(int(fi.Size())) {
-		return nil, fmt.Errorf("cannot map %s of %d bytes", path, fi.Size())
-	}
-	data, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("mmap %s: %w", path, err)
+	if len(data) == 0 {
+		_ = unmap()
+		return nil, nil, fmt.Errorf("cannot map %s of 0 bytes", path)
 	}
 	if advice >= 0 {
 		_ = unix.Madvise(data, advice)
 	}
-	return data, nil
+	return data, unmap, nil
 }
 
 // openSegment maps and checks a segment. The returned segment holds one
 // reference.
 func openSegment(fs FS, dir string, m segMeta, advice int) (*segment, error) {
 	path := segName(dir, m.fileNum)
-	data, err := mapFile(path, advice)
+	data, unmap, err := mapFile(fs, path, advice)
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
 	x, err := decodeSegIndex(path, data)
 	if err != nil {
-		_ = unix.Munmap(data)
+		_ = unmap()
 		return nil, err
 	}
 	if x.minT < m.partition || (m.minT != 0 || m.maxT != 0) && (x.minT != m.minT || x.maxT != m.maxT) {
-		_ = unix.Munmap(data)
+		_ = unmap()
 		return nil, &CorruptionError{File: path, Offset: int64(len(data) - segFooterSize),
 			Err: errors.New("time range differs from the manifest's")}
 	}
 	m.minT, m.maxT, m.size = x.minT, x.maxT, int64(len(data))
-	s := &segment{segMeta: m, path: path, fs: fs, data: data, x: x}
+	s := &segment{segMeta: m, path: path, fs: fs, data: data, unmap: unmap, x: x}
 	s.refs.Store(1)
 	return s, nil
 }
@@ -98,7 +91,7 @@ func (s *segment) unref() {
 	if n != 0 {
 		return // n < 0 would be a double unref; the mapping is already gone
 	}
-	_ = unix.Munmap(s.data)
+	_ = s.unmap()
 	s.data = nil
 	if s.obsolete.Load() {
 		err := s.fs.Remove(s.path)

@@ -98,7 +98,7 @@ func (db *DB) rebuildSnapshot() error {
 // rebuildPartitionSeries inserts the series of types into the registry
 // with their labels from the tag index file path.
 func (db *DB) rebuildPartitionSeries(path string, types map[series.ID]series.ValueType) error {
-	ip, err := tagindex.OpenPartition(path)
+	ip, err := tagindex.OpenPartition(db.fs, path)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func VerifyWithProgress(dir string, progress func(seg, segs int, file string)) (
 	}
 	for p := range parts {
 		path := indexFileName(dir, p)
-		ip, err := tagindex.OpenPartition(path)
+		ip, err := tagindex.OpenPartition(fsys, path)
 		if err != nil {
 			var ce *tagindex.CorruptionError
 			if errors.As(err, &ce) {

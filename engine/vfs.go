@@ -1,14 +1,24 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
-// FS is the file system seam every engine file operation goes through, so
-// tests can inject I/O errors by operation and path (Pebble's vfs.FS and
-// errorfs). OSFS is the real one.
+// FS is the file system seam every engine file operation goes through: the
+// WAL, segments (written, mapped and read), the manifest, the series
+// snapshot and the tag index files. OSFS is the real one; tests use an
+// in-memory one that can inject errors by operation and path
+// (errorfs_test.go, Pebble's errorfs) and simulate a power cut, keeping
+// only what was synced (crashfs_test.go, Pebble's CrashClone). A lint test
+// (TestFSSeam) fails when a non-test file of engine or tagindex calls the
+// os or mmap functions directly, outside OSFS.
 type FS interface {
 	// OpenFile opens or creates a file like os.OpenFile.
 	OpenFile(name string, flag int, perm os.FileMode) (File, error)
@@ -25,6 +35,9 @@ type FS interface {
 	// waiting: a lock held already, by this process or another, is an
 	// error matching ErrLocked. Closing the result releases the lock.
 	Lock(name string) (io.Closer, error)
+	// MapFile maps a whole file read-only. unmap releases the mapping;
+	// data must not be used after it. An empty file gives empty data.
+	MapFile(name string) (data []byte, unmap func() error, err error)
 }
 
 // File is an open file of an FS.
@@ -84,6 +97,61 @@ func (OSFS) SyncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// MapFile implements FS with mmap(2), MAP_SHARED and PROT_READ.
+func (OSFS) MapFile(name string) ([]byte, func() error, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	size := fi.Size()
+	if size == 0 {
+		return []byte{}, func() error { return nil }, nil
+	}
+	if size != int64(int(size)) {
+		return nil, nil, fmt.Errorf("cannot map %s of %d bytes", name, size)
+	}
+	data, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, nil, &os.PathError{Op: "mmap", Path: name, Err: err}
+	}
+	return data, func() error { return unix.Munmap(data) }, nil
+}
+
+// mkdirAllSync creates dir and its missing parents like MkdirAll, and
+// fsyncs the parent of each directory it created: a new directory's entry
+// is durable only once its parent is synced, and without it a power cut
+// loses the directory with every file in it (the WAL of a new database).
+func mkdirAllSync(fsys FS, dir string, perm os.FileMode) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		_, err := fsys.ReadDir(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeFileAtomic writes data to name through a temporary file: write,

@@ -72,12 +72,44 @@ type wal struct {
 	stale  string // a segment this WAL failed to create and then to remove
 }
 
+// openWAL fsyncs the segments in dir (those recovery replayed) and creates
+// segment seq for new records.
 func openWAL(fs FS, dir string, seq uint64, maxSize int64, log *slog.Logger, m *metrics) (*wal, error) {
+	if err := syncWALSegments(fs, dir); err != nil {
+		return nil, err
+	}
 	w := &wal{fs: fs, dir: dir, maxSize: maxSize, log: log, m: m}
 	if err := w.createLocked(seq); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// syncWALSegments fsyncs every segment in dir. Recovery may have replayed
+// records that are not durable: written before a failed fsync, or in the
+// page cache after a process crash in SyncInterval or SyncNone mode. New
+// records rely on them (a series defined there is not defined again), so
+// they must be durable before anything new is acknowledged, or a power cut
+// would leave acknowledged records of series nothing defines.
+func syncWALSegments(fs FS, dir string) error {
+	seqs, err := listWAL(fs, dir)
+	if err != nil {
+		return fmt.Errorf("list WAL: %w", err)
+	}
+	for _, seq := range seqs {
+		f, err := fs.OpenFile(walName(dir, seq), os.O_RDONLY, 0)
+		if err != nil {
+			return fmt.Errorf("sync replayed WAL segment: %w", err)
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sync replayed WAL segment %s: %w", walName(dir, seq), err)
+		}
+	}
+	return nil
 }
 
 func (w *wal) createLocked(seq uint64) error {

@@ -218,11 +218,11 @@ func TestWALDamageInOlderSegment(t *testing.T) {
 }
 
 func TestInjectedWriteErrorFailsGroup(t *testing.T) {
-	efs := &errorFS{}
+	efs := newErrorFS(nil, 1)
 	dir := t.TempDir()
 	db := mustOpen(t, dir, Options{FS: efs, noFlushOnClose: true})
 	appendOne(t, db, labels("ok"), series.TypeFloat, 1, 1)
-	efs.set(func(e *errorFS) { e.match, e.shortWrit = walSuffix, true })
+	efs.inject(errorRule{ops: opWrite, pattern: "*" + walSuffix, short: true})
 	errs := appendConcurrently(db, 8)
 	for i, err := range errs {
 		if !errors.Is(err, errInjected) {
@@ -233,7 +233,7 @@ func TestInjectedWriteErrorFailsGroup(t *testing.T) {
 		t.Fatalf("failed write visible: %v", got)
 	}
 	// A failed write is undone; the engine keeps working.
-	efs.set(func(e *errorFS) { e.shortWrit = false })
+	efs.reset()
 	for i, err := range appendConcurrently(db, 8) {
 		if err != nil {
 			t.Fatalf("appender %d after recovery from write error: %v", i, err)
@@ -250,17 +250,17 @@ func TestInjectedWriteErrorFailsGroup(t *testing.T) {
 }
 
 func TestInjectedFsyncErrorIsSticky(t *testing.T) {
-	efs := &errorFS{}
+	efs := newErrorFS(nil, 1)
 	dir := t.TempDir()
 	db := mustOpen(t, dir, Options{FS: efs, noFlushOnClose: true})
 	appendOne(t, db, labels("ok"), series.TypeFloat, 1, 1)
-	efs.set(func(e *errorFS) { e.match, e.failSync = walSuffix, true })
+	efs.inject(errorRule{ops: opSync, pattern: "*" + walSuffix})
 	for i, err := range appendConcurrently(db, 4) {
 		if !errors.Is(err, ErrWALFailed) || !strings.Contains(err.Error(), "injected") {
 			t.Fatalf("appender %d: err %v, want ErrWALFailed", i, err)
 		}
 	}
-	efs.set(func(e *errorFS) { e.failSync = false })
+	efs.reset()
 	// After a failed fsync the engine refuses writes rather than guess.
 	var b series.Batch
 	b.AddSeries(labels("ok"), series.TypeFloat)
@@ -284,7 +284,7 @@ func TestInjectedFsyncErrorIsSticky(t *testing.T) {
 // created (a full disk), the writes that need it fail, nothing written
 // before is touched, and writes resume once the cause is gone.
 func TestInjectedRotateErrorIsTransient(t *testing.T) {
-	checkRotateFailureIsTransient(t, func(e *errorFS, on bool) { e.failOpen = on })
+	checkRotateFailureIsTransient(t, opCreate)
 }
 
 // TestRotateRetryAfterFailedRemove: creating the next WAL segment fails
@@ -293,17 +293,17 @@ func TestInjectedRotateErrorIsTransient(t *testing.T) {
 // being refused by O_EXCL until a restart), and everything acknowledged
 // is there after a reopen.
 func TestRotateRetryAfterFailedRemove(t *testing.T) {
-	checkRotateFailureIsTransient(t, func(e *errorFS, on bool) { e.failWrite, e.failRm = on, on })
+	checkRotateFailureIsTransient(t, opWrite|opRemove)
 }
 
 // checkRotateFailureIsTransient fills the first WAL segment, turns the
-// fault on for WAL files (fault(e, true)): concurrent appends that need
+// fault on for WAL files (errors in the operations ops): concurrent appends that need
 // the next segment fail with the injected error, not ErrWALFailed; with
 // the fault off they succeed, and after a reopen every acknowledged
 // sample is there.
-func checkRotateFailureIsTransient(t *testing.T, fault func(e *errorFS, on bool)) {
+func checkRotateFailureIsTransient(t *testing.T, ops opKind) {
 	t.Helper()
-	efs := &errorFS{}
+	efs := newErrorFS(nil, 1)
 	dir := t.TempDir()
 	db := mustOpen(t, dir, Options{FS: efs, noFlushOnClose: true, WALSegmentSize: 64 << 10})
 	var b series.Batch // fills the first segment: incompressible values
@@ -315,13 +315,13 @@ func checkRotateFailureIsTransient(t *testing.T, fault func(e *errorFS, on bool)
 	if _, err := db.Append(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
-	efs.set(func(e *errorFS) { e.match = walSuffix; fault(e, true) })
+	efs.inject(errorRule{ops: ops, pattern: "*" + walSuffix})
 	for i, err := range appendConcurrently(db, 4) {
 		if !errors.Is(err, errInjected) || errors.Is(err, ErrWALFailed) {
 			t.Fatalf("appender %d: err %v, want the injected error, not ErrWALFailed", i, err)
 		}
 	}
-	efs.set(func(e *errorFS) { fault(e, false) })
+	efs.reset()
 	for i, err := range appendConcurrently(db, 4) {
 		if err != nil {
 			t.Fatalf("appender %d once the disk works again: %v", i, err)

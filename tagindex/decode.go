@@ -4,31 +4,34 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"os"
 	"unsafe"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
-// OpenPartition loads a partition file written by WriteFile. The file is
-// memory-mapped where the platform allows, and the bitmaps use the mapping's
-// containers in place; Close (or Index.Drop) unmaps it. Every block's
-// checksum is verified first; damage yields a *CorruptionError.
-func OpenPartition(path string) (*Partition, error) {
-	data, unmap, err := mapFile(path)
+// FS is the file system partition files are loaded through. engine.FS
+// satisfies it, so the tag index does its file I/O through the engine's
+// seam (and its test file systems) without importing the engine.
+type FS interface {
+	// MapFile maps a whole file read-only; unmap releases the mapping.
+	MapFile(name string) (data []byte, unmap func() error, err error)
+}
+
+// OpenPartition loads a partition file written from WriteTo (the engine
+// writes it atomically). The file is mapped through fs, and the bitmaps use
+// the mapping's containers in place; Close (or Index.Drop) unmaps it. Every
+// block's checksum is verified first; damage yields a *CorruptionError.
+func OpenPartition(fs FS, path string) (*Partition, error) {
+	data, unmap, err := fs.MapFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("open tag index: %w", err)
 	}
 	p, err := DecodePartition(path, data)
 	if err != nil {
-		if unmap != nil {
-			_ = unmap(data)
-		}
+		_ = unmap()
 		return nil, err
 	}
-	if unmap != nil {
-		p.mapped, p.unmap = data, unmap
-	}
+	p.mapped, p.unmap = data, unmap
 	return p, nil
 }
 
@@ -298,9 +301,4 @@ func (r *reader) bitmap(size int) *roaring.Bitmap {
 		return nil
 	}
 	return bm
-}
-
-func mapFileFallback(path string) ([]byte, func([]byte) error, error) {
-	data, err := os.ReadFile(path)
-	return data, nil, err
 }

@@ -1,13 +1,9 @@
 package tagindex
 
 import (
-	"bufio"
 	"encoding/binary"
-	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/RoaringBitmap/roaring/v2"
 )
@@ -167,49 +163,4 @@ func appendBitmap(b []byte, bm *roaring.Bitmap) []byte {
 	// Writing to memory cannot fail.
 	_, _ = bm.WriteTo(&w)
 	return w.b
-}
-
-// WriteFile writes the partition to path durably: to a temporary name, then
-// fsync, rename over path, and fsync of the directory.
-func (p *Partition) WriteFile(path string) (err error) {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("write tag index: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if _, err := p.WriteTo(bw); err != nil {
-		return fmt.Errorf("write tag index %s: %w", tmp, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write tag index %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync tag index %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close tag index %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename tag index: %w", err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	if err := d.Sync(); err != nil {
-		d.Close()
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return d.Close()
 }

@@ -17,9 +17,7 @@ func writeRandomPartition(t *testing.T, seed uint64) (*Partition, *model, string
 	ix, m := buildRandom(t, rand.New(rand.NewPCG(seed, 9)), 1500)
 	p := ix.Partition(100)
 	path := filepath.Join(t.TempDir(), "p100.tidx")
-	if err := p.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
+	writePartitionFile(t, p, path)
 	return p, m, path
 }
 
@@ -49,7 +47,7 @@ func samePartition(t *testing.T, want, got *Partition) {
 
 func TestPersistenceRoundTrip(t *testing.T) {
 	p, _, path := writeRandomPartition(t, 1)
-	loaded, err := OpenPartition(path)
+	loaded, err := OpenPartition(osFS{}, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +83,7 @@ func TestPersistenceRoundTrip(t *testing.T) {
 
 func TestLoadedPartitionAcceptsAdds(t *testing.T) {
 	p, _, path := writeRandomPartition(t, 2)
-	loaded, err := OpenPartition(path)
+	loaded, err := OpenPartition(osFS{}, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +144,7 @@ func TestCorruptionDetected(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ce *CorruptionError
-	if _, err := OpenPartition(bad); !errors.As(err, &ce) || ce.File != bad {
+	if _, err := OpenPartition(osFS{}, bad); !errors.As(err, &ce) || ce.File != bad {
 		t.Fatalf("open damaged file: %v", err)
 	}
 }

@@ -171,15 +171,13 @@ func BenchmarkPersist(b *testing.B) {
 	b.Run("write", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := p.WriteFile(path); err != nil {
-				b.Fatal(err)
-			}
+			writePartitionFile(b, p, path)
 		}
 	})
 	b.Run("open", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			q, err := OpenPartition(path)
+			q, err := OpenPartition(osFS{}, path)
 			if err != nil {
 				b.Fatal(err)
 			}

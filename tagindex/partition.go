@@ -32,7 +32,7 @@ type Partition struct {
 	sortedNames []string              // mu protects; the keys of names, sorted
 	closed      bool                  // mu protects
 	mapped      []byte                // mu protects; the mmap bitmaps of a loaded file alias, or nil
-	unmap       func([]byte) error    // releases mapped
+	unmap       func() error          // releases mapped
 
 	statsMu sync.Mutex
 	stats   *PartitionStats // statsMu protects; valid while its gen matches
@@ -174,7 +174,7 @@ func (p *Partition) Close() error {
 	p.sortedNames = nil
 	var err error
 	if p.mapped != nil && p.unmap != nil {
-		err = p.unmap(p.mapped)
+		err = p.unmap()
 	}
 	p.mapped = nil
 	return err
