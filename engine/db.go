@@ -159,7 +159,7 @@ func open(dir string, opts Options) (*DB, error) {
 		errPerMinute: fmt.Errorf("%w: more than %d new series a minute (engine.max_new_series_per_minute); retry later",
 			series.ErrSeriesLimit, opts.MaxNewSeriesPerMinute),
 	}
-	mem := newMemtable()
+	mem := newMemtableAt(db.opts.Now)
 	mem.refs.Store(1)
 	db.memp.Store(mem)
 	db.cur = &version{db: db, mems: []*memtable{mem}}

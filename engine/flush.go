@@ -87,7 +87,7 @@ func (db *DB) swapMemtable(seq uint64) *memtable {
 	db.spare = nil
 	db.spareMu.Unlock()
 	if fresh == nil {
-		fresh = newMemtable()
+		fresh = newMemtableAt(db.opts.Now)
 	}
 	fresh.refs.Store(1)
 	db.editMu.Lock()
@@ -452,7 +452,7 @@ func (db *DB) flushDue() bool {
 		return true
 	}
 	first := m.firstAdd.Load()
-	return first != 0 && time.Since(time.Unix(0, first)) >= db.opts.MemtableFlushInterval
+	return first != 0 && db.opts.Now().Sub(time.Unix(0, first)) >= db.opts.MemtableFlushInterval
 }
 
 // maybeTriggerFlush is called by the applier after each group.

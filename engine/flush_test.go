@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,5 +254,29 @@ func TestCloseStopsExplicitCompact(t *testing.T) {
 		if got := readAll(db, labels("m", "s", strconv.Itoa(s))); len(got) != 2 {
 			t.Fatalf("series %d after reopen: %v", s, got)
 		}
+	}
+}
+
+// TestMemtableAgeOnInjectedClock: the memtable's age, which flushes a quiet
+// database after MemtableFlushInterval, is read on Options.Now like every
+// other engine clock. It was read on the wall clock: an injected clock
+// moved past the interval did not make the flush due.
+func TestMemtableAgeOnInjectedClock(t *testing.T) {
+	var now atomic.Int64 // read by the engine's goroutines too
+	now.Store(time.Unix(1_700_000_000, 0).UnixNano())
+	db := mustOpen(t, t.TempDir(), Options{Now: func() time.Time { return time.Unix(0, now.Load()) },
+		MemtableFlushInterval: time.Hour, MaintenanceInterval: time.Hour, SyncMode: SyncNone})
+	defer db.Close()
+	appendOne(t, db, labels("quiet"), series.TypeFloat, now.Load(), 1)
+	if db.flushDue() {
+		t.Fatal("flush due at once")
+	}
+	now.Add(int64(time.Hour - 1))
+	if db.flushDue() {
+		t.Fatal("flush due before the interval")
+	}
+	now.Add(1)
+	if !db.flushDue() {
+		t.Fatal("flush not due once the injected clock passed MemtableFlushInterval")
 	}
 }

@@ -27,7 +27,8 @@ type memtable struct {
 	used     atomic.Int64 // bytes of samples held (length): the flush trigger
 	nSeries  atomic.Int64
 	samples  atomic.Int64
-	firstAdd atomic.Int64 // unix ns of the first insert since reset; 0 = none
+	firstAdd atomic.Int64 // unix ns of the first insert since reset, on now; 0 = none
+	now      func() time.Time
 
 	refs   atomic.Int32 // versions holding the memtable
 	walSeq uint64       // set when frozen: the WAL segments below it hold only this and older memtables
@@ -140,8 +141,12 @@ const (
 // slice headers) and page slot (TestSeriesMemory measures it).
 const memSeriesOverhead = 208
 
-func newMemtable() *memtable {
-	m := &memtable{}
+func newMemtable() *memtable { return newMemtableAt(time.Now) }
+
+// newMemtableAt returns an empty memtable whose age (firstAdd) is read on
+// the clock now: the engine's Options.Now.
+func newMemtableAt(now func() time.Time) *memtable {
+	m := &memtable{now: now}
 	pages := []*memPage{}
 	m.pages.Store(&pages)
 	return m
@@ -194,7 +199,7 @@ func (m *memtable) commit(d *memDelta) {
 	m.bytes.Add(d.bytes)
 	m.used.Add(d.used)
 	if m.firstAdd.Load() == 0 {
-		m.firstAdd.Store(time.Now().UnixNano())
+		m.firstAdd.Store(m.now().UnixNano())
 	}
 	*d = memDelta{}
 }

@@ -118,8 +118,11 @@ type Options struct {
 	// PrefetchSeries is how many series ahead a strided scan prefetches
 	// the blocks of. Zero means 32.
 	PrefetchSeries int
-	// Now returns the current time for retention and compaction (which
-	// partition is current, how long one has been quiet); nil means time.Now.
+	// Now returns the current time for retention, compaction (which
+	// partition is current, how long one has been quiet), the memtable's
+	// age (MemtableFlushInterval) and the new-series rate limit; nil means
+	// time.Now. Durations that are only measured (metrics, logs) use the
+	// wall clock.
 	Now func() time.Time
 	// MaxSeries caps the number of series; zero means no limit. There is
 	// no default: the right cap depends on the machine's memory (about
