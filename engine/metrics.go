@@ -25,21 +25,21 @@ type metrics struct {
 	quarantined   atomicCounter // segments moved to the quarantine directory
 	inQuarantine  atomic.Int64  // segment files in the quarantine directory, counted at open
 
-	flushes          atomicCounter
-	flushedSamples   atomicCounter
-	flushedBytes     atomicCounter
-	compactions      atomicCounter
-	compactedSamples atomicCounter
-	compactedBytes   atomicCounter
-	droppedSegments  atomicCounter
+	flushes             atomicCounter
+	flushedSamples      atomicCounter
+	flushedBytes        atomicCounter
+	compactions         atomicCounter
+	compactedSamples    atomicCounter
+	compactedBytes      atomicCounter
+	droppedSegments     atomicCounter
 	retentionRuns       atomicCounter
 	retentionPartitions atomicCounter
 	retentionSeries     atomicCounter // series dropped, counted once per partition
 	retentionSamples    atomicCounter
 	retentionBytes      atomicCounter
 	retentionRewrites   atomicCounter
-	fsyncDuration    prometheus.Histogram
-	groupBatches     prometheus.Histogram
+	fsyncDuration       prometheus.Histogram
+	groupBatches        prometheus.Histogram
 
 	reg        prometheus.Registerer  // nil: nothing registered
 	registered []prometheus.Collector // unregistered by Close
