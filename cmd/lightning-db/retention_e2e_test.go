@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRetentionE2E writes four databases with old and recent samples,
+// then restarts the server with retention rules from the config (a and d:
+// 30 days) and from CREATE RETENTION POLICY on /query (b: 7 days), waits
+// for the background enforcement on /metrics, and checks through
+// /api/v1/export that the expired samples are gone and the rest kept,
+// also after another restart.
+func TestRetentionE2E(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	old, older, recent := now.Add(-40*24*time.Hour), now.Add(-50*24*time.Hour), now.Add(-time.Hour)
+	p := startServer(t, dir)
+	var body strings.Builder
+	for _, db := range []string{"a", "b", "c"} {
+		fmt.Fprintf(&body, "m,db=%s v=1 %d\nm,db=%s v=2 %d\n", db, old.UnixNano(), db, recent.UnixNano())
+	}
+	fmt.Fprintf(&body, "m,db=d v=1 %d\n", older.UnixNano())
+	resp, err := http.Post(p.url("/write"), "text/plain", strings.NewReader(body.String()))
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("write: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	p.stop() // flushes: every sample is in a segment
+
+	cfg := filepath.Join(dir, "..", "retention.yaml")
+	yaml := "retention:\n  check_interval: 100ms\n  databases:\n    a: 30d\n    d: 30d\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = startServer(t, dir, "--config", cfg)
+	got := influxQuery(t, p, `CREATE RETENTION POLICY "week" ON "b" DURATION 7d REPLICATION 1 DEFAULT`)
+	if got != `{"results":[{"statement_id":0}]}` {
+		t.Fatalf("CREATE RETENTION POLICY: %s", got)
+	}
+	waitMetric(t, p, "lightningdb_retention_rewrites_total", 1)
+	waitMetric(t, p, "lightningdb_retention_dropped_partitions_total", 1)
+	check := func(p *proc) {
+		t.Helper()
+		want := map[string]int{"m_v{db=a}": 1, "m_v{db=b}": 1, "m_v{db=c}": 2}
+		ex := p.export(`{__name__=~"m.*"}`)
+		for k, n := range want {
+			if len(ex[k].Timestamps) != n {
+				t.Errorf("%s: %d samples %v, want %d", k, len(ex[k].Timestamps), ex[k].Timestamps, n)
+			}
+		}
+		if e, ok := ex["m_v{db=d}"]; ok && len(e.Timestamps) > 0 {
+			t.Errorf("db d expired but exported: %v", e.Timestamps)
+		}
+	}
+	check(p)
+	if v := p.metricValue("lightningdb_retention_dropped_samples_total"); v != 3 {
+		t.Errorf("dropped samples %v, want 3 (a, b old; d)", v)
+	}
+	p.stop()
+
+	p = startServer(t, dir, "--config", cfg)
+	defer p.stop()
+	check(p)
+	got = influxQuery(t, p, `SHOW RETENTION POLICIES ON "b"`)
+	want := `{"results":[{"statement_id":0,"series":[{"columns":["name","duration","shardGroupDuration","replicaN","default"],` +
+		`"values":[["autogen","0s","168h0m0s",1,false],["week","168h0m0s","24h0m0s",1,true]]}]}]}`
+	if got != want {
+		t.Fatalf("SHOW RETENTION POLICIES after restart:\n got %s\nwant %s", got, want)
+	}
+}
+
+// influxQuery posts q to /query and returns the body without its newline.
+func influxQuery(t *testing.T, p *proc, q string) string {
+	t.Helper()
+	resp, err := http.PostForm(p.url("/query"), url.Values{"q": {q}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("query %q: %d %s", q, resp.StatusCode, b)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// waitMetric polls /metrics until name reaches at least min, for 20 s.
+func waitMetric(t *testing.T, p *proc, name string, min float64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v := p.metricValue(name)
+		if v >= min {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after 20 s, want >= %v; log:\n%s", name, v, min, p.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
