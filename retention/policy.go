@@ -54,7 +54,11 @@ func (p *Policy) Retention(id series.ID) time.Duration {
 	if canon == nil {
 		return Forever
 	}
-	ls, err := series.UnmarshalLabels(nil, canon)
+	var ls series.Labels // canonical forms are sorted by name
+	err := series.ForEachCanonical(canon, func(name, value []byte) error {
+		ls = append(ls, series.Label{Name: string(name), Value: string(value)})
+		return nil
+	})
 	if err != nil {
 		return Forever // never expire what cannot be read
 	}
