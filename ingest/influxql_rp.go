@@ -69,7 +69,7 @@ func parseRPStatement(s string) (st rpStmt, ok bool, err error) {
 	}
 	verb := strings.ToUpper(toks[0].s)
 	if len(toks) < 6 || !kw(4, "ON") {
-		return st, true, fmt.Errorf("%s RETENTION POLICY: want %s RETENTION POLICY <name> ON <database> ...", verb, verb)
+		return st, true, fmt.Errorf("%s RETENTION POLICY: want %s RETENTION POLICY name ON database ...", verb, verb)
 	}
 	st.name, st.db = toks[3].s, toks[5].s
 	if st.name == "" || st.db == "" {
@@ -96,7 +96,7 @@ func parseShowRPs(rest []token, st *rpStmt) error {
 		return nil
 	}
 	if len(rest) != 2 || rest[0].quoted || !strings.EqualFold(rest[0].s, "ON") || rest[1].s == "" {
-		return errors.New("SHOW RETENTION POLICIES: want SHOW RETENTION POLICIES [ON <database>]")
+		return errors.New("SHOW RETENTION POLICIES: want SHOW RETENTION POLICIES [ON database]")
 	}
 	st.db = rest[1].s
 	return nil
@@ -170,6 +170,9 @@ func parseRPOptions(verb string, toks []token, st *rpStmt) error {
 func parseInfluxDuration(s string) (time.Duration, error) {
 	if strings.EqualFold(s, "INF") {
 		return 0, nil
+	}
+	if s == "" {
+		return 0, errors.New("empty duration")
 	}
 	var total time.Duration
 	rest := s
