@@ -146,6 +146,7 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 			return
 		case kind == stmtCreateDatabase:
 			h.dbs.add(db)
+			res.Error = h.createDatabaseWith(s, db)
 		case kind == stmtShowDatabases:
 			set := querySet{Name: "databases", Columns: []string{"name"}}
 			for _, n := range h.dbs.list() {
@@ -161,6 +162,23 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		results = append(results, res)
 	}
 	writeJSON(w, http.StatusOK, map[string][]queryResult{"results": results})
+}
+
+// createDatabaseWith makes the WITH clause of CREATE DATABASE the
+// database's default retention policy, as InfluxDB does; it returns the
+// statement error, if any.
+func (h *InfluxHandler) createDatabaseWith(s, db string) string {
+	if h.opts.RetentionPolicies == nil {
+		return ""
+	}
+	rp, ok, err := parseCreateDatabaseWith(s)
+	if ok && err == nil {
+		err = h.opts.RetentionPolicies.CreateRetentionPolicy(db, rp)
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // rpColumns are the columns of SHOW RETENTION POLICIES in InfluxDB 1.x.

@@ -234,3 +234,39 @@ func tokenize(s string) ([]token, error) {
 	}
 	return out, nil
 }
+
+// parseCreateDatabaseWith reads the WITH clause of CREATE DATABASE:
+// WITH [DURATION d] [REPLICATION n] [SHARD DURATION d] [NAME rp], which
+// InfluxDB turns into the database's default policy. ok is false without
+// a WITH clause.
+func parseCreateDatabaseWith(s string) (rp RetentionPolicy, ok bool, err error) {
+	toks, err := tokenize(s)
+	if err != nil {
+		return rp, false, err
+	}
+	i := 0
+	for i < len(toks) && (toks[i].quoted || !strings.EqualFold(toks[i].s, "WITH")) {
+		i++
+	}
+	if i == len(toks) {
+		return rp, false, nil
+	}
+	rest := toks[i+1:]
+	rp.Name = "autogen"
+	for j := 0; j+1 < len(rest); j++ {
+		if !rest[j].quoted && strings.EqualFold(rest[j].s, "NAME") {
+			rp.Name = rest[j+1].s
+			rest = append(rest[:j:j], rest[j+2:]...)
+			break
+		}
+	}
+	var st rpStmt
+	if err := parseRPOptions("CREATE DATABASE ... WITH", rest, &st); err != nil {
+		return rp, true, err
+	}
+	if st.rp.Default {
+		return rp, true, errors.New("CREATE DATABASE ... WITH: unexpected DEFAULT")
+	}
+	rp.Duration, rp.ShardGroupDuration, rp.ReplicaN, rp.Default = st.rp.Duration, st.rp.ShardGroupDuration, max(st.rp.ReplicaN, 1), true
+	return rp, true, nil
+}

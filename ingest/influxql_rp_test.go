@@ -68,6 +68,10 @@ func TestRetentionPolicyStatements(t *testing.T) {
 		{`ALTER RETENTION POLICY week ON b`, "", 400, `{"error":"error parsing query: ALTER RETENTION POLICY: nothing to change (DURATION, REPLICATION, SHARD DURATION or DEFAULT)"}`},
 		{`CREATE RETENTION POLICY week ON b DURATION 7d REPLICATION 0`, "", 400, `{"error":"error parsing query: CREATE RETENTION POLICY: REPLICATION \"0\": want a positive integer"}`},
 		{`DROP RETENTION POLICY week ON b now`, "", 400, `{"error":"error parsing query: DROP RETENTION POLICY: unexpected \"now\""}`},
+		{`CREATE DATABASE "d" WITH DURATION 3d REPLICATION 1 NAME "three"; SHOW RETENTION POLICIES ON d`, "", 200,
+			`{"results":[{"statement_id":0},{"statement_id":1,"series":[{"columns":["name","duration","shardGroupDuration","replicaN","default"],"values":[["three","72h0m0s","24h0m0s",1,true]]}]}]}`},
+		{`CREATE DATABASE e WITH DURATION 3q`, "", 200, `{"results":[{"statement_id":0,"error":"invalid duration \"3q\""}]}`},
+		{`CREATE DATABASE f`, "", 200, `{"results":[{"statement_id":0}]}`},
 	}
 	for i, s := range steps {
 		code, body := do(s.q, s.db)
@@ -102,7 +106,11 @@ func FuzzRetentionPolicyStatement(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	f.Add(`CREATE DATABASE "d" WITH DURATION 3d REPLICATION 1 SHARD DURATION 1h NAME "three"`)
 	f.Fuzz(func(t *testing.T, s string) {
+		if rp, ok, err := parseCreateDatabaseWith(s); ok && err == nil && (rp.Name == "" || !rp.Default || rp.Duration < 0) {
+			t.Fatalf("%q: CREATE DATABASE WITH gave %+v", s, rp)
+		}
 		st, ok, err := parseRPStatement(s)
 		if !ok || err != nil {
 			return
