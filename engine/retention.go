@@ -19,7 +19,9 @@ type RetentionPolicy interface {
 	// Retention returns how long series id's samples are kept; zero or
 	// negative keeps them for ever. It is called once per series and
 	// partition by each retention run and compaction, so it must be cheap
-	// (cached per ID).
+	// (cached per ID). A policy may also have a method Bounded() bool
+	// that reports false when no series can expire: the engine then skips
+	// retention work.
 	Retention(id series.ID) time.Duration
 }
 
@@ -53,8 +55,11 @@ type RetentionRun struct {
 // policy returns the per-series policy in force, or nil when nothing
 // expires.
 func (db *DB) policy() RetentionPolicy {
-	if db.opts.RetentionPolicy != nil {
-		return db.opts.RetentionPolicy
+	if p := db.opts.RetentionPolicy; p != nil {
+		if b, ok := p.(interface{ Bounded() bool }); ok && !b.Bounded() {
+			return nil // every series is kept for ever: nothing to examine
+		}
+		return p
 	}
 	if db.opts.Retention > 0 {
 		return uniformRetention(db.opts.Retention)

@@ -68,13 +68,27 @@ func TestRetentionE2E(t *testing.T) {
 	p.stop()
 
 	p = startServer(t, dir, "--config", cfg)
-	defer p.stop()
 	check(p)
 	got = influxQuery(t, p, `SHOW RETENTION POLICIES ON "b"`)
 	want := `{"results":[{"statement_id":0,"series":[{"columns":["name","duration","shardGroupDuration","replicaN","default"],` +
 		`"values":[["autogen","0s","168h0m0s",1,false],["week","168h0m0s","24h0m0s",1,true]]}]}]}`
 	if got != want {
 		t.Fatalf("SHOW RETENTION POLICIES after restart:\n got %s\nwant %s", got, want)
+	}
+	// The restored policy applies: an old sample of b written now does not
+	// outlive the flush at shutdown; one of c (kept for ever) does.
+	late := fmt.Sprintf("m,db=b v=9 %d\nm,db=c v=9 %d\n", old.Add(time.Hour).UnixNano(), old.Add(time.Hour).UnixNano())
+	resp, err = http.Post(p.url("/write"), "text/plain", strings.NewReader(late))
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("write: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	p.stop()
+	p = startServer(t, dir, "--config", cfg)
+	defer p.stop()
+	ex := p.export(`{__name__="m_v"}`)
+	if n, m := len(ex["m_v{db=b}"].Timestamps), len(ex["m_v{db=c}"].Timestamps); n != 1 || m != 3 {
+		t.Fatalf("after the late write and a restart: b has %d samples (want 1), c %d (want 3)", n, m)
 	}
 }
 
