@@ -46,6 +46,9 @@ func TestRetentionE2E(t *testing.T) {
 	if got != `{"results":[{"statement_id":0}]}` {
 		t.Fatalf("CREATE RETENTION POLICY: %s", got)
 	}
+	// a's rule may be enforced before the policy for b exists: wait for
+	// all three expired samples (a and b old: rewrites; d: a whole drop).
+	waitMetric(t, p, "lightningdb_retention_dropped_samples_total", 3)
 	waitMetric(t, p, "lightningdb_retention_rewrites_total", 1)
 	waitMetric(t, p, "lightningdb_retention_dropped_partitions_total", 1)
 	check := func(p *proc) {
