@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func buildRetentionDB(b *testing.B, nSeries, perDay, days int, mixed bool) (*DB,
 		for s := range nSeries {
 			bt.AddSeries(labels("m", "s", fmt.Sprint(s)), series.TypeFloat)
 			for i := range perDay {
-				bt.AppendFloat(int64(d)*day+int64(i)*step, float64(i))
+				bt.AppendFloat(int64(d)*day+int64(i)*step, math.Round(100*math.Sin(float64(i+s)))/10) // gauge-like, 0.1 resolution
 			}
 		}
 		if _, err := db.Append(context.Background(), &bt); err != nil {
