@@ -20,8 +20,10 @@ type RetentionPolicy interface {
 	// negative keeps them for ever. It is called once per series and
 	// partition by each retention run and compaction, so it must be cheap
 	// (cached per ID). A policy may also have a method Bounded() bool
-	// that reports false when no series can expire: the engine then skips
-	// retention work.
+	// that reports false when no series can expire (the engine then skips
+	// retention work), and a method Generation() uint64 that changes when
+	// its answers may have (the engine then forgets what it cached); a
+	// policy without it is taken to never change.
 	Retention(id series.ID) time.Duration
 }
 
@@ -44,7 +46,17 @@ type retentionState struct {
 
 type partNext struct {
 	segs  uint64 // segSetKey of the segments examined
+	gen   uint64 // the policy's generation
 	until int64
+}
+
+// policyGeneration returns p's generation, or 0 for a policy that never
+// changes.
+func policyGeneration(p RetentionPolicy) uint64 {
+	if g, ok := p.(interface{ Generation() uint64 }); ok {
+		return g.Generation()
+	}
+	return 0
 }
 
 // RetentionRun is what one retention run removed.
@@ -167,11 +179,11 @@ func (db *DB) classifyPartition(pol RetentionPolicy, p partSegs, now int64) (all
 		}
 		return all, false, n
 	}
-	key := segSetKey(p.segs)
+	key, gen := segSetKey(p.segs), policyGeneration(pol)
 	db.ret.mu.Lock()
 	nx, ok := db.ret.next[p.start]
 	db.ret.mu.Unlock()
-	if ok && nx.segs == key && now < nx.until {
+	if ok && nx.segs == key && nx.gen == gen && now < nx.until {
 		return false, false, 0
 	}
 	ids := unionBitmaps(p.segs)
@@ -194,7 +206,7 @@ func (db *DB) classifyPartition(pol RetentionPolicy, p partSegs, now int64) (all
 		if db.ret.next == nil {
 			db.ret.next = map[int64]partNext{}
 		}
-		db.ret.next[p.start] = partNext{segs: key, until: until}
+		db.ret.next[p.start] = partNext{segs: key, gen: gen, until: until}
 		db.ret.mu.Unlock()
 	}
 	return all, some, ids.GetCardinality()

@@ -12,8 +12,19 @@ import (
 
 // mapPolicy gives retention by series ID; unknown IDs are kept for ever.
 type mapPolicy struct {
-	mu sync.Mutex
-	m  map[series.ID]time.Duration
+	mu  sync.Mutex
+	m   map[series.ID]time.Duration
+	gen atomic.Uint64
+}
+
+func (p *mapPolicy) Generation() uint64 { return p.gen.Load() }
+
+// set changes id's retention and the generation.
+func (p *mapPolicy) set(id series.ID, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m[id] = d
+	p.gen.Add(1)
 }
 
 func (p *mapPolicy) Retention(id series.ID) time.Duration {
@@ -106,5 +117,31 @@ func TestRetentionNextExpiry(t *testing.T) {
 	must(t, db.ApplyRetention(context.Background()))
 	if st := db.Stats(); st.Partitions != 0 {
 		t.Fatalf("not dropped once expired: %+v", st)
+	}
+}
+
+// TestRetentionPolicyChange: a partition skipped under a long retention is
+// dropped at the next run once the policy shortens it (a new generation).
+func TestRetentionPolicyChange(t *testing.T) {
+	var now atomic.Int64
+	now.Store(day)
+	pol := &mapPolicy{m: map[series.ID]time.Duration{}}
+	db := mustOpen(t, t.TempDir(), Options{RetentionPolicy: pol, MaintenanceInterval: time.Hour, DisableCompaction: true,
+		Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	defer db.Close()
+	a := labels("s", "k", "a")
+	appendOne(t, db, a, series.TypeInt, day/2, 1)
+	must(t, db.Flush(context.Background()))
+	id, _ := db.Lookup(a)
+	pol.set(id, time.Duration(30*day))
+	now.Store(5 * day)
+	must(t, db.ApplyRetention(context.Background()))
+	if st := db.Stats(); st.Partitions != 1 {
+		t.Fatalf("dropped under 30 days: %+v", st)
+	}
+	pol.set(id, time.Duration(2*day))
+	must(t, db.ApplyRetention(context.Background()))
+	if st := db.Stats(); st.Partitions != 0 {
+		t.Fatalf("not dropped after the policy shortened: %+v", st)
 	}
 }

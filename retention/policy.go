@@ -3,6 +3,7 @@ package retention
 import (
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lightningdb/lightningdb/series"
@@ -27,6 +28,7 @@ type Policy struct {
 	mu    sync.RWMutex // protects dbs, cache
 	dbs   map[string]time.Duration
 	cache map[series.ID]time.Duration
+	gen   atomic.Uint64 // bumped by every change of dbs
 }
 
 // NewPolicy returns a policy over rules (nil: keep everything) that reads
@@ -84,7 +86,13 @@ func (p *Policy) SetDatabases(dbs map[string]time.Duration) {
 	defer p.mu.Unlock()
 	p.dbs = maps.Clone(dbs)
 	clear(p.cache)
+	p.gen.Add(1)
 }
+
+// Generation changes whenever the policy's answers may have changed (a
+// run-time policy was created, altered or dropped): the engine forgets
+// what it cached about partitions.
+func (p *Policy) Generation() uint64 { return p.gen.Load() }
 
 // DatabaseDefault returns the configured retention of database db
 // (ignoring matcher rules and run-time policies): what SHOW RETENTION
