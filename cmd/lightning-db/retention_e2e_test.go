@@ -126,3 +126,84 @@ func waitMetric(t *testing.T, p *proc, name string, min float64) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestRetentionKill SIGKILLs the server at varying moments while it
+// enforces retention (a whole-partition drop and a rewrite per kill
+// cycle), then checks that kept data is all there and expired data does
+// not come back.
+func TestRetentionKill(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	const nSeries = 200
+	p := startServer(t, dir)
+	var body strings.Builder
+	for s := range nSeries {
+		for d := 40; d <= 44; d++ { // five old partitions: a and c mixed
+			ts := now.Add(-time.Duration(d) * 24 * time.Hour).UnixNano()
+			fmt.Fprintf(&body, "m,db=a,s=%d v=%d %d\nm,db=c,s=%d v=%d %d\n", s, d, ts, s, d, ts)
+		}
+		fmt.Fprintf(&body, "m,db=a,s=%d v=1 %d\nm,db=c,s=%d v=1 %d\n", s, now.UnixNano(), s, now.UnixNano())
+		fmt.Fprintf(&body, "m,db=x,s=%d v=1 %d\n", s, now.Add(-60*24*time.Hour).UnixNano()) // a partition of x alone
+	}
+	resp, err := http.Post(p.url("/write"), "text/plain", strings.NewReader(body.String()))
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("write: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	p.stop()
+	cfg := filepath.Join(dir, "..", "retention.yaml")
+	yaml := "retention:\n  check_interval: 20ms\n  databases:\n    a: 30d\n    x: 30d\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Kill points: after the first samples went (a drop or a rewrite
+	// installed, other rewrites pending or running), as soon as ready (the
+	// first run racing the kill), after a run.
+	for i, event := range []string{"lightningdb_retention_dropped_samples_total", "", "lightningdb_retention_runs_total"} {
+		p = startServer(t, dir, "--config", cfg)
+		if event != "" {
+			waitMetric(t, p, event, 1)
+		}
+		p.kill()
+		t.Logf("kill %d at %q", i, event)
+	}
+	p = startServer(t, dir, "--config", cfg)
+	defer p.stop()
+	waitExport := func() map[string]exported {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ex := p.export(`{__name__="m_v"}`)
+			done := true
+			for k, e := range ex {
+				if strings.Contains(k, "db=a") && len(e.Timestamps) != 1 || strings.Contains(k, "db=x") && len(e.Timestamps) > 0 {
+					done = false
+				}
+			}
+			if done || time.Now().After(deadline) {
+				return ex
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	ex := waitExport()
+	var a, c int
+	for k, e := range ex {
+		switch {
+		case strings.Contains(k, "db=a"):
+			a++
+			if len(e.Timestamps) != 1 {
+				t.Errorf("%s: %d samples, want only the recent one", k, len(e.Timestamps))
+			}
+		case strings.Contains(k, "db=c"):
+			c++
+			if len(e.Timestamps) != 6 {
+				t.Errorf("%s: %d samples, want 6 (kept for ever)", k, len(e.Timestamps))
+			}
+		case strings.Contains(k, "db=x") && len(e.Timestamps) > 0:
+			t.Errorf("%s: expired samples came back: %v", k, e.Timestamps)
+		}
+	}
+	if a != nSeries || c != nSeries {
+		t.Fatalf("%d series of a and %d of c exported, want %d each", a, c, nSeries)
+	}
+}
