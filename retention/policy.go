@@ -2,6 +2,7 @@ package retention
 
 import (
 	"maps"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,11 +26,16 @@ type Policy struct {
 	dbLabel string
 	src     LabelSource
 
-	mu    sync.RWMutex // protects dbs, cache
-	dbs   map[string]time.Duration
-	cache map[series.ID]time.Duration
+	mu  sync.RWMutex // protects dbs, cache
+	dbs map[string]time.Duration
+	// cache holds the answer per series ID (IDs are dense), unset where
+	// not yet known: 8 bytes a series.
+	cache []time.Duration
 	gen   atomic.Uint64 // bumped by every change of dbs
 }
+
+// unset marks a cache slot not yet computed.
+const unset time.Duration = math.MinInt64
 
 // NewPolicy returns a policy over rules (nil: keep everything) that reads
 // labels from src. dbLabel names the database label ("db" when empty).
@@ -40,16 +46,19 @@ func NewPolicy(rules *Rules, dbLabel string, src LabelSource) *Policy {
 	if dbLabel == "" {
 		dbLabel = "db"
 	}
-	return &Policy{rules: rules, dbLabel: dbLabel, src: src, cache: map[series.ID]time.Duration{}}
+	return &Policy{rules: rules, dbLabel: dbLabel, src: src}
 }
 
 // Retention returns how long series id's samples are kept; Forever (0)
 // keeps them for ever, as does an ID src does not know.
 func (p *Policy) Retention(id series.ID) time.Duration {
 	p.mu.RLock()
-	d, ok := p.cache[id]
+	d := unset
+	if int(id) < len(p.cache) {
+		d = p.cache[id]
+	}
 	p.mu.RUnlock()
-	if ok {
+	if d != unset {
 		return d
 	}
 	canon := p.src.Labels(id)
@@ -67,6 +76,14 @@ func (p *Policy) Retention(id series.ID) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d = p.rules.For(ls, p.dbLabel, p.dbs)
+	if int(id) >= len(p.cache) {
+		grown := make([]time.Duration, max(int(id)+1, 2*len(p.cache), 1024))
+		n := copy(grown, p.cache)
+		for i := n; i < len(grown); i++ {
+			grown[i] = unset
+		}
+		p.cache = grown
+	}
 	p.cache[id] = d
 	return d
 }
@@ -85,7 +102,9 @@ func (p *Policy) SetDatabases(dbs map[string]time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.dbs = maps.Clone(dbs)
-	clear(p.cache)
+	for i := range p.cache {
+		p.cache[i] = unset
+	}
 	p.gen.Add(1)
 }
 
