@@ -14,6 +14,9 @@ var (
 	ErrPolicyNotFound = errors.New("retention policy not found")
 	// ErrPolicyExists is a CREATE of a policy that exists with other settings.
 	ErrPolicyExists = errors.New("retention policy already exists")
+	// ErrTooManyPolicies is a CREATE past MaxPoliciesPerDatabase or
+	// MaxPolicyDatabases, or a name longer than MaxPolicyNameLen.
+	ErrTooManyPolicies = errors.New("retention policy limit")
 	// ErrPolicyTooShort is a policy duration under one hour (InfluxDB's minimum).
 	ErrPolicyTooShort = errors.New("retention policy duration must be at least 1h0m0s")
 )

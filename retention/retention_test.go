@@ -2,6 +2,7 @@ package retention
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,6 +195,24 @@ func TestStoreInfluxSemantics(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, StoreFile+".tmp")); !os.IsNotExist(err) {
 		t.Fatalf("temporary file left: %v", err)
+	}
+}
+
+func TestStoreLimits(t *testing.T) {
+	s, err := OpenStore(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxPoliciesPerDatabase {
+		if err := s.Create("db", RP{Name: fmt.Sprint("p", i), Duration: 2 * day}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Create("db", RP{Name: "one_more", Duration: 2 * day}); !errors.Is(err, ErrTooManyPolicies) {
+		t.Fatalf("policy %d: %v", MaxPoliciesPerDatabase+1, err)
+	}
+	if err := s.Create("db2", RP{Name: strings.Repeat("x", MaxPolicyNameLen+1), Duration: 2 * day}); !errors.Is(err, ErrTooManyPolicies) {
+		t.Fatalf("long name: %v", err)
 	}
 }
 

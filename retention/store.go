@@ -20,6 +20,14 @@ const StoreFile = "retention_policies.json"
 // accepts (also the shortest shard group duration).
 const MinPolicyDuration = time.Hour
 
+// Limits on the store: every CREATE rewrites the whole file, so a client
+// must not be able to grow it without bound.
+const (
+	MaxPoliciesPerDatabase = 64
+	MaxPolicyDatabases     = 4096
+	MaxPolicyNameLen       = 255
+)
+
 // RP is an InfluxDB retention policy. Duration Forever is INF.
 type RP struct {
 	Name               string        `json:"name"`
@@ -106,8 +114,14 @@ func (s *Store) Create(db string, rp RP) error {
 	if err := normalize(&rp); err != nil {
 		return err
 	}
+	if len(rp.Name) > MaxPolicyNameLen || len(db) > MaxPolicyNameLen {
+		return fmt.Errorf("%w: names are at most %d bytes", ErrTooManyPolicies, MaxPolicyNameLen)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.dbs[db] == nil && len(s.dbs) >= MaxPolicyDatabases {
+		return fmt.Errorf("%w: at most %d databases have retention policies", ErrTooManyPolicies, MaxPolicyDatabases)
+	}
 	d := s.db(db)
 	if i := d.index(rp.Name); i >= 0 {
 		old := d.Policies[i]
@@ -116,6 +130,9 @@ func (s *Store) Create(db string, rp RP) error {
 			return nil
 		}
 		return ErrPolicyExists
+	}
+	if len(d.Policies) >= MaxPoliciesPerDatabase {
+		return fmt.Errorf("%w: at most %d retention policies per database", ErrTooManyPolicies, MaxPoliciesPerDatabase)
 	}
 	d.Policies = append(d.Policies, rp)
 	if rp.Default {
@@ -128,6 +145,9 @@ func (s *Store) Create(db string, rp RP) error {
 func (s *Store) Alter(db, name string, dur, shard *time.Duration, replicaN *int, makeDefault bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.dbs[db] == nil && (name != "autogen" || len(s.dbs) >= MaxPolicyDatabases) {
+		return fmt.Errorf("%w: %s", ErrPolicyNotFound, name)
+	}
 	d := s.db(db)
 	i := d.index(name)
 	if i < 0 && name == "autogen" && !d.AutogenDropped { // the implicit one: store it
@@ -161,12 +181,20 @@ func (s *Store) Alter(db, name string, dur, shard *time.Duration, replicaN *int,
 func (s *Store) Drop(db, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.db(db)
+	d := s.dbs[db]
+	if d == nil {
+		if name != "autogen" || len(s.dbs) >= MaxPolicyDatabases {
+			return nil
+		}
+		d = s.db(db) // dropping the implicit autogen is remembered
+	}
 	i := d.index(name)
-	if i < 0 {
+	if i < 0 && name != "autogen" {
 		return nil
 	}
-	d.Policies = slices.Delete(d.Policies, i, i+1)
+	if i >= 0 {
+		d.Policies = slices.Delete(d.Policies, i, i+1)
+	}
 	if name == "autogen" {
 		d.AutogenDropped = true
 	}

@@ -96,7 +96,7 @@ func rpError(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, retention.ErrPolicyExists), errors.Is(err, retention.ErrPolicyNotFound),
-		errors.Is(err, retention.ErrPolicyTooShort):
+		errors.Is(err, retention.ErrPolicyTooShort), errors.Is(err, retention.ErrTooManyPolicies):
 		return err
 	}
 	return fmt.Errorf("retention policy: %w", err)
