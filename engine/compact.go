@@ -50,6 +50,9 @@ func (j *compactJob) release() {
 func (db *DB) pickCompaction(force bool) *compactJob {
 	v := db.acquire()
 	defer v.unref()
+	if j := db.pickRewrite(v); j != nil {
+		return j // retention found expired series beside kept ones
+	}
 	now := db.opts.Now()
 	nowPart := db.partitionStart(now.UnixNano())
 	fanIn := db.opts.CompactionFanIn
@@ -152,7 +155,8 @@ func (db *DB) compact(ctx context.Context, job *compactJob) error {
 			w.abort()
 		}
 	}()
-	if err := db.mergeInto(ctx, w, job); err != nil {
+	var run RetentionRun
+	if err := db.mergeInto(ctx, w, job, &run); err != nil {
 		return fmt.Errorf("compact partition %d: %w", job.part, err)
 	}
 	segs, samples, err := db.finishWriters(writers, job.level, job.seq)
@@ -177,13 +181,17 @@ func (db *DB) compact(ctx context.Context, job *compactJob) error {
 	db.m.compactions.Inc()
 	db.m.compactedSamples.Add(uint64(samples))
 	db.m.compactedBytes.Add(uint64(in))
+	db.noteRewrite(run, in, out)
 	db.log.Debug("compacted", "partition", job.part, "inputs", len(job.inputs), "level", job.level,
 		"samples", samples, "bytes_in", in, "duration", time.Since(start))
 	return nil
 }
 
-// mergeInto writes the merged series of the job's inputs to w.
-func (db *DB) mergeInto(ctx context.Context, w *segmentWriter, job *compactJob) error {
+// mergeInto writes the merged series of the job's inputs to w, leaving
+// out the series that retention expired in the job's partition (counted
+// in run).
+func (db *DB) mergeInto(ctx context.Context, w *segmentWriter, job *compactJob, run *RetentionRun) error {
+	end, cutoffOf := partitionEnd(job.part, db.opts.PartitionDuration), db.retentionCutoff()
 	ids := roaring.New()
 	for _, s := range job.inputs {
 		ids.Or(s.x.bitmap)
@@ -213,6 +221,11 @@ func (db *DB) mergeInto(ctx context.Context, w *segmentWriter, job *compactJob) 
 		it.load(id, math.MinInt64, math.MaxInt64, parts, nil, nil)
 		if err := it.Err(); err != nil {
 			return err // never compact damaged data away silently
+		}
+		if end < cutoffOf(id) {
+			run.Series++
+			run.Samples += uint64(len(it.ts))
+			continue
 		}
 		if err := w.writeSeries(id, it.typ, it.ts, it.vals, it.strs); err != nil {
 			return err

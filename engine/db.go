@@ -77,6 +77,7 @@ type DB struct {
 	pointPF       prefetcher // stateless advice for Select (ScanPoint)
 	flushq        chan struct{}
 	compactq      chan struct{}
+	ret           retentionState // per-series retention bookkeeping (retention.go)
 	bgCancel      context.CancelFunc
 	bgCtx         context.Context // ends when Close begins
 	bgWG          sync.WaitGroup

@@ -168,10 +168,11 @@ func (db *DB) writeMemtable(m *memtable) (segs []*segment, samples int64, err er
 			w.abort()
 		}
 	}()
-	dur, cutoff := db.opts.PartitionDuration, db.retentionCutoff()
+	dur, cutoffOf := db.opts.PartitionDuration, db.retentionCutoff()
 	var buf sampleBuf
 	err = m.forEach(func(id series.ID, s *memSeries) error {
 		ts, vals := s.samples(&buf)
+		cutoff := cutoffOf(id)
 		for lo := 0; lo < len(ts); {
 			p := db.partitionStart(ts[lo])
 			end := partitionEnd(p, dur)

@@ -25,15 +25,21 @@ type metrics struct {
 	quarantined   atomicCounter // segments moved to the quarantine directory
 	inQuarantine  atomic.Int64  // segment files in the quarantine directory, counted at open
 
-	flushes          atomicCounter
-	flushedSamples   atomicCounter
-	flushedBytes     atomicCounter
-	compactions      atomicCounter
-	compactedSamples atomicCounter
-	compactedBytes   atomicCounter
-	droppedSegments  atomicCounter
-	fsyncDuration    prometheus.Histogram
-	groupBatches     prometheus.Histogram
+	flushes             atomicCounter
+	flushedSamples      atomicCounter
+	flushedBytes        atomicCounter
+	compactions         atomicCounter
+	compactedSamples    atomicCounter
+	compactedBytes      atomicCounter
+	droppedSegments     atomicCounter
+	retentionRuns       atomicCounter
+	retentionPartitions atomicCounter
+	retentionSeries     atomicCounter // series dropped, counted once per partition
+	retentionSamples    atomicCounter
+	retentionBytes      atomicCounter
+	retentionRewrites   atomicCounter
+	fsyncDuration       prometheus.Histogram
+	groupBatches        prometheus.Histogram
 
 	reg        prometheus.Registerer  // nil: nothing registered
 	registered []prometheus.Collector // unregistered by Close
@@ -95,6 +101,12 @@ func newMetrics(reg prometheus.Registerer, db *DB) (*metrics, error) {
 		counter("engine_compacted_bytes_total", "Segment bytes read by compactions.", m.compactedBytes.get),
 		counter("engine_retention_dropped_segments_total", "Segments dropped by retention.", m.droppedSegments.get),
 		gauge("engine_series", "Series in the registry.", func() float64 { return float64(db.reg.Len()) }),
+		counter("retention_runs_total", "Retention enforcement runs.", m.retentionRuns.get),
+		counter("retention_dropped_partitions_total", "Partitions dropped whole by retention.", m.retentionPartitions.get),
+		counter("retention_dropped_series_total", "Series removed by retention, counted once per partition they were removed from.", m.retentionSeries.get),
+		counter("retention_dropped_samples_total", "Samples removed by retention (whole partitions and rewrites).", m.retentionSamples.get),
+		counter("retention_dropped_bytes_total", "Segment bytes removed by retention (whole partitions and rewrites).", m.retentionBytes.get),
+		counter("retention_rewrites_total", "Partitions rewritten by compaction without their expired series.", m.retentionRewrites.get),
 	}
 	for r, name := range rejectReasonNames {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{

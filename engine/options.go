@@ -108,6 +108,12 @@ type Options struct {
 	// Retention drops partitions whose every timestamp is older than
 	// now - Retention. Zero keeps everything.
 	Retention time.Duration
+	// RetentionPolicy, when set, gives each series its own retention
+	// (rules per database and label matcher) and replaces Retention.
+	// Partitions whose series are all expired are dropped whole; the
+	// compactor rewrites a partition with some expired series without
+	// them. Nil means Retention for every series.
+	RetentionPolicy RetentionPolicy
 	// MaintenanceInterval is how often the background job checks the
 	// memtable age, retention and cold partitions. Zero means 10 s.
 	MaintenanceInterval time.Duration

@@ -47,6 +47,9 @@ type InfluxOptions struct {
 	// than CREATE DATABASE and SHOW DATABASES. When nil, such statements
 	// get a statement error.
 	Query func(w http.ResponseWriter, r *http.Request)
+	// RetentionPolicies, when set, answers CREATE/ALTER/DROP RETENTION
+	// POLICY and SHOW RETENTION POLICIES on /query.
+	RetentionPolicies RetentionPolicies
 	// Now returns the server time for lines without a timestamp, in ns.
 	// Default time.Now().UnixNano().
 	Now func() int64

@@ -102,9 +102,9 @@ type queryResult struct {
 }
 
 type querySet struct {
-	Name    string     `json:"name"`
-	Columns []string   `json:"columns"`
-	Values  [][]string `json:"values,omitempty"`
+	Name    string   `json:"name,omitempty"`
+	Columns []string `json:"columns"`
+	Values  [][]any  `json:"values,omitempty"`
 }
 
 // serveQuery answers CREATE DATABASE and SHOW DATABASES, the statements
@@ -131,16 +131,26 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	var results []queryResult
 	for i, s := range stmts {
 		res := queryResult{StatementID: i}
+		if rp, ok, err := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
+				return
+			}
+			res = h.execRP(r, rp, i)
+			results = append(results, res)
+			continue
+		}
 		switch kind, db, err := parseStatement(s); {
 		case err != nil:
 			writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
 			return
 		case kind == stmtCreateDatabase:
 			h.dbs.add(db)
+			res.Error = h.createDatabaseWith(s, db)
 		case kind == stmtShowDatabases:
 			set := querySet{Name: "databases", Columns: []string{"name"}}
 			for _, n := range h.dbs.list() {
-				set.Values = append(set.Values, []string{n})
+				set.Values = append(set.Values, []any{n})
 			}
 			res.Series = []querySet{set}
 		case h.opts.Query != nil:
@@ -152,4 +162,65 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		results = append(results, res)
 	}
 	writeJSON(w, http.StatusOK, map[string][]queryResult{"results": results})
+}
+
+// createDatabaseWith makes the WITH clause of CREATE DATABASE the
+// database's default retention policy, as InfluxDB does; it returns the
+// statement error, if any.
+func (h *InfluxHandler) createDatabaseWith(s, db string) string {
+	if h.opts.RetentionPolicies == nil {
+		return ""
+	}
+	rp, ok, err := parseCreateDatabaseWith(s)
+	if ok && err == nil {
+		err = h.opts.RetentionPolicies.CreateRetentionPolicy(db, rp)
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// rpColumns are the columns of SHOW RETENTION POLICIES in InfluxDB 1.x.
+var rpColumns = []string{"name", "duration", "shardGroupDuration", "replicaN", "default"}
+
+// execRP runs a retention policy statement. Statement failures are
+// statement errors (HTTP 200), as InfluxDB answers them.
+func (h *InfluxHandler) execRP(r *http.Request, st rpStmt, id int) queryResult {
+	res := queryResult{StatementID: id}
+	rps := h.opts.RetentionPolicies
+	db := st.db
+	if db == "" {
+		db = r.FormValue("db")
+	}
+	if db == "" {
+		res.Error = "database name required"
+		return res
+	}
+	// No "database not found": the set of databases is not durable here
+	// (docs/retention.md). A policy statement names its database.
+	h.dbs.add(db)
+	var err error
+	switch st.kind {
+	case stmtCreateRP:
+		st.rp.Name = st.name
+		err = rps.CreateRetentionPolicy(db, st.rp)
+	case stmtAlterRP:
+		err = rps.AlterRetentionPolicy(db, st.name, st.change)
+	case stmtDropRP:
+		err = rps.DropRetentionPolicy(db, st.name)
+	case stmtShowRPs:
+		var list []RetentionPolicy
+		if list, err = rps.RetentionPolicies(db); err == nil {
+			set := querySet{Columns: rpColumns, Values: [][]any{}}
+			for _, p := range list {
+				set.Values = append(set.Values, []any{p.Name, p.Duration.String(), p.ShardGroupDuration.String(), p.ReplicaN, p.Default})
+			}
+			res.Series = []querySet{set}
+		}
+	}
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
 }

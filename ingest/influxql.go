@@ -13,6 +13,10 @@ const (
 	stmtOther stmtKind = iota
 	stmtCreateDatabase
 	stmtShowDatabases
+	stmtCreateRP
+	stmtAlterRP
+	stmtDropRP
+	stmtShowRPs
 )
 
 // splitStatements splits a query on semicolons outside quotes and drops

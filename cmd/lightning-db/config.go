@@ -43,6 +43,8 @@ type Config struct {
 	MQTT   MQTTConfig   `yaml:"mqtt"`
 	Query  QueryConfig  `yaml:"query"`
 	HTTP   HTTPConfig   `yaml:"http"`
+	// Retention: how long samples are kept (docs/retention.md).
+	Retention RetentionConfig `yaml:"retention"`
 }
 
 // EngineConfig configures storage.
@@ -115,6 +117,7 @@ func loadConfig(args []string) (Config, error) {
 		mqttAddr   = fs.String("mqtt-addr", cfg.MQTT.Addr, "embedded MQTT broker listen address (empty = no broker)")
 		memLimit   = fs.Int64("memory-limit", cfg.MemoryLimit, "Go soft memory limit in bytes (0 = none; GOMEMLIMIT wins)")
 		pprofOn    = fs.Bool("pprof", cfg.Pprof, "serve net/http/pprof under /debug/pprof/ on the HTTP address (default off)")
+		retain     = fs.String("retention", "", "default retention of every series: 30d, 1w, 12h or INF (the default: keep for ever)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -161,6 +164,8 @@ func loadConfig(args []string) (Config, error) {
 			cfg.Pprof = *pprofOn
 		case "memory-limit":
 			cfg.MemoryLimit = *memLimit
+		case "retention":
+			cfg.Retention.Default = *retain
 		}
 	})
 	return cfg, cfg.validate()
@@ -196,6 +201,9 @@ func (c *Config) validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := engine.ParseSyncMode(c.Engine.SyncMode); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.Retention.Compile(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

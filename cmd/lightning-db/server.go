@@ -36,6 +36,7 @@ type server struct {
 	httpCfg HTTPConfig   // cfg.HTTP with its defaults
 	httpm   *httpMetrics // what the HTTP limits refuse
 	budget  *bodyBudget  // nil: no bound on request bytes in flight
+	ret     *retentionSetup
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -66,6 +67,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	eo := cfg.engineOptions()
 	eo.Logger = log
 	eo.Registerer = ns
+	if s.ret, err = s.setupRetention(&eo); err != nil {
+		srv.Close()
+		return fmt.Errorf("retention: %w", err)
+	}
 	start := time.Now()
 	s.db, err = engine.Open(cfg.DataDir, eo)
 	if errors.Is(err, engine.ErrLocked) {
@@ -76,6 +81,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		srv.Close()
 		return fmt.Errorf("open engine: %w", err)
 	}
+	s.ret.labels.db.Store(s.db)
 	if err := s.routes(ns); err != nil {
 		srv.Close()
 		return errors.Join(err, s.db.Close())
@@ -119,6 +125,9 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		Tokens:       s.cfg.Influx.Tokens,
 		Logger:       s.log.With("component", "influx"),
 		Registerer:   reg,
+
+		RetentionPolicies: retentionPolicies{s.ret},
+		Databases:         s.ret.store.Databases(),
 	})
 	if err != nil {
 		return fmt.Errorf("influx handler: %w", err)
