@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -236,7 +237,15 @@ func TestCloseStopsExplicitCompact(t *testing.T) {
 	}
 	compacted := make(chan error, 1)
 	go func() { compacted <- db.Compact(context.Background()) }()
-	time.Sleep(200 * time.Millisecond) // inside the rate-limited merge (~100 KB at 1 KB/s)
+	// Compact holds compactMu for its whole rate-limited merge (~100 KB at
+	// 1 KB/s; background compaction is off): once the lock is seen taken,
+	// Close meets the merge.
+	for deadline := time.Now().Add(10 * time.Second); db.compactMu.TryLock(); runtime.Gosched() {
+		db.compactMu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("Compact never started")
+		}
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- db.Close() }()
 	select {
