@@ -148,8 +148,8 @@ func (h *InfluxHandler) serveWrite(w http.ResponseWriter, r *http.Request, v api
 	}
 	st := h.state.Get().(*writeState)
 	defer h.putState(st)
-	l := lease{budget: h.opts.Budget}
-	defer l.release()
+	l := lease{Budget: h.opts.Budget}
+	defer l.Release()
 	body, err := st.readBody(r, h.opts.MaxBodyBytes, &l)
 	h.c.bytesIn.Add(int64(len(body)))
 	if err != nil {

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"github.com/lightningdb/lightningdb/internal/reqbody"
+
 	"bytes"
 	"errors"
 	"net/http"
@@ -56,8 +58,8 @@ func TestInfluxBodyGrowsWithArrivedBytes(t *testing.T) {
 	if !errors.Is(err, errStalled) {
 		t.Fatalf("err %v, want the stall", err)
 	}
-	if string(body) != "m v=1 1\nm " || cap(body) > firstBodyBuf {
-		t.Fatalf("read %q into a buffer of %d bytes; want at most %d whatever Content-Length says", body, cap(body), firstBodyBuf)
+	if string(body) != "m v=1 1\nm " || cap(body) > reqbody.FirstBuf {
+		t.Fatalf("read %q into a buffer of %d bytes; want at most %d whatever Content-Length says", body, cap(body), reqbody.FirstBuf)
 	}
 }
 
@@ -131,10 +133,10 @@ func FuzzInfluxReadBody(f *testing.F) {
 			r.Header.Set("Content-Encoding", "gzip")
 		}
 		b := &testBudget{limit: int64(budget)}
-		l := lease{budget: b}
+		l := lease{Budget: b}
 		var st writeState
 		got, err := st.readBody(r, int64(limit), &l)
-		l.release()
+		l.Release()
 		if b.used != 0 {
 			t.Fatalf("budget holds %d bytes after release", b.used)
 		}

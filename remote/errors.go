@@ -3,6 +3,7 @@ package remote
 import (
 	"errors"
 
+	"github.com/lightningdb/lightningdb/internal/reqbody"
 	"github.com/lightningdb/lightningdb/series"
 )
 
@@ -19,7 +20,7 @@ var (
 	// handler does not speak (415).
 	ErrUnsupportedMediaType = errors.New("unsupported media type")
 	// ErrBodyTooLarge marks a body over the configured size (413).
-	ErrBodyTooLarge = errors.New("request body too large")
+	ErrBodyTooLarge = reqbody.ErrTooLarge
 	// ErrEmptyLabelName marks a label with an empty name.
 	ErrEmptyLabelName = errors.New("empty label name")
 	// ErrDuplicateLabel marks a label name given twice in one series.
@@ -42,7 +43,7 @@ var (
 	// ErrInflightLimit marks a request refused because the request bodies
 	// in progress on every connection already hold the server's budget
 	// (Options.Budget); 503 with Retry-After.
-	ErrInflightLimit = errors.New("too many request bytes in flight")
+	ErrInflightLimit = reqbody.ErrInflightLimit
 	// ErrReadBusy marks a remote read that waited Options.ReadQueueTimeout
 	// for one of the ReadConcurrency slots; 503 with Retry-After.
 	ErrReadBusy = errors.New("remote read: every slot is busy")

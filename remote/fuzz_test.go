@@ -134,9 +134,9 @@ func FuzzDecodeReadRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, raw := range [][]byte{s2.EncodeSnappy(nil, data), data} {
 			b := newTestBudget(1 << 20)
-			l := lease{budget: b}
+			l := lease{Budget: b}
 			req, err := decodeReadRequest(raw, 1<<20, &l)
-			l.release()
+			l.Release()
 			require.Zero(t, b.used.Load())
 			if err != nil {
 				if !errors.Is(err, ErrBadSnappy) && !errors.Is(err, ErrBadProtobuf) && !errors.Is(err, ErrBodyTooLarge) && !errors.Is(err, ErrInflightLimit) {

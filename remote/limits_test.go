@@ -1,6 +1,8 @@
 package remote
 
 import (
+	"github.com/lightningdb/lightningdb/internal/reqbody"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -74,7 +76,7 @@ func TestReadBodyGrowsWithArrivedBytes(t *testing.T) {
 	buf, err := readBody(nil, r, 32<<20, &lease{}, make([]byte, 1))
 	require.ErrorIs(t, err, errStalled)
 	require.Equal(t, "0123456789", string(buf))
-	require.LessOrEqual(t, cap(buf), firstBodyBuf, "buffer sized from Content-Length, not from the bytes that came")
+	require.LessOrEqual(t, cap(buf), reqbody.FirstBuf, "buffer sized from Content-Length, not from the bytes that came")
 }
 
 // TestReadBodyExactLengthNoDoubling: a body of exactly its announced

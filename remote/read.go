@@ -124,8 +124,8 @@ func (h *Handler) acquireRead(ctx context.Context) error {
 // are held in the budget only until it is decoded: the answer is bounded
 // by the read limits and slots instead.
 func (h *Handler) readRequest(r *http.Request) (*prompb.ReadRequest, error) {
-	l := lease{budget: h.opts.Budget}
-	defer l.release()
+	l := lease{Budget: h.opts.Budget}
+	defer l.Release()
 	raw, err := readBody(nil, r, h.opts.MaxBodyBytes, &l, make([]byte, 1))
 	if err != nil {
 		return nil, err

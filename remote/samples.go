@@ -83,11 +83,10 @@ func (b answerBudget) Release(n int64) {
 
 // take charges n more bytes to the answer's lease.
 func (a *samplesAnswer) take(n int64) error {
-	if !a.l.budget.TryAcquire(a.l.held, n) {
+	if a.l.Reserve(a.l.Held()+n) != nil {
 		return fmt.Errorf("%w: a SAMPLES answer of %d bytes so far does not fit beside the requests in progress; retry later (or ask for STREAMED_XOR_CHUNKS)",
 			ErrInflightLimit, a.size)
 	}
-	a.l.held += n
 	return nil
 }
 
@@ -138,7 +137,7 @@ func (a *samplesAnswer) newPart() (int, error) {
 		}
 		old := cap(a.parts)
 		a.parts = append(make([]answerPart, 0, c), a.parts...)
-		a.l.giveBack(int64(old) * partBytes)
+		a.l.GiveBack(int64(old) * partBytes)
 	}
 	a.parts = append(a.parts, answerPart{})
 	return len(a.parts) - 1, nil
@@ -224,7 +223,7 @@ func (a *samplesAnswer) blockSize() int { return int(max(min(a.size, snappyBlock
 // release gives back everything the answer holds.
 func (a *samplesAnswer) release() {
 	a.pages, a.parts = nil, nil
-	a.l.release()
+	a.l.Release()
 }
 
 // buildSamples reads every query into a. It stops when ctx ends.
@@ -276,7 +275,7 @@ func (h *Handler) buildSamples(ctx context.Context, a *samplesAnswer, queries []
 // the budget beside the requests in progress) before anything is sent.
 func (h *Handler) serveSamples(ctx context.Context, w http.ResponseWriter, queries []readQuery) {
 	a := &samplesAnswer{
-		l:     &lease{budget: answerBudget{inner: h.opts.Budget, held: &h.c.answerBytes}},
+		l:     &lease{Budget: answerBudget{inner: h.opts.Budget, held: &h.c.answerBytes}},
 		limit: min(h.opts.ReadMaxBytes, h.opts.ReadSamplesMaxBytes),
 	}
 	defer a.release()
@@ -357,7 +356,7 @@ func (r *answerReader) read(dst []byte) int {
 			n, r.pOff, r.body = n+m, r.pOff+m, r.body-int64(m)
 			if c := cap(r.a.pages[r.page]); r.pOff == c {
 				r.a.pages[r.page] = nil
-				r.a.l.giveBack(int64(c))
+				r.a.l.GiveBack(int64(c))
 				r.page, r.pOff = r.page+1, 0
 			}
 		case r.part < len(r.a.parts):

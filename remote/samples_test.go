@@ -28,7 +28,7 @@ func encodeAnswer(t *testing.T, resp *prompb.ReadResponse) []byte {
 	t.Helper()
 	h := &Handler{opts: DefaultOptions()}
 	budget := newTestBudget(math.MaxInt64)
-	a := &samplesAnswer{l: &lease{budget: answerBudget{inner: budget, held: &h.c.answerBytes}}, limit: math.MaxInt64}
+	a := &samplesAnswer{l: &lease{Budget: answerBudget{inner: budget, held: &h.c.answerBytes}}, limit: math.MaxInt64}
 	for _, q := range resp.Results {
 		require.NoError(t, a.beginQuery())
 		for _, ts := range q.Timeseries {

@@ -87,8 +87,8 @@ func (h *Handler) ServeWrite(w http.ResponseWriter, r *http.Request) {
 	}
 	st := h.state.Get().(*writeState)
 	defer h.putState(st)
-	l := lease{budget: h.opts.Budget}
-	defer l.release()
+	l := lease{Budget: h.opts.Budget}
+	defer l.Release()
 	body, err := st.readSnappy(r, h.opts.MaxBodyBytes, h.opts.MaxDecodedBytes, &l)
 	h.c.bytesIn.Add(int64(len(body)))
 	if err != nil {
@@ -160,7 +160,7 @@ func decodeSnappy(buf *[]byte, src []byte, limit int64, l *lease) ([]byte, error
 	if int64(n) > limit {
 		return nil, fmt.Errorf("%w: %d bytes after snappy decoding, at most %d allowed", ErrBodyTooLarge, n, limit)
 	}
-	if err := l.reserve(int64(len(src) + n)); err != nil {
+	if err := l.Reserve(int64(len(src) + n)); err != nil {
 		return nil, err
 	}
 	if cap(*buf) < n {
