@@ -58,6 +58,9 @@ type EngineConfig struct {
 	// (engine.Options.MaxNewSeriesPerRequest/PerMinute); negative = no limit.
 	MaxNewSeriesPerRequest int `yaml:"max_new_series_per_request"`
 	MaxNewSeriesPerMinute  int `yaml:"max_new_series_per_minute"`
+	// Retention drops partitions older than now - Retention
+	// (engine.Options.Retention); zero keeps everything.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // InfluxConfig configures the InfluxDB line protocol endpoints.
@@ -215,5 +218,6 @@ func (c *Config) engineOptions() engine.Options {
 
 		MaxNewSeriesPerRequest: c.Engine.MaxNewSeriesPerRequest,
 		MaxNewSeriesPerMinute:  c.Engine.MaxNewSeriesPerMinute,
+		Retention:              c.Engine.Retention,
 	}
 }

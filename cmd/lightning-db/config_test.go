@@ -19,6 +19,7 @@ engine:
   sync_interval: 250ms
   max_series: 10
   memtable_flush_bytes: 8388608
+  retention: 90m
 influx:
   tokens: [a, b]
 `), 0o644)
@@ -28,7 +29,8 @@ influx:
 	}
 	if cfg.DataDir != "/from/file" || cfg.HTTPAddr != "127.0.0.1:1234" || cfg.LogFormat != "json" ||
 		cfg.Engine.SyncMode != "interval" || cfg.Engine.SyncInterval != 250*time.Millisecond ||
-		cfg.Engine.MaxSeries != 10 || len(cfg.Influx.Tokens) != 2 || cfg.engineOptions().MemtableFlushBytes != 8<<20 {
+		cfg.Engine.MaxSeries != 10 || len(cfg.Influx.Tokens) != 2 || cfg.engineOptions().MemtableFlushBytes != 8<<20 ||
+		cfg.engineOptions().Retention != 90*time.Minute {
 		t.Fatalf("config %+v", cfg)
 	}
 	if cfg.Engine.MemtableBudget != defaultConfig().Engine.MemtableBudget {
