@@ -36,6 +36,10 @@ type SoakOptions struct {
 	// QueryClients each run one PromQL query at a time, every 250 ms
 	// (default 2).
 	QueryClients int
+	// HeapProfile, when set, is where the server's heap profile
+	// (/debug/pprof/heap; the server needs --pprof) is saved at the end,
+	// before the load stops.
+	HeapProfile string
 	// Progress receives one line per sample (nil: none).
 	Progress func(string)
 }

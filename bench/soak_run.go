@@ -73,6 +73,10 @@ func RunSoak(ctx context.Context, t *Target, o SoakOptions) (*SoakResult, error)
 	loadCtx, stop := context.WithCancel(ctx)
 	wg := startSoakLoad(loadCtx, t, o, streams)
 	res.Samples, res.ServerExited = sampleSoak(ctx, t, o, streams)
+	var profErr error
+	if o.HeapProfile != "" {
+		profErr = saveHeapProfile(ctx, t.BaseURL(), o.HeapProfile)
+	}
 	stop()
 	wg.Wait()
 	// One last reading after the load stopped, for the final counts.
@@ -87,7 +91,19 @@ func RunSoak(ctx context.Context, t *Target, o SoakOptions) (*SoakResult, error)
 		res.Samples[n-1].Rejected = max(res.Samples[n-1].Rejected, final.Rejected)
 	}
 	res.Verdict = Judge(res, DefaultBounds)
-	return res, nil
+	return res, profErr
+}
+
+// saveHeapProfile writes the server's /debug/pprof/heap to path.
+func saveHeapProfile(ctx context.Context, base, path string) error {
+	status, body, err := get(ctx, &http.Client{Timeout: time.Minute}, base+"/debug/pprof/heap")
+	if err == nil && status != 200 {
+		err = fmt.Errorf("%d (start the server with --pprof: --lightning-flags --pprof)", status)
+	}
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return os.WriteFile(path, body, 0o644)
 }
 
 // startSoakLoad starts every stream; the returned group ends with ctx.

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/xml"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,40 @@ func TestSoakReportAndSVG(t *testing.T) {
 	}
 	if polylines != len(soakPanels) {
 		t.Fatalf("%d curves, want %d", polylines, len(soakPanels))
+	}
+}
+
+// TestSoakSmoke builds the server and soaks it for a few seconds: every
+// stream must get answers, the vital signs must be read, and the verdict
+// must pass (a short run judges errors only).
+func TestSoakSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	ctx := t.Context()
+	dir := t.TempDir()
+	bin := dir + "/lightning-db"
+	if err := BuildLightningDB(ctx, "..", bin, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	target, err := NewTarget(LightningDB, bin, dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := RunSoak(ctx, target, SoakOptions{Duration: 5 * time.Second, Every: time.Second, Rate: 5000, Progress: func(s string) { t.Log(s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Verdict.Pass {
+		t.Fatalf("verdict: %v", res.Verdict.Checks)
+	}
+	for _, s := range res.Streams {
+		if s.Requests == 0 {
+			t.Errorf("stream %s got no answer", s.Name)
+		}
+	}
+	last := res.Samples[len(res.Samples)-1]
+	if last.RSS == 0 || last.Goroutines == 0 || last.FDs == 0 || last.Series == 0 || last.MetricsErr != "" {
+		t.Fatalf("vital signs not read: %+v", last)
 	}
 }

@@ -19,7 +19,7 @@ type soakFlags struct {
 	duration, every                time.Duration
 	lifetime, retention, partition time.Duration
 	rate                           float64
-	out                            string
+	out, heapProfile               string
 }
 
 func (s *soakFlags) register(fs *flag.FlagSet) {
@@ -29,6 +29,7 @@ func (s *soakFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&s.lifetime, "soak-lifetime", 0, "soak: how long a series lives before it is replaced (default 5m)")
 	fs.DurationVar(&s.retention, "soak-retention", 0, "soak: the server's engine retention (default 5m)")
 	fs.DurationVar(&s.partition, "soak-partition", 0, "soak: the server's partition duration (default 1m)")
+	fs.StringVar(&s.heapProfile, "soak-heap-profile", "", "soak: save the server's heap profile here at the end (needs --lightning-flags --pprof)")
 	fs.StringVar(&s.out, "soak-out", "", "soak: write PREFIX.md (table, verdict), PREFIX.svg (curves) and PREFIX.json")
 }
 
@@ -47,12 +48,16 @@ func runSoak(ctx context.Context, f *flags, work string, log *slog.Logger) error
 	o := bench.SoakOptions{
 		Duration: f.soak.duration, Every: f.soak.every, Rate: f.soak.rate, Lifetime: f.soak.lifetime,
 		Retention: f.soak.retention, Partition: f.soak.partition, MQTTClients: f.clients,
-		Progress: func(s string) { fmt.Fprintln(os.Stderr, s) },
+		HeapProfile: f.soak.heapProfile,
+		Progress:    func(s string) { fmt.Fprintln(os.Stderr, s) },
 	}
 	started := time.Now().UTC()
 	res, err := bench.RunSoak(ctx, t, o)
-	if err != nil {
+	if res == nil {
 		return err
+	}
+	if err != nil {
+		log.Error("soak", "err", err)
 	}
 	m := bench.ThisMachine()
 	header := fmt.Sprintf("Command: `go run ./bench/cmd/lightning-bench %s`  \nMachine: %d CPUs, %s, %s, %s; started %s  \nServer: %s%s on CPUs %q, load generator on CPUs %q\n\n",
