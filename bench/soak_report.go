@@ -70,7 +70,28 @@ func Judge(r *SoakResult, b SoakBounds) Verdict {
 	check(z <= a*(1+b.CountGrowth)+float64(b.Slack), "open fds: last-third max %.0f vs first-third max %.0f (bound +%.0f%% +%d)", z, a, 100*b.CountGrowth, b.Slack)
 	a, z = get(func(s SoakSample) float64 { return float64(s.WAL) })
 	check(z <= 2*a+16<<20, "WAL bounded: last-third max %.1f MB vs first-third max %.1f MB (bound 2× + 16 MB)", mb(int64(z)), mb(int64(a)))
+	v.Checks = append(v.Checks, trend(r.Samples))
 	return v
+}
+
+// trend says (not judged) how RSS and the series count moved over the last
+// two thirds of the run, per minute: a slow leak inside the RSS bound shows
+// here.
+func trend(ss []SoakSample) string {
+	end := ss[len(ss)-1]
+	from := end
+	for _, s := range ss {
+		if s.At >= end.At/3 {
+			from = s
+			break
+		}
+	}
+	mins := (end.At - from.At).Minutes()
+	if mins <= 0 {
+		return "-    trend: too few samples"
+	}
+	return fmt.Sprintf("-    trend over the last two thirds (not judged): RSS %+.2f MB/min, series %+.0f/min",
+		(mb(end.RSS)-mb(from.RSS))/mins, float64(end.Series-from.Series)/mins)
 }
 
 // thirds returns the samples of the first and the last third of the run,

@@ -23,6 +23,7 @@ var soakPanels = []svgPanel{
 	{"open file descriptors", "", func(s SoakSample) float64 { return float64(s.FDs) }},
 	{"WAL size", "MB", func(s SoakSample) float64 { return mb(s.WAL) }},
 	{"data dir size", "MB", func(s SoakSample) float64 { return mb(s.Data) }},
+	{"series (lightningdb_engine_series)", "", func(s SoakSample) float64 { return float64(s.Series) }},
 }
 
 // Chart geometry, in SVG user units.

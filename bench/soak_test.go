@@ -25,7 +25,7 @@ func constant(v int64) func(int) int64 { return func(int) int64 { return v } }
 
 func TestJudgeSoak(t *testing.T) {
 	flat := soakRun(31, constant(100<<20), constant(40), constant(50))
-	if v := Judge(flat, DefaultBounds); !v.Pass {
+	if v := Judge(flat, DefaultBounds); !v.Pass || !strings.Contains(v.Checks[len(v.Checks)-1], "RSS +0.00 MB/min") {
 		t.Fatalf("flat run failed: %v", v.Checks)
 	}
 	cases := map[string]*SoakResult{
