@@ -47,6 +47,7 @@ type flags struct {
 	qos                   int
 	rate                  float64
 	ldbFlags              string
+	soak                  soakFlags
 }
 
 func parseFlags() (*flags, error) {
@@ -78,6 +79,7 @@ func parseFlags() (*flags, error) {
 	fs.IntVar(&f.clients, "mqtt-clients", 0, "MQTT publishing clients (default 100)")
 	fs.IntVar(&f.qos, "mqtt-qos", -1, "MQTT publish QoS, 0 or 1 (default 1)")
 	fs.StringVar(&f.scale, "scale", "full", "workload sizes: full (8.64 M samples per ingestion workload) or small (a tenth)")
+	f.soak.register(fs)
 	return f, fs.Parse(os.Args[1:])
 }
 
@@ -125,6 +127,9 @@ func run() error {
 		defer os.RemoveAll(work)
 	} else {
 		log.Info("scratch kept", "dir", work)
+	}
+	if f.soak.duration > 0 {
+		return runSoak(ctx, f, work, log)
 	}
 	report := &bench.Report{
 		Command: "go run ./bench/cmd/lightning-bench " + strings.Join(os.Args[1:], " "),
