@@ -646,6 +646,7 @@ type replayConn struct {
 	midSession bool         // handed over by a loop: the client had connected before
 	writing    atomic.Int64 // when the Write in progress began (unix ns), 0 when none
 	hurried    atomic.Bool  // the Write in progress got the stall limit (hurry)
+	hurryUntil atomic.Int64 // a hurry that met no Write in progress: the next Write's deadline (unix ns)
 }
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.gate.read(c.Conn, p) }
@@ -678,7 +679,14 @@ func (c *replayConn) Write(p []byte) (int, error) {
 		return k, nil
 	}
 	c.hurried.Store(false)
-	c.writing.Store(time.Now().UnixNano())
+	start := time.Now().UnixNano()
+	c.writing.Store(start)
+	if h := c.hurryUntil.Swap(0); h > start {
+		// A copy waited for the lock this Write holds: mochi took the lock
+		// between the copy's hurry and this Write.
+		c.hurried.Store(true)
+		_ = c.Conn.SetWriteDeadline(time.Unix(0, h))
+	}
 	n, err := c.Conn.Write(p[k:])
 	c.writing.Store(0)
 	if err != nil {
@@ -700,10 +708,16 @@ func (c *replayConn) Write(p []byte) (int, error) {
 // copy for the client needs that lock (its packet ID): a subscriber that
 // does not read would hold up each publisher routing a message to it
 // (and a whole publish loop) until the write timeout.
+//
+// A Write about to start (mochi holds the lock, the Write has not set
+// writing yet) would miss the hurry and keep the full write timeout, so
+// the deadline is also left in hurryUntil for the next Write to take.
 func (c *replayConn) hurry(now time.Time) {
+	until := now.Add(c.l.b.lim.subscriberStall)
+	c.hurryUntil.Store(until.UnixNano())
 	if c.writing.Load() != 0 {
 		c.hurried.Store(true)
-		_ = c.Conn.SetWriteDeadline(now.Add(c.l.b.lim.subscriberStall))
+		_ = c.Conn.SetWriteDeadline(until)
 	}
 }
 
