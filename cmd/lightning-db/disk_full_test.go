@@ -180,17 +180,12 @@ func (w *fillWriter) requireQuery(p *proc) {
 // waitAccepted writes until a write is acknowledged, at most for d.
 func (w *fillWriter) waitAccepted(d time.Duration) {
 	w.t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		status, msg := w.write()
-		if status == http.StatusNoContent {
-			return
+	poll(w.t, d, 100*time.Millisecond, func() string {
+		if status, msg := w.write(); status != http.StatusNoContent {
+			return fmt.Sprintf("writes still refused %v after space was freed: %d %s", d, status, msg)
 		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("writes still refused %v after space was freed: %d %s", d, status, msg)
-		}
-		time.Sleep(100 * time.Millisecond) // polling the condition, not synchronising
-	}
+		return ""
+	})
 }
 
 // requireAcked reads every series back and checks that each acknowledged

@@ -80,19 +80,47 @@ func startServer(t testing.TB, dataDir string, args ...string) *proc {
 			p.cmd.Wait()
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(p.url("/ready"))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+	poll(t, 20*time.Second, 20*time.Millisecond, func() string {
+		if readyAt(p.url("/ready")) {
+			return ""
 		}
-		time.Sleep(20 * time.Millisecond) // a real process: polling /ready is the only event
+		return fmt.Sprintf("server did not become ready; log:\n%s", p.log)
+	})
+	return p
+}
+
+// readyAt reports whether url answers 200.
+func readyAt(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
 	}
-	t.Fatalf("server did not become ready; log:\n%s", p.log)
-	return nil
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// poll calls check every interval until it returns "" and fails the test
+// with check's last message once timeout has passed. It is for the state
+// of real processes (a server's /ready, its metrics or export, a peer),
+// which offer no event to wait on; every test of this package polls
+// through it.
+func poll(t testing.TB, timeout, interval time.Duration, check func() string) {
+	t.Helper()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		msg := check()
+		if msg == "" {
+			return
+		}
+		select {
+		case <-deadline.C:
+			t.Fatal(msg)
+		case <-tick.C:
+		}
+	}
 }
 
 func (p *proc) url(path string) string { return "http://" + p.addr + path }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -122,17 +123,14 @@ func metricsText(t testing.TB, p *proc) string {
 // waitExport polls the export until cond holds on it (at most 20 s).
 func waitExport(t testing.TB, p *proc, selector string, cond func(map[string]exported) bool) map[string]exported {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		e := p.export(selector)
-		if cond(e) {
-			return e
+	var e map[string]exported
+	poll(t, 20*time.Second, 50*time.Millisecond, func() string {
+		if e = p.export(selector); cond(e) {
+			return ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; have %d series; log:\n%s", selector, len(e), p.log)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the server's export: no event to wait on
-	}
+		return fmt.Sprintf("timed out waiting for %s; have %d series; log:\n%s", selector, len(e), p.log)
+	})
+	return e
 }
 
 // TestMQTTSubscriberPayloadFormats subscribes the real server to a real
@@ -204,9 +202,10 @@ func TestMQTTSubscriberPayloadFormats(t *testing.T) {
 // Ingestor fed by a real broker) every 20 ms for up to 20 s.
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
+	poll(t, 20*time.Second, 20*time.Millisecond, func() string {
+		if cond() {
+			return ""
 		}
-	}
+		return "timed out"
+	})
 }

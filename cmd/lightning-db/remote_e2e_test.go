@@ -67,18 +67,13 @@ func startExt(t *testing.T, readyURL string, bin string, args ...string) *extPro
 			t.Logf("%s log:\n%s", filepath.Base(bin), p.log)
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(readyURL); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
+	poll(t, 20*time.Second, 50*time.Millisecond, func() string {
+		if readyAt(readyURL) {
+			return ""
 		}
-		time.Sleep(50 * time.Millisecond) // a real process: polling /ready is the only event
-	}
-	t.Fatalf("%s not ready at %s; log:\n%s", bin, readyURL, p.log)
-	return nil
+		return fmt.Sprintf("%s not ready at %s; log:\n%s", bin, readyURL, p.log)
+	})
+	return p
 }
 
 // startPrometheus writes cfg and starts Prometheus with its own data
@@ -179,21 +174,12 @@ func normalize(ms []promSeries) string {
 	return b.String()
 }
 
-// eventually retries f until it returns "" or the deadline passes, then
-// fails with f's last message.
+// eventually retries f every 500 ms (Prometheus scrapes and sends at
+// its own pace) until it returns "" or d passes, then fails with f's last
+// message.
 func eventually(t *testing.T, d time.Duration, f func() string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		msg := f()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(msg)
-		}
-		time.Sleep(500 * time.Millisecond) // polling real processes (Prometheus, the server): no event to wait on
-	}
+	poll(t, d, 500*time.Millisecond, f)
 }
 
 // TestPrometheusRemoteWriteAndRead proves the protocols with the real

@@ -114,17 +114,12 @@ func influxQuery(t *testing.T, p *proc, q string) string {
 // waitMetric polls /metrics until name reaches at least min, for 20 s.
 func waitMetric(t *testing.T, p *proc, name string, min float64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		v := p.metricValue(name)
-		if v >= min {
-			return
+	poll(t, 20*time.Second, 50*time.Millisecond, func() string {
+		if v := p.metricValue(name); v < min {
+			return fmt.Sprintf("%s = %v after 20 s, want >= %v; log:\n%s", name, v, min, p.log)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s = %v after 20 s, want >= %v; log:\n%s", name, v, min, p.log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return ""
+	})
 }
 
 // TestRetentionKill SIGKILLs the server at varying moments while it
@@ -169,23 +164,16 @@ func TestRetentionKill(t *testing.T) {
 	}
 	p = startServer(t, dir, "--config", cfg)
 	defer p.stop()
-	waitExport := func() map[string]exported {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			ex := p.export(`{__name__="m_v"}`)
-			done := true
-			for k, e := range ex {
-				if strings.Contains(k, "db=a") && len(e.Timestamps) != 1 || strings.Contains(k, "db=x") && len(e.Timestamps) > 0 {
-					done = false
-				}
+	var ex map[string]exported
+	poll(t, 20*time.Second, 50*time.Millisecond, func() string {
+		ex = p.export(`{__name__="m_v"}`)
+		for k, e := range ex {
+			if strings.Contains(k, "db=a") && len(e.Timestamps) != 1 || strings.Contains(k, "db=x") && len(e.Timestamps) > 0 {
+				return fmt.Sprintf("after 20 s, %s holds %d samples: want 1 for db=a, none for db=x", k, len(e.Timestamps))
 			}
-			if done || time.Now().After(deadline) {
-				return ex
-			}
-			time.Sleep(50 * time.Millisecond)
 		}
-	}
-	ex := waitExport()
+		return ""
+	})
 	var a, c int
 	for k, e := range ex {
 		switch {
