@@ -293,9 +293,7 @@ func (b *copyBudget) written(cl *mochi.Client, pk *packets.Packet) {
 		return
 	}
 	if pk.FixedHeader.Qos == 0 {
-		n := min(copySize(pk), h.queued0)
-		h.queued0 -= n
-		b.add(h, -n)
+		b.releaseQoS0(h, pk)
 		return
 	}
 	if m := h.msgs[pk.PacketID]; m != nil {
@@ -305,6 +303,14 @@ func (b *copyBudget) written(cl *mochi.Client, pk *packets.Packet) {
 			b.add(h, -m.size)
 		}
 	}
+}
+
+// releaseQoS0 releases a QoS 0 copy of pk that h's write queue held
+// (written or dropped). b.mu is held.
+func (b *copyBudget) releaseQoS0(h *heldCopies, pk *packets.Packet) {
+	n := min(copySize(pk), h.queued0)
+	h.queued0 -= n
+	b.add(h, -n)
 }
 
 // done releases a QoS 1/2 copy that left cl's in-flight map (acknowledged
@@ -336,9 +342,7 @@ func (b *copyBudget) dropped(cl *mochi.Client, pk *packets.Packet) {
 		return
 	}
 	if pk.FixedHeader.Qos == 0 {
-		n := min(copySize(pk), h.queued0)
-		h.queued0 -= n
-		b.add(h, -n)
+		b.releaseQoS0(h, pk)
 		return
 	}
 	h.dirty = true
