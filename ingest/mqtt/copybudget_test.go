@@ -63,6 +63,15 @@ func TestBrokerSubscriberBytes(t *testing.T) {
 			require.True(t, payload == budgetLine(i), "message %d: %.40q", i, payload)
 			peak = max(peak, b.copies.usage())
 			good.write(wireAck(pktPuback, id))
+			// The copies good holds until mochi reads its PUBACK count
+			// against the budget like any other: without this wait, a
+			// publisher faster than good's reader goroutine fills the
+			// budget with good's own copies, and good's next copy is
+			// refused (correctly: nobody else holds anything to evict).
+			waitFor(t, 5*time.Second, "good's PUBACK to be read", func() bool {
+				cl, ok := b.srv.Clients.Get("good")
+				return ok && cl.State.Inflight.Len() == 0
+			})
 		}
 		t.Logf("peak %d bytes of copies, the limit %d", peak, opts.MaxSubscriberBytes)
 		require.LessOrEqual(t, peak, opts.MaxSubscriberBytes)
@@ -191,7 +200,9 @@ func TestBrokerSubscriberBytesRetained(t *testing.T) {
 			pub.expectAck(pktPuback, uint16(10+i))
 		}
 		one := oneCopy("g/x", budgetLine(0))
-		require.Equal(t, 6*one, b.copies.usage())
+		// The PUBACK goes out once the message is stored; routing its
+		// copies may finish just after.
+		waitFor(t, 5*time.Second, "6 copies held for the session that left", func() bool { return b.copies.usage() == 6*one })
 
 		s, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "s", keepalive: 30})
 		s.write(wireSubscribe(1, "r/#", 1)) // 6 retained: do not fit

@@ -646,7 +646,7 @@ type replayConn struct {
 	midSession bool         // handed over by a loop: the client had connected before
 	writing    atomic.Int64 // when the Write in progress began (unix ns), 0 when none
 	hurried    atomic.Bool  // the Write in progress got the stall limit (hurry)
-	hurryUntil atomic.Int64 // a hurry that met no Write in progress: the next Write's deadline (unix ns)
+	hurryUntil atomic.Int64 // the end of the last hurry's window (unix ns): a Write starting before it is hurried
 }
 
 func (c *replayConn) Read(p []byte) (int, error) { return c.gate.read(c.Conn, p) }
@@ -681,11 +681,14 @@ func (c *replayConn) Write(p []byte) (int, error) {
 	c.hurried.Store(false)
 	start := time.Now().UnixNano()
 	c.writing.Store(start)
-	if h := c.hurryUntil.Swap(0); h > start {
-		// A copy waited for the lock this Write holds: mochi took the lock
-		// between the copy's hurry and this Write.
+	if c.hurryUntil.Load() > start {
+		// A copy may wait for the lock this Write holds: mochi's write
+		// loop can take the lock again and again ahead of it, so every
+		// Write in the hurry's window gets the stall limit, not only the
+		// first (a first Write that finished in time would leave the
+		// next one the full write timeout).
 		c.hurried.Store(true)
-		_ = c.Conn.SetWriteDeadline(time.Unix(0, h))
+		_ = c.Conn.SetWriteDeadline(time.Unix(0, start).Add(c.l.b.lim.subscriberStall))
 	}
 	n, err := c.Conn.Write(p[k:])
 	c.writing.Store(0)
@@ -710,8 +713,11 @@ func (c *replayConn) Write(p []byte) (int, error) {
 // (and a whole publish loop) until the write timeout.
 //
 // A Write about to start (mochi holds the lock, the Write has not set
-// writing yet) would miss the hurry and keep the full write timeout, so
-// the deadline is also left in hurryUntil for the next Write to take.
+// writing yet) would miss the hurry and keep the full write timeout, and
+// the copy may wait behind several Writes, so each Write that starts
+// within SubscriberStall of the hurry gets SubscriberStall to finish
+// (hurryUntil). A subscriber that reads is unaffected: only a Write that
+// blocks that long ends the connection.
 func (c *replayConn) hurry(now time.Time) {
 	until := now.Add(c.l.b.lim.subscriberStall)
 	c.hurryUntil.Store(until.UnixNano())

@@ -7,9 +7,11 @@ package mqtt
 import (
 	"bufio"
 	"context"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -228,6 +230,17 @@ func startBrokerOpts(t *testing.T, app ingest.Appender, inOpts Options, opts Bro
 	runDone := make(chan struct{})
 	go func() { in.Run(ctx); close(runDone) }()
 	opts.Addr = "127.0.0.1:0"
+	if opts.Logger == nil {
+		lw := &tlogw{}
+		t.Cleanup(func() {
+			if t.Failed() {
+				lw.mu.Lock()
+				t.Log("DBGLOG\n" + lw.b.String())
+				lw.mu.Unlock()
+			}
+		})
+		opts.Logger = slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	b, err = NewBroker(in, opts)
 	require.NoError(t, err)
 	for _, h := range hooks {
@@ -275,4 +288,16 @@ func streamer(w *wireConn, chunk []byte) (stop func()) {
 	}()
 	var once sync.Once
 	return func() { once.Do(func() { close(quit); <-done }) }
+}
+
+type tlogw struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *tlogw) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	return len(p), nil
 }
