@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -37,6 +38,8 @@ func NewAdapter(st Storage, opts Options) (*Adapter, error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("query options: %w", err)
 	}
+	opts.Rollups = slices.Clone(opts.Rollups)
+	slices.SortFunc(opts.Rollups, func(a, b RollupTier) int { return cmp.Compare(a.Interval, b.Interval) })
 	a := &Adapter{st: st, opts: opts}
 	if opts.WindowCacheEntries > 0 && !opts.DisableOptimizer && !opts.DisablePushdown {
 		a.wcache = newWindowCache(opts.WindowCacheEntries)

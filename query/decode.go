@@ -98,7 +98,9 @@ func (v *querierView) selectSorted(ids []series.ID, h engine.SelectHints) *engin
 // samples lie. It is the storage.Series the PromQL engine sees.
 type seriesRef struct {
 	id     series.ID
-	branch int32 // a union pushdown's branch (pushdown_union.go)
+	branch int32     // a union pushdown's branch (pushdown_union.go)
+	tid    series.ID // the series in a rollup tier (rollup.go)
+	tiered bool      // the tier covers it
 	lset   labels.Labels
 	ar     *arena
 	off, n int

@@ -67,6 +67,9 @@ type Options struct {
 	DisableOptimizer bool
 	// DisablePushdown turns off aggregation pushdown alone (pushdown.go).
 	DisablePushdown bool
+	// Rollups are the downsampling tiers pushdown may read, shortest
+	// interval first (rollup.go); none by default.
+	Rollups []RollupTier
 }
 
 // DefaultOptions returns the defaults.

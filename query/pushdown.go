@@ -42,6 +42,7 @@ var pushdownFuncs = map[string]bool{
 	"max_over_time": true, "min_over_time": true, "sum_over_time": true,
 	"count_over_time": true, "avg_over_time": true,
 	"rate": true, "increase": true, // of counter names only (counterName)
+	"delta": true,
 }
 
 // counterName reports whether rate and increase of metric name pass
@@ -74,6 +75,9 @@ type pushdownPlan struct {
 
 	branches           []*pushdownPlan // a union's
 	setLabel, setValue string          // a union branch's label_replace
+
+	tier    *RollupTier // the tier read for it (rollup.go), nil for raw
+	tierWhy string      // why that tier or why none, for explain
 }
 
 // span returns the samples p's windows read: (firstLo, lastHi] ms as an
@@ -120,7 +124,8 @@ func (a *Adapter) prepare(tr *Trace, qs string, start, end time.Time, step time.
 	// A query naming the rewrite's label itself is left alone.
 	if !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel) {
 		if expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs); err == nil {
-			r := &rewriter{startMs: timestamp.FromTime(start), endMs: timestamp.FromTime(end), stepMs: step.Milliseconds(), unions: unions}
+			r := &rewriter{startMs: timestamp.FromTime(start), endMs: timestamp.FromTime(end), stepMs: step.Milliseconds(), unions: unions,
+				tiers: a.opts.Rollups}
 			if out := r.rewrite(expr, false); len(r.plans) > 0 {
 				qs, plans = out.String(), r.plans
 			}
@@ -135,6 +140,7 @@ type rewriter struct {
 	startMs, endMs, stepMs int64
 	unions                 bool // rewrite unions (pushdown_union.go)
 	plans                  []*pushdownPlan
+	tiers                  []RollupTier // shortest interval first (rollup.go)
 }
 
 // rewrite returns e with its pushdown-able calls replaced; inSubquery
@@ -161,6 +167,7 @@ func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 		n.Expr = r.rewrite(n.Expr, true)
 	case *parser.Call:
 		if p := r.plan(n, inSubquery); p != nil {
+			r.chooseTier(p)
 			return r.selector(p, n.PosRange)
 		}
 		for i := range n.Args {

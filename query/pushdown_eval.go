@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/kahansum"
 
+	"github.com/lightningdb/lightningdb/downsample"
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/series"
 )
@@ -50,6 +51,21 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	if had && !uniqueBranches(refs) {
 		return nil, errUnionFallback
 	}
+	var teq *engine.Querier
+	tierW, rawMin := int64(math.MinInt64), q.a.rawMinTime()
+	if p.tier != nil {
+		tierW = p.tier.BuiltThrough()
+		var err error
+		if refs, err = q.tierRefs(st, p, refs, minT, maxT); err != nil {
+			return nil, err
+		}
+		lo, hi := downsample.RecordRange(nsToMs(minT)-1, min(nsToMs(maxT), tierW))
+		if teq, err = p.tier.Storage.Querier(lo, max(lo, hi)); err != nil {
+			return nil, fmt.Errorf("open the %s tier: %w", downsample.TierName(p.tier.Interval), err)
+		}
+		defer teq.Close()
+	}
+	st.Rollup = p.tierWhy
 	st.StartMs, st.EndMs = nsToMs(minT), nsToMs(maxT)
 	st.IndexSeconds = time.Since(t0).Seconds()
 	st.Series = len(refs)
@@ -69,7 +85,10 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	workers := q.workersFor(len(refs))
 	ars, ws := q.takeArenas(workers), make([]pdWorker, workers)
 	for g := range ws {
-		ws[g] = pdWorker{eq: eq, acct: &acct, wc: q.a.wcache}
+		ws[g] = pdWorker{eq: eq, acct: &acct, wc: q.a.wcache, teq: teq, tierW: tierW, rawMinMs: nsToMs(rawMin)}
+		if p.tier != nil {
+			ws[g].wc = nil // a window's result also depends on the tier
+		}
 	}
 	workers, err = q.forEachBlock(ctx, len(refs), workers, func(g, lo, hi int) (int64, error) {
 		ar, w := ars[g], &ws[g]
@@ -78,6 +97,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 			w.p = branches[refs[i].branch]
 			bMin, bMax := w.p.span()
 			off := len(ar.ts)
+			w.tid, w.tiered = refs[i].tid, refs[i].tiered && w.p.tier != nil
 			if err := w.series(refs[i].id, bMin, bMax, ar); err != nil {
 				return w.decoded, err
 			}
@@ -99,12 +119,23 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	if err != nil {
 		return nil, err
 	}
-	return newSeriesSet(refs, false), nil
+	st.RollupRecords = acct.records.Load()
+	if p.tier != nil {
+		st.Pushdown += fmt.Sprintf(", %d records of the %s tier", st.RollupRecords, downsample.TierName(p.tier.Interval))
+	}
+	set := newSeriesSet(refs, false)
+	if len(q.a.opts.Rollups) > 0 && len(p.branches) == 0 {
+		set.warnings = q.tierWarnings(p, minT, rawMin, acct.early.Load(), acct.approx.Load())
+	}
+	return set, nil
 }
 
 // pushdownAccount counts what a pushed-down select read.
 type pushdownAccount struct {
 	decoded, blocks, skipped, cached atomic.Int64
+	// Rollup records read, those before the raw data's earliest time, and
+	// those used without the raw samples an exact answer needed.
+	records, early, approx atomic.Int64
 }
 
 // piece is a run of a series in time order: decoded samples (w.ts/w.vs
@@ -115,6 +146,7 @@ type piece struct {
 	maxMs      int64
 	off, n     int // samples, when decoded or expanded
 	isExpanded bool
+	rec        *downsample.Record // a rollup record's (rollup.go), with sum
 }
 
 // pdWorker evaluates a pushdown plan for one series at a time; it is owned
@@ -136,6 +168,19 @@ type pdWorker struct {
 	hits    []windowVal   // its cached results
 	put     []windowEntry // its results to cache
 	resets  []float64     // rateFold's
+
+	// A tiered series (rollup.go): tier series tid, records through tierW
+	// (ms) from teq, raw samples after.
+	tiered bool
+	tid    series.ID
+	tierW  int64
+	// rawMinMs is the raw data's earliest time: records before it are
+	// counted (warnings).
+	rawMinMs int64
+	teq      *engine.Querier
+	tit      *engine.Iterator
+	recs     []downsample.Record
+	rsums    []engine.BlockSummary
 }
 
 // windowFP is the engine's fingerprint of one window's samples; ok is
@@ -151,12 +196,39 @@ var staleNaN = math.Float64frombits(value.StaleNaN)
 // the value, or a staleness marker for an empty window. It appends nothing
 // when every window is empty.
 func (w *pdWorker) series(id series.ID, minT, maxT int64, ar *arena) error {
+	if w.tiered {
+		return w.seriesTiered(id, minT, maxT, ar)
+	}
 	if w.wc != nil && w.cached(id, ar) {
 		return nil
 	}
 	if err := w.load(id, minT, maxT); err != nil {
 		return err
 	}
+	return w.evaluate(id, ar)
+}
+
+// seriesTiered is series for a series the plan's tier covers: records for
+// the intervals ending through w.tierW, raw samples after.
+func (w *pdWorker) seriesTiered(id series.ID, minT, maxT int64, ar *arena) error {
+	w.ts, w.vs, w.pieces = w.ts[:0], w.vs[:0], w.pieces[:0]
+	if err := w.rollupPieces(nsToMs(minT)-1, min(nsToMs(maxT), w.tierW)); err != nil {
+		return err
+	}
+	if w.tierW != math.MinInt64 {
+		minT = max(minT, msToMinNs(w.tierW+1))
+	}
+	if id != 0 && minT <= maxT {
+		if err := w.loadRaw(id, minT, maxT); err != nil {
+			return err
+		}
+	}
+	return w.evaluate(id, ar)
+}
+
+// evaluate appends fn's result at each evaluation time from the loaded
+// pieces (series).
+func (w *pdWorker) evaluate(id series.ID, ar *arena) error {
 	p := w.p
 	off := len(ar.ts)
 	any := false
@@ -197,6 +269,13 @@ func (w *pdWorker) series(id series.ID, minT, maxT int64, ar *arena) error {
 // millisecond with a neighbour), and decoded samples between them.
 func (w *pdWorker) load(id series.ID, minT, maxT int64) error {
 	w.ts, w.vs, w.pieces = w.ts[:0], w.vs[:0], w.pieces[:0]
+	return w.loadRaw(id, minT, maxT)
+}
+
+// loadRaw is load after the pieces already loaded (rollup records, which
+// all end before minT).
+func (w *pdWorker) loadRaw(id series.ID, minT, maxT int64) error {
+	keep := len(w.pieces)
 	w.sums = w.eq.Summaries(id, minT, maxT, w.sums[:0])
 	usable := w.sums[:0]
 	for _, s := range w.sums {
@@ -233,12 +312,12 @@ func (w *pdWorker) load(id series.ID, minT, maxT int64) error {
 	// A decoded neighbour in the same millisecond as a block's edge would
 	// merge with it in PromQL's view: then decode the whole range instead.
 	for i, pc := range w.pieces {
-		if pc.sum == nil {
+		if pc.sum == nil || i < keep {
 			continue
 		}
-		if i > 0 && w.pieces[i-1].sum == nil && w.ts[w.pieces[i-1].off+w.pieces[i-1].n-1] == pc.minMs ||
+		if i > keep && w.pieces[i-1].sum == nil && w.ts[w.pieces[i-1].off+w.pieces[i-1].n-1] == pc.minMs ||
 			i+1 < len(w.pieces) && w.pieces[i+1].sum == nil && w.ts[w.pieces[i+1].off] == pc.maxMs {
-			w.ts, w.vs, w.pieces, w.sums = w.ts[:0], w.vs[:0], w.pieces[:0], w.sums[:0]
+			w.ts, w.vs, w.pieces, w.sums = w.ts[:0], w.vs[:0], w.pieces[:keep], w.sums[:0]
 			return w.decodeRun(id, minT, maxT)
 		}
 	}
@@ -382,6 +461,10 @@ func (w *pdWorker) expand(id series.ID, pc *piece) error {
 	if pc.isExpanded {
 		return nil
 	}
+	if pc.rec != nil {
+		_, err := w.expandRollup(id, pc)
+		return err // not expanded: the caller takes the aggregates
+	}
 	off, n, err := w.decodeInto(id, pc.sum.MinT, pc.sum.MaxT)
 	if err != nil {
 		return err
@@ -414,7 +497,7 @@ func (w *pdWorker) window(id series.ID, first int, lo, hi int64) (float64, bool,
 			return v, ok, nil
 		}
 		return w.foldSamples(id, first, lo, hi)
-	case "rate", "increase":
+	case "rate", "increase", "delta":
 		return w.rateWindow(id, first, lo, hi)
 	}
 	var f fold
@@ -430,6 +513,10 @@ func (w *pdWorker) window(id series.ID, first int, lo, hi int64) (float64, bool,
 		if pc.sum != nil {
 			if err := w.expand(id, pc); err != nil {
 				return 0, false, err
+			}
+			if pc.rec != nil && !pc.isExpanded {
+				f.block(pc.sum) // no raw samples left: the whole interval
+				continue
 			}
 		}
 		f.addAll(w.samplesIn(pc, lo, hi))
@@ -505,10 +592,27 @@ func (w *pdWorker) foldSamples(id series.ID, first int, lo, hi int64) (float64, 
 			if err := w.expand(id, pc); err != nil {
 				return 0, false, err
 			}
+			if pc.rec != nil && !pc.isExpanded {
+				f.approxBlock(pc.sum) // no raw samples left
+				continue
+			}
 		}
 		f.addAll(w.samplesIn(pc, lo, hi))
 	}
 	return f.result()
+}
+
+// approxBlock folds in a rollup record whose raw samples are gone: its sum
+// as one addend of the Kahan sum (close to, but not always the bits of,
+// adding its samples one by one).
+func (f *fold) approxBlock(s *engine.BlockSummary) {
+	switch f.fn {
+	case "sum_over_time", "avg_over_time":
+		f.sum, f.c = kahansum.Inc(s.Sum, f.sum, f.c)
+		f.n += float64(s.Count)
+	default:
+		f.block(s)
+	}
 }
 
 // fold accumulates one window the way Prometheus' functions.go does for

@@ -1,6 +1,8 @@
 package query
 
 import (
+	"math"
+
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/series"
 )
@@ -30,6 +32,25 @@ type rateFold struct {
 	firstV, lastV  float64
 	resets         []float64 // the value before each reset, in time order
 	blocks, inside int64     // blocks taken whole and their samples
+	// combined: a rollup record added several resets' values as one
+	// addend, exact only if every addend is an integer (inexact).
+	combined bool
+}
+
+// inexact reports whether a combined addend may have changed the bits:
+// unless the first and last values and every addend are integers whose
+// magnitudes add up below 2^53, the order of the additions matters.
+func (f *rateFold) inexact() bool {
+	if !f.combined {
+		return false
+	}
+	bound := math.Abs(f.firstV) + math.Abs(f.lastV)
+	ints := f.firstV == math.Trunc(f.firstV) && f.lastV == math.Trunc(f.lastV)
+	for _, r := range f.resets {
+		ints = ints && r == math.Trunc(r)
+		bound += math.Abs(r)
+	}
+	return !ints || !(bound < 1<<53)
 }
 
 func (f *rateFold) addAll(ts []int64, vs []float64) {
@@ -58,15 +79,27 @@ func (f *rateFold) block(pc *piece) {
 	f.inside += int64(s.Count)
 }
 
+// blockReset folds in a rollup record with resets inside: the resets'
+// values, summed in time order, as one addend after the reset at its
+// start, if any.
+func (f *rateFold) blockReset(pc *piece) {
+	f.block(pc)
+	f.resets = append(f.resets, pc.rec.ResetSum)
+}
+
 // result is extrapolatedRate's, for the window (lo, hi] of plan p: nothing
 // (ok false) below two samples.
 func (f *rateFold) result(p *pushdownPlan, lo, hi int64) (float64, bool) {
 	if f.n < 2 {
 		return 0, false
 	}
+	counter := p.fn != "delta"
 	rangeStart, rangeEnd := lo, hi
 	resultFloat := f.lastV - f.firstV
 	for _, r := range f.resets {
+		if !counter {
+			break
+		}
 		resultFloat += r
 	}
 	durationToStart := float64(f.firstT-rangeStart) / 1000
@@ -79,7 +112,7 @@ func (f *rateFold) result(p *pushdownPlan, lo, hi int64) (float64, bool) {
 	}
 	// A counter cannot be negative: extrapolate to its zero point at most.
 	durationToZero := durationToStart
-	if resultFloat > 0 && f.firstV >= 0 {
+	if counter && resultFloat > 0 && f.firstV >= 0 {
 		durationToZero = sampledInterval * (f.firstV / resultFloat)
 	}
 	if durationToZero < durationToStart {
@@ -103,20 +136,36 @@ func (f *rateFold) result(p *pushdownPlan, lo, hi int64) (float64, bool) {
 // on, taking blocks without resets from their aggregates.
 func (w *pdWorker) rateWindow(id series.ID, first int, lo, hi int64) (float64, bool, error) {
 	f := rateFold{resets: w.resets[:0]}
+	delta := w.p.fn == "delta"
 	for i := first; i < len(w.pieces) && w.pieces[i].minMs <= hi; i++ {
 		pc := &w.pieces[i]
-		if pc.sum != nil && pc.minMs > lo && pc.maxMs <= hi && pc.sum.Flags&engine.BlockReset == 0 {
+		whole := pc.sum != nil && pc.minMs > lo && pc.maxMs <= hi
+		if whole && (pc.sum.Flags&engine.BlockReset == 0 || delta) {
 			f.block(pc)
+			continue
+		}
+		if whole && pc.rec != nil && (pc.rec.Resets == 1 || pc.rec.SumExact) {
+			// One reset: the same addition. Several of integers: exact
+			// sums, if the rest is too (checked in result).
+			f.blockReset(pc)
+			f.combined = f.combined || pc.rec.Resets > 1
 			continue
 		}
 		if pc.sum != nil {
 			if err := w.expand(id, pc); err != nil {
 				return 0, false, err
 			}
+			if pc.rec != nil && !pc.isExpanded {
+				f.blockReset(pc) // no raw samples left: the resets' sum as one addend
+				continue
+			}
 		}
 		f.addAll(w.samplesTsIn(pc, lo, hi))
 	}
 	w.resets = f.resets
+	if f.inexact() {
+		w.acct.approx.Add(1)
+	}
 	if f.blocks > 0 {
 		w.acct.blocks.Add(f.blocks)
 		w.acct.skipped.Add(f.inside)

@@ -17,6 +17,7 @@ type seriesSet struct {
 	refs      []seriesRef
 	i         int
 	labelOnly bool
+	warnings  annotations.Annotations
 }
 
 func newSeriesSet(refs []seriesRef, sortSeries bool) *seriesSet {
@@ -44,7 +45,7 @@ func (s *seriesSet) Next() bool {
 
 func (s *seriesSet) At() storage.Series                { return &s.refs[s.i] }
 func (s *seriesSet) Err() error                        { return nil }
-func (s *seriesSet) Warnings() annotations.Annotations { return nil }
+func (s *seriesSet) Warnings() annotations.Annotations { return s.warnings }
 func (r *seriesRef) Labels() labels.Labels             { return r.lset }
 func (r *seriesRef) Iterator(it chunkenc.Iterator) chunkenc.Iterator {
 	fi, ok := it.(*floatIterator)

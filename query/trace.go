@@ -56,6 +56,12 @@ type SelectTrace struct {
 	SamplesSkipped   int64  `json:"samplesSkipped,omitempty"`
 	// WindowsCached windows were read from the window cache (rcache.go).
 	WindowsCached int64 `json:"windowsCached,omitempty"`
+	// Rollup names the rollup tier a pushed-down select read and why, or
+	// why it read raw data (rollup.go); RollupRecords records were read,
+	// TierOnlySeries series had only rollups left.
+	Rollup         string `json:"rollup,omitempty"`
+	RollupRecords  int64  `json:"rollupRecords,omitempty"`
+	TierOnlySeries int    `json:"tierOnlySeries,omitempty"`
 }
 
 // PartitionTrace is one index partition a select read.

@@ -1,0 +1,242 @@
+package query
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/lightningdb/lightningdb/downsample"
+	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/series"
+)
+
+// Rollups (docs/downsampling.md). A pushed-down call whose windows are
+// made of whole intervals of a tier (range, step and start - offset
+// multiples of its interval) reads, per series the tier covers, the
+// tier's records for the intervals built so far and the raw data after
+// them: each record becomes a piece like a segment block's summary
+// (pushdown_eval.go), so the same folds answer the same bits, and what a
+// record cannot answer exactly (a sum of non-integers, two counter resets
+// in one interval) is read from the raw samples while they exist.
+
+// RollupTier is one downsampling tier the optimizer may read.
+type RollupTier struct {
+	// Interval is the tier's interval.
+	Interval time.Duration
+	// Storage is the tier's engine: series with their raw labels, records
+	// as downsample stores them.
+	Storage Storage
+	// BuiltThrough returns the time (ms) through which the tier is built
+	// for every series it covers (downsample.Builder.BuiltThrough).
+	BuiltThrough func() int64
+	// Covers reports whether the series of these canonical labels has
+	// rollups in this tier.
+	Covers func(canonical []byte) bool
+}
+
+// rollupFuncs are the pushed-down functions a tier can answer.
+var rollupFuncs = map[string]bool{
+	"max_over_time": true, "min_over_time": true, "sum_over_time": true,
+	"count_over_time": true, "avg_over_time": true,
+	"rate": true, "increase": true, "delta": true,
+}
+
+// chooseTier sets p.tier to the coarsest tier that answers p exactly and
+// holds some of its windows, and p.tierWhy to the reason (or to why none
+// does).
+func (r *rewriter) chooseTier(p *pushdownPlan) {
+	if len(r.tiers) == 0 {
+		return
+	}
+	if !rollupFuncs[p.fn] {
+		p.tierWhy = fmt.Sprintf("raw: %s is not answered from rollups", p.fn)
+		return
+	}
+	var why []error
+	for i := len(r.tiers) - 1; i >= 0; i-- {
+		t := &r.tiers[i]
+		iv, name := t.Interval.Milliseconds(), downsample.TierName(t.Interval)
+		firstLo := p.startMs - p.offsetMs - p.rangeMs
+		switch {
+		case p.rangeMs%iv != 0:
+			why = append(why, fmt.Errorf("%s: range %s is not a multiple of %s", name, p.rng, name))
+		case p.stepMs%iv != 0:
+			why = append(why, fmt.Errorf("%s: step %dms is not a multiple of %s", name, p.stepMs, name))
+		case (p.startMs-p.offsetMs)%iv != 0:
+			why = append(why, fmt.Errorf("%s: start - offset (%dms) is not a multiple of %s", name, p.startMs-p.offsetMs, name))
+		default:
+			w := t.BuiltThrough()
+			if w <= firstLo {
+				why = append(why, fmt.Errorf("%s: built through %s, before the first window", name, fmtMs(w)))
+				continue
+			}
+			p.tier = t
+			p.tierWhy = fmt.Sprintf("tier %s: range, step and start - offset are multiples of %s; %s is rollup-safe; records through %s, raw samples after",
+				name, name, p.fn, fmtMs(w))
+			return
+		}
+	}
+	p.tierWhy = "raw: " + errors.Join(why...).Error()
+}
+
+func fmtMs(ms int64) string {
+	if ms == math.MinInt64 {
+		return "nothing yet"
+	}
+	return time.UnixMilli(ms).UTC().Format(time.RFC3339)
+}
+
+// tierRefs adds to refs (the raw series of plan p, branch 0) the tier
+// series they map to, and the tier's series that raw data no longer has.
+func (q *querier) tierRefs(st *SelectTrace, p *pushdownPlan, refs []seriesRef, minT, maxT int64) ([]seriesRef, error) {
+	t := p.tier
+	treg, rreg := t.Storage.Registry(), q.a.st.Registry()
+	linked := map[series.ID]bool{}
+	for i := range refs {
+		canon := rreg.Labels(refs[i].id)
+		if canon == nil || !t.Covers(canon) {
+			continue
+		}
+		refs[i].tiered = true
+		if tid, ok := treg.Lookup(canon); ok {
+			refs[i].tid = tid
+			linked[tid] = true
+		}
+	}
+	tms, err := ToIndexMatchers(p.ms)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi := downsample.RecordRange(nsToMs(minT)-1, nsToMs(maxT))
+	ids, err := t.Storage.Index().Postings(lo, hi, tms...)
+	if err != nil {
+		return nil, fmt.Errorf("select %s from the %s tier: %w", p.text, downsample.TierName(t.Interval), err)
+	}
+	var b labels.ScratchBuilder
+	it := ids.Iterator()
+	for it.HasNext() {
+		tid := it.Next()
+		canon := treg.Labels(tid)
+		if linked[tid] || canon == nil || !t.Covers(canon) {
+			continue
+		}
+		ls, _, err := pushdownLabels(&b, canon, "", "")
+		if err != nil {
+			continue
+		}
+		refs = append(refs, seriesRef{tid: tid, tiered: true, lset: ls})
+		st.TierOnlySeries++
+	}
+	return refs, nil
+}
+
+// rawMinTime returns the earliest time (ns) raw data may have, or
+// MaxInt64 when there is none.
+func (a *Adapter) rawMinTime() int64 {
+	parts := a.st.Index().Partitions()
+	if len(parts) == 0 {
+		return math.MaxInt64
+	}
+	return parts[0].MinT()
+}
+
+// tierWarnings returns the warnings of a select of p from minT (ns) on
+// that read early records (before the raw data's earliest time, rawMin)
+// and approx records without the raw samples an exact answer needed.
+func (q *querier) tierWarnings(p *pushdownPlan, minT, rawMin int64, early, approx int64) annotations.Annotations {
+	var w annotations.Annotations
+	gone := fmtMs(nsToMs(rawMin))
+	if rawMin == math.MaxInt64 {
+		gone = "now"
+	}
+	switch {
+	case p.tier != nil && early+approx > 0:
+		name := downsample.TierName(p.tier.Interval)
+		w.Add(fmt.Errorf("%w: raw samples before %s have expired; %s answered there from the %s rollups only", annotations.PromQLWarning, gone, p.text, name))
+		if approx > 0 {
+			w.Add(fmt.Errorf("%w: %d %s rollup intervals of %s have no raw samples left to answer exactly (a sum of non-integers or several counter resets): their result may differ from raw data in the last bits",
+				annotations.PromQLWarning, approx, name, p.text))
+		}
+	case p.tier == nil && p.tierWhy != "" && minT < rawMin && q.tiersHold(minT):
+		w.Add(fmt.Errorf("%w: raw samples before %s have expired and %s cannot read the rollups (%s)", annotations.PromQLWarning, gone, p.text, p.tierWhy))
+	}
+	return w
+}
+
+// tiersHold reports whether a tier has records after minT (ns).
+func (q *querier) tiersHold(minT int64) bool {
+	for i := range q.a.opts.Rollups {
+		if q.a.opts.Rollups[i].BuiltThrough() > nsToMs(minT) {
+			return true
+		}
+	}
+	return false
+}
+
+// rollupPieces loads the records of tier series tid ending in (lo, hi] ms
+// as pieces.
+func (w *pdWorker) rollupPieces(lo, hi int64) error {
+	w.recs, w.rsums = w.recs[:0], w.rsums[:0]
+	if w.tid == 0 || lo >= hi {
+		return nil
+	}
+	minT, maxT := downsample.RecordRange(lo, hi)
+	w.tit = w.teq.Range(w.tid, minT, maxT, w.tit)
+	var err error
+	w.recs, err = downsample.DecodeRecords(w.recs, w.tit.Timestamps(), w.tit.RawValues())
+	if err == nil {
+		err = w.tit.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("read rollups of tier series %d: %w", w.tid, err)
+	}
+	for i := range w.recs {
+		r := &w.recs[i]
+		var f engine.BlockFlags
+		if r.SumExact {
+			f |= engine.BlockSumExact
+		}
+		if r.Resets > 0 {
+			f |= engine.BlockReset
+		}
+		w.rsums = append(w.rsums, engine.BlockSummary{MinT: r.FirstT * 1e6, MaxT: r.LastT*1e6 + 999_999, Count: r.Count,
+			BlockAgg: engine.BlockAgg{Flags: f, Min: r.Min, Max: r.Max, Sum: r.Sum, First: r.First, Last: r.Last}})
+	}
+	early := 0
+	for i := range w.recs {
+		if w.recs[i].LastT < w.rawMinMs {
+			early++
+		}
+		w.pieces = append(w.pieces, piece{sum: &w.rsums[i], rec: &w.recs[i], minMs: w.recs[i].FirstT, maxMs: w.recs[i].LastT})
+	}
+	w.acct.records.Add(int64(len(w.recs)))
+	w.acct.early.Add(int64(early))
+	return nil
+}
+
+// expandRollup decodes the raw samples of a record's interval, if they
+// are all still there; otherwise it reports false and the caller uses
+// the record's aggregates (counted as approximate).
+func (w *pdWorker) expandRollup(id series.ID, pc *piece) (bool, error) {
+	if pc.isExpanded {
+		return true, nil
+	}
+	if id != 0 {
+		ts := len(w.ts)
+		off, n, err := w.decodeInto(id, pc.sum.MinT, pc.sum.MaxT)
+		if err != nil {
+			return false, err
+		}
+		if n == pc.sum.Count {
+			pc.off, pc.n, pc.isExpanded = off, n, true
+			return true, nil
+		}
+		w.ts, w.vs = w.ts[:ts], w.vs[:ts]
+	}
+	w.acct.approx.Add(1)
+	return false, nil
+}
