@@ -152,6 +152,7 @@ func TestRollupQueriesMatchRaw(t *testing.T) {
 		end := start + int64(rng.IntN(30)+1)*int64(step)
 		a, b := queryRange(t, withTiers.URL, q, start, end, step), queryRange(t, plain.URL, q, start, end, step)
 		require.JSONEq(t, string(b.Result), string(a.Result), q)
+		require.NotEqual(t, "[]", string(a.Result), q)
 		require.Len(t, a.Trace.Selects, 1, q)
 		require.Contains(t, a.Trace.Selects[0].Rollup, "tier ", q)
 		require.Positive(t, a.Trace.Selects[0].RollupRecords, q)

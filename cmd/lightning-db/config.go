@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lightningdb/lightningdb/downsample"
 	"github.com/lightningdb/lightningdb/engine"
 )
 
@@ -45,6 +46,8 @@ type Config struct {
 	HTTP   HTTPConfig   `yaml:"http"`
 	// Retention: how long samples are kept (docs/retention.md).
 	Retention RetentionConfig `yaml:"retention"`
+	// Downsample: rollup tiers and their rules (docs/downsampling.md).
+	Downsample downsample.Config `yaml:"downsample"`
 }
 
 // EngineConfig configures storage.
@@ -204,6 +207,9 @@ func (c *Config) validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := c.Retention.Compile(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.Downsample.Compile(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -63,6 +63,7 @@ func (s *server) registerQuery(reg prometheus.Registerer) error {
 		LookbackDelta:        qc.LookbackDelta,
 		Parallelism:          qc.Parallelism,
 		DisableOptimizer:     qc.DisableOptimizer,
+		Rollups:              s.ds.rollups(),
 	})
 	if err != nil {
 		return fmt.Errorf("query: %w", err)

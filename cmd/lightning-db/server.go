@@ -37,6 +37,7 @@ type server struct {
 	httpm   *httpMetrics // what the HTTP limits refuse
 	budget  *bodyBudget  // nil: no bound on request bytes in flight
 	ret     *retentionSetup
+	ds      *downsampleSetup // nil without downsample rules
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -82,14 +83,18 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("open engine: %w", err)
 	}
 	s.ret.labels.db.Store(s.db)
+	if s.ds, err = s.setupDownsample(eo, ns); err != nil {
+		srv.Close()
+		return errors.Join(fmt.Errorf("downsample: %w", err), s.db.Close())
+	}
 	if err := s.routes(ns); err != nil {
 		srv.Close()
-		return errors.Join(err, s.db.Close())
+		return errors.Join(err, s.ds.close(), s.db.Close())
 	}
 	mq, err := s.startMQTT(ns)
 	if err != nil {
 		srv.Close()
-		return errors.Join(err, s.db.Close())
+		return errors.Join(err, s.ds.close(), s.db.Close())
 	}
 	s.ready.Store(true)
 	log.Info("ready", "recovery", time.Since(start).Round(time.Millisecond), "series", s.db.Stats().Series,
@@ -98,17 +103,18 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
-		return errors.Join(fmt.Errorf("http server: %w", err), mq.close(), s.db.Close())
+		return errors.Join(fmt.Errorf("http server: %w", err), mq.close(), s.ds.close(), s.db.Close())
 	}
 	s.ready.Store(false)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	herr := srv.Shutdown(sctx)
 	merr := mq.close() // before the engine closes: pending MQTT commits finish first
+	derr := s.ds.close()
 	ferr := s.db.Flush(sctx)
 	cerr := s.db.Close()
 	log.Info("stopped")
-	return errors.Join(herr, merr, ferr, cerr)
+	return errors.Join(herr, merr, derr, ferr, cerr)
 }
 
 // routes registers every front end on the mux.
