@@ -208,7 +208,7 @@ func (b *Builder) buildChunk(ctx context.Context, ri int, t Tier, lo, hi int64) 
 		}
 		recs = Aggregate(recs[:0], ts, vs, iv)
 		n += int64(len(recs))
-		AppendBatch(&batch, canonical, recs)
+		AppendBatch(&batch, canonical, recs, iv)
 		if batch.Samples() >= b.opts.BatchSamples {
 			return flush()
 		}

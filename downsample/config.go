@@ -101,8 +101,8 @@ func (tc TierConfig) compile(key string) (Tier, error) {
 	}
 	if t.Interval, err = retention.ParseDuration(tc.Interval); err != nil {
 		errs = append(errs, fmt.Errorf("%s.interval: %w", key, err))
-	} else if t.Interval < time.Second || t.Interval%time.Second != 0 || (24*time.Hour)%t.Interval != 0 && t.Interval%(24*time.Hour) != 0 {
-		errs = append(errs, fmt.Errorf("%w: %s.interval %q: want whole seconds that divide a day or whole days", ErrInvalidConfig, key, tc.Interval))
+	} else if t.Interval < time.Second || t.Interval%time.Second != 0 || MaxInterval%t.Interval != 0 {
+		errs = append(errs, fmt.Errorf("%w: %s.interval %q: want whole seconds that divide a day", ErrInvalidConfig, key, tc.Interval))
 	}
 	if strings.TrimSpace(tc.Retention) != "" {
 		if t.Retention, err = retention.ParseDuration(tc.Retention); err != nil {

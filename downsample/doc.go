@@ -5,9 +5,10 @@
 //
 // Rules say which series get which tiers, from what age (after) and for how
 // long (retention). Each tier is stored in an engine of its own (cmd wires
-// it at <data-dir>/rollup/<interval>): a series keeps its labels there, and
-// each built interval is one Record, written as RecordFields samples at
-// consecutive nanoseconds ending at the interval's end. A Builder reads the
+// it at <data-dir>/rollup/<interval>): each built interval of a series is
+// one Record, stored as one sample in each of NumFields field series (the
+// series' labels plus __rollup__="meta", "max", ...), so that a query
+// decodes only the fields its function needs. A Builder reads the
 // raw engine through Source, writes the tier through Appender, and records
 // how far each rule's tier is built in a state file written atomically
 // after the tier's write is acknowledged (fsynced): a crash in between

@@ -114,23 +114,37 @@ func TestRecordsRoundTrip(t *testing.T) {
 	recs := Aggregate(nil, []int64{1, 2, 999, 1000, 1001, 5000}, []float64{3, 1, math.Inf(1), -0.5, 7, 2}, 1000)
 	require.Len(t, recs, 3)
 	var b series.Batch
-	AppendBatch(&b, series.FromStrings("__name__", "b").AppendCanonical(nil), recs)
-	_, _, ts, raws := b.Series(0)
-	got, err := DecodeRecords(nil, ts, raws)
-	require.NoError(t, err)
+	raw := series.FromStrings("__name__", "m", "a", "b", "Z", "z").AppendCanonical(nil)
+	AppendBatch(&b, raw, recs, 1000)
+	require.Equal(t, int(NumFields), b.Len())
+	var got []Record
+	for i := range b.Len() {
+		canon, _, ts, raws := b.Series(i)
+		back, f, ok := RawSeries(nil, canon)
+		require.True(t, ok)
+		require.Equal(t, Field(i), f)
+		require.Equal(t, raw, back)
+		require.Equal(t, canon, FieldSeries(nil, raw, f))
+		_, err := series.UnmarshalLabels(nil, canon)
+		require.NoError(t, err, "sorted, valid labels")
+		var err2 error
+		got, err2 = DecodeField(got, f, ts, raws, 1000)
+		require.NoError(t, err2)
+	}
 	require.Equal(t, len(recs), len(got))
 	for i := range recs {
-		require.Equal(t, recs[i].End, got[i].End)
-		require.Equal(t, recs[i].Count, got[i].Count)
 		require.Equal(t, math.Float64bits(recs[i].Max), math.Float64bits(got[i].Max))
 		require.Equal(t, recs[i], got[i])
 	}
-	// A record cut short or a field out of place is refused.
-	_, err = DecodeRecords(nil, ts[:RecordFields+3], raws)
+	// A field of other intervals, or off the interval's end, is refused.
+	_, _, ts, raws := b.Series(int(FieldMax))
+	_, err := DecodeField(got[:2], FieldMax, ts, raws, 1000)
 	require.ErrorIs(t, err, ErrCorruptRecord)
 	bad := append([]int64(nil), ts...)
-	bad[1]++
-	_, err = DecodeRecords(nil, bad, raws)
+	bad[1]--
+	_, err = DecodeField(got[:0], FieldMeta, bad, raws, 1000)
+	require.ErrorIs(t, err, ErrCorruptRecord)
+	_, err = DecodeField(nil, FieldMeta, ts, raws, 1000) // max values are no meta
 	require.ErrorIs(t, err, ErrCorruptRecord)
 }
 
@@ -224,7 +238,7 @@ func TestBuilderResumes(t *testing.T) {
 	_, err = b.Build(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, t0+3*24*3600_000, b.BuiltThrough(time.Minute))
-	require.Len(t, tier.samples, 2, "db=g is not governed")
+	require.Len(t, tier.samples, 2*int(NumFields), "db=g is not governed")
 	for i := range 2 {
 		ends := map[int64]bool{}
 		for _, ts := range src.ts[i] {
@@ -232,8 +246,10 @@ func TestBuilderResumes(t *testing.T) {
 				ends[e] = true
 			}
 		}
-		s := tier.samples[string(src.ls[i].AppendCanonical(nil))]
-		require.Equal(t, len(ends)*RecordFields, len(s), "one record per interval with samples")
+		for f := range NumFields {
+			s := tier.samples[string(FieldSeries(nil, src.ls[i].AppendCanonical(nil), f))]
+			require.Equal(t, len(ends), len(s), "one %s sample per interval with samples", f)
+		}
 	}
 	_, err = os.Stat(filepath.Join(dir, stateFile))
 	require.NoError(t, err)

@@ -8,41 +8,51 @@ import (
 	"github.com/lightningdb/lightningdb/series"
 )
 
-// FuzzDecodeRecords: any timestamps and values decode into records or
-// ErrCorruptRecord, never a panic; records that decode encode back to the
-// same samples.
-func FuzzDecodeRecords(f *testing.F) {
+// FuzzDecodeField: any timestamps and values decode as a meta field and
+// then a times field into records or ErrCorruptRecord, never a panic; the
+// records that decode encode back to the same samples.
+func FuzzDecodeField(f *testing.F) {
 	recs := Aggregate(nil, []int64{1, 5, 1200, 1300}, []float64{1, 0.5, 3, math.NaN()}, 1000)
 	var b series.Batch
-	AppendBatch(&b, series.FromStrings("__name__", "m").AppendCanonical(nil), recs)
-	_, _, ts, raws := b.Series(0)
-	f.Add(encodeSamples(ts, raws))
-	f.Add(encodeSamples(ts[:5], raws[:5]))
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var ts []int64
-		var raws []uint64
-		for len(data) >= 16 {
-			ts = append(ts, int64(binary.LittleEndian.Uint64(data)))
-			raws = append(raws, binary.LittleEndian.Uint64(data[8:]))
-			data = data[16:]
-		}
-		got, err := DecodeRecords(nil, ts, raws)
+	AppendBatch(&b, series.FromStrings("__name__", "m").AppendCanonical(nil), recs, 1000)
+	_, _, ts, meta := b.Series(int(FieldMeta))
+	_, _, _, times := b.Series(int(FieldTimes))
+	f.Add(encodeSamples(ts, meta), encodeSamples(ts, times))
+	f.Add(encodeSamples(ts[:1], meta[:1]), encodeSamples(ts[:1], times[1:]))
+	f.Add([]byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, metaData, timesData []byte) {
+		ts, meta := decodeSamples(metaData)
+		recs, err := DecodeField(nil, FieldMeta, ts, meta, 1000)
 		if err != nil {
 			return
 		}
-		var b series.Batch
-		AppendBatch(&b, series.FromStrings("__name__", "m").AppendCanonical(nil), got)
-		_, _, ts2, _ := b.Series(0)
-		if len(ts2) != len(ts) {
-			t.Fatalf("%d records from %d samples encode to %d", len(got), len(ts), len(ts2))
+		tts, times := decodeSamples(timesData)
+		if recs, err = DecodeField(recs, FieldTimes, tts, times, 1000); err != nil {
+			return
 		}
-		for i := range ts {
-			if ts[i] != ts2[i] {
-				t.Fatalf("sample %d at %d encodes at %d", i, ts[i], ts2[i])
+		for i := range recs {
+			if v := FieldValue(&recs[i], FieldMeta, 1000); math.Float64bits(v) != meta[i] {
+				t.Fatalf("meta %v encodes as %v", math.Float64frombits(meta[i]), v)
+			}
+			if v := FieldValue(&recs[i], FieldTimes, 1000); math.Float64bits(v) != times[i] {
+				t.Fatalf("times %v encodes as %v", math.Float64frombits(times[i]), v)
+			}
+			if RecordTime(recs[i].End) != ts[i] {
+				t.Fatalf("record at %d ns ends at %d ms", ts[i], recs[i].End)
 			}
 		}
 	})
+}
+
+func decodeSamples(data []byte) ([]int64, []uint64) {
+	var ts []int64
+	var raws []uint64
+	for len(data) >= 16 {
+		ts = append(ts, int64(binary.LittleEndian.Uint64(data)))
+		raws = append(raws, binary.LittleEndian.Uint64(data[8:]))
+		data = data[16:]
+	}
+	return ts, raws
 }
 
 func encodeSamples(ts []int64, raws []uint64) []byte {

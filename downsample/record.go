@@ -1,8 +1,10 @@
 package downsample
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/lightningdb/lightningdb/series"
 )
@@ -36,14 +38,52 @@ type Record struct {
 // (engine.ExactSumBound: the query layer adds up to 1023 such sums exactly).
 const ExactSumBound = 1 << 43
 
-// RecordFields is how many samples store one Record in a tier.
-const RecordFields = 11
+// A tier stores a record as one sample in each of NumFields series: the
+// raw series' labels plus FieldLabel naming the field. A query reads only
+// the fields its function needs (max_over_time: meta and max), each
+// series compresses like the raw values it summarizes, and the sample of
+// an interval ending at end (ms) is at RecordTime(end).
 
-// recordTime returns the timestamp (ns) of field k of the record ending at
-// end (ms): the fields take the last RecordFields nanoseconds before the
-// millisecond end, so a record never straddles a partition boundary (a
-// multiple of a millisecond) and stays in millisecond end-1.
-func recordTime(end int64, k int) int64 { return end*1e6 - RecordFields + int64(k) }
+// Field is one stored aggregate of a record.
+type Field uint8
+
+// The fields. Meta packs Count, Resets and SumExact; Times packs FirstT
+// and LastT as offsets in the interval (intervals are at most a day).
+const (
+	FieldMeta Field = iota
+	FieldMax
+	FieldMin
+	FieldSum
+	FieldTimes
+	FieldFirst
+	FieldLast
+	FieldResetSum
+	NumFields
+)
+
+// FieldLabel is the label naming a field series' field.
+const FieldLabel = "__rollup__"
+
+var fieldNames = [NumFields]string{"meta", "max", "min", "sum", "times", "first", "last", "resets"}
+
+func (f Field) String() string {
+	if f < NumFields {
+		return fieldNames[f]
+	}
+	return fmt.Sprintf("field(%d)", uint8(f))
+}
+
+// packBase exceeds every count and offset of an interval of at most a
+// day at one sample per millisecond, and packBase^2 < 2^53.
+const packBase = 86_400_001
+
+// MaxInterval is the longest tier interval.
+const MaxInterval = 24 * time.Hour
+
+// RecordTime returns the timestamp (ns) of the samples of the record
+// ending at end (ms): the last nanosecond before the millisecond end, so
+// that a record stays in the partition of its interval.
+func RecordTime(end int64) int64 { return end*1e6 - 1 }
 
 // RecordRange returns the ns range [minT, maxT] holding the records of the
 // intervals that end in (lo, hi] ms.
@@ -103,61 +143,170 @@ func aggregate(end int64, ts []int64, vs []float64) Record {
 	return r
 }
 
-// AppendBatch adds series canonical (a float series) with recs to b.
-func AppendBatch(b *series.Batch, canonical []byte, recs []Record) {
-	b.AddCanonical(canonical, series.TypeFloat)
-	for i := range recs {
-		r := &recs[i]
-		exact := 0.0
-		if r.SumExact {
-			exact = 1
+// FieldSeries appends to dst the canonical labels of field f's series of
+// the raw series canonical.
+func FieldSeries(dst, canonical []byte, f Field) []byte {
+	// FieldLabel sorts before any label not starting with "__" and
+	// after "__name__"; insert it in its place.
+	inserted := false
+	_ = series.ForEachCanonical(canonical, func(name, value []byte) error {
+		if !inserted && string(name) > FieldLabel {
+			dst = appendPair(dst, FieldLabel, f.String())
+			inserted = true
 		}
-		f := [RecordFields]float64{exact, float64(r.Count), float64(r.FirstT), float64(r.LastT),
-			r.Min, r.Max, r.Sum, r.First, r.Last, float64(r.Resets), r.ResetSum}
-		for k, v := range f {
-			b.AppendFloat(recordTime(r.End, k), v)
-		}
+		dst = appendPair(dst, string(name), string(value))
+		return nil
+	})
+	if !inserted {
+		dst = appendPair(dst, FieldLabel, f.String())
 	}
+	return dst
 }
 
-// DecodeRecords appends to dst the records of a tier series' samples ts
-// (ns, ascending) and their raw float values. A record missing a field,
-// or a field out of its range, is ErrCorruptRecord.
-func DecodeRecords(dst []Record, ts []int64, raws []uint64) ([]Record, error) {
-	if len(raws) < len(ts) {
-		return dst, fmt.Errorf("%w: %d values for %d timestamps", ErrCorruptRecord, len(raws), len(ts))
-	}
-	for i := 0; i < len(ts); i += RecordFields {
-		if i+RecordFields > len(ts) {
-			return dst, fmt.Errorf("%w: %d samples left at %d", ErrCorruptRecord, len(ts)-i, ts[i])
-		}
-		end := floorDiv(ts[i]+RecordFields, 1e6)
-		var f [RecordFields]float64
-		for k := range f {
-			if ts[i+k] != recordTime(end, k) {
-				return dst, fmt.Errorf("%w: field %d of the interval ending %d ms at %d ns", ErrCorruptRecord, k, end, ts[i+k])
+func appendPair(dst []byte, name, value string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(name)))
+	dst = append(dst, name...)
+	dst = binary.AppendUvarint(dst, uint64(len(value)))
+	return append(dst, value...)
+}
+
+// RawSeries returns the canonical labels of a field series without
+// FieldLabel, and its field; ok is false for a series without one.
+func RawSeries(dst, canonical []byte) (raw []byte, f Field, ok bool) {
+	_ = series.ForEachCanonical(canonical, func(name, value []byte) error {
+		if string(name) == FieldLabel {
+			for i, n := range fieldNames {
+				if n == string(value) {
+					f, ok = Field(i), true
+				}
 			}
-			f[k] = math.Float64frombits(raws[i+k])
+			return nil
 		}
-		r, err := fromFields(end, &f)
-		if err != nil {
-			return dst, err
-		}
-		dst = append(dst, r)
-	}
-	return dst, nil
+		dst = appendPair(dst, string(name), string(value))
+		return nil
+	})
+	return dst, f, ok
 }
 
-func fromFields(end int64, f *[RecordFields]float64) (Record, error) {
-	r := Record{End: end, SumExact: f[0] == 1, Count: int(f[1]), FirstT: int64(f[2]), LastT: int64(f[3]),
-		Min: f[4], Max: f[5], Sum: f[6], First: f[7], Last: f[8], Resets: int(f[9]), ResetSum: f[10]}
-	ok := (f[0] == 0 || f[0] == 1) && f[1] >= 1 && f[1] <= 1<<40 && f[1] == math.Trunc(f[1]) &&
-		f[9] >= 0 && f[9] < f[1] && f[9] == math.Trunc(f[9]) &&
-		float64(r.FirstT) == f[2] && float64(r.LastT) == f[3] && r.FirstT <= r.LastT && r.LastT <= end
-	if !ok {
-		return Record{}, fmt.Errorf("%w: bad fields in the interval ending %d ms", ErrCorruptRecord, end)
+// AppendBatch adds the field series of the raw series canonical, with
+// recs of intervals iv (ms) long, to b.
+func AppendBatch(b *series.Batch, canonical []byte, recs []Record, iv int64) {
+	var buf []byte
+	for f := range NumFields {
+		buf = FieldSeries(buf[:0], canonical, f)
+		b.AddCanonical(buf, series.TypeFloat)
+		for i := range recs {
+			b.AppendFloat(RecordTime(recs[i].End), FieldValue(&recs[i], f, iv))
+		}
+	}
+}
+
+// FieldValue returns field f of r, whose interval is iv (ms) long.
+func FieldValue(r *Record, f Field, iv int64) float64 {
+	switch f {
+	case FieldMeta:
+		m := float64(r.Count) + float64(r.Resets)*packBase
+		if !r.SumExact {
+			m = -m
+		}
+		return m
+	case FieldMax:
+		return r.Max
+	case FieldMin:
+		return r.Min
+	case FieldSum:
+		return r.Sum
+	case FieldTimes:
+		return float64(r.FirstT-(r.End-iv))*packBase + float64(r.End-r.LastT)
+	case FieldFirst:
+		return r.First
+	case FieldLast:
+		return r.Last
+	case FieldResetSum:
+		return r.ResetSum
+	}
+	return math.NaN()
+}
+
+// DecodeField reads field f of records from a field series' samples ts
+// (ns, ascending) and raw float values, intervals iv (ms) long. With
+// FieldMeta it appends a record per sample to recs (FirstT and LastT the
+// interval's bounds until FieldTimes is read); with another field it sets
+// that field of recs, which must hold the same intervals. Anything else
+// is ErrCorruptRecord.
+func DecodeField(recs []Record, f Field, ts []int64, raws []uint64, iv int64) ([]Record, error) {
+	if len(raws) < len(ts) {
+		return recs, fmt.Errorf("%w: %d values for %d timestamps", ErrCorruptRecord, len(raws), len(ts))
+	}
+	if f != FieldMeta && len(ts) != len(recs) {
+		return recs, fmt.Errorf("%w: %d %s samples for %d records", ErrCorruptRecord, len(ts), f, len(recs))
+	}
+	for i, t := range ts {
+		end := floorDiv(t+1, 1e6)
+		if t != RecordTime(end) || end%iv != 0 {
+			return recs, fmt.Errorf("%w: %s sample at %d ns is not at an interval's end", ErrCorruptRecord, f, t)
+		}
+		v := math.Float64frombits(raws[i])
+		if f == FieldMeta {
+			r, err := fromMeta(end, v, iv)
+			if err != nil {
+				return recs, err
+			}
+			recs = append(recs, r)
+			continue
+		}
+		if recs[i].End != end {
+			return recs, fmt.Errorf("%w: %s sample of the interval ending %d ms where the record ends %d", ErrCorruptRecord, f, end, recs[i].End)
+		}
+		if err := setField(&recs[i], f, v, iv); err != nil {
+			return recs, err
+		}
+	}
+	return recs, nil
+}
+
+func fromMeta(end int64, v float64, iv int64) (Record, error) {
+	r := Record{End: end, SumExact: v > 0, FirstT: end - iv + 1, LastT: end}
+	m := math.Abs(v)
+	if !(m >= 1 && m < packBase*packBase) || m != math.Trunc(m) {
+		return r, fmt.Errorf("%w: meta %v of the interval ending %d ms", ErrCorruptRecord, v, end)
+	}
+	resets := math.Floor(m / packBase)
+	r.Count, r.Resets = int(m-resets*packBase), int(resets)
+	if r.Count < 1 || int64(r.Count) > iv || r.Resets >= r.Count {
+		return r, fmt.Errorf("%w: meta %v of the interval ending %d ms", ErrCorruptRecord, v, end)
 	}
 	return r, nil
+}
+
+func setField(r *Record, f Field, v float64, iv int64) error {
+	switch f {
+	case FieldMax:
+		r.Max = v
+	case FieldMin:
+		r.Min = v
+	case FieldSum:
+		r.Sum = v
+	case FieldTimes:
+		if !(v >= 0 && v < packBase*packBase) || v != math.Trunc(v) {
+			return fmt.Errorf("%w: times %v of the interval ending %d ms", ErrCorruptRecord, v, r.End)
+		}
+		a := math.Floor(v / packBase)
+		first, last := r.End-iv+int64(a), r.End-int64(v-a*packBase)
+		if first <= r.End-iv || first > last || last > r.End {
+			return fmt.Errorf("%w: times %v of the interval ending %d ms", ErrCorruptRecord, v, r.End)
+		}
+		r.FirstT, r.LastT = first, last
+	case FieldFirst:
+		r.First = v
+	case FieldLast:
+		r.Last = v
+	case FieldResetSum:
+		r.ResetSum = v
+	default:
+		return fmt.Errorf("%w: unknown field %d", ErrCorruptRecord, f)
+	}
+	return nil
 }
 
 func floorDiv(a, b int64) int64 {

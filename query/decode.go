@@ -98,9 +98,8 @@ func (v *querierView) selectSorted(ids []series.ID, h engine.SelectHints) *engin
 // samples lie. It is the storage.Series the PromQL engine sees.
 type seriesRef struct {
 	id     series.ID
-	branch int32     // a union pushdown's branch (pushdown_union.go)
-	tid    series.ID // the series in a rollup tier (rollup.go)
-	tiered bool      // the tier covers it
+	branch int32 // a union pushdown's branch (pushdown_union.go)
+	tix    int32 // its field series in a rollup tier (rollup.go); -1: none
 	lset   labels.Labels
 	ar     *arena
 	off, n int

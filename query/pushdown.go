@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/promql/parser/posrange"
 	"github.com/prometheus/prometheus/storage"
+
+	"github.com/lightningdb/lightningdb/downsample"
 )
 
 // Aggregation pushdown is a plan rewrite (docs/query.md, "Pushdown").
@@ -76,8 +78,9 @@ type pushdownPlan struct {
 	branches           []*pushdownPlan // a union's
 	setLabel, setValue string          // a union branch's label_replace
 
-	tier    *RollupTier // the tier read for it (rollup.go), nil for raw
-	tierWhy string      // why that tier or why none, for explain
+	tier    *RollupTier        // the tier read for it (rollup.go), nil for raw
+	fields  []downsample.Field // the tier's fields it reads, meta first
+	tierWhy string             // why that tier or why none, for explain
 }
 
 // span returns the samples p's windows read: (firstLo, lastHi] ms as an

@@ -52,11 +52,15 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 		return nil, errUnionFallback
 	}
 	var teq *engine.Querier
+	var tids []series.ID
 	tierW, rawMin := int64(math.MinInt64), q.a.rawMinTime()
+	for i := range refs {
+		refs[i].tix = -1
+	}
 	if p.tier != nil {
 		tierW = p.tier.BuiltThrough()
 		var err error
-		if refs, err = q.tierRefs(st, p, refs, minT, maxT); err != nil {
+		if refs, tids, err = q.tierRefs(st, p, refs, minT, maxT); err != nil {
 			return nil, err
 		}
 		lo, hi := downsample.RecordRange(nsToMs(minT)-1, min(nsToMs(maxT), tierW))
@@ -97,7 +101,11 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 			w.p = branches[refs[i].branch]
 			bMin, bMax := w.p.span()
 			off := len(ar.ts)
-			w.tid, w.tiered = refs[i].tid, refs[i].tiered && w.p.tier != nil
+			w.tiered = refs[i].tix >= 0 && w.p.tier != nil
+			if w.tiered {
+				nf := len(w.p.fields)
+				w.tids = tids[int(refs[i].tix)*nf : int(refs[i].tix+1)*nf]
+			}
 			if err := w.series(refs[i].id, bMin, bMax, ar); err != nil {
 				return w.decoded, err
 			}
@@ -119,7 +127,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	if err != nil {
 		return nil, err
 	}
-	st.RollupRecords = acct.records.Load()
+	st.RollupRecords, st.RollupSamples = acct.records.Load(), acct.tierSamples.Load()
 	if p.tier != nil {
 		st.Pushdown += fmt.Sprintf(", %d records of the %s tier", st.RollupRecords, downsample.TierName(p.tier.Interval))
 	}
@@ -136,6 +144,7 @@ type pushdownAccount struct {
 	// Rollup records read, those before the raw data's earliest time, and
 	// those used without the raw samples an exact answer needed.
 	records, early, approx atomic.Int64
+	tierSamples            atomic.Int64 // field samples decoded for the records
 }
 
 // piece is a run of a series in time order: decoded samples (w.ts/w.vs
@@ -169,10 +178,10 @@ type pdWorker struct {
 	put     []windowEntry // its results to cache
 	resets  []float64     // rateFold's
 
-	// A tiered series (rollup.go): tier series tid, records through tierW
-	// (ms) from teq, raw samples after.
+	// A tiered series (rollup.go): the tier series of the plan's fields,
+	// records through tierW (ms) from teq, raw samples after.
 	tiered bool
-	tid    series.ID
+	tids   []series.ID
 	tierW  int64
 	// rawMinMs is the raw data's earliest time: records before it are
 	// counted (warnings).

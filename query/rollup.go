@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -74,7 +75,7 @@ func (r *rewriter) chooseTier(p *pushdownPlan) {
 				why = append(why, fmt.Errorf("%s: built through %s, before the first window", name, fmtMs(w)))
 				continue
 			}
-			p.tier = t
+			p.tier, p.fields = t, rollupFields(p.fn)
 			p.tierWhy = fmt.Sprintf("tier %s: range, step and start - offset are multiples of %s; %s is rollup-safe; records through %s, raw samples after",
 				name, name, p.fn, fmtMs(w))
 			return
@@ -90,48 +91,82 @@ func fmtMs(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format(time.RFC3339)
 }
 
-// tierRefs adds to refs (the raw series of plan p, branch 0) the tier
-// series they map to, and the tier's series that raw data no longer has.
-func (q *querier) tierRefs(st *SelectTrace, p *pushdownPlan, refs []seriesRef, minT, maxT int64) ([]seriesRef, error) {
+// rollupFields returns the fields a tier's records need for fn, meta
+// first.
+func rollupFields(fn string) []downsample.Field {
+	switch fn {
+	case "max_over_time":
+		return []downsample.Field{downsample.FieldMeta, downsample.FieldMax}
+	case "min_over_time":
+		return []downsample.Field{downsample.FieldMeta, downsample.FieldMin}
+	case "count_over_time":
+		return []downsample.Field{downsample.FieldMeta}
+	case "sum_over_time", "avg_over_time":
+		return []downsample.Field{downsample.FieldMeta, downsample.FieldSum}
+	case "rate", "increase":
+		return []downsample.Field{downsample.FieldMeta, downsample.FieldTimes, downsample.FieldFirst, downsample.FieldLast, downsample.FieldResetSum}
+	case "delta":
+		return []downsample.Field{downsample.FieldMeta, downsample.FieldTimes, downsample.FieldFirst, downsample.FieldLast}
+	}
+	return nil
+}
+
+// tierRefs links refs (the raw series of plan p) that the tier covers to
+// the tier's series of p's fields, and adds the tier's series that raw
+// data no longer has. It returns the refs and, per linked ref (tix), the
+// tier IDs of p's fields (0: none).
+func (q *querier) tierRefs(st *SelectTrace, p *pushdownPlan, refs []seriesRef, minT, maxT int64) ([]seriesRef, []series.ID, error) {
 	t := p.tier
+	nf := len(p.fields)
 	treg, rreg := t.Storage.Registry(), q.a.st.Registry()
+	var tids []series.ID
+	var buf []byte
+	link := func(canon []byte) int32 {
+		for _, f := range p.fields {
+			buf = downsample.FieldSeries(buf[:0], canon, f)
+			id, _ := treg.Lookup(buf)
+			tids = append(tids, id)
+		}
+		return int32(len(tids)/nf - 1)
+	}
 	linked := map[series.ID]bool{}
 	for i := range refs {
 		canon := rreg.Labels(refs[i].id)
 		if canon == nil || !t.Covers(canon) {
 			continue
 		}
-		refs[i].tiered = true
-		if tid, ok := treg.Lookup(canon); ok {
-			refs[i].tid = tid
-			linked[tid] = true
-		}
+		refs[i].tix = link(canon)
+		linked[tids[int(refs[i].tix)*nf]] = true
 	}
-	tms, err := ToIndexMatchers(p.ms)
+	tms, err := ToIndexMatchers(append(slices.Clip(p.ms), labels.MustNewMatcher(labels.MatchEqual, downsample.FieldLabel, downsample.FieldMeta.String())))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lo, hi := downsample.RecordRange(nsToMs(minT)-1, nsToMs(maxT))
 	ids, err := t.Storage.Index().Postings(lo, hi, tms...)
 	if err != nil {
-		return nil, fmt.Errorf("select %s from the %s tier: %w", p.text, downsample.TierName(t.Interval), err)
+		return nil, nil, fmt.Errorf("select %s from the %s tier: %w", p.text, downsample.TierName(t.Interval), err)
 	}
 	var b labels.ScratchBuilder
 	it := ids.Iterator()
 	for it.HasNext() {
 		tid := it.Next()
 		canon := treg.Labels(tid)
-		if linked[tid] || canon == nil || !t.Covers(canon) {
+		if linked[tid] || canon == nil {
 			continue
 		}
-		ls, _, err := pushdownLabels(&b, canon, "", "")
+		raw, _, ok := downsample.RawSeries(nil, canon)
+		if !ok || !t.Covers(raw) {
+			continue
+		}
+		ls, _, err := pushdownLabels(&b, raw, "", "")
 		if err != nil {
 			continue
 		}
-		refs = append(refs, seriesRef{tid: tid, tiered: true, lset: ls})
+		refs = append(refs, seriesRef{tix: link(raw), lset: ls})
 		st.TierOnlySeries++
 	}
-	return refs, nil
+	return refs, tids, nil
 }
 
 // rawMinTime returns the earliest time (ns) raw data may have, or
@@ -177,22 +212,29 @@ func (q *querier) tiersHold(minT int64) bool {
 	return false
 }
 
-// rollupPieces loads the records of tier series tid ending in (lo, hi] ms
-// as pieces.
+// rollupPieces loads the records of the current tiered series (w.tids,
+// the plan's fields) ending in (lo, hi] ms as pieces.
 func (w *pdWorker) rollupPieces(lo, hi int64) error {
 	w.recs, w.rsums = w.recs[:0], w.rsums[:0]
-	if w.tid == 0 || lo >= hi {
-		return nil
+	if w.tids[0] == 0 || lo >= hi {
+		return nil // no meta series: no record
 	}
 	minT, maxT := downsample.RecordRange(lo, hi)
-	w.tit = w.teq.Range(w.tid, minT, maxT, w.tit)
-	var err error
-	w.recs, err = downsample.DecodeRecords(w.recs, w.tit.Timestamps(), w.tit.RawValues())
-	if err == nil {
-		err = w.tit.Err()
-	}
-	if err != nil {
-		return fmt.Errorf("read rollups of tier series %d: %w", w.tid, err)
+	iv := w.p.tier.Interval.Milliseconds()
+	for i, f := range w.p.fields {
+		if w.tids[i] == 0 {
+			return fmt.Errorf("read rollups: %w: no %s series beside the meta series %d", downsample.ErrCorruptRecord, f, w.tids[0])
+		}
+		w.tit = w.teq.Range(w.tids[i], minT, maxT, w.tit)
+		w.acct.tierSamples.Add(int64(w.tit.Len()))
+		var err error
+		w.recs, err = downsample.DecodeField(w.recs, f, w.tit.Timestamps(), w.tit.RawValues(), iv)
+		if err == nil {
+			err = w.tit.Err()
+		}
+		if err != nil {
+			return fmt.Errorf("read rollups of tier series %d: %w", w.tids[i], err)
+		}
 	}
 	for i := range w.recs {
 		r := &w.recs[i]

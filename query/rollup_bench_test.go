@@ -98,17 +98,16 @@ func BenchmarkRollup30d(b *testing.B) {
 				for b.Loop() {
 					tr = benchQuery(b, srv.URL, q, start, end)
 				}
-				var dec, records int64
+				var dec, records, tierDec int64
 				for _, st := range tr.Selects {
 					dec += st.Samples
 					records += st.RollupRecords
+					tierDec += st.RollupSamples
 				}
 				b.ReportMetric(float64(dec), "samples/op")
 				b.ReportMetric(float64(records), "records/op")
-				est := float64(dec) * perSample["raw"]
-				if records > 0 {
-					est += float64(records*downsample.RecordFields) * perSample["1h"]
-				}
+				b.ReportMetric(float64(tierDec), "tier-samples/op")
+				est := float64(dec)*perSample["raw"] + float64(tierDec)*perSample["1h"]
 				b.ReportMetric(est, "est-bytes-read/op")
 			})
 		}

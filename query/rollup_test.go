@@ -246,7 +246,7 @@ func TestRollupRebuildDoesNotDuplicate(t *testing.T) {
 		require.NoError(t, err)
 		require.Positive(t, recs)
 		require.Equal(t, 3*(2*288+48), int(recs), "3 series, 2 days of 5m and 1h intervals")
-		require.Equal(t, int(recs)*downsample.RecordFields, count(), "build %d: one record per interval", i)
+		require.Equal(t, int(recs)*int(downsample.NumFields), count(), "build %d: one record per interval", i)
 		require.NoError(t, tiers[0].Flush(context.Background()))
 	}
 }

@@ -58,9 +58,11 @@ type SelectTrace struct {
 	WindowsCached int64 `json:"windowsCached,omitempty"`
 	// Rollup names the rollup tier a pushed-down select read and why, or
 	// why it read raw data (rollup.go); RollupRecords records were read,
+	// decoding RollupSamples samples of their field series;
 	// TierOnlySeries series had only rollups left.
 	Rollup         string `json:"rollup,omitempty"`
 	RollupRecords  int64  `json:"rollupRecords,omitempty"`
+	RollupSamples  int64  `json:"rollupSamplesDecoded,omitempty"`
 	TierOnlySeries int    `json:"tierOnlySeries,omitempty"`
 }
 
