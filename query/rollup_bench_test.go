@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,9 +96,13 @@ func BenchmarkRollup30d(b *testing.B) {
 			}
 			b.Run(q+"/"+mode, func(b *testing.B) {
 				var tr *Trace
+				cpu0 := cpuTime()
 				for b.Loop() {
 					tr = benchQuery(b, srv.URL, q, start, end)
 				}
+				// CPU time (user + system, the whole process) per query:
+				// the work, whatever else shares the machine.
+				b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 				var dec, records, tierDec int64
 				for _, st := range tr.Selects {
 					dec += st.Samples
@@ -131,6 +136,15 @@ func benchQuery(b *testing.B, base, q string, start, end int64) *Trace {
 		b.Fatal(err)
 	}
 	return d.Explain
+}
+
+// cpuTime returns the process' user and system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // settle flushes db and compacts it, so that queries read segments.
