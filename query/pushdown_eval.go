@@ -51,23 +51,13 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	if had && !uniqueBranches(refs) {
 		return nil, errUnionFallback
 	}
-	var teq *engine.Querier
-	var tids []series.ID
-	tierW, rawMin := int64(math.MinInt64), q.a.rawMinTime()
-	for i := range refs {
-		refs[i].tix = -1
-	}
+	var tr tierRead
 	if p.tier != nil {
-		tierW = p.tier.BuiltThrough()
 		var err error
-		if refs, tids, err = q.tierRefs(st, p, refs, minT, maxT); err != nil {
+		if refs, tr, err = q.openTier(st, p, refs, minT, maxT); err != nil {
 			return nil, err
 		}
-		lo, hi := downsample.RecordRange(nsToMs(minT)-1, min(nsToMs(maxT), tierW))
-		if teq, err = p.tier.Storage.Querier(lo, max(lo, hi)); err != nil {
-			return nil, fmt.Errorf("open the %s tier: %w", downsample.TierName(p.tier.Interval), err)
-		}
-		defer teq.Close()
+		defer tr.teq.Close()
 	}
 	st.Rollup = p.tierWhy
 	st.StartMs, st.EndMs = nsToMs(minT), nsToMs(maxT)
@@ -89,9 +79,10 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	workers := q.workersFor(len(refs))
 	ars, ws := q.takeArenas(workers), make([]pdWorker, workers)
 	for g := range ws {
-		ws[g] = pdWorker{eq: eq, acct: &acct, wc: q.a.wcache, teq: teq, tierW: tierW, rawMinMs: nsToMs(rawMin)}
+		ws[g] = pdWorker{eq: eq, acct: &acct, wc: q.a.wcache}
 		if p.tier != nil {
 			ws[g].wc = nil // a window's result also depends on the tier
+			ws[g].teq, ws[g].tierW, ws[g].rawMinMs = tr.teq, tr.w, nsToMs(tr.rawMin)
 		}
 	}
 	workers, err = q.forEachBlock(ctx, len(refs), workers, func(g, lo, hi int) (int64, error) {
@@ -104,7 +95,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 			w.tiered = refs[i].tix >= 0 && w.p.tier != nil
 			if w.tiered {
 				nf := len(w.p.fields)
-				w.tids = tids[int(refs[i].tix)*nf : int(refs[i].tix+1)*nf]
+				w.tids = tr.tids[int(refs[i].tix)*nf : int(refs[i].tix+1)*nf]
 			}
 			if err := w.series(refs[i].id, bMin, bMax, ar); err != nil {
 				return w.decoded, err
@@ -133,7 +124,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	}
 	set := newSeriesSet(refs, false)
 	if len(q.a.opts.Rollups) > 0 && len(p.branches) == 0 {
-		set.warnings = q.tierWarnings(p, minT, rawMin, acct.early.Load(), acct.approx.Load())
+		set.warnings = q.tierWarnings(p, minT, acct.early.Load(), acct.approx.Load())
 	}
 	return set, nil
 }

@@ -91,6 +91,34 @@ func fmtMs(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format(time.RFC3339)
 }
 
+// tierRead is what a select reads from its plan's tier: the tier's
+// Querier, the tier series of each linked ref (seriesRef.tix), the time
+// through which the tier is built (ms) and the raw data's earliest (ns).
+type tierRead struct {
+	teq    *engine.Querier
+	tids   []series.ID
+	w      int64
+	rawMin int64
+}
+
+// openTier links refs to plan p's tier (tierRefs) and opens the tier's
+// Querier over the records of [minT, maxT] built so far.
+func (q *querier) openTier(st *SelectTrace, p *pushdownPlan, refs []seriesRef, minT, maxT int64) ([]seriesRef, tierRead, error) {
+	tr := tierRead{w: p.tier.BuiltThrough(), rawMin: q.a.rawMinTime()}
+	for i := range refs {
+		refs[i].tix = -1
+	}
+	var err error
+	if refs, tr.tids, err = q.tierRefs(st, p, refs, minT, maxT); err != nil {
+		return nil, tr, err
+	}
+	lo, hi := downsample.RecordRange(nsToMs(minT)-1, min(nsToMs(maxT), tr.w))
+	if tr.teq, err = p.tier.Storage.Querier(lo, max(lo, hi)); err != nil {
+		return nil, tr, fmt.Errorf("open the %s tier: %w", downsample.TierName(p.tier.Interval), err)
+	}
+	return refs, tr, nil
+}
+
 // rollupFields returns the fields a tier's records need for fn, meta
 // first.
 func rollupFields(fn string) []downsample.Field {
@@ -182,8 +210,9 @@ func (a *Adapter) rawMinTime() int64 {
 // tierWarnings returns the warnings of a select of p from minT (ns) on
 // that read early records (before the raw data's earliest time, rawMin)
 // and approx records without the raw samples an exact answer needed.
-func (q *querier) tierWarnings(p *pushdownPlan, minT, rawMin int64, early, approx int64) annotations.Annotations {
+func (q *querier) tierWarnings(p *pushdownPlan, minT int64, early, approx int64) annotations.Annotations {
 	var w annotations.Annotations
+	rawMin := q.a.rawMinTime()
 	gone := fmtMs(nsToMs(rawMin))
 	if rawMin == math.MaxInt64 {
 		gone = "now"
