@@ -42,7 +42,7 @@ const pushdownLabel = "__lightning_pushdown__"
 // pushdownFuncs are the functions pushdown evaluates.
 var pushdownFuncs = map[string]bool{
 	"max_over_time": true, "min_over_time": true, "sum_over_time": true,
-	"count_over_time": true, "avg_over_time": true,
+	"count_over_time": true, "avg_over_time": true, "last_over_time": true,
 	"rate": true, "increase": true, // of counter names only (counterName)
 	"delta": true,
 }
@@ -75,6 +75,7 @@ type pushdownPlan struct {
 	rangeMs, offsetMs      int64
 	startMs, endMs, stepMs int64
 
+	keepName           bool            // last_over_time keeps __name__
 	branches           []*pushdownPlan // a union's
 	setLabel, setValue string          // a union branch's label_replace
 
@@ -219,7 +220,7 @@ func (r *rewriter) plan(c *parser.Call, inSubquery bool) *pushdownPlan {
 		return nil
 	}
 	return &pushdownPlan{
-		fn: c.Func.Name, ms: vs.LabelMatchers, text: c.String(), rng: ms.Range,
+		fn: c.Func.Name, keepName: c.Func.Name == "last_over_time", ms: vs.LabelMatchers, text: c.String(), rng: ms.Range,
 		rangeMs: ms.Range.Milliseconds(), offsetMs: vs.OriginalOffset.Milliseconds(),
 		startMs: r.startMs, endMs: r.endMs, stepMs: r.stepMs,
 	}

@@ -45,7 +45,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 			return nil, fmt.Errorf("select %s: %w", b.text, err)
 		}
 		var h bool
-		refs, h = q.a.appendPushdownRefs(refs, ids, int32(bi), b.setLabel, b.setValue)
+		refs, h = q.a.appendPushdownRefs(refs, ids, int32(bi), b.setLabel, b.setValue, b.keepName)
 		had = had || h
 	}
 	if had && !uniqueBranches(refs) {
@@ -646,6 +646,11 @@ func (f *fold) addAll(vs []float64) {
 		}
 	case "count_over_time":
 		f.n += float64(len(vs))
+	case "last_over_time":
+		if len(vs) > 0 {
+			f.m = vs[len(vs)-1]
+		}
+		f.n += float64(len(vs))
 	case "sum_over_time":
 		if f.addExact(vs) {
 			return
@@ -770,6 +775,8 @@ func (f *fold) block(s *engine.BlockSummary) {
 		if f.n == 0 || v < f.m || math.IsNaN(f.m) {
 			f.m = v
 		}
+	case "last_over_time":
+		f.m = s.Last
 	}
 	f.n += float64(s.Count)
 }
@@ -779,7 +786,7 @@ func (f *fold) result() (float64, bool, error) {
 		return 0, false, nil
 	}
 	switch f.fn {
-	case "max_over_time", "min_over_time":
+	case "max_over_time", "min_over_time", "last_over_time":
 		return f.m, true, nil
 	case "count_over_time":
 		return f.n, true, nil

@@ -102,8 +102,8 @@ func (r *rewriter) unionBranch(e parser.Expr) *pushdownPlan {
 		return nil
 	}
 	b := r.plan(inner, false)
-	if b == nil {
-		return nil
+	if b == nil || b.keepName {
+		return nil // last_over_time keeps the metric name: not a union branch
 	}
 	b.setLabel, b.setValue = dst, val
 	return b
@@ -155,7 +155,9 @@ func plainLabelName(s string) bool {
 // setLabel is not empty, with setLabel set to setValue (removed when
 // setValue is empty), as label_replace sets it. had reports whether the
 // series had setLabel before.
-func pushdownLabels(b *labels.ScratchBuilder, canon []byte, setLabel, setValue string) (ls labels.Labels, had bool, err error) {
+//
+// keepName keeps __name__ (last_over_time, which does not drop it).
+func pushdownLabels(b *labels.ScratchBuilder, canon []byte, setLabel, setValue string, keepName bool) (ls labels.Labels, had bool, err error) {
 	b.Reset()
 	placed := setLabel == ""
 	place := func() {
@@ -168,7 +170,7 @@ func pushdownLabels(b *labels.ScratchBuilder, canon []byte, setLabel, setValue s
 		// The registry's canonical bytes are immutable, so the strings
 		// may alias them; Labels() copies them into the label set.
 		n := bytesString(name)
-		if n == labels.MetricName {
+		if n == labels.MetricName && !keepName {
 			return nil
 		}
 		if !placed && n >= setLabel {

@@ -42,7 +42,7 @@ type RollupTier struct {
 // rollupFuncs are the pushed-down functions a tier can answer.
 var rollupFuncs = map[string]bool{
 	"max_over_time": true, "min_over_time": true, "sum_over_time": true,
-	"count_over_time": true, "avg_over_time": true,
+	"count_over_time": true, "avg_over_time": true, "last_over_time": true,
 	"rate": true, "increase": true, "delta": true,
 }
 
@@ -129,6 +129,8 @@ func rollupFields(fn string) []downsample.Field {
 		return []downsample.Field{downsample.FieldMeta, downsample.FieldMin}
 	case "count_over_time":
 		return []downsample.Field{downsample.FieldMeta}
+	case "last_over_time":
+		return []downsample.Field{downsample.FieldMeta, downsample.FieldLast}
 	case "sum_over_time", "avg_over_time":
 		return []downsample.Field{downsample.FieldMeta, downsample.FieldSum}
 	case "rate", "increase":
@@ -187,7 +189,7 @@ func (q *querier) tierRefs(st *SelectTrace, p *pushdownPlan, refs []seriesRef, m
 		if !ok || !t.Covers(raw) {
 			continue
 		}
-		ls, _, err := pushdownLabels(&b, raw, "", "")
+		ls, _, err := pushdownLabels(&b, raw, "", "", p.keepName)
 		if err != nil {
 			continue
 		}

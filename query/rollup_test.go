@@ -133,11 +133,12 @@ func TestRollupQueriesMatchRaw(t *testing.T) {
 	require.Equal(t, time.Unix(0, t0).Add(49*time.Hour).UnixMilli(), s.builder.BuiltThrough(time.Hour))
 
 	withTiers := newTestAPI(t, raw, Options{Rollups: s.rollups(raw)})
-	plain := newTestAPI(t, raw, Options{})
+	plain := newTestAPI(t, raw, Options{DisablePushdown: true}) // PromQL's own functions on raw samples
 	rng := rand.New(rand.NewPCG(3, 4))
-	fns := []string{"max_over_time", "min_over_time", "sum_over_time", "count_over_time", "avg_over_time", "rate", "increase", "delta"}
+	fns := []string{"max_over_time", "min_over_time", "sum_over_time", "count_over_time", "avg_over_time", "last_over_time",
+		"rate", "increase", "delta"}
 	used := map[string]int{}
-	for range 60 {
+	for range 80 {
 		fn := fns[rng.IntN(len(fns))]
 		name := []string{"temp", "load", "req_total"}[rng.IntN(3)]
 		if fn == "rate" || fn == "increase" {
@@ -147,7 +148,7 @@ func TestRollupQueriesMatchRaw(t *testing.T) {
 		rngDur := iv * time.Duration(1+rng.IntN(6))
 		step := iv * time.Duration(1+rng.IntN(3))
 		call := fmt.Sprintf("%s(%s[%s])", fn, name, rngDur)
-		q := []string{call, "sum by (host) (" + call + ")", "max by (db) (" + call + ")"}[rng.IntN(3)]
+		q := []string{call, "sum by (host) (" + call + ")", "max by (db) (" + call + ")", "2 * " + call}[rng.IntN(4)]
 		start := t0 + int64(rng.IntN(40))*int64(iv)
 		end := start + int64(rng.IntN(30)+1)*int64(step)
 		a, b := queryRange(t, withTiers.URL, q, start, end, step), queryRange(t, plain.URL, q, start, end, step)
@@ -198,9 +199,9 @@ func TestRollupsAfterRawExpired(t *testing.T) {
 	expired := openDB(t, 24*hour)
 	load(t, expired, second)
 	withTiers := newTestAPI(t, expired, Options{Rollups: s.rollups(expired)})
-	reference := newTestAPI(t, full, Options{})
+	reference := newTestAPI(t, full, Options{DisablePushdown: true})
 	for _, q := range []string{`sum by (host) (max_over_time(temp[1h]))`, `rate(req_total[2h])`, `count_over_time(load[1h])`,
-		`avg_over_time(load[3h])`, `delta(temp[1h])`} {
+		`avg_over_time(load[3h])`, `delta(temp[1h])`, `last_over_time(temp[2h])`} {
 		a := queryRange(t, withTiers.URL, q, t0+2*3600e9, t0+40*3600e9, time.Hour)
 		b := queryRange(t, reference.URL, q, t0+2*3600e9, t0+40*3600e9, time.Hour)
 		require.JSONEq(t, string(b.Result), string(a.Result), q)
