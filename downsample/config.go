@@ -181,3 +181,12 @@ func (r *Rules) RetentionRules(d time.Duration) *retention.Rules {
 // TierName is the name of a tier of interval d in paths, metrics and
 // explain output: "5m", "1h", "1d".
 func TierName(d time.Duration) string { return retention.FormatDuration(d) }
+
+// PartitionDuration returns the time partition of the engine of a tier of
+// interval d: about 2,000 intervals, in whole days from 1 to 30 (5m: 7
+// days, 1h: 30 days), so that a long range query reads few partitions
+// of a coarse tier while retention still drops whole partitions.
+func PartitionDuration(d time.Duration) time.Duration {
+	days := (2000*d + 12*time.Hour) / (24 * time.Hour)
+	return time.Duration(min(max(days, 1), 30)) * 24 * time.Hour
+}

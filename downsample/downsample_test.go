@@ -53,6 +53,9 @@ func TestRulesFirstMatchAndTiers(t *testing.T) {
 	require.Equal(t, 365*24*time.Hour, rr.For(temp, "db", nil))
 	require.Equal(t, time.Duration(0), r.RetentionRules(time.Hour).For(temp, "db", nil))
 	require.Equal(t, "5m", TierName(5*time.Minute))
+	for d, want := range map[time.Duration]time.Duration{time.Minute: 1, 5 * time.Minute: 7, time.Hour: 30, 24 * time.Hour: 30, time.Second: 1} {
+		require.Equal(t, want*24*time.Hour, PartitionDuration(d), "%s", d)
+	}
 }
 
 // TestAggregateMatchesFold: each record equals a fold of its interval's

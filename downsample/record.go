@@ -229,16 +229,18 @@ func FieldValue(r *Record, f Field, iv int64) float64 {
 }
 
 // DecodeField reads field f of records from a field series' samples ts
-// (ns, ascending) and raw float values, intervals iv (ms) long. With
-// FieldMeta it appends a record per sample to recs (FirstT and LastT the
-// interval's bounds until FieldTimes is read); with another field it sets
-// that field of recs, which must hold the same intervals. Anything else
-// is ErrCorruptRecord.
+// (ns, ascending) and raw float values, intervals iv (ms) long. Into an
+// empty recs (the first field read) it appends a record per sample, with
+// FirstT and LastT the interval's bounds until FieldTimes is read and
+// Count 1 (at least one sample) until FieldMeta is; with recs it sets
+// field f of them, which must be of the same intervals. Anything else is
+// ErrCorruptRecord.
 func DecodeField(recs []Record, f Field, ts []int64, raws []uint64, iv int64) ([]Record, error) {
 	if len(raws) < len(ts) {
 		return recs, fmt.Errorf("%w: %d values for %d timestamps", ErrCorruptRecord, len(raws), len(ts))
 	}
-	if f != FieldMeta && len(ts) != len(recs) {
+	first := len(recs) == 0
+	if !first && len(ts) != len(recs) {
 		return recs, fmt.Errorf("%w: %d %s samples for %d records", ErrCorruptRecord, len(ts), f, len(recs))
 	}
 	for i, t := range ts {
@@ -247,13 +249,8 @@ func DecodeField(recs []Record, f Field, ts []int64, raws []uint64, iv int64) ([
 			return recs, fmt.Errorf("%w: %s sample at %d ns is not at an interval's end", ErrCorruptRecord, f, t)
 		}
 		v := math.Float64frombits(raws[i])
-		if f == FieldMeta {
-			r, err := fromMeta(end, v, iv)
-			if err != nil {
-				return recs, err
-			}
-			recs = append(recs, r)
-			continue
+		if first {
+			recs = append(recs, Record{End: end, Count: 1, FirstT: end - iv + 1, LastT: end})
 		}
 		if recs[i].End != end {
 			return recs, fmt.Errorf("%w: %s sample of the interval ending %d ms where the record ends %d", ErrCorruptRecord, f, end, recs[i].End)
@@ -265,22 +262,25 @@ func DecodeField(recs []Record, f Field, ts []int64, raws []uint64, iv int64) ([
 	return recs, nil
 }
 
-func fromMeta(end int64, v float64, iv int64) (Record, error) {
-	r := Record{End: end, SumExact: v > 0, FirstT: end - iv + 1, LastT: end}
+// setMeta sets Count, Resets and SumExact from a meta value.
+func setMeta(r *Record, v float64, iv int64) error {
 	m := math.Abs(v)
 	if !(m >= 1 && m < packBase*packBase) || m != math.Trunc(m) {
-		return r, fmt.Errorf("%w: meta %v of the interval ending %d ms", ErrCorruptRecord, v, end)
+		return fmt.Errorf("%w: meta %v of the interval ending %d ms", ErrCorruptRecord, v, r.End)
 	}
 	resets := math.Floor(m / packBase)
-	r.Count, r.Resets = int(m-resets*packBase), int(resets)
-	if r.Count < 1 || int64(r.Count) > iv || r.Resets >= r.Count {
-		return r, fmt.Errorf("%w: meta %v of the interval ending %d ms", ErrCorruptRecord, v, end)
+	count := m - resets*packBase
+	if count < 1 || count > float64(iv) || resets >= count {
+		return fmt.Errorf("%w: meta %v of the interval ending %d ms", ErrCorruptRecord, v, r.End)
 	}
-	return r, nil
+	r.Count, r.Resets, r.SumExact = int(count), int(resets), v > 0
+	return nil
 }
 
 func setField(r *Record, f Field, v float64, iv int64) error {
 	switch f {
+	case FieldMeta:
+		return setMeta(r, v, iv)
 	case FieldMax:
 		r.Max = v
 	case FieldMin:

@@ -119,18 +119,20 @@ func (q *querier) openTier(st *SelectTrace, p *pushdownPlan, refs []seriesRef, m
 	return refs, tr, nil
 }
 
-// rollupFields returns the fields a tier's records need for fn, meta
-// first.
+// rollupFields returns the fields a tier's records need for fn. The fold
+// of max, min and last needs no count (a record holds at least one
+// sample), and their windows never cut a record (raw samples are read
+// only for a cut record, or for an inexact sum or rate, which read meta).
 func rollupFields(fn string) []downsample.Field {
 	switch fn {
 	case "max_over_time":
-		return []downsample.Field{downsample.FieldMeta, downsample.FieldMax}
+		return []downsample.Field{downsample.FieldMax}
 	case "min_over_time":
-		return []downsample.Field{downsample.FieldMeta, downsample.FieldMin}
+		return []downsample.Field{downsample.FieldMin}
 	case "count_over_time":
 		return []downsample.Field{downsample.FieldMeta}
 	case "last_over_time":
-		return []downsample.Field{downsample.FieldMeta, downsample.FieldLast}
+		return []downsample.Field{downsample.FieldLast}
 	case "sum_over_time", "avg_over_time":
 		return []downsample.Field{downsample.FieldMeta, downsample.FieldSum}
 	case "rate", "increase":
@@ -168,7 +170,7 @@ func (q *querier) tierRefs(st *SelectTrace, p *pushdownPlan, refs []seriesRef, m
 		refs[i].tix = link(canon)
 		linked[tids[int(refs[i].tix)*nf]] = true
 	}
-	tms, err := ToIndexMatchers(append(slices.Clip(p.ms), labels.MustNewMatcher(labels.MatchEqual, downsample.FieldLabel, downsample.FieldMeta.String())))
+	tms, err := ToIndexMatchers(append(slices.Clip(p.ms), labels.MustNewMatcher(labels.MatchEqual, downsample.FieldLabel, p.fields[0].String())))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -248,13 +250,13 @@ func (q *querier) tiersHold(minT int64) bool {
 func (w *pdWorker) rollupPieces(lo, hi int64) error {
 	w.recs, w.rsums = w.recs[:0], w.rsums[:0]
 	if w.tids[0] == 0 || lo >= hi {
-		return nil // no meta series: no record
+		return nil // no first field series: no record
 	}
 	minT, maxT := downsample.RecordRange(lo, hi)
 	iv := w.p.tier.Interval.Milliseconds()
 	for i, f := range w.p.fields {
 		if w.tids[i] == 0 {
-			return fmt.Errorf("read rollups: %w: no %s series beside the meta series %d", downsample.ErrCorruptRecord, f, w.tids[0])
+			return fmt.Errorf("read rollups: %w: no %s series beside the %s series %d", downsample.ErrCorruptRecord, f, w.p.fields[0], w.tids[0])
 		}
 		w.tit = w.teq.Range(w.tids[i], minT, maxT, w.tit)
 		w.acct.tierSamples.Add(int64(w.tit.Len()))

@@ -56,7 +56,7 @@ func BenchmarkRollup30d(b *testing.B) {
 	s := &rollupSetup{raw: raw, tiers: map[time.Duration]*engine.DB{}, rules: rules}
 	apps := map[time.Duration]downsample.Appender{}
 	for _, d := range rules.Intervals() {
-		db, err := engine.Open(b.TempDir(), engine.Options{SyncMode: engine.SyncNone, PartitionDuration: int64(7 * 24 * time.Hour)})
+		db, err := engine.Open(b.TempDir(), engine.Options{SyncMode: engine.SyncNone, PartitionDuration: int64(downsample.PartitionDuration(d))})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -69,6 +69,7 @@ func (s *server) openTier(eo engine.Options, reg prometheus.Registerer, root str
 	labels := &lazyLabels{}
 	eo.RetentionPolicy = retention.NewPolicy(rules.RetentionRules(d), s.cfg.Influx.DBLabel, labels)
 	eo.MaxNewSeriesPerRequest, eo.MaxNewSeriesPerMinute = -1, -1 // the raw engine admitted them
+	eo.PartitionDuration = int64(downsample.PartitionDuration(d))
 	eo.Logger = s.log.With("component", "rollup", "tier", name)
 	eo.Registerer = prometheus.WrapRegistererWithPrefix("rollup_"+name+"_", reg)
 	db, err := engine.Open(dir, eo)
