@@ -168,6 +168,9 @@ type pdWorker struct {
 	hits    []windowVal   // its cached results
 	put     []windowEntry // its results to cache
 	resets  []float64     // rateFold's
+	// blocks and skipped count for acct what the current series took from
+	// aggregates (added once per series: the workers share acct).
+	blocks, skipped int64
 
 	// A tiered series (rollup.go): the tier series of the plan's fields,
 	// records through tierW (ms) from teq, raw samples after.
@@ -256,6 +259,11 @@ func (w *pdWorker) evaluate(id series.ID, ar *arena) error {
 	}
 	if !any {
 		ar.ts, ar.vs = ar.ts[:off], ar.vs[:off]
+	}
+	if w.blocks > 0 {
+		w.acct.blocks.Add(w.blocks)
+		w.acct.skipped.Add(w.skipped)
+		w.blocks, w.skipped = 0, 0
 	}
 	if len(w.put) > 0 {
 		w.wc.putAll(windowSeries{id: id, fn: fnCode(p.fn), rangeMs: p.rangeMs}, w.put)
@@ -506,8 +514,8 @@ func (w *pdWorker) window(id series.ID, first int, lo, hi int64) (float64, bool,
 		pc := &w.pieces[i]
 		if pc.sum != nil && pc.minMs > lo && pc.maxMs <= hi {
 			f.block(pc.sum)
-			w.acct.blocks.Add(1)
-			w.acct.skipped.Add(int64(pc.sum.Count))
+			w.blocks++
+			w.skipped += int64(pc.sum.Count)
 			continue
 		}
 		if pc.sum != nil {
@@ -570,8 +578,8 @@ func (w *pdWorker) exactSum(first int, lo, hi int64) (v float64, ok, exact bool)
 	}
 	for i := first; i < len(w.pieces) && w.pieces[i].minMs <= hi; i++ {
 		if pc := &w.pieces[i]; pc.sum != nil {
-			w.acct.blocks.Add(1)
-			w.acct.skipped.Add(int64(pc.sum.Count))
+			w.blocks++
+			w.skipped += int64(pc.sum.Count)
 		}
 	}
 	if w.p.fn == "sum_over_time" {

@@ -167,8 +167,8 @@ func (w *pdWorker) rateWindow(id series.ID, first int, lo, hi int64) (float64, b
 		w.acct.approx.Add(1)
 	}
 	if f.blocks > 0 {
-		w.acct.blocks.Add(f.blocks)
-		w.acct.skipped.Add(f.inside)
+		w.blocks += f.blocks
+		w.skipped += f.inside
 	}
 	v, ok := f.result(w.p, lo, hi)
 	return v, ok, nil
