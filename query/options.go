@@ -141,5 +141,10 @@ func (o *Options) validate() error {
 	if o.Parallelism < 0 {
 		errs = append(errs, fmt.Errorf("parallelism %d is negative", o.Parallelism))
 	}
+	for i, t := range o.Rollups {
+		if t.Interval < time.Millisecond || t.Interval%time.Millisecond != 0 || t.Storage == nil || t.BuiltThrough == nil || t.Covers == nil {
+			errs = append(errs, fmt.Errorf("rollup tier %d: want an interval of whole milliseconds, a storage, BuiltThrough and Covers", i))
+		}
+	}
 	return errors.Join(errs...)
 }
