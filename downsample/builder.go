@@ -25,7 +25,8 @@ type Source interface {
 	// Scan calls fn for every numeric series with samples in [minT, maxT]
 	// (ns), with its canonical labels and its samples as PromQL sees them
 	// (ms, ascending, unique; floats; no staleness marker). The slices are
-	// reused after fn returns.
+	// reused after fn returns. It returns ErrNotSealed, before calling fn,
+	// when some of those samples are not final (in a memtable).
 	Scan(ctx context.Context, minT, maxT int64, fn func(canonical []byte, ts []int64, vs []float64) error) error
 }
 
@@ -165,6 +166,11 @@ func (b *Builder) buildTier(ctx context.Context, ri int, t Tier) (int64, error) 
 		hi := min(done+chunk, target)
 		n, err := b.buildChunk(ctx, ri, t, done, hi)
 		total += n
+		if errors.Is(err, ErrNotSealed) {
+			b.opts.Logger.Debug("rollup waits for a flush", "rule", r.Match, "tier", TierName(t.Interval),
+				"from", time.UnixMilli(done).UTC())
+			return total, nil // built from segments only: again after the flush
+		}
 		if err != nil {
 			return total, fmt.Errorf("build the %s tier of %s over (%d, %d] ms: %w", TierName(t.Interval), r.Match, done, hi, err)
 		}

@@ -25,6 +25,10 @@ type Config struct {
 	// CheckInterval is how often the builder looks for intervals to
 	// build; zero means 1 minute.
 	CheckInterval time.Duration `yaml:"check_interval"`
+	// BuildStep is the most time one build step covers before the
+	// builder saves its progress (BuilderOptions.Chunk, at least one
+	// interval); zero means 24h.
+	BuildStep time.Duration `yaml:"build_step"`
 }
 
 // RuleConfig is one rule of Config.
@@ -66,6 +70,9 @@ const MaxTiers = 8
 func (c Config) Compile() (*Rules, error) {
 	var errs []error
 	r := &Rules{}
+	if c.CheckInterval < 0 || c.BuildStep < 0 {
+		errs = append(errs, fmt.Errorf("%w: downsample.check_interval %s and build_step %s must not be negative", ErrInvalidConfig, c.CheckInterval, c.BuildStep))
+	}
 	for i, rc := range c.Rules {
 		key := fmt.Sprintf("downsample.rules[%d]", i)
 		ms, err := retention.ParseSelector(rc.Match)
@@ -183,10 +190,29 @@ func (r *Rules) RetentionRules(d time.Duration) *retention.Rules {
 func TierName(d time.Duration) string { return retention.FormatDuration(d) }
 
 // PartitionDuration returns the time partition of the engine of a tier of
-// interval d: about 2,000 intervals, in whole days from 1 to 30 (5m: 7
-// days, 1h: 30 days), so that a long range query reads few partitions
-// of a coarse tier while retention still drops whole partitions.
-func PartitionDuration(d time.Duration) time.Duration {
+// interval d whose shortest retention is keep (0: none): about 2,000
+// intervals (5m: 7 days, 1h: 30 days), so that a long range query reads
+// few partitions of a coarse tier, but at most an eighth of keep, since
+// retention drops a partition only once all of it is older than keep;
+// whole days from 1 to 30.
+func PartitionDuration(d, keep time.Duration) time.Duration {
 	days := (2000*d + 12*time.Hour) / (24 * time.Hour)
+	if keep > 0 {
+		days = min(days, keep/(8*24*time.Hour))
+	}
 	return time.Duration(min(max(days, 1), 30)) * 24 * time.Hour
+}
+
+// MinRetention returns the shortest retention of the tiers of interval d
+// (0 when all keep for ever).
+func (r *Rules) MinRetention(d time.Duration) time.Duration {
+	var keep time.Duration
+	for _, rule := range r.Rules {
+		for _, t := range rule.Tiers {
+			if t.Interval == d && t.Retention > 0 && (keep == 0 || t.Retention < keep) {
+				keep = t.Retention
+			}
+		}
+	}
+	return keep
 }

@@ -54,8 +54,13 @@ func TestRulesFirstMatchAndTiers(t *testing.T) {
 	require.Equal(t, time.Duration(0), r.RetentionRules(time.Hour).For(temp, "db", nil))
 	require.Equal(t, "5m", TierName(5*time.Minute))
 	for d, want := range map[time.Duration]time.Duration{time.Minute: 1, 5 * time.Minute: 7, time.Hour: 30, 24 * time.Hour: 30, time.Second: 1} {
-		require.Equal(t, want*24*time.Hour, PartitionDuration(d), "%s", d)
+		require.Equal(t, want*24*time.Hour, PartitionDuration(d, 0), "%s", d)
 	}
+	require.Equal(t, 7*24*time.Hour, PartitionDuration(5*time.Minute, 365*24*time.Hour))
+	require.Equal(t, 3*24*time.Hour, PartitionDuration(time.Hour, 30*24*time.Hour), "an eighth of the retention")
+	require.Equal(t, 24*time.Hour, PartitionDuration(5*time.Minute, 26*time.Hour))
+	require.Equal(t, 365*24*time.Hour, r.MinRetention(5*time.Minute))
+	require.Equal(t, time.Duration(0), r.MinRetention(time.Hour))
 }
 
 // TestAggregateMatchesFold: each record equals a fold of its interval's

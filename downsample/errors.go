@@ -8,4 +8,7 @@ var (
 	ErrInvalidConfig = errors.New("invalid downsample configuration")
 	// ErrCorruptRecord is tier data that does not decode into records.
 	ErrCorruptRecord = errors.New("corrupt rollup record")
+	// ErrNotSealed is raw data of a range still in a memtable (not yet
+	// flushed to segments): its intervals are built after the flush.
+	ErrNotSealed = errors.New("raw data not sealed yet")
 )

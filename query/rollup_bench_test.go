@@ -56,7 +56,7 @@ func BenchmarkRollup30d(b *testing.B) {
 	s := &rollupSetup{raw: raw, tiers: map[time.Duration]*engine.DB{}, rules: rules}
 	apps := map[time.Duration]downsample.Appender{}
 	for _, d := range rules.Intervals() {
-		db, err := engine.Open(b.TempDir(), engine.Options{SyncMode: engine.SyncNone, PartitionDuration: int64(downsample.PartitionDuration(d))})
+		db, err := engine.Open(b.TempDir(), engine.Options{SyncMode: engine.SyncNone, PartitionDuration: int64(downsample.PartitionDuration(d, 0))})
 		if err != nil {
 			b.Fatal(err)
 		}

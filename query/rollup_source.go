@@ -10,7 +10,8 @@ import (
 
 // RollupSource returns st as the raw data of a downsample.Builder: every
 // numeric series over a range, as PromQL sees its samples (the same
-// decoding pushdown uses, so records fold exactly like raw samples).
+// decoding pushdown uses, so records fold exactly like raw samples), once
+// the range's samples are all in segments (downsample.ErrNotSealed).
 func RollupSource(st Storage) downsample.Source { return rollupSource{st} }
 
 type rollupSource struct{ st Storage }
@@ -34,8 +35,16 @@ func (s rollupSource) Scan(ctx context.Context, minT, maxT int64, fn func(canoni
 	}
 	defer eq.Close()
 	reg := s.st.Registry()
-	w := pdWorker{eq: eq, acct: &pushdownAccount{}}
+	// Build from sealed data only: a memtable's samples of the range may
+	// still be joined by more (a backfill in progress).
 	it := ids.Iterator()
+	for it.HasNext() {
+		if _, ok := eq.Fingerprint(it.Next(), minT, maxT); !ok {
+			return downsample.ErrNotSealed
+		}
+	}
+	w := pdWorker{eq: eq, acct: &pushdownAccount{}}
+	it = ids.Iterator()
 	for k := 0; it.HasNext(); k++ {
 		if k%256 == 0 && ctx.Err() != nil {
 			return ctx.Err()

@@ -66,6 +66,7 @@ type rollupSetup struct {
 }
 
 func newRollupSetup(t *testing.T, raw *engine.DB, cfg downsample.Config, now time.Time) *rollupSetup {
+	require.NoError(t, raw.Flush(context.Background())) // rollups are built from sealed data
 	rules, err := cfg.Compile()
 	require.NoError(t, err)
 	s := &rollupSetup{raw: raw, tiers: map[time.Duration]*engine.DB{}, rules: rules}
@@ -224,6 +225,7 @@ func TestRollupRebuildDoesNotDuplicate(t *testing.T) {
 	load(t, raw, rollupData(t0, 6)[:3])
 	rules, err := rollupTestConfig.Compile()
 	require.NoError(t, err)
+	require.NoError(t, raw.Flush(context.Background()))
 	tiers := []*engine.DB{openDB(t, 7*24*hour), openDB(t, 7*24*hour)}
 	apps := map[time.Duration]downsample.Appender{5 * time.Minute: tiers[0], time.Hour: tiers[1]}
 	now := func() time.Time { return time.Unix(0, t0).Add(50 * time.Hour) }
@@ -250,4 +252,27 @@ func TestRollupRebuildDoesNotDuplicate(t *testing.T) {
 		require.Equal(t, int(recs)*int(downsample.NumFields), count(), "build %d: one record per interval", i)
 		require.NoError(t, tiers[0].Flush(context.Background()))
 	}
+}
+
+// TestRollupWaitsForSealedData: raw samples still in a memtable (a
+// backfill may add to them) are not rolled up; after the flush they are.
+func TestRollupWaitsForSealedData(t *testing.T) {
+	t0 := int64(1_700_006_400) * 1e9
+	raw := openDB(t, 24*hour)
+	load(t, raw, rollupData(t0, 8)[:2])
+	rules, err := rollupTestConfig.Compile()
+	require.NoError(t, err)
+	apps := map[time.Duration]downsample.Appender{5 * time.Minute: openDB(t, 7*24*hour), time.Hour: openDB(t, 7*24*hour)}
+	b, err := downsample.NewBuilder(rules, RollupSource(raw), apps, downsample.BuilderOptions{
+		Dir: t.TempDir(), Now: func() time.Time { return time.Unix(0, t0).Add(50 * time.Hour) }})
+	require.NoError(t, err)
+	n, err := b.Build(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Equal(t, int64(math.MinInt64), b.BuiltThrough(time.Hour))
+	require.NoError(t, raw.Flush(context.Background()))
+	n, err = b.Build(context.Background())
+	require.NoError(t, err)
+	require.Positive(t, n)
+	require.Equal(t, time.Unix(0, t0).Add(49*time.Hour).UnixMilli(), b.BuiltThrough(time.Hour))
 }

@@ -51,7 +51,7 @@ func (s *server) setupDownsample(eo engine.Options, reg prometheus.Registerer) (
 		ds.tiers[d], apps[d] = db, db
 	}
 	ds.builder, err = downsample.NewBuilder(rules, query.RollupSource(s.db), apps, downsample.BuilderOptions{
-		Dir: root, Logger: s.log.With("component", "downsample")})
+		Dir: root, Chunk: s.cfg.Downsample.BuildStep, Logger: s.log.With("component", "downsample")})
 	if err != nil {
 		return nil, errors.Join(err, ds.close())
 	}
@@ -69,7 +69,7 @@ func (s *server) openTier(eo engine.Options, reg prometheus.Registerer, root str
 	labels := &lazyLabels{}
 	eo.RetentionPolicy = retention.NewPolicy(rules.RetentionRules(d), s.cfg.Influx.DBLabel, labels)
 	eo.MaxNewSeriesPerRequest, eo.MaxNewSeriesPerMinute = -1, -1 // the raw engine admitted them
-	eo.PartitionDuration = int64(downsample.PartitionDuration(d))
+	eo.PartitionDuration = int64(downsample.PartitionDuration(d, rules.MinRetention(d)))
 	eo.Logger = s.log.With("component", "rollup", "tier", name)
 	eo.Registerer = prometheus.WrapRegistererWithPrefix("rollup_"+name+"_", reg)
 	db, err := engine.Open(dir, eo)

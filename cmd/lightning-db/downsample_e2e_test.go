@@ -59,6 +59,7 @@ func TestDownsampleE2E(t *testing.T) {
 	cfg := filepath.Join(dir, "..", "downsample.yaml")
 	yaml := `downsample:
   check_interval: 100ms
+  build_step: 1h
   rules:
     - match: '{db="factory"}'
       tiers:
@@ -89,6 +90,8 @@ func TestDownsampleE2E(t *testing.T) {
 		t.Fatalf("write: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	p.stop() // flushes: rollups are built from sealed (flushed) data
+	p = startServer(t, dir, "--config", cfg)
 	target := now.Add(-2 * time.Hour).Truncate(time.Hour)
 	built := func(p *proc) bool {
 		return p.metricValue(`lightningdb_rollup_built_through_seconds{tier="1h"}`) >= float64(target.Unix()) &&
@@ -184,6 +187,8 @@ func TestDownsampleRetentionE2E(t *testing.T) {
 		t.Fatalf("write: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	p.stop() // flushes: rollups are built from sealed (flushed) data
+	p = startServer(t, dir, "--config", cfg)
 	target := now.Add(-2 * time.Hour).Truncate(time.Hour)
 	waitMetric(t, p, `lightningdb_rollup_built_through_seconds{tier="1h"}`, float64(target.Unix()))
 	waitMetric(t, p, `lightningdb_rollup_built_through_seconds{tier="5m"}`, float64(target.Unix()))
