@@ -39,30 +39,39 @@ var keepNameFuncs = map[string]bool{
 }
 
 // keepNames returns e with every call of a keepNameFuncs function over a
-// range selector wrapped in the name-keeping label_replace (see above).
-func keepNames(e parser.Expr) parser.Expr {
-	switch n := e.(type) {
+// range selector wrapped in the name-keeping label_replace (see above), and
+// whether it wrapped any.
+func keepNames(e parser.Expr) (parser.Expr, bool) {
+	n := 0
+	e = wrapKeepers(e, &n)
+	return e, n > 0
+}
+
+// wrapKeepers is keepNames; it counts the calls it wraps in n.
+func wrapKeepers(e parser.Expr, n *int) parser.Expr {
+	switch x := e.(type) {
 	case *parser.AggregateExpr:
-		n.Expr = keepNames(n.Expr)
-		if n.Param != nil {
-			n.Param = keepNames(n.Param)
+		x.Expr = wrapKeepers(x.Expr, n)
+		if x.Param != nil {
+			x.Param = wrapKeepers(x.Param, n)
 		}
 	case *parser.BinaryExpr:
-		n.LHS, n.RHS = keepNames(n.LHS), keepNames(n.RHS)
+		x.LHS, x.RHS = wrapKeepers(x.LHS, n), wrapKeepers(x.RHS, n)
 	case *parser.ParenExpr:
-		n.Expr = keepNames(n.Expr)
+		x.Expr = wrapKeepers(x.Expr, n)
 	case *parser.UnaryExpr:
-		n.Expr = keepNames(n.Expr)
+		x.Expr = wrapKeepers(x.Expr, n)
 	case *parser.SubqueryExpr:
-		n.Expr = keepNames(n.Expr)
+		x.Expr = wrapKeepers(x.Expr, n)
 	case *parser.StepInvariantExpr:
-		n.Expr = keepNames(n.Expr)
+		x.Expr = wrapKeepers(x.Expr, n)
 	case *parser.Call:
-		for i := range n.Args {
-			n.Args[i] = keepNames(n.Args[i])
+		for i := range x.Args {
+			x.Args[i] = wrapKeepers(x.Args[i], n)
 		}
-		if n.Func != nil && keepNameFuncs[n.Func.Name] && rangeSelectorArg(n) {
-			return nameKeeper(n)
+		if x.Func != nil && keepNameFuncs[x.Func.Name] && rangeSelectorArg(x) {
+			*n++
+			return nameKeeper(x)
 		}
 	}
 	return e

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lightningdb/lightningdb/series"
@@ -252,4 +253,31 @@ func TestMetricsQLNamesCompareWithPrometheus(t *testing.T) {
 	}
 	t.Logf("%d of %d queries answer with the metric name kept: %q", len(named), len(compareQueries), named)
 	require.Len(t, named, 6)
+}
+
+// FuzzKeepNames: whatever query parses still parses after the name-keeping
+// rewrite (the text Prepare hands the engine), and prints back the same.
+func FuzzKeepNames(f *testing.F) {
+	for _, q := range compareQueries {
+		f.Add(q)
+	}
+	f.Add(`max(max_over_time({__name__=~'cpu_(usage_user|usage_system)', hostname='host_3'}[1m])) by (__name__)`)
+	f.Add(`avg(avg_over_time(cpu_usage_user{}[1h] offset -5m @ start())) by (__name__, hostname)`)
+	f.Add(`quantile_over_time(0.5, x[5m:1m]) + min_over_time(y[1h])`)
+	f.Fuzz(func(t *testing.T, q string) {
+		p := parser.NewParser(parser.Options{})
+		expr, err := p.ParseExpr(q)
+		if err != nil {
+			return
+		}
+		out, _ := keepNames(expr)
+		s := out.String()
+		again, err := p.ParseExpr(s)
+		if err != nil {
+			t.Fatalf("%q rewritten to %q, which does not parse: %v", q, s, err)
+		}
+		if again.String() != s {
+			t.Fatalf("%q rewritten to %q, which prints as %q", q, s, again.String())
+		}
+	})
 }

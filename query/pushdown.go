@@ -123,8 +123,9 @@ func (a *Adapter) prepare(tr *Trace, qs string, start, end time.Time, step time.
 	// A query naming the rewrite's label itself is left alone.
 	if pushdown || a.opts.MetricsQLNames {
 		if expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs); err == nil {
+			kept := false
 			if a.opts.MetricsQLNames {
-				expr = keepNames(expr)
+				expr, kept = keepNames(expr)
 			}
 			out := expr
 			if pushdown {
@@ -132,7 +133,7 @@ func (a *Adapter) prepare(tr *Trace, qs string, start, end time.Time, step time.
 					unions: unions && !a.opts.MetricsQLNames, delayedNames: a.opts.MetricsQLNames}
 				out, plans = r.rewrite(expr, false), r.plans
 			}
-			if a.opts.MetricsQLNames || len(plans) > 0 {
+			if kept || len(plans) > 0 {
 				qs = out.String()
 			}
 		}
