@@ -119,8 +119,8 @@ func (a *Adapter) prepare(tr *Trace, qs string, start, end time.Time, step time.
 	}
 	tr.Optimizer = !a.opts.DisableOptimizer
 	var plans []*pushdownPlan
-	pushdown := !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel)
 	// A query naming the rewrite's label itself is left alone.
+	pushdown := !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel)
 	if pushdown || a.opts.MetricsQLNames {
 		if expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs); err == nil {
 			kept := false

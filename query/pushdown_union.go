@@ -152,10 +152,9 @@ func plainLabelName(s string) bool {
 
 // pushdownLabels returns the labels of a pushed-down series from its
 // canonical form: without __name__ (the function drops it) unless
-// keepName (names.go) and, when
-// setLabel is not empty, with setLabel set to setValue (removed when
-// setValue is empty), as label_replace sets it. had reports whether the
-// series had setLabel before.
+// keepName (names.go) and, when setLabel is not empty, with setLabel set
+// to setValue (removed when setValue is empty), as label_replace sets it.
+// had reports whether the series had setLabel before.
 func pushdownLabels(b *labels.ScratchBuilder, canon []byte, setLabel, setValue string, keepName bool) (ls labels.Labels, had bool, err error) {
 	b.Reset()
 	placed := setLabel == ""
