@@ -75,9 +75,11 @@ type pushdownPlan struct {
 	rangeMs, offsetMs      int64
 	startMs, endMs, stepMs int64
 
-	keepName           bool            // last_over_time keeps __name__
 	branches           []*pushdownPlan // a union's
 	setLabel, setValue string          // a union branch's label_replace
+	// keepName: the series keep __name__ (MetricsQL names, names.go;
+	// last_over_time, which never drops it).
+	keepName bool
 
 	tier    *RollupTier        // the tier read for it (rollup.go), nil for raw
 	fields  []downsample.Field // the tier's fields it reads, meta first
@@ -126,12 +128,21 @@ func (a *Adapter) prepare(tr *Trace, qs string, start, end time.Time, step time.
 	tr.Optimizer = !a.opts.DisableOptimizer
 	var plans []*pushdownPlan
 	// A query naming the rewrite's label itself is left alone.
-	if !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel) {
+	pushdown := !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel)
+	if pushdown || a.opts.MetricsQLNames {
 		if expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs); err == nil {
-			r := &rewriter{startMs: timestamp.FromTime(start), endMs: timestamp.FromTime(end), stepMs: step.Milliseconds(), unions: unions,
-				tiers: a.opts.Rollups}
-			if out := r.rewrite(expr, false); len(r.plans) > 0 {
-				qs, plans = out.String(), r.plans
+			kept := false
+			if a.opts.MetricsQLNames {
+				expr, kept = keepNames(expr)
+			}
+			out := expr
+			if pushdown {
+				r := &rewriter{startMs: timestamp.FromTime(start), endMs: timestamp.FromTime(end), stepMs: step.Milliseconds(),
+					unions: unions && !a.opts.MetricsQLNames, delayedNames: a.opts.MetricsQLNames, tiers: a.opts.Rollups}
+				out, plans = r.rewrite(expr, false), r.plans
+			}
+			if kept || len(plans) > 0 {
+				qs = out.String()
 			}
 		}
 	}
@@ -145,13 +156,27 @@ type rewriter struct {
 	unions                 bool // rewrite unions (pushdown_union.go)
 	plans                  []*pushdownPlan
 	tiers                  []RollupTier // shortest interval first (rollup.go)
+	// delayedNames: the engine removes __name__ at the end of the
+	// evaluation (MetricsQL names, names.go). A call whose function drops
+	// the name is then pushed down only where nothing can see the name it
+	// would still carry (nameFree), and one whose function keeps it is
+	// pushed down under its name keeper, with the name.
+	delayedNames bool
+	// nameFree: the node being rewritten is the input of an aggregation
+	// whose output does not depend on __name__ (nameFreeAggregation).
+	nameFree bool
+	// kept: the node being rewritten is the call of a name keeper.
+	kept bool
 }
 
 // rewrite returns e with its pushdown-able calls replaced; inSubquery
 // marks nodes evaluated at a subquery's steps, which are left alone.
 func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
+	nameFree, kept := r.nameFree, r.kept
+	r.nameFree, r.kept = false, false
 	switch n := e.(type) {
 	case *parser.AggregateExpr:
+		r.nameFree = nameFreeAggregation(n)
 		n.Expr = r.rewrite(n.Expr, inSubquery)
 		if n.Param != nil {
 			n.Param = r.rewrite(n.Param, inSubquery)
@@ -164,17 +189,19 @@ func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 		}
 		n.LHS, n.RHS = r.rewrite(n.LHS, inSubquery), r.rewrite(n.RHS, inSubquery)
 	case *parser.ParenExpr:
+		r.nameFree = nameFree
 		n.Expr = r.rewrite(n.Expr, inSubquery)
 	case *parser.UnaryExpr:
 		n.Expr = r.rewrite(n.Expr, inSubquery)
 	case *parser.SubqueryExpr:
 		n.Expr = r.rewrite(n.Expr, true)
 	case *parser.Call:
-		if p := r.plan(n, inSubquery); p != nil {
+		if p := r.plan(n, inSubquery, nameFree, kept); p != nil {
 			r.chooseTier(p)
 			return r.selector(p, n.PosRange)
 		}
 		for i := range n.Args {
+			r.kept = i == 0 && r.delayedNames && isNameKeeper(n)
 			n.Args[i] = r.rewrite(n.Args[i], inSubquery)
 		}
 	}
@@ -188,9 +215,15 @@ func (r *rewriter) selector(p *pushdownPlan, pos posrange.PositionRange) *parser
 	return &parser.VectorSelector{LabelMatchers: []*labels.Matcher{m}, PosRange: pos}
 }
 
-// plan returns the pushdown plan of call c, or nil when it does not apply.
-func (r *rewriter) plan(c *parser.Call, inSubquery bool) *pushdownPlan {
+// plan returns the pushdown plan of call c, or nil when it does not
+// apply. nameFree and kept describe c's parent (rewriter.nameFree, kept).
+func (r *rewriter) plan(c *parser.Call, inSubquery, nameFree, kept bool) *pushdownPlan {
 	if inSubquery || c.Func == nil || !pushdownFuncs[c.Func.Name] || len(c.Args) != 1 {
+		return nil
+	}
+	// last_over_time never drops the name (Prometheus engine.go).
+	keepName := r.delayedNames && kept && keepNameFuncs[c.Func.Name] || c.Func.Name == "last_over_time"
+	if r.delayedNames && !keepName && !nameFree {
 		return nil
 	}
 	ms, ok := c.Args[0].(*parser.MatrixSelector)
@@ -203,7 +236,8 @@ func (r *rewriter) plan(c *parser.Call, inSubquery bool) *pushdownPlan {
 		return nil
 	}
 	// One metric name, so that dropping __name__ cannot make two series
-	// equal (where Prometheus would fail the query instead).
+	// equal (where Prometheus would fail the query instead); any names
+	// when the series keep theirs.
 	name := ""
 	for _, m := range vs.LabelMatchers {
 		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
@@ -213,16 +247,16 @@ func (r *rewriter) plan(c *parser.Call, inSubquery bool) *pushdownPlan {
 			return nil
 		}
 	}
-	if name == "" {
+	if name == "" && !keepName {
 		return nil
 	}
 	if (c.Func.Name == "rate" || c.Func.Name == "increase") && !counterName(name) {
 		return nil
 	}
 	return &pushdownPlan{
-		fn: c.Func.Name, keepName: c.Func.Name == "last_over_time", ms: vs.LabelMatchers, text: c.String(), rng: ms.Range,
+		fn: c.Func.Name, ms: vs.LabelMatchers, text: c.String(), rng: ms.Range,
 		rangeMs: ms.Range.Milliseconds(), offsetMs: vs.OriginalOffset.Milliseconds(),
-		startMs: r.startMs, endMs: r.endMs, stepMs: r.stepMs,
+		startMs: r.startMs, endMs: r.endMs, stepMs: r.stepMs, keepName: keepName,
 	}
 }
 

@@ -101,7 +101,7 @@ func (r *rewriter) unionBranch(e parser.Expr) *pushdownPlan {
 	if !plainLabelName(dst) || strings.HasPrefix(dst, "__") || strings.Contains(val, "$") || src != "" || re != "" {
 		return nil
 	}
-	b := r.plan(inner, false)
+	b := r.plan(inner, false, false, false) // unions are off with delayed names
 	if b == nil || b.keepName {
 		return nil // last_over_time keeps the metric name: not a union branch
 	}
@@ -151,12 +151,11 @@ func plainLabelName(s string) bool {
 }
 
 // pushdownLabels returns the labels of a pushed-down series from its
-// canonical form: without __name__ (the function drops it) and, when
-// setLabel is not empty, with setLabel set to setValue (removed when
-// setValue is empty), as label_replace sets it. had reports whether the
-// series had setLabel before.
-//
-// keepName keeps __name__ (last_over_time, which does not drop it).
+// canonical form: without __name__ (the function drops it) unless
+// keepName (names.go; last_over_time) and, when setLabel is not empty,
+// with setLabel set to setValue (removed when setValue is empty), as
+// label_replace sets it. had reports whether the series had setLabel
+// before.
 func pushdownLabels(b *labels.ScratchBuilder, canon []byte, setLabel, setValue string, keepName bool) (ls labels.Labels, had bool, err error) {
 	b.Reset()
 	placed := setLabel == ""
