@@ -49,6 +49,9 @@ type BuilderOptions struct {
 	BatchSamples int
 	// Logger receives a line per build step; nil discards them.
 	Logger *slog.Logger
+	// OnStep, when set, is called after each saved build step with the
+	// records it wrote (metrics).
+	OnStep func(records int64)
 }
 
 // Builder builds the tiers of the rules. Build is called by one goroutine
@@ -176,6 +179,9 @@ func (b *Builder) buildTier(ctx context.Context, ri int, t Tier) (int64, error) 
 		}
 		if err := b.save(key, hi); err != nil {
 			return total, err
+		}
+		if b.opts.OnStep != nil {
+			b.opts.OnStep(n)
 		}
 		b.opts.Logger.Info("rollup built", "rule", r.Match, "tier", TierName(t.Interval),
 			"from", time.UnixMilli(done).UTC(), "to", time.UnixMilli(hi).UTC(), "records", n)

@@ -50,11 +50,15 @@ func (s *server) setupDownsample(eo engine.Options, reg prometheus.Registerer) (
 		}
 		ds.tiers[d], apps[d] = db, db
 	}
+	records := prometheus.NewCounter(prometheus.CounterOpts{Name: "rollup_records_total",
+		Help: "Rollup records (one series' interval) written by the downsample builder."})
 	ds.builder, err = downsample.NewBuilder(rules, query.RollupSource(s.db), apps, downsample.BuilderOptions{
-		Dir: root, Chunk: s.cfg.Downsample.BuildStep, Logger: s.log.With("component", "downsample")})
+		Dir: root, Chunk: s.cfg.Downsample.BuildStep, Logger: s.log.With("component", "downsample"),
+		OnStep: func(n int64) { records.Add(float64(n)) }})
 	if err != nil {
 		return nil, errors.Join(err, ds.close())
 	}
+	reg.MustRegister(records)
 	ds.start(s, reg)
 	return ds, nil
 }
@@ -80,14 +84,12 @@ func (s *server) openTier(eo engine.Options, reg prometheus.Registerer, root str
 	return db, nil
 }
 
-// start runs the builder every check interval until close, counting what
-// it writes.
+// start runs the builder every check interval until close, counting its
+// runs.
 func (ds *downsampleSetup) start(s *server, reg prometheus.Registerer) {
-	records := prometheus.NewCounter(prometheus.CounterOpts{Name: "rollup_records_total",
-		Help: "Rollup records (one series' interval) written by the downsample builder."})
 	runs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rollup_builds_total",
 		Help: "Downsample builder runs, by result (ok, error)."}, []string{"result"})
-	reg.MustRegister(records, runs)
+	reg.MustRegister(runs)
 	for d := range ds.tiers {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rollup_built_through_seconds",
 			Help:        "Time through which every rule's tier of this interval is built (Unix seconds; 0: not yet).",
@@ -112,8 +114,7 @@ func (ds *downsampleSetup) start(s *server, reg prometheus.Registerer) {
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
-			n, err := ds.builder.Build(ctx)
-			records.Add(float64(n))
+			_, err := ds.builder.Build(ctx)
 			switch {
 			case err != nil && ctx.Err() == nil:
 				runs.WithLabelValues("error").Inc()

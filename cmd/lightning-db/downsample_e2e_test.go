@@ -166,9 +166,10 @@ func TestDownsampleE2E(t *testing.T) {
 }
 
 // TestDownsampleRetentionE2E: retention applies to raw data and to each
-// tier separately. Rollups are built from 30 hours of samples; then the
+// tier separately. Rollups are built from 76 hours of samples; then the
 // server restarts with raw retention 20h: the 5m tier (retention 26h) has
-// no record of the first day left, the 1h tier (no retention) has, and an
+// no record of a day older than that left, the 1h tier (no retention)
+// has, and an
 // aligned query over the expired hours answers from the 1h rollups what
 // the raw samples answered before, with a warning that raw data expired.
 func TestDownsampleRetentionE2E(t *testing.T) {
@@ -186,7 +187,7 @@ func TestDownsampleRetentionE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	base := now.Add(-30 * time.Hour).Truncate(time.Hour)
+	base := now.Add(-76 * time.Hour).Truncate(time.Hour)
 	var body strings.Builder
 	for h := range 3 {
 		for i, ts := 0, base; ts.Before(now.Add(-time.Hour)); i, ts = i+1, ts.Add(time.Minute) {
@@ -221,9 +222,14 @@ func TestDownsampleRetentionE2E(t *testing.T) {
 	if len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "have expired") {
 		t.Fatalf("warnings %q", got.Warnings)
 	}
-	// The 5m tier's records of the first day (older than 26h) are gone
-	// (the flush at the stop already left them out); the 1h tier has them.
-	five := p.queryRange(`max_over_time(m_v[5m])`, start, start.Add(2*time.Hour), 5*time.Minute)
+	// The 5m tier's records of a day partition older than 26h are gone
+	// (the 5m tier's partitions are a day: an eighth of 26h, at least a
+	// day); the 1h tier has them.
+	day := now.Add(-26 * time.Hour).Truncate(24 * time.Hour).Add(-24 * time.Hour) // the partition before the cutoff's
+	five := p.queryRange(`max_over_time(m_v[5m])`, day.Add(time.Hour), day.Add(3*time.Hour), 5*time.Minute)
+	if why, _ := five.Selects[0]["rollup"].(string); !strings.HasPrefix(why, "tier 5m") {
+		t.Fatalf("5m query: explain rollup %q", why)
+	}
 	if n := five.Selects[0]["rollupRecords"]; n != nil || string(five.Result) != "[]" {
 		t.Fatalf("5m tier past its retention: %v records, %s", n, five.Result)
 	}
