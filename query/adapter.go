@@ -100,6 +100,9 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *storage.Se
 		}
 		return set
 	}
+	if q.tr.Explain && len(q.a.opts.Rollups) > 0 {
+		st.Rollup = rawWhy(hints)
+	}
 	set, err := q.selectSeries(ctx, st, sortSeries, hints, ms)
 	if err != nil {
 		return storage.ErrSeriesSet(err)

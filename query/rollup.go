@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 
 	"github.com/lightningdb/lightningdb/downsample"
@@ -82,6 +83,18 @@ func (r *rewriter) chooseTier(p *pushdownPlan) {
 		}
 	}
 	p.tierWhy = "raw: " + errors.Join(why...).Error()
+}
+
+// rawWhy says, for explain, why a select PromQL evaluates itself reads
+// raw samples although tiers exist.
+func rawWhy(hints *storage.SelectHints) string {
+	switch {
+	case hints == nil || hints.Func == "series":
+		return ""
+	case hints.Func == "" || hints.Range == 0:
+		return "raw: a plain selector reads raw samples"
+	}
+	return fmt.Sprintf("raw: %s is not pushed down here (an unsupported function, a subquery, @, or no metric name), so no tier answers it", hints.Func)
 }
 
 func fmtMs(ms int64) string {

@@ -176,7 +176,10 @@ func TestRollupExplainWhyNot(t *testing.T) {
 	require.Contains(t, a.Trace.Selects[0].Rollup, "raw: 1h: range 7m0s is not a multiple of 1h")
 	require.Contains(t, a.Trace.Selects[0].Rollup, "5m: range 7m0s is not a multiple of 5m")
 	a = queryRange(t, srv.URL, `quantile_over_time(0.5, temp[1h])`, t0+3600e9, t0+7200e9, time.Hour)
-	require.Empty(t, a.Trace.Selects[0].Rollup, "not pushed down at all")
+	require.Equal(t, "raw: quantile_over_time is not pushed down here (an unsupported function, a subquery, @, or no metric name), so no tier answers it",
+		a.Trace.Selects[0].Rollup)
+	a = queryRange(t, srv.URL, `temp`, t0+3600e9, t0+7200e9, time.Hour)
+	require.Equal(t, "raw: a plain selector reads raw samples", a.Trace.Selects[0].Rollup)
 }
 
 // TestRollupsAfterRawExpired: with the raw data of the first day gone
