@@ -78,6 +78,9 @@ type DB struct {
 	flushq        chan struct{}
 	compactq      chan struct{}
 	ret           retentionState // per-series retention bookkeeping (retention.go)
+	tombMu        sync.Mutex     // tombMu serialises changes of the tombstone set and its file
+	tombSeq       uint64         // tombMu protects: the next tombstone's sequence number
+	tombDirty     bool           // tombMu protects: the tombstone file lags the set
 	bgCancel      context.CancelFunc
 	bgCtx         context.Context // ends when Close begins
 	bgWG          sync.WaitGroup
@@ -101,6 +104,7 @@ type commit struct {
 	batch   *series.Batch
 	ids     []series.ID
 	needDef []bool
+	tomb    *tombstone // a deletion instead of a batch (delete.go)
 	done    chan error
 }
 
@@ -540,6 +544,10 @@ func (db *DB) runApplier() {
 		var d memDelta
 		mem.writeMu.Lock()
 		for _, c := range group {
+			if c.tomb != nil {
+				db.purgeMemtables(c.tomb, &d)
+				continue
+			}
 			b := c.batch
 			for i, id := range c.ids {
 				if id == 0 {
@@ -599,7 +607,7 @@ func (db *DB) Select(id series.ID, minT, maxT int64, it *Iterator) *Iterator {
 	if db.opts.PrefetchBytes >= 0 {
 		pf = &db.pointPF
 	}
-	it.load(id, minT, maxT, overlappingParts(v.parts, minT, maxT, db.opts.PartitionDuration), v.mems, pf)
+	it.load(id, minT, maxT, overlappingParts(v.parts, minT, maxT, db.opts.PartitionDuration), v.mems, v.tombs, pf)
 	v.unref()
 	return it
 }

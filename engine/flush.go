@@ -275,6 +275,9 @@ func (db *DB) checkpoint(segs []*segment, m *memtable) error {
 	if err := db.writeSnapshot(); err != nil {
 		return fmt.Errorf("write series snapshot: %w", err)
 	}
+	if err := db.syncTombstonesForCheckpoint(); err != nil {
+		return err
+	}
 	db.manifestMu.Lock()
 	defer db.manifestMu.Unlock()
 	v := db.acquire()

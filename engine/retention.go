@@ -136,6 +136,11 @@ func (db *DB) applyRetention(ctx context.Context) error {
 	if err := db.dropSegments(drop, &run); err != nil {
 		return err
 	}
+	if len(drop) > 0 {
+		if err := db.dropAppliedTombstones(); err != nil {
+			return err
+		}
+	}
 	err := db.dropIndexPartitions(pol, now, &run)
 	db.noteRetention(run, began)
 	return err
