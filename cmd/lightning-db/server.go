@@ -37,6 +37,9 @@ type server struct {
 	httpm   *httpMetrics // what the HTTP limits refuse
 	budget  *bodyBudget  // nil: no bound on request bytes in flight
 	ret     *retentionSetup
+	// adminGuard authenticates the admin endpoints that change data
+	// (delete_series) as writes are (--auth-tokens); admin.go.
+	adminGuard func(http.Handler) http.Handler
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -133,6 +136,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		return fmt.Errorf("influx handler: %w", err)
 	}
 	influx.Register(s.mux)
+	s.adminGuard = influx.Guard
 	if err := s.registerRemote(reg); err != nil {
 		return err
 	}
