@@ -140,7 +140,8 @@ func (db *DB) Compact(ctx context.Context) error {
 		job := db.pickCompaction(true)
 		if job == nil {
 			db.compactMu.Unlock()
-			return nil
+			_, err := db.forgetSeries()
+			return err
 		}
 		err := db.compact(ctx, job)
 		db.compactMu.Unlock()
@@ -148,6 +149,16 @@ func (db *DB) Compact(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// noteCompactedAway makes the series of the job's inputs that its output
+// lacks (expired or deleted) lifecycle candidates.
+func (db *DB) noteCompactedAway(job *compactJob, out *segment) {
+	in := unionBitmaps(job.inputs)
+	if out != nil {
+		in.AndNot(out.x.bitmap)
+	}
+	db.noteCandidates(in)
 }
 
 // compact runs one job; the caller holds compactMu.
@@ -192,6 +203,7 @@ func (db *DB) compact(ctx context.Context, job *compactJob) error {
 	db.m.compactedSamples.Add(uint64(samples))
 	db.m.compactedBytes.Add(uint64(in))
 	db.noteRewrite(run, in, out)
+	db.noteCompactedAway(job, out)
 	db.dropAppliedTombstones()
 	db.log.Debug("compacted", "partition", job.part, "inputs", len(job.inputs), "level", job.level,
 		"samples", samples, "bytes_in", in, "duration", time.Since(start))
@@ -323,5 +335,6 @@ func (db *DB) runCompactor(ctx context.Context) {
 				break
 			}
 		}
+		db.forgetLogged()
 	}
 }

@@ -72,15 +72,12 @@ type DB struct {
 	spareMu       sync.Mutex      // spareMu protects spare
 	spare         *memtable       // a flushed, reset memtable to be the next active one
 	immBytes      atomic.Int64
-	indexMu       sync.Mutex // indexMu protects indexWritten
-	indexWritten  map[int64]int
-	pointPF       prefetcher // stateless advice for Select (ScanPoint)
+	indexMu       sync.Mutex       // indexMu protects indexWritten
+	indexWritten  map[int64]uint64 // partition start -> its generation when its file was last written
+	pointPF       prefetcher       // stateless advice for Select (ScanPoint)
 	flushq        chan struct{}
 	compactq      chan struct{}
 	ret           retentionState // per-series retention bookkeeping (retention.go)
-	tombMu        sync.Mutex     // tombMu serialises changes of the tombstone set and its file
-	tombSeq       uint64         // tombMu protects: the next tombstone's sequence number
-	tombDirty     bool           // tombMu protects: the tombstone file lags the set
 	bgCancel      context.CancelFunc
 	bgCtx         context.Context // ends when Close begins
 	bgWG          sync.WaitGroup
@@ -91,6 +88,15 @@ type DB struct {
 	newSeries     *rateLimiter // MaxNewSeriesPerMinute
 	errPerRequest error        // the rejection of a series past MaxNewSeriesPerRequest
 	errPerMinute  error        // the rejection of a series past MaxNewSeriesPerMinute
+
+	// Deletion (delete.go, tombstone.go) and series lifecycle (lifecycle.go).
+	tombMu    sync.Mutex     // tombMu serialises changes of the tombstone set and its file
+	tombSeq   uint64         // tombMu protects: the next tombstone's sequence number
+	tombDirty bool           // tombMu protects: the tombstone file lags the set
+	life      lifecycleState // series that may have no sample left
+	// lifeMu is held for reading by Append from its registry lookups to its
+	// tag index entries, and for writing while series are forgotten.
+	lifeMu sync.RWMutex
 
 	commits sync.Pool // *commit
 	groups  sync.Pool // *[]*commit, the writer's group slices, back from the applier
@@ -157,7 +163,7 @@ func open(dir string, opts Options) (*DB, error) {
 		// is never rewritten (0.49 instead of 0.40 B/sample on TSBS data).
 		flushEnc:     encoding.Encoder{Fast: opts.MemtableFlushBytes < fastFlushBelow},
 		compactq:     make(chan struct{}, 1),
-		indexWritten: map[int64]int{},
+		indexWritten: map[int64]uint64{},
 		newSeries:    newRateLimiter(opts.MaxNewSeriesPerMinute, opts.Now),
 		errPerRequest: fmt.Errorf("%w: more than %d new series in one request (engine.max_new_series_per_request)",
 			series.ErrSeriesLimit, opts.MaxNewSeriesPerRequest),
@@ -213,6 +219,12 @@ func open(dir string, opts Options) (*DB, error) {
 	if !opts.DisableCompaction {
 		db.bgWG.Add(1)
 		go db.runCompactor(ctx)
+	}
+	if db.m.inQuarantine.Load() == 0 { // a quarantined segment's series stay known
+		db.seedCandidates()
+	}
+	if _, err := db.forgetSeries(); err != nil {
+		db.log.Warn("forget series without samples", "err", err)
 	}
 	db.ready.Store(true)
 	return db, nil
@@ -283,6 +295,8 @@ func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult,
 		return res, err
 	}
 	defer db.pending.Add(-reserved)
+	db.lifeMu.RLock()
+	defer db.lifeMu.RUnlock()
 	c := db.commits.Get().(*commit)
 	defer db.putCommit(c)
 	c.batch = b
@@ -726,6 +740,8 @@ type Stats struct {
 	CompactedSamples uint64
 	CompactedBytesIn uint64
 	RetentionDropped uint64
+	// SeriesRemoved counts series forgotten with no sample left.
+	SeriesRemoved uint64
 }
 
 // Stats returns the current counters.
@@ -752,6 +768,7 @@ func (db *DB) Stats() Stats {
 		CompactedSamples: db.m.compactedSamples.Load(),
 		CompactedBytesIn: db.m.compactedBytes.Load(),
 		RetentionDropped: db.m.droppedSegments.Load(),
+		SeriesRemoved:    db.m.seriesRemoved.Load(),
 	}
 	if v := db.acquireOrNil(); v != nil {
 		st.Partitions = len(v.parts)

@@ -56,6 +56,7 @@ func (db *DB) Delete(ctx context.Context, ids *roaring.Bitmap, minT, maxT int64)
 		return fmt.Errorf("delete: %w", err)
 	}
 	db.m.deletes.Inc()
+	db.noteCandidates(x.ids)
 	// The WAL holds the deletion; the file is what keeps it once the WAL
 	// segment is checkpointed (a failure is retried by the next flush,
 	// which does not checkpoint before it succeeds).
@@ -231,7 +232,11 @@ func (db *DB) CleanTombstones(ctx context.Context) error {
 			return fmt.Errorf("clean tombstones: %w", err)
 		}
 	}
-	return db.dropAppliedTombstones()
+	if err := db.dropAppliedTombstones(); err != nil {
+		return err
+	}
+	_, err := db.forgetSeries()
+	return err
 }
 
 // dropAppliedTombstones drops the tombstones that no live segment needs

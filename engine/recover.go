@@ -201,7 +201,7 @@ func (db *DB) loadIndex() {
 		ip, err := tagindex.OpenPartition(db.fs, path)
 		if err == nil {
 			if err = db.index.Attach(ip); err == nil {
-				db.indexWritten[p.start] = ip.NumSeries()
+				db.indexWritten[p.start] = ip.Generation()
 				continue
 			}
 			ip.Close()

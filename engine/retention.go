@@ -143,6 +143,9 @@ func (db *DB) applyRetention(ctx context.Context) error {
 	}
 	err := db.dropIndexPartitions(pol, now, &run)
 	db.noteRetention(run, began)
+	if _, ferr := db.forgetSeries(); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
 	return err
 }
 
@@ -302,6 +305,7 @@ func (db *DB) dropSegments(drop []*segment, run *RetentionRun) error {
 	if err != nil && !errors.As(err, new(*renamedError)) {
 		return err
 	}
+	db.noteCandidates(unionBitmaps(dropped)) // while mapped: the version holds them
 	db.editMu.Lock()
 	nv := db.cur.clone()
 	for _, s := range dropped {
