@@ -142,6 +142,19 @@ func TestDeleteSeriesE2E(t *testing.T) {
 		t.Errorf("tombstones after clean_tombstones: %v", v)
 	}
 
+	// VictoriaMetrics' form: POST with the selector in a form body.
+	resp, err := http.PostForm(p.url("/api/v1/admin/tsdb/delete_series"), url.Values{"match[]": {`m_v{host="c"}`},
+		"start": {fmt.Sprint(now.Add(-time.Hour).Unix())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete_series with a form body: %d", resp.StatusCode)
+	}
+	want["c"] = 6 // 7 of 13 in the last hour
+	check("after a form-body delete")
+
 	// PUT, all time, then SIGKILL at once: the 204 means durable.
 	code, body = adminCall(t, p, http.MethodPut, "/api/v1/admin/tsdb/delete_series", url.Values{"match[]": {`m_v{host="b"}`}})
 	if code != http.StatusNoContent {
