@@ -108,6 +108,9 @@ func (db *DB) forgetSeries() (int, error) {
 	changed := db.index.Remove(gone)
 	db.forgetInMemtables(ids)
 	db.lifeMu.Unlock()
+	if f, ok := db.opts.RetentionPolicy.(interface{ Forget([]series.ID) }); ok && len(ids) > 0 {
+		f.Forget(ids)
+	}
 	db.noteCandidates(keep)
 	if len(ids) == 0 {
 		return 0, nil

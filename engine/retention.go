@@ -24,7 +24,9 @@ type RetentionPolicy interface {
 	// that reports false when no series can expire (the engine then skips
 	// retention work), and a method Generation() uint64 that changes when
 	// its answers may have (the engine then forgets what it cached); a
-	// policy without it is taken to never change.
+	// policy without it is taken to never change. A method
+	// Forget(ids []series.ID), when present, is called with the series the
+	// engine forgot (lifecycle.go), so a per-ID cache can let them go.
 	Retention(id series.ID) time.Duration
 }
 
