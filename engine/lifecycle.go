@@ -59,14 +59,20 @@ func (db *DB) takeCandidates() *roaring.Bitmap {
 	return c
 }
 
-// seedCandidates makes every series of the registry that no segment holds
-// a candidate (at open: what a crash before the last pass left).
+// seedCandidates makes every series of the registry or the tag index that
+// no segment holds a candidate (at open: what a crash before the last pass
+// left, e.g. a tag index file written before the pass).
 func (db *DB) seedCandidates() {
 	all := roaring.New()
 	db.reg.ForEach(func(id series.ID, _ []byte, _ series.ValueType, _ bool) bool {
 		all.Add(uint32(id))
 		return true
 	})
+	for _, p := range db.index.Partitions() {
+		if ids, err := p.Postings(); err == nil {
+			all.Or(ids)
+		}
+	}
 	v := db.acquire()
 	defer v.unref()
 	for _, p := range v.parts {

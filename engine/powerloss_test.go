@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -102,7 +103,8 @@ type plRun struct {
 	delStarted, delDone []plDelete
 }
 
-// plDelete is one deletion of the workload: series s over [minT, maxT].
+// plDelete is one deletion of the workload: series s over [minT, maxT]
+// (what the checker requires gone: the samples written before it).
 type plDelete struct {
 	s          int
 	minT, maxT int64
@@ -122,11 +124,24 @@ func plCovered(ds []plDelete, k plKey) bool {
 // plDeleteStep deletes, every fifth step, the samples of one series over
 // the two steps before the last (so in segments and in the memtable); the
 // workload never writes those timestamps again. It reports the error.
+//
+// Every eleventh step (between two bulk writes) it deletes the bulk series
+// over all time instead: once flushes and compactions have removed its
+// samples it is forgotten, and the next bulk write creates it again with a
+// new ID, whose samples must all be there and the old ones must not.
 func (r *plRun) plDeleteStep(ctx context.Context, db *DB, step int, t0 int64) error {
-	if step%5 != 2 || step < 3 {
+	var d plDelete
+	minT, maxT := int64(0), int64(0)
+	switch {
+	case step%11 == 5 && step > 11:
+		d = plDelete{s: plBulk, minT: math.MinInt64, maxT: t0 - 1} // every bulk sample so far is before t0
+		minT, maxT = math.MinInt64, math.MaxInt64
+	case step%5 == 2 && step >= 3:
+		d = plDelete{s: step % r.nSeries, minT: t0 - 3*plStep, maxT: t0 - plStep - 1}
+		minT, maxT = d.minT, d.maxT
+	default:
 		return nil
 	}
-	d := plDelete{s: step % r.nSeries, minT: t0 - 3*plStep, maxT: t0 - plStep - 1}
 	id, ok := db.Lookup(plLabels(d.s))
 	if !ok {
 		return nil
@@ -134,7 +149,7 @@ func (r *plRun) plDeleteStep(ctx context.Context, db *DB, step int, t0 int64) er
 	r.mu.Lock()
 	r.delStarted = append(r.delStarted, d)
 	r.mu.Unlock()
-	err := db.Delete(ctx, roaring.BitmapOf(uint32(id)), d.minT, d.maxT)
+	err := db.Delete(ctx, roaring.BitmapOf(uint32(id)), minT, maxT)
 	if err == nil {
 		r.mu.Lock()
 		r.delDone = append(r.delDone, d)
