@@ -307,6 +307,9 @@ func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult,
 		return res, nil
 	}
 	c.rec = c.enc.encode(b, c.ids, c.needDef)
+	if db.opts.afterResolve != nil {
+		db.opts.afterResolve()
+	}
 
 	db.closeMu.RLock()
 	if db.closed {
