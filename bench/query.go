@@ -23,6 +23,8 @@ type QueryShape struct {
 	Window time.Duration // query time range
 	Step   time.Duration // group-by interval
 	Mean   bool          // mean per step (double-groupby) instead of max
+	// TSBSForm: PromQL as TSBS writes it for VictoriaMetrics (tsbs_query.go).
+	TSBSForm bool
 }
 
 // QueryShapes are the TSBS cpu-only shapes of the query issue.
@@ -84,6 +86,9 @@ func (s QueryShape) hostMatcher(q QueryInstance) string {
 // so several fields are kept apart with label_replace into a "field" label
 // (a plain __name__ regex would give duplicate label sets, an error).
 func (s QueryShape) PromQL(q QueryInstance) string {
+	if s.TSBSForm {
+		return s.tsbsPromQL(q)
+	}
 	fn := "max_over_time"
 	if s.Mean {
 		fn = "avg_over_time"

@@ -111,6 +111,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		}
 	}
 	fmt.Fprintln(w)
+	r.writeQuerySideBySide(w)
 	r.writeRatios(w)
 }
 

@@ -61,6 +61,9 @@ type Config struct {
 	Start     time.Time // first timestamp of every workload
 	Scale     Scale
 	Workloads []string // names from Workloads; empty = all
+	// QueryMix names the query shapes run (QueryMixShapes); empty =
+	// label-replace.
+	QueryMix string
 	// MaxPhase bounds each ingestion run and each query shape.
 	MaxPhase time.Duration
 	// SettleMax bounds the wait for a target's data dir to stop changing
@@ -362,7 +365,12 @@ func runQueries(ctx context.Context, c *Config, t *Target, w Workload) Result {
 	dataEnd := c.Start.Add(time.Duration(c.Scale.Steps) * c.Scale.Interval)
 	r.Status = "ok"
 	start := time.Now()
-	for i, s := range QueryShapes {
+	shapes, err := QueryMixShapes(c.QueryMix)
+	if err != nil {
+		r.Status = "error: " + err.Error()
+		return r
+	}
+	for i, s := range shapes {
 		qs := s.Instances(c.Seed+uint64(i), c.Scale.Queries, c.Scale.Hosts, c.Start, dataEnd)
 		qr := RunQueries(ctx, t.BaseURL(), t.QueryLang, s, qs, c.MaxPhase)
 		r.Queries = append(r.Queries, qr)

@@ -39,8 +39,11 @@ const (
 // path left empty means the target does not speak that protocol at all;
 // a path that answers 404 at run time is reported as unsupported too.
 type Target struct {
-	Name   string
-	Binary string
+	// Name is the target's name in reports; Kind is which server it is
+	// (LightningDB, VictoriaMetrics, ...): the Name up to an "@", so
+	// "victoriametrics@v1.151.0" runs beside "victoriametrics".
+	Name, Kind string
+	Binary     string
 	// ServerCPUs is the taskset CPU list for the server ("" = no pinning).
 	ServerCPUs string
 
@@ -59,6 +62,10 @@ type Target struct {
 	// HasMQTT says the server has an embedded MQTT broker (Lightning DB
 	// with --mqtt-addr).
 	HasMQTT bool
+	// MetricsQLNames starts Lightning DB with --metricsql-names (for the
+	// TSBS query mix) when its binary has the flag.
+	MetricsQLNames bool
+	hasMQLNames    bool
 
 	dir      string // this target's scratch root
 	dataDir  string
@@ -73,8 +80,9 @@ type Target struct {
 
 // NewTarget returns the target name with binary, scratch space under dir.
 func NewTarget(name, binary, dir, serverCPUs string) (*Target, error) {
-	t := &Target{Name: name, Binary: binary, ServerCPUs: serverCPUs, dir: dir}
-	switch name {
+	kind, _, _ := strings.Cut(name, "@")
+	t := &Target{Name: name, Kind: kind, Binary: binary, ServerCPUs: serverCPUs, dir: dir}
+	switch kind {
 	case LightningDB:
 		t.LPv1Path = "/write?db=" + DB
 		t.LPv2Path = "/api/v2/write?org=" + DB + "&bucket=" + DB
@@ -82,6 +90,7 @@ func NewTarget(name, binary, dir, serverCPUs string) (*Target, error) {
 		t.QueryLang = PromQL
 		t.ReadyPath = "/ready"
 		t.HasMQTT = helpMentions(binary, "mqtt-addr")
+		t.hasMQLNames = helpMentions(binary, "metricsql-names")
 	case VictoriaMetrics:
 		// db= gives the same db label as Lightning DB's bucket on v2.
 		t.LPv1Path = "/write?db=" + DB
@@ -173,11 +182,14 @@ func freeAddr() (string, error) {
 
 // args returns the server command line for the current data dir and ports.
 func (t *Target) args() ([]string, error) {
-	switch t.Name {
+	switch t.Kind {
 	case LightningDB:
 		a := []string{"--data-dir", t.dataDir, "--http-addr", t.httpAddr, "--log-level", "warn"}
 		if t.HasMQTT {
 			a = append(a, "--mqtt-addr", t.mqttAddr)
+		}
+		if t.MetricsQLNames && t.hasMQLNames {
+			a = append(a, "--metricsql-names")
 		}
 		return a, nil
 	case VictoriaMetrics:
@@ -275,7 +287,7 @@ func (t *Target) Start(ctx context.Context, timeout time.Duration) error {
 		_ = t.Stop(30 * time.Second)
 		return fmt.Errorf("start %s: %w; log %s: %s", t.Name, err, logPath, tail(logPath, 600))
 	}
-	if t.Name == InfluxDB {
+	if t.Kind == InfluxDB {
 		return t.influxCreateDB(ctx)
 	}
 	return nil

@@ -137,6 +137,10 @@ func (db *DB) Compact(ctx context.Context) error {
 	defer done()
 	for {
 		db.compactMu.Lock()
+		if err := db.salvageReported(ctx); err != nil {
+			db.compactMu.Unlock()
+			return err
+		}
 		job := db.pickCompaction(true)
 		if job == nil {
 			db.compactMu.Unlock()
@@ -178,6 +182,9 @@ func (db *DB) compact(ctx context.Context, job *compactJob) error {
 	}()
 	var run RetentionRun
 	if err := db.mergeInto(ctx, w, job, &run); err != nil {
+		if found, serr := db.salvageJobInput(ctx, job, err); found {
+			return serr // a damaged input, salvaged: the next pick merges its salvage
+		}
 		return fmt.Errorf("compact partition %d: %w", job.part, err)
 	}
 	segs, samples, err := db.finishWriters(writers, job.level, job.seq)
@@ -321,6 +328,9 @@ func (db *DB) runCompactor(ctx context.Context) {
 		}
 		for ctx.Err() == nil {
 			db.compactMu.Lock()
+			if err := db.salvageReported(ctx); err != nil && ctx.Err() == nil {
+				db.log.Error("salvage of a damaged segment failed", "err", err)
+			}
 			job := db.pickCompaction(false)
 			if job == nil {
 				db.compactMu.Unlock()

@@ -77,6 +77,7 @@ type DB struct {
 	pointPF       prefetcher       // stateless advice for Select (ScanPoint)
 	flushq        chan struct{}
 	compactq      chan struct{}
+	damage        damageReports  // segments readers found damaged (salvage.go)
 	ret           retentionState // per-series retention bookkeeping (retention.go)
 	bgCancel      context.CancelFunc
 	bgCtx         context.Context // ends when Close begins
@@ -626,6 +627,9 @@ func (db *DB) Select(id series.ID, minT, maxT int64, it *Iterator) *Iterator {
 	}
 	it.load(id, minT, maxT, overlappingParts(v.parts, minT, maxT, db.opts.PartitionDuration), v.mems, v.tombs, pf)
 	v.unref()
+	if it.err != nil {
+		db.reportDamage(it.err)
+	}
 	return it
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"math"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -195,4 +196,29 @@ func FuzzTombstoneRecord(f *testing.F) {
 		_, _ = decodeTombstoneRecord(b)
 		_, _, _ = unmarshalTombstones("f", b)
 	})
+}
+
+// TestSalvageKeepsDeletions: a salvage of a damaged segment writes its
+// readable blocks to a segment with a new file number, past every
+// tombstone's bound; it must leave out the samples a tombstone deletes
+// (they came back with the salvaged segment).
+func TestSalvageKeepsDeletions(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := mustOpen(t, dir, blockyOpts)
+	writeSeries64(t, db, 0)
+	must(t, db.Close())
+	segs := liveSegmentFiles(t, dir)
+	require.Len(t, segs, 1)
+	damageBlock(t, filepath.Join(dir, segDir, segs[0])) // a block of series a
+	opts := blockyOpts
+	opts.DisableCompaction = true
+	db = mustOpen(t, dir, opts)
+	defer db.Close()
+	require.NoError(t, db.Delete(ctx, idsOf(t, db, labels("b")), 1, 32))
+	require.Len(t, timestamps(db, labels("b")), 32)
+	id, _ := db.Lookup(labels("a"))
+	require.Error(t, db.Select(id, math.MinInt64, math.MaxInt64, nil).Err()) // reports the damage
+	require.NoError(t, db.Compact(ctx))                                      // salvages, then rewrites
+	require.Len(t, timestamps(db, labels("b")), 32, "deleted samples came back with the salvaged segment")
 }

@@ -23,6 +23,7 @@ type metrics struct {
 	rejectedBy    [nRejectReasons]atomicCounter
 	flushFailures atomicCounter
 	quarantined   atomicCounter // segments moved to the quarantine directory
+	damagedBlocks atomicCounter // blocks a salvage could not keep
 	inQuarantine  atomic.Int64  // segment files in the quarantine directory, counted at open
 
 	flushes             atomicCounter
@@ -120,7 +121,8 @@ func newMetrics(reg prometheus.Registerer, db *DB) (*metrics, error) {
 		counter("engine_requests_too_large_total", "Appends refused because the batch alone is over the memtable budget.", m.tooLarge.get),
 		counter("engine_wal_dropped_samples_total", "WAL samples dropped by recovery because their timestamp is out of range.", m.replayDropped.get),
 		counter("engine_flush_failures_total", "Background flushes that failed (retried with backoff).", m.flushFailures.get),
-		counter("engine_segments_quarantined_total", "Damaged segments recovery moved to the quarantine directory.", m.quarantined.get),
+		counter("engine_segments_quarantined_total", "Damaged segments moved to the quarantine directory (by recovery, or copied there by a salvage of damaged blocks).", m.quarantined.get),
+		counter("engine_damaged_blocks_total", "Damaged segment blocks a salvage could not keep (their samples are lost).", m.damagedBlocks.get),
 		counter("engine_deletes_total", "Deletions (delete_series, InfluxQL DROP/DELETE) made durable as tombstones.", m.deletes.get),
 		counter("engine_tombstones_cleaned_total", "Tombstones dropped once compaction had applied them everywhere.", m.tombstonesCleaned.get),
 		gauge("engine_tombstones", "Tombstones in force (deleted samples that compaction has not yet removed from every segment).",

@@ -127,6 +127,7 @@ func (s *SeriesSet) Next() bool {
 		s.it.load(s.ids[s.i], q.minT, q.maxT, q.parts, q.v.mems, q.v.tombs, s.pf)
 		if err := s.it.Err(); err != nil && s.err == nil {
 			s.err = err
+			q.db.reportDamage(err)
 		}
 		if s.it.Len() > 0 {
 			return true

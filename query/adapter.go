@@ -235,10 +235,10 @@ func (a *Adapter) seriesRefs(ids *roaring.Bitmap) []seriesRef {
 }
 
 // appendPushdownRefs appends the series of ids to refs as pushdown
-// returns them (string series skipped): labels without __name__, with
-// setLabel set to setValue when setLabel is not empty (pushdownLabels),
-// tagged with branch. had reports whether a series had setLabel before.
-func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, branch int32, setLabel, setValue string) (_ []seriesRef, had bool) {
+// returns them (string series skipped): labels without __name__ (with it
+// when keepName), with setLabel set to setValue when setLabel is not empty
+// (pushdownLabels), tagged with branch. had reports whether a series had setLabel before.
+func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, branch int32, setLabel, setValue string, keepName bool) (_ []seriesRef, had bool) {
 	reg := a.st.Registry()
 	refs = slices.Grow(refs, int(ids.GetCardinality()))
 	var b labels.ScratchBuilder
@@ -252,7 +252,7 @@ func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, bran
 		if canon == nil {
 			continue
 		}
-		ls, h, err := pushdownLabels(&b, canon, setLabel, setValue)
+		ls, h, err := pushdownLabels(&b, canon, setLabel, setValue, keepName)
 		if err != nil {
 			continue
 		}

@@ -78,6 +78,7 @@ func NewAPI(a *Adapter, opts APIOptions) *API {
 		LookbackDelta:            o.LookbackDelta,
 		EnableAtModifier:         true,
 		EnableNegativeOffset:     true,
+		EnableDelayedNameRemoval: o.MetricsQLNames,
 		NoStepSubqueryIntervalFn: func(int64) int64 { return subqueryStep.Milliseconds() },
 		Parser:                   p,
 	})

@@ -67,6 +67,15 @@ type Options struct {
 	DisableOptimizer bool
 	// DisablePushdown turns off aggregation pushdown alone (pushdown.go).
 	DisablePushdown bool
+	// MetricsQLNames keeps the metric name where VictoriaMetrics' MetricsQL
+	// keeps it: avg_over_time, min_over_time, max_over_time and
+	// quantile_over_time keep it, and the PromQL engine removes the others'
+	// names only at the end of the evaluation (Prometheus' delayed name
+	// removal), so `max(max_over_time({__name__=~"a|b"}[1m])) by (__name__)`,
+	// as TSBS writes it for VictoriaMetrics, answers one series per name
+	// instead of failing (names.go). It changes some answers of plain
+	// PromQL, so it is off by default (docs/query.md).
+	MetricsQLNames bool
 }
 
 // DefaultOptions returns the defaults.

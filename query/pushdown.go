@@ -74,6 +74,8 @@ type pushdownPlan struct {
 
 	branches           []*pushdownPlan // a union's
 	setLabel, setValue string          // a union branch's label_replace
+	// keepName: the series keep __name__ (MetricsQL names, names.go).
+	keepName bool
 }
 
 // span returns the samples p's windows read: (firstLo, lastHi] ms as an
@@ -118,11 +120,21 @@ func (a *Adapter) prepare(tr *Trace, qs string, start, end time.Time, step time.
 	tr.Optimizer = !a.opts.DisableOptimizer
 	var plans []*pushdownPlan
 	// A query naming the rewrite's label itself is left alone.
-	if !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel) {
+	pushdown := !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel)
+	if pushdown || a.opts.MetricsQLNames {
 		if expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs); err == nil {
-			r := &rewriter{startMs: timestamp.FromTime(start), endMs: timestamp.FromTime(end), stepMs: step.Milliseconds(), unions: unions}
-			if out := r.rewrite(expr, false); len(r.plans) > 0 {
-				qs, plans = out.String(), r.plans
+			kept := false
+			if a.opts.MetricsQLNames {
+				expr, kept = keepNames(expr)
+			}
+			out := expr
+			if pushdown {
+				r := &rewriter{startMs: timestamp.FromTime(start), endMs: timestamp.FromTime(end), stepMs: step.Milliseconds(),
+					unions: unions && !a.opts.MetricsQLNames, delayedNames: a.opts.MetricsQLNames}
+				out, plans = r.rewrite(expr, false), r.plans
+			}
+			if kept || len(plans) > 0 {
+				qs = out.String()
 			}
 		}
 	}
@@ -135,13 +147,27 @@ type rewriter struct {
 	startMs, endMs, stepMs int64
 	unions                 bool // rewrite unions (pushdown_union.go)
 	plans                  []*pushdownPlan
+	// delayedNames: the engine removes __name__ at the end of the
+	// evaluation (MetricsQL names, names.go). A call whose function drops
+	// the name is then pushed down only where nothing can see the name it
+	// would still carry (nameFree), and one whose function keeps it is
+	// pushed down under its name keeper, with the name.
+	delayedNames bool
+	// nameFree: the node being rewritten is the input of an aggregation
+	// whose output does not depend on __name__ (nameFreeAggregation).
+	nameFree bool
+	// kept: the node being rewritten is the call of a name keeper.
+	kept bool
 }
 
 // rewrite returns e with its pushdown-able calls replaced; inSubquery
 // marks nodes evaluated at a subquery's steps, which are left alone.
 func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
+	nameFree, kept := r.nameFree, r.kept
+	r.nameFree, r.kept = false, false
 	switch n := e.(type) {
 	case *parser.AggregateExpr:
+		r.nameFree = nameFreeAggregation(n)
 		n.Expr = r.rewrite(n.Expr, inSubquery)
 		if n.Param != nil {
 			n.Param = r.rewrite(n.Param, inSubquery)
@@ -154,16 +180,18 @@ func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 		}
 		n.LHS, n.RHS = r.rewrite(n.LHS, inSubquery), r.rewrite(n.RHS, inSubquery)
 	case *parser.ParenExpr:
+		r.nameFree = nameFree
 		n.Expr = r.rewrite(n.Expr, inSubquery)
 	case *parser.UnaryExpr:
 		n.Expr = r.rewrite(n.Expr, inSubquery)
 	case *parser.SubqueryExpr:
 		n.Expr = r.rewrite(n.Expr, true)
 	case *parser.Call:
-		if p := r.plan(n, inSubquery); p != nil {
+		if p := r.plan(n, inSubquery, nameFree, kept); p != nil {
 			return r.selector(p, n.PosRange)
 		}
 		for i := range n.Args {
+			r.kept = i == 0 && r.delayedNames && isNameKeeper(n)
 			n.Args[i] = r.rewrite(n.Args[i], inSubquery)
 		}
 	}
@@ -177,9 +205,14 @@ func (r *rewriter) selector(p *pushdownPlan, pos posrange.PositionRange) *parser
 	return &parser.VectorSelector{LabelMatchers: []*labels.Matcher{m}, PosRange: pos}
 }
 
-// plan returns the pushdown plan of call c, or nil when it does not apply.
-func (r *rewriter) plan(c *parser.Call, inSubquery bool) *pushdownPlan {
+// plan returns the pushdown plan of call c, or nil when it does not
+// apply. nameFree and kept describe c's parent (rewriter.nameFree, kept).
+func (r *rewriter) plan(c *parser.Call, inSubquery, nameFree, kept bool) *pushdownPlan {
 	if inSubquery || c.Func == nil || !pushdownFuncs[c.Func.Name] || len(c.Args) != 1 {
+		return nil
+	}
+	keepName := r.delayedNames && kept && keepNameFuncs[c.Func.Name]
+	if r.delayedNames && !keepName && !nameFree {
 		return nil
 	}
 	ms, ok := c.Args[0].(*parser.MatrixSelector)
@@ -192,7 +225,8 @@ func (r *rewriter) plan(c *parser.Call, inSubquery bool) *pushdownPlan {
 		return nil
 	}
 	// One metric name, so that dropping __name__ cannot make two series
-	// equal (where Prometheus would fail the query instead).
+	// equal (where Prometheus would fail the query instead); any names
+	// when the series keep theirs.
 	name := ""
 	for _, m := range vs.LabelMatchers {
 		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
@@ -202,7 +236,7 @@ func (r *rewriter) plan(c *parser.Call, inSubquery bool) *pushdownPlan {
 			return nil
 		}
 	}
-	if name == "" {
+	if name == "" && !keepName {
 		return nil
 	}
 	if (c.Func.Name == "rate" || c.Func.Name == "increase") && !counterName(name) {
@@ -211,7 +245,7 @@ func (r *rewriter) plan(c *parser.Call, inSubquery bool) *pushdownPlan {
 	return &pushdownPlan{
 		fn: c.Func.Name, ms: vs.LabelMatchers, text: c.String(), rng: ms.Range,
 		rangeMs: ms.Range.Milliseconds(), offsetMs: vs.OriginalOffset.Milliseconds(),
-		startMs: r.startMs, endMs: r.endMs, stepMs: r.stepMs,
+		startMs: r.startMs, endMs: r.endMs, stepMs: r.stepMs, keepName: keepName,
 	}
 }
 

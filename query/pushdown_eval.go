@@ -44,7 +44,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 			return nil, fmt.Errorf("select %s: %w", b.text, err)
 		}
 		var h bool
-		refs, h = q.a.appendPushdownRefs(refs, ids, int32(bi), b.setLabel, b.setValue)
+		refs, h = q.a.appendPushdownRefs(refs, ids, int32(bi), b.setLabel, b.setValue, b.keepName)
 		had = had || h
 	}
 	if had && !uniqueBranches(refs) {

@@ -101,7 +101,7 @@ func (r *rewriter) unionBranch(e parser.Expr) *pushdownPlan {
 	if !plainLabelName(dst) || strings.HasPrefix(dst, "__") || strings.Contains(val, "$") || src != "" || re != "" {
 		return nil
 	}
-	b := r.plan(inner, false)
+	b := r.plan(inner, false, false, false) // unions are off with delayed names
 	if b == nil {
 		return nil
 	}
@@ -151,11 +151,11 @@ func plainLabelName(s string) bool {
 }
 
 // pushdownLabels returns the labels of a pushed-down series from its
-// canonical form: without __name__ (the function drops it) and, when
-// setLabel is not empty, with setLabel set to setValue (removed when
-// setValue is empty), as label_replace sets it. had reports whether the
-// series had setLabel before.
-func pushdownLabels(b *labels.ScratchBuilder, canon []byte, setLabel, setValue string) (ls labels.Labels, had bool, err error) {
+// canonical form: without __name__ (the function drops it) unless
+// keepName (names.go) and, when setLabel is not empty, with setLabel set
+// to setValue (removed when setValue is empty), as label_replace sets it.
+// had reports whether the series had setLabel before.
+func pushdownLabels(b *labels.ScratchBuilder, canon []byte, setLabel, setValue string, keepName bool) (ls labels.Labels, had bool, err error) {
 	b.Reset()
 	placed := setLabel == ""
 	place := func() {
@@ -168,7 +168,7 @@ func pushdownLabels(b *labels.ScratchBuilder, canon []byte, setLabel, setValue s
 		// The registry's canonical bytes are immutable, so the strings
 		// may alias them; Labels() copies them into the label set.
 		n := bytesString(name)
-		if n == labels.MetricName {
+		if n == labels.MetricName && !keepName {
 			return nil
 		}
 		if !placed && n >= setLabel {

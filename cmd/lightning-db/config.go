@@ -118,6 +118,7 @@ func loadConfig(args []string) (Config, error) {
 		memLimit   = fs.Int64("memory-limit", cfg.MemoryLimit, "Go soft memory limit in bytes (0 = none; GOMEMLIMIT wins)")
 		pprofOn    = fs.Bool("pprof", cfg.Pprof, "serve net/http/pprof under /debug/pprof/ on the HTTP address (default off)")
 		retain     = fs.String("retention", "", "default retention of every series: 30d, 1w, 12h or INF (the default: keep for ever)")
+		mqlNames   = fs.Bool("metricsql-names", cfg.Query.MetricsQLNames, "keep metric names as MetricsQL does (avg/min/max/quantile_over_time), for queries written for VictoriaMetrics such as TSBS's (query.metricsql_names; default off)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -166,6 +167,8 @@ func loadConfig(args []string) (Config, error) {
 			cfg.MemoryLimit = *memLimit
 		case "retention":
 			cfg.Retention.Default = *retain
+		case "metricsql-names":
+			cfg.Query.MetricsQLNames = *mqlNames
 		}
 	})
 	return cfg, cfg.validate()

@@ -46,6 +46,12 @@ type QueryConfig struct {
 	// DisableOptimizer turns off partition pruning, the postings cache and
 	// parallel decoding (for comparisons).
 	DisableOptimizer bool `yaml:"disable_optimizer"`
+	// MetricsQLNames keeps the metric name where VictoriaMetrics keeps it
+	// (avg/min/max/quantile_over_time) with Prometheus' delayed name
+	// removal, so the queries TSBS writes for VictoriaMetrics run
+	// unchanged. Default off: it changes some plain PromQL answers
+	// (docs/query.md, "MetricsQL metric names").
+	MetricsQLNames bool `yaml:"metricsql_names"`
 }
 
 // registerQuery serves PromQL and the Prometheus HTTP API on the mux.
@@ -63,6 +69,7 @@ func (s *server) registerQuery(reg prometheus.Registerer) error {
 		LookbackDelta:        qc.LookbackDelta,
 		Parallelism:          qc.Parallelism,
 		DisableOptimizer:     qc.DisableOptimizer,
+		MetricsQLNames:       qc.MetricsQLNames,
 	})
 	if err != nil {
 		return fmt.Errorf("query: %w", err)

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"debug/buildinfo"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +50,8 @@ type flags struct {
 	rate                  float64
 	ldbFlags              string
 	soak                  soakFlags
+	queryMix              string
+	vmBins                string
 }
 
 func parseFlags() (*flags, error) {
@@ -78,6 +82,8 @@ func parseFlags() (*flags, error) {
 	fs.Float64Var(&f.rate, "rate", 0, "cap on samples/s offered by HTTP ingestion (default: as fast as the target answers)")
 	fs.IntVar(&f.clients, "mqtt-clients", 0, "MQTT publishing clients (default 100)")
 	fs.IntVar(&f.qos, "mqtt-qos", -1, "MQTT publish QoS, 0 or 1 (default 1)")
+	fs.StringVar(&f.queryMix, "query-mix", bench.MixLabelReplace, "query shapes: label-replace (6 shapes, fields kept apart with label_replace), tsbs (TSBS's 11 cpu types as it writes them for VictoriaMetrics; Lightning DB runs with --metricsql-names) or all")
+	fs.StringVar(&f.vmBins, "victoriametrics-bin", "", "comma-separated VictoriaMetrics binaries to run as peers, each named victoriametrics@<version> (default: victoria-metrics from PATH, named victoriametrics); e.g. /usr/bin/victoria-metrics,/root/go/bin/victoria-metrics")
 	fs.StringVar(&f.scale, "scale", "full", "workload sizes: full (8.64 M samples per ingestion workload) or small (a tenth)")
 	f.soak.register(fs)
 	return f, fs.Parse(os.Args[1:])
@@ -136,8 +142,12 @@ func run() error {
 		Date:    time.Now(), Machine: bench.ThisMachine(), Seed: cfg.Seed, Start: cfg.Start, Scale: cfg.Scale,
 		Pinning: fmt.Sprintf("servers on CPUs %q, load generator on CPUs %q (taskset; empty: not pinned)", f.serverCPUs, f.loadCPUs),
 	}
-	for _, name := range targets {
-		bin, note := binary(ctx, f, name, work, log)
+	for _, tb := range expandVM(ctx, targets, f.vmBins) {
+		name := tb.name
+		bin, note := tb.bin, ""
+		if bin == "" {
+			bin, note = binary(ctx, f, name, work, log)
+		}
 		if bin == "" {
 			report.Results = append(report.Results, bench.Result{Target: name, Workload: "all", Status: "skipped: " + note})
 			continue
@@ -149,6 +159,7 @@ func run() error {
 		}
 		if name == bench.LightningDB {
 			t.ExtraArgs = strings.Fields(f.ldbFlags)
+			t.MetricsQLNames = cfg.QueryMix == bench.MixTSBS || cfg.QueryMix == bench.MixAll
 		}
 		report.Results = append(report.Results, bench.RunTarget(ctx, cfg, t)...)
 	}
@@ -218,6 +229,10 @@ func config(f *flags, log *slog.Logger) (*bench.Config, []string, error) {
 			cfg.Workloads = append(cfg.Workloads, w)
 		}
 	}
+	if _, err := bench.QueryMixShapes(f.queryMix); err != nil {
+		return nil, nil, fmt.Errorf("--query-mix: %w", err)
+	}
+	cfg.QueryMix = f.queryMix
 	if f.maxPhase > 0 {
 		cfg.MaxPhase = f.maxPhase
 	}
@@ -288,6 +303,51 @@ func binary(ctx context.Context, f *flags, name, work string, log *slog.Logger) 
 		return "", bin + " not installed (apt-get install victoria-metrics influxdb prometheus)"
 	}
 	return p, ""
+}
+
+// targetBin is one target to run: its name and binary ("" = look it up).
+type targetBin struct{ name, bin string }
+
+// expandVM returns targets with victoriametrics replaced by one target per
+// binary of vmBins (comma-separated), named victoriametrics@<version>;
+// with vmBins empty, targets as they are.
+func expandVM(ctx context.Context, targets []string, vmBins string) []targetBin {
+	var out []targetBin
+	for _, name := range targets {
+		if name != bench.VictoriaMetrics || vmBins == "" {
+			out = append(out, targetBin{name: name})
+			continue
+		}
+		for _, bin := range splitComma(vmBins) {
+			out = append(out, targetBin{name: name + "@" + vmVersion(ctx, bin), bin: bin})
+		}
+	}
+	return out
+}
+
+// vmVersion returns the release tag VictoriaMetrics' -version prints
+// (victoria-metrics-20240101-000000-tags-v1.151.0-0-gabc), else the module
+// version a `go install` build records (-version prints nothing there),
+// else the binary's path.
+func vmVersion(ctx context.Context, bin string) string {
+	out, _ := exec.CommandContext(ctx, bin, "-version").CombinedOutput()
+	if m := regexp.MustCompile(`v\d+\.\d+\.\d+`).Find(out); m != nil {
+		return string(m)
+	}
+	if bi, err := buildinfo.ReadFile(bin); err == nil && strings.HasPrefix(bi.Main.Version, "v") {
+		return bi.Main.Version
+	}
+	return bin
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // pinSelf re-executes this process under taskset -c cpus once, so the load
