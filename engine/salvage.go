@@ -154,6 +154,7 @@ func (db *DB) salvage(ctx context.Context, seg *segment) error {
 		}
 		return fmt.Errorf("salvage %s: %w", seg.path, err)
 	}
+	db.noteCompactedAway(job, out) // a series left with no readable block may be forgotten
 	db.m.quarantined.Inc()
 	db.m.inQuarantine.Add(1)
 	db.m.damagedBlocks.Add(uint64(st.damagedBlocks))
