@@ -88,7 +88,6 @@ func TestInfluxQLDeleteE2E(t *testing.T) {
 	first := p
 	p.stop()
 	p = startServer(t, dir)
-	defer p.stop()
 	check("after a restart")
 	if code, body := adminCall(t, p, http.MethodPost, "/api/v1/admin/tsdb/clean_tombstones", nil); code != 204 {
 		t.Fatalf("clean_tombstones: %d %s", code, body)
@@ -98,13 +97,15 @@ func TestInfluxQLDeleteE2E(t *testing.T) {
 	if after := p.metricValue("lightningdb_engine_series"); after != seriesBefore-4 {
 		t.Errorf("lightningdb_engine_series %v, want %v (4 series deleted whole)", after, seriesBefore-4)
 	}
+	_ = p.metricValue("lightningdb_engine_series_removed_total") // exported
+	p.stop()
 	// The first run may forget them once its shutdown flush let go of
 	// the memtable (its compactor wakes after the flush), else the second
-	// at open: the counter of both runs, read from their logs, is 4.
+	// at open: the counter of both runs, read from their logs (once they
+	// have exited), is 4.
 	if n := forgotten(first.log.String()) + forgotten(p.log.String()); n != 4 {
 		t.Errorf("series forgotten over both runs: %d, want 4", n)
 	}
-	_ = p.metricValue("lightningdb_engine_series_removed_total") // exported
 }
 
 // forgotten sums the series of the engine's "forgot series" log lines.
