@@ -47,6 +47,21 @@ type tombstone struct {
 // tombstones is an immutable list of tombstones, shared by versions.
 type tombstones struct {
 	list []*tombstone
+	any  *roaring.Bitmap // the union of the tombstones' series: most reads skip the list
+}
+
+// newTombstones returns the list of list, with its union.
+func newTombstones(list []*tombstone) *tombstones {
+	bms := make([]*roaring.Bitmap, len(list))
+	for i, x := range list {
+		bms[i] = x.ids
+	}
+	return &tombstones{list: list, any: roaring.FastOr(bms...)}
+}
+
+// touchesSeries reports whether a tombstone of t names series id.
+func (t *tombstones) touchesSeries(id series.ID) bool {
+	return !t.empty() && (t.any == nil || t.any.Contains(uint32(id)))
 }
 
 // empty reports whether t holds no tombstone (nil is empty).
@@ -54,23 +69,22 @@ func (t *tombstones) empty() bool { return t == nil || len(t.list) == 0 }
 
 // with returns a new list of t's tombstones and x.
 func (t *tombstones) with(x *tombstone) *tombstones {
-	n := &tombstones{}
+	var list []*tombstone
 	if t != nil {
-		n.list = slices.Clone(t.list)
+		list = slices.Clone(t.list)
 	}
-	n.list = append(n.list, x)
-	return n
+	return newTombstones(append(list, x))
 }
 
 // without returns a new list of t's tombstones but those of gone (by seq).
 func (t *tombstones) without(gone map[uint64]bool) *tombstones {
-	n := &tombstones{}
+	var list []*tombstone
 	for _, x := range t.list {
 		if !gone[x.seq] {
-			n.list = append(n.list, x)
+			list = append(list, x)
 		}
 	}
-	return n
+	return newTombstones(list)
 }
 
 // has reports whether t holds the tombstone seq.
@@ -100,7 +114,7 @@ func (x *tombstone) touches(seg *segment) bool {
 // hides reports whether a tombstone of t deletes a sample of series id in
 // seg within [minT, maxT].
 func (t *tombstones) hides(seg *segment, id series.ID, minT, maxT int64) bool {
-	if t.empty() {
+	if !t.touchesSeries(id) {
 		return false
 	}
 	for _, x := range t.list {
@@ -114,7 +128,7 @@ func (t *tombstones) hides(seg *segment, id series.ID, minT, maxT int64) bool {
 // filterRun removes from s[start:] (samples of series id read from seg)
 // those a tombstone of t deletes.
 func (t *tombstones) filterRun(seg *segment, id series.ID, s *sampleBuf, start int) {
-	if t.empty() {
+	if !t.touchesSeries(id) {
 		return
 	}
 	for _, x := range t.list {
@@ -184,7 +198,7 @@ func unmarshalTombstones(name string, b []byte) (*tombstones, uint64, error) {
 	if n > uint64(len(body)) {
 		return nil, 0, corrupt(8, fmt.Errorf("%d tombstones", n))
 	}
-	t := &tombstones{}
+	var list []*tombstone
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		x := &tombstone{seq: r.uvarint(), before: r.uvarint(), minT: r.varint(), maxT: r.varint()}
 		raw := r.bytes(r.uvarint())
@@ -195,12 +209,12 @@ func unmarshalTombstones(name string, b []byte) (*tombstones, uint64, error) {
 		if _, err := x.ids.ReadFrom(bytes.NewReader(raw)); err != nil {
 			return nil, 0, corrupt(len(body)-len(r.b), fmt.Errorf("tombstone %d: %w", x.seq, err))
 		}
-		t.list = append(t.list, x)
+		list = append(list, x)
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, 0, corrupt(len(body)-len(r.b), fmt.Errorf("bad tombstone file body: %v", r.err))
 	}
-	return t, nextSeq, nil
+	return newTombstones(list), nextSeq, nil
 }
 
 // readTombstones returns the tombstones of dir and the next sequence
@@ -209,7 +223,7 @@ func readTombstones(fsys FS, dir string) (*tombstones, uint64, error) {
 	name := filepath.Join(dir, tombstoneFile)
 	b, err := fsys.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &tombstones{}, 1, nil
+		return newTombstones(nil), 1, nil
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("read tombstones: %w", err)
