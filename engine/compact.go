@@ -38,6 +38,7 @@ type compactJob struct {
 	inputs []*segment // referenced by the job
 	level  int
 	seq    uint64
+	tombs  *tombstones // deletions the output is written without (tombstone.go)
 }
 
 func (j *compactJob) release() {
@@ -51,7 +52,8 @@ func (db *DB) pickCompaction(force bool) *compactJob {
 	v := db.acquire()
 	defer v.unref()
 	if j := db.pickRewrite(v); j != nil {
-		return j // retention found expired series beside kept ones
+		j.tombs = v.tombs
+		return j // retention or a deletion queued the partition
 	}
 	now := db.opts.Now()
 	nowPart := db.partitionStart(now.UnixNano())
@@ -60,7 +62,7 @@ func (db *DB) pickCompaction(force bool) *compactJob {
 	for _, p := range v.parts {
 		segs := p.segs
 		if len(segs) > 1 && (force || p.start < nowPart && db.partQuiet(p.start, quietSince)) {
-			return newJob(p.start, segs)
+			return newJobTombs(p.start, segs, v.tombs)
 		}
 		for i := 0; i < len(segs); {
 			j := i
@@ -68,7 +70,7 @@ func (db *DB) pickCompaction(force bool) *compactJob {
 				j++
 			}
 			if j-i >= fanIn {
-				return newJob(p.start, segs[i:min(j, i+4*fanIn)])
+				return newJobTombs(p.start, segs[i:min(j, i+4*fanIn)], v.tombs)
 			}
 			i = j
 		}
@@ -104,6 +106,14 @@ func (db *DB) noteFlushed(segs []*segment) {
 	}
 }
 
+// newJobTombs is newJob writing its output without the samples tombs
+// delete.
+func newJobTombs(part int64, segs []*segment, tombs *tombstones) *compactJob {
+	j := newJob(part, segs)
+	j.tombs = tombs
+	return j
+}
+
 func newJob(part int64, segs []*segment) *compactJob {
 	j := &compactJob{part: part, inputs: slices.Clone(segs)}
 	for _, s := range segs {
@@ -134,7 +144,8 @@ func (db *DB) Compact(ctx context.Context) error {
 		job := db.pickCompaction(true)
 		if job == nil {
 			db.compactMu.Unlock()
-			return nil
+			_, err := db.forgetSeries()
+			return err
 		}
 		err := db.compact(ctx, job)
 		db.compactMu.Unlock()
@@ -142,6 +153,16 @@ func (db *DB) Compact(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// noteCompactedAway makes the series of the job's inputs that its output
+// lacks (expired or deleted) lifecycle candidates.
+func (db *DB) noteCompactedAway(job *compactJob, out *segment) {
+	in := unionBitmaps(job.inputs)
+	if out != nil {
+		in.AndNot(out.x.bitmap)
+	}
+	db.noteCandidates(in)
 }
 
 // compact runs one job; the caller holds compactMu.
@@ -189,6 +210,8 @@ func (db *DB) compact(ctx context.Context, job *compactJob) error {
 	db.m.compactedSamples.Add(uint64(samples))
 	db.m.compactedBytes.Add(uint64(in))
 	db.noteRewrite(run, in, out)
+	db.noteCompactedAway(job, out)
+	db.dropAppliedTombstones()
 	db.log.Debug("compacted", "partition", job.part, "inputs", len(job.inputs), "level", job.level,
 		"samples", samples, "bytes_in", in, "duration", time.Since(start))
 	return nil
@@ -225,7 +248,7 @@ func (db *DB) mergeInto(ctx context.Context, w *segmentWriter, job *compactJob, 
 				}
 			}
 		}
-		it.load(id, math.MinInt64, math.MaxInt64, parts, nil, nil)
+		it.load(id, math.MinInt64, math.MaxInt64, parts, nil, job.tombs, nil)
 		if err := it.Err(); err != nil {
 			return err // never compact damaged data away silently
 		}
@@ -322,5 +345,6 @@ func (db *DB) runCompactor(ctx context.Context) {
 				break
 			}
 		}
+		db.forgetLogged()
 	}
 }

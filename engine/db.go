@@ -72,9 +72,9 @@ type DB struct {
 	spareMu       sync.Mutex      // spareMu protects spare
 	spare         *memtable       // a flushed, reset memtable to be the next active one
 	immBytes      atomic.Int64
-	indexMu       sync.Mutex // indexMu protects indexWritten
-	indexWritten  map[int64]int
-	pointPF       prefetcher // stateless advice for Select (ScanPoint)
+	indexMu       sync.Mutex       // indexMu protects indexWritten
+	indexWritten  map[int64]uint64 // partition start -> its generation when its file was last written
+	pointPF       prefetcher       // stateless advice for Select (ScanPoint)
 	flushq        chan struct{}
 	compactq      chan struct{}
 	damage        damageReports  // segments readers found damaged (salvage.go)
@@ -90,6 +90,15 @@ type DB struct {
 	errPerRequest error        // the rejection of a series past MaxNewSeriesPerRequest
 	errPerMinute  error        // the rejection of a series past MaxNewSeriesPerMinute
 
+	// Deletion (delete.go, tombstone.go) and series lifecycle (lifecycle.go).
+	tombMu    sync.Mutex     // tombMu serialises changes of the tombstone set and its file
+	tombSeq   uint64         // tombMu protects: the next tombstone's sequence number
+	tombDirty bool           // tombMu protects: the tombstone file lags the set
+	life      lifecycleState // series that may have no sample left
+	// lifeMu is held for reading by Append from its registry lookups to its
+	// tag index entries, and for writing while series are forgotten.
+	lifeMu sync.RWMutex
+
 	commits sync.Pool // *commit
 	groups  sync.Pool // *[]*commit, the writer's group slices, back from the applier
 	ready   atomic.Bool
@@ -102,6 +111,7 @@ type commit struct {
 	batch   *series.Batch
 	ids     []series.ID
 	needDef []bool
+	tomb    *tombstone // a deletion instead of a batch (delete.go)
 	done    chan error
 }
 
@@ -154,7 +164,7 @@ func open(dir string, opts Options) (*DB, error) {
 		// is never rewritten (0.49 instead of 0.40 B/sample on TSBS data).
 		flushEnc:     encoding.Encoder{Fast: opts.MemtableFlushBytes < fastFlushBelow},
 		compactq:     make(chan struct{}, 1),
-		indexWritten: map[int64]int{},
+		indexWritten: map[int64]uint64{},
 		newSeries:    newRateLimiter(opts.MaxNewSeriesPerMinute, opts.Now),
 		errPerRequest: fmt.Errorf("%w: more than %d new series in one request (engine.max_new_series_per_request)",
 			series.ErrSeriesLimit, opts.MaxNewSeriesPerRequest),
@@ -210,6 +220,12 @@ func open(dir string, opts Options) (*DB, error) {
 	if !opts.DisableCompaction {
 		db.bgWG.Add(1)
 		go db.runCompactor(ctx)
+	}
+	if db.m.inQuarantine.Load() == 0 { // a quarantined segment's series stay known
+		db.seedCandidates()
+	}
+	if _, err := db.forgetSeries(); err != nil {
+		db.log.Warn("forget series without samples", "err", err)
 	}
 	db.ready.Store(true)
 	return db, nil
@@ -280,6 +296,8 @@ func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult,
 		return res, err
 	}
 	defer db.pending.Add(-reserved)
+	db.lifeMu.RLock()
+	defer db.lifeMu.RUnlock()
 	c := db.commits.Get().(*commit)
 	defer db.putCommit(c)
 	c.batch = b
@@ -290,6 +308,9 @@ func (db *DB) Append(ctx context.Context, b *series.Batch) (series.AppendResult,
 		return res, nil
 	}
 	c.rec = c.enc.encode(b, c.ids, c.needDef)
+	if db.opts.afterResolve != nil {
+		db.opts.afterResolve()
+	}
 
 	db.closeMu.RLock()
 	if db.closed {
@@ -541,6 +562,10 @@ func (db *DB) runApplier() {
 		var d memDelta
 		mem.writeMu.Lock()
 		for _, c := range group {
+			if c.tomb != nil {
+				db.purgeMemtables(c.tomb, &d)
+				continue
+			}
 			b := c.batch
 			for i, id := range c.ids {
 				if id == 0 {
@@ -600,7 +625,7 @@ func (db *DB) Select(id series.ID, minT, maxT int64, it *Iterator) *Iterator {
 	if db.opts.PrefetchBytes >= 0 {
 		pf = &db.pointPF
 	}
-	it.load(id, minT, maxT, overlappingParts(v.parts, minT, maxT, db.opts.PartitionDuration), v.mems, pf)
+	it.load(id, minT, maxT, overlappingParts(v.parts, minT, maxT, db.opts.PartitionDuration), v.mems, v.tombs, pf)
 	v.unref()
 	if it.err != nil {
 		db.reportDamage(it.err)
@@ -722,6 +747,8 @@ type Stats struct {
 	CompactedSamples uint64
 	CompactedBytesIn uint64
 	RetentionDropped uint64
+	// SeriesRemoved counts series forgotten with no sample left.
+	SeriesRemoved uint64
 }
 
 // Stats returns the current counters.
@@ -748,6 +775,7 @@ func (db *DB) Stats() Stats {
 		CompactedSamples: db.m.compactedSamples.Load(),
 		CompactedBytesIn: db.m.compactedBytes.Load(),
 		RetentionDropped: db.m.droppedSegments.Load(),
+		SeriesRemoved:    db.m.seriesRemoved.Load(),
 	}
 	if v := db.acquireOrNil(); v != nil {
 		st.Partitions = len(v.parts)

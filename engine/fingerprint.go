@@ -43,5 +43,14 @@ func (q *Querier) Fingerprint(id series.ID, minT, maxT int64) (fp uint64, ok boo
 			}
 		}
 	}
+	if !q.v.tombs.empty() {
+		// A deletion changes what the same blocks hold.
+		for _, x := range q.v.tombs.list {
+			if x.minT <= maxT && x.maxT >= minT && x.ids.Contains(uint32(id)) {
+				binary.LittleEndian.PutUint64(buf[0:], x.seq)
+				d.Write(buf[:8])
+			}
+		}
+	}
 	return d.Sum64(), true
 }

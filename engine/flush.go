@@ -119,8 +119,8 @@ func (db *DB) flush(ctx context.Context, direct bool) error {
 			return err
 		}
 	}
-	if db.memp.Load().samples.Load() == 0 {
-		return nil
+	if m := db.memp.Load(); m.samples.Load() == 0 && m.firstAdd.Load() == 0 {
+		return nil // nothing written since the last flush (a deletion's purge counts: its WAL must go)
 	}
 	m, err := db.freeze(ctx, direct)
 	if err != nil {
@@ -275,6 +275,9 @@ func (db *DB) checkpoint(segs []*segment, m *memtable) error {
 	if err := db.writeSnapshot(); err != nil {
 		return fmt.Errorf("write series snapshot: %w", err)
 	}
+	if err := db.syncTombstonesForCheckpoint(); err != nil {
+		return err
+	}
 	db.manifestMu.Lock()
 	defer db.manifestMu.Unlock()
 	v := db.acquire()
@@ -378,13 +381,13 @@ func indexFileName(dir string, start int64) string {
 }
 
 // writeIndexPartition writes the tag index file of a partition when its
-// series set grew since it was last written.
+// series set changed since it was last written.
 func (db *DB) writeIndexPartition(start int64) error {
 	p := db.index.Partition(start)
 	if p == nil {
 		return nil
 	}
-	n := p.NumSeries()
+	n := p.Generation()
 	db.indexMu.Lock()
 	defer db.indexMu.Unlock()
 	if w, ok := db.indexWritten[start]; ok && w == n {
@@ -437,6 +440,7 @@ func (db *DB) runFlusher(ctx context.Context) {
 		switch {
 		case err == nil:
 			backoff = 0
+			db.forgetLogged() // a flush lets go of the memtable's deleted series
 		case errors.Is(err, context.Canceled):
 		default:
 			db.m.flushFailures.Inc()

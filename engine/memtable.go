@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -155,7 +156,7 @@ func newMemtableAt(now func() time.Time) *memtable {
 func (m *memtable) get(id series.ID) *memSeries {
 	pages := *m.pages.Load()
 	p := int(id >> memPageBits)
-	if p >= len(pages) {
+	if p >= len(pages) || pages[p] == nil { // nil: freed by reset
 		return nil
 	}
 	return pages[p][id&(1<<memPageBits-1)].Load()
@@ -168,12 +169,13 @@ func (m *memtable) getOrCreateLocked(id series.ID, typ series.ValueType) *memSer
 	}
 	pages := *m.pages.Load()
 	need := int(id>>memPageBits) + 1
-	if need > len(pages) {
-		grown := make([]*memPage, need, max(need, 2*len(pages)))
+	if need > len(pages) || pages[need-1] == nil {
+		grown := make([]*memPage, max(need, len(pages)), max(need, 2*len(pages)))
 		copy(grown, pages)
-		for i := len(pages); i < need; i++ {
-			grown[i] = new(memPage)
+		for i := len(pages); i < need-1; i++ {
+			grown[i] = nil // below the new series: allocated when written
 		}
+		grown[need-1] = new(memPage)
 		m.pages.Store(&grown)
 		pages = grown
 	}
@@ -445,6 +447,9 @@ func (s *memSeries) read(minT, maxT int64, r *sampleBuf) int {
 // The memtable must be frozen (no writer).
 func (m *memtable) forEach(fn func(id series.ID, s *memSeries) error) error {
 	for p, page := range *m.pages.Load() {
+		if page == nil {
+			continue
+		}
 		for i := range page {
 			s := page[i].Load()
 			if s == nil || len(s.ts) == 0 && len(s.chunks) == 0 {
@@ -458,21 +463,33 @@ func (m *memtable) forEach(fn func(id series.ID, s *memSeries) error) error {
 	return nil
 }
 
-// reset empties a memtable that no reader holds any more, keeping every
-// series' slice capacity for reuse.
+// reset empties a memtable that no reader holds any more, keeping the
+// slice capacity of every series written during its life for reuse; the
+// others (a series that stopped reporting) are dropped, and so are pages
+// left without a series.
 func (m *memtable) reset() {
-	for _, page := range *m.pages.Load() {
+	pages := *m.pages.Load()
+	var freed []int
+	for p, page := range pages {
+		if page == nil {
+			continue
+		}
+		live := 0
 		for i := range page {
 			s := page[i].Load()
 			if s == nil {
 				continue
 			}
 			if len(s.ts) == 0 && len(s.chunks) == 0 && len(s.lts) == 0 {
-				// Not written during this memtable's life: a series that
-				// stopped does not keep its buffers.
-				m.bytes.Add(-s.sizeBytes())
-				s.ts, s.vals, s.strs, s.chunks, s.lts, s.lvals = nil, nil, nil, nil, nil, nil
+				// Not written during this memtable's life (or all its
+				// samples deleted): a series that stopped does not keep
+				// its memory.
+				m.bytes.Add(-s.sizeBytes() - memSeriesOverhead)
+				m.nSeries.Add(-1)
+				page[i].Store(nil)
+				continue
 			}
+			live++
 			if s.lts != nil {
 				// Late samples are the exception: their buffers go.
 				m.bytes.Add(-int64(cap(s.lts)+cap(s.lvals)) * 8)
@@ -488,6 +505,16 @@ func (m *memtable) reset() {
 			s.ts, s.vals, s.strs = s.ts[:0], s.vals[:0], s.strs[:0]
 			s.indexed.Store(0)
 		}
+		if live == 0 {
+			freed = append(freed, p)
+		}
+	}
+	if len(freed) > 0 {
+		cp := slices.Clone(pages)
+		for _, p := range freed {
+			cp[p] = nil
+		}
+		m.pages.Store(&cp)
 	}
 	for i := range m.slabs {
 		m.slabs[i] = m.slabs[i][:0]
@@ -517,4 +544,22 @@ func (s *memSeries) overlaps(minT, maxT int64) bool {
 	}
 	lo := sort.Search(len(s.ts), func(i int) bool { return s.ts[i] >= minT })
 	return lo < len(s.ts) && s.ts[lo] <= maxT
+}
+
+// forget drops the per-series state of the series of ids (lifecycle.go);
+// the caller holds writeMu, and no reader of the memtable reads them.
+func (m *memtable) forget(ids []series.ID) {
+	for _, id := range ids {
+		pages := *m.pages.Load()
+		p := int(id >> memPageBits)
+		if p >= len(pages) || pages[p] == nil {
+			continue
+		}
+		slot := &pages[p][id&(1<<memPageBits-1)]
+		if s := slot.Load(); s != nil {
+			m.bytes.Add(-s.sizeBytes() - memSeriesOverhead)
+			m.nSeries.Add(-1)
+			slot.Store(nil)
+		}
+	}
 }

@@ -16,6 +16,9 @@ func trueBytes(m *memtable) int64 {
 		n += int64(cap(b))
 	}
 	for _, page := range *m.pages.Load() {
+		if page == nil {
+			continue
+		}
 		for i := range page {
 			if s := page[i].Load(); s != nil {
 				n += s.sizeBytes() + memSeriesOverhead

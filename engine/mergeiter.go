@@ -11,8 +11,9 @@ import (
 // load fills it with the samples of series id in [minT, maxT] from the
 // segments of parts and from mems (oldest first), merged in time order with
 // duplicates resolved to the newest source. pf, when not nil, is told of
-// the blocks about to be read (prefetch.go).
-func (it *Iterator) load(id series.ID, minT, maxT int64, parts []partSegs, mems []*memtable, pf *prefetcher) {
+// the blocks about to be read (prefetch.go). The samples of segments that
+// a tombstone of tombs deletes are left out.
+func (it *Iterator) load(id series.ID, minT, maxT int64, parts []partSegs, mems []*memtable, tombs *tombstones, pf *prefetcher) {
 	it.reset()
 	s := &it.scratch
 	s.reset()
@@ -38,6 +39,7 @@ func (it *Iterator) load(id series.ID, minT, maxT int64, parts []partSegs, mems 
 			for _, b := range blocks {
 				it.decodeBlock(seg, b, minT, maxT)
 			}
+			tombs.filterRun(seg, id, s, start)
 			if len(s.ts) > start {
 				it.runs = append(it.runs, len(s.ts))
 			}

@@ -39,6 +39,9 @@ type metrics struct {
 	retentionSamples    atomicCounter
 	retentionBytes      atomicCounter
 	retentionRewrites   atomicCounter
+	deletes             atomicCounter // DB.Delete calls that made a tombstone
+	tombstonesCleaned   atomicCounter // tombstones dropped once applied everywhere
+	seriesRemoved       atomicCounter // series forgotten with no sample left (lifecycle.go)
 	fsyncDuration       prometheus.Histogram
 	groupBatches        prometheus.Histogram
 
@@ -120,6 +123,11 @@ func newMetrics(reg prometheus.Registerer, db *DB) (*metrics, error) {
 		counter("engine_flush_failures_total", "Background flushes that failed (retried with backoff).", m.flushFailures.get),
 		counter("engine_segments_quarantined_total", "Damaged segments moved to the quarantine directory (by recovery, or copied there by a salvage of damaged blocks).", m.quarantined.get),
 		counter("engine_damaged_blocks_total", "Damaged segment blocks a salvage could not keep (their samples are lost).", m.damagedBlocks.get),
+		counter("engine_deletes_total", "Deletions (delete_series, InfluxQL DROP/DELETE) made durable as tombstones.", m.deletes.get),
+		counter("engine_tombstones_cleaned_total", "Tombstones dropped once compaction had applied them everywhere.", m.tombstonesCleaned.get),
+		gauge("engine_tombstones", "Tombstones in force (deleted samples that compaction has not yet removed from every segment).",
+			func() float64 { return float64(db.Tombstones()) }),
+		counter("engine_series_removed_total", "Series removed from the registry, tag index and memtable because no sample of theirs was left.", m.seriesRemoved.get),
 		gauge("engine_quarantined_segments", "Segment files in the quarantine directory (damaged, not served), counted at open.",
 			func() float64 { return float64(m.inQuarantine.Load()) }),
 	)

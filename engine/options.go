@@ -169,6 +169,9 @@ type Options struct {
 	// series.MinTime..MaxTime, as versions before the check did; for tests
 	// of recovery from such a WAL.
 	noTimeCheck bool
+	// afterResolve, when set, is called by Append between resolving its
+	// series and queueing its commit (a test hook: lifecycle_test.go).
+	afterResolve func()
 	// repair, set by Repair, makes recovery cut the WAL at its first
 	// damage (dropping later segments) and report it here, instead of
 	// refusing to open; progress is called per WAL segment replayed.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
@@ -95,6 +98,64 @@ type plRun struct {
 	// ending before started may be gone, before done must be.
 	started, done int64
 	nSeries       int
+	// delStarted are the deletions begun, delDone those that returned
+	// nil: samples in a begun one may be gone, in a done one must be.
+	delStarted, delDone []plDelete
+}
+
+// plDelete is one deletion of the workload: series s over [minT, maxT]
+// (what the checker requires gone: the samples written before it).
+type plDelete struct {
+	s          int
+	minT, maxT int64
+}
+
+func (d plDelete) covers(k plKey) bool { return k.s == d.s && k.t >= d.minT && k.t <= d.maxT }
+
+func plCovered(ds []plDelete, k plKey) bool {
+	for _, d := range ds {
+		if d.covers(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// plDeleteStep deletes, every fifth step, the samples of one series over
+// the two steps before the last (so in segments and in the memtable); the
+// workload never writes those timestamps again. It reports the error.
+//
+// Every eleventh step (between two bulk writes) it deletes the bulk series
+// over all time instead: once flushes and compactions have removed its
+// samples it is forgotten, and the next bulk write creates it again with a
+// new ID, whose samples must all be there and the old ones must not.
+func (r *plRun) plDeleteStep(ctx context.Context, db *DB, step int, t0 int64) error {
+	var d plDelete
+	minT, maxT := int64(0), int64(0)
+	switch {
+	case step%11 == 5 && step > 11:
+		d = plDelete{s: plBulk, minT: math.MinInt64, maxT: t0 - 1} // every bulk sample so far is before t0
+		minT, maxT = math.MinInt64, math.MaxInt64
+	case step%5 == 2 && step >= 3:
+		d = plDelete{s: step % r.nSeries, minT: t0 - 3*plStep, maxT: t0 - plStep - 1}
+		minT, maxT = d.minT, d.maxT
+	default:
+		return nil
+	}
+	id, ok := db.Lookup(plLabels(d.s))
+	if !ok {
+		return nil
+	}
+	r.mu.Lock()
+	r.delStarted = append(r.delStarted, d)
+	r.mu.Unlock()
+	err := db.Delete(ctx, roaring.BitmapOf(uint32(id)), minT, maxT)
+	if err == nil {
+		r.mu.Lock()
+		r.delDone = append(r.delDone, d)
+		r.mu.Unlock()
+	}
+	return err
 }
 
 func (r *plRun) clock() time.Time {
@@ -250,6 +311,13 @@ func (r *plRun) run(t *testing.T) {
 			r.acked[k] = true
 		}
 		r.mu.Unlock()
+		err = r.plDeleteStep(ctx, db, step, t0)
+		if r.trace != nil {
+			r.trace("step %d: delete: %v", step, err)
+		}
+		if fail(fmt.Sprintf("step %d: delete", step), err) {
+			return
+		}
 		switch {
 		case step%4 == 3:
 			err = db.Flush(ctx)
@@ -373,7 +441,8 @@ func (r *plRun) cutDuringRecovery(disk *crashFS, j int) *crashFS {
 
 // check opens the engine on disk and returns what is wrong: an
 // acknowledged sample missing or changed, a sample of a partition
-// retention had dropped, a series the tag index does not find.
+// retention had dropped or that a deletion had deleted, a series the tag
+// index does not find.
 func (r *plRun) check(disk *crashFS) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -404,6 +473,8 @@ func (r *plRun) check(disk *crashFS) []string {
 			switch {
 			case plExpired(ts, r.done) && !r.mayShowExpired(-1, k):
 				bad = append(bad, fmt.Sprintf("series %d t=%d: expired by retention before the cut, back after it", s, ts))
+			case plCovered(r.delDone, k):
+				bad = append(bad, fmt.Sprintf("series %d t=%d: deleted before the cut, back after it", s, ts))
 			case !r.acked[k]:
 			case v != plValue(k):
 				bad = append(bad, fmt.Sprintf("series %d t=%d: value %v, want %v", s, ts, v, plValue(k)))
@@ -412,7 +483,7 @@ func (r *plRun) check(disk *crashFS) []string {
 		bad = append(bad, plCheckIndexed(db, s, id, parts)...)
 	}
 	for k := range r.acked {
-		if !found[k] && !plExpired(k.t, r.mayDrop()) {
+		if !found[k] && !plExpired(k.t, r.mayDrop()) && !plCovered(r.delStarted, k) {
 			bad = append(bad, fmt.Sprintf("series %d t=%d: acknowledged, lost", k.s, k.t))
 		}
 	}
@@ -420,12 +491,12 @@ func (r *plRun) check(disk *crashFS) []string {
 }
 
 // TestPowerLossAtEverySyncPoint runs a workload of appends (each
-// acknowledged one recorded), flushes, compactions, retention and reopens
+// acknowledged one recorded), deletions, flushes, compactions, retention and reopens
 // on a crashFS, counts its sync points, then for each sync point k reruns
 // it, cuts the power just before the k-th sync (CrashClone: only synced
 // data and synced directory entries survive), reopens the engine on what
 // survived and checks that every acknowledged sample is there and that
-// nothing retention had dropped came back; then it cuts the power once
+// nothing retention had dropped or a deletion had deleted came back; then it cuts the power once
 // more during the recovery (at its (1+k%7)-th sync point) and checks the
 // same after a second reopen. The last point is the end of the workload
 // without a Close.

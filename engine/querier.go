@@ -124,7 +124,7 @@ func (s *SeriesSet) Next() bool {
 			s.pf.stride(s.i)
 		}
 		q := s.q
-		s.it.load(s.ids[s.i], q.minT, q.maxT, q.parts, q.v.mems, s.pf)
+		s.it.load(s.ids[s.i], q.minT, q.maxT, q.parts, q.v.mems, q.v.tombs, s.pf)
 		if err := s.it.Err(); err != nil && s.err == nil {
 			s.err = err
 			q.db.reportDamage(err)

@@ -42,11 +42,23 @@ func (db *DB) recover() (uint64, error) {
 	if err := db.openSegments(m); err != nil {
 		return 0, err
 	}
+	if err := db.loadTombstones(); err != nil {
+		return 0, err
+	}
 	if err := db.loadSnapshot(m); err != nil {
 		return 0, err
 	}
 	db.loadIndex()
-	return db.replayWAL(max(m.walCheckpoint, 1))
+	next, err := db.replayWAL(max(m.walCheckpoint, 1))
+	if err != nil {
+		return 0, err
+	}
+	if db.tombDirty { // replay found deletions the file lacks
+		if err := db.writeTombstonesLocked(db.cur.tombs); err != nil {
+			return 0, err
+		}
+	}
+	return next, nil
 }
 
 // replayWAL deletes the WAL segments before checkpoint and replays the
@@ -167,7 +179,7 @@ func (db *DB) removeOrphans(m *manifest) error {
 	// A crash inside writeFileAtomic leaves the temporary file of the
 	// manifest or the series snapshot; the real file is the old or the new
 	// one, whole.
-	for _, n := range []string{manifestFile, snapshotFile} {
+	for _, n := range []string{manifestFile, snapshotFile, tombstoneFile} {
 		tmp := filepath.Join(db.dir, n+".tmp")
 		switch err := db.fs.Remove(tmp); {
 		case err == nil:
@@ -189,7 +201,7 @@ func (db *DB) loadIndex() {
 		ip, err := tagindex.OpenPartition(db.fs, path)
 		if err == nil {
 			if err = db.index.Attach(ip); err == nil {
-				db.indexWritten[p.start] = ip.NumSeries()
+				db.indexWritten[p.start] = ip.Generation()
 				continue
 			}
 			ip.Close()
@@ -258,7 +270,10 @@ func (r *replayer) segment(name string, i, n int) (*walDamage, error) {
 	for off < len(data) {
 		payload, size, err := readRecord(data[off:], &r.buf)
 		whole := err == nil
-		if whole {
+		switch {
+		case whole && data[off+9]&^flagS2 == recordTombstone:
+			err = r.tombstone(payload)
+		case whole:
 			err = r.dec.decode(payload, r)
 		}
 		// Counters are added once per record, not per series: atomics per

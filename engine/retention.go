@@ -24,7 +24,9 @@ type RetentionPolicy interface {
 	// that reports false when no series can expire (the engine then skips
 	// retention work), and a method Generation() uint64 that changes when
 	// its answers may have (the engine then forgets what it cached); a
-	// policy without it is taken to never change.
+	// policy without it is taken to never change. A method
+	// Forget(ids []series.ID), when present, is called with the series the
+	// engine forgot (lifecycle.go), so a per-ID cache can let them go.
 	Retention(id series.ID) time.Duration
 }
 
@@ -136,8 +138,16 @@ func (db *DB) applyRetention(ctx context.Context) error {
 	if err := db.dropSegments(drop, &run); err != nil {
 		return err
 	}
+	if len(drop) > 0 {
+		if err := db.dropAppliedTombstones(); err != nil {
+			return err
+		}
+	}
 	err := db.dropIndexPartitions(pol, now, &run)
 	db.noteRetention(run, began)
+	if _, ferr := db.forgetSeries(); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
 	return err
 }
 
@@ -297,6 +307,7 @@ func (db *DB) dropSegments(drop []*segment, run *RetentionRun) error {
 	if err != nil && !errors.As(err, new(*renamedError)) {
 		return err
 	}
+	db.noteCandidates(unionBitmaps(dropped)) // while mapped: the version holds them
 	db.editMu.Lock()
 	nv := db.cur.clone()
 	for _, s := range dropped {

@@ -154,6 +154,7 @@ func (db *DB) salvage(ctx context.Context, seg *segment) error {
 		}
 		return fmt.Errorf("salvage %s: %w", seg.path, err)
 	}
+	db.noteCompactedAway(job, out) // a series left with no readable block may be forgotten
 	db.m.quarantined.Inc()
 	db.m.inQuarantine.Add(1)
 	db.m.damagedBlocks.Add(uint64(st.damagedBlocks))
@@ -188,12 +189,18 @@ func (db *DB) writeSalvaged(ctx context.Context, seg *segment, st *salvageStats)
 		}
 	}()
 	parts := []partSegs{{start: seg.partition, segs: []*segment{seg}}}
+	// The output gets a new file number, past every tombstone's bound: it
+	// must be written without the samples they delete (compactMu, held,
+	// keeps the set from changing).
+	v := db.acquire()
+	tombs := v.tombs
+	v.unref()
 	it := &Iterator{}
 	for n, id := range seg.x.ids {
 		if n%256 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		it.load(id, math.MinInt64, math.MaxInt64, parts, nil, nil) // skips damaged blocks
+		it.load(id, math.MinInt64, math.MaxInt64, parts, nil, tombs, nil) // skips damaged blocks and deleted samples
 		if it.Len() == 0 {
 			continue
 		}

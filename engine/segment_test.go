@@ -71,7 +71,7 @@ func TestSegmentRoundTrip(t *testing.T) {
 		parts := []partSegs{{start: 0, segs: []*segment{seg}}}
 		it := &Iterator{}
 		for _, c := range segCases() {
-			it.load(c.id, math.MinInt64, math.MaxInt64, parts, nil, nil)
+			it.load(c.id, math.MinInt64, math.MaxInt64, parts, nil, nil, nil)
 			must(t, it.Err())
 			if it.typ != c.typ || !slices.Equal(it.ts, c.ts) {
 				t.Fatalf("block %d series %d: type %v ts %v", bs, c.id, it.typ, it.ts)
@@ -90,13 +90,13 @@ func TestSegmentRoundTrip(t *testing.T) {
 			}
 			// A sub-range read trims at both ends.
 			if len(c.ts) >= 3 {
-				it.load(c.id, c.ts[1], c.ts[len(c.ts)-2], parts, nil, nil)
+				it.load(c.id, c.ts[1], c.ts[len(c.ts)-2], parts, nil, nil, nil)
 				if !slices.Equal(it.ts, c.ts[1:len(c.ts)-1]) {
 					t.Fatalf("sub-range of series %d: %v", c.id, it.ts)
 				}
 			}
 		}
-		it.load(3, math.MinInt64, math.MaxInt64, parts, nil, nil)
+		it.load(3, math.MinInt64, math.MaxInt64, parts, nil, nil, nil)
 		if it.Len() != 0 {
 			t.Fatal("absent series read samples")
 		}

@@ -20,7 +20,8 @@ type BlockSummary struct {
 // series id that lie entirely within [minT, maxT] (clipped to the
 // Querier's range) and that no other source of the view overlaps. Blocks
 // cut by the range edges, blocks overlapped by other segments (not yet
-// compacted) or by memtables, and string series yield none: read those
+// compacted) or by memtables, blocks with deleted samples (tombstones not
+// yet compacted away), and string series yield none: read those
 // samples with Range. It decodes nothing.
 func (q *Querier) Summaries(id series.ID, minT, maxT int64, dst []BlockSummary) []BlockSummary {
 	minT, maxT = max(minT, q.minT), min(maxT, q.maxT)
@@ -36,7 +37,8 @@ func (q *Querier) Summaries(id series.ID, minT, maxT int64, dst []BlockSummary) 
 			}
 			for j := seg.x.first[i]; j < seg.x.first[i+1]; j++ {
 				b := seg.x.blocks[j]
-				if b.minT < minT || b.maxT > maxT || q.overlapped(id, p.segs, si, b.minT, b.maxT) {
+				if b.minT < minT || b.maxT > maxT || q.overlapped(id, p.segs, si, b.minT, b.maxT) ||
+					q.v.tombs.hides(seg, id, b.minT, b.maxT) {
 					continue
 				}
 				dst = append(dst, BlockSummary{MinT: b.minT, MaxT: b.maxT, Count: int(b.count), BlockAgg: seg.x.aggs[j]})
@@ -82,6 +84,6 @@ func (q *Querier) Range(id series.ID, minT, maxT int64, it *Iterator) *Iterator 
 	if it == nil {
 		it = &Iterator{}
 	}
-	it.load(id, max(minT, q.minT), min(maxT, q.maxT), q.parts, q.v.mems, nil)
+	it.load(id, max(minT, q.minT), min(maxT, q.maxT), q.parts, q.v.mems, q.v.tombs, nil)
 	return it
 }

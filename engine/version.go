@@ -15,6 +15,8 @@ type version struct {
 	refs  atomic.Int32
 	mems  []*memtable
 	parts []partSegs // sorted by start
+	// tombs are the deletions in force over parts' segments (tombstone.go).
+	tombs *tombstones
 	db    *DB
 }
 
@@ -44,7 +46,7 @@ func (v *version) unref() {
 // clone returns a copy of v holding its own references to every segment
 // and memtable; the caller edits it and installs it.
 func (v *version) clone() *version {
-	n := &version{db: v.db, mems: slices.Clone(v.mems), parts: make([]partSegs, len(v.parts))}
+	n := &version{db: v.db, mems: slices.Clone(v.mems), parts: make([]partSegs, len(v.parts)), tombs: v.tombs}
 	for i, p := range v.parts {
 		n.parts[i] = partSegs{start: p.start, segs: slices.Clone(p.segs)}
 		for _, s := range p.segs {

@@ -23,6 +23,9 @@ import (
 // payload. kind is recordBatch, with flagS2 set when the payload is
 // S2-compressed (done when it saves at least 1/8).
 //
+// kind recordTombstone carries a deletion (tombstone.go); replay applies it
+// in WAL order.
+//
 // Batch payload (before compression):
 //
 //	uvarint nDefs, then nDefs series definitions:
@@ -41,6 +44,7 @@ const (
 	recordHeaderSize = 10
 	recordVersion    = 1
 	recordBatch      = 1
+	recordTombstone  = 2 // a deletion (tombstone.go)
 	flagS2           = 0x80
 	minCompressSize  = 512
 	maxRecordSize    = 256 << 20
@@ -142,11 +146,15 @@ func appendValues(p []byte, b *series.Batch, typ series.ValueType, vals []uint64
 	return p
 }
 
-// frameRecord appends the header and (possibly compressed) payload to dst.
-func frameRecord(dst, payload []byte) []byte {
+// frameRecord appends the header and (possibly compressed) payload of a
+// batch record to dst.
+func frameRecord(dst, payload []byte) []byte { return frameRecordKind(dst, payload, recordBatch) }
+
+// frameRecordKind appends the header and (possibly compressed) payload of
+// a record of kind to dst.
+func frameRecordKind(dst, payload []byte, kind byte) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, recordHeaderSize)...)
-	kind := byte(recordBatch)
 	if len(payload) >= minCompressSize {
 		bound := s2.MaxEncodedLen(len(payload))
 		dst = growTo(dst, len(dst)+bound)
@@ -211,7 +219,7 @@ func readRecord(src []byte, buf *[]byte) (payload []byte, size int, err error) {
 		return nil, 0, fmt.Errorf("unsupported record version %d", v)
 	}
 	kind := src[9]
-	if kind&^flagS2 != recordBatch {
+	if k := kind &^ flagS2; k != recordBatch && k != recordTombstone {
 		return nil, 0, fmt.Errorf("unknown record kind %d", kind)
 	}
 	payload = src[recordHeaderSize:size]

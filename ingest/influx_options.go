@@ -50,6 +50,10 @@ type InfluxOptions struct {
 	// RetentionPolicies, when set, answers CREATE/ALTER/DROP RETENTION
 	// POLICY and SHOW RETENTION POLICIES on /query.
 	RetentionPolicies RetentionPolicies
+	// Deleter, when set, answers DROP SERIES, DELETE, DROP MEASUREMENT and
+	// DROP DATABASE on /query (influxql_delete.go); when nil they get a
+	// statement error.
+	Deleter InfluxDeleter
 	// Now returns the server time for lines without a timestamp, in ns.
 	// Default time.Now().UnixNano().
 	Now func() int64

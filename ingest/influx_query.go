@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // databases is the set SHOW DATABASES lists: names from CREATE DATABASE
@@ -138,6 +139,14 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 			}
 			res = h.execRP(r, rp, i)
 			results = append(results, res)
+			continue
+		}
+		if del, ok, err := parseDeleteStatement(s, time.Unix(0, h.opts.Now())); ok {
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
+				return
+			}
+			results = append(results, h.execDelete(r, del, i))
 			continue
 		}
 		switch kind, db, err := parseStatement(s); {

@@ -177,14 +177,14 @@ func (a *Adapter) postings(st *SelectTrace, minT, maxT int64, ms []*labels.Match
 }
 
 // partitionPostings returns p's series for the matchers; the bitmap must
-// not be modified. A cached result is valid while the partition's series
-// count is unchanged: series are only ever added to a partition.
+// not be modified. A cached result is valid while the partition's
+// generation is unchanged (it changes with every series added or removed).
 func (a *Adapter) partitionPostings(p *tagindex.Partition, key string, tms []*tagindex.Matcher) (*roaring.Bitmap, bool, error) {
 	if a.cache == nil {
 		bm, err := p.Postings(tms...)
 		return bm, false, err
 	}
-	n := p.NumSeries() // read before resolving, so a racing Add only invalidates
+	n := p.Generation() // read before resolving, so a racing Add only invalidates
 	if bm, ok := a.cache.get(p, key, n); ok {
 		return bm, true, nil
 	}

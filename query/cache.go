@@ -10,9 +10,10 @@ import (
 
 // postingsCache keeps the series bitmap of recent (partition, matchers)
 // pairs, so a dashboard refreshing the same panels resolves no matcher
-// twice. An entry is valid while the partition's series count is the one
-// recorded: series are only ever added to a partition, so an unchanged
-// count means an unchanged bitmap. Sealed partitions therefore hit forever;
+// twice. An entry is valid while the partition's generation is the one
+// recorded: it changes with every series added to or removed from the
+// partition (a count would not: one removed and one added keep it). Sealed
+// partitions therefore hit until a deletion or retention removes series;
 // the live one misses after a new series arrives. Bounded: when full, an
 // arbitrary entry is evicted.
 type postingsCache struct {
@@ -27,25 +28,25 @@ type cacheKey struct {
 }
 
 type cacheEntry struct {
-	numSeries int
-	bm        *roaring.Bitmap // shared: never modified
+	gen uint64
+	bm  *roaring.Bitmap // shared: never modified
 }
 
 func newPostingsCache(max int) *postingsCache {
 	return &postingsCache{max: max, entries: make(map[cacheKey]cacheEntry)}
 }
 
-func (c *postingsCache) get(p *tagindex.Partition, matchers string, numSeries int) (*roaring.Bitmap, bool) {
+func (c *postingsCache) get(p *tagindex.Partition, matchers string, gen uint64) (*roaring.Bitmap, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[cacheKey{p, matchers}]
-	if !ok || e.numSeries != numSeries {
+	if !ok || e.gen != gen {
 		return nil, false
 	}
 	return e.bm, true
 }
 
-func (c *postingsCache) put(p *tagindex.Partition, matchers string, numSeries int, bm *roaring.Bitmap) {
+func (c *postingsCache) put(p *tagindex.Partition, matchers string, gen uint64, bm *roaring.Bitmap) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.entries) >= c.max {
@@ -54,7 +55,7 @@ func (c *postingsCache) put(p *tagindex.Partition, matchers string, numSeries in
 			break
 		}
 	}
-	c.entries[cacheKey{p, matchers}] = cacheEntry{numSeries: numSeries, bm: bm}
+	c.entries[cacheKey{p, matchers}] = cacheEntry{gen: gen, bm: bm}
 }
 
 // len returns the number of entries.

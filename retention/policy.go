@@ -28,10 +28,29 @@ type Policy struct {
 
 	mu  sync.RWMutex // protects dbs, cache
 	dbs map[string]time.Duration
-	// cache holds the answer per series ID (IDs are dense), unset where
-	// not yet known: 8 bytes a series.
-	cache []time.Duration
+	// cache holds the answer per series ID in pages of cachePageSize IDs,
+	// unset where not yet known: 8 bytes a series. Pages whose series are
+	// all forgotten (Forget) are freed, so the cache follows the live
+	// series, not every ID ever handed out.
+	cache map[series.ID]*cachePage
 	gen   atomic.Uint64 // bumped by every change of dbs
+}
+
+const cachePageBits = 12
+
+// cachePage caches the answers of cachePageBits-aligned IDs; n counts the
+// slots set.
+type cachePage struct {
+	d [1 << cachePageBits]time.Duration
+	n int
+}
+
+func newCachePage() *cachePage {
+	pg := &cachePage{}
+	for i := range pg.d {
+		pg.d[i] = unset
+	}
+	return pg
 }
 
 // unset marks a cache slot not yet computed.
@@ -54,8 +73,8 @@ func NewPolicy(rules *Rules, dbLabel string, src LabelSource) *Policy {
 func (p *Policy) Retention(id series.ID) time.Duration {
 	p.mu.RLock()
 	d := unset
-	if int(id) < len(p.cache) {
-		d = p.cache[id]
+	if pg := p.cache[id>>cachePageBits]; pg != nil {
+		d = pg.d[id&(1<<cachePageBits-1)]
 	}
 	p.mu.RUnlock()
 	if d != unset {
@@ -76,16 +95,38 @@ func (p *Policy) Retention(id series.ID) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d = p.rules.For(ls, p.dbLabel, p.dbs)
-	if int(id) >= len(p.cache) {
-		grown := make([]time.Duration, max(int(id)+1, 2*len(p.cache), 1024))
-		n := copy(grown, p.cache)
-		for i := n; i < len(grown); i++ {
-			grown[i] = unset
-		}
-		p.cache = grown
+	if p.cache == nil {
+		p.cache = map[series.ID]*cachePage{}
 	}
-	p.cache[id] = d
+	pg := p.cache[id>>cachePageBits]
+	if pg == nil {
+		pg = newCachePage()
+		p.cache[id>>cachePageBits] = pg
+	}
+	if slot := &pg.d[id&(1<<cachePageBits-1)]; *slot == unset {
+		pg.n++
+		*slot = d
+	}
 	return d
+}
+
+// Forget drops the cached answers of ids, series the engine forgot (they
+// have no sample left; their IDs are not handed out again).
+func (p *Policy) Forget(ids []series.ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		pg := p.cache[id>>cachePageBits]
+		if pg == nil {
+			continue
+		}
+		if slot := &pg.d[id&(1<<cachePageBits-1)]; *slot != unset {
+			*slot = unset
+			if pg.n--; pg.n == 0 {
+				delete(p.cache, id>>cachePageBits)
+			}
+		}
+	}
 }
 
 // Bounded reports whether any series can expire.
@@ -102,9 +143,7 @@ func (p *Policy) SetDatabases(dbs map[string]time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.dbs = maps.Clone(dbs)
-	for i := range p.cache {
-		p.cache[i] = unset
-	}
+	p.cache = nil
 	p.gen.Add(1)
 }
 

@@ -8,7 +8,8 @@ import (
 	"unsafe"
 )
 
-// ID identifies a series. IDs are dense, start at 1 and are never reused; 0
+// ID identifies a series. IDs are dense, start at 1 and are never reused
+// (not even those of removed series, Registry.Remove); 0
 // means "no series". They are 32 bits because the tag index keeps them in
 // Roaring bitmaps, whose native (and fastest) domain is uint32, and because
 // per-series tables indexed by ID stay half the size; four billion series is
@@ -91,7 +92,7 @@ func (r *Registry) MaxID() ID { return r.next.Load() - 1 }
 func (r *Registry) entry(id ID) *regEntry {
 	pages := *r.pages.Load()
 	p := int(id >> pageBits)
-	if p >= len(pages) {
+	if p >= len(pages) || pages[p] == nil { // nil: freed by Remove
 		return nil
 	}
 	return pages[p][id&(pageSize-1)].Load()
@@ -188,17 +189,18 @@ func (r *Registry) GetOrCreateAdmit(canonical []byte, typ ValueType, admit func(
 			return 0, false, err
 		}
 	}
-	id, err = r.allocate()
+	key := string(canonical)
+	id, err = r.allocate(&regEntry{labels: keyBytes(key), typ: typ})
 	if err != nil {
 		return 0, false, err
 	}
-	key := string(canonical)
-	r.store(id, &regEntry{labels: keyBytes(key), typ: typ})
 	s.m[key] = id
 	return id, true, nil
 }
 
-func (r *Registry) allocate() (ID, error) {
+// allocate hands out the next ID and stores e under it, under growMu (so
+// that Remove never frees the page in between).
+func (r *Registry) allocate(e *regEntry) (ID, error) {
 	r.growMu.Lock()
 	defer r.growMu.Unlock()
 	id := r.next.Load()
@@ -207,6 +209,7 @@ func (r *Registry) allocate() (ID, error) {
 	}
 	r.ensurePageLocked(id)
 	r.next.Store(id + 1)
+	r.store(id, e)
 	return id, nil
 }
 
@@ -215,6 +218,12 @@ func (r *Registry) ensurePageLocked(id ID) {
 	pages := *r.pages.Load()
 	need := int(id>>pageBits) + 1
 	if need <= len(pages) {
+		if pages[need-1] == nil { // freed by Remove: IDs are not reused, but Insert may name one
+			cp := make([]*regPage, len(pages), cap(pages))
+			copy(cp, pages)
+			cp[need-1] = new(regPage)
+			r.pages.Store(&cp)
+		}
 		return
 	}
 	grown := make([]*regPage, need, max(need, 2*len(pages)))
@@ -225,6 +234,7 @@ func (r *Registry) ensurePageLocked(id ID) {
 	r.pages.Store(&grown)
 }
 
+// store sets id's entry; growMu is held.
 func (r *Registry) store(id ID, e *regEntry) {
 	pages := *r.pages.Load()
 	pages[id>>pageBits][id&(pageSize-1)].Store(e)
@@ -254,16 +264,16 @@ func (r *Registry) Insert(id ID, canonical []byte, typ ValueType) error {
 	if other, ok := s.m[string(canonical)]; ok {
 		return fmt.Errorf("series %d has the labels of series %d", id, other)
 	}
+	key := string(canonical)
+	e := &regEntry{labels: keyBytes(key), typ: typ}
+	e.durable.Store(true)
 	r.growMu.Lock()
 	r.ensurePageLocked(id)
 	if id >= r.next.Load() {
 		r.next.Store(id + 1)
 	}
-	r.growMu.Unlock()
-	key := string(canonical)
-	e := &regEntry{labels: keyBytes(key), typ: typ}
-	e.durable.Store(true)
 	r.store(id, e)
+	r.growMu.Unlock()
 	s.m[key] = id
 	return nil
 }

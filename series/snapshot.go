@@ -8,21 +8,23 @@ import (
 	"io"
 )
 
-// Registry snapshot format, version 1 (all integers little endian):
+// Registry snapshot format, version 2 (all integers little endian):
 //
-//	+-----------------------+------------------------------------+---------------+---------------+
-//	| magic "LDBSER" (6)    | version (1) = 1 | reserved (1) = 0 | records ...   | count (8)     |
-//	+-----------------------+------------------------------------+---------------+---------------+
+//	+--------------------+------------------------------------+---------------+-------------+-----------+
+//	| magic "LDBSER" (6) | version (1) = 2 | reserved (1) = 0 | uvarint next  | records ... | count (8) |
+//	+--------------------+------------------------------------+---------------+-------------+-----------+
 //	| crc32c (4) of every byte before it                                                         |
 //	+--------------------------------------------------------------------------------------------+
 //
 //	record: uvarint(id) | type (1) | uvarint(len) | canonical labels (len)
 //
 // Only durable series are written: a snapshot never names a series whose
-// record could be missing from the WAL it replaces.
+// record could be missing from the WAL it replaces. next is the next ID to
+// hand out: IDs of removed series (Remove) are never handed out again, also
+// after a restart. Version 1 (no next) is read as well.
 const (
 	snapshotMagic   = "LDBSER"
-	snapshotVersion = 1
+	snapshotVersion = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -32,6 +34,7 @@ func (r *Registry) WriteSnapshot(w io.Writer) error {
 	crc := crc32.New(castagnoli)
 	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 1<<16)
 	hdr := append([]byte(snapshotMagic), snapshotVersion, 0)
+	hdr = binary.AppendUvarint(hdr, uint64(r.next.Load()))
 	if _, err := bw.Write(hdr); err != nil {
 		return err
 	}
@@ -72,7 +75,8 @@ func (r *Registry) LoadSnapshot(data []byte) error {
 	if len(data) < len(snapshotMagic)+2+8+4 || string(data[:len(snapshotMagic)]) != snapshotMagic {
 		return fmt.Errorf("%w: bad header", ErrCorruptSnapshot)
 	}
-	if v := data[len(snapshotMagic)]; v != snapshotVersion {
+	v := data[len(snapshotMagic)]
+	if v != 1 && v != snapshotVersion {
 		return fmt.Errorf("%w: unsupported version %d", ErrCorruptSnapshot, v)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
@@ -81,6 +85,15 @@ func (r *Registry) LoadSnapshot(data []byte) error {
 	}
 	want := binary.LittleEndian.Uint64(body[len(body)-8:])
 	recs := body[len(snapshotMagic)+2 : len(body)-8]
+	var next uint64
+	if v >= 2 {
+		var k int
+		next, k = binary.Uvarint(recs)
+		if k <= 0 || next > uint64(^ID(0)) {
+			return fmt.Errorf("%w: bad next ID", ErrCorruptSnapshot)
+		}
+		recs = recs[k:]
+	}
 	var n uint64
 	for len(recs) > 0 {
 		id, k := binary.Uvarint(recs)
@@ -103,5 +116,6 @@ func (r *Registry) LoadSnapshot(data []byte) error {
 	if n != want {
 		return fmt.Errorf("%w: %d records, trailer says %d", ErrCorruptSnapshot, n, want)
 	}
+	r.raiseNext(ID(next))
 	return nil
 }

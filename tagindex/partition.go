@@ -24,7 +24,7 @@ type Partition struct {
 
 	seen      seenSet
 	numSeries atomic.Int64
-	gen       atomic.Uint64 // bumped on every new series; keys the stats cache
+	gen       atomic.Uint64 // bumped on every new or removed series; keys the stats and postings caches
 
 	mu          sync.RWMutex
 	all         *roaring.Bitmap       // mu protects: every series of the partition

@@ -69,3 +69,17 @@ func (s *seenSet) sizeBytes() uint64 {
 	}
 	return n
 }
+
+// removeLocked clears id; the caller holds the partition's write lock.
+func (s *seenSet) removeLocked(id series.ID) {
+	pp := s.pages.Load()
+	if pp == nil {
+		return
+	}
+	pages := *pp
+	p := int(id >> seenPageBits)
+	if p >= len(pages) || pages[p] == nil {
+		return
+	}
+	pages[p][(id&(1<<seenPageBits-1))/64].And(^uint64(1 << (id % 64)))
+}

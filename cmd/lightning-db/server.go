@@ -38,6 +38,9 @@ type server struct {
 	budget  *bodyBudget  // nil: no bound on request bytes in flight
 	ret     *retentionSetup
 	ds      *downsampleSetup // nil without downsample rules
+	// adminGuard authenticates the admin endpoints that change data
+	// (delete_series) as writes are (--auth-tokens); admin.go.
+	adminGuard func(http.Handler) http.Handler
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -133,12 +136,14 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		Registerer:   reg,
 
 		RetentionPolicies: retentionPolicies{s.ret},
+		Deleter:           newInfluxDeleter(s.db, s.cfg.Influx), // DROP SERIES, DELETE, DROP MEASUREMENT/DATABASE
 		Databases:         s.ret.store.Databases(),
 	})
 	if err != nil {
 		return fmt.Errorf("influx handler: %w", err)
 	}
 	influx.Register(s.mux)
+	s.adminGuard = influx.Guard
 	if err := s.registerRemote(reg); err != nil {
 		return err
 	}
