@@ -64,6 +64,20 @@ type Builder struct {
 
 	mu    sync.Mutex       // protects state
 	state map[string]int64 // stateKey -> ms: intervals ending at or before are built
+
+	// stepMu is held by each build chunk, from its read of the raw data
+	// to its last append, and by Pause.
+	stepMu sync.Mutex
+}
+
+// Pause waits for the build chunk in progress, if any, and keeps the next
+// from starting until resume is called. A deletion holds it while it
+// deletes from the tiers and then from the raw data, so that no chunk
+// reads the raw samples before the deletion and appends their records
+// after it.
+func (b *Builder) Pause() (resume func()) {
+	b.stepMu.Lock()
+	return b.stepMu.Unlock
 }
 
 // stateFile is the builder's progress, written atomically.
@@ -193,6 +207,8 @@ func (b *Builder) buildTier(ctx context.Context, ri int, t Tier) (int64, error) 
 // buildChunk writes the records of the intervals ending in (lo, hi] ms
 // of the series rule ri governs.
 func (b *Builder) buildChunk(ctx context.Context, ri int, t Tier, lo, hi int64) (int64, error) {
+	b.stepMu.Lock()
+	defer b.stepMu.Unlock()
 	iv := t.Interval.Milliseconds()
 	app := b.tiers[t.Interval]
 	var batch series.Batch

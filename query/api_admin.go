@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/lightningdb/lightningdb/tagindex"
 )
 
 // Deleter deletes samples and compacts deletions away; *engine.DB
@@ -17,6 +19,15 @@ type Deleter interface {
 	Delete(ctx context.Context, ids *roaring.Bitmap, minT, maxT int64) error
 	// CleanTombstones rewrites the data that deletions hide without it.
 	CleanTombstones(ctx context.Context) error
+}
+
+// SelectorDeleter is a Deleter that deletes by the selectors of a
+// delete_series call as well as by the series IDs they name in the raw
+// index: where a Deleter implements it, delete_series calls DeleteSelected
+// instead of Delete. The server's rollup tiers hold series of their own,
+// which the selectors reach and the raw IDs do not.
+type SelectorDeleter interface {
+	DeleteSelected(ctx context.Context, ids *roaring.Bitmap, sets [][]*tagindex.Matcher, minT, maxT int64) error
 }
 
 // RegisterAdmin serves Prometheus' TSDB admin endpoints that change data,
@@ -71,7 +82,11 @@ func (api *API) serveDeleteSeries(w http.ResponseWriter, r *http.Request, d Dele
 		}
 		ids.Or(bm)
 	}
-	if err := d.Delete(r.Context(), ids, minT, maxT); err != nil {
+	del := func() error { return d.Delete(r.Context(), ids, minT, maxT) }
+	if sd, ok := d.(SelectorDeleter); ok {
+		del = func() error { return sd.DeleteSelected(r.Context(), ids, sets, minT, maxT) }
+	}
+	if err := del(); err != nil {
 		api.respondError(w, &apiError{errorInternal, fmt.Errorf("delete series: %w", err)}, nil)
 		return
 	}

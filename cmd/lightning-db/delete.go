@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
@@ -17,14 +22,15 @@ import (
 // and the database is the db label.
 type influxDeleter struct {
 	db         *engine.DB
+	ds         *downsampleSetup // the rollup tiers; nil without
 	sep        string
 	dbLabel    string
 	skipSingle bool
 }
 
-func newInfluxDeleter(db *engine.DB, cfg InfluxConfig) influxDeleter {
+func newInfluxDeleter(db *engine.DB, ds *downsampleSetup, cfg InfluxConfig) influxDeleter {
 	def := lineproto.DefaultOptions()
-	d := influxDeleter{db: db, sep: cfg.Separator, dbLabel: cfg.DBLabel, skipSingle: cfg.SkipSingleField}
+	d := influxDeleter{db: db, ds: ds, sep: cfg.Separator, dbLabel: cfg.DBLabel, skipSingle: cfg.SkipSingleField}
 	if d.sep == "" {
 		d.sep = def.Separator
 	}
@@ -52,9 +58,9 @@ func (d influxDeleter) DeleteInflux(ctx context.Context, x ingest.InfluxDelete) 
 		}
 		base = append(base, m)
 	}
-	if len(x.Measurements) == 0 {
-		_, err := d.db.DeleteMatching(ctx, x.MinT, x.MaxT, base...)
-		return err
+	sets := [][]*tagindex.Matcher{base}
+	if len(x.Measurements) > 0 {
+		sets = sets[:0]
 	}
 	for _, m := range x.Measurements {
 		re := regexp.QuoteMeta(m+d.sep) + ".+"
@@ -65,7 +71,68 @@ func (d influxDeleter) DeleteInflux(ctx context.Context, x ingest.InfluxDelete) 
 		if err != nil {
 			return fmt.Errorf("measurement %q: %w", m, err)
 		}
-		if _, err := d.db.DeleteMatching(ctx, x.MinT, x.MaxT, append(base, name)...); err != nil {
+		sets = append(sets, append(slices.Clip(base), name))
+	}
+	return deleteEverywhere(ctx, d.db, d.ds, sets, x.MinT, x.MaxT, nil)
+}
+
+// tieredDeleter is delete_series' query.Deleter over the raw engine and
+// the rollup tiers.
+type tieredDeleter struct {
+	db *engine.DB
+	ds *downsampleSetup
+}
+
+func (d tieredDeleter) Delete(ctx context.Context, ids *roaring.Bitmap, minT, maxT int64) error {
+	return d.db.Delete(ctx, ids, minT, maxT)
+}
+
+func (d tieredDeleter) CleanTombstones(ctx context.Context) error {
+	errs := []error{d.db.CleanTombstones(ctx)}
+	if d.ds != nil {
+		for _, t := range d.ds.tiers {
+			errs = append(errs, t.CleanTombstones(ctx))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d tieredDeleter) DeleteSelected(ctx context.Context, ids *roaring.Bitmap, sets [][]*tagindex.Matcher, minT, maxT int64) error {
+	return deleteEverywhere(ctx, d.db, d.ds, sets, minT, maxT, ids)
+}
+
+// deleteEverywhere deletes the samples of the series sets select in
+// [minT, maxT] (ns) from the raw engine (ids, when not nil, are those
+// series, resolved already) and the records of the rollup intervals
+// holding them from every tier (a record of the interval (end-I, end] is
+// stored at end, so the tiers' range runs to maxT+I-1). The builder is
+// paused throughout, tiers first: no build step reads raw samples before
+// the deletion and appends their records after it. A deletion that cuts
+// through a rollup interval removes the interval's record: queries over
+// that tier lack the interval's other samples (docs/deletion.md).
+func deleteEverywhere(ctx context.Context, db *engine.DB, ds *downsampleSetup, sets [][]*tagindex.Matcher, minT, maxT int64, ids *roaring.Bitmap) error {
+	if ds != nil && len(ds.tiers) > 0 {
+		resume := ds.builder.Pause()
+		defer resume()
+		for iv, t := range ds.tiers {
+			end := maxT
+			if end <= math.MaxInt64-int64(iv)+1 {
+				end += int64(iv) - 1
+			} else {
+				end = math.MaxInt64
+			}
+			for _, ms := range sets {
+				if _, err := t.DeleteMatching(ctx, minT, end, ms...); err != nil {
+					return fmt.Errorf("delete from the %v rollup tier: %w", iv, err)
+				}
+			}
+		}
+	}
+	if ids != nil {
+		return db.Delete(ctx, ids, minT, maxT)
+	}
+	for _, ms := range sets {
+		if _, err := db.DeleteMatching(ctx, minT, maxT, ms...); err != nil {
 			return err
 		}
 	}

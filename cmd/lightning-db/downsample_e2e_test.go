@@ -240,3 +240,87 @@ func TestDownsampleRetentionE2E(t *testing.T) {
 		t.Fatalf("raw samples did not expire: %s", raw.Result)
 	}
 }
+
+// TestDeleteReachesRollupsE2E: a deletion removes the rollup records of
+// the deleted samples too, through delete_series and InfluxQL alike;
+// otherwise aligned queries, which read the tiers, would still show the
+// deleted series.
+func TestDeleteReachesRollupsE2E(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "..", "downsample-delete.yaml")
+	yaml := `downsample:
+  check_interval: 100ms
+  rules:
+    - match: '{db="factory"}'
+      tiers:
+        - {after: 2h, interval: 1h}
+`
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	base := now.Add(-2 * 24 * time.Hour).Truncate(time.Hour)
+	var body strings.Builder
+	for h := range 3 {
+		for i, ts := 0, base; ts.Before(now.Add(-time.Hour)); i, ts = i+1, ts.Add(time.Minute) {
+			fmt.Fprintf(&body, "m,db=factory,host=h%d v=%d %d\n", h, (i*31+h)%100, ts.UnixNano())
+		}
+	}
+	p := startServer(t, dir, "--config", cfg)
+	if code, reply := write(t, p, "db=factory", body.String()); code != http.StatusNoContent {
+		t.Fatalf("write: %d %s", code, reply)
+	}
+	p.stop() // flushes: rollups are built from sealed data
+	p = startServer(t, dir, "--config", cfg)
+	target := now.Add(-2 * time.Hour).Truncate(time.Hour)
+	waitMetric(t, p, `lightningdb_rollup_built_through_seconds{tier="1h"}`, float64(target.Unix()))
+
+	start, end := base.Add(2*time.Hour), target.Add(-time.Hour)
+	hosts := func() string {
+		t.Helper()
+		got := p.queryRange(`max by (host) (max_over_time(m_v[1h]))`, start, end, time.Hour)
+		if why, _ := got.Selects[0]["rollup"].(string); !strings.HasPrefix(why, "tier 1h") {
+			t.Fatalf("explain rollup %q, want the 1h tier", why)
+		}
+		ref := p.queryRange(`max by (host) (max_over_time({__name__=~"m_v"}[1h]))`, start, end, time.Hour)
+		if string(got.Result) != string(ref.Result) {
+			t.Fatalf("rollups answered\n%s\nraw answered\n%s", got.Result, ref.Result)
+		}
+		var res []struct {
+			Metric map[string]string `json:"metric"`
+		}
+		if err := json.Unmarshal(got.Result, &res); err != nil {
+			t.Fatal(err)
+		}
+		var hs []string
+		for _, r := range res {
+			hs = append(hs, r.Metric["host"])
+		}
+		return strings.Join(hs, ",")
+	}
+	if got := hosts(); got != "h0,h1,h2" {
+		t.Fatalf("hosts before the deletions: %q", got)
+	}
+	resp, err := http.PostForm(p.url("/api/v1/admin/tsdb/delete_series"), url.Values{"match[]": {`m_v{host="h0"}`}})
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete_series: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if got := hosts(); got != "h1,h2" {
+		t.Fatalf("hosts after delete_series of h0: %q", got)
+	}
+	resp, err = http.PostForm(p.url("/query"), url.Values{"db": {"factory"}, "q": {`DROP SERIES FROM m WHERE host='h1'`}})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("DROP SERIES: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if got := hosts(); got != "h2" {
+		t.Fatalf("hosts after DROP SERIES of h1: %q", got)
+	}
+	p.stop()
+	p = startServer(t, dir, "--config", cfg)
+	if got := hosts(); got != "h2" {
+		t.Fatalf("hosts after a restart: %q", got)
+	}
+	p.stop()
+}

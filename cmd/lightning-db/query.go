@@ -85,7 +85,7 @@ func (s *server) registerQuery(reg prometheus.Registerer) error {
 	}
 	api := query.NewAPI(a, opts)
 	api.Register(s.mux)
-	api.RegisterAdmin(s.mux, s.db, s.adminGuard) // delete_series, clean_tombstones
+	api.RegisterAdmin(s.mux, tieredDeleter{s.db, s.ds}, s.adminGuard) // delete_series, clean_tombstones
 	s.mux.Handle("/api/v1/export", api.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveExport(w, r, api) })))
 	return nil
 }

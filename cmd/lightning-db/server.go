@@ -136,7 +136,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		Registerer:   reg,
 
 		RetentionPolicies: retentionPolicies{s.ret},
-		Deleter:           newInfluxDeleter(s.db, s.cfg.Influx), // DROP SERIES, DELETE, DROP MEASUREMENT/DATABASE
+		Deleter:           newInfluxDeleter(s.db, s.ds, s.cfg.Influx), // DROP SERIES, DELETE, DROP MEASUREMENT/DATABASE
 		Databases:         s.ret.store.Databases(),
 	})
 	if err != nil {
