@@ -64,6 +64,14 @@ func parseTimeParam(r *http.Request, name string, def time.Time) (time.Time, *ap
 
 // parseDuration reads float seconds or a Prometheus duration (5m).
 func parseDuration(s string) (time.Duration, error) {
+	// Whole seconds exactly: as float64 nanoseconds, counts past 2^53 ns
+	// (104 days) would be rounded (7000000011 read as 512 ns more).
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n > math.MaxInt64/int64(time.Second) || n < math.MinInt64/int64(time.Second) {
+			return 0, fmt.Errorf("cannot parse %q to a valid duration. It overflows int64", s)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
 	if d, err := strconv.ParseFloat(s, 64); err == nil {
 		ts := d * float64(time.Second)
 		if math.IsNaN(ts) || ts >= float64(math.MaxInt64) || ts < float64(math.MinInt64) {
