@@ -47,7 +47,12 @@ func (db *DB) noteCandidates(ids *roaring.Bitmap) {
 	if db.life.candidates == nil {
 		db.life.candidates = roaring.New()
 	}
-	db.life.candidates.Or(ids)
+	// A deep copy: ids may be a view over a segment's or tag index file's
+	// mapping (their bitmaps are read in place), and Or would share its
+	// containers; the candidates outlive the pass, the mapping may not (a
+	// partition dropped by retention is unmapped, and the next pass read
+	// freed memory: SIGSEGV under churn, bench --churn-rss).
+	db.life.candidates.Or(ids.Clone())
 }
 
 // takeCandidates returns the candidates and clears them.
