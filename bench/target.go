@@ -56,6 +56,9 @@ type Target struct {
 	MinSettle time.Duration
 	// ExtraArgs are appended to the server's command line.
 	ExtraArgs []string
+	// Retention is VictoriaMetrics' -retentionPeriod ("" = 100y, i.e.
+	// nothing expires during a run).
+	Retention string
 	// HasMQTT says the server has an embedded MQTT broker (Lightning DB
 	// with --mqtt-addr).
 	HasMQTT bool
@@ -181,9 +184,13 @@ func (t *Target) args() ([]string, error) {
 		}
 		return a, nil
 	case VictoriaMetrics:
+		retention := "100y"
+		if t.Retention != "" {
+			retention = t.Retention
+		}
 		return []string{
 			"-storageDataPath", t.dataDir, "-httpListenAddr", t.httpAddr,
-			"-retentionPeriod", "100y", "-loggerLevel", "ERROR",
+			"-retentionPeriod", retention, "-loggerLevel", "ERROR",
 		}, nil
 	case InfluxDB:
 		conf, err := t.writeInfluxConfig()

@@ -48,6 +48,7 @@ type flags struct {
 	rate                  float64
 	ldbFlags              string
 	soak                  soakFlags
+	churn                 churnFlags
 }
 
 func parseFlags() (*flags, error) {
@@ -80,6 +81,7 @@ func parseFlags() (*flags, error) {
 	fs.IntVar(&f.qos, "mqtt-qos", -1, "MQTT publish QoS, 0 or 1 (default 1)")
 	fs.StringVar(&f.scale, "scale", "full", "workload sizes: full (8.64 M samples per ingestion workload) or small (a tenth)")
 	f.soak.register(fs)
+	f.churn.register(fs)
 	return f, fs.Parse(os.Args[1:])
 }
 
@@ -130,6 +132,9 @@ func run() error {
 	}
 	if f.soak.duration > 0 {
 		return runSoak(ctx, f, work, log)
+	}
+	if f.churn.on {
+		return runChurnRSS(ctx, f, work, log)
 	}
 	report := &bench.Report{
 		Command: "go run ./bench/cmd/lightning-bench " + strings.Join(os.Args[1:], " "),

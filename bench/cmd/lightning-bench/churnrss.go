@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"debug/buildinfo"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lightningdb/lightningdb/bench"
+)
+
+// churnFlags are the --churn-rss mode's settings.
+type churnFlags struct {
+	on                             bool
+	series                         int64
+	live, lifetime                 int
+	interval, every, maxRun        time.Duration
+	retention, partition, checkInt time.Duration
+	vmRetention                    string
+	out, with, label               string
+}
+
+func (c *churnFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.on, "churn-rss", false, "churn-RSS mode: create --churn-series series over time, --churn-live live at once, with short retention, and chart each server's RSS against series created (targets: lightningdb,victoriametrics, one after the other)")
+	fs.Int64Var(&c.series, "churn-series", 0, "churn-rss: series created in all (default 2000000)")
+	fs.IntVar(&c.live, "churn-live", 0, "churn-rss: series live at once (default 20000)")
+	fs.IntVar(&c.lifetime, "churn-lifetime", 0, "churn-rss: steps a series lives (default 10)")
+	fs.DurationVar(&c.interval, "churn-interval", 0, "churn-rss: time between steps; each live series gets one sample per step (default 1s)")
+	fs.DurationVar(&c.every, "churn-every", 0, "churn-rss: sampling period (default 1s)")
+	fs.DurationVar(&c.maxRun, "churn-max", 0, "churn-rss: bound on one server's run (default 30m)")
+	fs.DurationVar(&c.retention, "churn-retention", 0, "churn-rss: Lightning DB retention (default 1m)")
+	fs.DurationVar(&c.partition, "churn-partition", 0, "churn-rss: Lightning DB partition duration (default 1m, its minimum)")
+	fs.DurationVar(&c.checkInt, "churn-check-interval", 0, "churn-rss: Lightning DB retention.check_interval (default 1s)")
+	fs.StringVar(&c.vmRetention, "churn-vm-retention", "", "churn-rss: VictoriaMetrics -retentionPeriod (default 1d, its minimum)")
+	fs.StringVar(&c.label, "churn-label", "", "churn-rss: label of the Lightning DB curve (default: lightningdb and the binary's revision)")
+	fs.StringVar(&c.with, "churn-with", "", "churn-rss: a PREFIX.json of an earlier run whose curves are drawn and tabled before this run's")
+	fs.StringVar(&c.out, "churn-out", "", "churn-rss: write PREFIX.md (tables), PREFIX.svg (curves) and PREFIX.json")
+}
+
+// runChurnRSS runs the churn against each target in turn and writes the
+// report.
+func runChurnRSS(ctx context.Context, f *flags, work string, log *slog.Logger) error {
+	o := bench.ChurnRSSOptions{
+		Series: f.churn.series, Live: f.churn.live, Lifetime: f.churn.lifetime, Interval: f.churn.interval,
+		Every: f.churn.every, MaxDuration: f.churn.maxRun, Retention: f.churn.retention, Partition: f.churn.partition,
+		CheckInterval: f.churn.checkInt, VMRetention: f.churn.vmRetention, BatchLines: f.lines, Conns: f.conns,
+		Progress: func(s string) { fmt.Fprintln(os.Stderr, s) },
+	}
+	rep := &bench.ChurnReport{}
+	if f.churn.with != "" {
+		prev, err := readChurnReport(f.churn.with)
+		if err != nil {
+			return err
+		}
+		rep.Runs = prev.Runs
+	}
+	targets := []string{bench.LightningDB, bench.VictoriaMetrics}
+	if f.targets != "" {
+		targets = strings.Split(f.targets, ",")
+	}
+	started := time.Now().UTC()
+	var bins []string
+	for _, name := range targets {
+		bin, note := binary(ctx, f, name, work, log)
+		if bin == "" {
+			return fmt.Errorf("churn-rss: %s: %s", name, note)
+		}
+		bins = append(bins, name+"="+bin+note)
+		t, err := bench.NewTarget(name, bin, work, f.serverCPUs)
+		if err != nil {
+			return err
+		}
+		label := churnLabel(ctx, f, name, bin, note)
+		if name == bench.LightningDB {
+			t.ExtraArgs = strings.Fields(f.ldbFlags)
+		}
+		log.Info("churn-rss", "target", name, "label", label)
+		run, err := bench.RunChurnRSS(ctx, t, o, label)
+		if run != nil {
+			rep.Runs = append(rep.Runs, *run)
+		}
+		if err != nil {
+			return fmt.Errorf("churn-rss %s: %w", name, err)
+		}
+	}
+	rep.Options = bench.ChurnDefaults(o)
+	m := bench.ThisMachine()
+	header := fmt.Sprintf("Command: `go run ./bench/cmd/lightning-bench %s`  \nMachine: %d CPUs, %s, %s, %s; started %s  \nServers: %s; on CPUs %q, load generator on CPUs %q\n\n",
+		strings.Join(os.Args[1:], " "), m.NProc, m.CPU, m.Kernel, m.GoVersion, started.Format(time.RFC3339),
+		strings.Join(bins, ", "), f.serverCPUs, f.loadCPUs)
+	rep.WriteMarkdown(os.Stdout, header, "")
+	if f.churn.out != "" {
+		if err := writeChurnFiles(rep, f.churn.out, header); err != nil {
+			return err
+		}
+	}
+	return churnFailures(rep.Runs[len(rep.Runs)-len(targets):])
+}
+
+// churnFailures fails the invocation when one of its runs saw errors, was
+// cut by --churn-max or lost its server (the report is written first).
+func churnFailures(runs []bench.ChurnRun) error {
+	var errs []error
+	for _, r := range runs {
+		switch {
+		case r.ServerExited:
+			errs = append(errs, fmt.Errorf("%s: server exited during the run", r.Label))
+		case r.Errors > 0:
+			errs = append(errs, fmt.Errorf("%s: %d errors, first: %s", r.Label, r.Errors, r.FirstError))
+		case r.Truncated:
+			errs = append(errs, fmt.Errorf("%s: cut by --churn-max after %d series", r.Label, r.Created))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// churnLabel names a target's curve: --churn-label for Lightning DB,
+// else the target with its version or revision.
+func churnLabel(ctx context.Context, f *flags, name, bin, note string) string {
+	if name == bench.LightningDB && f.churn.label != "" {
+		return f.churn.label
+	}
+	if name == bench.VictoriaMetrics {
+		return "victoriametrics " + binVersion(ctx, bin)
+	}
+	if i := strings.LastIndex(note, " at "); i >= 0 {
+		return name + " " + strings.TrimSuffix(note[i+4:], ")")
+	}
+	return name + " " + filepath.Base(bin)
+}
+
+// binVersion is a peer binary's version: its Go module version (go
+// install builds print none with -version), else the first word of
+// -version's output.
+func binVersion(ctx context.Context, bin string) string {
+	if info, err := buildinfo.ReadFile(bin); err == nil && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	out, _ := exec.CommandContext(ctx, bin, "-version").Output()
+	if f := strings.Fields(string(out)); len(f) > 0 {
+		return f[0]
+	}
+	return "(version unknown)"
+}
+
+func readChurnReport(path string) (*bench.ChurnReport, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--churn-with: %w", err)
+	}
+	var rep bench.ChurnReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("--churn-with %s: %w", path, err)
+	}
+	return &rep, nil
+}
+
+// writeChurnFiles writes PREFIX.md, PREFIX.svg and PREFIX.json.
+func writeChurnFiles(rep *bench.ChurnReport, prefix, header string) error {
+	svgName := filepath.Base(prefix + ".svg")
+	write := func(path string, fill func(*os.File) error) error {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		return errors.Join(fill(f), f.Close())
+	}
+	title := fmt.Sprintf("RSS against series created: %d series, %d live at once", rep.Options.Series, rep.Options.Live)
+	return errors.Join(
+		write(prefix+".md", func(f *os.File) error { rep.WriteMarkdown(f, header, svgName); return nil }),
+		write(prefix+".svg", func(f *os.File) error { return rep.WriteSVG(f, title) }),
+		write(prefix+".json", func(f *os.File) error {
+			enc := json.NewEncoder(f)
+			enc.SetIndent("", " ")
+			return enc.Encode(rep)
+		}),
+	)
+}
