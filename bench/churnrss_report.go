@@ -83,7 +83,11 @@ func (rep *ChurnReport) WriteMarkdown(w io.Writer, header, svg string) {
 	fmt.Fprintf(w, "Churn: %d series created in all, %d live at once; each series gets one sample every %s for %d steps (%s), then its slot moves to a new series (slots staggered): %s samples/s and %s new series/s offered, line protocol, %d lines per request, %d connections; sample timestamps are the wall-clock time each step is due. Sampled every %s.\n\n",
 		o.Series, o.Live, o.Interval, o.Lifetime, time.Duration(o.Lifetime)*o.Interval, si(rate), si(rate/float64(o.Lifetime)), o.BatchLines, o.Conns, o.Every)
 	for _, r := range rep.Runs {
-		fmt.Fprintf(w, "- **%s**: `%s`; series held: `%s`; config:\n\n", r.Label, r.Binary, r.SeriesMetric)
+		fmt.Fprintf(w, "- **%s**: `%s`; series held: `%s`", r.Label, r.Binary, r.SeriesMetric)
+		if r.Command != "" {
+			fmt.Fprintf(w, "; run by `%s`", r.Command)
+		}
+		fmt.Fprint(w, "; config:\n\n")
 		fmt.Fprintf(w, "  ```\n  %s\n  ```\n\n", strings.ReplaceAll(strings.TrimSpace(r.Config), "\n", "\n  "))
 	}
 	if svg != "" {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +36,9 @@ type ChurnSample struct {
 type ChurnRun struct {
 	Label  string `json:"label"`
 	Target string `json:"target"`
-	Binary string `json:"binary"`
+	// Command is the lightning-bench invocation that made the run.
+	Command string `json:"command,omitempty"`
+	Binary  string `json:"binary"`
 	// Config is Lightning DB's YAML configuration or the peer's flags.
 	Config string `json:"config"`
 	// SeriesMetric names the /metrics series whose value is Series.
@@ -104,7 +107,7 @@ func RunChurnRSS(ctx context.Context, t *Target, o ChurnRSSOptions, label string
 		t.ExtraArgs = append(t.ExtraArgs, "--config", conf)
 	case VictoriaMetrics:
 		t.Retention = o.VMRetention
-		run.Config = "-retentionPeriod " + o.VMRetention + " (otherwise defaults)"
+		run.Config = strings.Join(append([]string{"-retentionPeriod", o.VMRetention}, t.ExtraArgs...), " ") + " (otherwise defaults)"
 	}
 	if err := t.Start(ctx, time.Minute); err != nil {
 		return nil, err

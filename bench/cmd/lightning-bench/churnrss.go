@@ -24,7 +24,7 @@ type churnFlags struct {
 	live, lifetime                 int
 	interval, every, maxRun        time.Duration
 	retention, partition, checkInt time.Duration
-	vmRetention                    string
+	vmRetention, vmFlags           string
 	out, with, label               string
 }
 
@@ -40,6 +40,7 @@ func (c *churnFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.partition, "churn-partition", 0, "churn-rss: Lightning DB partition duration (default 1m, its minimum)")
 	fs.DurationVar(&c.checkInt, "churn-check-interval", 0, "churn-rss: Lightning DB retention.check_interval (default 1s)")
 	fs.StringVar(&c.vmRetention, "churn-vm-retention", "", "churn-rss: VictoriaMetrics -retentionPeriod (default 1d, its minimum)")
+	fs.StringVar(&c.vmFlags, "churn-vm-flags", "", "churn-rss: extra VictoriaMetrics flags, space-separated (e.g. \"-cacheExpireDuration=2m\"); they join its curve's label")
 	fs.StringVar(&c.label, "churn-label", "", "churn-rss: label of the Lightning DB curve (default: lightningdb and the binary's revision)")
 	fs.StringVar(&c.with, "churn-with", "", "churn-rss: a PREFIX.json of an earlier run whose curves are drawn and tabled before this run's")
 	fs.StringVar(&c.out, "churn-out", "", "churn-rss: write PREFIX.md (tables), PREFIX.svg (curves) and PREFIX.json")
@@ -79,12 +80,16 @@ func runChurnRSS(ctx context.Context, f *flags, work string, log *slog.Logger) e
 			return err
 		}
 		label := churnLabel(ctx, f, name, bin, note)
-		if name == bench.LightningDB {
+		switch name {
+		case bench.LightningDB:
 			t.ExtraArgs = strings.Fields(f.ldbFlags)
+		case bench.VictoriaMetrics:
+			t.ExtraArgs = strings.Fields(f.churn.vmFlags)
 		}
 		log.Info("churn-rss", "target", name, "label", label)
 		run, err := bench.RunChurnRSS(ctx, t, o, label)
 		if run != nil {
+			run.Command = "go run ./bench/cmd/lightning-bench " + strings.Join(os.Args[1:], " ")
 			rep.Runs = append(rep.Runs, *run)
 		}
 		if err != nil {
@@ -129,7 +134,7 @@ func churnLabel(ctx context.Context, f *flags, name, bin, note string) string {
 		return f.churn.label
 	}
 	if name == bench.VictoriaMetrics {
-		return "victoriametrics " + binVersion(ctx, bin)
+		return strings.TrimSpace("victoriametrics " + binVersion(ctx, bin) + " " + f.churn.vmFlags)
 	}
 	if i := strings.LastIndex(note, " at "); i >= 0 {
 		return name + " " + strings.TrimSuffix(note[i+4:], ")")
