@@ -85,7 +85,7 @@ func (rep *ChurnReport) WriteMarkdown(w io.Writer, header, svg string) {
 	for _, r := range rep.Runs {
 		fmt.Fprintf(w, "- **%s**: `%s`; series held: `%s`", r.Label, r.Binary, r.SeriesMetric)
 		if r.Command != "" {
-			fmt.Fprintf(w, "; run by `%s`", r.Command)
+			fmt.Fprintf(w, "; run by `%s` at %s", r.Command, r.Started.Format(time.RFC3339))
 		}
 		fmt.Fprint(w, "; config:\n\n")
 		fmt.Fprintf(w, "  ```\n  %s\n  ```\n\n", strings.ReplaceAll(strings.TrimSpace(r.Config), "\n", "\n  "))
@@ -165,6 +165,14 @@ func (rep *ChurnReport) writeCurveTable(w io.Writer) {
 	fmt.Fprintln(w)
 }
 
+// axisNum labels a y tick: k and M past 10,000.
+func axisNum(v float64) string {
+	if v >= 1e4 {
+		return strings.ReplaceAll(si(v), " ", "")
+	}
+	return trimNum(v)
+}
+
 // churnColors are the runs' curve colours, in order.
 var churnColors = []string{"#1f6feb", "#d1242f", "#2da44e", "#8250df", "#bf8700"}
 
@@ -211,7 +219,7 @@ func (rep *ChurnReport) panel(b *strings.Builder, y0 int, xmax float64, label st
 	for k := 0; k <= 2; k++ {
 		y := bottom - svgPlotH*k/2
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#eee"/><text x="%d" y="%d" text-anchor="end">%s</text>`+"\n",
-			svgLeft, y, svgLeft+svgPlotW, y, svgLeft-4, y+4, trimNum(hi*float64(k)/2))
+			svgLeft, y, svgLeft+svgPlotW, y, svgLeft-4, y+4, axisNum(hi*float64(k)/2))
 	}
 	step := niceStep(int64(xmax / 8))
 	for c := int64(0); float64(c) <= xmax; c += step {

@@ -36,9 +36,11 @@ type ChurnSample struct {
 type ChurnRun struct {
 	Label  string `json:"label"`
 	Target string `json:"target"`
-	// Command is the lightning-bench invocation that made the run.
-	Command string `json:"command,omitempty"`
-	Binary  string `json:"binary"`
+	// Command is the lightning-bench invocation that made the run, and
+	// Started when the server started.
+	Command string    `json:"command,omitempty"`
+	Started time.Time `json:"started"`
+	Binary  string    `json:"binary"`
 	// Config is Lightning DB's YAML configuration or the peer's flags.
 	Config string `json:"config"`
 	// SeriesMetric names the /metrics series whose value is Series.
@@ -96,7 +98,7 @@ func RunChurnRSS(ctx context.Context, t *Target, o ChurnRSSOptions, label string
 	if err := t.Fresh(); err != nil {
 		return nil, err
 	}
-	run := &ChurnRun{Label: label, Target: t.Name, Binary: t.Binary, SeriesMetric: metric}
+	run := &ChurnRun{Label: label, Target: t.Name, Binary: t.Binary, SeriesMetric: metric, Started: time.Now().UTC()}
 	switch t.Name {
 	case LightningDB:
 		run.Config = churnConfig(o)

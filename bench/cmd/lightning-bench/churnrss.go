@@ -55,29 +55,66 @@ func runChurnRSS(ctx context.Context, f *flags, work string, log *slog.Logger) e
 		CheckInterval: f.churn.checkInt, VMRetention: f.churn.vmRetention, BatchLines: f.lines, Conns: f.conns,
 		Progress: func(s string) { fmt.Fprintln(os.Stderr, s) },
 	}
-	rep := &bench.ChurnReport{}
+	targets := []string{bench.LightningDB, bench.VictoriaMetrics}
+	switch f.targets {
+	case "":
+	case "none": // re-render --churn-with
+		targets = nil
+	default:
+		targets = strings.Split(f.targets, ",")
+	}
+	rep := &bench.ChurnReport{Options: bench.ChurnDefaults(o)}
+	note := ""
 	if f.churn.with != "" {
 		prev, err := readChurnReport(f.churn.with)
 		if err != nil {
 			return err
 		}
 		rep.Runs = prev.Runs
-	}
-	targets := []string{bench.LightningDB, bench.VictoriaMetrics}
-	if f.targets != "" {
-		targets = strings.Split(f.targets, ",")
+		if len(targets) == 0 {
+			rep.Options = prev.Options
+		} else if !sameChurn(prev.Options, rep.Options) {
+			note = fmt.Sprintf("**The runs from %s used other churn options** (%d series, %d live, lifetime %d, interval %s).\n\n",
+				f.churn.with, prev.Options.Series, prev.Options.Live, prev.Options.Lifetime, prev.Options.Interval)
+		}
 	}
 	started := time.Now().UTC()
+	runs, bins, err := runChurnTargets(ctx, f, o, targets, work, log)
+	rep.Runs = append(rep.Runs, runs...)
+	if err != nil {
+		return err
+	}
+	m := bench.ThisMachine()
+	header := fmt.Sprintf("Command: `%s`  \nMachine: %d CPUs, %s, %s, %s; started %s  \nServers: %s; on CPUs %q, load generator on CPUs %q\n\n%s",
+		commandLine(), m.NProc, m.CPU, m.Kernel, m.GoVersion, started.Format(time.RFC3339),
+		strings.Join(bins, ", "), f.serverCPUs, f.loadCPUs, note)
+	if len(targets) == 0 {
+		header = fmt.Sprintf("Rendered by `%s` from the runs in %s (each run's command below).  \nMachine: %d CPUs, %s, %s, %s; servers on CPUs %q, load generator on CPUs %q\n\n",
+			commandLine(), f.churn.with, m.NProc, m.CPU, m.Kernel, m.GoVersion, f.serverCPUs, f.loadCPUs)
+	}
+	rep.WriteMarkdown(os.Stdout, header, "")
+	if f.churn.out != "" {
+		if err := writeChurnFiles(rep, f.churn.out, header); err != nil {
+			return err
+		}
+	}
+	return churnFailures(runs)
+}
+
+// runChurnTargets runs the churn against each target in turn; it returns
+// the runs made (also when one fails) and the binaries used.
+func runChurnTargets(ctx context.Context, f *flags, o bench.ChurnRSSOptions, targets []string, work string, log *slog.Logger) ([]bench.ChurnRun, []string, error) {
+	var runs []bench.ChurnRun
 	var bins []string
 	for _, name := range targets {
 		bin, note := binary(ctx, f, name, work, log)
 		if bin == "" {
-			return fmt.Errorf("churn-rss: %s: %s", name, note)
+			return runs, bins, fmt.Errorf("churn-rss: %s: %s", name, note)
 		}
 		bins = append(bins, name+"="+bin+note)
 		t, err := bench.NewTarget(name, bin, work, f.serverCPUs)
 		if err != nil {
-			return err
+			return runs, bins, err
 		}
 		label := churnLabel(ctx, f, name, bin, note)
 		switch name {
@@ -89,25 +126,31 @@ func runChurnRSS(ctx context.Context, f *flags, work string, log *slog.Logger) e
 		log.Info("churn-rss", "target", name, "label", label)
 		run, err := bench.RunChurnRSS(ctx, t, o, label)
 		if run != nil {
-			run.Command = "go run ./bench/cmd/lightning-bench " + strings.Join(os.Args[1:], " ")
-			rep.Runs = append(rep.Runs, *run)
+			run.Command = commandLine()
+			runs = append(runs, *run)
 		}
 		if err != nil {
-			return fmt.Errorf("churn-rss %s: %w", name, err)
+			return runs, bins, fmt.Errorf("churn-rss %s: %w", name, err)
 		}
 	}
-	rep.Options = bench.ChurnDefaults(o)
-	m := bench.ThisMachine()
-	header := fmt.Sprintf("Command: `go run ./bench/cmd/lightning-bench %s`  \nMachine: %d CPUs, %s, %s, %s; started %s  \nServers: %s; on CPUs %q, load generator on CPUs %q\n\n",
-		strings.Join(os.Args[1:], " "), m.NProc, m.CPU, m.Kernel, m.GoVersion, started.Format(time.RFC3339),
-		strings.Join(bins, ", "), f.serverCPUs, f.loadCPUs)
-	rep.WriteMarkdown(os.Stdout, header, "")
-	if f.churn.out != "" {
-		if err := writeChurnFiles(rep, f.churn.out, header); err != nil {
-			return err
+	return runs, bins, nil
+}
+
+// sameChurn reports whether a and b describe the same churn.
+func sameChurn(a, b bench.ChurnRSSOptions) bool {
+	return a.Series == b.Series && a.Live == b.Live && a.Lifetime == b.Lifetime && a.Interval == b.Interval
+}
+
+// commandLine is this invocation as a shell would take it back.
+func commandLine() string {
+	args := []string{"go", "run", "./bench/cmd/lightning-bench"}
+	for _, a := range os.Args[1:] {
+		if a == "" || strings.ContainsAny(a, " \t\"'$`\\*?[]{}()<>|&;#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 		}
+		args = append(args, a)
 	}
-	return churnFailures(rep.Runs[len(rep.Runs)-len(targets):])
+	return strings.Join(args, " ")
 }
 
 // churnFailures fails the invocation when one of its runs saw errors, was
@@ -178,7 +221,7 @@ func writeChurnFiles(rep *bench.ChurnReport, prefix, header string) error {
 		}
 		return errors.Join(fill(f), f.Close())
 	}
-	title := fmt.Sprintf("RSS against series created: %d series, %d live at once", rep.Options.Series, rep.Options.Live)
+	title := fmt.Sprintf("RSS against series created: %s series, %s live at once", thousands(rep.Options.Series), thousands(int64(rep.Options.Live)))
 	return errors.Join(
 		write(prefix+".md", func(f *os.File) error { rep.WriteMarkdown(f, header, svgName); return nil }),
 		write(prefix+".svg", func(f *os.File) error { return rep.WriteSVG(f, title) }),
@@ -188,4 +231,13 @@ func writeChurnFiles(rep *bench.ChurnReport, prefix, header string) error {
 			return enc.Encode(rep)
 		}),
 	)
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
