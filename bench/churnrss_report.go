@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -124,11 +125,22 @@ func (rep *ChurnReport) writeSummary(w io.Writer) {
 		if r.FirstError != "" {
 			notes = append(notes, fmt.Sprintf("%s: first error: %s", r.Label, cell(r.FirstError)))
 		}
+		if r.ServerLog != "" {
+			notes = append(notes, fmt.Sprintf("%s: the server exited during the run; its log ends:\n\n```\n%s\n```", r.Label, unquoteLog(r.ServerLog)))
+		}
 	}
 	fmt.Fprintln(w)
 	for _, n := range notes {
 		fmt.Fprintf(w, "%s\n\n", n)
 	}
+}
+
+// unquoteLog undoes Target.LogTail's quoting (kept as is when it fails).
+func unquoteLog(s string) string {
+	if u, err := strconv.Unquote(s); err == nil {
+		return strings.TrimSpace(u)
+	}
+	return s
 }
 
 // writeCurveTable writes, at fixed steps of series created, each run's

@@ -57,6 +57,9 @@ type ChurnRun struct {
 	// server answering slower than the offered rate).
 	MaxLag       time.Duration `json:"max_lag_ns"`
 	ServerExited bool          `json:"server_exited"`
+	// ServerLog is the end of the server's log when it exited during the
+	// run.
+	ServerLog string `json:"server_log,omitempty"`
 	// Truncated is set when MaxDuration ended the run early.
 	Truncated bool `json:"truncated"`
 }
@@ -128,6 +131,9 @@ func RunChurnRSS(ctx context.Context, t *Target, o ChurnRSSOptions, label string
 	}()
 	run.Samples, run.ServerExited = sampleChurn(ctx, t, o, &ld, metric, t0, done)
 	run.Samples = append([]ChurnSample{base}, run.Samples...)
+	if run.ServerExited {
+		run.ServerLog = t.LogTail(4000)
+	}
 	cancel()
 	<-done
 	run.Elapsed = time.Since(t0)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,7 @@ func TestChurnReport(t *testing.T) {
 	if g := (&ChurnRun{}).Growth(); !math.IsNaN(g) {
 		t.Fatalf("empty run growth %v, want NaN", g)
 	}
+	rep.Runs[1].ServerExited, rep.Runs[1].ServerLog = true, strconv.Quote("panic: boom\ngoroutine 1\n")
 	var md bytes.Buffer
 	rep.WriteMarkdown(&md, "HEADER\n", "x.svg")
 	out := md.String()
@@ -131,6 +133,7 @@ func TestChurnReport(t *testing.T) {
 		// the 50 k row: sample 5 of each run
 		"| 50.0 k | 55 | 56 | 50000 | 20.0 k | 80 | 81 | 50000 | 20.0 k |",
 		"| 1.00 M | 150 | 151 | 200000 |",
+		"| flat (server exited) |", "its log ends:\n\n```\npanic: boom\ngoroutine 1\n```",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, out)

@@ -71,6 +71,7 @@ type Target struct {
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	logFile  *os.File
+	logPath  string
 	starts   int
 }
 
@@ -263,6 +264,7 @@ func (t *Target) Start(ctx context.Context, timeout time.Duration) error {
 	}
 	t.starts++
 	logPath := filepath.Join(t.dir, t.Name, fmt.Sprintf("server-%d.log", t.starts))
+	t.logPath = logPath
 	if t.logFile, err = os.Create(logPath); err != nil {
 		return err
 	}
@@ -373,6 +375,10 @@ func (t *Target) Stop(grace time.Duration) error {
 		return fmt.Errorf("stop %s: no exit %s after SIGTERM, killed", t.Name, grace)
 	}
 }
+
+// LogTail is the last n bytes of the server's log of its latest start
+// (quoted), or why it cannot be read.
+func (t *Target) LogTail(n int) string { return tail(t.logPath, n) }
 
 // Running reports whether the server process is still alive.
 func (t *Target) Running() bool {

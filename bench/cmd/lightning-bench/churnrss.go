@@ -160,7 +160,7 @@ func churnFailures(runs []bench.ChurnRun) error {
 	for _, r := range runs {
 		switch {
 		case r.ServerExited:
-			errs = append(errs, fmt.Errorf("%s: server exited during the run", r.Label))
+			errs = append(errs, fmt.Errorf("%s: server exited during the run; its log ends: %s", r.Label, r.ServerLog))
 		case r.Errors > 0:
 			errs = append(errs, fmt.Errorf("%s: %d errors, first: %s", r.Label, r.Errors, r.FirstError))
 		case r.Truncated:
