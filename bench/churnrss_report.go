@@ -37,15 +37,24 @@ func (r *ChurnRun) last() ChurnSample {
 }
 
 // Growth is RSS growth over the second half of the run, in bytes per
-// 100,000 series created: from the first sample past half the series to
-// the last. NaN when the run has too few samples.
+// 100,000 series created: the least-squares slope of RSS against series
+// created over the samples past half the series (a sawtooth of flushes and
+// partition drops averages out). NaN when the run has too few samples.
 func (r *ChurnRun) Growth() float64 {
-	end := r.last()
-	mid, ok := r.at(end.Created / 2)
-	if !ok || end.Created <= mid.Created {
+	half := r.last().Created / 2
+	var n, sx, sy, sxx, sxy float64
+	for _, s := range r.Samples {
+		if s.Created < half || s.Created == 0 {
+			continue
+		}
+		x, y := float64(s.Created), float64(s.RSS)
+		n, sx, sy, sxx, sxy = n+1, sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	den := n*sxx - sx*sx
+	if n < 2 || den <= 0 {
 		return math.NaN()
 	}
-	return float64(end.RSS-mid.RSS) / float64(end.Created-mid.Created) * 1e5
+	return (n*sxy - sx*sy) / den * 1e5
 }
 
 // niceStep rounds x up to 1, 2 or 5 times a power of ten (at least 1).
@@ -99,7 +108,7 @@ func (rep *ChurnReport) WriteMarkdown(w io.Writer, header, svg string) {
 }
 
 func (rep *ChurnReport) writeSummary(w io.Writer) {
-	fmt.Fprintln(w, "| run | series created | elapsed s | samples/s acked | max lag s | errors | RSS MB at 25 % / 50 % / 100 % | peak RSS (VmHWM) MB | RSS growth, 2nd half, MB per 100 k series | series held at end | heap in use at end MB | server CPU s |")
+	fmt.Fprintln(w, "| run | series created | elapsed s | samples/s acked | max lag s | errors | RSS MB at 25 % / 50 % / 100 % | peak RSS (VmHWM) MB | RSS growth, 2nd half (fit), MB per 100 k series | series held at end | heap in use at end MB | server CPU s |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	var notes []string
 	for i := range rep.Runs {

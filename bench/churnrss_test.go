@@ -114,7 +114,7 @@ func TestChurnReport(t *testing.T) {
 			churnRunOf("flat", 101, func(int) int64 { return 80 << 20 }),
 		},
 	}
-	if g := rep.Runs[0].Growth(); math.Abs(g-10<<20) > 1 { // 1 MB a sample, 10,000 series a sample
+	if g := rep.Runs[0].Growth(); math.Abs(g-10<<20) > 1e-3 { // 1 MB a sample, 10,000 series a sample
 		t.Fatalf("growth %v, want 10 MB per 100 k", g)
 	}
 	if g := rep.Runs[1].Growth(); g != 0 {
@@ -122,6 +122,11 @@ func TestChurnReport(t *testing.T) {
 	}
 	if g := (&ChurnRun{}).Growth(); !math.IsNaN(g) {
 		t.Fatalf("empty run growth %v, want NaN", g)
+	}
+	// A sawtooth around a flat level fits a slope near zero.
+	saw := churnRunOf("saw", 101, func(i int) int64 { return int64(100+40*(i%5)/4) << 20 })
+	if g := saw.Growth(); math.Abs(g) > 0.5*(1<<20) {
+		t.Fatalf("sawtooth growth %.2f MB per 100 k, want about 0", g/(1<<20))
 	}
 	rep.Runs[1].ServerExited, rep.Runs[1].ServerLog = true, strconv.Quote("panic: boom\ngoroutine 1\n")
 	var md bytes.Buffer
