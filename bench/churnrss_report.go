@@ -194,6 +194,10 @@ func axisNum(v float64) string {
 	return trimNum(v)
 }
 
+// churnPanelH is the height of the RSS panel: taller than the others, so
+// that flat curves stay readable beside a growing one.
+const churnPanelH = 300
+
 // churnColors are the runs' curve colours, in order.
 var churnColors = []string{"#1f6feb", "#d1242f", "#2da44e", "#8250df", "#bf8700"}
 
@@ -202,7 +206,7 @@ var churnColors = []string{"#1f6feb", "#d1242f", "#2da44e", "#8250df", "#bf8700"
 func (rep *ChurnReport) WriteSVG(w io.Writer, title string) error {
 	var b strings.Builder
 	legendH := 18 * len(rep.Runs)
-	h := 30 + legendH + 2*svgPanelH + 10
+	h := 30 + legendH + churnPanelH + svgPanelH + 10
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`+"\n", svgW, h, svgW, h)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(&b, `<text x="%d" y="18" font-size="14" font-weight="bold">%s</text>`+"\n", svgLeft, html.EscapeString(title))
@@ -214,9 +218,9 @@ func (rep *ChurnReport) WriteSVG(w io.Writer, title string) error {
 	}
 	xmax := float64(max(rep.maxCreated(), 1))
 	y0 := 30 + legendH
-	rep.panel(&b, y0, xmax, "RSS in MB (VmRSS solid, peak VmHWM dashed) against series created", func(s ChurnSample) float64 { return mb(s.RSS) },
+	rep.panel(&b, y0, churnPanelH-svgTop-svgBottom, xmax, "RSS in MB (VmRSS solid, peak VmHWM dashed) against series created", func(s ChurnSample) float64 { return mb(s.RSS) },
 		func(s ChurnSample) float64 { return mb(s.Peak) })
-	rep.panel(&b, y0+svgPanelH, xmax, "series the server holds in memory, against series created", func(s ChurnSample) float64 { return float64(max(s.Series, 0)) }, nil)
+	rep.panel(&b, y0+churnPanelH, svgPlotH, xmax, "series the server holds in memory, against series created", func(s ChurnSample) float64 { return float64(max(s.Series, 0)) }, nil)
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -224,7 +228,7 @@ func (rep *ChurnReport) WriteSVG(w io.Writer, title string) error {
 
 // panel draws one panel: value (and dashed, when not nil) of every run
 // against series created.
-func (rep *ChurnReport) panel(b *strings.Builder, y0 int, xmax float64, label string, value, dashed func(ChurnSample) float64) {
+func (rep *ChurnReport) panel(b *strings.Builder, y0, plotH int, xmax float64, label string, value, dashed func(ChurnSample) float64) {
 	hi := 1.0
 	for _, r := range rep.Runs {
 		for _, s := range r.Samples {
@@ -234,13 +238,13 @@ func (rep *ChurnReport) panel(b *strings.Builder, y0 int, xmax float64, label st
 			}
 		}
 	}
-	top, bottom := y0+svgTop, y0+svgTop+svgPlotH
+	top, bottom := y0+svgTop, y0+svgTop+plotH
 	fmt.Fprintf(b, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", svgLeft, top-6, html.EscapeString(label))
-	fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#999"/>`+"\n", svgLeft, top, svgPlotW, svgPlotH)
-	for k := 0; k <= 2; k++ {
-		y := bottom - svgPlotH*k/2
+	fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#999"/>`+"\n", svgLeft, top, svgPlotW, plotH)
+	for k := 0; k <= 4; k++ {
+		y := bottom - plotH*k/4
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#eee"/><text x="%d" y="%d" text-anchor="end">%s</text>`+"\n",
-			svgLeft, y, svgLeft+svgPlotW, y, svgLeft-4, y+4, axisNum(hi*float64(k)/2))
+			svgLeft, y, svgLeft+svgPlotW, y, svgLeft-4, y+4, axisNum(hi*float64(k)/4))
 	}
 	step := niceStep(int64(xmax / 8))
 	for c := int64(0); float64(c) <= xmax; c += step {
@@ -254,7 +258,7 @@ func (rep *ChurnReport) panel(b *strings.Builder, y0 int, xmax float64, label st
 			var pts []string
 			for _, s := range r.Samples {
 				x := float64(svgLeft) + float64(svgPlotW)*float64(s.Created)/xmax
-				y := float64(bottom) - float64(svgPlotH)*f(s)/hi
+				y := float64(bottom) - float64(plotH)*f(s)/hi
 				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
 			}
 			fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="1.5"%s points="%s"/>`+"\n", c, extra, strings.Join(pts, " "))
