@@ -21,20 +21,26 @@ type ChurnReport struct {
 // whether there is one.
 func (r *ChurnRun) at(c int64) (ChurnSample, bool) {
 	for _, s := range r.Samples {
-		if s.Created >= c {
+		if s.Created >= c && s.read() {
 			return s, true
 		}
 	}
 	return ChurnSample{}, false
 }
 
-// last is r's final sample (zero when it has none).
+// last is r's final sample that read the server (zero when none did).
 func (r *ChurnRun) last() ChurnSample {
-	if len(r.Samples) == 0 {
-		return ChurnSample{}
+	for i := len(r.Samples) - 1; i >= 0; i-- {
+		if r.Samples[i].read() {
+			return r.Samples[i]
+		}
 	}
-	return r.Samples[len(r.Samples)-1]
+	return ChurnSample{}
 }
+
+// read reports whether the sample read the server's memory: a reading
+// taken after the server died holds zeros, which the report leaves out.
+func (s ChurnSample) read() bool { return s.RSS > 0 }
 
 // Growth is RSS growth over the second half of the run, in bytes per
 // 100,000 series created: the least-squares slope of RSS against series
@@ -44,7 +50,7 @@ func (r *ChurnRun) Growth() float64 {
 	half := r.last().Created / 2
 	var n, sx, sy, sxx, sxy float64
 	for _, s := range r.Samples {
-		if s.Created < half || s.Created == 0 {
+		if s.Created < half || s.Created == 0 || !s.read() {
 			continue
 		}
 		x, y := float64(s.Created), float64(s.RSS)
@@ -122,10 +128,10 @@ func (rep *ChurnReport) writeSummary(w io.Writer) {
 		q = append(q, fmt.Sprintf("%.0f", mb(end.RSS)))
 		status := ""
 		if r.Truncated {
-			status = " (truncated by the time bound)"
+			status = " (cut by the time bound)"
 		}
 		if r.ServerExited {
-			status += " (server exited)"
+			status += " (**server died**)"
 		}
 		fmt.Fprintf(w, "| %s%s | %d | %.0f | %s | %.1f | %d | %s | %.0f | %.1f | %d | %.0f | %.0f |\n",
 			r.Label, status, end.Created, r.Elapsed.Seconds(), si(float64(r.Acked)/max(r.Elapsed.Seconds(), 1e-9)),
@@ -135,7 +141,7 @@ func (rep *ChurnReport) writeSummary(w io.Writer) {
 			notes = append(notes, fmt.Sprintf("%s: first error: %s", r.Label, cell(r.FirstError)))
 		}
 		if r.ServerLog != "" {
-			notes = append(notes, fmt.Sprintf("%s: the server exited during the run; its log ends:\n\n```\n%s\n```", r.Label, unquoteLog(r.ServerLog)))
+			notes = append(notes, fmt.Sprintf("%s: the server died during the run; its log:\n\n```\n%s\n```", r.Label, unquoteLog(r.ServerLog)))
 		}
 	}
 	fmt.Fprintln(w)
@@ -257,6 +263,9 @@ func (rep *ChurnReport) panel(b *strings.Builder, y0, plotH int, xmax float64, l
 		line := func(f func(ChurnSample) float64, extra string) {
 			var pts []string
 			for _, s := range r.Samples {
+				if !s.read() {
+					continue
+				}
 				x := float64(svgLeft) + float64(svgPlotW)*float64(s.Created)/xmax
 				y := float64(bottom) - float64(plotH)*f(s)/hi
 				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))

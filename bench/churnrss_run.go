@@ -132,12 +132,11 @@ func RunChurnRSS(ctx context.Context, t *Target, o ChurnRSSOptions, label string
 	run.Samples, run.ServerExited = sampleChurn(ctx, t, o, &ld, metric, t0, done)
 	run.Samples = append([]ChurnSample{base}, run.Samples...)
 	if run.ServerExited {
-		run.ServerLog = t.LogTail(4000)
+		run.ServerLog = t.LogCrash(4000)
 	}
 	cancel()
 	<-done
 	run.Elapsed = time.Since(t0)
-	run.Truncated = ld.offered.Load() < int64(churnFleet{o.Live, o.Lifetime}.steps(o.Series))*int64(o.Live)
 	run.Offered, run.Acked, run.Created = ld.offered.Load(), ld.st.Samples.Load(), ld.created.Load()
 	run.Errors, run.Retries, run.FirstError = ld.st.Errors.Load(), ld.st.Retries.Load(), ld.st.FirstError()
 	run.MaxLag = time.Duration(ld.maxLag.Load())

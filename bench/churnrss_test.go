@@ -138,7 +138,7 @@ func TestChurnReport(t *testing.T) {
 		// the 50 k row: sample 5 of each run
 		"| 50.0 k | 55 | 56 | 50000 | 20.0 k | 80 | 81 | 50000 | 20.0 k |",
 		"| 1.00 M | 150 | 151 | 200000 |",
-		"| flat (server exited) |", "its log ends:\n\n```\npanic: boom\ngoroutine 1\n```",
+		"| flat (**server died**) |", "its log:\n\n```\npanic: boom\ngoroutine 1\n```",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, out)
@@ -160,5 +160,32 @@ func TestChurnReport(t *testing.T) {
 	}
 	if !strings.Contains(svg.String(), ">flat</text>") {
 		t.Fatal("svg has no legend")
+	}
+}
+
+func TestCrashExcerpt(t *testing.T) {
+	log := "level=WARN msg=x\nunexpected fault address 0x7f\nfatal error: fault\n[signal SIGSEGV]\n\ngoroutine 102 [running]:\nengine.(*DB).unheld()\n" + strings.Repeat("goroutine dump\n", 100)
+	got := crashExcerpt([]byte(log), 80)
+	if !strings.HasPrefix(got, "unexpected fault address 0x7f\nfatal error: fault\n") || len(got) != 80 {
+		t.Fatalf("excerpt %q", got)
+	}
+	if got := crashExcerpt([]byte("panic: boom\nmain.go:1\n"), 100); got != "panic: boom\nmain.go:1\n" {
+		t.Fatalf("panic at the start: %q", got)
+	}
+	if got := crashExcerpt([]byte("a\nb\nlast words"), 5); got != "words" {
+		t.Fatalf("no crash: %q, want the tail", got)
+	}
+}
+
+// TestChurnReportSkipsDeadReadings: readings taken after the server died
+// (zeros) are not the run's last word.
+func TestChurnReportSkipsDeadReadings(t *testing.T) {
+	r := churnRunOf("died", 11, func(i int) int64 { return int64(100+i) << 20 })
+	r.Samples = append(r.Samples, ChurnSample{At: 11 * time.Second, Created: 110_000, MetricsErr: "no such process", Series: -1})
+	if end := r.last(); end.RSS != 110<<20 || end.Created != 100_000 {
+		t.Fatalf("last = %+v", end)
+	}
+	if _, ok := r.at(105_000); ok {
+		t.Fatal("at() returned a dead reading")
 	}
 }

@@ -376,9 +376,36 @@ func (t *Target) Stop(grace time.Duration) error {
 	}
 }
 
-// LogTail is the last n bytes of the server's log of its latest start
-// (quoted), or why it cannot be read.
-func (t *Target) LogTail(n int) string { return tail(t.logPath, n) }
+// LogCrash is what the server's log of its latest start says about its
+// end (quoted): n bytes from the Go runtime's "panic:" or "fatal error:"
+// line (and the line before it) when there is one, else the last n bytes,
+// or why the log cannot be read.
+func (t *Target) LogCrash(n int) string {
+	b, err := os.ReadFile(t.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	return strconv.Quote(crashExcerpt(b, n))
+}
+
+// crashExcerpt is n bytes of log b from its first Go crash report, or its
+// last n bytes.
+func crashExcerpt(b []byte, n int) string {
+	for _, marker := range []string{"\npanic: ", "\nfatal error: "} {
+		i := strings.Index("\n"+string(b), marker)
+		if i < 0 {
+			continue
+		}
+		// Keep the line before (e.g. "unexpected fault address").
+		if j := strings.LastIndexByte(string(b[:max(i-1, 0)]), '\n'); j >= 0 {
+			i = j + 1
+		} else {
+			i = 0
+		}
+		return string(b[i:min(i+n, len(b))])
+	}
+	return string(b[max(len(b)-n, 0):])
+}
 
 // Running reports whether the server process is still alive.
 func (t *Target) Running() bool {
