@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -187,5 +188,48 @@ func TestChurnReportSkipsDeadReadings(t *testing.T) {
 	}
 	if _, ok := r.at(105_000); ok {
 		t.Fatal("at() returned a dead reading")
+	}
+}
+
+// TestChurnRSSSmoke builds the server and runs a churn of a few seconds
+// against it: every series must be created and acknowledged, and every
+// reading must have read the server.
+func TestChurnRSSSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	ctx := t.Context()
+	dir := t.TempDir()
+	bin := dir + "/lightning-db"
+	if err := BuildLightningDB(ctx, "..", bin, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	target, err := NewTarget(LightningDB, bin, dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := ChurnRSSOptions{Series: 6000, Live: 1000, Lifetime: 5, Interval: 200 * time.Millisecond, Every: 500 * time.Millisecond,
+		BatchLines: 400, MaxDuration: time.Minute, Progress: func(s string) { t.Log(s) }}
+	run, err := RunChurnRSS(ctx, target, o, "smoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Created != 6000 || run.Acked != run.Offered || run.Offered != 26*1000 || run.Errors != 0 || run.Truncated || run.ServerExited {
+		t.Fatalf("run: created %d, acked %d of %d, errors %d (%s), truncated %v, exited %v",
+			run.Created, run.Acked, run.Offered, run.Errors, run.FirstError, run.Truncated, run.ServerExited)
+	}
+	if len(run.Samples) < 5 {
+		t.Fatalf("%d samples", len(run.Samples))
+	}
+	for _, s := range run.Samples {
+		if s.RSS == 0 || s.Peak < s.RSS || s.HeapInuse == 0 || s.Series < 0 || s.MetricsErr != "" {
+			t.Fatalf("reading not complete: %+v", s)
+		}
+	}
+	if end := run.last(); end.Created != 6000 || end.Series != 6000 {
+		t.Fatalf("last reading: created %d, server holds %d series, want 6000 and 6000", end.Created, end.Series)
+	}
+	if !strings.Contains(run.Config, "default: 1m0s") {
+		t.Fatalf("config: %s", run.Config)
 	}
 }
