@@ -104,6 +104,36 @@ func ParseMetricsText(b []byte) map[string]float64 {
 	return m
 }
 
+// ParseMetricsSeries returns the value of each series of a Prometheus
+// text exposition, keyed by the series as written (`name` or
+// `name{labels}`, labels in the exposition's order); a series written
+// twice keeps the last value.
+func ParseMetricsSeries(b []byte) map[string]float64 {
+	m := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		key, rest := line, ""
+		if j := strings.LastIndexByte(line, '}'); j >= 0 && strings.IndexByte(line, '{') >= 0 {
+			key, rest = line[:j+1], line[j+1:]
+		} else if i := strings.IndexByte(line, ' '); i >= 0 {
+			key, rest = line[:i], line[i:]
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			m[key] = v
+		}
+	}
+	return m
+}
+
 // takeSample reads everything a SoakSample holds.
 func takeSample(ctx context.Context, c *http.Client, t *Target, streams []*StreamStats, at time.Duration) SoakSample {
 	s := SoakSample{At: at}

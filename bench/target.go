@@ -59,6 +59,9 @@ type Target struct {
 	MinSettle time.Duration
 	// ExtraArgs are appended to the server's command line.
 	ExtraArgs []string
+	// Retention is VictoriaMetrics' -retentionPeriod ("" = 100y, i.e.
+	// nothing expires during a run).
+	Retention string
 	// HasMQTT says the server has an embedded MQTT broker (Lightning DB
 	// with --mqtt-addr).
 	HasMQTT bool
@@ -75,6 +78,7 @@ type Target struct {
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	logFile  *os.File
+	logPath  string
 	starts   int
 }
 
@@ -193,9 +197,13 @@ func (t *Target) args() ([]string, error) {
 		}
 		return a, nil
 	case VictoriaMetrics:
+		retention := "100y"
+		if t.Retention != "" {
+			retention = t.Retention
+		}
 		return []string{
 			"-storageDataPath", t.dataDir, "-httpListenAddr", t.httpAddr,
-			"-retentionPeriod", "100y", "-loggerLevel", "ERROR",
+			"-retentionPeriod", retention, "-loggerLevel", "ERROR",
 		}, nil
 	case InfluxDB:
 		conf, err := t.writeInfluxConfig()
@@ -268,6 +276,7 @@ func (t *Target) Start(ctx context.Context, timeout time.Duration) error {
 	}
 	t.starts++
 	logPath := filepath.Join(t.dir, t.Name, fmt.Sprintf("server-%d.log", t.starts))
+	t.logPath = logPath
 	if t.logFile, err = os.Create(logPath); err != nil {
 		return err
 	}
@@ -377,6 +386,37 @@ func (t *Target) Stop(grace time.Duration) error {
 		<-t.exited
 		return fmt.Errorf("stop %s: no exit %s after SIGTERM, killed", t.Name, grace)
 	}
+}
+
+// LogCrash is what the server's log of its latest start says about its
+// end (quoted): n bytes from the Go runtime's "panic:" or "fatal error:"
+// line (and the line before it) when there is one, else the last n bytes,
+// or why the log cannot be read.
+func (t *Target) LogCrash(n int) string {
+	b, err := os.ReadFile(t.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	return strconv.Quote(crashExcerpt(b, n))
+}
+
+// crashExcerpt is n bytes of log b from its first Go crash report, or its
+// last n bytes.
+func crashExcerpt(b []byte, n int) string {
+	for _, marker := range []string{"\npanic: ", "\nfatal error: "} {
+		i := strings.Index("\n"+string(b), marker)
+		if i < 0 {
+			continue
+		}
+		// Keep the line before (e.g. "unexpected fault address").
+		if j := strings.LastIndexByte(string(b[:max(i-1, 0)]), '\n'); j >= 0 {
+			i = j + 1
+		} else {
+			i = 0
+		}
+		return string(b[i:min(i+n, len(b))])
+	}
+	return string(b[max(len(b)-n, 0):])
 }
 
 // Running reports whether the server process is still alive.

@@ -52,6 +52,7 @@ type flags struct {
 	soak                  soakFlags
 	queryMix              string
 	vmBins                string
+	churn                 churnFlags
 }
 
 func parseFlags() (*flags, error) {
@@ -86,6 +87,7 @@ func parseFlags() (*flags, error) {
 	fs.StringVar(&f.vmBins, "victoriametrics-bin", "", "comma-separated VictoriaMetrics binaries to run as peers, each named victoriametrics@<version> (default: victoria-metrics from PATH, named victoriametrics); e.g. /usr/bin/victoria-metrics,/root/go/bin/victoria-metrics")
 	fs.StringVar(&f.scale, "scale", "full", "workload sizes: full (8.64 M samples per ingestion workload) or small (a tenth)")
 	f.soak.register(fs)
+	f.churn.register(fs)
 	return f, fs.Parse(os.Args[1:])
 }
 
@@ -136,6 +138,9 @@ func run() error {
 	}
 	if f.soak.duration > 0 {
 		return runSoak(ctx, f, work, log)
+	}
+	if f.churn.on {
+		return runChurnRSS(ctx, f, work, log)
 	}
 	report := &bench.Report{
 		Command: "go run ./bench/cmd/lightning-bench " + strings.Join(os.Args[1:], " "),
