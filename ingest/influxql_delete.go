@@ -404,6 +404,14 @@ func (h *InfluxHandler) execDelete(r *http.Request, st deleteStmt, id int) query
 	}
 	if st.verb == "DROP DATABASE" {
 		h.dbs.remove(st.Database)
+		// Its retention policies go too, as in InfluxDB (else the stored
+		// policies bring the name back after a restart).
+		if d, ok := h.opts.RetentionPolicies.(interface{ DropDatabase(string) error }); ok {
+			if err := d.DropDatabase(st.Database); err != nil {
+				res.Error = err.Error()
+				return res
+			}
+		}
 	}
 	h.opts.Logger.Info("influxql deletion", "statement", st.verb, "db", st.Database,
 		"measurements", st.Measurements, "tags", len(st.Tags))

@@ -201,6 +201,18 @@ func (s *Store) Drop(db, name string) error {
 	return s.commitLocked()
 }
 
+// DropDatabase forgets every policy of db (DROP DATABASE); forgetting a
+// database without stored policies is not an error.
+func (s *Store) DropDatabase(db string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.dbs[db]; !ok {
+		return nil
+	}
+	delete(s.dbs, db)
+	return s.commitLocked()
+}
+
 // List returns db's policies; implicit gives the implicit autogen policy's
 // duration (the configured retention of db).
 func (s *Store) List(db string, implicit time.Duration) []RP {

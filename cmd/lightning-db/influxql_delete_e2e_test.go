@@ -67,6 +67,7 @@ func TestInfluxQLDeleteE2E(t *testing.T) {
 	run("x", `DROP MEASUREMENT mem`)
 	delete(want, "mem_used{db=x,host=a}")
 	check("after DROP MEASUREMENT")
+	run("", `CREATE RETENTION POLICY week ON y DURATION 7d REPLICATION 1`)
 	run("", `DROP DATABASE y`)
 	delete(want, "cpu_usage{db=y,host=a}")
 	check("after DROP DATABASE")
@@ -89,6 +90,9 @@ func TestInfluxQLDeleteE2E(t *testing.T) {
 	p.stop()
 	p = startServer(t, dir)
 	check("after a restart")
+	if _, body := influxQueryDB(t, p, "", `SHOW DATABASES`); strings.Contains(body, `["y"]`) {
+		t.Errorf("SHOW DATABASES lists the dropped y again after a restart (its retention policy was kept): %s", body)
+	}
 	if code, body := adminCall(t, p, http.MethodPost, "/api/v1/admin/tsdb/clean_tombstones", nil); code != 204 {
 		t.Fatalf("clean_tombstones: %d %s", code, body)
 	}

@@ -80,6 +80,12 @@ func (a retentionPolicies) DropRetentionPolicy(db, name string) error {
 	return rpError(a.rs.store.Drop(db, name))
 }
 
+// DropDatabase forgets db's policies (DROP DATABASE), so that the name
+// does not come back in SHOW DATABASES after a restart.
+func (a retentionPolicies) DropDatabase(db string) error {
+	return rpError(a.rs.store.DropDatabase(db))
+}
+
 func (a retentionPolicies) RetentionPolicies(db string) ([]ingest.RetentionPolicy, error) {
 	var out []ingest.RetentionPolicy
 	for _, rp := range a.rs.store.List(db, a.rs.policy.DatabaseDefault(db)) {
