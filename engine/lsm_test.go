@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
@@ -181,17 +182,23 @@ func TestTieredCompaction(t *testing.T) {
 	db := mustOpen(t, t.TempDir(), Options{CompactionFanIn: 2, Now: func() time.Time { return time.Unix(0, now) }})
 	defer db.Close()
 	ls := labels("s")
+	// compactorRound returns once the background job has run a whole
+	// round after the flush, and a round merges until no run of FanIn
+	// segments of one level is left: after each flush the levels hold the
+	// flushes counted in binary, whenever the compactor woke, and 8
+	// flushes take 7 merges of two. (Flushing all 8 first made the count
+	// depend on scheduling: a compactor that did not run in between
+	// merged all 8 in one job.)
 	for i := range 8 {
 		appendOne(t, db, ls, series.TypeInt, now+int64(i), uint64(i))
 		must(t, db.Flush(context.Background()))
-	}
-	// Each compactorRound returns once the background job has run a whole
-	// round after it; a round merges one run of FanIn segments.
-	for i := 0; i < 8 && db.Stats().Segments > 1; i++ {
 		compactorRound(db)
+		if st := db.Stats(); st.Segments != bits.OnesCount(uint(i+1)) {
+			t.Fatalf("after flush %d: %d segments, want %d: %+v", i+1, st.Segments, bits.OnesCount(uint(i+1)), st)
+		}
 	}
 	st := db.Stats()
-	if st.Segments != 1 || st.Compactions < 3 {
+	if st.Segments != 1 || st.Compactions != 7 {
 		t.Fatalf("tiered compaction: %+v", st)
 	}
 	if got := readAll(db, ls); len(got) != 8 {
