@@ -199,26 +199,41 @@ func TestPublishLoopHandoverDoesNotStallLoop(t *testing.T) {
 // must then be dropped, not attached: mochi would let the older
 // connection take the session over from the newer [MQTT-3.1.4-2].
 func TestPublishLoopHandoverSupersededByNewer(t *testing.T) {
-	b, _ := startBrokerOpts(t, newMemAppender(), Options{DB: "iot"}, BrokerOptions{})
-	old := smallRcvDial(t, b.Addr())
+	// The loop must read old's 6,000 PUBLISHes and the SUBSCRIBE in one
+	// round, as TestPublishLoopHandoverDoesNotStallLoop arranges: while
+	// y's Append holds the loop, old's bytes pile up unread. (Read as
+	// they arrived, the loop could owe acknowledgements that fill old's
+	// send buffer before it reads the SUBSCRIBE, and then waits for old
+	// to read them, which it does not: no hand-over.)
+	app := newGateAppender()
+	b, _ := startHookedBroker(t, app, BrokerOptions{})
+	y, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "y"})
+	lp := loopOf(b, "y")
+	old, id := connectOnLoop(t, b, lp, "x", func() *wireConn { return smallRcvDial(t, b.Addr()) })
 	c := old.c
-	old.write(wireConnect(wireConnectOpts{id: "x"}))
-	old.expect(pktConnack)
-	require.NotNil(t, loopOf(b, "x"))
 	sfd := serverFD(t, b, c)
 	require.NoError(t, unix.SetsockoptInt(sfd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096))
+	y.write(wirePublish("plant/a", 1, false, 1, wireLine("y", 1)))
+	<-app.entered
 	var buf []byte
 	for i := range 6000 {
 		buf = append(buf, wirePublish("a", 1, false, uint16(i+1), "")...)
 	}
-	old.write(append(buf, wireSubscribe(60000, "cmd/#", 1)...)) // owed 24 KB of PUBACKs, then the hand-over
+	buf = append(buf, wireSubscribe(60000, "cmd/#", 1)...) // owed 24 KB of PUBACKs, then the hand-over
+	old.write(buf)
+	waitFor(t, 5*time.Second, "old's bytes queued on the server", func() bool {
+		n, err := unix.IoctlGetInt(sfd, unix.SIOCINQ)
+		return err == nil && n == len(buf)
+	})
+	close(app.release)
+	y.expectAck(pktPuback, 1)
 	l := b.pl.(*publishListener)
 	waitFor(t, 5*time.Second, "the hand-over writing the owed acknowledgements", func() bool {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		return l.handing["x"] != nil
+		return l.handing[id] != nil
 	})
-	nw, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "x"}) // to mochi: the ID is in mochiIDs
+	nw, _ := connectWire(t, b.Addr(), wireConnectOpts{id: id}) // to mochi: the ID is in mochiIDs
 
 	var oldGot []string
 	for {
@@ -233,7 +248,7 @@ func TestPublishLoopHandoverSupersededByNewer(t *testing.T) {
 	if len(oldGot) > 0 {
 		t.Errorf("the older connection, superseded during its hand-over, was served: %v", oldGot)
 	}
-	nw.write(wirePublish("plant/a", 1, false, 1, wireLine("x", 1)))
+	nw.write(wirePublish("plant/a", 1, false, 1, wireLine(id, 1)))
 	m, err := nw.read(3 * time.Second)
 	require.NoError(t, err, "the newer connection was closed")
 	require.Equal(t, byte(pktPuback), m.typ, "%v", m)
