@@ -23,7 +23,8 @@ func TestDataDirLocked(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	second := exec.CommandContext(ctx, binary, "--data-dir", dir, "--http-addr", freeAddr(t), "--mqtt-addr", freeAddr(t))
+	two := freeAddrs(t, 2)
+	second := exec.CommandContext(ctx, binary, "--data-dir", dir, "--http-addr", two[0], "--mqtt-addr", two[1])
 	out, err := second.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ctx.Err() != nil {

@@ -52,23 +52,37 @@ type proc struct {
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freeAddrs(t, 1)[0]
+}
+
+// freeAddrs returns n distinct free loopback addresses: the listeners are
+// held until all n are picked (picked one after the other, the kernel can
+// hand out the same port twice, and a server then fails to bind its
+// second listener).
+func freeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		out = append(out, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return out
 }
 
 // startServer starts the real binary on a free loopback port and waits
 // until /ready answers 200.
 func startServer(t testing.TB, dataDir string, args ...string) *proc {
 	t.Helper()
-	addr := freeAddr(t)
+	addrs := freeAddrs(t, 2)
+	addr := addrs[0]
 	p := &proc{t: t, addr: addr, log: &strings.Builder{}, dir: dataDir}
 	// A free port for the embedded MQTT broker too (on by default), so
 	// servers of parallel tests do not collide on 1883; args may override.
-	p.cmd = exec.Command(binary, append([]string{"--data-dir", dataDir, "--http-addr", addr, "--mqtt-addr", freeAddr(t)}, args...)...)
+	p.cmd = exec.Command(binary, append([]string{"--data-dir", dataDir, "--http-addr", addr, "--mqtt-addr", addrs[1]}, args...)...)
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
 	if err := p.cmd.Start(); err != nil {

@@ -42,8 +42,9 @@ func TestRecoveryRepair(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, binary, "--data-dir", dir, "--http-addr", freeAddr(t),
-		"--mqtt-addr", freeAddr(t)).CombinedOutput()
+	two := freeAddrs(t, 2)
+	out, err := exec.CommandContext(ctx, binary, "--data-dir", dir, "--http-addr", two[0],
+		"--mqtt-addr", two[1]).CombinedOutput()
 	command := "lightning-admin repair --data-dir " + dir
 	if err == nil || !strings.Contains(string(out), command) || !strings.Contains(string(out), seg1) ||
 		!strings.Contains(string(out), fmt.Sprintf("offset %d", second)) || !strings.Contains(string(out), "2 later WAL segments") {
