@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lightningdb/lightningdb/internal/atomicfile"
 	"github.com/lightningdb/lightningdb/series"
 )
 
@@ -261,7 +262,7 @@ func (b *Builder) save(key string, ms int64) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(b.opts.Dir, stateFile, data); err != nil {
+	if err := atomicfile.Write(b.opts.Dir, stateFile, data); err != nil {
 		return fmt.Errorf("save rollup state: %w", err)
 	}
 	b.state = next
@@ -286,34 +287,4 @@ func (b *Builder) Run(ctx context.Context, every time.Duration) {
 		case <-tick.C:
 		}
 	}
-}
-
-// writeFileAtomic writes dir/name through a temporary file, fsyncs it,
-// renames it into place and fsyncs the directory.
-func writeFileAtomic(dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/lightningdb/lightningdb/internal/atomicfile"
 )
 
 // StoreFile is the name of the file, in the data directory, that holds
@@ -293,7 +295,7 @@ func (s *Store) commitLocked() error {
 	if err != nil {
 		return fmt.Errorf("encode retention policies: %w", err)
 	}
-	if err := writeFileAtomic(s.dir, StoreFile, b); err != nil {
+	if err := atomicfile.Write(s.dir, StoreFile, b); err != nil {
 		return fmt.Errorf("write retention policies: %w", err)
 	}
 	if s.onChange != nil {
@@ -306,35 +308,4 @@ func (s *Store) notify() {
 	if s.onChange != nil {
 		s.onChange(s.Defaults())
 	}
-}
-
-// writeFileAtomic writes dir/name through a temporary file, fsyncs it,
-// renames it into place and fsyncs the directory: after a crash the file
-// is the old or the new content, never a mix.
-func writeFileAtomic(dir, name string, b []byte) error {
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
 }
