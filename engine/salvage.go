@@ -113,12 +113,13 @@ type salvageStats struct {
 func (db *DB) salvage(ctx context.Context, seg *segment) error {
 	st := salvageStats{firstDamage: -1}
 	x := seg.x
+	var probe Iterator
 	for i := range x.ids {
 		st.series++
 		damaged := false
 		for _, b := range x.seriesBlocks(i, math.MinInt64, math.MaxInt64) {
 			st.blocks++
-			if _, err := checkBlock(seg.data, b); err != nil || !db.blockDecodes(seg, i, b) {
+			if !probe.blockDecodes(seg, i, b) {
 				st.damagedBlocks++
 				st.lostCount += uint64(b.count)
 				damaged = true
@@ -165,11 +166,10 @@ func (db *DB) salvage(ctx context.Context, seg *segment) error {
 	return nil
 }
 
-// blockDecodes reports whether block b of series i of seg decodes (its CRC
-// can match over bytes the encoder never wrote only by a damaged writer,
-// but decoding is what readers do).
-func (db *DB) blockDecodes(seg *segment, i int, b blockRef) bool {
-	var it Iterator
+// blockDecodes reports whether block b of series i of seg passes its CRC
+// and decodes, as readers decode it, in the iterator's scratch buffer.
+func (it *Iterator) blockDecodes(seg *segment, i int, b blockRef) bool {
+	it.scratch.reset()
 	it.scratch.typ = seg.x.types[i]
 	return it.decodeBlockErr(seg, b) == nil
 }
