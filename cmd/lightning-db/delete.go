@@ -121,20 +121,27 @@ func deleteEverywhere(ctx context.Context, db *engine.DB, ds *downsampleSetup, s
 			} else {
 				end = math.MaxInt64
 			}
-			for _, ms := range sets {
-				if _, err := t.DeleteMatching(ctx, minT, end, ms...); err != nil {
-					return fmt.Errorf("delete from the %v rollup tier: %w", iv, err)
-				}
+			if err := deleteSets(ctx, t, sets, minT, end, nil); err != nil {
+				return fmt.Errorf("delete from the %v rollup tier: %w", iv, err)
 			}
 		}
 	}
-	if ids != nil {
-		return db.Delete(ctx, ids, minT, maxT)
-	}
-	for _, ms := range sets {
-		if _, err := db.DeleteMatching(ctx, minT, maxT, ms...); err != nil {
-			return err
+	return deleteSets(ctx, db, sets, minT, maxT, ids)
+}
+
+// deleteSets deletes in one tombstone the samples in [minT, maxT] of the
+// series any of sets selects in db (ids, when not nil, are those series,
+// resolved already).
+func deleteSets(ctx context.Context, db *engine.DB, sets [][]*tagindex.Matcher, minT, maxT int64, ids *roaring.Bitmap) error {
+	if ids == nil {
+		ids = roaring.New()
+		for _, ms := range sets {
+			bm, err := db.Index().Postings(minT, maxT, ms...)
+			if err != nil {
+				return fmt.Errorf("delete: %w", err)
+			}
+			ids.Or(bm)
 		}
 	}
-	return nil
+	return db.Delete(ctx, ids, minT, maxT)
 }
