@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -195,19 +194,8 @@ func TestChurnReportSkipsDeadReadings(t *testing.T) {
 // against it: every series must be created and acknowledged, and every
 // reading must have read the server.
 func TestChurnRSSSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server")
-	}
 	ctx := t.Context()
-	dir := t.TempDir()
-	bin := dir + "/lightning-db"
-	if err := BuildLightningDB(ctx, "..", bin, os.Stderr); err != nil {
-		t.Fatal(err)
-	}
-	target, err := NewTarget(LightningDB, bin, dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	target := lightningTarget(t)
 	o := ChurnRSSOptions{Series: 6000, Live: 1000, Lifetime: 5, Interval: 200 * time.Millisecond, Every: 500 * time.Millisecond,
 		BatchLines: 400, MaxDuration: time.Minute, Progress: func(s string) { t.Log(s) }}
 	run, err := RunChurnRSS(ctx, target, o, "smoke")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,7 +15,45 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if builtServer.dir != "" {
+			os.RemoveAll(builtServer.dir)
+		}
+	}))
+}
+
+// builtServer is the server binary the smoke tests run, built once for
+// the package's tests.
+var builtServer struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+// lightningTarget returns a Lightning DB target over the server built
+// once per test binary, with its data in a directory of t's; it skips in
+// -short mode.
+func lightningTarget(t *testing.T) *Target {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	builtServer.once.Do(func() {
+		if builtServer.dir, builtServer.err = os.MkdirTemp("", "bench-lightning-db-"); builtServer.err == nil {
+			builtServer.bin = builtServer.dir + "/lightning-db"
+			builtServer.err = BuildLightningDB(context.Background(), "..", builtServer.bin, os.Stderr)
+		}
+	})
+	if builtServer.err != nil {
+		t.Fatal(builtServer.err)
+	}
+	target, err := NewTarget(LightningDB, builtServer.bin, t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target
+}
 
 // TestIngestShardOrder checks that bodies pinned to a shard arrive in order
 // and that every sample is counted once.

@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"encoding/xml"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -147,19 +146,8 @@ func TestSoakReportAndSVG(t *testing.T) {
 // stream must get answers, the vital signs must be read, and the verdict
 // must pass (a short run judges errors only).
 func TestSoakSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server")
-	}
 	ctx := t.Context()
-	dir := t.TempDir()
-	bin := dir + "/lightning-db"
-	if err := BuildLightningDB(ctx, "..", bin, os.Stderr); err != nil {
-		t.Fatal(err)
-	}
-	target, err := NewTarget(LightningDB, bin, dir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	target := lightningTarget(t)
 	res, err := RunSoak(ctx, target, SoakOptions{Duration: 5 * time.Second, Every: time.Second, Rate: 5000, Progress: func(s string) { t.Log(s) }})
 	if err != nil {
 		t.Fatal(err)
