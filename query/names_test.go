@@ -1,7 +1,6 @@
 package query
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -23,34 +22,6 @@ import (
 func newNamesEngine() *promql.Engine {
 	return promql.NewEngine(promql.EngineOpts{MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute,
 		EnableNegativeOffset: true, EnableDelayedNameRemoval: true})
-}
-
-// evalQueryOrErr is evalQuery that returns the evaluation's error instead
-// of failing on it.
-func evalQueryOrErr(t *testing.T, ng *promql.Engine, prepare prepareFunc, q string, start, end time.Time, step time.Duration) (promql.Matrix, *Trace, error) {
-	t.Helper()
-	ctx := context.Background()
-	tr := &Trace{}
-	qa, qs := prepare(tr, q, start, end, step)
-	var qry promql.Query
-	var err error
-	if step == 0 {
-		qry, err = ng.NewInstantQuery(ctx, qa, nil, qs, start)
-	} else {
-		qry, err = ng.NewRangeQuery(ctx, qa, nil, qs, start, end, step)
-	}
-	require.NoError(t, err, qs)
-	defer qry.Close()
-	res := qry.Exec(ctx)
-	if res.Err != nil {
-		return nil, tr, res.Err
-	}
-	if vec, err := res.Vector(); err == nil {
-		return vectorAsMatrix(vec, start), tr, nil
-	}
-	m, err := res.Matrix()
-	require.NoError(t, err)
-	return copyMatrix(m), tr, nil
 }
 
 // TestMetricsQLNamesPushdownIdentical: in MetricsQL-names mode (delayed
@@ -103,8 +74,8 @@ func TestMetricsQLNamesPushdownIdentical(t *testing.T) {
 		q := fmt.Sprintf(forms[rng.IntN(len(forms))], fmt.Sprintf("%s(%s)", fn, sel))
 		start, end, step := randomEvalTimes(rng, t0)
 		desc := fmt.Sprintf("%s start=%s end=%s step=%s", q, start.UTC().Format(time.RFC3339Nano), end.UTC().Format(time.RFC3339Nano), step)
-		got, tr, gotErr := evalQueryOrErr(t, ng, on.Prepare, q, start, end, step)
-		want, _, wantErr := evalQueryOrErr(t, ng, off.Prepare, q, start, end, step)
+		got, tr, _, gotErr := evalQueryAnnos(t, ng, on.Prepare, q, start, end, step)
+		want, _, _, wantErr := evalQueryAnnos(t, ng, off.Prepare, q, start, end, step)
 		if wantErr != nil || gotErr != nil {
 			require.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(gotErr), desc)
 			errs++

@@ -159,6 +159,15 @@ type prepareFunc func(tr *Trace, qs string, start, end time.Time, step time.Dura
 // series, in its order), its trace and its annotations as strings.
 func evalQuery(t *testing.T, ng *promql.Engine, prepare prepareFunc, q string, start, end time.Time, step time.Duration) (promql.Matrix, *Trace, []string) {
 	t.Helper()
+	m, tr, annos, err := evalQueryAnnos(t, ng, prepare, q, start, end, step)
+	require.NoError(t, err, q)
+	return m, tr, annos
+}
+
+// evalQueryAnnos is evalQuery that returns the evaluation's error instead
+// of failing on it.
+func evalQueryAnnos(t *testing.T, ng *promql.Engine, prepare prepareFunc, q string, start, end time.Time, step time.Duration) (promql.Matrix, *Trace, []string, error) {
+	t.Helper()
 	ctx := context.Background()
 	tr := &Trace{}
 	qa, qs := prepare(tr, q, start, end, step)
@@ -172,16 +181,18 @@ func evalQuery(t *testing.T, ng *promql.Engine, prepare prepareFunc, q string, s
 	require.NoError(t, err, qs)
 	defer qry.Close()
 	res := qry.Exec(ctx)
-	require.NoError(t, res.Err, qs)
+	if res.Err != nil {
+		return nil, tr, nil, res.Err
+	}
 	warns, infos := res.Warnings.AsStrings(q, 0, 0)
 	annos := append(warns, infos...)
 	slices.Sort(annos)
 	if vec, err := res.Vector(); err == nil {
-		return vectorAsMatrix(vec, start), tr, annos
+		return vectorAsMatrix(vec, start), tr, annos, nil
 	}
 	m, err := res.Matrix()
 	require.NoError(t, err)
-	return copyMatrix(m), tr, annos // Close recycles the engine's slices
+	return copyMatrix(m), tr, annos, nil // Close recycles the engine's slices
 }
 
 func copyMatrix(m promql.Matrix) promql.Matrix {
