@@ -574,9 +574,7 @@ func TestNewDatabaseSurvivesPowerCut(t *testing.T) {
 	c := newCrashFS()
 	db := mustOpen(t, plDir, Options{FS: c})
 	appendOne(t, db, labels("a"), series.TypeFloat, 1, 1)
-	clone := c.CrashClone()
-	must(t, db.Close())
-	db = mustOpen(t, plDir, Options{FS: clone})
+	db = afterPowerCut(t, c, db)
 	defer db.Close()
 	if got := readAll(db, labels("a")); len(got) != 1 {
 		t.Fatalf("acknowledged sample after a power cut: %v", got)
@@ -662,13 +660,21 @@ func TestManifestDirSyncFailureKeepsWAL(t *testing.T) {
 	if len(efs.injected()) == 0 {
 		t.Fatal("no directory fsync failed")
 	}
-	clone := c.CrashClone()
-	must(t, db.Close())
-	db = mustOpen(t, plDir, Options{FS: clone})
+	db = afterPowerCut(t, c, db)
 	defer db.Close()
 	if got := readAll(db, labels("a")); len(got) != 1 {
 		t.Fatalf("acknowledged sample after a failed manifest directory fsync and a power cut: %v", got)
 	}
+}
+
+// afterPowerCut cuts the power under db: what c had synced when the cut
+// came is all that is left; db is closed (on the old disk) and the
+// directory is opened again on the disk after the cut.
+func afterPowerCut(t *testing.T, c *crashFS, db *DB) *DB {
+	t.Helper()
+	clone := c.CrashClone()
+	must(t, db.Close())
+	return mustOpen(t, plDir, Options{FS: clone})
 }
 
 // TestCompactionInputsKeptUntilManifestDurable: the same for compaction:
@@ -694,9 +700,7 @@ func TestCompactionInputsKeptUntilManifestDurable(t *testing.T) {
 	appendOne(t, db, labels("b"), series.TypeFloat, 5, 1)
 	_ = db.Flush(context.Background())
 	efs.reset()
-	clone := c.CrashClone()
-	must(t, db.Close())
-	db = mustOpen(t, plDir, Options{FS: clone})
+	db = afterPowerCut(t, c, db)
 	defer db.Close()
 	if got := readAll(db, labels("a")); len(got) != 2 {
 		t.Fatalf("compacted samples after a failed manifest directory fsync and a power cut: %v", got)
@@ -723,9 +727,7 @@ func TestReplayedWALSyncedBeforeNewRecords(t *testing.T) {
 	_ = db.Close()
 	db = mustOpen(t, plDir, Options{FS: efs, noFlushOnClose: true})
 	appendOne(t, db, labels("a"), series.TypeFloat, 2, 2) // acknowledged
-	clone := c.CrashClone()
-	must(t, db.Close())
-	db = mustOpen(t, plDir, Options{FS: clone})
+	db = afterPowerCut(t, c, db)
 	defer db.Close()
 	if got := readAll(db, labels("a")); !slices.Contains(got, "2=float:2") {
 		t.Fatalf("acknowledged sample after a power cut: %v", got)
