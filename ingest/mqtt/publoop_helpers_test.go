@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -230,13 +229,11 @@ func startBrokerOpts(t *testing.T, app ingest.Appender, inOpts Options, opts Bro
 	runDone := make(chan struct{})
 	go func() { in.Run(ctx); close(runDone) }()
 	opts.Addr = "127.0.0.1:0"
-	if opts.Logger == nil {
-		lw := &tlogw{}
+	if opts.Logger == nil { // a failed test prints the broker's log
+		lw := &syncBuffer{}
 		t.Cleanup(func() {
 			if t.Failed() {
-				lw.mu.Lock()
-				t.Log("DBGLOG\n" + lw.b.String())
-				lw.mu.Unlock()
+				t.Log("broker log:\n" + lw.String())
 			}
 		})
 		opts.Logger = slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -288,16 +285,4 @@ func streamer(w *wireConn, chunk []byte) (stop func()) {
 	}()
 	var once sync.Once
 	return func() { once.Do(func() { close(quit); <-done }) }
-}
-
-type tlogw struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *tlogw) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.b.Write(p)
-	return len(p), nil
 }
