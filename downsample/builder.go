@@ -8,12 +8,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/lightningdb/lightningdb/internal/atomicfile"
+	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/series"
 )
 
@@ -41,6 +40,10 @@ type Appender interface {
 type BuilderOptions struct {
 	// Dir holds the state file (rollup.state); it must exist.
 	Dir string
+	// FS is the file system the state file is read and written through:
+	// the engine's seam, so that the power-cut tests cover it. Nil means
+	// engine.OSFS.
+	FS engine.FS
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Chunk is the most time one build step covers (a step's intervals
@@ -99,13 +102,16 @@ func NewBuilder(rules *Rules, src Source, tiers map[time.Duration]Appender, opts
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.FS == nil {
+		opts.FS = engine.OSFS{}
+	}
 	for _, d := range rules.Intervals() {
 		if tiers[d] == nil {
 			return nil, fmt.Errorf("%w: no store for the %s tier", ErrInvalidConfig, TierName(d))
 		}
 	}
 	b := &Builder{rules: rules, src: src, tiers: tiers, opts: opts, state: map[string]int64{}}
-	data, err := os.ReadFile(filepath.Join(opts.Dir, stateFile))
+	data, err := opts.FS.ReadFile(filepath.Join(opts.Dir, stateFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -262,7 +268,7 @@ func (b *Builder) save(key string, ms int64) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.Write(b.opts.Dir, stateFile, data); err != nil {
+	if err := engine.WriteFileAtomic(b.opts.FS, filepath.Join(b.opts.Dir, stateFile), data); err != nil {
 		return fmt.Errorf("save rollup state: %w", err)
 	}
 	b.state = next

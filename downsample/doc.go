@@ -10,8 +10,8 @@
 // series' labels plus __rollup__="meta", "max", ...), so that a query
 // decodes only the fields its function needs. A Builder reads the
 // raw engine through Source, writes the tier through Appender, and records
-// how far each rule's tier is built in a state file written atomically
-// after the tier's write is acknowledged (fsynced): a crash in between
+// how far each rule's tier is built in a state file written atomically,
+// through the engine's FS seam (BuilderOptions.FS), after the tier's write is acknowledged (fsynced): a crash in between
 // rebuilds the same intervals, and the engine keeps one sample per series
 // and timestamp (last write wins), so a rebuild never duplicates.
 package downsample

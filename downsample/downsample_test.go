@@ -262,3 +262,29 @@ func TestBuilderResumes(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, stateFile))
 	require.NoError(t, err)
 }
+
+// TestRecordsHolding: the records a deletion of [minT, maxT] (ns) removes
+// from a tier. A deletion starting at an interval's end (a round time)
+// left that interval's record, which holds the sample at minT, built from
+// deleted data (the server deleted the tier's [minT, maxT+I-1]).
+func TestRecordsHolding(t *testing.T) {
+	const m = int64(time.Minute)
+	for _, c := range []struct{ minT, maxT, lo, hi int64 }{
+		{10 * m, 20*m - 1, 10*m - 1, 20*m - 1},       // minT ends the interval (9m, 10m]
+		{10*m + 1, 20 * m, 10*m - 1, 20*m - 1},       // minT's millisecond is still 10m
+		{10*m + 1e6, 20*m + 1e6, 11*m - 1, 21*m - 1}, // both milliseconds past an interval's end
+		{10*m - 999_999, 10 * m, 10*m - 1, 10*m - 1}, // one interval
+		{math.MinInt64, math.MaxInt64, math.MinInt64, math.MaxInt64},
+		{-3 * m, -m, -3*m - 1, -m - 1},
+	} {
+		lo, hi := RecordsHolding(c.minT, c.maxT, time.Minute)
+		require.Equal(t, [2]int64{c.lo, c.hi}, [2]int64{lo, hi}, "[%d, %d]", c.minT, c.maxT)
+		// Every sample in the range has its record in [lo, hi].
+		for _, ts := range []int64{c.minT, c.maxT} {
+			if ts > math.MinInt64/2 && ts < math.MaxInt64/2 {
+				rt := RecordTime(IntervalEnd(floorDiv(ts, 1e6), 60_000))
+				require.True(t, rt >= lo && rt <= hi, "record %d of sample %d outside [%d, %d]", rt, ts, lo, hi)
+			}
+		}
+	}
+}

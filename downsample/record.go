@@ -89,6 +89,24 @@ func RecordTime(end int64) int64 { return end*1e6 - 1 }
 // intervals that end in (lo, hi] ms.
 func RecordRange(lo, hi int64) (minT, maxT int64) { return lo * 1e6, hi*1e6 - 1 }
 
+// RecordsHolding returns the ns range of the record timestamps of the
+// intervals of length iv that hold raw samples in [minT, maxT] (ns): what a
+// deletion of those samples removes from the tier. A sample at the first
+// millisecond of [minT, maxT] that is a multiple of iv ends an interval
+// whose record is a nanosecond before it (RecordTime), so the range starts
+// before minT.
+func RecordsHolding(minT, maxT int64, iv time.Duration) (lo, hi int64) {
+	ivms := iv.Milliseconds()
+	lo, hi = math.MinInt64, math.MaxInt64
+	if minT > math.MinInt64/2 {
+		lo = RecordTime(IntervalEnd(floorDiv(minT, 1e6), ivms))
+	}
+	if maxT < math.MaxInt64/2 {
+		hi = RecordTime(IntervalEnd(floorDiv(maxT, 1e6), ivms))
+	}
+	return lo, hi
+}
+
 // IntervalEnd returns the end (ms) of the interval of length iv (ms) that
 // holds t (ms): the least multiple of iv at or after t.
 func IntervalEnd(t, iv int64) int64 {

@@ -20,12 +20,12 @@ var bannedFileCalls = map[string]bool{
 	"unix.Mmap": true, "unix.Munmap": true, "unix.Open": true, "syscall.Open": true,
 }
 
-// TestFSSeam fails when a non-test file of engine or tagindex (or their
-// subpackages) does file I/O without the FS seam (Pebble's internal/lint):
+// TestFSSeam fails when a non-test file of engine, tagindex or downsample
+// (or their subpackages) does file I/O without the FS seam (Pebble's internal/lint):
 // only the methods of OSFS may call the os and mmap functions.
 func TestFSSeam(t *testing.T) {
 	var found []string
-	for _, root := range []string{".", "../tagindex"} {
+	for _, root := range []string{".", "../tagindex", "../downsample"} {
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 				return err

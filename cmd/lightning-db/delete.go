@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/lightningdb/lightningdb/downsample"
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
@@ -104,8 +104,9 @@ func (d tieredDeleter) DeleteSelected(ctx context.Context, ids *roaring.Bitmap, 
 // deleteEverywhere deletes the samples of the series sets select in
 // [minT, maxT] (ns) from the raw engine (ids, when not nil, are those
 // series, resolved already) and the records of the rollup intervals
-// holding them from every tier (a record of the interval (end-I, end] is
-// stored at end, so the tiers' range runs to maxT+I-1). The builder is
+// holding them from every tier (downsample.RecordsHolding: a record of the
+// interval (end-I, end] is stored a nanosecond before end, so the range
+// starts before minT when minT ends an interval). The builder is
 // paused throughout, tiers first: no build step reads raw samples before
 // the deletion and appends their records after it. A deletion that cuts
 // through a rollup interval removes the interval's record: queries over
@@ -115,13 +116,8 @@ func deleteEverywhere(ctx context.Context, db *engine.DB, ds *downsampleSetup, s
 		resume := ds.builder.Pause()
 		defer resume()
 		for iv, t := range ds.tiers {
-			end := maxT
-			if end <= math.MaxInt64-int64(iv)+1 {
-				end += int64(iv) - 1
-			} else {
-				end = math.MaxInt64
-			}
-			if err := deleteSets(ctx, t, sets, minT, end, nil); err != nil {
+			lo, hi := downsample.RecordsHolding(minT, maxT, iv)
+			if err := deleteSets(ctx, t, sets, lo, hi, nil); err != nil {
 				return fmt.Errorf("delete from the %v rollup tier: %w", iv, err)
 			}
 		}

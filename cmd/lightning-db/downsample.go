@@ -53,7 +53,7 @@ func (s *server) setupDownsample(eo engine.Options, reg prometheus.Registerer) (
 	records := prometheus.NewCounter(prometheus.CounterOpts{Name: "rollup_records_total",
 		Help: "Rollup records (one series' interval) written by the downsample builder."})
 	ds.builder, err = downsample.NewBuilder(rules, query.RollupSource(s.db), apps, downsample.BuilderOptions{
-		Dir: root, Chunk: s.cfg.Downsample.BuildStep, Logger: s.log.With("component", "downsample"),
+		Dir: root, FS: eo.FS, Chunk: s.cfg.Downsample.BuildStep, Logger: s.log.With("component", "downsample"),
 		OnStep: func(n int64) { records.Add(float64(n)) }})
 	if err != nil {
 		return nil, errors.Join(err, ds.close())
