@@ -59,13 +59,15 @@ func NewInfluxHandler(app Appender, opts InfluxOptions) (*InfluxHandler, error) 
 }
 
 // Register adds the handler's endpoints to mux: /write, /api/v2/write,
-// /query, /ping and /health.
+// /query, /ping, /health and /api/v2/buckets[/{id}].
 func (h *InfluxHandler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/write", h.recovered(func(w http.ResponseWriter, r *http.Request) { h.serveWrite(w, r, apiV1) }))
 	mux.HandleFunc("/api/v2/write", h.recovered(func(w http.ResponseWriter, r *http.Request) { h.serveWrite(w, r, apiV2) }))
 	mux.HandleFunc("/query", h.recovered(h.serveQuery))
 	mux.HandleFunc("/ping", h.recovered(h.servePing))
 	mux.HandleFunc("/health", h.recovered(h.serveHealth))
+	mux.HandleFunc("/api/v2/buckets", h.recovered(h.serveBuckets))
+	mux.HandleFunc("/api/v2/buckets/{id}", h.recovered(h.serveBucket))
 }
 
 // ServeHTTP serves the endpoints that Register lists.
