@@ -70,7 +70,7 @@ func TestRollupBuildKillE2E(t *testing.T) {
 	if built("5m") != 0 {
 		t.Logf("the 5m tier started before the deletions, built through %v", time.Unix(int64(built("5m")), 0).UTC())
 	}
-	deleteSeries(t, p, `m_v{host="h1"}`, marker, marker)                                                 // an interval's end
+	deleteSeries(t, p, `m_v{host="h1"}`, marker, marker)                                                  // an interval's end
 	deleteSeries(t, p, `m_v{host="h0"}`, base.Add(30*time.Hour+time.Millisecond), base.Add(40*time.Hour)) // whole intervals
 	from := built("5m")
 	poll(t, 30*time.Second, 5*time.Millisecond, func() string {
