@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/lightningdb/lightningdb/series"
@@ -257,38 +258,75 @@ func DecodeField(recs []Record, f Field, ts []int64, raws []uint64, iv int64) ([
 	if len(raws) < len(ts) {
 		return recs, fmt.Errorf("%w: %d values for %d timestamps", ErrCorruptRecord, len(raws), len(ts))
 	}
-	first := len(recs) == 0
-	if !first && len(ts) != len(recs) {
-		return recs, fmt.Errorf("%w: %d %s samples for %d records", ErrCorruptRecord, len(ts), f, len(recs))
-	}
-	for i, t := range ts {
-		end := floorDiv(t+1, 1e6)
-		if t != RecordTime(end) || end%iv != 0 {
-			return recs, fmt.Errorf("%w: %s sample at %d ns is not at an interval's end", ErrCorruptRecord, f, t)
-		}
-		v := math.Float64frombits(raws[i])
-		if first {
+	if len(recs) == 0 {
+		recs = slices.Grow(recs, len(ts))
+		for _, t := range ts {
+			end := floorDiv(t+1, 1e6)
+			if t != RecordTime(end) || end%iv != 0 {
+				return recs, fmt.Errorf("%w: %s sample at %d ns is not at an interval's end", ErrCorruptRecord, f, t)
+			}
 			recs = append(recs, Record{End: end, Count: 1, FirstT: end - iv + 1, LastT: end})
 		}
-		if recs[i].End != end {
-			return recs, fmt.Errorf("%w: %s sample of the interval ending %d ms where the record ends %d", ErrCorruptRecord, f, end, recs[i].End)
+	} else {
+		if len(ts) != len(recs) {
+			return recs, fmt.Errorf("%w: %d %s samples for %d records", ErrCorruptRecord, len(ts), f, len(recs))
 		}
-		if err := setField(&recs[i], f, v, iv); err != nil {
-			return recs, err
+		for i, t := range ts {
+			if t != RecordTime(recs[i].End) {
+				return recs, fmt.Errorf("%w: %s sample at %d ns where the record ends %d ms", ErrCorruptRecord, f, t, recs[i].End)
+			}
 		}
 	}
-	return recs, nil
+	return recs, setFields(recs, f, raws[:len(ts)], iv)
+}
+
+// setFields sets field f of recs from raws, one loop per field: a query
+// of a tier decodes a field of every record it reads (docs/downsampling.md
+// "Figures").
+func setFields(recs []Record, f Field, raws []uint64, iv int64) error {
+	switch f {
+	case FieldMax:
+		for i := range recs {
+			recs[i].Max = math.Float64frombits(raws[i])
+		}
+	case FieldMin:
+		for i := range recs {
+			recs[i].Min = math.Float64frombits(raws[i])
+		}
+	case FieldSum:
+		for i := range recs {
+			recs[i].Sum = math.Float64frombits(raws[i])
+		}
+	case FieldFirst:
+		for i := range recs {
+			recs[i].First = math.Float64frombits(raws[i])
+		}
+	case FieldLast:
+		for i := range recs {
+			recs[i].Last = math.Float64frombits(raws[i])
+		}
+	case FieldResetSum:
+		for i := range recs {
+			recs[i].ResetSum = math.Float64frombits(raws[i])
+		}
+	default: // meta and times are checked
+		for i := range recs {
+			if err := setField(&recs[i], f, math.Float64frombits(raws[i]), iv); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // setMeta sets Count, Resets and SumExact from a meta value.
 func setMeta(r *Record, v float64, iv int64) error {
 	m := math.Abs(v)
-	if !(m >= 1 && m < packBase*packBase) || m != math.Trunc(m) {
+	if !(m >= 1 && m < packBase*packBase) || float64(int64(m)) != m {
 		return fmt.Errorf("%w: meta %v of the interval ending %d ms", ErrCorruptRecord, v, r.End)
 	}
-	resets := math.Floor(m / packBase)
-	count := m - resets*packBase
-	if count < 1 || count > float64(iv) || resets >= count {
+	resets, count := int64(m)/packBase, int64(m)%packBase // integers: exact
+	if count < 1 || count > iv || resets >= count {
 		return fmt.Errorf("%w: meta %v of the interval ending %d ms", ErrCorruptRecord, v, r.End)
 	}
 	r.Count, r.Resets, r.SumExact = int(count), int(resets), v > 0
@@ -306,11 +344,10 @@ func setField(r *Record, f Field, v float64, iv int64) error {
 	case FieldSum:
 		r.Sum = v
 	case FieldTimes:
-		if !(v >= 0 && v < packBase*packBase) || v != math.Trunc(v) {
+		if !(v >= 0 && v < packBase*packBase) || float64(int64(v)) != v {
 			return fmt.Errorf("%w: times %v of the interval ending %d ms", ErrCorruptRecord, v, r.End)
 		}
-		a := math.Floor(v / packBase)
-		first, last := r.End-iv+int64(a), r.End-int64(v-a*packBase)
+		first, last := r.End-iv+int64(v)/packBase, r.End-int64(v)%packBase
 		if first <= r.End-iv || first > last || last > r.End {
 			return fmt.Errorf("%w: times %v of the interval ending %d ms", ErrCorruptRecord, v, r.End)
 		}

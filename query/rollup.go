@@ -271,6 +271,9 @@ func (w *pdWorker) rollupPieces(lo, hi int64) error {
 		if w.tids[i] == 0 {
 			return fmt.Errorf("read rollups: %w: no %s series beside the %s series %d", downsample.ErrCorruptRecord, f, w.p.fields[0], w.tids[0])
 		}
+		if f == downsample.FieldResetSum && w.p.fields[0] == downsample.FieldMeta && !anyResets(w.recs) {
+			continue // every resetSum is 0: rate and increase of counters without resets skip it
+		}
 		w.tit = w.teq.Range(w.tids[i], minT, maxT, w.tit)
 		w.acct.tierSamples.Add(int64(w.tit.Len()))
 		var err error
@@ -282,6 +285,8 @@ func (w *pdWorker) rollupPieces(lo, hi int64) error {
 			return fmt.Errorf("read rollups of tier series %d: %w", w.tids[i], err)
 		}
 	}
+	w.rsums = slices.Grow(w.rsums, len(w.recs))
+	w.pieces = slices.Grow(w.pieces, len(w.recs))
 	for i := range w.recs {
 		r := &w.recs[i]
 		var f engine.BlockFlags
@@ -304,6 +309,16 @@ func (w *pdWorker) rollupPieces(lo, hi int64) error {
 	w.acct.records.Add(int64(len(w.recs)))
 	w.acct.early.Add(int64(early))
 	return nil
+}
+
+// anyResets reports whether a record has a counter reset (meta read).
+func anyResets(recs []downsample.Record) bool {
+	for i := range recs {
+		if recs[i].Resets > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // expandRollup decodes the raw samples of a record's interval, if they

@@ -91,7 +91,9 @@ func (it *floatIterator) Seek(t msTimestamp) chunkenc.ValueType {
 	if it.i >= len(it.ts) {
 		return chunkenc.ValNone
 	}
-	if it.ts[it.i] < t {
+	if it.ts[it.i] < t && it.i+1 < len(it.ts) && it.ts[it.i+1] >= t {
+		it.i++ // PromQL's next step: the next sample, without a search
+	} else if it.ts[it.i] < t {
 		rest := it.ts[it.i:]
 		it.i += sort.Search(len(rest), func(k int) bool { return rest[k] >= t })
 	}
