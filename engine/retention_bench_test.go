@@ -56,7 +56,7 @@ func BenchmarkRetentionRewrite(b *testing.B) { benchRetention(b, true) }
 
 func benchRetention(b *testing.B, mixed bool) {
 	const nSeries, perDay, days = 1000, 1440, 4 // 1-minute samples
-	var samples, bytes uint64
+	var samples, bytes, parts, nSer uint64
 	var elapsed time.Duration
 	for range b.N {
 		b.StopTimer()
@@ -70,9 +70,13 @@ func benchRetention(b *testing.B, mixed bool) {
 		b.StopTimer()
 		samples += db.m.retentionSamples.Load()
 		bytes += db.m.retentionBytes.Load()
+		parts += db.m.retentionPartitions.Load() + db.m.retentionRewrites.Load()
+		nSer += db.m.retentionSeries.Load()
 		must(b, db.Close())
 	}
 	b.ReportMetric(float64(samples)/elapsed.Seconds(), "samples/s")
 	b.ReportMetric(float64(bytes)/elapsed.Seconds()/1e6, "MB/s")
 	b.ReportMetric(float64(samples)/float64(b.N), "samples/op")
+	b.ReportMetric(float64(parts)/elapsed.Seconds(), "partitions/s")
+	b.ReportMetric(float64(nSer)/elapsed.Seconds(), "series/s")
 }
