@@ -322,7 +322,7 @@ func (h *InfluxHandler) createBucket(w http.ResponseWriter, r *http.Request) {
 		}
 		known = known || b.db == db
 	}
-	pol := RetentionPolicy{Name: rp, ReplicaN: 1, Default: !known || rp == "autogen"}
+	pol := RetentionPolicy{Name: rp, ReplicaN: 1, Default: !known}
 	if req.RetentionRules != nil && len(*req.RetentionRules) == 1 {
 		rule := (*req.RetentionRules)[0]
 		pol.Duration = time.Duration(rule.EverySeconds) * time.Second
