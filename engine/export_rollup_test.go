@@ -14,3 +14,6 @@ func (c *crashFS) SetBeforeSync(fn func(n int, path string)) { c.beforeSync = fn
 
 // Kill cuts the power: every later operation fails.
 func (c *crashFS) Kill() { c.kill() }
+
+// RaceEnabled reports whether the race detector is on.
+const RaceEnabled = raceEnabled

@@ -474,7 +474,7 @@ func rlCovered(ds []rlDelete, k rlKey) bool {
 // scratch without a cut.
 func TestRollupPowerLossAtEverySyncPoint(t *testing.T) {
 	steps := 30
-	if testing.Short() {
+	if testing.Short() || engine.RaceEnabled { // the race detector makes it ten times slower
 		steps = 16
 	}
 	ref := &rlRun{steps: steps}
