@@ -14,7 +14,11 @@ func (e *Executor) explain(s *ql.ExplainStatement, p Params) ([]*Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs, err := s.Statement.RewriteFields(&mapper{e: e, sc: sc, fd: map[string]mapperEntry{}})
+	mp := &mapper{e: e, sc: sc, fd: map[string]mapperEntry{}}
+	rs, err := s.Statement.RewriteFields(mp)
+	if err == nil {
+		err = mp.err
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -116,7 +116,8 @@ type input struct {
 type mapper struct {
 	e  *Executor
 	sc *schema
-	fd map[string]mapperEntry
+	fd  map[string]mapperEntry
+	err error // the first failure to list a measurement's series
 }
 
 type mapperEntry struct {
@@ -144,7 +145,10 @@ func (m *mapper) measurementInfo(name string) mapperEntry {
 	}
 	me := mapperEntry{fields: map[string]ql.DataType{}, dims: map[string]struct{}{}}
 	if ms := m.sc.meas[name]; ms != nil {
-		refs, _ := m.e.seriesOf(m.sc.db, ms, nil, nil, minTime, maxTime)
+		refs, err := m.e.seriesOf(m.sc.db, ms, nil, nil, minTime, maxTime)
+		if err != nil && m.err == nil {
+			m.err = err
+		}
 		for _, r := range refs {
 			if _, ok := me.fields[r.field]; !ok {
 				me.fields[r.field] = dataType(r.typ)

@@ -30,9 +30,8 @@ type plan struct {
 	// selectorTime: one selector and no GROUP BY time(): rows carry the
 	// selected point's time.
 	selectorTime bool
-	multi        int // index in aggs of a multi-row function, or -1
+	multi        int  // index in aggs of a multi-row function, or -1
 	tagsOnly     bool // a raw SELECT of tags only: no rows
-	fieldCond    bool
 }
 
 // transforms are the functions applied to a sequence of points.
@@ -53,7 +52,11 @@ func (e *Executor) selectRows(ctx context.Context, s *ql.SelectStatement, p Para
 	if err != nil {
 		return nil, err
 	}
-	rs, err := s.RewriteFields(&mapper{e: e, sc: sc, fd: map[string]mapperEntry{}})
+	mp := &mapper{e: e, sc: sc, fd: map[string]mapperEntry{}}
+	rs, err := s.RewriteFields(mp)
+	if err == nil {
+		err = mp.err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -75,14 +78,18 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 		return nil, err
 	}
 	pl := &plan{stmt: s, cond: cond, minT: max(tr.MinTimeNano(), minTime), maxT: min(tr.MaxTimeNano(), maxTime),
-		boundedMin: !tr.Min.IsZero(), aggOf: map[*ql.Call]int{}, multi: -1, columns: s.ColumnNames()}
+		boundedMin: !tr.Min.IsZero(), aggOf: map[*ql.Call]int{}, multi: -1}
 	iv, err := s.GroupByInterval()
 	if err != nil {
 		return nil, err
 	}
-	off, err := s.GroupByOffset()
-	if err != nil {
-		return nil, err
+	var off time.Duration
+	if iv > 0 {
+		if off, err = s.GroupByOffset(); err != nil {
+			return nil, err
+		}
+	} else if hasTimeDimension(s) {
+		return nil, fmt.Errorf("time dimension must have a positive duration")
 	}
 	pl.interval, pl.offset = int64(iv), int64(off)
 	if s.Location != nil {
@@ -102,6 +109,7 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 	if err := pl.collectCalls(); err != nil {
 		return nil, err
 	}
+	pl.columns = s.ColumnNames() // after collectCalls: it assumes valid arguments
 	if pl.aggregated && pl.interval > 0 && tr.Max.IsZero() {
 		pl.maxT = now.UnixNano()
 	}
@@ -109,6 +117,15 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 		pl.maxT = pl.minT - 1 // empty
 	}
 	return pl, nil
+}
+
+func hasTimeDimension(s *ql.SelectStatement) bool {
+	for _, d := range s.Dimensions {
+		if c, ok := d.Expr.(*ql.Call); ok && c.Name == "time" {
+			return true
+		}
+	}
+	return false
 }
 
 // collectCalls finds the innermost aggregate calls and checks the mix of
