@@ -114,8 +114,8 @@ type input struct {
 // mapper answers influxql.FieldMapper for RewriteFields: the fields and
 // tag keys of the measurements of a database.
 type mapper struct {
-	e  *Executor
-	sc *schema
+	e   *Executor
+	sc  *schema
 	fd  map[string]mapperEntry
 	err error // the first failure to list a measurement's series
 }
