@@ -160,6 +160,11 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][][]point, bool) {
 			}
 		}
 	}
+	for k := range pl.aggs {
+		if pl.foldSummaries(g, ws, aggs, k) {
+			found = true
+		}
+	}
 	res := make([][][]point, ws.n)
 	for w := range res {
 		res[w] = make([][]point, len(pl.aggs))

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	ql "github.com/influxdata/influxql"
@@ -51,6 +52,9 @@ type Options struct {
 	MaxPoints int64
 	// Timeout bounds each statement. Default 30s.
 	Timeout time.Duration
+	// DisableSummaries makes aggregates decode every sample instead of
+	// taking whole blocks from their summaries (for comparison).
+	DisableSummaries bool
 	// Now returns the time now() means. Default time.Now.
 	Now func() time.Time
 }
@@ -87,7 +91,14 @@ func (o *Options) ensureDefaults() {
 type Executor struct {
 	st   Storage
 	opts Options
+	// summaryBlocks counts the blocks aggregates took from their
+	// summaries instead of decoding them.
+	summaryBlocks atomic.Int64
 }
+
+// SummaryBlocks returns how many blocks aggregates have taken whole from
+// their summaries since the Executor was made.
+func (e *Executor) SummaryBlocks() int64 { return e.summaryBlocks.Load() }
 
 // New returns an Executor over st.
 func New(st Storage, opts Options) *Executor {
