@@ -63,7 +63,11 @@ func NewInfluxHandler(app Appender, opts InfluxOptions) (*InfluxHandler, error) 
 func (h *InfluxHandler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/write", h.recovered(func(w http.ResponseWriter, r *http.Request) { h.serveWrite(w, r, apiV1) }))
 	mux.HandleFunc("/api/v2/write", h.recovered(func(w http.ResponseWriter, r *http.Request) { h.serveWrite(w, r, apiV2) }))
-	mux.HandleFunc("/query", h.recovered(h.serveQuery))
+	var query http.Handler = h.recovered(h.serveQuery)
+	if h.opts.QueryLimit != nil {
+		query = h.opts.QueryLimit(query)
+	}
+	mux.Handle("/query", query)
 	mux.HandleFunc("/ping", h.recovered(h.servePing))
 	mux.HandleFunc("/health", h.recovered(h.serveHealth))
 }

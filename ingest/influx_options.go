@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +47,10 @@ type InfluxOptions struct {
 	// not answer itself (SELECT, SHOW MEASUREMENTS, TAG KEYS, ...; see
 	// query/influxql). When nil, such statements get a statement error.
 	InfluxQL StatementExecutor
+	// QueryLimit, when set, wraps the /query handler: the server passes
+	// the query API's concurrency gate (query.max_concurrent_queries), so
+	// InfluxQL and PromQL share its slots. Default none.
+	QueryLimit func(http.Handler) http.Handler
 	// Catalog, when set, learns the measurement and field of each new
 	// series key the write endpoints parse (lineproto.Options.Observer)
 	// and is synced before the write is acknowledged, so InfluxQL reads

@@ -101,10 +101,10 @@ const maxQueryBytes = 1 << 20
 
 // queryResult is one statement's result in the 1.x /query shape.
 type queryResult struct {
-	StatementID int        `json:"statement_id"`
-	Series      []querySet `json:"series,omitempty"`
-	Partial     bool       `json:"partial,omitempty"`
-	Error       string     `json:"error,omitempty"`
+	StatementID int            `json:"statement_id"`
+	Series      []querySet     `json:"series,omitempty"`
+	Partial     bool           `json:"partial,omitempty"`
+	Error       string         `json:"error,omitempty"`
 	loc         *time.Location // tz() of a SELECT: how its times are formatted
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 
 	"github.com/lightningdb/lightningdb/query/influxql"
 )
@@ -30,4 +31,17 @@ func (s *server) setupInfluxQL() (*influxql.Executor, *influxql.Catalog, error) 
 		s.log.Info("influx catalog: forgot measurements fields without series", "entries", n)
 	}
 	return ex, cat, nil
+}
+
+// limitInfluxQL makes /query hold one of the query API's slots while it
+// runs. The API is made after the InfluxDB handler, so the gate is looked
+// up per request; requests are served only once both exist.
+func (s *server) limitInfluxQL(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.queryGate == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		s.queryGate(h).ServeHTTP(w, r)
+	})
 }

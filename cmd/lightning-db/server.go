@@ -41,6 +41,9 @@ type server struct {
 	// adminGuard authenticates the admin endpoints that change data
 	// (delete_series) as writes are (--auth-tokens); admin.go.
 	adminGuard func(http.Handler) http.Handler
+	// queryGate is the query API's concurrency gate (query.Limit), set by
+	// registerQuery; /query (InfluxQL) holds a slot of it too.
+	queryGate func(http.Handler) http.Handler
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -144,6 +147,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		Databases:         s.ret.store.Databases(),
 		InfluxQL:          iql,     // SELECT and SHOW on /query (query/influxql)
 		Catalog:           catalog, // measurement and field of each metric name
+		QueryLimit:        s.limitInfluxQL,
 	})
 	if err != nil {
 		return fmt.Errorf("influx handler: %w", err)
