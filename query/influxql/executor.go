@@ -39,6 +39,11 @@ type Options struct {
 	// DBLabel is the label that carries the database (lineproto's
 	// DBLabel). Default "db".
 	DBLabel string
+	// UnlabelledDB is the database whose statements also see the series
+	// without the DBLabel label (Prometheus remote write, MQTT); InfluxDB
+	// 1.x users conventionally send Prometheus data to "prometheus".
+	// Default "prometheus".
+	UnlabelledDB string
 	// Catalog maps metric names back to measurements and fields. Nil:
 	// every series reads as measurement <metric name>, field "value".
 	Catalog *Catalog
@@ -61,7 +66,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults described on Options.
 func DefaultOptions() Options {
-	return Options{DBLabel: "db", MaxSeries: 100_000, MaxSamples: 50_000_000, MaxPoints: 10_000_000,
+	return Options{DBLabel: "db", UnlabelledDB: "prometheus", MaxSeries: 100_000, MaxSamples: 50_000_000, MaxPoints: 10_000_000,
 		Timeout: 30 * time.Second, Now: time.Now}
 }
 
@@ -69,6 +74,9 @@ func (o *Options) ensureDefaults() {
 	def := DefaultOptions()
 	if o.DBLabel == "" {
 		o.DBLabel = def.DBLabel
+	}
+	if o.UnlabelledDB == "" {
+		o.UnlabelledDB = def.UnlabelledDB
 	}
 	if o.MaxSeries <= 0 {
 		o.MaxSeries = def.MaxSeries
