@@ -192,21 +192,24 @@ func condAt(pl *plan, env *rowEnv, sd *seriesData, t int64) bool {
 }
 
 // multiRows gives the rows of distinct, top, bottom and sample: one per
-// point; top, bottom and sample keep the points' times unless GROUP BY
-// time() is given.
+// point; top, bottom and sample keep the points' times, GROUP BY time()
+// or not, as InfluxDB does.
 func multiRows(pl *plan, ws windows, res [][][]point) [][]any {
 	var out [][]any
 	sp := pl.aggs[pl.multi]
 	for i := int64(0); i < ws.n; i++ {
 		for _, p := range res[i][pl.multi] {
 			t := ws.time(i)
-			if sp.name != "distinct" && pl.interval == 0 {
+			if sp.name != "distinct" {
 				t = p.t
 			}
 			row := []any{Time(t)}
 			env := &winEnv{pl: pl, res: [][]point{{p}}, sel: &p}
 			for _, f := range pl.stmt.Fields {
 				row = append(row, evalExpr(f.Expr, env))
+			}
+			for _, t := range sp.tags { // the columns ColumnNames adds for top(f, tag, n)
+				row = append(row, p.s.tagValue(t))
 			}
 			out = append(out, row)
 		}
