@@ -216,10 +216,10 @@ func (a *selectAgg) add(t int64, c *col, i int, s *seriesData) {
 			better = less(c, i, a.c, a.i) || !less(a.c, a.i, c, i) && t < a.p.t
 		case "max":
 			better = less(a.c, a.i, c, i) || !less(c, i, a.c, a.i) && t < a.p.t
-		case "first":
-			better = t < a.p.t
-		case "last":
-			better = t > a.p.t
+		case "first": // at equal times the higher value, as InfluxDB's reducer
+			better = t < a.p.t || t == a.p.t && less(a.c, a.i, c, i)
+		case "last": // at equal times the higher value
+			better = t > a.p.t || t == a.p.t && less(a.c, a.i, c, i)
 		}
 	}
 	if better {
