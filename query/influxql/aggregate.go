@@ -139,15 +139,17 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][][]point, bool) {
 			}
 			var env *rowEnv
 			if pl.cond != nil {
-				env = &rowEnv{sd: sd, at: map[string]int{}}
+				env = newRowEnv(sd)
 			}
 			for i, t := range c.ts {
 				w := ws.index(t)
 				if w < 0 || w >= ws.n {
 					continue
 				}
-				if env != nil && !condAt(pl, env, sd, t) {
-					continue
+				if env != nil {
+					if env.seek(t); !truthy(evalExpr(pl.cond, env)) {
+						continue
+					}
 				}
 				if aggs[w] == nil {
 					aggs[w] = make([]aggregator, len(pl.aggs))
@@ -177,18 +179,6 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][][]point, bool) {
 		}
 	}
 	return res, found
-}
-
-// condAt evaluates the WHERE condition on the series' fields at t.
-func condAt(pl *plan, env *rowEnv, sd *seriesData, t int64) bool {
-	env.t = t
-	clear(env.at)
-	for name, c := range sd.cols {
-		if i := c.at(t); i >= 0 {
-			env.at[name] = i
-		}
-	}
-	return truthy(evalExpr(pl.cond, env))
 }
 
 // multiRows gives the rows of distinct, top, bottom and sample: one per
