@@ -17,11 +17,15 @@ func (s *server) setupInfluxQL() (*influxql.Executor, *influxql.Catalog, error) 
 		return nil, nil, fmt.Errorf("influxql: %w", err)
 	}
 	qc := s.cfg.Query
+	maxSamples := qc.MaxSamples // InfluxQL holds what it decodes: bounded by the in-memory limit too
+	if maxSamples <= 0 || qc.MaxSamplesInMemory > 0 && int64(qc.MaxSamplesInMemory) < maxSamples {
+		maxSamples = int64(qc.MaxSamplesInMemory)
+	}
 	ex := influxql.New(s.db, influxql.Options{
 		DBLabel:    s.cfg.Influx.DBLabel,
 		Catalog:    cat,
 		MaxSeries:  qc.MaxSeries,
-		MaxSamples: qc.MaxSamples,
+		MaxSamples: maxSamples,
 		MaxPoints:  qc.MaxPoints,
 		Timeout:    qc.Timeout,
 	})

@@ -49,8 +49,8 @@ type Options struct {
 	Catalog *Catalog
 	// MaxSeries is the most series one statement may read. Default 100000.
 	MaxSeries int
-	// MaxSamples is the most samples one statement may read. Default 50
-	// million.
+	// MaxSamples is the most samples one statement may read (and hold:
+	// about 16 bytes each, strings more). Default 10 million.
 	MaxSamples int64
 	// MaxPoints is the most output values (rows times columns) and GROUP
 	// BY time() windows one statement may produce. Default 10 million.
@@ -66,7 +66,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults described on Options.
 func DefaultOptions() Options {
-	return Options{DBLabel: "db", UnlabelledDB: "prometheus", MaxSeries: 100_000, MaxSamples: 50_000_000, MaxPoints: 10_000_000,
+	return Options{DBLabel: "db", UnlabelledDB: "prometheus", MaxSeries: 100_000, MaxSamples: 10_000_000, MaxPoints: 10_000_000,
 		Timeout: 30 * time.Second, Now: time.Now}
 }
 
