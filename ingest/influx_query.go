@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"crypto/subtle"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -142,9 +144,15 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, v1Error{Error: err.Error()})
 		return
 	}
+	stmts := splitStatements(q)
+	parsed, err := h.parseInfluxQL(r, q, stmts)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
+		return
+	}
 	var results []queryResult
-	for i, s := range splitStatements(q) {
-		res, err := h.runStatement(r, s, i)
+	for i, s := range stmts {
+		res, err := h.runStatement(r, s, parsed[i], i)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
 			return
@@ -154,8 +162,56 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	out.write(w, results)
 }
 
-// runStatement runs statement number id; the error is a parse error.
-func (h *InfluxHandler) runStatement(r *http.Request, s string, id int) (queryResult, error) {
+// parseInfluxQL parses, before any statement runs (as InfluxDB does), the
+// statements the handler does not answer itself; their entries are nil
+// in the result. A parse error is reported as the InfluxQL parser reports
+// it on the whole query, so its position counts from the query's start.
+// The params form value binds $name parameters (a JSON object).
+func (h *InfluxHandler) parseInfluxQL(r *http.Request, q string, stmts []string) ([]ql.Statement, error) {
+	out := make([]ql.Statement, len(stmts))
+	if h.opts.InfluxQL == nil {
+		return out, nil
+	}
+	var params map[string]any
+	if ps := r.FormValue("params"); ps != "" {
+		if err := json.Unmarshal([]byte(ps), &params); err != nil {
+			return nil, fmt.Errorf("params: %w", err)
+		}
+	}
+	for i, s := range stmts {
+		if h.answersItself(s) {
+			continue
+		}
+		p := ql.NewParser(strings.NewReader(s))
+		p.SetParams(params)
+		st, err := p.ParseStatement()
+		if err != nil {
+			if _, qerr := ql.ParseQuery(q); qerr != nil && params == nil {
+				return nil, qerr
+			}
+			return nil, err
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+// answersItself reports whether the handler answers s without InfluxQL:
+// database, retention policy and deletion statements.
+func (h *InfluxHandler) answersItself(s string) bool {
+	if _, ok, _ := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
+		return true
+	}
+	if _, ok, _ := parseDeleteStatement(s, time.Unix(0, h.opts.Now())); ok {
+		return true
+	}
+	kind, _, err := parseStatement(s)
+	return err != nil || kind != stmtOther
+}
+
+// runStatement runs statement number id (stmt: its InfluxQL parse when
+// the handler does not answer it itself); the error is a parse error.
+func (h *InfluxHandler) runStatement(r *http.Request, s string, stmt ql.Statement, id int) (queryResult, error) {
 	res := queryResult{StatementID: id}
 	if rp, ok, err := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
 		if err != nil {
@@ -181,31 +237,27 @@ func (h *InfluxHandler) runStatement(r *http.Request, s string, id int) (queryRe
 			set.Values = append(set.Values, []any{n})
 		}
 		res.Series = []querySet{set}
-	case h.opts.InfluxQL != nil:
-		return h.execInfluxQL(r, s, id)
+	case stmt != nil:
+		return h.execInfluxQL(r, stmt, id), nil
 	default:
 		res.Error = "statement not supported: " + s
 	}
 	return res, nil
 }
 
-// execInfluxQL parses s with the InfluxQL parser and runs it.
-func (h *InfluxHandler) execInfluxQL(r *http.Request, s string, id int) (queryResult, error) {
+// execInfluxQL runs a parsed InfluxQL statement.
+func (h *InfluxHandler) execInfluxQL(r *http.Request, stmt ql.Statement, id int) queryResult {
 	res := queryResult{StatementID: id}
-	stmt, err := ql.ParseStatement(s)
-	if err != nil {
-		return res, err
-	}
 	out := h.opts.InfluxQL.Execute(r.Context(), stmt, influxql.Params{DB: r.FormValue("db"), RP: r.FormValue("rp")})
 	if out.Err != nil {
 		res.Error = out.Err.Error()
-		return res, nil
+		return res
 	}
 	res.loc = out.Location
 	for _, row := range out.Series {
 		res.Series = append(res.Series, querySet{Name: row.Name, Tags: row.Tags, Columns: row.Columns, Values: row.Values, Partial: row.Partial})
 	}
-	return res, nil
+	return res
 }
 
 // createDatabaseWith makes the WITH clause of CREATE DATABASE the
