@@ -16,6 +16,7 @@ import (
 
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
+	"github.com/lightningdb/lightningdb/query/influxql"
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
 	"github.com/lightningdb/lightningdb/remote"
 )
@@ -44,6 +45,8 @@ type server struct {
 	// queryGate is the query API's concurrency gate (query.Limit), set by
 	// registerQuery; /query (InfluxQL) holds a slot of it too.
 	queryGate func(http.Handler) http.Handler
+	// catalog is the InfluxQL measurement catalog (influxql.go).
+	catalog *influxql.Catalog
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -116,6 +119,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer cancel()
 	herr := srv.Shutdown(sctx)
 	merr := mq.close() // before the engine closes: pending MQTT commits finish first
+	merr = errors.Join(merr, s.catalog.Sync()) // fields MQTT lines taught it (influxql.go)
 	derr := s.ds.close()
 	ferr := s.db.Flush(sctx)
 	cerr := s.db.Close()
@@ -129,6 +133,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	if err != nil {
 		return err
 	}
+	s.catalog = catalog
 	influx, err := ingest.NewInfluxHandler(s.db, ingest.InfluxOptions{
 		Lines: lineproto.Options{
 			Separator:       s.cfg.Influx.Separator,

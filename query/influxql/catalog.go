@@ -94,6 +94,9 @@ func (c *Catalog) add(db, metric string, f Field) bool {
 // database db was stored as the series named metric. Known fields cost one
 // read-locked map lookup.
 func (c *Catalog) ObserveField(db, metric, measurement, field []byte) {
+	if c == nil {
+		return
+	}
 	f := Field{Measurement: string(measurement), Field: string(field)}
 	c.mu.RLock()
 	known := slices.Contains(c.m[string(db)+"\xff"+string(metric)], f)
