@@ -16,8 +16,8 @@ import (
 
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
-	"github.com/lightningdb/lightningdb/query/influxql"
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
+	"github.com/lightningdb/lightningdb/query/influxql"
 	"github.com/lightningdb/lightningdb/remote"
 )
 
@@ -119,7 +119,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer cancel()
 	herr := srv.Shutdown(sctx)
 	merr := mq.close() // before the engine closes: pending MQTT commits finish first
-	merr = errors.Join(merr, s.catalog.Sync()) // fields MQTT lines taught it (influxql.go)
+	// The catalog fields MQTT lines taught (influxql.go).
+	merr = errors.Join(merr, s.catalog.Sync())
 	derr := s.ds.close()
 	ferr := s.db.Flush(sctx)
 	cerr := s.db.Close()
