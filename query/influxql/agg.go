@@ -78,6 +78,9 @@ func parseAgg(c *ql.Call) (aggSpec, error) {
 	want := 1
 	switch c.Name {
 	case "top", "bottom":
+		if len(c.Args) < 2 {
+			return sp, fmt.Errorf("invalid number of arguments for %s, expected at least 2, got %d", c.Name, len(c.Args))
+		}
 		for _, a := range c.Args[1 : len(c.Args)-1] {
 			r, ok := a.(*ql.VarRef)
 			if !ok {

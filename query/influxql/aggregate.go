@@ -2,6 +2,7 @@ package influxql
 
 import (
 	"fmt"
+	"math"
 	"sort"
 
 	ql "github.com/influxdata/influxql"
@@ -24,11 +25,18 @@ func (pl *plan) windows(first int64) (windows, error) {
 		lo = first
 	}
 	start := pl.windowStart(lo)
+	if start > lo { // wrapped around near the smallest time
+		start = lo
+	}
 	if pl.maxT < start {
 		return windows{start: start, every: pl.interval}, nil
 	}
-	n := (pl.maxT-start)/pl.interval + 1
-	return windows{start: start, every: pl.interval, n: n}, nil
+	// Unsigned: the span of extreme bounds overflows int64.
+	n := (uint64(pl.maxT)-uint64(start))/uint64(pl.interval) + 1
+	if n > math.MaxInt32 {
+		return windows{}, fmt.Errorf("%w: (%d windows)", ErrTooManyBuckets, n)
+	}
+	return windows{start: start, every: pl.interval, n: int64(n)}, nil
 }
 
 // windowStart is the start of the window holding t.
@@ -46,7 +54,10 @@ func (w windows) index(t int64) int64 {
 	if w.every == 0 {
 		return 0
 	}
-	return (t - w.start) / w.every
+	if t < w.start {
+		return -1
+	}
+	return int64((uint64(t) - uint64(w.start)) / uint64(w.every)) // unsigned: no overflow
 }
 
 func (w windows) time(i int64) int64 {

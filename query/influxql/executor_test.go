@@ -112,3 +112,18 @@ func TestUnlabelledSeries(t *testing.T) {
 		t.Errorf("no db: %s", got)
 	}
 }
+
+// TestExtremeTimeBounds: bounds at the ends of the time range, with a
+// zone, neither wrap around nor panic.
+func TestExtremeTimeBounds(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	for _, q := range []string{
+		`SELECT mean(usage_idle) FROM cpu WHERE time >= -9223372036854775806 GROUP BY time(1h) tz('Asia/Tokyo')`,
+		`SELECT mean(usage_idle) FROM cpu WHERE time >= -9223372036854775806 AND time <= 9223372036854775806 GROUP BY time(1ms)`,
+		`SELECT count(usage_idle) FROM cpu WHERE time <= 9223372036854775806 GROUP BY time(1000000000000000000ns, 999999999999999999ns)`,
+	} {
+		if got := run(t, e, "t", q); !strings.HasPrefix(got, "error: max-select-buckets") && !strings.HasPrefix(got, "{") {
+			t.Errorf("%s: %s", q, got)
+		}
+	}
+}
