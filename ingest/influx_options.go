@@ -52,9 +52,9 @@ type InfluxOptions struct {
 	// InfluxQL and PromQL share its slots. Default none.
 	QueryLimit func(http.Handler) http.Handler
 	// Catalog, when set, learns the measurement and field of each new
-	// series key the write endpoints parse (lineproto.Options.Observer)
-	// and is synced before the write is acknowledged, so InfluxQL reads
-	// map metric names back to measurements and fields.
+	// series key the write endpoints parse (lineproto.Options.Observer),
+	// once the write is appended (influx_catalog.go), and is synced then,
+	// so InfluxQL reads map metric names back to measurements and fields.
 	Catalog FieldCatalog
 	// RetentionPolicies, when set, answers CREATE/ALTER/DROP RETENTION
 	// POLICY and SHOW RETENTION POLICIES on /query.
@@ -113,9 +113,6 @@ func (o *InfluxOptions) ensureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = def.Logger
-	}
-	if o.Catalog != nil && o.Lines.Observer == nil {
-		o.Lines.Observer = o.Catalog
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 // server was down or since the catalog was written), and returns the
 // executor that answers InfluxQL on /query.
 func (s *server) setupInfluxQL() (*influxql.Executor, *influxql.Catalog, error) {
-	cat, err := influxql.OpenCatalog(s.cfg.DataDir)
+	cat, err := influxql.OpenCatalog(s.cfg.DataDir, influxql.CatalogOptions{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("influxql: %w", err)
 	}

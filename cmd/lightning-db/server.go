@@ -120,7 +120,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	herr := srv.Shutdown(sctx)
 	merr := mq.close() // before the engine closes: pending MQTT commits finish first
 	// The catalog fields MQTT lines taught (influxql.go).
-	merr = errors.Join(merr, s.catalog.Sync())
+	merr = errors.Join(merr, s.catalog.Flush())
 	derr := s.ds.close()
 	ferr := s.db.Flush(sctx)
 	cerr := s.db.Close()
