@@ -150,6 +150,16 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
 		return
 	}
+	if out.chunked && !out.csv { // each statement's chunks are sent as it completes
+		cw := out.startChunks(w)
+		for i, s := range stmts {
+			res, _ := h.runStatement(r, s, parsed[i], i) // parse errors were found above
+			if !cw.write(res) {
+				return // the client went away
+			}
+		}
+		return
+	}
 	var results []queryResult
 	for i, s := range stmts {
 		res, err := h.runStatement(r, s, parsed[i], i)
@@ -162,16 +172,13 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	out.write(w, results)
 }
 
-// parseInfluxQL parses, before any statement runs (as InfluxDB does), the
-// statements the handler does not answer itself; their entries are nil
-// in the result. A parse error is reported as the InfluxQL parser reports
+// parseInfluxQL parses every statement before any runs (as InfluxDB
+// does): the handler's own with its parsers, the others with InfluxQL's
+// (their entries in the result; nil for the handler's own). A parse error is reported as the InfluxQL parser reports
 // it on the whole query, so its position counts from the query's start.
 // The params form value binds $name parameters (a JSON object).
 func (h *InfluxHandler) parseInfluxQL(r *http.Request, q string, stmts []string) ([]ql.Statement, error) {
 	out := make([]ql.Statement, len(stmts))
-	if h.opts.InfluxQL == nil {
-		return out, nil
-	}
 	var params map[string]any
 	if ps := r.FormValue("params"); ps != "" {
 		if err := json.Unmarshal([]byte(ps), &params); err != nil {
@@ -179,8 +186,14 @@ func (h *InfluxHandler) parseInfluxQL(r *http.Request, q string, stmts []string)
 		}
 	}
 	for i, s := range stmts {
-		if h.answersItself(s) {
+		if ok, err := h.answersItself(s); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
 			continue
+		}
+		if h.opts.InfluxQL == nil {
+			continue // answered "statement not supported"
 		}
 		p := ql.NewParser(strings.NewReader(s))
 		p.SetParams(params)
@@ -196,17 +209,18 @@ func (h *InfluxHandler) parseInfluxQL(r *http.Request, q string, stmts []string)
 	return out, nil
 }
 
-// answersItself reports whether the handler answers s without InfluxQL:
-// database, retention policy and deletion statements.
-func (h *InfluxHandler) answersItself(s string) bool {
-	if _, ok, _ := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
-		return true
+// answersItself reports whether the handler answers s without InfluxQL
+// (database, retention policy and deletion statements), and the parse
+// error of such a statement.
+func (h *InfluxHandler) answersItself(s string) (bool, error) {
+	if _, ok, err := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
+		return true, err
 	}
-	if _, ok, _ := parseDeleteStatement(s, time.Unix(0, h.opts.Now())); ok {
-		return true
+	if _, ok, err := parseDeleteStatement(s, time.Unix(0, h.opts.Now())); ok {
+		return true, err
 	}
 	kind, _, err := parseStatement(s)
-	return err != nil || kind != stmtOther
+	return err != nil || kind != stmtOther, err
 }
 
 // runStatement runs statement number id (stmt: its InfluxQL parse when
