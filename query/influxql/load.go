@@ -112,6 +112,7 @@ func (s *seriesData) tagValue(k string) string {
 type input struct {
 	name   string
 	series []*seriesData // sorted by key
+	sub    bool          // the rows of a subquery
 }
 
 // mapper answers influxql.FieldMapper for RewriteFields: the fields and
@@ -360,7 +361,7 @@ func fromRows(rows []*Row) []*input {
 	for _, r := range rows {
 		in := byName[r.Name]
 		if in == nil {
-			in = &input{name: r.Name}
+			in = &input{name: r.Name, sub: true}
 			byName[r.Name] = in
 			out = append(out, in)
 		}

@@ -98,6 +98,7 @@ func (e *Executor) raw(pl *plan, g *group) [][]any {
 			}
 		}
 	}
+	check := pl.pointCond(g)
 	for _, sd := range g.series {
 		env := newRowEnv(sd)
 		var need []int
@@ -112,7 +113,7 @@ func (e *Executor) raw(pl *plan, g *group) [][]any {
 			for _, k := range need {
 				found = found || env.at[k] >= 0
 			}
-			if !found || pl.cond != nil && !truthy(evalExpr(pl.cond, env)) {
+			if !found || check && !truthy(evalExpr(pl.cond, env)) {
 				continue
 			}
 			vals := make([]any, 1, len(pl.stmt.Fields)+1)
@@ -193,7 +194,7 @@ func (e *Executor) rawTransform(pl *plan, g *group) [][]any {
 			}
 			env := newRowEnv(sd)
 			for j, t := range col.ts {
-				if pl.cond != nil {
+				if pl.pointCond(g) {
 					if env.seek(t); !truthy(evalExpr(pl.cond, env)) {
 						continue
 					}
