@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -347,6 +348,7 @@ func (e *Executor) readRange(q *engine.Querier, id series.ID, lo, hi int64, it *
 
 // appendIter appends the iterator's points to c.
 func appendIter(c *col, it *engine.Iterator) {
+	c.ts, c.raw = slices.Grow(c.ts, it.Len()), slices.Grow(c.raw, it.Len())
 	for it.Next() {
 		t, raw := it.At()
 		c.ts = append(c.ts, t)
