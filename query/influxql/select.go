@@ -117,9 +117,7 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 	}
 	pl.columns = s.ColumnNames() // after collectCalls: it assumes valid arguments
 	pl.auxFields = usesAux(s.Fields)
-	// A reference RewriteFields did not type as a tag is a field, or an
-	// unknown name that matches no point: compared per point.
-	pl.condHasField = hasFieldRef(pl.cond, func(string) bool { return false })
+	pl.condHasField = hasFieldRef(pl.cond) // compared per point
 	pl.disableSummaries = e.opts.DisableSummaries
 	if pl.aggregated && pl.interval > 0 && tr.Max.IsZero() {
 		pl.maxT = now.UnixNano()
