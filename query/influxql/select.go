@@ -56,6 +56,9 @@ func (e *Executor) selectRows(ctx context.Context, s *ql.SelectStatement, p Para
 	if err != nil {
 		return nil, err
 	}
+	if len(sc.names) == 0 && e.opts.DatabaseExists != nil && !e.opts.DatabaseExists(db) {
+		return nil, fmt.Errorf("%w: %s", ErrDatabaseNotFound, db)
+	}
 	mp := &mapper{e: e, sc: sc, fd: map[string]mapperEntry{}}
 	rs, err := s.RewriteFields(mp)
 	if err == nil {
