@@ -78,7 +78,7 @@ func (w *winEnv) call(c *ql.Call) any {
 	if transforms[c.Name] {
 		return evalExpr(c.Args[0], w) // transformRows transforms the column
 	}
-	if k, ok := w.pl.aggOf[c]; ok && len(w.res[k]) > 0 {
+	if k, ok := w.pl.aggOf[c]; ok && w.res != nil && len(w.res[k]) > 0 {
 		return w.res[k][0].v
 	}
 	return nil
@@ -97,14 +97,19 @@ func (w *winEnv) ref(v *ql.VarRef) any {
 	return w.sel.s.tagValue(v.Val)
 }
 
-// aggregate answers a SELECT with functions for one group.
-func (e *Executor) aggregate(pl *plan, g *group, first int64) ([][]any, error) {
+// aggregate answers a SELECT with functions for one group; values is
+// how many result values the statement may still give.
+func (e *Executor) aggregate(pl *plan, g *group, first, values int64) ([][]any, error) {
 	ws, err := pl.windows(first)
 	if err != nil {
 		return nil, err
 	}
-	if ws.n > e.opts.MaxPoints {
-		return nil, fmt.Errorf("%w: (%d/%d)", ErrTooManyBuckets, ws.n, e.opts.MaxPoints)
+	if limit := min(e.opts.MaxBuckets, e.opts.MaxPoints); ws.n > limit {
+		return nil, fmt.Errorf("%w: (%d/%d)", ErrTooManyBuckets, ws.n, limit)
+	}
+	if pl.stmt.Fill != ql.NoFill && pl.multi < 0 && ws.n*int64(len(pl.columns)) > values {
+		// Refused before the rows are built: every window gets one.
+		return nil, fmt.Errorf("%w: more than %d values in the result", ErrTooManySamples, e.opts.MaxPoints)
 	}
 	res, found := e.fold(pl, g, ws)
 	if !found {
@@ -119,7 +124,7 @@ func (e *Executor) aggregate(pl *plan, g *group, first int64) ([][]any, error) {
 		env.res = res[i]
 		env.sel = nil
 		t := ws.time(i)
-		if pl.selectorTime && len(res[i][0]) > 0 {
+		if pl.selectorTime && res[i] != nil && len(res[i][0]) > 0 {
 			env.sel = &res[i][0][0]
 			t = env.sel.t
 		}
@@ -178,14 +183,15 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][][]point, bool) {
 			found = true
 		}
 	}
-	res := make([][][]point, ws.n)
+	res := make([][][]point, ws.n) // nil for windows without points
 	for w := range res {
+		if aggs[w] == nil {
+			continue
+		}
 		res[w] = make([][]point, len(pl.aggs))
 		for k := range pl.aggs {
-			if aggs[w] != nil && aggs[w][k] != nil {
+			if aggs[w][k] != nil {
 				res[w][k] = aggs[w][k].result()
-			} else if pl.aggs[k].name == "count" || pl.aggs[k].name == "count_distinct" {
-				res[w][k] = nil
 			}
 		}
 	}
@@ -199,6 +205,9 @@ func multiRows(pl *plan, ws windows, res [][][]point) [][]any {
 	var out [][]any
 	sp := pl.aggs[pl.multi]
 	for i := int64(0); i < ws.n; i++ {
+		if res[i] == nil {
+			continue
+		}
 		for _, p := range res[i][pl.multi] {
 			t := ws.time(i)
 			if sp.name != "distinct" {

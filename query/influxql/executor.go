@@ -55,6 +55,11 @@ type Options struct {
 	// MaxPoints is the most output values (rows times columns) and GROUP
 	// BY time() windows one statement may produce. Default 10 million.
 	MaxPoints int64
+	// MaxBuckets is the most GROUP BY time() windows of one statement
+	// (InfluxDB's max-select-buckets; each costs memory even when empty,
+	// as fill() answers every window). Default 100,000: Grafana asks for
+	// about as many windows as the panel is wide.
+	MaxBuckets int64
 	// Timeout bounds each statement. Default 30s.
 	Timeout time.Duration
 	// DatabaseExists, when set, tells a SELECT on a database without any
@@ -71,7 +76,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults described on Options.
 func DefaultOptions() Options {
-	return Options{DBLabel: "db", UnlabelledDB: "prometheus", MaxSeries: 100_000, MaxSamples: 10_000_000, MaxPoints: 10_000_000,
+	return Options{DBLabel: "db", UnlabelledDB: "prometheus", MaxSeries: 100_000, MaxSamples: 10_000_000, MaxPoints: 10_000_000, MaxBuckets: 100_000,
 		Timeout: 30 * time.Second, Now: time.Now}
 }
 
@@ -91,6 +96,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.MaxPoints <= 0 {
 		o.MaxPoints = def.MaxPoints
+	}
+	if o.MaxBuckets <= 0 {
+		o.MaxBuckets = def.MaxBuckets
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = def.Timeout
