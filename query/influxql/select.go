@@ -394,4 +394,3 @@ func firstTime(inputs []*input) int64 {
 	}
 	return first
 }
-
