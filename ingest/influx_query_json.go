@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/lightningdb/lightningdb/query/influxql"
 )
@@ -53,28 +54,25 @@ func (o queryOutput) streamSet(bw *bufio.Writer, s querySet, r queryResult) {
 	bw.Write(head[:len(head)-1])
 	if len(s.Values) > 0 {
 		bw.WriteString(`,"values":[`)
-		var row []any
+		var buf []byte
 		for k, vals := range s.Values {
 			if k > 0 {
-				bw.WriteByte(',')
+				buf = append(buf, ',')
 			}
-			row = append(row[:0], vals...)
-			for x, v := range row {
-				switch v := v.(type) {
-				case influxql.Time:
-					row[x] = o.formatTime(int64(v), r.loc)
-				case float64:
-					if math.IsNaN(v) || math.IsInf(v, 0) { // JSON has no NaN: null, as a missing value
-						row[x] = nil
-					}
+			buf = append(buf, '[')
+			for x, v := range vals {
+				if x > 0 {
+					buf = append(buf, ',')
 				}
+				buf = o.appendValue(buf, v, r.loc)
 			}
-			b, err := json.Marshal(row)
-			if err != nil {
-				b = []byte("null")
+			buf = append(buf, ']')
+			if len(buf) >= 16<<10 {
+				bw.Write(buf)
+				buf = buf[:0]
 			}
-			bw.Write(b)
 		}
+		bw.Write(buf)
 		bw.WriteByte(']')
 	}
 	if s.Partial {
@@ -91,4 +89,60 @@ func writeFields(bw *bufio.Writer, obj []byte) {
 		bw.WriteByte(',')
 		bw.Write(inner)
 	}
+}
+
+// appendValue appends v as encoding/json writes it (times formatted per
+// the epoch parameter, NaN and infinities as null, as JSON has none)
+// without allocating for numbers and times.
+func (o queryOutput) appendValue(b []byte, v any, loc *time.Location) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...)
+	case influxql.Time:
+		if o.epoch > 0 {
+			return strconv.AppendInt(b, int64(x)/o.epoch, 10)
+		}
+		t := time.Unix(0, int64(x)).UTC()
+		if loc != nil {
+			t = t.In(loc)
+		}
+		b = append(b, '"')
+		b = t.AppendFormat(b, time.RFC3339Nano)
+		return append(b, '"')
+	case float64:
+		return appendFloat(b, x)
+	case int64:
+		return strconv.AppendInt(b, x, 10)
+	case uint64:
+		return strconv.AppendUint(b, x, 10)
+	case int:
+		return strconv.AppendInt(b, int64(x), 10)
+	case bool:
+		return strconv.AppendBool(b, x)
+	}
+	j, err := json.Marshal(v) // strings (escaped as encoding/json does) and the rest
+	if err != nil {
+		return append(b, "null"...)
+	}
+	return append(b, j...)
+}
+
+// appendFloat formats f as encoding/json does (its floatEncoder), null
+// for NaN and infinities.
+func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' { // e-09 to e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
