@@ -168,6 +168,7 @@ func (h *InfluxHandler) write(ctx context.Context, w http.ResponseWriter, v api,
 	res := st.parser.Parse(&st.batch, body, db, h.opts.Now(), prec)
 	var ar series.AppendResult
 	if st.batch.Len() > 0 {
+		h.syncCatalog()
 		var err error
 		ar, err = h.app.Append(ctx, &st.batch)
 		if err != nil {
@@ -202,6 +203,19 @@ func (h *InfluxHandler) account(st *writeState, res lineproto.Result, ar series.
 	h.c.samplesAccepted.Add(int64(ar.Accepted))
 	h.c.samplesRejected.Add(int64(st.batch.Samples() - ar.Accepted))
 	return rejected
+}
+
+// syncCatalog persists the fields the parser told the catalog of, before
+// the write is acknowledged. A failure is logged: the write goes on, and
+// reads of its new fields fall back to the default mapping until the
+// catalog syncs.
+func (h *InfluxHandler) syncCatalog() {
+	if h.opts.Catalog == nil {
+		return
+	}
+	if err := h.opts.Catalog.Sync(); err != nil {
+		h.opts.Logger.Error("influx catalog sync failed", "err", err)
+	}
 }
 
 func compactInts(s []int) []int {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,10 +42,15 @@ type InfluxOptions struct {
 	// MaxDatabases bounds the set of databases remembered from CREATE
 	// DATABASE and writes. Default 1024.
 	MaxDatabases int
-	// Query, when set, answers /query requests holding statements other
-	// than CREATE DATABASE and SHOW DATABASES. When nil, such statements
-	// get a statement error.
-	Query func(w http.ResponseWriter, r *http.Request)
+	// InfluxQL, when set, answers the /query statements the handler does
+	// not answer itself (SELECT, SHOW MEASUREMENTS, TAG KEYS, ...; see
+	// query/influxql). When nil, such statements get a statement error.
+	InfluxQL StatementExecutor
+	// Catalog, when set, learns the measurement and field of each new
+	// series key the write endpoints parse (lineproto.Options.Observer)
+	// and is synced before the write is acknowledged, so InfluxQL reads
+	// map metric names back to measurements and fields.
+	Catalog FieldCatalog
 	// RetentionPolicies, when set, answers CREATE/ALTER/DROP RETENTION
 	// POLICY and SHOW RETENTION POLICIES on /query.
 	RetentionPolicies RetentionPolicies
@@ -104,6 +108,9 @@ func (o *InfluxOptions) ensureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = def.Logger
+	}
+	if o.Catalog != nil && o.Lines.Observer == nil {
+		o.Lines.Observer = o.Catalog
 	}
 }
 

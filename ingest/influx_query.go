@@ -7,6 +7,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	ql "github.com/influxdata/influxql"
+
+	"github.com/lightningdb/lightningdb/query/influxql"
 )
 
 // databases is the set SHOW DATABASES lists: names from CREATE DATABASE
@@ -99,19 +103,24 @@ const maxQueryBytes = 1 << 20
 type queryResult struct {
 	StatementID int        `json:"statement_id"`
 	Series      []querySet `json:"series,omitempty"`
+	Partial     bool       `json:"partial,omitempty"`
 	Error       string     `json:"error,omitempty"`
+	loc         *time.Location // tz() of a SELECT: how its times are formatted
 }
 
 type querySet struct {
-	Name    string   `json:"name,omitempty"`
-	Columns []string `json:"columns"`
-	Values  [][]any  `json:"values,omitempty"`
+	Name    string            `json:"name,omitempty"`
+	Tags    map[string]string `json:"tags,omitempty"`
+	Columns []string          `json:"columns"`
+	Values  [][]any           `json:"values,omitempty"`
+	Partial bool              `json:"partial,omitempty"`
 }
 
-// serveQuery answers CREATE DATABASE and SHOW DATABASES, the statements
-// agents send before writing. Other statements go to InfluxOptions.Query
-// when set, or get a statement error (HTTP 200, as InfluxDB answers
-// statement failures).
+// serveQuery answers /query: CREATE DATABASE, SHOW DATABASES, retention
+// policy and deletion statements itself, the rest through
+// InfluxOptions.InfluxQL. Statement failures are statement errors (HTTP
+// 200), as InfluxDB answers them; a statement that does not parse fails
+// the request with 400.
 func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
@@ -128,49 +137,75 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, v1Error{Error: `missing required parameter "q"`})
 		return
 	}
-	stmts := splitStatements(q)
+	out, err := newQueryOutput(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, v1Error{Error: err.Error()})
+		return
+	}
 	var results []queryResult
-	for i, s := range stmts {
-		res := queryResult{StatementID: i}
-		if rp, ok, err := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
-			if err != nil {
-				writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
-				return
-			}
-			res = h.execRP(r, rp, i)
-			results = append(results, res)
-			continue
-		}
-		if del, ok, err := parseDeleteStatement(s, time.Unix(0, h.opts.Now())); ok {
-			if err != nil {
-				writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
-				return
-			}
-			results = append(results, h.execDelete(r, del, i))
-			continue
-		}
-		switch kind, db, err := parseStatement(s); {
-		case err != nil:
+	for i, s := range splitStatements(q) {
+		res, err := h.runStatement(r, s, i)
+		if err != nil {
 			writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
 			return
-		case kind == stmtCreateDatabase:
-			h.dbs.add(db)
-			res.Error = h.createDatabaseWith(s, db)
-		case kind == stmtShowDatabases:
-			set := querySet{Name: "databases", Columns: []string{"name"}}
-			for _, n := range h.dbs.list() {
-				set.Values = append(set.Values, []any{n})
-			}
-			res.Series = []querySet{set}
-		case h.opts.Query != nil:
-			h.opts.Query(w, r)
-			return
-		default:
-			res.Error = "statement not supported: " + s
 		}
 		results = append(results, res)
 	}
-	writeJSON(w, http.StatusOK, map[string][]queryResult{"results": results})
+	out.write(w, results)
+}
+
+// runStatement runs statement number id; the error is a parse error.
+func (h *InfluxHandler) runStatement(r *http.Request, s string, id int) (queryResult, error) {
+	res := queryResult{StatementID: id}
+	if rp, ok, err := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
+		if err != nil {
+			return res, err
+		}
+		return h.execRP(r, rp, id), nil
+	}
+	if del, ok, err := parseDeleteStatement(s, time.Unix(0, h.opts.Now())); ok {
+		if err != nil {
+			return res, err
+		}
+		return h.execDelete(r, del, id), nil
+	}
+	switch kind, db, err := parseStatement(s); {
+	case err != nil:
+		return res, err
+	case kind == stmtCreateDatabase:
+		h.dbs.add(db)
+		res.Error = h.createDatabaseWith(s, db)
+	case kind == stmtShowDatabases:
+		set := querySet{Name: "databases", Columns: []string{"name"}}
+		for _, n := range h.dbs.list() {
+			set.Values = append(set.Values, []any{n})
+		}
+		res.Series = []querySet{set}
+	case h.opts.InfluxQL != nil:
+		return h.execInfluxQL(r, s, id)
+	default:
+		res.Error = "statement not supported: " + s
+	}
+	return res, nil
+}
+
+// execInfluxQL parses s with the InfluxQL parser and runs it.
+func (h *InfluxHandler) execInfluxQL(r *http.Request, s string, id int) (queryResult, error) {
+	res := queryResult{StatementID: id}
+	stmt, err := ql.ParseStatement(s)
+	if err != nil {
+		return res, err
+	}
+	out := h.opts.InfluxQL.Execute(r.Context(), stmt, influxql.Params{DB: r.FormValue("db"), RP: r.FormValue("rp")})
+	if out.Err != nil {
+		res.Error = out.Err.Error()
+		return res, nil
+	}
+	res.loc = out.Location
+	for _, row := range out.Series {
+		res.Series = append(res.Series, querySet{Name: row.Name, Tags: row.Tags, Columns: row.Columns, Values: row.Values, Partial: row.Partial})
+	}
+	return res, nil
 }
 
 // createDatabaseWith makes the WITH clause of CREATE DATABASE the

@@ -122,6 +122,10 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // routes registers every front end on the mux.
 func (s *server) routes(reg prometheus.Registerer) error {
+	iql, catalog, err := s.setupInfluxQL()
+	if err != nil {
+		return err
+	}
 	influx, err := ingest.NewInfluxHandler(s.db, ingest.InfluxOptions{
 		Lines: lineproto.Options{
 			Separator:       s.cfg.Influx.Separator,
@@ -138,6 +142,8 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		RetentionPolicies: retentionPolicies{s.ret},
 		Deleter:           newInfluxDeleter(s.db, s.ds, s.cfg.Influx), // DROP SERIES, DELETE, DROP MEASUREMENT/DATABASE
 		Databases:         s.ret.store.Databases(),
+		InfluxQL:          iql,     // SELECT and SHOW on /query (query/influxql)
+		Catalog:           catalog, // measurement and field of each metric name
 	})
 	if err != nil {
 		return fmt.Errorf("influx handler: %w", err)
