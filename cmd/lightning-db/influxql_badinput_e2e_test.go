@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// iqlBadStatements are malformed or invalid statements, each with
-// knownDiff when Lightning DB's error is not yet InfluxDB's.
+// iqlBadStatements are malformed or invalid statements (known
+// differences in iqlBadKnownDiffs).
 var iqlBadStatements = []iqlCase{
 	{name: "empty", q: ""},
 	{name: "select-only", q: "SELECT"},
@@ -55,7 +55,7 @@ var iqlBadStatements = []iqlCase{
 func TestInfluxQLBadInput(t *testing.T) {
 	pair := startIQLPair(t)
 	var skipped int
-	for _, c := range iqlBadStatements {
+	for _, c := range withKnownDiffs(t, iqlBadStatements, iqlBadKnownDiffs) {
 		for _, post := range []bool{false, true} {
 			name := c.name + map[bool]string{false: "/get", true: "/post"}[post]
 			t.Run(name, func(t *testing.T) {
