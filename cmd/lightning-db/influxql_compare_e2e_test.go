@@ -182,9 +182,10 @@ func iqlAggregateCases() []iqlCase {
 		"integral(temp)", "integral(temp, 1m)", "mean(temp)", "mean(hum)", "median(temp)", "median(hum)", "mode(hum)",
 		"mode(sky)", "spread(temp)", "spread(hum)", "stddev(temp)", "stddev(hum)", "sum(temp)", "sum(hum)",
 		"count(distinct(sky))"} {
+		n := strings.ReplaceAll(f, " ", "")
 		cs = append(cs,
-			iqlCase{name: "agg/" + f, q: fmt.Sprintf("SELECT %s FROM weather WHERE %s", f, tr2h)},
-			iqlCase{name: "agg/" + f + "/by-30m-city", q: fmt.Sprintf("SELECT %s FROM weather WHERE %s GROUP BY time(30m), city", f, tr2h)})
+			iqlCase{name: "agg/" + n, q: fmt.Sprintf("SELECT %s FROM weather WHERE %s", f, tr2h)},
+			iqlCase{name: "agg/" + n + "/by-30m-city", q: fmt.Sprintf("SELECT %s FROM weather WHERE %s GROUP BY time(30m), city", f, tr2h)})
 	}
 	cs = append(cs,
 		iqlCase{name: "agg/several", q: "SELECT mean(temp), max(temp), min(temp), count(hum), sum(hum) FROM weather WHERE " + tr2h + " GROUP BY city"},
@@ -230,10 +231,11 @@ func iqlSelectorCases() []iqlCase {
 	for _, f := range []string{"first(temp)", "last(temp)", "max(temp)", "min(temp)", "max(hum)", "first(sky)", "last(rain)",
 		"percentile(temp, 90)", "percentile(hum, 50)", "percentile(temp, 0)", "sample(temp, 1000)",
 		"top(temp, 3)", "bottom(hum, 3)", "top(temp, city, 2)"} {
+		n := strings.ReplaceAll(f, " ", "")
 		cs = append(cs,
-			iqlCase{name: "selector/" + f, q: fmt.Sprintf("SELECT %s FROM weather WHERE %s", f, tr2h)},
-			iqlCase{name: "selector/" + f + "/by-city", q: fmt.Sprintf("SELECT %s FROM weather WHERE %s GROUP BY city", f, tr2h)},
-			iqlCase{name: "selector/" + f + "/by-30m", q: fmt.Sprintf("SELECT %s FROM weather WHERE %s GROUP BY time(30m)", f, tr2h)})
+			iqlCase{name: "selector/" + n, q: fmt.Sprintf("SELECT %s FROM weather WHERE %s", f, tr2h)},
+			iqlCase{name: "selector/" + n + "/by-city", q: fmt.Sprintf("SELECT %s FROM weather WHERE %s GROUP BY city", f, tr2h)},
+			iqlCase{name: "selector/" + n + "/by-30m", q: fmt.Sprintf("SELECT %s FROM weather WHERE %s GROUP BY time(30m)", f, tr2h)})
 	}
 	return append(cs,
 		iqlCase{name: "selector/max-with-fields", q: "SELECT max(temp), hum, city FROM weather WHERE " + tr2h},
