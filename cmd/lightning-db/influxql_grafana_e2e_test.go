@@ -151,6 +151,8 @@ func grafanaSteps() []grafanaStep {
 	return []grafanaStep{
 		{name: "health-check-get", q: "SHOW measurements", check: meas},
 		{name: "health-check-post", q: "SHOW measurements", post: true, check: meas},
+		// Older releases (the Angular data source's testDatasource).
+		{name: "health-check-legacy", q: "SHOW MEASUREMENTS LIMIT 1", check: metaShape("measurements", []string{"name"}, 0, "cpu")},
 		{name: "retention-policies", q: `SHOW RETENTION POLICIES on "iqlcmp"`,
 			check: metaShape("", []string{"name", "duration", "shardGroupDuration", "replicaN", "default"}, 0, "autogen")},
 		{name: "measurements", q: "SHOW MEASUREMENTS LIMIT 100", check: meas},
