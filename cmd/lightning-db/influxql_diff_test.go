@@ -12,7 +12,7 @@ func TestDiffIQL(t *testing.T) {
 	ref := `{"results":[{"statement_id":0,"series":[{"name":"m","tags":{"h":"a"},"columns":["time","v","s"],"values":[[1,5,"x"],[2,1.5,null]]}]}]}`
 	cases := []struct {
 		name, got, want string // want: a substring of the diff; "" = agree
-		status               int
+		status          int
 	}{
 		{"same", ref, "", 200},
 		{"float-within-1e-9", strings.Replace(ref, "1.5", "1.5000000000001", 1), "", 200},
