@@ -132,10 +132,17 @@ var (
 )
 
 // Execute runs one parsed statement.
-func (e *Executor) Execute(ctx context.Context, stmt ql.Statement, p Params) Result {
+func (e *Executor) Execute(ctx context.Context, stmt ql.Statement, p Params) (res Result) {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
 	defer cancel()
-	var res Result
+	defer func() {
+		// The parser's AST helpers panic on some statements they accept
+		// (found by FuzzStatement); one bad statement must not take the
+		// request down.
+		if r := recover(); r != nil {
+			res = Result{Err: fmt.Errorf("%w: internal error on %q: %v", ErrUnsupported, stmt.String(), r)}
+		}
+	}()
 	switch s := stmt.(type) {
 	case *ql.SelectStatement:
 		res.Location = s.Location

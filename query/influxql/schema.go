@@ -2,7 +2,7 @@ package influxql
 
 import (
 	"fmt"
-		"slices"
+	"slices"
 	"sort"
 	"strings"
 
@@ -260,4 +260,3 @@ func tagCompare(op ql.Token, val string, lit ql.Expr) bool {
 	}
 	return true
 }
-
