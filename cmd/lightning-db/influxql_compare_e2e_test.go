@@ -66,9 +66,7 @@ func (p *iqlPair) diff(t *testing.T, c iqlCase) string {
 	got := queryIQL(t, p.ldb.url(""), iqlDB, r)
 	var d string
 	if c.csv {
-		if got.status != ref.status || string(got.body) != string(ref.body) {
-			d = fmt.Sprintf("CSV: lightning-db %d, influxdb %d", got.status, ref.status)
-		}
+		d = diffLines(got, ref)
 	} else {
 		d = diffIQL(got, ref)
 	}
@@ -76,6 +74,28 @@ func (p *iqlPair) diff(t *testing.T, c iqlCase) string {
 		return ""
 	}
 	return fmt.Sprintf("%s\nquery: %s %v\ninfluxdb:     %s\nlightning-db: %s", d, c.q, c.params, clip(ref.body), clip(got.body))
+}
+
+// diffLines compares two CSV answers line by line and names the first
+// line that differs.
+func diffLines(got, ref iqlAnswer) string {
+	if got.status != ref.status {
+		return fmt.Sprintf("CSV: HTTP status lightning-db %d, influxdb %d", got.status, ref.status)
+	}
+	l, r := strings.Split(string(got.body), "\n"), strings.Split(string(ref.body), "\n")
+	for i := range max(len(l), len(r)) {
+		var a, b string
+		if i < len(l) {
+			a = l[i]
+		}
+		if i < len(r) {
+			b = r[i]
+		}
+		if a != b {
+			return fmt.Sprintf("CSV line %d: lightning-db %q, influxdb %q", i+1, a, b)
+		}
+	}
+	return ""
 }
 
 func clip(b []byte) string {
@@ -131,9 +151,13 @@ func iqlRawCases() []iqlCase {
 		{name: "raw/missing-measurement", q: "SELECT * FROM nosuch WHERE " + tr10m},
 		{name: "raw/sparse-field", q: "SELECT sky FROM weather WHERE city = 'paris' AND " + tr10m},
 		{name: "raw/order-desc", q: "SELECT temp FROM weather WHERE city = 'tokyo' AND " + tr10m + " ORDER BY time DESC"},
-		{name: "raw/limit", q: "SELECT temp FROM weather WHERE " + tr2h + " LIMIT 4"},
-		{name: "raw/limit-offset", q: "SELECT temp FROM weather WHERE " + tr2h + " LIMIT 4 OFFSET 3"},
-		{name: "raw/order-desc-limit", q: "SELECT temp, hum FROM weather WHERE " + tr2h + " ORDER BY time DESC LIMIT 5"},
+		// LIMIT and OFFSET are multiples of the three cities: InfluxDB 1.6
+		// leaves the order of points of one time from several series
+		// undefined, so a limit inside such a run picks points arbitrarily.
+		{name: "raw/limit", q: "SELECT temp FROM weather WHERE " + tr2h + " LIMIT 6"},
+		{name: "raw/limit-offset", q: "SELECT temp FROM weather WHERE " + tr2h + " LIMIT 6 OFFSET 3"},
+		{name: "raw/order-desc-limit", q: "SELECT temp, hum FROM weather WHERE " + tr2h + " ORDER BY time DESC LIMIT 6"},
+		{name: "raw/limit-per-series", q: "SELECT temp FROM weather WHERE " + tr2h + " GROUP BY city LIMIT 4 OFFSET 1"},
 		{name: "raw/group-by-tag", q: "SELECT temp FROM weather WHERE " + tr10m + " GROUP BY city"},
 		{name: "raw/group-by-star-limit", q: "SELECT * FROM weather WHERE " + tr2h + " GROUP BY * LIMIT 2"},
 		{name: "raw/slimit", q: "SELECT temp FROM weather WHERE " + tr10m + " GROUP BY city SLIMIT 2"},
@@ -188,6 +212,9 @@ func iqlAggregateCases() []iqlCase {
 			iqlCase{name: "agg/" + n + "/by-30m-city", q: fmt.Sprintf("SELECT %s FROM weather WHERE %s GROUP BY time(30m), city", f, tr2h)})
 	}
 	cs = append(cs,
+		iqlCase{name: "agg/integral-one-series", q: "SELECT integral(temp, 1m) FROM weather WHERE city = 'paris' AND " + tr2h},
+		iqlCase{name: "agg/integral-by-city", q: "SELECT integral(temp) FROM weather WHERE " + tr2h + " GROUP BY city"},
+		iqlCase{name: "agg/integral-by-30m-one-series", q: "SELECT integral(hum, 1s) FROM weather WHERE city = 'tokyo' AND " + tr2h + " GROUP BY time(30m)"},
 		iqlCase{name: "agg/several", q: "SELECT mean(temp), max(temp), min(temp), count(hum), sum(hum) FROM weather WHERE " + tr2h + " GROUP BY city"},
 		iqlCase{name: "agg/alias", q: `SELECT mean(temp) AS "avg_t", count(temp) AS n FROM weather WHERE ` + tr2h},
 		iqlCase{name: "agg/count-star", q: "SELECT count(*) FROM weather WHERE " + tr2h},

@@ -6,8 +6,9 @@ import (
 )
 
 // TestDiffIQL: the comparison's answer diff catches each kind of
-// difference it claims to, lets a float within a relative 1e-9 pass, and
-// reads a chunked answer chunk by chunk.
+// difference it claims to, lets a float within a relative 1e-9 pass (an
+// integral float written "5" included), compares rows of one time as a
+// set, and reads a chunked answer chunk by chunk.
 func TestDiffIQL(t *testing.T) {
 	ref := `{"results":[{"statement_id":0,"series":[{"name":"m","tags":{"h":"a"},"columns":["time","v","s"],"values":[[1,5,"x"],[2,1.5,null]]}]}]}`
 	cases := []struct {
@@ -19,6 +20,8 @@ func TestDiffIQL(t *testing.T) {
 		{"float-beyond-1e-9", strings.Replace(ref, "1.5", "1.500001", 1), "value", 200},
 		{"int-vs-float", strings.Replace(ref, "[1,5,", "[1,5.5,", 1), "type", 200},
 		{"int-vs-float-exponent", strings.Replace(ref, "[1,5,", "[1,5e+00,", 1), "type", 200},
+		{"float-rounding-of-integral", strings.Replace(ref, "[1,5,", "[1,4.999999999999999,", 1), "", 200},
+		{"same-time-order", strings.Replace(ref, `[[1,5,"x"],[2,1.5,null]]`, `[[1,5,"x"],[1,6,"y"],[2,1.5,null]]`, 1), "rows", 200},
 		{"null-vs-value", strings.Replace(ref, "null", `"y"`, 1), "type", 200},
 		{"string-value", strings.Replace(ref, `"x"`, `"z"`, 1), "value", 200},
 		{"bool-vs-string", strings.Replace(ref, `"x"`, `true`, 1), "type", 200},
@@ -37,6 +40,14 @@ func TestDiffIQL(t *testing.T) {
 		if (c.want == "") != (d == "") || !strings.Contains(d, c.want) {
 			t.Errorf("%s: diff %q, want one naming %q", c.name, d, c.want)
 		}
+	}
+	tie := `{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[1,1],[1,2],[2,3]]}]}]}`
+	swapped := `{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[1,2],[1,1],[2,3]]}]}]}`
+	if d := diffIQL(iqlAnswer{status: 200, body: []byte(swapped)}, iqlAnswer{status: 200, body: []byte(tie)}); d != "" {
+		t.Errorf("rows of the same time in another order: %s", d)
+	}
+	if d := diffIQL(iqlAnswer{status: 200, body: []byte(strings.Replace(swapped, "[2,3]", "[2,4]", 1))}, iqlAnswer{status: 200, body: []byte(tie)}); d == "" {
+		t.Error("a changed value after a same-time run passed")
 	}
 	chunked := `{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[1,1]],"partial":true}],"partial":true}]}
 {"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[2,2]]}]}]}`
