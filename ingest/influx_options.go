@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,10 +47,14 @@ type InfluxOptions struct {
 	// not answer itself (SELECT, SHOW MEASUREMENTS, TAG KEYS, ...; see
 	// query/influxql). When nil, such statements get a statement error.
 	InfluxQL StatementExecutor
+	// QueryLimit, when set, wraps the /query handler: the server passes
+	// the query API's concurrency gate (query.max_concurrent_queries), so
+	// InfluxQL and PromQL share its slots. Default none.
+	QueryLimit func(http.Handler) http.Handler
 	// Catalog, when set, learns the measurement and field of each new
-	// series key the write endpoints parse (lineproto.Options.Observer)
-	// and is synced before the write is acknowledged, so InfluxQL reads
-	// map metric names back to measurements and fields.
+	// series key the write endpoints parse (lineproto.Options.Observer),
+	// once the write is appended (influx_catalog.go), and is synced then,
+	// so InfluxQL reads map metric names back to measurements and fields.
 	Catalog FieldCatalog
 	// RetentionPolicies, when set, answers CREATE/ALTER/DROP RETENTION
 	// POLICY and SHOW RETENTION POLICIES on /query.
@@ -108,9 +113,6 @@ func (o *InfluxOptions) ensureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = def.Logger
-	}
-	if o.Catalog != nil && o.Lines.Observer == nil {
-		o.Lines.Observer = o.Catalog
 	}
 }
 

@@ -19,5 +19,6 @@ type StatementExecutor interface {
 // persists what it learnt on Sync; *influxql.Catalog is one.
 type FieldCatalog interface {
 	lineproto.FieldObserver
+	KnowsField(db, metric, measurement, field []byte) bool
 	Sync() error
 }

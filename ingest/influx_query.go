@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"crypto/subtle"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -101,10 +103,10 @@ const maxQueryBytes = 1 << 20
 
 // queryResult is one statement's result in the 1.x /query shape.
 type queryResult struct {
-	StatementID int        `json:"statement_id"`
-	Series      []querySet `json:"series,omitempty"`
-	Partial     bool       `json:"partial,omitempty"`
-	Error       string     `json:"error,omitempty"`
+	StatementID int            `json:"statement_id"`
+	Series      []querySet     `json:"series,omitempty"`
+	Partial     bool           `json:"partial,omitempty"`
+	Error       string         `json:"error,omitempty"`
 	loc         *time.Location // tz() of a SELECT: how its times are formatted
 }
 
@@ -142,9 +144,25 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, v1Error{Error: err.Error()})
 		return
 	}
+	stmts := splitStatements(q)
+	parsed, err := h.parseInfluxQL(r, q, stmts)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
+		return
+	}
+	if out.chunked && !out.csv { // each statement's chunks are sent as it completes
+		cw := out.startChunks(w)
+		for i, s := range stmts {
+			res, _ := h.runStatement(r, s, parsed[i], i) // parse errors were found above
+			if !cw.write(res) {
+				return // the client went away
+			}
+		}
+		return
+	}
 	var results []queryResult
-	for i, s := range splitStatements(q) {
-		res, err := h.runStatement(r, s, i)
+	for i, s := range stmts {
+		res, err := h.runStatement(r, s, parsed[i], i)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
 			return
@@ -154,8 +172,60 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	out.write(w, results)
 }
 
-// runStatement runs statement number id; the error is a parse error.
-func (h *InfluxHandler) runStatement(r *http.Request, s string, id int) (queryResult, error) {
+// parseInfluxQL parses every statement before any runs (as InfluxDB
+// does): the handler's own with its parsers, the others with InfluxQL's
+// (their entries in the result; nil for the handler's own). A parse error is reported as the InfluxQL parser reports
+// it on the whole query, so its position counts from the query's start.
+// The params form value binds $name parameters (a JSON object).
+func (h *InfluxHandler) parseInfluxQL(r *http.Request, q string, stmts []string) ([]ql.Statement, error) {
+	out := make([]ql.Statement, len(stmts))
+	var params map[string]any
+	if ps := r.FormValue("params"); ps != "" {
+		if err := json.Unmarshal([]byte(ps), &params); err != nil {
+			return nil, fmt.Errorf("params: %w", err)
+		}
+	}
+	for i, s := range stmts {
+		if ok, err := h.answersItself(s); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if h.opts.InfluxQL == nil {
+			continue // answered "statement not supported"
+		}
+		p := ql.NewParser(strings.NewReader(s))
+		p.SetParams(params)
+		st, err := p.ParseStatement()
+		if err != nil {
+			if _, qerr := ql.ParseQuery(q); qerr != nil && params == nil {
+				return nil, qerr
+			}
+			return nil, err
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+// answersItself reports whether the handler answers s without InfluxQL
+// (database, retention policy and deletion statements), and the parse
+// error of such a statement.
+func (h *InfluxHandler) answersItself(s string) (bool, error) {
+	if _, ok, err := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
+		return true, err
+	}
+	if _, ok, err := parseDeleteStatement(s, time.Unix(0, h.opts.Now())); ok {
+		return true, err
+	}
+	kind, _, err := parseStatement(s)
+	return err != nil || kind != stmtOther, err
+}
+
+// runStatement runs statement number id (stmt: its InfluxQL parse when
+// the handler does not answer it itself); the error is a parse error.
+func (h *InfluxHandler) runStatement(r *http.Request, s string, stmt ql.Statement, id int) (queryResult, error) {
 	res := queryResult{StatementID: id}
 	if rp, ok, err := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
 		if err != nil {
@@ -181,31 +251,27 @@ func (h *InfluxHandler) runStatement(r *http.Request, s string, id int) (queryRe
 			set.Values = append(set.Values, []any{n})
 		}
 		res.Series = []querySet{set}
-	case h.opts.InfluxQL != nil:
-		return h.execInfluxQL(r, s, id)
+	case stmt != nil:
+		return h.execInfluxQL(r, stmt, id), nil
 	default:
 		res.Error = "statement not supported: " + s
 	}
 	return res, nil
 }
 
-// execInfluxQL parses s with the InfluxQL parser and runs it.
-func (h *InfluxHandler) execInfluxQL(r *http.Request, s string, id int) (queryResult, error) {
+// execInfluxQL runs a parsed InfluxQL statement.
+func (h *InfluxHandler) execInfluxQL(r *http.Request, stmt ql.Statement, id int) queryResult {
 	res := queryResult{StatementID: id}
-	stmt, err := ql.ParseStatement(s)
-	if err != nil {
-		return res, err
-	}
 	out := h.opts.InfluxQL.Execute(r.Context(), stmt, influxql.Params{DB: r.FormValue("db"), RP: r.FormValue("rp")})
 	if out.Err != nil {
 		res.Error = out.Err.Error()
-		return res, nil
+		return res
 	}
 	res.loc = out.Location
 	for _, row := range out.Series {
 		res.Series = append(res.Series, querySet{Name: row.Name, Tags: row.Tags, Columns: row.Columns, Values: row.Values, Partial: row.Partial})
 	}
-	return res, nil
+	return res
 }
 
 // createDatabaseWith makes the WITH clause of CREATE DATABASE the

@@ -83,7 +83,8 @@ func (o queryOutput) formatTime(ns int64, loc *time.Location) any {
 	return t.Format(time.RFC3339Nano)
 }
 
-// write sends the results as JSON (chunked or not) or CSV.
+// write sends the results as JSON or CSV (chunked answers go through
+// startChunks).
 func (o queryOutput) write(w http.ResponseWriter, res []queryResult) {
 	o.formatTimes(res)
 	switch {
@@ -91,8 +92,6 @@ func (o queryOutput) write(w http.ResponseWriter, res []queryResult) {
 		w.Header().Set("Content-Type", "application/csv")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(resultsCSV(res))
-	case o.chunked:
-		o.writeChunks(w, res)
 	default:
 		o.writeJSON(w, map[string][]queryResult{"results": res})
 	}
@@ -113,26 +112,36 @@ func (o queryOutput) writeJSON(w http.ResponseWriter, body any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// writeChunks streams one JSON object per chunk, as InfluxDB's chunked
+// chunkWriter streams one JSON object per chunk, as InfluxDB's chunked
 // mode: a series longer than chunk_size rows is split, its pieces but the
-// last marked partial, and each statement's results but its last chunk are
-// marked partial.
-func (o queryOutput) writeChunks(w http.ResponseWriter, res []queryResult) {
+// last marked partial, and each statement's chunks but its last marked
+// partial. Each chunk is flushed as written.
+type chunkWriter struct {
+	o   queryOutput
+	enc *json.Encoder
+	fl  http.Flusher
+}
+
+func (o queryOutput) startChunks(w http.ResponseWriter) *chunkWriter {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	fl, _ := w.(http.Flusher)
-	enc := json.NewEncoder(w)
-	for _, r := range res {
-		chunks := chunkResult(r, o.chunkSize)
-		for _, c := range chunks {
-			if err := enc.Encode(map[string][]queryResult{"results": {c}}); err != nil {
-				return // the client went away
-			}
-			if fl != nil {
-				fl.Flush()
-			}
+	return &chunkWriter{o: o, enc: json.NewEncoder(w), fl: fl}
+}
+
+// write sends one statement's chunks; false when the client went away.
+func (c *chunkWriter) write(r queryResult) bool {
+	res := []queryResult{r}
+	c.o.formatTimes(res)
+	for _, ch := range chunkResult(res[0], c.o.chunkSize) {
+		if err := c.enc.Encode(map[string][]queryResult{"results": {ch}}); err != nil {
+			return false
+		}
+		if c.fl != nil {
+			c.fl.Flush()
 		}
 	}
+	return true
 }
 
 // chunkResult splits one statement's result into chunks of at most size

@@ -108,6 +108,12 @@ func TestQueryInfluxQL(t *testing.T) {
 			"name,tags,time,v\nm,host=a,1500000000,1.5\nm,host=a,2000000000,2\nm,host=a,3000000000,"},
 		{url.Values{"q": {"SELEC v FROM m"}}, "", 400,
 			`{"error":"error parsing query: found SELEC, expected SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, ALTER, SET, KILL at line 1, char 1"}`},
+		// Nothing runs when a later statement does not parse; the position
+		// counts from the start of the query, as InfluxDB reports it.
+		{url.Values{"q": {"CREATE DATABASE early; SELECT v FROM m; SELECT FROM"}}, "", 400,
+			`{"error":"error parsing query: found FROM, expected identifier, string, number, bool at line 1, char 48"}`},
+		{url.Values{"q": {"SELECT v FROM m WHERE host = $h"}, "params": {`{"h":"a"}`}, "epoch": {"s"}}, "", 200,
+			`{"results":[{"statement_id":0,"series":[` + row + `[1,1.5],[2,2],[3,null]]}]}]}`},
 	}
 	for i, s := range steps {
 		code, body := get(s.params, s.accept)
@@ -117,6 +123,9 @@ func TestQueryInfluxQL(t *testing.T) {
 	}
 	if len(x.got) == 0 || x.got[0].DB != "d" {
 		t.Errorf("params: %+v", x.got)
+	}
+	if strings.Contains(strings.Join(h.Databases(), ","), "early") {
+		t.Error("a statement ran although a later one did not parse")
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lightningdb/lightningdb/internal/mosquittotest"
 )
 
 // influxGet sends a GET /query as Grafana's InfluxDB data source does
@@ -104,4 +106,24 @@ func TestInfluxQLReadE2E(t *testing.T) {
 	p = startServer(t, dir)
 	expect(`SHOW FIELD KEYS FROM disk_io`, `{"results":[{"statement_id":0,"series":[{"name":"disk_io","columns":["fieldKey","fieldType"],"values":[["reads","integer"]]}]}]}`)
 	expect(`SELECT reads FROM disk_io`, fmt.Sprintf(`{"results":[{"statement_id":0,"series":[{"name":"disk_io","columns":["time","reads"],"values":[[%d,5]]}]}]}`, ms(0)))
+}
+
+// TestInfluxQLMQTTCatalog: line protocol that arrives over MQTT teaches
+// the catalog too (room_sensor.temp_c, not room.sensor_temp_c nor the
+// fallback room_sensor_temp_c.value), and a graceful stop persists it.
+func TestInfluxQLMQTTCatalog(t *testing.T) {
+	mosquittotest.Need(t, "mosquitto_pub")
+	dir := t.TempDir()
+	p := startServer(t, dir)
+	mosquittoPub(t, mqttAddrOf(p), "sensors", 1, "room_sensor,device=d1 temp_c=21.5 1700000000000000000")
+	want := `{"results":[{"statement_id":0,"series":[{"name":"room_sensor","columns":["fieldKey","fieldType"],"values":[["temp_c","float"]]}]}]}`
+	show := url.Values{"db": {"mqtt"}, "q": {`SHOW FIELD KEYS`}}
+	if code, body := influxGet(t, p, show, ""); code != 200 || body != want {
+		t.Fatalf("got %d %s\nwant %s", code, body, want)
+	}
+	p.stop()
+	p = startServer(t, dir)
+	if code, body := influxGet(t, p, show, ""); code != 200 || body != want {
+		t.Fatalf("after restart: got %d %s\nwant %s", code, body, want)
+	}
 }

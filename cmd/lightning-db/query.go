@@ -84,6 +84,7 @@ func (s *server) registerQuery(reg prometheus.Registerer) error {
 		opts.Metadata = func(metric string, limit int) any { return s.meta.List(metric, limit) }
 	}
 	api := query.NewAPI(a, opts)
+	s.queryGate = api.Limit // InfluxQL's /query shares the slots (influxql.go)
 	api.Register(s.mux)
 	api.RegisterAdmin(s.mux, tieredDeleter{s.db, s.ds}, s.adminGuard) // delete_series, clean_tombstones
 	s.mux.Handle("/api/v1/export", api.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveExport(w, r, api) })))

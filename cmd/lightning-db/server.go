@@ -17,6 +17,7 @@ import (
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
+	"github.com/lightningdb/lightningdb/query/influxql"
 	"github.com/lightningdb/lightningdb/remote"
 )
 
@@ -41,6 +42,11 @@ type server struct {
 	// adminGuard authenticates the admin endpoints that change data
 	// (delete_series) as writes are (--auth-tokens); admin.go.
 	adminGuard func(http.Handler) http.Handler
+	// queryGate is the query API's concurrency gate (query.Limit), set by
+	// registerQuery; /query (InfluxQL) holds a slot of it too.
+	queryGate func(http.Handler) http.Handler
+	// catalog is the InfluxQL measurement catalog (influxql.go).
+	catalog *influxql.Catalog
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -113,6 +119,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer cancel()
 	herr := srv.Shutdown(sctx)
 	merr := mq.close() // before the engine closes: pending MQTT commits finish first
+	// The catalog fields MQTT lines taught (influxql.go).
+	merr = errors.Join(merr, s.catalog.Flush())
 	derr := s.ds.close()
 	ferr := s.db.Flush(sctx)
 	cerr := s.db.Close()
@@ -126,6 +134,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	if err != nil {
 		return err
 	}
+	s.catalog = catalog
 	influx, err := ingest.NewInfluxHandler(s.db, ingest.InfluxOptions{
 		Lines: lineproto.Options{
 			Separator:       s.cfg.Influx.Separator,
@@ -144,6 +153,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		Databases:         s.ret.store.Databases(),
 		InfluxQL:          iql,     // SELECT and SHOW on /query (query/influxql)
 		Catalog:           catalog, // measurement and field of each metric name
+		QueryLimit:        s.limitInfluxQL,
 	})
 	if err != nil {
 		return fmt.Errorf("influx handler: %w", err)

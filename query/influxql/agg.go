@@ -32,6 +32,7 @@ type aggSpec struct {
 	n     int           // top, bottom, sample: how many; percentile: none
 	pct   float64       // percentile
 	unit  time.Duration // integral
+	tags  []string      // top, bottom: the tags of top(field, tag..., n)
 	call  *ql.Call
 }
 
@@ -76,7 +77,19 @@ func parseAgg(c *ql.Call) (aggSpec, error) {
 	}
 	want := 1
 	switch c.Name {
-	case "percentile", "top", "bottom", "sample":
+	case "top", "bottom":
+		if len(c.Args) < 2 {
+			return sp, fmt.Errorf("invalid number of arguments for %s, expected at least 2, got %d", c.Name, len(c.Args))
+		}
+		for _, a := range c.Args[1 : len(c.Args)-1] {
+			r, ok := a.(*ql.VarRef)
+			if !ok {
+				return sp, fmt.Errorf("only fields or tags are allowed in %s(), found %s", c.Name, a)
+			}
+			sp.tags = append(sp.tags, r.Val)
+		}
+		want = 2 + len(sp.tags)
+	case "percentile", "sample":
 		want = 2
 	case "integral":
 		if len(c.Args) == 2 {
@@ -86,8 +99,8 @@ func parseAgg(c *ql.Call) (aggSpec, error) {
 	if len(c.Args) != want {
 		return sp, fmt.Errorf("invalid number of arguments for %s, expected %d, got %d", c.Name, want, len(c.Args))
 	}
-	if want == 2 {
-		switch a := c.Args[1].(type) {
+	if want >= 2 {
+		switch a := c.Args[want-1].(type) {
 		case *ql.IntegerLiteral:
 			sp.n, sp.pct = int(a.Val), float64(a.Val)
 		case *ql.NumberLiteral:
@@ -206,10 +219,10 @@ func (a *selectAgg) add(t int64, c *col, i int, s *seriesData) {
 			better = less(c, i, a.c, a.i) || !less(a.c, a.i, c, i) && t < a.p.t
 		case "max":
 			better = less(a.c, a.i, c, i) || !less(c, i, a.c, a.i) && t < a.p.t
-		case "first":
-			better = t < a.p.t
-		case "last":
-			better = t > a.p.t
+		case "first": // at equal times the higher value, as InfluxDB's reducer
+			better = t < a.p.t || t == a.p.t && less(a.c, a.i, c, i)
+		case "last": // at equal times the higher value
+			better = t > a.p.t || t == a.p.t && less(a.c, a.i, c, i)
 		}
 	}
 	if better {
@@ -328,6 +341,32 @@ func (a *collectAgg) result() []point {
 	return nil
 }
 
+// bestPerTags keeps, of the points of each distinct value of the tags of
+// top(field, tag..., n), the largest (smallest) one, ties to the earliest.
+func (a *collectAgg) bestPerTags(top bool) {
+	best := map[string]int{}
+	var order []string
+	for i, p := range a.pts {
+		var k string
+		for _, t := range a.sp.tags {
+			k += p.s.tagValue(t) + "\x00"
+		}
+		j, ok := best[k]
+		switch {
+		case !ok:
+			order = append(order, k)
+			best[k] = i
+		case a.fs[i] != a.fs[j] && (a.fs[i] > a.fs[j]) == top, a.fs[i] == a.fs[j] && p.t < a.pts[j].t:
+			best[k] = i
+		}
+	}
+	pts, fs := make([]point, 0, len(order)), make([]float64, 0, len(order))
+	for _, k := range order {
+		pts, fs = append(pts, a.pts[best[k]]), append(fs, a.fs[best[k]])
+	}
+	a.pts, a.fs = pts, fs
+}
+
 func median(fs []float64) float64 {
 	s := append([]float64(nil), fs...)
 	sort.Float64s(s)
@@ -354,21 +393,27 @@ func stddev(fs []float64) []point {
 	return []point{{v: math.Sqrt(ss / float64(len(fs)-1))}}
 }
 
-// mode is the most frequent value; ties go to the smallest.
+// mode is the most frequent value, as InfluxDB's ModeReduceSlice picks
+// it: points sorted by value (stably, from time order), and of values
+// reaching the same count the one that reaches it at the earliest time.
 func mode(pts []point) point {
-	counts := map[any]int{}
-	for _, p := range pts {
-		counts[p.v]++
-	}
-	var best any
-	bestN := 0
-	for _, p := range pts {
-		n := counts[p.v]
-		if n > bestN || n == bestN && lessValue(p.v, best) {
-			best, bestN = p.v, n
+	a := append([]point(nil), pts...)
+	sort.SliceStable(a, func(i, j int) bool { return a[i].t < a[j].t })
+	sort.SliceStable(a, func(i, j int) bool { return lessValue(a[i].v, a[j].v) })
+	mostFreq, currFreq := 0, 0
+	mostMode, mostTime, currMode := a[0].v, a[0].t, a[0].v
+	for _, p := range a {
+		if p.v != currMode {
+			currFreq, currMode = 1, p.v
+			continue
 		}
+		currFreq++
+		if mostFreq > currFreq || mostFreq == currFreq && p.t > mostTime {
+			continue
+		}
+		mostFreq, mostMode, mostTime = currFreq, p.v, p.t
 	}
-	return point{v: best}
+	return point{v: mostMode}
 }
 
 func lessValue(a, b any) bool {
@@ -437,11 +482,14 @@ func (a *collectAgg) sample() []point {
 // topBottom takes the n largest (smallest) points, ties to the earliest,
 // returned in time order.
 func (a *collectAgg) topBottom() []point {
+	top := a.sp.name == "top"
+	if len(a.sp.tags) > 0 {
+		a.bestPerTags(top)
+	}
 	idx := make([]int, len(a.pts))
 	for i := range idx {
 		idx[i] = i
 	}
-	top := a.sp.name == "top"
 	sort.SliceStable(idx, func(i, j int) bool {
 		x, y := a.fs[idx[i]], a.fs[idx[j]]
 		if x != y {

@@ -2,6 +2,7 @@ package influxql
 
 import (
 	"fmt"
+	"math"
 	"sort"
 
 	ql "github.com/influxdata/influxql"
@@ -24,11 +25,18 @@ func (pl *plan) windows(first int64) (windows, error) {
 		lo = first
 	}
 	start := pl.windowStart(lo)
+	if start > lo { // wrapped around near the smallest time
+		start = lo
+	}
 	if pl.maxT < start {
 		return windows{start: start, every: pl.interval}, nil
 	}
-	n := (pl.maxT-start)/pl.interval + 1
-	return windows{start: start, every: pl.interval, n: n}, nil
+	// Unsigned: the span of extreme bounds overflows int64.
+	n := (uint64(pl.maxT)-uint64(start))/uint64(pl.interval) + 1
+	if n > math.MaxInt32 {
+		return windows{}, fmt.Errorf("%w: (%d windows)", ErrTooManyBuckets, n)
+	}
+	return windows{start: start, every: pl.interval, n: int64(n)}, nil
 }
 
 // windowStart is the start of the window holding t.
@@ -46,7 +54,10 @@ func (w windows) index(t int64) int64 {
 	if w.every == 0 {
 		return 0
 	}
-	return (t - w.start) / w.every
+	if t < w.start {
+		return -1
+	}
+	return int64((uint64(t) - uint64(w.start)) / uint64(w.every)) // unsigned: no overflow
 }
 
 func (w windows) time(i int64) int64 {
@@ -139,15 +150,17 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][][]point, bool) {
 			}
 			var env *rowEnv
 			if pl.cond != nil {
-				env = &rowEnv{sd: sd, at: map[string]int{}}
+				env = newRowEnv(sd)
 			}
 			for i, t := range c.ts {
 				w := ws.index(t)
 				if w < 0 || w >= ws.n {
 					continue
 				}
-				if env != nil && !condAt(pl, env, sd, t) {
-					continue
+				if env != nil {
+					if env.seek(t); !truthy(evalExpr(pl.cond, env)) {
+						continue
+					}
 				}
 				if aggs[w] == nil {
 					aggs[w] = make([]aggregator, len(pl.aggs))
@@ -158,6 +171,11 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][][]point, bool) {
 				aggs[w][k].add(t, c, i, sd)
 				found = true
 			}
+		}
+	}
+	for k := range pl.aggs {
+		if pl.foldSummaries(g, ws, aggs, k) {
+			found = true
 		}
 	}
 	res := make([][][]point, ws.n)
@@ -174,34 +192,25 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][][]point, bool) {
 	return res, found
 }
 
-// condAt evaluates the WHERE condition on the series' fields at t.
-func condAt(pl *plan, env *rowEnv, sd *seriesData, t int64) bool {
-	env.t = t
-	clear(env.at)
-	for name, c := range sd.cols {
-		if i := c.at(t); i >= 0 {
-			env.at[name] = i
-		}
-	}
-	return truthy(evalExpr(pl.cond, env))
-}
-
 // multiRows gives the rows of distinct, top, bottom and sample: one per
-// point; top, bottom and sample keep the points' times unless GROUP BY
-// time() is given.
+// point; top, bottom and sample keep the points' times, GROUP BY time()
+// or not, as InfluxDB does.
 func multiRows(pl *plan, ws windows, res [][][]point) [][]any {
 	var out [][]any
 	sp := pl.aggs[pl.multi]
 	for i := int64(0); i < ws.n; i++ {
 		for _, p := range res[i][pl.multi] {
 			t := ws.time(i)
-			if sp.name != "distinct" && pl.interval == 0 {
+			if sp.name != "distinct" {
 				t = p.t
 			}
 			row := []any{Time(t)}
 			env := &winEnv{pl: pl, res: [][]point{{p}}, sel: &p}
 			for _, f := range pl.stmt.Fields {
 				row = append(row, evalExpr(f.Expr, env))
+			}
+			for _, t := range sp.tags { // the columns ColumnNames adds for top(f, tag, n)
+				row = append(row, p.s.tagValue(t))
 			}
 			out = append(out, row)
 		}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lightningdb/lightningdb/internal/atomicfile"
 	"github.com/lightningdb/lightningdb/series"
@@ -45,21 +46,51 @@ type catalogEntry struct {
 // It is safe for concurrent use. The zero value is not usable; use
 // OpenCatalog (or NewCatalog for one kept in memory).
 type Catalog struct {
-	dir   string // "" keeps it in memory only
-	mu    sync.RWMutex
-	m     map[string][]Field // key: db 0xff metric
-	dirty atomic.Bool
-	wmu   sync.Mutex // serialises Sync's file writes
+	dir     string // "" keeps it in memory only
+	opts    CatalogOptions
+	mu      sync.RWMutex
+	m       map[string][]Field // key: db 0xff metric
+	entries int
+	dropped atomic.Int64 // fields not recorded: the catalog was full
+	dirty   atomic.Bool
+	wmu     sync.Mutex // serialises file writes; protects written
+	written time.Time  // when the file was last written
+}
+
+// CatalogOptions bound a Catalog. Zero fields take the defaults.
+type CatalogOptions struct {
+	// MaxEntries bounds the fields remembered (about 150 bytes each);
+	// past it new fields read through the fallback mapping until a
+	// restart prunes the entries of deleted series. Default 200,000.
+	MaxEntries int
+	// SyncInterval is the least time between two file writes of Sync;
+	// Flush writes at once. Default 1s.
+	SyncInterval time.Duration
+}
+
+func (o *CatalogOptions) ensureDefaults() {
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = 200_000
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = time.Second
+	}
 }
 
 // NewCatalog returns an empty catalog kept in memory only.
-func NewCatalog() *Catalog { return &Catalog{m: make(map[string][]Field)} }
+func NewCatalog() *Catalog {
+	c := &Catalog{m: make(map[string][]Field)}
+	c.opts.ensureDefaults()
+	return c
+}
 
 // OpenCatalog loads the catalog of dir (CatalogFile), or starts an empty
 // one when there is none.
-func OpenCatalog(dir string) (*Catalog, error) {
+func OpenCatalog(dir string, opts CatalogOptions) (*Catalog, error) {
 	c := NewCatalog()
 	c.dir = dir
+	opts.ensureDefaults()
+	c.opts = opts
 	b, err := os.ReadFile(filepath.Join(dir, CatalogFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -86,26 +117,48 @@ func (c *Catalog) add(db, metric string, f Field) bool {
 	if slices.Contains(c.m[k], f) {
 		return false
 	}
+	if c.entries >= c.opts.MaxEntries {
+		c.dropped.Add(1)
+		return false
+	}
 	c.m[k] = append(c.m[k], f)
+	c.entries++
 	return true
 }
+
+// Dropped returns how many fields were not recorded because the catalog
+// was full.
+func (c *Catalog) Dropped() int64 { return c.dropped.Load() }
 
 // ObserveField records that the field of a line of measurement in
 // database db was stored as the series named metric. Known fields cost one
 // read-locked map lookup.
 func (c *Catalog) ObserveField(db, metric, measurement, field []byte) {
-	f := Field{Measurement: string(measurement), Field: string(field)}
-	c.mu.RLock()
-	known := slices.Contains(c.m[string(db)+"\xff"+string(metric)], f)
-	c.mu.RUnlock()
-	if known {
+	if c == nil || c.KnowsField(db, metric, measurement, field) {
 		return
 	}
+	f := Field{Measurement: string(measurement), Field: string(field)}
 	c.mu.Lock()
 	if c.add(string(db), string(metric), f) {
 		c.dirty.Store(true)
 	}
 	c.mu.Unlock()
+}
+
+// KnowsField reports whether the catalog holds the field: one
+// read-locked map lookup.
+func (c *Catalog) KnowsField(db, metric, measurement, field []byte) bool {
+	if c == nil {
+		return true
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, f := range c.m[string(db)+"\xff"+string(metric)] {
+		if f.Measurement == string(measurement) && f.Field == string(field) {
+			return true
+		}
+	}
+	return false
 }
 
 // Lookup returns the fields recorded for metric in db (nil when none).
@@ -119,21 +172,29 @@ func (c *Catalog) Lookup(db, metric string) []Field {
 	return c.m[catalogKey(db, metric)]
 }
 
-// Sync persists the catalog when it changed since the last Sync: one
-// atomic file write (internal/atomicfile). It costs one atomic load when
-// nothing changed; an in-memory catalog does nothing.
-func (c *Catalog) Sync() error {
+// Sync persists the catalog when it changed, at most once per
+// SyncInterval: one atomic file write (internal/atomicfile). It costs one
+// atomic load when nothing changed; an in-memory catalog does nothing.
+// What a crash loses is learnt again: a restarted server's parsers see
+// every series key as new.
+func (c *Catalog) Sync() error { return c.sync(false) }
+
+// Flush persists the catalog now when it changed (at shutdown).
+func (c *Catalog) Flush() error { return c.sync(true) }
+
+func (c *Catalog) sync(force bool) error {
 	if c == nil || !c.dirty.Load() {
 		return nil
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if !c.dirty.Swap(false) {
+	if !force && time.Since(c.written) < c.opts.SyncInterval {
 		return nil
 	}
-	if c.dir == "" {
+	if !c.dirty.Swap(false) || c.dir == "" {
 		return nil
 	}
+	c.written = time.Now()
 	if err := atomicfile.Write(c.dir, CatalogFile, c.encode()); err != nil {
 		c.dirty.Store(true)
 		return fmt.Errorf("write influx catalog: %w", err)
@@ -145,17 +206,19 @@ func (c *Catalog) Sync() error {
 // write equal files.
 func (c *Catalog) encode() []byte {
 	c.mu.RLock()
-	rows := make([]catalogEntry, 0, len(c.m))
-	for k, fs := range c.m {
+	keys := make([]string, 0, len(c.m))
+	for k := range c.m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	rows := make([]catalogEntry, 0, c.entries)
+	for _, k := range keys {
 		db, metric := splitKey(k)
-		for _, f := range fs {
+		for _, f := range c.m[k] {
 			rows = append(rows, catalogEntry{DB: db, Metric: metric, Field: f})
 		}
 	}
 	c.mu.RUnlock()
-	slices.SortFunc(rows, func(a, b catalogEntry) int {
-		return cmpStrings(a.DB+"\xff"+a.Metric+"\xff"+a.Measurement, b.DB+"\xff"+b.Metric+"\xff"+b.Measurement)
-	})
 	b, _ := json.Marshal(rows) // strings only: cannot fail
 	return b
 }
@@ -167,16 +230,6 @@ func splitKey(k string) (db, metric string) {
 		}
 	}
 	return "", k
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Prune forgets the entries for which live reports that no series of the
@@ -203,11 +256,12 @@ func (c *Catalog) Prune(live func(db, metric string) bool) (int, error) {
 	}
 	c.mu.Lock()
 	for _, k := range dead {
+		c.entries -= len(c.m[k])
 		delete(c.m, k)
 	}
 	c.mu.Unlock()
 	c.dirty.Store(true)
-	return len(dead), c.Sync()
+	return len(dead), c.Flush()
 }
 
 // Live reports whether db holds a series named metric (any time): what

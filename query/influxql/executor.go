@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	ql "github.com/influxdata/influxql"
@@ -38,26 +39,34 @@ type Options struct {
 	// DBLabel is the label that carries the database (lineproto's
 	// DBLabel). Default "db".
 	DBLabel string
+	// UnlabelledDB is the database whose statements also see the series
+	// without the DBLabel label (Prometheus remote write, MQTT); InfluxDB
+	// 1.x users conventionally send Prometheus data to "prometheus".
+	// Default "prometheus".
+	UnlabelledDB string
 	// Catalog maps metric names back to measurements and fields. Nil:
 	// every series reads as measurement <metric name>, field "value".
 	Catalog *Catalog
 	// MaxSeries is the most series one statement may read. Default 100000.
 	MaxSeries int
-	// MaxSamples is the most samples one statement may read. Default 50
-	// million.
+	// MaxSamples is the most samples one statement may read (and hold:
+	// about 16 bytes each, strings more). Default 10 million.
 	MaxSamples int64
 	// MaxPoints is the most output values (rows times columns) and GROUP
 	// BY time() windows one statement may produce. Default 10 million.
 	MaxPoints int64
 	// Timeout bounds each statement. Default 30s.
 	Timeout time.Duration
+	// DisableSummaries makes aggregates decode every sample instead of
+	// taking whole blocks from their summaries (for comparison).
+	DisableSummaries bool
 	// Now returns the time now() means. Default time.Now.
 	Now func() time.Time
 }
 
 // DefaultOptions returns the defaults described on Options.
 func DefaultOptions() Options {
-	return Options{DBLabel: "db", MaxSeries: 100_000, MaxSamples: 50_000_000, MaxPoints: 10_000_000,
+	return Options{DBLabel: "db", UnlabelledDB: "prometheus", MaxSeries: 100_000, MaxSamples: 10_000_000, MaxPoints: 10_000_000,
 		Timeout: 30 * time.Second, Now: time.Now}
 }
 
@@ -65,6 +74,9 @@ func (o *Options) ensureDefaults() {
 	def := DefaultOptions()
 	if o.DBLabel == "" {
 		o.DBLabel = def.DBLabel
+	}
+	if o.UnlabelledDB == "" {
+		o.UnlabelledDB = def.UnlabelledDB
 	}
 	if o.MaxSeries <= 0 {
 		o.MaxSeries = def.MaxSeries
@@ -87,7 +99,14 @@ func (o *Options) ensureDefaults() {
 type Executor struct {
 	st   Storage
 	opts Options
+	// summaryBlocks counts the blocks aggregates took from their
+	// summaries instead of decoding them.
+	summaryBlocks atomic.Int64
 }
+
+// SummaryBlocks returns how many blocks aggregates have taken whole from
+// their summaries since the Executor was made.
+func (e *Executor) SummaryBlocks() int64 { return e.summaryBlocks.Load() }
 
 // New returns an Executor over st.
 func New(st Storage, opts Options) *Executor {

@@ -96,3 +96,34 @@ func TestErrorsAndLimits(t *testing.T) {
 		t.Errorf("max samples: %s", got)
 	}
 }
+
+// TestUnlabelledSeries: series without a db label (written without a
+// database, or by other protocols) are read through the "prometheus"
+// database; a statement without a database is refused as by InfluxDB.
+func TestUnlabelledSeries(t *testing.T) {
+	e, _ := openTest(t, "", "node_load1 value=0.5 1000000000\n")
+	if got := run(t, e, "prometheus", "SELECT value FROM node_load1"); got != `{"statement_id":0,"series":[{"name":"node_load1","columns":["time","value"],"values":[["1970-01-01T00:00:01Z",0.5]]}]}` {
+		t.Errorf("prometheus db: %s", got)
+	}
+	if got := run(t, e, "t", "SHOW MEASUREMENTS"); got != `{"statement_id":0}` {
+		t.Errorf("other db: %s", got)
+	}
+	if got := run(t, e, "", "SHOW MEASUREMENTS"); got != "error: database name required" {
+		t.Errorf("no db: %s", got)
+	}
+}
+
+// TestExtremeTimeBounds: bounds at the ends of the time range, with a
+// zone, neither wrap around nor panic.
+func TestExtremeTimeBounds(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	for _, q := range []string{
+		`SELECT mean(usage_idle) FROM cpu WHERE time >= -9223372036854775806 GROUP BY time(1h) tz('Asia/Tokyo')`,
+		`SELECT mean(usage_idle) FROM cpu WHERE time >= -9223372036854775806 AND time <= 9223372036854775806 GROUP BY time(1ms)`,
+		`SELECT count(usage_idle) FROM cpu WHERE time <= 9223372036854775806 GROUP BY time(1000000000000000000ns, 999999999999999999ns)`,
+	} {
+		if got := run(t, e, "t", q); !strings.HasPrefix(got, "error: max-select-buckets") && !strings.HasPrefix(got, "{") {
+			t.Errorf("%s: %s", q, got)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	ql "github.com/influxdata/influxql"
+
+	"github.com/lightningdb/lightningdb/series"
 )
 
 // explain answers EXPLAIN SELECT: the plan, one line per row, in the
@@ -98,5 +100,5 @@ func fillName(f ql.FillOption) string {
 
 // summarizable reports whether an aggregate may read block summaries.
 func (e *Executor) summarizable(pl *plan, a aggSpec) bool {
-	return false
+	return pl.summaryOK(a.field, series.TypeFloat)
 }

@@ -26,6 +26,8 @@ func FuzzStatement(f *testing.F) {
 		`SHOW SERIES EXACT CARDINALITY FROM /c.*/ WHERE region = 'eu'`,
 		`EXPLAIN SELECT max(usage_idle) FROM cpu GROUP BY time(1m)`,
 		`SELECT sample(usage_idle, 3), non_negative_derivative(usage_idle, 1ms) FROM cpu`,
+		`SELECT mean(usage_idle) FROM cpu WHERE time >= -9223372036854775806 GROUP BY time(1h) tz('Asia/Tokyo')`,
+		`SELECT count(usage_idle) FROM cpu WHERE time <= 9223372036854775806 GROUP BY time(1000000000000000000ns, 999999999999999999ns)`,
 	} {
 		f.Add(s)
 	}

@@ -27,9 +27,13 @@ var testNow = time.Unix(1200, 0)
 
 // openTest opens an engine, writes lines to database db through the line
 // protocol parser with a catalog, and returns an executor over it.
-func openTest(t testing.TB, db, lines string) (*Executor, *engine.DB) {
+func openTest(t testing.TB, db, lines string, blockSamples ...int) (*Executor, *engine.DB) {
 	t.Helper()
-	eng, err := engine.Open(t.TempDir(), engine.Options{SyncMode: engine.SyncNone})
+	eo := engine.Options{SyncMode: engine.SyncNone}
+	if len(blockSamples) > 0 {
+		eo.BlockSamples = blockSamples[0]
+	}
+	eng, err := engine.Open(t.TempDir(), eo)
 	if err != nil {
 		t.Fatal(err)
 	}

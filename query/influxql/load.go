@@ -94,6 +94,9 @@ type seriesData struct {
 	key  string // tag set, k=v,... (sorted)
 	tags []tag
 	cols map[string]*col
+	// sums are whole blocks read as summaries instead of samples (the
+	// samples of cols are outside them).
+	sums map[string][]engine.BlockSummary
 }
 
 func (s *seriesData) tagValue(k string) string {
@@ -221,25 +224,22 @@ func (b *budget) take(n int) error {
 	return nil
 }
 
-// load reads the given fields of measurement m over [minT, maxT] for the
-// series whose tags satisfy cond.
-func (e *Executor) load(ctx context.Context, q *engine.Querier, db string, m *measurement, fields []string, cond ql.Expr, minT, maxT int64, b *budget) (*input, error) {
-	refs, err := e.seriesOf(db, m, fields, cond, minT, maxT)
+// load reads the given fields of measurement m over the plan's range for
+// the series whose tags satisfy its condition. Where the plan allows it
+// (summaryOK), whole blocks inside one window come as block summaries,
+// not samples.
+func (e *Executor) load(ctx context.Context, q *engine.Querier, db string, m *measurement, fields []string, pl *plan, b *budget) (*input, error) {
+	minT, maxT := pl.minT, pl.maxT
+	refs, err := e.seriesOf(db, m, fields, pl.cond, minT, maxT)
 	if err != nil {
 		return nil, err
 	}
 	in := &input{name: m.name}
 	byKey := map[string]*seriesData{}
 	var it *engine.Iterator
+	var sums []engine.BlockSummary
 	for _, r := range refs {
 		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		it = q.Range(r.id, minT, maxT, it)
-		if it.Len() == 0 {
-			continue
-		}
-		if err := b.take(it.Len()); err != nil {
 			return nil, err
 		}
 		key := seriesKey("", r.tags)
@@ -251,19 +251,70 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, db string, m *me
 		}
 		c := sd.cols[r.field]
 		if c == nil {
-			c = &col{typ: it.Type()}
+			c = &col{typ: r.typ}
 			sd.cols[r.field] = c
 		}
-		appendIter(c, it)
+		merge := c.len() > 0 || len(sd.sums[r.field]) > 0
+		sums = sums[:0]
+		if pl.summaryOK(r.field, r.typ) {
+			sums = pl.wholeBlocks(q.Summaries(r.id, minT, maxT, sums), r.typ)
+		}
+		lo := minT
+		for _, bs := range sums {
+			if it, err = e.readRange(q, r.id, lo, bs.MinT-1, it, c, b); err != nil {
+				return nil, err
+			}
+			lo = bs.MaxT + 1
+		}
+		if it, err = e.readRange(q, r.id, lo, maxT, it, c, b); err != nil {
+			return nil, err
+		}
+		if len(sums) > 0 {
+			if err := b.take(len(sums)); err != nil {
+				return nil, err
+			}
+			if sd.sums == nil {
+				sd.sums = map[string][]engine.BlockSummary{}
+			}
+			sd.sums[r.field] = append(sd.sums[r.field], sums...)
+		}
+		if merge {
+			sortCol(c)
+		}
 	}
+	for _, sd := range in.series {
+		for f, c := range sd.cols {
+			if c.len() == 0 && len(sd.sums[f]) == 0 {
+				delete(sd.cols, f)
+			}
+		}
+	}
+	kept := in.series[:0]
+	for _, sd := range in.series {
+		if len(sd.cols) > 0 {
+			kept = append(kept, sd)
+		}
+	}
+	in.series = kept
 	sort.Slice(in.series, func(i, j int) bool { return in.series[i].key < in.series[j].key })
 	return in, nil
 }
 
-// appendIter appends the iterator's points to c; a second series of the
-// same field and key (another metric name) is merged in time order.
+// readRange appends the samples of series id in [lo, hi] to c.
+func (e *Executor) readRange(q *engine.Querier, id series.ID, lo, hi int64, it *engine.Iterator, c *col, b *budget) (*engine.Iterator, error) {
+	if lo > hi {
+		return it, nil
+	}
+	it = q.Range(id, lo, hi, it)
+	if err := b.take(it.Len()); err != nil {
+		return it, err
+	}
+	appendIter(c, it)
+	return it, nil
+}
+
+// appendIter appends the iterator's points to c.
 func appendIter(c *col, it *engine.Iterator) {
-	merge := len(c.ts) > 0
 	for it.Next() {
 		t, raw := it.At()
 		c.ts = append(c.ts, t)
@@ -277,9 +328,6 @@ func appendIter(c *col, it *engine.Iterator) {
 			raw = series.FloatBits(series.AsFloat64(it.Type(), raw))
 		}
 		c.raw = append(c.raw, raw)
-	}
-	if merge {
-		sortCol(c)
 	}
 }
 

@@ -7,20 +7,63 @@ import (
 	ql "github.com/influxdata/influxql"
 )
 
-// rowEnv is a raw row: one time of one series.
+// rowEnv is a raw row: one time of one series, with the index of each
+// field's point at that time (-1: none).
 type rowEnv struct {
-	t  int64
-	sd *seriesData
-	at map[string]int // field -> index in its column; absent: no value
+	t     int64
+	sd    *seriesData
+	names []string
+	cols  []*col
+	pos   []int // next candidate point of each column
+	at    []int // the point at t, or -1
+}
+
+func newRowEnv(sd *seriesData) *rowEnv {
+	r := &rowEnv{sd: sd}
+	for name := range sd.cols {
+		r.names = append(r.names, name)
+	}
+	sort.Strings(r.names)
+	for _, n := range r.names {
+		r.cols = append(r.cols, sd.cols[n])
+	}
+	r.pos, r.at = make([]int, len(r.cols)), make([]int, len(r.cols))
+	return r
+}
+
+// seek moves to time t; times must not decrease between calls.
+func (r *rowEnv) seek(t int64) {
+	r.t = t
+	for k, c := range r.cols {
+		i := r.pos[k]
+		for i < len(c.ts) && c.ts[i] < t {
+			i++
+		}
+		r.pos[k] = i
+		r.at[k] = -1
+		if i < len(c.ts) && c.ts[i] == t {
+			r.at[k] = i
+		}
+	}
+}
+
+// field returns the column index of a field, or -1.
+func (r *rowEnv) field(name string) int {
+	for k, n := range r.names {
+		if n == name {
+			return k
+		}
+	}
+	return -1
 }
 
 func (r *rowEnv) ref(v *ql.VarRef) any {
 	if strings.EqualFold(v.Val, "time") {
 		return Time(r.t)
 	}
-	if c, ok := r.sd.cols[v.Val]; ok { // a subquery's columns are fields, tags included
-		if i, ok := r.at[v.Val]; ok {
-			return c.value(i)
+	if k := r.field(v.Val); k >= 0 { // a subquery's columns are fields, tags included
+		if i := r.at[k]; i >= 0 {
+			return r.cols[k].value(i)
 		}
 		return nil
 	}
@@ -47,40 +90,37 @@ func (e *Executor) raw(pl *plan, g *group) [][]any {
 		return e.rawTransform(pl, g)
 	}
 	var rows []rawRow
-	for _, sd := range g.series {
-		times := unionTimes(sd)
-		idx := map[string]int{}
-		env := &rowEnv{sd: sd, at: map[string]int{}}
-		for _, t := range times {
-			env.t = t
-			clear(env.at)
-			for name, c := range sd.cols {
-				i := idx[name]
-				for i < c.len() && c.ts[i] < t {
-					i++
-				}
-				idx[name] = i
-				if i < c.len() && c.ts[i] == t {
-					env.at[name] = i
-				}
+	var selected []string // fields the SELECT reads: a row needs one of them
+	for _, f := range pl.stmt.Fields {
+		for _, r := range ql.ExprNames(f.Expr) {
+			if r.Type != ql.Tag {
+				selected = append(selected, r.Val)
 			}
-			if pl.cond != nil && !truthy(evalExpr(pl.cond, env)) {
+		}
+	}
+	for _, sd := range g.series {
+		env := newRowEnv(sd)
+		var need []int
+		for _, n := range selected {
+			if k := env.field(n); k >= 0 {
+				need = append(need, k)
+			}
+		}
+		for _, t := range unionTimes(sd) {
+			env.seek(t)
+			found := false
+			for _, k := range need {
+				found = found || env.at[k] >= 0
+			}
+			if !found || pl.cond != nil && !truthy(evalExpr(pl.cond, env)) {
 				continue
 			}
 			vals := make([]any, 1, len(pl.stmt.Fields)+1)
 			vals[0] = Time(t)
-			found := false
 			for _, f := range pl.stmt.Fields {
 				vals = append(vals, evalExpr(f.Expr, env))
-				for _, r := range ql.ExprNames(f.Expr) {
-					if _, ok := env.at[r.Val]; ok && r.Type != ql.Tag {
-						found = true
-					}
-				}
 			}
-			if found {
-				rows = append(rows, rawRow{t: t, key: sd.key, vals: vals})
-			}
+			rows = append(rows, rawRow{t: t, key: sd.key, vals: vals})
 		}
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
@@ -147,13 +187,18 @@ func (e *Executor) rawTransform(pl *plan, g *group) [][]any {
 		}
 		var pts []point
 		for _, sd := range g.series {
-			if col := sd.cols[ref.Val]; col != nil {
-				for j := range col.ts {
-					if pl.cond != nil && !truthy(evalExpr(pl.cond, &rowEnv{t: col.ts[j], sd: sd, at: map[string]int{ref.Val: j}})) {
+			col := sd.cols[ref.Val]
+			if col == nil {
+				continue
+			}
+			env := newRowEnv(sd)
+			for j, t := range col.ts {
+				if pl.cond != nil {
+					if env.seek(t); !truthy(evalExpr(pl.cond, env)) {
 						continue
 					}
-					pts = append(pts, point{t: col.ts[j], v: col.value(j)})
 				}
+				pts = append(pts, point{t: t, v: col.value(j)})
 			}
 		}
 		sort.SliceStable(pts, func(a, b int) bool { return pts[a].t < pts[b].t })

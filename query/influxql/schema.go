@@ -2,6 +2,7 @@ package influxql
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -31,9 +32,13 @@ type measurement struct {
 	fieldNames []string            // sorted
 }
 
-// dbMatcher selects the series of database db: db label = db. A series
-// without the label has the value "" and is seen with an empty db.
+// dbMatcher selects the series of database db: db label = db, or, for
+// Options.UnlabelledDB, also no db label.
 func (e *Executor) dbMatcher(db string) *tagindex.Matcher {
+	if db == e.opts.UnlabelledDB {
+		m, _ := tagindex.NewMatcher(tagindex.MatchRegexp, e.opts.DBLabel, regexp.QuoteMeta(db)+"|")
+		return m
+	}
 	m, _ := tagindex.NewMatcher(tagindex.MatchEqual, e.opts.DBLabel, db)
 	return m
 }
@@ -41,6 +46,9 @@ func (e *Executor) dbMatcher(db string) *tagindex.Matcher {
 // schema lists the measurements and fields of db from the index and the
 // catalog.
 func (e *Executor) schema(db string) (*schema, error) {
+	if db == "" {
+		return nil, ErrDatabaseRequired
+	}
 	metrics, err := e.st.Index().LabelValues(series.MetricName, minTime, maxTime, 0, e.dbMatcher(db))
 	if err != nil {
 		return nil, fmt.Errorf("list metric names: %w", err)
@@ -48,6 +56,9 @@ func (e *Executor) schema(db string) (*schema, error) {
 	s := &schema{db: db, meas: make(map[string]*measurement)}
 	for _, metric := range metrics {
 		fs := e.opts.Catalog.Lookup(db, metric)
+		if len(fs) == 0 && db == e.opts.UnlabelledDB {
+			fs = e.opts.Catalog.Lookup("", metric) // lines written without a database
+		}
 		if len(fs) == 0 {
 			s.add(metric, fallbackField, metric)
 		}

@@ -32,6 +32,10 @@ type plan struct {
 	selectorTime bool
 	multi        int  // index in aggs of a multi-row function, or -1
 	tagsOnly     bool // a raw SELECT of tags only: no rows
+	// Block summaries (summary.go): off by Options.DisableSummaries;
+	// auxFields and condHasField rule them out.
+	disableSummaries, auxFields, condHasField bool
+	summaryBlocks                             int // blocks folded whole (for tests)
 }
 
 // transforms are the functions applied to a sequence of points.
@@ -68,7 +72,9 @@ func (e *Executor) selectRows(ctx context.Context, s *ql.SelectStatement, p Para
 	if err != nil {
 		return nil, err
 	}
-	return e.run(ctx, pl, inputs)
+	rows, err := e.run(ctx, pl, inputs)
+	e.summaryBlocks.Add(int64(pl.summaryBlocks))
+	return rows, err
 }
 
 func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
@@ -110,6 +116,9 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 		return nil, err
 	}
 	pl.columns = s.ColumnNames() // after collectCalls: it assumes valid arguments
+	pl.auxFields = usesAux(s.Fields)
+	pl.condHasField = hasFieldRef(pl.cond, func(string) bool { return false }) && condTypedField(pl.cond)
+	pl.disableSummaries = e.opts.DisableSummaries
 	if pl.aggregated && pl.interval > 0 && tr.Max.IsZero() {
 		pl.maxT = now.UnixNano()
 	}
@@ -117,6 +126,19 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 		pl.maxT = pl.minT - 1 // empty
 	}
 	return pl, nil
+}
+
+// condTypedField reports whether a condition refers to a field, as
+// RewriteFields typed its references (tags are Tag, unknown names
+// Unknown).
+func condTypedField(cond ql.Expr) bool {
+	found := false
+	ql.WalkFunc(cond, func(n ql.Node) {
+		if r, ok := n.(*ql.VarRef); ok && r.Type != ql.Tag && r.Type != ql.Unknown && !strings.EqualFold(r.Val, "time") {
+			found = true
+		}
+	})
+	return found
 }
 
 func hasTimeDimension(s *ql.SelectStatement) bool {
@@ -244,7 +266,7 @@ func (e *Executor) inputs(ctx context.Context, pl *plan, sc *schema, p Params) (
 						fs = append(fs, f)
 					}
 				}
-				in, err := e.load(ctx, q, sc.db, m, fs, pl.cond, pl.minT, pl.maxT, b)
+				in, err := e.load(ctx, q, sc.db, m, fs, pl, b)
 				if err != nil {
 					return nil, err
 				}
@@ -306,16 +328,7 @@ func groups(in *input, dims []string) []*group {
 func (e *Executor) run(ctx context.Context, pl *plan, inputs []*input) ([]*Row, error) {
 	var rows []*Row
 	var points int64
-	first := int64(maxTime)
-	for _, in := range inputs {
-		for _, sd := range in.series {
-			for _, c := range sd.cols {
-				if c.len() > 0 && c.ts[0] < first {
-					first = c.ts[0]
-				}
-			}
-		}
-	}
+	first := firstTime(inputs)
 	for _, in := range inputs {
 		for _, g := range groups(in, pl.dims) {
 			if err := ctx.Err(); err != nil {
@@ -352,6 +365,26 @@ func (e *Executor) run(ctx context.Context, pl *plan, inputs []*input) ([]*Row, 
 		}
 	}
 	return limitSeries(rows, pl.stmt.SLimit, pl.stmt.SOffset), nil
+}
+
+// firstTime returns the time of the earliest point or summarized block.
+func firstTime(inputs []*input) int64 {
+	first := int64(maxTime)
+	for _, in := range inputs {
+		for _, sd := range in.series {
+			for _, c := range sd.cols {
+				if c.len() > 0 && c.ts[0] < first {
+					first = c.ts[0]
+				}
+			}
+			for _, sums := range sd.sums {
+				if len(sums) > 0 && sums[0].MinT < first {
+					first = sums[0].MinT
+				}
+			}
+		}
+	}
+	return first
 }
 
 func limitSeries(rows []*Row, limit, offset int) []*Row {

@@ -78,11 +78,11 @@ func transform(c *ql.Call, pts []point, interval int64) []point {
 		var sum float64
 		for i, p := range in {
 			f, _ := toFloat(p.v)
-			sum += f
-			if i >= n {
+			if i >= n { // InfluxDB's order: the oldest out, then the new in
 				g, _ := toFloat(in[i-n].v)
 				sum -= g
 			}
+			sum += f
 			if i >= n-1 {
 				out = append(out, point{t: p.t, v: sum / float64(n)})
 			}
