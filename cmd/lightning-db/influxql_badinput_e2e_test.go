@@ -67,6 +67,8 @@ func TestInfluxQLBadInput(t *testing.T) {
 					t.Skipf("known difference: %s (now: %s)", c.knownDiff, firstLine(d))
 				case d != "":
 					t.Error(d)
+				case c.knownDiff != "":
+					t.Logf("agrees now: drop its known difference %q", c.knownDiff)
 				}
 				a := queryIQL(t, pair.ldb.url(""), iqlDB, iqlRequest{q: "SHOW MEASUREMENTS"})
 				if a.status != http.StatusOK {
