@@ -21,8 +21,14 @@ import (
 // influxPeer is a running InfluxDB 1.x (Debian's influxd) on loopback, the
 // reference the InfluxQL tests compare Lightning DB with.
 type influxPeer struct {
-	addr string
-	log  *bytes.Buffer
+	addr    string
+	logPath string // influxd's stdout and stderr
+}
+
+// log returns influxd's output so far.
+func (p *influxPeer) log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
 }
 
 func (p *influxPeer) url(path string) string { return "http://" + p.addr + path }
@@ -62,9 +68,14 @@ bind-address = %q
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &influxPeer{addr: addrs[0], log: &bytes.Buffer{}}
+	p := &influxPeer{addr: addrs[0], logPath: filepath.Join(dir, "influxd.log")}
+	logFile, err := os.Create(p.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
 	cmd := exec.Command(bin, "-config", confPath)
-	cmd.Stdout, cmd.Stderr = p.log, p.log
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +88,7 @@ bind-address = %q
 	poll(t, 30*time.Second, 50*time.Millisecond, func() string {
 		select {
 		case <-exited:
-			t.Fatalf("influxd exited before it was ready; log:\n%s", p.log)
+			t.Fatalf("influxd exited before it was ready; log:\n%s", p.log())
 		default:
 		}
 		resp, err := http.Get(p.url("/ping"))
@@ -87,7 +98,7 @@ bind-address = %q
 				return ""
 			}
 		}
-		return fmt.Sprintf("influxd did not answer /ping; log:\n%s", p.log)
+		return fmt.Sprintf("influxd did not answer /ping; log:\n%s", p.log())
 	})
 	return p
 }
