@@ -95,6 +95,10 @@ func TestInfluxQLReadE2E(t *testing.T) {
 	if want := fmt.Sprintf("name,tags,time,used\nmem,,%d,17", base.Unix()); code != 200 || body != want {
 		t.Errorf("csv: %d %q, want %q", code, body, want)
 	}
+	// An unknown database, as InfluxDB answers it.
+	if code, body := influxGet(t, p, url.Values{"db": {"nope"}, "q": {"SELECT * FROM cpu"}}, ""); code != 200 || body != `{"results":[{"statement_id":0,"error":"database not found: nope"}]}` {
+		t.Errorf("unknown database: %d %s", code, body)
+	}
 	// A parse error fails the request with InfluxDB's text.
 	if code, body := q(`SELEC 1`); code != 400 || !strings.HasPrefix(body, `{"error":"error parsing query: found SELEC, expected SELECT`) {
 		t.Errorf("parse error: %d %s", code, body)

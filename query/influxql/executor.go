@@ -57,6 +57,11 @@ type Options struct {
 	MaxPoints int64
 	// Timeout bounds each statement. Default 30s.
 	Timeout time.Duration
+	// DatabaseExists, when set, tells a SELECT on a database without any
+	// series whether the database exists (CREATE DATABASE, writes,
+	// retention policies); when not, the statement gets InfluxDB's
+	// "database not found: <db>". Default: never reported.
+	DatabaseExists func(db string) bool
 	// DisableSummaries makes aggregates decode every sample instead of
 	// taking whole blocks from their summaries (for comparison).
 	DisableSummaries bool
@@ -145,6 +150,7 @@ type Result struct {
 var (
 	ErrUnsupported      = errors.New("statement not supported")
 	ErrDatabaseRequired = errors.New("database name required")
+	ErrDatabaseNotFound = errors.New("database not found")
 	ErrTooManySeries    = errors.New("max-select-series limit exceeded")
 	ErrTooManySamples   = errors.New("max-select-point limit exceeded")
 	ErrTooManyBuckets   = errors.New("max-select-buckets limit exceeded")

@@ -127,3 +127,35 @@ func TestExtremeTimeBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestConditionOnUnknownName: a WHERE on a name that is neither a tag nor
+// a field matches nothing (InfluxDB answers no rows), while tag-only
+// conditions still select series.
+func TestConditionOnUnknownName(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	if got := run(t, e, "t", `SELECT usage_idle FROM cpu WHERE nosuch > 5`); got != `{"statement_id":0}` {
+		t.Errorf("unknown name: %s", got)
+	}
+	if got := run(t, e, "t", `SELECT max(usage_idle) FROM cpu WHERE host = 'b' OR region = 'eu'`); got != `{"statement_id":0,"series":[{"name":"cpu","columns":["time","max"],"values":[["1970-01-01T00:18:40Z",50]]}]}` {
+		t.Errorf("tags: %s", got)
+	}
+}
+
+// TestDatabaseNotFound: a SELECT on a database without series that is
+// not known gets InfluxDB's error; SHOW answers empty, as InfluxDB does.
+func TestDatabaseNotFound(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	e.opts.DatabaseExists = func(db string) bool { return db == "created" }
+	if got := run(t, e, "nope", "SELECT * FROM cpu"); got != "error: database not found: nope" {
+		t.Errorf("unknown db: %s", got)
+	}
+	if got := run(t, e, "created", "SELECT * FROM cpu"); got != `{"statement_id":0}` {
+		t.Errorf("created db: %s", got)
+	}
+	if got := run(t, e, "nope", "SHOW MEASUREMENTS"); got != `{"statement_id":0}` {
+		t.Errorf("show on unknown db: %s", got)
+	}
+	if got := run(t, e, "t", "SELECT usage_user FROM cpu WHERE host = 'b'"); !strings.Contains(got, `5]`) {
+		t.Errorf("db with series: %s", got)
+	}
+}
