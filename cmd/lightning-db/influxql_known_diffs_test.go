@@ -23,7 +23,6 @@ const (
 	kdNNDMath       = "math on a transformation of an aggregate, non_negative_derivative(mean(x), 1s) * 8 (Grafana's network panel): Lightning DB drops the derivative and answers mean(x) * 8 per bucket"
 	kdEpochMicro    = "InfluxDB 1.6 quirk: epoch=µ is ignored (times in ns) although its documentation lists it; Lightning DB answers microseconds"
 	kdCSVTime       = "Accept: application/csv without epoch: InfluxDB writes time as integer nanoseconds; Lightning DB writes RFC 3339"
-	kdUnknownDB     = "db=nosuchdb: InfluxDB answers the statement error 'database not found: nosuchdb'; Lightning DB an empty result"
 )
 
 // The InfluxQL tests' known differences: subtest name → why Lightning DB's
@@ -61,7 +60,6 @@ var (
 		"http/epoch-µ/agg":                     kdEpochMicro,
 		"http/csv":                             kdCSVTime,
 		"http/csv-grouped":                     kdCSVTime,
-		"http/unknown-db":                      kdUnknownDB,
 	}
 	// iqlBadKnownDiffs is for TestInfluxQLBadInput (statement names).
 	iqlBadKnownDiffs = map[string]string{
