@@ -25,6 +25,8 @@ type QueryShape struct {
 	Mean   bool          // mean per step (double-groupby) instead of max
 	// TSBSForm: PromQL as TSBS writes it for VictoriaMetrics (tsbs_query.go).
 	TSBSForm bool
+	// iql: InfluxQL as TSBS writes it for InfluxDB (tsbs_influxql.go).
+	iql tsbsIQLKind
 }
 
 // QueryShapes are the TSBS cpu-only shapes of the query issue.
@@ -118,6 +120,9 @@ func (s QueryShape) PromQL(q QueryInstance) string {
 // InfluxDB: several fields are aggregated each on its own (max per field,
 // where PromQL takes the max across them; the data read is the same).
 func (s QueryShape) InfluxQL(q QueryInstance) string {
+	if s.iql != iqlNone {
+		return s.tsbsInfluxQL(q)
+	}
 	fn := "max"
 	if s.Mean {
 		fn = "mean"

@@ -112,6 +112,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	r.writeQuerySideBySide(w)
+	r.writeQueryRatios(w)
 	r.writeRatios(w)
 }
 

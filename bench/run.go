@@ -372,7 +372,7 @@ func runQueries(ctx context.Context, c *Config, t *Target, w Workload) Result {
 	}
 	for i, s := range shapes {
 		qs := s.Instances(c.Seed+uint64(i), c.Scale.Queries, c.Scale.Hosts, c.Start, dataEnd)
-		qr := RunQueries(ctx, t.BaseURL(), t.QueryLang, s, qs, c.MaxPhase)
+		qr := RunQueries(ctx, t.BaseURL(), queryLang(c.QueryMix, t), s, qs, c.MaxPhase)
 		r.Queries = append(r.Queries, qr)
 		r.Requests += qr.Latency.N
 		r.Errors += qr.Errors

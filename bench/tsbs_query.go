@@ -49,8 +49,10 @@ func QueryMixShapes(mix string) ([]QueryShape, error) {
 		return TSBSQueryShapes, nil
 	case MixAll:
 		return append(append([]QueryShape(nil), QueryShapes...), TSBSQueryShapes...), nil
+	case MixTSBSInfluxQL:
+		return TSBSInfluxQLShapes, nil
 	}
-	return nil, fmt.Errorf("query mix %q: want %s, %s or %s", mix, MixLabelReplace, MixTSBS, MixAll)
+	return nil, fmt.Errorf("query mix %q: want %s, %s, %s or %s", mix, MixLabelReplace, MixTSBS, MixAll, MixTSBSInfluxQL)
 }
 
 // tsbsPromQL is TSBS's victoriametrics form of s for q (TSBS'

@@ -83,7 +83,7 @@ func parseFlags() (*flags, error) {
 	fs.Float64Var(&f.rate, "rate", 0, "cap on samples/s offered by HTTP ingestion (default: as fast as the target answers)")
 	fs.IntVar(&f.clients, "mqtt-clients", 0, "MQTT publishing clients (default 100)")
 	fs.IntVar(&f.qos, "mqtt-qos", -1, "MQTT publish QoS, 0 or 1 (default 1)")
-	fs.StringVar(&f.queryMix, "query-mix", bench.MixLabelReplace, "query shapes: label-replace (6 shapes, fields kept apart with label_replace), tsbs (TSBS's 11 cpu types as it writes them for VictoriaMetrics; Lightning DB runs with --metricsql-names) or all")
+	fs.StringVar(&f.queryMix, "query-mix", bench.MixLabelReplace, "query shapes: label-replace (6 shapes, fields kept apart with label_replace), tsbs (TSBS's 11 cpu types as it writes them for VictoriaMetrics; Lightning DB runs with --metricsql-names), all, or tsbs-influxql (TSBS's 15 cpu types as it writes them for InfluxDB, in InfluxQL on /query for every target)")
 	fs.StringVar(&f.vmBins, "victoriametrics-bin", "", "comma-separated VictoriaMetrics binaries to run as peers, each named victoriametrics@<version> (default: victoria-metrics from PATH, named victoriametrics); e.g. /usr/bin/victoria-metrics,/root/go/bin/victoria-metrics")
 	fs.StringVar(&f.scale, "scale", "full", "workload sizes: full (8.64 M samples per ingestion workload) or small (a tenth)")
 	f.soak.register(fs)
