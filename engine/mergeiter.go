@@ -109,7 +109,7 @@ func (it *Iterator) decodeBlockErr(seg *segment, b blockRef) error {
 		return err
 	}
 	p0 := len(s.ts)
-	ts, rest, err := it.dec.DecodeTimestamps(s.ts, payload)
+	ts, rest, err := decodeBlockTimes(&it.dec, seg.data, seg.x.version, b, payload, s.ts)
 	if err != nil {
 		return err
 	}

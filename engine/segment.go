@@ -52,10 +52,10 @@ import (
 // renamed into place and listed in the manifest.
 const (
 	segMagic       = "LDBSEG"
-	segVersion     = 2
+	segVersion     = 3 // written; 2 is read too (segment_v3.go)
 	segHeaderSize  = 8
 	segFooterSize  = 72
-	segFooterMagic = "LDBSEGv2"
+	segFooterMagic = "LDBSEGv3"
 	segSuffix      = ".seg"
 	segDir         = "segments"
 )
@@ -80,6 +80,7 @@ type segIndex struct {
 
 	minT, maxT int64
 	nSamples   uint64
+	version    byte // of the file format; 2 holds no timestamps references
 }
 
 // find returns the position of id in the index.
@@ -115,12 +116,13 @@ func decodeSegIndex(file string, data []byte) (*segIndex, error) {
 	if len(data) < segHeaderSize+segFooterSize {
 		return nil, corrupt(0, "%w (%d bytes)", errSegTooShort, len(data))
 	}
-	if string(data[:len(segMagic)]) != segMagic || data[len(segMagic)] != segVersion || data[segHeaderSize-1] != 0 {
-		return nil, corrupt(0, "bad header magic or version %d", data[len(segMagic)])
+	version := data[len(segMagic)]
+	if string(data[:len(segMagic)]) != segMagic || !segVersionReadable(version) || data[segHeaderSize-1] != 0 {
+		return nil, corrupt(0, "bad header magic or version %d", version)
 	}
 	fo := len(data) - segFooterSize
 	ft := data[fo:]
-	if string(ft[64:]) != segFooterMagic {
+	if string(ft[64:]) != segFooterMagicOf(version) {
 		return nil, corrupt(fo+64, "bad footer magic")
 	}
 	if crc32.Checksum(ft[:60], castagnoli) != binary.LittleEndian.Uint32(ft[60:]) {
@@ -135,7 +137,7 @@ func decodeSegIndex(file string, data []byte) (*segIndex, error) {
 	if crc32.Checksum(region, castagnoli) != le.Uint32(ft[56:]) {
 		return nil, corrupt(int(indexOff), "index checksum mismatch")
 	}
-	x := &segIndex{minT: int64(le.Uint64(ft[24:])), maxT: int64(le.Uint64(ft[32:])), nSamples: le.Uint64(ft[48:])}
+	x := &segIndex{minT: int64(le.Uint64(ft[24:])), maxT: int64(le.Uint64(ft[32:])), nSamples: le.Uint64(ft[48:]), version: version}
 	nSeries, nBlocks := le.Uint32(ft[40:]), le.Uint32(ft[44:])
 	if err := x.decode(region[:indexLen], int64(indexOff), nSeries, nBlocks); err != nil {
 		return nil, corrupt(int(indexOff), "index: %w", err)

@@ -32,6 +32,7 @@ type segmentWriter struct {
 	index    []byte
 	entry    []byte
 	lastID   series.ID
+	shared   tsSharer
 	bitmap   *roaring.Bitmap
 	nSeries  uint32
 	nBlocks  uint32
@@ -72,9 +73,9 @@ func (w *segmentWriter) writeSeries(id series.ID, typ series.ValueType, ts []int
 	w.entry = binary.AppendUvarint(w.entry[:0], uint64(id))
 	w.entry = append(w.entry, byte(typ))
 	w.entry = binary.AppendUvarint(w.entry, uint64(nb))
-	for lo := 0; lo < len(ts); lo += per {
+	for lo, j := 0, 0; lo < len(ts); lo, j = lo+per, j+1 {
 		hi := min(lo+per, len(ts))
-		n, err := w.writeBlock(typ, ts[lo:hi], vals[lo:hi], strs)
+		n, err := w.writeBlock(j, typ, ts[lo:hi], vals[lo:hi], strs)
 		if err != nil {
 			return fmt.Errorf("segment %s: series %d: %w", w.path, id, err)
 		}
@@ -86,6 +87,7 @@ func (w *segmentWriter) writeSeries(id series.ID, typ series.ValueType, ts []int
 			w.entry = appendBlockAgg(w.entry, computeBlockAgg(typ, ts[lo:hi], vals[lo:hi]))
 		}
 	}
+	w.shared.next()
 	w.index = append(w.index, w.entry...)
 	w.bitmap.Add(id)
 	w.lastID = id
@@ -97,11 +99,21 @@ func (w *segmentWriter) writeSeries(id series.ID, typ series.ValueType, ts []int
 	return nil
 }
 
-func (w *segmentWriter) writeBlock(typ series.ValueType, ts []int64, vals []uint64, strs []byte) (int, error) {
-	b, err := w.enc.AppendTimestamps(w.buf[:0], ts)
+// writeBlock writes block j of a series. Timestamps equal to those of
+// block j of the previous series are written as a reference to them.
+func (w *segmentWriter) writeBlock(j int, typ series.ValueType, ts []int64, vals []uint64, strs []byte) (int, error) {
+	var b []byte
+	owner, shared := w.shared.match(j, ts)
+	var err error
+	if shared {
+		b, err = appendTimesRef(w.buf[:0], w.off, len(ts), owner)
+	} else {
+		b, err = w.enc.AppendTimestamps(w.buf[:0], ts)
+	}
 	if err != nil {
 		return 0, err
 	}
+	tsLen := len(b)
 	if typ == series.TypeString {
 		w.strs = w.strs[:0]
 		for _, v := range vals {
@@ -121,6 +133,10 @@ func (w *segmentWriter) writeBlock(typ series.ValueType, ts []int64, vals []uint
 	if _, err := w.bw.Write(b); err != nil {
 		return 0, err
 	}
+	if !shared {
+		owner = tsOwner{off: w.off, len: uint32(tsLen), crc: crc32.Checksum(b[:tsLen], castagnoli)}
+	}
+	w.shared.add(owner, ts)
 	w.off += int64(len(b))
 	return len(b), nil
 }

@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"fmt"
+	"hash/crc32"
+	"slices"
+
+	"github.com/lightningdb/lightningdb/engine/encoding"
+)
+
+// Shared timestamps (segment version 3). The fields of one line-protocol
+// line, or the series of one remote-write request, have identical
+// timestamps; their blocks are consecutive in a segment (consecutive series
+// IDs). From version 3 a block whose timestamps equal those of the same
+// block of the previous series stores a timestamps reference
+// (encoding.AppendTimesRef) to the block that holds them: the distance back
+// from its own offset, the length of that block's timestamps stream (its
+// first bytes) and their CRC32C. A referenced block always holds encoded
+// timestamps, never a reference. Damage to a block's values leaves the
+// blocks referring to its timestamps readable; damage to its timestamps
+// makes them unreadable too.
+
+// segFooterMagicV2 closes a version 2 segment, which holds no references.
+const segFooterMagicV2 = "LDBSEGv2"
+
+// segVersionReadable reports whether this build reads segment version v.
+func segVersionReadable(v byte) bool { return v == 2 || v == segVersion }
+
+// segFooterMagicOf returns the footer magic of segment version v.
+func segFooterMagicOf(v byte) string {
+	if v == 2 {
+		return segFooterMagicV2
+	}
+	return segFooterMagic
+}
+
+// tsOwner is a written block that holds encoded timestamps.
+type tsOwner struct {
+	off    int64  // of the block in the file
+	len    uint32 // of its timestamps stream
+	crc    uint32 // of its timestamps stream
+	lo, hi int    // its timestamps in the sharer's buffer
+}
+
+// tsSharer remembers the timestamps of the previous series' blocks so that
+// the segment writer can refer to them. Memory: one series' timestamps.
+type tsSharer struct {
+	prev, cur     []tsOwner
+	prevTs, curTs []int64
+}
+
+// match returns the owner of block j of the previous series if its
+// timestamps equal ts.
+func (s *tsSharer) match(j int, ts []int64) (tsOwner, bool) {
+	if j >= len(s.prev) {
+		return tsOwner{}, false
+	}
+	o := s.prev[j]
+	return o, slices.Equal(s.prevTs[o.lo:o.hi], ts)
+}
+
+// add records block j of the current series, whose timestamps ts its owner
+// o holds (the block itself, or the block it refers to).
+func (s *tsSharer) add(o tsOwner, ts []int64) {
+	o.lo = len(s.curTs)
+	s.curTs = append(s.curTs, ts...)
+	o.hi = len(s.curTs)
+	s.cur = append(s.cur, o)
+}
+
+// next makes the current series the previous one.
+func (s *tsSharer) next() {
+	s.prev, s.cur = s.cur, s.prev[:0]
+	s.prevTs, s.curTs = s.curTs, s.prevTs[:0]
+}
+
+// appendTimesRef appends, for a block at off, the reference to owner o.
+func appendTimesRef(dst []byte, off int64, n int, o tsOwner) ([]byte, error) {
+	return encoding.AppendTimesRef(dst, encoding.TimesRef{N: n, Back: uint64(off - o.off), Length: uint64(o.len), CRC: o.crc})
+}
+
+// decodeBlockTimes decodes the timestamps of block b of a segment (data,
+// format version) from its checked payload into dst, following a reference
+// to the timestamps stream that holds them, whose checksum it checks. It
+// returns the rest of the payload, the block's values.
+func decodeBlockTimes(dec *encoding.Decoder, data []byte, version byte, b blockRef, payload []byte, dst []int64) ([]int64, []byte, error) {
+	if version < 3 || !encoding.IsTimesRef(payload) {
+		return dec.DecodeTimestamps(dst, payload)
+	}
+	ref, rest, err := encoding.DecodeTimesRef(payload)
+	if err != nil {
+		return dst, payload, err
+	}
+	if ref.Back == 0 || ref.Back > uint64(b.off-segHeaderSize) || ref.Length > ref.Back || ref.Length < 2 {
+		return dst, payload, fmt.Errorf("timestamps reference %d bytes back, %d long, from block at %d", ref.Back, ref.Length, b.off)
+	}
+	off := b.off - int64(ref.Back)
+	stream := data[off : off+int64(ref.Length)]
+	if crc32.Checksum(stream, castagnoli) != ref.CRC {
+		return dst, payload, fmt.Errorf("timestamps of the block at %d it refers to: checksum mismatch", off)
+	}
+	p0 := len(dst)
+	ts, tail, err := dec.DecodeTimestamps(dst, stream)
+	if err == nil && (len(tail) != 0 || len(ts)-p0 != ref.N) {
+		err = fmt.Errorf("%d timestamps and %d bytes more, the reference says %d", len(ts)-p0, len(tail), ref.N)
+	}
+	if err != nil {
+		return dst[:p0], payload, fmt.Errorf("timestamps of the block at %d it refers to: %w", off, err)
+	}
+	return ts, rest, nil
+}
