@@ -190,7 +190,11 @@ func (x *segIndex) decode(b []byte, dataEnd int64, nSeries, nBlocks uint32) erro
 			maxT := minT + int64(r.uvarint())
 			var agg BlockAgg
 			if typ != series.TypeString {
-				agg = r.blockAgg()
+				if x.version >= 3 {
+					agg = r.blockAggV3()
+				} else {
+					agg = r.blockAgg()
+				}
 			}
 			if r.err != nil {
 				return r.err

@@ -232,8 +232,7 @@ func (w *segmentWriter) encodeIndex() ([]byte, error) {
 				if r.off+blockAggSize > len(r.b) {
 					return nil, errSegAggTruncated
 				}
-				out = append(out, r.b[r.off:r.off+blockAggSize]...)
-				r.off += blockAggSize
+				out = appendBlockAggV3(out, r.blockAgg())
 			}
 			prev = maxT
 		}
