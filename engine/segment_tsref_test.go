@@ -42,8 +42,12 @@ func readSegmentCases(t *testing.T, dir string, cases []segCase) *segment {
 	var vals []uint64
 	var strs [][]byte
 	for i := range seg.x.ids {
-		for _, b := range seg.x.blocks[seg.x.first[i]:seg.x.first[i+1]] {
-			must(t, verifyBlock(&dec, seg.data, seg.x.version, b, seg.x.types[i], &ts, &vals, &strs))
+		for j := seg.x.first[i]; j < seg.x.first[i+1]; j++ {
+			typ := seg.x.types[i]
+			must(t, verifyBlock(&dec, seg.data, seg.x.version, seg.x.blocks[j], typ, &ts, &vals, &strs))
+			if typ != series.TypeString && !sameAgg(seg.x.aggs[j], computeBlockAgg(typ, ts, vals)) {
+				t.Fatalf("series %d block %d: aggregates %+v, computed %+v", seg.x.ids[i], j, seg.x.aggs[j], computeBlockAgg(typ, ts, vals))
+			}
 		}
 	}
 	return seg
