@@ -15,7 +15,8 @@ type IoTOptions struct {
 	Interval time.Duration // nominal reporting interval; default 60 s
 	Steps    int           // reports per device
 	// Jitter is the largest offset of a report from its nominal time;
-	// default Interval/10. Offsets are uniform in [-Jitter, +Jitter].
+	// default Interval/20 (±3 s at 60 s). Offsets are uniform in
+	// [-Jitter, +Jitter].
 	Jitter time.Duration
 	// LateShare of the devices (0..1) buffer their reports and send them
 	// in one late batch every LateSteps steps (hours old by the time they
@@ -53,7 +54,7 @@ func NewIoT(o IoTOptions) *IoT {
 		o.Interval = time.Minute
 	}
 	if o.Jitter == 0 {
-		o.Jitter = o.Interval / 10
+		o.Jitter = o.Interval / 20
 	}
 	if o.LateShare == 0 {
 		o.LateShare = 0.05
