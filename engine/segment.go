@@ -12,8 +12,8 @@ import (
 	"github.com/lightningdb/lightningdb/series"
 )
 
-// Segment file, format version 2 (integers little endian; drawn in
-// docs/segment-format.md):
+// Segment file, format version 3 (integers little endian; drawn in
+// docs/segment-format.md; version 2 is read too, segment_tsref.go):
 //
 //	+--------------------------------------------+
 //	| magic "LDBSEG" (6) | version (1) | zero (1) |  header, 8 bytes
@@ -28,7 +28,9 @@ import (
 //	+--------------------------------------------+
 //
 //	block:  encoded timestamps | encoded values | crc32c of both (4)
-//	        (streams of package encoding; strings use the string codec)
+//	        (streams of package encoding; strings use the string codec;
+//	        from version 3 the timestamps may be a reference to an earlier
+//	        block's, segment_tsref.go)
 //
 //	index:  uvarint nSeries, then per series in ascending ID order:
 //	        uvarint ID delta (to the previous ID, the first to 0) | type (1) |
@@ -36,15 +38,17 @@ import (
 //	        uvarint length (with its CRC) | uvarint count |
 //	        varint minT delta (to the series' previous block maxT, the first
 //	        to the segment minT) | uvarint maxT-minT |
-//	        numeric types only: aggregates (41): flags (1) | min | max | sum |
-//	        first value | last value (float64 bits, 8 each; blockagg.go)
+//	        numeric types only: aggregates: flags (1) | min | max | sum |
+//	        first value | last value (version 2: float64 bits, 8 each,
+//	        blockagg.go; version 3: decimals where exact, blockagg_v3.go)
 //	        Blocks are contiguous in index order, so offsets are implied: the
 //	        first block starts at 8 and each starts where the previous ended.
 //
 //	footer: indexOff (8) | indexLen (8) | bitmapLen (8) | minT (8) | maxT (8) |
 //	        nSeries (4) | nBlocks (4) | nSamples (8) |
 //	        indexCRC (4, crc32c of index and bitmap) |
-//	        footerCRC (4, crc32c of the 64 bytes before it) | magic "LDBSEGv2" (8)
+//	        footerCRC (4, crc32c of the 64 bytes before it) | magic "LDBSEGv3" (8,
+//	        "LDBSEGv2" in version 2)
 //
 // Version 1 (no aggregates) was never deployed and is refused.
 //
