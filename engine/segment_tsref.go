@@ -10,9 +10,10 @@ import (
 
 // Shared timestamps (segment version 3). The fields of one line-protocol
 // line, or the series of one remote-write request, have identical
-// timestamps; their blocks are consecutive in a segment (consecutive series
-// IDs). From version 3 a block whose timestamps equal those of the same
-// block of the previous series stores a timestamps reference
+// timestamps; their blocks are close in a segment (consecutive series IDs,
+// or nearly so when concurrent writers created the series). From version 3
+// a block whose timestamps equal those of the same block of one of the
+// previous tsShareWindow series stores a timestamps reference
 // (encoding.AppendTimesRef) to the block that holds them: the distance back
 // from its own offset, the length of that block's timestamps stream (its
 // first bytes) and their CRC32C. A referenced block always holds encoded
@@ -42,36 +43,68 @@ type tsOwner struct {
 	lo, hi int    // its timestamps in the sharer's buffer
 }
 
-// tsSharer remembers the timestamps of the previous series' blocks so that
-// the segment writer can refer to them. Memory: one series' timestamps.
+// tsShareWindow is how many series back the writer looks for equal
+// timestamps (series created by concurrent writers interleave their IDs),
+// and tsShareMax bounds the samples of one series it remembers (8 MiB for
+// the window).
+const (
+	tsShareWindow = 8
+	tsShareMax    = 1 << 17
+)
+
+// tsSharer remembers the timestamps of the blocks of the last
+// tsShareWindow series so that the segment writer can refer to them.
 type tsSharer struct {
-	prev, cur     []tsOwner
-	prevTs, curTs []int64
+	ring   [tsShareWindow]tsSeries
+	cur    int // the series being written
+	filled int // series before it in the ring
 }
 
-// match returns the owner of block j of the previous series if its
-// timestamps equal ts.
+// tsSeries is the remembered blocks of one series: block j's owner at
+// owners[j], their timestamps in ts.
+type tsSeries struct {
+	owners []tsOwner
+	ts     []int64
+}
+
+// match returns the owner of block j of one of the previous series if its
+// timestamps equal ts, looking at the most recent series first.
 func (s *tsSharer) match(j int, ts []int64) (tsOwner, bool) {
-	if j >= len(s.prev) {
-		return tsOwner{}, false
+	for k := 1; k <= s.filled; k++ {
+		p := &s.ring[(s.cur-k+tsShareWindow)%tsShareWindow]
+		if j >= len(p.owners) {
+			continue
+		}
+		o := p.owners[j]
+		if o.hi-o.lo == len(ts) && p.ts[o.lo] == ts[0] && p.ts[o.hi-1] == ts[len(ts)-1] &&
+			slices.Equal(p.ts[o.lo:o.hi], ts) {
+			return o, true
+		}
 	}
-	o := s.prev[j]
-	return o, slices.Equal(s.prevTs[o.lo:o.hi], ts)
+	return tsOwner{}, false
 }
 
 // add records block j of the current series, whose timestamps ts its owner
-// o holds (the block itself, or the block it refers to).
+// o holds (the block itself, or the block it refers to). Blocks past
+// tsShareMax samples of a series are not remembered.
 func (s *tsSharer) add(o tsOwner, ts []int64) {
-	o.lo = len(s.curTs)
-	s.curTs = append(s.curTs, ts...)
-	o.hi = len(s.curTs)
-	s.cur = append(s.cur, o)
+	c := &s.ring[s.cur]
+	if len(c.ts)+len(ts) > tsShareMax {
+		c.owners = append(c.owners, tsOwner{lo: 0, hi: -1}) // never matches: its length is negative
+		return
+	}
+	o.lo = len(c.ts)
+	c.ts = append(c.ts, ts...)
+	o.hi = len(c.ts)
+	c.owners = append(c.owners, o)
 }
 
-// next makes the current series the previous one.
+// next moves on to the next series.
 func (s *tsSharer) next() {
-	s.prev, s.cur = s.cur, s.prev[:0]
-	s.prevTs, s.curTs = s.curTs, s.prevTs[:0]
+	s.cur = (s.cur + 1) % tsShareWindow
+	s.filled = min(s.filled+1, tsShareWindow-1)
+	c := &s.ring[s.cur]
+	c.owners, c.ts = c.owners[:0], c.ts[:0]
 }
 
 // appendTimesRef appends, for a block at off, the reference to owner o.

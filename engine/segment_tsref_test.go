@@ -90,6 +90,10 @@ func sharedCases() []segCase {
 	floats[6] = 0x7ff0000000000001 // a signalling NaN payload
 	ints[7], ints[8] = 1<<63, math.MaxInt64
 	longer := append(slices.Clone(ts), ts[99]+60_000)
+	other := slices.Clone(ts)
+	for i := range other {
+		other[i] += 1000
+	}
 	return []segCase{
 		{10, series.TypeFloat, ts, floats, nil},
 		{11, series.TypeInt, ts, ints, nil},
@@ -97,6 +101,12 @@ func sharedCases() []segCase {
 		{13, series.TypeFloat, longer, append(slices.Clone(floats), f(1)), nil},
 		{14, series.TypeFloat, longer, append(slices.Clone(ints), 5), nil},
 		{20, series.TypeUint, ts, ints, nil},
+		// Interleaved (two writers created the series): 31 refers to 20's
+		// timestamps three series back, 33 to 30's, 32 to 31's owner.
+		{30, series.TypeFloat, other, floats, nil},
+		{31, series.TypeInt, ts, ints, nil},
+		{32, series.TypeFloat, ts, floats, nil},
+		{33, series.TypeInt, other, ints, nil},
 	}
 }
 
@@ -129,11 +139,13 @@ func countRefs(seg *segment) int {
 // before them store references, all read back bit for bit, and series
 // whose timestamps differ do not refer.
 func TestSharedTimestampsRoundTrip(t *testing.T) {
-	// At 8192 samples a block: 11 and 12 refer to 10's block, 14 to 13's;
-	// 13 and 20 (100 vs 101 samples) do not. At 16: 100 and 101 samples
-	// both split into 7 blocks of 15 and a shorter last one, so 13 and 20
-	// refer to the 6 full blocks of the series before them too: 7+7+6+7+6.
-	for _, c := range []struct{ bs, refs int }{{16, 33}, {8192, 3}} {
+	// At 8192 samples a block: 11 and 12 refer to 10's block, 14 to 13's,
+	// 20 to 10's (five series back), 31 to 20's, 32 to 31's owner, 33 to
+	// 30's. 13 (101 samples) does not. At 16: 100 and 101 samples both split
+	// into 7 blocks of 15 and a shorter last one, so 13 refers to the 6 full
+	// blocks of 12's owner too; the seven other series but 10 and 30 refer
+	// in all their 7 blocks: 7*7 + 6.
+	for _, c := range []struct{ bs, refs int }{{16, 55}, {8192, 7}} {
 		dir := t.TempDir()
 		writeSharedSegment(t, dir, c.bs)
 		seg := readSegmentCases(t, dir, sharedCases())
@@ -157,11 +169,11 @@ func TestSharedTimestampsDamage(t *testing.T) {
 	must(t, err)
 	x, err := decodeSegIndex(path, clean)
 	must(t, err)
-	owner := x.blocks[0] // series 10, referred to by 11 and 12
+	owner := x.blocks[0] // series 10, referred to by 11, 12, 20, 31 and 32
 	for _, c := range []struct {
 		off     int64
 		damaged int
-	}{{owner.off + 2, 3}, {owner.off + int64(owner.len) - 6, 1}} {
+	}{{owner.off + 2, 6}, {owner.off + int64(owner.len) - 6, 1}} {
 		data := slices.Clone(clean)
 		data[c.off] ^= 0x10
 		var dec encoding.Decoder
@@ -176,9 +188,43 @@ func TestSharedTimestampsDamage(t *testing.T) {
 				}
 			}
 		}
-		want := []int64{x.blocks[0].off, x.blocks[1].off, x.blocks[2].off}[:c.damaged]
+		want := []int64{x.blocks[0].off}
+		if c.damaged > 1 { // every series with 10's timestamps
+			want = want[:0]
+			for i, sc := range sharedCases() {
+				if slices.Equal(sc.ts, sharedCases()[0].ts) {
+					want = append(want, x.blocks[i].off)
+				}
+			}
+		}
 		if !slices.Equal(damaged, want) {
 			t.Fatalf("flip at %d: damaged blocks at %v, want %v", c.off, damaged, want)
 		}
+	}
+}
+
+// TestSharedTimestampsBounded: the writer remembers at most tsShareMax
+// samples of a series, so only the blocks within them are referred to.
+func TestSharedTimestampsBounded(t *testing.T) {
+	const n = tsShareMax + 8862 // 18 blocks of 7778 at 8192 a block
+	ts := make([]int64, n)
+	vals := make([]uint64, n)
+	for i := range ts {
+		ts[i] = int64(i) * 1000
+		vals[i] = uint64(i % 5)
+	}
+	cases := []segCase{{1, series.TypeInt, ts, vals, nil}, {2, series.TypeInt, ts, vals, nil}}
+	dir := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, segDir), 0o755))
+	w, err := newSegmentWriter(OSFS{}, segName(dir, 1), &encoding.Encoder{}, 8192)
+	must(t, err)
+	for _, c := range cases {
+		must(t, w.writeSeries(c.id, c.typ, c.ts, c.vals, nil))
+	}
+	_, err = w.finish()
+	must(t, err)
+	seg := readSegmentCases(t, dir, cases)
+	if got := countRefs(seg); got != tsShareMax/7778 {
+		t.Fatalf("%d of %d blocks refer, want %d", got, len(seg.x.blocks)/2, tsShareMax/7778)
 	}
 }
