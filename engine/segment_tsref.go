@@ -17,9 +17,10 @@ import (
 // (encoding.AppendTimesRef) to the block that holds them: the distance back
 // from its own offset, the length of that block's timestamps stream (its
 // first bytes) and their CRC32C. A referenced block always holds encoded
-// timestamps, never a reference. Damage to a block's values leaves the
-// blocks referring to its timestamps readable; damage to its timestamps
-// makes them unreadable too.
+// timestamps, never a reference, and belongs to one of the tsShareWindow-1
+// series before. Damage to a block's values leaves the blocks referring to
+// its timestamps readable; damage to its timestamps makes them (at most
+// tsShareWindow-1 series') unreadable too.
 
 // segFooterMagicV2 closes a version 2 segment, which holds no references.
 const segFooterMagicV2 = "LDBSEGv2"
@@ -40,6 +41,7 @@ type tsOwner struct {
 	off    int64  // of the block in the file
 	len    uint32 // of its timestamps stream
 	crc    uint32 // of its timestamps stream
+	series uint64 // number of the series it belongs to, in writing order
 	lo, hi int    // its timestamps in the sharer's buffer
 }
 
@@ -56,8 +58,15 @@ const (
 // tsShareWindow series so that the segment writer can refer to them.
 type tsSharer struct {
 	ring   [tsShareWindow]tsSeries
-	cur    int // the series being written
-	filled int // series before it in the ring
+	cur    int    // the series being written
+	filled int    // series before it in the ring
+	seq    uint64 // number of the series being written
+}
+
+// owner returns the owner record of a block of the current series that
+// holds its own timestamps.
+func (s *tsSharer) owner(off int64, length int, crc uint32) tsOwner {
+	return tsOwner{off: off, len: uint32(length), crc: crc, series: s.seq}
 }
 
 // tsSeries is the remembered blocks of one series: block j's owner at
@@ -68,7 +77,11 @@ type tsSeries struct {
 }
 
 // match returns the owner of block j of one of the previous series if its
-// timestamps equal ts, looking at the most recent series first.
+// timestamps equal ts, looking at the most recent series first. The owner
+// must itself be one of the previous tsShareWindow-1 series: that bounds
+// the blocks that damage to one timestamps stream makes unreadable (all
+// hosts of TSBS data have the same timestamps: without the bound, every
+// block of a segment would refer to the first one).
 func (s *tsSharer) match(j int, ts []int64) (tsOwner, bool) {
 	for k := 1; k <= s.filled; k++ {
 		p := &s.ring[(s.cur-k+tsShareWindow)%tsShareWindow]
@@ -76,7 +89,7 @@ func (s *tsSharer) match(j int, ts []int64) (tsOwner, bool) {
 			continue
 		}
 		o := p.owners[j]
-		if o.hi-o.lo == len(ts) && p.ts[o.lo] == ts[0] && p.ts[o.hi-1] == ts[len(ts)-1] &&
+		if s.seq-o.series < tsShareWindow && o.hi-o.lo == len(ts) && p.ts[o.lo] == ts[0] && p.ts[o.hi-1] == ts[len(ts)-1] &&
 			slices.Equal(p.ts[o.lo:o.hi], ts) {
 			return o, true
 		}
@@ -101,6 +114,7 @@ func (s *tsSharer) add(o tsOwner, ts []int64) {
 
 // next moves on to the next series.
 func (s *tsSharer) next() {
+	s.seq++
 	s.cur = (s.cur + 1) % tsShareWindow
 	s.filled = min(s.filled+1, tsShareWindow-1)
 	c := &s.ring[s.cur]

@@ -134,7 +134,7 @@ func (w *segmentWriter) writeBlock(j int, typ series.ValueType, ts []int64, vals
 		return 0, err
 	}
 	if !shared {
-		owner = tsOwner{off: w.off, len: uint32(tsLen), crc: crc32.Checksum(b[:tsLen], castagnoli)}
+		owner = w.shared.owner(w.off, tsLen, crc32.Checksum(b[:tsLen], castagnoli))
 	}
 	w.shared.add(owner, ts)
 	w.off += int64(len(b))
