@@ -33,6 +33,7 @@ func (it *Iterator) load(id series.ID, minT, maxT int64, parts []partSegs, mems 
 			}
 			if pf != nil {
 				pf.series(seg, blocks)
+				pf.tsOwners(seg, i, minT, maxT)
 			}
 			s.typ = seg.x.types[i]
 			start := len(s.ts)

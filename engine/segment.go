@@ -85,6 +85,9 @@ type segIndex struct {
 	minT, maxT int64
 	nSamples   uint64
 	version    byte // of the file format; 2 holds no timestamps references
+	// tsBack[i] (version 3) is how many series before ids[i] the series
+	// is whose blocks hold the timestamps of its first block; 0: its own.
+	tsBack []uint8
 }
 
 // find returns the position of id in the index.
@@ -179,6 +182,11 @@ func (x *segIndex) decode(b []byte, dataEnd int64, nSeries, nBlocks uint32) erro
 		typ := series.ValueType(r.byte())
 		if !typ.Valid() {
 			return fmt.Errorf("series %d: invalid type %d", id, typ)
+		}
+		if x.version >= 3 {
+			if err := x.decodeTsBack(r.byte()); err != nil {
+				return fmt.Errorf("series %d: %w", id, err)
+			}
 		}
 		nb := r.uvarint()
 		if nb == 0 || nb > uint64(nBlocks)-uint64(len(x.blocks)) {

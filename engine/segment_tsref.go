@@ -5,6 +5,8 @@ import (
 	"hash/crc32"
 	"slices"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/lightningdb/lightningdb/engine/encoding"
 )
 
@@ -155,4 +157,36 @@ func decodeBlockTimes(dec *encoding.Decoder, data []byte, version byte, b blockR
 		return dst[:p0], payload, fmt.Errorf("timestamps of the block at %d it refers to: %w", off, err)
 	}
 	return ts, rest, nil
+}
+
+// decodeTsBack appends the timestamps hint of the next series of the index.
+func (x *segIndex) decodeTsBack(back byte) error {
+	if back >= tsShareWindow || int(back) > len(x.ids) {
+		return fmt.Errorf("timestamps of series %d back", back)
+	}
+	x.tsBack = append(x.tsBack, back)
+	return nil
+}
+
+// tsOwnerBlocks returns the blocks holding the timestamps of blocks, blocks
+// of the series at position i read for [minT, maxT], when they are another
+// series' (the owner's blocks of the same time range).
+func (x *segIndex) tsOwnerBlocks(i int, minT, maxT int64) []blockRef {
+	if i >= len(x.tsBack) || x.tsBack[i] == 0 {
+		return nil
+	}
+	return x.seriesBlocks(i-int(x.tsBack[i]), minT, maxT)
+}
+
+// tsOwners advises the kernel to read the heads (timestamps streams) of the
+// blocks of another series that the blocks of the series at position i in
+// [minT, maxT] take their timestamps from, so that a cold read fetches them
+// alongside its own blocks.
+func (pf *prefetcher) tsOwners(seg *segment, i int, minT, maxT int64) {
+	if pf == nil || pf.pattern == ScanSequential {
+		return // a sequential scan's read-ahead covers them: they come first
+	}
+	for _, b := range seg.x.tsOwnerBlocks(i, minT, maxT) {
+		pf.advise(seg, b.off, b.off+min(int64(b.len), pf.pageSize), unix.MADV_WILLNEED)
+	}
 }

@@ -150,6 +150,7 @@ func TestSharedTimestampsRoundTrip(t *testing.T) {
 		dir := t.TempDir()
 		writeSharedSegment(t, dir, c.bs)
 		seg := readSegmentCases(t, dir, sharedCases())
+		checkTsHints(t, seg)
 		if got, want := countRefs(seg), c.refs; got != want {
 			t.Fatalf("block size %d: %d blocks refer, want %d", c.bs, got, want)
 		}
@@ -227,5 +228,33 @@ func TestSharedTimestampsBounded(t *testing.T) {
 	seg := readSegmentCases(t, dir, cases)
 	if got := countRefs(seg); got != tsShareMax/7778 {
 		t.Fatalf("%d of %d blocks refer, want %d", got, len(seg.x.blocks)/2, tsShareMax/7778)
+	}
+}
+
+// checkTsHints checks the index's timestamps hints against the blocks: a
+// series with a hint has a first block that refers to the first block of
+// the series the hint names, and one without has its own timestamps.
+func checkTsHints(t *testing.T, seg *segment) {
+	t.Helper()
+	x := seg.x
+	if len(x.tsBack) != len(x.ids) {
+		t.Fatalf("%d hints for %d series", len(x.tsBack), len(x.ids))
+	}
+	for i, k := range x.tsBack {
+		b := x.blocks[x.first[i]]
+		ref, _, err := encoding.DecodeTimesRef(seg.data[b.off:])
+		if k == 0 {
+			if err == nil {
+				t.Fatalf("series %d: no hint, but its first block refers %d bytes back", x.ids[i], ref.Back)
+			}
+			continue
+		}
+		owner := x.blocks[x.first[i-int(k)]]
+		if err != nil || b.off-int64(ref.Back) != owner.off {
+			t.Fatalf("series %d: hint %d series back (block at %d), reference %+v (%v)", x.ids[i], k, owner.off, ref, err)
+		}
+		if got := x.tsOwnerBlocks(i, math.MinInt64, math.MaxInt64); len(got) == 0 || got[0].off != owner.off {
+			t.Fatalf("series %d: owner blocks %v", x.ids[i], got)
+		}
 	}
 }

@@ -71,11 +71,15 @@ func (w *segmentWriter) writeSeries(id series.ID, typ series.ValueType, ts []int
 	// segment's minT, known only at the end, so entries keep absolute times
 	// here and the index is re-encoded in finish.
 	w.entry = binary.AppendUvarint(w.entry[:0], uint64(id))
-	w.entry = append(w.entry, byte(typ))
+	w.entry = append(w.entry, byte(typ), 0) // the timestamps hint, set by block 0
+	hint := len(w.entry) - 1
 	w.entry = binary.AppendUvarint(w.entry, uint64(nb))
 	for lo, j := 0, 0; lo < len(ts); lo, j = lo+per, j+1 {
 		hi := min(lo+per, len(ts))
-		n, err := w.writeBlock(j, typ, ts[lo:hi], vals[lo:hi], strs)
+		n, back, err := w.writeBlock(j, typ, ts[lo:hi], vals[lo:hi], strs)
+		if j == 0 {
+			w.entry[hint] = back
+		}
 		if err != nil {
 			return fmt.Errorf("segment %s: series %d: %w", w.path, id, err)
 		}
@@ -100,8 +104,9 @@ func (w *segmentWriter) writeSeries(id series.ID, typ series.ValueType, ts []int
 }
 
 // writeBlock writes block j of a series. Timestamps equal to those of
-// block j of the previous series are written as a reference to them.
-func (w *segmentWriter) writeBlock(j int, typ series.ValueType, ts []int64, vals []uint64, strs []byte) (int, error) {
+// block j of a previous series are written as a reference to them; it
+// returns the block's length and how many series back their owner is.
+func (w *segmentWriter) writeBlock(j int, typ series.ValueType, ts []int64, vals []uint64, strs []byte) (int, uint8, error) {
 	var b []byte
 	owner, shared := w.shared.match(j, ts)
 	var err error
@@ -111,7 +116,7 @@ func (w *segmentWriter) writeBlock(j int, typ series.ValueType, ts []int64, vals
 		b, err = w.enc.AppendTimestamps(w.buf[:0], ts)
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	tsLen := len(b)
 	if typ == series.TypeString {
@@ -126,19 +131,20 @@ func (w *segmentWriter) writeBlock(j int, typ series.ValueType, ts []int64, vals
 		b, err = w.enc.AppendValues(b, typ, vals)
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	w.buf = b
 	if _, err := w.bw.Write(b); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if !shared {
 		owner = w.shared.owner(w.off, tsLen, crc32.Checksum(b[:tsLen], castagnoli))
 	}
+	back := uint8(w.shared.seq - owner.series)
 	w.shared.add(owner, ts)
 	w.off += int64(len(b))
-	return len(b), nil
+	return len(b), back, nil
 }
 
 // empty reports whether no series was written.
@@ -213,10 +219,10 @@ func (w *segmentWriter) encodeIndex() ([]byte, error) {
 	var prevID uint64
 	for range w.nSeries {
 		id := r.uvarint()
-		typ := r.byte()
+		typ, back := r.byte(), r.byte()
 		nb := r.uvarint()
 		out = binary.AppendUvarint(out, id-prevID)
-		out = append(out, typ)
+		out = append(out, typ, back)
 		out = binary.AppendUvarint(out, nb)
 		prevID = id
 		prev := w.minT
