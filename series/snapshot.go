@@ -47,7 +47,7 @@ func (r *Registry) WriteSnapshot(w io.Writer) error {
 		return err
 	}
 	zw, err := zstd.NewWriter(bw, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20),
-		zstd.WithEncoderLevel(zstd.SpeedDefault))
+		zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return fmt.Errorf("series snapshot: %w", err)
 	}

@@ -117,3 +117,18 @@ func FuzzLoadSnapshot(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkWriteSnapshot writes the snapshot of 30,000 IoT series (bench's
+// iot-lp at full scale), which every flush checkpoint does.
+func BenchmarkWriteSnapshot(b *testing.B) {
+	r := iotRegistry(b, 10000)
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for range b.N {
+		buf.Reset()
+		if err := r.WriteSnapshot(&buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len()), "bytes")
+}
