@@ -170,6 +170,12 @@ func (x *segIndex) decode(b []byte, dataEnd int64, nSeries, nBlocks uint32) erro
 	x.first = make([]uint32, 0, n+1)
 	x.blocks = make([]blockRef, 0, nBlocks)
 	x.aggs = make([]BlockAgg, 0, nBlocks)
+	g := int64(1) // unit of the block times
+	if x.version >= 3 {
+		if g = int64(r.uvarint()); g < 1 || g > 1<<62 {
+			return fmt.Errorf("block time unit %d", g)
+		}
+	}
 	off := int64(segHeaderSize)
 	var id uint64
 	var samples uint64
@@ -198,8 +204,8 @@ func (x *segIndex) decode(b []byte, dataEnd int64, nSeries, nBlocks uint32) erro
 		prev := x.minT
 		for range nb {
 			l, c := r.uvarint(), r.uvarint()
-			minT := prev + int64(unzigzag64(r.uvarint()))
-			maxT := minT + int64(r.uvarint())
+			minT := prev + unzigzag64(r.uvarint())*g
+			maxT := minT + int64(r.uvarint())*g
 			var agg BlockAgg
 			if typ != series.TypeString {
 				if x.version >= 3 {

@@ -190,3 +190,44 @@ func (pf *prefetcher) tsOwners(seg *segment, i int, minT, maxT int64) {
 		pf.advise(seg, b.off, b.off+min(int64(b.len), pf.pageSize), unix.MADV_WILLNEED)
 	}
 }
+
+// timeUnit finds the greatest common divisor of the distances between the
+// first and last timestamps of a segment's blocks, the unit the version 3
+// index stores block times in (10 s data: 1e10 ns, so a block's span of a
+// day takes 2 bytes instead of 7). It is the GCD of every time's distance to
+// the first one seen, which divides every difference of two of them.
+type timeUnit struct {
+	ref int64
+	gcd uint64
+	set bool
+}
+
+func (u *timeUnit) add(ts ...int64) {
+	for _, t := range ts {
+		if !u.set {
+			u.ref, u.set = t, true
+			continue
+		}
+		d := uint64(t - u.ref)
+		if int64(d) < 0 {
+			d = -d
+		}
+		u.gcd = gcdU64(u.gcd, d)
+	}
+}
+
+// unit returns the GCD, at least 1 and at most 2^62 (so that zigzag of a
+// scaled distance fits).
+func (u *timeUnit) unit() int64 {
+	if u.gcd == 0 || u.gcd > 1<<62 {
+		return 1
+	}
+	return int64(u.gcd)
+}
+
+func gcdU64(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}

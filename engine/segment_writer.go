@@ -33,6 +33,7 @@ type segmentWriter struct {
 	entry    []byte
 	lastID   series.ID
 	shared   tsSharer
+	times    timeUnit
 	bitmap   *roaring.Bitmap
 	nSeries  uint32
 	nBlocks  uint32
@@ -87,6 +88,7 @@ func (w *segmentWriter) writeSeries(id series.ID, typ series.ValueType, ts []int
 		w.entry = binary.AppendUvarint(w.entry, uint64(hi-lo))
 		w.entry = binary.AppendVarint(w.entry, ts[lo])
 		w.entry = binary.AppendVarint(w.entry, ts[hi-1])
+		w.times.add(ts[lo], ts[hi-1])
 		if typ != series.TypeString {
 			w.entry = appendBlockAgg(w.entry, computeBlockAgg(typ, ts[lo:hi], vals[lo:hi]))
 		}
@@ -212,10 +214,13 @@ func (w *segmentWriter) finishTmp() error {
 }
 
 // encodeIndex re-encodes the buffered entries with IDs as deltas and block
-// times relative to the segment minT and to each previous block.
+// times relative to the segment minT and to each previous block, in units
+// of the greatest common divisor of the block times' distances.
 func (w *segmentWriter) encodeIndex() ([]byte, error) {
 	r := segReader{b: w.index}
 	out := binary.AppendUvarint(make([]byte, 0, len(w.index)), uint64(w.nSeries))
+	g := w.times.unit()
+	out = binary.AppendUvarint(out, uint64(g))
 	var prevID uint64
 	for range w.nSeries {
 		id := r.uvarint()
@@ -232,8 +237,8 @@ func (w *segmentWriter) encodeIndex() ([]byte, error) {
 			maxT := r.varintSigned()
 			out = binary.AppendUvarint(out, l)
 			out = binary.AppendUvarint(out, c)
-			out = binary.AppendUvarint(out, zigzag64(minT-prev))
-			out = binary.AppendUvarint(out, uint64(maxT-minT))
+			out = binary.AppendUvarint(out, zigzag64((minT-prev)/g))
+			out = binary.AppendUvarint(out, uint64(maxT-minT)/uint64(g))
 			if series.ValueType(typ) != series.TypeString {
 				if r.off+blockAggSize > len(r.b) {
 					return nil, errSegAggTruncated
