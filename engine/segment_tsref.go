@@ -124,8 +124,8 @@ func (s *tsSharer) next() {
 }
 
 // appendTimesRef appends, for a block at off, the reference to owner o.
-func appendTimesRef(dst []byte, off int64, n int, o tsOwner) ([]byte, error) {
-	return encoding.AppendTimesRef(dst, encoding.TimesRef{N: n, Back: uint64(off - o.off), Length: uint64(o.len), CRC: o.crc})
+func appendTimesRef(dst []byte, off int64, o tsOwner) []byte {
+	return encoding.AppendTimesRef(dst, encoding.TimesRef{Back: uint64(off - o.off), Length: uint64(o.len), CRC: o.crc})
 }
 
 // decodeBlockTimes decodes the timestamps of block b of a segment (data,
@@ -150,8 +150,8 @@ func decodeBlockTimes(dec *encoding.Decoder, data []byte, version byte, b blockR
 	}
 	p0 := len(dst)
 	ts, tail, err := dec.DecodeTimestamps(dst, stream)
-	if err == nil && (len(tail) != 0 || len(ts)-p0 != ref.N) {
-		err = fmt.Errorf("%d timestamps and %d bytes more, the reference says %d", len(ts)-p0, len(tail), ref.N)
+	if err == nil && (len(tail) != 0 || len(ts)-p0 != int(b.count)) {
+		err = fmt.Errorf("%d timestamps and %d bytes more, the index says %d", len(ts)-p0, len(tail), b.count)
 	}
 	if err != nil {
 		return dst[:p0], payload, fmt.Errorf("timestamps of the block at %d it refers to: %w", off, err)

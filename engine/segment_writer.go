@@ -113,7 +113,7 @@ func (w *segmentWriter) writeBlock(j int, typ series.ValueType, ts []int64, vals
 	owner, shared := w.shared.match(j, ts)
 	var err error
 	if shared {
-		b, err = appendTimesRef(w.buf[:0], w.off, len(ts), owner)
+		b = appendTimesRef(w.buf[:0], w.off, owner)
 	} else {
 		b, err = w.enc.AppendTimestamps(w.buf[:0], ts)
 	}

@@ -1,14 +1,10 @@
 package encoding
 
-import (
-	"encoding/binary"
-	"fmt"
-)
+import "encoding/binary"
 
 // Timestamps reference layout (codec 0x09):
 //
 //	codec byte 0x09
-//	uvarint n       the sample count, as the referenced stream's
 //	uvarint back    how far before this block the referenced block starts
 //	uvarint length  the length of the referenced timestamps stream
 //	crc (4)         a checksum of that stream, little endian
@@ -21,25 +17,22 @@ import (
 // and reads the numbers. DecodeTimestamps refuses a reference, so a
 // referenced stream is never itself a reference.
 
-// TimesRef is a decoded timestamps reference.
+// TimesRef is a decoded timestamps reference. The sample count is not
+// part of it: the container knows it (the engine's index does) and checks
+// the referenced stream against it.
 type TimesRef struct {
-	N      int    // sample count
 	Back   uint64 // distance from this block back to the referenced one
 	Length uint64 // length of the referenced timestamps stream
 	CRC    uint32 // checksum of the referenced timestamps stream
 }
 
 // AppendTimesRef appends a timestamps stream that refers to another
-// block's n timestamps.
-func AppendTimesRef(dst []byte, ref TimesRef) ([]byte, error) {
-	if ref.N > MaxBlockSamples || ref.N < 0 {
-		return dst, fmt.Errorf("encode timestamps reference of %d samples: %w", ref.N, ErrBlockTooLarge)
-	}
+// block's timestamps.
+func AppendTimesRef(dst []byte, ref TimesRef) []byte {
 	dst = append(dst, codecTimesRef)
-	dst = appendUvarint(dst, uint64(ref.N))
 	dst = appendUvarint(dst, ref.Back)
 	dst = appendUvarint(dst, ref.Length)
-	return binary.LittleEndian.AppendUint32(dst, ref.CRC), nil
+	return binary.LittleEndian.AppendUint32(dst, ref.CRC)
 }
 
 // IsTimesRef reports whether src begins with a timestamps reference.
@@ -53,7 +46,7 @@ func DecodeTimesRef(src []byte) (TimesRef, []byte, error) {
 	if c := r.byte("codec"); c != codecTimesRef {
 		return TimesRef{}, src, corruptf("timestamps reference: codec byte %#x", c)
 	}
-	ref := TimesRef{N: r.count("sample count", MaxBlockSamples)}
+	var ref TimesRef
 	ref.Back = r.uvarint("back")
 	ref.Length = r.uvarint("length")
 	if crc := r.bytes(4, "checksum"); crc != nil {
