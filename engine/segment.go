@@ -172,6 +172,7 @@ func (x *segIndex) decode(b []byte, dataEnd int64, nSeries, nBlocks uint32) erro
 	x.aggs = make([]BlockAgg, 0, nBlocks)
 	g := int64(1) // unit of the block times
 	if x.version >= 3 {
+		x.tsBack = make([]uint8, 0, n)
 		if g = int64(r.uvarint()); g < 1 || g > 1<<62 {
 			return fmt.Errorf("block time unit %d", g)
 		}
