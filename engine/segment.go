@@ -56,7 +56,7 @@ import (
 // renamed into place and listed in the manifest.
 const (
 	segMagic       = "LDBSEG"
-	segVersion     = 3 // written; 2 is read too (segment_v3.go)
+	segVersion     = 3 // written; 2 is read too (segment_tsref.go)
 	segHeaderSize  = 8
 	segFooterSize  = 72
 	segFooterMagic = "LDBSEGv3"
