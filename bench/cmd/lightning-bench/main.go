@@ -43,6 +43,7 @@ type flags struct {
 	jsonOut, mdOut        string
 	maxPhase, settleMax   time.Duration
 	queries, hosts, steps int
+	iotDevs, iotSteps     int
 	verbose               bool
 	scale                 string
 	conns, lines, clients int
@@ -76,6 +77,8 @@ func parseFlags() (*flags, error) {
 	fs.IntVar(&f.queries, "queries", 0, "queries per shape (default 100; smoke 2)")
 	fs.IntVar(&f.hosts, "hosts", 0, "devops hosts (default 100)")
 	fs.IntVar(&f.steps, "steps", 0, "devops steps per host (default 8640: 24 h at 10 s)")
+	fs.IntVar(&f.iotDevs, "iot-devices", 0, "iot-lp devices (default 10000; small 1000)")
+	fs.IntVar(&f.iotSteps, "iot-steps", 0, "iot-lp reports per device, one a minute (default 288)")
 	fs.BoolVar(&f.verbose, "v", false, "debug logging")
 	fs.StringVar(&f.ldbFlags, "lightning-flags", "", "extra flags for lightning-db, space-separated (e.g. \"--sync-mode interval\"; default: its defaults, fsync per write)")
 	fs.IntVar(&f.conns, "conns", 0, "HTTP connections per ingestion workload (default 2)")
@@ -265,6 +268,12 @@ func config(f *flags, log *slog.Logger) (*bench.Config, []string, error) {
 	}
 	if f.steps > 0 {
 		cfg.Scale.Steps = f.steps
+	}
+	if f.iotDevs > 0 {
+		cfg.Scale.IoTDevs = f.iotDevs
+	}
+	if f.iotSteps > 0 {
+		cfg.Scale.IoTSteps = f.iotSteps
 	}
 	span := time.Duration(cfg.Scale.Steps) * cfg.Scale.Interval
 	cfg.Start = time.Now().Truncate(time.Hour).Add(-time.Hour - span)
