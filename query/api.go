@@ -245,7 +245,9 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		}
 		return qry, qry.Exec(ctx), nil
 	}
-	qry, res, err := exec(api.a.Prepare)
+	qry, res, err := exec(func(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string) {
+		return api.a.prepareParsed(tr, qs, expr, start, end, step) // expr is not used after this
+	})
 	if err == nil && errors.Is(res.Err, errUnionFallback) {
 		// The union rewrite does not apply to this data: evaluate as written.
 		qry.Close()

@@ -2,6 +2,7 @@ package query
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -117,7 +118,7 @@ func appendMatrix(b []byte, m promql.Matrix) []byte {
 					b = strconv.AppendFloat(b, float64(p.T)/1000, 'f', -1, 64)
 				}
 				b = append(b, ',', '"')
-				b = strconv.AppendFloat(b, p.F, 'f', -1, 64)
+				b = appendValue(b, p.F)
 				b = append(b, '"', ']')
 			}
 			b = append(b, ']')
@@ -125,6 +126,19 @@ func appendMatrix(b []byte, m promql.Matrix) []byte {
 		b = append(b, '}')
 	}
 	return append(b, ']')
+}
+
+// appendValue appends v as strconv.FormatFloat(v, 'f', -1, 64) does.
+// An integer below 2^53 in magnitude (not -0) is written as one: every
+// integer there is a float64, so no shorter decimal rounds to v and the
+// shortest form is its digits, which AppendInt writes without the
+// shortest-float search (the aggregates of integer data are mostly
+// integers).
+func appendValue(b []byte, v float64) []byte {
+	if v == math.Trunc(v) && v < 1<<53 && v > -1<<53 && (v != 0 || !math.Signbit(v)) {
+		return strconv.AppendInt(b, int64(v), 10)
+	}
+	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }
 
 // appendJSONString appends s quoted as json.Marshal does (HTML-escaped):

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/stretchr/testify/require"
 )
 
 // TestMatrixJSONIdentical: the hand-written matrix answer is byte for byte
@@ -93,5 +95,22 @@ func TestMatrixJSONIdentical(t *testing.T) {
 		if _, ok, _ := appendMatrixResponse(nil, resp); ok {
 			t.Fatalf("fast path for %+v", resp)
 		}
+	}
+}
+
+// TestAppendValueIdentical: appendValue writes the bytes of
+// strconv.FormatFloat(v, 'f', -1, 64) for integers (small, near 2^53 on
+// both sides, signed zeros), fractions, NaN, infinities and random bit
+// patterns.
+func TestAppendValueIdentical(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 57, 100, 1e15, -1e15, 1 << 52, 1<<53 - 1, -(1<<53 - 1),
+		1 << 53, -(1 << 53), 1<<53 + 2, 1e21, 1e22, 0.5, -0.5, 47.291666666666664, 1e-7,
+		math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64}
+	rng := rand.New(rand.NewPCG(3, 5))
+	for range 100_000 {
+		vals = append(vals, math.Float64frombits(rng.Uint64()), float64(rng.Int64N(1<<54)-1<<53), float64(rng.IntN(201)-100)/float64(1+rng.IntN(8)))
+	}
+	for _, v := range vals {
+		require.Equal(t, strconv.FormatFloat(v, 'f', -1, 64), string(appendValue(nil, v)), "%b", v)
 	}
 }

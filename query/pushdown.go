@@ -113,15 +113,22 @@ func (p *pushdownPlan) evalTimes() int {
 // errUnionFallback (pushdown_union.go); the caller evaluates it again
 // with PrepareNoUnion.
 func (a *Adapter) Prepare(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string) {
-	return a.prepare(tr, qs, start, end, step, true)
+	return a.prepare(tr, qs, nil, start, end, step, true)
 }
 
 // PrepareNoUnion is Prepare without the union rewrite.
 func (a *Adapter) PrepareNoUnion(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string) {
-	return a.prepare(tr, qs, start, end, step, false)
+	return a.prepare(tr, qs, nil, start, end, step, false)
 }
 
-func (a *Adapter) prepare(tr *Trace, qs string, start, end time.Time, step time.Duration, unions bool) (storage.Queryable, string) {
+// prepareParsed is Prepare of qs already parsed into expr (by the
+// parser.Options{} parser), which it may modify.
+func (a *Adapter) prepareParsed(tr *Trace, qs string, expr parser.Expr, start, end time.Time, step time.Duration) (storage.Queryable, string) {
+	return a.prepare(tr, qs, expr, start, end, step, true)
+}
+
+// prepare is Prepare; expr is qs parsed, or nil to parse it here.
+func (a *Adapter) prepare(tr *Trace, qs string, expr parser.Expr, start, end time.Time, step time.Duration, unions bool) (storage.Queryable, string) {
 	if tr == nil {
 		tr = &Trace{}
 	}
@@ -130,7 +137,11 @@ func (a *Adapter) prepare(tr *Trace, qs string, start, end time.Time, step time.
 	// A query naming the rewrite's label itself is left alone.
 	pushdown := !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel)
 	if pushdown || a.opts.MetricsQLNames {
-		if expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs); err == nil {
+		var err error
+		if expr == nil {
+			expr, err = parser.NewParser(parser.Options{}).ParseExpr(qs)
+		}
+		if err == nil {
 			kept := false
 			if a.opts.MetricsQLNames {
 				expr, kept = keepNames(expr)
@@ -204,8 +215,26 @@ func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 			r.kept = i == 0 && r.delayedNames && isNameKeeper(n)
 			n.Args[i] = r.rewrite(n.Args[i], inSubquery)
 		}
+		if r.delayedNames && isNameKeeper(n) && r.keptPushdown(n.Args[0]) {
+			// The keeper of a call pushed down with its name is the
+			// identity: the selector's series carry __name__ and no mark to
+			// drop it, and their label sets are distinct. Leaving it out
+			// saves the engine a regex match and a label set per series.
+			return n.Args[0]
+		}
 	}
 	return e
+}
+
+// keptPushdown reports whether e is the selector of a plan whose series
+// keep __name__ (pushdownPlan.keepName).
+func (r *rewriter) keptPushdown(e parser.Expr) bool {
+	vs, ok := e.(*parser.VectorSelector)
+	if !ok || len(vs.LabelMatchers) != 1 || vs.LabelMatchers[0].Name != pushdownLabel {
+		return false
+	}
+	i, err := strconv.Atoi(vs.LabelMatchers[0].Value)
+	return err == nil && i >= 0 && i < len(r.plans) && r.plans[i].keepName
 }
 
 // selector records p and returns the selector that stands for it.
