@@ -30,6 +30,8 @@ type Adapter struct {
 	cache  *postingsCache // nil when disabled
 	wcache *windowCache   // nil when disabled
 	arenas sync.Pool      // *arena
+	// workers keeps pushdown workers' buffers between selects (*pdWorker).
+	workers sync.Pool
 }
 
 // NewAdapter returns an Adapter over st.

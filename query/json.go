@@ -3,6 +3,7 @@ package query
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -26,6 +27,7 @@ func appendMatrixResponse(b []byte, resp *response) (_ []byte, ok bool, err erro
 	if !isM || !plainMatrix(m) {
 		return b, false, nil
 	}
+	b = slices.Grow(b, matrixSizeHint(m))
 	b = append(b, `{"status":`...)
 	b = appendJSONString(b, resp.Status)
 	b = append(b, `,"data":{"resultType":`...)
@@ -54,6 +56,18 @@ func appendMatrixResponse(b []byte, resp *response) (_ []byte, ok bool, err erro
 		b = append(append(append(append(b, `,"`...), f.name...), `":`...), e...)
 	}
 	return append(b, '}'), true, nil
+}
+
+// matrixSizeHint returns about the bytes of m in JSON, so that the answer
+// is allocated once rather than grown through doubling copies: per point
+// a timestamp of 10 digits and a value of up to 18, per series its labels.
+func matrixSizeHint(m promql.Matrix) int {
+	n := 64
+	for i := range m {
+		n += 32 + 32*len(m[i].Floats)
+		m[i].Metric.Range(func(l labels.Label) { n += len(l.Name) + len(l.Value) + 6 })
+	}
+	return n
 }
 
 // plainMatrix reports whether every series of m holds floats only and has

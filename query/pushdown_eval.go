@@ -77,16 +77,22 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	defer eq.Close()
 	var acct pushdownAccount
 	workers := q.workersFor(len(refs))
-	ars, ws := q.takeArenas(workers), make([]pdWorker, workers)
+	ars, ws := q.takeArenas(workers), make([]*pdWorker, workers)
 	for g := range ws {
-		ws[g] = pdWorker{eq: eq, acct: &acct, wc: q.a.wcache}
+		ws[g] = q.a.getWorker()
+		ws[g].eq, ws[g].acct, ws[g].wc = eq, &acct, q.a.wcache
 		if p.tier != nil {
 			ws[g].wc = nil // a window's result also depends on the tier
 			ws[g].teq, ws[g].tierW, ws[g].rawMinMs = tr.teq, tr.w, nsToMs(tr.rawMin)
 		}
 	}
+	defer func() {
+		for _, w := range ws {
+			q.a.putWorker(w)
+		}
+	}()
 	workers, err = q.forEachBlock(ctx, len(refs), workers, func(g, lo, hi int) (int64, error) {
-		ar, w := ars[g], &ws[g]
+		ar, w := ars[g], ws[g]
 		w.decoded = 0
 		for i := lo; i < hi; i++ {
 			w.p = branches[refs[i].branch]
@@ -145,6 +151,7 @@ type piece struct {
 	minMs      int64
 	maxMs      int64
 	off, n     int // samples, when decoded or expanded
+	a, b       int // the last window's samples [a, b) of [0, n) (bounds)
 	isExpanded bool
 	rec        *downsample.Record // a rollup record's (rollup.go), with sum
 }
@@ -184,6 +191,25 @@ type pdWorker struct {
 	tit      *engine.Iterator
 	recs     []downsample.Record
 	rsums    []engine.BlockSummary
+}
+
+// getWorker returns a pdWorker with the buffers of an earlier select (its
+// engine iterator's decode buffers above all: hundreds of KB a select
+// otherwise), its per-select fields zero.
+func (a *Adapter) getWorker() *pdWorker {
+	if w, ok := a.workers.Get().(*pdWorker); ok {
+		return w
+	}
+	return &pdWorker{}
+}
+
+// putWorker keeps w's buffers for another select, dropping what belongs
+// to this one.
+func (a *Adapter) putWorker(w *pdWorker) {
+	*w = pdWorker{it: w.it, sums: w.sums[:0], pieces: w.pieces[:0], ts: w.ts[:0], vs: w.vs[:0],
+		fps: w.fps[:0], his: w.his[:0], fpv: w.fpv[:0], hits: w.hits[:0], put: w.put[:0], resets: w.resets[:0],
+		tit: w.tit, recs: w.recs[:0], rsums: w.rsums[:0]}
+	a.workers.Put(w)
 }
 
 // windowFP is the engine's fingerprint of one window's samples; ok is
@@ -499,18 +525,37 @@ func (w *pdWorker) expand(id series.ID, pc *piece) error {
 
 // samplesIn returns the decoded samples of pc in (lo, hi].
 func (w *pdWorker) samplesIn(pc *piece, lo, hi int64) []float64 {
-	ts := w.ts[pc.off : pc.off+pc.n]
-	a := sort.Search(len(ts), func(i int) bool { return ts[i] > lo })
-	b := sort.Search(len(ts), func(i int) bool { return ts[i] > hi })
+	a, b := w.bounds(pc, lo, hi)
 	return w.vs[pc.off+a : pc.off+b]
 }
 
 // samplesTsIn returns the decoded samples of pc in (lo, hi].
 func (w *pdWorker) samplesTsIn(pc *piece, lo, hi int64) ([]int64, []float64) {
+	a, b := w.bounds(pc, lo, hi)
+	return w.ts[pc.off+a : pc.off+b], w.vs[pc.off+a : pc.off+b]
+}
+
+// bounds returns the samples [a, b) of pc in (lo, hi]. The windows of a
+// series come in time order (lo and hi never decrease), so it moves the
+// piece's cursors forward from where the last window left them: a few
+// steps, then a binary search over the rest (a window far ahead).
+func (w *pdWorker) bounds(pc *piece, lo, hi int64) (a, b int) {
 	ts := w.ts[pc.off : pc.off+pc.n]
-	a := sort.Search(len(ts), func(i int) bool { return ts[i] > lo })
-	b := sort.Search(len(ts), func(i int) bool { return ts[i] > hi })
-	return ts[a:b], w.vs[pc.off+a : pc.off+b]
+	pc.a = seekAfter(ts, pc.a, lo)
+	pc.b = seekAfter(ts, max(pc.a, pc.b), hi)
+	return pc.a, pc.b
+}
+
+// seekAfter returns the first index from i on whose timestamp is above x
+// (len(ts) if none); ts is ascending.
+func seekAfter(ts []int64, i int, x int64) int {
+	for range 8 {
+		if i == len(ts) || ts[i] > x {
+			return i
+		}
+		i++
+	}
+	return i + sort.Search(len(ts)-i, func(j int) bool { return ts[i+j] > x })
 }
 
 // window evaluates fn over (lo, hi] ms from piece first on.
@@ -655,19 +700,33 @@ type fold struct {
 func (f *fold) addAll(vs []float64) {
 	switch f.fn {
 	case "max_over_time":
-		for _, v := range vs {
-			if f.n == 0 || v > f.m || math.IsNaN(f.m) {
-				f.m = v
-			}
-			f.n++
+		if len(vs) == 0 {
+			return
 		}
+		if f.n == 0 {
+			f.m = vs[0]
+		}
+		m := f.m
+		for _, v := range vs {
+			if v > m || m != m { // m != m: m is NaN
+				m = v
+			}
+		}
+		f.m, f.n = m, f.n+float64(len(vs))
 	case "min_over_time":
-		for _, v := range vs {
-			if f.n == 0 || v < f.m || math.IsNaN(f.m) {
-				f.m = v
-			}
-			f.n++
+		if len(vs) == 0 {
+			return
 		}
+		if f.n == 0 {
+			f.m = vs[0]
+		}
+		m := f.m
+		for _, v := range vs {
+			if v < m || m != m {
+				m = v
+			}
+		}
+		f.m, f.n = m, f.n+float64(len(vs))
 	case "count_over_time":
 		f.n += float64(len(vs))
 	case "last_over_time":
