@@ -43,11 +43,12 @@ func NewAdapter(st Storage, opts Options) (*Adapter, error) {
 	opts.Rollups = slices.Clone(opts.Rollups)
 	slices.SortFunc(opts.Rollups, func(a, b RollupTier) int { return cmp.Compare(a.Interval, b.Interval) })
 	a := &Adapter{st: st, opts: opts}
-	if opts.WindowCacheEntries > 0 && !opts.DisableOptimizer && !opts.DisablePushdown {
-		a.wcache = newWindowCache(opts.WindowCacheEntries)
+	wBytes, pBytes := opts.shares()
+	if opts.WindowCacheEntries > 0 && wBytes > 0 && !opts.DisableOptimizer && !opts.DisablePushdown {
+		a.wcache = newWindowCache(opts.WindowCacheEntries, wBytes)
 	}
-	if opts.CacheEntries > 0 && !opts.DisableOptimizer {
-		a.cache = newPostingsCache(opts.CacheEntries)
+	if opts.CacheEntries > 0 && pBytes > 0 && !opts.DisableOptimizer {
+		a.cache = newPostingsCache(opts.CacheEntries, pBytes)
 	}
 	return a, nil
 }

@@ -33,7 +33,8 @@ type BuildInfo struct {
 type APIOptions struct {
 	// Logger gets handler failures; nil means no logging.
 	Logger *slog.Logger
-	// Registerer gets the PromQL engine's metrics; nil means none.
+	// Registerer gets the PromQL engine's metrics and the query caches'
+	// (budget.go); nil means none.
 	Registerer prometheus.Registerer
 	// BuildInfo is served as is; GoVersion defaults to runtime.Version().
 	BuildInfo BuildInfo
@@ -82,6 +83,9 @@ func NewAPI(a *Adapter, opts APIOptions) *API {
 		NoStepSubqueryIntervalFn: func(int64) int64 { return subqueryStep.Milliseconds() },
 		Parser:                   p,
 	})
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(newCacheCollector(a))
+	}
 	return &API{a: a, ng: ng, parser: p, log: log, build: opts.BuildInfo, meta: opts.Metadata,
 		rejected: newRejectedCounter(opts.Registerer), gate: newGate(o.MaxConcurrentQueries, o.MaxQueueDuration)}
 }

@@ -90,7 +90,7 @@ func TestWindowCache(t *testing.T) {
 // (appended, merged, replaced with a new fingerprint) are found only with
 // their fingerprint, and the bound holds.
 func TestWindowCacheLists(t *testing.T) {
-	c := newWindowCache(64)
+	c := newWindowCache(64, 1<<20)
 	k := windowSeries{id: 7, fn: fnCode("max_over_time"), rangeMs: 10}
 	entries := func(fp uint64, his ...int64) []windowEntry {
 		var es []windowEntry
