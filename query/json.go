@@ -97,6 +97,7 @@ func appendMatrix(b []byte, m promql.Matrix) []byte {
 		return append(b, "null"...)
 	}
 	b = append(b, '[')
+	var stamps timestampTexts
 	for i := range m {
 		if i > 0 {
 			b = append(b, ',')
@@ -123,14 +124,7 @@ func appendMatrix(b []byte, m promql.Matrix) []byte {
 				// is 0 or at least 1e-3 and below 1e21, where encoding/json
 				// uses the 'f' format.
 				b = append(b, '[')
-				if p.T%1000 == 0 && p.T < 1<<53 && p.T > -1<<53 {
-					// Whole seconds: float64(T) is exact below 2^53, and
-					// so is its quotient by 1000, an integer: the same
-					// digits without float formatting.
-					b = strconv.AppendInt(b, p.T/1000, 10)
-				} else {
-					b = strconv.AppendFloat(b, float64(p.T)/1000, 'f', -1, 64)
-				}
+				b = stamps.append(b, j, p.T)
 				b = append(b, ',', '"')
 				b = appendValue(b, p.F)
 				b = append(b, '"', ']')
@@ -140,6 +134,46 @@ func appendMatrix(b []byte, m promql.Matrix) []byte {
 		b = append(b, '}')
 	}
 	return append(b, ']')
+}
+
+// timestampTexts remembers the text of the timestamps of one series, by
+// position, for the next series: the series of a range query's answer
+// share their evaluation times, so each is formatted once.
+type timestampTexts struct {
+	ts   []int64
+	ends []int // of each text in txt
+	txt  []byte
+}
+
+// append appends the text of timestamp t, the j-th of its series.
+func (c *timestampTexts) append(b []byte, j int, t int64) []byte {
+	if j < len(c.ts) && c.ts[j] == t {
+		start := 0
+		if j > 0 {
+			start = c.ends[j-1]
+		}
+		return append(b, c.txt[start:c.ends[j]]...)
+	}
+	n := len(b)
+	b = appendTimestamp(b, t)
+	if j == len(c.ts) {
+		c.txt = append(c.txt, b[n:]...)
+		c.ts, c.ends = append(c.ts, t), append(c.ends, len(c.txt))
+	}
+	return b
+}
+
+// appendTimestamp appends ms timestamp t in seconds as FPoint.MarshalJSON
+// does: T/1000 as a JSON number. |T/1000| is 0 or at least 1e-3 and below
+// 1e21, where encoding/json uses the 'f' format.
+func appendTimestamp(b []byte, t int64) []byte {
+	if t%1000 == 0 && t < 1<<53 && t > -1<<53 {
+		// Whole seconds: float64(T) is exact below 2^53, and so is its
+		// quotient by 1000, an integer: the same digits without float
+		// formatting.
+		return strconv.AppendInt(b, t/1000, 10)
+	}
+	return strconv.AppendFloat(b, float64(t)/1000, 'f', -1, 64)
 }
 
 // appendValue appends v as strconv.FormatFloat(v, 'f', -1, 64) does.

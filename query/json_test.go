@@ -17,7 +17,8 @@ import (
 
 // TestMatrixJSONIdentical: the hand-written matrix answer is byte for byte
 // json.Marshal's, for odd labels (escapes, HTML, UTF-8), special floats,
-// negative and fractional timestamps, empty series and matrices, explain,
+// negative and fractional timestamps, series sharing timestamps (or all
+// but one), empty series and matrices, explain,
 // warnings and infos; histograms fall back to json.Marshal.
 func TestMatrixJSONIdentical(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
@@ -50,6 +51,17 @@ func TestMatrixJSONIdentical(t *testing.T) {
 					v = r.NormFloat64() * math.Pow(10, float64(r.IntN(40)-20))
 				}
 				s.Floats = append(s.Floats, promql.FPoint{T: ts, F: v})
+			}
+			if len(m) > 0 && r.IntN(2) == 0 {
+				// The previous series' timestamps at the same positions (a
+				// range query's grid), one of them sometimes changed.
+				prev := m[len(m)-1].Floats
+				for j := range min(len(prev), len(s.Floats)) {
+					s.Floats[j].T = prev[j].T
+				}
+				if len(s.Floats) > 0 && r.IntN(3) == 0 {
+					s.Floats[r.IntN(len(s.Floats))].T += 1000
+				}
 			}
 			if r.IntN(40) == 0 {
 				s.Histograms = []promql.HPoint{{T: 1000, H: &histogram.FloatHistogram{Count: 1, Sum: 2}}}

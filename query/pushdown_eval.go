@@ -168,10 +168,13 @@ type pdWorker struct {
 	ts      []int64
 	vs      []float64
 	decoded int64
-	wc      *windowCache  // nil: off
-	fps     []windowFP    // per evaluation time of the current series
-	his     []int64       // its windows' ends, ms
-	fpv     []uint64      // their fingerprints
+	wc      *windowCache // nil: off
+	fps     []windowFP   // per evaluation time of the current series
+	his     []int64      // its windows' ends, ms
+	fpv     []uint64     // their fingerprints
+	oks     []bool       // whether each is final
+	minNs   []int64      // its windows as ns ranges, for Fingerprints
+	maxNs   []int64
 	hits    []windowVal   // its cached results
 	put     []windowEntry // its results to cache
 	resets  []float64     // rateFold's
@@ -207,7 +210,7 @@ func (a *Adapter) getWorker() *pdWorker {
 // to this one.
 func (a *Adapter) putWorker(w *pdWorker) {
 	*w = pdWorker{it: w.it, sums: w.sums[:0], pieces: w.pieces[:0], ts: w.ts[:0], vs: w.vs[:0],
-		fps: w.fps[:0], his: w.his[:0], fpv: w.fpv[:0], hits: w.hits[:0], put: w.put[:0], resets: w.resets[:0],
+		fps: w.fps[:0], his: w.his[:0], fpv: w.fpv[:0], oks: w.oks[:0], minNs: w.minNs[:0], maxNs: w.maxNs[:0], hits: w.hits[:0], put: w.put[:0], resets: w.resets[:0],
 		tit: w.tit, recs: w.recs[:0], rsums: w.rsums[:0]}
 	a.workers.Put(w)
 }
@@ -470,14 +473,18 @@ func (w *pdWorker) caching() bool {
 func (w *pdWorker) cached(id series.ID, ar *arena) bool {
 	p := w.p
 	fn := fnCode(p.fn)
-	w.fps, w.his, w.fpv = w.fps[:0], w.his[:0], w.fpv[:0]
-	final := fn != 0
-	for k := range p.evalTimes() {
+	n := p.evalTimes()
+	w.fps, w.his, w.minNs, w.maxNs = w.fps[:0], w.his[:0], w.minNs[:0], w.maxNs[:0]
+	for k := range n {
 		t := p.startMs + int64(k)*p.stepMs
 		lo, hi := t-p.offsetMs-p.rangeMs, t-p.offsetMs
-		fp, ok := w.eq.Fingerprint(id, msToMinNs(lo+1), msToMaxNs(hi))
-		w.fps = append(w.fps, windowFP{fp: fp, ok: ok && fn != 0})
-		w.his, w.fpv = append(w.his, hi), append(w.fpv, fp)
+		w.his, w.minNs, w.maxNs = append(w.his, hi), append(w.minNs, msToMinNs(lo+1)), append(w.maxNs, msToMaxNs(hi))
+	}
+	w.fpv, w.oks = slices.Grow(w.fpv[:0], n)[:n], slices.Grow(w.oks[:0], n)[:n]
+	w.eq.Fingerprints(id, w.minNs, w.maxNs, w.fpv, w.oks)
+	final := fn != 0
+	for k, ok := range w.oks {
+		w.fps = append(w.fps, windowFP{fp: w.fpv[k], ok: ok && fn != 0})
 		final = final && ok
 	}
 	if !final {
