@@ -245,9 +245,11 @@ func (a *Adapter) seriesRefs(ids *roaring.Bitmap) []seriesRef {
 
 // appendPushdownRefs appends the series of ids to refs as pushdown
 // returns them (string series skipped): labels without __name__ (with it
-// when keepName), with setLabel set to setValue when setLabel is not empty
-// (pushdownLabels), tagged with branch. had reports whether a series had setLabel before.
-func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, branch int32, setLabel, setValue string, keepName bool) (_ []seriesRef, had bool) {
+// when keepName), only those named in keep when keep is not nil
+// (projection.go), with setLabel set to setValue when setLabel is not
+// empty (pushdownLabels), tagged with branch. had reports whether a series
+// had setLabel before.
+func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, branch int32, setLabel, setValue string, keepName bool, keep []string) (_ []seriesRef, had bool) {
 	reg := a.st.Registry()
 	refs = slices.Grow(refs, int(ids.GetCardinality()))
 	var b labels.ScratchBuilder
@@ -261,7 +263,7 @@ func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, bran
 		if canon == nil {
 			continue
 		}
-		ls, h, err := pushdownLabels(&b, canon, setLabel, setValue, keepName)
+		ls, h, err := pushdownLabels(&b, canon, setLabel, setValue, keepName, keep)
 		if err != nil {
 			continue
 		}

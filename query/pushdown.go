@@ -80,6 +80,10 @@ type pushdownPlan struct {
 	// keepName: the series keep __name__ (MetricsQL names, names.go;
 	// last_over_time, which never drops it).
 	keepName bool
+	// grouped: the call is the input of an aggregation by the labels
+	// group, whose output depends on no other label (projection.go).
+	grouped bool
+	group   []string
 
 	tier    *RollupTier        // the tier read for it (rollup.go), nil for raw
 	fields  []downsample.Field // the tier's fields it reads, meta first
@@ -178,16 +182,22 @@ type rewriter struct {
 	nameFree bool
 	// kept: the node being rewritten is the call of a name keeper.
 	kept bool
+	// grouped, group: the node being rewritten is the input of an
+	// aggregation by group (projection.go).
+	grouped bool
+	group   []string
 }
 
 // rewrite returns e with its pushdown-able calls replaced; inSubquery
 // marks nodes evaluated at a subquery's steps, which are left alone.
 func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 	nameFree, kept := r.nameFree, r.kept
-	r.nameFree, r.kept = false, false
+	grouped, group := r.grouped, r.group
+	r.nameFree, r.kept, r.grouped, r.group = false, false, false, nil
 	switch n := e.(type) {
 	case *parser.AggregateExpr:
 		r.nameFree = nameFreeAggregation(n)
+		r.grouped, r.group = projectable(n)
 		n.Expr = r.rewrite(n.Expr, inSubquery)
 		if n.Param != nil {
 			n.Param = r.rewrite(n.Param, inSubquery)
@@ -200,7 +210,7 @@ func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 		}
 		n.LHS, n.RHS = r.rewrite(n.LHS, inSubquery), r.rewrite(n.RHS, inSubquery)
 	case *parser.ParenExpr:
-		r.nameFree = nameFree
+		r.nameFree, r.grouped, r.group = nameFree, grouped, group
 		n.Expr = r.rewrite(n.Expr, inSubquery)
 	case *parser.UnaryExpr:
 		n.Expr = r.rewrite(n.Expr, inSubquery)
@@ -208,11 +218,17 @@ func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 		n.Expr = r.rewrite(n.Expr, true)
 	case *parser.Call:
 		if p := r.plan(n, inSubquery, nameFree, kept); p != nil {
+			p.grouped, p.group = grouped, group
 			r.chooseTier(p)
 			return r.selector(p, n.PosRange)
 		}
 		for i := range n.Args {
 			r.kept = i == 0 && r.delayedNames && isNameKeeper(n)
+			if r.kept {
+				// The keeper is left out over a pushed-down call (below):
+				// the call is then its aggregation's input.
+				r.grouped, r.group = grouped, group
+			}
 			n.Args[i] = r.rewrite(n.Args[i], inSubquery)
 		}
 		if r.delayedNames && isNameKeeper(n) && r.keptPushdown(n.Args[0]) {

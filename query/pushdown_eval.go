@@ -33,6 +33,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
 	var refs []seriesRef
 	had := false
+	keep := p.projection()
 	for bi, b := range branches {
 		bMin, bMax := b.span()
 		minT, maxT = min(minT, bMin), max(maxT, bMax)
@@ -45,7 +46,11 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 			return nil, fmt.Errorf("select %s: %w", b.text, err)
 		}
 		var h bool
-		refs, h = q.a.appendPushdownRefs(refs, ids, int32(bi), b.setLabel, b.setValue, b.keepName)
+		n := len(refs)
+		refs, h = q.a.appendPushdownRefs(refs, ids, int32(bi), b.setLabel, b.setValue, b.keepName, keep)
+		if keep != nil && !uniqueBranches(refs) {
+			refs, h = q.a.appendPushdownRefs(refs[:n], ids, int32(bi), b.setLabel, b.setValue, b.keepName, nil)
+		}
 		had = had || h
 	}
 	if had && !uniqueBranches(refs) {
