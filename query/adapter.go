@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -32,6 +33,8 @@ type Adapter struct {
 	arenas sync.Pool      // *arena
 	// workers keeps pushdown workers' buffers between selects (*pdWorker).
 	workers sync.Pool
+	// direct counts the queries answered by direct aggregation (direct.go).
+	direct atomic.Int64
 }
 
 // NewAdapter returns an Adapter over st.
@@ -84,6 +87,10 @@ type querier struct {
 	arenas []*arena
 
 	plans []*pushdownPlan // of the rewritten query (pushdown.go)
+	// needProjection: a pushed-down select whose series keep more labels
+	// than their aggregation groups by fails with errNotProjected
+	// (direct.go).
+	needProjection bool
 }
 
 // Select implements storage.Querier.

@@ -238,6 +238,16 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		return
 	}
 	explain := r.FormValue("explain") == "1" || r.FormValue("explain") == "true"
+	// The first attempt's preparation, from the parsed query (which it
+	// consumes); a range query with the shape of a direct aggregation is
+	// answered without the engine when that applies.
+	first := api.a.prepare(&Trace{Explain: explain}, r.FormValue("query"), expr, start, end, step, true)
+	if first.direct != nil && step > 0 && !explain {
+		if api.direct(w, ctx, first.direct) {
+			return
+		}
+		first = api.a.prepare(&Trace{}, r.FormValue("query"), nil, start, end, step, true) // direct used its plan
+	}
 	var tr *Trace
 	exec := func(prepare func(*Trace, string, time.Time, time.Time, time.Duration) (storage.Queryable, string)) (promql.Query, *promql.Result, error) {
 		tr = &Trace{Explain: explain}
@@ -249,8 +259,9 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		}
 		return qry, qry.Exec(ctx), nil
 	}
-	qry, res, err := exec(func(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string) {
-		return api.a.prepareParsed(tr, qs, expr, start, end, step) // expr is not used after this
+	qry, res, err := exec(func(*Trace, string, time.Time, time.Time, time.Duration) (storage.Queryable, string) {
+		tr = first.tr
+		return first.queryable, first.query
 	})
 	if err == nil && errors.Is(res.Err, errUnionFallback) {
 		// The union rewrite does not apply to this data: evaluate as written.
@@ -274,6 +285,18 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		data.Explain = tr
 	}
 	api.respond(w, data, warnings, infos)
+}
+
+// direct answers a range query by direct aggregation d (direct.go) when
+// the aggregation applies, and reports whether it did; otherwise the
+// engine evaluates it.
+func (api *API) direct(w http.ResponseWriter, ctx context.Context, d *directAgg) bool {
+	m, ok, err := api.a.evalDirect(ctx, &Trace{}, d)
+	if err != nil || !ok {
+		return false // the engine evaluates it, and reports the error if it has one
+	}
+	api.respond(w, &queryData{ResultType: parser.ValueTypeMatrix, Result: emptyNotNull(m)}, nil, nil)
+	return true
 }
 
 // emptyNotNull makes an empty result marshal as [] rather than null.

@@ -117,27 +117,34 @@ func (p *pushdownPlan) evalTimes() int {
 // errUnionFallback (pushdown_union.go); the caller evaluates it again
 // with PrepareNoUnion.
 func (a *Adapter) Prepare(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string) {
-	return a.prepare(tr, qs, nil, start, end, step, true)
+	pr := a.prepare(tr, qs, nil, start, end, step, true)
+	return pr.queryable, pr.query
 }
 
 // PrepareNoUnion is Prepare without the union rewrite.
 func (a *Adapter) PrepareNoUnion(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string) {
-	return a.prepare(tr, qs, nil, start, end, step, false)
+	pr := a.prepare(tr, qs, nil, start, end, step, false)
+	return pr.queryable, pr.query
 }
 
-// prepareParsed is Prepare of qs already parsed into expr (by the
-// parser.Options{} parser), which it may modify.
-func (a *Adapter) prepareParsed(tr *Trace, qs string, expr parser.Expr, start, end time.Time, step time.Duration) (storage.Queryable, string) {
-	return a.prepare(tr, qs, expr, start, end, step, true)
+// prepared is what prepare returns: the queryable and query text for the
+// engine, and the direct evaluation of the query when it has one
+// (direct.go).
+type prepared struct {
+	queryable storage.Queryable
+	query     string
+	direct    *directAgg
+	tr        *Trace // the queryable's
 }
 
 // prepare is Prepare; expr is qs parsed, or nil to parse it here.
-func (a *Adapter) prepare(tr *Trace, qs string, expr parser.Expr, start, end time.Time, step time.Duration, unions bool) (storage.Queryable, string) {
+func (a *Adapter) prepare(tr *Trace, qs string, expr parser.Expr, start, end time.Time, step time.Duration, unions bool) prepared {
 	if tr == nil {
 		tr = &Trace{}
 	}
 	tr.Optimizer = !a.opts.DisableOptimizer
 	var plans []*pushdownPlan
+	var direct *directAgg
 	// A query naming the rewrite's label itself is left alone.
 	pushdown := !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel)
 	if pushdown || a.opts.MetricsQLNames {
@@ -155,15 +162,16 @@ func (a *Adapter) prepare(tr *Trace, qs string, expr parser.Expr, start, end tim
 				r := &rewriter{startMs: timestamp.FromTime(start), endMs: timestamp.FromTime(end), stepMs: step.Milliseconds(),
 					unions: unions && !a.opts.MetricsQLNames, delayedNames: a.opts.MetricsQLNames, tiers: a.opts.Rollups}
 				out, plans = r.rewrite(expr, false), r.plans
+				direct = directShape(out, plans)
 			}
 			if kept || len(plans) > 0 {
 				qs = out.String()
 			}
 		}
 	}
-	return queryableFunc(func(mint, maxt int64) (storage.Querier, error) {
+	return prepared{queryableFunc(func(mint, maxt int64) (storage.Querier, error) {
 		return &querier{a: a, tr: tr, mint: mint, maxt: maxt, plans: plans}, nil
-	}), qs
+	}), qs, direct, tr}
 }
 
 type rewriter struct {

@@ -48,13 +48,18 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 		var h bool
 		n := len(refs)
 		refs, h = q.a.appendPushdownRefs(refs, ids, int32(bi), b.setLabel, b.setValue, b.keepName, keep)
+		st.Projected = keep != nil
 		if keep != nil && !uniqueBranches(refs) {
 			refs, h = q.a.appendPushdownRefs(refs[:n], ids, int32(bi), b.setLabel, b.setValue, b.keepName, nil)
+			st.Projected = false
 		}
 		had = had || h
 	}
 	if had && !uniqueBranches(refs) {
 		return nil, errUnionFallback
+	}
+	if q.needProjection && !st.Projected {
+		return nil, errNotProjected // before any decoding (direct.go)
 	}
 	var tr tierRead
 	if p.tier != nil {
