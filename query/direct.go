@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
 )
 
 // Direct aggregation. A range query that the rewrite (pushdown.go) turned
@@ -89,35 +88,46 @@ func (a *Adapter) evalDirect(ctx context.Context, tr *Trace, d *directAgg) (_ pr
 	if err != nil {
 		return nil, false, err
 	}
-	var out promql.Matrix
-	var it chunkenc.Iterator
-	points := 0
-	for set.Next() {
-		s := set.At()
-		it = s.Iterator(it)
-		var fs []promql.FPoint
-		for it.Next() == chunkenc.ValFloat {
-			t, f := it.At()
-			if value.IsStaleNaN(f) {
-				continue
-			}
-			fs = append(fs, promql.FPoint{T: t, F: aggregateOne(d.op, f)})
-		}
-		if err := it.Err(); err != nil {
-			return nil, false, err
-		}
-		if points += len(fs); points > a.opts.MaxSamplesInMemory {
-			return nil, false, nil // the engine reports the limit
-		}
-		if len(fs) > 0 {
-			out = append(out, promql.Series{Metric: s.Labels(), Floats: fs})
-		}
-	}
-	if err := set.Err(); err != nil {
-		return nil, false, err
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
+	}
+	refs := set.(*seriesSet).refs
+	// Count first, so that the points of all series take one allocation.
+	points, nSeries := 0, 0
+	for i := range refs {
+		if refs[i].n == 0 {
+			continue
+		}
+		n := 0
+		for _, f := range refs[i].ar.vs[refs[i].off : refs[i].off+refs[i].n] {
+			if !value.IsStaleNaN(f) {
+				n++
+			}
+		}
+		points += n
+		if n > 0 {
+			nSeries++
+		}
+	}
+	if points > a.opts.MaxSamplesInMemory {
+		return nil, false, nil // the engine reports the limit
+	}
+	slab := make([]promql.FPoint, 0, points)
+	out := make(promql.Matrix, 0, nSeries)
+	for i := range refs {
+		r := &refs[i]
+		if r.n == 0 {
+			continue
+		}
+		start := len(slab)
+		for j, f := range r.ar.vs[r.off : r.off+r.n] {
+			if !value.IsStaleNaN(f) {
+				slab = append(slab, promql.FPoint{T: r.ar.ts[r.off+j], F: aggregateOne(d.op, f)})
+			}
+		}
+		if len(slab) > start {
+			out = append(out, promql.Series{Metric: r.lset, Floats: slab[start:len(slab):len(slab)]})
+		}
 	}
 	slices.SortFunc(out, func(x, y promql.Series) int { return labels.Compare(x.Metric, y.Metric) })
 	a.direct.Add(1)
