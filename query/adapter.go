@@ -91,6 +91,9 @@ type querier struct {
 	// than their aggregation groups by fails with errNotProjected
 	// (direct.go).
 	needProjection bool
+	// sharedProjection: the select's series are projected even when
+	// several share a label set (direct.go folds them).
+	sharedProjection bool
 }
 
 // Select implements storage.Querier.

@@ -15,10 +15,12 @@ import (
 // Direct aggregation. A range query that the rewrite (pushdown.go) turned
 // into `op by (G) ({__lightning_pushdown__="0"})` — op one of sum, avg,
 // min, max, count, group, stddev, stdvar; the pushed-down call's series
-// projected on G (projection.go) — is answered without the PromQL engine
-// when the projection held: every group then has exactly one member, the
-// series s, and Prometheus' aggregation (engine.go aggregation) of a group
-// of one float f at a step is
+// projected on G (projection.go) — is answered without the PromQL engine.
+// The vector selector reads, at each evaluation time, exactly the sample
+// pushdown put there (pushdown_eval.go: one per time, a staleness marker
+// for an empty window), and Prometheus' aggregation (engine.go
+// aggregation) folds a group's floats in the order the select returned
+// them. Of a group of one float f it gives
 //
 //	sum: f + 0 (its Kahan compensation, +0, added at the end)
 //	avg: f/1 + 0/1
@@ -26,14 +28,16 @@ import (
 //	count, group: 1
 //	stdvar: 0, NaN when f is NaN or ±Inf; stddev: its square root
 //
-// at the steps where the pushed-down series has a sample that is not a
-// staleness marker (the vector selector reads exactly that sample: each
-// evaluation time has one, pushdown_eval.go), with s's labels (Keep(G) of
-// the full ones, which is what projection returned), series without a
-// point left out, sorted by labels as the engine sorts a range query's
-// answer. That skips the engine's parse, step-by-step evaluation and
-// grouping. When the projection did not hold (two series share their G
-// labels), or the answer would hold more points than
+// and of several, for max and min: the first, replaced by a greater
+// (less) one or by any when it is NaN; count: their number; group: 1.
+// So the groups are formed from the projected label sets (Keep(G) of the
+// full ones, which is what the engine's grouping labels are), each member
+// in select order; sum, avg, stddev and stdvar, whose folds of several are
+// Kahan sums and running means, are taken only when every group has one
+// member. Series without a point are left out, and the answer is sorted by
+// labels as the engine sorts a range query's. That skips the engine's
+// parse, its step-by-step evaluation and its grouping. When the
+// projection does not hold, the answer would hold more points than
 // Options.MaxSamplesInMemory, or explain is asked, the engine evaluates
 // the query as always.
 
@@ -77,7 +81,7 @@ func directShape(e parser.Expr, plans []*pushdownPlan) *directAgg {
 func (a *Adapter) evalDirect(ctx context.Context, tr *Trace, d *directAgg) (_ promql.Matrix, ok bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
 	defer cancel()
-	q := &querier{a: a, tr: tr, plans: []*pushdownPlan{d.plan}, needProjection: true}
+	q := &querier{a: a, tr: tr, plans: []*pushdownPlan{d.plan}, needProjection: true, sharedProjection: sharedGroups(d.op)}
 	defer q.Close()
 	st := &SelectTrace{}
 	tr.addSelect(st)
@@ -92,46 +96,104 @@ func (a *Adapter) evalDirect(ctx context.Context, tr *Trace, d *directAgg) (_ pr
 		return nil, false, err
 	}
 	refs := set.(*seriesSet).refs
-	// Count first, so that the points of all series take one allocation.
-	points, nSeries := 0, 0
-	for i := range refs {
-		if refs[i].n == 0 {
-			continue
-		}
-		n := 0
-		for _, f := range refs[i].ar.vs[refs[i].off : refs[i].off+refs[i].n] {
-			if !value.IsStaleNaN(f) {
-				n++
-			}
-		}
-		points += n
-		if n > 0 {
-			nSeries++
-		}
+	groups, ok := groupRefs(refs, d.plan.evalTimes())
+	if !ok || len(groups)*d.plan.evalTimes() > a.opts.MaxSamplesInMemory {
+		return nil, false, nil // the engine evaluates it (and reports the limit)
 	}
-	if points > a.opts.MaxSamplesInMemory {
-		return nil, false, nil // the engine reports the limit
-	}
-	slab := make([]promql.FPoint, 0, points)
-	out := make(promql.Matrix, 0, nSeries)
-	for i := range refs {
-		r := &refs[i]
-		if r.n == 0 {
-			continue
-		}
+	slab := make([]promql.FPoint, 0, len(groups)*d.plan.evalTimes())
+	out := make(promql.Matrix, 0, len(groups))
+	for _, g := range groups {
 		start := len(slab)
-		for j, f := range r.ar.vs[r.off : r.off+r.n] {
-			if !value.IsStaleNaN(f) {
-				slab = append(slab, promql.FPoint{T: r.ar.ts[r.off+j], F: aggregateOne(d.op, f)})
-			}
-		}
+		slab = d.aggregate(slab, refs, g)
 		if len(slab) > start {
-			out = append(out, promql.Series{Metric: r.lset, Floats: slab[start:len(slab):len(slab)]})
+			out = append(out, promql.Series{Metric: refs[g[0]].lset, Floats: slab[start:len(slab):len(slab)]})
 		}
 	}
 	slices.SortFunc(out, func(x, y promql.Series) int { return labels.Compare(x.Metric, y.Metric) })
 	a.direct.Add(1)
 	return out, true, nil
+}
+
+// groupRefs returns the refs with samples grouped by label set, each group
+// in ref order (the order the engine reads the select's series in), the
+// groups in order of their first member. ok is false unless every such ref
+// holds one sample per evaluation time, as pushdown returns them.
+func groupRefs(refs []seriesRef, steps int) (_ [][]int, ok bool) {
+	var groups [][]int
+	byHash := make(map[uint64][]int, len(refs)) // label hash -> groups
+	for i := range refs {
+		if refs[i].n == 0 {
+			continue
+		}
+		if refs[i].n != steps {
+			return nil, false
+		}
+		h := refs[i].lset.Hash()
+		found := false
+		for _, g := range byHash[h] {
+			if labels.Equal(refs[groups[g][0]].lset, refs[i].lset) {
+				groups[g], found = append(groups[g], i), true
+				break
+			}
+		}
+		if !found {
+			byHash[h] = append(byHash[h], len(groups))
+			groups = append(groups, []int{i})
+		}
+	}
+	return groups, true
+}
+
+// aggregate appends to slab group g's aggregate at each evaluation time
+// where a member has a sample, as Prometheus' aggregation folds a group's
+// floats in input order (engine.go aggregation): the first sets the value,
+// max (min) takes a greater (less) one or any over NaN, count counts; sum,
+// avg, stddev and stdvar come here only for groups of one (aggregateOne).
+func (d *directAgg) aggregate(slab []promql.FPoint, refs []seriesRef, g []int) []promql.FPoint {
+	r0 := &refs[g[0]]
+	for k := range r0.n {
+		var v float64
+		n := 0
+		for _, m := range g {
+			f := refs[m].ar.vs[refs[m].off+k]
+			if value.IsStaleNaN(f) {
+				continue
+			}
+			n++
+			switch {
+			case n == 1:
+				v = f
+			case d.op == parser.MAX:
+				if v < f || math.IsNaN(v) {
+					v = f
+				}
+			case d.op == parser.MIN:
+				if v > f || math.IsNaN(v) {
+					v = f
+				}
+			}
+		}
+		switch {
+		case n == 0:
+			continue
+		case d.op == parser.COUNT:
+			v = float64(n)
+		case n == 1:
+			v = aggregateOne(d.op, v)
+		case d.op != parser.MAX && d.op != parser.MIN && d.op != parser.GROUP:
+			panic("direct aggregation of " + d.op.String() + " over a group of several") // sharedGroups excludes it
+		case d.op == parser.GROUP:
+			v = 1
+		}
+		slab = append(slab, promql.FPoint{T: r0.ar.ts[r0.off+k], F: v})
+	}
+	return slab
+}
+
+// sharedGroups reports whether op's direct aggregation takes groups of
+// several series (their fold does not depend on more than their order).
+func sharedGroups(op parser.ItemType) bool {
+	return op == parser.MAX || op == parser.MIN || op == parser.COUNT || op == parser.GROUP
 }
 
 // aggregateOne is Prometheus' aggregation op of a group of the one float f.

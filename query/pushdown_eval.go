@@ -49,7 +49,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 		n := len(refs)
 		refs, h = q.a.appendPushdownRefs(refs, ids, int32(bi), b.setLabel, b.setValue, b.keepName, keep)
 		st.Projected = keep != nil
-		if keep != nil && !uniqueBranches(refs) {
+		if keep != nil && !q.sharedProjection && !uniqueBranches(refs) {
 			refs, h = q.a.appendPushdownRefs(refs[:n], ids, int32(bi), b.setLabel, b.setValue, b.keepName, nil)
 			st.Projected = false
 		}
