@@ -56,3 +56,20 @@ func TestTSBSQueryForms(t *testing.T) {
 	_, err = QueryMixShapes("tsbs2")
 	require.ErrorContains(t, err, `query mix "tsbs2"`)
 }
+
+// TestQueryRSSTable: the memory table gives each target's peak RSS during
+// the queries and over load plus queries (the larger of the two phases),
+// and Lightning DB's ratios.
+func TestQueryRSSTable(t *testing.T) {
+	r := &Report{Results: []Result{
+		{Target: LightningDB, Workload: "lp-v1", PeakRSS: 90 << 20},
+		{Target: LightningDB, Workload: "queries", PeakRSS: 40 << 20},
+		{Target: "victoriametrics", Workload: "lp-v1", PeakRSS: 300 << 20},
+		{Target: "victoriametrics", Workload: "iot-lp", PeakRSS: 900 << 20}, // not the queries' data
+		{Target: "victoriametrics", Workload: "queries", PeakRSS: 80 << 20},
+	}}
+	var b strings.Builder
+	r.writeQueryRSS(&b)
+	require.Contains(t, b.String(), "| lightningdb | 40 | 90 | 1.00 | 1.00 |")
+	require.Contains(t, b.String(), "| victoriametrics | 80 | 300 | 0.50 | 0.30 |")
+}
