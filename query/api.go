@@ -292,6 +292,10 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 // engine evaluates it.
 func (api *API) direct(w http.ResponseWriter, ctx context.Context, d *directAgg) bool {
 	m, ok, err := api.a.evalDirect(ctx, &Trace{}, d)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		api.respondError(w, apiErrorFor(err), nil) // not again through the engine
+		return true
+	}
 	if err != nil || !ok {
 		return false // the engine evaluates it, and reports the error if it has one
 	}

@@ -73,3 +73,26 @@ func rawGet(t *testing.T, base string, params url.Values) string {
 	require.NoError(t, err)
 	return fmt.Sprint(resp.StatusCode, " ", string(b))
 }
+
+// TestDirectAggregationTimeout: a direct aggregation past the request's
+// timeout answers 503 timeout, as the engine does.
+func TestDirectAggregationTimeout(t *testing.T) {
+	base := time.Unix(1_700_006_400, 0)
+	db := openDB(t, 24*hour)
+	load(t, db, tsbsQueryData(base))
+	a, err := NewAdapter(db, Options{MetricsQLNames: true})
+	require.NoError(t, err)
+	on := newTestAPIAdapter(t, a)
+	off := newTestAPI(t, db, Options{MetricsQLNames: true, DisablePushdown: true})
+	params := url.Values{"query": {`avg(avg_over_time(cpu_usage_user{}[1h])) by (__name__, hostname)`},
+		"start": {strconv.FormatInt(base.Add(time.Hour).Unix(), 10)}, "end": {strconv.FormatInt(base.Add(3*time.Hour).Unix(), 10)},
+		"step": {"60"}, "timeout": {"0.000001"}}
+	for _, srv := range []string{on.URL, off.URL} {
+		r := get(t, srv, "/api/v1/query_range", params)
+		require.Equal(t, http.StatusServiceUnavailable, r.code, r.Error)
+		require.Equal(t, "timeout", r.ErrorType)
+	}
+	params.Del("timeout")
+	require.Equal(t, rawGet(t, off.URL, params), rawGet(t, on.URL, params))
+	require.Equal(t, int64(1), a.direct.Load())
+}
