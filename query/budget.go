@@ -60,11 +60,13 @@ func (a *Adapter) CacheStats() (window, postings CacheStats) {
 	return window, postings
 }
 
-// cacheCollector exports CacheStats as metrics, read at each scrape.
+// cacheCollector exports CacheStats as metrics, read at each scrape, and
+// the count of direct aggregations.
 type cacheCollector struct {
 	a                                    *Adapter
 	budget, bytes, entries               *prometheus.Desc
 	hits, misses, evictions, totalBudget *prometheus.Desc
+	direct                               *prometheus.Desc
 }
 
 func newCacheCollector(a *Adapter) *cacheCollector {
@@ -79,12 +81,13 @@ func newCacheCollector(a *Adapter) *cacheCollector {
 		hits:        d("query_cache_hits_total", "Lookups a query cache answered.", "cache"),
 		misses:      d("query_cache_misses_total", "Lookups a query cache could not answer.", "cache"),
 		evictions:   d("query_cache_evictions_total", "Entries a query cache dropped to stay within its bounds.", "cache"),
+		direct:      d("query_direct_total", "Range queries answered by direct aggregation, without the PromQL engine (query/direct.go)."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.totalBudget, c.budget, c.bytes, c.entries, c.hits, c.misses, c.evictions} {
+	for _, d := range []*prometheus.Desc{c.totalBudget, c.budget, c.bytes, c.entries, c.hits, c.misses, c.evictions, c.direct} {
 		ch <- d
 	}
 }
@@ -92,6 +95,7 @@ func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.totalBudget, prometheus.GaugeValue, float64(max(c.a.opts.CacheBytes, 0)))
+	ch <- prometheus.MustNewConstMetric(c.direct, prometheus.CounterValue, float64(c.a.direct.Load()))
 	w, p := c.a.CacheStats()
 	for _, s := range []struct {
 		name string

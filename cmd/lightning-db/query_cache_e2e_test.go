@@ -47,6 +47,7 @@ func TestQueryCacheBudgetE2E(t *testing.T) {
 	require.Equal(t, 9.0, metricValue(t, p, `lightningdb_query_cache_hits_total{cache="window"}`), "9 hosts' windows found")
 	require.Equal(t, 9.0*13, metricValue(t, p, `lightningdb_query_cache_entries{cache="window"}`))
 	require.NotZero(t, metricValue(t, p, `lightningdb_query_cache_hits_total{cache="postings"}`))
+	require.Equal(t, 2.0, metricValue(t, p, "lightningdb_query_direct_total"), "avg by (__name__, hostname): direct aggregation")
 	// All ten fields' windows (90 series x 13 x 32 bytes and more) do not
 	// fit in 28 KiB: evicted, never above the share.
 	query(`avg(avg_over_time({__name__=~'cpu_.*'}[1h])) by (__name__, hostname)`, base.Add(2*time.Hour))
