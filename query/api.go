@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,8 @@ type API struct {
 	rejected *prometheus.CounterVec
 	// gate bounds the requests that read data at once (gate.go).
 	gate *gate
+	// bufs keeps answer buffers for reuse (*[]byte; respond).
+	bufs sync.Pool
 }
 
 // NewAPI returns the API over a, with a PromQL engine configured from a's
