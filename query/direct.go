@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
@@ -81,6 +82,9 @@ func directShape(e parser.Expr, plans []*pushdownPlan) *directAgg {
 func (a *Adapter) evalDirect(ctx context.Context, tr *Trace, d *directAgg) (_ promql.Matrix, ok bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
 	defer cancel()
+	if err := pastDeadline(ctx); err != nil {
+		return nil, false, err
+	}
 	q := &querier{a: a, tr: tr, plans: []*pushdownPlan{d.plan}, needProjection: true, sharedProjection: sharedGroups(d.op)}
 	defer q.Close()
 	st := &SelectTrace{}
@@ -93,6 +97,9 @@ func (a *Adapter) evalDirect(ctx context.Context, tr *Trace, d *directAgg) (_ pr
 		return nil, false, err
 	}
 	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	if err := pastDeadline(ctx); err != nil {
 		return nil, false, err
 	}
 	refs := set.(*seriesSet).refs
@@ -112,6 +119,18 @@ func (a *Adapter) evalDirect(ctx context.Context, tr *Trace, d *directAgg) (_ pr
 	slices.SortFunc(out, func(x, y promql.Series) int { return labels.Compare(x.Metric, y.Metric) })
 	a.direct.Add(1)
 	return out, true, nil
+}
+
+// pastDeadline returns ctx's error, or context.DeadlineExceeded once its
+// deadline has passed even if its timer has not fired yet.
+func pastDeadline(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // groupRefs returns the refs with samples grouped by label set, each group

@@ -75,7 +75,9 @@ func rawGet(t *testing.T, base string, params url.Values) string {
 }
 
 // TestDirectAggregationTimeout: a direct aggregation past the request's
-// timeout answers 503 timeout, as the engine does.
+// timeout answers 503 timeout, as the engine does (whose own check of a
+// deadline that has passed may come after its timer fires: not compared
+// here).
 func TestDirectAggregationTimeout(t *testing.T) {
 	base := time.Unix(1_700_006_400, 0)
 	db := openDB(t, 24*hour)
@@ -87,11 +89,10 @@ func TestDirectAggregationTimeout(t *testing.T) {
 	params := url.Values{"query": {`avg(avg_over_time(cpu_usage_user{}[1h])) by (__name__, hostname)`},
 		"start": {strconv.FormatInt(base.Add(time.Hour).Unix(), 10)}, "end": {strconv.FormatInt(base.Add(3*time.Hour).Unix(), 10)},
 		"step": {"60"}, "timeout": {"0.000001"}}
-	for _, srv := range []string{on.URL, off.URL} {
-		r := get(t, srv, "/api/v1/query_range", params)
-		require.Equal(t, http.StatusServiceUnavailable, r.code, r.Error)
-		require.Equal(t, "timeout", r.ErrorType)
-	}
+	r := get(t, on.URL, "/api/v1/query_range", params)
+	require.Equal(t, http.StatusServiceUnavailable, r.code, r.Error)
+	require.Equal(t, "timeout", r.ErrorType)
+	require.Zero(t, a.direct.Load())
 	params.Del("timeout")
 	require.Equal(t, rawGet(t, off.URL, params), rawGet(t, on.URL, params))
 	require.Equal(t, int64(1), a.direct.Load())

@@ -124,7 +124,11 @@ func appendMatrix(b []byte, m promql.Matrix) []byte {
 				// is 0 or at least 1e-3 and below 1e21, where encoding/json
 				// uses the 'f' format.
 				b = append(b, '[')
-				b = stamps.append(b, j, p.T)
+				if len(m) > 1 {
+					b = stamps.append(b, j, p.T, len(fs))
+				} else {
+					b = appendTimestamp(b, p.T) // nothing to share
+				}
 				b = append(b, ',', '"')
 				b = appendValue(b, p.F)
 				b = append(b, '"', ']')
@@ -145,8 +149,8 @@ type timestampTexts struct {
 	txt  []byte
 }
 
-// append appends the text of timestamp t, the j-th of its series.
-func (c *timestampTexts) append(b []byte, j int, t int64) []byte {
+// append appends the text of timestamp t, the j-th of its series of n.
+func (c *timestampTexts) append(b []byte, j int, t int64, n int) []byte {
 	if j < len(c.ts) && c.ts[j] == t {
 		start := 0
 		if j > 0 {
@@ -154,10 +158,13 @@ func (c *timestampTexts) append(b []byte, j int, t int64) []byte {
 		}
 		return append(b, c.txt[start:c.ends[j]]...)
 	}
-	n := len(b)
+	if c.ts == nil {
+		c.ts, c.ends, c.txt = make([]int64, 0, n), make([]int, 0, n), make([]byte, 0, 11*n)
+	}
+	at := len(b)
 	b = appendTimestamp(b, t)
 	if j == len(c.ts) {
-		c.txt = append(c.txt, b[n:]...)
+		c.txt = append(c.txt, b[at:]...)
 		c.ts, c.ends = append(c.ts, t), append(c.ends, len(c.txt))
 	}
 	return b
