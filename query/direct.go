@@ -103,7 +103,7 @@ func (a *Adapter) evalDirect(ctx context.Context, tr *Trace, d *directAgg) (_ pr
 		return nil, false, err
 	}
 	refs := set.(*seriesSet).refs
-	groups, ok := groupRefs(refs, d.plan.evalTimes())
+	groups, ok := groupRefs(refs, d.plan.evalTimes(), sharedGroups(d.op))
 	if !ok || len(groups)*d.plan.evalTimes() > a.opts.MaxSamplesInMemory {
 		return nil, false, nil // the engine evaluates it (and reports the limit)
 	}
@@ -136,8 +136,9 @@ func pastDeadline(ctx context.Context) error {
 // groupRefs returns the refs with samples grouped by label set, each group
 // in ref order (the order the engine reads the select's series in), the
 // groups in order of their first member. ok is false unless every such ref
-// holds one sample per evaluation time, as pushdown returns them.
-func groupRefs(refs []seriesRef, steps int) (_ [][]int, ok bool) {
+// holds one sample per evaluation time, as pushdown returns them, and,
+// without shared, every group has one member.
+func groupRefs(refs []seriesRef, steps int, shared bool) (_ [][]int, ok bool) {
 	var groups [][]int
 	byHash := make(map[uint64][]int, len(refs)) // label hash -> groups
 	for i := range refs {
@@ -151,6 +152,9 @@ func groupRefs(refs []seriesRef, steps int) (_ [][]int, ok bool) {
 		found := false
 		for _, g := range byHash[h] {
 			if labels.Equal(refs[groups[g][0]].lset, refs[i].lset) {
+				if !shared {
+					return nil, false
+				}
 				groups[g], found = append(groups[g], i), true
 				break
 			}
@@ -197,13 +201,11 @@ func (d *directAgg) aggregate(slab []promql.FPoint, refs []seriesRef, g []int) [
 			continue
 		case d.op == parser.COUNT:
 			v = float64(n)
-		case n == 1:
-			v = aggregateOne(d.op, v)
-		case d.op != parser.MAX && d.op != parser.MIN && d.op != parser.GROUP:
-			panic("direct aggregation of " + d.op.String() + " over a group of several") // sharedGroups excludes it
 		case d.op == parser.GROUP:
 			v = 1
-		}
+		case n == 1:
+			v = aggregateOne(d.op, v)
+		} // max, min of several: the fold's value (groupRefs took no other op's)
 		slab = append(slab, promql.FPoint{T: r0.ar.ts[r0.off+k], F: v})
 	}
 	return slab
