@@ -52,6 +52,7 @@ type flags struct {
 	ldbFlags              string
 	soak                  soakFlags
 	queryMix              string
+	queryInterleave       bool
 	vmBins                string
 	churn                 churnFlags
 }
@@ -86,6 +87,7 @@ func parseFlags() (*flags, error) {
 	fs.Float64Var(&f.rate, "rate", 0, "cap on samples/s offered by HTTP ingestion (default: as fast as the target answers)")
 	fs.IntVar(&f.clients, "mqtt-clients", 0, "MQTT publishing clients (default 100)")
 	fs.IntVar(&f.qos, "mqtt-qos", -1, "MQTT publish QoS, 0 or 1 (default 1)")
+	fs.BoolVar(&f.queryInterleave, "query-interleave", false, "run the query mix after every target has loaded its data, all servers up, each query sent to every target in turn (fair under a varying machine load)")
 	fs.StringVar(&f.queryMix, "query-mix", bench.MixLabelReplace, "query shapes: label-replace (6 shapes, fields kept apart with label_replace), tsbs (TSBS's 11 cpu types as it writes them for VictoriaMetrics; Lightning DB runs with --metricsql-names), all, or tsbs-influxql (TSBS's 15 cpu types as it writes them for InfluxDB, in InfluxQL on /query for every target)")
 	fs.StringVar(&f.vmBins, "victoriametrics-bin", "", "comma-separated VictoriaMetrics binaries to run as peers, each named victoriametrics@<version> (default: victoria-metrics from PATH, named victoriametrics); e.g. /usr/bin/victoria-metrics,/root/go/bin/victoria-metrics")
 	fs.StringVar(&f.scale, "scale", "full", "workload sizes: full (8.64 M samples per ingestion workload) or small (a tenth)")
@@ -150,6 +152,7 @@ func run() error {
 		Date:    time.Now(), Machine: bench.ThisMachine(), Seed: cfg.Seed, Start: cfg.Start, Scale: cfg.Scale,
 		Pinning: fmt.Sprintf("servers on CPUs %q, load generator on CPUs %q (taskset; empty: not pinned)", f.serverCPUs, f.loadCPUs),
 	}
+	var run []*bench.Target // every target started, for the interleaved query mix
 	for _, tb := range expandVM(ctx, targets, f.vmBins) {
 		name := tb.name
 		bin, note := tb.bin, ""
@@ -170,6 +173,10 @@ func run() error {
 			t.MetricsQLNames = cfg.QueryMix == bench.MixTSBS || cfg.QueryMix == bench.MixAll
 		}
 		report.Results = append(report.Results, bench.RunTarget(ctx, cfg, t)...)
+		run = append(run, t)
+	}
+	if cfg.QueryInterleave {
+		report.Results = append(report.Results, bench.RunQueriesInterleaved(ctx, cfg, run)...)
 	}
 	report.WriteMarkdown(os.Stdout)
 	if f.mdOut != "" {
@@ -241,6 +248,7 @@ func config(f *flags, log *slog.Logger) (*bench.Config, []string, error) {
 		return nil, nil, fmt.Errorf("--query-mix: %w", err)
 	}
 	cfg.QueryMix = f.queryMix
+	cfg.QueryInterleave = f.queryInterleave
 	if f.maxPhase > 0 {
 		cfg.MaxPhase = f.maxPhase
 	}
