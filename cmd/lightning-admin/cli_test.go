@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestHelpAndUsage: --help prints examples on stdout and exits 0; usage
+// errors exit 2 naming what is wrong.
+func TestHelpAndUsage(t *testing.T) {
+	for _, cmd := range []string{"snapshot", "backup", "restore", "verify-backup"} {
+		var stdout, stderr bytes.Buffer
+		if code := run([]string{cmd, "--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "Examples:") {
+			t.Errorf("%s --help: exit %d, stdout %q", cmd, code, stdout.String())
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nope"}, `unknown command "nope"`},
+		{[]string{"backup", "--dest", "x"}, "one of --snapshot-dir and --data-dir"},
+		{[]string{"backup", "--snapshot-dir", "x", "--tar", "out.tar"}, "--tar takes only -"},
+		{[]string{"restore", "--from", "x"}, "--from and --data-dir are required"},
+		{[]string{"snapshot", "rename"}, "want create, list, delete NAME"},
+		{[]string{"verify-backup", "--bogus"}, "flag provided but not defined: -bogus"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(c.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, stderr.String(), c.want)
+		}
+	}
+}
+
+// TestVerifyBackupCommand: a clean backup exits 0, a damaged object 1
+// naming the file.
+func TestVerifyBackupCommand(t *testing.T) {
+	src, dest := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "MANIFEST"), []byte("m"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"backup", "--snapshot-dir", src, "--dest", dest}, &stdout, &stderr); code != 0 {
+		t.Fatalf("backup: %d %s", code, stderr.String())
+	}
+	if !strings.HasPrefix(stderr.String(), "backup: 1/1 files") {
+		t.Errorf("progress on a non-terminal: %q", stderr.String())
+	}
+	stdout.Reset()
+	if code := run([]string{"verify-backup", "--from", dest}, &stdout, &stderr); code != 0 {
+		t.Fatalf("verify-backup: %d %s", code, stdout.String())
+	}
+	objs, _ := filepath.Glob(filepath.Join(dest, "objects", "*", "*.zst"))
+	if len(objs) != 1 || os.WriteFile(objs[0], []byte("junk"), 0o644) != nil {
+		t.Fatalf("objects %v", objs)
+	}
+	stdout.Reset()
+	if code := run([]string{"verify-backup", "--from", dest}, &stdout, &stderr); code != 1 || !strings.Contains(stdout.String(), "DAMAGED backup") {
+		t.Fatalf("verify-backup of a damaged backup: %d %s", code, stdout.String())
+	}
+	if code := run([]string{"verify-backup", "--from", t.TempDir()}, &stdout, &stderr); code != 1 {
+		t.Fatalf("verify-backup of an empty directory: %d", code)
+	}
+}
