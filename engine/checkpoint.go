@@ -27,14 +27,14 @@ type CheckpointStats struct {
 // manifest, the segments it lists (hard-linked when dest is on the same
 // file system: they are immutable), the tombstone file, the series
 // snapshot, the tag index files, and the WAL from the manifest's
-// checkpoint up to a group boundary at or after every write acknowledged
-// before the call. Opening dest with Open recovers it as after a crash:
+// checkpoint on, rotated first so that every write acknowledged before
+// the call is in a segment no longer written (hard-linked too). Opening dest with Open recovers it as after a crash:
 // every acknowledged sample is there, and deletions acknowledged before
 // the call stay deleted.
 //
 // Flushes, compactions, retention drops and deletions wait while it
 // copies (appends do not, unless the memtable budget fills meanwhile); the
-// WAL writer is held only while the WAL position is read.
+// WAL writer waits only for the rotation.
 func (db *DB) Checkpoint(dest string) (CheckpointStats, error) {
 	db.closeMu.RLock()
 	defer db.closeMu.RUnlock()
@@ -148,36 +148,28 @@ func (c *checkpointer) copyIndex() error {
 	return nil
 }
 
-// copyWAL copies the WAL segments from checkpoint on: each older one whole
-// (they are synced and no longer written), the active one up to its size
-// read under the WAL's lock, a group boundary after every acknowledged
-// write.
+// copyWAL rotates the WAL (the writer's lock is held for the rotation
+// only: an fsync of the active segment and the creation of the next), so
+// that every acknowledged write is in a segment no longer written, then
+// hard-links the segments from checkpoint up to the new one.
 func (c *checkpointer) copyWAL(checkpoint uint64) error {
 	w := c.db.wal
 	w.mu.Lock()
-	activeSeq, activeSize := w.seq, w.size
-	if w.f == nil {
-		activeSeq++ // no active segment: every segment is whole
-	}
-	err := w.syncLocked()
+	err := w.rotateLocked()
+	active := w.seq
 	w.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("sync WAL: %w", err)
+		return fmt.Errorf("rotate WAL: %w", err)
 	}
 	seqs, err := listWAL(c.db.fs, filepath.Join(c.db.dir, walDir))
 	if err != nil {
 		return fmt.Errorf("list WAL: %w", err)
 	}
 	for _, seq := range seqs {
-		if seq < checkpoint || seq > activeSeq {
+		if seq < checkpoint || seq >= active {
 			continue
 		}
-		rel := filepath.Join(walDir, filepath.Base(walName("", seq)))
-		limit := int64(-1)
-		if seq == activeSeq {
-			limit = activeSize
-		}
-		if err := c.copyIfExists(rel, limit); err != nil {
+		if err := c.link(filepath.Join(walDir, filepath.Base(walName("", seq)))); err != nil {
 			return err
 		}
 		c.st.WALBytes += c.lastSize
