@@ -153,7 +153,8 @@ func copyFileSynced(src, dst string) error {
 	return errors.Join(err, out.Close())
 }
 
-// list returns the names of the snapshots, oldest first.
+// list returns the names of the snapshots, sorted (by creation time to
+// the second, then by their random suffix).
 func (sn *snapshotter) list() ([]string, error) {
 	ents, err := os.ReadDir(filepath.Join(sn.dataDir, snapshotDir))
 	if errors.Is(err, os.ErrNotExist) {
