@@ -86,6 +86,7 @@ func BenchmarkBackup(b *testing.B) {
 		}
 		report(b, st.Bytes, took/time.Duration(b.N))
 		b.ReportMetric(float64(st.WrittenBytes)/1e6, "written_MB")
+		b.ReportMetric(float64(st.Bytes)/1e6, "total_MB")
 	})
 	dest := filepath.Join(b.TempDir(), "dest")
 	if _, err := backup.Create(snap, dest, backup.Options{Name: "base"}); err != nil {
