@@ -42,6 +42,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"backup":        backupCmd,
 	"restore":       restoreCmd,
 	"verify-backup": verifyBackupCmd,
+	"inspect":       inspectCmd,
 }
 
 const usage = `usage: lightning-admin COMMAND [flags]
@@ -53,6 +54,7 @@ Commands:
   backup         back up a snapshot to a directory (full or incremental) or as a tar on stdout
   restore        restore a backup into an empty data directory
   verify-backup  check every checksum of a backup directory
+  inspect        partitions, segments, series and samples, sizes, rollup tiers of a data directory
 
 Run 'lightning-admin COMMAND --help' for a command's flags and examples.
 Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.

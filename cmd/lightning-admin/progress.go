@@ -63,4 +63,10 @@ func (p *progress) line() string {
 		mb(p.p.Bytes), mb(p.p.BytesTotal), float64(p.p.Bytes)/1e6/secs)
 }
 
-func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
+// mb formats a byte count in kB below a megabyte, MB above.
+func mb(n int64) string {
+	if n < 1e6 {
+		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+}
