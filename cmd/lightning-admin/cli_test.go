@@ -11,7 +11,7 @@ import (
 // TestHelpAndUsage: --help prints examples on stdout and exits 0; usage
 // errors exit 2 naming what is wrong.
 func TestHelpAndUsage(t *testing.T) {
-	for _, cmd := range []string{"snapshot", "backup", "restore", "verify-backup", "inspect"} {
+	for _, cmd := range []string{"snapshot", "backup", "restore", "verify-backup", "inspect", "export", "import"} {
 		var stdout, stderr bytes.Buffer
 		if code := run([]string{cmd, "--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "Examples:") {
 			t.Errorf("%s --help: exit %d, stdout %q", cmd, code, stdout.String())

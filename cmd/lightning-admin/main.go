@@ -43,6 +43,8 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"restore":       restoreCmd,
 	"verify-backup": verifyBackupCmd,
 	"inspect":       inspectCmd,
+	"export":        exportCmd,
+	"import":        importCmd,
 }
 
 const usage = `usage: lightning-admin COMMAND [flags]
@@ -55,6 +57,8 @@ Commands:
   restore        restore a backup into an empty data directory
   verify-backup  check every checksum of a backup directory
   inspect        partitions, segments, series and samples, sizes, rollup tiers of a data directory
+  export         stream a running server's samples as JSON lines or line protocol
+  import         stream JSON lines (ours, VictoriaMetrics') or line protocol (influx_inspect export) into a server
 
 Run 'lightning-admin COMMAND --help' for a command's flags and examples.
 Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.
