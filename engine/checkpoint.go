@@ -32,9 +32,11 @@ type CheckpointStats struct {
 // every acknowledged sample is there, and deletions acknowledged before
 // the call stay deleted.
 //
-// Flushes, compactions, retention drops and deletions wait while it
-// copies (appends do not, unless the memtable budget fills meanwhile); the
-// WAL writer waits only for the rotation.
+// Flushes, deletions and the commits of compactions and retention drops
+// wait while it copies (appends do not, unless the memtable budget fills
+// meanwhile); the WAL writer waits only for the rotation. The destination
+// is managed with the os package (the FS seam has no Stat or RemoveAll);
+// the files in it go through the DB's FS.
 func (db *DB) Checkpoint(dest string) (CheckpointStats, error) {
 	db.closeMu.RLock()
 	defer db.closeMu.RUnlock()
@@ -62,13 +64,14 @@ func (db *DB) Checkpoint(dest string) (CheckpointStats, error) {
 }
 
 // checkpointTo copies the database into dir with the segment set, the
-// tombstones and the WAL checkpoint held still (lock order as Delete's,
-// then manifestMu).
+// tombstones and the WAL checkpoint held still: flushMu (flushes and
+// deletions wait), tombMu (the tombstone file), manifestMu (the segment
+// set: a compaction or retention drop running meanwhile waits to commit,
+// and the segments the manifest lists stay on disk). Not compactMu: a
+// long compaction would hold the checkpoint up.
 func (db *DB) checkpointTo(dir string) (CheckpointStats, error) {
 	db.flushMu.Lock()
 	defer db.flushMu.Unlock()
-	db.compactMu.Lock()
-	defer db.compactMu.Unlock()
 	db.tombMu.Lock()
 	defer db.tombMu.Unlock()
 	db.manifestMu.Lock()
