@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/lightningdb/lightningdb/backup"
+	"github.com/lightningdb/lightningdb/engine"
 )
 
 const backupExamples = `  # snapshot the running server, back it up, delete the snapshot (the second run is incremental)
@@ -45,7 +47,13 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 		return usageError(fs, "one of --snapshot-dir and --data-dir (with --url) is required")
 	}
 	src := *snapDir
-	if src == "" {
+	if src != "" {
+		unlock, err := lockStopped(src)
+		if err != nil {
+			return fail(stderr, "backup", err)
+		}
+		defer unlock.Close()
+	} else {
 		snap, err := c.create()
 		if err != nil {
 			return fail(stderr, "backup", fmt.Errorf("create snapshot: %w", err))
@@ -76,6 +84,21 @@ func backupCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "backup %s: %d files, %d bytes; wrote %d new objects, %d bytes compressed, to %s\n",
 		st.Name, st.Files, st.Bytes, st.Written, st.WrittenBytes, *dest)
 	return 0
+}
+
+// lockStopped takes the data directory lock of dir when it has a LOCK
+// file (a snapshot has none), so that a running server's directory is
+// refused and no server starts on it during the backup.
+func lockStopped(dir string) (io.Closer, error) {
+	name := filepath.Join(dir, "LOCK")
+	if _, err := os.Stat(name); err != nil {
+		return io.NopCloser(nil), nil
+	}
+	l, err := engine.OSFS{}.Lock(name)
+	if errors.Is(err, engine.ErrLocked) {
+		return nil, fmt.Errorf("%s is in use by a running server: back up a snapshot of it (--url URL --data-dir DIR)", dir)
+	}
+	return l, err
 }
 
 const restoreExamples = `  lightning-admin restore --from /backup/ldb --data-dir /var/lib/lightning-db-new

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lightningdb/lightningdb/backup"
+	"github.com/lightningdb/lightningdb/engine"
 )
 
 // TestHelpAndUsage: --help prints examples on stdout and exits 0; usage
@@ -63,5 +66,41 @@ func TestVerifyBackupCommand(t *testing.T) {
 	}
 	if code := run([]string{"verify-backup", "--from", t.TempDir()}, &stdout, &stderr); code != 1 {
 		t.Fatalf("verify-backup of an empty directory: %d", code)
+	}
+}
+
+// TestBackupRefusesRunningDirectory: --snapshot-dir on a directory a
+// server (here an open DB) holds is refused; once closed, it is backed up.
+func TestBackupRefusesRunningDirectory(t *testing.T) {
+	dir := t.TempDir()
+	db, err := engine.Open(dir, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"backup", "--snapshot-dir", dir, "--dest", t.TempDir()}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "in use by a running server") {
+		t.Fatalf("backup of an open directory: %d %s", code, stderr.String())
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"backup", "--snapshot-dir", dir, "--dest", t.TempDir()}, &stdout, &stderr); code != 0 {
+		t.Fatalf("backup of a stopped directory: %d %s", code, stderr.String())
+	}
+}
+
+// TestProgressOnTerminal: on a terminal the line is redrawn in place,
+// then ends with the totals.
+func TestProgressOnTerminal(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, "backup")
+	p.tty = true
+	p.update(backup.Progress{Files: 1, FilesTotal: 2, Bytes: 5e6, BytesTotal: 1e7})
+	p.done()
+	out := buf.String()
+	if !strings.HasPrefix(out, "\r\033[Kbackup: 1/2 files, 5.0 MB/10.0 MB, ") || !strings.Contains(out, "\r\033[Kbackup: 1/2 files") ||
+		!strings.HasSuffix(out, "\n") {
+		t.Fatalf("%q", out)
 	}
 }
