@@ -62,6 +62,11 @@ func Create(src, dest string, opts Options) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
+	l, err := lockDest(dest)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer l.Close()
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
 	if err != nil {
 		return Stats{}, err

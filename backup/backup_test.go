@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -174,4 +175,44 @@ func TestWriteTar(t *testing.T) {
 	}
 	require.Equal(t, tree, got)
 	require.Equal(t, m.Files, manifest.Files)
+}
+
+// TestPrune keeps the newest backups and the objects they name, and
+// removes the rest, orphans of an interrupted backup included.
+func TestPrune(t *testing.T) {
+	src, dest := t.TempDir(), t.TempDir()
+	writeTree(t, src, tree)
+	for i, name := range []string{"a", "b", "c"} {
+		writeTree(t, src, map[string]string{"wal/000003.wal": "wal " + name, "segments/00000" + string(rune('5'+i)) + ".seg": name})
+		_, err := Create(src, dest, Options{Name: name})
+		require.NoError(t, err)
+	}
+	orphan := objectPath(dest, strings.Repeat("0", 64))
+	require.NoError(t, os.MkdirAll(filepath.Dir(orphan), 0o755))
+	require.NoError(t, os.WriteFile(orphan, []byte("x"), 0o644))
+	_, err := Prune(dest, 0)
+	require.Error(t, err)
+
+	st, err := Prune(dest, 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "b"}, st.Backups)
+	require.Equal(t, 3, st.Objects, "a's and b's WAL objects and the orphan")
+	names, err := List(dest)
+	require.NoError(t, err)
+	require.Equal(t, []string{"c"}, names)
+	rep, err := Verify(dest, "", Options{})
+	require.NoError(t, err)
+	require.Empty(t, rep.Damage)
+	out := filepath.Join(t.TempDir(), "r")
+	_, err = Restore(dest, "c", out, Options{})
+	require.NoError(t, err)
+	require.Equal(t, readTree(t, src), readTree(t, out))
+
+	l, err := lockDest(dest)
+	require.NoError(t, err)
+	_, err = Prune(dest, 1)
+	require.ErrorIs(t, err, ErrLocked)
+	_, err = Create(src, dest, Options{Name: "d"})
+	require.ErrorIs(t, err, ErrLocked)
+	require.NoError(t, l.Close())
 }

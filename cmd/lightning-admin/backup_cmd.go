@@ -166,3 +166,31 @@ func verifyBackupCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+const pruneExamples = `  lightning-admin prune-backups --from /backup/ldb --keep 7
+`
+
+func pruneCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("prune-backups", "prune-backups --from DIR --keep N\n\n"+
+		"Deletes every backup of a backup directory but the newest N, then every object no remaining\n"+
+		"backup names (those of an interrupted backup too). It waits for no backup: one running into\n"+
+		"the same directory makes it fail (the directory's LOCK).", pruneExamples, stdout, stderr)
+	from := fs.String("from", "", "backup directory")
+	keep := fs.Int("keep", 0, "backups to keep (at least 1)")
+	if code, ok := parse(fs, args, stdout); !ok {
+		return code
+	}
+	if *from == "" || *keep < 1 || fs.NArg() > 0 {
+		return usageError(fs, "--from and --keep (at least 1) are required")
+	}
+	st, err := backup.Prune(*from, *keep)
+	if err != nil {
+		return fail(stderr, "prune-backups", err)
+	}
+	for _, n := range st.Backups {
+		fmt.Fprintf(stdout, "deleted backup %s\n", n)
+	}
+	fmt.Fprintf(stdout, "kept %d backups (%d objects); deleted %d backups and %d objects, %d bytes\n",
+		st.KeptBackups, st.KeptObjects, len(st.Backups), st.Objects, st.FreedBytes)
+	return 0
+}

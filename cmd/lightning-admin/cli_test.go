@@ -14,7 +14,7 @@ import (
 // TestHelpAndUsage: --help prints examples on stdout and exits 0; usage
 // errors exit 2 naming what is wrong.
 func TestHelpAndUsage(t *testing.T) {
-	for _, cmd := range []string{"snapshot", "backup", "restore", "verify-backup", "inspect", "export", "import"} {
+	for _, cmd := range []string{"snapshot", "backup", "restore", "verify-backup", "inspect", "export", "import", "prune-backups"} {
 		var stdout, stderr bytes.Buffer
 		if code := run([]string{cmd, "--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "Examples:") {
 			t.Errorf("%s --help: exit %d, stdout %q", cmd, code, stdout.String())
@@ -66,6 +66,11 @@ func TestVerifyBackupCommand(t *testing.T) {
 	}
 	if code := run([]string{"verify-backup", "--from", t.TempDir()}, &stdout, &stderr); code != 1 {
 		t.Fatalf("verify-backup of an empty directory: %d", code)
+	}
+	stdout.Reset()
+	if code := run([]string{"prune-backups", "--from", dest, "--keep", "1"}, &stdout, &stderr); code != 0 ||
+		!strings.Contains(stdout.String(), "kept 1 backups (1 objects); deleted 0 backups and 0 objects") {
+		t.Fatalf("prune-backups: %d %s %s", code, stdout.String(), stderr.String())
 	}
 }
 

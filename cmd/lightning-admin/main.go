@@ -45,6 +45,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"inspect":       inspectCmd,
 	"export":        exportCmd,
 	"import":        importCmd,
+	"prune-backups": pruneCmd,
 }
 
 const usage = `usage: lightning-admin COMMAND [flags]
@@ -56,6 +57,7 @@ Commands:
   backup         back up a snapshot to a directory (full or incremental) or as a tar on stdout
   restore        restore a backup into an empty data directory
   verify-backup  check every checksum of a backup directory
+  prune-backups  delete all but the newest N backups of a backup directory and the objects they alone used
   inspect        partitions, segments, series and samples, sizes, rollup tiers of a data directory
   export         stream a running server's samples as JSON lines or line protocol
   import         stream JSON lines (ours, VictoriaMetrics') or line protocol (influx_inspect export) into a server
