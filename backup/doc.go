@@ -8,6 +8,7 @@
 //	DEST/objects/ab/abcdef....zst   a file's bytes, zstd-compressed, named
 //	                                by the SHA-256 of the uncompressed bytes
 //	DEST/backups/NAME.json          the backup's files: path, size, SHA-256
+//	DEST/LOCK                       held by Create and Prune
 //
 // A second backup into the same directory writes only the objects it
 // lacks (an incremental backup: segments that did not change since are

@@ -38,9 +38,10 @@ type importLine struct {
 // serveImport reads JSON lines as /api/v1/export writes them and stores
 // them: our lines (with "type", nanosecond timestamps, typed values) as
 // they were, and VictoriaMetrics' (no "type": float values, millisecond
-// timestamps) as floats. It answers 204 once every line is durable, or
-// the error of the first bad line with its number (the lines before it
-// are stored).
+// timestamps) as floats. It answers 204 once every line is durable, the
+// error of the first bad line with its number (the lines before it are
+// stored), or, at the end, how many series the engine rejected (a type
+// conflict, a series limit) and the first reason.
 func (s *server) serveImport(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {
 		w.Header().Set("Allow", "POST, PUT")
@@ -57,12 +58,18 @@ func (s *server) serveImport(w http.ResponseWriter, r *http.Request) {
 	sc := bufio.NewScanner(r.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), importMaxLine)
 	var b series.Batch
+	var rejected int
+	var firstRejection error
 	flush := func() error {
 		if b.Len() == 0 {
 			return nil
 		}
-		_, err := s.db.Append(r.Context(), &b)
+		res, err := s.db.Append(r.Context(), &b)
 		b.Reset()
+		if len(res.Rejected) > 0 && firstRejection == nil {
+			firstRejection = res.Rejected[0].Err
+		}
+		rejected += len(res.Rejected)
 		return err
 	}
 	for n := 1; sc.Scan(); n++ {
@@ -89,6 +96,11 @@ func (s *server) serveImport(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := flush(); err != nil {
 		exportError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	if rejected > 0 {
+		exportError(w, http.StatusBadRequest, fmt.Errorf("%d series rejected (the others are stored); the first: %w",
+			rejected, firstRejection))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

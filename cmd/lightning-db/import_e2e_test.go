@@ -55,6 +55,13 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if e := b.export("cpu_usage"); len(e) != 1 || len(e["cpu_usage{db=old,host=z}"].Values) != 1 {
 		t.Fatalf("influx_inspect export: %+v", e)
 	}
+	conflict := filepath.Join(t.TempDir(), "conflict.jsonl")
+	writeFile(t, conflict, `{"metric":{"__name__":"m_i","db":"x","host":"a"},"type":"float","values":[1],"timestamps":[1]}`+"\n"+
+		`{"metric":{"__name__":"ok"},"type":"float","values":[1],"timestamps":[1]}`+"\n")
+	if _, errOut, code := runAdmin(t, admin, "import", "--url", "http://"+b.addr, conflict); code != 1 ||
+		!strings.Contains(errOut, "1 series rejected") || len(b.export("ok")) != 1 {
+		t.Fatalf("import of a type conflict: %d %s", code, errOut)
+	}
 	if _, errOut, code := runAdmin(t, admin, "import", "--url", "http://"+b.addr, "--format", "lp", vm); code != 1 || !strings.Contains(errOut, "no database") {
 		t.Fatalf("lp without a database: %d %s", code, errOut)
 	}

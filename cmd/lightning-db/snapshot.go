@@ -56,7 +56,21 @@ func newSnapshotter(s *server, reg prometheus.Registerer) *snapshotter {
 			Help: "Time to make a snapshot.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 8)}),
 	}
 	reg.MustRegister(sn.created, sn.duration)
+	sn.removeUnfinished()
 	return sn
+}
+
+// removeUnfinished removes what a snapshot interrupted by a crash left
+// (snapshots/.NAME.tmp).
+func (sn *snapshotter) removeUnfinished() {
+	root := filepath.Join(sn.dataDir, snapshotDir)
+	ents, _ := os.ReadDir(root)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			err := os.RemoveAll(filepath.Join(root, e.Name()))
+			sn.log.Warn("removed an unfinished snapshot", "dir", filepath.Join(root, e.Name()), "err", err)
+		}
+	}
 }
 
 // create makes a snapshot and returns its name: the raw engine's

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -71,7 +72,14 @@ func TestSnapshotEndpoints(t *testing.T) {
 	}
 	q.stop()
 
+	unfinished := filepath.Join(dir, snapshotDir, ".20260101T000000Z-00.tmp")
+	if err := os.MkdirAll(filepath.Join(unfinished, "wal"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	p = startServer(t, dir)
+	if _, err := os.Stat(unfinished); !os.IsNotExist(err) {
+		t.Fatalf("an unfinished snapshot is left at start: %v", err)
+	}
 	if code, b := adminCall(t, p, "POST", "/snapshot/delete_all", nil); code != 200 {
 		t.Fatalf("delete_all: %d %s", code, b)
 	}
