@@ -216,3 +216,46 @@ func TestPrune(t *testing.T) {
 	require.ErrorIs(t, err, ErrLocked)
 	require.NoError(t, l.Close())
 }
+
+// TestRestoreTar restores WriteTar's stream, and refuses a stream whose
+// bytes do not match its manifest or that has none.
+func TestRestoreTar(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, tree)
+	var buf bytes.Buffer
+	_, err := WriteTar(src, &buf, Options{})
+	require.NoError(t, err)
+	stream := buf.Bytes()
+
+	out := filepath.Join(t.TempDir(), "r")
+	_, err = RestoreTar(bytes.NewReader(stream), out, Options{})
+	require.NoError(t, err)
+	require.Equal(t, tree, readTree(t, out))
+	_, err = RestoreTar(bytes.NewReader(stream), out, Options{})
+	require.ErrorIs(t, err, ErrNotEmpty)
+
+	bad := bytes.Clone(stream)
+	bad[bytes.Index(bad, []byte("seg1seg1"))+2] ^= 1
+	_, err = RestoreTar(bytes.NewReader(bad), filepath.Join(t.TempDir(), "r"), Options{})
+	require.ErrorIs(t, err, ErrChecksum)
+
+	cut := stream[:bytes.Index(stream, []byte(TarManifest))-200]
+	_, err = RestoreTar(bytes.NewReader(cut), filepath.Join(t.TempDir(), "r"), Options{})
+	require.Error(t, err)
+}
+
+// TestRestoreTarRefusesEscape refuses an entry outside the data
+// directory.
+func TestRestoreTarRefusesEscape(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "../evil", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg}))
+	_, err := tw.Write([]byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, tw.Close())
+	dir := t.TempDir()
+	_, err = RestoreTar(&buf, filepath.Join(dir, "r"), Options{})
+	require.ErrorContains(t, err, "not a regular file inside the data directory")
+	_, err = os.Stat(filepath.Join(dir, "evil"))
+	require.True(t, os.IsNotExist(err))
+}

@@ -103,24 +103,36 @@ func lockStopped(dir string) (io.Closer, error) {
 
 const restoreExamples = `  lightning-admin restore --from /backup/ldb --data-dir /var/lib/lightning-db-new
   lightning-admin restore --from /backup/ldb --backup 20261207T063233Z --data-dir /var/lib/lightning-db-new
+  zstd -dc ldb.tar.zst | lightning-admin restore --tar - --data-dir /var/lib/lightning-db-new
 `
 
 func restoreCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("restore", "restore --from DIR [--backup NAME] --data-dir DIR\n\n"+
+	fs := newFlags("restore", "restore (--from DIR [--backup NAME] | --tar -) --data-dir DIR\n\n"+
 		"Restores a backup (default: the latest) into an empty or new data directory, checking every\n"+
-		"file's checksum; it refuses a directory that holds anything. Start the server on it afterwards.",
+		"file's checksum; it refuses a directory that holds anything. Start the server on it afterwards.\n"+
+		"--tar - reads a tar of backup --tar from stdin and checks it against the manifest at its end.",
 		restoreExamples, stdout, stderr)
 	from := fs.String("from", "", "backup directory (backup's --dest)")
+	tarIn := fs.String("tar", "", `"-": read a tar from stdin instead of --from`)
 	name := fs.String("backup", "", "backup name (default: the latest)")
 	dataDir := fs.String("data-dir", "", "data directory to restore into (empty or missing)")
 	if code, ok := parse(fs, args, stdout); !ok {
 		return code
 	}
-	if *from == "" || *dataDir == "" || fs.NArg() > 0 {
-		return usageError(fs, "--from and --data-dir are required")
+	if (*from == "") == (*tarIn == "") || *dataDir == "" || fs.NArg() > 0 {
+		return usageError(fs, "--data-dir and one of --from and --tar - are required")
+	}
+	if *tarIn != "" && *tarIn != "-" {
+		return usageError(fs, "--tar takes only - (stdin); redirect a file to it")
 	}
 	pr := newProgress(stderr, "restore")
-	m, err := backup.Restore(*from, *name, *dataDir, backup.Options{Progress: pr.update})
+	var m *backup.Manifest
+	var err error
+	if *tarIn != "" {
+		m, err = backup.RestoreTar(os.Stdin, *dataDir, backup.Options{Progress: pr.update})
+	} else {
+		m, err = backup.Restore(*from, *name, *dataDir, backup.Options{Progress: pr.update})
+	}
 	if err != nil {
 		return fail(stderr, "restore", err)
 	}

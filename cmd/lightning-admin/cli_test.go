@@ -27,7 +27,8 @@ func TestHelpAndUsage(t *testing.T) {
 		{[]string{"nope"}, `unknown command "nope"`},
 		{[]string{"backup", "--dest", "x"}, "one of --snapshot-dir and --data-dir"},
 		{[]string{"backup", "--snapshot-dir", "x", "--tar", "out.tar"}, "--tar takes only -"},
-		{[]string{"restore", "--from", "x"}, "--from and --data-dir are required"},
+		{[]string{"restore", "--from", "x"}, "--data-dir and one of --from and --tar - are required"},
+		{[]string{"restore", "--tar", "f", "--data-dir", "d"}, "--tar takes only -"},
 		{[]string{"snapshot", "rename"}, "want create, list, delete NAME"},
 		{[]string{"verify-backup", "--bogus"}, "flag provided but not defined: -bogus"},
 	} {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -234,33 +232,11 @@ func TestBackupRestoreUnderIngest(t *testing.T) {
 	q.stop()
 
 	fromTar := filepath.Join(t.TempDir(), "tar")
-	extractTar(t, &tarBuf, fromTar)
+	restoreTar := exec.Command(admin, "restore", "--tar", "-", "--data-dir", fromTar)
+	restoreTar.Stdin = &tarBuf
+	if out, err := restoreTar.CombinedOutput(); err != nil {
+		t.Fatalf("restore --tar -: %v %s", err, out)
+	}
 	q = startServer(t, fromTar)
 	w.requireHolds(t, q, all)
-}
-
-// extractTar extracts a tar stream into dir.
-func extractTar(t *testing.T, r io.Reader, dir string) {
-	t.Helper()
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, filepath.FromSlash(h.Name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
