@@ -13,4 +13,7 @@ var (
 	ErrChecksum = errors.New("checksum mismatch")
 	// ErrBadName is returned for a backup name with a path separator.
 	ErrBadName = errors.New("invalid backup name")
+	// ErrLocked is returned when another Create or Prune holds the backup
+	// directory.
+	ErrLocked = errors.New("backup directory is in use by another backup or prune")
 )

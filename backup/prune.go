@@ -16,10 +16,6 @@ import (
 // it, so a prune never deletes the objects of a backup being written.
 const lockName = "LOCK"
 
-// ErrLocked is returned when another Create or Prune holds the backup
-// directory.
-var ErrLocked = errors.New("backup directory is in use by another backup or prune")
-
 // lockDest takes the backup directory's lock, creating dest.
 func lockDest(dest string) (io.Closer, error) {
 	if err := os.MkdirAll(dest, 0o755); err != nil {
