@@ -31,6 +31,10 @@ func TestSnapshotEndpoints(t *testing.T) {
 		t.Fatalf("delete_series: %d %s", code, b)
 	}
 
+	if got := influxQuery(t, p, `CREATE RETENTION POLICY "week" ON "x" DURATION 7d REPLICATION 1`); strings.Contains(got, "error") {
+		t.Fatalf("create retention policy: %s", got)
+	}
+
 	code, b := adminCall(t, p, "GET", "/api/v1/admin/tsdb/snapshot", nil)
 	if code != http.StatusMethodNotAllowed {
 		t.Fatalf("GET snapshot: %d %s, want 405", code, b)
@@ -66,6 +70,9 @@ func TestSnapshotEndpoints(t *testing.T) {
 	p.stop()
 
 	q := startServer(t, filepath.Join(dir, snapshotDir, prom.Data.Name))
+	if rps := influxQuery(t, q, `SHOW RETENTION POLICIES ON "x"`); !strings.Contains(rps, `"week"`) {
+		t.Errorf("the snapshot lacks the retention policy: %s", rps)
+	}
 	got := q.export(`{__name__=~"m_.*"}`)
 	if len(got) != 1 || len(got[`m_v{db=x,host=a}`].Values) != 20 {
 		t.Fatalf("snapshot holds %v, want host a's 20 samples only", got)
