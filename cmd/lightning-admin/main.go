@@ -34,19 +34,54 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// commands are lightning-admin's subcommands.
+var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
+	"verify":        verify,
+	"repair":        repair,
+	"snapshot":      snapshotCmd,
+	"backup":        backupCmd,
+	"restore":       restoreCmd,
+	"verify-backup": verifyBackupCmd,
+	"inspect":       inspectCmd,
+	"export":        exportCmd,
+	"import":        importCmd,
+	"prune-backups": pruneCmd,
+}
+
+const usage = `usage: lightning-admin COMMAND [flags]
+
+Commands:
+  verify         check every block, the manifest, the tag index and the WAL of a data directory
+  repair         cut a damaged WAL so that a data directory opens again (server stopped)
+  snapshot       create, list or delete snapshots of a running server (over HTTP)
+  backup         back up a snapshot to a directory (full or incremental) or as a tar on stdout
+  restore        restore a backup into an empty data directory
+  verify-backup  check every checksum of a backup directory
+  prune-backups  delete all but the newest N backups of a backup directory and the objects they alone used
+  inspect        partitions, segments, series and samples, sizes, rollup tiers of a data directory
+  export         stream a running server's samples as JSON lines or line protocol
+  import         stream JSON lines (ours, VictoriaMetrics') or line protocol (influx_inspect export) into a server
+
+Run 'lightning-admin COMMAND --help' for a command's flags and examples.
+Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.
+`
+
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: lightning-admin verify|repair --data-dir DIR")
+		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
-	case "verify":
-		return verify(args[1:], stdout, stderr)
-	case "repair":
-		return repair(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
 	}
-	fmt.Fprintf(stderr, "lightning-admin: unknown command %q\n", args[0])
-	return 2
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "lightning-admin: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	return cmd(args[1:], stdout, stderr)
 }
 
 func verify(args []string, stdout, stderr io.Writer) int {

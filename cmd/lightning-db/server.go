@@ -162,6 +162,8 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	}
 	influx.Register(s.mux)
 	s.adminGuard = influx.Guard
+	s.registerSnapshots(reg) // snapshot.go
+	s.registerImport()       // import.go
 	if err := s.registerRemote(reg); err != nil {
 		return err
 	}
