@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ type proc struct {
 	t    testing.TB
 	cmd  *exec.Cmd
 	addr string
-	log  *strings.Builder
+	log  *lockedLog
 	dir  string
 }
 
@@ -79,7 +80,7 @@ func startServer(t testing.TB, dataDir string, args ...string) *proc {
 	t.Helper()
 	addrs := freeAddrs(t, 2)
 	addr := addrs[0]
-	p := &proc{t: t, addr: addr, log: &strings.Builder{}, dir: dataDir}
+	p := &proc{t: t, addr: addr, log: &lockedLog{}, dir: dataDir}
 	// A free port for the embedded MQTT broker too (on by default), so
 	// servers of parallel tests do not collide on 1883; args may override.
 	p.cmd = exec.Command(binary, append([]string{"--data-dir", dataDir, "--http-addr", addr, "--mqtt-addr", addrs[1]}, args...)...)
@@ -213,4 +214,23 @@ func sortStrings(s []string) {
 			s[j-1], s[j] = s[j], s[j-1]
 		}
 	}
+}
+
+// lockedLog holds a server process's output. exec.Cmd copies the output in
+// its own goroutine while a test reads the log, so both go through a mutex.
+type lockedLog struct {
+	mu sync.Mutex // protects b
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
