@@ -60,7 +60,7 @@ func NewInfluxHandler(app Appender, opts InfluxOptions) (*InfluxHandler, error) 
 
 // Register adds the handler's endpoints to mux: /write, /api/v2/write,
 // /query, /ping and /health.
-func (h *InfluxHandler) Register(mux *http.ServeMux) {
+func (h *InfluxHandler) Register(mux Mux) {
 	mux.HandleFunc("/write", h.recovered(func(w http.ResponseWriter, r *http.Request) { h.serveWrite(w, r, apiV1) }))
 	mux.HandleFunc("/api/v2/write", h.recovered(func(w http.ResponseWriter, r *http.Request) { h.serveWrite(w, r, apiV2) }))
 	mux.HandleFunc("/query", h.recovered(h.serveQuery))
@@ -222,6 +222,8 @@ func (h *InfluxHandler) appendFailed(w http.ResponseWriter, v api, err error) {
 		h.retryLater(w, v, fmt.Sprintf("server overloaded, retry later: %v", err))
 	case errors.Is(err, series.ErrBatchTooLarge):
 		h.writeError(w, v, http.StatusRequestEntityTooLarge, err.Error(), "")
+	case errors.Is(err, series.ErrForbidden):
+		h.writeError(w, v, http.StatusForbidden, err.Error(), "forbidden")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		h.retryLater(w, v, fmt.Sprintf("write not committed: %v", err))
 	default:

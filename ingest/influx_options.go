@@ -125,3 +125,9 @@ func (o *InfluxOptions) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Mux is where Register adds the endpoints: an *http.ServeMux, or a
+// wrapper that guards each route (cmd's routeMux).
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}

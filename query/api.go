@@ -90,7 +90,7 @@ func NewAPI(a *Adapter, opts APIOptions) *API {
 const subqueryStep = time.Minute
 
 // Register adds the endpoints to mux.
-func (api *API) Register(mux *http.ServeMux) {
+func (api *API) Register(mux Mux) {
 	getPost := []string{http.MethodGet, http.MethodPost}
 	get := []string{http.MethodGet}
 	mux.Handle("/api/v1/query", api.Limit(api.handler(getPost, api.serveQuery)))
@@ -228,6 +228,7 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		api.respondError(w, e, nil)
 		return
 	}
+	qs := scopedQuery(r.Context(), expr, r.FormValue("query"))
 	o := api.a.Options()
 	if err := checkPoints(expr, start, end, step, subqueryStep, o.MaxPoints); err != nil {
 		api.respondError(w, &apiError{errorExec, err}, nil)
@@ -237,7 +238,7 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 	var tr *Trace
 	exec := func(prepare func(*Trace, string, time.Time, time.Time, time.Duration) (storage.Queryable, string)) (promql.Query, *promql.Result, error) {
 		tr = &Trace{Explain: explain}
-		queryable, qs := prepare(tr, r.FormValue("query"), start, end, step)
+		queryable, qs := prepare(tr, qs, start, end, step)
 		run := &queryRun{queryable: queryable, query: qs, opts: promql.NewPrometheusQueryOpts(false, lookback, nil)}
 		qry, err := newQuery(ctx, run)
 		if err != nil {
@@ -301,4 +302,10 @@ func engineTimings(s *stats.Statistics) map[string]float64 {
 		return nil
 	}
 	return qs.Timings
+}
+
+// Mux is where Register and RegisterAdmin add the endpoints: an
+// *http.ServeMux, or a wrapper that guards each route (cmd's routeMux).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
 }

@@ -84,9 +84,9 @@ func (s *server) registerQuery(reg prometheus.Registerer) error {
 		opts.Metadata = func(metric string, limit int) any { return s.meta.List(metric, limit) }
 	}
 	api := query.NewAPI(a, opts)
-	api.Register(s.mux)
-	api.RegisterAdmin(s.mux, tieredDeleter{s.db, s.ds}, s.adminGuard) // delete_series, clean_tombstones
-	s.mux.Handle("/api/v1/export", api.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveExport(w, r, api) })))
+	api.Register(s.rm)
+	api.RegisterAdmin(s.rm, tieredDeleter{s.db, s.ds}, nil) // delete_series, clean_tombstones; the route guard checks admin
+	s.rm.Handle("/api/v1/export", api.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveExport(w, r, api) })))
 	return nil
 }
 

@@ -38,9 +38,8 @@ type server struct {
 	budget  *bodyBudget  // nil: no bound on request bytes in flight
 	ret     *retentionSetup
 	ds      *downsampleSetup // nil without downsample rules
-	// adminGuard authenticates the admin endpoints that change data
-	// (delete_series) as writes are (--auth-tokens); admin.go.
-	adminGuard func(http.Handler) http.Handler
+	auth    *authSetup       // tokens and the audit log (auth.go)
+	rm      *routeMux        // registers every route behind its auth rule (authroutes.go)
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -53,14 +52,19 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := s.setupHTTP(ns); err != nil {
 		return err
 	}
+	if err := s.setupAuth(); err != nil {
+		return err
+	}
+	defer s.auth.audit.Close()
+	s.rm = &routeMux{s: s}
 	// Listen first so /health answers while recovery runs; /ready says
 	// when recovery has finished.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	s.mux.HandleFunc("/ready", s.serveReady)
-	s.mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	s.rm.HandleFunc("/ready", s.serveReady)
+	s.rm.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.registerPprof()
 	gate := &readyGate{s: s}
 	srv := s.newHTTPServer(s.httpLimits(gate))
@@ -122,7 +126,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // routes registers every front end on the mux.
 func (s *server) routes(reg prometheus.Registerer) error {
-	influx, err := ingest.NewInfluxHandler(s.db, ingest.InfluxOptions{
+	influx, err := ingest.NewInfluxHandler(scopedAppender{s.db}, ingest.InfluxOptions{
 		Lines: lineproto.Options{
 			Separator:       s.cfg.Influx.Separator,
 			DBLabel:         s.cfg.Influx.DBLabel,
@@ -131,9 +135,9 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		},
 		MaxBodyBytes: s.cfg.Influx.MaxBodyBytes,
 		Budget:       s.influxBudget(),
-		Tokens:       s.cfg.Influx.Tokens,
-		Logger:       s.log.With("component", "influx"),
-		Registerer:   reg,
+		// Tokens: none here; the route guard authenticates (authroutes.go).
+		Logger:     s.log.With("component", "influx"),
+		Registerer: reg,
 
 		RetentionPolicies: retentionPolicies{s.ret},
 		Deleter:           newInfluxDeleter(s.db, s.ds, s.cfg.Influx), // DROP SERIES, DELETE, DROP MEASUREMENT/DATABASE
@@ -142,15 +146,15 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	if err != nil {
 		return fmt.Errorf("influx handler: %w", err)
 	}
-	influx.Register(s.mux)
-	s.adminGuard = influx.Guard
+	influx.Register(s.rm)
 	if err := s.registerRemote(reg); err != nil {
 		return err
 	}
 	if err := s.registerQuery(reg); err != nil {
 		return err
 	}
-	return nil
+	s.rm.logRoutes()
+	return s.rm.err
 }
 
 func (s *server) serveReady(w http.ResponseWriter, r *http.Request) {
