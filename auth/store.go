@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -107,4 +108,14 @@ func (s *Store) Authenticate(secret string) (*Principal, bool) {
 func ClaimedID(secret string) string {
 	id, _ := tokenID(secret)
 	return id
+}
+
+// IDs returns the IDs of the token file's tokens, sorted.
+func (s *Store) IDs() []string {
+	ids := make([]string, 0, len(s.byID))
+	for id := range s.byID {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }

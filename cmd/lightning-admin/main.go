@@ -17,6 +17,14 @@
 // Segments found damaged are moved to DIR/quarantine, as an open does. The
 // server must be stopped. It exits 0 when the directory opens now, 2 when
 // it could not repair it.
+//
+//	lightning-admin token create --file FILE --scope read|write|admin [--db DB]... [--match SELECTOR]... [--description TEXT]
+//	lightning-admin token list --file FILE
+//	lightning-admin token revoke --file FILE ID
+//
+// token edits the server's token file (auth.token_file), which keeps only
+// each token's SHA-256: create prints the new token once on stdout. The
+// server applies a change when it receives SIGHUP (docs/security.md).
 package main
 
 import (
@@ -36,7 +44,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: lightning-admin verify|repair --data-dir DIR")
+		fmt.Fprintln(stderr, "usage: lightning-admin verify|repair --data-dir DIR, or token create|list|revoke --file FILE")
 		return 2
 	}
 	switch args[0] {
@@ -44,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return verify(args[1:], stdout, stderr)
 	case "repair":
 		return repair(args[1:], stdout, stderr)
+	case "token":
+		return token(args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "lightning-admin: unknown command %q\n", args[0])
 	return 2

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync/atomic"
 
 	"github.com/lightningdb/lightningdb/auth"
@@ -80,8 +81,24 @@ func (a *authSetup) reload() error {
 		return fmt.Errorf("reload tokens: %w", err)
 	}
 	old := a.store.Swap(st)
+	added, removed := diffIDs(old.IDs(), st.IDs())
 	return a.audit.Log(auth.Event{Event: "token_reload",
-		Detail: fmt.Sprintf("%d tokens (were %d)", st.Len(), old.Len())})
+		Detail: fmt.Sprintf("%d tokens; added %v; revoked %v", st.Len(), added, removed)})
+}
+
+// diffIDs returns the IDs of now not in was, and of was not in now.
+func diffIDs(was, now []string) (added, removed []string) {
+	for _, id := range now {
+		if !slices.Contains(was, id) {
+			added = append(added, id)
+		}
+	}
+	for _, id := range was {
+		if !slices.Contains(now, id) {
+			removed = append(removed, id)
+		}
+	}
+	return added, removed
 }
 
 // scopedAppender refuses batches holding a series outside the scope of

@@ -223,6 +223,9 @@ func (c *Config) validate() error {
 	if _, err := c.Downsample.Compile(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.HTTP.TLS.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -77,6 +77,13 @@ func freeAddrs(t testing.TB, n int) []string {
 // until /ready answers 200.
 func startServer(t testing.TB, dataDir string, args ...string) *proc {
 	t.Helper()
+	return startServerReady(t, dataDir, func(p *proc) bool { return readyAt(p.url("/ready")) }, args...)
+}
+
+// startServerReady is startServer with its own readiness check (an HTTPS
+// server's, say).
+func startServerReady(t testing.TB, dataDir string, ready func(*proc) bool, args ...string) *proc {
+	t.Helper()
 	addrs := freeAddrs(t, 2)
 	addr := addrs[0]
 	p := &proc{t: t, addr: addr, log: &strings.Builder{}, dir: dataDir}
@@ -95,7 +102,7 @@ func startServer(t testing.TB, dataDir string, args ...string) *proc {
 		}
 	})
 	poll(t, 20*time.Second, 20*time.Millisecond, func() string {
-		if readyAt(p.url("/ready")) {
+		if ready(p) {
 			return ""
 		}
 		return fmt.Sprintf("server did not become ready; log:\n%s", p.log)

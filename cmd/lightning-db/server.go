@@ -38,6 +38,7 @@ type server struct {
 	budget  *bodyBudget  // nil: no bound on request bytes in flight
 	ret     *retentionSetup
 	ds      *downsampleSetup // nil without downsample rules
+	tls     *certReloader    // nil without http.tls (tls.go)
 	auth    *authSetup       // tokens and the audit log (auth.go)
 	rm      *routeMux        // registers every route behind its auth rule (authroutes.go)
 }
@@ -69,8 +70,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	gate := &readyGate{s: s}
 	srv := s.newHTTPServer(s.httpLimits(gate))
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(trackingListener{ln}) }()
-	log.Info("listening", "http_addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+	if s.tls, err = newCertReloader(cfg.HTTP.TLS); err != nil {
+		ln.Close()
+		return err
+	}
+	s.watchReload(ctx)
+	go func() { serveErr <- s.serve(srv, ln) }()
+	log.Info("listening", "http_addr", ln.Addr().String(), "data_dir", cfg.DataDir, "tls", s.tls != nil)
 
 	eo := cfg.engineOptions()
 	eo.Logger = log
