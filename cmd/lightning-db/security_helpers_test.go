@@ -83,3 +83,20 @@ func (p *proc) logLine(marker string) string {
 	})
 	return line
 }
+
+// bearer is a RoundTripper that adds a Bearer token to every request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
+// tokenClient returns a client that sends token with every request.
+func tokenClient(token string) *http.Client {
+	return &http.Client{Transport: bearer{token, http.DefaultTransport}}
+}
