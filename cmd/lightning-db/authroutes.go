@@ -158,10 +158,14 @@ func (rule routeRule) needOf(w http.ResponseWriter, r *http.Request) (auth.Perm,
 }
 
 // audit logs ev for r: its source address, method, path and parameters
-// (without p=).
+// (the form's once a handler parsed it, without p=).
 func (s *server) audit(r *http.Request, ev auth.Event) {
 	ev.Source, ev.Method, ev.Path = r.RemoteAddr, r.Method, r.URL.Path
-	ev.Params = auth.SafeParams(r.URL.Query())
+	params := r.Form
+	if params == nil {
+		params = r.URL.Query()
+	}
+	ev.Params = auth.SafeParams(params)
 	if err := s.auth.audit.Log(ev); err != nil {
 		s.log.Error("audit log", "err", err)
 	}
