@@ -212,3 +212,50 @@ func TestTLSConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPrometheusRemoteWriteOverTLS: the real Prometheus (2.42) scrapes the
+// server's /metrics over HTTPS with a read token and remote-writes the
+// samples to it over HTTPS with a write token, trusting the test's CA;
+// they arrive (up{job="ldb"} is readable back).
+func TestPrometheusRemoteWriteOverTLS(t *testing.T) {
+	bin := needBinaries(t, "prometheus")[0]
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	certFile, keyFile := ca.issue(t, dir, "server", 1, false)
+	caFile := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, ca.pem, 0o600))
+	tokens, sec, _ := writeTokens(t, dir,
+		tokenSpec{name: "read", scopes: []string{"read"}},
+		tokenSpec{name: "write", scopes: []string{"write"}})
+	c := httpsClient(ca, nil)
+	p := startHTTPS(t, c, fmt.Sprintf("    cert_file: %s\n    key_file: %s\n", certFile, keyFile), "--token-file", tokens)
+	defer p.stop()
+	startPrometheus(t, bin, fmt.Sprintf(`global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: ldb
+    scheme: https
+    authorization: {credentials: %q}
+    tls_config: {ca_file: %q}
+    static_configs: [{targets: [%q]}]
+remote_write:
+  - url: https://%s/api/v1/write
+    authorization: {credentials: %q}
+    tls_config: {ca_file: %q}
+    queue_config: {batch_send_deadline: 1s}
+`, sec["read"], caFile, p.addr, p.addr, sec["write"], caFile))
+	u := "https://" + p.addr + "/api/v1/query?query=" + "up%7Bjob%3D%22ldb%22%7D"
+	reader := &http.Client{Transport: bearer{sec["read"], c.Transport}}
+	eventually(t, 60*time.Second, func() string {
+		resp, err := reader.Get(u)
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"value":[`) || !strings.Contains(string(b), `,"1"]`) {
+			return fmt.Sprintf("up{job=\"ldb\"} not remote-written yet: %d %s", resp.StatusCode, b)
+		}
+		return ""
+	})
+}
