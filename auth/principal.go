@@ -51,7 +51,9 @@ func (p Perm) String() string {
 type Principal struct {
 	// ID names the token in logs and the audit log; never the secret.
 	// "legacy" for the plain tokens of influx.tokens, "" when auth is off.
-	ID   string
+	ID string
+	// User is the MQTT username the token may connect as besides its ID.
+	User string
 	Perm Perm
 	// Databases, when not empty, are the only values of the database label
 	// the caller may read or write.

@@ -56,7 +56,7 @@ func newStoreEntry(e TokenEntry, dbLabel string) (storeEntry, error) {
 		return se, fmt.Errorf("hash %q: want sha256:<64 hex digits>", e.Hash)
 	}
 	copy(se.hash[:], b)
-	p := &Principal{ID: e.ID, Databases: e.Databases}
+	p := &Principal{ID: e.ID, User: e.User, Databases: e.Databases}
 	for _, sc := range e.Scopes {
 		perm, ok := ParsePerm(sc)
 		if !ok {
@@ -118,4 +118,11 @@ func (s *Store) IDs() []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// Known reports whether the store still holds the token with that ID (a
+// connection authenticated before a revoke asks it again).
+func (s *Store) Known(id string) bool {
+	_, ok := s.byID[id]
+	return ok
 }

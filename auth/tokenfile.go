@@ -41,7 +41,10 @@ type TokenEntry struct {
 	Databases []string `yaml:"databases,omitempty"`
 	// Matchers, when set, are series selectors such as {team="a"} every
 	// series the token reads or writes must match.
-	Matchers    []string  `yaml:"matchers,omitempty"`
+	Matchers []string `yaml:"matchers,omitempty"`
+	// User is the MQTT username the token may connect as (besides its
+	// ID), for the `user` lines of the MQTT ACL file.
+	User        string    `yaml:"user,omitempty"`
 	Description string    `yaml:"description,omitempty"`
 	Created     time.Time `yaml:"created"`
 }

@@ -51,6 +51,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&dbs, "db", "create: limit the token to these databases (the db label)")
 	fs.Var(&matchers, "match", `create: limit the token to series matching this selector, e.g. {team="a"} (repeatable)`)
 	desc := fs.String("description", "", "create: what the token is for")
+	user := fs.String("user", "", "create: the MQTT username the token may connect as (for the ACL file's user lines)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -68,7 +69,7 @@ func token(args []string, stdout, stderr io.Writer) int {
 		listTokens(stdout, f)
 		return 0
 	case "create":
-		e := auth.TokenEntry{Scopes: splitFlag(scopes), Databases: splitFlag(dbs), Matchers: matchers, Description: *desc}
+		e := auth.TokenEntry{Scopes: splitFlag(scopes), Databases: splitFlag(dbs), Matchers: matchers, Description: *desc, User: *user}
 		secret, e, err := f.Create(e, time.Now())
 		if err == nil {
 			err = f.Write(*file)
@@ -102,10 +103,10 @@ func token(args []string, stdout, stderr io.Writer) int {
 
 func listTokens(w io.Writer, f *auth.TokenFile) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSCOPES\tDATABASES\tMATCHERS\tCREATED\tDESCRIPTION")
+	fmt.Fprintln(tw, "ID\tSCOPES\tDATABASES\tMATCHERS\tUSER\tCREATED\tDESCRIPTION")
 	for _, e := range f.Tokens {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, strings.Join(e.Scopes, ","), strings.Join(e.Databases, ","),
-			strings.Join(e.Matchers, " "), e.Created.Format(time.RFC3339), e.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, strings.Join(e.Scopes, ","), strings.Join(e.Databases, ","),
+			strings.Join(e.Matchers, " "), e.User, e.Created.Format(time.RFC3339), e.Description)
 	}
 	tw.Flush()
 }

@@ -33,6 +33,11 @@ func (s *server) reload() {
 	} else {
 		s.log.Info("SIGHUP: tokens reloaded", "tokens", s.auth.store.Load().Len())
 	}
+	if m := s.mqttAuth.Load(); m != nil {
+		if err := m.reloadACL(); err != nil {
+			s.log.Error("SIGHUP: MQTT ACL not reloaded", "err", err)
+		}
+	}
 	if s.tls == nil {
 		return
 	}

@@ -33,14 +33,15 @@ type server struct {
 	ready atomic.Bool
 	meta  *remote.Metadata // remote write metadata, for /api/v1/metadata
 
-	httpCfg HTTPConfig   // cfg.HTTP with its defaults
-	httpm   *httpMetrics // what the HTTP limits refuse
-	budget  *bodyBudget  // nil: no bound on request bytes in flight
-	ret     *retentionSetup
-	ds      *downsampleSetup // nil without downsample rules
-	tls     *certReloader    // nil without http.tls (tls.go)
-	auth    *authSetup       // tokens and the audit log (auth.go)
-	rm      *routeMux        // registers every route behind its auth rule (authroutes.go)
+	httpCfg  HTTPConfig   // cfg.HTTP with its defaults
+	httpm    *httpMetrics // what the HTTP limits refuse
+	budget   *bodyBudget  // nil: no bound on request bytes in flight
+	ret      *retentionSetup
+	ds       *downsampleSetup         // nil without downsample rules
+	tls      *certReloader            // nil without http.tls (tls.go)
+	auth     *authSetup               // tokens and the audit log (auth.go)
+	mqttAuth atomic.Pointer[mqttAuth] // unset: the broker has no token or ACL check (mqttauth.go)
+	rm       *routeMux                // registers every route behind its auth rule (authroutes.go)
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
