@@ -64,11 +64,16 @@ func ReadTokenFile(path string) (*TokenFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read token file: %w", err)
 	}
+	return parseTokenFile(data, path)
+}
+
+// parseTokenFile decodes a token file's content (name: for errors).
+func parseTokenFile(data []byte, name string) (*TokenFile, error) {
 	var f TokenFile
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%w %s: %w", ErrBadTokenFile, path, err)
+		return nil, fmt.Errorf("%w %s: %w", ErrBadTokenFile, name, err)
 	}
 	return &f, nil
 }
