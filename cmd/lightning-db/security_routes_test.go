@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"os/exec"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 // token lacking the scope 403, with the right scope neither.
 func TestAuthEveryRoute(t *testing.T) {
 	dir := t.TempDir()
-	file, sec, _ := writeTokens(t, dir,
+	file, sec, ids := writeTokens(t, dir,
 		tokenSpec{name: "read", scopes: []string{"read"}},
 		tokenSpec{name: "write", scopes: []string{"write"}},
 		tokenSpec{name: "readwrite", scopes: []string{"read", "write"}},
@@ -53,6 +54,27 @@ func TestAuthEveryRoute(t *testing.T) {
 				t.Errorf("%s %s with a %s token: %d %s, want it served", m, path, right[need], code, body)
 			}
 		}
+	}
+	// The MQTT listener: no anonymous client, publishing needs write.
+	if pub, err := exec.LookPath("mosquitto_pub"); err == nil {
+		host, port, _ := strings.Cut(mqttAddrOf(p), ":")
+		for _, tc := range []struct {
+			token string
+			ok    bool
+		}{{"", false}, {"read", false}, {"write", true}, {"admin", true}} {
+			args := []string{"-h", host, "-p", port, "-q", "1", "-t", "t", "-m", "m v=1", "-V", "mqttv5"}
+			if tc.token != "" {
+				args = append(args, "-u", ids[tc.token], "-P", sec[tc.token])
+			}
+			out, err := exec.Command(pub, args...).CombinedOutput()
+			low := strings.ToLower(string(out))
+			refused := strings.Contains(low, "not authorized") || strings.Contains(low, "bad user name or password")
+			if (err == nil && !refused) != tc.ok {
+				t.Errorf("MQTT publish with token %q: %v %s; want allowed=%v", tc.token, err, out, tc.ok)
+			}
+		}
+	} else {
+		t.Log("mosquitto_pub not installed: MQTT walk skipped")
 	}
 	// The rules that matter most, as the registration declared them.
 	for _, want := range []string{"/health=open", "/ready=open", "/metrics=read", "/debug/pprof/cmdline=admin",
