@@ -73,10 +73,11 @@ func (p *Principal) Has(need Perm) bool { return p.Perm&need == need }
 // Limited reports whether the principal sees only some series.
 func (p *Principal) Limited() bool { return len(p.Scope) > 0 }
 
-// AllowsDatabase reports whether db is one the principal may use.
+// AllowsDatabase reports whether db is one the principal may use (every
+// one when its limits name no database).
 func (p *Principal) AllowsDatabase(db string) bool {
 	if len(p.Databases) == 0 {
-		return len(p.Scope) == 0
+		return true
 	}
 	for _, d := range p.Databases {
 		if d == db {

@@ -53,7 +53,11 @@ func NewInfluxHandler(app Appender, opts InfluxOptions) (*InfluxHandler, error) 
 	if err := h.c.register(opts.Registerer, "influx"); err != nil {
 		return nil, fmt.Errorf("register influx ingest metrics: %w", err)
 	}
-	h.state.New = func() any { return &writeState{parser: lineproto.NewParser(opts.Lines)} }
+	h.state.New = func() any {
+		st := &writeState{}
+		st.parser = h.newParser(st)
+		return st
+	}
 	h.Register(h.mux)
 	return h, nil
 }
@@ -63,7 +67,11 @@ func NewInfluxHandler(app Appender, opts InfluxOptions) (*InfluxHandler, error) 
 func (h *InfluxHandler) Register(mux Mux) {
 	mux.HandleFunc("/write", h.recovered(func(w http.ResponseWriter, r *http.Request) { h.serveWrite(w, r, apiV1) }))
 	mux.HandleFunc("/api/v2/write", h.recovered(func(w http.ResponseWriter, r *http.Request) { h.serveWrite(w, r, apiV2) }))
-	mux.HandleFunc("/query", h.recovered(h.serveQuery))
+	var query http.Handler = h.recovered(h.serveQuery)
+	if h.opts.QueryLimit != nil {
+		query = h.opts.QueryLimit(query)
+	}
+	mux.Handle("/query", query)
 	mux.HandleFunc("/ping", h.recovered(h.servePing))
 	mux.HandleFunc("/health", h.recovered(h.serveHealth))
 }
@@ -106,6 +114,7 @@ type writeState struct {
 	gz     gzipReader
 	lines  []int   // scratch: lines with rejected series
 	one    [1]byte // scratch: the read that expects a body's EOF
+	obs    fieldObs
 }
 
 // maxPooledBytes keeps states that grew for one huge request out of the
@@ -165,11 +174,14 @@ func (h *InfluxHandler) serveWrite(w http.ResponseWriter, r *http.Request, v api
 
 func (h *InfluxHandler) write(ctx context.Context, w http.ResponseWriter, v api, st *writeState, body []byte, db string, prec lineproto.Precision) {
 	st.batch.Reset()
+	st.obs.reset()
+	defer h.renewParser(st)
 	res := st.parser.Parse(&st.batch, body, db, h.opts.Now(), prec)
 	var ar series.AppendResult
 	if st.batch.Len() > 0 {
 		var err error
 		ar, err = h.app.Append(ctx, &st.batch)
+		h.learn(st, err == nil)
 		if err != nil {
 			h.appendFailed(w, v, err)
 			return

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lightningdb/lightningdb/query/influxql"
 	"github.com/lightningdb/lightningdb/series"
 )
 
@@ -21,7 +22,9 @@ func (discardAppender) Append(_ context.Context, b *series.Batch) (series.Append
 }
 
 // BenchmarkInfluxWrite measures the /write handler in process on
-// Telegraf-shaped bodies of 5,000 lines, plain and gzipped.
+// Telegraf-shaped bodies of 5,000 lines, plain and gzipped, and plain
+// with the InfluxQL measurement catalog learning fields as the server
+// runs it (catalog=on).
 //
 //	go test -run '^$' -bench InfluxWrite -count 5 ./ingest/
 func BenchmarkInfluxWrite(b *testing.B) {
@@ -30,13 +33,18 @@ func BenchmarkInfluxWrite(b *testing.B) {
 		fmt.Fprintf(&sb, "cpu,host=host-%d,region=eu-west,cpu=cpu%d usage_user=%d.5,usage_system=%d.25,usage_idle=90.125 %d\n",
 			i%100, i%8, i%97, i%13, 1_700_000_000_000_000_000+int64(i)*1e9)
 	}
-	for _, enc := range []string{"", "gzip"} {
+	for _, enc := range []string{"", "gzip", "catalog"} {
 		body := []byte(sb.String())
 		if enc == "gzip" {
 			body = gzipped(sb.String())
 		}
-		b.Run("encoding="+enc, func(b *testing.B) {
-			h, err := NewInfluxHandler(discardAppender{}, InfluxOptions{})
+		name := "encoding=" + enc
+		var opts InfluxOptions
+		if enc == "catalog" {
+			name, enc, opts.Catalog = "encoding=/catalog=on", "", influxql.NewCatalog()
+		}
+		b.Run(name, func(b *testing.B) {
+			h, err := NewInfluxHandler(discardAppender{}, opts)
 			if err != nil {
 				b.Fatal(err)
 			}

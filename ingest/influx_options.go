@@ -43,10 +43,19 @@ type InfluxOptions struct {
 	// MaxDatabases bounds the set of databases remembered from CREATE
 	// DATABASE and writes. Default 1024.
 	MaxDatabases int
-	// Query, when set, answers /query requests holding statements other
-	// than CREATE DATABASE and SHOW DATABASES. When nil, such statements
-	// get a statement error.
-	Query func(w http.ResponseWriter, r *http.Request)
+	// InfluxQL, when set, answers the /query statements the handler does
+	// not answer itself (SELECT, SHOW MEASUREMENTS, TAG KEYS, ...; see
+	// query/influxql). When nil, such statements get a statement error.
+	InfluxQL StatementExecutor
+	// QueryLimit, when set, wraps the /query handler: the server passes
+	// the query API's concurrency gate (query.max_concurrent_queries), so
+	// InfluxQL and PromQL share its slots. Default none.
+	QueryLimit func(http.Handler) http.Handler
+	// Catalog, when set, learns the measurement and field of each new
+	// series key the write endpoints parse (lineproto.Options.Observer),
+	// once the write is appended (influx_catalog.go), and is synced then,
+	// so InfluxQL reads map metric names back to measurements and fields.
+	Catalog FieldCatalog
 	// RetentionPolicies, when set, answers CREATE/ALTER/DROP RETENTION
 	// POLICY and SHOW RETENTION POLICIES on /query.
 	RetentionPolicies RetentionPolicies
@@ -129,5 +138,6 @@ func (o *InfluxOptions) validate() error {
 // Mux is where Register adds the endpoints: an *http.ServeMux, or a
 // wrapper that guards each route (cmd's routeMux).
 type Mux interface {
+	Handle(pattern string, handler http.Handler)
 	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
 }

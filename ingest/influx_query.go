@@ -2,11 +2,18 @@ package ingest
 
 import (
 	"crypto/subtle"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	ql "github.com/influxdata/influxql"
+
+	"github.com/lightningdb/lightningdb/auth"
+	"github.com/lightningdb/lightningdb/query/influxql"
 )
 
 // databases is the set SHOW DATABASES lists: names from CREATE DATABASE
@@ -97,21 +104,26 @@ const maxQueryBytes = 1 << 20
 
 // queryResult is one statement's result in the 1.x /query shape.
 type queryResult struct {
-	StatementID int        `json:"statement_id"`
-	Series      []querySet `json:"series,omitempty"`
-	Error       string     `json:"error,omitempty"`
+	StatementID int            `json:"statement_id"`
+	Series      []querySet     `json:"series,omitempty"`
+	Partial     bool           `json:"partial,omitempty"`
+	Error       string         `json:"error,omitempty"`
+	loc         *time.Location // tz() of a SELECT: how its times are formatted
 }
 
 type querySet struct {
-	Name    string   `json:"name,omitempty"`
-	Columns []string `json:"columns"`
-	Values  [][]any  `json:"values,omitempty"`
+	Name    string            `json:"name,omitempty"`
+	Tags    map[string]string `json:"tags,omitempty"`
+	Columns []string          `json:"columns"`
+	Values  [][]any           `json:"values,omitempty"`
+	Partial bool              `json:"partial,omitempty"`
 }
 
-// serveQuery answers CREATE DATABASE and SHOW DATABASES, the statements
-// agents send before writing. Other statements go to InfluxOptions.Query
-// when set, or get a statement error (HTTP 200, as InfluxDB answers
-// statement failures).
+// serveQuery answers /query: CREATE DATABASE, SHOW DATABASES, retention
+// policy and deletion statements itself, the rest through
+// InfluxOptions.InfluxQL. Statement failures are statement errors (HTTP
+// 200), as InfluxDB answers them; a statement that does not parse fails
+// the request with 400.
 func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
@@ -128,49 +140,142 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, v1Error{Error: `missing required parameter "q"`})
 		return
 	}
+	out, err := newQueryOutput(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, v1Error{Error: err.Error()})
+		return
+	}
 	stmts := splitStatements(q)
+	parsed, err := h.parseInfluxQL(r, q, stmts)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
+		return
+	}
+	if out.chunked && !out.csv { // each statement's chunks are sent as it completes
+		cw := out.startChunks(w)
+		for i, s := range stmts {
+			res, _ := h.runStatement(r, s, parsed[i], i) // parse errors were found above
+			if !cw.write(res) {
+				return // the client went away
+			}
+		}
+		return
+	}
 	var results []queryResult
 	for i, s := range stmts {
-		res := queryResult{StatementID: i}
-		if rp, ok, err := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
-			if err != nil {
-				writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
-				return
-			}
-			res = h.execRP(r, rp, i)
-			results = append(results, res)
-			continue
-		}
-		if del, ok, err := parseDeleteStatement(s, time.Unix(0, h.opts.Now())); ok {
-			if err != nil {
-				writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
-				return
-			}
-			results = append(results, h.execDelete(r, del, i))
-			continue
-		}
-		switch kind, db, err := parseStatement(s); {
-		case err != nil:
+		res, err := h.runStatement(r, s, parsed[i], i)
+		if err != nil {
 			writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
 			return
-		case kind == stmtCreateDatabase:
-			h.dbs.add(db)
-			res.Error = h.createDatabaseWith(s, db)
-		case kind == stmtShowDatabases:
-			set := querySet{Name: "databases", Columns: []string{"name"}}
-			for _, n := range h.dbs.list() {
-				set.Values = append(set.Values, []any{n})
-			}
-			res.Series = []querySet{set}
-		case h.opts.Query != nil:
-			h.opts.Query(w, r)
-			return
-		default:
-			res.Error = "statement not supported: " + s
 		}
 		results = append(results, res)
 	}
-	writeJSON(w, http.StatusOK, map[string][]queryResult{"results": results})
+	out.write(w, results)
+}
+
+// parseInfluxQL parses every statement before any runs (as InfluxDB
+// does): the handler's own with its parsers, the others with InfluxQL's
+// (their entries in the result; nil for the handler's own). A parse error is reported as the InfluxQL parser reports
+// it on the whole query, so its position counts from the query's start.
+// The params form value binds $name parameters (a JSON object).
+func (h *InfluxHandler) parseInfluxQL(r *http.Request, q string, stmts []string) ([]ql.Statement, error) {
+	out := make([]ql.Statement, len(stmts))
+	var params map[string]any
+	if ps := r.FormValue("params"); ps != "" {
+		if err := json.Unmarshal([]byte(ps), &params); err != nil {
+			return nil, fmt.Errorf("params: %w", err)
+		}
+	}
+	for i, s := range stmts {
+		if ok, err := h.answersItself(s); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if h.opts.InfluxQL == nil {
+			continue // answered "statement not supported"
+		}
+		p := ql.NewParser(strings.NewReader(s))
+		p.SetParams(params)
+		st, err := p.ParseStatement()
+		if err != nil {
+			if _, qerr := ql.ParseQuery(q); qerr != nil && params == nil {
+				return nil, qerr
+			}
+			return nil, err
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+// answersItself reports whether the handler answers s without InfluxQL
+// (database, retention policy and deletion statements), and the parse
+// error of such a statement.
+func (h *InfluxHandler) answersItself(s string) (bool, error) {
+	if _, ok, err := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
+		return true, err
+	}
+	if _, ok, err := parseDeleteStatement(s, time.Unix(0, h.opts.Now())); ok {
+		return true, err
+	}
+	kind, _, err := parseStatement(s)
+	return err != nil || kind != stmtOther, err
+}
+
+// runStatement runs statement number id (stmt: its InfluxQL parse when
+// the handler does not answer it itself); the error is a parse error.
+func (h *InfluxHandler) runStatement(r *http.Request, s string, stmt ql.Statement, id int) (queryResult, error) {
+	res := queryResult{StatementID: id}
+	if rp, ok, err := parseRPStatement(s); ok && h.opts.RetentionPolicies != nil {
+		if err != nil {
+			return res, err
+		}
+		return h.execRP(r, rp, id), nil
+	}
+	if del, ok, err := parseDeleteStatement(s, time.Unix(0, h.opts.Now())); ok {
+		if err != nil {
+			return res, err
+		}
+		return h.execDelete(r, del, id), nil
+	}
+	switch kind, db, err := parseStatement(s); {
+	case err != nil:
+		return res, err
+	case kind == stmtCreateDatabase:
+		h.dbs.add(db)
+		res.Error = h.createDatabaseWith(s, db)
+	case kind == stmtShowDatabases:
+		set := querySet{Name: "databases", Columns: []string{"name"}}
+		caller := auth.FromContext(r.Context())
+		for _, n := range h.dbs.list() {
+			if caller.AllowsDatabase(n) {
+				set.Values = append(set.Values, []any{n})
+			}
+		}
+		res.Series = []querySet{set}
+	case stmt != nil:
+		return h.execInfluxQL(r, stmt, id), nil
+	default:
+		res.Error = "statement not supported: " + s
+	}
+	return res, nil
+}
+
+// execInfluxQL runs a parsed InfluxQL statement.
+func (h *InfluxHandler) execInfluxQL(r *http.Request, stmt ql.Statement, id int) queryResult {
+	res := queryResult{StatementID: id}
+	out := h.opts.InfluxQL.Execute(r.Context(), stmt, influxql.Params{DB: r.FormValue("db"), RP: r.FormValue("rp")})
+	if out.Err != nil {
+		res.Error = out.Err.Error()
+		return res
+	}
+	res.loc = out.Location
+	for _, row := range out.Series {
+		res.Series = append(res.Series, querySet{Name: row.Name, Tags: row.Tags, Columns: row.Columns, Values: row.Values, Partial: row.Partial})
+	}
+	return res
 }
 
 // createDatabaseWith makes the WITH clause of CREATE DATABASE the

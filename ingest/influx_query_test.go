@@ -1,11 +1,17 @@
 package ingest
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	ql "github.com/influxdata/influxql"
+
+	"github.com/lightningdb/lightningdb/query/influxql"
 )
 
 func TestQueryDatabases(t *testing.T) {
@@ -59,14 +65,67 @@ func TestQueryAuth(t *testing.T) {
 	}
 }
 
-func TestQueryFallback(t *testing.T) {
-	h := newTestHandler(t, newFakeAppender(), func(o *InfluxOptions) {
-		o.Query = func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }
-	})
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/query?q=SHOW+MEASUREMENTS", nil))
-	if rec.Code != http.StatusTeapot {
-		t.Fatalf("got %d", rec.Code)
+// stubExecutor answers every statement with one row at time 1.5 s, or
+// with an error for statements naming "bad".
+type stubExecutor struct{ got []influxql.Params }
+
+func (x *stubExecutor) Execute(_ context.Context, stmt ql.Statement, p influxql.Params) influxql.Result {
+	x.got = append(x.got, p)
+	if strings.Contains(stmt.String(), "bad") {
+		return influxql.Result{Err: errors.New("boom")}
+	}
+	return influxql.Result{Series: []*influxql.Row{{Name: "m", Tags: map[string]string{"host": "a"}, Columns: []string{"time", "v"},
+		Values: [][]any{{influxql.Time(1_500_000_000), 1.5}, {influxql.Time(2_000_000_000), int64(2)}, {influxql.Time(3_000_000_000), nil}}}}}
+}
+
+func TestQueryInfluxQL(t *testing.T) {
+	x := &stubExecutor{}
+	h := newTestHandler(t, newFakeAppender(), func(o *InfluxOptions) { o.InfluxQL = x })
+	get := func(params url.Values, accept string) (int, string) {
+		req := httptest.NewRequest(http.MethodGet, "/query?"+params.Encode(), nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, strings.TrimSpace(rec.Body.String())
+	}
+	row := `{"name":"m","tags":{"host":"a"},"columns":["time","v"],"values":[`
+	steps := []struct {
+		params     url.Values
+		accept     string
+		wantStatus int
+		wantBody   string
+	}{
+		{url.Values{"q": {"SELECT v FROM m"}, "db": {"d"}}, "", 200,
+			`{"results":[{"statement_id":0,"series":[` + row + `["1970-01-01T00:00:01.5Z",1.5],["1970-01-01T00:00:02Z",2],["1970-01-01T00:00:03Z",null]]}]}]}`},
+		{url.Values{"q": {"SELECT v FROM m; SELECT v FROM bad"}, "epoch": {"ms"}}, "", 200,
+			`{"results":[{"statement_id":0,"series":[` + row + `[1500,1.5],[2000,2],[3000,null]]}]},{"statement_id":1,"error":"boom"}]}`},
+		{url.Values{"q": {"SELECT v FROM m"}, "epoch": {"s"}, "chunked": {"true"}, "chunk_size": {"2"}}, "", 200,
+			`{"results":[{"statement_id":0,"series":[` + row + `[1,1.5],[2,2]],"partial":true}],"partial":true}]}` + "\n" +
+				`{"results":[{"statement_id":0,"series":[` + row + `[3,null]]}]}]}`},
+		{url.Values{"q": {"SELECT v FROM m"}, "epoch": {"ns"}}, "application/csv", 200,
+			"name,tags,time,v\nm,host=a,1500000000,1.5\nm,host=a,2000000000,2\nm,host=a,3000000000,"},
+		{url.Values{"q": {"SELEC v FROM m"}}, "", 400,
+			`{"error":"error parsing query: found SELEC, expected SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, ALTER, SET, KILL at line 1, char 1"}`},
+		// Nothing runs when a later statement does not parse; the position
+		// counts from the start of the query, as InfluxDB reports it.
+		{url.Values{"q": {"CREATE DATABASE early; SELECT v FROM m; SELECT FROM"}}, "", 400,
+			`{"error":"error parsing query: found FROM, expected identifier, string, number, bool at line 1, char 48"}`},
+		{url.Values{"q": {"SELECT v FROM m WHERE host = $h"}, "params": {`{"h":"a"}`}, "epoch": {"s"}}, "", 200,
+			`{"results":[{"statement_id":0,"series":[` + row + `[1,1.5],[2,2],[3,null]]}]}]}`},
+	}
+	for i, s := range steps {
+		code, body := get(s.params, s.accept)
+		if code != s.wantStatus || body != s.wantBody {
+			t.Errorf("step %d: got %d %s\nwant %d %s", i, code, body, s.wantStatus, s.wantBody)
+		}
+	}
+	if len(x.got) == 0 || x.got[0].DB != "d" {
+		t.Errorf("params: %+v", x.got)
+	}
+	if strings.Contains(strings.Join(h.Databases(), ","), "early") {
+		t.Error("a statement ran although a later one did not parse")
 	}
 }
 

@@ -107,6 +107,7 @@ func (s *server) startMQTT(reg prometheus.Registerer) (*mqttService, error) {
 			Separator:    s.cfg.Influx.Separator,
 			DBLabel:      s.cfg.Influx.DBLabel,
 			MaxLineBytes: s.cfg.Influx.MaxLineBytes,
+			Observer:     s.catalog, // persisted by the next /write's sync or at shutdown (docs/influxql.md)
 		},
 		Linger:     c.Linger,
 		Registerer: reg,

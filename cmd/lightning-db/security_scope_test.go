@@ -76,6 +76,29 @@ func TestReadTokenSeesOnlyItsDatabase(t *testing.T) {
 		t.Errorf("remote read with the db=a token: dbs %v", got)
 	}
 
+	// InfluxQL (/query): the same limits in SELECT and SHOW.
+	iql := func(token, db, stmt string) string {
+		t.Helper()
+		return get(tokenClient(token), "/query", url.Values{"db": {db}, "q": {stmt}})
+	}
+	if body := iql(sec["ra"], "a", "SELECT value FROM cpu"); !strings.Contains(body, `"values"`) {
+		t.Errorf("InfluxQL SELECT on db=a with the db=a token: %s", body)
+	}
+	for _, stmt := range []string{"SELECT value FROM cpu", "SHOW SERIES", "SHOW MEASUREMENTS", "SHOW TAG VALUES WITH KEY = host"} {
+		if body := iql(sec["ra"], "b", stmt); strings.Contains(body, `"values"`) || strings.Contains(body, "cpu") {
+			t.Errorf("InfluxQL %q on db=b with the db=a token: %s", stmt, body)
+		}
+	}
+	if body := iql(sec["rh2"], "a", "SHOW TAG VALUES WITH KEY = host"); !strings.Contains(body, "h2") || strings.Contains(body, "h1") {
+		t.Errorf("InfluxQL SHOW TAG VALUES with the host=h2 token: %s", body)
+	}
+	if body := iql(sec["rh2"], "a", "SELECT value FROM cpu GROUP BY host"); !strings.Contains(body, `"h2"`) || strings.Contains(body, `"h1"`) {
+		t.Errorf("InfluxQL SELECT with the host=h2 token: %s", body)
+	}
+	if body := iql(sec["ra"], "", "SHOW DATABASES"); !strings.Contains(body, `["a"]`) || strings.Contains(body, `["b"]`) {
+		t.Errorf("SHOW DATABASES with the db=a token: %s", body)
+	}
+
 	// Writes: db=a only.
 	if code, body := postWith(t, sec["wa"], p.url("/write?db=a"), "mem value=1\n"); code != 204 {
 		t.Errorf("write to db=a with the db=a token: %d %s", code, body)

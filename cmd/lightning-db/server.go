@@ -17,6 +17,7 @@ import (
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
+	"github.com/lightningdb/lightningdb/query/influxql"
 	"github.com/lightningdb/lightningdb/remote"
 )
 
@@ -42,6 +43,11 @@ type server struct {
 	auth     *authSetup               // tokens and the audit log (auth.go)
 	mqttAuth atomic.Pointer[mqttAuth] // unset: the broker has no token or ACL check (mqttauth.go)
 	rm       *routeMux                // registers every route behind its auth rule (authroutes.go)
+	// queryGate is the query API's concurrency gate (query.Limit), set by
+	// registerQuery; /query (InfluxQL) holds a slot of it too.
+	queryGate func(http.Handler) http.Handler
+	// catalog is the InfluxQL measurement catalog (influxql.go).
+	catalog *influxql.Catalog
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -124,6 +130,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer cancel()
 	herr := srv.Shutdown(sctx)
 	merr := mq.close() // before the engine closes: pending MQTT commits finish first
+	// The catalog fields MQTT lines taught (influxql.go).
+	merr = errors.Join(merr, s.catalog.Flush())
 	derr := s.ds.close()
 	ferr := s.db.Flush(sctx)
 	cerr := s.db.Close()
@@ -133,6 +141,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // routes registers every front end on the mux.
 func (s *server) routes(reg prometheus.Registerer) error {
+	iql, catalog, err := s.setupInfluxQL()
+	if err != nil {
+		return err
+	}
+	s.catalog = catalog
 	influx, err := ingest.NewInfluxHandler(scopedAppender{s.db}, ingest.InfluxOptions{
 		Lines: lineproto.Options{
 			Separator:       s.cfg.Influx.Separator,
@@ -149,6 +162,9 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		RetentionPolicies: retentionPolicies{s.ret},
 		Deleter:           newInfluxDeleter(s.db, s.ds, s.cfg.Influx), // DROP SERIES, DELETE, DROP MEASUREMENT/DATABASE
 		Databases:         s.ret.store.Databases(),
+		InfluxQL:          iql,     // SELECT and SHOW on /query (query/influxql)
+		Catalog:           catalog, // measurement and field of each metric name
+		QueryLimit:        s.limitInfluxQL,
 	})
 	if err != nil {
 		return fmt.Errorf("influx handler: %w", err)

@@ -74,23 +74,25 @@ func (c *keyCache) put(db, key, prefix, suffix []byte) *keyEntry {
 }
 
 // note records that the series just added came from field i of k, named
-// name, and returns its series ID hint (0 if unknown).
-func (c *keyCache) note(k *keyEntry, i int, name []byte) uint32 {
+// name, and returns its series ID hint (0 if unknown) and whether the
+// name is new at that place.
+func (c *keyCache) note(k *keyEntry, i int, name []byte) (uint32, bool) {
 	if k == nil {
 		c.slots = append(c.slots, keySlot{})
-		return 0
+		return 0, false
 	}
 	for len(k.fields) <= i {
 		k.fields = append(k.fields, keyField{})
 	}
 	f := &k.fields[i]
-	if !bytes.Equal(f.name, name) {
+	changed := !bytes.Equal(f.name, name)
+	if changed {
 		f.name = append(f.name[:0], name...)
 		f.id = 0
 		f.gen++
 	}
 	c.slots = append(c.slots, keySlot{k: k, i: i, gen: f.gen})
-	return f.id
+	return f.id, changed
 }
 
 // inBatch records that field i of k was added as entry j of the batch of

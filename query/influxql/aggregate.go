@@ -1,0 +1,380 @@
+package influxql
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	ql "github.com/influxdata/influxql"
+)
+
+// windows are the GROUP BY time() buckets of a statement.
+type windows struct {
+	start, every, n int64 // n buckets from start, every ns apart; every 0: one
+}
+
+func (pl *plan) windows(first int64) (windows, error) {
+	lo := pl.minT
+	if pl.interval <= 0 {
+		if !pl.boundedMin {
+			lo = 0
+		}
+		return windows{start: lo, n: 1}, nil
+	}
+	if !pl.boundedMin {
+		lo = first
+	}
+	start := pl.windowStart(lo)
+	if start > lo { // wrapped around near the smallest time
+		start = lo
+	}
+	if pl.maxT < start {
+		return windows{start: start, every: pl.interval}, nil
+	}
+	// Unsigned: the span of extreme bounds overflows int64.
+	n := (uint64(pl.maxT)-uint64(start))/uint64(pl.interval) + 1
+	if n > math.MaxInt32 {
+		return windows{}, fmt.Errorf("%w: (%d windows)", ErrTooManyBuckets, n)
+	}
+	return windows{start: start, every: pl.interval, n: int64(n)}, nil
+}
+
+// windowStart is the start of the window holding t.
+func (pl *plan) windowStart(t int64) int64 {
+	off := pl.offset - pl.zone
+	d := t - off
+	w := d / pl.interval * pl.interval
+	if d < 0 && w != d {
+		w -= pl.interval
+	}
+	return w + off
+}
+
+func (w windows) index(t int64) int64 {
+	if w.every == 0 {
+		return 0
+	}
+	if t < w.start {
+		return -1
+	}
+	return int64((uint64(t) - uint64(w.start)) / uint64(w.every)) // unsigned: no overflow
+}
+
+func (w windows) time(i int64) int64 {
+	if w.every == 0 {
+		return w.start
+	}
+	return w.start + i*w.every
+}
+
+// winEnv evaluates fields in one window.
+type winEnv struct {
+	pl  *plan
+	res [][]point // per aggregate: its points in the window
+	sel *point    // the selector's point, for auxiliary fields
+}
+
+func (w *winEnv) call(c *ql.Call) any {
+	if transforms[c.Name] {
+		return evalExpr(c.Args[0], w) // transformRows transforms the column
+	}
+	if k, ok := w.pl.aggOf[c]; ok && len(w.res[k]) > 0 {
+		return w.res[k][0].v
+	}
+	return nil
+}
+
+func (w *winEnv) ref(v *ql.VarRef) any {
+	if w.sel == nil || w.sel.s == nil {
+		return nil
+	}
+	if c := w.sel.s.cols[v.Val]; c != nil && v.Type != ql.Tag {
+		if i := c.at(w.sel.t); i >= 0 {
+			return c.value(i)
+		}
+		return nil
+	}
+	return w.sel.s.tagValue(v.Val)
+}
+
+// aggregate answers a SELECT with functions for one group.
+func (e *Executor) aggregate(pl *plan, g *group, first int64) ([][]any, error) {
+	ws, err := pl.windows(first)
+	if err != nil {
+		return nil, err
+	}
+	if ws.n > e.opts.MaxPoints {
+		return nil, fmt.Errorf("%w: (%d/%d)", ErrTooManyBuckets, ws.n, e.opts.MaxPoints)
+	}
+	res, found := e.fold(pl, g, ws)
+	if !found {
+		return nil, nil
+	}
+	if pl.multi >= 0 {
+		return multiRows(pl, ws, res), nil
+	}
+	out := make([][]any, 0, ws.n)
+	env := &winEnv{pl: pl}
+	for i := int64(0); i < ws.n; i++ {
+		env.res = res[i]
+		env.sel = nil
+		t := ws.time(i)
+		if pl.selectorTime && len(res[i][0]) > 0 {
+			env.sel = &res[i][0][0]
+			t = env.sel.t
+		}
+		row := make([]any, 1, len(pl.stmt.Fields)+1)
+		row[0] = Time(t)
+		for _, f := range pl.stmt.Fields {
+			row = append(row, evalExpr(f.Expr, env))
+		}
+		out = append(out, row)
+	}
+	out = fillRows(pl, out, res)
+	if hasTransform(pl.stmt.Fields) {
+		out = transformRows(pl, out)
+	}
+	return out, nil
+}
+
+// fold feeds the group's points to one aggregator per window and
+// aggregate; any reports whether a window had a point.
+func (e *Executor) fold(pl *plan, g *group, ws windows) ([][][]point, bool) {
+	aggs := make([][]aggregator, ws.n)
+	found := false
+	for k, sp := range pl.aggs {
+		for _, sd := range g.series {
+			c := sd.cols[sp.field]
+			if c == nil {
+				continue
+			}
+			var env *rowEnv
+			if pl.cond != nil {
+				env = newRowEnv(sd)
+			}
+			for i, t := range c.ts {
+				w := ws.index(t)
+				if w < 0 || w >= ws.n {
+					continue
+				}
+				if env != nil {
+					if env.seek(t); !truthy(evalExpr(pl.cond, env)) {
+						continue
+					}
+				}
+				if aggs[w] == nil {
+					aggs[w] = make([]aggregator, len(pl.aggs))
+				}
+				if aggs[w][k] == nil {
+					aggs[w][k] = newAggregator(sp, c.typ)
+				}
+				aggs[w][k].add(t, c, i, sd)
+				found = true
+			}
+		}
+	}
+	for k := range pl.aggs {
+		if pl.foldSummaries(g, ws, aggs, k) {
+			found = true
+		}
+	}
+	res := make([][][]point, ws.n)
+	for w := range res {
+		res[w] = make([][]point, len(pl.aggs))
+		for k := range pl.aggs {
+			if aggs[w] != nil && aggs[w][k] != nil {
+				res[w][k] = aggs[w][k].result()
+			} else if pl.aggs[k].name == "count" || pl.aggs[k].name == "count_distinct" {
+				res[w][k] = nil
+			}
+		}
+	}
+	return res, found
+}
+
+// multiRows gives the rows of distinct, top, bottom and sample: one per
+// point; top, bottom and sample keep the points' times, GROUP BY time()
+// or not, as InfluxDB does.
+func multiRows(pl *plan, ws windows, res [][][]point) [][]any {
+	var out [][]any
+	sp := pl.aggs[pl.multi]
+	for i := int64(0); i < ws.n; i++ {
+		for _, p := range res[i][pl.multi] {
+			t := ws.time(i)
+			if sp.name != "distinct" {
+				t = p.t
+			}
+			row := []any{Time(t)}
+			env := &winEnv{pl: pl, res: [][]point{{p}}, sel: &p}
+			for _, f := range pl.stmt.Fields {
+				row = append(row, evalExpr(f.Expr, env))
+			}
+			for _, t := range sp.tags { // the columns ColumnNames adds for top(f, tag, n)
+				row = append(row, p.s.tagValue(t))
+			}
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+// fillRows applies fill() to windows without points.
+func fillRows(pl *plan, rows [][]any, res [][][]point) [][]any {
+	if pl.interval == 0 {
+		if len(rows) == 1 && allNil(rows[0][1:]) && !hasCount(pl) {
+			return nil
+		}
+		return rows
+	}
+	switch pl.stmt.Fill {
+	case ql.NoFill:
+		out := rows[:0]
+		for i, r := range rows {
+			if !emptyWindow(res[i]) {
+				out = append(out, r)
+			}
+		}
+		return out
+	case ql.NullFill:
+		for j, f := range pl.stmt.Fields {
+			if c, ok := f.Expr.(*ql.Call); ok && c.Name == "count" {
+				for _, r := range rows {
+					if r[j+1] == nil {
+						r[j+1] = int64(0)
+					}
+				}
+			}
+		}
+	case ql.NumberFill:
+		for _, r := range rows {
+			for j := 1; j < len(r); j++ {
+				if r[j] == nil {
+					r[j] = fillNumber(pl.stmt.FillValue, pl, j-1)
+				}
+			}
+		}
+	case ql.PreviousFill:
+		for j := 1; j < len(pl.columns); j++ {
+			var prev any
+			for _, r := range rows {
+				if r[j] == nil {
+					r[j] = prev
+				} else {
+					prev = r[j]
+				}
+			}
+		}
+	case ql.LinearFill:
+		for j := 1; j < len(pl.columns); j++ {
+			linearFill(rows, j)
+		}
+	}
+	return rows
+}
+
+func emptyWindow(r [][]point) bool {
+	for _, p := range r {
+		if len(p) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func allNil(vals []any) bool {
+	for _, v := range vals {
+		if v != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func hasCount(pl *plan) bool {
+	for _, a := range pl.aggs {
+		if a.name == "count" {
+			return true
+		}
+	}
+	return false
+}
+
+// fillNumber is the fill(<n>) value, as an integer for integer columns.
+func fillNumber(v any, pl *plan, field int) any {
+	f, ok := toFloat(v)
+	if !ok {
+		return v
+	}
+	if c, ok := pl.stmt.Fields[field].Expr.(*ql.Call); ok && c.Name == "count" {
+		return int64(f)
+	}
+	if _, isInt := v.(int64); isInt {
+		return v
+	}
+	return f
+}
+
+// linearFill interpolates the nulls of column j between its neighbours.
+func linearFill(rows [][]any, j int) {
+	prev := -1
+	for i := range rows {
+		if rows[i][j] == nil {
+			continue
+		}
+		if prev >= 0 && i-prev > 1 {
+			a, aok := toFloat(rows[prev][j])
+			b, bok := toFloat(rows[i][j])
+			_, isInt := rows[i][j].(int64)
+			if aok && bok {
+				for k := prev + 1; k < i; k++ {
+					v := a + (b-a)*float64(k-prev)/float64(i-prev)
+					if isInt {
+						rows[k][j] = int64(v)
+					} else {
+						rows[k][j] = v
+					}
+				}
+			}
+		}
+		prev = i
+	}
+}
+
+// transformRows applies the transformations of an aggregate SELECT (e.g.
+// derivative(mean(x))) over the windows; rows where every transformation
+// is null are left out.
+func transformRows(pl *plan, rows [][]any) [][]any {
+	for j, f := range pl.stmt.Fields {
+		c, ok := f.Expr.(*ql.Call)
+		if !ok || !transforms[c.Name] {
+			continue
+		}
+		pts := make([]point, 0, len(rows))
+		for _, r := range rows {
+			if v := r[j+1]; v != nil {
+				pts = append(pts, point{t: int64(r[0].(Time)), v: v})
+			}
+		}
+		byT := map[int64]any{}
+		for _, p := range transform(c, pts, pl.interval) {
+			byT[p.t] = p.v
+		}
+		for _, r := range rows {
+			r[j+1] = byT[int64(r[0].(Time))]
+		}
+	}
+	out := rows[:0]
+	for _, r := range rows {
+		keep := false
+		for j, f := range pl.stmt.Fields {
+			if c, ok := f.Expr.(*ql.Call); ok && transforms[c.Name] && r[j+1] != nil {
+				keep = true
+			}
+		}
+		if keep {
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a][0].(Time) < out[b][0].(Time) })
+	return out
+}

@@ -1,0 +1,229 @@
+package influxql
+
+import (
+	"sort"
+	"strings"
+
+	ql "github.com/influxdata/influxql"
+)
+
+// rowEnv is a raw row: one time of one series, with the index of each
+// field's point at that time (-1: none).
+type rowEnv struct {
+	t     int64
+	sd    *seriesData
+	names []string
+	cols  []*col
+	pos   []int // next candidate point of each column
+	at    []int // the point at t, or -1
+}
+
+func newRowEnv(sd *seriesData) *rowEnv {
+	r := &rowEnv{sd: sd}
+	for name := range sd.cols {
+		r.names = append(r.names, name)
+	}
+	sort.Strings(r.names)
+	for _, n := range r.names {
+		r.cols = append(r.cols, sd.cols[n])
+	}
+	r.pos, r.at = make([]int, len(r.cols)), make([]int, len(r.cols))
+	return r
+}
+
+// seek moves to time t; times must not decrease between calls.
+func (r *rowEnv) seek(t int64) {
+	r.t = t
+	for k, c := range r.cols {
+		i := r.pos[k]
+		for i < len(c.ts) && c.ts[i] < t {
+			i++
+		}
+		r.pos[k] = i
+		r.at[k] = -1
+		if i < len(c.ts) && c.ts[i] == t {
+			r.at[k] = i
+		}
+	}
+}
+
+// field returns the column index of a field, or -1.
+func (r *rowEnv) field(name string) int {
+	for k, n := range r.names {
+		if n == name {
+			return k
+		}
+	}
+	return -1
+}
+
+func (r *rowEnv) ref(v *ql.VarRef) any {
+	if strings.EqualFold(v.Val, "time") {
+		return Time(r.t)
+	}
+	if k := r.field(v.Val); k >= 0 { // a subquery's columns are fields, tags included
+		if i := r.at[k]; i >= 0 {
+			return r.cols[k].value(i)
+		}
+		return nil
+	}
+	if s := r.sd.tagValue(v.Val); s != "" || v.Type == ql.Tag {
+		return s
+	}
+	return nil
+}
+
+func (r *rowEnv) call(*ql.Call) any { return nil }
+
+// rawRow is an output row with the key it sorts by.
+type rawRow struct {
+	t    int64
+	key  string
+	vals []any
+}
+
+// raw answers a SELECT without aggregates for one group: one row per time
+// and series, sorted by time then series; rows whose fields are all null
+// are left out.
+func (e *Executor) raw(pl *plan, g *group) [][]any {
+	if hasTransform(pl.stmt.Fields) {
+		return e.rawTransform(pl, g)
+	}
+	var rows []rawRow
+	var selected []string // fields the SELECT reads: a row needs one of them
+	for _, f := range pl.stmt.Fields {
+		for _, r := range ql.ExprNames(f.Expr) {
+			if r.Type != ql.Tag {
+				selected = append(selected, r.Val)
+			}
+		}
+	}
+	for _, sd := range g.series {
+		env := newRowEnv(sd)
+		var need []int
+		for _, n := range selected {
+			if k := env.field(n); k >= 0 {
+				need = append(need, k)
+			}
+		}
+		for _, t := range unionTimes(sd) {
+			env.seek(t)
+			found := false
+			for _, k := range need {
+				found = found || env.at[k] >= 0
+			}
+			if !found || pl.cond != nil && !truthy(evalExpr(pl.cond, env)) {
+				continue
+			}
+			vals := make([]any, 1, len(pl.stmt.Fields)+1)
+			vals[0] = Time(t)
+			for _, f := range pl.stmt.Fields {
+				vals = append(vals, evalExpr(f.Expr, env))
+			}
+			rows = append(rows, rawRow{t: t, key: sd.key, vals: vals})
+		}
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].t != rows[j].t {
+			return rows[i].t < rows[j].t
+		}
+		return rows[i].key < rows[j].key
+	})
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		out[i] = r.vals
+	}
+	return out
+}
+
+func isTagOnly(ex ql.Expr) bool {
+	for _, r := range ql.ExprNames(ex) {
+		if r.Type != ql.Tag {
+			return false
+		}
+	}
+	return true
+}
+
+// unionTimes returns the sorted distinct times of a series' columns.
+func unionTimes(sd *seriesData) []int64 {
+	var ts []int64
+	for _, c := range sd.cols {
+		ts = append(ts, c.ts...)
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	out := ts[:0]
+	for i, t := range ts {
+		if i == 0 || t != ts[i-1] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func hasTransform(fields ql.Fields) bool {
+	for _, f := range fields {
+		if c, ok := f.Expr.(*ql.Call); ok && transforms[c.Name] {
+			return true
+		}
+	}
+	return false
+}
+
+// rawTransform answers a SELECT of transformations of raw fields, e.g.
+// derivative(value): each field's points, merged over the group's series
+// in time order, are transformed; rows are aligned by time.
+func (e *Executor) rawTransform(pl *plan, g *group) [][]any {
+	cols := make([]map[int64]any, len(pl.stmt.Fields))
+	timeSet := map[int64]bool{}
+	for i, f := range pl.stmt.Fields {
+		c, ok := f.Expr.(*ql.Call)
+		if !ok || !transforms[c.Name] {
+			continue
+		}
+		ref, ok := c.Args[0].(*ql.VarRef)
+		if !ok {
+			continue
+		}
+		var pts []point
+		for _, sd := range g.series {
+			col := sd.cols[ref.Val]
+			if col == nil {
+				continue
+			}
+			env := newRowEnv(sd)
+			for j, t := range col.ts {
+				if pl.cond != nil {
+					if env.seek(t); !truthy(evalExpr(pl.cond, env)) {
+						continue
+					}
+				}
+				pts = append(pts, point{t: t, v: col.value(j)})
+			}
+		}
+		sort.SliceStable(pts, func(a, b int) bool { return pts[a].t < pts[b].t })
+		cols[i] = map[int64]any{}
+		for _, p := range transform(c, pts, 0) {
+			cols[i][p.t] = p.v
+			timeSet[p.t] = true
+		}
+	}
+	times := make([]int64, 0, len(timeSet))
+	for t := range timeSet {
+		times = append(times, t)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	out := make([][]any, 0, len(times))
+	for _, t := range times {
+		row := []any{Time(t)}
+		for i := range pl.stmt.Fields {
+			var v any
+			if cols[i] != nil {
+				v = cols[i][t]
+			}
+			row = append(row, v)
+		}
+		out = append(out, row)
+	}
+	return out
+}

@@ -1,0 +1,92 @@
+package influxql
+
+import (
+	"time"
+
+	ql "github.com/influxdata/influxql"
+)
+
+// transform applies a transformation function to points in time order
+// (nil values skipped). interval is the GROUP BY time() interval (0: none).
+func transform(c *ql.Call, pts []point, interval int64) []point {
+	var in []point
+	for _, p := range pts {
+		if _, ok := toFloat(p.v); ok {
+			in = append(in, p)
+		}
+	}
+	unit := int64(time.Second)
+	switch {
+	case c.Name == "elapsed":
+		unit = 1
+	case interval > 0: // derivative of windows: per window by default
+		unit = interval
+	}
+	if len(c.Args) > 1 {
+		if d, ok := c.Args[1].(*ql.DurationLiteral); ok && d.Val > 0 {
+			unit = int64(d.Val)
+		}
+	}
+	var out []point
+	switch c.Name {
+	case "derivative", "non_negative_derivative":
+		for i := 1; i < len(in); i++ {
+			a, b := in[i-1], in[i]
+			if b.t == a.t {
+				continue
+			}
+			fa, _ := toFloat(a.v)
+			fb, _ := toFloat(b.v)
+			d := (fb - fa) / (float64(b.t-a.t) / float64(unit))
+			if c.Name == "non_negative_derivative" && d < 0 {
+				continue
+			}
+			out = append(out, point{t: b.t, v: d})
+		}
+	case "difference", "non_negative_difference":
+		for i := 1; i < len(in); i++ {
+			d := arith(ql.SUB, in[i].v, in[i-1].v)
+			if f, _ := toFloat(d); c.Name == "non_negative_difference" && f < 0 {
+				continue
+			}
+			out = append(out, point{t: in[i].t, v: d})
+		}
+	case "elapsed":
+		for i := 1; i < len(in); i++ {
+			out = append(out, point{t: in[i].t, v: (in[i].t - in[i-1].t) / unit})
+		}
+	case "cumulative_sum":
+		var acc any
+		for _, p := range in {
+			if acc == nil {
+				acc = p.v
+			} else {
+				acc = arith(ql.ADD, acc, p.v)
+			}
+			out = append(out, point{t: p.t, v: acc})
+		}
+	case "moving_average":
+		n := 0
+		if len(c.Args) > 1 {
+			if l, ok := c.Args[1].(*ql.IntegerLiteral); ok {
+				n = int(l.Val)
+			}
+		}
+		if n < 1 {
+			return nil
+		}
+		var sum float64
+		for i, p := range in {
+			f, _ := toFloat(p.v)
+			if i >= n { // InfluxDB's order: the oldest out, then the new in
+				g, _ := toFloat(in[i-n].v)
+				sum -= g
+			}
+			sum += f
+			if i >= n-1 {
+				out = append(out, point{t: p.t, v: sum / float64(n)})
+			}
+		}
+	}
+	return out
+}
