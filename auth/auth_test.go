@@ -84,3 +84,22 @@ func TestScopeSets(t *testing.T) {
 	require.Len(t, one, 1, "the caller's slice is not changed")
 	require.Nil(t, ScopeSets(context.Background(), nil))
 }
+
+// FuzzTokenFile: any token file either fails to load or builds a store
+// that authenticates without panicking.
+func FuzzTokenFile(f *testing.F) {
+	f.Add([]byte("tokens:\n  - id: 0123456789ab\n    hash: sha256:"+"00000000000000000000000000000000000000000000000000000000000000aa"+
+		"\n    scopes: [read]\n    databases: [a]\n    matchers: ['{x=\"y\"}']\n"), "ldb_0123456789ab_x")
+	f.Add([]byte("tokens: []\n"), "")
+	f.Fuzz(func(t *testing.T, data []byte, secret string) {
+		tf, err := parseTokenFile(data, "fuzz")
+		if err != nil {
+			return
+		}
+		st, err := NewStore(tf, []string{"legacy"}, "db")
+		if err != nil {
+			return
+		}
+		st.Authenticate(secret)
+	})
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"sync/atomic"
 
@@ -128,6 +127,3 @@ func checkScope(p *auth.Principal, b *series.Batch) error {
 	}
 	return nil
 }
-
-// principalOf returns the request's caller after the guard ran.
-func principalOf(r *http.Request) *auth.Principal { return auth.FromContext(r.Context()) }

@@ -2,8 +2,8 @@ package main
 
 import (
 	"net/http"
-	"os/exec"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 )
