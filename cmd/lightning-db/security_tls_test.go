@@ -259,3 +259,44 @@ remote_write:
 		return ""
 	})
 }
+
+// TestInfluxCLIOverTLS: the InfluxDB 1.x CLI (a Go client like Telegraf's
+// outputs.influxdb, trusting the test's CA through SSL_CERT_FILE) writes
+// and reads over HTTPS with a token as its password; with a read-only
+// token its INSERT is refused.
+func TestInfluxCLIOverTLS(t *testing.T) {
+	bin := needBinaries(t, "influx")[0]
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	certFile, keyFile := ca.issue(t, dir, "server", 1, false)
+	caFile := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, ca.pem, 0o600))
+	tokens, sec, _ := writeTokens(t, dir,
+		tokenSpec{name: "rw", scopes: []string{"read", "write"}},
+		tokenSpec{name: "read", scopes: []string{"read"}})
+	p := startHTTPS(t, httpsClient(ca, nil), fmt.Sprintf("    cert_file: %s\n    key_file: %s\n", certFile, keyFile), "--token-file", tokens)
+	defer p.stop()
+	_, port, _ := net.SplitHostPort(p.addr)
+	cli := func(token, stmt string) (string, error) {
+		c := exec.Command(bin, "-ssl", "-host", "127.0.0.1", "-port", port, "-username", "telegraf", "-password", token,
+			"-database", "tls", "-execute", stmt)
+		c.Env = append(os.Environ(), "SSL_CERT_FILE="+caFile)
+		out, err := c.CombinedOutput()
+		return string(out), err
+	}
+	out, err := cli(sec["rw"], "INSERT weather,city=paris temp=21.5")
+	require.NoError(t, err, out)
+	eventually(t, 10*time.Second, func() string {
+		out, err := cli(sec["read"], "SELECT temp FROM weather")
+		if err != nil || !strings.Contains(out, "21.5") {
+			return fmt.Sprintf("SELECT over TLS: %v %s", err, out)
+		}
+		return ""
+	})
+	out, err = cli(sec["read"], "INSERT weather,city=oslo temp=3")
+	if err == nil && !strings.Contains(out, "forbidden") {
+		t.Errorf("INSERT with a read token: %v %s", err, out)
+	}
+	out, _ = cli("wrong", "SHOW DATABASES")
+	require.Contains(t, out, "authorization failed")
+}
