@@ -164,6 +164,10 @@ func (api *API) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	if auth.FromContext(r.Context()).Limited() {
+		api.respondError(w, &apiError{errorForbidden, errors.New("metadata covers every metric: a token limited to some series cannot read it")}, nil)
+		return
+	}
 	if api.meta == nil {
 		api.respond(w, map[string]any{}, nil, nil)
 		return

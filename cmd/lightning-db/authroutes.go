@@ -116,8 +116,11 @@ func (s *server) guard(rule routeRule, next http.Handler) http.Handler {
 			denied(w, rule.reply, http.StatusBadRequest, err.Error())
 			return
 		}
-		if !p.Has(need) {
+		if !p.Has(need) || rule.statements && need&auth.Admin != 0 && p.Limited() {
 			msg := fmt.Sprintf("forbidden: token %s has scope %s, this needs %s", p.ID, p.Perm, need)
+			if p.Has(need) { // InfluxQL deletions and retention policies are not limited to series
+				msg = fmt.Sprintf("forbidden: token %s is limited to some series; InfluxQL admin statements need an unlimited admin token", p.ID)
+			}
 			s.audit(r, auth.Event{Event: "forbidden", TokenID: p.ID, Status: http.StatusForbidden, Detail: msg})
 			denied(w, rule.reply, http.StatusForbidden, msg)
 			return

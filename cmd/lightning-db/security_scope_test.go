@@ -28,7 +28,8 @@ func TestReadTokenSeesOnlyItsDatabase(t *testing.T) {
 		tokenSpec{name: "admin", scopes: []string{"admin"}},
 		tokenSpec{name: "ra", scopes: []string{"read"}, dbs: []string{"a"}},
 		tokenSpec{name: "rh2", scopes: []string{"read"}, match: []string{`{host="h2"}`}},
-		tokenSpec{name: "wa", scopes: []string{"write"}, dbs: []string{"a"}})
+		tokenSpec{name: "wa", scopes: []string{"write"}, dbs: []string{"a"}},
+		tokenSpec{name: "aa", scopes: []string{"admin"}, dbs: []string{"a"}})
 	p := startServer(t, t.TempDir(), "--token-file", file)
 	defer p.stop()
 	now := time.Now().Unix()
@@ -69,9 +70,15 @@ func TestReadTokenSeesOnlyItsDatabase(t *testing.T) {
 	if body := get(tokenClient(sec["rh2"]), "/api/v1/label/host/values", nil); body != `{"status":"success","data":["h2"]}`+"\n" && !strings.Contains(body, `["h2"]`) {
 		t.Errorf("label values with the host=h2 token: %s", body)
 	}
-	if code, body := call(t, nil, http.MethodGet, p.url("/api/v1/status/tsdb"), sec["ra"], nil); code != 403 {
-		t.Errorf("status/tsdb with a limited token: %d %s", code, body)
+	for _, path := range []string{"/api/v1/status/tsdb", "/api/v1/metadata"} {
+		if code, body := call(t, nil, http.MethodGet, p.url(path), sec["ra"], nil); code != 403 {
+			t.Errorf("%s with a limited token: %d %s", path, code, body)
+		}
 	}
+	if code, body := call(t, nil, http.MethodPost, p.url("/query"), sec["aa"], url.Values{"q": {"DROP DATABASE b"}}); code != 403 {
+		t.Errorf("DROP DATABASE b with an admin token limited to db=a: %d %s", code, body)
+	}
+
 	if got := remoteReadDBs(t, p, sec["ra"], (now-120)*1000, now*1000); !slices.Equal(got, []string{"a", "a"}) {
 		t.Errorf("remote read with the db=a token: dbs %v", got)
 	}
@@ -118,6 +125,15 @@ func TestReadTokenSeesOnlyItsDatabase(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 403 {
 		t.Errorf("remote write of db=b with the db=a token: %d", resp.StatusCode)
+	}
+
+	// An admin token limited to db=a deletes within db=a only.
+	if code, body := call(t, nil, http.MethodPost, p.url("/api/v1/admin/tsdb/delete_series"), sec["aa"], url.Values{"match[]": {"cpu_value"}}); code != 204 {
+		t.Errorf("delete_series with an admin token limited to db=a: %d %s", code, body)
+	}
+	body := get(tokenClient(sec["admin"]), "/api/v1/query", url.Values{"query": {"count by (db) (cpu_value)"}, "time": {ts}})
+	if strings.Contains(body, `"a"`) || !strings.Contains(body, `"b"`) {
+		t.Errorf("cpu_value after the db=a admin deleted it: %s", body)
 	}
 }
 
