@@ -149,7 +149,7 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][][]point, bool) {
 				continue
 			}
 			var env *rowEnv
-			if pl.cond != nil {
+			if pl.pointCond(g) {
 				env = newRowEnv(sd)
 			}
 			for i, t := range c.ts {

@@ -127,3 +127,16 @@ func TestExtremeTimeBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestConditionOnUnknownName: a WHERE on a name that is neither a tag nor
+// a field matches nothing (InfluxDB answers no rows), while tag-only
+// conditions still select series.
+func TestConditionOnUnknownName(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	if got := run(t, e, "t", `SELECT usage_idle FROM cpu WHERE nosuch > 5`); got != `{"statement_id":0}` {
+		t.Errorf("unknown name: %s", got)
+	}
+	if got := run(t, e, "t", `SELECT max(usage_idle) FROM cpu WHERE host = 'b' OR region = 'eu'`); got != `{"statement_id":0,"series":[{"name":"cpu","columns":["time","max"],"values":[["1970-01-01T00:18:40Z",50]]}]}` {
+		t.Errorf("tags: %s", got)
+	}
+}

@@ -3,6 +3,8 @@ package influxql
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/series"
+	"github.com/lightningdb/lightningdb/tagindex"
 )
 
 // col is the points of one field of one series key, in time order. raw
@@ -112,6 +115,7 @@ func (s *seriesData) tagValue(k string) string {
 type input struct {
 	name   string
 	series []*seriesData // sorted by key
+	sub    bool          // the rows of a subquery
 }
 
 // mapper answers influxql.FieldMapper for RewriteFields: the fields and
@@ -142,27 +146,57 @@ func dataType(t series.ValueType) ql.DataType {
 	return ql.Float
 }
 
+// measurementInfo returns a measurement's field types (of the first
+// series of each field) and tag keys, from the index without decoding
+// every series' labels.
 func (m *mapper) measurementInfo(name string) mapperEntry {
 	if me, ok := m.fd[name]; ok {
 		return me
 	}
 	me := mapperEntry{fields: map[string]ql.DataType{}, dims: map[string]struct{}{}}
 	if ms := m.sc.meas[name]; ms != nil {
-		refs, err := m.e.seriesOf(m.sc, ms, nil, nil, minTime, maxTime)
-		if err != nil && m.err == nil {
+		if err := m.e.fieldsAndTags(m.sc, ms, &me); err != nil && m.err == nil {
 			m.err = err
-		}
-		for _, r := range refs {
-			if _, ok := me.fields[r.field]; !ok {
-				me.fields[r.field] = dataType(r.typ)
-			}
-			for _, t := range r.tags {
-				me.dims[t.key] = struct{}{}
-			}
 		}
 	}
 	m.fd[name] = me
 	return me
+}
+
+// fieldsAndTags fills me from the series of ms that sc's caller may see.
+func (e *Executor) fieldsAndTags(sc *schema, ms *measurement, me *mapperEntry) error {
+	ix, reg := e.st.Index(), e.st.Registry()
+	var names []string
+	for _, f := range ms.fieldNames {
+		for _, metric := range ms.fields[f] {
+			names = append(names, regexp.QuoteMeta(metric))
+			nm, err := tagindex.NewMatcher(tagindex.MatchEqual, series.MetricName, metric)
+			if err != nil {
+				return err
+			}
+			ids, err := ix.Postings(minTime, maxTime, append([]*tagindex.Matcher{nm}, sc.match...)...)
+			if err != nil {
+				return fmt.Errorf("select series: %w", err)
+			}
+			if _, ok := me.fields[f]; !ok && !ids.IsEmpty() {
+				me.fields[f] = dataType(reg.Type(series.ID(ids.Minimum())))
+			}
+		}
+	}
+	nm, err := tagindex.NewMatcher(tagindex.MatchRegexp, series.MetricName, strings.Join(names, "|"))
+	if err != nil {
+		return err
+	}
+	keys, err := ix.LabelNames(minTime, maxTime, 0, append([]*tagindex.Matcher{nm}, sc.match...)...)
+	if err != nil {
+		return fmt.Errorf("list tag keys: %w", err)
+	}
+	for _, k := range keys {
+		if k != series.MetricName && k != e.opts.DBLabel {
+			me.dims[k] = struct{}{}
+		}
+	}
+	return nil
 }
 
 // FieldDimensions returns the fields and tag keys of the measurements a
@@ -315,6 +349,7 @@ func (e *Executor) readRange(q *engine.Querier, id series.ID, lo, hi int64, it *
 
 // appendIter appends the iterator's points to c.
 func appendIter(c *col, it *engine.Iterator) {
+	c.ts, c.raw = slices.Grow(c.ts, it.Len()), slices.Grow(c.raw, it.Len())
 	for it.Next() {
 		t, raw := it.At()
 		c.ts = append(c.ts, t)
@@ -360,7 +395,7 @@ func fromRows(rows []*Row) []*input {
 	for _, r := range rows {
 		in := byName[r.Name]
 		if in == nil {
-			in = &input{name: r.Name}
+			in = &input{name: r.Name, sub: true}
 			byName[r.Name] = in
 			out = append(out, in)
 		}

@@ -1,6 +1,7 @@
 package influxql
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -98,6 +99,7 @@ func (e *Executor) raw(pl *plan, g *group) [][]any {
 			}
 		}
 	}
+	check := pl.pointCond(g)
 	for _, sd := range g.series {
 		env := newRowEnv(sd)
 		var need []int
@@ -112,7 +114,7 @@ func (e *Executor) raw(pl *plan, g *group) [][]any {
 			for _, k := range need {
 				found = found || env.at[k] >= 0
 			}
-			if !found || pl.cond != nil && !truthy(evalExpr(pl.cond, env)) {
+			if !found || check && !truthy(evalExpr(pl.cond, env)) {
 				continue
 			}
 			vals := make([]any, 1, len(pl.stmt.Fields)+1)
@@ -145,16 +147,38 @@ func isTagOnly(ex ql.Expr) bool {
 	return true
 }
 
-// unionTimes returns the sorted distinct times of a series' columns.
+// unionTimes returns the sorted distinct times of a series' columns
+// (each sorted): the columns of one line protocol series usually share
+// their times, so equal columns are taken as they are, others merged.
 func unionTimes(sd *seriesData) []int64 {
-	var ts []int64
+	var out []int64
 	for _, c := range sd.cols {
-		ts = append(ts, c.ts...)
+		switch {
+		case out == nil:
+			out = c.ts
+		case !slices.Equal(out, c.ts):
+			out = mergeTimes(out, c.ts)
+		}
 	}
-	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
-	out := ts[:0]
-	for i, t := range ts {
-		if i == 0 || t != ts[i-1] {
+	return out
+}
+
+// mergeTimes merges two ascending slices into a new one without
+// duplicates.
+func mergeTimes(a, b []int64) []int64 {
+	out := make([]int64, 0, max(len(a), len(b)))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var t int64
+		switch {
+		case j == len(b) || i < len(a) && a[i] < b[j]:
+			t, i = a[i], i+1
+		case i == len(a) || b[j] < a[i]:
+			t, j = b[j], j+1
+		default:
+			t, i, j = a[i], i+1, j+1
+		}
+		if len(out) == 0 || out[len(out)-1] != t {
 			out = append(out, t)
 		}
 	}
@@ -193,7 +217,7 @@ func (e *Executor) rawTransform(pl *plan, g *group) [][]any {
 			}
 			env := newRowEnv(sd)
 			for j, t := range col.ts {
-				if pl.cond != nil {
+				if pl.pointCond(g) {
 					if env.seek(t); !truthy(evalExpr(pl.cond, env)) {
 						continue
 					}

@@ -117,7 +117,9 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 	}
 	pl.columns = s.ColumnNames() // after collectCalls: it assumes valid arguments
 	pl.auxFields = usesAux(s.Fields)
-	pl.condHasField = hasFieldRef(pl.cond, func(string) bool { return false }) && condTypedField(pl.cond)
+	// A reference RewriteFields did not type as a tag is a field, or an
+	// unknown name that matches no point: compared per point.
+	pl.condHasField = hasFieldRef(pl.cond, func(string) bool { return false })
 	pl.disableSummaries = e.opts.DisableSummaries
 	if pl.aggregated && pl.interval > 0 && tr.Max.IsZero() {
 		pl.maxT = now.UnixNano()
@@ -126,19 +128,6 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 		pl.maxT = pl.minT - 1 // empty
 	}
 	return pl, nil
-}
-
-// condTypedField reports whether a condition refers to a field, as
-// RewriteFields typed its references (tags are Tag, unknown names
-// Unknown).
-func condTypedField(cond ql.Expr) bool {
-	found := false
-	ql.WalkFunc(cond, func(n ql.Node) {
-		if r, ok := n.(*ql.VarRef); ok && r.Type != ql.Tag && r.Type != ql.Unknown && !strings.EqualFold(r.Val, "time") {
-			found = true
-		}
-	})
-	return found
 }
 
 func hasTimeDimension(s *ql.SelectStatement) bool {
@@ -298,6 +287,14 @@ type group struct {
 	tags   map[string]string
 	key    string
 	series []*seriesData
+	sub    bool // from a subquery: its rows were not filtered by tags
+}
+
+// pointCond reports whether the WHERE condition must be evaluated per
+// point: it compares fields, or the group comes from a subquery. Tag
+// comparisons alone were applied when the series were selected.
+func (pl *plan) pointCond(g *group) bool {
+	return pl.cond != nil && (pl.condHasField || g.sub)
 }
 
 func groups(in *input, dims []string) []*group {
@@ -314,7 +311,7 @@ func groups(in *input, dims []string) []*group {
 		k := b.String()
 		g := byKey[k]
 		if g == nil {
-			g = &group{tags: tags, key: k}
+			g = &group{tags: tags, key: k, sub: in.sub}
 			byKey[k] = g
 			out = append(out, g)
 		}
