@@ -29,6 +29,9 @@ type routeRule struct {
 	statements bool
 	// metrics: /metrics, open when auth.open_metrics is set.
 	metrics bool
+	// readGET: GET and HEAD need only the read scope (listing what the
+	// other methods change: InfluxDB 2's buckets).
+	readGET bool
 }
 
 // routeRules holds the rule of every route the server registers. A route
@@ -65,6 +68,10 @@ var routeRules = map[string]routeRule{
 	"/api/v1/format_query":                {need: auth.Read},
 	"/api/v1/admin/tsdb/delete_series":    {need: auth.Admin},
 	"/api/v1/admin/tsdb/clean_tombstones": {need: auth.Admin},
+	// InfluxDB 2 buckets: listed with read, created, changed (retention)
+	// and deleted with admin.
+	"/api/v2/buckets":      {need: auth.Admin, readGET: true, reply: influxV2Reply},
+	"/api/v2/buckets/{id}": {need: auth.Admin, readGET: true, reply: influxV2Reply},
 }
 
 // routeMux registers handlers on the server's mux, each behind the guard
@@ -139,6 +146,9 @@ func (s *server) guard(rule routeRule, next http.Handler) http.Handler {
 // needOf returns the scopes the request needs: the rule's, or for /query
 // those its statements need.
 func (rule routeRule) needOf(w http.ResponseWriter, r *http.Request) (auth.Perm, error) {
+	if rule.readGET && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		return auth.Read, nil
+	}
 	if !rule.statements {
 		return rule.need, nil
 	}
@@ -227,6 +237,8 @@ func (m *routeMux) logRoutes() {
 		switch {
 		case rule.statements:
 			need = "statements"
+		case rule.readGET:
+			need = "read_get/" + need
 		case need == "":
 			need = "open"
 		}
