@@ -228,7 +228,7 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		api.respondError(w, e, nil)
 		return
 	}
-	qs := scopedQuery(r.Context(), expr, r.FormValue("query"))
+	scopeQuery(r, expr) // a limited caller's scope, in expr and in the query text read below
 	o := api.a.Options()
 	if err := checkPoints(expr, start, end, step, subqueryStep, o.MaxPoints); err != nil {
 		api.respondError(w, &apiError{errorExec, err}, nil)
@@ -238,7 +238,7 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 	var tr *Trace
 	exec := func(prepare func(*Trace, string, time.Time, time.Time, time.Duration) (storage.Queryable, string)) (promql.Query, *promql.Result, error) {
 		tr = &Trace{Explain: explain}
-		queryable, qs := prepare(tr, qs, start, end, step)
+		queryable, qs := prepare(tr, r.FormValue("query"), start, end, step)
 		run := &queryRun{queryable: queryable, query: qs, opts: promql.NewPrometheusQueryOpts(false, lookback, nil)}
 		qry, err := newQuery(ctx, run)
 		if err != nil {

@@ -1,28 +1,29 @@
 package query
 
 import (
-	"context"
+	"net/http"
 
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/lightningdb/lightningdb/auth"
 )
 
-// scopedQuery returns the PromQL text to evaluate for ctx's caller: qs
-// unchanged when the caller sees every series, else expr with the caller's
-// scope matchers (auth.Principal.Scope) added to every selector, so that
-// the rewrites, pushdown and rollups that follow parse and plan the
-// limited selectors. expr is modified.
-func scopedQuery(ctx context.Context, expr parser.Expr, qs string) string {
-	p := auth.FromContext(ctx)
-	if !p.Limited() {
-		return qs
+// scopeQuery limits a PromQL request to its caller's series: when the
+// caller (auth.Principal in r's context) is limited, every selector of
+// expr gets the caller's scope matchers, and r's "query" parameter is
+// replaced by the limited text, so that every later step (the rewrites,
+// pushdown, rollups and their fallbacks, which parse the text again) plans
+// the limited selectors. An unlimited caller's request is left as it is.
+// r's form must be parsed.
+func scopeQuery(r *http.Request, expr parser.Expr) {
+	if !auth.FromContext(r.Context()).Limited() {
+		return
 	}
 	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
 		if vs, ok := n.(*parser.VectorSelector); ok {
-			vs.LabelMatchers = auth.ScopeMatchers(ctx, vs.LabelMatchers)
+			vs.LabelMatchers = auth.ScopeMatchers(r.Context(), vs.LabelMatchers)
 		}
 		return nil
 	})
-	return expr.String()
+	r.Form.Set("query", expr.String())
 }

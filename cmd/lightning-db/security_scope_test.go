@@ -60,6 +60,10 @@ func TestReadTokenSeesOnlyItsDatabase(t *testing.T) {
 	onlyA("aggregated query", get(ra, "/api/v1/query", url.Values{"query": {"sum by (db) (cpu_value)"}, "time": {ts}}))
 	onlyA("rate query", get(ra, "/api/v1/query", url.Values{"query": {"sum by (db) (count_over_time(cpu_value[5m]))"}, "time": {ts}}))
 	onlyA("range query", get(ra, "/api/v1/query_range", url.Values{"query": {"cpu_value"}, "start": {fmt.Sprint(now - 120)}, "end": {ts}, "step": {"15"}}))
+	onlyA("aggregated range query", get(ra, "/api/v1/query_range", url.Values{"query": {"sum by (db) (count_over_time(cpu_value[2m]))"},
+		"start": {fmt.Sprint(now - 120)}, "end": {ts}, "step": {"15"}}))
+	onlyA("range query with a subquery", get(ra, "/api/v1/query_range", url.Values{"query": {"max by (db) (max_over_time(sum by (db, host) (cpu_value)[2m:15s]))"},
+		"start": {fmt.Sprint(now - 120)}, "end": {ts}, "step": {"15"}}))
 	if body := get(ra, "/api/v1/query", url.Values{"query": {`cpu_value{db="b"}`}, "time": {ts}}); !strings.Contains(body, `"result":[]`) {
 		t.Errorf("db=b asked for explicitly: %s", body)
 	}
