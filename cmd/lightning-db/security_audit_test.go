@@ -95,6 +95,14 @@ func TestTokensReloadOnSIGHUPAndAudit(t *testing.T) {
 	has("refused p= without its value", func(ev auth.Event) bool {
 		return ev.Event == "auth_failure" && ev.Path == "/api/v1/labels" && !strings.Contains(ev.Params, "p=")
 	})
+
+	// A token file that does not parse: logged, the loaded tokens stay.
+	require.NoError(t, os.WriteFile(file, []byte("tokens: [oops\n"), 0o600))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	p.logLine("SIGHUP: tokens not reloaded")
+	if code, body := call(t, nil, http.MethodGet, labels, sec["admin"], nil); code != 200 {
+		t.Errorf("the admin token after a broken reload: %d %s", code, body)
+	}
 }
 
 // TestLegacyTokensInEveryForm: --auth-tokens keeps working as full-access
