@@ -171,6 +171,14 @@ func TestHTTPSWithCertReload(t *testing.T) {
 	if !reused || serial != 100 {
 		t.Errorf("the keep-alive connection: reused %v, certificate %d; want it kept with 100", reused, serial)
 	}
+
+	// A broken renewal: logged, the loaded certificate stays.
+	writeAtomic(t, certFile, []byte("not a certificate"))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	p.logLine("SIGHUP: TLS certificate not reloaded")
+	if s, _ := servedSerial(t, httpsClient(ca, nil), u); s != 200 {
+		t.Errorf("after a broken renewal a new connection gets certificate %d, want 200", s)
+	}
 }
 
 // TestMutualTLS: with client_ca_file, a client without a certificate
