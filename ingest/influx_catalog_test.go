@@ -1,8 +1,10 @@
 package ingest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -53,5 +55,25 @@ func TestCatalogLearnsStoredWrites(t *testing.T) {
 		if cat.Lookup("d", fmt.Sprintf("m%d_f", i)) == nil {
 			t.Errorf("m%d not learnt after two writes", i)
 		}
+	}
+}
+
+// TestAppendValueMatchesJSON: the row encoder writes what encoding/json
+// writes for every value type an answer holds.
+func TestAppendValueMatchesJSON(t *testing.T) {
+	vals := []any{nil, 0.0, math.Copysign(0, -1), 1.5, -2.25e-7, 1e21, 123456789.125, 1e-6, 9.999e20, 3.0,
+		int64(-42), int64(math.MaxInt64), uint64(math.MaxUint64), true, false, "a\"b<&>\u2028", ""}
+	var o queryOutput
+	for _, v := range vals {
+		want, _ := json.Marshal(v)
+		if got := o.appendValue(nil, v, nil); string(got) != string(want) {
+			t.Errorf("%#v: got %s, want %s", v, got, want)
+		}
+	}
+	if got := string(o.appendValue(nil, math.NaN(), nil)); got != "null" {
+		t.Errorf("NaN: %s", got)
+	}
+	if got := string(o.appendValue(nil, influxql.Time(1_500_000_000), nil)); got != `"1970-01-01T00:00:01.5Z"` {
+		t.Errorf("time: %s", got)
 	}
 }

@@ -86,6 +86,10 @@ func (o queryOutput) formatTime(ns int64, loc *time.Location) any {
 // write sends the results as JSON or CSV (chunked answers go through
 // startChunks).
 func (o queryOutput) write(w http.ResponseWriter, res []queryResult) {
+	if !o.csv && !o.pretty {
+		o.streamJSON(w, res)
+		return
+	}
 	o.formatTimes(res)
 	switch {
 	case o.csv:

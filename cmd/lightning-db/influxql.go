@@ -11,7 +11,7 @@ import (
 // forgets the entries whose series are gone (deleted or expired while the
 // server was down or since the catalog was written), and returns the
 // executor that answers InfluxQL on /query.
-func (s *server) setupInfluxQL() (*influxql.Executor, *influxql.Catalog, error) {
+func (s *server) setupInfluxQL(known func(db string) bool) (*influxql.Executor, *influxql.Catalog, error) {
 	cat, err := influxql.OpenCatalog(s.cfg.DataDir, influxql.CatalogOptions{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("influxql: %w", err)
@@ -28,6 +28,10 @@ func (s *server) setupInfluxQL() (*influxql.Executor, *influxql.Catalog, error) 
 		MaxSamples: maxSamples,
 		MaxPoints:  qc.MaxPoints,
 		Timeout:    qc.Timeout,
+		// "database not found" for a SELECT on a database without series
+		// that was neither created nor written since start nor has
+		// retention policies.
+		DatabaseExists: known,
 	})
 	if n, err := cat.Prune(ex.Live); err != nil {
 		s.log.Warn("influx catalog prune failed", "err", err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,6 +96,10 @@ func TestInfluxQLReadE2E(t *testing.T) {
 	if want := fmt.Sprintf("name,tags,time,used\nmem,,%d,17", base.Unix()); code != 200 || body != want {
 		t.Errorf("csv: %d %q, want %q", code, body, want)
 	}
+	// An unknown database, as InfluxDB answers it.
+	if code, body := influxGet(t, p, url.Values{"db": {"nope"}, "q": {"SELECT * FROM cpu"}}, ""); code != 200 || body != `{"results":[{"statement_id":0,"error":"database not found: nope"}]}` {
+		t.Errorf("unknown database: %d %s", code, body)
+	}
 	// A parse error fails the request with InfluxDB's text.
 	if code, body := q(`SELEC 1`); code != 400 || !strings.HasPrefix(body, `{"error":"error parsing query: found SELEC, expected SELECT`) {
 		t.Errorf("parse error: %d %s", code, body)
@@ -126,4 +131,44 @@ func TestInfluxQLMQTTCatalog(t *testing.T) {
 	if code, body := influxGet(t, p, show, ""); code != 200 || body != want {
 		t.Fatalf("after restart: got %d %s\nwant %s", code, body, want)
 	}
+}
+
+// TestInfluxQLHostile: InfluxQL statements built to exhaust the server —
+// windows by the billion, many wide fill(null) answers at once, a raw
+// SELECT of everything — are refused or answered within the memory bound
+// of the PromQL attacks, beside a well-behaved client.
+func TestInfluxQLHostile(t *testing.T) {
+	hostile(t, func(t *testing.T, p *proc) {
+		var b strings.Builder
+		for i := range 20000 {
+			fmt.Fprintf(&b, "m,host=h%d v=%d.5,n=%di %d\n", i%20, i, i, int64(i)*int64(time.Second))
+		}
+		writeLines(t, p, "x", b.String())
+		get := func(q string) (int, string) {
+			return influxGet(t, p, url.Values{"db": {"x"}, "q": {q}}, "")
+		}
+		if code, body := get(`SELECT mean(v) FROM m WHERE time >= 0 AND time <= 20000s GROUP BY time(1ns)`); code != 200 || !strings.Contains(body, "max-select-buckets limit exceeded") {
+			t.Fatalf("a billion windows: %d %.300s", code, body)
+		}
+		var wg sync.WaitGroup
+		answers := make(chan string, 12)
+		for range 12 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, body := get(`SELECT mean(v), max(n) FROM m WHERE time >= 0 AND time < 20000s GROUP BY time(200ms), host fill(null) SLIMIT 1`)
+				answers <- fmt.Sprintf("%d %.60s", code, body)
+			}()
+		}
+		wg.Wait()
+		close(answers)
+		for a := range answers {
+			if !strings.HasPrefix(a, `200 {"results":[{"statement_id":0,"series":[{"name":"m"`) && !strings.HasPrefix(a, "503") {
+				t.Errorf("wide fill(null): %s", a)
+			}
+		}
+		if code, body := get(`SELECT * FROM m`); code != 200 || !strings.Contains(body, `"values":[[`) {
+			t.Errorf("raw select: %d %.200s", code, body)
+		}
+	})
 }

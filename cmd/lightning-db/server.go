@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -141,12 +142,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // routes registers every front end on the mux.
 func (s *server) routes(reg prometheus.Registerer) error {
-	iql, catalog, err := s.setupInfluxQL()
+	var influx *ingest.InfluxHandler // made below; the executor asks it of databases
+	iql, catalog, err := s.setupInfluxQL(func(db string) bool { return influx != nil && slices.Contains(influx.Databases(), db) })
 	if err != nil {
 		return err
 	}
 	s.catalog = catalog
-	influx, err := ingest.NewInfluxHandler(scopedAppender{s.db}, ingest.InfluxOptions{
+	influx, err = ingest.NewInfluxHandler(scopedAppender{s.db}, ingest.InfluxOptions{
 		Lines: lineproto.Options{
 			Separator:       s.cfg.Influx.Separator,
 			DBLabel:         s.cfg.Influx.DBLabel,

@@ -78,7 +78,7 @@ func (w *winEnv) call(c *ql.Call) any {
 	if transforms[c.Name] {
 		return evalExpr(c.Args[0], w) // transformRows transforms the column
 	}
-	if k, ok := w.pl.aggOf[c]; ok && len(w.res[k]) > 0 {
+	if k, ok := w.pl.aggOf[c]; ok && w.res != nil && len(w.res[k]) > 0 {
 		return w.res[k][0].v
 	}
 	return nil
@@ -97,40 +97,49 @@ func (w *winEnv) ref(v *ql.VarRef) any {
 	return w.sel.s.tagValue(v.Val)
 }
 
-// aggregate answers a SELECT with functions for one group.
-func (e *Executor) aggregate(pl *plan, g *group, first int64) ([][]any, error) {
+// aggregate answers a SELECT with functions for one group; values is
+// how many result values the statement may still give.
+func (e *Executor) aggregate(pl *plan, g *group, first, values int64) ([][]any, error) {
 	ws, err := pl.windows(first)
 	if err != nil {
 		return nil, err
 	}
-	if ws.n > e.opts.MaxPoints {
-		return nil, fmt.Errorf("%w: (%d/%d)", ErrTooManyBuckets, ws.n, e.opts.MaxPoints)
+	if limit := min(e.opts.MaxBuckets, e.opts.MaxPoints); ws.n > limit {
+		return nil, fmt.Errorf("%w: (%d/%d)", ErrTooManyBuckets, ws.n, limit)
 	}
-	res, found := e.fold(pl, g, ws)
+	if pl.stmt.Fill != ql.NoFill && pl.multi < 0 && ws.n*int64(len(pl.columns)) > values {
+		// Refused before the rows are built: every window gets one.
+		return nil, fmt.Errorf("%w: more than %d values in the result", ErrTooManySamples, e.opts.MaxPoints)
+	}
+	aggs, found := e.fold(pl, g, ws)
 	if !found {
 		return nil, nil
 	}
 	if pl.multi >= 0 {
-		return multiRows(pl, ws, res), nil
+		return multiRows(pl, ws, aggs), nil
 	}
-	out := make([][]any, 0, ws.n)
+	// One backing array for every row: a wide answer is two allocations,
+	// not one per window.
+	width := len(pl.stmt.Fields) + 1
+	cells := make([]any, int(ws.n)*width)
+	out := make([][]any, ws.n)
 	env := &winEnv{pl: pl}
 	for i := int64(0); i < ws.n; i++ {
-		env.res = res[i]
+		env.res = results(aggs[i])
 		env.sel = nil
 		t := ws.time(i)
-		if pl.selectorTime && len(res[i][0]) > 0 {
-			env.sel = &res[i][0][0]
+		if pl.selectorTime && env.res != nil && len(env.res[0]) > 0 {
+			env.sel = &env.res[0][0]
 			t = env.sel.t
 		}
-		row := make([]any, 1, len(pl.stmt.Fields)+1)
+		row := cells[int(i)*width : int(i+1)*width : int(i+1)*width]
 		row[0] = Time(t)
-		for _, f := range pl.stmt.Fields {
-			row = append(row, evalExpr(f.Expr, env))
+		for j, f := range pl.stmt.Fields {
+			row[j+1] = evalExpr(f.Expr, env)
 		}
-		out = append(out, row)
+		out[i] = row
 	}
-	out = fillRows(pl, out, res)
+	out = fillRows(pl, out, aggs)
 	if hasTransform(pl.stmt.Fields) {
 		out = transformRows(pl, out)
 	}
@@ -138,8 +147,9 @@ func (e *Executor) aggregate(pl *plan, g *group, first int64) ([][]any, error) {
 }
 
 // fold feeds the group's points to one aggregator per window and
-// aggregate; any reports whether a window had a point.
-func (e *Executor) fold(pl *plan, g *group, ws windows) ([][][]point, bool) {
+// aggregate (nil for windows without points); found reports whether a
+// window had a point.
+func (e *Executor) fold(pl *plan, g *group, ws windows) ([][]aggregator, bool) {
 	aggs := make([][]aggregator, ws.n)
 	found := false
 	for k, sp := range pl.aggs {
@@ -178,28 +188,35 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][][]point, bool) {
 			found = true
 		}
 	}
-	res := make([][][]point, ws.n)
-	for w := range res {
-		res[w] = make([][]point, len(pl.aggs))
-		for k := range pl.aggs {
-			if aggs[w] != nil && aggs[w][k] != nil {
-				res[w][k] = aggs[w][k].result()
-			} else if pl.aggs[k].name == "count" || pl.aggs[k].name == "count_distinct" {
-				res[w][k] = nil
-			}
+	return aggs, found
+}
+
+// results gives the points of a window's aggregators (nil for a window
+// without points).
+func results(aggs []aggregator) [][]point {
+	if aggs == nil {
+		return nil
+	}
+	res := make([][]point, len(aggs))
+	for k, a := range aggs {
+		if a != nil {
+			res[k] = a.result()
 		}
 	}
-	return res, found
+	return res
 }
 
 // multiRows gives the rows of distinct, top, bottom and sample: one per
 // point; top, bottom and sample keep the points' times, GROUP BY time()
 // or not, as InfluxDB does.
-func multiRows(pl *plan, ws windows, res [][][]point) [][]any {
+func multiRows(pl *plan, ws windows, aggs [][]aggregator) [][]any {
 	var out [][]any
 	sp := pl.aggs[pl.multi]
 	for i := int64(0); i < ws.n; i++ {
-		for _, p := range res[i][pl.multi] {
+		if aggs[i] == nil || aggs[i][pl.multi] == nil {
+			continue
+		}
+		for _, p := range aggs[i][pl.multi].result() {
 			t := ws.time(i)
 			if sp.name != "distinct" {
 				t = p.t
@@ -219,7 +236,7 @@ func multiRows(pl *plan, ws windows, res [][][]point) [][]any {
 }
 
 // fillRows applies fill() to windows without points.
-func fillRows(pl *plan, rows [][]any, res [][][]point) [][]any {
+func fillRows(pl *plan, rows [][]any, aggs [][]aggregator) [][]any {
 	if pl.interval == 0 {
 		if len(rows) == 1 && allNil(rows[0][1:]) && !hasCount(pl) {
 			return nil
@@ -230,7 +247,7 @@ func fillRows(pl *plan, rows [][]any, res [][][]point) [][]any {
 	case ql.NoFill:
 		out := rows[:0]
 		for i, r := range rows {
-			if !emptyWindow(res[i]) {
+			if aggs[i] != nil {
 				out = append(out, r)
 			}
 		}
@@ -270,15 +287,6 @@ func fillRows(pl *plan, rows [][]any, res [][][]point) [][]any {
 		}
 	}
 	return rows
-}
-
-func emptyWindow(r [][]point) bool {
-	for _, p := range r {
-		if len(p) > 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func allNil(vals []any) bool {

@@ -203,15 +203,16 @@ func arith(op ql.Token, l, r any) any {
 	return nil
 }
 
-// hasFieldRef reports whether a condition compares a field (not a tag,
-// not time).
-func hasFieldRef(cond ql.Expr, isTag func(string) bool) bool {
+// hasFieldRef reports whether a condition refers to a field: a name
+// RewriteFields did not type as a tag (fields, and unknown names, which
+// match no point), time aside.
+func hasFieldRef(cond ql.Expr) bool {
 	found := false
 	if cond == nil {
 		return false
 	}
 	ql.WalkFunc(cond, func(n ql.Node) {
-		if r, ok := n.(*ql.VarRef); ok && r.Type != ql.Tag && !strings.EqualFold(r.Val, "time") && !isTag(r.Val) {
+		if r, ok := n.(*ql.VarRef); ok && r.Type != ql.Tag && !strings.EqualFold(r.Val, "time") {
 			found = true
 		}
 	})

@@ -55,8 +55,18 @@ type Options struct {
 	// MaxPoints is the most output values (rows times columns) and GROUP
 	// BY time() windows one statement may produce. Default 10 million.
 	MaxPoints int64
+	// MaxBuckets is the most GROUP BY time() windows of one statement
+	// (InfluxDB's max-select-buckets; each costs memory even when empty,
+	// as fill() answers every window). Default 100,000: Grafana asks for
+	// about as many windows as the panel is wide.
+	MaxBuckets int64
 	// Timeout bounds each statement. Default 30s.
 	Timeout time.Duration
+	// DatabaseExists, when set, tells a SELECT on a database without any
+	// series whether the database exists (CREATE DATABASE, writes,
+	// retention policies); when not, the statement gets InfluxDB's
+	// "database not found: <db>". Default: never reported.
+	DatabaseExists func(db string) bool
 	// DisableSummaries makes aggregates decode every sample instead of
 	// taking whole blocks from their summaries (for comparison).
 	DisableSummaries bool
@@ -66,7 +76,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults described on Options.
 func DefaultOptions() Options {
-	return Options{DBLabel: "db", UnlabelledDB: "prometheus", MaxSeries: 100_000, MaxSamples: 10_000_000, MaxPoints: 10_000_000,
+	return Options{DBLabel: "db", UnlabelledDB: "prometheus", MaxSeries: 100_000, MaxSamples: 10_000_000, MaxPoints: 10_000_000, MaxBuckets: 100_000,
 		Timeout: 30 * time.Second, Now: time.Now}
 }
 
@@ -86,6 +96,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.MaxPoints <= 0 {
 		o.MaxPoints = def.MaxPoints
+	}
+	if o.MaxBuckets <= 0 {
+		o.MaxBuckets = def.MaxBuckets
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = def.Timeout
@@ -145,6 +158,7 @@ type Result struct {
 var (
 	ErrUnsupported      = errors.New("statement not supported")
 	ErrDatabaseRequired = errors.New("database name required")
+	ErrDatabaseNotFound = errors.New("database not found")
 	ErrTooManySeries    = errors.New("max-select-series limit exceeded")
 	ErrTooManySamples   = errors.New("max-select-point limit exceeded")
 	ErrTooManyBuckets   = errors.New("max-select-buckets limit exceeded")

@@ -140,3 +140,22 @@ func TestConditionOnUnknownName(t *testing.T) {
 		t.Errorf("tags: %s", got)
 	}
 }
+
+// TestDatabaseNotFound: a SELECT on a database without series that is
+// not known gets InfluxDB's error; SHOW answers empty, as InfluxDB does.
+func TestDatabaseNotFound(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	e.opts.DatabaseExists = func(db string) bool { return db == "created" }
+	if got := run(t, e, "nope", "SELECT * FROM cpu"); got != "error: database not found: nope" {
+		t.Errorf("unknown db: %s", got)
+	}
+	if got := run(t, e, "created", "SELECT * FROM cpu"); got != `{"statement_id":0}` {
+		t.Errorf("created db: %s", got)
+	}
+	if got := run(t, e, "nope", "SHOW MEASUREMENTS"); got != `{"statement_id":0}` {
+		t.Errorf("show on unknown db: %s", got)
+	}
+	if got := run(t, e, "t", "SELECT usage_user FROM cpu WHERE host = 'b'"); !strings.Contains(got, `5]`) {
+		t.Errorf("db with series: %s", got)
+	}
+}

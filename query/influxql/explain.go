@@ -35,7 +35,7 @@ func (e *Executor) explain(ctx context.Context, s *ql.ExplainStatement, p Params
 	add("STATEMENT: %s", rs)
 	add("TIME RANGE: [%d, %d]", pl.minT, pl.maxT)
 	if pl.cond != nil {
-		add("CONDITION: %s (fields: %v)", pl.cond, hasFieldRef(pl.cond, func(string) bool { return false }))
+		add("CONDITION: %s (per point: %v)", pl.cond, pl.condHasField)
 	}
 	if pl.interval > 0 {
 		add("GROUP BY TIME: every %dns offset %dns fill %s", pl.interval, pl.offset, fillName(pl.stmt.Fill))

@@ -138,15 +138,6 @@ func (e *Executor) raw(pl *plan, g *group) [][]any {
 	return out
 }
 
-func isTagOnly(ex ql.Expr) bool {
-	for _, r := range ql.ExprNames(ex) {
-		if r.Type != ql.Tag {
-			return false
-		}
-	}
-	return true
-}
-
 // unionTimes returns the sorted distinct times of a series' columns
 // (each sorted): the columns of one line protocol series usually share
 // their times, so equal columns are taken as they are, others merged.

@@ -56,6 +56,9 @@ func (e *Executor) selectRows(ctx context.Context, s *ql.SelectStatement, p Para
 	if err != nil {
 		return nil, err
 	}
+	if len(sc.names) == 0 && e.opts.DatabaseExists != nil && !e.opts.DatabaseExists(db) {
+		return nil, fmt.Errorf("%w: %s", ErrDatabaseNotFound, db)
+	}
 	mp := &mapper{e: e, sc: sc, fd: map[string]mapperEntry{}}
 	rs, err := s.RewriteFields(mp)
 	if err == nil {
@@ -117,9 +120,7 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 	}
 	pl.columns = s.ColumnNames() // after collectCalls: it assumes valid arguments
 	pl.auxFields = usesAux(s.Fields)
-	// A reference RewriteFields did not type as a tag is a field, or an
-	// unknown name that matches no point: compared per point.
-	pl.condHasField = hasFieldRef(pl.cond, func(string) bool { return false })
+	pl.condHasField = hasFieldRef(pl.cond) // compared per point
 	pl.disableSummaries = e.opts.DisableSummaries
 	if pl.aggregated && pl.interval > 0 && tr.Max.IsZero() {
 		pl.maxT = now.UnixNano()
@@ -326,15 +327,21 @@ func (e *Executor) run(ctx context.Context, pl *plan, inputs []*input) ([]*Row, 
 	var rows []*Row
 	var points int64
 	first := firstTime(inputs)
+	// SLIMIT and SOFFSET count the series answered: groups past them are
+	// not computed, and those before SOFFSET are dropped as they come.
+	skip, want := pl.stmt.SOffset, pl.stmt.SLimit
 	for _, in := range inputs {
 		for _, g := range groups(in, pl.dims) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			if want > 0 && len(rows) >= want {
+				return rows, nil
+			}
 			var vals [][]any
 			var err error
 			if pl.aggregated {
-				vals, err = e.aggregate(pl, g, first)
+				vals, err = e.aggregate(pl, g, first, e.opts.MaxPoints-points)
 			} else {
 				vals = e.raw(pl, g)
 			}
@@ -350,6 +357,10 @@ func (e *Executor) run(ctx context.Context, pl *plan, inputs []*input) ([]*Row, 
 			if len(vals) == 0 {
 				continue
 			}
+			if skip > 0 {
+				skip--
+				continue
+			}
 			points += int64(len(vals) * len(pl.columns))
 			if points > e.opts.MaxPoints {
 				return nil, fmt.Errorf("%w: more than %d values in the result", ErrTooManySamples, e.opts.MaxPoints)
@@ -361,7 +372,7 @@ func (e *Executor) run(ctx context.Context, pl *plan, inputs []*input) ([]*Row, 
 			rows = append(rows, r)
 		}
 	}
-	return limitSeries(rows, pl.stmt.SLimit, pl.stmt.SOffset), nil
+	return rows, nil
 }
 
 // firstTime returns the time of the earliest point or summarized block.
@@ -382,17 +393,4 @@ func firstTime(inputs []*input) int64 {
 		}
 	}
 	return first
-}
-
-func limitSeries(rows []*Row, limit, offset int) []*Row {
-	if offset > 0 {
-		if offset >= len(rows) {
-			return nil
-		}
-		rows = rows[offset:]
-	}
-	if limit > 0 && limit < len(rows) {
-		rows = rows[:limit]
-	}
-	return rows
 }
