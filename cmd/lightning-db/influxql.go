@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/lightningdb/lightningdb/query/influxql"
 )
@@ -43,13 +46,48 @@ func (s *server) setupInfluxQL(known func(db string) bool) (*influxql.Executor, 
 
 // limitInfluxQL makes /query hold one of the query API's slots while it
 // runs. The API is made after the InfluxDB handler, so the gate is looked
-// up per request; requests are served only once both exist.
+// up per request; requests are served only once both exist. A refusal
+// (503, all slots busy) is answered in InfluxDB's shape, {"error":"..."},
+// with the gate's Retry-After.
 func (s *server) limitInfluxQL(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.queryGate == nil {
 			h.ServeHTTP(w, r)
 			return
 		}
-		s.queryGate(h).ServeHTTP(w, r)
+		ran := false
+		inner := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			ran = true
+			h.ServeHTTP(w, r)
+		})
+		refusal := &gateRefusal{header: http.Header{}, Code: http.StatusServiceUnavailable}
+		s.queryGate(inner).ServeHTTP(refusal, r)
+		if ran {
+			return
+		}
+		var body struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(refusal.Body.Bytes(), &body) != nil || body.Error == "" {
+			body.Error = strings.TrimSpace(refusal.Body.String())
+		}
+		if ra := refusal.Header().Get("Retry-After"); ra != "" {
+			w.Header().Set("Retry-After", ra)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(refusal.Code)
+		_ = json.NewEncoder(w).Encode(body)
 	})
 }
+
+// gateRefusal keeps what the query gate answers when it refuses a
+// request, to be answered again in InfluxDB's shape.
+type gateRefusal struct {
+	header http.Header
+	Code   int
+	Body   bytes.Buffer
+}
+
+func (g *gateRefusal) Header() http.Header         { return g.header }
+func (g *gateRefusal) Write(b []byte) (int, error) { return g.Body.Write(b) }
+func (g *gateRefusal) WriteHeader(code int)        { g.Code = code }
