@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 
+	"github.com/lightningdb/lightningdb/auth"
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
 )
@@ -125,6 +126,7 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *storage.Se
 
 func (q *querier) selectSeries(ctx context.Context, st *SelectTrace, sortSeries bool, hints *storage.SelectHints, ms []*labels.Matcher) (storage.SeriesSet, error) {
 	minT, maxT := msToMinNs(st.StartMs), msToMaxNs(st.EndMs)
+	ms = auth.ScopeMatchers(ctx, ms) // callers other than PromQL (whose selectors api.go scoped)
 	tms, err := ToIndexMatchers(ms)
 	if err != nil {
 		return nil, err
@@ -288,8 +290,8 @@ func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, bran
 func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // LabelValues implements storage.LabelQuerier from the index alone.
-func (q *querier) LabelValues(_ context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	tms, err := ToIndexMatchers(ms)
+func (q *querier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	tms, err := ToIndexMatchers(auth.ScopeMatchers(ctx, ms))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -301,8 +303,8 @@ func (q *querier) LabelValues(_ context.Context, name string, hints *storage.Lab
 }
 
 // LabelNames implements storage.LabelQuerier from the index alone.
-func (q *querier) LabelNames(_ context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	tms, err := ToIndexMatchers(ms)
+func (q *querier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	tms, err := ToIndexMatchers(auth.ScopeMatchers(ctx, ms))
 	if err != nil {
 		return nil, nil, err
 	}

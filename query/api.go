@@ -97,7 +97,7 @@ func NewAPI(a *Adapter, opts APIOptions) *API {
 const subqueryStep = time.Minute
 
 // Register adds the endpoints to mux.
-func (api *API) Register(mux *http.ServeMux) {
+func (api *API) Register(mux Mux) {
 	getPost := []string{http.MethodGet, http.MethodPost}
 	get := []string{http.MethodGet}
 	mux.Handle("/api/v1/query", api.Limit(api.handler(getPost, api.serveQuery)))
@@ -235,6 +235,7 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		api.respondError(w, e, nil)
 		return
 	}
+	scopeQuery(r, expr) // a limited caller's scope, in expr and in the query text read below
 	o := api.a.Options()
 	if err := checkPoints(expr, start, end, step, subqueryStep, o.MaxPoints); err != nil {
 		api.respondError(w, &apiError{errorExec, err}, nil)
@@ -337,4 +338,10 @@ func engineTimings(s *stats.Statistics) map[string]float64 {
 		return nil
 	}
 	return qs.Timings
+}
+
+// Mux is where Register and RegisterAdmin add the endpoints: an
+// *http.ServeMux, or a wrapper that guards each route (cmd's routeMux).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
 }

@@ -20,12 +20,13 @@ type errorType struct {
 }
 
 var (
-	errorBadData  = errorType{"bad_data", http.StatusBadRequest}
-	errorExec     = errorType{"execution", http.StatusUnprocessableEntity}
-	errorCanceled = errorType{"canceled", 499}
-	errorTimeout  = errorType{"timeout", http.StatusServiceUnavailable}
-	errorInternal = errorType{"internal", http.StatusInternalServerError}
-	errorNotFound = errorType{"not_found", http.StatusNotFound}
+	errorBadData   = errorType{"bad_data", http.StatusBadRequest}
+	errorExec      = errorType{"execution", http.StatusUnprocessableEntity}
+	errorCanceled  = errorType{"canceled", 499}
+	errorTimeout   = errorType{"timeout", http.StatusServiceUnavailable}
+	errorInternal  = errorType{"internal", http.StatusInternalServerError}
+	errorNotFound  = errorType{"not_found", http.StatusNotFound}
+	errorForbidden = errorType{"forbidden", http.StatusForbidden}
 	// errorUnavailable is an overload: 503 with Retry-After.
 	errorUnavailable = errorType{"unavailable", http.StatusServiceUnavailable}
 )

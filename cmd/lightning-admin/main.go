@@ -17,6 +17,14 @@
 // Segments found damaged are moved to DIR/quarantine, as an open does. The
 // server must be stopped. It exits 0 when the directory opens now, 2 when
 // it could not repair it.
+//
+//	lightning-admin token create --file FILE --scope read|write|admin [--db DB]... [--match SELECTOR]... [--description TEXT]
+//	lightning-admin token list --file FILE
+//	lightning-admin token revoke --file FILE ID
+//
+// token edits the server's token file (auth.token_file), which keeps only
+// each token's SHA-256: create prints the new token once on stdout. The
+// server applies a change when it receives SIGHUP (docs/security.md).
 package main
 
 import (
@@ -46,6 +54,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"export":        exportCmd,
 	"import":        importCmd,
 	"prune-backups": pruneCmd,
+	"token":         token,
 }
 
 const usage = `usage: lightning-admin COMMAND [flags]
@@ -61,6 +70,7 @@ Commands:
   inspect        partitions, segments, series and samples, sizes, rollup tiers of a data directory
   export         stream a running server's samples as JSON lines or line protocol
   import         stream JSON lines (ours, VictoriaMetrics') or line protocol (influx_inspect export) into a server
+  token          create, list or revoke the server's access tokens in its token file
 
 Run 'lightning-admin COMMAND --help' for a command's flags and examples.
 Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.

@@ -49,6 +49,9 @@ type proc struct {
 	addr string
 	log  *lockedLog
 	dir  string
+	// token, when set, goes with the helpers' GET requests (p.get) as
+	// `Authorization: Bearer`.
+	token string
 }
 
 func freeAddr(t testing.TB) string {
@@ -78,6 +81,13 @@ func freeAddrs(t testing.TB, n int) []string {
 // until /ready answers 200.
 func startServer(t testing.TB, dataDir string, args ...string) *proc {
 	t.Helper()
+	return startServerReady(t, dataDir, func(p *proc) bool { return readyAt(p.url("/ready")) }, args...)
+}
+
+// startServerReady is startServer with its own readiness check (an HTTPS
+// server's, say).
+func startServerReady(t testing.TB, dataDir string, ready func(*proc) bool, args ...string) *proc {
+	t.Helper()
 	addrs := freeAddrs(t, 2)
 	addr := addrs[0]
 	p := &proc{t: t, addr: addr, log: &lockedLog{}, dir: dataDir}
@@ -96,7 +106,7 @@ func startServer(t testing.TB, dataDir string, args ...string) *proc {
 		}
 	})
 	poll(t, 20*time.Second, 20*time.Millisecond, func() string {
-		if readyAt(p.url("/ready")) {
+		if ready(p) {
 			return ""
 		}
 		return fmt.Sprintf("server did not become ready; log:\n%s", p.log)
@@ -233,4 +243,16 @@ func (l *lockedLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// get sends a GET for path with p.token, if set.
+func (p *proc) get(path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, p.url(path), nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	return http.DefaultClient.Do(req)
 }

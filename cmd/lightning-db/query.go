@@ -90,9 +90,9 @@ func (s *server) registerQuery(reg prometheus.Registerer) error {
 	}
 	api := query.NewAPI(a, opts)
 	s.queryGate = api.Limit // InfluxQL's /query shares the slots (influxql.go)
-	api.Register(s.mux)
-	api.RegisterAdmin(s.mux, tieredDeleter{s.db, s.ds}, s.adminGuard) // delete_series, clean_tombstones
-	s.mux.Handle("/api/v1/export", api.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveExport(w, r, api) })))
+	api.Register(s.rm)
+	api.RegisterAdmin(s.rm, tieredDeleter{s.db, s.ds}, nil) // delete_series, clean_tombstones; the route guard checks admin
+	s.rm.Handle("/api/v1/export", api.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveExport(w, r, api) })))
 	return nil
 }
 

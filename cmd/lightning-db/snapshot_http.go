@@ -21,22 +21,22 @@ import (
 //     as VictoriaMetrics).
 func (s *server) registerSnapshots(reg prometheus.Registerer) {
 	sn := newSnapshotter(s, reg)
-	guard := s.adminGuard
-	s.mux.Handle("/api/v1/admin/tsdb/snapshot", guard(http.HandlerFunc(sn.servePromSnapshot)))
-	s.mux.Handle("/snapshot/create", guard(vmSnapshotHandler(func(r *http.Request) (any, error) {
+	// Their rules (authroutes.go) ask for an unlimited admin token.
+	s.rm.Handle("/api/v1/admin/tsdb/snapshot", http.HandlerFunc(sn.servePromSnapshot))
+	s.rm.Handle("/snapshot/create", vmSnapshotHandler(func(r *http.Request) (any, error) {
 		name, err := sn.create()
 		return map[string]string{"status": "ok", "snapshot": name}, err
-	})))
-	s.mux.Handle("/snapshot/list", guard(vmSnapshotHandler(func(r *http.Request) (any, error) {
+	}))
+	s.rm.Handle("/snapshot/list", vmSnapshotHandler(func(r *http.Request) (any, error) {
 		names, err := sn.list()
 		return map[string]any{"status": "ok", "snapshots": names}, err
-	})))
-	s.mux.Handle("/snapshot/delete", guard(vmSnapshotHandler(func(r *http.Request) (any, error) {
+	}))
+	s.rm.Handle("/snapshot/delete", vmSnapshotHandler(func(r *http.Request) (any, error) {
 		return map[string]string{"status": "ok"}, sn.delete(r.FormValue("snapshot"))
-	})))
-	s.mux.Handle("/snapshot/delete_all", guard(vmSnapshotHandler(func(r *http.Request) (any, error) {
+	}))
+	s.rm.Handle("/snapshot/delete_all", vmSnapshotHandler(func(r *http.Request) (any, error) {
 		return map[string]string{"status": "ok"}, sn.deleteAll()
-	})))
+	}))
 }
 
 // servePromSnapshot is Prometheus' snapshot endpoint.

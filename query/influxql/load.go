@@ -155,7 +155,7 @@ func (m *mapper) measurementInfo(name string) mapperEntry {
 	}
 	me := mapperEntry{fields: map[string]ql.DataType{}, dims: map[string]struct{}{}}
 	if ms := m.sc.meas[name]; ms != nil {
-		if err := m.e.fieldsAndTags(m.sc.db, ms, &me); err != nil && m.err == nil {
+		if err := m.e.fieldsAndTags(m.sc, ms, &me); err != nil && m.err == nil {
 			m.err = err
 		}
 	}
@@ -163,7 +163,8 @@ func (m *mapper) measurementInfo(name string) mapperEntry {
 	return me
 }
 
-func (e *Executor) fieldsAndTags(db string, ms *measurement, me *mapperEntry) error {
+// fieldsAndTags fills me from the series of ms that sc's caller may see.
+func (e *Executor) fieldsAndTags(sc *schema, ms *measurement, me *mapperEntry) error {
 	ix, reg := e.st.Index(), e.st.Registry()
 	var names []string
 	for _, f := range ms.fieldNames {
@@ -173,7 +174,7 @@ func (e *Executor) fieldsAndTags(db string, ms *measurement, me *mapperEntry) er
 			if err != nil {
 				return err
 			}
-			ids, err := ix.Postings(minTime, maxTime, nm, e.dbMatcher(db))
+			ids, err := ix.Postings(minTime, maxTime, append([]*tagindex.Matcher{nm}, sc.match...)...)
 			if err != nil {
 				return fmt.Errorf("select series: %w", err)
 			}
@@ -186,7 +187,7 @@ func (e *Executor) fieldsAndTags(db string, ms *measurement, me *mapperEntry) er
 	if err != nil {
 		return err
 	}
-	keys, err := ix.LabelNames(minTime, maxTime, 0, nm, e.dbMatcher(db))
+	keys, err := ix.LabelNames(minTime, maxTime, 0, append([]*tagindex.Matcher{nm}, sc.match...)...)
 	if err != nil {
 		return fmt.Errorf("list tag keys: %w", err)
 	}
@@ -261,9 +262,9 @@ func (b *budget) take(n int) error {
 // the series whose tags satisfy its condition. Where the plan allows it
 // (summaryOK), whole blocks inside one window come as block summaries,
 // not samples.
-func (e *Executor) load(ctx context.Context, q *engine.Querier, db string, m *measurement, fields []string, pl *plan, b *budget) (*input, error) {
+func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *measurement, fields []string, pl *plan, b *budget) (*input, error) {
 	minT, maxT := pl.minT, pl.maxT
-	refs, err := e.seriesOf(db, m, fields, pl.cond, minT, maxT)
+	refs, err := e.seriesOf(sc, m, fields, pl.cond, minT, maxT)
 	if err != nil {
 		return nil, err
 	}
