@@ -34,9 +34,9 @@ type CheckpointStats struct {
 //
 // Flushes, deletions and the commits of compactions and retention drops
 // wait while it copies (appends do not, unless the memtable budget fills
-// meanwhile); the WAL writer waits only for the rotation. The destination
-// is managed with the os package (the FS seam has no Stat or RemoveAll);
-// the files in it go through the DB's FS.
+// meanwhile); the WAL writer waits only for the rotation. Everything but
+// the existence check (os.Lstat: the FS seam has no Stat) goes through
+// the DB's FS.
 func (db *DB) Checkpoint(dest string) (CheckpointStats, error) {
 	db.closeMu.RLock()
 	defer db.closeMu.RUnlock()
@@ -47,7 +47,7 @@ func (db *DB) Checkpoint(dest string) (CheckpointStats, error) {
 		return CheckpointStats{}, fmt.Errorf("checkpoint %s: %w", dest, fs.ErrExist)
 	}
 	tmp := dest + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
+	if err := removeTree(db.fs, tmp); err != nil {
 		return CheckpointStats{}, fmt.Errorf("checkpoint: remove stale %s: %w", tmp, err)
 	}
 	st, err := db.checkpointTo(tmp)
@@ -58,7 +58,7 @@ func (db *DB) Checkpoint(dest string) (CheckpointStats, error) {
 		err = db.fs.SyncDir(filepath.Dir(dest))
 	}
 	if err != nil {
-		return CheckpointStats{}, errors.Join(fmt.Errorf("checkpoint %s: %w", dest, err), os.RemoveAll(tmp))
+		return CheckpointStats{}, errors.Join(fmt.Errorf("checkpoint %s: %w", dest, err), removeTree(db.fs, tmp))
 	}
 	return st, nil
 }
@@ -176,6 +176,22 @@ func (c *checkpointer) copyWAL(checkpoint uint64) error {
 			return err
 		}
 		c.st.WALBytes += c.lastSize
+	}
+	return nil
+}
+
+// removeTree removes path and, if it is a directory, everything in it,
+// through fsys; a missing path is not an error (os.RemoveAll on the seam).
+func removeTree(fsys FS, path string) error {
+	if names, err := fsys.ReadDir(path); err == nil { // a directory
+		for _, n := range names {
+			if err := removeTree(fsys, filepath.Join(path, n)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }
