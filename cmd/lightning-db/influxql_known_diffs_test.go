@@ -55,7 +55,6 @@ var (
 		"selector/percentile(temp,0)/by-30m":   kdPercentileNil,
 		"transform/cumulative-sum-of-count":    kdCumSumEmpty,
 		"transform/derivative-fill-gap":        kdDerivExtend,
-		"grafana/nnd-bits":                     kdNNDMath,
 		"http/epoch-µ/raw":                     kdEpochMicro,
 		"http/epoch-µ/agg":                     kdEpochMicro,
 		"http/csv":                             kdCSVTime,

@@ -72,10 +72,17 @@ type winEnv struct {
 	pl  *plan
 	res [][]point // per aggregate: its points in the window
 	sel *point    // the selector's point, for auxiliary fields
+	// tv holds the transformed values of the transformations inside math
+	// (nestedTransforms), by window time t; nil while they are computed.
+	tv map[*ql.Call]map[int64]any
+	t  int64
 }
 
 func (w *winEnv) call(c *ql.Call) any {
 	if transforms[c.Name] {
+		if m, ok := w.tv[c]; ok {
+			return m[w.t]
+		}
 		return evalExpr(c.Args[0], w) // transformRows transforms the column
 	}
 	if k, ok := w.pl.aggOf[c]; ok && w.res != nil && len(w.res[k]) > 0 {
@@ -124,6 +131,11 @@ func (e *Executor) aggregate(pl *plan, g *group, first, values int64) ([][]any, 
 	cells := make([]any, int(ws.n)*width)
 	out := make([][]any, ws.n)
 	env := &winEnv{pl: pl}
+	nested := nestedTransforms(pl.stmt.Fields)
+	var res [][][]point // per window, kept for nested transformations
+	if len(nested) > 0 {
+		res = make([][][]point, ws.n)
+	}
 	for i := int64(0); i < ws.n; i++ {
 		env.res = results(aggs[i])
 		env.sel = nil
@@ -132,6 +144,9 @@ func (e *Executor) aggregate(pl *plan, g *group, first, values int64) ([][]any, 
 			env.sel = &env.res[0][0]
 			t = env.sel.t
 		}
+		if res != nil {
+			res[i] = env.res
+		}
 		row := cells[int(i)*width : int(i+1)*width : int(i+1)*width]
 		row[0] = Time(t)
 		for j, f := range pl.stmt.Fields {
@@ -139,11 +154,91 @@ func (e *Executor) aggregate(pl *plan, g *group, first, values int64) ([][]any, 
 		}
 		out[i] = row
 	}
-	out = fillRows(pl, out, aggs)
-	if hasTransform(pl.stmt.Fields) {
+	if len(nested) > 0 {
+		env.tv = nestedValues(pl, ws, out, res, aggs, nested)
+	}
+	out = fillRows(pl, out, aggs, exprsOf(pl.stmt.Fields))
+	if len(nested) > 0 {
+		evalNested(pl, ws, out, res, env)
+	}
+	if hasTransform(pl.stmt.Fields) || len(nested) > 0 {
 		out = transformRows(pl, out)
 	}
 	return out, nil
+}
+
+// nestedTransforms lists the transformations inside math on a field, as
+// in non_negative_derivative(mean(x), 1s) * 8 (Grafana's network panel);
+// a transformation that is a whole field is transformRows' work.
+func nestedTransforms(fields ql.Fields) []*ql.Call {
+	var out []*ql.Call
+	for _, f := range fields {
+		if c, ok := f.Expr.(*ql.Call); ok && transforms[c.Name] {
+			continue
+		}
+		ql.WalkFunc(f.Expr, func(n ql.Node) {
+			if c, ok := n.(*ql.Call); ok && transforms[c.Name] {
+				out = append(out, c)
+			}
+		})
+	}
+	return out
+}
+
+// nestedValues transforms, per nested transformation, its argument over
+// the windows after fill(), as InfluxDB fills the inner aggregate, and
+// returns the values by window time.
+func nestedValues(pl *plan, ws windows, rows [][]any, res [][][]point, aggs [][]aggregator, calls []*ql.Call) map[*ql.Call]map[int64]any {
+	tv := make(map[*ql.Call]map[int64]any, len(calls))
+	env := &winEnv{pl: pl}
+	for _, c := range calls {
+		col := make([][]any, len(rows))
+		for i := range rows {
+			env.res = res[i]
+			col[i] = []any{rows[i][0], evalExpr(c.Args[0], env)}
+		}
+		col = fillRows(pl, col, aggs, []ql.Expr{c.Args[0]})
+		pts := make([]point, 0, len(col))
+		for _, r := range col {
+			if r[1] != nil {
+				pts = append(pts, point{t: int64(r[0].(Time)), v: r[1]})
+			}
+		}
+		m := map[int64]any{}
+		for _, p := range transform(c, pts, pl.interval) {
+			m[p.t] = p.v
+		}
+		tv[c] = m
+	}
+	return tv
+}
+
+// evalNested evaluates the fields holding nested transformations again,
+// now with their transformed values (not filled: InfluxDB fills only the
+// inner aggregate).
+func evalNested(pl *plan, ws windows, rows [][]any, res [][][]point, env *winEnv) {
+	for _, r := range rows {
+		env.t = int64(r[0].(Time))
+		env.res = res[ws.index(env.t)]
+		for j, f := range pl.stmt.Fields {
+			if hasNestedTransform(f) {
+				r[j+1] = evalExpr(f.Expr, env)
+			}
+		}
+	}
+}
+
+// hasNestedTransform reports whether f holds a transformation inside math.
+func hasNestedTransform(f *ql.Field) bool {
+	return len(nestedTransforms(ql.Fields{f})) > 0
+}
+
+func exprsOf(fields ql.Fields) []ql.Expr {
+	out := make([]ql.Expr, len(fields))
+	for i, f := range fields {
+		out[i] = f.Expr
+	}
+	return out
 }
 
 // fold feeds the group's points to one aggregator per window and
@@ -235,8 +330,9 @@ func multiRows(pl *plan, ws windows, aggs [][]aggregator) [][]any {
 	return out
 }
 
-// fillRows applies fill() to windows without points.
-func fillRows(pl *plan, rows [][]any, aggs [][]aggregator) [][]any {
+// fillRows applies fill() to windows without points; exprs[j] is the
+// expression of column j+1.
+func fillRows(pl *plan, rows [][]any, aggs [][]aggregator, exprs []ql.Expr) [][]any {
 	if pl.interval == 0 {
 		if len(rows) == 1 && allNil(rows[0][1:]) && !hasCount(pl) {
 			return nil
@@ -253,8 +349,8 @@ func fillRows(pl *plan, rows [][]any, aggs [][]aggregator) [][]any {
 		}
 		return out
 	case ql.NullFill:
-		for j, f := range pl.stmt.Fields {
-			if c, ok := f.Expr.(*ql.Call); ok && c.Name == "count" {
+		for j, ex := range exprs {
+			if c, ok := ex.(*ql.Call); ok && c.Name == "count" {
 				for _, r := range rows {
 					if r[j+1] == nil {
 						r[j+1] = int64(0)
@@ -266,12 +362,12 @@ func fillRows(pl *plan, rows [][]any, aggs [][]aggregator) [][]any {
 		for _, r := range rows {
 			for j := 1; j < len(r); j++ {
 				if r[j] == nil {
-					r[j] = fillNumber(pl.stmt.FillValue, pl, j-1)
+					r[j] = fillNumber(pl.stmt.FillValue, exprs[j-1])
 				}
 			}
 		}
 	case ql.PreviousFill:
-		for j := 1; j < len(pl.columns); j++ {
+		for j := 1; j <= len(exprs); j++ {
 			var prev any
 			for _, r := range rows {
 				if r[j] == nil {
@@ -282,7 +378,7 @@ func fillRows(pl *plan, rows [][]any, aggs [][]aggregator) [][]any {
 			}
 		}
 	case ql.LinearFill:
-		for j := 1; j < len(pl.columns); j++ {
+		for j := 1; j <= len(exprs); j++ {
 			linearFill(rows, j)
 		}
 	}
@@ -308,12 +404,12 @@ func hasCount(pl *plan) bool {
 }
 
 // fillNumber is the fill(<n>) value, as an integer for integer columns.
-func fillNumber(v any, pl *plan, field int) any {
+func fillNumber(v any, ex ql.Expr) any {
 	f, ok := toFloat(v)
 	if !ok {
 		return v
 	}
-	if c, ok := pl.stmt.Fields[field].Expr.(*ql.Call); ok && c.Name == "count" {
+	if c, ok := ex.(*ql.Call); ok && c.Name == "count" {
 		return int64(f)
 	}
 	if _, isInt := v.(int64); isInt {
@@ -376,6 +472,9 @@ func transformRows(pl *plan, rows [][]any) [][]any {
 		keep := false
 		for j, f := range pl.stmt.Fields {
 			if c, ok := f.Expr.(*ql.Call); ok && transforms[c.Name] && r[j+1] != nil {
+				keep = true
+			}
+			if r[j+1] != nil && hasNestedTransform(f) {
 				keep = true
 			}
 		}

@@ -159,3 +159,20 @@ func TestDatabaseNotFound(t *testing.T) {
 		t.Errorf("db with series: %s", got)
 	}
 }
+
+// TestTransformInsideMath: non_negative_derivative(mean(x), 1s) * 8, the
+// query of Grafana's network panel, multiplies the derivative, not the
+// mean (it answered mean*8 before).
+func TestTransformInsideMath(t *testing.T) {
+	e, _ := openTest(t, "t", "net,host=a rx=100 60000000000\nnet,host=a rx=160 120000000000\nnet,host=a rx=280 180000000000\n")
+	got := run(t, e, "t", `SELECT non_negative_derivative(mean("rx"), 1s) * 8 FROM net WHERE time >= 60s AND time < 240s GROUP BY time(1m) fill(null)`)
+	want := `{"statement_id":0,"series":[{"name":"net","columns":["time","non_negative_derivative"],"values":[["1970-01-01T00:02:00Z",8],["1970-01-01T00:03:00Z",16]]}]}`
+	if got != want {
+		t.Errorf("got:  %s\nwant: %s", got, want)
+	}
+	got = run(t, e, "t", `SELECT 1 + difference(max("rx")) FROM net WHERE time >= 60s AND time < 240s GROUP BY time(1m) fill(none)`)
+	want = `{"statement_id":0,"series":[{"name":"net","columns":["time","difference"],"values":[["1970-01-01T00:02:00Z",61],["1970-01-01T00:03:00Z",121]]}]}`
+	if got != want {
+		t.Errorf("got:  %s\nwant: %s", got, want)
+	}
+}
