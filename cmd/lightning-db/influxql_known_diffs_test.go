@@ -46,8 +46,6 @@ var (
 		"agg/mean-string":                      kdStringAgg,
 		"agg/sum-bool":                         kdStringAgg,
 		"multi/second-fails":                   kdStringAgg,
-		"groupby/order-desc":                   kdDescSeries,
-		"tsbs/lastpoint":                       kdDescSeries,
 		"selector/last(rain)":                  kdBoolLastTie,
 		"selector/percentile(temp,90)":         kdPercentileTie,
 		"selector/percentile(temp,90)/by-city": kdPercentileTie,

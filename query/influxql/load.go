@@ -270,7 +270,8 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, db string, m *me
 	in := &input{name: m.name}
 	byKey := map[string]*seriesData{}
 	var it *engine.Iterator
-	var sums []engine.BlockSummary
+	var sums, tailBuf []engine.BlockSummary
+	tail := pl.tailPoints()
 	for _, r := range refs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -292,14 +293,17 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, db string, m *me
 		if pl.summaryOK(r.field, r.typ) {
 			sums = pl.wholeBlocks(q.Summaries(r.id, minT, maxT, sums), r.typ)
 		}
-		lo := minT
+		lo, hi := minT, maxT
+		if tail > 0 && len(sums) == 0 {
+			lo, hi, tailBuf = tailRange(q, r.id, minT, maxT, tail, !pl.stmt.TimeAscending(), tailBuf)
+		}
 		for _, bs := range sums {
 			if it, err = e.readRange(q, r.id, lo, bs.MinT-1, it, c, b); err != nil {
 				return nil, err
 			}
 			lo = bs.MaxT + 1
 		}
-		if it, err = e.readRange(q, r.id, lo, maxT, it, c, b); err != nil {
+		if it, err = e.readRange(q, r.id, lo, hi, it, c, b); err != nil {
 			return nil, err
 		}
 		if len(sums) > 0 {

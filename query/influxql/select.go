@@ -3,6 +3,7 @@ package influxql
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -331,7 +332,11 @@ func (e *Executor) run(ctx context.Context, pl *plan, inputs []*input) ([]*Row, 
 	// not computed, and those before SOFFSET are dropped as they come.
 	skip, want := pl.stmt.SOffset, pl.stmt.SLimit
 	for _, in := range inputs {
-		for _, g := range groups(in, pl.dims) {
+		gs := groups(in, pl.dims)
+		if !pl.stmt.TimeAscending() { // InfluxDB: series in descending tag order too
+			slices.Reverse(gs)
+		}
+		for _, g := range gs {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
