@@ -293,15 +293,20 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, db string, m *me
 		if pl.summaryOK(r.field, r.typ) {
 			sums = pl.wholeBlocks(q.Summaries(r.id, minT, maxT, sums), r.typ)
 		}
-		lo, hi := minT, maxT
+		lo, hi, done := minT, maxT, false
 		if tail > 0 && len(sums) == 0 {
-			lo, hi, tailBuf = tailRange(q, r.id, minT, maxT, tail, !pl.stmt.TimeAscending(), tailBuf)
+			if lo, hi, it, done, err = e.tail(q, r.id, minT, maxT, pl, it, c, b, &tailBuf); err != nil {
+				return nil, err
+			}
 		}
 		for _, bs := range sums {
 			if it, err = e.readRange(q, r.id, lo, bs.MinT-1, it, c, b); err != nil {
 				return nil, err
 			}
 			lo = bs.MaxT + 1
+		}
+		if done {
+			continue
 		}
 		if it, err = e.readRange(q, r.id, lo, hi, it, c, b); err != nil {
 			return nil, err

@@ -108,7 +108,7 @@ func (e *Executor) raw(pl *plan, g *group) [][]any {
 				need = append(need, k)
 			}
 		}
-		for _, t := range unionTimes(sd) {
+		for _, t := range pl.tailTimes(unionTimes(sd), check) {
 			env.seek(t)
 			found := false
 			for _, k := range need {
