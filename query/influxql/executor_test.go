@@ -176,3 +176,26 @@ func TestTransformInsideMath(t *testing.T) {
 		t.Errorf("got:  %s\nwant: %s", got, want)
 	}
 }
+
+// TestInfluxDBArgumentErrors: wrong arguments get InfluxDB 1.6's error
+// texts, and numeric functions of strings and booleans fail clearly
+// (they answered a number, or were accepted, before).
+func TestInfluxDBArgumentErrors(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	cases := []struct{ q, want string }{
+		{`SELECT moving_average(usage_idle) FROM cpu`, "error: invalid number of arguments for moving_average, expected 2, got 1"},
+		{`SELECT moving_average(usage_idle, 1) FROM cpu`, "error: moving_average window must be greater than 1, got 1"},
+		{`SELECT derivative(usage_idle, -1s) FROM cpu`, "error: duration argument must be positive, got -1s"},
+		{`SELECT difference(usage_idle, 2) FROM cpu`, "error: invalid number of arguments for difference, expected 1, got 2"},
+		{`SELECT sample(usage_idle, 0) FROM cpu`, "error: sample window must be greater than 1, got 0"},
+		{`SELECT count(distinct(usage_idle, usage_user)) FROM cpu`, "error: distinct function can only have one argument"},
+		{`SELECT integral(usage_idle, 'x') FROM cpu`, "error: second argument must be a duration"},
+		{`SELECT mean(s) FROM mem`, `error: statement not supported: mean() of string field "s" (it takes integer and float fields)`},
+		{`SELECT sum(ok) FROM mem`, `error: statement not supported: sum() of boolean field "ok" (it takes integer and float fields)`},
+	}
+	for _, c := range cases {
+		if got := run(t, e, "t", c.q); got != c.want {
+			t.Errorf("%s\n got: %s\nwant: %s", c.q, got, c.want)
+		}
+	}
+}

@@ -173,8 +173,8 @@ func (pl *plan) collectCalls() error {
 				pl.aggs = append(pl.aggs, sp)
 				return nil
 			case transforms[x.Name]:
-				if len(x.Args) == 0 {
-					return fmt.Errorf("invalid number of arguments for %s, expected at least 1, got 0", x.Name)
+				if err := checkTransform(x); err != nil {
+					return err
 				}
 				return walk(x.Args[0])
 			}

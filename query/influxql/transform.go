@@ -1,6 +1,7 @@
 package influxql
 
 import (
+	"fmt"
 	"time"
 
 	ql "github.com/influxdata/influxql"
@@ -89,4 +90,41 @@ func transform(c *ql.Call, pts []point, interval int64) []point {
 		}
 	}
 	return out
+}
+
+// checkTransform checks a transformation's arguments, with InfluxDB 1.6's
+// errors.
+func checkTransform(c *ql.Call) error {
+	got := len(c.Args)
+	switch c.Name {
+	case "derivative", "non_negative_derivative", "elapsed":
+		if got < 1 || got > 2 {
+			return fmt.Errorf("invalid number of arguments for %s, expected at least 1 but no more than 2, got %d", c.Name, got)
+		}
+		if got == 2 {
+			d, ok := c.Args[1].(*ql.DurationLiteral)
+			if !ok {
+				return fmt.Errorf("second argument to %s must be a duration, got %T", c.Name, c.Args[1])
+			}
+			if d.Val <= 0 {
+				return fmt.Errorf("duration argument must be positive, got %s", ql.FormatDuration(d.Val))
+			}
+		}
+	case "moving_average":
+		if got != 2 {
+			return fmt.Errorf("invalid number of arguments for moving_average, expected 2, got %d", got)
+		}
+		n, ok := c.Args[1].(*ql.IntegerLiteral)
+		if !ok {
+			return fmt.Errorf("second argument for moving_average must be an integer, got %T", c.Args[1])
+		}
+		if n.Val <= 1 {
+			return fmt.Errorf("moving_average window must be greater than 1, got %d", n.Val)
+		}
+	default: // difference, non_negative_difference, cumulative_sum
+		if got != 1 {
+			return fmt.Errorf("invalid number of arguments for %s, expected 1, got %d", c.Name, got)
+		}
+	}
+	return nil
 }
