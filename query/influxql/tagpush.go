@@ -16,7 +16,7 @@ const maxTagDisjuncts = 64
 // matchers, as a disjunction of conjunctions: each conjunction is one
 // Postings lookup, their union a superset of the series tagCond accepts
 // (which still decides). ok is false when the condition does not narrow
-// the series (an OR with a branch on fields or a negation, ” values
+// the series (an OR with a branch on fields or a negation, empty values
 // that also match a missing tag, too many branches). TSBS's
 // (hostname = 'a' or hostname = 'b') thus reads two postings lists
 // instead of decoding every series' labels.
