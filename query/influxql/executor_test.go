@@ -199,3 +199,26 @@ func TestInfluxDBArgumentErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingTagsAndCasts: a tag a series lacks is null in SELECT * over
+// measurements with different tag keys, WHERE on a tag key no series has
+// compares it as "", and x::integer truncates a float field, as in
+// InfluxDB 1.6 (each differed before).
+func TestMissingTagsAndCasts(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	cases := []struct{ q, want string }{
+		{`SELECT * FROM cpu, mem WHERE host = 'a' AND time < 1001s`, `{"statement_id":0,"series":[{"name":"cpu","columns":["time","host","ok","region","s","usage_idle","usage_user","used"],"values":[["1970-01-01T00:16:40Z","a",null,"eu",null,10,3,null]]},{"name":"mem","columns":["time","host","ok","region","s","usage_idle","usage_user","used"],"values":[["1970-01-01T00:16:40Z","a",true,null,"x",null,null,1]]}]}`},
+		{`SELECT usage_user FROM cpu WHERE nosuch = '' AND host = 'b'`, `{"statement_id":0,"series":[{"name":"cpu","columns":["time","usage_user"],"values":[["1970-01-01T00:16:40Z",5]]}]}`},
+		{`SELECT usage_user FROM cpu WHERE nosuch = 'x'`, `{"statement_id":0}`},
+	}
+	for _, c := range cases {
+		if got := run(t, e, "t", c.q); got != c.want {
+			t.Errorf("%s\n got: %s\nwant: %s", c.q, got, c.want)
+		}
+	}
+	e, _ = openTest(t, "t", "w temp=-2.5 1000000000\nw temp=3.75 2000000000\n")
+	got := run(t, e, "t", `SELECT temp::integer, temp FROM w`)
+	if want := `{"statement_id":0,"series":[{"name":"w","columns":["time","temp","temp_1"],"values":[["1970-01-01T00:00:01Z",-2,-2.5],["1970-01-01T00:00:02Z",3,3.75]]}]}`; got != want {
+		t.Errorf("cast\n got: %s\nwant: %s", got, want)
+	}
+}

@@ -103,12 +103,18 @@ type seriesData struct {
 }
 
 func (s *seriesData) tagValue(k string) string {
+	v, _ := s.tag(k)
+	return v
+}
+
+// tag returns the value of tag k; ok is false when the series lacks it.
+func (s *seriesData) tag(k string) (string, bool) {
 	for _, t := range s.tags {
 		if t.key == k {
-			return t.value
+			return t.value, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // input is a measurement (or subquery) with its series.

@@ -1,6 +1,7 @@
 package influxql
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -64,14 +65,30 @@ func (r *rowEnv) ref(v *ql.VarRef) any {
 	}
 	if k := r.field(v.Val); k >= 0 { // a subquery's columns are fields, tags included
 		if i := r.at[k]; i >= 0 {
-			return r.cols[k].value(i)
+			return cast(r.cols[k].value(i), v.Type)
 		}
 		return nil
 	}
-	if s := r.sd.tagValue(v.Val); s != "" || v.Type == ql.Tag {
+	if s, ok := r.sd.tag(v.Val); ok {
 		return s
 	}
-	return nil
+	return nil // InfluxDB: a tag the series lacks is null
+}
+
+// cast converts a field's value to the type of its reference, as InfluxDB
+// does for x::integer and x::float: floats truncate toward zero.
+func cast(v any, t ql.DataType) any {
+	switch x := v.(type) {
+	case float64:
+		if t == ql.Integer && !math.IsNaN(x) && !math.IsInf(x, 0) {
+			return int64(x)
+		}
+	case int64:
+		if t == ql.Float {
+			return float64(x)
+		}
+	}
+	return v
 }
 
 func (r *rowEnv) call(*ql.Call) any { return nil }

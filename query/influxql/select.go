@@ -121,6 +121,7 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 	}
 	pl.columns = s.ColumnNames() // after collectCalls: it assumes valid arguments
 	pl.auxFields = usesAux(s.Fields)
+	unknownAsTags(pl.cond)
 	pl.condHasField = hasFieldRef(pl.cond) // compared per point
 	pl.disableSummaries = e.opts.DisableSummaries
 	if pl.aggregated && pl.interval > 0 && tr.Max.IsZero() {
