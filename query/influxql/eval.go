@@ -222,7 +222,8 @@ func hasFieldRef(cond ql.Expr) bool {
 // unknownAsTags types as tags the names of cond that no measurement of
 // the statement holds (RewriteFields left them Unknown) where they are
 // compared with a string or a regex: InfluxDB takes them for a tag every
-// series lacks, whose value is empty (so nosuch = '' matches all series).
+// series lacks, whose value is empty (so comparing it with the empty
+// string matches every series).
 func unknownAsTags(cond ql.Expr) {
 	ql.WalkFunc(cond, func(n ql.Node) {
 		x, ok := n.(*ql.BinaryExpr)
