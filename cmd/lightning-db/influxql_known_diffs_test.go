@@ -17,7 +17,6 @@ const (
 	kdCumSumEmpty   = "cumulative_sum(count()) GROUP BY time(): InfluxDB emits the last, empty bucket (count 0 at the inclusive end 00:00) with the running sum; Lightning DB drops it"
 	kdDerivExtend   = "derivative(mean()) GROUP BY time() fill(none): InfluxDB reads one interval before the range start so the first bucket gets a derivative; Lightning DB's first row is one bucket later"
 	kdEpochMicro    = "InfluxDB 1.6 quirk: epoch=µ is ignored (times in ns) although its documentation lists it; Lightning DB answers microseconds"
-	kdCSVTime       = "Accept: application/csv without epoch: InfluxDB writes time as integer nanoseconds; Lightning DB writes RFC 3339"
 )
 
 // The InfluxQL tests' known differences: subtest name → why Lightning DB's
@@ -46,8 +45,6 @@ var (
 		"transform/derivative-fill-gap":        kdDerivExtend,
 		"http/epoch-µ/raw":                     kdEpochMicro,
 		"http/epoch-µ/agg":                     kdEpochMicro,
-		"http/csv":                             kdCSVTime,
-		"http/csv-grouped":                     kdCSVTime,
 	}
 	// iqlBadKnownDiffs is for TestInfluxQLBadInput (statement names).
 	iqlBadKnownDiffs = map[string]string{
