@@ -136,8 +136,10 @@ func (e *Executor) aggregate(pl *plan, g *group, first, values int64) ([][]any, 
 	if len(nested) > 0 {
 		res = make([][][]point, ws.n)
 	}
+	answered := false // a window's function gave a point
 	for i := int64(0); i < ws.n; i++ {
 		env.res = results(aggs[i])
+		answered = answered || hasPoint(env.res)
 		env.sel = nil
 		t := ws.time(i)
 		if pl.selectorTime && env.res != nil && len(env.res[0]) > 0 {
@@ -153,6 +155,9 @@ func (e *Executor) aggregate(pl *plan, g *group, first, values int64) ([][]any, 
 			row[j+1] = evalExpr(f.Expr, env)
 		}
 		out[i] = row
+	}
+	if !answered { // e.g. percentile(x, 0): InfluxDB answers no series, not nulls
+		return nil, nil
 	}
 	if len(nested) > 0 {
 		env.tv = nestedValues(pl, ws, out, res, aggs, nested)
@@ -286,6 +291,16 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][]aggregator, bool) {
 	return aggs, found
 }
 
+// hasPoint reports whether a window's functions gave a point.
+func hasPoint(res [][]point) bool {
+	for _, r := range res {
+		if len(r) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // results gives the points of a window's aggregators (nil for a window
 // without points).
 func results(aggs []aggregator) [][]point {
@@ -350,7 +365,7 @@ func fillRows(pl *plan, rows [][]any, aggs [][]aggregator, exprs []ql.Expr) [][]
 		return out
 	case ql.NullFill:
 		for j, ex := range exprs {
-			if c, ok := ex.(*ql.Call); ok && c.Name == "count" {
+			if isCount(ex) {
 				for _, r := range rows {
 					if r[j+1] == nil {
 						r[j+1] = int64(0)
@@ -403,13 +418,24 @@ func hasCount(pl *plan) bool {
 	return false
 }
 
+// isCount reports whether ex is count(), or a transformation of it
+// (cumulative_sum(count(x))): its empty windows count 0 under fill(null),
+// and the transformation takes the 0, as in InfluxDB.
+func isCount(ex ql.Expr) bool {
+	c, ok := ex.(*ql.Call)
+	for ok && transforms[c.Name] && len(c.Args) > 0 {
+		c, ok = c.Args[0].(*ql.Call)
+	}
+	return ok && c.Name == "count"
+}
+
 // fillNumber is the fill(<n>) value, as an integer for integer columns.
 func fillNumber(v any, ex ql.Expr) any {
 	f, ok := toFloat(v)
 	if !ok {
 		return v
 	}
-	if c, ok := ex.(*ql.Call); ok && c.Name == "count" {
+	if isCount(ex) {
 		return int64(f)
 	}
 	if _, isInt := v.(int64); isInt {

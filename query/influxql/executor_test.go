@@ -222,3 +222,30 @@ func TestMissingTagsAndCasts(t *testing.T) {
 		t.Errorf("cast\n got: %s\nwant: %s", got, want)
 	}
 }
+
+// TestPercentileZeroNoSeries: percentile(x, 0) selects no point in any
+// window, and InfluxDB answers no series for it, GROUP BY time() or not
+// (a series of nulls before).
+func TestPercentileZeroNoSeries(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	for _, q := range []string{
+		`SELECT percentile(usage_idle, 0) FROM cpu WHERE time >= 900s AND time < 1300s GROUP BY time(1m)`,
+		`SELECT percentile(usage_idle, 0) FROM cpu`,
+	} {
+		if got := run(t, e, "t", q); got != `{"statement_id":0}` {
+			t.Errorf("%s: %s", q, got)
+		}
+	}
+}
+
+// TestCumulativeSumOfCountEmptyWindows: count() of an empty window is 0
+// under fill(null), and cumulative_sum(count(x)) carries the sum through
+// it, as InfluxDB (the empty windows were dropped before).
+func TestCumulativeSumOfCountEmptyWindows(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	got := run(t, e, "t", `SELECT cumulative_sum(count(usage_idle)) FROM cpu WHERE time >= 960s AND time <= 1200s GROUP BY time(1m)`)
+	want := `{"statement_id":0,"series":[{"name":"cpu","columns":["time","cumulative_sum"],"values":[["1970-01-01T00:16:00Z",2],["1970-01-01T00:17:00Z",3],["1970-01-01T00:18:00Z",4],["1970-01-01T00:19:00Z",4],["1970-01-01T00:20:00Z",4]]}]}`
+	if got != want {
+		t.Errorf("got:  %s\nwant: %s", got, want)
+	}
+}
