@@ -13,7 +13,6 @@ const (
 	kdIntegralGroup = "InfluxDB 1.6 quirk: integral() with GROUP BY time() interpolates across bucket edges and misplaces buckets (1.6 bug: series split and reordered, sums shifted); not copied"
 	kdIntegralOrder = "InfluxDB 1.6 quirk: integral() GROUP BY tag emits the series in descending tag order (tokyo, paris, london); Lightning DB in ascending order like every other aggregate"
 	kdStringAgg     = "InfluxDB 1.6 quirk: mean() of a string field / sum() of a boolean field fail in both, but InfluxDB's text names an internal iterator type ('unsupported mean iterator type: *query.stringInterruptIterator'); Lightning DB's names the function, the field and its type; not copied"
-	kdDerivExtend   = "derivative(mean()) GROUP BY time() fill(none): InfluxDB reads one interval before the range start so the first bucket gets a derivative; Lightning DB's first row is one bucket later"
 	kdEpochMicro    = "InfluxDB 1.6 quirk: epoch=µ is ignored (times in ns) although its documentation lists it; Lightning DB answers microseconds"
 )
 
@@ -38,7 +37,6 @@ var (
 		"selector/percentile(temp,90)":         kdPercentileTie,
 		"selector/percentile(temp,90)/by-city": kdPercentileTie,
 		"selector/percentile(hum,50)/by-city":  kdPercentileTie,
-		"transform/derivative-fill-gap":        kdDerivExtend,
 		"http/epoch-µ/raw":                     kdEpochMicro,
 		"http/epoch-µ/agg":                     kdEpochMicro,
 	}

@@ -169,7 +169,7 @@ func (e *Executor) aggregate(pl *plan, g *group, first, values int64) ([][]any, 
 	if hasTransform(pl.stmt.Fields) || len(nested) > 0 {
 		out = transformRows(pl, out)
 	}
-	return out, nil
+	return pl.cutRows(out), nil
 }
 
 // nestedTransforms lists the transformations inside math on a field, as

@@ -249,3 +249,23 @@ func TestCumulativeSumOfCountEmptyWindows(t *testing.T) {
 		t.Errorf("got:  %s\nwant: %s", got, want)
 	}
 }
+
+// TestTransformReadsWindowBeforeRange: derivative(mean(x)) and
+// moving_average(mean(x), n) read the windows before the range start
+// their first answered window needs, as InfluxDB, so the range's first
+// window has a value (it had none before).
+func TestTransformReadsWindowBeforeRange(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	cases := []struct{ q, want string }{
+		{`SELECT derivative(mean(usage_idle), 1m) FROM cpu WHERE host = 'a' AND time >= 1020s AND time < 1200s GROUP BY time(1m)`,
+			`{"statement_id":0,"series":[{"name":"cpu","columns":["time","derivative"],"values":[["1970-01-01T00:17:00Z",20],["1970-01-01T00:18:00Z",20]]}]}`},
+		{`SELECT moving_average(mean(usage_idle), 3) FROM cpu WHERE host = 'a' AND time >= 1080s AND time < 1200s GROUP BY time(1m)`,
+			`{"statement_id":0,"series":[{"name":"cpu","columns":["time","moving_average"],"values":[["1970-01-01T00:18:00Z",30]]}]}`},
+		{`SELECT moving_average(mean(usage_idle), 9223372036854775807) FROM cpu WHERE time >= 1080s GROUP BY time(1m)`, `{"statement_id":0}`},
+	}
+	for _, c := range cases {
+		if got := run(t, e, "t", c.q); got != c.want {
+			t.Errorf("%s\n got: %s\nwant: %s", c.q, got, c.want)
+		}
+	}
+}

@@ -37,6 +37,10 @@ type plan struct {
 	// auxFields and condHasField rule them out.
 	disableSummaries, auxFields, condHasField bool
 	summaryBlocks                             int // blocks folded whole (for tests)
+	// cutT: windows before it were added for transformations
+	// (extendForTransforms) and are not answered; cut reports it is set.
+	cutT int64
+	cut  bool
 }
 
 // transforms are the functions applied to a sequence of points.
@@ -120,6 +124,7 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 		return nil, err
 	}
 	pl.columns = s.ColumnNames() // after collectCalls: it assumes valid arguments
+	pl.extendForTransforms()
 	pl.auxFields = usesAux(s.Fields)
 	unknownAsTags(pl.cond)
 	pl.condHasField = hasFieldRef(pl.cond) // compared per point

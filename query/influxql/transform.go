@@ -2,6 +2,7 @@ package influxql
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	ql "github.com/influxdata/influxql"
@@ -127,4 +128,55 @@ func checkTransform(c *ql.Call) error {
 		}
 	}
 	return nil
+}
+
+// extendForTransforms moves the start of a GROUP BY time() statement back
+// by the windows its transformations of aggregates need before the first
+// one answered, as InfluxDB does: one for derivative(mean(x)) and the
+// other differences, n-1 for moving_average(mean(x), n). Those windows
+// are read and then cut from the answer (plan.cutT).
+func (pl *plan) extendForTransforms() {
+	if !pl.aggregated || pl.interval <= 0 || !pl.boundedMin || !pl.stmt.TimeAscending() {
+		return
+	}
+	var reach int64
+	for _, f := range pl.stmt.Fields {
+		ql.WalkFunc(f.Expr, func(n ql.Node) {
+			c, ok := n.(*ql.Call)
+			if !ok || !transforms[c.Name] || len(c.Args) == 0 {
+				return
+			}
+			if _, inner := c.Args[0].(*ql.Call); !inner {
+				return
+			}
+			switch c.Name {
+			case "moving_average":
+				if l, ok := c.Args[1].(*ql.IntegerLiteral); ok {
+					reach = max(reach, l.Val-1)
+				}
+			case "cumulative_sum":
+			default:
+				reach = max(reach, 1)
+			}
+		})
+	}
+	if reach == 0 || reach > math.MaxInt64/pl.interval || pl.minT < minTime+reach*pl.interval {
+		return
+	}
+	pl.cutT, pl.cut = pl.windowStart(pl.minT), true
+	pl.minT -= reach * pl.interval
+}
+
+// cutRows drops the rows of the windows extendForTransforms added.
+func (pl *plan) cutRows(rows [][]any) [][]any {
+	if !pl.cut {
+		return rows
+	}
+	out := rows[:0]
+	for _, r := range rows {
+		if int64(r[0].(Time)) >= pl.cutT {
+			out = append(out, r)
+		}
+	}
+	return out
 }
