@@ -6,7 +6,7 @@ import "testing"
 // subtests each applies to. A reason starting "InfluxDB 1.6 quirk" is
 // behaviour we deliberately do not copy; the others are to be fixed.
 const (
-	kdBoolLastTie   = "last() of a boolean over points of one time from several series: InfluxDB 1.6 answers false here, Lightning DB true (InfluxDB's boolean tie-break is not the numeric 'larger value wins')"
+	kdBoolLastTie   = "InfluxDB 1.6 quirk: last() of a boolean over points of one time from several series depends on the order its iterators meet them (false without GROUP BY time(), true with GROUP BY time(30m) over the same points); Lightning DB takes the higher value (true) as for numbers; not copied"
 	kdPercentileTie = "InfluxDB 1.6 quirk: percentile() over equal values reports the time of whichever point its unstable sort leaves at the rank; Lightning DB reports the earliest (the value agrees)"
 	kdIntegralTime  = "integral() without GROUP BY time(): InfluxDB 1.6 reports time 0 (1970-01-01) where every other aggregate reports the range start; Lightning DB reports the range start (the value agrees)"
 	kdIntegralMerge = "InfluxDB 1.6 quirk: integral() over several series merged into one (no GROUP BY tag) integrates the points of one time in an undefined order (and reports time 0); not copied"
