@@ -1,6 +1,7 @@
 package influxql
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sort"
@@ -125,6 +126,7 @@ func (e *Executor) raw(pl *plan, g *group) [][]any {
 				need = append(need, k)
 			}
 		}
+		direct := directRefs(pl.stmt.Fields, env)
 		for _, t := range pl.tailTimes(unionTimes(sd), check) {
 			env.seek(t)
 			found := false
@@ -136,23 +138,62 @@ func (e *Executor) raw(pl *plan, g *group) [][]any {
 			}
 			vals := make([]any, 1, len(pl.stmt.Fields)+1)
 			vals[0] = Time(t)
-			for _, f := range pl.stmt.Fields {
-				vals = append(vals, evalExpr(f.Expr, env))
+			for j, f := range pl.stmt.Fields {
+				vals = append(vals, direct[j].value(f.Expr, env))
 			}
 			rows = append(rows, rawRow{t: t, key: sd.key, vals: vals})
 		}
 	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		if rows[i].t != rows[j].t {
-			return rows[i].t < rows[j].t
+	slices.SortStableFunc(rows, func(a, b rawRow) int {
+		if a.t != b.t {
+			return cmp.Compare(a.t, b.t)
 		}
-		return rows[i].key < rows[j].key
+		return strings.Compare(a.key, b.key)
 	})
 	out := make([][]any, len(rows))
 	for i, r := range rows {
 		out[i] = r.vals
 	}
 	return out
+}
+
+// directRef is how a raw field is read for one series: a field's column
+// (k >= 0) or a tag's value (k == -2) without evaluating its reference
+// per row; k == -1: evaluated (math, time, unknown names).
+type directRef struct {
+	k   int
+	typ ql.DataType
+	tag any
+}
+
+func directRefs(fields ql.Fields, env *rowEnv) []directRef {
+	out := make([]directRef, len(fields))
+	for j, f := range fields {
+		out[j].k = -1
+		v, ok := f.Expr.(*ql.VarRef)
+		if !ok || strings.EqualFold(v.Val, "time") {
+			continue
+		}
+		if k := env.field(v.Val); k >= 0 {
+			out[j].k, out[j].typ = k, v.Type
+		} else {
+			out[j].k, out[j].tag = -2, env.ref(v)
+		}
+	}
+	return out
+}
+
+func (d directRef) value(ex ql.Expr, env *rowEnv) any {
+	switch {
+	case d.k >= 0:
+		if i := env.at[d.k]; i >= 0 {
+			return cast(env.cols[d.k].value(i), d.typ)
+		}
+		return nil
+	case d.k == -2:
+		return d.tag
+	}
+	return evalExpr(ex, env)
 }
 
 // unionTimes returns the sorted distinct times of a series' columns

@@ -74,6 +74,7 @@ func BenchmarkTSBS(b *testing.B) {
 		{"cpu-max-all-8", "SELECT " + maxOf(10) + " from cpu where " + hosts(8) + " and " + tr(2) + " group by time(1m)"},
 		{"high-cpu-1", "SELECT * from cpu where usage_user > 90.0 and " + hosts(1) + " and " + tr(2)},
 		{"lastpoint", `SELECT * from cpu group by "hostname" order by time desc limit 1`},
+		{"high-cpu-all", "SELECT * from cpu where usage_user > 90.0 and " + tr(2)},
 	}
 	for _, c := range cases {
 		stmt := mustParse(b, c.q)
