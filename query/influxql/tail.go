@@ -15,11 +15,16 @@ import (
 // those times is among the first n of every field holding a point there.
 func (pl *plan) tailPoints() int {
 	s := pl.stmt
-	if pl.disableSummaries || pl.aggregated || s.Limit <= 0 || pl.condHasField || hasTransform(s.Fields) {
+	if pl.disableSummaries || pl.aggregated || pl.condHasField || s.Limit <= 0 || s.Offset < 0 ||
+		s.Limit > maxTail || s.Offset > maxTail || hasTransform(s.Fields) || len(nestedTransforms(s.Fields)) > 0 {
 		return 0
 	}
 	return s.Limit + s.Offset
 }
+
+// maxTail bounds LIMIT and OFFSET for tailPoints: past it every point is
+// read (and the sum cannot overflow).
+const maxTail = 1 << 30
 
 // tailTimes keeps the times of a series a raw SELECT with LIMIT can
 // answer (tailPoints); check: rows are filtered per point, all are kept.

@@ -43,6 +43,11 @@ func TestTailReadsNewestBlocks(t *testing.T) {
 			t.Errorf("%s\n tail: %.500s\n full: %.500s", q, tail, full)
 		}
 	}
+	// A LIMIT past maxTail reads every point (no overflow of LIMIT+OFFSET).
+	huge := `SELECT n FROM m WHERE host = 'c' ORDER BY time DESC LIMIT 9223372036854775807 OFFSET 2998`
+	if got := run(t, e, "t", huge); !strings.Contains(got, `"values":[["1970-01-01T00:00:01Z",1],["1970-01-01T00:00:00Z",0]]`) {
+		t.Errorf("huge limit: %.300s", got)
+	}
 	got := run(t, e, "t", queries[0])
 	if want := `"tags":{"host":"c"}`; !strings.Contains(got, want) || strings.Index(got, want) > strings.Index(got, `"tags":{"host":"a"}`) {
 		t.Errorf("series order under DESC: %s", got)
