@@ -222,13 +222,17 @@ func nestedValues(pl *plan, ws windows, rows [][]any, res [][][]point, aggs [][]
 // now with their transformed values (not filled: InfluxDB fills only the
 // inner aggregate).
 func evalNested(pl *plan, ws windows, rows [][]any, res [][][]point, env *winEnv) {
+	var nested []int
+	for j, f := range pl.stmt.Fields {
+		if hasNestedTransform(f) {
+			nested = append(nested, j)
+		}
+	}
 	for _, r := range rows {
 		env.t = int64(r[0].(Time))
 		env.res = res[ws.index(env.t)]
-		for j, f := range pl.stmt.Fields {
-			if hasNestedTransform(f) {
-				r[j+1] = evalExpr(f.Expr, env)
-			}
+		for _, j := range nested {
+			r[j+1] = evalExpr(pl.stmt.Fields[j].Expr, env)
 		}
 	}
 }
@@ -493,14 +497,16 @@ func transformRows(pl *plan, rows [][]any) [][]any {
 			r[j+1] = byT[int64(r[0].(Time))]
 		}
 	}
+	transformed := make([]bool, len(pl.stmt.Fields)) // the field is or holds a transformation
+	for j, f := range pl.stmt.Fields {
+		c, ok := f.Expr.(*ql.Call)
+		transformed[j] = ok && transforms[c.Name] || hasNestedTransform(f)
+	}
 	out := rows[:0]
 	for _, r := range rows {
 		keep := false
-		for j, f := range pl.stmt.Fields {
-			if c, ok := f.Expr.(*ql.Call); ok && transforms[c.Name] && r[j+1] != nil {
-				keep = true
-			}
-			if r[j+1] != nil && hasNestedTransform(f) {
+		for j := range pl.stmt.Fields {
+			if transformed[j] && r[j+1] != nil {
 				keep = true
 			}
 		}
