@@ -142,6 +142,9 @@ func (e *Executor) aggregate(pl *plan, g *group, first, values int64) ([][]any, 
 		answered = answered || hasPoint(env.res)
 		env.sel = nil
 		t := ws.time(i)
+		if pl.interval == 0 && onlyIntegral(pl) {
+			t = 0 // InfluxDB: integral() without GROUP BY time() is at time 0
+		}
 		if pl.selectorTime && env.res != nil && len(env.res[0]) > 0 {
 			env.sel = &env.res[0][0]
 			t = env.sel.t
@@ -293,6 +296,17 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][]aggregator, bool) {
 		}
 	}
 	return aggs, found
+}
+
+// onlyIntegral reports whether every function of the statement is
+// integral().
+func onlyIntegral(pl *plan) bool {
+	for _, a := range pl.aggs {
+		if a.name != "integral" {
+			return false
+		}
+	}
+	return len(pl.aggs) > 0
 }
 
 // hasPoint reports whether a window's functions gave a point.

@@ -269,3 +269,14 @@ func TestTransformReadsWindowBeforeRange(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegralWithoutWindowsAtTimeZero: integral() without GROUP BY
+// time() answers at time 0, as InfluxDB 1.6 (the range start before).
+func TestIntegralWithoutWindowsAtTimeZero(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	got := run(t, e, "t", `SELECT integral(usage_idle, 1m) FROM cpu WHERE host = 'a' AND time >= 900s AND time <= 1200s`)
+	want := `{"statement_id":0,"series":[{"name":"cpu","columns":["time","integral"],"values":[["1970-01-01T00:00:00Z",60]]}]}`
+	if got != want {
+		t.Errorf("got:  %s\nwant: %s", got, want)
+	}
+}
