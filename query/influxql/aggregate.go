@@ -266,8 +266,10 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][]aggregator, bool) {
 				continue
 			}
 			var env *rowEnv
+			var pred func() bool
 			if pl.pointCond(g) {
 				env = newRowEnv(sd)
+				pred = compileCond(pl.cond, env)
 			}
 			for i, t := range c.ts {
 				w := ws.index(t)
@@ -275,7 +277,7 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][]aggregator, bool) {
 					continue
 				}
 				if env != nil {
-					if env.seek(t); !truthy(evalExpr(pl.cond, env)) {
+					if env.seek(t); !pred() {
 						continue
 					}
 				}

@@ -127,13 +127,17 @@ func (e *Executor) raw(pl *plan, g *group) [][]any {
 			}
 		}
 		direct := directRefs(pl.stmt.Fields, env)
+		var pred func() bool
+		if check {
+			pred = compileCond(pl.cond, env)
+		}
 		for _, t := range pl.tailTimes(unionTimes(sd), check) {
 			env.seek(t)
 			found := false
 			for _, k := range need {
 				found = found || env.at[k] >= 0
 			}
-			if !found || check && !truthy(evalExpr(pl.cond, env)) {
+			if !found || check && !pred() {
 				continue
 			}
 			vals := make([]any, 1, len(pl.stmt.Fields)+1)
