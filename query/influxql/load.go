@@ -330,6 +330,8 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, db string, m *me
 	var it *engine.Iterator
 	var sums, tailBuf []engine.BlockSummary
 	tail := pl.tailPoints()
+	condFields := pl.condFirst(refs)
+	passes := map[*seriesData]bool{} // condFields: series decided
 	for _, r := range refs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -340,6 +342,16 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, db string, m *me
 			sd = &seriesData{key: key, tags: r.tags, cols: map[string]*col{}}
 			byKey[key] = sd
 			in.series = append(in.series, sd)
+		}
+		if condFields != nil && !condFields[r.field] {
+			ok, decided := passes[sd]
+			if !decided {
+				ok = pl.condPasses(sd)
+				passes[sd] = ok
+			}
+			if !ok {
+				continue // no point passes: no other field is needed
+			}
 		}
 		c := sd.cols[r.field]
 		if c == nil {
