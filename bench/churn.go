@@ -84,7 +84,7 @@ func (g *Churn) Next(p *Point) bool {
 		Tag{"image", fmt.Sprintf("app-%d:v%d", i%7, gen%3)},
 	)
 	p.Fields = append(p.Fields[:0],
-		Field{Name: "cpu_seconds", Value: round2(g.cpu[i])},
+		Field{Name: "cpu_seconds", Value: roundTo(g.cpu[i], 2)},
 		Field{Name: "memory_bytes", Value: float64(1 << 20 * (64 + g.rng.IntN(512))), Int: true},
 	)
 	p.T = g.o.Start.UnixNano() + int64(g.step)*int64(g.o.Interval)

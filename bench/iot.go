@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -14,7 +15,8 @@ type IoTOptions struct {
 	Interval time.Duration // nominal reporting interval; default 60 s
 	Steps    int           // reports per device
 	// Jitter is the largest offset of a report from its nominal time;
-	// default Interval/10. Offsets are uniform in [-Jitter, +Jitter].
+	// default Interval/20 (±3 s at 60 s). Offsets are uniform in
+	// [-Jitter, +Jitter].
 	Jitter time.Duration
 	// LateShare of the devices (0..1) buffer their reports and send them
 	// in one late batch every LateSteps steps (hours old by the time they
@@ -24,6 +26,9 @@ type IoTOptions struct {
 }
 
 var iotFields = []string{"temperature", "humidity", "battery"}
+
+// iotDecimals are the decimals each field is reported with.
+var iotDecimals = []int{2, 1, 3}
 var iotModels = []string{"th-100", "th-200", "env-pro", "env-lite"}
 
 // IoT is a fleet of devices, each reporting three fields at a jittered
@@ -49,7 +54,7 @@ func NewIoT(o IoTOptions) *IoT {
 		o.Interval = time.Minute
 	}
 	if o.Jitter == 0 {
-		o.Jitter = o.Interval / 10
+		o.Jitter = o.Interval / 20
 	}
 	if o.LateShare == 0 {
 		o.LateShare = 0.05
@@ -123,7 +128,7 @@ func (g *IoT) emit(p *Point, d, step int) {
 	v[1] = min(max(v[1]+g.rng.NormFloat64()*0.5, 0), 100)
 	v[2] = max(v[2]-g.rng.Float64()*0.01, 0)
 	for i, name := range iotFields {
-		p.Fields = append(p.Fields, Field{Name: name, Value: round2(v[i])})
+		p.Fields = append(p.Fields, Field{Name: name, Value: roundTo(v[i], iotDecimals[i])})
 	}
 	jitter := time.Duration(0)
 	if g.o.Jitter > 0 {
@@ -145,8 +150,10 @@ func (g *IoT) nextDevice() {
 	g.done = g.step >= g.o.Steps
 }
 
-func round2(v float64) float64 {
-	return float64(int64(v*100+0.5*sign(v))) / 100
+// roundTo rounds v to k decimals.
+func roundTo(v float64, k int) float64 {
+	p := math.Pow10(k)
+	return float64(int64(v*p+0.5*sign(v))) / p
 }
 
 func sign(v float64) float64 {

@@ -180,41 +180,51 @@ func RunQueries(ctx context.Context, base string, lang QueryLang, s QueryShape, 
 		if ctx.Err() != nil || (maxDur > 0 && time.Now().After(deadline)) {
 			break
 		}
-		var u string
-		if lang == InfluxQL {
-			u = base + "/query?" + url.Values{"db": {DB}, "epoch": {"ms"}, "q": {s.InfluxQL(q)}}.Encode()
-		} else {
-			u = base + "/api/v1/query_range?" + url.Values{
-				"query": {s.PromQL(q)}, "start": {unixSeconds(q.Start.Add(s.Step))},
-				"end": {unixSeconds(q.End)}, "step": {promDuration(s.Step)},
-			}.Encode()
-		}
-		t0 := time.Now()
-		status, body, err := get(ctx, client, u)
-		d := time.Since(t0)
-		if err == nil && (status == 404 || status == 405) {
-			res.Unsupported = fmt.Sprintf("unsupported by target: query API answered %d", status)
+		if !runQuery(ctx, client, base, lang, s, q, &res, &lat) {
 			break
-		}
-		var points int64
-		if err == nil {
-			points, err = countPoints(lang, status, body)
-		}
-		if err != nil {
-			res.Errors++
-			if res.FirstError == "" {
-				res.FirstError = err.Error()
-			}
-			continue
-		}
-		lat = append(lat, d)
-		res.Points += points
-		if points == 0 {
-			res.Empty++
 		}
 	}
 	res.Latency = Summarize(lat)
 	return res
+}
+
+// runQuery sends q of s to base, adding its latency to lat or its error
+// to res; it reports false when the target does not support queries
+// (res.Unsupported set).
+func runQuery(ctx context.Context, client *http.Client, base string, lang QueryLang, s QueryShape, q QueryInstance, res *QueryResult, lat *[]time.Duration) bool {
+	var u string
+	if lang == InfluxQL {
+		u = base + "/query?" + url.Values{"db": {DB}, "epoch": {"ms"}, "q": {s.InfluxQL(q)}}.Encode()
+	} else {
+		u = base + "/api/v1/query_range?" + url.Values{
+			"query": {s.PromQL(q)}, "start": {unixSeconds(q.Start.Add(s.Step))},
+			"end": {unixSeconds(q.End)}, "step": {promDuration(s.Step)},
+		}.Encode()
+	}
+	t0 := time.Now()
+	status, body, err := get(ctx, client, u)
+	d := time.Since(t0)
+	if err == nil && (status == 404 || status == 405) {
+		res.Unsupported = fmt.Sprintf("unsupported by target: query API answered %d", status)
+		return false
+	}
+	var points int64
+	if err == nil {
+		points, err = countPoints(lang, status, body)
+	}
+	if err != nil {
+		res.Errors++
+		if res.FirstError == "" {
+			res.FirstError = err.Error()
+		}
+		return true
+	}
+	*lat = append(*lat, d)
+	res.Points += points
+	if points == 0 {
+		res.Empty++
+	}
+	return true
 }
 
 func unixSeconds(t time.Time) string {

@@ -56,4 +56,5 @@ func (r *Report) writeQuerySideBySide(w io.Writer) {
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 	}
 	fmt.Fprintln(w)
+	r.writeQueryRSS(w)
 }

@@ -64,6 +64,10 @@ type Config struct {
 	// QueryMix names the query shapes run (QueryMixShapes); empty =
 	// label-replace.
 	QueryMix string
+	// QueryInterleave runs the query mix once every target has loaded its
+	// data, all servers up, each query sent to every target in turn
+	// (interleave.go), instead of each target's mix right after its load.
+	QueryInterleave bool
 	// MaxPhase bounds each ingestion run and each query shape.
 	MaxPhase time.Duration
 	// SettleMax bounds the wait for a target's data dir to stop changing
@@ -194,6 +198,7 @@ func RunTarget(ctx context.Context, c *Config, t *Target) []Result {
 			out = append(out, *qr)
 			queried = true
 		}
+		queried = queried || t.queryData != ""
 		c.Log.Info("done", "target", t.Name, "workload", w.Name, "status", r.Status,
 			"samples_per_s", int64(r.Rate), "bytes_per_sample", r.BytesPerSample)
 	}
@@ -303,6 +308,10 @@ func runOne(ctx context.Context, c *Config, t *Target, w Workload, wantQueries b
 		r.BytesPerSample = float64(r.DiskBytes) / float64(r.Samples)
 	}
 	if !w.QueryData || !wantQueries || t.QueryLang == "" {
+		return r, nil
+	}
+	if c.QueryInterleave {
+		keepQueryData(t, w, &r)
 		return r, nil
 	}
 	q := runQueries(ctx, c, t, w)

@@ -80,6 +80,9 @@ type Target struct {
 	logFile  *os.File
 	logPath  string
 	starts   int
+	// queryData is the data dir kept for the interleaved query mix
+	// (interleave.go) and queryWorkload the workload that loaded it.
+	queryData, queryWorkload string
 }
 
 // NewTarget returns the target name with binary, scratch space under dir.

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -55,4 +57,46 @@ func TestTSBSQueryForms(t *testing.T) {
 	require.Len(t, shapes, len(QueryShapes)+len(TSBSQueryShapes))
 	_, err = QueryMixShapes("tsbs2")
 	require.ErrorContains(t, err, `query mix "tsbs2"`)
+}
+
+// TestQueryRSSTable: the memory table gives each target's peak RSS during
+// the queries and over load plus queries (the larger of the two phases),
+// and Lightning DB's ratios.
+func TestQueryRSSTable(t *testing.T) {
+	r := &Report{Results: []Result{
+		{Target: LightningDB, Workload: "lp-v1", PeakRSS: 90 << 20},
+		{Target: LightningDB, Workload: "queries", PeakRSS: 40 << 20},
+		{Target: "victoriametrics", Workload: "lp-v1", PeakRSS: 300 << 20},
+		{Target: "victoriametrics", Workload: "iot-lp", PeakRSS: 900 << 20}, // not the queries' data
+		{Target: "victoriametrics", Workload: "queries", PeakRSS: 80 << 20},
+	}}
+	var b strings.Builder
+	r.writeQueryRSS(&b)
+	require.Contains(t, b.String(), "| lightningdb | 40 | 90 | 1.00 | 1.00 |")
+	require.Contains(t, b.String(), "| victoriametrics | 80 | 300 | 0.50 | 0.30 |")
+}
+
+// TestQueriesInterleaved: with QueryInterleave, RunTarget keeps the data
+// the first query workload loaded (a later one starts from a fresh dir)
+// and RunQueriesInterleaved restarts the server on it and runs the TSBS
+// mix: every type answered, none empty, peak RSS measured.
+func TestQueriesInterleaved(t *testing.T) {
+	tg := lightningTarget(t)
+	tg.MetricsQLNames = true
+	c := &Config{Seed: 1, Start: time.Now().Truncate(time.Hour).Add(-20 * time.Hour), Scale: SmokeScale,
+		Workloads: []string{"lp-v1", "rw1-500x10"}, QueryMix: MixTSBS, QueryInterleave: true,
+		MaxPhase: time.Minute, SettleMax: 5 * time.Second, Log: slog.New(slog.DiscardHandler)}
+	for _, r := range RunTarget(context.Background(), c, tg) {
+		require.Equal(t, "ok", r.Status, r.Workload)
+		require.NotEqual(t, "queries", r.Workload)
+	}
+	res := RunQueriesInterleaved(context.Background(), c, []*Target{tg})
+	require.Len(t, res, 1)
+	require.Equal(t, "ok", res[0].Status, res[0].FirstError)
+	require.Len(t, res[0].Queries, len(TSBSQueryShapes))
+	for _, q := range res[0].Queries {
+		require.Equal(t, SmokeScale.Queries, q.Latency.N, q.Shape)
+		require.Zero(t, q.Empty, q.Shape)
+	}
+	require.Positive(t, res[0].PeakRSS)
 }

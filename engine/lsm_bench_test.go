@@ -31,6 +31,10 @@ type tsbsBatch struct {
 	b    series.Batch
 	walk []float64
 	rng  *rand.Rand
+	// prev and deltas count the steps of the rounded walks, for the
+	// data's entropy (entropyBytes).
+	prev   []float64
+	deltas map[float64]int64
 }
 
 func newTSBSBatch(hosts int) *tsbsBatch {
@@ -53,8 +57,32 @@ func (g *tsbsBatch) step(k int64) *series.Batch {
 		g.walk[i] = w
 		ts[0] = tsbsStart + k*tsbsInterval
 		vals[0] = series.FloatBits(math.Round(w))
+		if g.deltas == nil {
+			g.prev, g.deltas = make([]float64, g.b.Len()), map[float64]int64{}
+		}
+		if k > 0 {
+			g.deltas[math.Round(w)-g.prev[i]]++
+		}
+		g.prev[i] = math.Round(w)
 	}
 	return &g.b
+}
+
+// entropyBytes returns the entropy of the data stepped so far, in bytes a
+// sample: the empirical entropy of the rounded walks' steps (a random
+// walk's entropy rate; the step distribution is the same for every series),
+// the first value of each series counted at log2(101) bits, and the
+// timestamps (a fixed interval) at nothing.
+func (g *tsbsBatch) entropyBytes() float64 {
+	var n int64
+	for _, c := range g.deltas {
+		n += c
+	}
+	bits := float64(len(g.prev)) * math.Log2(101)
+	for _, c := range g.deltas {
+		bits -= float64(c) * math.Log2(float64(c)/float64(n))
+	}
+	return bits / 8 / float64(n+int64(len(g.prev)))
 }
 
 // peakHeap samples the live heap every few ms until stopped and returns
@@ -88,6 +116,7 @@ type tsbsResult struct {
 	flushPeak, compactPeak  int64
 	flushes, segsBefore     int
 	segBytes, allBytes      int64
+	entropy                 float64 // of the data, bytes a sample
 	compactedSamples        uint64
 	compactedIn, flushBytes uint64
 }
@@ -131,6 +160,7 @@ func buildTSBS(tb testing.TB, dir string, hosts int, dur, flushEvery time.Durati
 	must(tb, db.Close())
 	r.segBytes = dirBytes(tb, filepath.Join(dir, segDir))
 	r.allBytes = dirBytes(tb, dir)
+	r.entropy = g.entropyBytes()
 	return r
 }
 
@@ -163,6 +193,8 @@ func BenchmarkTSBSBytesPerSample(b *testing.B) {
 			s := float64(r.samples)
 			b.ReportMetric(float64(r.segBytes)/s, "seg-B/sample")
 			b.ReportMetric(float64(r.allBytes)/s, "all-B/sample")
+			b.ReportMetric(r.entropy, "entropy-B/sample")
+			b.ReportMetric(float64(r.allBytes)/s/r.entropy, "all/entropy")
 			b.ReportMetric(float64(r.flushBytes)/s, "flushed-B/sample")
 			b.ReportMetric(s/r.flushDur.Seconds(), "flush-samples/s")
 			b.ReportMetric(float64(r.compactedSamples)/r.compactDur.Seconds(), "compact-samples/s")

@@ -371,7 +371,9 @@ func TestBlockCorruption(t *testing.T) {
 	x, err := decodeSegIndex(file, data)
 	must(t, err)
 	blk := x.blocks[x.first[0]+1] // series a, second block
-	data[blk.off+3] ^= 0x40
+	// A byte of its values (b's blocks refer to a's timestamps: damage to
+	// those is TestSharedTimestampsDamage).
+	data[blk.off+int64(blk.len)-6] ^= 0x40
 	must(t, os.WriteFile(file, data, 0o644))
 
 	rep, err = Verify(dir)

@@ -33,6 +33,7 @@ func (it *Iterator) load(id series.ID, minT, maxT int64, parts []partSegs, mems 
 			}
 			if pf != nil {
 				pf.series(seg, blocks)
+				pf.tsOwners(seg, i, minT, maxT)
 			}
 			s.typ = seg.x.types[i]
 			start := len(s.ts)
@@ -109,7 +110,7 @@ func (it *Iterator) decodeBlockErr(seg *segment, b blockRef) error {
 		return err
 	}
 	p0 := len(s.ts)
-	ts, rest, err := it.dec.DecodeTimestamps(s.ts, payload)
+	ts, rest, err := decodeBlockTimes(&it.dec, seg.data, seg.x.version, b, payload, s.ts)
 	if err != nil {
 		return err
 	}

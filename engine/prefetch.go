@@ -121,6 +121,7 @@ func (pf *prefetcher) stride(i int) {
 				if len(bs) > 0 {
 					last := bs[len(bs)-1]
 					pf.advise(seg, bs[0].off, last.off+int64(last.len), unix.MADV_WILLNEED)
+					pf.tsOwners(seg, j, pf.minT, pf.maxT)
 				}
 			}
 		}

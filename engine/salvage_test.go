@@ -32,10 +32,10 @@ func writeSeries64(t *testing.T, db *DB, base int64) {
 	must(t, db.Flush(context.Background()))
 }
 
-// damageBlock flips a byte in the payload of the second block of series
+// damageBlock flips a byte in the values of the second block of series
 // a (the lowest ID) in the segment at path, leaving footer and index
 // intact: open accepts the segment, and the damage shows when the block
-// is read.
+// is read. (Series b's blocks refer to a's timestamps, which stay intact.)
 func damageBlock(t *testing.T, path string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -46,7 +46,7 @@ func damageBlock(t *testing.T, path string) {
 	if len(blocks) < 2 {
 		t.Fatalf("series a has %d blocks, want several", len(blocks))
 	}
-	flip(t, path, int(blocks[1].off)+2)
+	flip(t, path, int(blocks[1].off)+int(blocks[1].len)-6)
 }
 
 // TestDamagedBlockSalvagedAfterRead: a flipped bit in a block that open

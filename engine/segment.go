@@ -12,8 +12,8 @@ import (
 	"github.com/lightningdb/lightningdb/series"
 )
 
-// Segment file, format version 2 (integers little endian; drawn in
-// docs/segment-format.md):
+// Segment file, format version 3 (integers little endian; drawn in
+// docs/segment-format.md; version 2 is read too, segment_tsref.go):
 //
 //	+--------------------------------------------+
 //	| magic "LDBSEG" (6) | version (1) | zero (1) |  header, 8 bytes
@@ -28,7 +28,9 @@ import (
 //	+--------------------------------------------+
 //
 //	block:  encoded timestamps | encoded values | crc32c of both (4)
-//	        (streams of package encoding; strings use the string codec)
+//	        (streams of package encoding; strings use the string codec;
+//	        from version 3 the timestamps may be a reference to an earlier
+//	        block's, segment_tsref.go)
 //
 //	index:  uvarint nSeries, then per series in ascending ID order:
 //	        uvarint ID delta (to the previous ID, the first to 0) | type (1) |
@@ -36,15 +38,17 @@ import (
 //	        uvarint length (with its CRC) | uvarint count |
 //	        varint minT delta (to the series' previous block maxT, the first
 //	        to the segment minT) | uvarint maxT-minT |
-//	        numeric types only: aggregates (41): flags (1) | min | max | sum |
-//	        first value | last value (float64 bits, 8 each; blockagg.go)
+//	        numeric types only: aggregates: flags (1) | min | max | sum |
+//	        first value | last value (version 2: float64 bits, 8 each,
+//	        blockagg.go; version 3: decimals where exact, blockagg_v3.go)
 //	        Blocks are contiguous in index order, so offsets are implied: the
 //	        first block starts at 8 and each starts where the previous ended.
 //
 //	footer: indexOff (8) | indexLen (8) | bitmapLen (8) | minT (8) | maxT (8) |
 //	        nSeries (4) | nBlocks (4) | nSamples (8) |
 //	        indexCRC (4, crc32c of index and bitmap) |
-//	        footerCRC (4, crc32c of the 64 bytes before it) | magic "LDBSEGv2" (8)
+//	        footerCRC (4, crc32c of the 64 bytes before it) | magic "LDBSEGv3" (8,
+//	        "LDBSEGv2" in version 2)
 //
 // Version 1 (no aggregates) was never deployed and is refused.
 //
@@ -52,10 +56,10 @@ import (
 // renamed into place and listed in the manifest.
 const (
 	segMagic       = "LDBSEG"
-	segVersion     = 2
+	segVersion     = 3 // written; 2 is read too (segment_tsref.go)
 	segHeaderSize  = 8
 	segFooterSize  = 72
-	segFooterMagic = "LDBSEGv2"
+	segFooterMagic = "LDBSEGv3"
 	segSuffix      = ".seg"
 	segDir         = "segments"
 )
@@ -80,6 +84,10 @@ type segIndex struct {
 
 	minT, maxT int64
 	nSamples   uint64
+	version    byte // of the file format; 2 holds no timestamps references
+	// tsBack[i] (version 3) is how many series before ids[i] the series
+	// is whose blocks hold the timestamps of its first block; 0: its own.
+	tsBack []uint8
 }
 
 // find returns the position of id in the index.
@@ -115,12 +123,13 @@ func decodeSegIndex(file string, data []byte) (*segIndex, error) {
 	if len(data) < segHeaderSize+segFooterSize {
 		return nil, corrupt(0, "%w (%d bytes)", errSegTooShort, len(data))
 	}
-	if string(data[:len(segMagic)]) != segMagic || data[len(segMagic)] != segVersion || data[segHeaderSize-1] != 0 {
-		return nil, corrupt(0, "bad header magic or version %d", data[len(segMagic)])
+	version := data[len(segMagic)]
+	if string(data[:len(segMagic)]) != segMagic || !segVersionReadable(version) || data[segHeaderSize-1] != 0 {
+		return nil, corrupt(0, "bad header magic or version %d", version)
 	}
 	fo := len(data) - segFooterSize
 	ft := data[fo:]
-	if string(ft[64:]) != segFooterMagic {
+	if string(ft[64:]) != segFooterMagicOf(version) {
 		return nil, corrupt(fo+64, "bad footer magic")
 	}
 	if crc32.Checksum(ft[:60], castagnoli) != binary.LittleEndian.Uint32(ft[60:]) {
@@ -135,7 +144,7 @@ func decodeSegIndex(file string, data []byte) (*segIndex, error) {
 	if crc32.Checksum(region, castagnoli) != le.Uint32(ft[56:]) {
 		return nil, corrupt(int(indexOff), "index checksum mismatch")
 	}
-	x := &segIndex{minT: int64(le.Uint64(ft[24:])), maxT: int64(le.Uint64(ft[32:])), nSamples: le.Uint64(ft[48:])}
+	x := &segIndex{minT: int64(le.Uint64(ft[24:])), maxT: int64(le.Uint64(ft[32:])), nSamples: le.Uint64(ft[48:]), version: version}
 	nSeries, nBlocks := le.Uint32(ft[40:]), le.Uint32(ft[44:])
 	if err := x.decode(region[:indexLen], int64(indexOff), nSeries, nBlocks); err != nil {
 		return nil, corrupt(int(indexOff), "index: %w", err)
@@ -161,6 +170,13 @@ func (x *segIndex) decode(b []byte, dataEnd int64, nSeries, nBlocks uint32) erro
 	x.first = make([]uint32, 0, n+1)
 	x.blocks = make([]blockRef, 0, nBlocks)
 	x.aggs = make([]BlockAgg, 0, nBlocks)
+	g := int64(1) // unit of the block times
+	if x.version >= 3 {
+		x.tsBack = make([]uint8, 0, n)
+		if g = int64(r.uvarint()); g < 1 || g > 1<<62 {
+			return fmt.Errorf("block time unit %d", g)
+		}
+	}
 	off := int64(segHeaderSize)
 	var id uint64
 	var samples uint64
@@ -174,6 +190,11 @@ func (x *segIndex) decode(b []byte, dataEnd int64, nSeries, nBlocks uint32) erro
 		if !typ.Valid() {
 			return fmt.Errorf("series %d: invalid type %d", id, typ)
 		}
+		if x.version >= 3 {
+			if err := x.decodeTsBack(r.byte()); err != nil {
+				return fmt.Errorf("series %d: %w", id, err)
+			}
+		}
 		nb := r.uvarint()
 		if nb == 0 || nb > uint64(nBlocks)-uint64(len(x.blocks)) {
 			return fmt.Errorf("series %d: %d blocks", id, nb)
@@ -184,11 +205,15 @@ func (x *segIndex) decode(b []byte, dataEnd int64, nSeries, nBlocks uint32) erro
 		prev := x.minT
 		for range nb {
 			l, c := r.uvarint(), r.uvarint()
-			minT := prev + int64(unzigzag64(r.uvarint()))
-			maxT := minT + int64(r.uvarint())
+			minT := prev + unzigzag64(r.uvarint())*g
+			maxT := minT + int64(r.uvarint())*g
 			var agg BlockAgg
 			if typ != series.TypeString {
-				agg = r.blockAgg()
+				if x.version >= 3 {
+					agg = r.blockAggV3()
+				} else {
+					agg = r.blockAgg()
+				}
 			}
 			if r.err != nil {
 				return r.err

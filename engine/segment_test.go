@@ -155,6 +155,12 @@ func FuzzSegmentDecode(f *testing.F) {
 	}
 	f.Add(data)
 	f.Add(data[:len(data)/2])
+	shared := f.TempDir()
+	writeSharedSegment(f, shared, 16)
+	if data, err = os.ReadFile(segName(shared, 1)); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(data)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		x, err := decodeSegIndex("fuzz", data)
 		if err != nil {
@@ -170,7 +176,7 @@ func FuzzSegmentDecode(f *testing.F) {
 		var strs [][]byte
 		for i := range x.ids {
 			for _, b := range x.blocks[x.first[i]:x.first[i+1]] {
-				_ = verifyBlock(&dec, data, b, x.types[i], &ts, &vals, &strs)
+				_ = verifyBlock(&dec, data, x.version, b, x.types[i], &ts, &vals, &strs)
 			}
 			x.seriesBlocks(i, 0, 100)
 		}

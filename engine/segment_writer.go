@@ -32,6 +32,8 @@ type segmentWriter struct {
 	index    []byte
 	entry    []byte
 	lastID   series.ID
+	shared   tsSharer
+	times    timeUnit
 	bitmap   *roaring.Bitmap
 	nSeries  uint32
 	nBlocks  uint32
@@ -70,11 +72,15 @@ func (w *segmentWriter) writeSeries(id series.ID, typ series.ValueType, ts []int
 	// segment's minT, known only at the end, so entries keep absolute times
 	// here and the index is re-encoded in finish.
 	w.entry = binary.AppendUvarint(w.entry[:0], uint64(id))
-	w.entry = append(w.entry, byte(typ))
+	w.entry = append(w.entry, byte(typ), 0) // the timestamps hint, set by block 0
+	hint := len(w.entry) - 1
 	w.entry = binary.AppendUvarint(w.entry, uint64(nb))
-	for lo := 0; lo < len(ts); lo += per {
+	for lo, j := 0, 0; lo < len(ts); lo, j = lo+per, j+1 {
 		hi := min(lo+per, len(ts))
-		n, err := w.writeBlock(typ, ts[lo:hi], vals[lo:hi], strs)
+		n, back, err := w.writeBlock(j, typ, ts[lo:hi], vals[lo:hi], strs)
+		if j == 0 {
+			w.entry[hint] = back
+		}
 		if err != nil {
 			return fmt.Errorf("segment %s: series %d: %w", w.path, id, err)
 		}
@@ -82,10 +88,12 @@ func (w *segmentWriter) writeSeries(id series.ID, typ series.ValueType, ts []int
 		w.entry = binary.AppendUvarint(w.entry, uint64(hi-lo))
 		w.entry = binary.AppendVarint(w.entry, ts[lo])
 		w.entry = binary.AppendVarint(w.entry, ts[hi-1])
+		w.times.add(ts[lo], ts[hi-1])
 		if typ != series.TypeString {
 			w.entry = appendBlockAgg(w.entry, computeBlockAgg(typ, ts[lo:hi], vals[lo:hi]))
 		}
 	}
+	w.shared.next()
 	w.index = append(w.index, w.entry...)
 	w.bitmap.Add(id)
 	w.lastID = id
@@ -97,11 +105,22 @@ func (w *segmentWriter) writeSeries(id series.ID, typ series.ValueType, ts []int
 	return nil
 }
 
-func (w *segmentWriter) writeBlock(typ series.ValueType, ts []int64, vals []uint64, strs []byte) (int, error) {
-	b, err := w.enc.AppendTimestamps(w.buf[:0], ts)
-	if err != nil {
-		return 0, err
+// writeBlock writes block j of a series. Timestamps equal to those of
+// block j of a previous series are written as a reference to them; it
+// returns the block's length and how many series back their owner is.
+func (w *segmentWriter) writeBlock(j int, typ series.ValueType, ts []int64, vals []uint64, strs []byte) (int, uint8, error) {
+	var b []byte
+	owner, shared := w.shared.match(j, ts)
+	var err error
+	if shared {
+		b = appendTimesRef(w.buf[:0], w.off, owner)
+	} else {
+		b, err = w.enc.AppendTimestamps(w.buf[:0], ts)
 	}
+	if err != nil {
+		return 0, 0, err
+	}
+	tsLen := len(b)
 	if typ == series.TypeString {
 		w.strs = w.strs[:0]
 		for _, v := range vals {
@@ -114,15 +133,20 @@ func (w *segmentWriter) writeBlock(typ series.ValueType, ts []int64, vals []uint
 		b, err = w.enc.AppendValues(b, typ, vals)
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	w.buf = b
 	if _, err := w.bw.Write(b); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
+	if !shared {
+		owner = w.shared.owner(w.off, tsLen, crc32.Checksum(b[:tsLen], castagnoli))
+	}
+	back := uint8(w.shared.seq - owner.series)
+	w.shared.add(owner, ts)
 	w.off += int64(len(b))
-	return len(b), nil
+	return len(b), back, nil
 }
 
 // empty reports whether no series was written.
@@ -190,17 +214,20 @@ func (w *segmentWriter) finishTmp() error {
 }
 
 // encodeIndex re-encodes the buffered entries with IDs as deltas and block
-// times relative to the segment minT and to each previous block.
+// times relative to the segment minT and to each previous block, in units
+// of the greatest common divisor of the block times' distances.
 func (w *segmentWriter) encodeIndex() ([]byte, error) {
 	r := segReader{b: w.index}
 	out := binary.AppendUvarint(make([]byte, 0, len(w.index)), uint64(w.nSeries))
+	g := w.times.unit()
+	out = binary.AppendUvarint(out, uint64(g))
 	var prevID uint64
 	for range w.nSeries {
 		id := r.uvarint()
-		typ := r.byte()
+		typ, back := r.byte(), r.byte()
 		nb := r.uvarint()
 		out = binary.AppendUvarint(out, id-prevID)
-		out = append(out, typ)
+		out = append(out, typ, back)
 		out = binary.AppendUvarint(out, nb)
 		prevID = id
 		prev := w.minT
@@ -210,14 +237,13 @@ func (w *segmentWriter) encodeIndex() ([]byte, error) {
 			maxT := r.varintSigned()
 			out = binary.AppendUvarint(out, l)
 			out = binary.AppendUvarint(out, c)
-			out = binary.AppendUvarint(out, zigzag64(minT-prev))
-			out = binary.AppendUvarint(out, uint64(maxT-minT))
+			out = binary.AppendUvarint(out, zigzag64((minT-prev)/g))
+			out = binary.AppendUvarint(out, uint64(maxT-minT)/uint64(g))
 			if series.ValueType(typ) != series.TypeString {
 				if r.off+blockAggSize > len(r.b) {
 					return nil, errSegAggTruncated
 				}
-				out = append(out, r.b[r.off:r.off+blockAggSize]...)
-				r.off += blockAggSize
+				out = appendBlockAggV3(out, r.blockAgg())
 			}
 			prev = maxT
 		}

@@ -72,7 +72,7 @@ func VerifyWithProgress(dir string, progress func(seg, segs int, file string)) (
 			typ := x.types[i]
 			for _, b := range x.blocks[x.first[i]:x.first[i+1]] {
 				rep.Blocks++
-				err := verifyBlock(&dec, data, b, typ, &ts, &vals, &strs)
+				err := verifyBlock(&dec, data, x.version, b, typ, &ts, &vals, &strs)
 				if err != nil {
 					rep.Damage = append(rep.Damage, &CorruptionError{File: path, Offset: b.off,
 						Err: fmt.Errorf("block of series %d: %w", x.ids[i], err)})
@@ -104,12 +104,12 @@ func VerifyWithProgress(dir string, progress func(seg, segs int, file string)) (
 	return rep, nil
 }
 
-func verifyBlock(dec *encoding.Decoder, data []byte, b blockRef, typ series.ValueType, ts *[]int64, vals *[]uint64, strs *[][]byte) error {
+func verifyBlock(dec *encoding.Decoder, data []byte, version byte, b blockRef, typ series.ValueType, ts *[]int64, vals *[]uint64, strs *[][]byte) error {
 	payload, err := checkBlock(data, b)
 	if err != nil {
 		return err
 	}
-	t, rest, err := dec.DecodeTimestamps((*ts)[:0], payload)
+	t, rest, err := decodeBlockTimes(dec, data, version, b, payload, (*ts)[:0])
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func NewInfluxHandler(app Appender, opts InfluxOptions) (*InfluxHandler, error) 
 
 // Register adds the handler's endpoints to mux: /write, /api/v2/write,
 // /query, /ping, /health and /api/v2/buckets[/{id}].
-func (h *InfluxHandler) Register(mux *http.ServeMux) {
+func (h *InfluxHandler) Register(mux Mux) {
 	mux.HandleFunc("/write", h.recovered(func(w http.ResponseWriter, r *http.Request) { h.serveWrite(w, r, apiV1) }))
 	mux.HandleFunc("/api/v2/write", h.recovered(func(w http.ResponseWriter, r *http.Request) { h.serveWrite(w, r, apiV2) }))
 	var query http.Handler = h.recovered(h.serveQuery)
@@ -236,6 +236,8 @@ func (h *InfluxHandler) appendFailed(w http.ResponseWriter, v api, err error) {
 		h.retryLater(w, v, fmt.Sprintf("server overloaded, retry later: %v", err))
 	case errors.Is(err, series.ErrBatchTooLarge):
 		h.writeError(w, v, http.StatusRequestEntityTooLarge, err.Error(), "")
+	case errors.Is(err, series.ErrForbidden):
+		h.writeError(w, v, http.StatusForbidden, err.Error(), "forbidden")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		h.retryLater(w, v, fmt.Sprintf("write not committed: %v", err))
 	default:

@@ -29,8 +29,10 @@ type InfluxOptions struct {
 	// length. Default: none.
 	Budget BodyBudget
 	// Tokens, when not empty, turns authentication on: a request must carry
-	// one of them as `Authorization: Token <t>` (v2), or as the password of
-	// HTTP Basic auth or of the p parameter (v1). Default none.
+	// one of them as `Authorization: Token <t>` (v2) or `Bearer <t>`, or as
+	// the password of HTTP Basic auth or of the p parameter (v1). Default
+	// none. The server leaves it empty: its route guard authenticates every
+	// route with scoped tokens (auth, docs/security.md).
 	Tokens []string
 	// RetryAfter is the Retry-After given with 503 answers. Default 1s;
 	// it is rounded up to whole seconds.
@@ -133,4 +135,11 @@ func (o *InfluxOptions) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Mux is where Register adds the endpoints: an *http.ServeMux, or a
+// wrapper that guards each route (cmd's routeMux).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
 }

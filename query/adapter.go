@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 
+	"github.com/lightningdb/lightningdb/auth"
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
 )
@@ -30,6 +32,10 @@ type Adapter struct {
 	cache  *postingsCache // nil when disabled
 	wcache *windowCache   // nil when disabled
 	arenas sync.Pool      // *arena
+	// workers keeps pushdown workers' buffers between selects (*pdWorker).
+	workers sync.Pool
+	// direct counts the queries answered by direct aggregation (direct.go).
+	direct atomic.Int64
 }
 
 // NewAdapter returns an Adapter over st.
@@ -41,11 +47,12 @@ func NewAdapter(st Storage, opts Options) (*Adapter, error) {
 	opts.Rollups = slices.Clone(opts.Rollups)
 	slices.SortFunc(opts.Rollups, func(a, b RollupTier) int { return cmp.Compare(a.Interval, b.Interval) })
 	a := &Adapter{st: st, opts: opts}
-	if opts.WindowCacheEntries > 0 && !opts.DisableOptimizer && !opts.DisablePushdown {
-		a.wcache = newWindowCache(opts.WindowCacheEntries)
+	wBytes, pBytes := opts.shares()
+	if opts.WindowCacheEntries > 0 && wBytes > 0 && !opts.DisableOptimizer && !opts.DisablePushdown {
+		a.wcache = newWindowCache(opts.WindowCacheEntries, wBytes)
 	}
-	if opts.CacheEntries > 0 && !opts.DisableOptimizer {
-		a.cache = newPostingsCache(opts.CacheEntries)
+	if opts.CacheEntries > 0 && pBytes > 0 && !opts.DisableOptimizer {
+		a.cache = newPostingsCache(opts.CacheEntries, pBytes)
 	}
 	return a, nil
 }
@@ -81,6 +88,13 @@ type querier struct {
 	arenas []*arena
 
 	plans []*pushdownPlan // of the rewritten query (pushdown.go)
+	// needProjection: a pushed-down select whose series keep more labels
+	// than their aggregation groups by fails with errNotProjected
+	// (direct.go).
+	needProjection bool
+	// sharedProjection: the select's series are projected even when
+	// several share a label set (direct.go folds them).
+	sharedProjection bool
 }
 
 // Select implements storage.Querier.
@@ -112,6 +126,7 @@ func (q *querier) Select(ctx context.Context, sortSeries bool, hints *storage.Se
 
 func (q *querier) selectSeries(ctx context.Context, st *SelectTrace, sortSeries bool, hints *storage.SelectHints, ms []*labels.Matcher) (storage.SeriesSet, error) {
 	minT, maxT := msToMinNs(st.StartMs), msToMaxNs(st.EndMs)
+	ms = auth.ScopeMatchers(ctx, ms) // callers other than PromQL (whose selectors api.go scoped)
 	tms, err := ToIndexMatchers(ms)
 	if err != nil {
 		return nil, err
@@ -242,9 +257,11 @@ func (a *Adapter) seriesRefs(ids *roaring.Bitmap) []seriesRef {
 
 // appendPushdownRefs appends the series of ids to refs as pushdown
 // returns them (string series skipped): labels without __name__ (with it
-// when keepName), with setLabel set to setValue when setLabel is not empty
-// (pushdownLabels), tagged with branch. had reports whether a series had setLabel before.
-func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, branch int32, setLabel, setValue string, keepName bool) (_ []seriesRef, had bool) {
+// when keepName), only those named in keep when keep is not nil
+// (projection.go), with setLabel set to setValue when setLabel is not
+// empty (pushdownLabels), tagged with branch. had reports whether a series
+// had setLabel before.
+func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, branch int32, setLabel, setValue string, keepName bool, keep []string) (_ []seriesRef, had bool) {
 	reg := a.st.Registry()
 	refs = slices.Grow(refs, int(ids.GetCardinality()))
 	var b labels.ScratchBuilder
@@ -258,7 +275,7 @@ func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, bran
 		if canon == nil {
 			continue
 		}
-		ls, h, err := pushdownLabels(&b, canon, setLabel, setValue, keepName)
+		ls, h, err := pushdownLabels(&b, canon, setLabel, setValue, keepName, keep)
 		if err != nil {
 			continue
 		}
@@ -273,8 +290,8 @@ func (a *Adapter) appendPushdownRefs(refs []seriesRef, ids *roaring.Bitmap, bran
 func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // LabelValues implements storage.LabelQuerier from the index alone.
-func (q *querier) LabelValues(_ context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	tms, err := ToIndexMatchers(ms)
+func (q *querier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	tms, err := ToIndexMatchers(auth.ScopeMatchers(ctx, ms))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -286,8 +303,8 @@ func (q *querier) LabelValues(_ context.Context, name string, hints *storage.Lab
 }
 
 // LabelNames implements storage.LabelQuerier from the index alone.
-func (q *querier) LabelNames(_ context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	tms, err := ToIndexMatchers(ms)
+func (q *querier) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	tms, err := ToIndexMatchers(auth.ScopeMatchers(ctx, ms))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,7 +34,8 @@ type BuildInfo struct {
 type APIOptions struct {
 	// Logger gets handler failures; nil means no logging.
 	Logger *slog.Logger
-	// Registerer gets the PromQL engine's metrics; nil means none.
+	// Registerer gets the PromQL engine's metrics and the query caches'
+	// (budget.go); nil means none.
 	Registerer prometheus.Registerer
 	// BuildInfo is served as is; GoVersion defaults to runtime.Version().
 	BuildInfo BuildInfo
@@ -56,6 +58,8 @@ type API struct {
 	rejected *prometheus.CounterVec
 	// gate bounds the requests that read data at once (gate.go).
 	gate *gate
+	// bufs keeps answer buffers for reuse (*[]byte; respond).
+	bufs sync.Pool
 }
 
 // NewAPI returns the API over a, with a PromQL engine configured from a's
@@ -82,6 +86,9 @@ func NewAPI(a *Adapter, opts APIOptions) *API {
 		NoStepSubqueryIntervalFn: func(int64) int64 { return subqueryStep.Milliseconds() },
 		Parser:                   p,
 	})
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(newCacheCollector(a))
+	}
 	return &API{a: a, ng: ng, parser: p, log: log, build: opts.BuildInfo, meta: opts.Metadata,
 		rejected: newRejectedCounter(opts.Registerer), gate: newGate(o.MaxConcurrentQueries, o.MaxQueueDuration)}
 }
@@ -90,7 +97,7 @@ func NewAPI(a *Adapter, opts APIOptions) *API {
 const subqueryStep = time.Minute
 
 // Register adds the endpoints to mux.
-func (api *API) Register(mux *http.ServeMux) {
+func (api *API) Register(mux Mux) {
 	getPost := []string{http.MethodGet, http.MethodPost}
 	get := []string{http.MethodGet}
 	mux.Handle("/api/v1/query", api.Limit(api.handler(getPost, api.serveQuery)))
@@ -228,12 +235,23 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		api.respondError(w, e, nil)
 		return
 	}
+	scopeQuery(r, expr) // a limited caller's scope, in expr and in the query text read below
 	o := api.a.Options()
 	if err := checkPoints(expr, start, end, step, subqueryStep, o.MaxPoints); err != nil {
 		api.respondError(w, &apiError{errorExec, err}, nil)
 		return
 	}
 	explain := r.FormValue("explain") == "1" || r.FormValue("explain") == "true"
+	// The first attempt's preparation, from the parsed query (which it
+	// consumes); a range query with the shape of a direct aggregation is
+	// answered without the engine when that applies.
+	first := api.a.prepare(&Trace{Explain: explain}, r.FormValue("query"), expr, start, end, step, true)
+	if first.direct != nil && step > 0 && !explain {
+		if api.direct(w, ctx, first.direct) {
+			return
+		}
+		first = api.a.prepare(&Trace{}, r.FormValue("query"), nil, start, end, step, true) // direct used its plan
+	}
 	var tr *Trace
 	exec := func(prepare func(*Trace, string, time.Time, time.Time, time.Duration) (storage.Queryable, string)) (promql.Query, *promql.Result, error) {
 		tr = &Trace{Explain: explain}
@@ -245,7 +263,10 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		}
 		return qry, qry.Exec(ctx), nil
 	}
-	qry, res, err := exec(api.a.Prepare)
+	qry, res, err := exec(func(*Trace, string, time.Time, time.Time, time.Duration) (storage.Queryable, string) {
+		tr = first.tr
+		return first.queryable, first.query
+	})
 	if err == nil && errors.Is(res.Err, errUnionFallback) {
 		// The union rewrite does not apply to this data: evaluate as written.
 		qry.Close()
@@ -268,6 +289,22 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		data.Explain = tr
 	}
 	api.respond(w, data, warnings, infos)
+}
+
+// direct answers a range query by direct aggregation d (direct.go) when
+// the aggregation applies, and reports whether it did; otherwise the
+// engine evaluates it.
+func (api *API) direct(w http.ResponseWriter, ctx context.Context, d *directAgg) bool {
+	m, ok, err := api.a.evalDirect(ctx, &Trace{}, d)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		api.respondError(w, apiErrorFor(err), nil) // not again through the engine
+		return true
+	}
+	if err != nil || !ok {
+		return false // the engine evaluates it, and reports the error if it has one
+	}
+	api.respond(w, &queryData{ResultType: parser.ValueTypeMatrix, Result: emptyNotNull(m)}, nil, nil)
+	return true
 }
 
 // emptyNotNull makes an empty result marshal as [] rather than null.
@@ -301,4 +338,10 @@ func engineTimings(s *stats.Statistics) map[string]float64 {
 		return nil
 	}
 	return qs.Timings
+}
+
+// Mux is where Register and RegisterAdmin add the endpoints: an
+// *http.ServeMux, or a wrapper that guards each route (cmd's routeMux).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
 }

@@ -34,7 +34,7 @@ type SelectorDeleter interface {
 // POST or PUT /api/v1/admin/tsdb/delete_series?match[]=&start=&end= and
 // /api/v1/admin/tsdb/clean_tombstones (204 on success), through guard
 // (the server's write authentication; nil for none).
-func (api *API) RegisterAdmin(mux *http.ServeMux, d Deleter, guard func(http.Handler) http.Handler) {
+func (api *API) RegisterAdmin(mux Mux, d Deleter, guard func(http.Handler) http.Handler) {
 	if guard == nil {
 		guard = func(h http.Handler) http.Handler { return h }
 	}

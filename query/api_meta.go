@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/lightningdb/lightningdb/auth"
 	"github.com/lightningdb/lightningdb/tagindex"
 )
 
@@ -24,6 +25,7 @@ func (api *API) matcherSets(r *http.Request) ([][]*tagindex.Matcher, *apiError) 
 	if err != nil {
 		return nil, invalidParam("match[]", err)
 	}
+	sets = auth.ScopeSets(r.Context(), sets)
 	var out [][]*tagindex.Matcher
 	for _, ms := range sets {
 		tms, err := ToIndexMatchers(ms)
@@ -162,6 +164,10 @@ func (api *API) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	if auth.FromContext(r.Context()).Limited() {
+		api.respondError(w, &apiError{errorForbidden, errors.New("metadata covers every metric: a token limited to some series cannot read it")}, nil)
+		return
+	}
 	if api.meta == nil {
 		api.respond(w, map[string]any{}, nil, nil)
 		return
@@ -205,6 +211,10 @@ func (api *API) serveTSDBStatus(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		limit = n
+	}
+	if auth.FromContext(r.Context()).Limited() {
+		api.respondError(w, &apiError{errorForbidden, errors.New("status/tsdb covers every series: a token limited to some series cannot read it")}, nil)
+		return
 	}
 	st := api.a.st.Index().Stats(math.MinInt64, math.MaxInt64, limit)
 	out := tsdbStatus{

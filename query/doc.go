@@ -5,13 +5,16 @@
 //
 //	API (api.go)          /api/v1/query, query_range, series, labels, ...
 //	   |                  envelope, error types and status codes as Prometheus
-//	promql.Engine         github.com/prometheus/prometheus/promql, unchanged
+//	promql.Engine         github.com/prometheus/prometheus/promql, unchanged;
+//	   |                  bypassed by direct aggregation (direct.go)
 //	   |  storage.Queryable
 //	Adapter (adapter.go)  the optimizer: matcher plan, partition pruning,
 //	   |                  postings cache, parallel decoding, limits, explain;
 //	   |                  pushdown of *_over_time, rate and increase and of
 //	   |                  unions of label_replace'd calls (pushdown*.go),
-//	   |                  window cache (rcache.go)
+//	   |                  label projection (projection.go), window cache
+//	   |                  (rcache.go); one memory budget for the caches
+//	   |                  (budget.go)
 //	Storage (storage.go)  Index() + Registry() + Querier(minT, maxT)
 //
 // Storage is the seam to the engine: *engine.DB satisfies it. A select

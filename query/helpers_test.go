@@ -65,6 +65,12 @@ func newTestAPI(t testing.TB, db *engine.DB, opts Options) *httptest.Server {
 	t.Helper()
 	a, err := NewAdapter(db, opts)
 	require.NoError(t, err)
+	return newTestAPIAdapter(t, a)
+}
+
+// newTestAPIAdapter serves the API over a.
+func newTestAPIAdapter(t testing.TB, a *Adapter) *httptest.Server {
+	t.Helper()
 	mux := http.NewServeMux()
 	NewAPI(a, APIOptions{}).Register(mux)
 	srv := httptest.NewServer(mux)

@@ -2,6 +2,8 @@ package query
 
 import (
 	"encoding/json"
+	"math"
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -25,6 +27,7 @@ func appendMatrixResponse(b []byte, resp *response) (_ []byte, ok bool, err erro
 	if !isM || !plainMatrix(m) {
 		return b, false, nil
 	}
+	b = slices.Grow(b, matrixSizeHint(m))
 	b = append(b, `{"status":`...)
 	b = appendJSONString(b, resp.Status)
 	b = append(b, `,"data":{"resultType":`...)
@@ -55,6 +58,18 @@ func appendMatrixResponse(b []byte, resp *response) (_ []byte, ok bool, err erro
 	return append(b, '}'), true, nil
 }
 
+// matrixSizeHint returns about the bytes of m in JSON, so that the answer
+// is allocated once rather than grown through doubling copies: per point
+// a timestamp of 10 digits and a value of up to 18, per series its labels.
+func matrixSizeHint(m promql.Matrix) int {
+	n := 64
+	for i := range m {
+		n += 32 + 32*len(m[i].Floats)
+		m[i].Metric.Range(func(l labels.Label) { n += len(l.Name) + len(l.Value) + 6 })
+	}
+	return n
+}
+
 // plainMatrix reports whether every series of m holds floats only and has
 // labels strictly sorted by name (so that they marshal in order, as the
 // map json.Marshal sorts).
@@ -82,6 +97,7 @@ func appendMatrix(b []byte, m promql.Matrix) []byte {
 		return append(b, "null"...)
 	}
 	b = append(b, '[')
+	var stamps timestampTexts
 	for i := range m {
 		if i > 0 {
 			b = append(b, ',')
@@ -108,16 +124,13 @@ func appendMatrix(b []byte, m promql.Matrix) []byte {
 				// is 0 or at least 1e-3 and below 1e21, where encoding/json
 				// uses the 'f' format.
 				b = append(b, '[')
-				if p.T%1000 == 0 && p.T < 1<<53 && p.T > -1<<53 {
-					// Whole seconds: float64(T) is exact below 2^53, and
-					// so is its quotient by 1000, an integer: the same
-					// digits without float formatting.
-					b = strconv.AppendInt(b, p.T/1000, 10)
+				if len(m) > 1 {
+					b = stamps.append(b, j, p.T, len(fs))
 				} else {
-					b = strconv.AppendFloat(b, float64(p.T)/1000, 'f', -1, 64)
+					b = appendTimestamp(b, p.T) // nothing to share
 				}
 				b = append(b, ',', '"')
-				b = strconv.AppendFloat(b, p.F, 'f', -1, 64)
+				b = appendValue(b, p.F)
 				b = append(b, '"', ']')
 			}
 			b = append(b, ']')
@@ -125,6 +138,62 @@ func appendMatrix(b []byte, m promql.Matrix) []byte {
 		b = append(b, '}')
 	}
 	return append(b, ']')
+}
+
+// timestampTexts remembers the text of the timestamps of one series, by
+// position, for the next series: the series of a range query's answer
+// share their evaluation times, so each is formatted once.
+type timestampTexts struct {
+	ts   []int64
+	ends []int // of each text in txt
+	txt  []byte
+}
+
+// append appends the text of timestamp t, the j-th of its series of n.
+func (c *timestampTexts) append(b []byte, j int, t int64, n int) []byte {
+	if j < len(c.ts) && c.ts[j] == t {
+		start := 0
+		if j > 0 {
+			start = c.ends[j-1]
+		}
+		return append(b, c.txt[start:c.ends[j]]...)
+	}
+	if c.ts == nil {
+		c.ts, c.ends, c.txt = make([]int64, 0, n), make([]int, 0, n), make([]byte, 0, 11*n)
+	}
+	at := len(b)
+	b = appendTimestamp(b, t)
+	if j == len(c.ts) {
+		c.txt = append(c.txt, b[at:]...)
+		c.ts, c.ends = append(c.ts, t), append(c.ends, len(c.txt))
+	}
+	return b
+}
+
+// appendTimestamp appends ms timestamp t in seconds as FPoint.MarshalJSON
+// does: T/1000 as a JSON number. |T/1000| is 0 or at least 1e-3 and below
+// 1e21, where encoding/json uses the 'f' format.
+func appendTimestamp(b []byte, t int64) []byte {
+	if t%1000 == 0 && t < 1<<53 && t > -1<<53 {
+		// Whole seconds: float64(T) is exact below 2^53, and so is its
+		// quotient by 1000, an integer: the same digits without float
+		// formatting.
+		return strconv.AppendInt(b, t/1000, 10)
+	}
+	return strconv.AppendFloat(b, float64(t)/1000, 'f', -1, 64)
+}
+
+// appendValue appends v as strconv.FormatFloat(v, 'f', -1, 64) does.
+// An integer below 2^53 in magnitude (not -0) is written as one: every
+// integer there is a float64, so no shorter decimal rounds to v and the
+// shortest form is its digits, which AppendInt writes without the
+// shortest-float search (the aggregates of integer data are mostly
+// integers).
+func appendValue(b []byte, v float64) []byte {
+	if v == math.Trunc(v) && v < 1<<53 && v > -1<<53 && (v != 0 || !math.Signbit(v)) {
+		return strconv.AppendInt(b, int64(v), 10)
+	}
+	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }
 
 // appendJSONString appends s quoted as json.Marshal does (HTML-escaped):

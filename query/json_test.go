@@ -5,17 +5,20 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/stretchr/testify/require"
 )
 
 // TestMatrixJSONIdentical: the hand-written matrix answer is byte for byte
 // json.Marshal's, for odd labels (escapes, HTML, UTF-8), special floats,
-// negative and fractional timestamps, empty series and matrices, explain,
+// negative and fractional timestamps, series sharing timestamps (or all
+// but one), empty series and matrices, explain,
 // warnings and infos; histograms fall back to json.Marshal.
 func TestMatrixJSONIdentical(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
@@ -48,6 +51,17 @@ func TestMatrixJSONIdentical(t *testing.T) {
 					v = r.NormFloat64() * math.Pow(10, float64(r.IntN(40)-20))
 				}
 				s.Floats = append(s.Floats, promql.FPoint{T: ts, F: v})
+			}
+			if len(m) > 0 && r.IntN(2) == 0 {
+				// The previous series' timestamps at the same positions (a
+				// range query's grid), one of them sometimes changed.
+				prev := m[len(m)-1].Floats
+				for j := range min(len(prev), len(s.Floats)) {
+					s.Floats[j].T = prev[j].T
+				}
+				if len(s.Floats) > 0 && r.IntN(3) == 0 {
+					s.Floats[r.IntN(len(s.Floats))].T += 1000
+				}
 			}
 			if r.IntN(40) == 0 {
 				s.Histograms = []promql.HPoint{{T: 1000, H: &histogram.FloatHistogram{Count: 1, Sum: 2}}}
@@ -93,5 +107,22 @@ func TestMatrixJSONIdentical(t *testing.T) {
 		if _, ok, _ := appendMatrixResponse(nil, resp); ok {
 			t.Fatalf("fast path for %+v", resp)
 		}
+	}
+}
+
+// TestAppendValueIdentical: appendValue writes the bytes of
+// strconv.FormatFloat(v, 'f', -1, 64) for integers (small, near 2^53 on
+// both sides, signed zeros), fractions, NaN, infinities and random bit
+// patterns.
+func TestAppendValueIdentical(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 57, 100, 1e15, -1e15, 1 << 52, 1<<53 - 1, -(1<<53 - 1),
+		1 << 53, -(1 << 53), 1<<53 + 2, 1e21, 1e22, 0.5, -0.5, 47.291666666666664, 1e-7,
+		math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64}
+	rng := rand.New(rand.NewPCG(3, 5))
+	for range 100_000 {
+		vals = append(vals, math.Float64frombits(rng.Uint64()), float64(rng.Int64N(1<<54)-1<<53), float64(rng.IntN(201)-100)/float64(1+rng.IntN(8)))
+	}
+	for _, v := range vals {
+		require.Equal(t, strconv.FormatFloat(v, 'f', -1, 64), string(appendValue(nil, v)), "%b", v)
 	}
 }

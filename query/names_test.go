@@ -54,6 +54,8 @@ func TestMetricsQLNamesPushdownIdentical(t *testing.T) {
 		"sum by (__name__) (%s or g)",
 		"max by (__name__) ((%s))",
 		"-%s",
+		`label_replace(%s, "__name__", "$1", "__name__", "(.+)")`,
+		`max by (__name__) (label_replace(%s, "__name__", "$1", "__name__", "(.+)"))`,
 	}
 	var blocks, regexBlocks int64
 	errs := 0
@@ -251,4 +253,24 @@ func FuzzKeepNames(f *testing.F) {
 			t.Fatalf("%q rewritten to %q, which prints as %q", q, s, again.String())
 		}
 	})
+}
+
+// TestMetricsQLNamesKeeperDropped: over a call pushed down with its name,
+// the name keeper (MetricsQL names) is left out of the rewritten query
+// (it is the identity there); over a call the engine evaluates it stays.
+func TestMetricsQLNamesKeeperDropped(t *testing.T) {
+	db := openDB(t, 24*hour)
+	a, err := NewAdapter(db, Options{MetricsQLNames: true})
+	require.NoError(t, err)
+	end := time.Unix(1_700_006_400, 0)
+	for _, c := range []struct{ q, want string }{
+		{`max(max_over_time({__name__=~"cpu_(a|b)", hostname="h"}[1m])) by (__name__)`, `max by (__name__) ({__lightning_pushdown__="0"})`},
+		{`avg(avg_over_time(cpu_a[1h])) by (__name__, hostname)`, `avg by (__name__, hostname) ({__lightning_pushdown__="0"})`},
+		{`label_replace(max_over_time(cpu_a[1m]), "__name__", "$1", "__name__", "(.+)")`, `{__lightning_pushdown__="0"}`},
+		{`max_over_time(rate(cpu_a[1m])[10m:])`, `max_over_time(rate(cpu_a[1m])[10m:])`},
+		{`quantile_over_time(0.5, cpu_a[1m])`, `label_replace(quantile_over_time(0.5, cpu_a[1m]), "__name__", "$1", "__name__", "(.+)")`},
+	} {
+		_, qs := a.Prepare(nil, c.q, end, end.Add(time.Hour), time.Minute)
+		require.Equal(t, c.want, qs, c.q)
+	}
 }

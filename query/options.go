@@ -54,12 +54,19 @@ type Options struct {
 	// ParallelMinSeries is the smallest selection decoded in parallel.
 	// Default 16.
 	ParallelMinSeries int
+	// CacheBytes is the memory budget of the query caches (budget.go): the
+	// window cache gets seven eighths, the postings cache one eighth, and
+	// each drops entries past its share. Default 16 MiB; negative disables
+	// both.
+	CacheBytes int64
 	// CacheEntries bounds the postings cache (matchers and partition ->
-	// series bitmap). Default 4096; negative disables it.
+	// series bitmap) in entries, within its share of CacheBytes. Default
+	// 4096; negative disables it.
 	CacheEntries int
 	// WindowCacheEntries bounds the cache of pushed-down window results
-	// over final data (rcache.go). Default 131072 (about 10 MB); negative
-	// disables it.
+	// over final data (rcache.go) in windows, within its share of
+	// CacheBytes. Default 1<<20 (CacheBytes bounds it first: 16 MiB hold
+	// about 420,000 windows); negative disables it.
 	WindowCacheEntries int
 	// DisableOptimizer turns off partition pruning, the postings cache,
 	// parallel decoding and pushdown: the baseline the tests compare the
@@ -120,7 +127,10 @@ func (o *Options) ensureDefaults() {
 		o.CacheEntries = 4096
 	}
 	if o.WindowCacheEntries == 0 {
-		o.WindowCacheEntries = 1 << 17
+		o.WindowCacheEntries = 1 << 20
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 16 << 20
 	}
 }
 

@@ -80,6 +80,10 @@ type pushdownPlan struct {
 	// keepName: the series keep __name__ (MetricsQL names, names.go;
 	// last_over_time, which never drops it).
 	keepName bool
+	// grouped: the call is the input of an aggregation by the labels
+	// group, whose output depends on no other label (projection.go).
+	grouped bool
+	group   []string
 
 	tier    *RollupTier        // the tier read for it (rollup.go), nil for raw
 	fields  []downsample.Field // the tier's fields it reads, meta first
@@ -113,24 +117,42 @@ func (p *pushdownPlan) evalTimes() int {
 // errUnionFallback (pushdown_union.go); the caller evaluates it again
 // with PrepareNoUnion.
 func (a *Adapter) Prepare(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string) {
-	return a.prepare(tr, qs, start, end, step, true)
+	pr := a.prepare(tr, qs, nil, start, end, step, true)
+	return pr.queryable, pr.query
 }
 
 // PrepareNoUnion is Prepare without the union rewrite.
 func (a *Adapter) PrepareNoUnion(tr *Trace, qs string, start, end time.Time, step time.Duration) (storage.Queryable, string) {
-	return a.prepare(tr, qs, start, end, step, false)
+	pr := a.prepare(tr, qs, nil, start, end, step, false)
+	return pr.queryable, pr.query
 }
 
-func (a *Adapter) prepare(tr *Trace, qs string, start, end time.Time, step time.Duration, unions bool) (storage.Queryable, string) {
+// prepared is what prepare returns: the queryable and query text for the
+// engine, and the direct evaluation of the query when it has one
+// (direct.go).
+type prepared struct {
+	queryable storage.Queryable
+	query     string
+	direct    *directAgg
+	tr        *Trace // the queryable's
+}
+
+// prepare is Prepare; expr is qs parsed, or nil to parse it here.
+func (a *Adapter) prepare(tr *Trace, qs string, expr parser.Expr, start, end time.Time, step time.Duration, unions bool) prepared {
 	if tr == nil {
 		tr = &Trace{}
 	}
 	tr.Optimizer = !a.opts.DisableOptimizer
 	var plans []*pushdownPlan
+	var direct *directAgg
 	// A query naming the rewrite's label itself is left alone.
 	pushdown := !a.opts.DisableOptimizer && !a.opts.DisablePushdown && !strings.Contains(qs, pushdownLabel)
 	if pushdown || a.opts.MetricsQLNames {
-		if expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs); err == nil {
+		var err error
+		if expr == nil {
+			expr, err = parser.NewParser(parser.Options{}).ParseExpr(qs)
+		}
+		if err == nil {
 			kept := false
 			if a.opts.MetricsQLNames {
 				expr, kept = keepNames(expr)
@@ -140,15 +162,16 @@ func (a *Adapter) prepare(tr *Trace, qs string, start, end time.Time, step time.
 				r := &rewriter{startMs: timestamp.FromTime(start), endMs: timestamp.FromTime(end), stepMs: step.Milliseconds(),
 					unions: unions && !a.opts.MetricsQLNames, delayedNames: a.opts.MetricsQLNames, tiers: a.opts.Rollups}
 				out, plans = r.rewrite(expr, false), r.plans
+				direct = directShape(out, plans)
 			}
 			if kept || len(plans) > 0 {
 				qs = out.String()
 			}
 		}
 	}
-	return queryableFunc(func(mint, maxt int64) (storage.Querier, error) {
+	return prepared{queryableFunc(func(mint, maxt int64) (storage.Querier, error) {
 		return &querier{a: a, tr: tr, mint: mint, maxt: maxt, plans: plans}, nil
-	}), qs
+	}), qs, direct, tr}
 }
 
 type rewriter struct {
@@ -167,16 +190,22 @@ type rewriter struct {
 	nameFree bool
 	// kept: the node being rewritten is the call of a name keeper.
 	kept bool
+	// grouped, group: the node being rewritten is the input of an
+	// aggregation by group (projection.go).
+	grouped bool
+	group   []string
 }
 
 // rewrite returns e with its pushdown-able calls replaced; inSubquery
 // marks nodes evaluated at a subquery's steps, which are left alone.
 func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 	nameFree, kept := r.nameFree, r.kept
-	r.nameFree, r.kept = false, false
+	grouped, group := r.grouped, r.group
+	r.nameFree, r.kept, r.grouped, r.group = false, false, false, nil
 	switch n := e.(type) {
 	case *parser.AggregateExpr:
 		r.nameFree = nameFreeAggregation(n)
+		r.grouped, r.group = projectable(n)
 		n.Expr = r.rewrite(n.Expr, inSubquery)
 		if n.Param != nil {
 			n.Param = r.rewrite(n.Param, inSubquery)
@@ -189,7 +218,7 @@ func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 		}
 		n.LHS, n.RHS = r.rewrite(n.LHS, inSubquery), r.rewrite(n.RHS, inSubquery)
 	case *parser.ParenExpr:
-		r.nameFree = nameFree
+		r.nameFree, r.grouped, r.group = nameFree, grouped, group
 		n.Expr = r.rewrite(n.Expr, inSubquery)
 	case *parser.UnaryExpr:
 		n.Expr = r.rewrite(n.Expr, inSubquery)
@@ -197,15 +226,39 @@ func (r *rewriter) rewrite(e parser.Expr, inSubquery bool) parser.Expr {
 		n.Expr = r.rewrite(n.Expr, true)
 	case *parser.Call:
 		if p := r.plan(n, inSubquery, nameFree, kept); p != nil {
+			p.grouped, p.group = grouped, group
 			r.chooseTier(p)
 			return r.selector(p, n.PosRange)
 		}
 		for i := range n.Args {
 			r.kept = i == 0 && r.delayedNames && isNameKeeper(n)
+			if r.kept {
+				// The keeper is left out over a pushed-down call (below):
+				// the call is then its aggregation's input.
+				r.grouped, r.group = grouped, group
+			}
 			n.Args[i] = r.rewrite(n.Args[i], inSubquery)
+		}
+		if r.delayedNames && isNameKeeper(n) && r.keptPushdown(n.Args[0]) {
+			// The keeper of a call pushed down with its name is the
+			// identity: the selector's series carry __name__ and no mark to
+			// drop it, and their label sets are distinct. Leaving it out
+			// saves the engine a regex match and a label set per series.
+			return n.Args[0]
 		}
 	}
 	return e
+}
+
+// keptPushdown reports whether e is the selector of a plan whose series
+// keep __name__ (pushdownPlan.keepName).
+func (r *rewriter) keptPushdown(e parser.Expr) bool {
+	vs, ok := e.(*parser.VectorSelector)
+	if !ok || len(vs.LabelMatchers) != 1 || vs.LabelMatchers[0].Name != pushdownLabel {
+		return false
+	}
+	i, err := strconv.Atoi(vs.LabelMatchers[0].Value)
+	return err == nil && i >= 0 && i < len(r.plans) && r.plans[i].keepName
 }
 
 // selector records p and returns the selector that stands for it.

@@ -33,6 +33,7 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
 	var refs []seriesRef
 	had := false
+	keep := p.projection()
 	for bi, b := range branches {
 		bMin, bMax := b.span()
 		minT, maxT = min(minT, bMin), max(maxT, bMax)
@@ -45,11 +46,20 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 			return nil, fmt.Errorf("select %s: %w", b.text, err)
 		}
 		var h bool
-		refs, h = q.a.appendPushdownRefs(refs, ids, int32(bi), b.setLabel, b.setValue, b.keepName)
+		n := len(refs)
+		refs, h = q.a.appendPushdownRefs(refs, ids, int32(bi), b.setLabel, b.setValue, b.keepName, keep)
+		st.Projected = keep != nil
+		if keep != nil && !q.sharedProjection && !uniqueBranches(refs) {
+			refs, h = q.a.appendPushdownRefs(refs[:n], ids, int32(bi), b.setLabel, b.setValue, b.keepName, nil)
+			st.Projected = false
+		}
 		had = had || h
 	}
 	if had && !uniqueBranches(refs) {
 		return nil, errUnionFallback
+	}
+	if q.needProjection && !st.Projected {
+		return nil, errNotProjected // before any decoding (direct.go)
 	}
 	var tr tierRead
 	if p.tier != nil {
@@ -77,16 +87,22 @@ func (q *querier) selectPushdown(ctx context.Context, st *SelectTrace, sortSerie
 	defer eq.Close()
 	var acct pushdownAccount
 	workers := q.workersFor(len(refs))
-	ars, ws := q.takeArenas(workers), make([]pdWorker, workers)
+	ars, ws := q.takeArenas(workers), make([]*pdWorker, workers)
 	for g := range ws {
-		ws[g] = pdWorker{eq: eq, acct: &acct, wc: q.a.wcache}
+		ws[g] = q.a.getWorker()
+		ws[g].eq, ws[g].acct, ws[g].wc = eq, &acct, q.a.wcache
 		if p.tier != nil {
 			ws[g].wc = nil // a window's result also depends on the tier
 			ws[g].teq, ws[g].tierW, ws[g].rawMinMs = tr.teq, tr.w, nsToMs(tr.rawMin)
 		}
 	}
+	defer func() {
+		for _, w := range ws {
+			q.a.putWorker(w)
+		}
+	}()
 	workers, err = q.forEachBlock(ctx, len(refs), workers, func(g, lo, hi int) (int64, error) {
-		ar, w := ars[g], &ws[g]
+		ar, w := ars[g], ws[g]
 		w.decoded = 0
 		for i := lo; i < hi; i++ {
 			w.p = branches[refs[i].branch]
@@ -145,6 +161,7 @@ type piece struct {
 	minMs      int64
 	maxMs      int64
 	off, n     int // samples, when decoded or expanded
+	a, b       int // the last window's samples [a, b) of [0, n) (bounds)
 	isExpanded bool
 	rec        *downsample.Record // a rollup record's (rollup.go), with sum
 }
@@ -161,10 +178,13 @@ type pdWorker struct {
 	ts      []int64
 	vs      []float64
 	decoded int64
-	wc      *windowCache  // nil: off
-	fps     []windowFP    // per evaluation time of the current series
-	his     []int64       // its windows' ends, ms
-	fpv     []uint64      // their fingerprints
+	wc      *windowCache // nil: off
+	fps     []windowFP   // per evaluation time of the current series
+	his     []int64      // its windows' ends, ms
+	fpv     []uint64     // their fingerprints
+	oks     []bool       // whether each is final
+	minNs   []int64      // its windows as ns ranges, for Fingerprints
+	maxNs   []int64
 	hits    []windowVal   // its cached results
 	put     []windowEntry // its results to cache
 	resets  []float64     // rateFold's
@@ -186,6 +206,25 @@ type pdWorker struct {
 	rsums    []engine.BlockSummary
 }
 
+// getWorker returns a pdWorker with the buffers of an earlier select (its
+// engine iterator's decode buffers above all: hundreds of KB a select
+// otherwise), its per-select fields zero.
+func (a *Adapter) getWorker() *pdWorker {
+	if w, ok := a.workers.Get().(*pdWorker); ok {
+		return w
+	}
+	return &pdWorker{}
+}
+
+// putWorker keeps w's buffers for another select, dropping what belongs
+// to this one.
+func (a *Adapter) putWorker(w *pdWorker) {
+	*w = pdWorker{it: w.it, sums: w.sums[:0], pieces: w.pieces[:0], ts: w.ts[:0], vs: w.vs[:0],
+		fps: w.fps[:0], his: w.his[:0], fpv: w.fpv[:0], oks: w.oks[:0], minNs: w.minNs[:0], maxNs: w.maxNs[:0], hits: w.hits[:0], put: w.put[:0], resets: w.resets[:0],
+		tit: w.tit, recs: w.recs[:0], rsums: w.rsums[:0]}
+	a.workers.Put(w)
+}
+
 // windowFP is the engine's fingerprint of one window's samples; ok is
 // false when they are not final (in a memtable).
 type windowFP struct {
@@ -202,7 +241,7 @@ func (w *pdWorker) series(id series.ID, minT, maxT int64, ar *arena) error {
 	if w.tiered {
 		return w.seriesTiered(id, minT, maxT, ar)
 	}
-	if w.wc != nil && w.cached(id, ar) {
+	if w.caching() && w.cached(id, ar) {
 		return nil
 	}
 	if err := w.load(id, minT, maxT); err != nil {
@@ -237,6 +276,7 @@ func (w *pdWorker) evaluate(id series.ID, ar *arena) error {
 	any := false
 	first := 0 // first piece that may overlap the current window
 	w.put = w.put[:0]
+	caching := w.caching()
 	for k := range p.evalTimes() {
 		t := p.startMs + int64(k)*p.stepMs
 		lo, hi := t-p.offsetMs-p.rangeMs, t-p.offsetMs
@@ -247,7 +287,7 @@ func (w *pdWorker) evaluate(id series.ID, ar *arena) error {
 		if err != nil {
 			return err
 		}
-		if w.wc != nil && w.fps[k].ok {
+		if caching && w.fps[k].ok {
 			w.put = append(w.put, windowEntry{hi: hi, fp: w.fps[k].fp, windowVal: windowVal{v: v, ok: ok}})
 		}
 		if !ok {
@@ -422,20 +462,39 @@ func (w *pdWorker) decodeInto(id series.ID, minT, maxT int64) (off, n int, err e
 	return off, k - off, nil
 }
 
+// windowCacheMinRange is the shortest range whose windows go through the
+// window cache. A shorter window holds few samples (a 1 m window of a
+// 10 s series holds 6), which are decoded and folded in about the time
+// its fingerprint takes, so caching it only costs: measured on TSBS's
+// 1 m shapes (BenchmarkTSBSAPI), whose hosts and windows rarely repeat,
+// the fingerprints and stores took 10-20 % of the query, and their
+// entries pushed the 1 h windows of other queries out of the cache.
+const windowCacheMinRange = 5 * 60 * 1000 // ms
+
+// caching reports whether the current plan's windows go through the
+// window cache.
+func (w *pdWorker) caching() bool {
+	return w.wc != nil && w.p.rangeMs >= windowCacheMinRange
+}
+
 // cached appends the results of every window of series id from the window
 // cache and reports true when all are there; otherwise it appends nothing
 // and leaves in w.fps the fingerprints for series to store its results.
 func (w *pdWorker) cached(id series.ID, ar *arena) bool {
 	p := w.p
 	fn := fnCode(p.fn)
-	w.fps, w.his, w.fpv = w.fps[:0], w.his[:0], w.fpv[:0]
-	final := fn != 0
-	for k := range p.evalTimes() {
+	n := p.evalTimes()
+	w.fps, w.his, w.minNs, w.maxNs = w.fps[:0], w.his[:0], w.minNs[:0], w.maxNs[:0]
+	for k := range n {
 		t := p.startMs + int64(k)*p.stepMs
 		lo, hi := t-p.offsetMs-p.rangeMs, t-p.offsetMs
-		fp, ok := w.eq.Fingerprint(id, msToMinNs(lo+1), msToMaxNs(hi))
-		w.fps = append(w.fps, windowFP{fp: fp, ok: ok && fn != 0})
-		w.his, w.fpv = append(w.his, hi), append(w.fpv, fp)
+		w.his, w.minNs, w.maxNs = append(w.his, hi), append(w.minNs, msToMinNs(lo+1)), append(w.maxNs, msToMaxNs(hi))
+	}
+	w.fpv, w.oks = slices.Grow(w.fpv[:0], n)[:n], slices.Grow(w.oks[:0], n)[:n]
+	w.eq.Fingerprints(id, w.minNs, w.maxNs, w.fpv, w.oks)
+	final := fn != 0
+	for k, ok := range w.oks {
+		w.fps = append(w.fps, windowFP{fp: w.fpv[k], ok: ok && fn != 0})
 		final = final && ok
 	}
 	if !final {
@@ -483,18 +542,37 @@ func (w *pdWorker) expand(id series.ID, pc *piece) error {
 
 // samplesIn returns the decoded samples of pc in (lo, hi].
 func (w *pdWorker) samplesIn(pc *piece, lo, hi int64) []float64 {
-	ts := w.ts[pc.off : pc.off+pc.n]
-	a := sort.Search(len(ts), func(i int) bool { return ts[i] > lo })
-	b := sort.Search(len(ts), func(i int) bool { return ts[i] > hi })
+	a, b := w.bounds(pc, lo, hi)
 	return w.vs[pc.off+a : pc.off+b]
 }
 
 // samplesTsIn returns the decoded samples of pc in (lo, hi].
 func (w *pdWorker) samplesTsIn(pc *piece, lo, hi int64) ([]int64, []float64) {
+	a, b := w.bounds(pc, lo, hi)
+	return w.ts[pc.off+a : pc.off+b], w.vs[pc.off+a : pc.off+b]
+}
+
+// bounds returns the samples [a, b) of pc in (lo, hi]. The windows of a
+// series come in time order (lo and hi never decrease), so it moves the
+// piece's cursors forward from where the last window left them: a few
+// steps, then a binary search over the rest (a window far ahead).
+func (w *pdWorker) bounds(pc *piece, lo, hi int64) (a, b int) {
 	ts := w.ts[pc.off : pc.off+pc.n]
-	a := sort.Search(len(ts), func(i int) bool { return ts[i] > lo })
-	b := sort.Search(len(ts), func(i int) bool { return ts[i] > hi })
-	return ts[a:b], w.vs[pc.off+a : pc.off+b]
+	pc.a = seekAfter(ts, pc.a, lo)
+	pc.b = seekAfter(ts, max(pc.a, pc.b), hi)
+	return pc.a, pc.b
+}
+
+// seekAfter returns the first index from i on whose timestamp is above x
+// (len(ts) if none); ts is ascending.
+func seekAfter(ts []int64, i int, x int64) int {
+	for range 8 {
+		if i == len(ts) || ts[i] > x {
+			return i
+		}
+		i++
+	}
+	return i + sort.Search(len(ts)-i, func(j int) bool { return ts[i+j] > x })
 }
 
 // window evaluates fn over (lo, hi] ms from piece first on.
@@ -639,19 +717,33 @@ type fold struct {
 func (f *fold) addAll(vs []float64) {
 	switch f.fn {
 	case "max_over_time":
-		for _, v := range vs {
-			if f.n == 0 || v > f.m || math.IsNaN(f.m) {
-				f.m = v
-			}
-			f.n++
+		if len(vs) == 0 {
+			return
 		}
+		if f.n == 0 {
+			f.m = vs[0]
+		}
+		m := f.m
+		for _, v := range vs {
+			if v > m || m != m { // m != m: m is NaN
+				m = v
+			}
+		}
+		f.m, f.n = m, f.n+float64(len(vs))
 	case "min_over_time":
-		for _, v := range vs {
-			if f.n == 0 || v < f.m || math.IsNaN(f.m) {
-				f.m = v
-			}
-			f.n++
+		if len(vs) == 0 {
+			return
 		}
+		if f.n == 0 {
+			f.m = vs[0]
+		}
+		m := f.m
+		for _, v := range vs {
+			if v < m || m != m {
+				m = v
+			}
+		}
+		f.m, f.n = m, f.n+float64(len(vs))
 	case "count_over_time":
 		f.n += float64(len(vs))
 	case "last_over_time":

@@ -2,6 +2,7 @@ package query
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -156,7 +157,7 @@ func plainLabelName(s string) bool {
 // with setLabel set to setValue (removed when setValue is empty), as
 // label_replace sets it. had reports whether the series had setLabel
 // before.
-func pushdownLabels(b *labels.ScratchBuilder, canon []byte, setLabel, setValue string, keepName bool) (ls labels.Labels, had bool, err error) {
+func pushdownLabels(b *labels.ScratchBuilder, canon []byte, setLabel, setValue string, keepName bool, keep []string) (ls labels.Labels, had bool, err error) {
 	b.Reset()
 	placed := setLabel == ""
 	place := func() {
@@ -169,7 +170,7 @@ func pushdownLabels(b *labels.ScratchBuilder, canon []byte, setLabel, setValue s
 		// The registry's canonical bytes are immutable, so the strings
 		// may alias them; Labels() copies them into the label set.
 		n := bytesString(name)
-		if n == labels.MetricName && !keepName {
+		if n == labels.MetricName && !keepName || keep != nil && !slices.Contains(keep, n) {
 			return nil
 		}
 		if !placed && n >= setLabel {

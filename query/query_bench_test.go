@@ -60,7 +60,12 @@ func tsbsDB(b *testing.B) *engine.DB {
 	return tsbs.env.db
 }
 
-func fillTSBS(db *engine.DB) error {
+func fillTSBS(db *engine.DB) error { return fillTSBSTyped(db, series.TypeFloat) }
+
+// fillTSBSTyped loads the TSBS data set as floats, or as integers (TSBS's
+// own line protocol writes integer fields: a random walk by -1, 0 or +1
+// within [0, 100]).
+func fillTSBSTyped(db *engine.DB, typ series.ValueType) error {
 	rng := rand.New(rand.NewPCG(7, 7))
 	type host struct{ labels []series.Labels }
 	hosts := make([]host, tsbsHosts)
@@ -76,6 +81,9 @@ func fillTSBS(db *engine.DB) error {
 	}
 	for i := range vals {
 		vals[i] = rng.Float64() * 100
+		if typ == series.TypeInt {
+			vals[i] = float64(rng.IntN(101))
+		}
 	}
 	var batch series.Batch
 	const chunk = 60 // samples per series per batch: 10 minutes
@@ -84,12 +92,19 @@ func fillTSBS(db *engine.DB) error {
 		k := 0
 		for h := range hosts {
 			for _, ls := range hosts[h].labels {
-				batch.AddSeries(ls, series.TypeFloat)
+				batch.AddSeries(ls, typ)
 				for i := start; i < min(start+chunk, tsbsN); i++ {
+					t := tsbsStart + int64(i)*tsbsStep
+					if typ == series.TypeInt {
+						v := min(max(vals[k]+float64(rng.IntN(3)-1), 0), 100)
+						vals[k] = v
+						batch.AppendInt(t, int64(v))
+						continue
+					}
 					v := vals[k] + rng.Float64()*2 - 1
 					v = min(max(v, 0), 100)
 					vals[k] = v
-					batch.AppendFloat(tsbsStart+int64(i)*tsbsStep, v)
+					batch.AppendFloat(t, v)
 				}
 				k++
 			}

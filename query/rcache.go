@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"unsafe"
 
 	"github.com/lightningdb/lightningdb/series"
 )
@@ -18,14 +19,28 @@ import (
 //
 // Windows are kept per (series, function, range), sorted by their end, so
 // that a select looks up all the windows of a series under one lock and
-// one map access, walking the sorted list. Past the bound, the windows of
-// arbitrary series are dropped until an eighth of it is free.
+// one map access, walking the sorted list. It is bounded in windows and in
+// bytes (its share of Options.CacheBytes, budget.go; the lists' capacity
+// counted): past either bound, the windows of arbitrary series are
+// dropped until an eighth of it is free.
 type windowCache struct {
-	mu  sync.Mutex // mu protects n and m
-	max int        // windows
-	n   int        // windows held
-	m   map[windowSeries]*windowList
+	mu       sync.Mutex // mu protects n, bytes and m
+	max      int        // windows
+	maxBytes int64
+	n        int   // windows held
+	bytes    int64 // their lists' memory
+	m        map[windowSeries]*windowList
+	stats    cacheCounters
 }
+
+// Memory of the cache: per window held (by the lists' capacity), and per
+// list (its map slot, key, pointer and header).
+const (
+	windowEntryBytes   = int64(unsafe.Sizeof(windowEntry{}))
+	windowListOverhead = 96
+)
+
+func (l *windowList) bytes() int64 { return windowListOverhead + int64(cap(l.es))*windowEntryBytes }
 
 // windowSeries names the windows (hi - rangeMs, hi] of one series and
 // function.
@@ -73,8 +88,8 @@ type windowVal struct {
 	ok bool // false: the window is empty
 }
 
-func newWindowCache(n int) *windowCache {
-	return &windowCache{max: n, m: make(map[windowSeries]*windowList)}
+func newWindowCache(n int, maxBytes int64) *windowCache {
+	return &windowCache{max: n, maxBytes: maxBytes, m: make(map[windowSeries]*windowList)}
 }
 
 // getAll looks up the windows of k ending at his (ascending) with the
@@ -85,6 +100,7 @@ func (c *windowCache) getAll(k windowSeries, his []int64, fps []uint64, out []wi
 	defer c.mu.Unlock()
 	l := c.m[k]
 	if l == nil {
+		c.stats.misses.Add(1)
 		return out, false
 	}
 	es := l.es
@@ -94,10 +110,12 @@ func (c *windowCache) getAll(k windowSeries, his []int64, fps []uint64, out []wi
 			j++
 		}
 		if j == len(es) || es[j].hi != hi || es[j].fp != fps[i] {
+			c.stats.misses.Add(1)
 			return out, false
 		}
 		out = append(out, es[j].windowVal)
 	}
+	c.stats.hits.Add(1)
 	return out, true
 }
 
@@ -113,6 +131,8 @@ func (c *windowCache) putAll(k windowSeries, es []windowEntry) {
 	if l == nil {
 		l = &windowList{}
 		c.m[k] = l
+	} else {
+		c.bytes -= l.bytes()
 	}
 	before := len(l.es)
 	if before == 0 || l.es[before-1].hi < es[0].hi {
@@ -121,7 +141,8 @@ func (c *windowCache) putAll(k windowSeries, es []windowEntry) {
 		l.es = mergeWindows(l.es, es)
 	}
 	c.n += len(l.es) - before
-	if c.n > c.max {
+	c.bytes += l.bytes()
+	if c.n > c.max || c.bytes > c.maxBytes {
 		c.evictLocked(k)
 	}
 }
@@ -149,21 +170,33 @@ func mergeWindows(old, new []windowEntry) []windowEntry {
 }
 
 // evictLocked drops the windows of arbitrary series other than keep until
-// an eighth of the bound is free.
+// an eighth of each bound is free.
 func (c *windowCache) evictLocked(keep windowSeries) {
-	target := c.max - max(c.max/8, 1)
+	target, targetBytes := c.max-max(c.max/8, 1), c.maxBytes-max(c.maxBytes/8, 1)
+	under := func() bool { return c.n <= target && c.bytes <= targetBytes }
 	for k, l := range c.m {
-		if c.n <= target {
+		if under() {
 			return
 		}
-		if k == keep {
-			continue
+		if k != keep {
+			c.dropLocked(k, l)
 		}
-		c.n -= len(l.es)
-		delete(c.m, k)
 	}
-	if l := c.m[keep]; c.n > target && l != nil { // one series over the bound
-		c.n -= len(l.es)
-		delete(c.m, keep)
+	if l := c.m[keep]; !under() && l != nil { // one series over the bound
+		c.dropLocked(keep, l)
 	}
+}
+
+func (c *windowCache) dropLocked(k windowSeries, l *windowList) {
+	c.n -= len(l.es)
+	c.bytes -= l.bytes()
+	delete(c.m, k)
+	c.stats.evictions.Add(1)
+}
+
+// usage returns the windows and bytes held.
+func (c *windowCache) usage() (windows int, bytes int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n, c.bytes
 }

@@ -90,7 +90,7 @@ func TestWindowCache(t *testing.T) {
 // (appended, merged, replaced with a new fingerprint) are found only with
 // their fingerprint, and the bound holds.
 func TestWindowCacheLists(t *testing.T) {
-	c := newWindowCache(64)
+	c := newWindowCache(64, 1<<20)
 	k := windowSeries{id: 7, fn: fnCode("max_over_time"), rangeMs: 10}
 	entries := func(fp uint64, his ...int64) []windowEntry {
 		var es []windowEntry
@@ -130,4 +130,32 @@ func TestWindowCacheLists(t *testing.T) {
 		n += len(l.es)
 	}
 	require.Equal(t, n, c.n)
+}
+
+// TestWindowCacheMinRange: windows shorter than windowCacheMinRange are
+// computed every time (a repeated query finds none in the cache) and
+// answer as with pushdown off; from that range on, the repeat reads them
+// all from the cache.
+func TestWindowCacheMinRange(t *testing.T) {
+	db := openDB(t, 24*hour)
+	t0 := int64(1_700_006_400) * 1e9
+	load(t, db, smallData(t0))
+	require.NoError(t, db.Flush(context.Background()))
+	on := newTestAPI(t, db, Options{})
+	off := newTestAPI(t, db, Options{DisablePushdown: true})
+	for _, c := range []struct {
+		rng    string
+		cached bool
+	}{{"1m", false}, {"4m59s", false}, {"5m", true}} {
+		params := url.Values{"query": {`max_over_time(cpu_usage[` + c.rng + `])`},
+			"start": {secs(t0 + 2*hour)}, "end": {secs(t0 + 3*hour)}, "step": {"60"}}
+		ref, _ := explainQuery(t, off.URL, params)
+		var cached int64
+		for range 2 {
+			res, ex := explainQuery(t, on.URL, params)
+			require.JSONEq(t, string(ref), string(res), c.rng)
+			cached = ex.Selects[0].WindowsCached
+		}
+		require.Equal(t, c.cached, cached > 0, "%s: %d windows from the cache", c.rng, cached)
+	}
 }

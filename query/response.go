@@ -20,12 +20,13 @@ type errorType struct {
 }
 
 var (
-	errorBadData  = errorType{"bad_data", http.StatusBadRequest}
-	errorExec     = errorType{"execution", http.StatusUnprocessableEntity}
-	errorCanceled = errorType{"canceled", 499}
-	errorTimeout  = errorType{"timeout", http.StatusServiceUnavailable}
-	errorInternal = errorType{"internal", http.StatusInternalServerError}
-	errorNotFound = errorType{"not_found", http.StatusNotFound}
+	errorBadData   = errorType{"bad_data", http.StatusBadRequest}
+	errorExec      = errorType{"execution", http.StatusUnprocessableEntity}
+	errorCanceled  = errorType{"canceled", 499}
+	errorTimeout   = errorType{"timeout", http.StatusServiceUnavailable}
+	errorInternal  = errorType{"internal", http.StatusInternalServerError}
+	errorNotFound  = errorType{"not_found", http.StatusNotFound}
+	errorForbidden = errorType{"forbidden", http.StatusForbidden}
 	// errorUnavailable is an overload: 503 with Retry-After.
 	errorUnavailable = errorType{"unavailable", http.StatusServiceUnavailable}
 )
@@ -84,7 +85,13 @@ type response struct {
 }
 
 func writeJSON(w http.ResponseWriter, log *slog.Logger, code int, resp *response) {
-	b, ok, err := appendMatrixResponse(nil, resp)
+	writeJSONBuf(w, log, code, resp, nil)
+}
+
+// writeJSONBuf is writeJSON building the answer in buf (from its start);
+// it returns the buffer for reuse.
+func writeJSONBuf(w http.ResponseWriter, log *slog.Logger, code int, resp *response, buf []byte) []byte {
+	b, ok, err := appendMatrixResponse(buf[:0], resp)
 	if !ok && err == nil {
 		b, err = json.Marshal(resp)
 	}
@@ -96,11 +103,24 @@ func writeJSON(w http.ResponseWriter, log *slog.Logger, code int, resp *response
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	w.Write(b)
+	return b
 }
 
 func (api *API) respond(w http.ResponseWriter, data any, warnings, infos []string) {
-	writeJSON(w, api.log, http.StatusOK, &response{Status: "success", Data: data, Warnings: warnings, Infos: infos})
+	bp, _ := api.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	*bp = writeJSONBuf(w, api.log, http.StatusOK, &response{Status: "success", Data: data, Warnings: warnings, Infos: infos}, *bp)
+	if cap(*bp) <= maxPooledAnswer {
+		api.bufs.Put(bp)
+	}
 }
+
+// maxPooledAnswer is the largest answer buffer kept for the next answer
+// (API.bufs): a large range answer (10^5 points) fits, a rare huge one is
+// left to the garbage collector.
+const maxPooledAnswer = 4 << 20
 
 func (api *API) respondError(w http.ResponseWriter, e *apiError, data any) {
 	api.countRejected(e.err)

@@ -204,7 +204,7 @@ func (q *querier) tierRefs(st *SelectTrace, p *pushdownPlan, refs []seriesRef, m
 		if !ok || !t.Covers(raw) {
 			continue
 		}
-		ls, _, err := pushdownLabels(&b, raw, "", "", p.keepName)
+		ls, _, err := pushdownLabels(&b, raw, "", "", p.keepName, nil)
 		if err != nil {
 			continue
 		}

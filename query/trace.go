@@ -56,6 +56,9 @@ type SelectTrace struct {
 	SamplesSkipped   int64  `json:"samplesSkipped,omitempty"`
 	// WindowsCached windows were read from the window cache (rcache.go).
 	WindowsCached int64 `json:"windowsCached,omitempty"`
+	// Projected: the series carry only the labels their aggregation
+	// groups by (projection.go).
+	Projected bool `json:"projected,omitempty"`
 	// Rollup names the rollup tier a pushed-down select read and why, or
 	// why it read raw data (rollup.go); RollupRecords records were read,
 	// decoding RollupSamples samples of their field series;

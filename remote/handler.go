@@ -47,7 +47,7 @@ func NewHandler(app Appender, store Storage, opts Options) (*Handler, error) {
 }
 
 // Register adds /api/v1/write and /api/v1/read to mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux Mux) {
 	mux.HandleFunc("/api/v1/write", h.recovered(h.ServeWrite))
 	mux.HandleFunc("/api/v1/read", h.recovered(h.ServeRead))
 }
@@ -74,4 +74,10 @@ func (h *Handler) recovered(fn http.HandlerFunc) http.HandlerFunc {
 		}()
 		fn(w, r)
 	}
+}
+
+// Mux is where Register adds the endpoints: an *http.ServeMux, or a
+// wrapper that guards each route (cmd's routeMux).
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
 }

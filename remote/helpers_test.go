@@ -1,6 +1,8 @@
 package remote
 
 import (
+	"context"
+
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
@@ -25,7 +27,7 @@ import (
 // engineStorage adapts the engine to Storage, as cmd does.
 type engineStorage struct{ db *engine.DB }
 
-func (e engineStorage) Postings(minT, maxT int64, ms ...*tagindex.Matcher) (*roaring.Bitmap, error) {
+func (e engineStorage) Postings(_ context.Context, minT, maxT int64, ms ...*tagindex.Matcher) (*roaring.Bitmap, error) {
 	return e.db.Index().Postings(minT, maxT, ms...)
 }
 func (e engineStorage) Labels(id series.ID) []byte { return e.db.Registry().Labels(id) }

@@ -58,7 +58,7 @@ func (h *Handler) ServeRead(w http.ResponseWriter, r *http.Request) {
 		h.readFailed(w, err)
 		return
 	}
-	queries, err := h.resolve(req.Queries)
+	queries, err := h.resolve(r.Context(), req.Queries)
 	if err != nil {
 		h.readFailed(w, err)
 		return
@@ -169,7 +169,7 @@ var errBadMatcher = errors.New("invalid matcher")
 
 // resolve turns the queries into series lists, enforcing ReadMaxSeries
 // over the whole request before anything is written.
-func (h *Handler) resolve(qs []*prompb.Query) ([]readQuery, error) {
+func (h *Handler) resolve(ctx context.Context, qs []*prompb.Query) ([]readQuery, error) {
 	out := make([]readQuery, len(qs))
 	total := 0
 	for i, q := range qs {
@@ -178,7 +178,7 @@ func (h *Handler) resolve(qs []*prompb.Query) ([]readQuery, error) {
 		if err != nil {
 			return nil, fmt.Errorf("query %d: %w", i, err)
 		}
-		bm, err := h.store.Postings(minT, maxT, ms...)
+		bm, err := h.store.Postings(ctx, minT, maxT, ms...)
 		if err != nil {
 			return nil, fmt.Errorf("query %d: postings: %w", i, err)
 		}

@@ -221,7 +221,7 @@ func (f *failingWriter) Write(p []byte) (int, error) {
 // so that a read's allocations are the handler's alone.
 type genStorage struct{ n int }
 
-func (g genStorage) Postings(int64, int64, ...*tagindex.Matcher) (*roaring.Bitmap, error) {
+func (g genStorage) Postings(context.Context, int64, int64, ...*tagindex.Matcher) (*roaring.Bitmap, error) {
 	return roaring.BitmapOf(1), nil
 }
 
@@ -401,7 +401,7 @@ func TestResolveHoldsNoLabelCopies(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	qs, err = h.resolve(q)
+	qs, err = h.resolve(context.Background(), q)
 	runtime.ReadMemStats(&after)
 	require.NoError(t, err)
 	require.Len(t, qs[0].series, n)

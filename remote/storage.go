@@ -1,6 +1,8 @@
 package remote
 
 import (
+	"context"
+
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/lightningdb/lightningdb/series"
@@ -11,8 +13,9 @@ import (
 // engine to it. Its methods must be safe for concurrent use.
 type Storage interface {
 	// Postings returns the IDs of the series matching every matcher that
+	// ctx's caller may see (cmd adds the auth scope it carries) and that
 	// may have samples in [minT, maxT] (ns, inclusive).
-	Postings(minT, maxT int64, ms ...*tagindex.Matcher) (*roaring.Bitmap, error)
+	Postings(ctx context.Context, minT, maxT int64, ms ...*tagindex.Matcher) (*roaring.Bitmap, error)
 	// Labels returns the canonical labels of a series (nil if unknown).
 	// The bytes must not be modified.
 	Labels(id series.ID) []byte

@@ -236,6 +236,8 @@ func (h *Handler) appendFailed(w http.ResponseWriter, err error) {
 		h.retryLater(w, fmt.Sprintf("server overloaded, retry later: %v", err))
 	case errors.Is(err, series.ErrBatchTooLarge): // Prometheus drops it (4xx): retrying cannot help
 		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+	case errors.Is(err, series.ErrForbidden): // a token limited to other series
+		http.Error(w, err.Error(), http.StatusForbidden)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		h.retryLater(w, fmt.Sprintf("write not committed: %v", err))
 	default:

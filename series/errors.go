@@ -30,6 +30,10 @@ var (
 	// wrapping error's text reaches clients, so it names the cause and no
 	// server path.
 	ErrOverloaded = errors.New("overloaded")
+	// ErrForbidden marks a write of a series outside the caller's scope
+	// (a token limited to some databases or label matchers): nothing of
+	// the batch is stored. HTTP front ends answer 403.
+	ErrForbidden = errors.New("forbidden")
 	// ErrCorruptSnapshot marks a registry snapshot that fails its checksum
 	// or cannot be decoded.
 	ErrCorruptSnapshot = errors.New("corrupt series snapshot")

@@ -6,25 +6,33 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+
+	"github.com/klauspost/compress/zstd"
 )
 
-// Registry snapshot format, version 2 (all integers little endian):
+// Registry snapshot format, version 3 (all integers little endian):
 //
-//	+--------------------+------------------------------------+---------------+-------------+-----------+
-//	| magic "LDBSER" (6) | version (1) = 2 | reserved (1) = 0 | uvarint next  | records ... | count (8) |
-//	+--------------------+------------------------------------+---------------+-------------+-----------+
-//	| crc32c (4) of every byte before it                                                         |
-//	+--------------------------------------------------------------------------------------------+
+//	+--------------------+------------------------------------+---------------+------------+-----------+
+//	| magic "LDBSER" (6) | version (1) = 3 | reserved (1) = 0 | uvarint next  | zstd frame | count (8) |
+//	+--------------------+------------------------------------+---------------+------------+-----------+
+//	| crc32c (4) of every byte before it                                                        |
+//	+-------------------------------------------------------------------------------------------+
 //
-//	record: uvarint(id) | type (1) | uvarint(len) | canonical labels (len)
+//	frame: the records in ascending ID order, each
+//	       uvarint(id - previous id) (the first: id) | type (1) |
+//	       uvarint(shared) | uvarint(len) | the last len bytes of the canonical labels,
+//	       whose first shared bytes are those of the previous record's
 //
 // Only durable series are written: a snapshot never names a series whose
 // record could be missing from the WAL it replaces. next is the next ID to
 // hand out: IDs of removed series (Remove) are never handed out again, also
-// after a restart. Version 1 (no next) is read as well.
+// after a restart. Versions 1 and 2 (snapshot_v2.go) are read as well.
 const (
 	snapshotMagic   = "LDBSER"
-	snapshotVersion = 2
+	snapshotVersion = 3
+	// maxSnapshotLabels bounds a record's canonical labels (MaxLabels
+	// pairs of the longest names and values fit).
+	maxSnapshotLabels = 2 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -38,24 +46,37 @@ func (r *Registry) WriteSnapshot(w io.Writer) error {
 	if _, err := bw.Write(hdr); err != nil {
 		return err
 	}
+	zw, err := zstd.NewWriter(bw, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20),
+		zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return fmt.Errorf("series snapshot: %w", err)
+	}
 	var (
-		n   uint64
-		buf []byte
-		err error
+		n      uint64
+		buf    []byte
+		prev   []byte
+		prevID ID
 	)
 	r.ForEach(func(id ID, canonical []byte, typ ValueType, durable bool) bool {
 		if !durable {
 			return true
 		}
-		buf = binary.AppendUvarint(buf[:0], uint64(id))
+		shared := commonPrefix(prev, canonical)
+		buf = binary.AppendUvarint(buf[:0], uint64(id-prevID))
 		buf = append(buf, byte(typ))
-		buf = binary.AppendUvarint(buf, uint64(len(canonical)))
-		buf = append(buf, canonical...)
-		_, err = bw.Write(buf)
+		buf = binary.AppendUvarint(buf, uint64(shared))
+		buf = binary.AppendUvarint(buf, uint64(len(canonical)-shared))
+		buf = append(buf, canonical[shared:]...)
+		_, err = zw.Write(buf)
+		prev, prevID = append(prev[:0], canonical...), id
 		n++
 		return err == nil
 	})
 	if err != nil {
+		zw.Close()
+		return err
+	}
+	if err := zw.Close(); err != nil {
 		return err
 	}
 	if _, err := bw.Write(binary.LittleEndian.AppendUint64(nil, n)); err != nil {
@@ -68,6 +89,17 @@ func (r *Registry) WriteSnapshot(w io.Writer) error {
 	return err
 }
 
+// commonPrefix returns the length of the common prefix of a and b.
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
 // LoadSnapshot verifies data as a snapshot and inserts every series it holds.
 // A snapshot that fails its checksum is rejected whole with
 // ErrCorruptSnapshot before anything is inserted.
@@ -76,7 +108,7 @@ func (r *Registry) LoadSnapshot(data []byte) error {
 		return fmt.Errorf("%w: bad header", ErrCorruptSnapshot)
 	}
 	v := data[len(snapshotMagic)]
-	if v != 1 && v != snapshotVersion {
+	if v < 1 || v > snapshotVersion {
 		return fmt.Errorf("%w: unsupported version %d", ErrCorruptSnapshot, v)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
@@ -94,26 +126,13 @@ func (r *Registry) LoadSnapshot(data []byte) error {
 		}
 		recs = recs[k:]
 	}
-	var n uint64
-	for len(recs) > 0 {
-		id, k := binary.Uvarint(recs)
-		if k <= 0 || len(recs) < k+1 || id == 0 || id > uint64(^ID(0)) {
-			return fmt.Errorf("%w: bad record %d", ErrCorruptSnapshot, n)
-		}
-		typ := ValueType(recs[k])
-		recs = recs[k+1:]
-		l, k := binary.Uvarint(recs)
-		if k <= 0 || l > uint64(len(recs)-k) {
-			return fmt.Errorf("%w: bad record %d", ErrCorruptSnapshot, n)
-		}
-		canonical := recs[k : k+int(l)]
-		recs = recs[k+int(l):]
-		if err := r.Insert(ID(id), canonical, typ); err != nil {
-			return fmt.Errorf("%w: record %d: %w", ErrCorruptSnapshot, n, err)
-		}
-		n++
+	load := r.loadRecordsV2
+	if v == 3 {
+		load = r.loadRecordsV3
 	}
-	if n != want {
+	if n, err := load(recs); err != nil {
+		return err
+	} else if n != want {
 		return fmt.Errorf("%w: %d records, trailer says %d", ErrCorruptSnapshot, n, want)
 	}
 	r.raiseNext(ID(next))

@@ -68,7 +68,7 @@ func (p *Partition) WriteTo(w io.Writer) (int64, error) {
 	enc.header(p.minT, p.maxT)
 	var payload []byte
 	payload = binary.AppendUvarint(payload, uint64(len(p.sortedNames)))
-	payload = appendBitmap(payload, p.all)
+	payload = appendBitmap(payload, runOptimized(p.all))
 	enc.block(payload)
 	for _, name := range p.sortedNames {
 		payload = appendNameBlock(payload[:0], name, p.names[name])
@@ -132,6 +132,11 @@ func (e *encoder) footer() {
 // aligns the bitmaps in the file.
 func appendNameBlock(b []byte, name string, ni *nameIndex) []byte {
 	values, bms := ni.sortedValues()
+	bms = append(bms[:0:0], bms...)
+	for i, bm := range bms {
+		bms[i] = runOptimized(bm)
+	}
+	anyBm := runOptimized(ni.any)
 	b = binary.AppendUvarint(b, uint64(len(name)))
 	b = append(b, name...)
 	b = binary.AppendUvarint(b, uint64(len(values)))
@@ -142,13 +147,25 @@ func appendNameBlock(b []byte, name string, ni *nameIndex) []byte {
 	for _, bm := range bms {
 		b = binary.AppendUvarint(b, bm.GetSerializedSizeInBytes())
 	}
-	b = binary.AppendUvarint(b, ni.any.GetSerializedSizeInBytes())
+	b = binary.AppendUvarint(b, anyBm.GetSerializedSizeInBytes())
 	b = append(b, make([]byte, pad8(len(b)))...)
-	b = appendBitmap(b, ni.any)
+	b = appendBitmap(b, anyBm)
 	for _, bm := range bms {
 		b = appendBitmap(b, bm)
 	}
 	return b
+}
+
+// runOptimized returns bm with run containers where they are smaller (a
+// host's fields have consecutive series IDs: one run instead of an array),
+// a copy when that changes anything: bm itself is shared with readers.
+func runOptimized(bm *roaring.Bitmap) *roaring.Bitmap {
+	c := bm.Clone()
+	c.RunOptimize()
+	if c.GetSerializedSizeInBytes() < bm.GetSerializedSizeInBytes() {
+		return c
+	}
+	return bm
 }
 
 type appendWriter struct{ b []byte }

@@ -17,6 +17,14 @@
 // Segments found damaged are moved to DIR/quarantine, as an open does. The
 // server must be stopped. It exits 0 when the directory opens now, 2 when
 // it could not repair it.
+//
+//	lightning-admin token create --file FILE --scope read|write|admin [--db DB]... [--match SELECTOR]... [--description TEXT]
+//	lightning-admin token list --file FILE
+//	lightning-admin token revoke --file FILE ID
+//
+// token edits the server's token file (auth.token_file), which keeps only
+// each token's SHA-256: create prints the new token once on stdout. The
+// server applies a change when it receives SIGHUP (docs/security.md).
 package main
 
 import (
@@ -34,19 +42,56 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// commands are lightning-admin's subcommands.
+var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
+	"verify":        verify,
+	"repair":        repair,
+	"snapshot":      snapshotCmd,
+	"backup":        backupCmd,
+	"restore":       restoreCmd,
+	"verify-backup": verifyBackupCmd,
+	"inspect":       inspectCmd,
+	"export":        exportCmd,
+	"import":        importCmd,
+	"prune-backups": pruneCmd,
+	"token":         token,
+}
+
+const usage = `usage: lightning-admin COMMAND [flags]
+
+Commands:
+  verify         check every block, the manifest, the tag index and the WAL of a data directory
+  repair         cut a damaged WAL so that a data directory opens again (server stopped)
+  snapshot       create, list or delete snapshots of a running server (over HTTP)
+  backup         back up a snapshot to a directory (full or incremental) or as a tar on stdout
+  restore        restore a backup into an empty data directory
+  verify-backup  check every checksum of a backup directory
+  prune-backups  delete all but the newest N backups of a backup directory and the objects they alone used
+  inspect        partitions, segments, series and samples, sizes, rollup tiers of a data directory
+  export         stream a running server's samples as JSON lines or line protocol
+  import         stream JSON lines (ours, VictoriaMetrics') or line protocol (influx_inspect export) into a server
+  token          create, list or revoke the server's access tokens in its token file
+
+Run 'lightning-admin COMMAND --help' for a command's flags and examples.
+Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.
+`
+
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: lightning-admin verify|repair --data-dir DIR")
+		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
-	case "verify":
-		return verify(args[1:], stdout, stderr)
-	case "repair":
-		return repair(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
 	}
-	fmt.Fprintf(stderr, "lightning-admin: unknown command %q\n", args[0])
-	return 2
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "lightning-admin: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	return cmd(args[1:], stdout, stderr)
 }
 
 func verify(args []string, stdout, stderr io.Writer) int {

@@ -31,6 +31,7 @@ func TestBucketsAPIE2E(t *testing.T) {
 	}
 	args := []string{"--config", cfg, "--auth-tokens", "s3cret"}
 	p := startServer(t, dir, args...)
+	p.token = "s3cret" // --auth-tokens guards every route
 	client := influxdb2.NewClient(p.url(""), "s3cret")
 	defer client.Close()
 	api := client.BucketsAPI()
@@ -103,6 +104,7 @@ func TestBucketsAPIE2E(t *testing.T) {
 	}
 	p.stop() // flushes: retention drops segments
 	p = startServer(t, dir, args...)
+	p.token = "s3cret"
 	client = influxdb2.NewClient(p.url(""), "s3cret")
 	defer client.Close()
 	api = client.BucketsAPI()
@@ -128,6 +130,7 @@ func TestBucketsAPIE2E(t *testing.T) {
 
 	p.stop()
 	p = startServer(t, dir, args...)
+	p.token = "s3cret"
 	client2 := influxdb2.NewClient(p.url(""), "s3cret")
 	defer client2.Close()
 	api = client2.BucketsAPI()

@@ -48,6 +48,8 @@ type Config struct {
 	Retention RetentionConfig `yaml:"retention"`
 	// Downsample: rollup tiers and their rules (docs/downsampling.md).
 	Downsample downsample.Config `yaml:"downsample"`
+	// Auth: tokens, scopes and the audit log (docs/security.md).
+	Auth AuthConfig `yaml:"auth"`
 }
 
 // EngineConfig configures storage.
@@ -116,7 +118,9 @@ func loadConfig(args []string) (Config, error) {
 		maxSeries  = fs.Int("max-series", cfg.Engine.MaxSeries, "maximum number of series (0 = no limit)")
 		newPerReq  = fs.Int("max-new-series-per-request", cfg.Engine.MaxNewSeriesPerRequest, "new series one write request may create (-1 = no limit)")
 		newPerMin  = fs.Int("max-new-series-per-minute", cfg.Engine.MaxNewSeriesPerMinute, "new series all writes may create in a minute (-1 = no limit)")
-		authTokens = fs.String("auth-tokens", "", "comma-separated tokens required on writes (empty = no auth)")
+		authTokens = fs.String("auth-tokens", "", "comma-separated full-access tokens required on every route but /health, /ready and /ping (empty = no auth unless --token-file)")
+		tokenFile  = fs.String("token-file", "", "hashed token file that lightning-admin token edits, reloaded on SIGHUP (auth.token_file)")
+		auditLog   = fs.String("audit-log", "", "file the audit log appends JSON lines to (auth.audit_log)")
 		mqttAddr   = fs.String("mqtt-addr", cfg.MQTT.Addr, "embedded MQTT broker listen address (empty = no broker)")
 		memLimit   = fs.Int64("memory-limit", cfg.MemoryLimit, "Go soft memory limit in bytes (0 = none; GOMEMLIMIT wins)")
 		pprofOn    = fs.Bool("pprof", cfg.Pprof, "serve net/http/pprof under /debug/pprof/ on the HTTP address (default off)")
@@ -162,6 +166,10 @@ func loadConfig(args []string) (Config, error) {
 			cfg.Engine.MaxNewSeriesPerMinute = *newPerMin
 		case "auth-tokens":
 			cfg.Influx.Tokens = splitList(*authTokens)
+		case "token-file":
+			cfg.Auth.TokenFile = *tokenFile
+		case "audit-log":
+			cfg.Auth.AuditLog = *auditLog
 		case "mqtt-addr":
 			cfg.MQTT.Addr = *mqttAddr
 		case "pprof":
@@ -213,6 +221,9 @@ func (c *Config) validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := c.Downsample.Compile(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.HTTP.TLS.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -23,7 +23,7 @@ func (p *proc) queryRange(q string, start, end time.Time, step time.Duration) ra
 	p.t.Helper()
 	v := url.Values{"query": {q}, "start": {fmt.Sprint(start.Unix())}, "end": {fmt.Sprint(end.Unix())},
 		"step": {fmt.Sprint(step.Seconds())}, "explain": {"1"}}
-	resp, err := http.Get(p.url("/api/v1/query_range?" + v.Encode()))
+	resp, err := p.get("/api/v1/query_range?" + v.Encode())
 	if err != nil {
 		p.t.Fatal(err)
 	}

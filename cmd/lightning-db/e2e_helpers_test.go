@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,8 +47,11 @@ type proc struct {
 	t    testing.TB
 	cmd  *exec.Cmd
 	addr string
-	log  *strings.Builder
+	log  *lockedLog
 	dir  string
+	// token, when set, goes with the helpers' GET requests (p.get) as
+	// `Authorization: Bearer`.
+	token string
 }
 
 func freeAddr(t testing.TB) string {
@@ -77,9 +81,16 @@ func freeAddrs(t testing.TB, n int) []string {
 // until /ready answers 200.
 func startServer(t testing.TB, dataDir string, args ...string) *proc {
 	t.Helper()
+	return startServerReady(t, dataDir, func(p *proc) bool { return readyAt(p.url("/ready")) }, args...)
+}
+
+// startServerReady is startServer with its own readiness check (an HTTPS
+// server's, say).
+func startServerReady(t testing.TB, dataDir string, ready func(*proc) bool, args ...string) *proc {
+	t.Helper()
 	addrs := freeAddrs(t, 2)
 	addr := addrs[0]
-	p := &proc{t: t, addr: addr, log: &strings.Builder{}, dir: dataDir}
+	p := &proc{t: t, addr: addr, log: &lockedLog{}, dir: dataDir}
 	// A free port for the embedded MQTT broker too (on by default), so
 	// servers of parallel tests do not collide on 1883; args may override.
 	p.cmd = exec.Command(binary, append([]string{"--data-dir", dataDir, "--http-addr", addr, "--mqtt-addr", addrs[1]}, args...)...)
@@ -95,7 +106,7 @@ func startServer(t testing.TB, dataDir string, args ...string) *proc {
 		}
 	})
 	poll(t, 20*time.Second, 20*time.Millisecond, func() string {
-		if readyAt(p.url("/ready")) {
+		if ready(p) {
 			return ""
 		}
 		return fmt.Sprintf("server did not become ready; log:\n%s", p.log)
@@ -213,4 +224,35 @@ func sortStrings(s []string) {
 			s[j-1], s[j] = s[j], s[j-1]
 		}
 	}
+}
+
+// lockedLog holds a server process's output. exec.Cmd copies the output in
+// its own goroutine while a test reads the log, so both go through a mutex.
+type lockedLog struct {
+	mu sync.Mutex // protects b
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// get sends a GET for path with p.token, if set.
+func (p *proc) get(path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, p.url(path), nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.token != "" {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+	}
+	return http.DefaultClient.Do(req)
 }

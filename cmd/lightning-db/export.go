@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 
+	"github.com/lightningdb/lightningdb/auth"
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/query"
 	"github.com/lightningdb/lightningdb/series"
@@ -57,6 +58,7 @@ func (s *server) serveExport(w http.ResponseWriter, r *http.Request, api *query.
 		exportError(w, http.StatusBadRequest, fmt.Errorf("invalid parameter \"match[]\": %w", err))
 		return
 	}
+	sets = auth.ScopeSets(r.Context(), sets)
 	// The union of the sets' series, as a bitmap: a few bytes a series
 	// where a map and a list took about 50, for every series when no
 	// match[] is given.

@@ -118,7 +118,7 @@ func (t *tally) String() string {
 // metricValue reads one sample of the server's /metrics.
 func (p *proc) metricValue(name string) float64 {
 	p.t.Helper()
-	resp, err := http.Get(p.url("/metrics"))
+	resp, err := p.get("/metrics")
 	require.NoError(p.t, err)
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,8 @@ type HTTPConfig struct {
 	// Default 128 MiB; it must hold the largest request the influx and
 	// remote limits allow.
 	MaxInflightBodyBytes int64 `yaml:"max_inflight_body_bytes"`
+	// TLS serves HTTPS instead of HTTP (tls.go, docs/security.md).
+	TLS TLSConfig `yaml:"tls"`
 }
 
 // Defaults of HTTPConfig.
@@ -195,6 +198,9 @@ func (l trackingListener) Accept() (net.Conn, error) {
 
 // connState counts connections open and closed, by the state they were in.
 func (m *httpMetrics) connState(c net.Conn, st http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok { // HTTPS: ServeTLS wraps the trackedConn
+		c = tc.NetConn()
+	}
 	tc, ok := c.(*trackedConn)
 	if !ok {
 		return

@@ -25,6 +25,11 @@ type MQTTConfig struct {
 	// embedded broker's clients.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// ACLFile is a mosquitto-format ACL file (topic, user and pattern
+	// lines with %u and %c) that every publish and subscription of the
+	// embedded broker is checked against (docs/security.md). Reloaded on
+	// SIGHUP.
+	ACLFile string `yaml:"acl_file"`
 	// TLSCert and TLSKey (PEM files) make the embedded broker speak TLS.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
@@ -132,8 +137,17 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			}
 			tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
+		ma, err := s.newMQTTAuth(c)
+		if err != nil {
+			return err
+		}
+		var az mqtt.Authorizer
+		if ma != nil {
+			az = ma
+			s.mqttAuth.Store(ma)
+		}
 		b, err := mqtt.NewBroker(in, mqtt.BrokerOptions{Addr: c.Addr, Username: c.Username, Password: c.Password,
-			TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker"),
+			Auth: az, TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker"),
 			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
 			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry,
 			MaxClients: c.MaxClients, MaxSubscriberBytes: c.MaxSubscriberBytes,
@@ -145,7 +159,8 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 		if err := b.Serve(); err != nil {
 			return err
 		}
-		log.Info("mqtt broker listening", "mqtt_addr", b.Addr(), "tls", tc != nil, "auth", c.Username != "")
+		log.Info("mqtt broker listening", "mqtt_addr", b.Addr(), "tls", tc != nil, "auth", c.Username != "" || ma != nil,
+			"acl_file", c.ACLFile)
 	}
 	return m.startSubscribers(c, in)
 }

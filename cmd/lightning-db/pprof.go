@@ -9,10 +9,10 @@ func (s *server) registerPprof() {
 	if !s.cfg.Pprof {
 		return
 	}
-	s.mux.HandleFunc("/debug/pprof/", pprof.Index)
-	s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s.rm.HandleFunc("/debug/pprof/", pprof.Index)
+	s.rm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	s.rm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	s.rm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	s.rm.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	s.log.Warn("pprof enabled", "path", "/debug/pprof/")
 }

@@ -13,6 +13,8 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 		cfg := defaultConfig()
 		cfg.Pprof = on
 		s := &server{cfg: cfg, log: slog.New(slog.NewTextHandler(io.Discard, nil)), mux: http.NewServeMux()}
+		s.auth = &authSetup{}
+		s.rm = &routeMux{s: s}
 		s.registerPprof()
 		rec := httptest.NewRecorder()
 		s.mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/", nil))

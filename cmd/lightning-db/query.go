@@ -46,6 +46,10 @@ type QueryConfig struct {
 	// DisableOptimizer turns off partition pruning, the postings cache and
 	// parallel decoding (for comparisons).
 	DisableOptimizer bool `yaml:"disable_optimizer"`
+	// CacheBytes is the memory budget of the query caches (window cache
+	// and postings cache; query/budget.go), reported as
+	// lightningdb_query_cache_*. Default 16 MiB; -1 disables them.
+	CacheBytes int64 `yaml:"cache_bytes"`
 	// MetricsQLNames keeps the metric name where VictoriaMetrics keeps it
 	// (avg/min/max/quantile_over_time) with Prometheus' delayed name
 	// removal, so the queries TSBS writes for VictoriaMetrics run
@@ -70,6 +74,7 @@ func (s *server) registerQuery(reg prometheus.Registerer) error {
 		Parallelism:          qc.Parallelism,
 		DisableOptimizer:     qc.DisableOptimizer,
 		MetricsQLNames:       qc.MetricsQLNames,
+		CacheBytes:           qc.CacheBytes,
 		Rollups:              s.ds.rollups(),
 	})
 	if err != nil {
@@ -85,9 +90,9 @@ func (s *server) registerQuery(reg prometheus.Registerer) error {
 	}
 	api := query.NewAPI(a, opts)
 	s.queryGate = api.Limit // InfluxQL's /query shares the slots (influxql.go)
-	api.Register(s.mux)
-	api.RegisterAdmin(s.mux, tieredDeleter{s.db, s.ds}, s.adminGuard) // delete_series, clean_tombstones
-	s.mux.Handle("/api/v1/export", api.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveExport(w, r, api) })))
+	api.Register(s.rm)
+	api.RegisterAdmin(s.rm, tieredDeleter{s.db, s.ds}, nil) // delete_series, clean_tombstones; the route guard checks admin
+	s.rm.Handle("/api/v1/export", api.Limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.serveExport(w, r, api) })))
 	return nil
 }
 

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lightningdb/lightningdb/auth"
 	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/query"
 	"github.com/lightningdb/lightningdb/remote"
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
@@ -44,7 +47,7 @@ type RemoteConfig struct {
 func (s *server) registerRemote(reg prometheus.Registerer) error {
 	rc := s.cfg.Remote
 	s.meta = remote.NewMetadata(rc.MaxMetadata)
-	h, err := remote.NewHandler(s.db, engineStorage{s.db}, remote.Options{
+	h, err := remote.NewHandler(scopedAppender{s.db}, engineStorage{s.db}, remote.Options{
 		MaxBodyBytes:        rc.MaxBodyBytes,
 		MaxDecodedBytes:     rc.MaxDecodedBytes,
 		ReadMaxSeries:       rc.ReadMaxSeries,
@@ -62,15 +65,20 @@ func (s *server) registerRemote(reg prometheus.Registerer) error {
 	if err != nil {
 		return fmt.Errorf("remote handler: %w", err)
 	}
-	h.Register(s.mux)
+	h.Register(s.rm)
 	return nil
 }
 
 // engineStorage adapts the engine to remote.Storage.
 type engineStorage struct{ db *engine.DB }
 
-func (e engineStorage) Postings(minT, maxT int64, ms ...*tagindex.Matcher) (*roaring.Bitmap, error) {
-	return e.db.Index().Postings(minT, maxT, ms...)
+// Postings limits the matchers to the scope of ctx's caller (auth).
+func (e engineStorage) Postings(ctx context.Context, minT, maxT int64, ms ...*tagindex.Matcher) (*roaring.Bitmap, error) {
+	scope, err := query.ToIndexMatchers(auth.FromContext(ctx).Scope)
+	if err != nil {
+		return nil, err
+	}
+	return e.db.Index().Postings(minT, maxT, append(ms[:len(ms):len(ms)], scope...)...)
 }
 
 func (e engineStorage) Labels(id series.ID) []byte { return e.db.Registry().Labels(id) }

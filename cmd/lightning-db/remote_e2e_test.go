@@ -33,7 +33,7 @@ func needBinaries(t *testing.T, names ...string) []string {
 		p, err := exec.LookPath(n)
 		if err != nil {
 			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not installed (apt-get install prometheus prometheus-node-exporter)", n)
+				t.Fatalf("%s not installed (.ci/run installs its Debian package: prometheus, prometheus-node-exporter, influxdb-client)", n)
 			}
 			t.Skipf("%s not installed; install Debian's prometheus and prometheus-node-exporter to run this test", n)
 		}

@@ -35,14 +35,15 @@ type server struct {
 	ready atomic.Bool
 	meta  *remote.Metadata // remote write metadata, for /api/v1/metadata
 
-	httpCfg HTTPConfig   // cfg.HTTP with its defaults
-	httpm   *httpMetrics // what the HTTP limits refuse
-	budget  *bodyBudget  // nil: no bound on request bytes in flight
-	ret     *retentionSetup
-	ds      *downsampleSetup // nil without downsample rules
-	// adminGuard authenticates the admin endpoints that change data
-	// (delete_series) as writes are (--auth-tokens); admin.go.
-	adminGuard func(http.Handler) http.Handler
+	httpCfg  HTTPConfig   // cfg.HTTP with its defaults
+	httpm    *httpMetrics // what the HTTP limits refuse
+	budget   *bodyBudget  // nil: no bound on request bytes in flight
+	ret      *retentionSetup
+	ds       *downsampleSetup         // nil without downsample rules
+	tls      *certReloader            // nil without http.tls (tls.go)
+	auth     *authSetup               // tokens and the audit log (auth.go)
+	mqttAuth atomic.Pointer[mqttAuth] // unset: the broker has no token or ACL check (mqttauth.go)
+	rm       *routeMux                // registers every route behind its auth rule (authroutes.go)
 	// queryGate is the query API's concurrency gate (query.Limit), set by
 	// registerQuery; /query (InfluxQL) holds a slot of it too.
 	queryGate func(http.Handler) http.Handler
@@ -60,20 +61,30 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := s.setupHTTP(ns); err != nil {
 		return err
 	}
+	if err := s.setupAuth(); err != nil {
+		return err
+	}
+	defer s.auth.audit.Close()
+	s.rm = &routeMux{s: s}
 	// Listen first so /health answers while recovery runs; /ready says
 	// when recovery has finished.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	s.mux.HandleFunc("/ready", s.serveReady)
-	s.mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	s.rm.HandleFunc("/ready", s.serveReady)
+	s.rm.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.registerPprof()
 	gate := &readyGate{s: s}
 	srv := s.newHTTPServer(s.httpLimits(gate))
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(trackingListener{ln}) }()
-	log.Info("listening", "http_addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+	if s.tls, err = newCertReloader(cfg.HTTP.TLS); err != nil {
+		ln.Close()
+		return err
+	}
+	s.watchReload(ctx)
+	go func() { serveErr <- s.serve(srv, ln) }()
+	log.Info("listening", "http_addr", ln.Addr().String(), "data_dir", cfg.DataDir, "tls", s.tls != nil)
 
 	eo := cfg.engineOptions()
 	eo.Logger = log
@@ -137,7 +148,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		return err
 	}
 	s.catalog = catalog
-	influx, err = ingest.NewInfluxHandler(s.db, ingest.InfluxOptions{
+	influx, err = ingest.NewInfluxHandler(scopedAppender{s.db}, ingest.InfluxOptions{
 		Lines: lineproto.Options{
 			Separator:       s.cfg.Influx.Separator,
 			DBLabel:         s.cfg.Influx.DBLabel,
@@ -146,9 +157,9 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		},
 		MaxBodyBytes: s.cfg.Influx.MaxBodyBytes,
 		Budget:       s.influxBudget(),
-		Tokens:       s.cfg.Influx.Tokens,
-		Logger:       s.log.With("component", "influx"),
-		Registerer:   reg,
+		// Tokens: none here; the route guard authenticates (authroutes.go).
+		Logger:     s.log.With("component", "influx"),
+		Registerer: reg,
 
 		RetentionPolicies: retentionPolicies{s.ret},
 		Deleter:           newInfluxDeleter(s.db, s.ds, s.cfg.Influx), // DROP SERIES, DELETE, DROP MEASUREMENT/DATABASE
@@ -160,15 +171,17 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	if err != nil {
 		return fmt.Errorf("influx handler: %w", err)
 	}
-	influx.Register(s.mux)
-	s.adminGuard = influx.Guard
+	influx.Register(s.rm)
+	s.registerSnapshots(reg) // snapshot.go
+	s.registerImport()       // import.go
 	if err := s.registerRemote(reg); err != nil {
 		return err
 	}
 	if err := s.registerQuery(reg); err != nil {
 		return err
 	}
-	return nil
+	s.rm.logRoutes()
+	return s.rm.err
 }
 
 func (s *server) serveReady(w http.ResponseWriter, r *http.Request) {

@@ -25,6 +25,7 @@ const (
 	codecBoolRuns   = 0x06 // bool v1: run lengths
 	codecStrPlain   = 0x07 // string v1: lengths and bytes
 	codecStrDict    = 0x08 // string v1: dictionary and integer body of indexes
+	codecTimesRef   = 0x09 // timestamps: a reference to an earlier block's timestamps (tsref.go)
 	codecZstdFlag   = 0x80 // string: the body after the codec byte is zstd-compressed
 )
 

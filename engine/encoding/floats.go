@@ -111,3 +111,17 @@ func (d *Decoder) decodeDecimal(dst []uint64, r *reader) {
 		dst[i] = math.Float64bits(float64(int64(m)) / p)
 	}
 }
+
+// Decimal reports whether the float64 with bits b is exactly float64(m) /
+// 10^k (float64(m) for k = 0), bit for bit, with |m| < 2^53, and returns m.
+// NaN, ±Inf and -0 never are; k outside 0..15 never is.
+func Decimal(b uint64, k int) (int64, bool) {
+	if k < 0 || k > maxDecimalScale {
+		return 0, false
+	}
+	return decimalMantissa(b, k)
+}
+
+// DecimalBits returns the bits of float64(m) / 10^k, the inverse of
+// Decimal; k must be in 0..15.
+func DecimalBits(m int64, k int) uint64 { return decimalValue(m, k) }

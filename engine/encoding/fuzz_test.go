@@ -12,7 +12,8 @@ import (
 )
 
 // encodedCases returns every table case encoded, for the corruption tests
-// and as decoder fuzz seeds. kind is 't', 's' or the value type.
+// and as decoder fuzz seeds. kind is 't', 's', 'r' (a timestamps
+// reference) or the value type.
 func encodedCases(t testing.TB) (kinds []byte, blocks [][]byte) {
 	var enc Encoder
 	for _, ts := range timestampCases() {
@@ -36,6 +37,9 @@ func encodedCases(t testing.TB) (kinds []byte, blocks [][]byte) {
 		}
 		kinds, blocks = append(kinds, 's'), append(blocks, b)
 	}
+	for _, ref := range timesRefCases() {
+		kinds, blocks = append(kinds, 'r'), append(blocks, AppendTimesRef(nil, ref))
+	}
 	return kinds, blocks
 }
 
@@ -48,6 +52,12 @@ func decodeAny(d *Decoder, kind byte, src []byte) (int, []byte, error) {
 	case 's':
 		ss, rest, err := d.DecodeStrings(nil, src)
 		return len(ss), rest, err
+	case 'r':
+		ref, rest, err := DecodeTimesRef(src)
+		if err != nil {
+			return 0, rest, err
+		}
+		return int(min(ref.Length, 1)), rest, nil
 	}
 	vs, rest, err := d.DecodeValues(nil, series.ValueType(kind), src)
 	return len(vs), rest, err

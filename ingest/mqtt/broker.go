@@ -22,6 +22,10 @@ type BrokerOptions struct {
 	// Username and Password, when Username is set, are required of every
 	// client; otherwise any client may connect.
 	Username, Password string
+	// Auth, when set, authenticates every client and checks each publish
+	// and subscription (Username and Password are then ignored), and the
+	// publish loop is off: mochi serves every connection.
+	Auth Authorizer
 	// TLS, when set, makes the listener speak MQTT over TLS.
 	TLS *tls.Config
 	// Rules map topics to payload formats; first match wins. None: every
@@ -159,13 +163,16 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	// budgetFilter); not counted in Info.Subscriptions (hasSubscribers).
 	srv.Topics.Subscribe(budgetClientID, packets.Subscription{Filter: budgetFilter})
 	h := &brokerHook{b: b, user: []byte(opts.Username), pass: []byte(opts.Password)}
+	if opts.Auth != nil {
+		h.auth = &clientAuth{a: opts.Auth}
+	}
 	if err := srv.AddHook(h, nil); err != nil {
 		cancel()
 		return nil, fmt.Errorf("mqtt broker hook: %w", err)
 	}
 	// Without loops (TLS, NoPublishLoop) the listener still hands each
 	// connection to mochi itself, for its Close (see publishListener.Close).
-	b.pl = newLoopListener(b, "lightningdb", opts.Addr, h.user, h.pass, logger, opts.TLS, opts.TLS == nil && !opts.NoPublishLoop)
+	b.pl = newLoopListener(b, "lightningdb", opts.Addr, h.user, h.pass, logger, opts.TLS, opts.TLS == nil && !opts.NoPublishLoop && opts.Auth == nil)
 	if b.pl != nil {
 		b.ln = b.pl
 	} else {
@@ -204,6 +211,7 @@ type brokerHook struct {
 	mochi.HookBase
 	b          *Broker
 	user, pass []byte
+	auth       *clientAuth // nil: user and pass, or no authentication
 }
 
 func (h *brokerHook) ID() string { return "lightningdb-store" }
@@ -320,6 +328,9 @@ func (h *brokerHook) OnRetainedExpired(topic string) {
 // QoS 2 messages than the Receive Maximum, and releases the copies of a
 // session that ends with the connection.
 func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
+	if h.auth != nil {
+		h.auth.forget(cl)
+	}
 	if errors.Is(err, packets.ErrReceiveMaximum) {
 		h.b.in.limitHit(reasonReceiveMaximum)
 	}
@@ -340,6 +351,9 @@ func (h *brokerHook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
 }
 
 func (h *brokerHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
+	if h.auth != nil {
+		return h.auth.authenticate(cl, pk.Connect.Username, pk.Connect.Password)
+	}
 	if len(h.user) == 0 {
 		return true
 	}
@@ -348,7 +362,9 @@ func (h *brokerHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) 
 	return u&p == 1
 }
 
-func (h *brokerHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool { return true }
+func (h *brokerHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
+	return h.auth == nil || h.auth.allow(cl, topic, write)
+}
 
 // OnPublish stores the message; the PUBACK (or PUBREC) follows only after
 // the commit that holds it. mochi sends it after OnPublish returns, except

@@ -183,7 +183,7 @@ func (e *Executor) Execute(ctx context.Context, stmt ql.Statement, p Params) (re
 		res.Location = s.Location
 		res.Series, res.Err = e.selectRows(ctx, s, p)
 	case *ql.ExplainStatement:
-		res.Series, res.Err = e.explain(s, p)
+		res.Series, res.Err = e.explain(ctx, s, p)
 	default:
 		res.Series, res.Err = e.show(ctx, stmt, p)
 	}

@@ -1,6 +1,8 @@
 package influxql
 
 import (
+	"context"
+
 	"fmt"
 	"strings"
 
@@ -11,8 +13,8 @@ import (
 
 // explain answers EXPLAIN SELECT: the plan, one line per row, in the
 // column "QUERY PLAN" as InfluxDB does, without running it.
-func (e *Executor) explain(s *ql.ExplainStatement, p Params) ([]*Row, error) {
-	sc, err := e.schema(p.DB)
+func (e *Executor) explain(ctx context.Context, s *ql.ExplainStatement, p Params) ([]*Row, error) {
+	sc, err := e.schema(ctx, p.DB)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +64,7 @@ func (e *Executor) explain(s *ql.ExplainStatement, p Params) ([]*Row, error) {
 					fs = append(fs, f)
 				}
 			}
-			refs, err := e.seriesOf(sc.db, ms, fs, pl.cond, pl.minT, pl.maxT)
+			refs, err := e.seriesOf(sc, ms, fs, pl.cond, pl.minT, pl.maxT)
 			if err != nil {
 				return nil, err
 			}

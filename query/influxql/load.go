@@ -184,7 +184,7 @@ func (m *mapper) fieldType(ms *measurement, f string) (ql.DataType, bool) {
 	if m.ft == nil {
 		m.ft = map[string]ql.DataType{}
 	}
-	t, err := m.e.fieldTypeOf(m.sc.db, ms, f)
+	t, err := m.e.fieldTypeOf(m.sc, ms, f)
 	if err != nil && m.err == nil {
 		m.err = err
 	}
@@ -200,7 +200,7 @@ func (m *mapper) tagKeys(ms *measurement) map[string]struct{} {
 	if m.tk == nil {
 		m.tk = map[string]map[string]struct{}{}
 	}
-	d, err := m.e.tagKeysOf(m.sc.db, ms)
+	d, err := m.e.tagKeysOf(m.sc, ms)
 	if err != nil && m.err == nil {
 		m.err = err
 	}
@@ -209,15 +209,16 @@ func (m *mapper) tagKeys(ms *measurement) map[string]struct{} {
 }
 
 // fieldTypeOf looks up the type of field f of ms in the index: that of
-// the first series of its first metric holding one (Unknown: none).
-func (e *Executor) fieldTypeOf(db string, ms *measurement, f string) (ql.DataType, error) {
+// the first series, among those sc's caller may see, of its first metric
+// holding one (Unknown: none).
+func (e *Executor) fieldTypeOf(sc *schema, ms *measurement, f string) (ql.DataType, error) {
 	ix, reg := e.st.Index(), e.st.Registry()
 	for _, metric := range ms.fields[f] {
 		nm, err := tagindex.NewMatcher(tagindex.MatchEqual, series.MetricName, metric)
 		if err != nil {
 			return ql.Unknown, err
 		}
-		ids, err := ix.Postings(minTime, maxTime, nm, e.dbMatcher(db))
+		ids, err := ix.Postings(minTime, maxTime, append([]*tagindex.Matcher{nm}, sc.match...)...)
 		if err != nil {
 			return ql.Unknown, fmt.Errorf("select series: %w", err)
 		}
@@ -228,8 +229,9 @@ func (e *Executor) fieldTypeOf(db string, ms *measurement, f string) (ql.DataTyp
 	return ql.Unknown, nil
 }
 
-// tagKeysOf lists the tag keys of the series of ms from the index.
-func (e *Executor) tagKeysOf(db string, ms *measurement) (map[string]struct{}, error) {
+// tagKeysOf lists the tag keys of the series of ms that sc's caller may
+// see, from the index.
+func (e *Executor) tagKeysOf(sc *schema, ms *measurement) (map[string]struct{}, error) {
 	dims := map[string]struct{}{}
 	var names []string
 	for _, f := range ms.fieldNames {
@@ -241,7 +243,7 @@ func (e *Executor) tagKeysOf(db string, ms *measurement) (map[string]struct{}, e
 	if err != nil {
 		return dims, err
 	}
-	keys, err := e.st.Index().LabelNames(minTime, maxTime, 0, nm, e.dbMatcher(db))
+	keys, err := e.st.Index().LabelNames(minTime, maxTime, 0, append([]*tagindex.Matcher{nm}, sc.match...)...)
 	if err != nil {
 		return dims, fmt.Errorf("list tag keys: %w", err)
 	}
@@ -319,9 +321,9 @@ func (b *budget) take(n int) error {
 // the series whose tags satisfy its condition. Where the plan allows it
 // (summaryOK), whole blocks inside one window come as block summaries,
 // not samples.
-func (e *Executor) load(ctx context.Context, q *engine.Querier, db string, m *measurement, fields []string, pl *plan, b *budget) (*input, error) {
+func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *measurement, fields []string, pl *plan, b *budget) (*input, error) {
 	minT, maxT := pl.minT, pl.maxT
-	refs, err := e.seriesOf(db, m, fields, pl.cond, minT, maxT)
+	refs, err := e.seriesOf(sc, m, fields, pl.cond, minT, maxT)
 	if err != nil {
 		return nil, err
 	}

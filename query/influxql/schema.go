@@ -1,6 +1,7 @@
 package influxql
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 	ql "github.com/influxdata/influxql"
 
+	"github.com/lightningdb/lightningdb/auth"
+	"github.com/lightningdb/lightningdb/query"
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
 )
@@ -22,7 +25,10 @@ const fallbackField = "value"
 // schema is what one database holds: measurements, their fields and the
 // metric names those fields are stored as.
 type schema struct {
-	db    string
+	db string
+	// match selects the database's series that the caller may see: the
+	// database matcher and the caller's scope (auth), for every lookup.
+	match []*tagindex.Matcher
 	meas  map[string]*measurement
 	names []string // sorted measurement names
 }
@@ -46,15 +52,20 @@ func (e *Executor) dbMatcher(db string) *tagindex.Matcher {
 
 // schema lists the measurements and fields of db from the index and the
 // catalog.
-func (e *Executor) schema(db string) (*schema, error) {
+func (e *Executor) schema(ctx context.Context, db string) (*schema, error) {
 	if db == "" {
 		return nil, ErrDatabaseRequired
 	}
-	metrics, err := e.st.Index().LabelValues(series.MetricName, minTime, maxTime, 0, e.dbMatcher(db))
+	scope, err := query.ToIndexMatchers(auth.FromContext(ctx).Scope)
+	if err != nil {
+		return nil, fmt.Errorf("caller's scope: %w", err)
+	}
+	match := append([]*tagindex.Matcher{e.dbMatcher(db)}, scope...)
+	metrics, err := e.st.Index().LabelValues(series.MetricName, minTime, maxTime, 0, match...)
 	if err != nil {
 		return nil, fmt.Errorf("list metric names: %w", err)
 	}
-	s := &schema{db: db, meas: make(map[string]*measurement)}
+	s := &schema{db: db, match: match, meas: make(map[string]*measurement)}
 	for _, metric := range metrics {
 		fs := e.opts.Catalog.Lookup(db, metric)
 		if len(fs) == 0 && db == e.opts.UnlabelledDB {
@@ -162,7 +173,7 @@ func seriesKey(meas string, tags []tag) string {
 // fields is nil) indexed over [minT, maxT] whose tags satisfy cond (field
 // comparisons in cond count as true), ordered by field then ID. It fails
 // when more than MaxSeries match.
-func (e *Executor) seriesOf(db string, m *measurement, fields []string, cond ql.Expr, minT, maxT int64) ([]seriesRef, error) {
+func (e *Executor) seriesOf(sc *schema, m *measurement, fields []string, cond ql.Expr, minT, maxT int64) ([]seriesRef, error) {
 	if fields == nil {
 		fields = m.fieldNames
 	}
@@ -180,7 +191,7 @@ func (e *Executor) seriesOf(db string, m *measurement, fields []string, cond ql.
 			}
 			var ids *roaring.Bitmap
 			for _, conj := range dnf {
-				bm, err := ix.Postings(minT, maxT, append([]*tagindex.Matcher{nm, e.dbMatcher(db)}, conj...)...)
+				bm, err := ix.Postings(minT, maxT, append(append([]*tagindex.Matcher{nm}, sc.match...), conj...)...)
 				if err != nil {
 					return nil, fmt.Errorf("select series: %w", err)
 				}

@@ -57,7 +57,7 @@ func (e *Executor) selectRows(ctx context.Context, s *ql.SelectStatement, p Para
 			db = m.Database
 		}
 	}
-	sc, err := e.schema(db)
+	sc, err := e.schema(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +263,7 @@ func (e *Executor) inputs(ctx context.Context, pl *plan, sc *schema, p Params) (
 						fs = append(fs, f)
 					}
 				}
-				in, err := e.load(ctx, q, sc.db, m, fs, pl, b)
+				in, err := e.load(ctx, q, sc, m, fs, pl, b)
 				if err != nil {
 					return nil, err
 				}

@@ -15,9 +15,9 @@ import (
 func (e *Executor) show(ctx context.Context, stmt ql.Statement, p Params) ([]*Row, error) {
 	switch s := stmt.(type) {
 	case *ql.ShowMeasurementsStatement:
-		return e.showMeasurements(s, p)
+		return e.showMeasurements(ctx, s, p)
 	case *ql.ShowMeasurementCardinalityStatement:
-		return e.showMeasurementCardinality(s, p)
+		return e.showMeasurementCardinality(ctx, s, p)
 	case *ql.ShowTagKeysStatement:
 		return e.perMeasurement(ctx, s.Database, p, s.Sources, s.Condition, []string{"tagKey"}, s.Limit, s.Offset, tagKeys)
 	case *ql.ShowTagKeyCardinalityStatement:
@@ -46,8 +46,8 @@ func database(on string, p Params) string {
 	return p.DB
 }
 
-func (e *Executor) showMeasurements(s *ql.ShowMeasurementsStatement, p Params) ([]*Row, error) {
-	sc, err := e.schema(database(s.Database, p))
+func (e *Executor) showMeasurements(ctx context.Context, s *ql.ShowMeasurementsStatement, p Params) ([]*Row, error) {
+	sc, err := e.schema(ctx, database(s.Database, p))
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (e *Executor) showMeasurements(s *ql.ShowMeasurementsStatement, p Params) (
 	row := &Row{Name: "measurements", Columns: []string{"name"}}
 	for _, m := range sc.measurements(srcs) {
 		if s.Condition != nil {
-			refs, err := e.seriesOf(sc.db, m, nil, s.Condition, minTime, maxTime)
+			refs, err := e.seriesOf(sc, m, nil, s.Condition, minTime, maxTime)
 			if err != nil {
 				return nil, err
 			}
@@ -75,8 +75,8 @@ func (e *Executor) showMeasurements(s *ql.ShowMeasurementsStatement, p Params) (
 	return []*Row{row}, nil
 }
 
-func (e *Executor) showMeasurementCardinality(s *ql.ShowMeasurementCardinalityStatement, p Params) ([]*Row, error) {
-	rows, err := e.showMeasurements(&ql.ShowMeasurementsStatement{Database: s.Database, Condition: s.Condition}, p)
+func (e *Executor) showMeasurementCardinality(ctx context.Context, s *ql.ShowMeasurementCardinalityStatement, p Params) ([]*Row, error) {
+	rows, err := e.showMeasurements(ctx, &ql.ShowMeasurementsStatement{Database: s.Database, Condition: s.Condition}, p)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ type lister func(e *Executor, m *measurement, refs []seriesRef) [][]any
 
 // perMeasurement runs a SHOW that answers one series per measurement.
 func (e *Executor) perMeasurement(ctx context.Context, on string, p Params, srcs ql.Sources, cond ql.Expr, cols []string, limit, offset int, list lister) ([]*Row, error) {
-	sc, err := e.schema(database(on, p))
+	sc, err := e.schema(ctx, database(on, p))
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (e *Executor) perMeasurement(ctx context.Context, on string, p Params, srcs
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		refs, err := e.seriesOf(sc.db, m, nil, cond, minTime, maxTime)
+		refs, err := e.seriesOf(sc, m, nil, cond, minTime, maxTime)
 		if err != nil {
 			return nil, err
 		}
@@ -250,7 +250,7 @@ func (e *Executor) showSeriesCardinality(ctx context.Context, s *ql.ShowSeriesCa
 
 // seriesKeys returns the sorted InfluxDB series keys of the sources.
 func (e *Executor) seriesKeys(ctx context.Context, db string, srcs ql.Sources, cond ql.Expr) ([]string, error) {
-	sc, err := e.schema(db)
+	sc, err := e.schema(ctx, db)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +259,7 @@ func (e *Executor) seriesKeys(ctx context.Context, db string, srcs ql.Sources, c
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		refs, err := e.seriesOf(sc.db, m, nil, cond, minTime, maxTime)
+		refs, err := e.seriesOf(sc, m, nil, cond, minTime, maxTime)
 		if err != nil {
 			return nil, err
 		}

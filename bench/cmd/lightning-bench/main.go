@@ -43,6 +43,7 @@ type flags struct {
 	jsonOut, mdOut        string
 	maxPhase, settleMax   time.Duration
 	queries, hosts, steps int
+	iotDevs, iotSteps     int
 	verbose               bool
 	scale                 string
 	conns, lines, clients int
@@ -51,6 +52,7 @@ type flags struct {
 	ldbFlags              string
 	soak                  soakFlags
 	queryMix              string
+	queryInterleave       bool
 	vmBins                string
 	churn                 churnFlags
 }
@@ -76,6 +78,8 @@ func parseFlags() (*flags, error) {
 	fs.IntVar(&f.queries, "queries", 0, "queries per shape (default 100; smoke 2)")
 	fs.IntVar(&f.hosts, "hosts", 0, "devops hosts (default 100)")
 	fs.IntVar(&f.steps, "steps", 0, "devops steps per host (default 8640: 24 h at 10 s)")
+	fs.IntVar(&f.iotDevs, "iot-devices", 0, "iot-lp devices (default 10000; small 1000)")
+	fs.IntVar(&f.iotSteps, "iot-steps", 0, "iot-lp reports per device, one a minute (default 288)")
 	fs.BoolVar(&f.verbose, "v", false, "debug logging")
 	fs.StringVar(&f.ldbFlags, "lightning-flags", "", "extra flags for lightning-db, space-separated (e.g. \"--sync-mode interval\"; default: its defaults, fsync per write)")
 	fs.IntVar(&f.conns, "conns", 0, "HTTP connections per ingestion workload (default 2)")
@@ -83,6 +87,7 @@ func parseFlags() (*flags, error) {
 	fs.Float64Var(&f.rate, "rate", 0, "cap on samples/s offered by HTTP ingestion (default: as fast as the target answers)")
 	fs.IntVar(&f.clients, "mqtt-clients", 0, "MQTT publishing clients (default 100)")
 	fs.IntVar(&f.qos, "mqtt-qos", -1, "MQTT publish QoS, 0 or 1 (default 1)")
+	fs.BoolVar(&f.queryInterleave, "query-interleave", false, "run the query mix after every target has loaded its data, all servers up, each query sent to every target in turn (fair under a varying machine load)")
 	fs.StringVar(&f.queryMix, "query-mix", bench.MixLabelReplace, "query shapes: label-replace (6 shapes, fields kept apart with label_replace), tsbs (TSBS's 11 cpu types as it writes them for VictoriaMetrics; Lightning DB runs with --metricsql-names), all, or tsbs-influxql (TSBS's 15 cpu types as it writes them for InfluxDB, in InfluxQL on /query for every target)")
 	fs.StringVar(&f.vmBins, "victoriametrics-bin", "", "comma-separated VictoriaMetrics binaries to run as peers, each named victoriametrics@<version> (default: victoria-metrics from PATH, named victoriametrics); e.g. /usr/bin/victoria-metrics,/root/go/bin/victoria-metrics")
 	fs.StringVar(&f.scale, "scale", "full", "workload sizes: full (8.64 M samples per ingestion workload) or small (a tenth)")
@@ -147,6 +152,7 @@ func run() error {
 		Date:    time.Now(), Machine: bench.ThisMachine(), Seed: cfg.Seed, Start: cfg.Start, Scale: cfg.Scale,
 		Pinning: fmt.Sprintf("servers on CPUs %q, load generator on CPUs %q (taskset; empty: not pinned)", f.serverCPUs, f.loadCPUs),
 	}
+	var run []*bench.Target // every target started, for the interleaved query mix
 	for _, tb := range expandVM(ctx, targets, f.vmBins) {
 		name := tb.name
 		bin, note := tb.bin, ""
@@ -167,6 +173,10 @@ func run() error {
 			t.MetricsQLNames = cfg.QueryMix == bench.MixTSBS || cfg.QueryMix == bench.MixAll
 		}
 		report.Results = append(report.Results, bench.RunTarget(ctx, cfg, t)...)
+		run = append(run, t)
+	}
+	if cfg.QueryInterleave {
+		report.Results = append(report.Results, bench.RunQueriesInterleaved(ctx, cfg, run)...)
 	}
 	report.WriteMarkdown(os.Stdout)
 	if f.mdOut != "" {
@@ -238,6 +248,7 @@ func config(f *flags, log *slog.Logger) (*bench.Config, []string, error) {
 		return nil, nil, fmt.Errorf("--query-mix: %w", err)
 	}
 	cfg.QueryMix = f.queryMix
+	cfg.QueryInterleave = f.queryInterleave
 	if f.maxPhase > 0 {
 		cfg.MaxPhase = f.maxPhase
 	}
@@ -265,6 +276,12 @@ func config(f *flags, log *slog.Logger) (*bench.Config, []string, error) {
 	}
 	if f.steps > 0 {
 		cfg.Scale.Steps = f.steps
+	}
+	if f.iotDevs > 0 {
+		cfg.Scale.IoTDevs = f.iotDevs
+	}
+	if f.iotSteps > 0 {
+		cfg.Scale.IoTSteps = f.iotSteps
 	}
 	span := time.Duration(cfg.Scale.Steps) * cfg.Scale.Interval
 	cfg.Start = time.Now().Truncate(time.Hour).Add(-time.Hour - span)
