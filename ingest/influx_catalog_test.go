@@ -62,7 +62,8 @@ func TestCatalogLearnsStoredWrites(t *testing.T) {
 // writes for every value type an answer holds.
 func TestAppendValueMatchesJSON(t *testing.T) {
 	vals := []any{nil, 0.0, math.Copysign(0, -1), 1.5, -2.25e-7, 1e21, 123456789.125, 1e-6, 9.999e20, 3.0,
-		int64(-42), int64(math.MaxInt64), uint64(math.MaxUint64), true, false, "a\"b<&>\u2028", ""}
+		int64(-42), int64(math.MaxInt64), uint64(math.MaxUint64), true, false, "a\"b<&>\u2028", "",
+		"host_1", "us-west-2a", "a b/c:d=e", "tab\there", "back\\slash", "é", "\x7f", "\xff"}
 	var o queryOutput
 	for _, v := range vals {
 		want, _ := json.Marshal(v)

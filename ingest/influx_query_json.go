@@ -119,12 +119,31 @@ func (o queryOutput) appendValue(b []byte, v any, loc *time.Location) []byte {
 		return strconv.AppendInt(b, int64(x), 10)
 	case bool:
 		return strconv.AppendBool(b, x)
+	case string:
+		if plainJSON(x) {
+			b = append(b, '"')
+			b = append(b, x...)
+			return append(b, '"')
+		}
 	}
 	j, err := json.Marshal(v) // strings (escaped as encoding/json does) and the rest
 	if err != nil {
 		return append(b, "null"...)
 	}
 	return append(b, j...)
+}
+
+// plainJSON reports whether encoding/json writes s as it is between
+// quotes: printable ASCII without '"', '\\' and the HTML characters it
+// escapes (<, >, &). Tag values and most string fields are.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // appendFloat formats f as encoding/json does (its floatEncoder), null

@@ -90,6 +90,9 @@ func (o queryOutput) write(w http.ResponseWriter, res []queryResult) {
 		o.streamJSON(w, res)
 		return
 	}
+	if o.csv && o.epoch == 0 {
+		o.epoch = 1 // InfluxDB's CSV: integer nanoseconds unless epoch says otherwise
+	}
 	o.formatTimes(res)
 	switch {
 	case o.csv:

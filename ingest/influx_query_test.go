@@ -106,6 +106,8 @@ func TestQueryInfluxQL(t *testing.T) {
 				`{"results":[{"statement_id":0,"series":[` + row + `[3,null]]}]}]}`},
 		{url.Values{"q": {"SELECT v FROM m"}, "epoch": {"ns"}}, "application/csv", 200,
 			"name,tags,time,v\nm,host=a,1500000000,1.5\nm,host=a,2000000000,2\nm,host=a,3000000000,"},
+		{url.Values{"q": {"SELECT v FROM m"}}, "application/csv", 200, // no epoch: nanoseconds too, as InfluxDB
+			"name,tags,time,v\nm,host=a,1500000000,1.5\nm,host=a,2000000000,2\nm,host=a,3000000000,"},
 		{url.Values{"q": {"SELEC v FROM m"}}, "", 400,
 			`{"error":"error parsing query: found SELEC, expected SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, ALTER, SET, KILL at line 1, char 1"}`},
 		// Nothing runs when a later statement does not parse; the position

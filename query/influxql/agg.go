@@ -41,6 +41,11 @@ type aggSpec struct {
 var selectors = map[string]bool{"first": true, "last": true, "min": true, "max": true,
 	"percentile": true, "sample": true, "top": true, "bottom": true}
 
+// numericOnly functions take numbers: InfluxDB fails them on strings and
+// booleans.
+var numericOnly = map[string]bool{"mean": true, "sum": true, "median": true, "stddev": true,
+	"spread": true, "integral": true, "percentile": true}
+
 // multiRow functions give several points per window.
 var multiRow = map[string]bool{"distinct": true, "top": true, "bottom": true, "sample": true}
 
@@ -57,8 +62,14 @@ func parseAgg(c *ql.Call) (aggSpec, error) {
 	switch a := c.Args[0].(type) {
 	case *ql.VarRef:
 		sp.field = a.Val
+		if numericOnly[c.Name] && (a.Type == ql.String || a.Type == ql.Boolean) {
+			return sp, fmt.Errorf("%w: %s() of %s field %q (it takes integer and float fields)", ErrUnsupported, c.Name, a.Type, a.Val)
+		}
 	case *ql.Call:
-		if a.Name == "distinct" && c.Name == "count" && len(a.Args) == 1 {
+		if a.Name == "distinct" && len(a.Args) != 1 {
+			return sp, fmt.Errorf("distinct function can only have one argument")
+		}
+		if a.Name == "distinct" && c.Name == "count" {
 			if r, ok := a.Args[0].(*ql.VarRef); ok {
 				sp.name, sp.field = "count_distinct", r.Val
 				return sp, nil
@@ -109,7 +120,13 @@ func parseAgg(c *ql.Call) (aggSpec, error) {
 		case *ql.DurationLiteral:
 			sp.unit = a.Val
 		default:
+			if c.Name == "integral" {
+				return sp, fmt.Errorf("second argument must be a duration")
+			}
 			return sp, fmt.Errorf("expected integer argument in %s()", c.Name)
+		}
+		if c.Name == "sample" && sp.n <= 0 {
+			return sp, fmt.Errorf("sample window must be greater than 1, got %d", sp.n)
 		}
 		if (c.Name == "top" || c.Name == "bottom" || c.Name == "sample") && (sp.n <= 0 || sp.n > maxTopN) {
 			return sp, fmt.Errorf("%s() limit must be between 1 and %d", c.Name, maxTopN)

@@ -72,10 +72,17 @@ type winEnv struct {
 	pl  *plan
 	res [][]point // per aggregate: its points in the window
 	sel *point    // the selector's point, for auxiliary fields
+	// tv holds the transformed values of the transformations inside math
+	// (nestedTransforms), by window time t; nil while they are computed.
+	tv map[*ql.Call]map[int64]any
+	t  int64
 }
 
 func (w *winEnv) call(c *ql.Call) any {
 	if transforms[c.Name] {
+		if m, ok := w.tv[c]; ok {
+			return m[w.t]
+		}
 		return evalExpr(c.Args[0], w) // transformRows transforms the column
 	}
 	if k, ok := w.pl.aggOf[c]; ok && w.res != nil && len(w.res[k]) > 0 {
@@ -124,13 +131,26 @@ func (e *Executor) aggregate(pl *plan, g *group, first, values int64) ([][]any, 
 	cells := make([]any, int(ws.n)*width)
 	out := make([][]any, ws.n)
 	env := &winEnv{pl: pl}
+	nested := nestedTransforms(pl.stmt.Fields)
+	var res [][][]point // per window, kept for nested transformations
+	if len(nested) > 0 {
+		res = make([][][]point, ws.n)
+	}
+	answered := false // a window's function gave a point
 	for i := int64(0); i < ws.n; i++ {
 		env.res = results(aggs[i])
+		answered = answered || hasPoint(env.res)
 		env.sel = nil
 		t := ws.time(i)
+		if pl.interval == 0 && onlyIntegral(pl) {
+			t = 0 // InfluxDB: integral() without GROUP BY time() is at time 0
+		}
 		if pl.selectorTime && env.res != nil && len(env.res[0]) > 0 {
 			env.sel = &env.res[0][0]
 			t = env.sel.t
+		}
+		if res != nil {
+			res[i] = env.res
 		}
 		row := cells[int(i)*width : int(i+1)*width : int(i+1)*width]
 		row[0] = Time(t)
@@ -139,11 +159,98 @@ func (e *Executor) aggregate(pl *plan, g *group, first, values int64) ([][]any, 
 		}
 		out[i] = row
 	}
-	out = fillRows(pl, out, aggs)
-	if hasTransform(pl.stmt.Fields) {
+	if !answered { // e.g. percentile(x, 0): InfluxDB answers no series, not nulls
+		return nil, nil
+	}
+	if len(nested) > 0 {
+		env.tv = nestedValues(pl, ws, out, res, aggs, nested)
+	}
+	out = fillRows(pl, out, aggs, exprsOf(pl.stmt.Fields))
+	if len(nested) > 0 {
+		evalNested(pl, ws, out, res, env)
+	}
+	if hasTransform(pl.stmt.Fields) || len(nested) > 0 {
 		out = transformRows(pl, out)
 	}
-	return out, nil
+	return pl.cutRows(out), nil
+}
+
+// nestedTransforms lists the transformations inside math on a field, as
+// in non_negative_derivative(mean(x), 1s) * 8 (Grafana's network panel);
+// a transformation that is a whole field is transformRows' work.
+func nestedTransforms(fields ql.Fields) []*ql.Call {
+	var out []*ql.Call
+	for _, f := range fields {
+		if c, ok := f.Expr.(*ql.Call); ok && transforms[c.Name] {
+			continue
+		}
+		ql.WalkFunc(f.Expr, func(n ql.Node) {
+			if c, ok := n.(*ql.Call); ok && transforms[c.Name] {
+				out = append(out, c)
+			}
+		})
+	}
+	return out
+}
+
+// nestedValues transforms, per nested transformation, its argument over
+// the windows after fill(), as InfluxDB fills the inner aggregate, and
+// returns the values by window time.
+func nestedValues(pl *plan, ws windows, rows [][]any, res [][][]point, aggs [][]aggregator, calls []*ql.Call) map[*ql.Call]map[int64]any {
+	tv := make(map[*ql.Call]map[int64]any, len(calls))
+	env := &winEnv{pl: pl}
+	for _, c := range calls {
+		col := make([][]any, len(rows))
+		for i := range rows {
+			env.res = res[i]
+			col[i] = []any{rows[i][0], evalExpr(c.Args[0], env)}
+		}
+		col = fillRows(pl, col, aggs, []ql.Expr{c.Args[0]})
+		pts := make([]point, 0, len(col))
+		for _, r := range col {
+			if r[1] != nil {
+				pts = append(pts, point{t: int64(r[0].(Time)), v: r[1]})
+			}
+		}
+		m := map[int64]any{}
+		for _, p := range transform(c, pts, pl.interval) {
+			m[p.t] = p.v
+		}
+		tv[c] = m
+	}
+	return tv
+}
+
+// evalNested evaluates the fields holding nested transformations again,
+// now with their transformed values (not filled: InfluxDB fills only the
+// inner aggregate).
+func evalNested(pl *plan, ws windows, rows [][]any, res [][][]point, env *winEnv) {
+	var nested []int
+	for j, f := range pl.stmt.Fields {
+		if hasNestedTransform(f) {
+			nested = append(nested, j)
+		}
+	}
+	for _, r := range rows {
+		env.t = int64(r[0].(Time))
+		env.res = res[ws.index(env.t)]
+		for _, j := range nested {
+			r[j+1] = evalExpr(pl.stmt.Fields[j].Expr, env)
+		}
+	}
+}
+
+// hasNestedTransform reports whether f holds a transformation inside math.
+func hasNestedTransform(f *ql.Field) bool {
+	return len(nestedTransforms(ql.Fields{f})) > 0
+}
+
+func exprsOf(fields ql.Fields) []ql.Expr {
+	out := make([]ql.Expr, len(fields))
+	for i, f := range fields {
+		out[i] = f.Expr
+	}
+	return out
 }
 
 // fold feeds the group's points to one aggregator per window and
@@ -159,8 +266,10 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][]aggregator, bool) {
 				continue
 			}
 			var env *rowEnv
+			var pred func() bool
 			if pl.pointCond(g) {
 				env = newRowEnv(sd)
+				pred = compileCond(pl.cond, env)
 			}
 			for i, t := range c.ts {
 				w := ws.index(t)
@@ -168,7 +277,7 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][]aggregator, bool) {
 					continue
 				}
 				if env != nil {
-					if env.seek(t); !truthy(evalExpr(pl.cond, env)) {
+					if env.seek(t); !pred() {
 						continue
 					}
 				}
@@ -189,6 +298,27 @@ func (e *Executor) fold(pl *plan, g *group, ws windows) ([][]aggregator, bool) {
 		}
 	}
 	return aggs, found
+}
+
+// onlyIntegral reports whether every function of the statement is
+// integral().
+func onlyIntegral(pl *plan) bool {
+	for _, a := range pl.aggs {
+		if a.name != "integral" {
+			return false
+		}
+	}
+	return len(pl.aggs) > 0
+}
+
+// hasPoint reports whether a window's functions gave a point.
+func hasPoint(res [][]point) bool {
+	for _, r := range res {
+		if len(r) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // results gives the points of a window's aggregators (nil for a window
@@ -235,8 +365,9 @@ func multiRows(pl *plan, ws windows, aggs [][]aggregator) [][]any {
 	return out
 }
 
-// fillRows applies fill() to windows without points.
-func fillRows(pl *plan, rows [][]any, aggs [][]aggregator) [][]any {
+// fillRows applies fill() to windows without points; exprs[j] is the
+// expression of column j+1.
+func fillRows(pl *plan, rows [][]any, aggs [][]aggregator, exprs []ql.Expr) [][]any {
 	if pl.interval == 0 {
 		if len(rows) == 1 && allNil(rows[0][1:]) && !hasCount(pl) {
 			return nil
@@ -253,8 +384,8 @@ func fillRows(pl *plan, rows [][]any, aggs [][]aggregator) [][]any {
 		}
 		return out
 	case ql.NullFill:
-		for j, f := range pl.stmt.Fields {
-			if c, ok := f.Expr.(*ql.Call); ok && c.Name == "count" {
+		for j, ex := range exprs {
+			if isCount(ex) {
 				for _, r := range rows {
 					if r[j+1] == nil {
 						r[j+1] = int64(0)
@@ -266,12 +397,12 @@ func fillRows(pl *plan, rows [][]any, aggs [][]aggregator) [][]any {
 		for _, r := range rows {
 			for j := 1; j < len(r); j++ {
 				if r[j] == nil {
-					r[j] = fillNumber(pl.stmt.FillValue, pl, j-1)
+					r[j] = fillNumber(pl.stmt.FillValue, exprs[j-1])
 				}
 			}
 		}
 	case ql.PreviousFill:
-		for j := 1; j < len(pl.columns); j++ {
+		for j := 1; j <= len(exprs); j++ {
 			var prev any
 			for _, r := range rows {
 				if r[j] == nil {
@@ -282,7 +413,7 @@ func fillRows(pl *plan, rows [][]any, aggs [][]aggregator) [][]any {
 			}
 		}
 	case ql.LinearFill:
-		for j := 1; j < len(pl.columns); j++ {
+		for j := 1; j <= len(exprs); j++ {
 			linearFill(rows, j)
 		}
 	}
@@ -307,13 +438,24 @@ func hasCount(pl *plan) bool {
 	return false
 }
 
+// isCount reports whether ex is count(), or a transformation of it
+// (cumulative_sum(count(x))): its empty windows count 0 under fill(null),
+// and the transformation takes the 0, as in InfluxDB.
+func isCount(ex ql.Expr) bool {
+	c, ok := ex.(*ql.Call)
+	for ok && transforms[c.Name] && len(c.Args) > 0 {
+		c, ok = c.Args[0].(*ql.Call)
+	}
+	return ok && c.Name == "count"
+}
+
 // fillNumber is the fill(<n>) value, as an integer for integer columns.
-func fillNumber(v any, pl *plan, field int) any {
+func fillNumber(v any, ex ql.Expr) any {
 	f, ok := toFloat(v)
 	if !ok {
 		return v
 	}
-	if c, ok := pl.stmt.Fields[field].Expr.(*ql.Call); ok && c.Name == "count" {
+	if isCount(ex) {
 		return int64(f)
 	}
 	if _, isInt := v.(int64); isInt {
@@ -371,11 +513,16 @@ func transformRows(pl *plan, rows [][]any) [][]any {
 			r[j+1] = byT[int64(r[0].(Time))]
 		}
 	}
+	transformed := make([]bool, len(pl.stmt.Fields)) // the field is or holds a transformation
+	for j, f := range pl.stmt.Fields {
+		c, ok := f.Expr.(*ql.Call)
+		transformed[j] = ok && transforms[c.Name] || hasNestedTransform(f)
+	}
 	out := rows[:0]
 	for _, r := range rows {
 		keep := false
-		for j, f := range pl.stmt.Fields {
-			if c, ok := f.Expr.(*ql.Call); ok && transforms[c.Name] && r[j+1] != nil {
+		for j := range pl.stmt.Fields {
+			if transformed[j] && r[j+1] != nil {
 				keep = true
 			}
 		}

@@ -218,3 +218,27 @@ func hasFieldRef(cond ql.Expr) bool {
 	})
 	return found
 }
+
+// unknownAsTags types as tags the names of cond that no measurement of
+// the statement holds (RewriteFields left them Unknown) where they are
+// compared with a string or a regex: InfluxDB takes them for a tag every
+// series lacks, whose value is empty (so comparing it with the empty
+// string matches every series).
+func unknownAsTags(cond ql.Expr) {
+	ql.WalkFunc(cond, func(n ql.Node) {
+		x, ok := n.(*ql.BinaryExpr)
+		if !ok {
+			return
+		}
+		for _, pair := range [2][2]ql.Expr{{x.LHS, x.RHS}, {x.RHS, x.LHS}} {
+			r, ok := pair[0].(*ql.VarRef)
+			if !ok || r.Type != ql.Unknown || strings.EqualFold(r.Val, "time") {
+				continue
+			}
+			switch pair[1].(type) {
+			case *ql.StringLiteral, *ql.RegexLiteral:
+				r.Type = ql.Tag
+			}
+		}
+	})
+}

@@ -68,7 +68,9 @@ type Options struct {
 	// "database not found: <db>". Default: never reported.
 	DatabaseExists func(db string) bool
 	// DisableSummaries makes aggregates decode every sample instead of
-	// taking whole blocks from their summaries (for comparison).
+	// taking whole blocks from their summaries, raw SELECTs with LIMIT
+	// read every block instead of the newest or oldest, and a WHERE on
+	// fields reads every field of every series (for comparison).
 	DisableSummaries bool
 	// Now returns the time now() means. Default time.Now.
 	Now func() time.Time

@@ -159,3 +159,124 @@ func TestDatabaseNotFound(t *testing.T) {
 		t.Errorf("db with series: %s", got)
 	}
 }
+
+// TestTransformInsideMath: non_negative_derivative(mean(x), 1s) * 8, the
+// query of Grafana's network panel, multiplies the derivative, not the
+// mean (it answered mean*8 before).
+func TestTransformInsideMath(t *testing.T) {
+	e, _ := openTest(t, "t", "net,host=a rx=100 60000000000\nnet,host=a rx=160 120000000000\nnet,host=a rx=280 180000000000\n")
+	got := run(t, e, "t", `SELECT non_negative_derivative(mean("rx"), 1s) * 8 FROM net WHERE time >= 60s AND time < 240s GROUP BY time(1m) fill(null)`)
+	want := `{"statement_id":0,"series":[{"name":"net","columns":["time","non_negative_derivative"],"values":[["1970-01-01T00:02:00Z",8],["1970-01-01T00:03:00Z",16]]}]}`
+	if got != want {
+		t.Errorf("got:  %s\nwant: %s", got, want)
+	}
+	got = run(t, e, "t", `SELECT 1 + difference(max("rx")) FROM net WHERE time >= 60s AND time < 240s GROUP BY time(1m) fill(none)`)
+	want = `{"statement_id":0,"series":[{"name":"net","columns":["time","difference"],"values":[["1970-01-01T00:02:00Z",61],["1970-01-01T00:03:00Z",121]]}]}`
+	if got != want {
+		t.Errorf("got:  %s\nwant: %s", got, want)
+	}
+}
+
+// TestInfluxDBArgumentErrors: wrong arguments get InfluxDB 1.6's error
+// texts, and numeric functions of strings and booleans fail clearly
+// (they answered a number, or were accepted, before).
+func TestInfluxDBArgumentErrors(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	cases := []struct{ q, want string }{
+		{`SELECT moving_average(usage_idle) FROM cpu`, "error: invalid number of arguments for moving_average, expected 2, got 1"},
+		{`SELECT moving_average(usage_idle, 1) FROM cpu`, "error: moving_average window must be greater than 1, got 1"},
+		{`SELECT derivative(usage_idle, -1s) FROM cpu`, "error: duration argument must be positive, got -1s"},
+		{`SELECT difference(usage_idle, 2) FROM cpu`, "error: invalid number of arguments for difference, expected 1, got 2"},
+		{`SELECT sample(usage_idle, 0) FROM cpu`, "error: sample window must be greater than 1, got 0"},
+		{`SELECT count(distinct(usage_idle, usage_user)) FROM cpu`, "error: distinct function can only have one argument"},
+		{`SELECT integral(usage_idle, 'x') FROM cpu`, "error: second argument must be a duration"},
+		{`SELECT mean(s) FROM mem`, `error: statement not supported: mean() of string field "s" (it takes integer and float fields)`},
+		{`SELECT sum(ok) FROM mem`, `error: statement not supported: sum() of boolean field "ok" (it takes integer and float fields)`},
+	}
+	for _, c := range cases {
+		if got := run(t, e, "t", c.q); got != c.want {
+			t.Errorf("%s\n got: %s\nwant: %s", c.q, got, c.want)
+		}
+	}
+}
+
+// TestMissingTagsAndCasts: a tag a series lacks is null in SELECT * over
+// measurements with different tag keys, WHERE on a tag key no series has
+// compares it as "", and x::integer truncates a float field, as in
+// InfluxDB 1.6 (each differed before).
+func TestMissingTagsAndCasts(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	cases := []struct{ q, want string }{
+		{`SELECT * FROM cpu, mem WHERE host = 'a' AND time < 1001s`, `{"statement_id":0,"series":[{"name":"cpu","columns":["time","host","ok","region","s","usage_idle","usage_user","used"],"values":[["1970-01-01T00:16:40Z","a",null,"eu",null,10,3,null]]},{"name":"mem","columns":["time","host","ok","region","s","usage_idle","usage_user","used"],"values":[["1970-01-01T00:16:40Z","a",true,null,"x",null,null,1]]}]}`},
+		{`SELECT usage_user FROM cpu WHERE nosuch = '' AND host = 'b'`, `{"statement_id":0,"series":[{"name":"cpu","columns":["time","usage_user"],"values":[["1970-01-01T00:16:40Z",5]]}]}`},
+		{`SELECT usage_user FROM cpu WHERE nosuch = 'x'`, `{"statement_id":0}`},
+	}
+	for _, c := range cases {
+		if got := run(t, e, "t", c.q); got != c.want {
+			t.Errorf("%s\n got: %s\nwant: %s", c.q, got, c.want)
+		}
+	}
+	e, _ = openTest(t, "t", "w temp=-2.5 1000000000\nw temp=3.75 2000000000\n")
+	got := run(t, e, "t", `SELECT temp::integer, temp FROM w`)
+	if want := `{"statement_id":0,"series":[{"name":"w","columns":["time","temp","temp_1"],"values":[["1970-01-01T00:00:01Z",-2,-2.5],["1970-01-01T00:00:02Z",3,3.75]]}]}`; got != want {
+		t.Errorf("cast\n got: %s\nwant: %s", got, want)
+	}
+}
+
+// TestPercentileZeroNoSeries: percentile(x, 0) selects no point in any
+// window, and InfluxDB answers no series for it, GROUP BY time() or not
+// (a series of nulls before).
+func TestPercentileZeroNoSeries(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	for _, q := range []string{
+		`SELECT percentile(usage_idle, 0) FROM cpu WHERE time >= 900s AND time < 1300s GROUP BY time(1m)`,
+		`SELECT percentile(usage_idle, 0) FROM cpu`,
+	} {
+		if got := run(t, e, "t", q); got != `{"statement_id":0}` {
+			t.Errorf("%s: %s", q, got)
+		}
+	}
+}
+
+// TestCumulativeSumOfCountEmptyWindows: count() of an empty window is 0
+// under fill(null), and cumulative_sum(count(x)) carries the sum through
+// it, as InfluxDB (the empty windows were dropped before).
+func TestCumulativeSumOfCountEmptyWindows(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	got := run(t, e, "t", `SELECT cumulative_sum(count(usage_idle)) FROM cpu WHERE time >= 960s AND time <= 1200s GROUP BY time(1m)`)
+	want := `{"statement_id":0,"series":[{"name":"cpu","columns":["time","cumulative_sum"],"values":[["1970-01-01T00:16:00Z",2],["1970-01-01T00:17:00Z",3],["1970-01-01T00:18:00Z",4],["1970-01-01T00:19:00Z",4],["1970-01-01T00:20:00Z",4]]}]}`
+	if got != want {
+		t.Errorf("got:  %s\nwant: %s", got, want)
+	}
+}
+
+// TestTransformReadsWindowBeforeRange: derivative(mean(x)) and
+// moving_average(mean(x), n) read the windows before the range start
+// their first answered window needs, as InfluxDB, so the range's first
+// window has a value (it had none before).
+func TestTransformReadsWindowBeforeRange(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	cases := []struct{ q, want string }{
+		{`SELECT derivative(mean(usage_idle), 1m) FROM cpu WHERE host = 'a' AND time >= 1020s AND time < 1200s GROUP BY time(1m)`,
+			`{"statement_id":0,"series":[{"name":"cpu","columns":["time","derivative"],"values":[["1970-01-01T00:17:00Z",20],["1970-01-01T00:18:00Z",20]]}]}`},
+		{`SELECT moving_average(mean(usage_idle), 3) FROM cpu WHERE host = 'a' AND time >= 1080s AND time < 1200s GROUP BY time(1m)`,
+			`{"statement_id":0,"series":[{"name":"cpu","columns":["time","moving_average"],"values":[["1970-01-01T00:18:00Z",30]]}]}`},
+		{`SELECT moving_average(mean(usage_idle), 9223372036854775807) FROM cpu WHERE time >= 1080s GROUP BY time(1m)`, `{"statement_id":0}`},
+	}
+	for _, c := range cases {
+		if got := run(t, e, "t", c.q); got != c.want {
+			t.Errorf("%s\n got: %s\nwant: %s", c.q, got, c.want)
+		}
+	}
+}
+
+// TestIntegralWithoutWindowsAtTimeZero: integral() without GROUP BY
+// time() answers at time 0, as InfluxDB 1.6 (the range start before).
+func TestIntegralWithoutWindowsAtTimeZero(t *testing.T) {
+	e, _ := openTest(t, "t", testLines)
+	got := run(t, e, "t", `SELECT integral(usage_idle, 1m) FROM cpu WHERE host = 'a' AND time >= 900s AND time <= 1200s`)
+	want := `{"statement_id":0,"series":[{"name":"cpu","columns":["time","integral"],"values":[["1970-01-01T00:00:00Z",60]]}]}`
+	if got != want {
+		t.Errorf("got:  %s\nwant: %s", got, want)
+	}
+}

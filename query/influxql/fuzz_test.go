@@ -28,6 +28,9 @@ func FuzzStatement(f *testing.F) {
 		`SELECT sample(usage_idle, 3), non_negative_derivative(usage_idle, 1ms) FROM cpu`,
 		`SELECT mean(usage_idle) FROM cpu WHERE time >= -9223372036854775806 GROUP BY time(1h) tz('Asia/Tokyo')`,
 		`SELECT count(usage_idle) FROM cpu WHERE time <= 9223372036854775806 GROUP BY time(1000000000000000000ns, 999999999999999999ns)`,
+		`SELECT non_negative_derivative(mean(usage_idle), 1s) * 8, 1 - moving_average(max(usage_user), 3) FROM cpu WHERE time >= 960s GROUP BY time(1m), host fill(previous)`,
+		`SELECT usage_idle::integer, host, nosuch FROM cpu, mem WHERE (host = 'a' OR host = 'b') AND nosuch = '' ORDER BY time DESC LIMIT 1 OFFSET 1`,
+		`SELECT cumulative_sum(count(usage_idle)), percentile(usage_idle, 0) FROM cpu WHERE time >= 900s AND time <= 1200s GROUP BY time(1m)`,
 	} {
 		f.Add(s)
 	}

@@ -103,12 +103,18 @@ type seriesData struct {
 }
 
 func (s *seriesData) tagValue(k string) string {
+	v, _ := s.tag(k)
+	return v
+}
+
+// tag returns the value of tag k; ok is false when the series lacks it.
+func (s *seriesData) tag(k string) (string, bool) {
 	for _, t := range s.tags {
 		if t.key == k {
-			return t.value
+			return t.value, true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // input is a measurement (or subquery) with its series.
@@ -124,7 +130,9 @@ type mapper struct {
 	e   *Executor
 	sc  *schema
 	fd  map[string]mapperEntry
-	err error // the first failure to list a measurement's series
+	ft  map[string]ql.DataType         // measurement \x00 field -> type (Unknown: no series)
+	tk  map[string]map[string]struct{} // measurement -> tag keys
+	err error                          // the first failure to list a measurement's series
 }
 
 type mapperEntry struct {
@@ -155,48 +163,96 @@ func (m *mapper) measurementInfo(name string) mapperEntry {
 	}
 	me := mapperEntry{fields: map[string]ql.DataType{}, dims: map[string]struct{}{}}
 	if ms := m.sc.meas[name]; ms != nil {
-		if err := m.e.fieldsAndTags(m.sc, ms, &me); err != nil && m.err == nil {
-			m.err = err
+		for _, f := range ms.fieldNames {
+			if t, ok := m.fieldType(ms, f); ok {
+				me.fields[f] = t
+			}
 		}
+		me.dims = m.tagKeys(ms)
 	}
 	m.fd[name] = me
 	return me
 }
 
-// fieldsAndTags fills me from the series of ms that sc's caller may see.
-func (e *Executor) fieldsAndTags(sc *schema, ms *measurement, me *mapperEntry) error {
+// fieldType returns the type of field f of ms (of its first series); ok
+// is false when no series holds it. Answers are kept for the statement.
+func (m *mapper) fieldType(ms *measurement, f string) (ql.DataType, bool) {
+	k := ms.name + "\x00" + f
+	if t, ok := m.ft[k]; ok {
+		return t, t != ql.Unknown
+	}
+	if m.ft == nil {
+		m.ft = map[string]ql.DataType{}
+	}
+	t, err := m.e.fieldTypeOf(m.sc, ms, f)
+	if err != nil && m.err == nil {
+		m.err = err
+	}
+	m.ft[k] = t
+	return t, t != ql.Unknown
+}
+
+// tagKeys returns the tag keys of ms, kept for the statement.
+func (m *mapper) tagKeys(ms *measurement) map[string]struct{} {
+	if d, ok := m.tk[ms.name]; ok {
+		return d
+	}
+	if m.tk == nil {
+		m.tk = map[string]map[string]struct{}{}
+	}
+	d, err := m.e.tagKeysOf(m.sc, ms)
+	if err != nil && m.err == nil {
+		m.err = err
+	}
+	m.tk[ms.name] = d
+	return d
+}
+
+// fieldTypeOf looks up the type of field f of ms in the index: that of
+// the first series, among those sc's caller may see, of its first metric
+// holding one (Unknown: none).
+func (e *Executor) fieldTypeOf(sc *schema, ms *measurement, f string) (ql.DataType, error) {
 	ix, reg := e.st.Index(), e.st.Registry()
+	for _, metric := range ms.fields[f] {
+		nm, err := tagindex.NewMatcher(tagindex.MatchEqual, series.MetricName, metric)
+		if err != nil {
+			return ql.Unknown, err
+		}
+		ids, err := ix.Postings(minTime, maxTime, append([]*tagindex.Matcher{nm}, sc.match...)...)
+		if err != nil {
+			return ql.Unknown, fmt.Errorf("select series: %w", err)
+		}
+		if !ids.IsEmpty() {
+			return dataType(reg.Type(series.ID(ids.Minimum()))), nil
+		}
+	}
+	return ql.Unknown, nil
+}
+
+// tagKeysOf lists the tag keys of the series of ms that sc's caller may
+// see, from the index.
+func (e *Executor) tagKeysOf(sc *schema, ms *measurement) (map[string]struct{}, error) {
+	dims := map[string]struct{}{}
 	var names []string
 	for _, f := range ms.fieldNames {
 		for _, metric := range ms.fields[f] {
 			names = append(names, regexp.QuoteMeta(metric))
-			nm, err := tagindex.NewMatcher(tagindex.MatchEqual, series.MetricName, metric)
-			if err != nil {
-				return err
-			}
-			ids, err := ix.Postings(minTime, maxTime, append([]*tagindex.Matcher{nm}, sc.match...)...)
-			if err != nil {
-				return fmt.Errorf("select series: %w", err)
-			}
-			if _, ok := me.fields[f]; !ok && !ids.IsEmpty() {
-				me.fields[f] = dataType(reg.Type(series.ID(ids.Minimum())))
-			}
 		}
 	}
 	nm, err := tagindex.NewMatcher(tagindex.MatchRegexp, series.MetricName, strings.Join(names, "|"))
 	if err != nil {
-		return err
+		return dims, err
 	}
-	keys, err := ix.LabelNames(minTime, maxTime, 0, append([]*tagindex.Matcher{nm}, sc.match...)...)
+	keys, err := e.st.Index().LabelNames(minTime, maxTime, 0, append([]*tagindex.Matcher{nm}, sc.match...)...)
 	if err != nil {
-		return fmt.Errorf("list tag keys: %w", err)
+		return dims, fmt.Errorf("list tag keys: %w", err)
 	}
 	for _, k := range keys {
 		if k != series.MetricName && k != e.opts.DBLabel {
-			me.dims[k] = struct{}{}
+			dims[k] = struct{}{}
 		}
 	}
-	return nil
+	return dims, nil
 }
 
 // FieldDimensions returns the fields and tag keys of the measurements a
@@ -217,14 +273,17 @@ func (m *mapper) FieldDimensions(src *ql.Measurement) (map[string]ql.DataType, m
 	return fields, dims, nil
 }
 
-// MapType returns the type of a field or tag of a measurement.
+// MapType returns the type of a field or tag of a measurement. It looks
+// up only that field, or the tag keys: Grafana's and TSBS's statements
+// name a field or two of a measurement with many.
 func (m *mapper) MapType(src *ql.Measurement, field string) ql.DataType {
 	for _, ms := range m.sc.measurements(ql.Sources{src}) {
-		me := m.measurementInfo(ms.name)
-		if t, ok := me.fields[field]; ok {
-			return t
+		if ms.isField(field) {
+			if t, ok := m.fieldType(ms, field); ok {
+				return t
+			}
 		}
-		if _, ok := me.dims[field]; ok {
+		if _, ok := m.tagKeys(ms)[field]; ok {
 			return ql.Tag
 		}
 	}
@@ -271,7 +330,10 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *m
 	in := &input{name: m.name}
 	byKey := map[string]*seriesData{}
 	var it *engine.Iterator
-	var sums []engine.BlockSummary
+	var sums, tailBuf []engine.BlockSummary
+	tail := pl.tailPoints()
+	condFields := pl.condFirst(refs)
+	passes := map[*seriesData]bool{} // condFields: series decided
 	for _, r := range refs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -283,6 +345,16 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *m
 			byKey[key] = sd
 			in.series = append(in.series, sd)
 		}
+		if condFields != nil && !condFields[r.field] {
+			ok, decided := passes[sd]
+			if !decided {
+				ok = pl.condPasses(sd)
+				passes[sd] = ok
+			}
+			if !ok {
+				continue // no point passes: no other field is needed
+			}
+		}
 		c := sd.cols[r.field]
 		if c == nil {
 			c = &col{typ: r.typ}
@@ -293,14 +365,22 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *m
 		if pl.summaryOK(r.field, r.typ) {
 			sums = pl.wholeBlocks(q.Summaries(r.id, minT, maxT, sums), r.typ)
 		}
-		lo := minT
+		lo, hi, done := minT, maxT, false
+		if tail > 0 && len(sums) == 0 {
+			if lo, hi, it, done, err = e.tail(q, r.id, minT, maxT, pl, it, c, b, &tailBuf); err != nil {
+				return nil, err
+			}
+		}
 		for _, bs := range sums {
 			if it, err = e.readRange(q, r.id, lo, bs.MinT-1, it, c, b); err != nil {
 				return nil, err
 			}
 			lo = bs.MaxT + 1
 		}
-		if it, err = e.readRange(q, r.id, lo, maxT, it, c, b); err != nil {
+		if done {
+			continue
+		}
+		if it, err = e.readRange(q, r.id, lo, hi, it, c, b); err != nil {
 			return nil, err
 		}
 		if len(sums) > 0 {

@@ -1,6 +1,8 @@
 package influxql
 
 import (
+	"cmp"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -64,14 +66,30 @@ func (r *rowEnv) ref(v *ql.VarRef) any {
 	}
 	if k := r.field(v.Val); k >= 0 { // a subquery's columns are fields, tags included
 		if i := r.at[k]; i >= 0 {
-			return r.cols[k].value(i)
+			return cast(r.cols[k].value(i), v.Type)
 		}
 		return nil
 	}
-	if s := r.sd.tagValue(v.Val); s != "" || v.Type == ql.Tag {
+	if s, ok := r.sd.tag(v.Val); ok {
 		return s
 	}
-	return nil
+	return nil // InfluxDB: a tag the series lacks is null
+}
+
+// cast converts a field's value to the type of its reference, as InfluxDB
+// does for x::integer and x::float: floats truncate toward zero.
+func cast(v any, t ql.DataType) any {
+	switch x := v.(type) {
+	case float64:
+		if t == ql.Integer && !math.IsNaN(x) && !math.IsInf(x, 0) {
+			return int64(x)
+		}
+	case int64:
+		if t == ql.Float {
+			return float64(x)
+		}
+	}
+	return v
 }
 
 func (r *rowEnv) call(*ql.Call) any { return nil }
@@ -108,34 +126,78 @@ func (e *Executor) raw(pl *plan, g *group) [][]any {
 				need = append(need, k)
 			}
 		}
-		for _, t := range unionTimes(sd) {
+		direct := directRefs(pl.stmt.Fields, env)
+		var pred func() bool
+		if check {
+			pred = compileCond(pl.cond, env)
+		}
+		for _, t := range pl.tailTimes(unionTimes(sd), check) {
 			env.seek(t)
 			found := false
 			for _, k := range need {
 				found = found || env.at[k] >= 0
 			}
-			if !found || check && !truthy(evalExpr(pl.cond, env)) {
+			if !found || check && !pred() {
 				continue
 			}
 			vals := make([]any, 1, len(pl.stmt.Fields)+1)
 			vals[0] = Time(t)
-			for _, f := range pl.stmt.Fields {
-				vals = append(vals, evalExpr(f.Expr, env))
+			for j, f := range pl.stmt.Fields {
+				vals = append(vals, direct[j].value(f.Expr, env))
 			}
 			rows = append(rows, rawRow{t: t, key: sd.key, vals: vals})
 		}
 	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		if rows[i].t != rows[j].t {
-			return rows[i].t < rows[j].t
+	slices.SortStableFunc(rows, func(a, b rawRow) int {
+		if a.t != b.t {
+			return cmp.Compare(a.t, b.t)
 		}
-		return rows[i].key < rows[j].key
+		return strings.Compare(a.key, b.key)
 	})
 	out := make([][]any, len(rows))
 	for i, r := range rows {
 		out[i] = r.vals
 	}
 	return out
+}
+
+// directRef is how a raw field is read for one series: a field's column
+// (k >= 0) or a tag's value (k == -2) without evaluating its reference
+// per row; k == -1: evaluated (math, time, unknown names).
+type directRef struct {
+	k   int
+	typ ql.DataType
+	tag any
+}
+
+func directRefs(fields ql.Fields, env *rowEnv) []directRef {
+	out := make([]directRef, len(fields))
+	for j, f := range fields {
+		out[j].k = -1
+		v, ok := f.Expr.(*ql.VarRef)
+		if !ok || strings.EqualFold(v.Val, "time") {
+			continue
+		}
+		if k := env.field(v.Val); k >= 0 {
+			out[j].k, out[j].typ = k, v.Type
+		} else {
+			out[j].k, out[j].tag = -2, env.ref(v)
+		}
+	}
+	return out
+}
+
+func (d directRef) value(ex ql.Expr, env *rowEnv) any {
+	switch {
+	case d.k >= 0:
+		if i := env.at[d.k]; i >= 0 {
+			return cast(env.cols[d.k].value(i), d.typ)
+		}
+		return nil
+	case d.k == -2:
+		return d.tag
+	}
+	return evalExpr(ex, env)
 }
 
 // unionTimes returns the sorted distinct times of a series' columns

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	ql "github.com/influxdata/influxql"
 
 	"github.com/lightningdb/lightningdb/auth"
@@ -178,15 +179,27 @@ func (e *Executor) seriesOf(sc *schema, m *measurement, fields []string, cond ql
 	}
 	ix, reg := e.st.Index(), e.st.Registry()
 	var out []seriesRef
+	dnf, narrow := e.tagMatchers(cond, m.isField)
+	if !narrow {
+		dnf = [][]*tagindex.Matcher{nil}
+	}
 	for _, f := range fields {
 		for _, metric := range m.fields[f] {
 			nm, err := tagindex.NewMatcher(tagindex.MatchEqual, series.MetricName, metric)
 			if err != nil {
 				return nil, err
 			}
-			ids, err := ix.Postings(minT, maxT, append([]*tagindex.Matcher{nm}, sc.match...)...)
-			if err != nil {
-				return nil, fmt.Errorf("select series: %w", err)
+			var ids *roaring.Bitmap
+			for _, conj := range dnf {
+				bm, err := ix.Postings(minT, maxT, append(append([]*tagindex.Matcher{nm}, sc.match...), conj...)...)
+				if err != nil {
+					return nil, fmt.Errorf("select series: %w", err)
+				}
+				if ids == nil {
+					ids = bm
+				} else {
+					ids.Or(bm)
+				}
 			}
 			it := ids.Iterator()
 			for it.HasNext() {

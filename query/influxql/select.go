@@ -3,6 +3,7 @@ package influxql
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,6 +37,10 @@ type plan struct {
 	// auxFields and condHasField rule them out.
 	disableSummaries, auxFields, condHasField bool
 	summaryBlocks                             int // blocks folded whole (for tests)
+	// cutT: windows before it were added for transformations
+	// (extendForTransforms) and are not answered; cut reports it is set.
+	cutT int64
+	cut  bool
 }
 
 // transforms are the functions applied to a sequence of points.
@@ -119,7 +124,9 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 		return nil, err
 	}
 	pl.columns = s.ColumnNames() // after collectCalls: it assumes valid arguments
+	pl.extendForTransforms()
 	pl.auxFields = usesAux(s.Fields)
+	unknownAsTags(pl.cond)
 	pl.condHasField = hasFieldRef(pl.cond) // compared per point
 	pl.disableSummaries = e.opts.DisableSummaries
 	if pl.aggregated && pl.interval > 0 && tr.Max.IsZero() {
@@ -172,8 +179,8 @@ func (pl *plan) collectCalls() error {
 				pl.aggs = append(pl.aggs, sp)
 				return nil
 			case transforms[x.Name]:
-				if len(x.Args) == 0 {
-					return fmt.Errorf("invalid number of arguments for %s, expected at least 1, got 0", x.Name)
+				if err := checkTransform(x); err != nil {
+					return err
 				}
 				return walk(x.Args[0])
 			}
@@ -331,7 +338,11 @@ func (e *Executor) run(ctx context.Context, pl *plan, inputs []*input) ([]*Row, 
 	// not computed, and those before SOFFSET are dropped as they come.
 	skip, want := pl.stmt.SOffset, pl.stmt.SLimit
 	for _, in := range inputs {
-		for _, g := range groups(in, pl.dims) {
+		gs := groups(in, pl.dims)
+		if !pl.stmt.TimeAscending() { // InfluxDB: series in descending tag order too
+			slices.Reverse(gs)
+		}
+		for _, g := range gs {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
