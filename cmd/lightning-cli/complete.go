@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -117,7 +118,7 @@ func (c *completer) influxCandidates(ctx context.Context, text string) (string, 
 			kws[i] = strings.ToLower(k)
 		}
 	}
-	return word, kws, ""
+	return word, mergeSorted(kws, nil), ""
 }
 
 // cached returns the names under key, fetching them when missing or older
@@ -293,11 +294,16 @@ var influxKeywords = []string{
 // influxContext returns the word before the cursor and the word before
 // that in upper case.
 func influxContext(text string) (word, prev string) {
-	i := strings.LastIndexFunc(text, func(r rune) bool {
-		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-' || r == '.' || r == ':')
-	})
-	word = text[i+1:]
-	rest := strings.TrimRightFunc(text[:i+1], unicode.IsSpace)
+	end := len(text)
+	for end > 0 {
+		r, size := utf8.DecodeLastRuneInString(text[:end])
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-' || r == '.' || r == ':') {
+			break
+		}
+		end -= size
+	}
+	word = text[end:]
+	rest := strings.TrimRightFunc(text[:end], unicode.IsSpace)
 	j := strings.LastIndexFunc(rest, unicode.IsSpace)
 	return word, strings.ToUpper(rest[j+1:])
 }

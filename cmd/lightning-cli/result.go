@@ -197,6 +197,9 @@ type influxAnswer struct {
 // failed come back as one error naming each (with the result of the
 // others, which the caller still prints).
 func decodeInflux(body []byte) (*result, error) {
+	if !json.Valid(body) {
+		return nil, fmt.Errorf("%w: not JSON", errBadAnswer)
+	}
 	var a influxAnswer
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
