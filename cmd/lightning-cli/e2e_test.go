@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // The binaries TestMain builds: the shell and the server it talks to.
@@ -31,6 +33,13 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	http.DefaultClient.CloseIdleConnections() // the seed writes' and the proxy's keep-alives
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goroutines left running: %v\n", err)
+			code = 1
+		}
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

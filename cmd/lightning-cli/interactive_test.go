@@ -26,9 +26,7 @@ type screen struct {
 
 func newScreen(t *testing.T, command string) *screen {
 	t.Helper()
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (apt-get install tmux); the interactive shell test needs it")
-	}
+	needTmux(t)
 	s := &screen{t: t, sock: fmt.Sprintf("lcli-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
 	t.Cleanup(func() { exec.Command("tmux", "-L", s.sock, "kill-server").Run() })
 	s.tmux("new-session", "-d", "-x", "200", "-y", "50", command)
@@ -119,15 +117,25 @@ func slowProxy(t *testing.T, base string) (u string, held, released chan struct{
 	return srv.URL, held, released
 }
 
+// needTmux skips the test when tmux is absent, except under CI=true
+// (where .ci/run installs it), where it fails.
+func needTmux(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("tmux is not installed; .ci/run's APT_PACKAGES should have installed it")
+		}
+		t.Skip("tmux is not installed (apt-get install tmux); the interactive shell test needs it")
+	}
+}
+
 // TestInteractive types into the shell in a terminal: a metric name
 // completed with Tab and run, a label name and value completed, history
 // with Up, Ctrl-C at the prompt and during a query, InfluxQL with SHOW
 // MEASUREMENTS and a completed measurement, Ctrl-D to exit; the history
 // is in ~/.lightning_cli_history afterwards.
 func TestInteractive(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (apt-get install tmux); the interactive shell test needs it")
-	}
+	needTmux(t)
 	proxy, held, released := slowProxy(t, startServer(t))
 	home := t.TempDir()
 	s := newScreen(t, fmt.Sprintf("HOME=%s %s --url %s --token %s; echo \"[exit $?]\"; sleep 60", home, cliBinary, proxy, testToken))
