@@ -211,9 +211,15 @@ func TestInteractive(t *testing.T) {
 	s.press("C-d")
 	s.waitText("[exit 0]")
 
-	hist, err := os.ReadFile(filepath.Join(home, ".lightning_cli_history"))
+	histPath := filepath.Join(home, ".lightning_cli_history")
+	hist, err := os.ReadFile(histPath)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fi, err := os.Stat(histPath); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("history file mode %v, want 0600", fi.Mode())
 	}
 	want := "cpu_usage_value\ncpu_usage_value{host=\"alpha\"}\ncpu_usage_value\nsleepy_metric\n\\influxql\n\\db demo\nSHOW MEASUREMENTS\nSELECT value FROM mem_free\n"
 	if string(hist) != want {

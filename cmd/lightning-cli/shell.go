@@ -214,6 +214,9 @@ func (s *session) settings() string {
 		if db == "" {
 			db = "(none)"
 		}
+		if s.span > 0 {
+			return fmt.Sprintf("influxql, db %s, format %s (PromQL: %s)", db, s.format, mode)
+		}
 		return fmt.Sprintf("influxql, db %s, format %s", db, s.format)
 	}
 	return fmt.Sprintf("promql, %s, format %s", mode, s.format)
@@ -279,9 +282,17 @@ func historyPath() string {
 // Ctrl-D or \quit. Ctrl-C at the prompt clears the line; during a query
 // it cancels the query.
 func (s *session) interactive(stdin io.ReadCloser, stdout io.Writer) error {
+	hist := historyPath()
+	if hist != "" {
+		// Queries may name what others should not read: the file is the
+		// user's alone, as psql's is (readline would create it 0644).
+		if f, err := os.OpenFile(hist, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
+			f.Close()
+		}
+	}
 	rl, err := readline.NewEx(&readline.Config{
 		Prompt:            s.prompt(),
-		HistoryFile:       historyPath(),
+		HistoryFile:       hist,
 		HistorySearchFold: true,
 		AutoComplete:      s.comp,
 		InterruptPrompt:   "^C",
