@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chzyer/readline"
+	"github.com/prometheus/common/model"
 )
 
 // session is the shell's state: the language, format and range mode the
@@ -207,7 +208,7 @@ func parseDuration(s string) (time.Duration, error) {
 func (s *session) settings() string {
 	mode := "instant"
 	if s.span > 0 {
-		mode = fmt.Sprintf("range %s step %s", s.span, s.step)
+		mode = fmt.Sprintf("range %s step %s", model.Duration(s.span), model.Duration(s.step))
 	}
 	if s.lang == langInfluxQL {
 		db := s.db
@@ -230,7 +231,7 @@ func (s *session) prompt() string {
 		return "influxql> "
 	}
 	if s.span > 0 {
-		return "promql[" + s.span.String() + "]> "
+		return "promql[" + model.Duration(s.span).String() + "]> "
 	}
 	return "promql> "
 }
