@@ -28,14 +28,14 @@ func newScreen(t *testing.T, command string) *screen {
 	t.Helper()
 	needTmux(t)
 	s := &screen{t: t, sock: fmt.Sprintf("lcli-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
-	t.Cleanup(func() { exec.Command("tmux", "-L", s.sock, "kill-server").Run() })
+	t.Cleanup(func() { exec.Command("tmux", "-L", s.sock, "-f", "/dev/null", "kill-server").Run() })
 	s.tmux("new-session", "-d", "-x", "200", "-y", "50", command)
 	return s
 }
 
 func (s *screen) tmux(args ...string) string {
 	s.t.Helper()
-	cmd := exec.Command("tmux", append([]string{"-L", s.sock}, args...)...)
+	cmd := exec.Command("tmux", append([]string{"-L", s.sock, "-f", "/dev/null"}, args...)...) // no user config
 	cmd.Env = append(os.Environ(), "TERM=xterm-256color")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
