@@ -156,6 +156,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 			MaxLineBytes:    s.cfg.Influx.MaxLineBytes,
 		},
 		MaxBodyBytes: s.cfg.Influx.MaxBodyBytes,
+		MaxRowLimit:  s.cfg.Influx.MaxRowLimit,
 		Budget:       s.influxBudget(),
 		// Tokens: none here; the route guard authenticates (authroutes.go).
 		Logger:     s.log.With("component", "influx"),
