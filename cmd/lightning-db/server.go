@@ -175,6 +175,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	influx.Register(s.rm)
 	s.registerSnapshots(reg) // snapshot.go
 	s.registerImport()       // import.go
+	s.registerUI()           // ui.go: the web UI at /
 	if err := s.registerRemote(reg); err != nil {
 		return err
 	}
