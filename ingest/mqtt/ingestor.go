@@ -144,6 +144,11 @@ func (in *Ingestor) newSource(name string, rules []Rule) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, r := range rs {
+		if d, ok := r.dec.(*sparkplugDecoder); ok {
+			d.attach(in, name)
+		}
+	}
 	return &source{name: name, rules: rs}, nil
 }
 
