@@ -224,6 +224,29 @@ func TestMQTTSparkplugEmbeddedBroker(t *testing.T) {
 	p := startServer(t, t.TempDir())
 	sparkplugEdgeNode(t, mqttAddrOf(p))
 	checkSparkplug(t, p, "broker", "spBv1.0/#")
+
+	// An edge node without a will is served by the publish loop, which
+	// decodes in its own goroutines: the aliases work there too.
+	c := paho.NewClient(paho.NewClientOptions().AddBroker("tcp://" + mqttAddrOf(p)).SetClientID("edge2"))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("edge2 connect: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	for _, m := range []struct {
+		topic   string
+		payload []byte
+	}{
+		{"spBv1.0/plant/NBIRTH/edge2", spEncodePayload(spBase, 0, spMetric{name: "Tank/Level", alias: 1, dt: dtDouble, v: 1.5})},
+		{"spBv1.0/plant/NDATA/edge2", spEncodePayload(spBase+1000, 1, spMetric{alias: 1, v: 2.5})},
+	} {
+		if tok := c.Publish(m.topic, 1, false, m.payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %s: %v", m.topic, tok.Error())
+		}
+	}
+	e := p.export(`Tank_Level`)
+	if got, want := values(t, e, `Tank_Level{db=mqtt,edge_node=edge2,group=plant}`), `{"type":"float","v":[1.5,2.5],"t":[1700000000000000000,1700000001000000000]}`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
 }
 
 // TestMQTTSparkplugSubscriber: the server subscribes to a real mosquitto

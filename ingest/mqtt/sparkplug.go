@@ -40,6 +40,15 @@ const (
 	spHostOnline   = "sparkplug_host_online"
 )
 
+// Label names as bytes, for series.Builder.
+var (
+	lblMetricName = []byte(series.MetricName)
+	lblGroup      = []byte("group")
+	lblEdgeNode   = []byte("edge_node")
+	lblDevice     = []byte("device")
+	lblRow        = []byte("row")
+)
+
 // Reasons a Sparkplug metric is not stored (the reason label of
 // lightningdb_mqtt_sparkplug_metrics_skipped_total).
 const (
@@ -62,6 +71,7 @@ const (
 type sparkplugDecoder struct {
 	r       *rule
 	dbLabel string
+	dbName  []byte // r.DB
 	hooks   atomic.Pointer[spHooks] // nil: no metrics or logs (tests)
 
 	mu    sync.Mutex
@@ -87,7 +97,7 @@ func newSparkplugDecoder(r *rule, o *Options) (*sparkplugDecoder, error) {
 	if r.tmpl != nil {
 		return nil, fmt.Errorf("format sparkplug takes its names from the Sparkplug topic; remove the template")
 	}
-	d := &sparkplugDecoder{r: r, dbLabel: o.Lines.DBLabel, nodes: map[string]*spNode{}}
+	d := &sparkplugDecoder{r: r, dbLabel: o.Lines.DBLabel, dbName: []byte(r.DB), nodes: map[string]*spNode{}}
 	d.scratch.New = func() any { return new(spScratch) }
 	return d, nil
 }
@@ -129,7 +139,7 @@ type spDefs struct {
 }
 
 type spDef struct {
-	name     string
+	name     []byte
 	datatype uint32
 }
 
@@ -145,16 +155,17 @@ func (s *spDefs) define(m *spMetric) {
 	name := string(m.name)
 	s.byName[name] = m.datatype
 	if m.hasAlias {
-		s.byAlias[m.alias] = spDef{name: name, datatype: m.datatype}
+		s.byAlias[m.alias] = spDef{name: []byte(name), datatype: m.datatype}
 	}
 }
 
 // spScratch is the per-message working memory.
 type spScratch struct {
-	p    spPayload
-	b    series.Builder
-	name []byte
-	row  []byte
+	p                           spPayload
+	b                           series.Builder
+	name, row                   []byte
+	group, node, device, dbName []byte // the message's label values
+	dbLabel                     []byte
 }
 
 // spTopic is a parsed Sparkplug topic.
@@ -223,6 +234,10 @@ func (d *sparkplugDecoder) decode(dst *series.Batch, topic string, payload []byt
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	sc.group = append(sc.group[:0], t.group...)
+	sc.node = append(sc.node[:0], t.node...)
+	sc.device = append(sc.device[:0], t.device...)
+	sc.dbLabel = append(sc.dbLabel[:0], d.dbLabel...)
 	e := spEmitter{d: d, dst: dst, sc: sc, t: &t, now: now}
 	switch t.kind {
 	case "NBIRTH":
@@ -318,6 +333,7 @@ func (d *sparkplugDecoder) ndeath(e *spEmitter, n *spNode) error {
 			t.device = name
 			e2 := *e
 			e2.t = &t
+			e.sc.device = append(e.sc.device[:0], name...)
 			err = joinFirst(err, e2.presence(spDeviceOnline, 0))
 		}
 	}
@@ -455,7 +471,7 @@ func (e *spEmitter) fail(reason string, err error) {
 func (e *spEmitter) presence(name string, v float64) error {
 	b := &e.sc.b
 	b.Reset()
-	b.Add([]byte(series.MetricName), []byte(name))
+	b.Add(lblMetricName, []byte(name))
 	e.addLabels(b)
 	if err := openBuilt(e.dst, b, series.TypeFloat); err != nil {
 		return err
@@ -466,14 +482,11 @@ func (e *spEmitter) presence(name string, v float64) error {
 
 // addLabels adds group, edge_node, device and db.
 func (e *spEmitter) addLabels(b *series.Builder) {
-	b.Add([]byte("group"), []byte(e.t.group))
-	b.Add([]byte("edge_node"), []byte(e.t.node))
-	if e.t.device != "" {
-		b.Add([]byte("device"), []byte(e.t.device))
-	}
-	if e.d.r.DB != "" {
-		b.Add([]byte(e.d.dbLabel), []byte(e.d.r.DB))
-	}
+	sc := e.sc
+	b.Add(lblGroup, sc.group)
+	b.Add(lblEdgeNode, sc.node)
+	b.Add(lblDevice, sc.device) // skipped when empty
+	b.Add(sc.dbLabel, e.d.dbName)
 }
 
 // metrics writes the payload's metrics; birth says the definitions come
@@ -516,7 +529,7 @@ func (e *spEmitter) resolve(defs *spDefs, m *spMetric, birth bool) ([]byte, uint
 				ErrMapping, e.t.kind, e.t.group, e.t.node, devSuffix(e.t.device), m.alias))
 			return nil, 0, false
 		}
-		name = []byte(def.name)
+		name = def.name
 		if !hasType {
 			dt, hasType = def.datatype, true
 		}
@@ -615,10 +628,10 @@ func (e *spEmitter) sample(name, row []byte, typ series.ValueType, ts int64, raw
 	sc.name = appendSanitized(sc.name[:0], name)
 	b := &sc.b
 	b.Reset()
-	b.Add([]byte(series.MetricName), sc.name)
+	b.Add(lblMetricName, sc.name)
 	e.addLabels(b)
 	if row != nil {
-		b.Add([]byte("row"), row)
+		b.Add(lblRow, row)
 	}
 	if err := openBuilt(e.dst, b, typ); err != nil {
 		e.fail("", fmt.Errorf("sparkplug metric %q: %w", cut(string(name)), err))
