@@ -71,7 +71,7 @@ const (
 type sparkplugDecoder struct {
 	r       *rule
 	dbLabel string
-	dbName  []byte // r.DB
+	dbName  []byte                  // r.DB
 	hooks   atomic.Pointer[spHooks] // nil: no metrics or logs (tests)
 
 	mu    sync.Mutex
