@@ -351,16 +351,30 @@ func bdSeqOf(p *spPayload) (uint64, bool) {
 	return 0, false
 }
 
+// spRedeliveryWindow is how far behind the last seq a message may be and
+// count as a redelivery rather than a gap.
+const spRedeliveryWindow = 64
+
 // checkSeq compares the payload's seq with the edge node's last one.
 // Each message of an edge node after its NBIRTH carries the next number
-// (0..255, wrapping); a repeat of the last number (a redelivery) is not a
-// gap. The count starts again from any number after a gap.
+// (0..255, wrapping). A number up to spRedeliveryWindow behind the last
+// one (the last included) is a redelivery: a broker sending again what was
+// not acknowledged, or a publisher resending after the publish loop closed
+// its connection on overload; it is neither a gap nor does it move the
+// count. Any other number is a gap, and the count goes on from it.
 func (d *sparkplugDecoder) checkSeq(n *spNode, t *spTopic, p *spPayload) {
 	if !p.hasSeq {
 		return
 	}
 	seq := p.seq % 256
-	if n.hasSeq && seq != (n.lastSeq+1)%256 && seq != n.lastSeq {
+	if !n.hasSeq {
+		n.lastSeq, n.hasSeq = seq, true
+		return
+	}
+	if (n.lastSeq-seq)%256 < spRedeliveryWindow {
+		return
+	}
+	if next := (n.lastSeq + 1) % 256; seq != next {
 		d.gaps.Add(1)
 		if h := d.hooks.Load(); h != nil {
 			h.gaps.Inc()
@@ -369,10 +383,10 @@ func (d *sparkplugDecoder) checkSeq(n *spNode, t *spTopic, p *spPayload) {
 				level = slog.LevelWarn
 			}
 			h.log.Log(context.Background(), level, "sparkplug sequence gap: messages of the edge node were lost (further gaps of this node are logged at debug level)",
-				"group", n.group, "edge_node", n.name, "message", t.kind, "expected", (n.lastSeq+1)%256, "got", seq)
+				"group", n.group, "edge_node", n.name, "message", t.kind, "expected", next, "got", seq)
 		}
 	}
-	n.lastSeq, n.hasSeq = seq, true
+	n.lastSeq = seq
 }
 
 // skip counts a metric that is not stored.

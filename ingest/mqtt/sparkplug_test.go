@@ -328,8 +328,9 @@ func TestSparkplugLifecycle(t *testing.T) {
 	_, err = h.send("spBv1.0/g1/DDATA/n1/d1", spEncode(t, `{"seq":"4","metrics":[{"alias":"1","intValue":11}]}`))
 	require.ErrorIs(t, err, ErrMapping)
 
-	// Seq: 5 follows 4; 7 skips 6; a repeat (redelivery) is no gap; 255 wraps to 0.
-	for _, s := range []int{5, 7, 7, 8} {
+	// Seq: 5 follows 4; 7 skips 6; a repeat or a resend of recent ones
+	// (redelivery) is no gap and does not move the count; 255 wraps to 0.
+	for _, s := range []int{5, 7, 7, 5, 6, 8} {
 		_, err = h.send("spBv1.0/g1/NDATA/n1", data(s, "1", "3"))
 		require.NoError(t, err)
 	}
