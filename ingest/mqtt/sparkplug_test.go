@@ -222,6 +222,8 @@ const spAllTypes = `{"timestamp":"1700000000000","seq":"0","metrics":[
  {"name":"uuid","alias":"18","datatype":15,"stringValue":"0d3a9c4e-61f2-4b53-9a0e-2c3b0c6a1f00"},
  {"name":"raw","alias":"19","datatype":17,"bytesValue":"AAEC"},
  {"name":"file","alias":"20","datatype":18,"bytesValue":"AAEC"},
+ {"name":"arr","alias":"26","datatype":24,"bytesValue":"AQAAAAIAAAA="},
+ {"name":"props","alias":"27","datatype":20},
  {"name":"nul","alias":"21","datatype":10,"isNull":true},
  {"name":"tr","alias":"22","datatype":10,"isTransient":true,"doubleValue":1},
  {"name":"Inputs/Temp °C","alias":"23","datatype":10,"doubleValue":-40,"timestamp":"1700000000500",
@@ -272,7 +274,7 @@ func TestSparkplugDatatypes(t *testing.T) {
 	}
 	sort.Strings(want)
 	require.Equal(t, want, got)
-	require.EqualValues(t, 4, h.dec().skipped.Load(), "bytes, file, null, transient")
+	require.EqualValues(t, 6, h.dec().skipped.Load(), "bytes, file, Int32Array, PropertySet, null, transient")
 
 	// NDATA by alias only, without datatypes: resolved from the NBIRTH.
 	got, err = h.send("spBv1.0/g1/NDATA/n1", spEncode(t, `{"timestamp":"1700000001000","seq":"1","metrics":[
