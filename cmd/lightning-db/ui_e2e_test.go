@@ -159,7 +159,8 @@ func pressKey(key, text string, code int64) chromedp.Action[chromedp.Void] {
 }
 
 // seedUI writes the UI test's series: ui_many 30 series, ui_temp 2,
-// ui_one 1, one point a minute over the last hour.
+// ui_one 1, one point a minute over the last hour; and yesterday noon
+// (UTC) 10 of ui_many's series and both of ui_temp's.
 func seedUI(t *testing.T, p *proc) {
 	var b strings.Builder
 	now := time.Now().Truncate(time.Minute)
@@ -170,6 +171,13 @@ func seedUI(t *testing.T, p *proc) {
 		}
 		fmt.Fprintf(&b, "ui,room=a temp=%d %d\nui,room=b temp=%d %d\nui one=1 %d\n", 20+m%5, ts, 10+m%3, ts, ts)
 	}
+	// Yesterday (UTC): ui_many had 10 series and ui_temp its 2, so today
+	// ui_many grew by 20 and ui_temp did not.
+	y := time.Now().UTC().Truncate(24 * time.Hour).Add(-12 * time.Hour).UnixNano()
+	for i := range 10 {
+		fmt.Fprintf(&b, "ui,slot=s%02d many=1 %d\n", i, y)
+	}
+	fmt.Fprintf(&b, "ui,room=a temp=1 %d\nui,room=b temp=1 %d\n", y, y)
 	writeLines(t, p, "ui", b.String())
 }
 
@@ -233,6 +241,13 @@ func TestUIInChromium(t *testing.T) {
 	many, temp, one := slices.Index(order, "ui_many"), slices.Index(order, "ui_temp"), slices.Index(order, "ui_one")
 	if many < 0 || temp < 0 || one < 0 || !(many < temp && temp < one) {
 		t.Errorf("cardinality order %v: want ui_many (30 series) before ui_temp (2) before ui_one (1)", order)
+	}
+	growth := eval[map[string]string](t, b, `Object.fromEntries([...document.querySelectorAll("#top-metrics tbody tr")].map(tr => [tr.cells[0].textContent, tr.cells[2].textContent + (tr.classList.contains("grew") ? " grew" : "")]))`)
+	// Just after midnight UTC the last hour's points are partly yesterday's.
+	if time.Now().UTC().Sub(time.Now().UTC().Truncate(24*time.Hour)) > 2*time.Hour {
+		if growth["ui_many"] != "▲ +20 grew" || growth["ui_temp"] != "" || growth["ui_one"] != "▲ +1 grew" {
+			t.Errorf("growth today against yesterday: %v; want ui_many +20 and marked, ui_temp unchanged, ui_one +1", growth)
+		}
 	}
 	b.do(t, "drill down", chromedp.Click(chromedp.CSS(`button[aria-label="Drill down into ui_many"]`)),
 		waitJS(`document.querySelector("#drill-table") && document.querySelector("#drill-table").textContent.includes("slot")`))

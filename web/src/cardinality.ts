@@ -1,25 +1,16 @@
 // The cardinality page: top metrics, label names and label-value pairs by
 // series count (/api/v1/status/tsdb), a drill-down from a metric to its
-// labels and values, and what grew since an earlier visit (the counts of
-// each visit are kept in localStorage; the baseline is the oldest visit
-// of the last 24 hours).
+// labels and values, and what grew: each metric's series today against
+// yesterday (UTC days; status/tsdb?date=, the series of that day's
+// partitions).
 import { api, errorBox, fmtNum, h, setParams } from "./api";
 
 type Entry = { name: string; value: number };
-type Snap = { at: number; counts: Record<string, number> };
 
-const KEY = "ldb-cardinality-history";
+// DAY_LIMIT bounds the per-day lists the growth is computed from.
+const DAY_LIMIT = 1000;
 
-function baseline(current: Record<string, number>): Snap | null {
-  let hist: Snap[] = [];
-  try { hist = JSON.parse(localStorage.getItem(KEY) || "[]"); } catch { }
-  const now = Date.now();
-  hist = hist.filter(s => now - s.at < 86_400_000);
-  const base = hist.length ? hist[0] : null;
-  if (!hist.length || now - hist[hist.length - 1].at > 60_000) hist.push({ at: now, counts: current });
-  localStorage.setItem(KEY, JSON.stringify(hist.slice(-50)));
-  return base && now - base.at > 1000 ? base : null;
-}
+const utcDay = (offsetDays: number) => new Date(Date.now() + offsetDays * 86_400_000).toISOString().slice(0, 10);
 
 export function cardinalityPage(root: HTMLElement, params: URLSearchParams): () => void {
   const ctl = new AbortController();
@@ -36,14 +27,18 @@ export function cardinalityPage(root: HTMLElement, params: URLSearchParams): () 
     setParams("cardinality", p);
     try {
       const { data } = await api("/api/v1/status/tsdb", { limit: limit.value }, ctl.signal);
-      const counts: Record<string, number> = {};
-      for (const e of data.seriesCountByMetricName as Entry[]) counts[e.name] = e.value;
-      const base = baseline(counts);
+      const [today, yesterday] = await Promise.all([utcDay(0), utcDay(-1)].map(date =>
+        api("/api/v1/status/tsdb", { limit: String(DAY_LIMIT), date }, ctl.signal).then(({ data }) => data.seriesCountByMetricName as Entry[])));
+      const growth = (name: string): number | undefined => {
+        const t = today.find(e => e.name === name)?.value, y = yesterday.find(e => e.name === name)?.value;
+        if (t === undefined && today.length >= DAY_LIMIT) return undefined; // past the day lists: unknown
+        if (y === undefined && yesterday.length >= DAY_LIMIT) return undefined;
+        return (t ?? 0) - (y ?? 0);
+      };
       const hs = data.headStats || {};
-      head.replaceChildren(`${fmtNum(hs.numSeries ?? 0)} series, ${fmtNum(hs.numLabelPairs ?? 0)} label pairs`,
-        base ? ` · growth since ${new Date(base.at).toLocaleString()}` : "");
+      head.replaceChildren(`${fmtNum(hs.numSeries ?? 0)} series, ${fmtNum(hs.numLabelPairs ?? 0)} label pairs · growth: series with samples today against yesterday (UTC)`);
       body.replaceChildren(
-        table("Series by metric", "top-metrics", data.seriesCountByMetricName, base?.counts, name => drillDown(name)),
+        table("Series by metric", "top-metrics", data.seriesCountByMetricName, growth, name => drillDown(name)),
         table("Distinct values by label name", "top-labels", data.labelValueCountByLabelName),
         table("Series by label pair", "top-pairs", data.seriesCountByLabelValuePair));
       if (params.get("metric")) drillDown(params.get("metric")!);
@@ -52,17 +47,17 @@ export function cardinalityPage(root: HTMLElement, params: URLSearchParams): () 
     }
   }
 
-  function table(title: string, id: string, rows: Entry[], before?: Record<string, number>, onPick?: (name: string) => void): HTMLElement {
+  function table(title: string, id: string, rows: Entry[], growth?: (name: string) => number | undefined, onPick?: (name: string) => void): HTMLElement {
     const max = Math.max(1, ...rows.map(r => r.value));
     return h("table", { class: "data card", id },
       h("caption", {}, title),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Count"), before ? h("th", { scope: "col" }, "Growth") : null)),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Count"), growth ? h("th", { scope: "col" }, "Today vs yesterday") : null)),
       h("tbody", {}, ...rows.map(r => {
-        const grew = before && before[r.name] !== undefined ? r.value - before[r.name] : before ? r.value : 0;
+        const grew = growth ? growth(r.name) ?? 0 : 0;
         return h("tr", { class: grew > 0 ? "grew" : undefined },
           h("td", {}, onPick ? h("button", { type: "button", class: "link", onclick: () => onPick(r.name), "aria-label": `Drill down into ${r.name}` }, r.name) : r.name),
           h("td", { class: "num" }, h("span", { class: "bar", style: `width:${Math.round(60 * r.value / max)}px`, "aria-hidden": "true" }), fmtNum(r.value)),
-          before ? h("td", { class: "num" }, grew > 0 ? "▲ +" + fmtNum(grew) : grew < 0 ? "▼ " + fmtNum(grew) : "") : null);
+          growth ? h("td", { class: "num growth" }, grew > 0 ? "▲ +" + fmtNum(grew) : grew < 0 ? "▼ " + fmtNum(grew) : "") : null);
       })));
   }
 
