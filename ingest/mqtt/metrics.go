@@ -22,6 +22,17 @@ type metrics struct {
 	rejected                    *prometheus.CounterVec   // reason: the broker's limits
 	retainedMsgs, retainedBytes prometheus.Gauge
 	subscriberBytes             prometheus.Gauge
+	// clients reports the embedded broker's clients (connected ones, and
+	// all it holds: connected and kept sessions); nil without a broker.
+	clients atomic.Pointer[func() (connected, held int64)]
+}
+
+// clientCounts is clients' answer, zero without a broker.
+func (m *metrics) clientCounts() (connected, held int64) {
+	if f := m.clients.Load(); f != nil {
+		return (*f)()
+	}
+	return 0, 0
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -67,8 +78,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
+	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mqtt_clients_connected", Help: "Clients connected to the embedded broker.",
+	}, func() float64 { c, _ := m.clientCounts(); return float64(c) })
+	held := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mqtt_clients", Help: "Clients the embedded broker holds: connected ones and the kept sessions of clients that left; bounded by max_clients.",
+	}, func() float64 { _, h := m.clientCounts(); return float64(h) })
 	for _, c := range []prometheus.Collector{m.messages, m.samples, m.parseErrors, m.failed, m.ackLatency, m.deadLetters,
-		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes, m.subscriberBytes} {
+		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes, m.subscriberBytes, connected, held} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
