@@ -42,7 +42,8 @@ func podmanRuntime() string {
 // TestContainerImage builds the Dockerfile with podman
 // (deploy/container/build-offline.sh: no network, the build stage's image
 // made from this machine's Go) and runs the image: it must run as the
-// non-root user 65532 with its data in the VOLUME, store and answer a
+// non-root user 65532 on a read-only root file system (as the Helm
+// chart runs it) with its data in the VOLUME, store and answer a
 // write, pass its own HEALTHCHECK, and stop cleanly on SIGTERM. It skips
 // when podman is not installed (outside CI) or cannot work here.
 func TestContainerImage(t *testing.T) {
@@ -89,7 +90,7 @@ func TestContainerImage(t *testing.T) {
 	// podman's default limits are above this machine's, and raising them
 	// needs CAP_SYS_RESOURCE: ask for modest ones.
 	out2, err := podmanCmd(rt, "run", "-d", "--name", name,
-		"--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+		"--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096", "--read-only",
 		"-p", addr+":8086", "-v", vol+":/var/lib/lightning-db", tag)
 	require.NoError(t, err, out2)
 	t.Cleanup(func() {
