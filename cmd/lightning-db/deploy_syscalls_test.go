@@ -44,7 +44,8 @@ func syscallSet(t *testing.T, analyze, group string, into map[string]bool) {
 // workload that touches every subsystem (line protocol writes, flushes,
 // PromQL, MQTT QoS 1, a snapshot, SIGHUP, SIGTERM) and requires every
 // system call it made to pass the unit's SystemCallFilter
-// (@system-service without @privileged): systemd does not run here, so
+// (@system-service without @privileged) and every socket its
+// RestrictAddressFamilies (IPv4, IPv6): systemd does not run here, so
 // this is how the filter is known not to break the server.
 func TestSystemdSyscallFilter(t *testing.T) {
 	analyze := needTool(t, "systemd-analyze", "systemd")
@@ -131,12 +132,19 @@ func TestSystemdSyscallFilter(t *testing.T) {
 
 	data, err := os.ReadFile(trace)
 	require.NoError(t, err)
-	call := regexp.MustCompile(`^\d+\s+([a-z0-9_]+)\(`)
-	used := map[string]int{}
+	call := regexp.MustCompile(`^\d+\s+([a-z0-9_]+)\(([A-Z0-9_]*)`)
+	used, families := map[string]int{}, map[string]bool{}
 	for _, l := range strings.Split(string(data), "\n") {
 		if m := call.FindStringSubmatch(l); m != nil {
 			used[m[1]]++
+			if m[1] == "socket" {
+				families[m[2]] = true
+			}
 		}
+	}
+	// RestrictAddressFamilies=AF_INET AF_INET6.
+	for f := range families {
+		require.Contains(t, []string{"AF_INET", "AF_INET6"}, f, "a socket of a family the unit refuses")
 	}
 	require.Contains(t, used, "fsync", "no fsync traced: strace did not follow the server")
 	var refused []string
