@@ -44,7 +44,8 @@ func podmanRuntime() string {
 // made from this machine's Go) and runs the image: it must run as the
 // non-root user 65532 on a read-only root file system (as the Helm
 // chart runs it) with its data in the VOLUME, store and answer a
-// write, pass its own HEALTHCHECK, and stop cleanly on SIGTERM. It skips
+// write, pass its own HEALTHCHECK, stop cleanly on SIGTERM and hold the
+// write when started again on the same volume. It skips
 // when podman is not installed (outside CI) or cannot work here.
 func TestContainerImage(t *testing.T) {
 	needBinaries(t, "podman", "buildah", "busybox")
@@ -109,14 +110,7 @@ func TestContainerImage(t *testing.T) {
 		return "container not ready; log:\n" + logs
 	})
 	writeLP(t, base, "img", []byte("room,site=a temp=21.5\n"))
-	resp, err := http.Get(base + "/api/v1/query?query=room_temp")
-	require.NoError(t, err)
-	var q struct {
-		Data struct{ Result []json.RawMessage } `json:"data"`
-	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&q))
-	resp.Body.Close()
-	require.Len(t, q.Data.Result, 1)
+	requireSeries(t, base, "room_temp", 1)
 
 	// The image's own HEALTHCHECK, run by podman inside the container.
 	hc, err := podmanCmd(rt, "healthcheck", "run", name)
@@ -136,6 +130,32 @@ func TestContainerImage(t *testing.T) {
 	code, err := podmanCmd(rt, "inspect", "--format", "{{.State.ExitCode}}", name)
 	require.NoError(t, err)
 	require.Equal(t, "0", lastLine(code))
+
+	// Started again (its root file system is read-only, so the data can
+	// only be in the volume), it answers the same.
+	out2, err = podmanCmd(rt, "start", name)
+	require.NoError(t, err, out2)
+	poll(t, 30*time.Second, 50*time.Millisecond, func() string {
+		if readyAt(base + "/ready") {
+			return ""
+		}
+		logs, _ := podmanCmd(rt, "logs", name)
+		return "restarted container not ready; log:\n" + logs
+	})
+	requireSeries(t, base, "room_temp", 1)
+}
+
+// requireSeries runs an instant PromQL query and requires n series.
+func requireSeries(t *testing.T, base, query string, n int) {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/query?query=" + query)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var q struct {
+		Data struct{ Result []json.RawMessage } `json:"data"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&q))
+	require.Len(t, q.Data.Result, n, "%s", query)
 }
 
 // lastLine is the last non-empty line of podman's output (it may log
