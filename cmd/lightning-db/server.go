@@ -159,6 +159,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 			MaxLineBytes:    s.cfg.Influx.MaxLineBytes,
 		},
 		MaxBodyBytes: s.cfg.Influx.MaxBodyBytes,
+		MaxRowLimit:  s.cfg.Influx.MaxRowLimit,
 		Budget:       s.influxBudget(),
 		// Tokens: none here; the route guard authenticates (authroutes.go).
 		Logger:     s.log.With("component", "influx"),
@@ -177,6 +178,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	influx.Register(s.rm)
 	s.registerSnapshots(reg) // snapshot.go
 	s.registerImport()       // import.go
+	s.registerUI()           // ui.go: the web UI at /
 	if err := s.registerRemote(reg); err != nil {
 		return err
 	}
