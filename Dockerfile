@@ -1,4 +1,4 @@
-# Lightning DB container image: a static binary (CGO_ENABLED=0) on an empty
+# Lightning DB container image: static binaries (CGO_ENABLED=0) on an empty
 # base, run as a non-root user, data in a volume, with a HEALTHCHECK that
 # the binary itself answers (the image has no shell or curl).
 #
@@ -23,6 +23,7 @@ RUN go mod download
 COPY . .
 RUN go build -trimpath -ldflags "-s -w" -o /out/lightning-db ./cmd/lightning-db \
  && go build -trimpath -ldflags "-s -w" -o /out/lightning-admin ./cmd/lightning-admin \
+ && go build -trimpath -ldflags "-s -w" -o /out/lightning-cli ./cmd/lightning-cli \
  && mkdir -p /out/data /out/etc \
  && cp deploy/container/lightning-db.yaml /out/etc/lightning-db.yaml \
  && echo "lightningdb:x:65532:65532:Lightning DB:/var/lib/lightning-db:/sbin/nologin" > /out/etc/passwd \
@@ -36,7 +37,7 @@ LABEL org.opencontainers.image.title="Lightning DB" \
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/etc/passwd /out/etc/group /etc/
 COPY --from=build /out/etc/lightning-db.yaml /etc/lightning-db/lightning-db.yaml
-COPY --from=build /out/lightning-db /out/lightning-admin /usr/bin/
+COPY --from=build /out/lightning-db /out/lightning-admin /out/lightning-cli /usr/bin/
 COPY --from=build --chown=65532:65532 /out/data /var/lib/lightning-db
 USER 65532:65532
 VOLUME ["/var/lib/lightning-db"]

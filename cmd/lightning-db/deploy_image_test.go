@@ -124,6 +124,13 @@ func TestContainerImage(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint32(65532), fileUID(fi))
 
+	// The tools are in the image: the query shell asks the server.
+	out2, err = podmanCmd(rt, "exec", name, "/usr/bin/lightning-cli", "--url", "http://127.0.0.1:8086", "-e", "room_temp")
+	require.NoError(t, err, out2)
+	require.Contains(t, out2, "21.5")
+	out2, err = podmanCmd(rt, "exec", name, "/usr/bin/lightning-admin", "snapshot", "list", "--url", "http://127.0.0.1:8086")
+	require.NoError(t, err, out2)
+
 	// SIGTERM: a clean exit, within the stop timeout.
 	out2, err = podmanCmd(rt, "stop", "-t", "20", name)
 	require.NoError(t, err, out2)
