@@ -137,10 +137,12 @@ func helmTemplate(t *testing.T, helm string, args ...string) map[string][]k8sObj
 // configuration file the real server accepts.
 func TestHelmChart(t *testing.T) {
 	helm := helmBinary(t)
-	out, err := exec.Command(helm, "lint", "--strict", chartDir).CombinedOutput()
-	require.NoError(t, err, "helm lint:\n%s", out)
-	require.NotContains(t, string(out), "[WARNING]")
-	require.NotContains(t, string(out), "[ERROR]")
+	for _, set := range []string{"serviceMonitor.enabled=false", "serviceMonitor.enabled=true,service.mqttPort=0"} {
+		out, err := exec.Command(helm, "lint", "--strict", "--set", set, chartDir).CombinedOutput()
+		require.NoError(t, err, "helm lint --set %s:\n%s", set, out)
+		require.NotContains(t, string(out), "[WARNING]")
+		require.NotContains(t, string(out), "[ERROR]")
+	}
 
 	objs := helmTemplate(t, helm)
 	require.Len(t, objs["StatefulSet"], 1)
