@@ -48,7 +48,9 @@ func podmanRuntime() string {
 // write when started again on the same volume. It skips
 // when podman is not installed (outside CI) or cannot work here.
 func TestContainerImage(t *testing.T) {
-	needBinaries(t, "podman", "buildah", "busybox")
+	for bin, pkg := range map[string]string{"podman": "podman", "buildah": "buildah", "busybox": "busybox-static"} {
+		needTool(t, bin, pkg)
+	}
 	rt := podmanRuntime()
 	if out, err := podmanCmd(rt, "info"); err != nil {
 		t.Skipf("podman is installed but does not work on this machine: %v\n%s", err, out)
