@@ -61,6 +61,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := s.setupHTTP(ns); err != nil {
 		return err
 	}
+	if err := registerDiskMetrics(ns, cfg.DataDir); err != nil {
+		return err
+	}
 	if err := s.setupAuth(); err != nil {
 		return err
 	}

@@ -24,6 +24,17 @@ type metrics struct {
 	subscriberBytes             prometheus.Gauge
 	spSeqGaps, spStaleDeaths    *prometheus.CounterVec // source
 	spSkipped                   *prometheus.CounterVec // source, reason
+	// clients reports the embedded broker's clients (connected ones, and
+	// all it holds: connected and kept sessions); nil without a broker.
+	clients atomic.Pointer[func() (connected, held int64)]
+}
+
+// clientCounts is clients' answer, zero without a broker.
+func (m *metrics) clientCounts() (connected, held int64) {
+	if f := m.clients.Load(); f != nil {
+		return (*f)()
+	}
+	return 0, 0
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -78,9 +89,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
+	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mqtt_clients_connected", Help: "Clients connected to the embedded broker.",
+	}, func() float64 { c, _ := m.clientCounts(); return float64(c) })
+	held := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mqtt_clients", Help: "Clients the embedded broker holds: connected ones and the kept sessions of clients that left; bounded by max_clients.",
+	}, func() float64 { _, h := m.clientCounts(); return float64(h) })
 	for _, c := range []prometheus.Collector{m.messages, m.samples, m.parseErrors, m.failed, m.ackLatency, m.deadLetters,
 		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes, m.subscriberBytes,
-		m.spSeqGaps, m.spStaleDeaths, m.spSkipped} {
+		m.spSeqGaps, m.spStaleDeaths, m.spSkipped, connected, held} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
