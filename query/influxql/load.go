@@ -1,6 +1,7 @@
 package influxql
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -226,6 +227,12 @@ func (e *Executor) fieldTypeOf(sc *schema, ms *measurement, f string) (ql.DataTy
 			return dataType(reg.Type(series.ID(ids.Minimum()))), nil
 		}
 	}
+	for _, metric := range ms.fields[f] { // series only a tier holds: floats
+		nm, _ := tagindex.NewMatcher(tagindex.MatchEqual, series.MetricName, metric)
+		if ok, err := e.tiersHave(append([]*tagindex.Matcher{nm}, sc.match...)...); ok || err != nil {
+			return ql.Float, err
+		}
+	}
 	return ql.Unknown, nil
 }
 
@@ -252,7 +259,7 @@ func (e *Executor) tagKeysOf(sc *schema, ms *measurement) (map[string]struct{}, 
 			dims[k] = struct{}{}
 		}
 	}
-	return dims, nil
+	return dims, e.tierTagKeys(dims, append([]*tagindex.Matcher{nm}, sc.match...))
 }
 
 // FieldDimensions returns the fields and tag keys of the measurements a
@@ -323,11 +330,13 @@ func (b *budget) take(n int) error {
 // not samples.
 func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *measurement, fields []string, pl *plan, b *budget) (*input, error) {
 	minT, maxT := pl.minT, pl.maxT
-	refs, err := e.seriesOf(sc, m, fields, pl.cond, minT, maxT)
+	refs, err := e.seriesOf(sc, m, fields, pl.cond, minT, maxT, pl.tiers())
 	if err != nil {
 		return nil, err
 	}
 	in := &input{name: m.name}
+	var rb rollBuf
+	tierOnlyTypes(refs)
 	byKey := map[string]*seriesData{}
 	var it *engine.Iterator
 	var sums, tailBuf []engine.BlockSummary
@@ -361,36 +370,51 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *m
 			sd.cols[r.field] = c
 		}
 		merge := c.len() > 0 || len(sd.sums[r.field]) > 0
-		sums = sums[:0]
-		if pl.summaryOK(r.field, r.typ) {
-			sums = pl.wholeBlocks(q.Summaries(r.id, minT, maxT, sums), r.typ)
-		}
-		lo, hi, done := minT, maxT, false
-		if tail > 0 && len(sums) == 0 {
-			if lo, hi, it, done, err = e.tail(q, r.id, minT, maxT, pl, it, c, b, &tailBuf); err != nil {
+		summaries := pl.summaryOK(r.field, r.typ)
+		reads := []span{{minT, maxT}}
+		var got []engine.BlockSummary
+		if summaries && pl.roll.t != nil {
+			if got, reads, err = e.rollupRead(q, &r, pl, &rb); err != nil {
 				return nil, err
 			}
 		}
-		for _, bs := range sums {
-			if it, err = e.readRange(q, r.id, lo, bs.MinT-1, it, c, b); err != nil {
+		if r.id == 0 {
+			reads = nil // only a tier holds this series
+		}
+		for _, rd := range reads {
+			sums = sums[:0]
+			if summaries {
+				sums = pl.wholeBlocks(q.Summaries(r.id, rd.lo, rd.hi, sums), r.typ)
+			}
+			lo, hi, done := rd.lo, rd.hi, false
+			if tail > 0 && len(sums) == 0 && len(reads) == 1 {
+				if lo, hi, it, done, err = e.tail(q, r.id, minT, maxT, pl, it, c, b, &tailBuf); err != nil {
+					return nil, err
+				}
+			}
+			for _, bs := range sums {
+				if it, err = e.readRange(q, r.id, lo, bs.MinT-1, it, c, b); err != nil {
+					return nil, err
+				}
+				lo = bs.MaxT + 1
+			}
+			if done {
+				continue
+			}
+			if it, err = e.readRange(q, r.id, lo, hi, it, c, b); err != nil {
 				return nil, err
 			}
-			lo = bs.MaxT + 1
+			got = append(got, sums...)
 		}
-		if done {
-			continue
-		}
-		if it, err = e.readRange(q, r.id, lo, hi, it, c, b); err != nil {
-			return nil, err
-		}
-		if len(sums) > 0 {
-			if err := b.take(len(sums)); err != nil {
+		if len(got) > 0 {
+			if err := b.take(len(got)); err != nil {
 				return nil, err
 			}
 			if sd.sums == nil {
 				sd.sums = map[string][]engine.BlockSummary{}
 			}
-			sd.sums[r.field] = append(sd.sums[r.field], sums...)
+			slices.SortFunc(got, func(a, b engine.BlockSummary) int { return cmp.Compare(a.MinT, b.MinT) })
+			sd.sums[r.field] = append(sd.sums[r.field], got...)
 		}
 		if merge {
 			sortCol(c)
@@ -412,6 +436,23 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *m
 	in.series = kept
 	sort.Slice(in.series, func(i, j int) bool { return in.series[i].key < in.series[j].key })
 	return in, nil
+}
+
+// tierOnlyTypes gives the series only a tier holds, whose type raw data
+// no longer tells (id 0, read as floats), the type of the field's raw
+// series, if any: one field, one aggregator type.
+func tierOnlyTypes(refs []seriesRef) {
+	types := map[string]series.ValueType{}
+	for _, r := range refs {
+		if _, ok := types[r.field]; !ok && r.id != 0 {
+			types[r.field] = r.typ
+		}
+	}
+	for i := range refs {
+		if t, ok := types[refs[i].field]; ok && refs[i].id == 0 {
+			refs[i].typ = t
+		}
+	}
 }
 
 // readRange appends the samples of series id in [lo, hi] to c.
