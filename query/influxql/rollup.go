@@ -258,24 +258,25 @@ func (e *Executor) rollupRead(q *engine.Querier, r *seriesRef, pl *plan, rb *rol
 	if err != nil {
 		return nil, full, err
 	}
-	// Records cut by the range's edges are read raw (lost where raw data
-	// is gone).
-	for len(recs) > 0 && recs[0].FirstT*1e6 < pl.minT {
-		pl.cutRecord(r, &recs[0])
-		recs = recs[1:]
+	for len(recs) > 0 && recs[0].LastT*1e6+999_999 < pl.minT {
+		recs = recs[1:] // the interval ending at the range's start
 	}
-	for len(recs) > 0 && recs[len(recs)-1].LastT*1e6+999_999 > pl.maxT {
-		pl.cutRecord(r, &recs[len(recs)-1])
+	for len(recs) > 0 && recs[len(recs)-1].FirstT*1e6 > pl.maxT {
 		recs = recs[:len(recs)-1]
-	}
-	if len(recs) == 0 {
-		return nil, full, nil
 	}
 	k := 0
 	for k < len(recs) && (r.id == 0 || recs[k].FirstT*1e6 < pl.roll.rawMin) {
 		k++
 	}
 	gone, present := recs[:k], recs[k:]
+	// Where raw data remains, the records cut by the range's edges are
+	// read raw: the raw count covers the range only.
+	if len(present) > 0 && present[0].FirstT*1e6 < pl.minT {
+		present = present[1:]
+	}
+	if n := len(present); n > 0 && present[n-1].LastT*1e6+999_999 > pl.maxT {
+		present = present[:n-1]
+	}
 	if len(present) > 0 {
 		lo, hi := present[0].FirstT*1e6, present[len(present)-1].LastT*1e6+999_999
 		n := e.rawCount(q, r.id, lo, hi, rb)
@@ -304,7 +305,7 @@ func (e *Executor) rollupRead(q *engine.Querier, r *seriesRef, pl *plan, rb *rol
 			rec := &run[i]
 			n := len(pieces)
 			var exact, usable bool
-			pieces, exact, usable = pl.recordPieces(pieces, rec, r.field, r.typ)
+			pieces, exact, usable = pl.recordPieces(pieces, rec, r.field, r.typ, isGone)
 			if usable && (exact || isGone) {
 				pl.roll.records++
 				if isGone {
@@ -330,14 +331,6 @@ func (e *Executor) rollupRead(q *engine.Querier, r *seriesRef, pl *plan, rb *rol
 		}
 	}
 	return pieces, complement(pl.minT, pl.maxT, covered), nil
-}
-
-// cutRecord counts a record cut by the range's edges as not exact when
-// raw data is gone there.
-func (pl *plan) cutRecord(r *seriesRef, rec *downsample.Record) {
-	if rec.LastT*1e6+999_999 >= pl.minT && rec.FirstT*1e6 <= pl.maxT && (r.id == 0 || rec.FirstT*1e6 < pl.roll.rawMin) {
-		pl.roll.approx++
-	}
 }
 
 // complement returns the parts of [lo, hi] outside the sorted, disjoint
@@ -382,7 +375,9 @@ func (e *Executor) rawCount(q *engine.Querier, id series.ID, lo, hi int64, rb *r
 	return n
 }
 
-// recordSummary returns a record as the summary of its samples.
+// recordSummary returns a record as the summary of its samples: those of
+// its first millisecond through its last (but a record's samples may lie
+// anywhere in those milliseconds).
 func recordSummary(r *downsample.Record) engine.BlockSummary {
 	var f engine.BlockFlags
 	if r.SumExact {
@@ -393,38 +388,51 @@ func recordSummary(r *downsample.Record) engine.BlockSummary {
 }
 
 // recordPieces appends record r of field (of type typ) as one summary, or
-// as two when its last sample opens the next window. usable: the pieces
-// lie in [pl.minT, pl.maxT], each inside one window; exact: they stand
-// exactly for their samples as the aggregates of field read them.
-func (pl *plan) recordPieces(dst []engine.BlockSummary, r *downsample.Record, field string, typ series.ValueType) (out []engine.BlockSummary, exact, usable bool) {
+// as two when its last sample opens the next window or lies past the
+// range. usable: the pieces lie in [pl.minT, pl.maxT], each inside one
+// window; exact: they stand exactly for their samples as the aggregates
+// of field read them. Where raw data is gone (ms), the samples are taken
+// to be on whole milliseconds, as the record has them.
+func (pl *plan) recordPieces(dst []engine.BlockSummary, r *downsample.Record, field string, typ series.ValueType, ms bool) (out []engine.BlockSummary, exact, usable bool) {
 	exact = typ == series.TypeFloat || r.SumExact // integers: every value held exactly by a float
 	bs := recordSummary(r)
-	inside := func(s *engine.BlockSummary) bool {
-		return s.MinT >= pl.minT && s.MaxT <= pl.maxT && pl.windowStart(s.MinT) == pl.windowStart(s.MaxT)
+	var margin int64 = 999_999 // the rest of a sample's millisecond
+	if ms {
+		margin = 0
 	}
+	outside := func(s *engine.BlockSummary) bool { return s.MaxT < pl.minT || s.MinT > pl.maxT }
+	inside := func(s *engine.BlockSummary) bool {
+		return s.MinT >= pl.minT && s.MaxT+margin <= pl.maxT && pl.windowStart(s.MinT) == pl.windowStart(s.MaxT)
+	}
+	bs.MaxT = r.LastT * 1e6 // last()'s time, as at millisecond precision
 	if inside(&bs) {
-		bs.MaxT = r.LastT * 1e6 // last()'s time, as at millisecond precision
 		return append(dst, bs), exact, true
 	}
 	if r.Count < 2 {
 		return dst, false, false
 	}
-	// The last sample is on the next window's start: split it off.
+	// The last sample is on the next window's start, or the range ends
+	// before it: split it off.
 	last := bs
 	last.MinT, last.Count = r.LastT*1e6, 1
 	last.Min, last.Max, last.Sum, last.First = r.Last, r.Last, r.Last, r.Last
 	rest := bs
-	rest.MaxT, rest.Count, rest.Sum = r.LastT*1e6-1, r.Count-1, r.Sum-r.Last
-	if !inside(&last) || !inside(&rest) {
+	rest.MaxT, rest.Count, rest.Sum = (r.LastT-1)*1e6, r.Count-1, r.Sum-r.Last
+	if !(inside(&last) || outside(&last)) || !(inside(&rest) || outside(&rest)) {
 		return dst, false, false
 	}
-	last.MaxT = last.MinT
-	// rest's last value is unknown; its min and max are the record's
-	// unless the last value is the extreme.
-	if pl.asks(field, "last") || pl.asks(field, "min") && !(r.Last > r.Min) || pl.asks(field, "max") && !(r.Last < r.Max) {
-		exact = false
+	if inside(&rest) {
+		// rest's last value is unknown; its min and max are the
+		// record's unless the last value is the extreme.
+		if pl.asks(field, "last") || pl.asks(field, "min") && !(r.Last > r.Min) || pl.asks(field, "max") && !(r.Last < r.Max) {
+			exact = false
+		}
+		dst = append(dst, rest)
 	}
-	return append(dst, rest, last), exact, true
+	if inside(&last) {
+		dst = append(dst, last)
+	}
+	return dst, exact, true
 }
 
 // tierWarnings adds the statement's messages about rollups: records used
