@@ -113,7 +113,7 @@ func TestInfluxQLRollupsE2E(t *testing.T) {
 	// old's and h9's.
 	p = startServer(t, dir, "--config", cfg)
 	for q, w := range map[string]string{
-		`SHOW MEASUREMENTS`:                     `[["m"],["old"]]`,
+		`SHOW MEASUREMENTS`:                      `[["m"],["old"]]`,
 		`SHOW TAG VALUES FROM m WITH KEY = host`: `["host","h9"]`,
 	} {
 		if _, b := influxQL(t, p, q); !strings.Contains(b, w) {
