@@ -136,7 +136,14 @@ type Executor struct {
 	// rollupRecords counts the rollup records (or parts of one) aggregates
 	// took instead of raw samples.
 	rollupRecords atomic.Int64
+	// samplesDecoded counts the raw samples statements decoded.
+	samplesDecoded atomic.Int64
 }
+
+// SamplesDecoded returns how many raw samples SELECT statements have
+// decoded since the Executor was made (block and record summaries
+// aside).
+func (e *Executor) SamplesDecoded() int64 { return e.samplesDecoded.Load() }
 
 // RollupRecords returns how many rollup records aggregates have taken
 // instead of raw samples since the Executor was made.

@@ -314,6 +314,7 @@ func (m *mapper) CallType(name string, args []ql.DataType) (ql.DataType, error) 
 // budget counts what a statement reads against the limits.
 type budget struct {
 	samples, maxSamples int64
+	decoded             int64 // samples decoded (not summaries)
 }
 
 func (b *budget) take(n int) error {
@@ -461,6 +462,7 @@ func (e *Executor) readRange(q *engine.Querier, id series.ID, lo, hi int64, it *
 		return it, nil
 	}
 	it = q.Range(id, lo, hi, it)
+	b.decoded += int64(it.Len())
 	if err := b.take(it.Len()); err != nil {
 		return it, err
 	}

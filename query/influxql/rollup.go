@@ -43,7 +43,7 @@ type rollPlan struct {
 	teq    *engine.Querier
 	// What the statement read: records (or parts) used, those used where
 	// raw data is gone, those used although not exact, series whose
-	// raw count did not match their records, raw samples counted.
+	// raw count did not match their records, raw samples decoded to count.
 	records, early, approx, mismatched, checked int
 }
 
@@ -279,8 +279,8 @@ func (e *Executor) rollupRead(q *engine.Querier, r *seriesRef, pl *plan, rb *rol
 	}
 	if len(present) > 0 {
 		lo, hi := present[0].FirstT*1e6, present[len(present)-1].LastT*1e6+999_999
-		n := e.rawCount(q, r.id, lo, hi, rb)
-		pl.roll.checked += n
+		n, decoded := e.rawCount(q, r.id, lo, hi, rb)
+		pl.roll.checked += decoded
 		want := 0
 		for i := range present {
 			want += present[i].Count
@@ -293,7 +293,7 @@ func (e *Executor) rollupRead(q *engine.Querier, r *seriesRef, pl *plan, rb *rol
 			present = nil
 		}
 	}
-	var pieces []engine.BlockSummary
+	pieces := make([]engine.BlockSummary, 0, len(recs)+len(recs)/8+1)
 	var covered []span
 	for ri, run := range [][]downsample.Record{gone, present} {
 		if len(run) == 0 {
@@ -353,26 +353,26 @@ func complement(lo, hi int64, spans []span) []span {
 }
 
 // rawCount returns the number of raw samples of series id in [lo, hi]:
-// whole blocks from their summaries, the rest decoded.
-func (e *Executor) rawCount(q *engine.Querier, id series.ID, lo, hi int64, rb *rollBuf) int {
+// whole blocks from their summaries, the rest decoded (how many).
+func (e *Executor) rawCount(q *engine.Querier, id series.ID, lo, hi int64, rb *rollBuf) (n, decoded int) {
 	if id == 0 {
-		return 0
+		return 0, 0
 	}
 	rb.sums = q.Summaries(id, lo, hi, rb.sums[:0])
-	n, cur := 0, lo
+	cur := lo
 	for _, bs := range rb.sums {
 		if bs.MinT > cur {
 			rb.it = q.Range(id, cur, bs.MinT-1, rb.it)
-			n += rb.it.Len()
+			decoded += rb.it.Len()
 		}
 		n += bs.Count
 		cur = bs.MaxT + 1
 	}
 	if cur <= hi {
 		rb.it = q.Range(id, cur, hi, rb.it)
-		n += rb.it.Len()
+		decoded += rb.it.Len()
 	}
-	return n
+	return n + decoded, decoded
 }
 
 // recordSummary returns a record as the summary of its samples: those of

@@ -43,10 +43,15 @@ func rollLines(rng *rand.Rand, m string, hosts []string, from, hours time.Durati
 	return b.String()
 }
 
-// rollEngine opens an engine of 1h partitions.
-func rollEngine(t testing.TB) *engine.DB {
+// rollEngine opens an engine of 1h partitions (raw data that retention
+// drops an hour at a time), or of the given partitions.
+func rollEngine(t testing.TB, partition ...time.Duration) *engine.DB {
 	t.Helper()
-	eng, err := engine.Open(t.TempDir(), engine.Options{SyncMode: engine.SyncNone, PartitionDuration: int64(time.Hour)})
+	p := time.Hour
+	if len(partition) > 0 {
+		p = partition[0]
+	}
+	eng, err := engine.Open(t.TempDir(), engine.Options{SyncMode: engine.SyncNone, PartitionDuration: int64(p)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +77,7 @@ func buildTiers(t testing.TB, raw *engine.DB, now time.Time, ivs ...string) []qu
 	tiers := map[time.Duration]*engine.DB{}
 	apps := map[time.Duration]downsample.Appender{}
 	for _, d := range rules.Intervals() {
-		tiers[d] = rollEngine(t)
+		tiers[d] = rollEngine(t, downsample.PartitionDuration(d, 0)) // as the server has them
 		apps[d] = tiers[d]
 	}
 	b, err := downsample.NewBuilder(rules, query.RollupSource(raw), apps, downsample.BuilderOptions{Dir: t.TempDir(), Now: func() time.Time { return now }})

@@ -247,6 +247,7 @@ func (e *Executor) inputs(ctx context.Context, pl *plan, sc *schema, p Params, m
 	var q *engine.Querier
 	b := &budget{maxSamples: e.opts.MaxSamples}
 	defer func() {
+		e.samplesDecoded.Add(b.decoded + int64(pl.roll.checked))
 		if q != nil {
 			q.Close()
 		}
