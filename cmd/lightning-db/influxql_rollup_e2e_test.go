@@ -104,6 +104,10 @@ func TestInfluxQLRollupsE2E(t *testing.T) {
 	if len(got.Messages) != 1 || got.Messages[0].Level != "warning" || !strings.Contains(got.Messages[0].Text, "have expired; mean(v), max(v), sum(f), count(v) answered there from the 1h rollups only") {
 		t.Fatalf("messages %+v", got.Messages)
 	}
+	if code, b := influxGet(t, p, url.Values{"db": {"factory"}, "epoch": {"ms"}, "chunked": {"true"}, "q": {grafana}}, ""); code != http.StatusOK ||
+		strings.Count(b, `"messages":[{"level":"warning"`) != 1 {
+		t.Fatalf("chunked: %d %.300s", code, b)
+	}
 	if raw, _ := influxQL(t, p, rawQ); string(raw.Series) == string(want.Series) {
 		t.Fatalf("raw samples did not expire: %s", raw.Series)
 	}
