@@ -288,3 +288,30 @@ func TestRollupsSameMillisecond(t *testing.T) {
 		t.Errorf("rollups %s\n    raw %s", fast, slow)
 	}
 }
+
+// TestRollupsApproxWarning: where raw data is gone, a record whose last
+// sample opens the next window answers count and sum exactly, but last()
+// of the window before it cannot be known: a second warning says so.
+func TestRollupsApproxWarning(t *testing.T) {
+	var b strings.Builder
+	start := rollT0.UnixNano()
+	for i := int64(0); i <= 2*360; i++ { // every 10 s from 00:00: points on the hours
+		fmt.Fprintf(&b, "m,host=a f=%d %d\n", i%17, start+i*10e9)
+	}
+	full := rollEngine(t)
+	cat := NewCatalog()
+	write(t, full, cat, "t", b.String())
+	now := rollT0.Add(5 * time.Hour)
+	tiers := buildTiers(t, full, now, "1h")
+	e := New(rollEngine(t), Options{Catalog: cat, Rollups: tiers, Now: func() time.Time { return now }})
+	ref := New(full, Options{Catalog: cat, DisableRollups: true, Now: func() time.Time { return now }})
+	q := `SELECT count(f), sum(f) FROM m WHERE time >= '2026-11-01T00:00:00Z' AND time < '2026-11-01T03:00:00Z' GROUP BY time(1h)`
+	got, msgs := runFull(t, e, "t", q)
+	if want, _ := runFull(t, ref, "t", q); got != want || len(msgs) != 1 {
+		t.Errorf("count, sum: %s %v\nwant %s", got, msgs, want)
+	}
+	_, msgs = runFull(t, e, "t", strings.Replace(q, "count(f), sum(f)", "last(f)", 1))
+	if len(msgs) != 2 || !strings.HasPrefix(msgs[1].Text, "2 1h rollup records have no raw samples left to answer exactly") {
+		t.Errorf("last: messages %v", msgs)
+	}
+}
