@@ -336,12 +336,9 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *m
 		return nil, err
 	}
 	in := &input{name: m.name}
-	var rb rollBuf
 	tierOnlyTypes(refs)
 	byKey := map[string]*seriesData{}
-	var it *engine.Iterator
-	var sums, tailBuf []engine.BlockSummary
-	tail := pl.tailPoints()
+	ld := &loader{e: e, q: q, pl: pl, b: b, tail: pl.tailPoints()}
 	condFields := pl.condFirst(refs)
 	passes := map[*seriesData]bool{} // condFields: series decided
 	for _, r := range refs {
@@ -371,41 +368,9 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *m
 			sd.cols[r.field] = c
 		}
 		merge := c.len() > 0 || len(sd.sums[r.field]) > 0
-		summaries := pl.summaryOK(r.field, r.typ)
-		reads := []span{{minT, maxT}}
-		var got []engine.BlockSummary
-		if summaries && pl.roll.t != nil {
-			if got, reads, err = e.rollupRead(q, &r, pl, &rb); err != nil {
-				return nil, err
-			}
-		}
-		if r.id == 0 {
-			reads = nil // only a tier holds this series
-		}
-		for _, rd := range reads {
-			sums = sums[:0]
-			if summaries {
-				sums = pl.wholeBlocks(q.Summaries(r.id, rd.lo, rd.hi, sums), r.typ)
-			}
-			lo, hi, done := rd.lo, rd.hi, false
-			if tail > 0 && len(sums) == 0 && len(reads) == 1 {
-				if lo, hi, it, done, err = e.tail(q, r.id, minT, maxT, pl, it, c, b, &tailBuf); err != nil {
-					return nil, err
-				}
-			}
-			for _, bs := range sums {
-				if it, err = e.readRange(q, r.id, lo, bs.MinT-1, it, c, b); err != nil {
-					return nil, err
-				}
-				lo = bs.MaxT + 1
-			}
-			if done {
-				continue
-			}
-			if it, err = e.readRange(q, r.id, lo, hi, it, c, b); err != nil {
-				return nil, err
-			}
-			got = append(got, sums...)
+		got, err := ld.readField(&r, c)
+		if err != nil {
+			return nil, err
 		}
 		if len(got) > 0 {
 			if err := b.take(len(got)); err != nil {
@@ -437,6 +402,64 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *m
 	in.series = kept
 	sort.Slice(in.series, func(i, j int) bool { return in.series[i].key < in.series[j].key })
 	return in, nil
+}
+
+// loader reads the series of one load, reusing its buffers.
+type loader struct {
+	e             *Executor
+	q             *engine.Querier
+	pl            *plan
+	b             *budget
+	tail          int
+	it            *engine.Iterator
+	sums, tailBuf []engine.BlockSummary
+	rb            rollBuf
+}
+
+// readField appends the samples of series r over the plan's range to c
+// and returns the summaries (rollup records, whole blocks) that stand for
+// the others.
+func (ld *loader) readField(r *seriesRef, c *col) ([]engine.BlockSummary, error) {
+	e, q, pl, b := ld.e, ld.q, ld.pl, ld.b
+	minT, maxT := pl.minT, pl.maxT
+	var err error
+	summaries := pl.summaryOK(r.field, r.typ)
+	reads := []span{{minT, maxT}}
+	var got []engine.BlockSummary
+	if summaries && pl.roll.t != nil {
+		if got, reads, err = e.rollupRead(q, r, pl, &ld.rb); err != nil {
+			return nil, err
+		}
+	}
+	if r.id == 0 {
+		reads = nil // only a tier holds this series
+	}
+	for _, rd := range reads {
+		ld.sums = ld.sums[:0]
+		if summaries {
+			ld.sums = pl.wholeBlocks(q.Summaries(r.id, rd.lo, rd.hi, ld.sums), r.typ)
+		}
+		lo, hi, done := rd.lo, rd.hi, false
+		if ld.tail > 0 && len(ld.sums) == 0 && len(reads) == 1 {
+			if lo, hi, ld.it, done, err = e.tail(q, r.id, minT, maxT, pl, ld.it, c, b, &ld.tailBuf); err != nil {
+				return nil, err
+			}
+		}
+		for _, bs := range ld.sums {
+			if ld.it, err = e.readRange(q, r.id, lo, bs.MinT-1, ld.it, c, b); err != nil {
+				return nil, err
+			}
+			lo = bs.MaxT + 1
+		}
+		if done {
+			continue
+		}
+		if ld.it, err = e.readRange(q, r.id, lo, hi, ld.it, c, b); err != nil {
+			return nil, err
+		}
+		got = append(got, ld.sums...)
+	}
+	return got, nil
 }
 
 // tierOnlyTypes gives the series only a tier holds, whose type raw data

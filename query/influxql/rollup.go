@@ -268,31 +268,7 @@ func (e *Executor) rollupRead(q *engine.Querier, r *seriesRef, pl *plan, rb *rol
 	for k < len(recs) && (r.id == 0 || recs[k].FirstT*1e6 < pl.roll.rawMin) {
 		k++
 	}
-	gone, present := recs[:k], recs[k:]
-	// Where raw data remains, the records cut by the range's edges are
-	// read raw: the raw count covers the range only.
-	if len(present) > 0 && present[0].FirstT*1e6 < pl.minT {
-		present = present[1:]
-	}
-	if n := len(present); n > 0 && present[n-1].LastT*1e6+999_999 > pl.maxT {
-		present = present[:n-1]
-	}
-	if len(present) > 0 {
-		lo, hi := present[0].FirstT*1e6, present[len(present)-1].LastT*1e6+999_999
-		n, decoded := e.rawCount(q, r.id, lo, hi, rb)
-		pl.roll.checked += decoded
-		want := 0
-		for i := range present {
-			want += present[i].Count
-		}
-		switch {
-		case n == 0: // this series' raw samples went early
-			gone, present = recs, nil
-		case n != want: // samples sharing a millisecond, staleness markers, a backfill
-			pl.roll.mismatched++
-			present = nil
-		}
-	}
+	gone, present := e.checkPresent(q, r, pl, rb, recs, k)
 	pieces := make([]engine.BlockSummary, 0, len(recs)+len(recs)/8+1)
 	var covered []span
 	for ri, run := range [][]downsample.Record{gone, present} {
@@ -331,6 +307,40 @@ func (e *Executor) rollupRead(q *engine.Querier, r *seriesRef, pl *plan, rb *rol
 		}
 	}
 	return pieces, complement(pl.minT, pl.maxT, covered), nil
+}
+
+// checkPresent returns the records of r to use (recs[:k] where raw data
+// is gone, recs[k:] where it remains): where raw data remains, those
+// wholly inside the range, if the raw samples they span number as many
+// as they count; none if not; all as gone if raw data has no samples
+// there (this series' went early).
+func (e *Executor) checkPresent(q *engine.Querier, r *seriesRef, pl *plan, rb *rollBuf, recs []downsample.Record, k int) (gone, present []downsample.Record) {
+	gone, present = recs[:k], recs[k:]
+	// The records cut by the range's edges are read raw: the raw count
+	// covers the range only.
+	if len(present) > 0 && present[0].FirstT*1e6 < pl.minT {
+		present = present[1:]
+	}
+	if n := len(present); n > 0 && present[n-1].LastT*1e6+999_999 > pl.maxT {
+		present = present[:n-1]
+	}
+	if len(present) > 0 {
+		lo, hi := present[0].FirstT*1e6, present[len(present)-1].LastT*1e6+999_999
+		n, decoded := e.rawCount(q, r.id, lo, hi, rb)
+		pl.roll.checked += decoded
+		want := 0
+		for i := range present {
+			want += present[i].Count
+		}
+		switch {
+		case n == 0: // this series' raw samples went early
+			gone, present = recs, nil
+		case n != want: // samples sharing a millisecond, staleness markers, a backfill
+			pl.roll.mismatched++
+			present = nil
+		}
+	}
+	return gone, present
 }
 
 // complement returns the parts of [lo, hi] outside the sorted, disjoint
