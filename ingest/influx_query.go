@@ -99,11 +99,12 @@ const maxQueryBytes = 1 << 20
 
 // queryResult is one statement's result in the 1.x /query shape.
 type queryResult struct {
-	StatementID int            `json:"statement_id"`
-	Series      []querySet     `json:"series,omitempty"`
-	Partial     bool           `json:"partial,omitempty"`
-	Error       string         `json:"error,omitempty"`
-	loc         *time.Location // tz() of a SELECT: how its times are formatted
+	StatementID int                `json:"statement_id"`
+	Series      []querySet         `json:"series,omitempty"`
+	Messages    []influxql.Message `json:"messages,omitempty"`
+	Partial     bool               `json:"partial,omitempty"`
+	Error       string             `json:"error,omitempty"`
+	loc         *time.Location     // tz() of a SELECT: how its times are formatted
 }
 
 type querySet struct {
@@ -296,7 +297,7 @@ func (h *InfluxHandler) execInfluxQL(r *http.Request, stmt ql.Statement, id int)
 		res.Error = out.Err.Error()
 		return res
 	}
-	res.loc = out.Location
+	res.loc, res.Messages = out.Location, out.Messages
 	for _, row := range out.Series {
 		res.Series = append(res.Series, querySet{Name: row.Name, Tags: row.Tags, Columns: row.Columns, Values: row.Values, Partial: row.Partial})
 	}

@@ -38,9 +38,10 @@ func (o queryOutput) streamJSON(w http.ResponseWriter, res []queryResult) {
 			bw.WriteByte(']')
 		}
 		tail, _ := json.Marshal(struct {
-			Partial bool   `json:"partial,omitempty"`
-			Error   string `json:"error,omitempty"`
-		}{r.Partial, r.Error})
+			Messages []influxql.Message `json:"messages,omitempty"`
+			Partial  bool               `json:"partial,omitempty"`
+			Error    string             `json:"error,omitempty"`
+		}{r.Messages, r.Partial, r.Error})
 		writeFields(bw, tail)
 		bw.WriteByte('}')
 	}

@@ -173,6 +173,7 @@ func chunkResult(r queryResult, size int) []queryResult {
 		}
 	}
 	out[len(out)-1].Partial = false
+	out[len(out)-1].Messages = r.Messages
 	return out
 }
 

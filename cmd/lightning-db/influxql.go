@@ -12,7 +12,8 @@ import (
 
 // setupInfluxQL opens the measurement catalog of the data directory,
 // forgets the entries whose series are gone (deleted or expired while the
-// server was down or since the catalog was written), and returns the
+// server was down or since the catalog was written, and held by no rollup
+// tier), and returns the
 // executor that answers InfluxQL on /query.
 func (s *server) setupInfluxQL(known func(db string) bool) (*influxql.Executor, *influxql.Catalog, error) {
 	cat, err := influxql.OpenCatalog(s.cfg.DataDir, influxql.CatalogOptions{})
@@ -39,6 +40,9 @@ func (s *server) setupInfluxQL(known func(db string) bool) (*influxql.Executor, 
 		// policies, the implicit autogen included); every policy reads the
 		// same series.
 		RetentionPolicyExists: s.retentionPolicyExists,
+		// GROUP BY time() aggregates read the rollup tiers as PromQL
+		// does; measurements only a tier holds stay in the catalog.
+		Rollups: s.ds.rollups(),
 	})
 	if n, err := cat.Prune(ex.Live); err != nil {
 		s.log.Warn("influx catalog prune failed", "err", err)

@@ -264,13 +264,17 @@ func (c *Catalog) Prune(live func(db, metric string) bool) (int, error) {
 	return len(dead), c.Flush()
 }
 
-// Live reports whether db holds a series named metric (any time): what
-// Catalog.Prune asks.
+// Live reports whether db holds a series named metric (any time), in raw
+// data or in a rollup tier: what Catalog.Prune asks.
 func (e *Executor) Live(db, metric string) bool {
 	nm, err := tagindex.NewMatcher(tagindex.MatchEqual, series.MetricName, metric)
 	if err != nil {
 		return true
 	}
 	ids, err := e.st.Index().Postings(minTime, maxTime, nm, e.dbMatcher(db))
-	return err != nil || !ids.IsEmpty()
+	if err != nil || !ids.IsEmpty() {
+		return true
+	}
+	ok, err := e.tiersHave(nm, e.dbMatcher(db))
+	return ok || err != nil
 }

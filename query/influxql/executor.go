@@ -12,16 +12,19 @@
 package influxql
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
 	ql "github.com/influxdata/influxql"
 
 	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/query"
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
 )
@@ -78,6 +81,13 @@ type Options struct {
 	// read every block instead of the newest or oldest, and a WHERE on
 	// fields reads every field of every series (for comparison).
 	DisableSummaries bool
+	// Rollups are the downsampling tiers GROUP BY time() aggregates may
+	// read (rollup.go, docs/influxql.md); none by default. The order does
+	// not matter.
+	Rollups []query.RollupTier
+	// DisableRollups makes aggregates read raw data only, as if there were
+	// no tiers (for comparison).
+	DisableRollups bool
 	// Now returns the time now() means. Default time.Now.
 	Now func() time.Time
 }
@@ -123,7 +133,21 @@ type Executor struct {
 	// summaryBlocks counts the blocks aggregates took from their
 	// summaries instead of decoding them.
 	summaryBlocks atomic.Int64
+	// rollupRecords counts the rollup records (or parts of one) aggregates
+	// took instead of raw samples.
+	rollupRecords atomic.Int64
+	// samplesDecoded counts the raw samples statements decoded.
+	samplesDecoded atomic.Int64
 }
+
+// SamplesDecoded returns how many raw samples SELECT statements have
+// decoded since the Executor was made (block and record summaries
+// aside).
+func (e *Executor) SamplesDecoded() int64 { return e.samplesDecoded.Load() }
+
+// RollupRecords returns how many rollup records aggregates have taken
+// instead of raw samples since the Executor was made.
+func (e *Executor) RollupRecords() int64 { return e.rollupRecords.Load() }
 
 // SummaryBlocks returns how many blocks aggregates have taken whole from
 // their summaries since the Executor was made.
@@ -132,6 +156,8 @@ func (e *Executor) SummaryBlocks() int64 { return e.summaryBlocks.Load() }
 // New returns an Executor over st.
 func New(st Storage, opts Options) *Executor {
 	opts.ensureDefaults()
+	opts.Rollups = slices.Clone(opts.Rollups)
+	slices.SortFunc(opts.Rollups, func(a, b query.RollupTier) int { return cmp.Compare(a.Interval, b.Interval) })
 	return &Executor{st: st, opts: opts}
 }
 
@@ -159,7 +185,17 @@ type Result struct {
 	Series []*Row
 	// Location is the tz() of a SELECT: times are formatted in it.
 	Location *time.Location
+	// Messages are InfluxDB's statement messages ("messages" of /query):
+	// here warnings that part of the answer came from rollups only.
+	Messages []Message
 	Err      error
+}
+
+// Message is one message of a statement's result, as InfluxDB 1.x
+// answers them: {"level":"warning","text":"..."}.
+type Message struct {
+	Level string `json:"level"`
+	Text  string `json:"text"`
 }
 
 // Errors of statements; their texts are InfluxDB's where it has one.
@@ -188,7 +224,9 @@ func (e *Executor) Execute(ctx context.Context, stmt ql.Statement, p Params) (re
 	switch s := stmt.(type) {
 	case *ql.SelectStatement:
 		res.Location = s.Location
-		res.Series, res.Err = e.selectRows(ctx, s, p)
+		var msgs messages
+		res.Series, res.Err = e.selectRows(ctx, s, p, &msgs)
+		res.Messages = msgs.list
 	case *ql.ExplainStatement:
 		res.Series, res.Err = e.explain(ctx, s, p)
 	default:

@@ -43,6 +43,9 @@ func (e *Executor) explain(ctx context.Context, s *ql.ExplainStatement, p Params
 	if len(pl.dims) > 0 {
 		add("GROUP BY TAGS: %s", strings.Join(pl.dims, ", "))
 	}
+	if pl.roll.why != "" {
+		add("ROLLUP: %s", pl.roll.why)
+	}
 	for _, a := range pl.aggs {
 		how := "decode samples"
 		if e.summarizable(pl, a) {
@@ -64,7 +67,7 @@ func (e *Executor) explain(ctx context.Context, s *ql.ExplainStatement, p Params
 					fs = append(fs, f)
 				}
 			}
-			refs, err := e.seriesOf(sc, ms, fs, pl.cond, pl.minT, pl.maxT)
+			refs, err := e.seriesOf(sc, ms, fs, pl.cond, pl.minT, pl.maxT, pl.tiers())
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,7 @@
 package influxql
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -226,6 +227,12 @@ func (e *Executor) fieldTypeOf(sc *schema, ms *measurement, f string) (ql.DataTy
 			return dataType(reg.Type(series.ID(ids.Minimum()))), nil
 		}
 	}
+	for _, metric := range ms.fields[f] { // series only a tier holds: floats
+		nm, _ := tagindex.NewMatcher(tagindex.MatchEqual, series.MetricName, metric)
+		if ok, err := e.tiersHave(append([]*tagindex.Matcher{nm}, sc.match...)...); ok || err != nil {
+			return ql.Float, err
+		}
+	}
 	return ql.Unknown, nil
 }
 
@@ -252,7 +259,7 @@ func (e *Executor) tagKeysOf(sc *schema, ms *measurement) (map[string]struct{}, 
 			dims[k] = struct{}{}
 		}
 	}
-	return dims, nil
+	return dims, e.tierTagKeys(dims, append([]*tagindex.Matcher{nm}, sc.match...))
 }
 
 // FieldDimensions returns the fields and tag keys of the measurements a
@@ -307,6 +314,7 @@ func (m *mapper) CallType(name string, args []ql.DataType) (ql.DataType, error) 
 // budget counts what a statement reads against the limits.
 type budget struct {
 	samples, maxSamples int64
+	decoded             int64 // samples decoded (not summaries)
 }
 
 func (b *budget) take(n int) error {
@@ -323,15 +331,14 @@ func (b *budget) take(n int) error {
 // not samples.
 func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *measurement, fields []string, pl *plan, b *budget) (*input, error) {
 	minT, maxT := pl.minT, pl.maxT
-	refs, err := e.seriesOf(sc, m, fields, pl.cond, minT, maxT)
+	refs, err := e.seriesOf(sc, m, fields, pl.cond, minT, maxT, pl.tiers())
 	if err != nil {
 		return nil, err
 	}
 	in := &input{name: m.name}
+	tierOnlyTypes(refs)
 	byKey := map[string]*seriesData{}
-	var it *engine.Iterator
-	var sums, tailBuf []engine.BlockSummary
-	tail := pl.tailPoints()
+	ld := &loader{e: e, q: q, pl: pl, b: b, tail: pl.tailPoints()}
 	condFields := pl.condFirst(refs)
 	passes := map[*seriesData]bool{} // condFields: series decided
 	for _, r := range refs {
@@ -361,36 +368,19 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *m
 			sd.cols[r.field] = c
 		}
 		merge := c.len() > 0 || len(sd.sums[r.field]) > 0
-		sums = sums[:0]
-		if pl.summaryOK(r.field, r.typ) {
-			sums = pl.wholeBlocks(q.Summaries(r.id, minT, maxT, sums), r.typ)
-		}
-		lo, hi, done := minT, maxT, false
-		if tail > 0 && len(sums) == 0 {
-			if lo, hi, it, done, err = e.tail(q, r.id, minT, maxT, pl, it, c, b, &tailBuf); err != nil {
-				return nil, err
-			}
-		}
-		for _, bs := range sums {
-			if it, err = e.readRange(q, r.id, lo, bs.MinT-1, it, c, b); err != nil {
-				return nil, err
-			}
-			lo = bs.MaxT + 1
-		}
-		if done {
-			continue
-		}
-		if it, err = e.readRange(q, r.id, lo, hi, it, c, b); err != nil {
+		got, err := ld.readField(&r, c)
+		if err != nil {
 			return nil, err
 		}
-		if len(sums) > 0 {
-			if err := b.take(len(sums)); err != nil {
+		if len(got) > 0 {
+			if err := b.take(len(got)); err != nil {
 				return nil, err
 			}
 			if sd.sums == nil {
 				sd.sums = map[string][]engine.BlockSummary{}
 			}
-			sd.sums[r.field] = append(sd.sums[r.field], sums...)
+			slices.SortFunc(got, func(a, b engine.BlockSummary) int { return cmp.Compare(a.MinT, b.MinT) })
+			sd.sums[r.field] = append(sd.sums[r.field], got...)
 		}
 		if merge {
 			sortCol(c)
@@ -414,12 +404,88 @@ func (e *Executor) load(ctx context.Context, q *engine.Querier, sc *schema, m *m
 	return in, nil
 }
 
+// loader reads the series of one load, reusing its buffers.
+type loader struct {
+	e             *Executor
+	q             *engine.Querier
+	pl            *plan
+	b             *budget
+	tail          int
+	it            *engine.Iterator
+	sums, tailBuf []engine.BlockSummary
+	rb            rollBuf
+}
+
+// readField appends the samples of series r over the plan's range to c
+// and returns the summaries (rollup records, whole blocks) that stand for
+// the others.
+func (ld *loader) readField(r *seriesRef, c *col) ([]engine.BlockSummary, error) {
+	e, q, pl, b := ld.e, ld.q, ld.pl, ld.b
+	minT, maxT := pl.minT, pl.maxT
+	var err error
+	summaries := pl.summaryOK(r.field, r.typ)
+	reads := []span{{minT, maxT}}
+	var got []engine.BlockSummary
+	if summaries && pl.roll.t != nil {
+		if got, reads, err = e.rollupRead(q, r, pl, &ld.rb); err != nil {
+			return nil, err
+		}
+	}
+	if r.id == 0 {
+		reads = nil // only a tier holds this series
+	}
+	for _, rd := range reads {
+		ld.sums = ld.sums[:0]
+		if summaries {
+			ld.sums = pl.wholeBlocks(q.Summaries(r.id, rd.lo, rd.hi, ld.sums), r.typ)
+		}
+		lo, hi, done := rd.lo, rd.hi, false
+		if ld.tail > 0 && len(ld.sums) == 0 && len(reads) == 1 {
+			if lo, hi, ld.it, done, err = e.tail(q, r.id, minT, maxT, pl, ld.it, c, b, &ld.tailBuf); err != nil {
+				return nil, err
+			}
+		}
+		for _, bs := range ld.sums {
+			if ld.it, err = e.readRange(q, r.id, lo, bs.MinT-1, ld.it, c, b); err != nil {
+				return nil, err
+			}
+			lo = bs.MaxT + 1
+		}
+		if done {
+			continue
+		}
+		if ld.it, err = e.readRange(q, r.id, lo, hi, ld.it, c, b); err != nil {
+			return nil, err
+		}
+		got = append(got, ld.sums...)
+	}
+	return got, nil
+}
+
+// tierOnlyTypes gives the series only a tier holds, whose type raw data
+// no longer tells (id 0, read as floats), the type of the field's raw
+// series, if any: one field, one aggregator type.
+func tierOnlyTypes(refs []seriesRef) {
+	types := map[string]series.ValueType{}
+	for _, r := range refs {
+		if _, ok := types[r.field]; !ok && r.id != 0 {
+			types[r.field] = r.typ
+		}
+	}
+	for i := range refs {
+		if t, ok := types[refs[i].field]; ok && refs[i].id == 0 {
+			refs[i].typ = t
+		}
+	}
+}
+
 // readRange appends the samples of series id in [lo, hi] to c.
 func (e *Executor) readRange(q *engine.Querier, id series.ID, lo, hi int64, it *engine.Iterator, c *col, b *budget) (*engine.Iterator, error) {
 	if lo > hi {
 		return it, nil
 	}
 	it = q.Range(id, lo, hi, it)
+	b.decoded += int64(it.Len())
 	if err := b.take(it.Len()); err != nil {
 		return it, err
 	}

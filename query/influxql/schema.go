@@ -65,6 +65,15 @@ func (e *Executor) schema(ctx context.Context, db string) (*schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list metric names: %w", err)
 	}
+	if len(e.opts.Rollups) > 0 { // series only a tier holds (tiers.go)
+		more, err := e.tierMetrics(match)
+		if err != nil {
+			return nil, err
+		}
+		metrics = append(metrics, more...)
+		slices.Sort(metrics)
+		metrics = slices.Compact(metrics)
+	}
 	s := &schema{db: db, match: match, meas: make(map[string]*measurement)}
 	for _, metric := range metrics {
 		fs := e.opts.Catalog.Lookup(db, metric)
@@ -140,7 +149,8 @@ type tag struct{ key, value string }
 
 // seriesRef is one stored series of a measurement's field.
 type seriesRef struct {
-	id    series.ID
+	id    series.ID // 0: only a tier holds the series
+	canon []byte    // the raw series' canonical labels
 	field string
 	typ   series.ValueType
 	tags  []tag // sorted by key; without __name__ and the db label
@@ -173,7 +183,11 @@ func seriesKey(meas string, tags []tag) string {
 // fields is nil) indexed over [minT, maxT] whose tags satisfy cond (field
 // comparisons in cond count as true), ordered by field then ID. It fails
 // when more than MaxSeries match.
-func (e *Executor) seriesOf(sc *schema, m *measurement, fields []string, cond ql.Expr, minT, maxT int64) ([]seriesRef, error) {
+//
+// With tiers it also returns the series that only a tier holds over the
+// range (their raw data expired): their id is 0 when the raw registry has
+// forgotten them, and their type float when it does not know it.
+func (e *Executor) seriesOf(sc *schema, m *measurement, fields []string, cond ql.Expr, minT, maxT int64, tiers []query.RollupTier) ([]seriesRef, error) {
 	if fields == nil {
 		fields = m.fieldNames
 	}
@@ -208,18 +222,31 @@ func (e *Executor) seriesOf(sc *schema, m *measurement, fields []string, cond ql
 				if canon == nil {
 					continue // removed meanwhile
 				}
-				r := seriesRef{id: id, field: f, typ: reg.Type(id), tags: e.tagsOf(canon)}
-				if cond != nil && !tagCond(cond, r.tagValue, m.isField) {
-					continue
+				r := seriesRef{id: id, canon: canon, field: f, typ: reg.Type(id), tags: e.tagsOf(canon)}
+				if out, err = e.addRef(out, r, cond, m); err != nil {
+					return nil, err
 				}
-				if len(out) >= e.opts.MaxSeries {
-					return nil, fmt.Errorf("%w: more than %d series (query.max_series)", ErrTooManySeries, e.opts.MaxSeries)
+			}
+			seen := map[string]bool{}
+			for i := range tiers {
+				if out, err = e.tierSeries(out, &tiers[i], sc, m, nm, dnf, ids, seen, f, cond, minT, maxT); err != nil {
+					return nil, err
 				}
-				out = append(out, r)
 			}
 		}
 	}
 	return out, nil
+}
+
+// addRef appends r to out if its tags satisfy cond, within MaxSeries.
+func (e *Executor) addRef(out []seriesRef, r seriesRef, cond ql.Expr, m *measurement) ([]seriesRef, error) {
+	if cond != nil && !tagCond(cond, r.tagValue, m.isField) {
+		return out, nil
+	}
+	if len(out) >= e.opts.MaxSeries {
+		return nil, fmt.Errorf("%w: more than %d series (query.max_series)", ErrTooManySeries, e.opts.MaxSeries)
+	}
+	return append(out, r), nil
 }
 
 // tagsOf decodes canonical labels into tags, without __name__ and the db

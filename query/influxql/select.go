@@ -41,13 +41,15 @@ type plan struct {
 	// (extendForTransforms) and are not answered; cut reports it is set.
 	cutT int64
 	cut  bool
+	// roll is the rollup tier the aggregates read, if any (rollup.go).
+	roll rollPlan
 }
 
 // transforms are the functions applied to a sequence of points.
 var transforms = map[string]bool{"derivative": true, "non_negative_derivative": true, "difference": true,
 	"non_negative_difference": true, "moving_average": true, "cumulative_sum": true, "elapsed": true}
 
-func (e *Executor) selectRows(ctx context.Context, s *ql.SelectStatement, p Params) ([]*Row, error) {
+func (e *Executor) selectRows(ctx context.Context, s *ql.SelectStatement, p Params, msgs *messages) ([]*Row, error) {
 	if s.Target != nil {
 		return nil, fmt.Errorf("%w: SELECT INTO", ErrUnsupported)
 	}
@@ -84,12 +86,14 @@ func (e *Executor) selectRows(ctx context.Context, s *ql.SelectStatement, p Para
 	if err != nil || pl.tagsOnly {
 		return nil, err
 	}
-	inputs, err := e.inputs(ctx, pl, sc, p)
+	inputs, err := e.inputs(ctx, pl, sc, p, msgs)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := e.run(ctx, pl, inputs)
 	e.summaryBlocks.Add(int64(pl.summaryBlocks))
+	e.rollupRecords.Add(int64(pl.roll.records))
+	e.tierWarnings(pl, msgs)
 	return rows, err
 }
 
@@ -143,6 +147,7 @@ func (e *Executor) newPlan(s *ql.SelectStatement) (*plan, error) {
 	if pl.maxT < pl.minT {
 		pl.maxT = pl.minT - 1 // empty
 	}
+	e.chooseTier(pl)
 	return pl, nil
 }
 
@@ -232,7 +237,7 @@ func (pl *plan) hasRawField() bool {
 }
 
 // inputs loads the measurements (or runs the subqueries) of the FROM.
-func (e *Executor) inputs(ctx context.Context, pl *plan, sc *schema, p Params) ([]*input, error) {
+func (e *Executor) inputs(ctx context.Context, pl *plan, sc *schema, p Params, msgs *messages) ([]*input, error) {
 	var exprs []ql.Expr
 	for _, f := range pl.stmt.Fields {
 		exprs = append(exprs, f.Expr)
@@ -242,14 +247,18 @@ func (e *Executor) inputs(ctx context.Context, pl *plan, sc *schema, p Params) (
 	var q *engine.Querier
 	b := &budget{maxSamples: e.opts.MaxSamples}
 	defer func() {
+		e.samplesDecoded.Add(b.decoded + int64(pl.roll.checked))
 		if q != nil {
 			q.Close()
+		}
+		if pl.roll.teq != nil {
+			pl.roll.teq.Close()
 		}
 	}()
 	for _, src := range pl.stmt.Sources {
 		switch x := src.(type) {
 		case *ql.SubQuery:
-			rows, err := e.selectRows(ctx, pl.bounded(x.Statement), p)
+			rows, err := e.selectRows(ctx, pl.bounded(x.Statement), p, msgs)
 			if err != nil {
 				return nil, err
 			}
@@ -262,6 +271,9 @@ func (e *Executor) inputs(ctx context.Context, pl *plan, sc *schema, p Params) (
 				var err error
 				if q, err = e.st.Querier(pl.minT, pl.maxT); err != nil {
 					return nil, fmt.Errorf("open querier: %w", err)
+				}
+				if err = e.openTier(pl); err != nil {
+					return nil, err
 				}
 			}
 			for _, m := range sc.measurements(ql.Sources{x}) {

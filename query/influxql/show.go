@@ -58,7 +58,7 @@ func (e *Executor) showMeasurements(ctx context.Context, s *ql.ShowMeasurementsS
 	row := &Row{Name: "measurements", Columns: []string{"name"}}
 	for _, m := range sc.measurements(srcs) {
 		if s.Condition != nil {
-			refs, err := e.seriesOf(sc, m, nil, s.Condition, minTime, maxTime)
+			refs, err := e.seriesOf(sc, m, nil, s.Condition, minTime, maxTime, e.opts.Rollups)
 			if err != nil {
 				return nil, err
 			}
@@ -105,7 +105,7 @@ func (e *Executor) perMeasurement(ctx context.Context, on string, p Params, srcs
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		refs, err := e.seriesOf(sc, m, nil, cond, minTime, maxTime)
+		refs, err := e.seriesOf(sc, m, nil, cond, minTime, maxTime, e.opts.Rollups)
 		if err != nil {
 			return nil, err
 		}
@@ -259,7 +259,7 @@ func (e *Executor) seriesKeys(ctx context.Context, db string, srcs ql.Sources, c
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		refs, err := e.seriesOf(sc, m, nil, cond, minTime, maxTime)
+		refs, err := e.seriesOf(sc, m, nil, cond, minTime, maxTime, e.opts.Rollups)
 		if err != nil {
 			return nil, err
 		}

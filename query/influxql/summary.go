@@ -83,7 +83,6 @@ func (a *meanAgg) addSummary(bs *engine.BlockSummary, _ series.ValueType, _ *ser
 // column: the block's value with its time (first, last) or the block's
 // first time (min, max, whose point time is not reported).
 func (a *selectAgg) addSummary(bs *engine.BlockSummary, typ series.ValueType, s *seriesData) {
-	c := &col{typ: typ}
 	var t int64
 	var v float64
 	switch a.name {
@@ -96,6 +95,10 @@ func (a *selectAgg) addSummary(bs *engine.BlockSummary, typ series.ValueType, s 
 	case "max":
 		t, v = bs.MinT, bs.Max
 	}
+	if a.have && a.worse(t, v) {
+		return // most summaries: no column to make
+	}
+	c := &col{typ: typ}
 	switch typ {
 	case series.TypeInt:
 		c.push(t, int64(v))
@@ -105,6 +108,24 @@ func (a *selectAgg) addSummary(bs *engine.BlockSummary, typ series.ValueType, s 
 		c.push(t, v)
 	}
 	a.add(t, c, 0, s)
+}
+
+// worse reports whether a point at t of value v (a float standing for
+// its integer, if any) cannot replace the selected point: strictly later
+// for first, earlier for last, greater for min, less for max (a float's
+// strict order is its integer's: the conversion is monotonic).
+func (a *selectAgg) worse(t int64, v float64) bool {
+	switch a.name {
+	case "first":
+		return t > a.p.t
+	case "last":
+		return t < a.p.t
+	case "min":
+		return v > a.f
+	case "max":
+		return v < a.f
+	}
+	return false
 }
 
 // foldSummaries feeds the block summaries of the group's series to the
