@@ -354,6 +354,7 @@ func (db *DB) syncManifestLocked() error {
 // truncateWAL deletes the WAL segments below seq; a failure only delays it
 // (open deletes them too).
 func (db *DB) truncateWAL(seq uint64) {
+	seq = db.walRetain(seq)
 	dir := filepath.Join(db.dir, walDir)
 	seqs, err := listWAL(db.fs, dir)
 	if err != nil {

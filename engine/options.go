@@ -157,6 +157,15 @@ type Options struct {
 	// CommitQueue is the number of batches that may wait for the WAL
 	// writer; zero means 1024.
 	CommitQueue int
+	// WALRetain, when set, returns the sequence number of the oldest WAL
+	// segment a reader of the WAL still needs (the forwarder,
+	// docs/forwarding.md): flushes and Open then keep that segment and
+	// the later ones even when their data is in segments (they are not
+	// replayed). 0 holds nothing. The reader bounds what it holds by
+	// returning a later number. Offline tools (repair, rebuild) do not
+	// set it: they delete what the checkpoint passed.
+	WALRetain func() uint64
+
 	// Logger receives the engine's logs; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives the engine's metrics; nil registers nothing.

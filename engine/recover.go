@@ -70,7 +70,12 @@ func (db *DB) replayWAL(checkpoint uint64) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list WAL: %w", err)
 	}
+	keep := db.walRetain(checkpoint)
 	for len(seqs) > 0 && seqs[0] < checkpoint {
+		if seqs[0] >= keep { // held for a WAL reader, not replayed
+			seqs = seqs[1:]
+			continue
+		}
 		if err := db.fs.Remove(walName(dir, seqs[0])); err != nil {
 			return 0, fmt.Errorf("remove checkpointed WAL segment: %w", err)
 		}
