@@ -223,4 +223,3 @@ func FuzzUnmarshalCursor(f *testing.F) {
 		}
 	})
 }
-

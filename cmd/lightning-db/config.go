@@ -50,6 +50,9 @@ type Config struct {
 	Downsample downsample.Config `yaml:"downsample"`
 	// Auth: tokens, scopes and the audit log (docs/security.md).
 	Auth AuthConfig `yaml:"auth"`
+	// Forward: send everything stored to a central server
+	// (docs/forwarding.md); off by default.
+	Forward ForwardConfig `yaml:"forward"`
 }
 
 // EngineConfig configures storage.
@@ -130,6 +133,7 @@ func loadConfig(args []string) (Config, error) {
 		pprofOn    = fs.Bool("pprof", cfg.Pprof, "serve net/http/pprof under /debug/pprof/ on the HTTP address (default off)")
 		rowLimit   = fs.Int("max-row-limit", cfg.Influx.MaxRowLimit, "most rows of a non-chunked InfluxQL /query answer; past it the answer is truncated and marked partial (influx.max_row_limit; 0 = unlimited)")
 		retain     = fs.String("retention", "", "default retention of every series: 30d, 1w, 12h or INF (the default: keep for ever)")
+		fwdURL     = fs.String("forward-url", "", "remote write 1.0 URL to forward everything stored to, from the WAL (forward.url; empty = off; docs/forwarding.md)")
 		mqlNames   = fs.Bool("metricsql-names", cfg.Query.MetricsQLNames, "keep metric names as MetricsQL does (avg/min/max/quantile_over_time), for queries written for VictoriaMetrics such as TSBS's (query.metricsql_names; default off)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -185,6 +189,8 @@ func loadConfig(args []string) (Config, error) {
 			cfg.Retention.Default = *retain
 		case "max-row-limit":
 			cfg.Influx.MaxRowLimit = *rowLimit
+		case "forward-url":
+			cfg.Forward.URL = *fwdURL
 		case "metricsql-names":
 			cfg.Query.MetricsQLNames = *mqlNames
 		}
@@ -231,6 +237,9 @@ func (c *Config) validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.HTTP.TLS.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Forward.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Influx.MaxRowLimit < 0 {

@@ -96,6 +96,11 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		srv.Close()
 		return fmt.Errorf("retention: %w", err)
 	}
+	fwd, err := s.setupForward(&eo, ns)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("forward: %w", err)
+	}
 	start := time.Now()
 	s.db, err = engine.Open(cfg.DataDir, eo)
 	if errors.Is(err, engine.ErrLocked) {
@@ -120,6 +125,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		srv.Close()
 		return errors.Join(err, s.ds.close(), s.db.Close())
 	}
+	fwd.start(s.db)
+	defer fwd.stop() // on the error returns below; a no-op after the stop at shutdown
 	s.ready.Store(true)
 	log.Info("ready", "recovery", time.Since(start).Round(time.Millisecond), "series", s.db.Stats().Series,
 		"sync_mode", cfg.Engine.SyncMode)
@@ -127,6 +134,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
+		fwd.stop()
 		return errors.Join(fmt.Errorf("http server: %w", err), mq.close(), s.ds.close(), s.db.Close())
 	}
 	s.ready.Store(false)
@@ -137,6 +145,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// The catalog fields MQTT lines taught (influxql.go).
 	merr = errors.Join(merr, s.catalog.Flush())
 	derr := s.ds.close()
+	fwd.stop()
 	ferr := s.db.Flush(sctx)
 	cerr := s.db.Close()
 	log.Info("stopped")
