@@ -26,8 +26,9 @@ func (s *server) registerUI() {
 }
 
 // secretKeys are the configuration keys whose values are masked; any key
-// holding one of these words is.
-var secretKeys = []string{"password", "secret", "tokens", "token"}
+// holding one of these words is. forward.headers is masked whole: its
+// values may carry credentials (Authorization, API keys).
+var secretKeys = []string{"password", "secret", "tokens", "token", "headers"}
 
 // maskSecrets replaces the value of every mapping key naming a secret
 // (not paths to files holding one: *_file) by "<secret>".
