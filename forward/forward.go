@@ -84,8 +84,11 @@ type Forwarder struct {
 	// saved is the cursor as persisted: Retain's answer.
 	saved atomic.Uint64
 	pos   engine.WALPosition // the goroutine of Run owns it
-	// caughtUp is when the forwarder last had nothing left to send.
+	// caughtUp is the latest time before which everything written is
+	// acknowledged (forward_lag_seconds is its age while there is more).
 	caughtUp time.Time
+	// bytesPerSample is the WAL bytes per sample last read, to size reads.
+	bytesPerSample float64
 }
 
 // New loads the cursor and makes a forwarder; call it before the engine
@@ -100,7 +103,7 @@ func New(sink Sink, opts Options) (*Forwarder, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Forwarder{opts: opts, sink: sink, pos: pos, caughtUp: time.Now()}
+	f := &Forwarder{opts: opts, sink: sink, pos: pos, caughtUp: time.Now(), bytesPerSample: 4}
 	f.saved.Store(max(pos.Seq, 1))
 	f.m = newMetrics(opts.Registerer)
 	return f, nil
@@ -115,7 +118,8 @@ func (f *Forwarder) Run(ctx context.Context, wal WAL) {
 	f.opts.Logger.Info("forwarding", "cursor_segment", f.pos.Seq, "cursor_offset", f.pos.Offset)
 	for ctx.Err() == nil {
 		f.bound(wal)
-		b, next, err := f.read(wal)
+		readStart := time.Now()
+		b, next, atEnd, err := f.read(wal)
 		if err != nil {
 			f.opts.Logger.Error("forward: read WAL", "err", err)
 			if !sleep(ctx, time.Second) {
@@ -136,17 +140,26 @@ func (f *Forwarder) Run(ctx context.Context, wal WAL) {
 			continue // ctx ended, or the bound moved the cursor past the batch
 		}
 		f.advance(next)
+		if atEnd { // everything written before readStart is acknowledged
+			f.caughtUp = readStart
+		}
 	}
 }
 
 // read builds the next batch from the cursor and returns it with the
-// position after it (the cursor when there is nothing new).
-func (f *Forwarder) read(wal WAL) (*Batch, engine.WALPosition, error) {
-	b := &Batch{}
+// position after it (the cursor when there is nothing new); atEnd says
+// the read reached the end of the WAL.
+func (f *Forwarder) read(wal WAL) (b *Batch, pos engine.WALPosition, atEnd bool, err error) {
+	b = &Batch{}
 	idx := map[series.ID]int{}
-	pos := f.pos
+	pos = f.pos
 	for b.Samples < f.opts.BatchSamples {
-		next, err := wal.ReadWAL(pos, 1<<20, func(s *engine.WALSamples) error {
+		// Read about what the batch still takes, at the bytes per sample
+		// seen so far (records are read whole: a batch can pass
+		// BatchSamples by one record).
+		want := int(float64(f.opts.BatchSamples-b.Samples) * f.bytesPerSample)
+		had := b.Samples
+		next, err := wal.ReadWAL(pos, max(want, 4<<10), func(s *engine.WALSamples) error {
 			f.add(b, idx, s)
 			return nil
 		})
@@ -161,14 +174,17 @@ func (f *Forwarder) read(wal WAL) (*Batch, engine.WALPosition, error) {
 			f.opts.Logger.Error("forward: damaged WAL record; the rest of its segment is not forwarded", "err", err)
 			f.m.gaps.Inc()
 		case err != nil:
-			return nil, f.pos, err
+			return nil, f.pos, false, err
 		}
 		if next == pos {
-			break
+			return b, pos, true, nil
+		}
+		if n := b.Samples - had; n > 0 && next.Seq == pos.Seq {
+			f.bytesPerSample = min(max(float64(next.Offset-pos.Offset)/float64(n), 0.5), 64)
 		}
 		pos = next
 	}
-	return b, pos, nil
+	return b, pos, false, nil
 }
 
 // add appends the samples of s to b, converted to remote write floats.

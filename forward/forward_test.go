@@ -20,6 +20,7 @@ type memSink struct {
 	down   bool
 	reject bool
 	got    map[string]int // "labels@t" -> times received
+	most   int            // samples of the largest batch
 	sent   chan struct{}
 }
 
@@ -38,6 +39,7 @@ func (s *memSink) Send(_ context.Context, b *Batch) error {
 	if s.reject {
 		return &StatusError{Code: 400, Body: "bad"}
 	}
+	s.most = max(s.most, b.Samples)
 	for _, ser := range b.Series {
 		for _, t := range ser.T {
 			s.got[fmt.Sprintf("%q@%d", ser.Labels, t)]++
@@ -156,6 +158,9 @@ func TestForwardOutageAndRestart(t *testing.T) {
 	sink.set(false, false)
 	waitFor(t, "all 23000", func() bool { return sink.distinct() == 23000 })
 	waitFor(t, "lag 0", func() bool { return e.val("forward_lag_bytes") == 0 })
+	if sink.most > 500+700 { // BatchSamples + one record
+		t.Fatalf("a batch of %d samples, BatchSamples 500", sink.most)
+	}
 	e.stop()
 	pos, err := LoadCursor(engine.OSFS{}, CursorPath(dir))
 	if err != nil || pos.Seq == 0 {
