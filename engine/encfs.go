@@ -132,18 +132,16 @@ func (e *EncFS) MapFile(name string) ([]byte, func() error, error) {
 	if err != nil {
 		return nil, nil, e.wrap(name, err)
 	}
-	size, _ := encrypt.PlainSize(data)
-	if size == 0 {
+	room := encrypt.MaxPlain(data)
+	if room == 0 {
 		return []byte{}, func() error { return nil }, nil
 	}
-	if size != int64(int(size)) {
-		return nil, nil, fmt.Errorf("cannot map %s of %d bytes", name, size)
-	}
-	plain, unmapPlain, err := OSFS{}.mapAnon(int(size))
+	plain, unmapPlain, err := OSFS{}.mapAnon(room)
 	if err != nil {
 		return nil, nil, &os.PathError{Op: "mmap", Path: name, Err: err}
 	}
-	if _, err := c.Decode(plain, data); err != nil {
+	_, size, err := c.Decode(plain, data)
+	if err != nil {
 		unmapPlain()
 		return nil, nil, err
 	}
@@ -151,7 +149,11 @@ func (e *EncFS) MapFile(name string) ([]byte, func() error, error) {
 		unmapPlain()
 		return nil, nil, &os.PathError{Op: "mprotect", Path: name, Err: err}
 	}
-	return plain, unmapPlain, nil
+	if size == 0 {
+		unmapPlain()
+		return []byte{}, func() error { return nil }, nil
+	}
+	return plain[:size:size], unmapPlain, nil
 }
 
 // Remove implements FS.
@@ -200,11 +202,12 @@ func (f *encFile) load() error {
 	if _, err := f.f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	size, _ := encrypt.PlainSize(data)
-	f.plain = make([]byte, size)
-	if f.frames, err = f.c.Decode(f.plain, data); err != nil {
+	plain := make([]byte, encrypt.MaxPlain(data))
+	frames, size, err := f.c.Decode(plain, data)
+	if err != nil {
 		return err
 	}
+	f.plain, f.frames = plain[:size], frames
 	f.size, f.phys = size, encrypt.HeaderSize
 	if n := len(f.frames); n > 0 {
 		last := f.frames[n-1]
@@ -232,7 +235,7 @@ func (f *encFile) Write(p []byte) (int, error) {
 	n, err := f.f.Write(f.buf)
 	whole := 0
 	for pos := 0; pos < n; {
-		k, ok := encrypt.FrameLen(f.buf[pos:])
+		k, _, ok := encrypt.FrameHead(f.buf[pos:])
 		if !ok || pos+k > n {
 			break
 		}

@@ -55,6 +55,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"import":        importCmd,
 	"prune-backups": pruneCmd,
 	"token":         token,
+	"keygen":        keygenCmd,
 }
 
 const usage = `usage: lightning-admin COMMAND [flags]
@@ -71,6 +72,7 @@ Commands:
   export         stream a running server's samples as JSON lines or line protocol
   import         stream JSON lines (ours, VictoriaMetrics') or line protocol (influx_inspect export) into a server
   token          create, list or revoke the server's access tokens in its token file
+  keygen         print a new encryption key (a key-file line) for encryption at rest
 
 Run 'lightning-admin COMMAND --help' for a command's flags and examples.
 Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.
@@ -98,6 +100,7 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("data-dir", "", "data directory")
+	keyFile := keyFileFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -105,7 +108,12 @@ func verify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "verify: --data-dir is required")
 		return 2
 	}
-	rep, err := engine.VerifyWithProgress(*dir, func(seg, segs int, file string) {
+	fsys, err := dataFS(*keyFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "verify:", err)
+		return 2
+	}
+	rep, err := engine.VerifyOn(fsys, *dir, func(seg, segs int, file string) {
 		fmt.Fprintf(stderr, "checking segment %d/%d %s\n", seg, segs, filepath.Base(file))
 	})
 	if err != nil {
@@ -127,6 +135,7 @@ func repair(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("repair", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("data-dir", "", "data directory")
+	keyFile := keyFileFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -135,6 +144,12 @@ func repair(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	opts := engine.DefaultOptions()
+	fsys, err := dataFS(*keyFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "repair:", err)
+		return 2
+	}
+	opts.FS = fsys
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	progress := func(p engine.RepairProgress) {
 		fmt.Fprintf(stderr, "replaying WAL segment %d/%d %s (%d bytes)\n",

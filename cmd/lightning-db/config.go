@@ -50,6 +50,18 @@ type Config struct {
 	Downsample downsample.Config `yaml:"downsample"`
 	// Auth: tokens, scopes and the audit log (docs/security.md).
 	Auth AuthConfig `yaml:"auth"`
+	// Encryption: encryption at rest (docs/security.md).
+	Encryption EncryptionConfig `yaml:"encryption"`
+}
+
+// EncryptionConfig turns encryption at rest on: every file of the data
+// directory that holds series labels or samples is sealed with
+// AES-256-GCM (docs/security.md "Encryption at rest").
+type EncryptionConfig struct {
+	// KeyFile holds the keys: 32 raw bytes, or lines of 64 hex digits
+	// (lightning-admin keygen), the last one the key new files are sealed
+	// with. Empty: no encryption (the default).
+	KeyFile string `yaml:"key_file"`
 }
 
 // EngineConfig configures storage.
@@ -125,6 +137,7 @@ func loadConfig(args []string) (Config, error) {
 		memLimit   = fs.Int64("memory-limit", cfg.MemoryLimit, "Go soft memory limit in bytes (0 = none; GOMEMLIMIT wins)")
 		pprofOn    = fs.Bool("pprof", cfg.Pprof, "serve net/http/pprof under /debug/pprof/ on the HTTP address (default off)")
 		retain     = fs.String("retention", "", "default retention of every series: 30d, 1w, 12h or INF (the default: keep for ever)")
+		keyFile    = fs.String("encryption-key-file", "", "key file for encryption at rest (encryption.key_file; empty = off): 32 raw bytes or lines of 64 hex digits, the last key seals new files")
 		mqlNames   = fs.Bool("metricsql-names", cfg.Query.MetricsQLNames, "keep metric names as MetricsQL does (avg/min/max/quantile_over_time), for queries written for VictoriaMetrics such as TSBS's (query.metricsql_names; default off)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -178,6 +191,8 @@ func loadConfig(args []string) (Config, error) {
 			cfg.MemoryLimit = *memLimit
 		case "retention":
 			cfg.Retention.Default = *retain
+		case "encryption-key-file":
+			cfg.Encryption.KeyFile = *keyFile
 		case "metricsql-names":
 			cfg.Query.MetricsQLNames = *mqlNames
 		}

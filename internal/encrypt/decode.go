@@ -4,62 +4,94 @@ import (
 	"fmt"
 )
 
-// PlainSize returns the plaintext size of the sealed file data (header
-// included) as Decode reads it, and its frames.
-func PlainSize(data []byte) (int64, []Frame) {
-	var frames []Frame
-	var off int64
-	pos := HeaderSize
-	for pos < len(data) {
-		n, ok := FrameLen(data[pos:])
-		if !ok {
-			// Cut short or a damaged length: the rest of the file is one
-			// damaged stretch, as long as its plaintext could have been.
-			rest := max(len(data)-pos-FrameOverhead, 0)
-			if rest > 0 {
-				frames = append(frames, Frame{Phys: int64(pos), Off: off, Len: rest, Damaged: true})
-				off += int64(rest)
-			}
-			break
-		}
-		frames = append(frames, Frame{Phys: int64(pos), Off: off, Len: n - FrameOverhead})
-		off += int64(n - FrameOverhead)
-		pos += n
-	}
-	return off, frames
-}
+// resyncBudget bounds the frames Scan tries to authenticate while looking
+// for the next good frame after damage: bytes crafted to pass the cheap
+// checks everywhere cannot make a scan quadratic.
+const resyncBudget = 64
+
+// MaxPlain is the room Decode needs for the sealed file data: at most
+// its size less the header.
+func MaxPlain(data []byte) int { return max(len(data)-HeaderSize, 0) }
 
 // Decode opens the sealed file data (header included) into dst, which
-// must have room for PlainSize bytes, and returns its frames. A frame that
-// does not authenticate, or a tail cut short, reads as zeros of its
-// plaintext length and is marked Damaged: every format stored in sealed
-// files has checksums that zeros fail, so damage takes the path it takes
-// in a plain file (a torn WAL tail is cut, a damaged segment block is
-// skipped), while a wrong key never yields data (OpenHeader refuses it).
-func (c *Cipher) Decode(dst, data []byte) ([]Frame, error) {
-	size, frames := PlainSize(data)
-	if int64(len(dst)) < size {
-		return nil, fmt.Errorf("encrypt: decode buffer of %d bytes for %d", len(dst), size)
+// must have room for MaxPlain(data) bytes, and returns its frames and
+// plaintext size. A frame that does not authenticate, a damaged stretch
+// (a frame head that does not follow from the frame before, up to the
+// next frame that authenticates at the offset expected or beyond:
+// resync) and a last frame cut short (a torn write) read as zeros and are
+// marked Damaged. Every format stored in sealed files has checksums that
+// zeros fail, so damage takes the path it takes in a plain file (a torn
+// WAL tail is cut, a damaged segment block is skipped, damage in the
+// middle of a WAL stops the open), while a wrong key never yields data
+// (OpenHeader refuses it).
+func (c *Cipher) Decode(dst, data []byte) (frames []Frame, size int64, err error) {
+	if len(dst) < MaxPlain(data) {
+		return nil, 0, fmt.Errorf("encrypt: decode buffer of %d bytes for %d", len(dst), MaxPlain(data))
 	}
-	for i := range frames {
-		f := &frames[i]
-		out := dst[f.Off : f.Off+int64(f.Len)]
-		if !f.Damaged {
-			end := f.Phys + int64(f.Len+FrameOverhead)
-			if _, err := c.OpenFrame(out[:0], data[f.Phys:end], f.Off); err == nil {
+	damaged := func(pos int, l int64) {
+		if l > 0 {
+			clear(dst[size : size+l])
+			frames = append(frames, Frame{Phys: int64(pos), Off: size, Len: int(l), Damaged: true})
+			size += l
+		}
+	}
+	pos := HeaderSize
+	budget := resyncBudget
+	for pos < len(data) {
+		n, off, ok := FrameHead(data[pos:])
+		if ok && off == size && pos+n <= len(data) {
+			plen := n - FrameOverhead
+			if _, err := c.OpenFrame(dst[size:size], data[pos:pos+n]); err == nil {
+				frames = append(frames, Frame{Phys: int64(pos), Off: off, Len: plen})
+				size += int64(plen)
+				pos += n
 				continue
 			}
-			f.Damaged = true
+			// Damaged inside, or its length is: a frame follows where
+			// its length says (or the file ends there) only in the first case.
+			if nn, noff, ok := FrameHead(data[pos+n:]); pos+n == len(data) || ok && noff == size+int64(plen) && pos+n+nn <= len(data) {
+				damaged(pos, int64(plen))
+				pos += n
+				continue
+			}
 		}
-		clear(out)
+		next, noff := c.resync(dst[size:], data, pos, size, &budget)
+		switch {
+		case next >= 0:
+			damaged(pos, noff-size)
+			pos = next
+			continue
+		case ok && off == size: // the last frame, cut short (a torn write)
+			damaged(pos, int64(min(n, len(data)-pos)-FrameOverhead))
+		default: // damage to the end
+			damaged(pos, int64(len(data)-pos-FrameOverhead))
+		}
+		break
 	}
-	return frames, nil
+	return frames, size, nil
+}
+
+// resync returns the position and offset of the first frame after pos
+// that authenticates at an offset from size on (and not beyond what the
+// bytes in between could hold), or -1.
+func (c *Cipher) resync(scratch, data []byte, pos int, size int64, budget *int) (int, int64) {
+	for p := pos + 1; p+FrameOverhead <= len(data) && *budget > 0; p++ {
+		n, off, ok := FrameHead(data[p:])
+		if !ok || off < size || off-size > int64(p-pos) || p+n > len(data) {
+			continue
+		}
+		*budget--
+		if _, err := c.OpenFrame(scratch[:0], data[p:p+n]); err == nil {
+			return p, off
+		}
+	}
+	return -1, 0
 }
 
 // ReadAll opens a whole sealed file: plain data (not sealed) is returned
-// as it is; a sealed file is decoded (Decode) with the keyring, and fails
-// when the keyring lacks its key or its header is damaged. damaged counts
-// frames that read as zeros.
+// as it is; a sealed file is decoded with the keyring, and fails when the
+// keyring lacks its key or its header is damaged. damaged counts the
+// stretches that read as zeros.
 func (k *Keyring) ReadAll(name string, data []byte) (plain []byte, damaged int, err error) {
 	if !IsSealed(data) {
 		return data, 0, nil
@@ -68,12 +100,12 @@ func (k *Keyring) ReadAll(name string, data []byte) (plain []byte, damaged int, 
 	if err != nil {
 		return nil, 0, err
 	}
-	size, _ := PlainSize(data)
-	plain = make([]byte, size)
-	frames, err := c.Decode(plain, data)
+	plain = make([]byte, MaxPlain(data))
+	frames, size, err := c.Decode(plain, data)
 	if err != nil {
 		return nil, 0, err
 	}
+	plain = plain[:size]
 	for _, f := range frames {
 		if f.Damaged {
 			damaged++

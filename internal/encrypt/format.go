@@ -21,19 +21,21 @@ import (
 //	frames, each sealed on its own:
 //	  length n (4, little endian): ciphertext bytes including the 16-byte tag,
 //	    16 <= n <= MaxFramePlain+16
+//	  plaintext offset (8, little endian) of the frame's first byte
 //	  nonce (12, random)
 //	  ciphertext (n)
 //
 // The file key is HKDF-SHA256(key, salt, "lightningdb file v1"): every
 // file has its own AES-256-GCM key, so random 96-bit nonces stay far from
 // collisions whatever the data volume under one key. The additional data
-// of a frame is its plaintext offset (8 bytes, little endian), so frames
-// cannot be reordered or moved within a file unnoticed; the file key binds
-// them to their file.
+// of a frame is its length and offset fields, so frames cannot be
+// reordered, moved or resized unnoticed; the file key binds them to their
+// file. The offset in clear lets a reader find the frames after a damaged
+// one (resync) and know how much plaintext the damage covers.
 const (
 	HeaderSize    = 32
 	MaxFramePlain = 64 << 10
-	frameHead     = 4 + nonceSize
+	frameHead     = 4 + 8 + nonceSize
 	nonceSize     = 12
 	tagSize       = 16
 	// FrameOverhead is the bytes a frame adds to its plaintext.
@@ -159,14 +161,13 @@ func (c *Cipher) AppendFrame(dst, plain []byte, off int64) []byte {
 	}
 	start := len(dst)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(plain)+tagSize))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(off))
 	dst = append(dst, make([]byte, nonceSize)...)
-	nonce := dst[start+4 : start+frameHead]
-	if _, err := rand.Read(nonce); err != nil {
+	head := dst[start : start+frameHead]
+	if _, err := rand.Read(head[12:]); err != nil {
 		panic("encrypt: crypto/rand: " + err.Error()) // never fails on Linux (Go 1.24+ panics itself)
 	}
-	var ad [8]byte
-	binary.LittleEndian.PutUint64(ad[:], uint64(off))
-	return c.aead.Seal(dst, nonce, plain, ad[:])
+	return c.aead.Seal(dst, head[12:], plain, head[:12])
 }
 
 // AppendFrames seals plain in frames of at most MaxFramePlain bytes from
@@ -180,28 +181,26 @@ func (c *Cipher) AppendFrames(dst, plain []byte, off int64) []byte {
 	return dst
 }
 
-// OpenFrame appends the plaintext of frame (a whole frame: length, nonce,
-// ciphertext) at plaintext offset off to dst; it fails when the frame does
-// not authenticate.
-func (c *Cipher) OpenFrame(dst, frame []byte, off int64) ([]byte, error) {
-	var ad [8]byte
-	binary.LittleEndian.PutUint64(ad[:], uint64(off))
-	return c.aead.Open(dst, frame[4:frameHead], frame[frameHead:], ad[:])
+// OpenFrame appends the plaintext of frame (a whole frame: head and
+// ciphertext) to dst; it fails when the frame does not authenticate.
+func (c *Cipher) OpenFrame(dst, frame []byte) ([]byte, error) {
+	return c.aead.Open(dst, frame[12:frameHead], frame[frameHead:], frame[:12])
 }
 
-// FrameLen returns the size of the frame at the start of b (its length
-// field plus header) and whether that length is valid and whole in b.
-// A length beyond MaxFramePlain (damage) gives ok false with n 0.
-func FrameLen(b []byte) (n int, ok bool) {
+// FrameHead parses the frame head at the start of b: the frame's size
+// (head and ciphertext) and plaintext offset. ok is false when the head
+// is cut short or its length is out of range; the frame may still be cut
+// short (n > len(b)).
+func FrameHead(b []byte) (n int, off int64, ok bool) {
 	if len(b) < frameHead {
-		return 0, false
+		return 0, 0, false
 	}
 	ct := int(binary.LittleEndian.Uint32(b))
-	if ct < tagSize || ct > MaxFramePlain+tagSize {
-		return 0, false
+	off = int64(binary.LittleEndian.Uint64(b[4:]))
+	if ct < tagSize || ct > MaxFramePlain+tagSize || off < 0 {
+		return 0, 0, false
 	}
-	n = frameHead + ct
-	return n, n <= len(b)
+	return frameHead + ct, off, true
 }
 
 // Frame is one frame of a sealed file as Decode found it.
