@@ -56,6 +56,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"prune-backups": pruneCmd,
 	"token":         token,
 	"keygen":        keygenCmd,
+	"reencrypt":     reencryptCmd,
 }
 
 const usage = `usage: lightning-admin COMMAND [flags]
@@ -73,6 +74,7 @@ Commands:
   import         stream JSON lines (ours, VictoriaMetrics') or line protocol (influx_inspect export) into a server
   token          create, list or revoke the server's access tokens in its token file
   keygen         print a new encryption key (a key-file line) for encryption at rest
+  reencrypt      reseal every file of a data directory with the newest key (server stopped)
 
 Run 'lightning-admin COMMAND --help' for a command's flags and examples.
 Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.
