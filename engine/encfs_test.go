@@ -300,3 +300,32 @@ func framePos(b []byte, i int) int {
 	}
 	return int(frames[i].Phys)
 }
+
+// TestEncFSCheckpoint: a checkpoint of a sealed database (segments hard
+// linked, the rest copied through the seam) is sealed and opens with the
+// keys.
+func TestEncFSCheckpoint(t *testing.T) {
+	dir, dest := t.TempDir(), filepath.Join(t.TempDir(), "cp")
+	k := testRing(t, testKey(5))
+	db := mustOpen(t, dir, encOpts(k))
+	ls := writeSecret(t, db, "c", 0, 50)
+	if err := db.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	writeSecret(t, db, "c", 50, 5) // in the WAL
+	if _, err := db.Checkpoint(dest); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	float := binary.LittleEndian.AppendUint64(nil, math.Float64bits(secretValue))
+	if n := scanDir(t, dest, []byte("zebra-c-unguessable"), float); n < 4 {
+		t.Fatalf("%d files in the checkpoint", n)
+	}
+	cp := mustOpen(t, dest, encOpts(k))
+	defer cp.Close()
+	if got := readAll(cp, ls); len(got) != 55 {
+		t.Fatalf("%d samples in the checkpoint, want 55", len(got))
+	}
+}
