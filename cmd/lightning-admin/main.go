@@ -25,6 +25,15 @@
 // token edits the server's token file (auth.token_file), which keeps only
 // each token's SHA-256: create prints the new token once on stdout. The
 // server applies a change when it receives SIGHUP (docs/security.md).
+//
+//	lightning-admin keygen
+//	lightning-admin reencrypt --data-dir DIR --encryption-key-file KEYS
+//
+// keygen prints a new AES-256 key as a key-file line; reencrypt reseals
+// every file of a stopped server's data directory with the newest key of
+// the key file, so that an old key can be removed (docs/security.md
+// "Encryption at rest"). verify, repair and inspect take
+// --encryption-key-file for an encrypted data directory.
 package main
 
 import (
