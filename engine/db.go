@@ -790,3 +790,20 @@ func (db *DB) Stats() Stats {
 	}
 	return st
 }
+
+// segmentUsage returns the number and bytes of the live segments (the
+// data on disk besides the WAL, the tag index and snapshots).
+func (db *DB) segmentUsage() (n int, bytes int64) {
+	v := db.acquireOrNil()
+	if v == nil {
+		return 0, 0
+	}
+	defer v.unref()
+	for _, p := range v.parts {
+		for _, s := range p.segs {
+			n++
+			bytes += s.size
+		}
+	}
+	return n, bytes
+}

@@ -177,6 +177,9 @@ type Options struct {
 	// refusing to open; progress is called per WAL segment replayed.
 	repair   *RepairReport
 	progress func(RepairProgress)
+	// rebuild, set by RebuildIndex, makes recovery ignore the tag index
+	// files (and series.snap when asked) and rebuild them (rebuild.go).
+	rebuild *RebuildReport
 }
 
 // DefaultOptions returns the defaults.

@@ -200,7 +200,11 @@ func (db *DB) removeOrphans(m *manifest) error {
 func (db *DB) loadIndex() {
 	for _, p := range db.cur.parts {
 		path := indexFileName(db.dir, p.start)
-		ip, err := tagindex.OpenPartition(db.fs, path)
+		var ip *tagindex.Partition
+		err := fs.ErrNotExist // rebuild-index: rebuilt, as if missing
+		if db.opts.rebuild == nil {
+			ip, err = tagindex.OpenPartition(db.fs, path)
+		}
 		if err == nil {
 			if err = db.index.Attach(ip); err == nil {
 				db.indexWritten[p.start] = ip.Generation()
@@ -225,6 +229,11 @@ func (db *DB) loadIndex() {
 		// open and reported by every Verify.
 		if err := db.writeIndexPartition(p.start); err != nil {
 			db.log.Warn("write rebuilt tag index file; rebuilt again at the next open", "file", path, "err", err)
+			if db.opts.rebuild != nil {
+				db.opts.rebuild.Failed = append(db.opts.rebuild.Failed, fmt.Errorf("write %s: %w", path, err))
+			}
+		} else if db.opts.rebuild != nil {
+			db.opts.rebuild.IndexFiles++
 		}
 	}
 }

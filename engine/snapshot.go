@@ -28,6 +28,8 @@ func (db *DB) loadSnapshot(m *manifest) error {
 	snap, err := db.fs.ReadFile(name)
 	var bad error // why the snapshot cannot be used as it is
 	switch {
+	case db.opts.rebuild != nil && db.opts.rebuild.Snapshot && err == nil:
+		bad = errors.New("rebuild requested (lightning-admin rebuild-index --series)")
 	case errors.Is(err, fs.ErrNotExist):
 		if m.walCheckpoint == 0 && len(m.segs) == 0 {
 			return nil // the WAL defines every series

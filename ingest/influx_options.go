@@ -61,6 +61,13 @@ type InfluxOptions struct {
 	// RetentionPolicies, when set, answers CREATE/ALTER/DROP RETENTION
 	// POLICY and SHOW RETENTION POLICIES on /query.
 	RetentionPolicies RetentionPolicies
+	// MaxRowLimit, when positive, bounds the rows of a non-chunked /query
+	// answer, as InfluxDB's [http] max-row-limit: the series that crosses
+	// it is truncated and marked "partial": true, the series and
+	// statements after it are dropped. Chunked answers stream whole.
+	// Default 0: unlimited (the statement limits of query/influxql still
+	// bound each statement).
+	MaxRowLimit int
 	// Deleter, when set, answers DROP SERIES, DELETE, DROP MEASUREMENT and
 	// DROP DATABASE on /query (influxql_delete.go); when nil they get a
 	// statement error.

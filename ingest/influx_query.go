@@ -157,15 +157,45 @@ func (h *InfluxHandler) serveQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var results []queryResult
+	rows := 0
 	for i, s := range stmts {
 		res, err := h.runStatement(r, s, parsed[i], i)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, v1Error{Error: "error parsing query: " + err.Error()})
 			return
 		}
+		full := limitRows(&res, h.opts.MaxRowLimit, &rows)
 		results = append(results, res)
+		if full {
+			break // InfluxDB runs no further statement once the limit is reached
+		}
 	}
 	out.write(w, results)
+}
+
+// limitRows applies InfluxDB's max-row-limit to a non-chunked result,
+// with rows the rows already answered by earlier statements: the series
+// that crosses the limit is truncated and marked partial, the series
+// after it dropped. It reports whether the limit is reached, after which
+// no further statement is answered. The result itself is not marked
+// partial, as in InfluxDB: no further chunk follows.
+func limitRows(res *queryResult, limit int, rows *int) bool {
+	if limit <= 0 {
+		return false
+	}
+	for i := range res.Series {
+		s := &res.Series[i]
+		if n := limit - *rows; n < len(s.Values) {
+			s.Values = s.Values[:n]
+			s.Partial = true
+		}
+		*rows += len(s.Values)
+		if *rows >= limit {
+			res.Series = res.Series[:i+1]
+			return true
+		}
+	}
+	return false
 }
 
 // parseInfluxQL parses every statement before any runs (as InfluxDB

@@ -166,3 +166,23 @@ func TestOptionsValidate(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestLimitRowsAcrossStatements checks that max-row-limit counts rows over
+// every statement of a request, as InfluxDB does.
+func TestLimitRowsAcrossStatements(t *testing.T) {
+	three := func() queryResult {
+		return queryResult{Series: []querySet{{Name: "m", Values: [][]any{{1}, {2}, {3}}}, {Name: "n", Values: [][]any{{4}}}}}
+	}
+	rows := 0
+	a, b := three(), three()
+	if limitRows(&a, 6, &rows) || rows != 4 || a.Series[0].Partial || len(a.Series) != 2 {
+		t.Fatalf("first statement: rows %d, %+v", rows, a)
+	}
+	if !limitRows(&b, 6, &rows) || rows != 6 || len(b.Series) != 1 || len(b.Series[0].Values) != 2 || !b.Series[0].Partial {
+		t.Fatalf("second statement: rows %d, %+v", rows, b)
+	}
+	c, n := three(), 0
+	if limitRows(&c, 0, &n) || len(c.Series) != 2 {
+		t.Fatalf("limit 0 must not truncate: %+v", c)
+	}
+}

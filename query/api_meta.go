@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/prometheus/common/model"
@@ -204,7 +205,11 @@ type tsdbStatus struct {
 // over every partition (limit: top N, default 10).
 func (api *API) serveTSDBStatus(w http.ResponseWriter, r *http.Request) {
 	limit := 10
-	if s := r.FormValue("limit"); s != "" {
+	s := r.FormValue("limit")
+	if s == "" {
+		s = r.FormValue("topN") // VictoriaMetrics' name
+	}
+	if s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
 			api.respondError(w, badData(errors.New("limit must be a positive number")), nil)
@@ -212,11 +217,22 @@ func (api *API) serveTSDBStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	// date=YYYY-MM-DD (VictoriaMetrics'): the series of the partitions
+	// overlapping that UTC day only, so that two days can be compared.
+	minT, maxT := int64(math.MinInt64), int64(math.MaxInt64)
+	if d := r.FormValue("date"); d != "" {
+		day, err := time.Parse(time.DateOnly, d)
+		if err != nil {
+			api.respondError(w, badData(fmt.Errorf("date %q: want YYYY-MM-DD", d)), nil)
+			return
+		}
+		minT, maxT = day.UnixNano(), day.Add(24*time.Hour).UnixNano()-1
+	}
 	if auth.FromContext(r.Context()).Limited() {
 		api.respondError(w, &apiError{errorForbidden, errors.New("status/tsdb covers every series: a token limited to some series cannot read it")}, nil)
 		return
 	}
-	st := api.a.st.Index().Stats(math.MinInt64, math.MaxInt64, limit)
+	st := api.a.st.Index().Stats(minT, maxT, limit)
 	out := tsdbStatus{
 		HeadStats:                   headStats{NumSeries: st.NumSeries, NumLabelPairs: st.NumLabelPairs},
 		SeriesCountByMetricName:     convStats(st.SeriesCountByMetricName),

@@ -14,7 +14,7 @@ import (
 // TestHelpAndUsage: --help prints examples on stdout and exits 0; usage
 // errors exit 2 naming what is wrong.
 func TestHelpAndUsage(t *testing.T) {
-	for _, cmd := range []string{"snapshot", "backup", "restore", "verify-backup", "inspect", "export", "import", "prune-backups"} {
+	for _, cmd := range []string{"snapshot", "backup", "restore", "verify-backup", "inspect", "export", "import", "prune-backups", "rebuild-index"} {
 		var stdout, stderr bytes.Buffer
 		if code := run([]string{cmd, "--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "Examples:") {
 			t.Errorf("%s --help: exit %d, stdout %q", cmd, code, stdout.String())
@@ -31,6 +31,7 @@ func TestHelpAndUsage(t *testing.T) {
 		{[]string{"restore", "--tar", "f", "--data-dir", "d"}, "--tar takes only -"},
 		{[]string{"snapshot", "rename"}, "want create, list, delete NAME"},
 		{[]string{"verify-backup", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"rebuild-index"}, "--data-dir is required"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(c.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), c.want) {

@@ -18,6 +18,11 @@
 // server must be stopped. It exits 0 when the directory opens now, 2 when
 // it could not repair it.
 //
+//	lightning-admin rebuild-index --data-dir DIR [--series]
+//
+// rebuild-index rebuilds the tag index files (and series.snap with
+// --series) of a stopped data directory and its rollup tiers (rebuild.go).
+//
 //	lightning-admin token create --file FILE --scope read|write|admin [--db DB]... [--match SELECTOR]... [--description TEXT]
 //	lightning-admin token list --file FILE
 //	lightning-admin token revoke --file FILE ID
@@ -32,7 +37,7 @@
 // keygen prints a new AES-256 key as a key-file line; reencrypt reseals
 // every file of a stopped server's data directory with the newest key of
 // the key file, so that an old key can be removed (docs/security.md
-// "Encryption at rest"). verify, repair and inspect take
+// "Encryption at rest"). verify, repair, inspect and rebuild-index take
 // --encryption-key-file for an encrypted data directory.
 package main
 
@@ -66,6 +71,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"token":         token,
 	"keygen":        keygenCmd,
 	"reencrypt":     reencryptCmd,
+	"rebuild-index": rebuildIndexCmd,
 }
 
 const usage = `usage: lightning-admin COMMAND [flags]
@@ -78,6 +84,7 @@ Commands:
   restore        restore a backup into an empty data directory
   verify-backup  check every checksum of a backup directory
   prune-backups  delete all but the newest N backups of a backup directory and the objects they alone used
+  rebuild-index  rebuild the tag index (and series.snap with --series) of a data directory (server stopped)
   inspect        partitions, segments, series and samples, sizes, rollup tiers of a data directory
   export         stream a running server's samples as JSON lines or line protocol
   import         stream JSON lines (ours, VictoriaMetrics') or line protocol (influx_inspect export) into a server

@@ -44,6 +44,14 @@ var routeRules = map[string]routeRule{
 	"/ready":  {},
 	"/health": {},
 	"/ping":   {},
+	// The web UI's page and assets hold no data (ui package); the API
+	// calls it makes carry the token the user gives it.
+	"/{$}": {},
+	"/ui/": {},
+	// The UI's settings and storage pages: configuration with secrets
+	// masked, partitions on disk.
+	"/api/v1/status/config":  {need: auth.Read},
+	"/api/v1/status/storage": {need: auth.Read},
 
 	"/metrics":             {need: auth.Read, metrics: true},
 	"/debug/pprof/":        {need: auth.Admin},

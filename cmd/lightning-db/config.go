@@ -87,6 +87,10 @@ type InfluxConfig struct {
 	DBLabel         string   `yaml:"db_label"`
 	SkipSingleField bool     `yaml:"skip_single_field"`
 	MaxLineBytes    int      `yaml:"max_line_bytes"`
+	// MaxRowLimit bounds the rows of a non-chunked /query answer, as
+	// InfluxDB's max-row-limit: past it the answer is truncated and the
+	// series marked "partial": true. 0: unlimited.
+	MaxRowLimit int `yaml:"max_row_limit"`
 }
 
 // defaultConfig returns the embedded defaults: everything on, on loopback.
@@ -136,6 +140,7 @@ func loadConfig(args []string) (Config, error) {
 		mqttAddr   = fs.String("mqtt-addr", cfg.MQTT.Addr, "embedded MQTT broker listen address (empty = no broker)")
 		memLimit   = fs.Int64("memory-limit", cfg.MemoryLimit, "Go soft memory limit in bytes (0 = none; GOMEMLIMIT wins)")
 		pprofOn    = fs.Bool("pprof", cfg.Pprof, "serve net/http/pprof under /debug/pprof/ on the HTTP address (default off)")
+		rowLimit   = fs.Int("max-row-limit", cfg.Influx.MaxRowLimit, "most rows of a non-chunked InfluxQL /query answer; past it the answer is truncated and marked partial (influx.max_row_limit; 0 = unlimited)")
 		retain     = fs.String("retention", "", "default retention of every series: 30d, 1w, 12h or INF (the default: keep for ever)")
 		keyFile    = fs.String("encryption-key-file", "", "key file for encryption at rest (encryption.key_file; empty = off): 32 raw bytes or lines of 64 hex digits, the last key seals new files")
 		mqlNames   = fs.Bool("metricsql-names", cfg.Query.MetricsQLNames, "keep metric names as MetricsQL does (avg/min/max/quantile_over_time), for queries written for VictoriaMetrics such as TSBS's (query.metricsql_names; default off)")
@@ -193,6 +198,8 @@ func loadConfig(args []string) (Config, error) {
 			cfg.Retention.Default = *retain
 		case "encryption-key-file":
 			cfg.Encryption.KeyFile = *keyFile
+		case "max-row-limit":
+			cfg.Influx.MaxRowLimit = *rowLimit
 		case "metricsql-names":
 			cfg.Query.MetricsQLNames = *mqlNames
 		}
@@ -240,6 +247,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.HTTP.TLS.validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Influx.MaxRowLimit < 0 {
+		errs = append(errs, fmt.Errorf("influx.max_row_limit %d: want 0 (unlimited) or more", c.Influx.MaxRowLimit))
 	}
 	return errors.Join(errs...)
 }

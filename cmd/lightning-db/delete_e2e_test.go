@@ -12,7 +12,7 @@ import (
 
 // writeLines posts line protocol to /write?db=db and fails on anything but
 // 204.
-func writeLines(t *testing.T, p *proc, db, body string) {
+func writeLines(t testing.TB, p *proc, db, body string) {
 	t.Helper()
 	resp, err := http.Post(p.url("/write?db="+db), "text/plain", strings.NewReader(body))
 	if err != nil {

@@ -88,9 +88,27 @@ func startServer(t testing.TB, dataDir string, args ...string) *proc {
 // server's, say).
 func startServerReady(t testing.TB, dataDir string, ready func(*proc) bool, args ...string) *proc {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p, busy := startServerOnce(t, dataDir, ready, args...)
+		if !busy {
+			return p
+		}
+		// A port picked free was taken before the server bound it (by
+		// another test's client or server): the server exits; pick again.
+		p.cmd.Wait()
+		if attempt == 3 {
+			t.Fatalf("server could not bind a free port in 3 attempts; log:\n%s", p.log)
+		}
+	}
+}
+
+// startServerOnce starts the server on ports picked free and waits until
+// it is ready; busy reports that it could not bind them.
+func startServerOnce(t testing.TB, dataDir string, ready func(*proc) bool, args ...string) (p *proc, busy bool) {
+	t.Helper()
 	addrs := freeAddrs(t, 2)
 	addr := addrs[0]
-	p := &proc{t: t, addr: addr, log: &lockedLog{}, dir: dataDir}
+	p = &proc{t: t, addr: addr, log: &lockedLog{}, dir: dataDir}
 	// A free port for the embedded MQTT broker too (on by default), so
 	// servers of parallel tests do not collide on 1883; args may override.
 	p.cmd = exec.Command(binary, append([]string{"--data-dir", dataDir, "--http-addr", addr, "--mqtt-addr", addrs[1]}, args...)...)
@@ -109,9 +127,13 @@ func startServerReady(t testing.TB, dataDir string, ready func(*proc) bool, args
 		if ready(p) {
 			return ""
 		}
+		if strings.Contains(p.log.String(), "bind: address already in use") {
+			busy = true
+			return ""
+		}
 		return fmt.Sprintf("server did not become ready; log:\n%s", p.log)
 	})
-	return p
+	return p, busy
 }
 
 // readyAt reports whether url answers 200.

@@ -35,6 +35,10 @@ func (s *server) setupInfluxQL(known func(db string) bool) (*influxql.Executor, 
 		// that was neither created nor written since start nor has
 		// retention policies.
 		DatabaseExists: known,
+		// "retention policy not found" for an rp the database lacks (its
+		// policies, the implicit autogen included); every policy reads the
+		// same series.
+		RetentionPolicyExists: s.retentionPolicyExists,
 	})
 	if n, err := cat.Prune(ex.Live); err != nil {
 		s.log.Warn("influx catalog prune failed", "err", err)
@@ -91,3 +95,17 @@ type gateRefusal struct {
 func (g *gateRefusal) Header() http.Header         { return g.header }
 func (g *gateRefusal) Write(b []byte) (int, error) { return g.Body.Write(b) }
 func (g *gateRefusal) WriteHeader(code int)        { g.Code = code }
+
+// retentionPolicyExists reports whether db has the retention policy rp,
+// the implicit default (autogen) included.
+func (s *server) retentionPolicyExists(db, rp string) bool {
+	if s.ret == nil {
+		return true
+	}
+	for _, p := range s.ret.store.List(db, s.ret.policy.DatabaseDefault(db)) {
+		if p.Name == rp {
+			return true
+		}
+	}
+	return false
+}

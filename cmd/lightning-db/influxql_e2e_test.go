@@ -182,3 +182,90 @@ func TestInfluxQLHostile(t *testing.T) {
 		}
 	})
 }
+
+// TestInfluxQLMaxRowLimitE2E checks InfluxDB's max-row-limit on a real
+// server: a non-chunked answer past the limit is truncated, the series
+// that crosses it marked "partial": true, later series and statements
+// dropped; a chunked answer streams every row.
+func TestInfluxQLMaxRowLimitE2E(t *testing.T) {
+	p := startServer(t, t.TempDir(), "--max-row-limit", "5")
+	base := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	var lines strings.Builder
+	for i := 0; i < 4; i++ {
+		ts := base.Add(time.Duration(i) * time.Second).UnixNano()
+		fmt.Fprintf(&lines, "m,host=a v=%di %d\nm,host=b v=%di %d\n", i, ts, 10+i, ts)
+	}
+	writeLines(t, p, "lim", lines.String())
+	q := func(stmt string, extra ...string) string {
+		t.Helper()
+		v := url.Values{"db": {"lim"}, "epoch": {"s"}, "q": {stmt}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			v.Set(extra[i], extra[i+1])
+		}
+		code, body := influxGet(t, p, v, "")
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d %s", stmt, code, body)
+		}
+		return body
+	}
+	s := base.Unix()
+	// 8 rows in two series: host=a whole (4), host=b cut after 1 and
+	// partial; the second statement is not answered.
+	got := q(`SELECT v FROM m GROUP BY host; SHOW MEASUREMENTS`)
+	want := fmt.Sprintf(`{"results":[{"statement_id":0,"series":[`+
+		`{"name":"m","tags":{"host":"a"},"columns":["time","v"],"values":[[%d,0],[%d,1],[%d,2],[%d,3]]},`+
+		`{"name":"m","tags":{"host":"b"},"columns":["time","v"],"values":[[%d,10]],"partial":true}]}]}`, s, s+1, s+2, s+3, s)
+	if got != want {
+		t.Errorf("truncated answer:\n got %s\nwant %s", got, want)
+	}
+	// Under the limit: whole, no partial.
+	if got := q(`SELECT v FROM m WHERE host = 'a'`); strings.Contains(got, "partial") || strings.Count(got, "],[") != 3 {
+		t.Errorf("4 rows under a limit of 5: %s", got)
+	}
+	// Chunked answers are not limited: all 8 rows arrive.
+	got = q(`SELECT v FROM m GROUP BY host`, "chunked", "true")
+	if n := strings.Count(got, "],[") + strings.Count(got, `"values":[[`); n != 8 {
+		t.Errorf("chunked answer has %d rows, want 8: %s", n, got)
+	}
+}
+
+// TestInfluxQLRetentionPolicyE2E checks the rp parameter and db.rp.m
+// sources: every policy the database has reads the same series; one it
+// lacks gets InfluxDB's "retention policy not found".
+func TestInfluxQLRetentionPolicyE2E(t *testing.T) {
+	p := startServer(t, t.TempDir())
+	ts := time.Now().Add(-time.Minute).Truncate(time.Second)
+	writeLines(t, p, "rpdb", fmt.Sprintf("m,host=a v=7i %d\n", ts.UnixNano()))
+	q := func(stmt, rp string) string {
+		t.Helper()
+		v := url.Values{"db": {"rpdb"}, "epoch": {"s"}, "q": {stmt}}
+		if rp != "" {
+			v.Set("rp", rp)
+		}
+		code, body := influxGet(t, p, v, "")
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d %s", stmt, code, body)
+		}
+		return body
+	}
+	data := fmt.Sprintf(`{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":[[%d,7]]}]}]}`, ts.Unix())
+	notFound := func(rp string) string {
+		return `{"results":[{"statement_id":0,"error":"retention policy not found: ` + rp + `"}]}`
+	}
+	for _, c := range []struct{ stmt, rp, want string }{
+		{`SELECT v FROM m`, "", data},
+		{`SELECT v FROM m`, "autogen", data},
+		{`SELECT v FROM "autogen"."m"`, "", data},
+		{`SELECT v FROM "rpdb"."autogen"."m"`, "", data},
+		{`SELECT v FROM m`, "nosuch", notFound("nosuch")},
+		{`SELECT v FROM "nosuch"."m"`, "", notFound("nosuch")},
+	} {
+		if got := q(c.stmt, c.rp); got != c.want {
+			t.Errorf("%s rp=%q:\n got %s\nwant %s", c.stmt, c.rp, got, c.want)
+		}
+	}
+	q(`CREATE RETENTION POLICY "week" ON "rpdb" DURATION 7d REPLICATION 1`, "")
+	if got := q(`SELECT v FROM "week"."m"`, ""); got != data {
+		t.Errorf("a created policy reads the database's series:\n got %s\nwant %s", got, data)
+	}
+}

@@ -2,6 +2,9 @@
 // InfluxDB line protocol over HTTP into a durable, group-committed store.
 // With no arguments it runs on embedded defaults: data in ./lightning-data,
 // HTTP on 127.0.0.1:8086.
+//
+// `lightning-db healthcheck [--url URL]` probes a running server instead
+// (exit 0 when it answers 200): the container image's HEALTHCHECK.
 package main
 
 import (
@@ -17,6 +20,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	cfg, err := loadConfig(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return

@@ -33,7 +33,7 @@ func TestAuthEveryRoute(t *testing.T) {
 	for _, r := range rules {
 		pattern, need, _ := strings.Cut(r, "=")
 		seen[pattern+"="+need] = true
-		path := strings.ReplaceAll(pattern, "{name}", "job")
+		path := strings.ReplaceAll(strings.ReplaceAll(pattern, "{name}", "job"), "{$}", "")
 		// seconds=1: pprof's profile and trace; q: /query's statement.
 		form := url.Values{"seconds": {"1"}, "q": {"SHOW DATABASES"}, "match[]": {"up"}}
 		ruleNeed := need

@@ -64,6 +64,9 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := s.setupHTTP(ns); err != nil {
 		return err
 	}
+	if err := registerDiskMetrics(ns, cfg.DataDir); err != nil {
+		return err
+	}
 	if err := s.setupAuth(); err != nil {
 		return err
 	}
@@ -167,6 +170,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 			MaxLineBytes:    s.cfg.Influx.MaxLineBytes,
 		},
 		MaxBodyBytes: s.cfg.Influx.MaxBodyBytes,
+		MaxRowLimit:  s.cfg.Influx.MaxRowLimit,
 		Budget:       s.influxBudget(),
 		// Tokens: none here; the route guard authenticates (authroutes.go).
 		Logger:     s.log.With("component", "influx"),
@@ -185,6 +189,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	influx.Register(s.rm)
 	s.registerSnapshots(reg) // snapshot.go
 	s.registerImport()       // import.go
+	s.registerUI()           // ui.go: the web UI at /
 	if err := s.registerRemote(reg); err != nil {
 		return err
 	}

@@ -182,7 +182,22 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 		cancel()
 		return nil, fmt.Errorf("mqtt listen on %s: %w", opts.Addr, err)
 	}
+	counts := b.clientCounts
+	in.m.clients.Store(&counts)
 	return b, nil
+}
+
+// clientCounts returns the clients connected (to mochi or to a publish
+// loop, which counts its own in mochi's Info) and the clients held
+// (mochi's, connected or with a kept session, and the loops'), as full
+// counts them.
+func (b *Broker) clientCounts() (connected, held int64) {
+	connected = atomic.LoadInt64(&b.srv.Info.ClientsConnected)
+	held = int64(b.srv.Clients.Len() - 1) // not the inline client
+	if b.pl != nil {
+		held += b.pl.clients()
+	}
+	return connected, held
 }
 
 // Addr returns the address the broker listens on.
@@ -474,10 +489,7 @@ func (b *Broker) retainedUsage() {
 // full reports whether the broker holds MaxClients clients: mochi's
 // (connected, and sessions kept) and the publish loop's.
 func (b *Broker) full() bool {
-	n := int64(b.srv.Clients.Len() - 1) // not the inline client
-	if b.pl != nil {
-		n += b.pl.clients()
-	}
+	_, n := b.clientCounts()
 	return n >= int64(b.lim.maxClients)
 }
 

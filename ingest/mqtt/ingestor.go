@@ -144,6 +144,11 @@ func (in *Ingestor) newSource(name string, rules []Rule) (*source, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, r := range rs {
+		if d, ok := r.dec.(*sparkplugDecoder); ok {
+			d.attach(in, name)
+		}
+	}
 	return &source{name: name, rules: rs}, nil
 }
 
@@ -158,32 +163,63 @@ type outcome struct {
 // durable (or could not be stored). now is the receive time, the timestamp
 // of samples that carry none.
 func (in *Ingestor) handle(ctx context.Context, src *source, topic string, payload []byte, now time.Time) outcome {
+	m := in.decodeMessage(src, topic, payload, now)
+	defer in.releaseMessage(&m)
+	return in.storeMessage(ctx, src, topic, &m)
+}
+
+// decodedMsg is a message decoded by its rule, waiting for storeMessage.
+// b is nil when no rule matched.
+type decodedMsg struct {
+	r        *rule
+	rm       *ruleMetrics
+	b        *series.Batch // from in.pool; releaseMessage returns it
+	parseErr error
+}
+
+// decodeMessage decodes one message into a batch of its own. Stateful
+// formats (sparkplug) see messages in the order decodeMessage is called.
+func (in *Ingestor) decodeMessage(src *source, topic string, payload []byte, now time.Time) decodedMsg {
 	in.cnt.messages.Add(1)
 	r := matchRule(src.rules, topic)
 	if r == nil {
 		err := fmt.Errorf("%w %q", ErrNoRule, topic)
 		in.parseError(src, "", topic, err)
-		return outcome{parseErr: err}
+		return decodedMsg{parseErr: err}
 	}
-	rm := in.ruleMetrics(src, r)
-	rm.messages.Inc()
-	b := in.pool.Get().(*series.Batch)
-	defer func() { b.Reset(); in.pool.Put(b) }()
-	var o outcome
-	if err := r.dec.decode(b, topic, payload, now.UnixNano()); err != nil {
-		o.parseErr = err
+	m := decodedMsg{r: r, rm: in.ruleMetrics(src, r), b: in.pool.Get().(*series.Batch)}
+	m.rm.messages.Inc()
+	if err := r.dec.decode(m.b, topic, payload, now.UnixNano()); err != nil {
+		m.parseErr = err
 		in.parseError(src, r.Filter, topic, err)
 	}
-	if b.Len() == 0 {
+	return m
+}
+
+// storeMessage stores a decoded message and returns once its samples are
+// durable (or could not be stored). It may be called again after a
+// failure: the batch is copied, not consumed.
+func (in *Ingestor) storeMessage(ctx context.Context, src *source, topic string, m *decodedMsg) outcome {
+	o := outcome{parseErr: m.parseErr}
+	if m.b == nil || m.b.Len() == 0 {
 		return o
 	}
-	res := in.c.submit(ctx, b)
+	res := in.c.submit(ctx, m.b)
 	if res.err != nil {
 		o.failErr = res.err
 		in.failure(src, topic, res.err)
 		return o
 	}
-	return in.settle(src, r, rm, topic, res, o.parseErr)
+	return in.settle(src, m.r, m.rm, topic, res, m.parseErr)
+}
+
+// releaseMessage returns the message's batch to the pool.
+func (in *Ingestor) releaseMessage(m *decodedMsg) {
+	if m.b != nil {
+		m.b.Reset()
+		in.pool.Put(m.b)
+		m.b = nil
+	}
 }
 
 // settle counts what storage did with a message's samples and returns its

@@ -22,6 +22,19 @@ type metrics struct {
 	rejected                    *prometheus.CounterVec   // reason: the broker's limits
 	retainedMsgs, retainedBytes prometheus.Gauge
 	subscriberBytes             prometheus.Gauge
+	spSeqGaps, spStaleDeaths    *prometheus.CounterVec // source
+	spSkipped                   *prometheus.CounterVec // source, reason
+	// clients reports the embedded broker's clients (connected ones, and
+	// all it holds: connected and kept sessions); nil without a broker.
+	clients atomic.Pointer[func() (connected, held int64)]
+}
+
+// clientCounts is clients' answer, zero without a broker.
+func (m *metrics) clientCounts() (connected, held int64) {
+	if f := m.clients.Load(); f != nil {
+		return (*f)()
+	}
+	return 0, 0
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -63,12 +76,28 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		subscriberBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mqtt_subscriber_bytes", Help: "Bytes of the message copies the embedded broker holds for subscribers (in flight and queued, every session), bounded by max_subscriber_bytes.",
 		}),
+		spSeqGaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqtt_sparkplug_seq_gaps_total", Help: "Sparkplug B messages whose seq was not the next of their edge node (messages lost in between).",
+		}, []string{"source"}),
+		spStaleDeaths: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqtt_sparkplug_stale_deaths_total", Help: "Sparkplug B NDEATHs ignored because their bdSeq is not that of the edge node's last NBIRTH.",
+		}, []string{"source"}),
+		spSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqtt_sparkplug_metrics_skipped_total", Help: "Sparkplug B metrics not stored, by reason (unknown alias, unsupported type, null, transient, bad value).",
+		}, []string{"source", "reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
+	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mqtt_clients_connected", Help: "Clients connected to the embedded broker.",
+	}, func() float64 { c, _ := m.clientCounts(); return float64(c) })
+	held := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mqtt_clients", Help: "Clients the embedded broker holds: connected ones and the kept sessions of clients that left; bounded by max_clients.",
+	}, func() float64 { _, h := m.clientCounts(); return float64(h) })
 	for _, c := range []prometheus.Collector{m.messages, m.samples, m.parseErrors, m.failed, m.ackLatency, m.deadLetters,
-		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes, m.subscriberBytes} {
+		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes, m.subscriberBytes,
+		m.spSeqGaps, m.spStaleDeaths, m.spSkipped, connected, held} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -21,7 +21,8 @@ type Rule struct {
 	// means 1 (needed for ack after commit). The embedded broker ignores it.
 	QoS *int `yaml:"qos"`
 	// Format is the payload format: "line" (InfluxDB line protocol, the
-	// default), "json" or "value" (one plain value per message).
+	// default), "json", "value" (one plain value per message) or
+	// "sparkplug" (Sparkplug B protobuf on spBv1.0/... topics).
 	Format string `yaml:"format"`
 	// DB is the value of the db label; default Options.DB. "-" means no
 	// db label.
@@ -49,6 +50,12 @@ const (
 	FormatJSON  = "json"
 	FormatValue = "value"
 )
+
+// defaultRules are the rules of a source configured with none: Sparkplug
+// B on its own namespace, line protocol on every other topic.
+func defaultRules() []Rule {
+	return []Rule{{Filter: SparkplugNamespace + "/#", Format: FormatSparkplug}, {Filter: "#"}}
+}
 
 // decoder appends the samples of one message to dst. It is safe for
 // concurrent use. On a partial failure it adds what it could and returns
@@ -114,8 +121,10 @@ func compileRule(r Rule, o *Options) (*rule, error) {
 		c.dec, err = newJSONDecoder(c, o)
 	case FormatValue:
 		c.dec, err = newValueDecoder(c, o)
+	case FormatSparkplug:
+		c.dec, err = newSparkplugDecoder(c, o)
 	default:
-		err = fmt.Errorf("format %q: want line, json or value", c.Format)
+		err = fmt.Errorf("format %q: want line, json, value or sparkplug", c.Format)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rule %q: %w", c.Filter, err)
@@ -123,11 +132,10 @@ func compileRule(r Rule, o *Options) (*rule, error) {
 	return c, nil
 }
 
-// compileRules compiles every rule; with none, one rule takes every topic
-// as line protocol.
+// compileRules compiles every rule; with none, the defaultRules.
 func compileRules(rs []Rule, o *Options) ([]*rule, error) {
 	if len(rs) == 0 {
-		rs = []Rule{{Filter: "#"}}
+		rs = defaultRules()
 	}
 	out := make([]*rule, 0, len(rs))
 	var errs []error

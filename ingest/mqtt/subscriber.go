@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -67,6 +68,12 @@ type Subscriber struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	// ordered is set when a rule has a stateful format (sparkplug: BIRTH
+	// before DATA, sequence numbers): paho then calls onMessage in arrival
+	// order (OrderMatters), which decodes at once and stores and
+	// acknowledges in a goroutine of its own; stores tracks them.
+	ordered bool
+	stores  sync.WaitGroup
 }
 
 // NewSubscriber checks opts and prepares the client; Run connects.
@@ -103,8 +110,13 @@ func NewSubscriber(in *Ingestor, opts SubscriberOptions) (*Subscriber, error) {
 	s := &Subscriber{in: in, src: src, opts: opts, log: in.log.With("subscription", opts.Name),
 		lost: make(chan error, 1), sem: make(chan struct{}, opts.MaxUndelivered),
 		ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	for _, r := range src.rules {
+		if _, ok := r.dec.(*sparkplugDecoder); ok {
+			s.ordered = true
+		}
+	}
 	co := paho.NewClientOptions().SetClientID(opts.ClientID).SetCleanSession(opts.CleanSession).
-		SetAutoAckDisabled(true).SetOrderMatters(false).SetAutoReconnect(false).
+		SetAutoAckDisabled(true).SetOrderMatters(s.ordered).SetAutoReconnect(false).
 		SetKeepAlive(opts.KeepAlive).SetPingTimeout(10 * time.Second).SetConnectTimeout(10 * time.Second).
 		SetDefaultPublishHandler(s.onMessage).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
@@ -200,23 +212,44 @@ func (s *Subscriber) connect() error {
 	return nil
 }
 
-// onMessage runs in its own goroutine per message (OrderMatters false).
+// onMessage runs in its own goroutine per message (OrderMatters false),
+// or, when the subscription is ordered, in paho's router in arrival order:
+// then it decodes at once and leaves the store and the acknowledgement to
+// a goroutine, so decoding keeps the order and commits still overlap.
 func (s *Subscriber) onMessage(_ paho.Client, msg paho.Message) {
 	select {
 	case s.sem <- struct{}{}:
 	case <-s.ctx.Done():
 		return
 	}
-	defer func() { <-s.sem }()
 	start := time.Now()
-	o := s.in.handle(s.ctx, s.src, msg.Topic(), msg.Payload(), start)
+	if s.ordered {
+		m := s.in.decodeMessage(s.src, msg.Topic(), msg.Payload(), start)
+		s.stores.Add(1)
+		go func() {
+			defer s.stores.Done()
+			defer func() { <-s.sem }()
+			defer s.in.releaseMessage(&m)
+			s.settle(msg, start, func() outcome { return s.in.storeMessage(s.ctx, s.src, msg.Topic(), &m) })
+		}()
+		return
+	}
+	defer func() { <-s.sem }()
+	// A retry decodes again with the same receive time: it stores the same samples.
+	s.settle(msg, start, func() outcome { return s.in.handle(s.ctx, s.src, msg.Topic(), msg.Payload(), start) })
+}
+
+// settle stores a message with store, retrying with backoff while storage
+// fails, then dead-letters it if it did not parse and acknowledges it.
+func (s *Subscriber) settle(msg paho.Message, start time.Time, store func() outcome) {
+	o := store()
 	for wait := 50 * time.Millisecond; o.failErr != nil; wait = min(2*wait, 5*time.Second) {
 		select {
 		case <-s.ctx.Done():
 			return // not acknowledged: the broker redelivers on the next session
 		case <-time.After(wait):
 		}
-		o = s.in.handle(s.ctx, s.src, msg.Topic(), msg.Payload(), start) // same receive time: a retry stores the same samples
+		o = store()
 	}
 	if o.parseErr != nil && o.stored == 0 && s.opts.DeadLetterTopic != "" {
 		s.deadLetter(msg)
@@ -242,5 +275,6 @@ func (s *Subscriber) deadLetter(msg paho.Message) {
 func (s *Subscriber) Close() error {
 	s.cancel()
 	<-s.done
+	s.stores.Wait()
 	return nil
 }

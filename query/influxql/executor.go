@@ -67,6 +67,12 @@ type Options struct {
 	// retention policies); when not, the statement gets InfluxDB's
 	// "database not found: <db>". Default: never reported.
 	DatabaseExists func(db string) bool
+	// RetentionPolicyExists, when set, tells whether db has the retention
+	// policy a SELECT names (the rp parameter or a db.rp.m source); when
+	// not, the statement gets InfluxDB's "retention policy not found: <rp>".
+	// Policies do not partition data here: every policy of a database
+	// reads the same series (docs/influxql.md). Default: every rp exists.
+	RetentionPolicyExists func(db, rp string) bool
 	// DisableSummaries makes aggregates decode every sample instead of
 	// taking whole blocks from their summaries, raw SELECTs with LIMIT
 	// read every block instead of the newest or oldest, and a WHERE on
@@ -161,6 +167,7 @@ var (
 	ErrUnsupported      = errors.New("statement not supported")
 	ErrDatabaseRequired = errors.New("database name required")
 	ErrDatabaseNotFound = errors.New("database not found")
+	ErrRPNotFound       = errors.New("retention policy not found")
 	ErrTooManySeries    = errors.New("max-select-series limit exceeded")
 	ErrTooManySamples   = errors.New("max-select-point limit exceeded")
 	ErrTooManyBuckets   = errors.New("max-select-buckets limit exceeded")

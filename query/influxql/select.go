@@ -51,11 +51,19 @@ func (e *Executor) selectRows(ctx context.Context, s *ql.SelectStatement, p Para
 	if s.Target != nil {
 		return nil, fmt.Errorf("%w: SELECT INTO", ErrUnsupported)
 	}
-	db := p.DB
+	db, rp := p.DB, p.RP
 	for _, src := range s.Sources {
-		if m, ok := src.(*ql.Measurement); ok && m.Database != "" {
-			db = m.Database
+		if m, ok := src.(*ql.Measurement); ok {
+			if m.Database != "" {
+				db = m.Database
+			}
+			if m.RetentionPolicy != "" {
+				rp = m.RetentionPolicy
+			}
 		}
+	}
+	if rp != "" && db != "" && e.opts.RetentionPolicyExists != nil && !e.opts.RetentionPolicyExists(db, rp) {
+		return nil, fmt.Errorf("%w: %s", ErrRPNotFound, rp)
 	}
 	sc, err := e.schema(ctx, db)
 	if err != nil {

@@ -1,0 +1,12 @@
+import * as echarts from "echarts/core";
+import { LineChart } from "echarts/charts";
+import { GridComponent, LegendComponent, TooltipComponent, DataZoomComponent } from "echarts/components";
+import { CanvasRenderer } from "echarts/renderers";
+import { data, report } from "./data.js";
+echarts.use([LineChart, GridComponent, LegendComponent, TooltipComponent, DataZoomComponent, CanvasRenderer]);
+const [xs, ys] = data(10, 1000);
+const div = document.createElement("div"); div.style.width = "1200px"; div.style.height = "400px"; document.body.append(div);
+const t0 = performance.now();
+const c = echarts.init(div);
+c.setOption({ animation: false, xAxis: { type: "value", min: "dataMin" }, yAxis: {}, legend: {}, dataZoom: [{ type: "inside" }], series: ys.map(y => ({ type: "line", showSymbol: false, data: y.map((v, i) => [xs[i], v]) })) });
+report("echarts", t0);

@@ -1,0 +1,2 @@
+export { api, APIError, errorBox, h, labelsText, setParams } from "./api";
+export { apply } from "./complete";
