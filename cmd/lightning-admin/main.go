@@ -42,7 +42,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -114,17 +113,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return cmd(args[1:], stdout, stderr)
 }
 
+const verifyExamples = `  lightning-admin verify --data-dir /var/lib/lightning-db
+  lightning-admin verify --data-dir /var/lib/lightning-db/snapshots/20261207T063233Z-18eee50eb84e8f4d
+  lightning-admin verify --data-dir /var/lib/lightning-db --encryption-key-file /etc/lightning-db/keys
+`
+
 func verify(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("data-dir", "", "data directory")
+	fs := newFlags("verify", "verify --data-dir DIR [--encryption-key-file FILE]\n\n"+
+		"Checks every segment block's checksum (and that it decodes), the manifest, the tag index files\n"+
+		"and the WAL records, and lists the segments in quarantine. Each damage is printed with its file\n"+
+		"and offset; progress goes to stderr. It reads only. Exit 1 when damage was found, 2 on usage\n"+
+		"or I/O errors.", verifyExamples, stdout, stderr)
+	dir := fs.String("data-dir", "", "data directory (or a snapshot)")
 	keyFile := keyFileFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parse(fs, args, stdout); !ok {
+		return code
 	}
-	if *dir == "" {
-		fmt.Fprintln(stderr, "verify: --data-dir is required")
-		return 2
+	if *dir == "" || fs.NArg() > 0 {
+		return usageError(fs, "--data-dir is required")
 	}
 	fsys, err := dataFS(*keyFile)
 	if err != nil {
@@ -149,17 +155,24 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+const repairExamples = `  # the server refused to start and named this command (server stopped)
+  lightning-admin repair --data-dir /var/lib/lightning-db
+`
+
 func repair(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("repair", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("data-dir", "", "data directory")
+	fs := newFlags("repair", "repair --data-dir DIR [--encryption-key-file FILE]\n\n"+
+		"Opens the directory as the server does, but where the server refuses to open because of damage\n"+
+		"in the WAL, cuts the WAL at the first damaged record and removes every later WAL segment, and\n"+
+		"prints what it cut. Damaged segments are moved to DIR/quarantine. The server must be stopped.\n"+
+		"Exit 0 when the directory opens now, 2 when it could not be repaired or on usage errors.",
+		repairExamples, stdout, stderr)
+	dir := fs.String("data-dir", "", "data directory (the server stopped)")
 	keyFile := keyFileFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parse(fs, args, stdout); !ok {
+		return code
 	}
-	if *dir == "" {
-		fmt.Fprintln(stderr, "repair: --data-dir is required")
-		return 2
+	if *dir == "" || fs.NArg() > 0 {
+		return usageError(fs, "--data-dir is required")
 	}
 	opts := engine.DefaultOptions()
 	fsys, err := dataFS(*keyFile)
