@@ -33,6 +33,13 @@ type BrokerOptions struct {
 	Rules []Rule
 	// Logger gets the broker's own log lines; nil means none.
 	Logger *slog.Logger
+	// Presence records each client's connects and disconnects as the
+	// series mqtt_client_connected{client_id} (1, then 0) and
+	// mqtt_client_disconnects_total{client_id,reason}, with the
+	// Ingestor's db label (docs/mqtt.md, "Device presence"). Default
+	// false: every client ID becomes a series, and clients that make up
+	// a new ID per connection would add one each time.
+	Presence bool
 	// NoPublishLoop serves every client with mochi's per-connection
 	// goroutines instead of the publish loop (publoop.go), which
 	// otherwise serves MQTT 3.x publishers on plain TCP (Linux only).
@@ -113,17 +120,18 @@ type BrokerOptions struct {
 // session); a QoS 0 message is dropped. Either way it is counted in
 // mqtt_messages_failed_total.
 type Broker struct {
-	in     *Ingestor
-	src    *source
-	lim    limits
-	ret    *retainedLimit
-	copies *copyBudget
-	srv    *mochi.Server
-	ln     listeners.Listener
-	log    *slog.Logger    // rate-limited, payload-free (safeHandler)
-	pl     loopListener    // nil without the publish loop
-	ctx    context.Context // ends when the broker closes: unblocks waiting hooks
-	cancel context.CancelFunc
+	in       *Ingestor
+	src      *source
+	lim      limits
+	ret      *retainedLimit
+	copies   *copyBudget
+	srv      *mochi.Server
+	ln       listeners.Listener
+	log      *slog.Logger    // rate-limited, payload-free (safeHandler)
+	pl       loopListener    // nil without the publish loop
+	presence *presence       // nil: BrokerOptions.Presence off
+	ctx      context.Context // ends when the broker closes: unblocks waiting hooks
+	cancel   context.CancelFunc
 }
 
 // NewBroker starts listening on opts.Addr; call Serve to accept clients.
@@ -155,6 +163,9 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{in: in, src: src, lim: lim, ret: newRetainedLimit(lim.maxRetained, lim.maxRetainedBytes),
 		srv: srv, log: logger, ctx: ctx, cancel: cancel}
+	if opts.Presence {
+		b.presence = newPresence(in, logger)
+	}
 	b.copies = newCopyBudget(lim.maxSubscriberBytes, func(cl *mochi.Client) bool {
 		cur, ok := srv.Clients.Get(cl.ID)
 		return ok && cur == cl
@@ -200,7 +211,9 @@ func (b *Broker) Serve() error {
 // for a commit return (their clients get no acknowledgement).
 func (b *Broker) Close() error {
 	b.cancel()
-	if err := b.srv.Close(); err != nil {
+	err := b.srv.Close()
+	b.presence.close() // after the clients' disconnects
+	if err != nil {
 		return fmt.Errorf("close mqtt broker: %w", err)
 	}
 	return nil
@@ -223,7 +236,8 @@ func (h *brokerHook) Provides(b byte) bool {
 	case mochi.OnConnect, mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
 		mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill,
 		mochi.OnSelectSubscribers, mochi.OnQosPublish, mochi.OnQosComplete, mochi.OnQosDropped,
-		mochi.OnPublishDropped, mochi.OnClientExpired, mochi.OnSubscribe:
+		mochi.OnPublishDropped, mochi.OnClientExpired, mochi.OnSubscribe,
+		mochi.OnSessionEstablished, mochi.OnWillSent:
 		return true
 	}
 	return false
@@ -337,6 +351,26 @@ func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	if expire { // mochi drops the session: its copies go with it
 		h.b.copies.drop(cl)
 	}
+	h.b.presence.disconnect(cl.ID, cl, mochiGone(cl, err))
+}
+
+// OnSessionEstablished records that the client connected (Presence). A
+// connection the publish loop handed over connected before: it only
+// takes the ID over. A client without an ID of its own (mochi made one
+// up) has no presence: its ID would be new every time.
+func (h *brokerHook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
+	if h.b.presence == nil || len(pk.Connect.ClientIdentifier) == 0 {
+		return
+	}
+	rc, ok := cl.Net.Conn.(interface{ handedOver() bool })
+	h.b.presence.connect(cl.ID, cl, ok && rc.handedOver())
+}
+
+// OnWillSent stores a will message by its topic's rule, as if the client
+// had published it (mochi sends wills without OnPublish): a will on a
+// status topic (Rule.Presence) marks the device offline.
+func (h *brokerHook) OnWillSent(cl *mochi.Client, pk packets.Packet) {
+	h.b.in.handle(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, time.Now())
 }
 
 // OnSessionEstablish takes the session over from a publish loop client
@@ -378,8 +412,12 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 	}
 	start := time.Now()
 	qos := pk.FixedHeader.Qos
-	o := h.b.in.handle(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, start)
 	v5 := cl.Properties.ProtocolVersion == 5
+	var props *msgProps
+	if v5 {
+		props = publishProps(&pk)
+	}
+	o := h.b.in.handleProps(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, start, props)
 	switch {
 	case o.failErr != nil:
 		if qos == 0 {
@@ -389,13 +427,13 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 			// 0x97 (quota exceeded): series.ErrOverloaded (retry later) and
 			// any other failure alike, nothing was stored and the client
 			// may send it again.
-			return pk, packets.ErrQuotaExceeded
+			return h.refuse(cl, pk, reasonCode(packets.ErrQuotaExceeded, fmt.Errorf("not stored, send it again: %w", o.failErr)))
 		}
 		cl.Stop(fmt.Errorf("mqtt: message not stored: %w", o.failErr))
 		return pk, packets.ErrRejectPacket
 	case o.parseErr != nil && o.stored == 0 && v5 && qos > 0 && !errors.Is(o.parseErr, ErrRejected):
 		h.b.in.observeAck(h.b.src, qos, start)
-		return pk, packets.ErrPayloadFormatInvalid
+		return h.refuse(cl, pk, reasonCode(packets.ErrPayloadFormatInvalid, o.parseErr))
 	}
 	if qos > 0 {
 		h.b.in.observeAck(h.b.src, qos, start)
@@ -407,6 +445,22 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		return h.ackDirect(cl, pk), nil
 	}
 	return pk, nil
+}
+
+// refuse answers an MQTT 5 message that was not taken with code (its
+// reason string says why). mochi writes the PUBACK for QoS 1; for QoS 2
+// mochi would write a PUBACK too, so the PUBREC is written here (a PUBREC
+// of 0x80 or more ends the exchange [MQTT-4.3.3]).
+func (h *brokerHook) refuse(cl *mochi.Client, pk packets.Packet, code packets.Code) (packets.Packet, error) {
+	if pk.FixedHeader.Qos < 2 {
+		return pk, code
+	}
+	rec := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID,
+		ReasonCode: code.Code, Properties: packets.Properties{ReasonString: code.Reason}}
+	if err := cl.WritePacket(rec); err != nil {
+		cl.Stop(fmt.Errorf("mqtt: write PUBREC: %w", err))
+	}
+	return pk, packets.ErrRejectPacket
 }
 
 // ackDirect acknowledges a QoS 0 or 1 message that goes nowhere else (no

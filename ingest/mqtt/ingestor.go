@@ -158,6 +158,11 @@ type outcome struct {
 // durable (or could not be stored). now is the receive time, the timestamp
 // of samples that carry none.
 func (in *Ingestor) handle(ctx context.Context, src *source, topic string, payload []byte, now time.Time) outcome {
+	return in.handleProps(ctx, src, topic, payload, now, nil)
+}
+
+// handleProps is handle for a message with MQTT 5 properties (nil: none).
+func (in *Ingestor) handleProps(ctx context.Context, src *source, topic string, payload []byte, now time.Time, p *msgProps) outcome {
 	in.cnt.messages.Add(1)
 	r := matchRule(src.rules, topic)
 	if r == nil {
@@ -170,7 +175,7 @@ func (in *Ingestor) handle(ctx context.Context, src *source, topic string, paylo
 	b := in.pool.Get().(*series.Batch)
 	defer func() { b.Reset(); in.pool.Put(b) }()
 	var o outcome
-	if err := r.dec.decode(b, topic, payload, now.UnixNano()); err != nil {
+	if err := in.decode(r, b, topic, payload, now, p); err != nil {
 		o.parseErr = err
 		in.parseError(src, r.Filter, topic, err)
 	}
@@ -184,6 +189,30 @@ func (in *Ingestor) handle(ctx context.Context, src *source, topic string, paylo
 		return o
 	}
 	return in.settle(src, r, rm, topic, res, o.parseErr)
+}
+
+// decode decodes a message by its rule into b: by the decoder its MQTT 5
+// content type selects, with the user properties the rule takes as
+// labels.
+func (in *Ingestor) decode(r *rule, b *series.Batch, topic string, payload []byte, now time.Time, p *msgProps) error {
+	if p == nil || r.v5 == nil {
+		return r.dec.decode(b, topic, payload, now.UnixNano())
+	}
+	dec, err := r.v5.decoder(r, p, payload)
+	if err != nil {
+		return err
+	}
+	extra := r.v5.userLabels(p)
+	if len(extra) == 0 {
+		return dec.decode(b, topic, payload, now.UnixNano())
+	}
+	tmp := in.pool.Get().(*series.Batch)
+	defer func() { tmp.Reset(); in.pool.Put(tmp) }()
+	err = dec.decode(tmp, topic, payload, now.UnixNano())
+	if lerr := addLabels(b, tmp, extra); err == nil {
+		err = lerr
+	}
+	return err
 }
 
 // settle counts what storage did with a message's samples and returns its

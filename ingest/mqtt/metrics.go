@@ -22,6 +22,7 @@ type metrics struct {
 	rejected                    *prometheus.CounterVec   // reason: the broker's limits
 	retainedMsgs, retainedBytes prometheus.Gauge
 	subscriberBytes             prometheus.Gauge
+	presenceDropped             prometheus.Counter // presence events not stored
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -63,12 +64,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		subscriberBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mqtt_subscriber_bytes", Help: "Bytes of the message copies the embedded broker holds for subscribers (in flight and queued, every session), bounded by max_subscriber_bytes.",
 		}),
+		presenceDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mqtt_presence_events_dropped_total", Help: "Client connects and disconnects not stored as presence samples (queue full or storage failing).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.messages, m.samples, m.parseErrors, m.failed, m.ackLatency, m.deadLetters,
-		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes, m.subscriberBytes} {
+		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes, m.subscriberBytes, m.presenceDropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
