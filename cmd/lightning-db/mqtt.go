@@ -37,6 +37,10 @@ type MQTTConfig struct {
 	DB string `yaml:"db"`
 	// Linger is how long a batch waits for more messages (default 0).
 	Linger time.Duration `yaml:"linger"`
+	// Presence stores the embedded broker's client connects and
+	// disconnects as mqtt_client_connected{client_id} (docs/mqtt.md,
+	// "Device presence"); off by default (a series per client ID).
+	Presence bool `yaml:"presence"`
 	// Topics map the embedded broker's topics to payload formats, first
 	// match wins; empty: every topic is line protocol.
 	Topics []mqtt.Rule `yaml:"topics"`
@@ -151,7 +155,7 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
 			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry,
 			MaxClients: c.MaxClients, MaxSubscriberBytes: c.MaxSubscriberBytes,
-			SubscriberStall: c.SubscriberStall})
+			SubscriberStall: c.SubscriberStall, Presence: c.Presence})
 		if err != nil {
 			return err
 		}

@@ -94,7 +94,11 @@ func (v *ruleV5) decoder(r *rule, p *msgProps, payload []byte) (decoder, error) 
 	if d := v.dec[f]; d != nil {
 		return d, nil
 	}
-	return nil, fmt.Errorf("%w: content type %q selects format %s, which this rule cannot decode: %v", ErrMapping, p.contentType, f, v.noDec[f])
+	why := fmt.Sprintf("content type %q", p.contentType)
+	if p.contentType == "" {
+		why = "a number with payload format indicator 1"
+	}
+	return nil, fmt.Errorf("%w: %s selects format %s, which this rule cannot decode: %v", ErrMapping, why, f, v.noDec[f])
 }
 
 // selectFormat maps a content type (and the payload format indicator) to
