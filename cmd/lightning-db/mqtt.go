@@ -57,6 +57,9 @@ type MQTTConfig struct {
 	// MaxSessionExpiry bounds how long a disconnected client's session
 	// is kept (default 2h).
 	MaxSessionExpiry time.Duration `yaml:"max_session_expiry"`
+	// MaxMessageExpiry bounds how long retained messages and copies for
+	// subscribers are kept (default 24h; negative: no bound).
+	MaxMessageExpiry time.Duration `yaml:"max_message_expiry"`
 	// MaxClients bounds the connected clients and kept sessions
 	// (default 10,000).
 	MaxClients int `yaml:"max_clients"`
@@ -155,7 +158,8 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
 			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry,
 			MaxClients: c.MaxClients, MaxSubscriberBytes: c.MaxSubscriberBytes,
-			SubscriberStall: c.SubscriberStall, Presence: c.Presence})
+			SubscriberStall: c.SubscriberStall, Presence: c.Presence,
+			MaxMessageExpiry: c.MaxMessageExpiry})
 		if err != nil {
 			return err
 		}

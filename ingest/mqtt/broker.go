@@ -69,6 +69,12 @@ type BrokerOptions struct {
 	// expiry, announced in the CONNACK when the client asked for more).
 	// Default DefaultMaxSessionExpiry.
 	MaxSessionExpiry time.Duration
+	// MaxMessageExpiry bounds how long the broker keeps a message for
+	// subscribers: a retained message, and a copy queued or in flight to a
+	// subscriber; an MQTT 5 publisher's message expiry interval may
+	// shorten it. Default 24h (mochi's); negative: no bound (a retained
+	// message stays until replaced, as in mosquitto).
+	MaxMessageExpiry time.Duration
 	// MaxClients bounds the clients the broker holds: connected ones (on
 	// the publish loop and mochi's) and the sessions mochi keeps for
 	// clients that left. A new client over it is refused (CONNACK 0x03
@@ -157,6 +163,12 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	caps.MaximumInflight = uint16(lim.maxInflight)
 	caps.MaximumClientWritesPending = int32(lim.maxQueued)
 	caps.MaximumSessionExpiryInterval = uint32(lim.maxSessionExpiry / time.Second)
+	switch {
+	case opts.MaxMessageExpiry < 0:
+		caps.MaximumMessageExpiryInterval = 0 // mochi: no bound
+	case opts.MaxMessageExpiry > 0:
+		caps.MaximumMessageExpiryInterval = max(1, int64(opts.MaxMessageExpiry/time.Second))
+	}
 	// The inline client forwards the publish loop's messages to mochi's
 	// subscribers (Server.Publish).
 	srv := mochi.New(&mochi.Options{Logger: logger, InlineClient: true, Capabilities: caps})
