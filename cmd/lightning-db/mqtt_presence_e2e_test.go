@@ -188,3 +188,20 @@ func TestMQTTPresence(t *testing.T) {
 		t.Errorf("dev-d: times %v", d.Timestamps)
 	}
 }
+
+// TestMQTTSubscriberPresenceStatus: in subscriber mode the status topics
+// of another broker (a real mosquitto) set presence too: a retained
+// "online" published before Lightning DB subscribes arrives with the
+// subscription, a live "offline" follows.
+func TestMQTTSubscriberPresenceStatus(t *testing.T) {
+	m := mosquittotest.Start(t)
+	mosquittoPub(t, m.Addr, "devices/gw1/status", 1, "online", "-r")
+	conf := subscriptionConfig(t, m, "ldb-presence", `        - template: devices/+client_id/status
+          presence: true
+`)
+	p := startServer(t, t.TempDir(), "--config", conf, "--mqtt-addr", "")
+	const key = `mqtt_client_connected{client_id=gw1,db=mqtt}`
+	waitValues(t, p, `mqtt_client_connected`, key, `[1]`)
+	mosquittoPub(t, m.Addr, "devices/gw1/status", 1, "offline")
+	waitValues(t, p, `mqtt_client_connected`, key, `[1,0]`)
+}
