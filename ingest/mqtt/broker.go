@@ -191,6 +191,7 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	}
 	if err := srv.AddHook(h, nil); err != nil {
 		cancel()
+		b.presence.close()
 		return nil, fmt.Errorf("mqtt broker hook: %w", err)
 	}
 	// Without loops (TLS, NoPublishLoop) the listener still hands each
@@ -203,6 +204,7 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	}
 	if err := srv.AddListener(b.ln); err != nil {
 		cancel()
+		b.presence.close()
 		return nil, fmt.Errorf("mqtt listen on %s: %w", opts.Addr, err)
 	}
 	return b, nil

@@ -201,7 +201,10 @@ func (p *presence) write(b *series.Batch, sb *series.Builder, q []presenceEvent)
 			p.in.cnt.samples.Add(int64(res.accepted))
 			return
 		}
-		if try == 4 {
+		p.mu.Lock()
+		closing := p.closed
+		p.mu.Unlock()
+		if try == 4 || closing { // at Close, one try: the committer may be gone
 			p.in.m.presenceDropped.Add(float64(len(q)))
 			p.log.Debug("mqtt presence: events not stored", "events", len(q), "err", res.err)
 			return
