@@ -87,6 +87,7 @@ type SubscriptionConfig struct {
 	MaxReconnect    time.Duration `yaml:"max_reconnect_interval"`
 	MaxUndelivered  int           `yaml:"max_undelivered"`
 	DeadLetterTopic string        `yaml:"dead_letter_topic"`
+	ProtocolVersion int           `yaml:"protocol_version"` // 4 (MQTT 3.1.1, default) or 5
 	Topics          []mqtt.Rule   `yaml:"topics"`
 }
 
@@ -203,6 +204,7 @@ func (m *mqttService) startSubscribers(c MQTTConfig, in *mqtt.Ingestor) error {
 			Username: sc.Username, Password: sc.Password, TLS: tc,
 			CleanSession: sc.CleanSession, KeepAlive: sc.KeepAlive, MaxReconnect: sc.MaxReconnect,
 			MaxUndelivered: sc.MaxUndelivered, DeadLetterTopic: sc.DeadLetterTopic, Rules: sc.Topics,
+			ProtocolVersion: sc.ProtocolVersion,
 		})
 		if err != nil {
 			return err

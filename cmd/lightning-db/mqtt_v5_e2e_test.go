@@ -147,3 +147,58 @@ func TestMQTT5QuotaExceeded(t *testing.T) {
 	require.Contains(t, out, "Warning: Publish 1 failed: Quota exceeded.")
 	require.Contains(t, out, "not stored, send it again")
 }
+
+// TestMQTTSubscriberMQTT5 subscribes the real server to a real mosquitto
+// with protocol_version 5: messages published with mosquitto_pub -V
+// mqttv5 keep their user properties (labels by rule) and content type
+// (the format), are acknowledged after the commit, and an unparseable
+// one is dead-lettered.
+func TestMQTTSubscriberMQTT5(t *testing.T) {
+	m := mosquittotest.Start(t)
+	conf := filepath.Join(t.TempDir(), "lightning-db.yaml")
+	require.NoError(t, os.WriteFile(conf, []byte(`mqtt:
+  subscriptions:
+    - name: plant5
+      brokers: ["tcp://`+m.Addr+`"]
+      client_id: ldb-v5
+      protocol_version: 5
+      dead_letter_topic: dead
+      max_reconnect_interval: 1s
+      topics:
+        - filter: num/#
+          name: reading
+        - filter: a/#
+          user_property_labels: [site]
+`), 0o644))
+	p := startServer(t, t.TempDir(), "--config", conf, "--mqtt-addr", "")
+	waitFor(t, func() bool {
+		return strings.Contains(metricsText(t, p), `lightningdb_mqtt_subscriber_connected{source="plant5"} 1`)
+	})
+	up := []string{"-D", "publish", "user-property", "site", "north"}
+	pub5(t, m.Addr, "a/1", "m v=1 1700000000000000000", up...)
+	pub5(t, m.Addr, "a/1", `{"temp":1.5}`, append([]string{"-D", "publish", "content-type", "application/json"}, up...)...)
+	pub5(t, m.Addr, "num/1", "42", "-D", "publish", "payload-format-indicator", "1")
+	pub5(t, m.Addr, "a/1", "garbage")
+	e := waitExport(t, p, `{__name__=~"m_v|temp|reading"}`, func(e map[string]exported) bool { return len(e) == 3 })
+	for key, want := range map[string]string{
+		`m_v{db=mqtt,site=north}`:  `[1]`,
+		`temp{db=mqtt,site=north}`: `[1.5]`,
+		`reading{db=mqtt}`:         `[42]`,
+	} {
+		require.Equal(t, want, presenceValues(e, key), "%s in %v", key, e)
+	}
+	poll(t, 20*time.Second, 20*time.Millisecond, func() string {
+		met := metricsText(t, p)
+		if strings.Contains(met, `lightningdb_mqtt_dead_letters_total{source="plant5"} 1`) &&
+			strings.Contains(met, `lightningdb_mqtt_ack_latency_seconds_count{qos="1",source="plant5"} 4`) {
+			return ""
+		}
+		var mq []string
+		for _, l := range strings.Split(met, "\n") {
+			if strings.HasPrefix(l, "lightningdb_mqtt_") && !strings.Contains(l, "_bucket") {
+				mq = append(mq, l)
+			}
+		}
+		return "no dead letter, or not 4 acks:\n" + strings.Join(mq, "\n") + "\nlog:\n" + p.log.String()
+	})
+}
