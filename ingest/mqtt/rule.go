@@ -71,8 +71,10 @@ type rule struct {
 	qos  byte
 	tmpl *Template
 	dec  decoder
-	v5   *ruleV5                     // MQTT 5: decoders by content type, user property labels
 	m    atomic.Pointer[ruleMetrics] // set on first use (Ingestor.ruleMetrics)
+	// v5 is what MQTT 5 properties do: decoders by content type, user
+	// property labels (v5.go).
+	v5 *ruleV5
 }
 
 // compileRule checks r, fills its defaults and builds its decoder.
