@@ -148,6 +148,22 @@ func TestMQTT5QuotaExceeded(t *testing.T) {
 	require.Contains(t, out, "not stored, send it again")
 }
 
+// TestMQTT5SeriesLimit: storage refuses a new series over --max-series;
+// an MQTT 5 publisher whose every sample was refused gets PUBACK 0x97
+// with the refusal as reason string (MQTT 3.1.1: success, counted).
+func TestMQTT5SeriesLimit(t *testing.T) {
+	mosquittotest.Need(t, "mosquitto_pub")
+	p := startServer(t, t.TempDir(), "--max-series", "1")
+	addr := mqttAddrOf(p)
+	require.NotContains(t, pub5(t, addr, "a", "one v=1 1700000000000000000"), "failed")
+	out := pub5(t, addr, "a", "two v=1 1700000000000000000")
+	require.Contains(t, out, "Warning: Publish 1 failed: Quota exceeded.")
+	require.Contains(t, out, "rejected by storage: 1 samples: series limit reached")
+	mosquittoPub(t, addr, "a", 1, "three v=1 1700000000000000000") // MQTT 3.1.1: acknowledged
+	e := p.export(`{__name__=~"one_v|two_v|three_v"}`)
+	require.Len(t, e, 1, "%v", e)
+}
+
 // TestMQTTSubscriberMQTT5 subscribes the real server to a real mosquitto
 // with protocol_version 5: messages published with mosquitto_pub -V
 // mqttv5 keep their user properties (labels by rule) and content type

@@ -13,6 +13,8 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/lightningdb/lightningdb/series"
 )
 
 // BrokerOptions configures the embedded broker.
@@ -448,6 +450,15 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 	case o.parseErr != nil && o.stored == 0 && v5 && qos > 0 && !errors.Is(o.parseErr, ErrRejected):
 		h.b.in.observeAck(h.b.src, qos, start)
 		return h.refuse(cl, pk, reasonCode(packets.ErrPayloadFormatInvalid, o.parseErr))
+	case o.parseErr != nil && o.stored == 0 && v5 && qos > 0:
+		// Storage refused every sample: a series limit is a quota (0x97);
+		// a value type conflict is 0x83 (implementation specific error).
+		h.b.in.observeAck(h.b.src, qos, start)
+		code := packets.ErrImplementationSpecificError
+		if errors.Is(o.parseErr, series.ErrSeriesLimit) {
+			code = packets.ErrQuotaExceeded
+		}
+		return h.refuse(cl, pk, reasonCode(code, o.parseErr))
 	}
 	if qos > 0 {
 		h.b.in.observeAck(h.b.src, qos, start)

@@ -172,6 +172,12 @@ func TestBrokerMQTT5Properties(t *testing.T) {
 	require.Equal(t, byte(0x99), code)
 	require.Contains(t, reason, "not valid UTF-8")
 
+	// Storage refuses every sample (a value type conflict): 0x83.
+	w.write(wirePublish5P("p/1", 1, false, 8, wireProps(propUser("site", "north")), `m v="text" 1700000000000000000`))
+	code, reason = ack5(t, w.expect(pktPuback), pktPuback, 8)
+	require.Equal(t, byte(0x83), code)
+	require.Contains(t, reason, "rejected by storage: 1 samples: value type conflict")
+
 	w.expectSilence(100 * time.Millisecond)
 	got := app.dump(true)
 	require.Contains(t, got, `m_v{db="iot", site="north"}=float:1`)
