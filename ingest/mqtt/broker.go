@@ -126,7 +126,9 @@ type BrokerOptions struct {
 // it again; an MQTT 3.1.1 client gets no PUBACK and is disconnected, so it
 // resends the message when it reconnects (QoS 1/2 with a persistent
 // session); a QoS 0 message is dropped. Either way it is counted in
-// mqtt_messages_failed_total.
+// mqtt_messages_failed_total. When storage refused every sample of an
+// MQTT 5 message, the PUBACK says 0x97 (a series limit) or 0x83 (a type
+// conflict). Each MQTT 5 refusal carries a reason string saying why.
 type Broker struct {
 	in       *Ingestor
 	src      *source
