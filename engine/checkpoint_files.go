@@ -70,7 +70,7 @@ func (c *checkpointer) copyIfExists(rel string, limit int64) error {
 // when the file system has no hard links there (another device, or an FS
 // other than the operating system's).
 func (c *checkpointer) link(rel string) error {
-	if _, ok := c.db.fs.(OSFS); ok {
+	if onOS(c.db.fs) {
 		src := filepath.Join(c.db.dir, rel)
 		if err := os.Link(src, filepath.Join(c.dir, rel)); err == nil {
 			fi, err := os.Stat(src)
@@ -93,4 +93,15 @@ func (c *checkpointer) syncDirs() error {
 		}
 	}
 	return nil
+}
+
+// onOS reports whether fsys is the operating system's file system, bare
+// or sealing files (EncFS): a sealed file is self-describing, so a hard
+// link of it is a valid copy.
+func onOS(fsys FS) bool {
+	if e, ok := fsys.(*EncFS); ok {
+		fsys = e.FS
+	}
+	_, ok := fsys.(OSFS)
+	return ok
 }

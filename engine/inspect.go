@@ -48,8 +48,11 @@ type SegmentInfo struct {
 // directory an open DB is using (a snapshot is better: the segment set
 // may change meanwhile). Samples of a series in two segments of a
 // partition not yet compacted are counted in each.
-func Inspect(dir string) (*InspectReport, error) {
-	fsys := OSFS{}
+func Inspect(dir string) (*InspectReport, error) { return InspectOn(OSFS{}, dir) }
+
+// InspectOn is Inspect through fsys (EncFS for an encrypted data
+// directory).
+func InspectOn(fsys FS, dir string) (*InspectReport, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}

@@ -104,3 +104,8 @@ func readPID(fsys FS, name string) int {
 	}
 	return pid
 }
+
+// LockDir locks the data directory dir as Open does (maintenance tools
+// that rewrite its files: lightning-admin reencrypt). Closing the result
+// releases the lock.
+func LockDir(fsys FS, dir string) (io.Closer, error) { return lockDir(fsys, dir) }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+
+	"github.com/lightningdb/lightningdb/internal/encrypt"
 )
 
 // Manifest file, format version 1: the live segment set, replaced
@@ -92,6 +94,9 @@ func readManifest(fsys FS, dir string) (*manifest, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	if err := encrypt.NotEncryptedCheck(name, b); err != nil {
+		return nil, err
 	}
 	return unmarshalManifest(name, b)
 }

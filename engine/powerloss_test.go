@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
+
+	"github.com/lightningdb/lightningdb/internal/encrypt"
 )
 
 var crashPoints = flag.String("crash.points", "",
@@ -198,7 +201,7 @@ func (r *plRun) cut() bool {
 }
 
 func plOptions(fs FS, now func() time.Time, retention time.Duration) Options {
-	return Options{FS: fs, Now: now, PartitionDuration: plPart, Retention: retention,
+	return Options{FS: plFS(fs), Now: now, PartitionDuration: plPart, Retention: retention,
 		DisableCompaction: true, MemtableFlushBytes: 1 << 30, MemtableFlushInterval: 1000 * time.Hour,
 		MaintenanceInterval: 1000 * time.Hour, WALSegmentSize: 64 << 10, BlockSamples: 512,
 		Logger: plLogger}
@@ -223,7 +226,7 @@ func (r *plRun) run(t *testing.T) {
 	ctx := context.Background()
 	opts := plOptions(r.fs, r.clock, plRetention)
 	if r.efs != nil {
-		opts.FS = r.efs
+		opts.FS = plFS(r.efs)
 	}
 	fail := func(what string, err error) bool {
 		if err == nil {
@@ -427,7 +430,7 @@ func (r *plRun) cutDuringRecovery(disk *crashFS, j int) *crashFS {
 			c.kill()
 		}
 	}
-	opts.FS = c
+	opts.FS = plFS(c)
 	if db, err := Open(plDir, opts); err == nil {
 		_ = db.Close()
 	}
@@ -500,7 +503,40 @@ func (r *plRun) check(disk *crashFS) []string {
 // more during the recovery (at its (1+k%7)-th sync point) and checks the
 // same after a second reopen. The last point is the end of the workload
 // without a Close.
-func TestPowerLossAtEverySyncPoint(t *testing.T) {
+func TestPowerLossAtEverySyncPoint(t *testing.T) { testPowerLossAtEverySyncPoint(t) }
+
+// TestPowerLossAtEverySyncPointEncrypted runs the same with every file
+// sealed (EncFS over the crash FS): a torn sealed WAL frame must be cut
+// like a torn plain record, and nothing acknowledged lost.
+func TestPowerLossAtEverySyncPointEncrypted(t *testing.T) {
+	withPLEncryption(t)
+	testPowerLossAtEverySyncPoint(t)
+	r := &plRun{w: plWorkload{steps: 10, series: 3, per: 2, bulk: 9000}}
+	r.run(t)
+	if n := checkAllSealed(t, r.fs.root, "/"); n < 5 {
+		t.Fatalf("only %d sealed files", n)
+	}
+}
+
+// checkAllSealed fails unless every non-empty file under n is sealed, and
+// returns how many there are.
+func checkAllSealed(t *testing.T, n *memNode, path string) int {
+	count := 0
+	for name, c := range n.children {
+		p := path + name
+		switch {
+		case c.dir:
+			count += checkAllSealed(t, c, p+"/")
+		case len(c.data) > 0 && !encrypt.IsSealed(c.data):
+			t.Errorf("%s (%d bytes) is not sealed: %q", p, len(c.data), c.data[:min(16, len(c.data))])
+		case len(c.data) > 0:
+			count++
+		}
+	}
+	return count
+}
+
+func testPowerLossAtEverySyncPoint(t *testing.T) {
 	w := plWorkload{steps: 40, series: 3, per: 2, bulk: 9000}
 	if longCrashTest() {
 		w = plWorkload{steps: 400, series: 6, per: 4, bulk: 9000}
@@ -596,10 +632,18 @@ func seq(n int) []int {
 // then cuts the power at the end and checks, after a reopen without
 // errors, that every acknowledged sample is there and nothing retention
 // dropped came back.
-func TestIOErrorsThenPowerLoss(t *testing.T) {
-	seeds := 20
+func TestIOErrorsThenPowerLoss(t *testing.T) { testIOErrorsThenPowerLoss(t, 20) }
+
+// TestIOErrorsThenPowerLossEncrypted: the same, files sealed, I/O errors
+// injected below the encryption (in the ciphertext's writes).
+func TestIOErrorsThenPowerLossEncrypted(t *testing.T) {
+	withPLEncryption(t)
+	testIOErrorsThenPowerLoss(t, 10)
+}
+
+func testIOErrorsThenPowerLoss(t *testing.T, seeds int) {
 	if testing.Short() {
-		seeds = 5
+		seeds = min(seeds, 5)
 	}
 	if longCrashTest() {
 		seeds = 300
@@ -732,4 +776,24 @@ func TestReplayedWALSyncedBeforeNewRecords(t *testing.T) {
 	if got := readAll(db, labels("a")); !slices.Contains(got, "2=float:2") {
 		t.Fatalf("acknowledged sample after a power cut: %v", got)
 	}
+}
+
+// plEncrypt, when set, seals every file of the power-cut workloads
+// (plFS): the encrypted variants of the tests set it for their run.
+var plEncrypt *encrypt.Keyring
+
+func plFS(fs FS) FS {
+	if plEncrypt != nil {
+		return NewEncFS(fs, plEncrypt)
+	}
+	return fs
+}
+
+func withPLEncryption(t *testing.T) {
+	k, err := encrypt.NewKeyring("test", bytes.Repeat([]byte{7}, encrypt.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plEncrypt = k
+	t.Cleanup(func() { plEncrypt = nil })
 }

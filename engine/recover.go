@@ -10,6 +10,8 @@ import (
 
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
+
+	"github.com/lightningdb/lightningdb/internal/encrypt"
 )
 
 // recover loads the manifest and opens the live segments (removing orphan
@@ -258,6 +260,9 @@ func (r *replayer) segment(name string, i, n int) (*walDamage, error) {
 	data, err := r.db.fs.ReadFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("read WAL segment: %w", err)
+	}
+	if err := encrypt.NotEncryptedCheck(name, data); err != nil {
+		return nil, err
 	}
 	if p := r.db.opts.progress; p != nil {
 		p(RepairProgress{Segment: i, Segments: n, File: name, Bytes: int64(len(data))})

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/lightningdb/lightningdb/downsample"
 	"github.com/lightningdb/lightningdb/engine"
+	"github.com/lightningdb/lightningdb/internal/encrypt"
 	"github.com/lightningdb/lightningdb/query"
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
@@ -78,7 +80,7 @@ type rlEngines struct {
 var rlLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func rlOptions(fs engine.FS, now func() time.Time) engine.Options {
-	return engine.Options{FS: fs, Now: now, PartitionDuration: int64(time.Hour), DisableCompaction: true,
+	return engine.Options{FS: rlFS(fs), Now: now, PartitionDuration: int64(time.Hour), DisableCompaction: true,
 		MemtableFlushBytes: 1 << 30, MemtableFlushInterval: 1000 * time.Hour, MaintenanceInterval: 1000 * time.Hour,
 		WALSegmentSize: 64 << 10, BlockSamples: 16, Logger: rlLogger}
 }
@@ -101,7 +103,7 @@ func rlOpenTier(t testing.TB, fs engine.FS, now func() time.Time, raw *engine.DB
 	}
 	b, err := downsample.NewBuilder(rlRules(t), query.RollupSource(raw),
 		map[time.Duration]downsample.Appender{rlInterval: tier},
-		downsample.BuilderOptions{Dir: stateDir, FS: fs, Now: now, Chunk: 30 * time.Minute, BatchSamples: 40, Logger: rlLogger})
+		downsample.BuilderOptions{Dir: stateDir, FS: rlFS(fs), Now: now, Chunk: 30 * time.Minute, BatchSamples: 40, Logger: rlLogger})
 	if err != nil {
 		_ = tier.Close()
 		return nil, nil, err
@@ -472,8 +474,38 @@ func rlCovered(ds []rlDelete, k rlKey) bool {
 // deleted back, no tier record built from deleted data, and a build
 // resumed after the cut ends with the same tier as one built from
 // scratch without a cut.
-func TestRollupPowerLossAtEverySyncPoint(t *testing.T) {
-	steps := 30
+func TestRollupPowerLossAtEverySyncPoint(t *testing.T) { testRollupPowerLoss(t, 30) }
+
+// TestRollupPowerLossAtEverySyncPointEncrypted: the same with every file
+// sealed (engine.EncFS over the crash FS), the builder's state file too.
+func TestRollupPowerLossAtEverySyncPointEncrypted(t *testing.T) {
+	k, err := encrypt.NewKeyring("test", bytes.Repeat([]byte{9}, encrypt.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rlKeys = k
+	defer func() { rlKeys = nil }()
+	testRollupPowerLoss(t, 16)
+	r := &rlRun{steps: 6}
+	r.run(t)
+	for _, name := range []string{rlDir + "/MANIFEST", rlTierDir + "/MANIFEST", rlRollup + "/rollup.state"} {
+		if b, err := r.fs.ReadFile(name); err != nil || !encrypt.IsSealed(b) {
+			t.Errorf("%s: sealed %v, err %v", name, err == nil && encrypt.IsSealed(b), err)
+		}
+	}
+}
+
+// rlKeys, when set, seals every file of the rollup power-cut workload.
+var rlKeys *encrypt.Keyring
+
+func rlFS(fs engine.FS) engine.FS {
+	if rlKeys != nil {
+		return engine.NewEncFS(fs, rlKeys)
+	}
+	return fs
+}
+
+func testRollupPowerLoss(t *testing.T, steps int) {
 	if testing.Short() || engine.RaceEnabled { // the race detector makes it ten times slower
 		steps = 16
 	}

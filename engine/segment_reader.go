@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lightningdb/lightningdb/internal/encrypt"
 )
 
 // segment is an open, immutable segment file, memory-mapped. It is
@@ -70,6 +72,9 @@ func openSegment(fs FS, dir string, m segMeta, advice int) (*segment, error) {
 	}
 	x, err := decodeSegIndex(path, data)
 	if err != nil {
+		if eerr := encrypt.NotEncryptedCheck(path, data); eerr != nil {
+			err = eerr
+		}
 		_ = unmap()
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
+
+	"github.com/lightningdb/lightningdb/internal/encrypt"
 )
 
 // loadSnapshot loads series.snap into the registry. Once a checkpoint has
@@ -36,6 +38,9 @@ func (db *DB) loadSnapshot(m *manifest) error {
 	case err != nil:
 		return fmt.Errorf("read series snapshot: %w", err)
 	default:
+		if err := encrypt.NotEncryptedCheck(name, snap); err != nil {
+			return err
+		}
 		if err := db.reg.LoadSnapshot(snap); err != nil {
 			bad = fmt.Errorf("load %s: %w", name, err)
 		}

@@ -14,6 +14,8 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/lightningdb/lightningdb/series"
+
+	"github.com/lightningdb/lightningdb/internal/encrypt"
 )
 
 // A tombstone deletes the samples of a set of series over [minT, maxT]
@@ -227,6 +229,9 @@ func readTombstones(fsys FS, dir string) (*tombstones, uint64, error) {
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("read tombstones: %w", err)
+	}
+	if err := encrypt.NotEncryptedCheck(name, b); err != nil {
+		return nil, 0, err
 	}
 	return unmarshalTombstones(name, b)
 }

@@ -36,7 +36,12 @@ func Verify(dir string) (*VerifyReport, error) {
 // checks each segment: the 1-based segment number, their count and the
 // file.
 func VerifyWithProgress(dir string, progress func(seg, segs int, file string)) (*VerifyReport, error) {
-	fsys := OSFS{}
+	return VerifyOn(OSFS{}, dir, progress)
+}
+
+// VerifyOn is VerifyWithProgress through fsys (EncFS for an encrypted
+// data directory).
+func VerifyOn(fsys FS, dir string, progress func(seg, segs int, file string)) (*VerifyReport, error) {
 	m, err := readManifest(fsys, dir)
 	if err != nil {
 		return nil, err

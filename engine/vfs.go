@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lightningdb/lightningdb/internal/encrypt"
 )
 
 // FS is the file system seam every engine file operation goes through: the
@@ -124,6 +127,16 @@ func (OSFS) MapFile(name string) ([]byte, func() error, error) {
 	return data, func() error { return unix.Munmap(data) }, nil
 }
 
+// mapAnon maps size bytes of anonymous private memory, outside the Go
+// heap (EncFS decodes sealed segments into it).
+func (OSFS) mapAnon(size int) ([]byte, func() error, error) {
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, func() error { return unix.Munmap(b) }, nil
+}
+
 // mkdirAllSync creates dir and its missing parents like MkdirAll, and
 // fsyncs the parent of each directory it created: a new directory's entry
 // is durable only once its parent is synced, and without it a power cut
@@ -163,7 +176,18 @@ func writeFileAtomic(fs FS, name string, write func(io.Writer) error) error {
 	if err != nil {
 		return err
 	}
-	if err := write(f); err != nil {
+	if _, ok := fs.(*EncFS); ok {
+		// Every write is a sealed frame: fill them (tag index files are
+		// written a name at a time).
+		bw := bufio.NewWriterSize(f, encrypt.MaxFramePlain)
+		err = write(bw)
+		if err == nil {
+			err = bw.Flush()
+		}
+	} else {
+		err = write(f)
+	}
+	if err != nil {
 		f.Close()
 		return err
 	}

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/lightningdb/lightningdb/internal/atomicfile"
+
+	"github.com/lightningdb/lightningdb/internal/encrypt"
 )
 
 // StoreFile is the name of the file, in the data directory, that holds
@@ -54,6 +55,7 @@ type dbPolicies struct {
 // once by OpenStore.
 type Store struct {
 	dir      string
+	keys     *encrypt.Keyring // nil: the file is plain
 	onChange func(map[string]time.Duration)
 
 	mu  sync.Mutex // protects dbs and the file
@@ -62,8 +64,14 @@ type Store struct {
 
 // OpenStore reads dir/StoreFile (absent: no policies).
 func OpenStore(dir string, onChange func(map[string]time.Duration)) (*Store, error) {
-	s := &Store{dir: dir, onChange: onChange, dbs: map[string]*dbPolicies{}}
-	b, err := os.ReadFile(filepath.Join(dir, StoreFile))
+	return OpenSealedStore(dir, nil, onChange)
+}
+
+// OpenSealedStore is OpenStore with the file sealed by keys (encryption
+// at rest, docs/security.md); a plain file written before is still read.
+func OpenSealedStore(dir string, keys *encrypt.Keyring, onChange func(map[string]time.Duration)) (*Store, error) {
+	s := &Store{dir: dir, keys: keys, onChange: onChange, dbs: map[string]*dbPolicies{}}
+	b, err := encrypt.ReadFile(keys, filepath.Join(dir, StoreFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -294,6 +302,9 @@ func (s *Store) commitLocked() error {
 	b, err := json.MarshalIndent(s.dbs, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode retention policies: %w", err)
+	}
+	if b, err = encrypt.SealIf(s.keys, b); err != nil {
+		return fmt.Errorf("seal retention policies: %w", err)
 	}
 	if err := atomicfile.Write(s.dir, StoreFile, b); err != nil {
 		return fmt.Errorf("write retention policies: %w", err)

@@ -14,7 +14,7 @@ import (
 // TestHelpAndUsage: --help prints examples on stdout and exits 0; usage
 // errors exit 2 naming what is wrong.
 func TestHelpAndUsage(t *testing.T) {
-	for _, cmd := range []string{"snapshot", "backup", "restore", "verify-backup", "inspect", "export", "import", "prune-backups", "rebuild-index"} {
+	for _, cmd := range []string{"snapshot", "backup", "restore", "verify-backup", "inspect", "export", "import", "prune-backups", "rebuild-index", "verify", "repair", "token", "keygen", "reencrypt"} {
 		var stdout, stderr bytes.Buffer
 		if code := run([]string{cmd, "--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "Examples:") {
 			t.Errorf("%s --help: exit %d, stdout %q", cmd, code, stdout.String())
@@ -32,6 +32,10 @@ func TestHelpAndUsage(t *testing.T) {
 		{[]string{"snapshot", "rename"}, "want create, list, delete NAME"},
 		{[]string{"verify-backup", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"rebuild-index"}, "--data-dir is required"},
+		{[]string{"verify"}, "--data-dir is required"},
+		{[]string{"repair", "--data-dir"}, "flag needs an argument"},
+		{[]string{"token"}, "want create, list or revoke"},
+		{[]string{"token", "list"}, "--file is required"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(c.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), c.want) {

@@ -29,6 +29,7 @@ func inspectCmd(args []string, stdout, stderr io.Writer) int {
 		"It reads only; it opens nothing for writing.", inspectExamples, stdout, stderr)
 	dir := fs.String("data-dir", "", "data directory or snapshot")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	keyFile := keyFileFlag(fs)
 	if code, ok := parse(fs, args, stdout); !ok {
 		return code
 	}
@@ -36,8 +37,11 @@ func inspectCmd(args []string, stdout, stderr io.Writer) int {
 		return usageError(fs, "--data-dir is required")
 	}
 	var out inspected
-	var err error
-	if out.Raw, err = engine.Inspect(*dir); err != nil {
+	fsys, err := dataFS(*keyFile)
+	if err != nil {
+		return fail(stderr, "inspect", err)
+	}
+	if out.Raw, err = engine.InspectOn(fsys, *dir); err != nil {
 		return fail(stderr, "inspect", err)
 	}
 	tiers, _ := os.ReadDir(filepath.Join(*dir, "rollup"))
@@ -45,7 +49,7 @@ func inspectCmd(args []string, stdout, stderr io.Writer) int {
 		if !t.IsDir() {
 			continue
 		}
-		rep, err := engine.Inspect(filepath.Join(*dir, "rollup", t.Name()))
+		rep, err := engine.InspectOn(fsys, filepath.Join(*dir, "rollup", t.Name()))
 		if err != nil {
 			return fail(stderr, "inspect", err)
 		}

@@ -30,10 +30,18 @@
 // token edits the server's token file (auth.token_file), which keeps only
 // each token's SHA-256: create prints the new token once on stdout. The
 // server applies a change when it receives SIGHUP (docs/security.md).
+//
+//	lightning-admin keygen
+//	lightning-admin reencrypt --data-dir DIR --encryption-key-file KEYS
+//
+// keygen prints a new AES-256 key as a key-file line; reencrypt reseals
+// every file of a stopped server's data directory with the newest key of
+// the key file, so that an old key can be removed (docs/security.md
+// "Encryption at rest"). verify, repair, inspect and rebuild-index take
+// --encryption-key-file for an encrypted data directory.
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,6 +68,8 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"import":        importCmd,
 	"prune-backups": pruneCmd,
 	"token":         token,
+	"keygen":        keygenCmd,
+	"reencrypt":     reencryptCmd,
 	"rebuild-index": rebuildIndexCmd,
 }
 
@@ -78,6 +88,8 @@ Commands:
   export         stream a running server's samples as JSON lines or line protocol
   import         stream JSON lines (ours, VictoriaMetrics') or line protocol (influx_inspect export) into a server
   token          create, list or revoke the server's access tokens in its token file
+  keygen         print a new encryption key (a key-file line) for encryption at rest
+  reencrypt      reseal every file of a data directory with the newest key (server stopped)
 
 Run 'lightning-admin COMMAND --help' for a command's flags and examples.
 Exit codes: 0 success, 1 damage found or the operation failed, 2 usage error.
@@ -101,18 +113,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return cmd(args[1:], stdout, stderr)
 }
 
+const verifyExamples = `  lightning-admin verify --data-dir /var/lib/lightning-db
+  lightning-admin verify --data-dir /var/lib/lightning-db/snapshots/20261207T063233Z-18eee50eb84e8f4d
+  lightning-admin verify --data-dir /var/lib/lightning-db --encryption-key-file /etc/lightning-db/keys
+`
+
 func verify(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("data-dir", "", "data directory")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlags("verify", "verify --data-dir DIR [--encryption-key-file FILE]\n\n"+
+		"Checks every segment block's checksum (and that it decodes), the manifest, the tag index files\n"+
+		"and the WAL records, and lists the segments in quarantine. Each damage is printed with its file\n"+
+		"and offset; progress goes to stderr. It reads only. Exit 1 when damage was found, 2 on usage\n"+
+		"or I/O errors.", verifyExamples, stdout, stderr)
+	dir := fs.String("data-dir", "", "data directory (or a snapshot)")
+	keyFile := keyFileFlag(fs)
+	if code, ok := parse(fs, args, stdout); !ok {
+		return code
+	}
+	if *dir == "" || fs.NArg() > 0 {
+		return usageError(fs, "--data-dir is required")
+	}
+	fsys, err := dataFS(*keyFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "verify:", err)
 		return 2
 	}
-	if *dir == "" {
-		fmt.Fprintln(stderr, "verify: --data-dir is required")
-		return 2
-	}
-	rep, err := engine.VerifyWithProgress(*dir, func(seg, segs int, file string) {
+	rep, err := engine.VerifyOn(fsys, *dir, func(seg, segs int, file string) {
 		fmt.Fprintf(stderr, "checking segment %d/%d %s\n", seg, segs, filepath.Base(file))
 	})
 	if err != nil {
@@ -130,18 +155,32 @@ func verify(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+const repairExamples = `  # the server refused to start and named this command (server stopped)
+  lightning-admin repair --data-dir /var/lib/lightning-db
+`
+
 func repair(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("repair", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("data-dir", "", "data directory")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	fs := newFlags("repair", "repair --data-dir DIR [--encryption-key-file FILE]\n\n"+
+		"Opens the directory as the server does, but where the server refuses to open because of damage\n"+
+		"in the WAL, cuts the WAL at the first damaged record and removes every later WAL segment, and\n"+
+		"prints what it cut. Damaged segments are moved to DIR/quarantine. The server must be stopped.\n"+
+		"Exit 0 when the directory opens now, 2 when it could not be repaired or on usage errors.",
+		repairExamples, stdout, stderr)
+	dir := fs.String("data-dir", "", "data directory (the server stopped)")
+	keyFile := keyFileFlag(fs)
+	if code, ok := parse(fs, args, stdout); !ok {
+		return code
 	}
-	if *dir == "" {
-		fmt.Fprintln(stderr, "repair: --data-dir is required")
-		return 2
+	if *dir == "" || fs.NArg() > 0 {
+		return usageError(fs, "--data-dir is required")
 	}
 	opts := engine.DefaultOptions()
+	fsys, err := dataFS(*keyFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "repair:", err)
+		return 2
+	}
+	opts.FS = fsys
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	progress := func(p engine.RepairProgress) {
 		fmt.Fprintf(stderr, "replaying WAL segment %d/%d %s (%d bytes)\n",

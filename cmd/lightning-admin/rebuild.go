@@ -29,6 +29,7 @@ func rebuildIndexCmd(args []string, stdout, stderr io.Writer) int {
 		rebuildExamples, stdout, stderr)
 	dir := fs.String("data-dir", "", "data directory (the server stopped)")
 	snap := fs.Bool("series", false, "rebuild series.snap from the tag index files first")
+	keyFile := keyFileFlag(fs)
 	if code, ok := parse(fs, args, stdout); !ok {
 		return code
 	}
@@ -48,6 +49,11 @@ func rebuildIndexCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	opts := engine.DefaultOptions()
+	fsys, err := dataFS(*keyFile)
+	if err != nil {
+		return fail(stderr, "rebuild-index", err)
+	}
+	opts.FS = fsys
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	for i, d := range dirs {
 		fmt.Fprintf(stderr, "rebuilding %d/%d %s\n", i+1, len(dirs), d)

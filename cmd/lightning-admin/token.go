@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -34,16 +33,32 @@ func splitFlag(l listFlag) []string {
 	return out
 }
 
+const tokenExamples = `  lightning-admin token create --file /etc/lightning/tokens.yaml --scope write --db factory --description "plant telegraf"
+  lightning-admin token create --file /etc/lightning/tokens.yaml --scope read --match '{team="a"}'
+  lightning-admin token create --file /etc/lightning/tokens.yaml --scope write --user sensor-hall-1   # an MQTT user
+  lightning-admin token list --file /etc/lightning/tokens.yaml
+  lightning-admin token revoke --file /etc/lightning/tokens.yaml 3f9c2a1b
+  systemctl reload lightning-db    # SIGHUP: the server applies the change
+`
+
 // token runs `token create|list|revoke --file FILE`: it edits the token
 // file the server reads (auth.token_file); send the server SIGHUP to
 // apply the change.
 func token(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: lightning-admin token create|list|revoke --file FILE ...")
-		return 2
+	const synopsis = "token create|list|revoke --file FILE ...\n\n" +
+		"Edits the server's token file (auth.token_file), which keeps only each token's SHA-256. create\n" +
+		"prints the new token once on stdout; list shows IDs, scopes and limits; revoke ID removes one.\n" +
+		"Send the server SIGHUP to apply a change (docs/security.md)."
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
+		fs := newFlags("token", synopsis, tokenExamples, stdout, stderr)
+		if len(args) == 0 {
+			return usageError(fs, "want create, list or revoke")
+		}
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return 0
 	}
-	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("token "+args[0], synopsis, tokenExamples, stdout, stderr)
 	file := fs.String("file", "", "token file (the server's auth.token_file)")
 	var scopes, dbs listFlag
 	var matchers listFlag
@@ -52,12 +67,11 @@ func token(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&matchers, "match", `create: limit the token to series matching this selector, e.g. {team="a"} (repeatable)`)
 	desc := fs.String("description", "", "create: what the token is for")
 	user := fs.String("user", "", "create: the MQTT username the token may connect as (for the ACL file's user lines)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if code, ok := parse(fs, args[1:], stdout); !ok {
+		return code
 	}
 	if *file == "" {
-		fmt.Fprintln(stderr, "token: --file is required")
-		return 2
+		return usageError(fs, "--file is required")
 	}
 	f, err := auth.ReadTokenFile(*file)
 	if err != nil {

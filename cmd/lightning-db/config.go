@@ -53,6 +53,18 @@ type Config struct {
 	// Forward: send everything stored to a central server
 	// (docs/forwarding.md); off by default.
 	Forward ForwardConfig `yaml:"forward"`
+	// Encryption: encryption at rest (docs/security.md).
+	Encryption EncryptionConfig `yaml:"encryption"`
+}
+
+// EncryptionConfig turns encryption at rest on: every file of the data
+// directory that holds series labels or samples is sealed with
+// AES-256-GCM (docs/security.md "Encryption at rest").
+type EncryptionConfig struct {
+	// KeyFile holds the keys: 32 raw bytes, or lines of 64 hex digits
+	// (lightning-admin keygen), the last one the key new files are sealed
+	// with. Empty: no encryption (the default).
+	KeyFile string `yaml:"key_file"`
 }
 
 // EngineConfig configures storage.
@@ -134,6 +146,7 @@ func loadConfig(args []string) (Config, error) {
 		rowLimit   = fs.Int("max-row-limit", cfg.Influx.MaxRowLimit, "most rows of a non-chunked InfluxQL /query answer; past it the answer is truncated and marked partial (influx.max_row_limit; 0 = unlimited)")
 		retain     = fs.String("retention", "", "default retention of every series: 30d, 1w, 12h or INF (the default: keep for ever)")
 		fwdURL     = fs.String("forward-url", "", "remote write 1.0 URL to forward everything stored to, from the WAL (forward.url; empty = off; docs/forwarding.md)")
+		keyFile    = fs.String("encryption-key-file", "", "key file for encryption at rest (encryption.key_file; empty = off): 32 raw bytes or lines of 64 hex digits, the last key seals new files")
 		mqlNames   = fs.Bool("metricsql-names", cfg.Query.MetricsQLNames, "keep metric names as MetricsQL does (avg/min/max/quantile_over_time), for queries written for VictoriaMetrics such as TSBS's (query.metricsql_names; default off)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -187,6 +200,8 @@ func loadConfig(args []string) (Config, error) {
 			cfg.MemoryLimit = *memLimit
 		case "retention":
 			cfg.Retention.Default = *retain
+		case "encryption-key-file":
+			cfg.Encryption.KeyFile = *keyFile
 		case "max-row-limit":
 			cfg.Influx.MaxRowLimit = *rowLimit
 		case "forward-url":

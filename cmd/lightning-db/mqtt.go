@@ -37,6 +37,10 @@ type MQTTConfig struct {
 	DB string `yaml:"db"`
 	// Linger is how long a batch waits for more messages (default 0).
 	Linger time.Duration `yaml:"linger"`
+	// Presence stores the embedded broker's client connects and
+	// disconnects as mqtt_client_connected{client_id} (docs/mqtt.md,
+	// "Device presence"); off by default (a series per client ID).
+	Presence bool `yaml:"presence"`
 	// Topics map the embedded broker's topics to payload formats, first
 	// match wins; empty: every topic is line protocol.
 	Topics []mqtt.Rule `yaml:"topics"`
@@ -53,6 +57,9 @@ type MQTTConfig struct {
 	// MaxSessionExpiry bounds how long a disconnected client's session
 	// is kept (default 2h).
 	MaxSessionExpiry time.Duration `yaml:"max_session_expiry"`
+	// MaxMessageExpiry bounds how long retained messages and copies for
+	// subscribers are kept (default 24h; negative: no bound).
+	MaxMessageExpiry time.Duration `yaml:"max_message_expiry"`
 	// MaxClients bounds the connected clients and kept sessions
 	// (default 10,000).
 	MaxClients int `yaml:"max_clients"`
@@ -80,6 +87,7 @@ type SubscriptionConfig struct {
 	MaxReconnect    time.Duration `yaml:"max_reconnect_interval"`
 	MaxUndelivered  int           `yaml:"max_undelivered"`
 	DeadLetterTopic string        `yaml:"dead_letter_topic"`
+	ProtocolVersion int           `yaml:"protocol_version"` // 4 (MQTT 3.1.1, default) or 5
 	Topics          []mqtt.Rule   `yaml:"topics"`
 }
 
@@ -151,7 +159,8 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
 			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry,
 			MaxClients: c.MaxClients, MaxSubscriberBytes: c.MaxSubscriberBytes,
-			SubscriberStall: c.SubscriberStall})
+			SubscriberStall: c.SubscriberStall, Presence: c.Presence,
+			MaxMessageExpiry: c.MaxMessageExpiry})
 		if err != nil {
 			return err
 		}
@@ -195,6 +204,7 @@ func (m *mqttService) startSubscribers(c MQTTConfig, in *mqtt.Ingestor) error {
 			Username: sc.Username, Password: sc.Password, TLS: tc,
 			CleanSession: sc.CleanSession, KeepAlive: sc.KeepAlive, MaxReconnect: sc.MaxReconnect,
 			MaxUndelivered: sc.MaxUndelivered, DeadLetterTopic: sc.DeadLetterTopic, Rules: sc.Topics,
+			ProtocolVersion: sc.ProtocolVersion,
 		})
 		if err != nil {
 			return err

@@ -51,7 +51,7 @@ func (s *server) setupRetention(eo *engine.Options) (*retentionSetup, error) {
 	}
 	rs := &retentionSetup{labels: &lazyLabels{}}
 	rs.policy = retention.NewPolicy(rules, s.cfg.Influx.DBLabel, rs.labels)
-	rs.store, err = retention.OpenStore(s.cfg.DataDir, rs.policy.SetDatabases)
+	rs.store, err = retention.OpenSealedStore(s.cfg.DataDir, s.keys, rs.policy.SetDatabases)
 	if err != nil {
 		return nil, err
 	}

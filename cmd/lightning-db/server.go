@@ -20,6 +20,8 @@ import (
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
 	"github.com/lightningdb/lightningdb/query/influxql"
 	"github.com/lightningdb/lightningdb/remote"
+
+	"github.com/lightningdb/lightningdb/internal/encrypt"
 )
 
 // The engine satisfies the ingest front ends' appender.
@@ -34,6 +36,7 @@ type server struct {
 	mux   *http.ServeMux
 	ready atomic.Bool
 	meta  *remote.Metadata // remote write metadata, for /api/v1/metadata
+	keys  *encrypt.Keyring // encryption at rest; nil: off
 
 	httpCfg  HTTPConfig   // cfg.HTTP with its defaults
 	httpm    *httpMetrics // what the HTTP limits refuse
@@ -92,6 +95,14 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	eo := cfg.engineOptions()
 	eo.Logger = log
 	eo.Registerer = ns
+	if cfg.Encryption.KeyFile != "" {
+		if s.keys, err = encrypt.LoadKeyFile(cfg.Encryption.KeyFile); err != nil {
+			srv.Close()
+			return err
+		}
+		eo.FS = engine.NewEncFS(engine.OSFS{}, s.keys)
+		log.Info("encryption at rest on", "key_file", cfg.Encryption.KeyFile, "active_key", s.keys.Active().String(), "keys", len(s.keys.IDs()))
+	}
 	if s.ret, err = s.setupRetention(&eo); err != nil {
 		srv.Close()
 		return fmt.Errorf("retention: %w", err)

@@ -13,6 +13,8 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/lightningdb/lightningdb/series"
 )
 
 // BrokerOptions configures the embedded broker.
@@ -33,6 +35,13 @@ type BrokerOptions struct {
 	Rules []Rule
 	// Logger gets the broker's own log lines; nil means none.
 	Logger *slog.Logger
+	// Presence records each client's connects and disconnects as the
+	// series mqtt_client_connected{client_id} (1, then 0) and
+	// mqtt_client_disconnects_total{client_id,reason}, with the
+	// Ingestor's db label (docs/mqtt.md, "Device presence"). Default
+	// false: every client ID becomes a series, and clients that make up
+	// a new ID per connection would add one each time.
+	Presence bool
 	// NoPublishLoop serves every client with mochi's per-connection
 	// goroutines instead of the publish loop (publoop.go), which
 	// otherwise serves MQTT 3.x publishers on plain TCP (Linux only).
@@ -62,6 +71,12 @@ type BrokerOptions struct {
 	// expiry, announced in the CONNACK when the client asked for more).
 	// Default DefaultMaxSessionExpiry.
 	MaxSessionExpiry time.Duration
+	// MaxMessageExpiry bounds how long the broker keeps a message for
+	// subscribers: a retained message, and a copy queued or in flight to a
+	// subscriber; an MQTT 5 publisher's message expiry interval may
+	// shorten it. Default 24h (mochi's); negative: no bound (a retained
+	// message stays until replaced, as in mosquitto).
+	MaxMessageExpiry time.Duration
 	// MaxClients bounds the clients the broker holds: connected ones (on
 	// the publish loop and mochi's) and the sessions mochi keeps for
 	// clients that left. A new client over it is refused (CONNACK 0x03
@@ -111,19 +126,22 @@ type BrokerOptions struct {
 // it again; an MQTT 3.1.1 client gets no PUBACK and is disconnected, so it
 // resends the message when it reconnects (QoS 1/2 with a persistent
 // session); a QoS 0 message is dropped. Either way it is counted in
-// mqtt_messages_failed_total.
+// mqtt_messages_failed_total. When storage refused every sample of an
+// MQTT 5 message, the PUBACK says 0x97 (a series limit) or 0x83 (a type
+// conflict). Each MQTT 5 refusal carries a reason string saying why.
 type Broker struct {
-	in     *Ingestor
-	src    *source
-	lim    limits
-	ret    *retainedLimit
-	copies *copyBudget
-	srv    *mochi.Server
-	ln     listeners.Listener
-	log    *slog.Logger    // rate-limited, payload-free (safeHandler)
-	pl     loopListener    // nil without the publish loop
-	ctx    context.Context // ends when the broker closes: unblocks waiting hooks
-	cancel context.CancelFunc
+	in       *Ingestor
+	src      *source
+	lim      limits
+	ret      *retainedLimit
+	copies   *copyBudget
+	srv      *mochi.Server
+	ln       listeners.Listener
+	log      *slog.Logger    // rate-limited, payload-free (safeHandler)
+	pl       loopListener    // nil without the publish loop
+	presence *presence       // nil: BrokerOptions.Presence off
+	ctx      context.Context // ends when the broker closes: unblocks waiting hooks
+	cancel   context.CancelFunc
 }
 
 // NewBroker starts listening on opts.Addr; call Serve to accept clients.
@@ -149,12 +167,21 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	caps.MaximumInflight = uint16(lim.maxInflight)
 	caps.MaximumClientWritesPending = int32(lim.maxQueued)
 	caps.MaximumSessionExpiryInterval = uint32(lim.maxSessionExpiry / time.Second)
+	switch {
+	case opts.MaxMessageExpiry < 0:
+		caps.MaximumMessageExpiryInterval = 0 // mochi: no bound
+	case opts.MaxMessageExpiry > 0:
+		caps.MaximumMessageExpiryInterval = max(1, int64(opts.MaxMessageExpiry/time.Second))
+	}
 	// The inline client forwards the publish loop's messages to mochi's
 	// subscribers (Server.Publish).
 	srv := mochi.New(&mochi.Options{Logger: logger, InlineClient: true, Capabilities: caps})
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{in: in, src: src, lim: lim, ret: newRetainedLimit(lim.maxRetained, lim.maxRetainedBytes),
 		srv: srv, log: logger, ctx: ctx, cancel: cancel}
+	if opts.Presence {
+		b.presence = newPresence(in, logger)
+	}
 	b.copies = newCopyBudget(lim.maxSubscriberBytes, func(cl *mochi.Client) bool {
 		cur, ok := srv.Clients.Get(cl.ID)
 		return ok && cur == cl
@@ -168,6 +195,7 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	}
 	if err := srv.AddHook(h, nil); err != nil {
 		cancel()
+		b.presence.close()
 		return nil, fmt.Errorf("mqtt broker hook: %w", err)
 	}
 	// Without loops (TLS, NoPublishLoop) the listener still hands each
@@ -180,6 +208,7 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	}
 	if err := srv.AddListener(b.ln); err != nil {
 		cancel()
+		b.presence.close()
 		return nil, fmt.Errorf("mqtt listen on %s: %w", opts.Addr, err)
 	}
 	counts := b.clientCounts
@@ -215,7 +244,9 @@ func (b *Broker) Serve() error {
 // for a commit return (their clients get no acknowledgement).
 func (b *Broker) Close() error {
 	b.cancel()
-	if err := b.srv.Close(); err != nil {
+	err := b.srv.Close()
+	b.presence.close() // after the clients' disconnects
+	if err != nil {
 		return fmt.Errorf("close mqtt broker: %w", err)
 	}
 	return nil
@@ -238,7 +269,8 @@ func (h *brokerHook) Provides(b byte) bool {
 	case mochi.OnConnect, mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
 		mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill,
 		mochi.OnSelectSubscribers, mochi.OnQosPublish, mochi.OnQosComplete, mochi.OnQosDropped,
-		mochi.OnPublishDropped, mochi.OnClientExpired, mochi.OnSubscribe:
+		mochi.OnPublishDropped, mochi.OnClientExpired, mochi.OnSubscribe,
+		mochi.OnSessionEstablished, mochi.OnWillSent:
 		return true
 	}
 	return false
@@ -352,6 +384,26 @@ func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	if expire { // mochi drops the session: its copies go with it
 		h.b.copies.drop(cl)
 	}
+	h.b.presence.disconnect(cl.ID, cl, mochiGone(cl, err))
+}
+
+// OnSessionEstablished records that the client connected (Presence). A
+// connection the publish loop handed over connected before: it only
+// takes the ID over. A client without an ID of its own (mochi made one
+// up) has no presence: its ID would be new every time.
+func (h *brokerHook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
+	if h.b.presence == nil || len(pk.Connect.ClientIdentifier) == 0 {
+		return
+	}
+	rc, ok := cl.Net.Conn.(interface{ handedOver() bool })
+	h.b.presence.connect(cl.ID, cl, ok && rc.handedOver())
+}
+
+// OnWillSent stores a will message by its topic's rule, as if the client
+// had published it (mochi sends wills without OnPublish): a will on a
+// status topic (Rule.Presence) marks the device offline.
+func (h *brokerHook) OnWillSent(cl *mochi.Client, pk packets.Packet) {
+	h.b.in.handle(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, time.Now())
 }
 
 // OnSessionEstablish takes the session over from a publish loop client
@@ -393,8 +445,12 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 	}
 	start := time.Now()
 	qos := pk.FixedHeader.Qos
-	o := h.b.in.handle(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, start)
 	v5 := cl.Properties.ProtocolVersion == 5
+	var props *msgProps
+	if v5 {
+		props = publishProps(&pk)
+	}
+	o := h.b.in.handleProps(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, start, props)
 	switch {
 	case o.failErr != nil:
 		if qos == 0 {
@@ -404,13 +460,22 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 			// 0x97 (quota exceeded): series.ErrOverloaded (retry later) and
 			// any other failure alike, nothing was stored and the client
 			// may send it again.
-			return pk, packets.ErrQuotaExceeded
+			return h.refuse(cl, pk, reasonCode(packets.ErrQuotaExceeded, fmt.Errorf("not stored, send it again: %w", o.failErr)))
 		}
 		cl.Stop(fmt.Errorf("mqtt: message not stored: %w", o.failErr))
 		return pk, packets.ErrRejectPacket
 	case o.parseErr != nil && o.stored == 0 && v5 && qos > 0 && !errors.Is(o.parseErr, ErrRejected):
 		h.b.in.observeAck(h.b.src, qos, start)
-		return pk, packets.ErrPayloadFormatInvalid
+		return h.refuse(cl, pk, reasonCode(packets.ErrPayloadFormatInvalid, o.parseErr))
+	case o.parseErr != nil && o.stored == 0 && v5 && qos > 0:
+		// Storage refused every sample: a series limit is a quota (0x97);
+		// a value type conflict is 0x83 (implementation specific error).
+		h.b.in.observeAck(h.b.src, qos, start)
+		code := packets.ErrImplementationSpecificError
+		if errors.Is(o.parseErr, series.ErrSeriesLimit) {
+			code = packets.ErrQuotaExceeded
+		}
+		return h.refuse(cl, pk, reasonCode(code, o.parseErr))
 	}
 	if qos > 0 {
 		h.b.in.observeAck(h.b.src, qos, start)
@@ -422,6 +487,22 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		return h.ackDirect(cl, pk), nil
 	}
 	return pk, nil
+}
+
+// refuse answers an MQTT 5 message that was not taken with code (its
+// reason string says why). mochi writes the PUBACK for QoS 1; for QoS 2
+// mochi would write a PUBACK too, so the PUBREC is written here (a PUBREC
+// of 0x80 or more ends the exchange [MQTT-4.3.3]).
+func (h *brokerHook) refuse(cl *mochi.Client, pk packets.Packet, code packets.Code) (packets.Packet, error) {
+	if pk.FixedHeader.Qos < 2 {
+		return pk, code
+	}
+	rec := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID,
+		ReasonCode: code.Code, Properties: packets.Properties{ReasonString: code.Reason}}
+	if err := cl.WritePacket(rec); err != nil {
+		cl.Stop(fmt.Errorf("mqtt: write PUBREC: %w", err))
+	}
+	return pk, packets.ErrRejectPacket
 }
 
 // ackDirect acknowledges a QoS 0 or 1 message that goes nowhere else (no

@@ -3,6 +3,9 @@ package mqtt
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/lightningdb/lightningdb/series"
 )
@@ -107,6 +110,100 @@ func FuzzTopicTemplate(f *testing.F) {
 		}
 		if !fm && merr == nil {
 			t.Fatalf("filter refuses %q, template accepts", topic)
+		}
+	})
+}
+
+// FuzzPresenceStatus feeds arbitrary topics and payloads to a presence
+// rule: it must not panic; an error is a classed one; what it adds is one
+// valid series named mqtt_client_connected with the topic's client ID and
+// a value of 0 or 1.
+func FuzzPresenceStatus(f *testing.F) {
+	for _, s := range []string{"online", "offline", "1", "0", `"true"`, " OFF \n", "", "maybe", "\xff", `"`} {
+		f.Add("devices/d1/status", s)
+	}
+	f.Add("devices//status", "online")
+	f.Add("devices/\xff/status", "online")
+	f.Add("other/d1/status", "online")
+	o := DefaultOptions()
+	o.fill()
+	r, err := compileRule(Rule{Template: "devices/+client_id/status", Presence: true}, &o)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, topic, payload string) {
+		var b series.Batch
+		err := r.dec.decode(&b, topic, []byte(payload), now)
+		if err != nil && reasonOf(err) == "other" {
+			t.Fatalf("error without a reason class: %v", err)
+		}
+		if b.Len() == 0 {
+			return
+		}
+		if err != nil || b.Len() != 1 {
+			t.Fatalf("%d series with error %v", b.Len(), err)
+		}
+		if err := b.Validate(); err != nil {
+			t.Fatalf("invalid batch: %v", err)
+		}
+		canon, _, _, vals := b.Series(0)
+		ls, err := series.UnmarshalLabels(nil, canon)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ls.Get(series.MetricName) != PresenceMetric || ls.Get(captureClientID) != strings.Split(topic, "/")[1] {
+			t.Fatalf("series %s from topic %q", ls, topic)
+		}
+		if v := series.AsFloat64(series.TypeFloat, vals[0]); v != 0 && v != 1 {
+			t.Fatalf("value %v", v)
+		}
+	})
+}
+
+// FuzzMQTT5Decode feeds arbitrary MQTT 5 content types, payload format
+// indicators, user properties and payloads through a rule with user
+// property labels: it must not panic; an error is a classed one; every
+// series added is valid and carries the user property's label unless the
+// payload set that label itself.
+func FuzzMQTT5Decode(f *testing.F) {
+	f.Add("", false, "site", "north", "m v=1 1700000000000000000")
+	f.Add("application/json", false, "site", "north", `{"a":1,"site":"x"}`)
+	f.Add("", true, "site", "", "42")
+	f.Add("text/plain; format=value", true, "site", "s\xff", "on")
+	f.Add("text/plain; format=line", false, "other", "x", "m,site=south v=1")
+	f.Add("application/vnd.influx.line-protocol;;", true, "site", "n", "\xff")
+	o := DefaultOptions()
+	o.fill()
+	r, err := compileRule(Rule{Filter: "#", Name: "n", UserPropertyLabels: []string{"site"}, JSON: JSONMapping{TagKeys: []string{"site"}}}, &o)
+	if err != nil {
+		f.Fatal(err)
+	}
+	in, err := New(newMemAppender(), o)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, ct string, utf bool, key, val, payload string) {
+		p := &msgProps{contentType: ct, utf8: utf, user: []packets.UserProperty{{Key: key, Val: val}}}
+		var b series.Batch
+		err := in.decode(r, &b, "t/1", []byte(payload), time.Unix(0, now), p)
+		if err != nil && reasonOf(err) == "other" {
+			t.Fatalf("error without a reason class: %v", err)
+		}
+		if b.Len() == 0 {
+			return
+		}
+		if err := b.Validate(); err != nil {
+			t.Fatalf("invalid batch: %v", err)
+		}
+		for i := 0; i < b.Len(); i++ {
+			canon, _, _, _ := b.Series(i)
+			ls, err := series.UnmarshalLabels(nil, canon)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if key == "site" && val != "" && ls.Get("site") == "" {
+				t.Fatalf("series %s lacks the user property's label site=%q", ls, val)
+			}
 		}
 	})
 }

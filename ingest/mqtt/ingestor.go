@@ -163,7 +163,12 @@ type outcome struct {
 // durable (or could not be stored). now is the receive time, the timestamp
 // of samples that carry none.
 func (in *Ingestor) handle(ctx context.Context, src *source, topic string, payload []byte, now time.Time) outcome {
-	m := in.decodeMessage(src, topic, payload, now)
+	return in.handleProps(ctx, src, topic, payload, now, nil)
+}
+
+// handleProps is handle for a message with MQTT 5 properties (nil: none).
+func (in *Ingestor) handleProps(ctx context.Context, src *source, topic string, payload []byte, now time.Time, p *msgProps) outcome {
+	m := in.decodeMessage(src, topic, payload, now, p)
 	defer in.releaseMessage(&m)
 	return in.storeMessage(ctx, src, topic, &m)
 }
@@ -177,9 +182,10 @@ type decodedMsg struct {
 	parseErr error
 }
 
-// decodeMessage decodes one message into a batch of its own. Stateful
-// formats (sparkplug) see messages in the order decodeMessage is called.
-func (in *Ingestor) decodeMessage(src *source, topic string, payload []byte, now time.Time) decodedMsg {
+// decodeMessage decodes one message (p: its MQTT 5 properties, nil when
+// none) into a batch of its own. Stateful formats (sparkplug) see
+// messages in the order decodeMessage is called.
+func (in *Ingestor) decodeMessage(src *source, topic string, payload []byte, now time.Time, p *msgProps) decodedMsg {
 	in.cnt.messages.Add(1)
 	r := matchRule(src.rules, topic)
 	if r == nil {
@@ -189,7 +195,7 @@ func (in *Ingestor) decodeMessage(src *source, topic string, payload []byte, now
 	}
 	m := decodedMsg{r: r, rm: in.ruleMetrics(src, r), b: in.pool.Get().(*series.Batch)}
 	m.rm.messages.Inc()
-	if err := r.dec.decode(m.b, topic, payload, now.UnixNano()); err != nil {
+	if err := in.decode(r, m.b, topic, payload, now, p); err != nil {
 		m.parseErr = err
 		in.parseError(src, r.Filter, topic, err)
 	}
@@ -220,6 +226,30 @@ func (in *Ingestor) releaseMessage(m *decodedMsg) {
 		in.pool.Put(m.b)
 		m.b = nil
 	}
+}
+
+// decode decodes a message by its rule into b: by the decoder its MQTT 5
+// content type selects, with the user properties the rule takes as
+// labels.
+func (in *Ingestor) decode(r *rule, b *series.Batch, topic string, payload []byte, now time.Time, p *msgProps) error {
+	if p == nil || r.v5 == nil {
+		return r.dec.decode(b, topic, payload, now.UnixNano())
+	}
+	dec, err := r.v5.decoder(r, p, payload)
+	if err != nil {
+		return err
+	}
+	extra := r.v5.userLabels(p)
+	if len(extra) == 0 {
+		return dec.decode(b, topic, payload, now.UnixNano())
+	}
+	tmp := in.pool.Get().(*series.Batch)
+	defer func() { tmp.Reset(); in.pool.Put(tmp) }()
+	err = dec.decode(tmp, topic, payload, now.UnixNano())
+	if lerr := addLabels(b, tmp, extra); err == nil {
+		err = lerr
+	}
+	return err
 }
 
 // settle counts what storage did with a message's samples and returns its

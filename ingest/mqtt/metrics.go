@@ -24,6 +24,7 @@ type metrics struct {
 	subscriberBytes             prometheus.Gauge
 	spSeqGaps, spStaleDeaths    *prometheus.CounterVec // source
 	spSkipped                   *prometheus.CounterVec // source, reason
+	presenceDropped             prometheus.Counter     // presence events not stored
 	// clients reports the embedded broker's clients (connected ones, and
 	// all it holds: connected and kept sessions); nil without a broker.
 	clients atomic.Pointer[func() (connected, held int64)]
@@ -85,6 +86,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		spSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mqtt_sparkplug_metrics_skipped_total", Help: "Sparkplug B metrics not stored, by reason (unknown alias, unsupported type, null, transient, bad value).",
 		}, []string{"source", "reason"}),
+		presenceDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mqtt_presence_events_dropped_total", Help: "Client connects and disconnects not stored as presence samples (queue full or storage failing).",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -97,7 +101,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}, func() float64 { _, h := m.clientCounts(); return float64(h) })
 	for _, c := range []prometheus.Collector{m.messages, m.samples, m.parseErrors, m.failed, m.ackLatency, m.deadLetters,
 		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes, m.subscriberBytes,
-		m.spSeqGaps, m.spStaleDeaths, m.spSkipped, connected, held} {
+		m.spSeqGaps, m.spStaleDeaths, m.spSkipped, m.presenceDropped, connected, held} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

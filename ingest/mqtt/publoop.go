@@ -393,7 +393,9 @@ func (l *publishListener) handshake(conn net.Conn) {
 		ack[2] = 1
 	}
 	_, _ = unix.Write(fd, ack)
+	l.b.presence.connect(c.id, c, false)
 	if !lp.post(loopCmd{add: c}) {
+		l.b.presence.disconnect(c.id, c, goneShutdown)
 		l.clientDown()
 		l.forget(c)
 		unix.Close(fd)
@@ -1462,6 +1464,7 @@ func (lp *pubLoop) drop(c *pubConn) {
 		return
 	}
 	wasAdded := lp.conns[int32(c.fd)] == c
+	lp.l.b.presence.disconnect(c.id, c, loopGone(c.why))
 	lp.remove(c)
 	if !wasAdded {
 		lp.l.clientDown()

@@ -42,6 +42,14 @@ type Rule struct {
 	Precision string `yaml:"precision"`
 	// JSON maps JSON payloads (format json).
 	JSON JSONMapping `yaml:"json"`
+	// UserPropertyLabels names the MQTT 5 user properties that become
+	// labels of the message's series, under the property's name; a label
+	// the topic or payload sets wins (docs/mqtt.md, "MQTT 5").
+	UserPropertyLabels []string `yaml:"user_property_labels"`
+	// Presence makes the rule's topics status topics: each payload
+	// (online/offline, 1/0, ...) sets mqtt_client_connected of the client
+	// the template's +client_id names (docs/mqtt.md, "Device presence").
+	Presence bool `yaml:"presence"`
 }
 
 // Payload formats.
@@ -71,6 +79,9 @@ type rule struct {
 	tmpl *Template
 	dec  decoder
 	m    atomic.Pointer[ruleMetrics] // set on first use (Ingestor.ruleMetrics)
+	// v5 is what MQTT 5 properties do: decoders by content type, user
+	// property labels (v5.go).
+	v5 *ruleV5
 }
 
 // compileRule checks r, fills its defaults and builds its decoder.
@@ -104,6 +115,9 @@ func compileRule(r Rule, o *Options) (*rule, error) {
 	case "-":
 		c.DB = ""
 	}
+	if c.Presence {
+		return compilePresence(c, o)
+	}
 	if c.Format == "" {
 		c.Format = FormatLine
 	}
@@ -125,6 +139,9 @@ func compileRule(r Rule, o *Options) (*rule, error) {
 		c.dec, err = newSparkplugDecoder(c, o)
 	default:
 		err = fmt.Errorf("format %q: want line, json, value or sparkplug", c.Format)
+	}
+	if err == nil {
+		c.v5, err = compileV5(c, o)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rule %q: %w", c.Filter, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,10 @@ type SubscriberOptions struct {
 	// Rules are the topic filters subscribed to (with their QoS) and their
 	// payload formats. Required.
 	Rules []Rule
+	// ProtocolVersion is 4 (MQTT 3.1.1, paho.mqtt.golang; the default) or
+	// 5 (MQTT 5, paho.golang: content types and user properties as for
+	// the embedded broker, tcp:// and ssl:// brokers only).
+	ProtocolVersion int
 }
 
 // Subscriber consumes topics of an external broker with paho (MQTT
@@ -62,6 +67,7 @@ type Subscriber struct {
 	src    *source
 	opts   SubscriberOptions
 	client paho.Client
+	v5     *sub5 // ProtocolVersion 5: used instead of client
 	log    *slog.Logger
 	lost   chan error    // capacity 1: the connection was lost
 	sem    chan struct{} // bounds messages waiting for their commit
@@ -106,6 +112,15 @@ func NewSubscriber(in *Ingestor, opts SubscriberOptions) (*Subscriber, error) {
 	if opts.MaxUndelivered <= 0 {
 		opts.MaxUndelivered = 1000
 	}
+	switch opts.ProtocolVersion {
+	case 0, 4:
+	case 5:
+		if err := checkBrokers5(opts.Brokers); err != nil {
+			return nil, fmt.Errorf("mqtt subscription %s: %w", opts.Name, err)
+		}
+	default:
+		return nil, fmt.Errorf("mqtt subscription %s: protocol_version %d: want 4 (MQTT 3.1.1) or 5", opts.Name, opts.ProtocolVersion)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Subscriber{in: in, src: src, opts: opts, log: in.log.With("subscription", opts.Name),
 		lost: make(chan error, 1), sem: make(chan struct{}, opts.MaxUndelivered),
@@ -135,6 +150,9 @@ func NewSubscriber(in *Ingestor, opts SubscriberOptions) (*Subscriber, error) {
 		co.SetTLSConfig(opts.TLS)
 	}
 	s.client = paho.NewClient(co)
+	if opts.ProtocolVersion == 5 {
+		s.v5 = &sub5{}
+	}
 	return s, nil
 }
 
@@ -145,12 +163,20 @@ func (s *Subscriber) Run() {
 	backoff := s.opts.MinReconnect
 	for s.ctx.Err() == nil {
 		start := time.Now()
-		if err := s.connect(); err != nil {
+		connect := s.connect
+		if s.v5 != nil {
+			connect = s.connect5
+		}
+		if err := connect(); err != nil {
 			s.log.Warn("mqtt subscription: cannot connect; retrying", "brokers", s.opts.Brokers, "retry_in", backoff, "err", err)
 		} else {
 			select {
 			case <-s.ctx.Done():
-				s.client.Disconnect(250)
+				if s.v5 != nil {
+					s.disconnect5()
+				} else {
+					s.client.Disconnect(250)
+				}
 				s.in.m.connected.WithLabelValues(s.opts.Name).Set(0)
 				return
 			case err := <-s.lost:
@@ -205,11 +231,17 @@ func (s *Subscriber) connect() error {
 			}
 		}
 	}
+	s.connected(len(filters))
+	return nil
+}
+
+// connected counts a connection made.
+func (s *Subscriber) connected(filters int) {
 	s.in.cnt.connects.Add(1)
 	s.in.m.connects.WithLabelValues(s.opts.Name).Inc()
 	s.in.m.connected.WithLabelValues(s.opts.Name).Set(1)
-	s.log.Info("mqtt subscription connected", "client_id", s.opts.ClientID, "filters", len(filters))
-	return nil
+	s.log.Info("mqtt subscription connected", "client_id", s.opts.ClientID, "filters", filters,
+		"protocol_version", max(4, s.opts.ProtocolVersion))
 }
 
 // onMessage runs in its own goroutine per message (OrderMatters false),
@@ -224,7 +256,7 @@ func (s *Subscriber) onMessage(_ paho.Client, msg paho.Message) {
 	}
 	start := time.Now()
 	if s.ordered {
-		m := s.in.decodeMessage(s.src, msg.Topic(), msg.Payload(), start)
+		m := s.in.decodeMessage(s.src, msg.Topic(), msg.Payload(), start, nil)
 		s.stores.Add(1)
 		go func() {
 			defer s.stores.Done()
@@ -251,13 +283,36 @@ func (s *Subscriber) settle(msg paho.Message, start time.Time, store func() outc
 		}
 		o = store()
 	}
-	if o.parseErr != nil && o.stored == 0 && s.opts.DeadLetterTopic != "" {
+	if o.parseErr != nil && o.stored == 0 && s.deadLetters(msg.Topic()) {
 		s.deadLetter(msg)
 	}
 	msg.Ack()
 	if msg.Qos() > 0 {
 		s.in.observeAck(s.src, msg.Qos(), start)
 	}
+}
+
+// store stores a message, retrying with backoff while storage fails;
+// false when the Subscriber closed first.
+func (s *Subscriber) store(topic string, payload []byte, start time.Time, p *msgProps) (outcome, bool) {
+	o := s.in.handleProps(s.ctx, s.src, topic, payload, start, p)
+	for wait := 50 * time.Millisecond; o.failErr != nil; wait = min(2*wait, 5*time.Second) {
+		select {
+		case <-s.ctx.Done():
+			return o, false
+		case <-time.After(wait):
+		}
+		o = s.in.handleProps(s.ctx, s.src, topic, payload, start, p) // same receive time: a retry stores the same samples
+	}
+	return o, true
+}
+
+// deadLetters reports whether an unparseable message on topic goes to
+// the dead-letter topic: not when it came from there (a filter that
+// matches the dead-letter topic would loop).
+func (s *Subscriber) deadLetters(topic string) bool {
+	d := s.opts.DeadLetterTopic
+	return d != "" && topic != d && !strings.HasPrefix(topic, d+"/")
 }
 
 func (s *Subscriber) deadLetter(msg paho.Message) {

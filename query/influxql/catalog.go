@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -15,6 +14,8 @@ import (
 	"github.com/lightningdb/lightningdb/internal/atomicfile"
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
+
+	"github.com/lightningdb/lightningdb/internal/encrypt"
 )
 
 // CatalogFile is the name of the measurement catalog in the data
@@ -66,6 +67,9 @@ type CatalogOptions struct {
 	// SyncInterval is the least time between two file writes of Sync;
 	// Flush writes at once. Default 1s.
 	SyncInterval time.Duration
+	// Keys, when set, seal the catalog file (encryption at rest,
+	// docs/security.md); a plain one written before is still read.
+	Keys *encrypt.Keyring
 }
 
 func (o *CatalogOptions) ensureDefaults() {
@@ -91,7 +95,7 @@ func OpenCatalog(dir string, opts CatalogOptions) (*Catalog, error) {
 	c.dir = dir
 	opts.ensureDefaults()
 	c.opts = opts
-	b, err := os.ReadFile(filepath.Join(dir, CatalogFile))
+	b, err := encrypt.ReadFile(opts.Keys, filepath.Join(dir, CatalogFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
 	}
@@ -195,7 +199,11 @@ func (c *Catalog) sync(force bool) error {
 		return nil
 	}
 	c.written = time.Now()
-	if err := atomicfile.Write(c.dir, CatalogFile, c.encode()); err != nil {
+	b, err := encrypt.SealIf(c.opts.Keys, c.encode())
+	if err == nil {
+		err = atomicfile.Write(c.dir, CatalogFile, b)
+	}
+	if err != nil {
 		c.dirty.Store(true)
 		return fmt.Errorf("write influx catalog: %w", err)
 	}
