@@ -102,6 +102,9 @@ type DB struct {
 	commits sync.Pool // *commit
 	groups  sync.Pool // *[]*commit, the writer's group slices, back from the applier
 	ready   atomic.Bool
+
+	// sealedWAL is ReadWAL's decoded segment on a sealed FS (walread.go).
+	sealedWAL sealedWAL
 }
 
 // commit is one Append on its way through the pipeline.

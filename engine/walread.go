@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/lightningdb/lightningdb/series"
 )
@@ -58,8 +59,13 @@ func (db *DB) walRetain(seq uint64) uint64 {
 	return seq
 }
 
-// WALSegments lists the WAL segment files, ascending, with their sizes.
+// WALSegments lists the WAL segment files, ascending, with their sizes
+// on disk (sealed files are not decoded to list them).
 func (db *DB) WALSegments() ([]WALSegment, error) {
+	fsys := db.fs
+	if e, ok := fsys.(*EncFS); ok {
+		fsys = e.FS
+	}
 	dir := filepath.Join(db.dir, walDir)
 	seqs, err := listWAL(db.fs, dir)
 	if err != nil {
@@ -67,7 +73,7 @@ func (db *DB) WALSegments() ([]WALSegment, error) {
 	}
 	out := make([]WALSegment, 0, len(seqs))
 	for _, seq := range seqs {
-		size, err := fileSize(db.fs, walName(dir, seq))
+		size, err := fileSize(fsys, walName(dir, seq))
 		if errors.Is(err, os.ErrNotExist) {
 			continue // deleted meanwhile
 		}
@@ -113,7 +119,7 @@ func (db *DB) ReadWAL(pos WALPosition, maxBytes int, fn func(*WALSamples) error)
 		next = WALPosition{Seq: segs[i+1].Seq, Offset: walHeaderSize}
 	}
 	name := walName(filepath.Join(db.dir, walDir), pos.Seq)
-	data, err := db.readWALRange(name, pos.Offset, segs[i].Size, maxBytes)
+	data, segSize, err := db.readWALRange(name, pos, segs[i].Size, last, maxBytes)
 	if err != nil {
 		return pos, err
 	}
@@ -123,7 +129,7 @@ func (db *DB) ReadWAL(pos WALPosition, maxBytes int, fn func(*WALSamples) error)
 		payload, size, err := readRecord(data[off:], &r.buf)
 		if err != nil {
 			rest := data[off:]
-			cut := pos.Offset+int64(len(data)) < segs[i].Size // more in the file
+			cut := pos.Offset+int64(len(data)) < segSize // more in the file
 			if cut && off > 0 && (len(rest) < recordHeaderSize || recordLen(rest) > len(rest)) {
 				break // cut by maxBytes: the next call reads it whole
 			}
@@ -152,7 +158,7 @@ func (db *DB) ReadWAL(pos WALPosition, maxBytes int, fn func(*WALSamples) error)
 		}
 	}
 	end := WALPosition{Seq: pos.Seq, Offset: pos.Offset + int64(off)}
-	if !last && end.Offset >= segs[i].Size {
+	if !last && end.Offset >= segSize {
 		return next, nil
 	}
 	return end, nil
@@ -167,29 +173,67 @@ func recordLen(src []byte) int {
 	return recordHeaderSize + int(uint32(src[4])|uint32(src[5])<<8|uint32(src[6])<<16|uint32(src[7])<<24)
 }
 
-// readWALRange reads the bytes of a WAL segment from off, about maxBytes
-// of them but at least the whole first record.
-func (db *DB) readWALRange(name string, off, size int64, maxBytes int) ([]byte, error) {
+// readWALRange reads the bytes of a WAL segment from pos, about maxBytes
+// of them but at least the whole first record, and returns them with the
+// segment's size (plaintext). phys is its size on disk.
+func (db *DB) readWALRange(name string, pos WALPosition, phys int64, last bool, maxBytes int) ([]byte, int64, error) {
+	if e, ok := db.fs.(*EncFS); ok {
+		return db.readSealedWAL(e, name, pos, phys, last, maxBytes)
+	}
+	off, size := pos.Offset, phys
 	if off >= size {
-		return nil, nil
+		return nil, size, nil
 	}
 	f, err := db.fs.OpenFile(name, os.O_RDONLY, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open WAL segment: %w", err)
+		return nil, 0, fmt.Errorf("open WAL segment: %w", err)
 	}
 	defer f.Close()
 	n := min(size-off, int64(max(maxBytes, recordHeaderSize)))
 	buf := make([]byte, n)
 	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read WAL segment %s: %w", name, err)
+		return nil, 0, fmt.Errorf("read WAL segment %s: %w", name, err)
 	}
 	if l := recordLen(buf); l > len(buf) && l <= maxRecordSize+recordHeaderSize && off+int64(l) <= size {
 		buf = make([]byte, l)
 		if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("read WAL segment %s: %w", name, err)
+			return nil, 0, fmt.Errorf("read WAL segment %s: %w", name, err)
 		}
 	}
-	return buf, nil
+	return buf, size, nil
+}
+
+// sealedWAL caches the plaintext of the sealed WAL segment last read by
+// ReadWAL: a sealed file is decoded whole (EncFS), so a reader going
+// through a segment in steps would decode it at every step. The active
+// segment is decoded again only when its size on disk changed.
+type sealedWAL struct {
+	mu    sync.Mutex // mu protects everything below
+	seq   uint64
+	phys  int64 // size on disk when decoded
+	plain []byte
+}
+
+func (db *DB) readSealedWAL(e *EncFS, name string, pos WALPosition, phys int64, last bool, maxBytes int) ([]byte, int64, error) {
+	c := &db.sealedWAL
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seq != pos.Seq || c.phys != phys {
+		plain, err := e.ReadFile(name)
+		if err != nil {
+			return nil, 0, fmt.Errorf("read WAL segment: %w", err)
+		}
+		c.seq, c.phys, c.plain = pos.Seq, phys, plain
+	}
+	size := int64(len(c.plain))
+	if pos.Offset >= size {
+		return nil, size, nil
+	}
+	end := min(size, pos.Offset+int64(max(maxBytes, recordHeaderSize)))
+	if l := recordLen(c.plain[pos.Offset:]); pos.Offset+int64(l) > end && pos.Offset+int64(l) <= size {
+		end = pos.Offset + int64(l)
+	}
+	return c.plain[pos.Offset:end], size, nil
 }
 
 // walSampleReader is the recordVisitor of ReadWAL.

@@ -37,10 +37,15 @@ func readWALAll(t *testing.T, db *DB, pos WALPosition) (map[string]int, WALPosit
 // every sample in them, labels resolved; releasing the hold lets the next
 // flush delete them.
 func TestWALRetain(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testWALRetain(t, nil) })
+	t.Run("sealed", func(t *testing.T) { testWALRetain(t, NewEncFS(OSFS{}, testRing(t, testKey(1)))) })
+}
+
+func testWALRetain(t *testing.T, fsys FS) {
 	dir := t.TempDir()
 	var hold atomic.Uint64
 	hold.Store(1)
-	opts := Options{WALSegmentSize: 64 << 10, SyncMode: SyncNone, WALRetain: hold.Load}
+	opts := Options{FS: fsys, WALSegmentSize: 64 << 10, SyncMode: SyncNone, WALRetain: hold.Load}
 	db := mustOpen(t, dir, opts)
 	const n = 20000
 	for i := range n {

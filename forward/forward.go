@@ -117,7 +117,7 @@ func (f *Forwarder) Retain() uint64 { return f.saved.Load() }
 func (f *Forwarder) Run(ctx context.Context, wal WAL) {
 	f.opts.Logger.Info("forwarding", "cursor_segment", f.pos.Seq, "cursor_offset", f.pos.Offset)
 	for ctx.Err() == nil {
-		f.bound(wal)
+		lag := f.bound(wal)
 		readStart := time.Now()
 		b, next, atEnd, err := f.read(wal)
 		if err != nil {
@@ -130,12 +130,15 @@ func (f *Forwarder) Run(ctx context.Context, wal WAL) {
 		if next == f.pos {
 			f.caughtUp = time.Now()
 			f.m.lagSeconds.Set(0)
+			f.m.lagBytes.Set(0) // sizes on disk of sealed segments exceed their plaintext
+
 			if !sleep(ctx, f.opts.PollInterval) {
 				return
 			}
 			continue
 		}
 		f.m.lagSeconds.Set(time.Since(f.caughtUp).Seconds())
+		f.m.lagBytes.Set(float64(lag))
 		if b.Samples > 0 && !f.send(ctx, wal, b) {
 			continue // ctx ended, or the bound moved the cursor past the batch
 		}
@@ -259,7 +262,7 @@ func (f *Forwarder) send(ctx context.Context, wal WAL, b *Batch) bool {
 			return false
 		}
 		backoff = min(2*backoff, f.opts.MaxBackoff)
-		f.bound(wal)
+		f.m.lagBytes.Set(float64(f.bound(wal)))
 		if f.pos != start {
 			return false
 		}
@@ -280,20 +283,20 @@ func (f *Forwarder) advance(pos engine.WALPosition) {
 	f.m.cursorSeq.Set(float64(pos.Seq))
 }
 
-// bound updates the lag and, past MaxWALBytes, gives up the oldest
-// segments: the cursor moves to the first segment from which the WAL
-// fits in the bound (never past the newest), and the loss is logged and
-// counted.
-func (f *Forwarder) bound(wal WAL) {
+// bound returns the WAL bytes not yet forwarded (sizes on disk: a sealed
+// segment's exceed its plaintext a little) and, past MaxWALBytes, gives
+// up the oldest segments: the cursor moves to the first segment from
+// which the WAL fits in the bound (never past the newest), and the loss
+// is logged and counted.
+func (f *Forwarder) bound(wal WAL) int64 {
 	segs, err := wal.WALSegments()
 	if err != nil {
 		f.opts.Logger.Warn("forward: list WAL", "err", err)
-		return
+		return 0
 	}
 	lag := lagBytes(segs, f.pos)
-	f.m.lagBytes.Set(float64(lag))
 	if lag <= f.opts.MaxWALBytes || len(segs) == 0 {
-		return
+		return lag
 	}
 	pos := f.pos
 	for i, s := range segs {
@@ -306,15 +309,15 @@ func (f *Forwarder) bound(wal WAL) {
 		}
 	}
 	if pos == f.pos {
-		return
+		return lag
 	}
 	after := lagBytes(segs, pos)
 	f.opts.Logger.Error("forward: WAL not forwarded passed forward.max_wal_bytes; dropping the oldest segments",
 		"max_wal_bytes", f.opts.MaxWALBytes, "dropped_bytes", lag-after,
 		"from", fmt.Sprintf("%d:%d", f.pos.Seq, f.pos.Offset), "to_segment", pos.Seq)
 	f.m.dropped.Add(float64(lag - after))
-	f.m.lagBytes.Set(float64(after))
 	f.advance(pos)
+	return after
 }
 
 // lagBytes is the WAL from pos to the end.

@@ -97,7 +97,7 @@ func (s *server) setupForward(eo *engine.Options, reg prometheus.Registerer) (*f
 	if err := os.MkdirAll(s.cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
-	f, err := forward.New(sink, forward.Options{CursorPath: forward.CursorPath(s.cfg.DataDir),
+	f, err := forward.New(sink, forward.Options{FS: eo.FS, CursorPath: forward.CursorPath(s.cfg.DataDir),
 		BatchSamples: c.BatchSamples, MaxWALBytes: c.MaxWALBytes, MaxBackoff: c.MaxBackoff,
 		Logger: s.log.With("component", "forward"), Registerer: reg})
 	if err != nil {

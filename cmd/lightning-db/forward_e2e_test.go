@@ -120,13 +120,28 @@ func requireSameExport(t *testing.T, edge, central *proc, acked int) {
 // the edge is killed (SIGKILL) while forwarding and restarted: it resumes
 // from its cursor and nothing is lost. LDB_FORWARD_OUTAGE=60s makes the
 // outage last that long (manual run; docs/forwarding.md has its figures).
+// The edge runs with encryption at rest too (sealed WAL frames).
 func TestForwardOutage(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { forwardOutage(t, "") })
+	if os.Getenv("LDB_FORWARD_OUTAGE") != "" {
+		return
+	}
+	t.Run("sealed", func(t *testing.T) {
+		key := filepath.Join(t.TempDir(), "keys")
+		if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		forwardOutage(t, "encryption:\n  key_file: "+key+"\n")
+	})
+}
+
+func forwardOutage(t *testing.T, extraYAML string) {
 	centralDir, edgeDir := t.TempDir(), t.TempDir()
 	caddr := freeAddr(t)
 	central := startServerAt(t, centralDir, caddr)
 	cfg := filepath.Join(t.TempDir(), "edge.yaml")
 	yaml := fmt.Sprintf("engine:\n  wal_segment_size: 262144\n  memtable_flush_bytes: 1048576\n"+
-		"forward:\n  url: http://%s/api/v1/write\n  max_backoff: 200ms\n  batch_samples: 20000\n", caddr)
+		"forward:\n  url: http://%s/api/v1/write\n  max_backoff: 200ms\n  batch_samples: 20000\n", caddr) + extraYAML
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
