@@ -131,7 +131,6 @@ func (f *Forwarder) Run(ctx context.Context, wal WAL) {
 			f.caughtUp = time.Now()
 			f.m.lagSeconds.Set(0)
 			f.m.lagBytes.Set(0) // sizes on disk of sealed segments exceed their plaintext
-
 			if !sleep(ctx, f.opts.PollInterval) {
 				return
 			}

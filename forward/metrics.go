@@ -21,7 +21,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lagBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "forward_lag_bytes",
 			Help: "WAL bytes not yet acknowledged by the central server."}),
 		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "forward_lag_seconds",
-			Help: "Seconds since the forwarder last had nothing left to send (0 when caught up)."}),
+			Help: "Age of the oldest write not yet acknowledged by the central server, about (0 when caught up)."}),
 		cursorSeq: prometheus.NewGauge(prometheus.GaugeOpts{Name: "forward_cursor_segment",
 			Help: "WAL segment of the saved forwarding cursor."}),
 		samples: prometheus.NewCounter(prometheus.CounterOpts{Name: "forward_samples_total",

@@ -71,3 +71,24 @@ func TestMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardConfig: off by default, --forward-url turns it on, bad
+// settings are named.
+func TestForwardConfig(t *testing.T) {
+	cfg, err := loadConfig(nil)
+	if err != nil || cfg.Forward.URL != "" {
+		t.Fatalf("default forward %+v, %v", cfg.Forward, err)
+	}
+	cfg, err = loadConfig([]string{"--forward-url", "https://central:8086/api/v1/write"})
+	if err != nil || cfg.Forward.URL != "https://central:8086/api/v1/write" {
+		t.Fatalf("--forward-url: %+v, %v", cfg.Forward, err)
+	}
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("forward:\n  url: central:8086\n  max_wal_bytes: -1\n  bearer_token: a\n  bearer_token_file: /x\n"), 0o644)
+	_, err = loadConfig([]string{"--config", file})
+	for _, want := range []string{"forward.url", "forward.max_wal_bytes", "bearer_token_file"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("want %s named: %v", want, err)
+		}
+	}
+}
