@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"os"
 	"sync/atomic"
 	"testing"
 
@@ -100,4 +101,44 @@ func testWALRetain(t *testing.T, fsys FS) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzReadWAL: ReadWAL over arbitrary bytes as the newest WAL segment
+// never panics and always moves forward or stops.
+func FuzzReadWAL(f *testing.F) {
+	var enc recordEncoder
+	var b series.Batch
+	b.AddSeries(labels("m", "k", "v"), series.TypeFloat)
+	b.AppendFloat(1e6, 1.5)
+	rec := enc.encode(&b, []series.ID{1}, []bool{true})
+	seg := append([]byte(walMagic+"\x01\x00"), rec...)
+	f.Add(seg)
+	f.Add(append(append([]byte{}, seg...), rec[:7]...))
+	f.Add([]byte(walMagic))
+	dir := f.TempDir()
+	db := mustOpen(f, dir, Options{SyncMode: SyncNone})
+	f.Cleanup(func() { db.Close() })
+	segs, err := db.WALSegments()
+	if err != nil {
+		f.Fatal(err)
+	}
+	seq := segs[len(segs)-1].Seq + 1
+	name := walName(dir+"/"+walDir, seq)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(name, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pos := WALPosition{Seq: seq}
+		for range 1000 {
+			next, err := db.ReadWAL(pos, 64, func(*WALSamples) error { return nil })
+			if err != nil || next == pos {
+				return
+			}
+			if next.Seq == pos.Seq && next.Offset <= pos.Offset {
+				t.Fatalf("ReadWAL went back: %+v -> %+v", pos, next)
+			}
+			pos = next
+		}
+		t.Fatal("ReadWAL did not stop")
+	})
 }

@@ -174,7 +174,8 @@ func appendTimeSeries(dst []byte, s *Series) []byte {
 		dst = protowire.AppendTag(dst, 1, protowire.BytesType)
 		dst = protowire.AppendBytes(dst, name)
 		dst = protowire.AppendTag(dst, 2, protowire.BytesType)
-		return appendAssign(&dst, protowire.AppendBytes(dst, value))
+		dst = protowire.AppendBytes(dst, value)
+		return nil
 	})
 	for i, t := range s.T {
 		n := protowire.SizeTag(1) + 8 + protowire.SizeTag(2) + protowire.SizeVarint(uint64(t))
@@ -186,9 +187,4 @@ func appendTimeSeries(dst []byte, s *Series) []byte {
 		dst = protowire.AppendVarint(dst, uint64(t))
 	}
 	return dst
-}
-
-func appendAssign(dst *[]byte, b []byte) error {
-	*dst = b
-	return nil
 }
