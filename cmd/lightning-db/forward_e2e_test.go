@@ -119,7 +119,8 @@ func requireSameExport(t *testing.T, edge, central *proc, acked int) {
 // up once the central server is back, and the two exports are equal. Then
 // the edge is killed (SIGKILL) while forwarding and restarted: it resumes
 // from its cursor and nothing is lost. LDB_FORWARD_OUTAGE=60s makes the
-// outage last that long (manual run; docs/forwarding.md has its figures).
+// outage last that long, LDB_FORWARD_BATCH sets forward.batch_samples
+// (manual runs; docs/forwarding.md has their figures).
 // The edge runs with encryption at rest too (sealed WAL frames).
 func TestForwardOutage(t *testing.T) {
 	t.Run("plain", func(t *testing.T) { forwardOutage(t, "") })
@@ -139,9 +140,13 @@ func forwardOutage(t *testing.T, extraYAML string) {
 	centralDir, edgeDir := t.TempDir(), t.TempDir()
 	caddr := freeAddr(t)
 	central := startServerAt(t, centralDir, caddr)
+	batch := "20000"
+	if b := os.Getenv("LDB_FORWARD_BATCH"); b != "" { // manual runs: forward.batch_samples
+		batch = b
+	}
 	cfg := filepath.Join(t.TempDir(), "edge.yaml")
 	yaml := fmt.Sprintf("engine:\n  wal_segment_size: 262144\n  memtable_flush_bytes: 1048576\n"+
-		"forward:\n  url: http://%s/api/v1/write\n  max_backoff: 200ms\n  batch_samples: 20000\n", caddr) + extraYAML
+		"forward:\n  url: http://%s/api/v1/write\n  max_backoff: 200ms\n  batch_samples: %s\n", caddr, batch) + extraYAML
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
