@@ -89,6 +89,8 @@ type Forwarder struct {
 	caughtUp time.Time
 	// bytesPerSample is the WAL bytes per sample last read, to size reads.
 	bytesPerSample float64
+	// lastDamage is the damage last logged in the active segment.
+	lastDamage string
 }
 
 // New loads the cursor and makes a forwarder; call it before the engine
@@ -170,6 +172,14 @@ func (f *Forwarder) read(wal WAL) (b *Batch, pos engine.WALPosition, atEnd bool,
 		case errors.Is(err, engine.ErrWALGap):
 			if pos.Seq != 0 { // 0: no cursor yet, start at the oldest segment
 				f.opts.Logger.Error("forward: WAL segments lost before they were forwarded", "err", err)
+				f.m.gaps.Inc()
+			}
+		case errors.As(err, &ce) && next == pos:
+			// In the active segment: read again at each poll until it
+			// rotates; logged once.
+			if ce.Error() != f.lastDamage {
+				f.lastDamage = ce.Error()
+				f.opts.Logger.Error("forward: damaged WAL record in the active segment; forwarding resumes at the next segment", "err", err)
 				f.m.gaps.Inc()
 			}
 		case errors.As(err, &ce):
