@@ -192,7 +192,7 @@ func forwardOutage(t *testing.T, extraYAML string) {
 
 	// SIGKILL the edge while it forwards a burst, restart it.
 	central.stop()
-	w.write(edge, 30)
+	w.write(edge, 200) // 10 batches: the kill comes after the first
 	central = startServerAt(t, centralDir, caddr)
 	poll(t, 20*time.Second, 5*time.Millisecond, func() string {
 		if metricValue(t, edge, "lightningdb_forward_samples_total") > caught+sent {
@@ -200,6 +200,7 @@ func forwardOutage(t *testing.T, extraYAML string) {
 		}
 		return "edge did not resume forwarding"
 	})
+	t.Logf("SIGKILL with %.0f bytes of WAL not forwarded", metricValue(t, edge, "lightningdb_forward_lag_bytes"))
 	edge.kill()
 	edge = startServer(t, edgeDir, "--config", cfg)
 	waitCaughtUp(t, edge, 0, 30*time.Second)
