@@ -15,10 +15,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lightningdb/lightningdb/bench"
@@ -64,6 +68,8 @@ func main() {
 	start := flag.String("start", "2026-12-06T11:00:00Z", "first timestamp")
 	settle := flag.Duration("settle", 3*time.Second, "idle wait after the last chunk before the final CPU reading")
 	out := flag.String("json", "", "write the per-chunk and total results here")
+	profDir := flag.String("pprof-dir", "", "start both servers with --pprof and save 5 s CPU profiles of each, back to back over each workload, here (PREFIX-<workload>-<round>-<a|b>-<n>.pprof)")
+	extra := flag.String("server-flags", "", "extra flags for both servers, space-separated (e.g. \"--config flush.yaml\")")
 	scale := flag.String("scale", "full", "full, small or smoke (lightning-bench's sizes)")
 	flag.Parse()
 	st, err := time.Parse(time.RFC3339, *start)
@@ -90,7 +96,7 @@ func main() {
 			if !slices.Contains(names, w.Name) {
 				continue
 			}
-			cr, tot := runWorkload(cfg, w, dir, *a, *b, *cpus, *chunks, round, *settle)
+			cr, tot := runWorkload(cfg, w, dir, *a, *b, *cpus, *chunks, round, *settle, *profDir, strings.Fields(*extra))
 			chunkRes = append(chunkRes, cr...)
 			totals = append(totals, tot)
 			fmt.Printf("round %d %-11s samples %d  A %.3f s/M  B %.3f s/M  B/A %.3f  wall A %.2f s B %.2f s\n", round, w.Name, tot.Samples,
@@ -105,7 +111,7 @@ func main() {
 	}
 }
 
-func runWorkload(cfg *bench.Config, w bench.Workload, dir, binA, binB, cpus string, chunks, round int, settle time.Duration) ([]chunkResult, total) {
+func runWorkload(cfg *bench.Config, w bench.Workload, dir, binA, binB, cpus string, chunks, round int, settle time.Duration, profDir string, extra []string) ([]chunkResult, total) {
 	ctx := context.Background()
 	var (
 		bodies   []bench.Body
@@ -126,6 +132,10 @@ func runWorkload(cfg *bench.Config, w bench.Workload, dir, binA, binB, cpus stri
 		if err != nil {
 			fail(err)
 		}
+		t.ExtraArgs = extra
+		if profDir != "" {
+			t.ExtraArgs = append(slices.Clip(extra), "--pprof")
+		}
 		if err := t.Fresh(); err != nil {
 			fail(err)
 		}
@@ -142,6 +152,17 @@ func runWorkload(cfg *bench.Config, w bench.Workload, dir, binA, binB, cpus stri
 	var startCPU [2]float64
 	for i, s := range sides {
 		startCPU[i], _ = bench.ProcCPUSeconds(s.t.PID())
+	}
+	profDone := make(chan struct{})
+	var profWG sync.WaitGroup
+	if profDir != "" {
+		for _, s := range sides {
+			profWG.Add(1)
+			go func() {
+				defer profWG.Done()
+				profile(s.t.BaseURL(), filepath.Join(profDir, fmt.Sprintf("%s-%d-%s", w.Name, round, s.name)), profDone)
+			}()
+		}
 	}
 	var res []chunkResult
 	for c := range chunks {
@@ -183,6 +204,8 @@ func runWorkload(cfg *bench.Config, w bench.Workload, dir, binA, binB, cpus stri
 	// the settle: background work (flushes) while the other server took a
 	// chunk, or after the last one, counts too.
 	time.Sleep(settle)
+	close(profDone)
+	profWG.Wait()
 	for i, s := range sides {
 		end, _ := bench.ProcCPUSeconds(s.t.PID())
 		s.cpu = end - startCPU[i]
@@ -192,6 +215,32 @@ func runWorkload(cfg *bench.Config, w bench.Workload, dir, binA, binB, cpus stri
 	}
 	return res, total{Workload: w.Name, Round: round, Samples: sides[0].n, CPUA: sides[0].cpu, CPUB: sides[1].cpu,
 		WallA: sides[0].wall.Seconds(), WallB: sides[1].wall.Seconds()}
+}
+
+// profile saves back-to-back 5 s CPU profiles of the server at base as
+// prefix-<n>.pprof until done is closed (the last one ends after it).
+func profile(base, prefix string, done <-chan struct{}) {
+	for n := 0; ; n++ {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		resp, err := http.Get(base + "/debug/pprof/profile?seconds=5")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lightning-ab: profile:", err)
+			return
+		}
+		data, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			fmt.Fprintln(os.Stderr, "lightning-ab: profile:", resp.Status, err)
+			return
+		}
+		if err := os.WriteFile(fmt.Sprintf("%s-%d.pprof", prefix, n), data, 0o644); err != nil {
+			fail(err)
+		}
+	}
 }
 
 // slice3 returns chunk c of chunks of every client's messages.
