@@ -413,3 +413,15 @@ func BuildLightningDB(ctx context.Context, repo, out string, log io.Writer) erro
 	}
 	return nil
 }
+
+// Build returns the request bodies of w under c (nil for the MQTT
+// workload, whose messages BuildMQTT makes).
+func (w Workload) Build(c *Config) ([]Body, error) {
+	if w.build == nil {
+		return nil, nil
+	}
+	return w.build(c)
+}
+
+// MQTT reports whether w publishes to the embedded MQTT broker.
+func (w Workload) MQTT() bool { return w.mqtt }
