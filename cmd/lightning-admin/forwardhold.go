@@ -23,4 +23,3 @@ func forwardHold(fsys engine.FS, dir string) func() uint64 {
 	}
 	return func() uint64 { return seq }
 }
-
