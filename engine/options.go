@@ -162,8 +162,8 @@ type Options struct {
 	// docs/forwarding.md): flushes and Open then keep that segment and
 	// the later ones even when their data is in segments (they are not
 	// replayed). 0 holds nothing. The reader bounds what it holds by
-	// returning a later number. Offline tools (repair, rebuild) do not
-	// set it: they delete what the checkpoint passed.
+	// returning a later number. lightning-admin's repair and
+	// rebuild-index set it from the forward cursor file.
 	WALRetain func() uint64
 
 	// Logger receives the engine's logs; nil discards them.

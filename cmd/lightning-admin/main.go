@@ -186,6 +186,7 @@ func repair(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "replaying WAL segment %d/%d %s (%d bytes)\n",
 			p.Segment, p.Segments, filepath.Base(p.File), p.Bytes)
 	}
+	opts.WALRetain = forwardHold(fsys, *dir) // WAL not yet forwarded stays
 	rep, err := engine.Repair(*dir, opts, progress)
 	if err != nil {
 		fmt.Fprintln(stderr, "repair:", err)

@@ -57,6 +57,7 @@ func rebuildIndexCmd(args []string, stdout, stderr io.Writer) int {
 	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	for i, d := range dirs {
 		fmt.Fprintf(stderr, "rebuilding %d/%d %s\n", i+1, len(dirs), d)
+		opts.WALRetain = forwardHold(opts.FS, d) // WAL not yet forwarded stays
 		rep, err := engine.RebuildIndex(d, opts, *snap)
 		if err != nil {
 			return fail(stderr, "rebuild-index", fmt.Errorf("%s: %w", d, err))
