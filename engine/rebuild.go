@@ -1,9 +1,6 @@
 package engine
 
-import (
-	"errors"
-	"math"
-)
+import "errors"
 
 // RebuildReport is what RebuildIndex did.
 type RebuildReport struct {
@@ -25,20 +22,12 @@ type RebuildReport struct {
 // Segments hold series IDs and types, never labels, so the two are
 // rebuilt from each other: the tag index from series.snap, or series.snap
 // from the tag index; one of them must be intact. The directory must not
-// be open (the lock is taken). Like Repair, it writes nothing else: no
-// flush (a partition duration other than the server's would cut wrong
-// segments), compaction or retention; the WAL stays to be replayed by the
-// server.
+// be open (the lock is taken). Like Repair, it writes nothing else
+// (offline); the WAL stays to be replayed by the server.
 func RebuildIndex(dir string, opts Options, snapshot bool) (*RebuildReport, error) {
 	rep := &RebuildReport{Snapshot: snapshot}
 	opts.rebuild = rep
-	opts.noFlushOnClose = true
-	opts.DisableCompaction = true
-	opts.Retention = 0
-	opts.MemtableFlushBytes = math.MaxInt64
-	opts.MemtableFlushInterval = math.MaxInt64
-	opts.MaintenanceInterval = math.MaxInt64
-	db, err := Open(dir, opts)
+	db, err := Open(dir, offline(opts))
 	if err != nil {
 		return rep, err
 	}

@@ -90,19 +90,25 @@ func Repair(dir string, opts Options, progress func(RepairProgress)) (*RepairRep
 	rep := &RepairReport{}
 	opts.repair = rep
 	opts.progress = progress
-	// Nothing but the repair writes: no flush (a partition duration other
-	// than the server's would cut wrong segments), compaction or retention.
+	db, err := Open(dir, offline(opts))
+	if err != nil {
+		return rep, err
+	}
+	return rep, db.Close()
+}
+
+// offline returns opts for a tool that opens a stopped directory to
+// mend it (Repair, RebuildIndex): nothing but the tool writes, so no flush
+// (a partition duration other than the server's would cut wrong
+// segments), compaction or retention.
+func offline(opts Options) Options {
 	opts.noFlushOnClose = true
 	opts.DisableCompaction = true
 	opts.Retention = 0
 	opts.MemtableFlushBytes = math.MaxInt64
 	opts.MemtableFlushInterval = math.MaxInt64
 	opts.MaintenanceInterval = math.MaxInt64
-	db, err := Open(dir, opts)
-	if err != nil {
-		return rep, err
-	}
-	return rep, db.Close()
+	return opts
 }
 
 // walDamage is the first damaged record of a WAL segment.
