@@ -107,11 +107,18 @@ func startServerReady(t testing.TB, dataDir string, ready func(*proc) bool, args
 func startServerOnce(t testing.TB, dataDir string, ready func(*proc) bool, args ...string) (p *proc, busy bool) {
 	t.Helper()
 	addrs := freeAddrs(t, 2)
-	addr := addrs[0]
-	p = &proc{t: t, addr: addr, log: &lockedLog{}, dir: dataDir}
 	// A free port for the embedded MQTT broker too (on by default), so
 	// servers of parallel tests do not collide on 1883; args may override.
-	p.cmd = exec.Command(binary, append([]string{"--data-dir", dataDir, "--http-addr", addr, "--mqtt-addr", addrs[1]}, args...)...)
+	return launch(t, dataDir, addrs[0], ready, append([]string{"--mqtt-addr", addrs[1]}, args...)...)
+}
+
+// launch starts the server on HTTP address addr with args and waits until
+// ready reports it ready; busy reports that it could not bind its
+// addresses (it exits then).
+func launch(t testing.TB, dataDir, addr string, ready func(*proc) bool, args ...string) (p *proc, busy bool) {
+	t.Helper()
+	p = &proc{t: t, addr: addr, log: &lockedLog{}, dir: dataDir}
+	p.cmd = exec.Command(binary, append([]string{"--data-dir", dataDir, "--http-addr", addr}, args...)...)
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
 	if err := p.cmd.Start(); err != nil {
@@ -131,7 +138,7 @@ func startServerOnce(t testing.TB, dataDir string, ready func(*proc) bool, args 
 			busy = true
 			return ""
 		}
-		return fmt.Sprintf("server did not become ready; log:\n%s", p.log)
+		return fmt.Sprintf("server at %s did not become ready; log:\n%s", addr, p.log)
 	})
 	return p, busy
 }

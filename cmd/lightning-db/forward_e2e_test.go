@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -18,24 +17,10 @@ import (
 // server restarted where the edge forwards to) and waits until it is ready.
 func startServerAt(t *testing.T, dataDir, addr string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, addr: addr, log: &lockedLog{}, dir: dataDir}
-	p.cmd = exec.Command(binary, append([]string{"--data-dir", dataDir, "--http-addr", addr, "--mqtt-addr", ""}, args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+	p, busy := launch(t, dataDir, addr, func(p *proc) bool { return readyAt(p.url("/ready")) }, append([]string{"--mqtt-addr", ""}, args...)...)
+	if busy {
+		t.Fatalf("server could not bind %s again; log:\n%s", addr, p.log)
 	}
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}
-	})
-	poll(t, 20*time.Second, 20*time.Millisecond, func() string {
-		if readyAt(p.url("/ready")) {
-			return ""
-		}
-		return fmt.Sprintf("server at %s did not become ready; log:\n%s", addr, p.log)
-	})
 	return p
 }
 
