@@ -183,6 +183,12 @@ func TestBrokerRetainedLimits(t *testing.T) {
 		w.expectAck(pktPuback, 22)
 		w.write(wirePublish("r/4", 1, true, 23, wireLine("ret", 14)))
 		w.expectAck(pktPuback, 23)
+		// The PUBACK leaves on commit, before the message is routed: a
+		// subscriber arriving now could get it live too, besides retained.
+		// The connection's packets are handled in order, so the PINGRESP
+		// comes once the routing is done.
+		w.write(wirePingreq)
+		w.expect(pktPingresp)
 		s, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "sub"})
 		s.write(wireSubscribe(1, "r/#", 0))
 		s.expect(pktSuback)
