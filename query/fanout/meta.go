@@ -1,0 +1,146 @@
+package fanout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/util/annotations"
+)
+
+// LabelNames returns the label names of the series matching any of the
+// match[] selectors (all series when none) over [minT, maxT] (ms), from
+// every peer's /api/v1/labels, merged and sorted. limit > 0 keeps the
+// first limit names.
+func (q *Queryable) LabelNames(ctx context.Context, minT, maxT int64, match []string, limit int) ([]string, annotations.Annotations, error) {
+	return q.names(ctx, "/api/v1/labels", minT, maxT, match, limit)
+}
+
+// LabelValues is LabelNames for the values of label name
+// (/api/v1/label/<name>/values).
+func (q *Queryable) LabelValues(ctx context.Context, name string, minT, maxT int64, match []string, limit int) ([]string, annotations.Annotations, error) {
+	return q.names(ctx, "/api/v1/label/"+url.PathEscape(name)+"/values", minT, maxT, match, limit)
+}
+
+func (q *Queryable) names(ctx context.Context, path string, minT, maxT int64, match []string, limit int) ([]string, annotations.Annotations, error) {
+	form := metaForm(minT, maxT, match)
+	rs, ws, err := fanMeta[[]string](ctx, q, path, form)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.val...)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+		ws.Add(fmt.Errorf("results truncated due to limit"))
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, ws, nil
+}
+
+// Series returns the label sets of the series matching any of the match[]
+// selectors over [minT, maxT] (ms), from every peer's /api/v1/series,
+// merged and sorted. limit > 0 keeps the first limit.
+func (q *Queryable) Series(ctx context.Context, minT, maxT int64, match []string, limit int) ([]labels.Labels, annotations.Annotations, error) {
+	rs, ws, err := fanMeta[[]map[string]string](ctx, q, "/api/v1/series", metaForm(minT, maxT, match))
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []labels.Labels
+	for _, r := range rs {
+		for _, m := range r.val {
+			out = append(out, labels.FromMap(m))
+		}
+	}
+	slices.SortFunc(out, labels.Compare)
+	out = slices.CompactFunc(out, labels.Equal)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+		ws.Add(fmt.Errorf("results truncated due to limit"))
+	}
+	if out == nil {
+		out = []labels.Labels{}
+	}
+	return out, ws, nil
+}
+
+// metaForm is the form of a metadata request: match[], start and end in
+// seconds, left out when math.MinInt64 and math.MaxInt64 (all time).
+func metaForm(minT, maxT int64, match []string) url.Values {
+	form := url.Values{"match[]": match}
+	if minT != math.MinInt64 {
+		form.Set("start", msToSeconds(minT))
+	}
+	if maxT != math.MaxInt64 {
+		form.Set("end", msToSeconds(maxT))
+	}
+	return form
+}
+
+func msToSeconds(ms int64) string {
+	return strconv.FormatFloat(float64(ms)/1000, 'f', 3, 64)
+}
+
+// fanMeta POSTs form to path on every peer and decodes each answer's data
+// as T; failures become warnings or the error (verdict).
+func fanMeta[T any](ctx context.Context, q *Queryable, path string, form url.Values) ([]result[T], annotations.Annotations, error) {
+	peers, missing := q.topo.Peers()
+	body := form.Encode()
+	rs := gather(ctx, peers, q.opts.PeerTimeout, func(ctx context.Context, p Peer) (T, error) {
+		return getJSON[T](ctx, q.opts.Client, strings.TrimSuffix(p.URL, "/")+path, body)
+	})
+	ws, err := verdict(ctx, rs, missing, q.allowPartial(ctx))
+	if err != nil {
+		return nil, nil, err
+	}
+	ok := rs[:0]
+	for _, r := range rs {
+		if r.err == nil {
+			ok = append(ok, r)
+		}
+	}
+	return ok, ws, nil
+}
+
+// getJSON POSTs a form and decodes a Prometheus API answer's data as T.
+func getJSON[T any](ctx context.Context, c *http.Client, u, form string) (T, error) {
+	var zero T
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form))
+	if err != nil {
+		return zero, fmt.Errorf("%w: %v", ErrPeerRejected, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.Do(req)
+	if err != nil {
+		return zero, err
+	}
+	defer resp.Body.Close()
+	if err := checkStatus(resp); err != nil {
+		return zero, err
+	}
+	var ans struct {
+		Status string `json:"status"`
+		Data   T      `json:"data"`
+		Error  string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+		return zero, fmt.Errorf("decode answer: %w", err)
+	}
+	if ans.Status != "success" {
+		return zero, fmt.Errorf("%w: status %q: %s", ErrPeerRejected, ans.Status, ans.Error)
+	}
+	return ans.Data, nil
+}
