@@ -55,6 +55,9 @@ type Config struct {
 	Forward ForwardConfig `yaml:"forward"`
 	// Encryption: encryption at rest (docs/security.md).
 	Encryption EncryptionConfig `yaml:"encryption"`
+	// Cluster: query_peers makes this a query node (docs/cluster.md;
+	// fanout.go).
+	Cluster ClusterQueryConfig `yaml:"cluster"`
 }
 
 // EncryptionConfig turns encryption at rest on: every file of the data
@@ -255,6 +258,9 @@ func (c *Config) validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Forward.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Cluster.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Influx.MaxRowLimit < 0 {

@@ -94,7 +94,7 @@ func msToSeconds(ms int64) string {
 	return strconv.FormatFloat(float64(ms)/1000, 'f', 3, 64)
 }
 
-// fanMeta POSTs form to path on every peer and decodes each answer's data
+// fanMeta sends form to path on every peer and decodes each answer's data
 // as T; failures become warnings or the error (verdict).
 func fanMeta[T any](ctx context.Context, q *Queryable, path string, form url.Values) ([]result[T], annotations.Annotations, error) {
 	peers, missing := q.topo.Peers()
@@ -115,14 +115,14 @@ func fanMeta[T any](ctx context.Context, q *Queryable, path string, form url.Val
 	return ok, ws, nil
 }
 
-// getJSON POSTs a form and decodes a Prometheus API answer's data as T.
+// getJSON GETs u with the form as its query (label values take GET only)
+// and decodes a Prometheus API answer's data as T.
 func getJSON[T any](ctx context.Context, c *http.Client, u, form string) (T, error) {
 	var zero T
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"?"+form, nil)
 	if err != nil {
 		return zero, fmt.Errorf("%w: %v", ErrPeerRejected, err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := c.Do(req)
 	if err != nil {
 		return zero, err

@@ -59,6 +59,10 @@ func (q *Queryable) readPeer(ctx context.Context, p Peer, body []byte, d *stream
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("Content-Encoding", "snappy")
 	req.Header.Set("X-Prometheus-Remote-Read-Version", "0.1.0")
+	// A read is idempotent: a nil X-Idempotency-Key (not sent) lets the
+	// transport retry it on a fresh connection when a kept-alive one turns
+	// out dead (a peer restarted), instead of failing the peer.
+	req.Header["X-Idempotency-Key"] = nil
 	resp, err := q.opts.Client.Do(req)
 	if err != nil {
 		return nil, err

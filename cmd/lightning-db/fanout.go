@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lightningdb/lightningdb/auth"
+	"github.com/lightningdb/lightningdb/query/fanout"
+)
+
+// ClusterQueryConfig makes this server a query node: it answers the
+// Prometheus HTTP API for the union of its peers instead of its own data
+// (docs/cluster.md "Queries"). It is the query part of the cluster:
+// section; the cluster package's settings join it there.
+type ClusterQueryConfig struct {
+	// QueryPeers are the base URLs of the storage nodes
+	// (http://host:port). Empty: queries read the local data (the
+	// default).
+	QueryPeers []string `yaml:"query_peers"`
+	// QueryPeerTimeout bounds each peer's part of a select or metadata
+	// request; a peer past it is left out with a warning. Default 10s.
+	QueryPeerTimeout time.Duration `yaml:"query_peer_timeout"`
+	// PartialResponse is the default of the partial_response request
+	// parameter: true (the default) answers with a warning when a peer
+	// fails, false refuses the query (422).
+	PartialResponse *bool `yaml:"partial_response"`
+}
+
+func (c *ClusterQueryConfig) validate() error {
+	var errs []error
+	for _, p := range c.QueryPeers {
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("cluster.query_peers: %q: want a base URL such as http://10.0.0.2:8086", p))
+		}
+	}
+	if c.QueryPeerTimeout < 0 {
+		errs = append(errs, fmt.Errorf("cluster.query_peer_timeout %v: want a positive duration", c.QueryPeerTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// fanoutMode reports whether queries go to the peers.
+func (s *server) fanoutMode() bool { return len(s.cfg.Cluster.QueryPeers) > 0 }
+
+// registerFanout serves the Prometheus HTTP API over the peers
+// (query/fanout) in place of registerQuery. Tokens limited to some series
+// are refused: their scope is not yet sent to the peers.
+func (s *server) registerFanout(reg prometheus.Registerer) error {
+	cc, qc := s.cfg.Cluster, s.cfg.Query
+	q, err := fanout.New(fanout.StaticURLs(cc.QueryPeers), fanout.Options{
+		PeerTimeout:        cc.QueryPeerTimeout,
+		PartialResponse:    cc.PartialResponse,
+		MaxSamples:         qc.MaxSamples,
+		LookbackDelta:      qc.LookbackDelta,
+		Timeout:            qc.Timeout,
+		MaxSamplesInMemory: qc.MaxSamplesInMemory,
+		MetricsQLNames:     qc.MetricsQLNames,
+		Logger:             s.log.With("component", "fanout"),
+		Registerer:         reg,
+	})
+	if err != nil {
+		return err
+	}
+	s.fanout = q
+	fanout.NewAPI(q, buildInfo()).Register(unlimitedOnly{s.rm})
+	s.log.Info("queries fan out to peers", "peers", cc.QueryPeers)
+	return nil
+}
+
+// unlimitedOnly registers handlers that refuse tokens limited to some
+// series (403).
+type unlimitedOnly struct{ m *routeMux }
+
+func (u unlimitedOnly) Handle(pattern string, h http.Handler) {
+	u.m.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if auth.FromContext(r.Context()).Limited() {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"status":"error","errorType":"forbidden","error":"a query node (cluster.query_peers) does not serve tokens limited to some series yet"}` + "\n"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+}
