@@ -77,7 +77,7 @@ func TestDecodeSampleLimit(t *testing.T) {
 func TestMerge(t *testing.T) {
 	// The same series from two peers, overlapping in [50, 100) ms: each
 	// timestamp once, the first peer's value where both have one.
-	a := mkSeries("m", 0, 10, 10, 0)   // 0..90
+	a := mkSeries("m", 0, 10, 10, 0)    // 0..90
 	b := mkSeries("m", 50, 10, 10, 100) // 50..140
 	other := mkSeries("n", 0, 10, 3, 0)
 	got := merge([][]rawSeries{{a}, {other, b}})
