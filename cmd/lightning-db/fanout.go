@@ -11,6 +11,7 @@ import (
 
 	"github.com/lightningdb/lightningdb/auth"
 	"github.com/lightningdb/lightningdb/query/fanout"
+	"github.com/lightningdb/lightningdb/remote"
 )
 
 // ClusterQueryConfig makes this server a query node: it answers the
@@ -87,4 +88,21 @@ func (u unlimitedOnly) Handle(pattern string, h http.Handler) {
 		}
 		h.ServeHTTP(w, r)
 	}))
+}
+
+// remoteMux is where registerRemote adds its routes. On a query node it
+// leaves out /api/v1/read, which the fan-out API serves for the peers.
+func (s *server) remoteMux() remote.Mux {
+	if !s.fanoutMode() {
+		return s.rm
+	}
+	return withoutRead{s.rm}
+}
+
+type withoutRead struct{ m *routeMux }
+
+func (w withoutRead) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	if pattern != "/api/v1/read" {
+		w.m.HandleFunc(pattern, h)
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/prometheus/prompb"
 )
 
 // procState is the state letter of /proc/<pid>/stat (T: stopped).
@@ -29,6 +32,21 @@ func procState(pid int) string {
 		return "?"
 	}
 	return string(b[i+2 : i+3])
+}
+
+// remoteReadBody sends a remote read and returns the status and the answer.
+func remoteReadBody(t *testing.T, p *proc, body []byte) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(p.url("/api/v1/read"), "application/x-protobuf", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
 
 // fanAnswer is a Prometheus API answer.
@@ -219,6 +237,21 @@ func TestFanoutMatchesSingleNode(t *testing.T) {
 			}
 		}
 	})
+	t.Run("remote read", func(t *testing.T) {
+		startMs, endMs := base.UnixMilli(), end.UnixMilli()
+		for _, m := range []string{"cpu_usage", "shared_temp"} {
+			want := normalize(remoteReadSamples(t, all, m, startMs, endMs))
+			if got := normalize(remoteReadSamples(t, qn, m, startMs, endMs)); got != want || want == "" {
+				t.Errorf("remote read SAMPLES %s:\nsingle  %s\nfan-out %s", m, want, got)
+			}
+			body := readRequestBody(t, m, startMs, endMs, prompb.ReadRequest_STREAMED_XOR_CHUNKS)
+			cw, want2 := remoteReadBody(t, all, body)
+			cg, got2 := remoteReadBody(t, qn, body)
+			if cw != 200 || cg != 200 || len(want2) == 0 || !bytes.Equal(want2, got2) {
+				t.Errorf("remote read STREAMED_XOR_CHUNKS %s: single %d, %d bytes; fan-out %d, %d bytes", m, cw, len(want2), cg, len(got2))
+			}
+		}
+	})
 	count := url.Values{"query": {"count(cpu_usage)"}, "time": {sec(end)}}
 	countIs := func(a fanAnswer) string {
 		_, r := normResult(t, a.Data)
@@ -256,6 +289,9 @@ func TestFanoutMatchesSingleNode(t *testing.T) {
 		code, a = apiGet(t, qn, "/api/v1/query", deny)
 		if code != http.StatusUnprocessableEntity || a.ErrorType != "execution" || !strings.Contains(a.Error, peers[1].addr) {
 			t.Fatalf("partial_response=false: %d %s %s", code, a.ErrorType, a.Error)
+		}
+		if code, b := remoteReadBody(t, qn, readRequestBody(t, "cpu_usage", base.UnixMilli(), end.UnixMilli(), prompb.ReadRequest_SAMPLES)); code != http.StatusServiceUnavailable || !bytes.Contains(b, []byte(peers[1].addr)) {
+			t.Fatalf("remote read with a frozen peer: %d %s", code, b)
 		}
 		code, a = apiGet(t, qn, "/api/v1/labels", nil)
 		if code != 200 || len(a.Warnings) != 1 || !strings.Contains(a.Warnings[0], peers[1].addr) {

@@ -58,6 +58,7 @@ func (api *API) Register(mux Mux) {
 	mux.Handle("/api/v1/series", api.handler(api.serveSeries))
 	mux.Handle("/api/v1/labels", api.handler(api.serveLabels))
 	mux.Handle("/api/v1/label/{name}/values", api.handler(api.serveLabelValues))
+	mux.Handle("/api/v1/read", http.HandlerFunc(api.ServeRead))
 	mux.Handle("/api/v1/status/buildinfo", api.handler(func(w http.ResponseWriter, _ *http.Request) {
 		respond(w, api.build, nil)
 	}))

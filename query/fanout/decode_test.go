@@ -38,10 +38,10 @@ func TestDecodeRejects(t *testing.T) {
 	badCRC := bytes.Clone(good)
 	badCRC[3] ^= 0xff
 	ooo := appendFrames(t, nil, []rawSeries{mkSeries("a", 1000, 10, 5, 1), mkSeries("a", 0, 10, 5, 1)}, 120, 1)
-	notXOR := appendFrame(t, nil, &prompb.ChunkedReadResponse{ChunkedSeries: []*prompb.ChunkedSeries{{
+	notXOR := mustFrame(t, nil, &prompb.ChunkedReadResponse{ChunkedSeries: []*prompb.ChunkedSeries{{
 		Labels: []prompb.Label{{Name: "a", Value: "b"}}, Chunks: []prompb.Chunk{{Type: prompb.Chunk_HISTOGRAM, Data: []byte{0, 0}}}}}})
-	noLabels := appendFrame(t, nil, &prompb.ChunkedReadResponse{ChunkedSeries: []*prompb.ChunkedSeries{{}}})
-	dup := appendFrame(t, nil, &prompb.ChunkedReadResponse{ChunkedSeries: []*prompb.ChunkedSeries{{
+	noLabels := mustFrame(t, nil, &prompb.ChunkedReadResponse{ChunkedSeries: []*prompb.ChunkedSeries{{}}})
+	dup := mustFrame(t, nil, &prompb.ChunkedReadResponse{ChunkedSeries: []*prompb.ChunkedSeries{{
 		Labels: []prompb.Label{{Name: "a", Value: "b"}, {Name: "a", Value: "c"}}}}})
 	for name, b := range map[string][]byte{
 		"cut in a frame":     good[:len(good)-7],

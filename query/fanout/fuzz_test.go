@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/model/labels"
 )
 
@@ -42,3 +43,23 @@ func FuzzDecodeStream(f *testing.F) {
 }
 
 func sameFloat(a, b float64) bool { return a == b || a != a && b != b }
+
+// FuzzReadRequest feeds arbitrary bytes, raw and snappy-compressed, to the
+// query node's remote read request decoder: an error or a request whose
+// matcher sets match its queries, never a panic.
+func FuzzReadRequest(f *testing.F) {
+	body, err := readRequest(0, 1000, nil, []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, "job", "a.*")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(body)
+	f.Add(snappy.Encode(nil, []byte{0x0a, 0x02, 0x08, 0x01}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, in := range [][]byte{b, snappy.Encode(nil, b)} {
+			req, sets, err := decodeReadRequest(in)
+			if err == nil && len(sets) != len(req.Queries) {
+				t.Fatalf("%d matcher sets for %d queries", len(sets), len(req.Queries))
+			}
+		}
+	})
+}

@@ -1,8 +1,6 @@
 package fanout
 
 import (
-	"encoding/binary"
-	"hash/crc32"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -15,12 +13,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // appendFrames encodes ss as a streamed remote read answer, as
 // remote/chunks.go does: XOR chunks of at most perChunk samples, at most
-// chunksPerFrame chunks a frame (a long series spans frames).
+// chunksPerFrame chunks a frame (a long series spans frames). A series
+// without samples is one frame without chunks.
 func appendFrames(tb testing.TB, dst []byte, ss []rawSeries, perChunk, chunksPerFrame int) []byte {
 	tb.Helper()
 	for _, s := range ss {
-		var pls []prompb.Label
-		s.lset.Range(func(l labels.Label) { pls = append(pls, prompb.Label{Name: l.Name, Value: l.Value}) })
+		pls := promLabels(s.lset)
 		var chunks []prompb.Chunk
 		for i := 0; i < len(s.ts); i += perChunk {
 			j := min(i+perChunk, len(s.ts))
@@ -34,28 +32,23 @@ func appendFrames(tb testing.TB, dst []byte, ss []rawSeries, perChunk, chunksPer
 			}
 			chunks = append(chunks, prompb.Chunk{MinTimeMs: s.ts[i], MaxTimeMs: s.ts[j-1], Type: prompb.Chunk_XOR, Data: c.Bytes()})
 		}
-		for len(chunks) > 0 || len(s.ts) == 0 {
+		for first := true; first || len(chunks) > 0; first = false {
 			n := min(chunksPerFrame, len(chunks))
 			msg := prompb.ChunkedReadResponse{ChunkedSeries: []*prompb.ChunkedSeries{{Labels: pls, Chunks: chunks[:n]}}}
 			chunks = chunks[n:]
-			dst = appendFrame(tb, dst, &msg)
-			if len(s.ts) == 0 {
-				break
-			}
+			dst = mustFrame(tb, dst, &msg)
 		}
 	}
 	return dst
 }
 
-func appendFrame(tb testing.TB, dst []byte, msg *prompb.ChunkedReadResponse) []byte {
+func mustFrame(tb testing.TB, dst []byte, msg *prompb.ChunkedReadResponse) []byte {
 	tb.Helper()
-	b, err := msg.Marshal()
+	dst, err := appendFrame(dst, msg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(b)))
-	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(b, castagnoli))
-	return append(dst, b...)
+	return dst
 }
 
 // mkSeries makes a series of n samples from t0 every step ms.
