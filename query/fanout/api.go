@@ -132,7 +132,7 @@ func (api *API) serveQuery(w http.ResponseWriter, r *http.Request) {
 		ts = t
 	}
 	api.evaluate(w, r, func(ctx context.Context, opts promql.QueryOpts) (promql.Query, error) {
-		return api.ng.NewInstantQuery(ctx, api.q, opts, r.FormValue("query"), ts)
+		return api.ng.NewInstantQuery(ctx, api.q, opts, api.queryText(r.FormValue("query")), ts)
 	})
 }
 
@@ -166,8 +166,25 @@ func (api *API) serveQueryRange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.evaluate(w, r, func(ctx context.Context, opts promql.QueryOpts) (promql.Query, error) {
-		return api.ng.NewRangeQuery(ctx, api.q, opts, r.FormValue("query"), start, end, step)
+		return api.ng.NewRangeQuery(ctx, api.q, opts, api.queryText(r.FormValue("query")), start, end, step)
 	})
+}
+
+// queryText is the query to evaluate: in MetricsQL-names mode with the
+// name-keeping rewrite of the local API (query.KeepMetricsQLNames); a query
+// that does not parse is left for the engine to report.
+func (api *API) queryText(qs string) string {
+	if !api.q.opts.MetricsQLNames {
+		return qs
+	}
+	expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs)
+	if err != nil {
+		return qs
+	}
+	if expr, kept := query.KeepMetricsQLNames(expr); kept {
+		return expr.String()
+	}
+	return qs
 }
 
 // evaluate runs a query with the request's timeout and lookback_delta and
