@@ -30,6 +30,11 @@ type ClusterQueryConfig struct {
 	// parameter: true (the default) answers with a warning when a peer
 	// fails, false refuses the query (422).
 	PartialResponse *bool `yaml:"partial_response"`
+	// QueryPushdown sends max by (...) (max_over_time(...)) and its min
+	// twin whole to the peers and merges their answers (exact for any
+	// placement: docs/cluster.md); false evaluates every query here over
+	// the peers' samples. Default true.
+	QueryPushdown *bool `yaml:"query_pushdown"`
 }
 
 func (c *ClusterQueryConfig) validate() error {
@@ -62,6 +67,7 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 		Timeout:            qc.Timeout,
 		MaxSamplesInMemory: qc.MaxSamplesInMemory,
 		MetricsQLNames:     qc.MetricsQLNames,
+		DisablePushdown:    cc.QueryPushdown != nil && !*cc.QueryPushdown,
 		Logger:             s.log.With("component", "fanout"),
 		Registerer:         reg,
 	})

@@ -193,6 +193,11 @@ func TestFanoutMatchesSingleNode(t *testing.T) {
 		`count_over_time(shared_temp[1h])`,
 		`max by (host) (max_over_time(cpu_usage[5m]))`,
 		`sum by (region) (increase(cpu_req[10m])) / on (region) count by (region) (cpu_req)`,
+		// Evaluated by the peers and merged (distribute.go).
+		`max by (region) (max_over_time(cpu_usage[5m]))`,
+		`max(max_over_time({__name__=~"cpu_usage|shared_temp"}[10m])) by (__name__)`,
+		`min(min_over_time(shared_temp[30m]))`,
+		`(min without (host) (min_over_time(cpu_usage{host!="h3"}[1m] offset 5m)))`,
 	}
 	t.Run("promql", func(t *testing.T) {
 		for _, e := range exprs {
@@ -292,6 +297,16 @@ func TestFanoutMatchesSingleNode(t *testing.T) {
 		}
 		if code, b := remoteReadBody(t, qn, readRequestBody(t, "cpu_usage", base.UnixMilli(), end.UnixMilli(), prompb.ReadRequest_SAMPLES)); code != http.StatusServiceUnavailable || !bytes.Contains(b, []byte(peers[1].addr)) {
 			t.Fatalf("remote read with a frozen peer: %d %s", code, b)
+		}
+		pushed := url.Values{"query": {"max(max_over_time(cpu_usage[5m]))"}, "time": {sec(end)}}
+		code, a = apiGet(t, qn, "/api/v1/query", pushed)
+		// The peers were asked the query itself (/api/v1/query), not for samples.
+		if code != 200 || len(a.Warnings) != 1 || !strings.Contains(a.Warnings[0], peers[1].addr+"/api/v1/query?") {
+			t.Fatalf("pushed-down query with a frozen peer: %d %s %v", code, a.Error, a.Warnings)
+		}
+		pushed.Set("partial_response", "false")
+		if code, a = apiGet(t, qn, "/api/v1/query", pushed); code != http.StatusUnprocessableEntity {
+			t.Fatalf("pushed-down query, partial_response=false, frozen peer: %d %v", code, a.Warnings)
 		}
 		code, a = apiGet(t, qn, "/api/v1/labels", nil)
 		if code != 200 || len(a.Warnings) != 1 || !strings.Contains(a.Warnings[0], peers[1].addr) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -131,6 +132,9 @@ func (api *API) serveQuery(w http.ResponseWriter, r *http.Request) {
 		}
 		ts = t
 	}
+	if api.distributed(w, r, "/api/v1/query", url.Values{"time": {msToSeconds(ts.UnixMilli())}}) {
+		return
+	}
 	api.evaluate(w, r, func(ctx context.Context, opts promql.QueryOpts) (promql.Query, error) {
 		return api.ng.NewInstantQuery(ctx, api.q, opts, api.queryText(r.FormValue("query")), ts)
 	})
@@ -163,6 +167,10 @@ func (api *API) serveQueryRange(w http.ResponseWriter, r *http.Request) {
 	}
 	if end.Sub(start)/step > 11000 {
 		respondError(w, errorBadData, errors.New("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"))
+		return
+	}
+	if api.distributed(w, r, "/api/v1/query_range", url.Values{"start": {msToSeconds(start.UnixMilli())},
+		"end": {msToSeconds(end.UnixMilli())}, "step": {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)}}) {
 		return
 	}
 	api.evaluate(w, r, func(ctx context.Context, opts promql.QueryOpts) (promql.Query, error) {

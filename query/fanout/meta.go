@@ -115,32 +115,48 @@ func fanMeta[T any](ctx context.Context, q *Queryable, path string, form url.Val
 	return ok, ws, nil
 }
 
-// getJSON GETs u with the form as its query (label values take GET only)
-// and decodes a Prometheus API answer's data as T.
-func getJSON[T any](ctx context.Context, c *http.Client, u, form string) (T, error) {
-	var zero T
+// peerAnswer is a Prometheus API answer's data and warnings.
+type peerAnswer struct {
+	Status   string          `json:"status"`
+	Data     json.RawMessage `json:"data"`
+	Error    string          `json:"error"`
+	Warnings []string        `json:"warnings"`
+}
+
+// getAnswer GETs u with the form as its query (label values take GET
+// only) and decodes a successful Prometheus API answer.
+func getAnswer(ctx context.Context, c *http.Client, u, form string) (peerAnswer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"?"+form, nil)
 	if err != nil {
-		return zero, fmt.Errorf("%w: %v", ErrPeerRejected, err)
+		return peerAnswer{}, fmt.Errorf("%w: %v", ErrPeerRejected, err)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return zero, err
+		return peerAnswer{}, err
 	}
 	defer resp.Body.Close()
 	if err := checkStatus(resp); err != nil {
-		return zero, err
+		return peerAnswer{}, err
 	}
-	var ans struct {
-		Status string `json:"status"`
-		Data   T      `json:"data"`
-		Error  string `json:"error"`
-	}
+	var ans peerAnswer
 	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
-		return zero, fmt.Errorf("decode answer: %w", err)
+		return peerAnswer{}, fmt.Errorf("decode answer: %w", err)
 	}
 	if ans.Status != "success" {
-		return zero, fmt.Errorf("%w: status %q: %s", ErrPeerRejected, ans.Status, ans.Error)
+		return peerAnswer{}, fmt.Errorf("%w: status %q: %s", ErrPeerRejected, ans.Status, ans.Error)
 	}
-	return ans.Data, nil
+	return ans, nil
+}
+
+// getJSON is getAnswer decoding the data as T.
+func getJSON[T any](ctx context.Context, c *http.Client, u, form string) (T, error) {
+	var v T
+	ans, err := getAnswer(ctx, c, u, form)
+	if err != nil {
+		return v, err
+	}
+	if err := json.Unmarshal(ans.Data, &v); err != nil {
+		return v, fmt.Errorf("decode answer data: %w", err)
+	}
+	return v, nil
 }

@@ -28,6 +28,9 @@ type Options struct {
 	// MaxSamples is the most samples one select may hold, over all its
 	// peers; 0 means no limit.
 	MaxSamples int64
+	// DisablePushdown evaluates every query here over the peers' samples,
+	// also those that the peers could evaluate whole (distribute.go).
+	DisablePushdown bool
 	// Client does the HTTP requests. Nil means a client of its own.
 	Client *http.Client
 

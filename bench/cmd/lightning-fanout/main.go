@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,11 +43,13 @@ func main() {
 		seed    = flag.Uint64("seed", 1, "seed of the data and the query instances")
 		md      = flag.String("markdown", "", "write the table here too")
 		shapes  = flag.String("types", "", "comma-separated query types (default: all 11)")
+		profile = flag.String("profile", "", "write 5 s CPU profiles of the query node and peer 0 as PREFIX-{query,peer0}.pprof while the fan-out side runs the types in a loop, instead of measuring")
 	)
 	flag.Parse()
 	if *bin == "" {
 		log.Fatal("--lightning-bin is required")
 	}
+	profilePrefix = *profile
 	if err := run(*bin, *hosts, *hours, *queries, *seed, *md, *shapes); err != nil {
 		log.Fatal(err)
 	}
@@ -66,6 +69,9 @@ func run(bin string, hosts, hours, nq int, seed uint64, md, only string) error {
 		}
 		t.MetricsQLNames = true
 		t.ExtraArgs = extra
+		if profilePrefix != "" {
+			t.ExtraArgs = append(t.ExtraArgs, "--pprof")
+		}
 		if err := t.Fresh(); err != nil {
 			return nil, err
 		}
@@ -104,6 +110,9 @@ func run(bin string, hosts, hours, nq int, seed uint64, md, only string) error {
 
 	dataEnd := dataStart.Add(time.Duration(steps) * 10 * time.Second)
 	client := &http.Client{Timeout: time.Minute}
+	if profilePrefix != "" {
+		return profileRun(client, qn, peers[0], hosts, nq, seed, only, dataStart, dataEnd)
+	}
 	var rows []row
 	for _, s := range bench.TSBSQueryShapes {
 		if only != "" && !strings.Contains(","+only+",", ","+s.Name+",") {
@@ -150,6 +159,48 @@ func run(bin string, hosts, hours, nq int, seed uint64, md, only string) error {
 		return os.WriteFile(md, []byte(out), 0o644)
 	}
 	return nil
+}
+
+// profilePrefix is --profile.
+var profilePrefix string
+
+// profileRun loops over the chosen types on the query node while taking
+// CPU profiles of it and of peer 0.
+func profileRun(c *http.Client, qn, peer *bench.Target, hosts, nq int, seed uint64, only string, dataStart, dataEnd time.Time) error {
+	done := make(chan error, 2)
+	for name, t := range map[string]*bench.Target{"query": qn, "peer0": peer} {
+		go func() {
+			resp, err := c.Get(t.BaseURL() + "/debug/pprof/profile?seconds=5")
+			if err != nil {
+				done <- err
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err == nil {
+				err = os.WriteFile(profilePrefix+"-"+name+".pprof", b, 0o644)
+			}
+			done <- err
+		}()
+	}
+	stop := time.Now().Add(5 * time.Second)
+	for n := 0; time.Now().Before(stop); n++ {
+		for _, s := range bench.TSBSQueryShapes {
+			if only != "" && !strings.Contains(","+only+",", ","+s.Name+",") {
+				continue
+			}
+			for _, q := range s.Instances(seed+uint64(n), nq, hosts, dataStart, dataEnd) {
+				u := qn.BaseURL() + "/api/v1/query_range?" + url.Values{
+					"query": {s.PromQL(q)}, "start": {secs(q.Start.Add(s.Step))},
+					"end": {secs(q.End)}, "step": {strconv.FormatInt(int64(s.Step/time.Second), 10)},
+				}.Encode()
+				if _, _, err := get(c, u); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return errors.Join(<-done, <-done)
 }
 
 type row struct {
