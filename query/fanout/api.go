@@ -398,7 +398,11 @@ func respondError(w http.ResponseWriter, t errorType, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, code int, resp *response) {
-	b, err := json.Marshal(resp)
+	b, ok := appendMatrixResponse(nil, resp)
+	var err error
+	if !ok {
+		b, err = json.Marshal(resp)
+	}
 	if err != nil {
 		code = http.StatusInternalServerError
 		b, _ = json.Marshal(&response{Status: "error", ErrorType: errorInternal.name, Error: err.Error()})
@@ -406,4 +410,32 @@ func writeJSON(w http.ResponseWriter, code int, resp *response) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	w.Write(b)
+}
+
+// appendMatrixResponse writes a matrix answer with the query package's
+// encoder (json.Marshal's bytes, several times faster); false for any
+// other answer.
+func appendMatrixResponse(b []byte, resp *response) ([]byte, bool) {
+	qd, ok := resp.Data.(*queryData)
+	if !ok {
+		return b, false
+	}
+	m, ok := qd.Result.(promql.Matrix)
+	if !ok {
+		return b, false
+	}
+	b = append(b, `{"status":"success","data":{"resultType":"matrix","result":`...)
+	b, ok = query.AppendMatrixJSON(b, m)
+	if !ok {
+		return b, false
+	}
+	b = append(b, '}')
+	if len(resp.Warnings) > 0 {
+		ws, err := json.Marshal(resp.Warnings)
+		if err != nil {
+			return b, false
+		}
+		b = append(append(b, `,"warnings":`...), ws...)
+	}
+	return append(b, '}'), true
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -111,14 +112,18 @@ func (d *streamDecoder) appendSeries(out []rawSeries, cs *prompb.ChunkedSeries) 
 		if err != nil {
 			return out, fmt.Errorf("%w: series %s: chunk %d: %v", ErrBadFrame, lset, i, err)
 		}
+		// The chunk's sample count is taken from the limit and sizes the
+		// columns; a chunk holding fewer (a corrupt count) fails below.
+		n := c.NumSamples()
+		if !d.samplesLeft.take(int64(n)) {
+			return out, ErrTooManySamples
+		}
+		s.ts, s.vs = slices.Grow(s.ts, n), slices.Grow(s.vs, n)
 		it = c.Iterator(it)
 		for it.Next() == chunkenc.ValFloat {
 			t, v := it.At()
 			if n := len(s.ts); n > 0 && t <= s.ts[n-1] {
 				return out, fmt.Errorf("%w: series %s: chunk %d: timestamp %d after %d", ErrBadFrame, lset, i, t, s.ts[n-1])
-			}
-			if !d.samplesLeft.take(1) {
-				return out, ErrTooManySamples
 			}
 			s.ts = append(s.ts, t)
 			s.vs = append(s.vs, v)

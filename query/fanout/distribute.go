@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -145,8 +146,8 @@ func mergeAnswer(m map[string]*promql.Series, data json.RawMessage, op parser.It
 		ResultType string `json:"resultType"`
 		Result     []struct {
 			Metric map[string]string `json:"metric"`
-			Value  []any             `json:"value"`
-			Values [][]any           `json:"values"`
+			Value  *jsonPoint        `json:"value"`
+			Values []jsonPoint       `json:"values"`
 		} `json:"result"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
@@ -163,16 +164,11 @@ func mergeAnswer(m map[string]*promql.Series, data json.RawMessage, op parser.It
 			s = &promql.Series{Metric: lset}
 			m[k] = s
 		}
-		pts := it.Values
 		if it.Value != nil {
-			pts = [][]any{it.Value}
+			s.Floats = append(s.Floats, promql.FPoint(*it.Value))
 		}
-		for _, p := range pts {
-			fp, err := point(p)
-			if err != nil {
-				return "", err
-			}
-			s.Floats = append(s.Floats, fp)
+		for _, p := range it.Values {
+			s.Floats = append(s.Floats, promql.FPoint(p))
 		}
 	}
 	for _, s := range m {
@@ -181,21 +177,33 @@ func mergeAnswer(m map[string]*promql.Series, data json.RawMessage, op parser.It
 	return d.ResultType, nil
 }
 
-// point decodes [seconds, "value"].
-func point(p []any) (promql.FPoint, error) {
-	if len(p) != 2 {
-		return promql.FPoint{}, fmt.Errorf("point %v: want [time, value]", p)
+// jsonPoint is a point of a Prometheus answer, [seconds, "value"],
+// decoded without reflection.
+type jsonPoint promql.FPoint
+
+func (p *jsonPoint) UnmarshalJSON(b []byte) error {
+	in := bytes.TrimSpace(b)
+	if len(in) < 2 || in[0] != '[' || in[len(in)-1] != ']' {
+		return fmt.Errorf("point %.40s: want [time, \"value\"]", b)
 	}
-	sec, ok := p[0].(float64)
-	vs, ok2 := p[1].(string)
-	if !ok || !ok2 {
-		return promql.FPoint{}, fmt.Errorf("point %v: want [number, string]", p)
+	ts, vs, ok := bytes.Cut(in[1:len(in)-1], []byte{','})
+	vs = bytes.TrimSpace(vs)
+	if !ok || len(vs) < 2 || vs[0] != '"' || vs[len(vs)-1] != '"' {
+		return fmt.Errorf("point %.40s: want [time, \"value\"]", b)
 	}
-	v, err := strconv.ParseFloat(vs, 64)
+	sec, err := strconv.ParseFloat(string(bytes.TrimSpace(ts)), 64)
+	if err == nil && !(math.Abs(sec) < 9e15) { // NaN, infinities, out of int64 ms
+		err = errors.New("out of range")
+	}
 	if err != nil {
-		return promql.FPoint{}, fmt.Errorf("point %v: %w", p, err)
+		return fmt.Errorf("point %.40s: time: %w", b, err)
 	}
-	return promql.FPoint{T: int64(math.Round(sec * 1000)), F: v}, nil
+	v, err := strconv.ParseFloat(string(vs[1:len(vs)-1]), 64)
+	if err != nil {
+		return fmt.Errorf("point %.40s: value: %w", b, err)
+	}
+	*p = jsonPoint{T: int64(math.Round(sec * 1000)), F: v}
+	return nil
 }
 
 // foldPoints sorts ps by time and keeps one point a timestamp: the max

@@ -6,6 +6,7 @@ import (
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
 )
 
 // FuzzDecodeStream feeds arbitrary bytes to the streamed remote read
@@ -60,6 +61,32 @@ func FuzzReadRequest(f *testing.F) {
 			if err == nil && len(sets) != len(req.Queries) {
 				t.Fatalf("%d matcher sets for %d queries", len(sets), len(req.Queries))
 			}
+		}
+	})
+}
+
+// FuzzJSONPoint feeds arbitrary bytes to the point decoder of peers'
+// answers: an error, or a point that Prometheus' encoder writes back to
+// the same point.
+func FuzzJSONPoint(f *testing.F) {
+	for _, s := range []string{`[1767244680,"7"]`, `[1.5, "NaN"]`, `[ -3.25 , "+Inf"]`, `[1,"1e-300"]`, `[]`, `["1","2"]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p jsonPoint
+		if p.UnmarshalJSON(b) != nil {
+			return
+		}
+		out, err := promql.FPoint(p).MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again jsonPoint
+		if err := again.UnmarshalJSON(out); err != nil {
+			t.Fatalf("%s written as %s: %v", b, out, err)
+		}
+		if again.T != p.T || !sameFloat(again.F, p.F) {
+			t.Fatalf("%s: %v, written as %s: %v", b, p, out, again)
 		}
 	})
 }

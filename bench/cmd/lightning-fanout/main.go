@@ -107,6 +107,16 @@ func run(bin string, hosts, hours, nq int, seed uint64, md, only string) error {
 		return err
 	}
 	defer qn.Stop(30 * time.Second)
+	rawCfg := filepath.Join(dir, "query-raw.yaml")
+	if err := os.WriteFile(rawCfg, []byte("cluster:\n  query_pushdown: false\n  query_peers: ["+strings.Join(urls, ", ")+"]\n"), 0o644); err != nil {
+		return err
+	}
+	raw, err := start("query-raw", "--config", rawCfg)
+	if err != nil {
+		return err
+	}
+	defer raw.Stop(30 * time.Second)
+	bases := []string{single.BaseURL(), qn.BaseURL(), raw.BaseURL()}
 
 	dataEnd := dataStart.Add(time.Duration(steps) * 10 * time.Second)
 	client := &http.Client{Timeout: time.Minute}
@@ -119,35 +129,33 @@ func run(bin string, hosts, hours, nq int, seed uint64, md, only string) error {
 			continue
 		}
 		r := row{name: s.Name}
-		var lat [2][]time.Duration
+		var lat [3][]time.Duration
 		for i, q := range s.Instances(seed, nq, hosts, dataStart, dataEnd) {
 			u := "/api/v1/query_range?" + url.Values{
 				"query": {s.PromQL(q)}, "start": {secs(q.Start.Add(s.Step))},
 				"end": {secs(q.End)}, "step": {strconv.FormatInt(int64(s.Step/time.Second), 10)},
 			}.Encode()
-			var ans [2]string
-			for k := range 2 {
-				side := (i + k) % 2 // alternate who goes first
-				base := single.BaseURL()
-				if side == 1 {
-					base = qn.BaseURL()
-				}
-				d, a, err := get(client, base+u)
+			var ans [3]string
+			for k := range 3 {
+				side := (i + k) % 3 // rotate who goes first
+				d, a, err := get(client, bases[side]+u)
 				if err != nil {
 					return fmt.Errorf("%s: %w", s.Name, err)
 				}
 				lat[side] = append(lat[side], d)
 				ans[side] = a
 			}
-			if ans[0] != ans[1] {
-				r.mismatches++
-				if r.firstDiff == "" {
-					r.firstDiff = fmt.Sprintf("%s\nsingle  %.300s\nfan-out %.300s", s.PromQL(q), ans[0], ans[1])
+			for side := 1; side < 3; side++ {
+				if ans[0] != ans[side] {
+					r.mismatches++
+					if r.firstDiff == "" {
+						r.firstDiff = fmt.Sprintf("%s\nsingle  %.300s\nfan-out %.300s", s.PromQL(q), ans[0], ans[side])
+					}
 				}
 			}
 		}
-		r.single, r.fan = bench.Summarize(lat[0]), bench.Summarize(lat[1])
-		log.Printf("%s: single p50 %.2f ms, fan-out p50 %.2f ms, %d differing answers", s.Name, r.single.P50, r.fan.P50, r.mismatches)
+		r.single, r.fan, r.raw = bench.Summarize(lat[0]), bench.Summarize(lat[1]), bench.Summarize(lat[2])
+		log.Printf("%s: single p50 %.2f ms, fan-out p50 %.2f ms, without pushdown %.2f ms, %d differing answers", s.Name, r.single.P50, r.fan.P50, r.raw.P50, r.mismatches)
 		if r.firstDiff != "" {
 			log.Printf("first difference: %s", r.firstDiff)
 		}
@@ -206,6 +214,7 @@ func profileRun(c *http.Client, qn, peer *bench.Target, hosts, nq int, seed uint
 type row struct {
 	name        string
 	single, fan bench.Latency
+	raw         bench.Latency // query_pushdown: false
 	mismatches  int
 	firstDiff   string
 }
@@ -214,16 +223,17 @@ func table(rows []row, hosts, hours, nq int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Run %s: %d hosts, %d h at 10 s, %d instances of each type, interleaved.\n\n",
 		time.Now().UTC().Format(time.RFC3339), hosts, hours, nq)
-	b.WriteString("| type | single p50 ms | p99 ms | fan-out p50 ms | p99 ms | p50 ratio | p99 ratio | answers differing |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
-	var logSum float64
+	b.WriteString("| type | single p50 ms | p99 ms | fan-out p50 ms | p99 ms | **p50 ratio** | p99 ratio | no pushdown p50 ms | p50 ratio | answers differing |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	var logSum, logRaw float64
 	for _, r := range rows {
-		ratio := r.fan.P50 / r.single.P50
+		ratio, rawRatio := r.fan.P50/r.single.P50, r.raw.P50/r.single.P50
 		logSum += math.Log(ratio)
-		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %.2f | **%.2f** | %.2f | %d |\n", r.name, r.single.P50, r.single.P99,
-			r.fan.P50, r.fan.P99, ratio, r.fan.P99/r.single.P99, r.mismatches)
+		logRaw += math.Log(rawRatio)
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %.2f | **%.2f** | %.2f | %.2f | %.2f | %d |\n", r.name, r.single.P50, r.single.P99,
+			r.fan.P50, r.fan.P99, ratio, r.fan.P99/r.single.P99, r.raw.P50, rawRatio, r.mismatches)
 	}
 	if len(rows) > 0 {
-		fmt.Fprintf(&b, "\nGeometric mean of the p50 ratios: **%.2f**.\n", math.Exp(logSum/float64(len(rows))))
+		fmt.Fprintf(&b, "\nGeometric mean of the p50 ratios: **%.2f** (without pushdown %.2f).\n", math.Exp(logSum/float64(len(rows))), math.Exp(logRaw/float64(len(rows))))
 	}
 	return b.String()
 }
