@@ -257,6 +257,17 @@ func TestFanoutMatchesSingleNode(t *testing.T) {
 			}
 		}
 	})
+	t.Run("influxql refused", func(t *testing.T) {
+		resp, err := http.Get(qn.url("/query?" + url.Values{"db": {"fan"}, "q": {"SELECT last(usage) FROM cpu"}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(b), "query_peers") {
+			t.Fatalf("InfluxQL on a query node: %d %s", resp.StatusCode, b)
+		}
+	})
 	count := url.Values{"query": {"count(cpu_usage)"}, "time": {sec(end)}}
 	countIs := func(a fanAnswer) string {
 		_, r := normResult(t, a.Data)
