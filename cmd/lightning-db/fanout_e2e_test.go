@@ -342,5 +342,20 @@ func TestFanoutMatchesSingleNode(t *testing.T) {
 			t.Fatalf("killed peer: %d warnings %v count %s", code, a.Warnings, countIs(a))
 		}
 		t.Logf("killed peer: %q", a.Warnings[0])
+		resp, err := http.Get(qn.url("/metrics"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{
+			fmt.Sprintf(`lightningdb_fanout_peer_requests_total{peer="http://%s",result="unavailable"}`, peers[2].addr),
+			fmt.Sprintf(`lightningdb_fanout_peer_requests_total{peer="http://%s",result="ok"}`, peers[0].addr),
+			"lightningdb_fanout_partial_answers_total ", "lightningdb_fanout_partial_refused_total ",
+		} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
 	})
 }

@@ -100,7 +100,7 @@ func (api *API) distributed(w http.ResponseWriter, r *http.Request, path string,
 	rs := gather(ctx, peers, api.q.opts.PeerTimeout, func(ctx context.Context, p Peer) (peerAnswer, error) {
 		return getAnswer(ctx, api.q.opts.Client, strings.TrimSuffix(p.URL, "/")+path, form)
 	})
-	ws, err := verdict(ctx, rs, missing, api.q.allowPartial(ctx))
+	ws, err := judge(ctx, api.q, rs, missing)
 	if err != nil {
 		respondError(w, errorFor(err), err)
 		return true

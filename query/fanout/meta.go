@@ -102,7 +102,7 @@ func fanMeta[T any](ctx context.Context, q *Queryable, path string, form url.Val
 	rs := gather(ctx, peers, q.opts.PeerTimeout, func(ctx context.Context, p Peer) (T, error) {
 		return getJSON[T](ctx, q.opts.Client, strings.TrimSuffix(p.URL, "/")+path, body)
 	})
-	ws, err := verdict(ctx, rs, missing, q.allowPartial(ctx))
+	ws, err := judge(ctx, q, rs, missing)
 	if err != nil {
 		return nil, nil, err
 	}

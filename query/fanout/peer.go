@@ -91,6 +91,14 @@ func verdict[T any](ctx context.Context, rs []result[T], missing []string, allow
 	return ws, nil
 }
 
+// judge is verdict with q's partial response choice for ctx, counted in
+// q's metrics.
+func judge[T any](ctx context.Context, q *Queryable, rs []result[T], missing []string) (annotations.Annotations, error) {
+	ws, err := verdict(ctx, rs, missing, q.allowPartial(ctx))
+	observe(q.m, rs, len(ws), err)
+	return ws, err
+}
+
 // checkStatus turns a peer's non-2xx answer into an error: 4xx (but 429)
 // is ErrPeerRejected, the rest an outage. It reads a little of the body
 // for the message.

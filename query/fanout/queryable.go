@@ -16,6 +16,7 @@ import (
 type Queryable struct {
 	topo Topology
 	opts Options
+	m    *metrics
 }
 
 // New returns a Queryable over topo. opts' zero fields take the defaults.
@@ -23,7 +24,8 @@ func New(topo Topology, opts Options) (*Queryable, error) {
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("fanout options: %w", err)
 	}
-	return &Queryable{topo: topo, opts: opts.withDefaults()}, nil
+	opts = opts.withDefaults()
+	return &Queryable{topo: topo, opts: opts, m: newMetrics(opts.Registerer)}, nil
 }
 
 // Querier returns a querier over [mint, maxt] (ms).
@@ -41,7 +43,7 @@ type querier struct {
 // of the set, or its error (verdict).
 func (qr *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
 	minT, maxT := qr.mint, qr.maxt
-	if hints != nil {
+	if hints != nil && (hints.Start != 0 || hints.End != 0) {
 		minT, maxT = max(minT, hints.Start), min(maxT, hints.End)
 	}
 	body, err := readRequest(minT, maxT, hints, ms)
@@ -53,7 +55,7 @@ func (qr *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHint
 	rs := gather(ctx, peers, qr.q.opts.PeerTimeout, func(ctx context.Context, p Peer) ([]rawSeries, error) {
 		return qr.q.readPeer(ctx, p, body, d)
 	})
-	ws, err := verdict(ctx, rs, missing, qr.q.allowPartial(ctx))
+	ws, err := judge(ctx, qr.q, rs, missing)
 	if err != nil {
 		return storage.ErrSeriesSet(err)
 	}
