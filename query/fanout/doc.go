@@ -4,21 +4,26 @@
 // The model:
 //
 //	API (api.go)            /api/v1/query, query_range, series, labels,
-//	   |                    label/<name>/values, status/buildinfo
-//	promql.Engine           unchanged, over the Queryable below
+//	   |                    label/<name>/values, read (readapi.go),
+//	   |                    status/buildinfo
+//	   |-- distributed      max(max_over_time) and min(min_over_time)
+//	   |   (distribute.go)  sent whole to every peer, merged by max/min
+//	promql.Engine           unchanged, for every other query
 //	   |  storage.Queryable
 //	Queryable (queryable.go) one Select = one streamed remote read
-//	   |                    (STREAMED_XOR_CHUNKS, read.go) per peer, in
-//	   |                    parallel, each within Options.PeerTimeout;
-//	   |                    label names and values, and /api/v1/series,
-//	   |                    through each peer's HTTP API (meta.go)
+//	   |                    (STREAMED_XOR_CHUNKS, read.go, decode.go) per
+//	   |                    peer, in parallel, each within
+//	   |                    Options.PeerTimeout; label names and values,
+//	   |                    and /api/v1/series, through each peer's HTTP
+//	   |                    API (meta.go)
 //	Topology (topology.go)  which peers to ask, and which partitions have
 //	                        no live owner
 //
 // Pushdown: the matchers and the select's time range (the hints' range,
 // the lookback or the range selector included) go to every peer; our
 // remote read takes no step or function hints, so aggregation happens
-// here.
+// here, except for the shapes distribute.go sends whole (exact for any
+// placement of the series; sum, count and avg are not).
 //
 // Merge (merge.go): series with the same label set from different peers
 // are one series; samples with the same timestamp are kept once, the

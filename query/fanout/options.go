@@ -36,8 +36,8 @@ type Options struct {
 
 	// Engine settings (api.go).
 	LookbackDelta      time.Duration // default 5m
-	Timeout            time.Duration // default 2m: a query's whole evaluation
-	MaxSamplesInMemory int           // default 50,000,000
+	Timeout            time.Duration // default 30s: a query's whole evaluation
+	MaxSamplesInMemory int           // default 10,000,000 (as query.Options)
 	// MetricsQLNames: as query.Options.MetricsQLNames.
 	MetricsQLNames bool
 	// Logger and Registerer: nil means none.
@@ -53,8 +53,8 @@ func DefaultOptions() Options {
 		PartialResponse:    &yes,
 		MaxFrameBytes:      50 << 20,
 		LookbackDelta:      5 * time.Minute,
-		Timeout:            2 * time.Minute,
-		MaxSamplesInMemory: 50_000_000,
+		Timeout:            30 * time.Second,
+		MaxSamplesInMemory: 10_000_000,
 	}
 }
 
