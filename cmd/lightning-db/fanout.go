@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +37,10 @@ type ClusterQueryConfig struct {
 	// placement: docs/cluster.md); false evaluates every query here over
 	// the peers' samples. Default true.
 	QueryPushdown *bool `yaml:"query_pushdown"`
+	// QueryPeerBearerTokenFile holds the token sent to the peers as
+	// "Authorization: Bearer ..." (a read token, when they have
+	// authentication on). Empty: none.
+	QueryPeerBearerTokenFile string `yaml:"query_peer_bearer_token_file"`
 }
 
 func (c *ClusterQueryConfig) validate() error {
@@ -59,6 +65,14 @@ func (s *server) fanoutMode() bool { return len(s.cfg.Cluster.QueryPeers) > 0 }
 // are refused: their scope is not yet sent to the peers.
 func (s *server) registerFanout(reg prometheus.Registerer) error {
 	cc, qc := s.cfg.Cluster, s.cfg.Query
+	var token string
+	if cc.QueryPeerBearerTokenFile != "" {
+		b, err := os.ReadFile(cc.QueryPeerBearerTokenFile)
+		if err != nil {
+			return fmt.Errorf("cluster.query_peer_bearer_token_file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
 	q, err := fanout.New(fanout.StaticURLs(cc.QueryPeers), fanout.Options{
 		PeerTimeout:        cc.QueryPeerTimeout,
 		PartialResponse:    cc.PartialResponse,
@@ -68,6 +82,7 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 		MaxSamplesInMemory: qc.MaxSamplesInMemory,
 		MetricsQLNames:     qc.MetricsQLNames,
 		DisablePushdown:    cc.QueryPushdown != nil && !*cc.QueryPushdown,
+		BearerToken:        token,
 		Logger:             s.log.With("component", "fanout"),
 		Registerer:         reg,
 	})

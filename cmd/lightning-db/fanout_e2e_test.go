@@ -359,3 +359,35 @@ func TestFanoutMatchesSingleNode(t *testing.T) {
 		}
 	})
 }
+
+// TestFanoutPeerToken: peers with authentication on answer a query node
+// that sends cluster.query_peer_bearer_token_file's token; without it the
+// query fails (422 naming the peer's 401), never a silently empty answer.
+func TestFanoutPeerToken(t *testing.T) {
+	peer := startServer(t, t.TempDir(), "--auth-tokens", "s3cret")
+	ts := time.Now().Add(-time.Minute).UnixNano()
+	writeLines(t, peer, "fan&u=x&p=s3cret", fmt.Sprintf("cpu,host=a usage=1 %d\ncpu,host=b usage=2 %d\n", ts, ts))
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	writeFile(t, tokenFile, "s3cret\n")
+	peers := "cluster:\n  query_peers: [http://" + peer.addr + "]\n"
+	withToken := filepath.Join(dir, "with.yaml")
+	writeFile(t, withToken, peers+"  query_peer_bearer_token_file: "+tokenFile+"\n")
+	without := filepath.Join(dir, "without.yaml")
+	writeFile(t, without, peers)
+	count := url.Values{"query": {"count(cpu_usage)"}}
+	qn := startServer(t, t.TempDir(), "--config", withToken)
+	for _, path := range []string{"/api/v1/query", "/api/v1/labels"} {
+		if code, a := apiGet(t, qn, path, count); code != 200 || len(a.Warnings) > 0 {
+			t.Fatalf("%s with the token: %d %s %v", path, code, a.Error, a.Warnings)
+		}
+	}
+	if code, a := apiGet(t, qn, "/api/v1/query", count); !strings.Contains(string(a.Data), `"2"`) {
+		t.Fatalf("count with the token: %d %s", code, a.Data)
+	}
+	qn.stop()
+	qn = startServer(t, t.TempDir(), "--config", without)
+	if code, a := apiGet(t, qn, "/api/v1/query", count); code != http.StatusUnprocessableEntity || !strings.Contains(a.Error, "401") {
+		t.Fatalf("without the token: %d %s", code, a.Error)
+	}
+}

@@ -98,7 +98,7 @@ func (api *API) distributed(w http.ResponseWriter, r *http.Request, path string,
 	form := params.Encode()
 	peers, missing := api.q.topo.Peers()
 	rs := gather(ctx, peers, api.q.opts.PeerTimeout, func(ctx context.Context, p Peer) (peerAnswer, error) {
-		return getAnswer(ctx, api.q.opts.Client, strings.TrimSuffix(p.URL, "/")+path, form)
+		return api.q.getAnswer(ctx, strings.TrimSuffix(p.URL, "/")+path, form)
 	})
 	ws, err := judge(ctx, api.q, rs, missing)
 	if err != nil {

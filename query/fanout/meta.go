@@ -100,7 +100,7 @@ func fanMeta[T any](ctx context.Context, q *Queryable, path string, form url.Val
 	peers, missing := q.topo.Peers()
 	body := form.Encode()
 	rs := gather(ctx, peers, q.opts.PeerTimeout, func(ctx context.Context, p Peer) (T, error) {
-		return getJSON[T](ctx, q.opts.Client, strings.TrimSuffix(p.URL, "/")+path, body)
+		return getJSON[T](ctx, q, strings.TrimSuffix(p.URL, "/")+path, body)
 	})
 	ws, err := judge(ctx, q, rs, missing)
 	if err != nil {
@@ -125,12 +125,13 @@ type peerAnswer struct {
 
 // getAnswer GETs u with the form as its query (label values take GET
 // only) and decodes a successful Prometheus API answer.
-func getAnswer(ctx context.Context, c *http.Client, u, form string) (peerAnswer, error) {
+func (q *Queryable) getAnswer(ctx context.Context, u, form string) (peerAnswer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"?"+form, nil)
 	if err != nil {
 		return peerAnswer{}, fmt.Errorf("%w: %v", ErrPeerRejected, err)
 	}
-	resp, err := c.Do(req)
+	q.authorize(req)
+	resp, err := q.opts.Client.Do(req)
 	if err != nil {
 		return peerAnswer{}, err
 	}
@@ -149,9 +150,9 @@ func getAnswer(ctx context.Context, c *http.Client, u, form string) (peerAnswer,
 }
 
 // getJSON is getAnswer decoding the data as T.
-func getJSON[T any](ctx context.Context, c *http.Client, u, form string) (T, error) {
+func getJSON[T any](ctx context.Context, q *Queryable, u, form string) (T, error) {
 	var v T
-	ans, err := getAnswer(ctx, c, u, form)
+	ans, err := q.getAnswer(ctx, u, form)
 	if err != nil {
 		return v, err
 	}

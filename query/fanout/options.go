@@ -31,6 +31,10 @@ type Options struct {
 	// DisablePushdown evaluates every query here over the peers' samples,
 	// also those that the peers could evaluate whole (distribute.go).
 	DisablePushdown bool
+	// BearerToken, when set, goes with every request to a peer as
+	// "Authorization: Bearer ..." (storage nodes with authentication on
+	// need a read token).
+	BearerToken string
 	// Client does the HTTP requests. Nil means a client of its own.
 	Client *http.Client
 

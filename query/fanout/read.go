@@ -59,6 +59,7 @@ func (q *Queryable) readPeer(ctx context.Context, p Peer, body []byte, d *stream
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("Content-Encoding", "snappy")
 	req.Header.Set("X-Prometheus-Remote-Read-Version", "0.1.0")
+	q.authorize(req)
 	// A read is idempotent: a nil X-Idempotency-Key (not sent) lets the
 	// transport retry it on a fresh connection when a kept-alive one turns
 	// out dead (a peer restarted), instead of failing the peer.
@@ -75,4 +76,11 @@ func (q *Queryable) readPeer(ctx context.Context, p Peer, body []byte, d *stream
 		return nil, fmt.Errorf("%w: answer of type %q, want streamed chunks", ErrBadFrame, ct)
 	}
 	return d.decode(resp.Body)
+}
+
+// authorize adds the peers' bearer token, if any.
+func (q *Queryable) authorize(req *http.Request) {
+	if q.opts.BearerToken != "" {
+		req.Header.Set("Authorization", "Bearer "+q.opts.BearerToken)
+	}
 }
