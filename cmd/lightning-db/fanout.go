@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lightningdb/lightningdb/auth"
 	"github.com/lightningdb/lightningdb/query/fanout"
 	"github.com/lightningdb/lightningdb/remote"
 )
@@ -61,8 +60,7 @@ func (c *ClusterQueryConfig) validate() error {
 func (s *server) fanoutMode() bool { return len(s.cfg.Cluster.QueryPeers) > 0 }
 
 // registerFanout serves the Prometheus HTTP API over the peers
-// (query/fanout) in place of registerQuery. Tokens limited to some series
-// are refused: their scope is not yet sent to the peers.
+// (query/fanout) in place of registerQuery.
 func (s *server) registerFanout(reg prometheus.Registerer) error {
 	cc, qc := s.cfg.Cluster, s.cfg.Query
 	var token string
@@ -90,7 +88,7 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 		return err
 	}
 	s.fanout = q
-	fanout.NewAPI(q, buildInfo()).Register(unlimitedOnly{s.rm})
+	fanout.NewAPI(q, buildInfo()).Register(s.rm) // a limited token's scope goes with every select and match[]
 	// InfluxQL reads the engine directly (influxql.Storage is the engine's
 	// concrete querier): on a query node /query would answer from the
 	// local data only, silently short, so it is refused instead.
@@ -102,22 +100,6 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 	}
 	s.log.Info("queries fan out to peers", "peers", cc.QueryPeers)
 	return nil
-}
-
-// unlimitedOnly registers handlers that refuse tokens limited to some
-// series (403).
-type unlimitedOnly struct{ m *routeMux }
-
-func (u unlimitedOnly) Handle(pattern string, h http.Handler) {
-	u.m.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if auth.FromContext(r.Context()).Limited() {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			w.Write([]byte(`{"status":"error","errorType":"forbidden","error":"a query node (cluster.query_peers) does not serve tokens limited to some series yet"}` + "\n"))
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
 }
 
 // remoteMux is where registerRemote adds its routes. On a query node it

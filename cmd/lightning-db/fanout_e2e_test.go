@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/prometheus/prometheus/prompb"
 )
 
@@ -389,5 +390,49 @@ func TestFanoutPeerToken(t *testing.T) {
 	qn = startServer(t, t.TempDir(), "--config", without)
 	if code, a := apiGet(t, qn, "/api/v1/query", count); code != http.StatusUnprocessableEntity || !strings.Contains(a.Error, "401") {
 		t.Fatalf("without the token: %d %s", code, a.Error)
+	}
+}
+
+// TestFanoutLimitedToken: a token limited to host="h2" on a query node
+// sees only h2 in every path: PromQL (also a query the peers would
+// evaluate whole), series, labels, label values and remote read.
+func TestFanoutLimitedToken(t *testing.T) {
+	peerA, peerB := startServer(t, t.TempDir()), startServer(t, t.TempDir())
+	ts := time.Now().Add(-time.Minute).UnixNano()
+	writeLines(t, peerA, "fan", fmt.Sprintf("cpu,host=h1 usage=1 %d\ncpu,host=h2 usage=2 %d\n", ts, ts))
+	writeLines(t, peerB, "fan", fmt.Sprintf("cpu,host=h3 usage=3 %d\ncpu,host=h2 usage=2 %d\n", ts, ts))
+	dir := t.TempDir()
+	file, sec, _ := writeTokens(t, dir, tokenSpec{name: "rh2", scopes: []string{"read"}, match: []string{`{host="h2"}`}})
+	cfg := filepath.Join(dir, "q.yaml")
+	writeFile(t, cfg, "cluster:\n  query_peers: [http://"+peerA.addr+", http://"+peerB.addr+"]\n")
+	qn := startServer(t, t.TempDir(), "--config", cfg, "--token-file", file)
+	for _, c := range []struct {
+		path   string
+		params url.Values
+		want   string
+	}{
+		{"/api/v1/query", url.Values{"query": {"count(cpu_usage)"}}, `"1"]`},
+		{"/api/v1/query", url.Values{"query": {"max(max_over_time(cpu_usage[5m]))"}}, `"2"]`},
+		{"/api/v1/query", url.Values{"query": {"cpu_usage"}}, `"host":"h2"`},
+		{"/api/v1/series", url.Values{"match[]": {"cpu_usage"}}, `"host":"h2"`},
+		{"/api/v1/label/host/values", nil, `["h2"]`},
+		{"/api/v1/labels", url.Values{"match[]": {`{host=~"h1|h3"}`}}, `[]`},
+	} {
+		code, body := call(t, nil, http.MethodGet, qn.url(c.path), sec["rh2"], c.params)
+		if code != 200 || !strings.Contains(body, c.want) || strings.Contains(body, "h1") || strings.Contains(body, "h3") {
+			t.Errorf("%s %v with the host=h2 token: %d %s, want %s", c.path, c.params, code, body, c.want)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, qn.url("/api/v1/read"), bytes.NewReader(readRequestBody(t, "cpu_usage", 0, time.Now().UnixMilli(), prompb.ReadRequest_SAMPLES)))
+	req.Header.Set("Authorization", "Bearer "+sec["rh2"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	raw, err := s2.Decode(nil, b)
+	if resp.StatusCode != 200 || err != nil || !bytes.Contains(raw, []byte("h2")) || bytes.Contains(raw, []byte("h1")) || bytes.Contains(raw, []byte("h3")) {
+		t.Errorf("remote read with the host=h2 token: %d %q", resp.StatusCode, raw)
 	}
 }

@@ -375,7 +375,7 @@ func errorFor(err error) errorType {
 		return errorCanceled
 	case errors.As(err, &eqt), errors.Is(err, context.DeadlineExceeded):
 		return errorTimeout
-	case errors.As(err, &pe), errors.As(err, &pe1):
+	case errors.As(err, &pe), errors.As(err, &pe1), errors.Is(err, ErrBadSelector):
 		return errorBadData
 	}
 	return errorExec

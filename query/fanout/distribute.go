@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/lightningdb/lightningdb/auth"
 )
 
 // Distributed evaluation (Options.DisablePushdown turns it off).
@@ -68,8 +70,8 @@ func unparen(e parser.Expr) parser.Expr {
 // start, end and step), fixed here so that every peer evaluates the same
 // steps.
 func (api *API) distributed(w http.ResponseWriter, r *http.Request, path string, params url.Values) bool {
-	if api.q.opts.DisablePushdown {
-		return false
+	if api.q.opts.DisablePushdown || auth.FromContext(r.Context()).Limited() {
+		return false // a limited caller's scope is applied to the selects
 	}
 	qs := r.FormValue("query")
 	expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs)

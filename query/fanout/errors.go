@@ -14,6 +14,8 @@ var (
 	// ErrBadFrame: a streamed remote read answer that does not decode (a
 	// bad length, checksum, protobuf or chunk).
 	ErrBadFrame = errors.New("bad remote read frame")
+	// ErrBadSelector: a match[] selector that does not parse.
+	ErrBadSelector = errors.New("bad selector")
 	// ErrTooManySamples: a select read more than Options.MaxSamples.
 	ErrTooManySamples = errors.New("query reads too many samples")
 )

@@ -12,7 +12,10 @@ import (
 	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/lightningdb/lightningdb/auth"
 )
 
 // LabelNames returns the label names of the series matching any of the
@@ -30,6 +33,10 @@ func (q *Queryable) LabelValues(ctx context.Context, name string, minT, maxT int
 }
 
 func (q *Queryable) names(ctx context.Context, path string, minT, maxT int64, match []string, limit int) ([]string, annotations.Annotations, error) {
+	match, err := scopedSelectors(ctx, match)
+	if err != nil {
+		return nil, nil, err
+	}
 	form := metaForm(minT, maxT, match)
 	rs, ws, err := fanMeta[[]string](ctx, q, path, form)
 	if err != nil {
@@ -55,6 +62,10 @@ func (q *Queryable) names(ctx context.Context, path string, minT, maxT int64, ma
 // selectors over [minT, maxT] (ms), from every peer's /api/v1/series,
 // merged and sorted. limit > 0 keeps the first limit.
 func (q *Queryable) Series(ctx context.Context, minT, maxT int64, match []string, limit int) ([]labels.Labels, annotations.Annotations, error) {
+	match, err := scopedSelectors(ctx, match)
+	if err != nil {
+		return nil, nil, err
+	}
 	rs, ws, err := fanMeta[[]map[string]string](ctx, q, "/api/v1/series", metaForm(minT, maxT, match))
 	if err != nil {
 		return nil, nil, err
@@ -75,6 +86,29 @@ func (q *Queryable) Series(ctx context.Context, minT, maxT int64, match []string
 		out = []labels.Labels{}
 	}
 	return out, ws, nil
+}
+
+// scopedSelectors returns the match[] selectors limited to the scope of
+// ctx's caller (auth.ScopeSets): unchanged for an unlimited caller, else
+// parsed, the scope added to each (or alone when there is none) and
+// written back.
+func scopedSelectors(ctx context.Context, match []string) ([]string, error) {
+	if !auth.FromContext(ctx).Limited() {
+		return match, nil
+	}
+	var sets [][]*labels.Matcher
+	for _, m := range match {
+		ms, err := parser.NewParser(parser.Options{}).ParseMetricSelector(m)
+		if err != nil {
+			return nil, fmt.Errorf("%w: match[] %q: %v", ErrBadSelector, m, err)
+		}
+		sets = append(sets, ms)
+	}
+	var out []string
+	for _, ms := range auth.ScopeSets(ctx, sets) {
+		out = append(out, selectors(ms)...)
+	}
+	return out, nil
 }
 
 // metaForm is the form of a metadata request: match[], start and end in

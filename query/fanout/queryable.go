@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/lightningdb/lightningdb/auth"
 )
 
 // Queryable is a storage.Queryable over the peers of a Topology.
@@ -46,6 +48,7 @@ func (qr *querier) Select(ctx context.Context, _ bool, hints *storage.SelectHint
 	if hints != nil && (hints.Start != 0 || hints.End != 0) {
 		minT, maxT = max(minT, hints.Start), min(maxT, hints.End)
 	}
+	ms = auth.ScopeMatchers(ctx, ms) // a limited caller's scope
 	body, err := readRequest(minT, maxT, hints, ms)
 	if err != nil {
 		return storage.ErrSeriesSet(err)
