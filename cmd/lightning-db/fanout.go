@@ -72,17 +72,19 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 		token = strings.TrimSpace(string(b))
 	}
 	q, err := fanout.New(fanout.StaticURLs(cc.QueryPeers), fanout.Options{
-		PeerTimeout:        cc.QueryPeerTimeout,
-		PartialResponse:    cc.PartialResponse,
-		MaxSamples:         qc.MaxSamples,
-		LookbackDelta:      qc.LookbackDelta,
-		Timeout:            qc.Timeout,
-		MaxSamplesInMemory: qc.MaxSamplesInMemory,
-		MetricsQLNames:     qc.MetricsQLNames,
-		DisablePushdown:    cc.QueryPushdown != nil && !*cc.QueryPushdown,
-		BearerToken:        token,
-		Logger:             s.log.With("component", "fanout"),
-		Registerer:         reg,
+		PeerTimeout:          cc.QueryPeerTimeout,
+		PartialResponse:      cc.PartialResponse,
+		MaxSamples:           qc.MaxSamples,
+		LookbackDelta:        qc.LookbackDelta,
+		Timeout:              qc.Timeout,
+		MaxSamplesInMemory:   qc.MaxSamplesInMemory,
+		MetricsQLNames:       qc.MetricsQLNames,
+		DisablePushdown:      cc.QueryPushdown != nil && !*cc.QueryPushdown,
+		BearerToken:          token,
+		MaxConcurrentQueries: qc.MaxConcurrentQueries,
+		MaxQueueDuration:     qc.MaxQueueDuration,
+		Logger:               s.log.With("component", "fanout"),
+		Registerer:           reg,
 	})
 	if err != nil {
 		return err

@@ -27,6 +27,7 @@ type API struct {
 	q     *Queryable
 	ng    *promql.Engine
 	build any
+	gate  *gate
 }
 
 // NewAPI returns the API over q; build is served as
@@ -44,7 +45,7 @@ func NewAPI(q *Queryable, build any) *API {
 		EnableDelayedNameRemoval: o.MetricsQLNames,
 		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() },
 	})
-	return &API{q: q, ng: ng, build: build}
+	return &API{q: q, ng: ng, build: build, gate: newGate(o.MaxConcurrentQueries, o.MaxQueueDuration)}
 }
 
 // Mux is where Register adds the endpoints.
@@ -54,12 +55,12 @@ type Mux interface {
 
 // Register adds the endpoints to mux.
 func (api *API) Register(mux Mux) {
-	mux.Handle("/api/v1/query", api.handler(api.serveQuery))
-	mux.Handle("/api/v1/query_range", api.handler(api.serveQueryRange))
-	mux.Handle("/api/v1/series", api.handler(api.serveSeries))
-	mux.Handle("/api/v1/labels", api.handler(api.serveLabels))
-	mux.Handle("/api/v1/label/{name}/values", api.handler(api.serveLabelValues))
-	mux.Handle("/api/v1/read", http.HandlerFunc(api.ServeRead))
+	mux.Handle("/api/v1/query", api.gate.limit(api.handler(api.serveQuery)))
+	mux.Handle("/api/v1/query_range", api.gate.limit(api.handler(api.serveQueryRange)))
+	mux.Handle("/api/v1/series", api.gate.limit(api.handler(api.serveSeries)))
+	mux.Handle("/api/v1/labels", api.gate.limit(api.handler(api.serveLabels)))
+	mux.Handle("/api/v1/label/{name}/values", api.gate.limit(api.handler(api.serveLabelValues)))
+	mux.Handle("/api/v1/read", api.gate.limit(http.HandlerFunc(api.ServeRead)))
 	mux.Handle("/api/v1/status/buildinfo", api.handler(func(w http.ResponseWriter, _ *http.Request) {
 		respond(w, api.build, nil)
 	}))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,11 @@ type Options struct {
 	LookbackDelta      time.Duration // default 5m
 	Timeout            time.Duration // default 30s: a query's whole evaluation
 	MaxSamplesInMemory int           // default 10,000,000 (as query.Options)
+	// MaxConcurrentQueries is the most data-reading requests served at
+	// once; the rest wait MaxQueueDuration for a slot, then get 503.
+	// Default 2 x GOMAXPROCS; -1 = none.
+	MaxConcurrentQueries int
+	MaxQueueDuration     time.Duration // default 10s
 	// MetricsQLNames: as query.Options.MetricsQLNames.
 	MetricsQLNames bool
 	// Logger and Registerer: nil means none.
@@ -53,12 +59,14 @@ type Options struct {
 func DefaultOptions() Options {
 	yes := true
 	return Options{
-		PeerTimeout:        10 * time.Second,
-		PartialResponse:    &yes,
-		MaxFrameBytes:      50 << 20,
-		LookbackDelta:      5 * time.Minute,
-		Timeout:            30 * time.Second,
-		MaxSamplesInMemory: 10_000_000,
+		PeerTimeout:          10 * time.Second,
+		PartialResponse:      &yes,
+		MaxFrameBytes:        50 << 20,
+		LookbackDelta:        5 * time.Minute,
+		Timeout:              30 * time.Second,
+		MaxSamplesInMemory:   10_000_000,
+		MaxConcurrentQueries: 2 * runtime.GOMAXPROCS(0),
+		MaxQueueDuration:     10 * time.Second,
 	}
 }
 
@@ -82,6 +90,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxSamplesInMemory == 0 {
 		o.MaxSamplesInMemory = d.MaxSamplesInMemory
+	}
+	if o.MaxConcurrentQueries == 0 {
+		o.MaxConcurrentQueries = d.MaxConcurrentQueries
+	}
+	if o.MaxQueueDuration == 0 {
+		o.MaxQueueDuration = d.MaxQueueDuration
 	}
 	if o.Client == nil {
 		o.Client = &http.Client{Transport: &http.Transport{

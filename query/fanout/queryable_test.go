@@ -114,3 +114,39 @@ func TestSelectDefaultDenied(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ws, 1)
 }
+
+func TestGateRefusesPastQueue(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		w.Write([]byte(`{"status":"success","data":[]}`))
+	}))
+	defer peer.Close()
+	q, err := New(Static{{Name: "p", URL: peer.URL}}, Options{MaxConcurrentQueries: 1, MaxQueueDuration: 50 * time.Millisecond})
+	require.NoError(t, err)
+	defer q.opts.Client.CloseIdleConnections()
+	mux := http.NewServeMux()
+	NewAPI(q, nil).Register(mux)
+	front := httptest.NewServer(mux)
+	defer front.Close()
+	first := make(chan int)
+	go func() {
+		resp, err := http.Get(front.URL + "/api/v1/labels")
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	<-entered // the first request holds the only slot
+	resp, err := http.Get(front.URL + "/api/v1/label/job/values")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
+	close(release)
+	require.Equal(t, 200, <-first)
+	http.DefaultClient.CloseIdleConnections()
+}
