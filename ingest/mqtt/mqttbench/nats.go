@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// natsServer is a nats-server process with JetStream and its MQTT
+// listener (nats-server needs both, and a server_name, to serve MQTT).
+type natsServer struct {
+	cmd  *exec.Cmd
+	nats string // client port host:port
+	mqtt string // MQTT listener host:port
+}
+
+// natsBinary finds nats-server (Debian installs it in /usr/sbin).
+func natsBinary() (string, error) {
+	for _, p := range []string{"nats-server", "/usr/sbin/nats-server"} {
+		if b, err := exec.LookPath(p); err == nil {
+			return b, nil
+		}
+	}
+	return "", errors.New("nats-server not found (apt-get install -y nats-server)")
+}
+
+// startNats starts nats-server with JetStream in a fresh directory under
+// m.dir and its MQTT listener, pinned as the other servers.
+func (m *matrix) startNats() (*natsServer, error) {
+	bin, err := natsBinary()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(m.dir, "nats")
+	if err != nil {
+		return nil, err
+	}
+	s := &natsServer{nats: freeAddr(), mqtt: freeAddr()}
+	_, np, _ := strings.Cut(s.nats, ":")
+	_, mp, _ := strings.Cut(s.mqtt, ":")
+	cfg := fmt.Sprintf("server_name: bench\nlisten: 127.0.0.1:%s\nmax_payload: 1MB\njetstream {\n  store_dir: %q\n}\nmqtt {\n  listen: 127.0.0.1:%s\n}\n",
+		np, filepath.Join(dir, "js"), mp)
+	conf := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	if s.cmd, err = m.start(bin, "-c", conf); err != nil {
+		return nil, err
+	}
+	if err := waitFor(func() bool { return dialable(s.nats) && dialable(s.mqtt) }); err != nil {
+		stop(s.cmd)
+		return nil, fmt.Errorf("nats-server did not start: %w", err)
+	}
+	return s, nil
+}
+
+// natsSub is a minimal core NATS subscriber (the text protocol: INFO,
+// CONNECT, SUB, then MSG/HMSG and PING) that counts the messages on a
+// subject, optionally in a queue group, and with record remembers how
+// often each payload came. It is the cheapest consumer: what it measures
+// is the broker's share.
+type natsSub struct {
+	c        net.Conn
+	received atomic.Int64
+	done     chan struct{}
+
+	mu   sync.Mutex
+	seen map[uint64]int32
+	dups int64
+}
+
+func subscribeNats(addr, subject, queue string, record bool) (*natsSub, error) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	r := bufio.NewReaderSize(c, 1<<16)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "INFO ") {
+		c.Close()
+		return nil, fmt.Errorf("nats INFO: %q %v", line, err)
+	}
+	sub := "SUB " + subject + " 1\r\n"
+	if queue != "" {
+		sub = "SUB " + subject + " " + queue + " 1\r\n"
+	}
+	if _, err := io.WriteString(c, `CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1}`+"\r\n"+sub+"PING\r\n"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("nats subscribe: %w", err)
+		}
+		if strings.HasPrefix(line, "PONG") {
+			break
+		}
+		if strings.HasPrefix(line, "-ERR") {
+			c.Close()
+			return nil, fmt.Errorf("nats subscribe: %s", strings.TrimSpace(line))
+		}
+	}
+	s := &natsSub{c: c, done: make(chan struct{})}
+	if record {
+		s.seen = map[uint64]int32{}
+	}
+	go func() {
+		defer close(s.done)
+		s.read(r)
+	}()
+	return s, nil
+}
+
+// read handles MSG <subject> <sid> [reply] <size>, HMSG <subject> <sid>
+// [reply] <hdr size> <total size> and PING until the connection ends.
+func (s *natsSub) read(r *bufio.Reader) {
+	var buf []byte
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		switch {
+		case bytes.HasPrefix(line, []byte("PING")):
+			if _, err := io.WriteString(s.c, "PONG\r\n"); err != nil {
+				return
+			}
+		case bytes.HasPrefix(line, []byte("MSG ")), bytes.HasPrefix(line, []byte("HMSG ")):
+			f := strings.Fields(string(line))
+			total, err := strconv.Atoi(f[len(f)-1])
+			if err != nil {
+				return
+			}
+			hdr := 0
+			if f[0] == "HMSG" {
+				if hdr, err = strconv.Atoi(f[len(f)-2]); err != nil {
+					return
+				}
+			}
+			if cap(buf) < total+2 {
+				buf = make([]byte, total+2)
+			}
+			buf = buf[:total+2]
+			if _, err := io.ReadFull(r, buf); err != nil {
+				return
+			}
+			s.received.Add(1)
+			if s.seen != nil {
+				h := fnv.New64a()
+				h.Write(buf[hdr:total])
+				k := h.Sum64()
+				s.mu.Lock()
+				if s.seen[k]++; s.seen[k] > 1 {
+					s.dups++
+				}
+				s.mu.Unlock()
+			}
+		}
+	}
+}
+
+// kill drops the connection (a consumer process dying).
+func (s *natsSub) kill() {
+	s.c.Close()
+	<-s.done
+}
