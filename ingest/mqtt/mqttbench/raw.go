@@ -195,7 +195,7 @@ func subscribeRawOpts(addr, filter string, o subOptions) (*rawSubscriber, error)
 	if err != nil {
 		return nil, err
 	}
-	body := binary.BigEndian.AppendUint16(nil, 1)   // packet ID
+	body := binary.BigEndian.AppendUint16(nil, 1)    // packet ID
 	body = append(appendString(body, filter), o.qos) // requested QoS
 	if _, err := rc.c.Write(appendPacket(nil, 0x82, body)); err != nil {
 		rc.c.Close()
