@@ -1,6 +1,7 @@
 // Command mqttbench measures MQTT ingestion: publishers on many
 // connections, each publishing one message at a time (waiting for the
-// PUBACK at QoS 1), for a fixed duration.
+// PUBACK at QoS 1, running PUBREC/PUBREL/PUBCOMP at QoS 2), for a fixed
+// duration.
 //
 //	go run ./ingest/mqtt/mqttbench -clients 1000 -qos 1 -samples 1 -duration 10s
 //	go run ./ingest/mqtt/mqttbench -broker 127.0.0.1:1884 ...   # an external broker (e.g. mosquitto) with a discarding subscriber
@@ -13,12 +14,26 @@
 //	taskset -c 0 mqttbench -serve 127.0.0.1:18830 -pprof 127.0.0.1:6060 &
 //	taskset -c 1 mqttbench -broker 127.0.0.1:18830 -discard=false -client raw -clients 1000 -qos 1
 //
-// -matrix runs every load of issue 8 (QoS 0 and 1, 1 and 10 samples per
-// message, 10 and 1,000 publishers) against mosquitto alone, the embedded
-// broker and mosquitto -> Lightning DB, each server in its own pinned
-// process, and prints one table (docs/mqtt.md, "Figures"):
+// -matrix runs every load of issue #21 (QoS 0, 1 and 2; 1 and 10 samples
+// per message; 10, 1,000 and 10,000 publishers) against mosquitto alone,
+// the embedded broker and mosquitto -> Lightning DB, each server in its
+// own pinned process, and prints one table with msgs/s, µs CPU per
+// message and each server's peak RSS (bench/results/mqtt-matrix.md).
+// -qos, -samples and -clients, given as lists, pick rows:
 //
-//	taskset -c 1 mqttbench -matrix -duration 4s
+//	taskset -c 1 mqttbench -matrix -client raw
+//	taskset -c 1 mqttbench -matrix -client raw -qos 2 -clients 10000 -samples 1
+//
+// -idle N connects N idle clients to mosquitto, the embedded broker and
+// nats-server's MQTT listener in turn and prints the RSS growth per
+// connection (idle.go). -fleet measures the two ingest paths for large
+// device fleets of issue #23, $share on mosquitto and nats-server's MQTT
+// listener, and what a consumer's death does (fleet.go, death.go;
+// bench/results/fleet.md, docs/fleet.md).
+//
+// The process raises RLIMIT_NOFILE (the servers it starts inherit it)
+// and dials loopback servers from 127.0.0.2, 127.0.0.3, ... so that
+// 10,000 publishers never run out of ephemeral ports.
 //
 // -serve prints, every second with traffic, the messages stored, how they
 // were grouped (messages per Append, Appends per WAL group commit) and the
@@ -214,6 +229,9 @@ var (
 	subFilter     = "bench/#"
 	subscribeName = "bench"
 	publishRate   float64
+	// published counts the messages acknowledged (QoS 1, 2) or written
+	// (QoS 0) by every load of the process, for -fleet's consumer deaths.
+	published atomic.Int64
 )
 
 // intList is a flag of comma-separated integers.
@@ -477,6 +495,7 @@ func load(client, addr string, clients int, qos byte, samples int, duration time
 					lat[i] = append(lat[i], time.Since(t0))
 				}
 				msgs.Add(1)
+				published.Add(1)
 			}
 		}()
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -76,9 +77,9 @@ type natsSub struct {
 	received atomic.Int64
 	done     chan struct{}
 
-	mu   sync.Mutex
-	seen map[uint64]int32
-	dups int64
+	mu       sync.Mutex
+	seen     map[uint64]int32
+	dupCount int64
 }
 
 func subscribeNats(addr, subject, queue string, record bool) (*natsSub, error) {
@@ -164,7 +165,7 @@ func (s *natsSub) read(r *bufio.Reader) {
 				k := h.Sum64()
 				s.mu.Lock()
 				if s.seen[k]++; s.seen[k] > 1 {
-					s.dups++
+					s.dupCount++
 				}
 				s.mu.Unlock()
 			}
@@ -176,4 +177,77 @@ func (s *natsSub) read(r *bufio.Reader) {
 func (s *natsSub) kill() {
 	s.c.Close()
 	<-s.done
+}
+
+// natsRequest sends body to subject on the NATS server at addr and
+// returns the first reply (JetStream's API is requests on $JS.API.>).
+func natsRequest(addr, subject string, body []byte) ([]byte, error) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	if _, err := r.ReadString('\n'); err != nil {
+		return nil, err
+	}
+	req := fmt.Sprintf("CONNECT {\"verbose\":false}\r\nSUB _INBOX.bench 1\r\nPUB %s _INBOX.bench %d\r\n%s\r\n", subject, len(body), body)
+	if _, err := io.WriteString(c, req); err != nil {
+		return nil, err
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return nil, fmt.Errorf("request %s: %w", subject, err)
+		}
+		switch {
+		case strings.HasPrefix(line, "PING"):
+			io.WriteString(c, "PONG\r\n")
+		case strings.HasPrefix(line, "-ERR"):
+			return nil, fmt.Errorf("request %s: %s", subject, strings.TrimSpace(line))
+		case strings.HasPrefix(line, "MSG "):
+			f := strings.Fields(line)
+			n, err := strconv.Atoi(f[len(f)-1])
+			if err != nil {
+				return nil, err
+			}
+			b := make([]byte, n+2)
+			if _, err := io.ReadFull(r, b); err != nil {
+				return nil, err
+			}
+			return b[:n], nil
+		}
+	}
+}
+
+// createStream creates a file-backed JetStream stream (one replica,
+// limits retention) named name on subjects.
+func createStream(addr, name, subjects string) error {
+	cfg := fmt.Sprintf(`{"name":%q,"subjects":[%q],"storage":"file","retention":"limits","num_replicas":1}`, name, subjects)
+	b, err := natsRequest(addr, "$JS.API.STREAM.CREATE."+name, []byte(cfg))
+	if err != nil {
+		return err
+	}
+	if bytes.Contains(b, []byte(`"error"`)) {
+		return fmt.Errorf("create stream %s: %s", name, b)
+	}
+	return nil
+}
+
+// streamMessages returns how many messages the stream holds, or -1.
+func streamMessages(addr, name string) int64 {
+	b, err := natsRequest(addr, "$JS.API.STREAM.INFO."+name, nil)
+	if err != nil {
+		return -1
+	}
+	var info struct {
+		State struct {
+			Messages int64 `json:"messages"`
+		} `json:"state"`
+	}
+	if json.Unmarshal(b, &info) != nil {
+		return -1
+	}
+	return info.State.Messages
 }

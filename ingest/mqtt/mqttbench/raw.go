@@ -170,9 +170,9 @@ type rawSubscriber struct {
 	received atomic.Int64
 	done     chan struct{}
 
-	mu   sync.Mutex
-	seen map[uint64]int32 // payload hash -> deliveries; nil without record
-	dups int64            // deliveries of a payload seen before
+	mu       sync.Mutex
+	seen     map[uint64]int32 // payload hash -> deliveries; nil without record
+	dupCount int64            // deliveries of a payload seen before
 }
 
 // subOptions configure subscribeRawOpts.
@@ -284,7 +284,7 @@ func (s *rawSubscriber) got(first byte, b []byte, w *bufio.Writer) error {
 		k := h.Sum64()
 		s.mu.Lock()
 		if s.seen[k]++; s.seen[k] > 1 {
-			s.dups++
+			s.dupCount++
 		}
 		s.mu.Unlock()
 	}
