@@ -46,7 +46,7 @@ type deathResult struct {
 // and duplicated messages are counted exactly.
 func (m *matrix) runDeaths(o fleetOptions) error {
 	d := max(o.duration, 15*time.Second)
-	fmt.Printf("consumer death: %s publishers, %v; one consumer dropped (RST, nothing acknowledged) at %v and back (same client ID, clean session off) at %v\n\n",
+	fmt.Printf("consumer death: %s publishers, %v; one consumer dropped (RST, nothing acknowledged) at %v and back (same client ID and session flag) at %v\n\n",
 		deathLoad, d, d/3, 2*d/3)
 	fmt.Println("| QoS | setup | published | delivered (distinct) | lost | duplicates | survivors got, while the member was dead | member's first second back |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
@@ -55,7 +55,8 @@ func (m *matrix) runDeaths(o fleetOptions) error {
 		run  func(qos byte, d time.Duration) (deathResult, error)
 	}
 	setups := []setup{
-		{"mosquitto $share, 2 members, persistent sessions", m.deathMosquitto},
+		{"mosquitto $share, 2 members, persistent sessions", func(q byte, d time.Duration) (deathResult, error) { return m.deathMosquitto(q, d, false) }},
+		{"mosquitto $share, 2 members, clean sessions", func(q byte, d time.Duration) (deathResult, error) { return m.deathMosquitto(q, d, true) }},
 		{"nats-server MQTT, core NATS queue group of 2", m.deathNatsQueue},
 		{"nats-server MQTT, 1 MQTT subscriber, persistent session", m.deathNatsMQTT},
 	}
@@ -175,7 +176,7 @@ func distinct(all []member) map[uint64]bool {
 	return seen
 }
 
-func (m *matrix) deathMosquitto(qos byte, d time.Duration) (deathResult, error) {
+func (m *matrix) deathMosquitto(qos byte, d time.Duration, clean bool) (deathResult, error) {
 	mq, addr, err := m.startMosquitto()
 	if err != nil {
 		return deathResult{}, err
@@ -183,7 +184,7 @@ func (m *matrix) deathMosquitto(qos byte, d time.Duration) (deathResult, error) 
 	defer stop(mq)
 	const filter = "$share/ldb/bench/#"
 	sub := func(id string) (member, error) {
-		return subscribeRawOpts(addr, filter, subOptions{clientID: id, qos: qos, clean: false, record: true})
+		return subscribeRawOpts(addr, filter, subOptions{clientID: id, qos: qos, clean: clean, record: true})
 	}
 	var members []member
 	for _, id := range []string{"ldb0", "ldb1"} {
@@ -201,7 +202,7 @@ func (m *matrix) deathNatsQueue(qos byte, d time.Duration) (deathResult, error) 
 	if err != nil {
 		return deathResult{}, err
 	}
-	defer stop(ns.cmd)
+	defer ns.stop()
 	sub := func() (member, error) { return subscribeNats(ns.nats, "bench.>", "ldb", true) }
 	var members []member
 	for range 2 {
@@ -219,7 +220,7 @@ func (m *matrix) deathNatsMQTT(qos byte, d time.Duration) (deathResult, error) {
 	if err != nil {
 		return deathResult{}, err
 	}
-	defer stop(ns.cmd)
+	defer ns.stop()
 	sub := func() (member, error) {
 		return subscribeRawOpts(ns.mqtt, "bench/#", subOptions{clientID: "ldb0", qos: qos, clean: false, record: true})
 	}

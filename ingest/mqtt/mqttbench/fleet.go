@@ -16,6 +16,7 @@ type fleetOptions struct {
 	serverCPUs string        // taskset -c list for the brokers and consumers
 	qos        []int         // 0 and 1 (nats-server's MQTT has no QoS 2)
 	clients    []int         // rows to run; nil: every row
+	deathsOnly bool          // skip the throughput table
 }
 
 // fleetLoad is one row: clients publishers, each at rate messages per
@@ -25,8 +26,11 @@ type fleetLoad struct {
 	rate    float64
 }
 
-// fleetLoads: many devices at a low rate, and fewer at a high rate.
-var fleetLoads = []fleetLoad{{10000, 1}, {1000, 0}}
+// fleetLoads: many devices at a low rate (10,000 msgs/s offered), fewer
+// at a high one (50,000 msgs/s offered), and the same as fast as the
+// acknowledgements come (at QoS 0, as fast as TCP takes them: a flood
+// the brokers shed).
+var fleetLoads = []fleetLoad{{10000, 1}, {1000, 50}, {1000, 0}}
 
 // fleetResult is one measured run of a fleet setup.
 type fleetResult struct {
@@ -58,6 +62,9 @@ func runFleet(o fleetOptions) error {
 	defer cleanup()
 	if _, err := natsBinary(); err != nil {
 		return err
+	}
+	if o.deathsOnly {
+		return m.runDeaths(o)
 	}
 	type setup struct {
 		name string
@@ -174,7 +181,7 @@ func (m *matrix) fleetNats(qos byte, l fleetLoad, store bool) (fleetResult, erro
 	if err != nil {
 		return fleetResult{}, err
 	}
-	defer stop(ns.cmd)
+	defer ns.stop()
 	if !store {
 		s, err := subscribeNats(ns.nats, "bench.>", "", false)
 		if err != nil {
@@ -206,7 +213,7 @@ func (m *matrix) fleetNatsStream(qos byte, l fleetLoad) (fleetResult, error) {
 	if err != nil {
 		return fleetResult{}, err
 	}
-	defer stop(ns.cmd)
+	defer ns.stop()
 	if err := createStream(ns.nats, "DEVICES", "bench.>"); err != nil {
 		return fleetResult{}, err
 	}

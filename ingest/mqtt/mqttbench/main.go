@@ -74,6 +74,7 @@ func main() {
 	flag.Var(&qos, "qos", "QoS 0, 1 or 2; with -matrix or -fleet a list, as -clients")
 	flag.Var(&samples, "samples", "samples (fields) per message; with -matrix a list, as -clients")
 	idle := flag.Int("idle", 0, "measure the memory per idle connection: connect this many idle clients to mosquitto, the embedded broker and nats-server's MQTT listener in turn and print the RSS growth per connection (see idle.go)")
+	deaths := flag.Bool("deaths", false, "with -fleet: only the consumer deaths")
 	fleet := flag.Bool("fleet", false, "measure the two ingest paths for large device fleets, nats-server's MQTT listener and $share subscriptions on mosquitto (see fleet.go)")
 	filter := flag.String("filter", "bench/#", "with -subscribe: the topic filter (e.g. $share/ldb/bench/#)")
 	subName := flag.String("sub-name", "bench", "with -subscribe: the subscription's name (its client ID is lightningdb-<name>)")
@@ -119,7 +120,7 @@ func main() {
 	case *idle > 0:
 		err = runIdle(*idle, *serverCPUs)
 	case *fleet:
-		fo := fleetOptions{duration: *duration, serverCPUs: *serverCPUs, qos: []int{0, 1}}
+		fo := fleetOptions{duration: *duration, serverCPUs: *serverCPUs, qos: []int{0, 1}, deathsOnly: *deaths}
 		if set["qos"] {
 			fo.qos = qos
 		}

@@ -23,6 +23,7 @@ import (
 // listener (nats-server needs both, and a server_name, to serve MQTT).
 type natsServer struct {
 	cmd  *exec.Cmd
+	log  string // its log file
 	nats string // client port host:port
 	mqtt string // MQTT listener host:port
 }
@@ -48,11 +49,11 @@ func (m *matrix) startNats() (*natsServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &natsServer{nats: freeAddr(), mqtt: freeAddr()}
+	s := &natsServer{nats: freeAddr(), mqtt: freeAddr(), log: filepath.Join(dir, "nats.log")}
 	_, np, _ := strings.Cut(s.nats, ":")
 	_, mp, _ := strings.Cut(s.mqtt, ":")
-	cfg := fmt.Sprintf("server_name: bench\nlisten: 127.0.0.1:%s\nmax_payload: 1MB\njetstream {\n  store_dir: %q\n}\nmqtt {\n  listen: 127.0.0.1:%s\n}\n",
-		np, filepath.Join(dir, "js"), mp)
+	cfg := fmt.Sprintf("server_name: bench\nlisten: 127.0.0.1:%s\nmax_payload: 1MB\nlog_file: %q\njetstream {\n  store_dir: %q\n}\nmqtt {\n  listen: 127.0.0.1:%s\n}\n",
+		np, s.log, filepath.Join(dir, "js"), mp)
 	conf := filepath.Join(dir, "nats.conf")
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -65,6 +66,40 @@ func (m *matrix) startNats() (*natsServer, error) {
 		return nil, fmt.Errorf("nats-server did not start: %w", err)
 	}
 	return s, nil
+}
+
+// stop stops the server and prints to stderr how many errors and
+// warnings it logged, with the first of each kind (client closes, slow
+// consumers: what explains a low rate).
+func (s *natsServer) stop() {
+	stop(s.cmd)
+	b, err := os.ReadFile(s.log)
+	if err != nil {
+		return
+	}
+	kinds := map[string]int{}
+	var order []string
+	for _, line := range strings.Split(string(b), "\n") {
+		i := strings.Index(line, "[ERR]")
+		if i < 0 {
+			i = strings.Index(line, "[WRN]")
+		}
+		if i < 0 {
+			continue
+		}
+		// The kind: the message without the client's address and IDs.
+		k := line[i:]
+		if j := strings.LastIndex(k, " - "); j >= 0 {
+			k = k[:5] + k[j:]
+		}
+		if kinds[k] == 0 {
+			order = append(order, k)
+		}
+		kinds[k]++
+	}
+	for _, k := range order {
+		fmt.Fprintf(os.Stderr, "nats-server logged %d x %s\n", kinds[k], k)
+	}
 }
 
 // natsSub is a minimal core NATS subscriber (the text protocol: INFO,
