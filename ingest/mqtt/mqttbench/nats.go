@@ -87,10 +87,20 @@ func (s *natsServer) stop() {
 		if i < 0 {
 			continue
 		}
-		// The kind: the message without the client's address and IDs.
+		// The kind: the message without the client's address, IDs and
+		// figures.
 		k := line[i:]
 		if j := strings.LastIndex(k, " - "); j >= 0 {
 			k = k[:5] + k[j:]
+		}
+		k = strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return '#'
+			}
+			return r
+		}, k)
+		if q := strings.IndexByte(k, '"'); q >= 0 {
+			k = k[:q] + "..."
 		}
 		if kinds[k] == 0 {
 			order = append(order, k)
