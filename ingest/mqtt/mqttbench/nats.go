@@ -185,16 +185,9 @@ func (s *natsSub) read(r *bufio.Reader) {
 				return
 			}
 		case bytes.HasPrefix(line, []byte("MSG ")), bytes.HasPrefix(line, []byte("HMSG ")):
-			f := strings.Fields(string(line))
-			total, err := strconv.Atoi(f[len(f)-1])
+			hdr, total, err := msgSizes(string(line))
 			if err != nil {
 				return
-			}
-			hdr := 0
-			if f[0] == "HMSG" {
-				if hdr, err = strconv.Atoi(f[len(f)-2]); err != nil {
-					return
-				}
 			}
 			if cap(buf) < total+2 {
 				buf = make([]byte, total+2)
@@ -216,6 +209,28 @@ func (s *natsSub) read(r *bufio.Reader) {
 			}
 		}
 	}
+}
+
+// msgSizes parses the sizes of a MSG or HMSG line: the header size (0
+// for MSG) and the total size of what follows.
+func msgSizes(line string) (hdr, total int, err error) {
+	f := strings.Fields(line)
+	want := 4 // MSG <subject> <sid> <size>
+	if len(f) > 0 && f[0] == "HMSG" {
+		want = 5
+	}
+	if len(f) < want || len(f) > want+1 {
+		return 0, 0, fmt.Errorf("malformed %q", line)
+	}
+	if total, err = strconv.Atoi(f[len(f)-1]); err != nil || total < 0 || total > 64<<20 {
+		return 0, 0, fmt.Errorf("bad size in %q", line)
+	}
+	if want == 5 {
+		if hdr, err = strconv.Atoi(f[len(f)-2]); err != nil || hdr < 0 || hdr > total {
+			return 0, 0, fmt.Errorf("bad header size in %q", line)
+		}
+	}
+	return hdr, total, nil
 }
 
 // kill drops the connection (a consumer process dying).
