@@ -1,6 +1,7 @@
 // Command mqttbench measures MQTT ingestion: publishers on many
 // connections, each publishing one message at a time (waiting for the
-// PUBACK at QoS 1), for a fixed duration.
+// PUBACK at QoS 1, running PUBREC/PUBREL/PUBCOMP at QoS 2), for a fixed
+// duration.
 //
 //	go run ./ingest/mqtt/mqttbench -clients 1000 -qos 1 -samples 1 -duration 10s
 //	go run ./ingest/mqtt/mqttbench -broker 127.0.0.1:1884 ...   # an external broker (e.g. mosquitto) with a discarding subscriber
@@ -13,12 +14,26 @@
 //	taskset -c 0 mqttbench -serve 127.0.0.1:18830 -pprof 127.0.0.1:6060 &
 //	taskset -c 1 mqttbench -broker 127.0.0.1:18830 -discard=false -client raw -clients 1000 -qos 1
 //
-// -matrix runs every load of issue 8 (QoS 0 and 1, 1 and 10 samples per
-// message, 10 and 1,000 publishers) against mosquitto alone, the embedded
-// broker and mosquitto -> Lightning DB, each server in its own pinned
-// process, and prints one table (docs/mqtt.md, "Figures"):
+// -matrix runs every load of issue #21 (QoS 0, 1 and 2; 1 and 10 samples
+// per message; 10, 1,000 and 10,000 publishers) against mosquitto alone,
+// the embedded broker and mosquitto -> Lightning DB, each server in its
+// own pinned process, and prints one table with msgs/s, µs CPU per
+// message and each server's peak RSS (bench/results/mqtt-matrix.md).
+// -qos, -samples and -clients, given as lists, pick rows:
 //
-//	taskset -c 1 mqttbench -matrix -duration 4s
+//	taskset -c 1 mqttbench -matrix -client raw
+//	taskset -c 1 mqttbench -matrix -client raw -qos 2 -clients 10000 -samples 1
+//
+// -idle N connects N idle clients to mosquitto, the embedded broker and
+// nats-server's MQTT listener in turn and prints the RSS growth per
+// connection (idle.go). -fleet measures the two ingest paths for large
+// device fleets of issue #23, $share on mosquitto and nats-server's MQTT
+// listener, and what a consumer's death does (fleet.go, death.go;
+// bench/results/fleet.md, docs/fleet.md).
+//
+// The process raises RLIMIT_NOFILE (the servers it starts inherit it)
+// and dials loopback servers from 127.0.0.2, 127.0.0.3, ... so that
+// 10,000 publishers never run out of ephemeral ports.
 //
 // -serve prints, every second with traffic, the messages stored, how they
 // were grouped (messages per Append, Appends per WAL group commit) and the
@@ -32,11 +47,13 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math/rand/v2"
 	"net/http"
 	_ "net/http/pprof" // -pprof
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,9 +69,16 @@ import (
 )
 
 func main() {
-	clients := flag.Int("clients", 10, "publishing connections")
-	qos := flag.Int("qos", 1, "QoS 0 or 1")
-	samples := flag.Int("samples", 1, "samples (fields) per message")
+	clients, qos, samples := intList{10}, intList{1}, intList{1}
+	flag.Var(&clients, "clients", "publishing connections; with -matrix or -fleet a comma-separated list of the rows to run (default: every row)")
+	flag.Var(&qos, "qos", "QoS 0, 1 or 2; with -matrix or -fleet a list, as -clients")
+	flag.Var(&samples, "samples", "samples (fields) per message; with -matrix a list, as -clients")
+	idle := flag.Int("idle", 0, "measure the memory per idle connection: connect this many idle clients to mosquitto, the embedded broker and nats-server's MQTT listener in turn and print the RSS growth per connection (see idle.go)")
+	deaths := flag.Bool("deaths", false, "with -fleet: only the consumer deaths")
+	fleet := flag.Bool("fleet", false, "measure the two ingest paths for large device fleets, nats-server's MQTT listener and $share subscriptions on mosquitto (see fleet.go)")
+	filter := flag.String("filter", "bench/#", "with -subscribe: the topic filter (e.g. $share/ldb/bench/#)")
+	subName := flag.String("sub-name", "bench", "with -subscribe: the subscription's name (its client ID is lightningdb-<name>)")
+	rate := flag.Float64("rate", 0, "messages per second per publisher (0: as fast as the acknowledgements come)")
 	duration := flag.Duration("duration", 10*time.Second, "how long to publish")
 	broker := flag.String("broker", "", "external broker host:port (default: embedded broker over a real engine)")
 	client := flag.String("client", "paho", "publisher implementation: paho, or raw (a minimal MQTT 3.1.1 publisher that needs less CPU)")
@@ -63,12 +87,18 @@ func main() {
 	flag.StringVar(&subscribe, "subscribe", "", "with -serve: also (with -serve '' only) subscribe to bench/# at -qos on this broker (tcp://host:port) and store what arrives (mosquitto -> Lightning DB)")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof and /stats (the server's counters as JSON) on this address")
 	serverCPUs := flag.String("server-cpus", "0", "with -matrix: taskset -c list the servers run on ('' = not pinned); run the command itself on other CPUs")
-	matrix := flag.Bool("matrix", false, "run every load (QoS 0 and 1, 1 and 10 samples per message, 10 and 1,000 publishers) against mosquitto alone, the embedded broker and mosquitto -> Lightning DB side by side (see matrix.go)")
+	matrix := flag.Bool("matrix", false, "run every load (QoS 0, 1 and 2; 1 and 10 samples per message; 10, 1,000 and 10,000 publishers) against mosquitto alone, the embedded broker and mosquitto -> Lightning DB side by side (see matrix.go); -qos, -samples and -clients pick rows")
 	flag.BoolVar(&noStore, "nostore", false, "store nothing: an appender that returns at once replaces the engine (measures the broker and the hook alone)")
 	flag.BoolVar(&noPublishLoop, "no-publish-loop", false, "embedded broker: serve every client with mochi's per-connection goroutines (mqtt.BrokerOptions.NoPublishLoop), the path before the publish loop")
 	linger := flag.Duration("linger", 0, "mqtt.Options.Linger")
 	inflight := flag.Int("inflight", 0, "mqtt.Options.MaxInFlight (0: default)")
 	flag.Parse()
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := raiseNoFile(); err != nil {
+		log.Printf("raise RLIMIT_NOFILE: %v (10,000 connections may fail)", err)
+	}
+	subFilter, subscribeName, publishRate = *filter, *subName, *rate
 	if *pprofAddr != "" {
 		go func() { log.Println(http.ListenAndServe(*pprofAddr, nil)) }()
 	}
@@ -76,11 +106,32 @@ func main() {
 	var err error
 	switch {
 	case *matrix:
-		err = runMatrix(matrixOptions{duration: *duration, serverCPUs: *serverCPUs})
+		mo := matrixOptions{duration: *duration, serverCPUs: *serverCPUs, qos: []int{0, 1, 2}, samples: []int{1, 10}, clients: []int{10, 1000, 10000}}
+		if set["qos"] {
+			mo.qos = qos
+		}
+		if set["samples"] {
+			mo.samples = samples
+		}
+		if set["clients"] {
+			mo.clients = clients
+		}
+		err = runMatrix(mo)
+	case *idle > 0:
+		err = runIdle(*idle, *serverCPUs)
+	case *fleet:
+		fo := fleetOptions{duration: *duration, serverCPUs: *serverCPUs, qos: []int{0, 1}, deathsOnly: *deaths}
+		if set["qos"] {
+			fo.qos = qos
+		}
+		if set["clients"] {
+			fo.clients = clients
+		}
+		err = runFleet(fo)
 	case *serve != "" || subscribe != "":
-		err = serveOnly(*serve, byte(*qos), opts)
+		err = serveOnly(*serve, byte(qos[0]), opts)
 	default:
-		err = run(*client, *clients, byte(*qos), *samples, *duration, *broker, *discard, opts)
+		err = run(*client, clients[0], byte(qos[0]), samples[0], *duration, *broker, *discard, opts)
 	}
 	if err != nil {
 		log.Fatal(err)
@@ -132,8 +183,8 @@ func startServerSub(addr, sub string, qos byte, opts mqtt.Options) (*server, err
 	go s.in.Run(ctx)
 	if sub != "" {
 		q := int(qos)
-		if s.sub, err = mqtt.NewSubscriber(s.in, mqtt.SubscriberOptions{Name: "bench", Brokers: []string{sub},
-			Rules: []mqtt.Rule{{Filter: "bench/#", QoS: &q}}}); err != nil {
+		if s.sub, err = mqtt.NewSubscriber(s.in, mqtt.SubscriberOptions{Name: subscribeName, Brokers: []string{sub},
+			Rules: []mqtt.Rule{{Filter: subFilter, QoS: &q}}}); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -170,12 +221,61 @@ func (s *server) close() {
 }
 
 // noStore is -nostore; subscribe is -subscribe; noPublishLoop is
-// -no-publish-loop.
+// -no-publish-loop; subFilter and subscribeName are -filter and
+// -sub-name; publishRate is -rate.
 var (
 	noStore       bool
 	subscribe     string
 	noPublishLoop bool
+	subFilter     = "bench/#"
+	subscribeName = "bench"
+	publishRate   float64
+	// published counts the messages acknowledged (QoS 1, 2) or written
+	// (QoS 0) by every load of the process, for -fleet's consumer deaths.
+	published atomic.Int64
 )
+
+// intList is a flag of comma-separated integers.
+type intList []int
+
+func (l *intList) String() string {
+	var s []string
+	for _, v := range *l {
+		s = append(s, strconv.Itoa(v))
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *intList) Set(v string) error {
+	*l = nil
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", f)
+		}
+		*l = append(*l, n)
+	}
+	return nil
+}
+
+// raiseNoFile raises RLIMIT_NOFILE to 200,000 (as root, the hard limit
+// too): 10,000 publishers need 10,000 descriptors in this process and as
+// many in each server it starts, which inherit the limit.
+func raiseNoFile() error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return err
+	}
+	const want = 200000
+	if rl.Max < want {
+		raised := syscall.Rlimit{Cur: want, Max: want}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			return nil
+		}
+	}
+	rl.Cur = min(rl.Max, want)
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+}
 
 // nopAppender accepts every batch at once (-nostore): the broker and the
 // hook without the engine.
@@ -296,12 +396,43 @@ func (p pahoConn) publish(topic string, qos byte, payload []byte) error {
 
 func (p pahoConn) close() { p.c.Disconnect(0) }
 
+// dialAll connects clients publishers to addr, 64 at a time.
+func dialAll(client, addr string, clients int) ([]publisher, error) {
+	conns := make([]publisher, clients)
+	errs := make([]error, clients)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(64, clients) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < clients; i = int(next.Add(1) - 1) {
+				if conns[i], errs[i] = dial(client, addr, fmt.Sprintf("bench-%d", i)); errs[i] != nil {
+					errs[i] = fmt.Errorf("connect %d: %w", i, errs[i])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if i := slices.IndexFunc(errs, func(e error) bool { return e != nil }); i >= 0 {
+		err := errs[i]
+		for _, c := range conns {
+			if c != nil {
+				c.close()
+			}
+		}
+		return nil, err
+	}
+	return conns, nil
+}
+
 // loadResult is what the publishers measured.
 type loadResult struct {
 	msgs     int64
 	start    time.Time
 	elapsed  time.Duration
-	p50, p99 time.Duration // publish to PUBACK (QoS 1)
+	p50, p99 time.Duration // publish to PUBACK (QoS 1) or PUBCOMP (QoS 2)
 }
 
 // load publishes from clients connections to addr for duration, each one
@@ -315,15 +446,15 @@ func load(client, addr string, clients int, qos byte, samples int, duration time
 		fields = append(fields, fmt.Sprintf("f%d=%d.5", i, i))
 	}
 	body := strings.Join(fields, ",")
-	conns := make([]publisher, clients)
-	for i := range conns {
-		c, err := dial(client, addr, fmt.Sprintf("bench-%d", i))
-		if err != nil {
-			return loadResult{}, fmt.Errorf("connect %d: %w", i, err)
-		}
-		defer c.close()
-		conns[i] = c
+	conns, err := dialAll(client, addr, clients)
+	if err != nil {
+		return loadResult{}, err
 	}
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
 	if ready != nil {
 		ready()
 	}
@@ -338,7 +469,23 @@ func load(client, addr string, clients int, qos byte, samples int, duration time
 			defer wg.Done()
 			topic := fmt.Sprintf("bench/d%d", i)
 			var p []byte
+			// With -rate the publishers start spread over one interval and
+			// then keep to their schedule (a slow acknowledgement delays
+			// the next message, none is skipped).
+			var every time.Duration
+			next := start
+			if publishRate > 0 {
+				every = time.Duration(float64(time.Second) / publishRate)
+				next = start.Add(time.Duration(rand.Int64N(int64(every))))
+			}
 			for seq := 0; time.Now().Before(deadline); seq++ {
+				if every > 0 {
+					time.Sleep(time.Until(next))
+					next = next.Add(every)
+					if !next.Before(deadline) {
+						break
+					}
+				}
 				p = fmt.Appendf(p[:0], "bench,dev=d%d %s %d", i, body, start.UnixNano()+int64(seq))
 				t0 := time.Now()
 				if err := c.publish(topic, qos, p); err != nil {
@@ -349,6 +496,7 @@ func load(client, addr string, clients int, qos byte, samples int, duration time
 					lat[i] = append(lat[i], time.Since(t0))
 				}
 				msgs.Add(1)
+				published.Add(1)
 			}
 		}()
 	}

@@ -19,6 +19,8 @@ import (
 type matrixOptions struct {
 	duration   time.Duration // publishing time of each run
 	serverCPUs string        // taskset -c list for the servers; "" = not pinned
+	// qos, samples and clients are the rows run (every combination).
+	qos, samples, clients []int
 }
 
 // setup is one of the three things -matrix compares.
@@ -37,6 +39,7 @@ type setupResult struct {
 	p50, p99 time.Duration // publish to PUBACK, QoS 1 (through mosquitto: mosquitto's PUBACK)
 	cpu      time.Duration // server processes' CPU time per message
 	lost     int64         // published but not stored when the run ended
+	peakRSS  []int64       // bytes, VmHWM of each server process at the end of the run
 }
 
 // matrix holds what every run needs: the binaries and the CPUs to pin the
@@ -47,6 +50,7 @@ type matrix struct {
 	mosquitto string   // the mosquitto binary
 	pin       []string // taskset prefix for the servers, or nil
 	dir       string
+	lastStats string // the /stats address of the last startEmbedded
 }
 
 // runMatrix measures every load against mosquitto alone (a subscriber
@@ -57,32 +61,23 @@ type matrix struct {
 // CPUs (taskset -c 1). CPU per message is the servers' user+system time
 // from /proc, which depends less than the rates on what else runs.
 func runMatrix(o matrixOptions) error {
-	m := &matrix{o: o}
-	var err error
-	if m.self, err = os.Executable(); err != nil {
+	m, cleanup, err := newMatrix(o)
+	if err != nil {
 		return err
 	}
-	if m.mosquitto, err = exec.LookPath("mosquitto"); err != nil {
-		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr != nil {
-			return fmt.Errorf("mosquitto not found (apt-get install -y mosquitto): %w", err)
-		}
-		m.mosquitto = "/usr/sbin/mosquitto"
-	}
-	if ts, err := exec.LookPath("taskset"); err == nil && o.serverCPUs != "" {
-		m.pin = []string{ts, "-c", o.serverCPUs}
-	}
-	if m.dir, err = os.MkdirTemp("", "mqttbench-matrix"); err != nil {
-		return err
-	}
-	defer os.RemoveAll(m.dir)
+	defer cleanup()
 	setups := []setup{{"mosquitto alone", (*matrix).mosquittoAlone}, {"embedded", (*matrix).embedded},
 		{"mosquitto -> Lightning DB", (*matrix).throughMosquitto}}
 	fmt.Printf("servers pinned: %v; %v per run; raw MQTT 3.1.1 publishers, one message in flight each\n\n", m.pin != nil, o.duration)
-	fmt.Println("| QoS | samples/msg | publishers | mosquitto alone msgs/s (p50 / p99), µs CPU/msg | embedded | mosquitto -> Lightning DB (stored) | embedded / alone | via mosquitto / alone |")
+	fmt.Println("| QoS | samples/msg | publishers | mosquitto alone msgs/s (p50 / p99), µs CPU/msg, peak RSS | embedded | mosquitto -> Lightning DB (stored; RSS mosquitto + Lightning DB) | embedded / alone | via mosquitto / alone |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
-	for _, qos := range []byte{0, 1} {
-		for _, samples := range []int{1, 10} {
-			for _, clients := range []int{10, 1000} {
+	for _, q := range o.qos {
+		if q < 0 || q > 2 {
+			return fmt.Errorf("-qos %d: want 0, 1 or 2", q)
+		}
+		qos := byte(q)
+		for _, samples := range o.samples {
+			for _, clients := range o.clients {
 				var rs []setupResult
 				cells := []string{strconv.Itoa(int(qos)), strconv.Itoa(samples), strconv.Itoa(clients)}
 				for _, s := range setups {
@@ -101,6 +96,29 @@ func runMatrix(o matrixOptions) error {
 	return nil
 }
 
+// newMatrix finds the binaries and makes a temporary directory; cleanup
+// removes it.
+func newMatrix(o matrixOptions) (*matrix, func(), error) {
+	m := &matrix{o: o}
+	var err error
+	if m.self, err = os.Executable(); err != nil {
+		return nil, nil, err
+	}
+	if m.mosquitto, err = exec.LookPath("mosquitto"); err != nil {
+		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr != nil {
+			return nil, nil, fmt.Errorf("mosquitto not found (apt-get install -y mosquitto): %w", err)
+		}
+		m.mosquitto = "/usr/sbin/mosquitto"
+	}
+	if ts, err := exec.LookPath("taskset"); err == nil && o.serverCPUs != "" {
+		m.pin = []string{ts, "-c", o.serverCPUs}
+	}
+	if m.dir, err = os.MkdirTemp("", "mqttbench-matrix"); err != nil {
+		return nil, nil, err
+	}
+	return m, func() { os.RemoveAll(m.dir) }, nil
+}
+
 func (r setupResult) String(qos byte) string {
 	s := fmt.Sprintf("%.0f", r.rate)
 	if qos > 0 {
@@ -110,7 +128,11 @@ func (r setupResult) String(qos byte) string {
 	if r.lost > 0 {
 		s += fmt.Sprintf(", %d not stored", r.lost)
 	}
-	return s
+	var rss []string
+	for _, b := range r.peakRSS {
+		rss = append(rss, fmt.Sprintf("%.0f", float64(b)/(1<<20)))
+	}
+	return s + ", " + strings.Join(rss, " + ") + " MiB"
 }
 
 func ms(d time.Duration) string {
@@ -142,16 +164,12 @@ func (m *matrix) mosquittoAlone(qos byte, samples, clients int) (setupResult, er
 
 // embedded: the embedded broker over a real engine (mqttbench -serve).
 func (m *matrix) embedded(qos byte, samples, clients int) (setupResult, error) {
-	addr, stats := freeAddr(), freeAddr()
-	srv, err := m.start(m.self, "-serve", addr, "-pprof", stats)
+	srv, addr, err := m.startEmbedded()
 	if err != nil {
 		return setupResult{}, err
 	}
 	defer stop(srv)
-	if err := waitFor(func() bool { return dialable(addr) && dialable(stats) }); err != nil {
-		return setupResult{}, fmt.Errorf("embedded broker did not start: %w", err)
-	}
-	return m.measure([]*exec.Cmd{srv}, addr, storedAt(stats, samples), qos, samples, clients)
+	return m.measure([]*exec.Cmd{srv}, addr, storedAt(m.lastStats, samples), qos, samples, clients)
 }
 
 // throughMosquitto: mosquitto, and Lightning DB subscribed to bench/# on
@@ -217,8 +235,31 @@ func (m *matrix) measure(procs []*exec.Cmd, addr string, done func() int64, qos 
 			break
 		}
 	}
+	var rss []int64
+	for _, p := range procs {
+		rss = append(rss, procStatus(p.Process.Pid, "VmHWM"))
+	}
 	return setupResult{rate: float64(n) / end.Sub(lr.start).Seconds(), p50: lr.p50, p99: lr.p99,
-		cpu: perMsg(cpu()-cpu0, n), lost: lr.msgs - n}, nil
+		cpu: perMsg(cpu()-cpu0, n), lost: lr.msgs - n, peakRSS: rss}, nil
+}
+
+// procStatus returns a "kB" field of /proc/<pid>/status (VmRSS, VmHWM)
+// in bytes, or -1.
+func procStatus(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return -1
+			}
+			return kb << 10
+		}
+	}
+	return -1
 }
 
 // maxDrain bounds the wait for the messages published to be counted.
