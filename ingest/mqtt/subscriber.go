@@ -248,11 +248,27 @@ func (s *Subscriber) connected(filters int) {
 // or, when the subscription is ordered, in paho's router in arrival order:
 // then it decodes at once and leaves the store and the acknowledgement to
 // a goroutine, so decoding keeps the order and commits still overlap.
+//
+// A QoS 0 message that finds MaxUndelivered messages waiting is dropped
+// and counted (mqtt_messages_failed_total{reason="qos0_dropped"}): paho
+// calls onMessage in a goroutine of its own per message, and the broker
+// sends QoS 0 without waiting for anything, so waiting would hold every
+// message of a flood in memory. QoS 1 and 2 wait: the broker's in-flight
+// window bounds them, as they are acknowledged only after their commit.
 func (s *Subscriber) onMessage(_ paho.Client, msg paho.Message) {
-	select {
-	case s.sem <- struct{}{}:
-	case <-s.ctx.Done():
-		return
+	if msg.Qos() == 0 && !s.ordered {
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.in.dropQoS0(s.src, msg.Topic())
+			return
+		}
+	} else {
+		select {
+		case s.sem <- struct{}{}:
+		case <-s.ctx.Done():
+			return
+		}
 	}
 	start := time.Now()
 	if s.ordered {
