@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lightningdb/lightningdb/cluster"
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
@@ -52,6 +53,8 @@ type server struct {
 	queryGate func(http.Handler) http.Handler
 	// catalog is the InfluxQL measurement catalog (influxql.go).
 	catalog *influxql.Catalog
+	// cluster is this node's place in a cluster; nil when off (cluster.go).
+	cluster *cluster.Node
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -127,9 +130,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		srv.Close()
 		return errors.Join(fmt.Errorf("downsample: %w", err), s.db.Close())
 	}
+	if s.cluster, err = s.startCluster(ctx, ns); err != nil {
+		srv.Close()
+		return errors.Join(fmt.Errorf("cluster: %w", err), s.ds.close(), s.db.Close())
+	}
 	if err := s.routes(ns); err != nil {
 		srv.Close()
-		return errors.Join(err, s.ds.close(), s.db.Close())
+		return errors.Join(err, s.stopCluster(context.Background()), s.ds.close(), s.db.Close())
 	}
 	mq, err := s.startMQTT(ns)
 	if err != nil {
@@ -153,6 +160,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer cancel()
 	herr := srv.Shutdown(sctx)
 	merr := mq.close() // before the engine closes: pending MQTT commits finish first
+	merr = errors.Join(merr, s.stopCluster(sctx)) // leave: consumers stop, partitions move
 	// The catalog fields MQTT lines taught (influxql.go).
 	merr = errors.Join(merr, s.catalog.Flush())
 	derr := s.ds.close()
@@ -171,7 +179,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		return err
 	}
 	s.catalog = catalog
-	influx, err = ingest.NewInfluxHandler(scopedAppender{s.db}, ingest.InfluxOptions{
+	influx, err = ingest.NewInfluxHandler(scopedAppender{s.appender()}, ingest.InfluxOptions{
 		Lines: lineproto.Options{
 			Separator:       s.cfg.Influx.Separator,
 			DBLabel:         s.cfg.Influx.DBLabel,
