@@ -160,7 +160,8 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer cancel()
 	herr := srv.Shutdown(sctx)
 	merr := mq.close() // before the engine closes: pending MQTT commits finish first
-	merr = errors.Join(merr, s.stopCluster(sctx)) // leave: consumers stop, partitions move
+	// Leave the cluster: the consumers stop, the partitions move.
+	merr = errors.Join(merr, s.stopCluster(sctx))
 	// The catalog fields MQTT lines taught (influxql.go).
 	merr = errors.Join(merr, s.catalog.Flush())
 	derr := s.ds.close()
