@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The cluster tests run real processes: a 3-node nats-server cluster
+// with JetStream (R=3) on loopback, three storage nodes and one ingest
+// node of our binary, all over HTTP. The storage nodes' own export API is
+// the read path (query fan-out is query/fanout's).
+
+const clusterSel = `{__name__=~"clu_.*"}`
+
+type testCluster struct {
+	nats    []*natsServer
+	urls    []string
+	storage []*proc
+	dirs    []string
+	ingest  *proc
+}
+
+func startTestCluster(t *testing.T) *testCluster {
+	t.Helper()
+	c := &testCluster{nats: startNATSCluster(t, 3)}
+	c.urls = natsURLs(c.nats)
+	for i := range 3 {
+		c.dirs = append(c.dirs, t.TempDir())
+		c.storage = append(c.storage, clusterNode(t, c.dirs[i], fmt.Sprintf("s%d", i+1), c.urls, "storage", 16))
+	}
+	c.ingest = clusterNode(t, t.TempDir(), "i1", c.urls, "ingest", 16)
+	waitClusterComplete(t, c.ingest, "s1", "s2", "s3")
+	return c
+}
+
+func TestClusterIngestReadBackAndLeave(t *testing.T) {
+	c := startTestCluster(t)
+	acked := map[string]string{}
+	for i := range 50 { // line protocol: 50 requests of 20 series
+		ts := int64(1_700_000_000_000+i) * int64(time.Millisecond)
+		var b strings.Builder
+		for k := range 20 {
+			fmt.Fprintf(&b, "clu,host=h%d v=%d %d\n", k, i*100+k, ts)
+		}
+		resp := post(t, c.ingest.url("/write?db=c"), "text/plain", []byte(b.String()), nil)
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("write %d: %d %s", i, resp.StatusCode, readBody(t, resp))
+		}
+		resp.Body.Close()
+		for k := range 20 {
+			acked[fmt.Sprintf("clu_v{db=c,host=h%d}@%d", k, ts)] = strconv.Itoa(i*100 + k)
+		}
+	}
+	for i := range 20 { // remote write: 20 requests of 10 series
+		tsMs := int64(1_700_000_100_000 + i)
+		if code := clusterRemoteWrite(t, c.ingest, 10, tsMs, float64(i*100)); code != http.StatusNoContent {
+			t.Fatalf("remote write %d: %d", i, code)
+		}
+		for k := range 10 {
+			acked[fmt.Sprintf("clu_rw{host=h%d}@%d", k, tsMs*int64(time.Millisecond))] = strconv.Itoa(i*100 + k)
+		}
+	}
+	waitAllStored(t, acked, clusterSel, c.storage...)
+
+	// Exactly once: each sample is on one node only (its partition's
+	// owner), and each series on one node.
+	total, owner := 0, map[string]string{}
+	for _, p := range c.storage {
+		for key, e := range p.export(clusterSel) {
+			total += len(e.Timestamps)
+			if o, ok := owner[key]; ok {
+				t.Fatalf("series %s on both %s and %s", key, o, p.addr)
+			}
+			owner[key] = p.addr
+		}
+	}
+	if total != len(acked) {
+		t.Fatalf("the storage nodes hold %d samples, %d were acknowledged", total, len(acked))
+	}
+	if m := metricValue(t, c.ingest, "lightningdb_cluster_publish_duration_seconds_count"); m < 70 {
+		t.Fatalf("publish latency histogram counted %v writes, want 70", m)
+	}
+
+	// A storage node leaves gracefully: its partitions move, and their new
+	// owners replay them from the stream.
+	c.storage[2].stop()
+	waitClusterComplete(t, c.ingest, "s1", "s2")
+	waitAllStored(t, acked, clusterSel, c.storage[:2]...)
+	t.Logf("%d samples acknowledged; all on s1+s2 after s3 left", len(acked))
+}
+
+func TestClusterKill9StorageAndNATSUnderLoad(t *testing.T) {
+	c := startTestCluster(t)
+	var target atomic.Pointer[proc]
+	target.Store(c.ingest)
+
+	// kill -9 a storage node under load, then restart it.
+	load := startLoad(&target, 4, 1_700_000_000_000*int64(time.Millisecond))
+	load.waitAcks(t, 50, "before the kill")
+	c.storage[1].kill()
+	load.waitAcks(t, 50, "with s2 killed")
+	c.storage[1] = clusterNode(t, c.dirs[1], "s2", c.urls, "storage", 16)
+	load.waitAcks(t, 50, "after s2 restarted")
+	acked := load.stopLoad()
+	waitClusterComplete(t, c.ingest, "s1", "s2", "s3")
+	waitAllStored(t, acked, clusterSel, c.storage...)
+	t.Logf("storage kill -9: %d samples acknowledged (%d writes refused), all stored", len(acked), load.fails.Load())
+
+	// kill -9 a NATS server under load: at R=3 the stream keeps a quorum.
+	load = startLoad(&target, 4, 1_800_000_000_000*int64(time.Millisecond))
+	load.waitAcks(t, 50, "before the NATS kill")
+	c.nats[1].kill()
+	load.waitAcks(t, 100, "with nats2 killed")
+	acked2 := load.stopLoad()
+	waitAllStored(t, acked2, clusterSel, c.storage...)
+	for k, v := range acked {
+		acked2[k] = v
+	}
+	waitAllStored(t, acked2, clusterSel, c.storage...)
+	t.Logf("NATS kill -9: %d samples acknowledged in all (%d writes refused), all stored", len(acked2), load.fails.Load())
+}
