@@ -18,8 +18,9 @@ type PeerInfo struct {
 
 // QueryPeers returns the live storage members a query must ask (sorted
 // by name), and the problems that make an answer from them incomplete,
-// one line per cause, e.g. "partitions 3, 7: owner n2 not live" or
-// "partitions 12: owner n3 catching up". A query gives these as warnings
+// one line per cause, e.g. "partitions 3, 7: owner n2 not live",
+// "partition 12: owner n3 catching up" or "partition 5: no live storage
+// node". A query gives these as warnings
 // (or refuses to answer) rather than answering silently incomplete.
 // missing is empty when every partition's owner is live and has caught
 // up with the stream. The view is this node's last refresh (every
@@ -67,11 +68,15 @@ func (n *Node) QueryPeers() (peers []PeerInfo, missing []string) {
 		for i, p := range byCause[c] {
 			ps[i] = strconv.Itoa(p)
 		}
+		what := "partitions " + strings.Join(ps, ", ")
+		if len(ps) == 1 {
+			what = "partition " + ps[0]
+		}
 		if c.owner == "" {
-			missing = append(missing, fmt.Sprintf("partitions %s: %s", strings.Join(ps, ", "), c.why))
+			missing = append(missing, fmt.Sprintf("%s: %s", what, c.why))
 			continue
 		}
-		missing = append(missing, fmt.Sprintf("partitions %s: owner %s %s", strings.Join(ps, ", "), c.owner, c.why))
+		missing = append(missing, fmt.Sprintf("%s: owner %s %s", what, c.owner, c.why))
 	}
 	return peers, missing
 }
