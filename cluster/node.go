@@ -21,6 +21,7 @@ import (
 const (
 	RoleIngest  = "ingest"
 	RoleStorage = "storage"
+	RoleQuery   = "query"
 )
 
 // Appender stores batches durably: the local engine of a storage node.
@@ -324,6 +325,9 @@ func (n *Node) heartbeat(ctx context.Context) error {
 	}
 	if n.o.Storage {
 		m.Roles = append(m.Roles, RoleStorage)
+	}
+	if n.o.Query {
+		m.Roles = append(m.Roles, RoleQuery)
 	}
 	n.mu.Lock()
 	for p, pc := range n.parts {

@@ -20,8 +20,10 @@ type Options struct {
 	// restarts (its durable consumers carry it). Default: the host name.
 	NodeID string
 	// Ingest makes the node publish what it is sent (Publisher);
-	// Storage makes it consume the partitions it is assigned.
-	Ingest, Storage bool
+	// Storage makes it consume the partitions it is assigned; Query
+	// marks a node that answers queries for the cluster (query/fanout,
+	// through QueryPeers). A node may have any of them.
+	Ingest, Storage, Query bool
 	// AdvertiseURL is the HTTP base URL other nodes and the query
 	// fan-out reach this node at (http://10.0.0.5:8086).
 	AdvertiseURL string
@@ -135,8 +137,8 @@ func (o Options) Validate() error {
 	if o.Replicas < 1 || o.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("cluster.replicas %d: want 1 to 5 (JetStream's limit)", o.Replicas))
 	}
-	if !o.Ingest && !o.Storage {
-		errs = append(errs, errors.New("cluster.roles: want ingest, storage or both"))
+	if !o.Ingest && !o.Storage && !o.Query {
+		errs = append(errs, errors.New("cluster.roles: want one or more of ingest, storage, query"))
 	}
 	if o.Storage && o.AdvertiseURL == "" {
 		errs = append(errs, errors.New("cluster.advertise_url: a storage node needs the URL queries reach it at"))

@@ -122,6 +122,9 @@ func (n *Node) Status() Status {
 	if n.o.Storage {
 		s.Roles = append(s.Roles, RoleStorage)
 	}
+	if n.o.Query {
+		s.Roles = append(s.Roles, RoleQuery)
+	}
 	for _, m := range n.live {
 		s.Members = append(s.Members, m)
 	}

@@ -27,9 +27,10 @@ type ClusterConfig struct {
 	// NodeID is unique and stable across restarts (default: host name).
 	NodeID string `yaml:"node_id"`
 	// Roles: ingest (publish every write to the stream instead of the
-	// local engine) and/or storage (consume the partitions assigned to
-	// this node into the local engine). Default: both. The query role
-	// is the query fan-out's (query/fanout).
+	// local engine), storage (consume the partitions assigned to this
+	// node into the local engine), query (answer queries for the cluster:
+	// the query fan-out's, query/fanout, through Node.QueryPeers).
+	// Default: ingest and storage.
 	Roles []string `yaml:"roles"`
 	// AdvertiseURL is this node's HTTP base URL as other nodes reach it
 	// (default: http://<http_addr>, with the host name for 0.0.0.0).
@@ -74,7 +75,7 @@ func clusterFlags(fs *flag.FlagSet) *clusterFlagSet {
 	return &clusterFlagSet{
 		urls:       fs.String("cluster-nats-urls", "", "comma-separated NATS URLs: join a cluster on NATS JetStream (cluster.nats_urls; docs/cluster.md)"),
 		node:       fs.String("cluster-node-id", "", "this node's ID in the cluster (cluster.node_id; default: host name)"),
-		roles:      fs.String("cluster-roles", "", "comma-separated cluster roles: ingest, storage (cluster.roles; default both)"),
+		roles:      fs.String("cluster-roles", "", "comma-separated cluster roles: ingest, storage, query (cluster.roles; default ingest,storage)"),
 		advertise:  fs.String("cluster-advertise-url", "", "HTTP base URL other nodes reach this one at (cluster.advertise_url)"),
 		stream:     fs.String("cluster-stream", "", "JetStream stream name (cluster.stream; default LIGHTNING)"),
 		partitions: fs.Int("cluster-partitions", 0, "partition count, fixed for the stream's life (cluster.partitions; default 64)"),
@@ -110,8 +111,8 @@ func (c *ClusterConfig) validate(httpAddr string) error {
 	}
 	var errs []error
 	for _, r := range c.Roles {
-		if r != cluster.RoleIngest && r != cluster.RoleStorage {
-			errs = append(errs, fmt.Errorf("cluster.roles: unknown role %q: want ingest or storage", r))
+		if r != cluster.RoleIngest && r != cluster.RoleStorage && r != cluster.RoleQuery {
+			errs = append(errs, fmt.Errorf("cluster.roles: unknown role %q: want ingest, storage or query", r))
 		}
 	}
 	if _, err := c.options(httpAddr); err != nil {
@@ -132,6 +133,7 @@ func (c *ClusterConfig) options(httpAddr string) (cluster.Options, error) {
 		roles = []string{cluster.RoleIngest, cluster.RoleStorage}
 	}
 	o.Ingest, o.Storage = slices.Contains(roles, cluster.RoleIngest), slices.Contains(roles, cluster.RoleStorage)
+	o.Query = slices.Contains(roles, cluster.RoleQuery)
 	o.AdvertiseURL = c.AdvertiseURL
 	if o.AdvertiseURL == "" {
 		o.AdvertiseURL = advertiseURL(httpAddr)
