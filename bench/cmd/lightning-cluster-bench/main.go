@@ -61,6 +61,7 @@ func main() {
 	conns := flag.Int("conns", 8, "concurrent HTTP connections")
 	partitions := flag.Int("partitions", 64, "cluster partitions")
 	out := flag.String("out", "", "write the results as JSON here too")
+	ingestArgs := flag.String("ingest-args", "", "extra space-separated flags for the ingest node (e.g. --pprof)")
 	flag.Parse()
 	if *binary == "" {
 		fmt.Fprintln(os.Stderr, "--binary is required")
@@ -75,7 +76,7 @@ func main() {
 	}
 	var results []result
 	for _, mode := range strings.Split(*modes, ",") {
-		r, err := run(mode, *binary, *natsBin, *partitions, *conns, bodies)
+		r, err := run(mode, *binary, *natsBin, *partitions, *conns, bodies, strings.Fields(*ingestArgs))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", mode, err)
 			os.Exit(1)
@@ -231,14 +232,14 @@ func (r *rig) natsCluster(bin string, n int) ([]string, error) {
 	return urls, nil
 }
 
-func setup(mode, bin, natsBin string, partitions int) (*rig, error) {
+func setup(mode, bin, natsBin string, partitions int, ingestArgs []string) (*rig, error) {
 	dir, err := os.MkdirTemp("", "ldb-cluster-bench")
 	if err != nil {
 		return nil, err
 	}
 	r := &rig{dir: dir}
 	if mode == "single" {
-		p, err := r.ldb("single", bin)
+		p, err := r.ldb("single", bin, ingestArgs...)
 		r.ingest = p
 		r.stores = []*proc{p}
 		return r, err
@@ -265,7 +266,7 @@ func setup(mode, bin, natsBin string, partitions int) (*rig, error) {
 		}
 		r.stores = append(r.stores, p)
 	}
-	r.ingest, err = r.ldb("i1", bin, append(common, "--cluster-node-id", "i1", "--cluster-roles", "ingest")...)
+	r.ingest, err = r.ldb("i1", bin, append(append(common, "--cluster-node-id", "i1", "--cluster-roles", "ingest"), ingestArgs...)...)
 	if err != nil {
 		return r, err
 	}
@@ -292,14 +293,15 @@ func setup(mode, bin, natsBin string, partitions int) (*rig, error) {
 	}
 }
 
-func run(mode, bin, natsBin string, partitions, conns int, bodies []bench.Body) (result, error) {
-	r, err := setup(mode, bin, natsBin, partitions)
+func run(mode, bin, natsBin string, partitions, conns int, bodies []bench.Body, ingestArgs []string) (result, error) {
+	r, err := setup(mode, bin, natsBin, partitions, ingestArgs)
 	defer r.stop()
 	if err != nil {
 		return result{}, err
 	}
 	before, cpu0 := r.cpu()
 	t0 := time.Now()
+	fmt.Fprintf(os.Stderr, "%s: ingest node at http://%s\n", mode, r.ingest.http)
 	res := bench.Ingest(context.Background(), "http://"+r.ingest.http+"/write?db="+bench.DB, bench.LPv1, bodies,
 		bench.IngestOptions{Conns: conns})
 	if mode != "single" {
