@@ -372,27 +372,32 @@ func (n *Node) readMembers(ctx context.Context) (map[string]Member, error) {
 // none, and stops and deletes the consumers of the others.
 func (n *Node) apply(t Table) {
 	owned := t.Owned(n.o.NodeID)
+	var lost []*partConsumer
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	changed := false
 	for p, pc := range n.parts {
 		if !slices.Contains(owned, p) {
-			pc.stop()
+			lost = append(lost, pc)
 			delete(n.parts, p)
-			n.m.lag.DeleteLabelValues(partLabel(p))
-			go n.deleteConsumer(pc.name)
-			changed = true
 		}
 	}
+	gained := 0
 	for _, p := range owned {
 		if _, ok := n.parts[p]; !ok {
 			n.parts[p] = n.startPart(p)
-			changed = true
+			gained++
 		}
 	}
-	if changed {
+	n.mu.Unlock()
+	// Stopped outside the lock: a batch being stored finishes first, and
+	// QueryPeers must not wait for it.
+	for _, pc := range lost {
+		pc.stop()
+		n.m.lag.DeleteLabelValues(partLabel(pc.p))
+		n.deleteConsumer(pc.name)
+	}
+	if gained > 0 || len(lost) > 0 {
 		n.m.rebalances.Inc()
-		n.log.Info("partitions applied", "owned", len(owned))
+		n.log.Info("partitions applied", "owned", len(owned), "gained", gained, "lost", len(lost))
 	}
 	n.m.owned.Set(float64(len(owned)))
 }

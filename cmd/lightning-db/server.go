@@ -153,7 +153,7 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		fwd.stop()
-		return errors.Join(fmt.Errorf("http server: %w", err), mq.close(), s.ds.close(), s.db.Close())
+		return errors.Join(fmt.Errorf("http server: %w", err), mq.close(), s.stopCluster(context.Background()), s.ds.close(), s.db.Close())
 	}
 	s.ready.Store(false)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
