@@ -13,8 +13,13 @@ import (
 )
 
 // fetchBatch is the most messages one fetch asks for, and one Append
-// stores.
-const fetchBatch = 256
+// stores; groupBytes bounds the payload bytes (compressed) of one Append,
+// so that a replay of big messages stays well under the engine's memtable
+// budget.
+const (
+	fetchBatch = 256
+	groupBytes = 4 << 20
+)
 
 // partConsumer reads one owned partition through the node's durable pull
 // consumer "ldb_<node>_p<NN>" and stores it in the local engine:
@@ -131,14 +136,16 @@ func (pc *partConsumer) drain(ctx context.Context, mb jetstream.MessageBatch, b 
 		case <-ctx.Done():
 			return total, false
 		}
+		size := len(msgs[0].Data())
 	more:
-		for len(msgs) < fetchBatch {
+		for len(msgs) < fetchBatch && size < groupBytes {
 			select {
 			case m, ok := <-ch:
 				if !ok {
 					break more
 				}
 				msgs = append(msgs, m)
+				size += len(m.Data())
 			default:
 				break more
 			}
@@ -172,6 +179,13 @@ func (pc *partConsumer) store(ctx context.Context, msgs []jetstream.Msg, b *seri
 	// The append is not cut short by ctx: a batch being stored at
 	// shutdown finishes and is acknowledged.
 	res, err := pc.n.app.Append(context.WithoutCancel(ctx), b)
+	if errors.Is(err, series.ErrBatchTooLarge) && len(keep) > 1 {
+		// Over the engine's budget as one batch: store them one by one.
+		for _, m := range keep {
+			pc.store(ctx, []jetstream.Msg{m}, b, scratch)
+		}
+		return
+	}
 	if err != nil {
 		pc.n.log.Warn("store failed; messages will be delivered again", "partition", pc.p, "messages", len(keep), "err", err)
 		for _, m := range keep {

@@ -51,9 +51,13 @@ type Node struct {
 	seenAt   time.Time // last refresh of live and table
 	parts    map[int]*partConsumer
 
-	kick   chan struct{} // asks the loop for a tick now
-	cancel context.CancelFunc
-	done   chan struct{}
+	// applyCh hands the latest table from the heartbeat loop to the
+	// applier, which starts and stops consumers: stopping one waits for
+	// its batch and deleting it is a JetStream round trip, and none of
+	// that may delay a heartbeat (a late one makes the node look gone).
+	applyCh chan Table
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // the loop and the applier
 }
 
 // Open connects to NATS, makes sure the stream and buckets exist (waiting
@@ -69,7 +73,7 @@ func Open(ctx context.Context, o Options, app Appender) (*Node, error) {
 		return nil, errors.New("cluster: the storage role needs a local appender")
 	}
 	n := &Node{o: o, log: o.Logger.With("component", "cluster", "node", o.NodeID), m: newMetrics(o.Registerer),
-		app: app, parts: map[int]*partConsumer{}, kick: make(chan struct{}, 1)}
+		app: app, parts: map[int]*partConsumer{}, applyCh: make(chan Table, 1)}
 	nopts, err := o.natsOptions()
 	if err != nil {
 		return nil, err
@@ -93,9 +97,11 @@ func Open(ctx context.Context, o Options, app Appender) (*Node, error) {
 		n.pub = newPublisher(n.js, o, n.m)
 	}
 	lctx, lcancel := context.WithCancel(context.Background())
-	n.cancel, n.done = lcancel, make(chan struct{})
+	n.cancel = lcancel
 	n.tick(lctx) // register and take the assignment before serving
+	n.wg.Add(2)
 	go n.loop(lctx)
+	go n.applier(lctx)
 	return n, nil
 }
 
@@ -229,7 +235,7 @@ func (n *Node) ID() string { return n.o.NodeID }
 // The durable consumers stay: a node that comes back resumes from them.
 func (n *Node) Close(ctx context.Context) error {
 	n.cancel()
-	<-n.done
+	n.wg.Wait()
 	n.mu.Lock()
 	for p, pc := range n.parts {
 		pc.stop()
@@ -254,7 +260,7 @@ func (n *Node) Close(ctx context.Context) error {
 
 // loop ticks every MemberTTL/4 until ctx ends.
 func (n *Node) loop(ctx context.Context) {
-	defer close(n.done)
+	defer n.wg.Done()
 	t := time.NewTicker(n.o.MemberTTL / 4)
 	defer t.Stop()
 	for {
@@ -262,10 +268,32 @@ func (n *Node) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-n.kick:
 		}
 		n.tick(ctx)
 	}
+}
+
+// applier applies the tables the loop hands it until ctx ends.
+func (n *Node) applier(ctx context.Context) {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case t := <-n.applyCh:
+			n.apply(t)
+		}
+	}
+}
+
+// requestApply hands t to the applier, replacing a table it has not
+// taken yet. Only the loop calls it.
+func (n *Node) requestApply(t Table) {
+	select {
+	case <-n.applyCh:
+	default:
+	}
+	n.applyCh <- t
 }
 
 // tick heartbeats, reads the members and the table, rewrites the table
@@ -307,7 +335,7 @@ func (n *Node) tick(ctx context.Context) {
 	n.mu.Unlock()
 	n.m.liveMembers.Set(float64(len(live)))
 	if n.o.Storage && len(t.Owners) == n.o.Partitions {
-		n.apply(t)
+		n.requestApply(t)
 	}
 }
 

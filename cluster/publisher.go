@@ -94,10 +94,14 @@ func (p *Publisher) encode(b *series.Batch) []*nats.Msg {
 // failed ones with the same Msg-ID, until ctx ends.
 func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg) error {
 	pending := msgs
+	var cause error // the last error from NATS, not from ctx
 	for attempt := 0; ; attempt++ {
 		failed, lastErr := p.publishOnce(ctx, pending)
 		if len(failed) == 0 {
 			return nil
+		}
+		if lastErr != nil && ctx.Err() == nil || cause == nil {
+			cause = lastErr
 		}
 		if isPermanent(lastErr) {
 			return fmt.Errorf("cluster publish: %w", lastErr)
@@ -107,7 +111,7 @@ func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: the cluster's stream did not acknowledge the write in time (%d of %d messages pending): %v",
-				series.ErrOverloaded, len(failed), len(msgs), lastErr)
+				series.ErrOverloaded, len(failed), len(msgs), cause)
 		case <-time.After(backoff):
 		}
 		pending = failed

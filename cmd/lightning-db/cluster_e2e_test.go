@@ -41,6 +41,7 @@ func startTestCluster(t *testing.T) *testCluster {
 
 func TestClusterIngestReadBackAndLeave(t *testing.T) {
 	c := startTestCluster(t)
+	rev0 := assignmentRevision(t, c.ingest)
 	acked := map[string]string{}
 	for i := range 50 { // line protocol: 50 requests of 20 series
 		ts := int64(1_700_000_000_000+i) * int64(time.Millisecond)
@@ -69,19 +70,14 @@ func TestClusterIngestReadBackAndLeave(t *testing.T) {
 	waitAllStored(t, acked, clusterSel, c.storage...)
 
 	// Exactly once: each sample is on one node only (its partition's
-	// owner), and each series on one node.
-	total, owner := 0, map[string]string{}
-	for _, p := range c.storage {
-		for key, e := range p.export(clusterSel) {
-			total += len(e.Timestamps)
-			if o, ok := owner[key]; ok {
-				t.Fatalf("series %s on both %s and %s", key, o, p.addr)
-			}
-			owner[key] = p.addr
-		}
-	}
-	if total != len(acked) {
-		t.Fatalf("the storage nodes hold %d samples, %d were acknowledged", total, len(acked))
+	// owner), and each series on one node, unless the assignment changed
+	// meanwhile (a heartbeat late on a loaded machine moves partitions:
+	// then two nodes hold them, and only the deduplicated union above is
+	// exact).
+	if rev := assignmentRevision(t, c.ingest); rev != rev0 {
+		t.Logf("assignment revision %d -> %d during the writes: per-node check skipped", rev0, rev)
+	} else {
+		checkOneOwner(t, c.storage, len(acked))
 	}
 	if m := metricValue(t, c.ingest, "lightningdb_cluster_publish_duration_seconds_count"); m < 70 {
 		t.Fatalf("publish latency histogram counted %v writes, want 70", m)
@@ -93,6 +89,34 @@ func TestClusterIngestReadBackAndLeave(t *testing.T) {
 	waitClusterComplete(t, c.ingest, "s1", "s2")
 	waitAllStored(t, acked, clusterSel, c.storage[:2]...)
 	t.Logf("%d samples acknowledged; all on s1+s2 after s3 left", len(acked))
+}
+
+// checkOneOwner checks that the nodes hold want samples in all, each
+// series on one node only.
+func checkOneOwner(t *testing.T, nodes []*proc, want int) {
+	t.Helper()
+	total, owner := 0, map[string]string{}
+	for _, p := range nodes {
+		for key, e := range p.export(clusterSel) {
+			total += len(e.Timestamps)
+			if o, ok := owner[key]; ok {
+				t.Fatalf("series %s on both %s and %s", key, o, p.addr)
+			}
+			owner[key] = p.addr
+		}
+	}
+	if total != want {
+		t.Fatalf("the storage nodes hold %d samples, %d were acknowledged", total, want)
+	}
+}
+
+func assignmentRevision(t *testing.T, p *proc) uint64 {
+	t.Helper()
+	st, err := clusterStatus(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Data.Assignment.Revision
 }
 
 func TestClusterKill9StorageAndNATSUnderLoad(t *testing.T) {
@@ -129,6 +153,23 @@ func TestClusterKill9StorageAndNATSUnderLoad(t *testing.T) {
 	}
 	waitAllStored(t, acked2, clusterSel, c.storage...)
 	t.Logf("NATS kill -9 (%s): %d samples acknowledged in all (%d writes refused), all stored", victim.name, len(acked2), load.fails.Load())
+
+	// Two of three NATS servers down: no quorum, no PubAck, so no 204:
+	// the write is refused with 503 and Retry-After once publish_timeout
+	// has passed.
+	for _, s := range c.nats {
+		if s != victim {
+			s.kill()
+			break
+		}
+	}
+	start := time.Now()
+	resp := post(t, c.ingest.url("/write?db=c"), "text/plain", []byte("clu,host=noquorum v=1 1\n"), nil)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "did not acknowledge") {
+		t.Fatalf("write without a NATS quorum: %d %q (Retry-After %q), want 503", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	t.Logf("without a NATS quorum: 503 after %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(body))
 }
 
 // natsServerOf returns the NATS server that node's connection is on.
