@@ -416,13 +416,21 @@ func (n *Node) apply(t Table) {
 		}
 	}
 	n.mu.Unlock()
-	// Stopped outside the lock: a batch being stored finishes first, and
-	// QueryPeers must not wait for it.
+	// Stopped outside the lock (a batch being stored finishes first, and
+	// QueryPeers must not wait for it), all of them before any deletion:
+	// a consumer deletion is a JetStream round trip (a raft proposal at
+	// R=3, up to seconds on a loaded machine), and a lost partition still
+	// consumed meanwhile would put its samples on two nodes.
+	for _, pc := range lost {
+		pc.cancel()
+	}
+	var wg sync.WaitGroup
 	for _, pc := range lost {
 		pc.stop()
 		n.m.lag.DeleteLabelValues(partLabel(pc.p))
-		n.deleteConsumer(pc.name)
+		wg.Go(func() { n.deleteConsumer(pc.name) })
 	}
+	wg.Wait()
 	if gained > 0 || len(lost) > 0 {
 		n.m.rebalances.Inc()
 		n.log.Info("partitions applied", "owned", len(owned), "gained", gained, "lost", len(lost))

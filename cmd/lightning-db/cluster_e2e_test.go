@@ -36,6 +36,7 @@ func startTestCluster(t *testing.T) *testCluster {
 	}
 	c.ingest = clusterNode(t, t.TempDir(), "i1", c.urls, "ingest", 16)
 	waitClusterComplete(t, c.ingest, "s1", "s2", "s3")
+	waitApplied(t, c.storage...)
 	return c
 }
 
@@ -100,7 +101,13 @@ func checkOneOwner(t *testing.T, nodes []*proc, want int) {
 		for key, e := range p.export(clusterSel) {
 			total += len(e.Timestamps)
 			if o, ok := owner[key]; ok {
-				t.Fatalf("series %s on both %s and %s", key, o, p.addr)
+				var diag []string
+				for _, q := range nodes {
+					st, _ := clusterStatus(q)
+					diag = append(diag, fmt.Sprintf("%s at %s: %d samples, revision %d, owns %v", st.Data.Node, q.addr,
+						len(q.export(clusterSel)[key].Timestamps), st.Data.Assignment.Revision, st.Data.Owned))
+				}
+				t.Fatalf("series %s on both %s and %s:\n%s", key, o, p.addr, strings.Join(diag, "\n"))
 			}
 			owner[key] = p.addr
 		}

@@ -158,6 +158,7 @@ func clusterNode(t *testing.T, dir, id string, urls []string, roles string, part
 // clusterStatus reads a node's /api/v1/status/cluster.
 type clusterStatusReply struct {
 	Data struct {
+		Node    string `json:"node"`
 		Members []struct {
 			ID       string   `json:"id"`
 			URL      string   `json:"url"`
@@ -358,4 +359,39 @@ func clusterRemoteWrite(t *testing.T, p *proc, hosts int, tsMs int64, val float6
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// waitApplied waits until every node has applied the same assignment:
+// each consumes exactly the partitions the table gives it (a node that
+// lost a partition may consume it a little longer, which is harmless but
+// would put its samples on two nodes).
+func waitApplied(t *testing.T, nodes ...*proc) {
+	t.Helper()
+	poll(t, 30*time.Second, 100*time.Millisecond, func() string {
+		var rev uint64
+		for i, p := range nodes {
+			st, err := clusterStatus(p)
+			if err != nil {
+				return err.Error()
+			}
+			if i == 0 {
+				rev = st.Data.Assignment.Revision
+			} else if st.Data.Assignment.Revision != rev {
+				return fmt.Sprintf("node %s at assignment revision %d, another at %d", st.Data.Node, st.Data.Assignment.Revision, rev)
+			}
+			var want, got []int
+			for part, o := range st.Data.Assignment.Owners {
+				if o == st.Data.Node {
+					want = append(want, part)
+				}
+			}
+			for _, o := range st.Data.Owned {
+				got = append(got, o.Partition)
+			}
+			if fmt.Sprint(want) != fmt.Sprint(got) {
+				return fmt.Sprintf("node %s consumes %v, owns %v", st.Data.Node, got, want)
+			}
+		}
+		return ""
+	})
 }
