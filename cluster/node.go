@@ -237,6 +237,9 @@ func (n *Node) Close(ctx context.Context) error {
 	n.cancel()
 	n.wg.Wait()
 	n.mu.Lock()
+	for _, pc := range n.parts {
+		pc.cancel() // all at once; each then finishes the batch it stores
+	}
 	for p, pc := range n.parts {
 		pc.stop()
 		delete(n.parts, p)
