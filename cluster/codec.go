@@ -63,6 +63,12 @@ type span struct {
 // appendBody appends the uncompressed body of the spans of b to dst.
 func appendBody(dst []byte, b *series.Batch, spans []span) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(spans)))
+	return appendSeries(dst, b, spans)
+}
+
+// appendSeries appends the series records of the spans (a body without
+// its count): records of several writes concatenate into one body.
+func appendSeries(dst []byte, b *series.Batch, spans []span) []byte {
 	for _, s := range spans {
 		canon, typ, ts, vals := b.Series(s.i)
 		dst = binary.AppendUvarint(dst, uint64(len(canon)))
@@ -102,6 +108,15 @@ func spanRawBytes(b *series.Batch, s span) int {
 func appendMessage(dst, scratch []byte, b *series.Batch, spans []span) (msg, scratchOut []byte) {
 	e, _ := codecs()
 	scratch = appendBody(scratch[:0], b, spans)
+	dst = append(dst, msgMagic0, msgMagic1, msgVersion, flagZstd)
+	return e.EncodeAll(scratch, dst), scratch
+}
+
+// sealMessage appends the message whose body is count series records.
+func sealMessage(dst, scratch []byte, count int, records []byte) (msg, scratchOut []byte) {
+	e, _ := codecs()
+	scratch = binary.AppendUvarint(scratch[:0], uint64(count))
+	scratch = append(scratch, records...)
 	dst = append(dst, msgMagic0, msgMagic1, msgVersion, flagZstd)
 	return e.EncodeAll(scratch, dst), scratch
 }

@@ -101,10 +101,17 @@ func (f *fakeEngine) stored() (distinct, total int) {
 }
 
 func TestNodePublishesStoresRetriesAndLeaves(t *testing.T) {
+	for _, linger := range []time.Duration{0, 5 * time.Millisecond} {
+		t.Run(fmt.Sprintf("linger=%s", linger), func(t *testing.T) { testNode(t, linger) })
+	}
+}
+
+func testNode(t *testing.T, linger time.Duration) {
 	url := startNATS(t)
 	eng := &fakeEngine{failures: 2, samples: map[string]int{}}
 	o := Options{URLs: []string{url}, NodeID: "n1", Ingest: true, Storage: true, AdvertiseURL: "http://n1:8086",
-		Partitions: 4, Replicas: 1, MemberTTL: 2 * time.Second, AckWait: time.Second, StartTimeout: 10 * time.Second}
+		Partitions: 4, Replicas: 1, MemberTTL: 2 * time.Second, AckWait: time.Second, StartTimeout: 10 * time.Second,
+		PublishLinger: linger}
 	n, err := Open(context.Background(), o, eng)
 	require.NoError(t, err)
 
@@ -117,11 +124,25 @@ func TestNodePublishesStoresRetriesAndLeaves(t *testing.T) {
 	res, err := n.Publisher().Append(context.Background(), &b)
 	require.NoError(t, err)
 	require.Equal(t, 40, res.Accepted)
+	// Concurrent writes (gathered into shared messages with a linger).
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			var b series.Batch
+			for i := range 20 {
+				b.AddSeries(series.Labels{{Name: "__name__", Value: "c"}, {Name: "w", Value: fmt.Sprint(w)}, {Name: "i", Value: fmt.Sprint(i)}}, series.TypeInt)
+				b.AppendInt(int64(w), int64(i))
+			}
+			_, err := n.Publisher().Append(context.Background(), &b)
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
 	// The first two appends fail (overloaded): their messages are nak'ed
 	// and come back; every sample ends up stored.
 	eventually(t, 20*time.Second, func() error {
-		if d, _ := eng.stored(); d != 40 {
-			return fmt.Errorf("%d of 40 samples stored", d)
+		if d, _ := eng.stored(); d != 200 {
+			return fmt.Errorf("%d of 200 samples stored", d)
 		}
 		return nil
 	})

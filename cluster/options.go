@@ -48,6 +48,11 @@ type Options struct {
 	// PublishTimeout bounds an Append of the publisher, retries included
 	// (default 10 s); past it the write fails with series.ErrOverloaded.
 	PublishTimeout time.Duration
+	// PublishLinger, when above zero, gathers the concurrent writes of
+	// this long into one message per partition instead of one message per
+	// partition per write: fewer, bigger messages cost JetStream less CPU,
+	// and each write waits up to this much longer (default 0: off).
+	PublishLinger time.Duration
 	// AckWait is how long JetStream waits for a storage node's ack of a
 	// delivered message before it delivers it again (default 10 s).
 	AckWait time.Duration
@@ -142,6 +147,9 @@ func (o Options) Validate() error {
 	}
 	if o.Storage && o.AdvertiseURL == "" {
 		errs = append(errs, errors.New("cluster.advertise_url: a storage node needs the URL queries reach it at"))
+	}
+	if o.PublishLinger < 0 || o.PublishLinger > time.Second {
+		errs = append(errs, fmt.Errorf("cluster.publish_linger %s: want 0 (off) to 1s", o.PublishLinger))
 	}
 	if o.MaxAge < 0 {
 		errs = append(errs, fmt.Errorf("cluster max age %s: want 0 (for ever) or more", o.MaxAge))

@@ -46,11 +46,16 @@ type Publisher struct {
 	idPrefix   string // node and process: Msg-IDs never repeat across restarts
 	seq        atomic.Uint64
 	bufs       sync.Pool // *[]byte, raw body scratch
+	linger     *lingerer // nil: one message per partition per write
 }
 
 func newPublisher(js jetstream.JetStream, o Options, m *metrics) *Publisher {
-	return &Publisher{js: js, stream: o.Stream, partitions: o.Partitions, timeout: o.PublishTimeout, m: m,
+	p := &Publisher{js: js, stream: o.Stream, partitions: o.Partitions, timeout: o.PublishTimeout, m: m,
 		idPrefix: o.NodeID + "-" + nuid.Next() + "-"}
+	if o.PublishLinger > 0 {
+		p.linger = newLingerer(p, o.PublishLinger)
+	}
+	return p
 }
 
 // Append publishes b and waits for every PubAck (see Publisher).
@@ -59,15 +64,22 @@ func (p *Publisher) Append(ctx context.Context, b *series.Batch) (series.AppendR
 		return series.AppendResult{}, nil
 	}
 	start := time.Now()
-	msgs := p.encode(b)
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	ctx, cancel := context.WithTimeout(ctx, p.timeout+p.lingerTime())
 	defer cancel()
-	if err := p.publishAll(ctx, msgs); err != nil {
-		p.m.publishFailures.Inc()
-		return series.AppendResult{}, err
+	if p.linger != nil {
+		if err := p.linger.append(ctx, b); err != nil {
+			p.m.publishFailures.Inc()
+			return series.AppendResult{}, err
+		}
+	} else {
+		msgs := p.encode(b)
+		if err := p.publishAll(ctx, msgs); err != nil {
+			p.m.publishFailures.Inc()
+			return series.AppendResult{}, err
+		}
+		p.m.publishMessages.Add(float64(len(msgs)))
 	}
 	p.m.publishDuration.Observe(time.Since(start).Seconds())
-	p.m.publishMessages.Add(float64(len(msgs)))
 	return series.AppendResult{Accepted: b.Samples()}, nil
 }
 
@@ -145,6 +157,13 @@ func (p *Publisher) publishOnce(ctx context.Context, msgs []*nats.Msg) ([]*nats.
 		}
 	}
 	return failed, lastErr
+}
+
+func (p *Publisher) lingerTime() time.Duration {
+	if p.linger == nil {
+		return 0
+	}
+	return p.linger.linger
 }
 
 // isPermanent reports whether a publish error cannot go away by retrying:

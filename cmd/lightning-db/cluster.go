@@ -50,6 +50,10 @@ type ClusterConfig struct {
 	// PublishTimeout: a write not acknowledged by JetStream by then
 	// gets 503 (default 10s).
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
+	// PublishLinger gathers the concurrent writes of this long into one
+	// message per partition (0: off, the default; e.g. 2ms): less CPU
+	// for JetStream, a little more latency.
+	PublishLinger time.Duration `yaml:"publish_linger"`
 	// AckWait: redelivery delay of a message a storage node did not ack
 	// (default 10s).
 	AckWait time.Duration `yaml:"ack_wait"`
@@ -69,6 +73,7 @@ type ClusterConfig struct {
 type clusterFlagSet struct {
 	urls, node, roles, advertise, stream *string
 	partitions, replicas                 *int
+	linger                               *time.Duration
 }
 
 func clusterFlags(fs *flag.FlagSet) *clusterFlagSet {
@@ -80,6 +85,7 @@ func clusterFlags(fs *flag.FlagSet) *clusterFlagSet {
 		stream:     fs.String("cluster-stream", "", "JetStream stream name (cluster.stream; default LIGHTNING)"),
 		partitions: fs.Int("cluster-partitions", 0, "partition count, fixed for the stream's life (cluster.partitions; default 64)"),
 		replicas:   fs.Int("cluster-replicas", 0, "JetStream replicas (cluster.replicas; default 3)"),
+		linger:     fs.Duration("cluster-publish-linger", 0, "gather the concurrent writes of this long into one message per partition (cluster.publish_linger; default 0: off)"),
 	}
 }
 
@@ -101,6 +107,8 @@ func (f *clusterFlagSet) apply(fs *flag.FlagSet, c *ClusterConfig) {
 			c.Partitions = *f.partitions
 		case "cluster-replicas":
 			c.Replicas = *f.replicas
+		case "cluster-publish-linger":
+			c.PublishLinger = *f.linger
 		}
 	})
 }
@@ -144,6 +152,7 @@ func (c *ClusterConfig) options(httpAddr string) (cluster.Options, error) {
 	setIf(&o.MemberTTL, c.MemberTTL)
 	setIf(&o.PublishTimeout, c.PublishTimeout)
 	setIf(&o.AckWait, c.AckWait)
+	o.PublishLinger = c.PublishLinger
 	o.MaxAge = c.MaxAge
 	o.User, o.Password, o.Token, o.CredsFile = c.User, c.Password, c.Token, c.CredsFile
 	o.CAFile, o.CertFile, o.KeyFile = c.TLS.CAFile, c.TLS.CertFile, c.TLS.KeyFile

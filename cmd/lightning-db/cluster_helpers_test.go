@@ -147,6 +147,7 @@ func clusterNode(t *testing.T, dir, id string, urls []string, roles string, part
   member_ttl: 3s
   ack_wait: 3s
   publish_timeout: 5s
+  publish_linger: 2ms
 `, strings.Join(urls, ", "), id, roles, partitions)
 	file := filepath.Join(t.TempDir(), id+".yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
