@@ -101,7 +101,7 @@ func (f *fakeEngine) stored() (distinct, total int) {
 }
 
 func TestNodePublishesStoresRetriesAndLeaves(t *testing.T) {
-	for _, linger := range []time.Duration{0, 5 * time.Millisecond} {
+	for _, linger := range []time.Duration{-1, 5 * time.Millisecond} {
 		t.Run(fmt.Sprintf("linger=%s", linger), func(t *testing.T) { testNode(t, linger) })
 	}
 }

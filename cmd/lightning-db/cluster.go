@@ -51,8 +51,9 @@ type ClusterConfig struct {
 	// gets 503 (default 10s).
 	PublishTimeout time.Duration `yaml:"publish_timeout"`
 	// PublishLinger gathers the concurrent writes of this long into one
-	// message per partition (0: off, the default; e.g. 2ms): less CPU
-	// for JetStream, a little more latency.
+	// message per partition (default 5ms; negative, e.g. -1ms: off, one
+	// message per partition per write): much less CPU for small writes,
+	// up to this much more latency.
 	PublishLinger time.Duration `yaml:"publish_linger"`
 	// AckWait: redelivery delay of a message a storage node did not ack
 	// (default 10s).
@@ -85,7 +86,7 @@ func clusterFlags(fs *flag.FlagSet) *clusterFlagSet {
 		stream:     fs.String("cluster-stream", "", "JetStream stream name (cluster.stream; default LIGHTNING)"),
 		partitions: fs.Int("cluster-partitions", 0, "partition count, fixed for the stream's life (cluster.partitions; default 64)"),
 		replicas:   fs.Int("cluster-replicas", 0, "JetStream replicas (cluster.replicas; default 3)"),
-		linger:     fs.Duration("cluster-publish-linger", 0, "gather the concurrent writes of this long into one message per partition (cluster.publish_linger; default 0: off)"),
+		linger:     fs.Duration("cluster-publish-linger", 0, "gather the concurrent writes of this long into one message per partition (cluster.publish_linger; default 5ms, negative: off)"),
 	}
 }
 
@@ -152,7 +153,7 @@ func (c *ClusterConfig) options(httpAddr string) (cluster.Options, error) {
 	setIf(&o.MemberTTL, c.MemberTTL)
 	setIf(&o.PublishTimeout, c.PublishTimeout)
 	setIf(&o.AckWait, c.AckWait)
-	o.PublishLinger = c.PublishLinger
+	setIf(&o.PublishLinger, c.PublishLinger)
 	o.MaxAge = c.MaxAge
 	o.User, o.Password, o.Token, o.CredsFile = c.User, c.Password, c.Token, c.CredsFile
 	o.CAFile, o.CertFile, o.KeyFile = c.TLS.CAFile, c.TLS.CertFile, c.TLS.KeyFile

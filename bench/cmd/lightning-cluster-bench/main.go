@@ -54,7 +54,7 @@ type result struct {
 func main() {
 	binary := flag.String("binary", "", "lightning-db binary (go build -o /tmp/ldb ./cmd/lightning-db)")
 	natsBin := flag.String("nats-server", "nats-server", "nats-server binary")
-	modes := flag.String("modes", "single,r1,r3", "comma-separated: single, r1, r3")
+	modes := flag.String("modes", "single,r1,r3", "comma-separated: single, r1, r3; r1@20ms, r3@-1ms: with --cluster-publish-linger 20ms, -1ms (off)")
 	hosts := flag.Int("hosts", 100, "devops hosts (10 fields a line)")
 	steps := flag.Int("steps", 1000, "points per host")
 	lines := flag.Int("lines", 1000, "lines per request")
@@ -245,6 +245,10 @@ func setup(mode, bin, natsBin string, partitions int, ingestArgs []string) (*rig
 		return r, err
 	}
 	n, stores := 1, 1
+	var extra []string
+	if base, linger, ok := strings.Cut(mode, "@"); ok {
+		mode, extra = base, []string{"--cluster-publish-linger", linger}
+	}
 	switch mode {
 	case "r1":
 	case "r3":
@@ -266,7 +270,7 @@ func setup(mode, bin, natsBin string, partitions int, ingestArgs []string) (*rig
 		}
 		r.stores = append(r.stores, p)
 	}
-	r.ingest, err = r.ldb("i1", bin, append(append(common, "--cluster-node-id", "i1", "--cluster-roles", "ingest"), ingestArgs...)...)
+	r.ingest, err = r.ldb("i1", bin, append(append(append(common, "--cluster-node-id", "i1", "--cluster-roles", "ingest"), extra...), ingestArgs...)...)
 	if err != nil {
 		return r, err
 	}
