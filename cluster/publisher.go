@@ -20,9 +20,10 @@ import (
 // publishes each batch to the stream instead of storing it.
 //
 // Append splits the batch by partition (PartitionOf), encodes one
-// message per partition (more when a part is over maxRawBytes), publishes
-// them all asynchronously and returns only when JetStream has
-// acknowledged every one: at Replicas 3 a PubAck means the message is
+// message per partition (more when a part is over maxRawBytes; with
+// PublishLinger, messages shared with the concurrent writes of that
+// window, see lingerer), publishes them asynchronously and returns only
+// when JetStream has acknowledged every one holding a part of it: at Replicas 3 a PubAck means the message is
 // stored on a quorum of the NATS servers. A message whose PubAck does not
 // come (a timeout, a NATS server down, a leader election) is published
 // again with the same Nats-Msg-Id, so the stream stores it once. When
