@@ -148,3 +148,21 @@ func FuzzUnmarshalMessage(f *testing.F) {
 		require.Equal(t, batchString(&got), batchString(&got2))
 	})
 }
+
+// TestSealedRecordsOfTwoWrites checks that the series records of two
+// batches, concatenated as the linger does, decode as one batch.
+func TestSealedRecordsOfTwoWrites(t *testing.T) {
+	a, b := testBatch(t), testBatch(t)
+	recs := appendSeries(nil, a, []span{{0, 0, 3}, {1, 0, 2}})
+	recs = appendSeries(recs, b, []span{{2, 0, 1}})
+	msg, _ := sealMessage(nil, nil, 3, recs)
+	var got series.Batch
+	_, err := UnmarshalMessage(&got, msg, nil)
+	require.NoError(t, err)
+	want, _ := appendMessage(nil, nil, a, []span{{0, 0, 3}, {1, 0, 2}, {2, 0, 1}})
+	var wantB series.Batch
+	_, err = UnmarshalMessage(&wantB, want, nil)
+	require.NoError(t, err)
+	require.Equal(t, batchString(&wantB), batchString(&got))
+	require.Equal(t, 3, got.Len())
+}
