@@ -226,6 +226,20 @@ func (n *Node) readTable(ctx context.Context) (Table, uint64, error) {
 // Publisher returns the ingest appender; nil without the ingest role.
 func (n *Node) Publisher() *Publisher { return n.pub }
 
+// HasRole reports whether the node has role (RoleIngest, RoleStorage,
+// RoleQuery).
+func (n *Node) HasRole(role string) bool {
+	switch role {
+	case RoleIngest:
+		return n.o.Ingest
+	case RoleStorage:
+		return n.o.Storage
+	case RoleQuery:
+		return n.o.Query
+	}
+	return false
+}
+
 // ID returns the node's ID.
 func (n *Node) ID() string { return n.o.NodeID }
 

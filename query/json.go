@@ -61,6 +61,17 @@ func appendMatrixResponse(b []byte, resp *response) (_ []byte, ok bool, err erro
 // matrixSizeHint returns about the bytes of m in JSON, so that the answer
 // is allocated once rather than grown through doubling copies: per point
 // a timestamp of 10 digits and a value of up to 18, per series its labels.
+// AppendMatrixJSON appends m as json.Marshal would write it, byte for
+// byte, and reports true; for a matrix it does not cover (histograms,
+// labels out of order) it appends nothing and reports false. It is for
+// other servers of the Prometheus API (query/fanout).
+func AppendMatrixJSON(b []byte, m promql.Matrix) ([]byte, bool) {
+	if !plainMatrix(m) {
+		return b, false
+	}
+	return appendMatrix(slices.Grow(b, matrixSizeHint(m)), m), true
+}
+
 func matrixSizeHint(m promql.Matrix) int {
 	n := 64
 	for i := range m {

@@ -38,6 +38,12 @@ var keepNameFuncs = map[string]bool{
 	"avg_over_time": true, "min_over_time": true, "max_over_time": true, "quantile_over_time": true,
 }
 
+// KeepMetricsQLNames is keepNames for other evaluators of PromQL in
+// MetricsQL-names mode (query/fanout): it rewrites e in place and returns
+// it, and whether it wrapped any call. The engine must run with delayed
+// name removal.
+func KeepMetricsQLNames(e parser.Expr) (parser.Expr, bool) { return keepNames(e) }
+
 // keepNames returns e with every call of a keepNameFuncs function over a
 // range selector wrapped in the name-keeping label_replace (see above), and
 // whether it wrapped any.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lightningdb/lightningdb/cluster"
 	"github.com/lightningdb/lightningdb/ingest"
+	"github.com/lightningdb/lightningdb/query/fanout"
 )
 
 // The cluster publisher replaces the engine as the ingest appender.
@@ -22,6 +23,8 @@ var _ ingest.Appender = (*cluster.Publisher)(nil)
 // ClusterConfig makes the server a node of a cluster on NATS JetStream
 // (docs/cluster.md). Off while NATSURLs is empty.
 type ClusterConfig struct {
+	// The query node's settings (query_peers, ...: fanout.go).
+	ClusterQueryConfig `yaml:",inline"`
 	// NATSURLs of the NATS servers: nats://10.0.0.1:4222, ...
 	NATSURLs []string `yaml:"nats_urls"`
 	// NodeID is unique and stable across restarts (default: host name).
@@ -116,9 +119,9 @@ func (f *clusterFlagSet) apply(fs *flag.FlagSet, c *ClusterConfig) {
 
 func (c *ClusterConfig) validate(httpAddr string) error {
 	if len(c.NATSURLs) == 0 {
-		return nil
+		return c.ClusterQueryConfig.validate()
 	}
-	var errs []error
+	errs := []error{c.ClusterQueryConfig.validate()}
 	for _, r := range c.Roles {
 		if r != cluster.RoleIngest && r != cluster.RoleStorage && r != cluster.RoleQuery {
 			errs = append(errs, fmt.Errorf("cluster.roles: unknown role %q: want ingest, storage or query", r))
@@ -220,4 +223,33 @@ func (s *server) stopCluster(ctx context.Context) error {
 		return nil
 	}
 	return s.cluster.Close(ctx)
+}
+
+// clusterTopology gives the query fan-out the live storage members as
+// peers, and the partitions no live, caught-up member holds as missing
+// (warnings, or a refusal with partial_response=false).
+type clusterTopology struct{ n *cluster.Node }
+
+func (t clusterTopology) Peers() ([]fanout.Peer, []string) {
+	ps, missing := t.n.QueryPeers()
+	out := make([]fanout.Peer, len(ps))
+	for i, p := range ps {
+		out[i] = fanout.Peer{Name: p.Name, URL: p.URL}
+	}
+	return out, missing
+}
+
+// clusterQuery reports whether this node answers queries for the cluster
+// (cluster.roles holds query).
+func (s *server) clusterQuery() bool {
+	return s.cluster != nil && s.cluster.HasRole(cluster.RoleQuery)
+}
+
+// queryTopology is the fan-out's peers: the cluster's live storage members
+// on a node with the query role, cluster.query_peers otherwise.
+func (s *server) queryTopology() fanout.Topology {
+	if s.clusterQuery() {
+		return clusterTopology{s.cluster}
+	}
+	return fanout.StaticURLs(s.cfg.Cluster.QueryPeers)
 }

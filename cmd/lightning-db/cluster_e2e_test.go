@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -84,12 +85,41 @@ func TestClusterIngestReadBackAndLeave(t *testing.T) {
 		t.Fatalf("publish latency histogram counted %v writes, want 70", m)
 	}
 
+	// A query node (role query) answers for the cluster: its peers are
+	// the live storage members, its warnings the partitions none holds.
+	q := clusterNode(t, t.TempDir(), "q1", c.urls, "query", 16)
+	waitClusterComplete(t, q, "s1", "s2", "s3")
+	const at = "1700000100.019" // the last remote write; the line protocol samples are within the lookback
+	if n, warn := countQuery(t, q, at); n != 30 || len(warn) > 0 {
+		t.Fatalf("query node: count %v, warnings %q; want 30 series, no warning", n, warn)
+	}
+	// A frozen storage node: a warning, never a silently short answer.
+	c.storage[1].cmd.Process.Signal(syscall.SIGSTOP)
+	n, warn := countQuery(t, q, at)
+	c.storage[1].cmd.Process.Signal(syscall.SIGCONT)
+	if len(warn) == 0 {
+		t.Fatalf("s2 frozen: count %v without a warning", n)
+	}
+	t.Logf("s2 frozen: count %v, warnings %q", n, warn)
+	poll(t, 30*time.Second, 200*time.Millisecond, func() string {
+		if n, warn := countQuery(t, q, at); n != 30 || len(warn) > 0 {
+			return fmt.Sprintf("after SIGCONT: count %v, warnings %q", n, warn)
+		}
+		return ""
+	})
+
 	// A storage node leaves gracefully: its partitions move, and their new
 	// owners replay them from the stream.
 	c.storage[2].stop()
 	waitClusterComplete(t, c.ingest, "s1", "s2")
 	waitAllStored(t, acked, clusterSel, c.storage[:2]...)
-	t.Logf("%d samples acknowledged; all on s1+s2 after s3 left", len(acked))
+	poll(t, 30*time.Second, 200*time.Millisecond, func() string {
+		if n, warn := countQuery(t, q, at); n != 30 || len(warn) > 0 {
+			return fmt.Sprintf("after s3 left: count %v, warnings %q", n, warn)
+		}
+		return ""
+	})
+	t.Logf("%d samples acknowledged; all on s1+s2 after s3 left, and the query node answers for them", len(acked))
 }
 
 // checkOneOwner checks that the nodes hold want samples in all, each

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,6 +150,7 @@ func clusterNode(t *testing.T, dir, id string, urls []string, roles string, part
   ack_wait: 3s
   publish_timeout: 5s
   publish_linger: 2ms
+  query_peer_timeout: 2s
 `, strings.Join(urls, ", "), id, roles, partitions)
 	file := filepath.Join(t.TempDir(), id+".yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
@@ -395,4 +398,36 @@ func waitApplied(t *testing.T, nodes ...*proc) {
 		}
 		return ""
 	})
+}
+
+// countQuery asks p for count({__name__=~"clu_.*"}) at time ts (seconds)
+// and returns the count (-1 for an empty answer) and the warnings.
+func countQuery(t *testing.T, p *proc, ts string) (float64, []string) {
+	t.Helper()
+	resp, err := http.Get(p.url("/api/v1/query?query=" + url.QueryEscape(`count({__name__=~"clu_.*"})`) + "&time=" + ts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Status string `json:"status"`
+		Data   struct {
+			Result []struct {
+				Value []any `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+		Warnings []string `json:"warnings"`
+		Error    string   `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != "success" {
+		t.Fatalf("query: %d %s", resp.StatusCode, r.Error)
+	}
+	if len(r.Data.Result) == 0 {
+		return -1, r.Warnings
+	}
+	v, _ := strconv.ParseFloat(fmt.Sprint(r.Data.Result[0].Value[1]), 64)
+	return v, r.Warnings
 }

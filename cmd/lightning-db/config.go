@@ -55,8 +55,9 @@ type Config struct {
 	Forward ForwardConfig `yaml:"forward"`
 	// Encryption: encryption at rest (docs/security.md).
 	Encryption EncryptionConfig `yaml:"encryption"`
-	// Cluster: a node of a cluster on NATS JetStream (cluster.go,
-	// docs/cluster.md); off by default.
+	// Cluster: a node of a cluster on NATS JetStream (cluster.go), and
+	// query_peers or the query role make it a query node (fanout.go);
+	// docs/cluster.md. Off by default.
 	Cluster ClusterConfig `yaml:"cluster"`
 }
 

@@ -65,7 +65,7 @@ func (s *server) registerRemote(reg prometheus.Registerer) error {
 	if err != nil {
 		return fmt.Errorf("remote handler: %w", err)
 	}
-	h.Register(s.rm)
+	h.Register(s.remoteMux()) // fanout.go: without remote read on a query node
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
+	"github.com/lightningdb/lightningdb/query/fanout"
 	"github.com/lightningdb/lightningdb/query/influxql"
 	"github.com/lightningdb/lightningdb/remote"
 
@@ -51,6 +52,9 @@ type server struct {
 	// queryGate is the query API's concurrency gate (query.Limit), set by
 	// registerQuery; /query (InfluxQL) holds a slot of it too.
 	queryGate func(http.Handler) http.Handler
+	// fanout answers queries from cluster.query_peers (fanout.go); nil
+	// unless configured.
+	fanout *fanout.Queryable
 	// catalog is the InfluxQL measurement catalog (influxql.go).
 	catalog *influxql.Catalog
 	// cluster is this node's place in a cluster; nil when off (cluster.go).
@@ -211,7 +215,11 @@ func (s *server) routes(reg prometheus.Registerer) error {
 	if err := s.registerRemote(reg); err != nil {
 		return err
 	}
-	if err := s.registerQuery(reg); err != nil {
+	register := s.registerQuery
+	if s.fanoutMode() {
+		register = s.registerFanout // fanout.go: queries read the peers
+	}
+	if err := register(reg); err != nil {
 		return err
 	}
 	s.rm.logRoutes()
