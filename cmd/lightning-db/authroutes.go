@@ -52,6 +52,7 @@ var routeRules = map[string]routeRule{
 	// masked, partitions on disk.
 	"/api/v1/status/config":  {need: auth.Read},
 	"/api/v1/status/storage": {need: auth.Read},
+	"/api/v1/status/cluster": {need: auth.Read}, // cluster.go
 
 	"/metrics":             {need: auth.Read, metrics: true},
 	"/debug/pprof/":        {need: auth.Admin},

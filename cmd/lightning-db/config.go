@@ -55,9 +55,10 @@ type Config struct {
 	Forward ForwardConfig `yaml:"forward"`
 	// Encryption: encryption at rest (docs/security.md).
 	Encryption EncryptionConfig `yaml:"encryption"`
-	// Cluster: query_peers makes this a query node (docs/cluster.md;
-	// fanout.go).
-	Cluster ClusterQueryConfig `yaml:"cluster"`
+	// Cluster: a node of a cluster on NATS JetStream (cluster.go), and
+	// query_peers or the query role make it a query node (fanout.go);
+	// docs/cluster.md. Off by default.
+	Cluster ClusterConfig `yaml:"cluster"`
 }
 
 // EncryptionConfig turns encryption at rest on: every file of the data
@@ -152,6 +153,7 @@ func loadConfig(args []string) (Config, error) {
 		keyFile    = fs.String("encryption-key-file", "", "key file for encryption at rest (encryption.key_file; empty = off): 32 raw bytes or lines of 64 hex digits, the last key seals new files")
 		mqlNames   = fs.Bool("metricsql-names", cfg.Query.MetricsQLNames, "keep metric names as MetricsQL does (avg/min/max/quantile_over_time), for queries written for VictoriaMetrics such as TSBS's (query.metricsql_names; default off)")
 	)
+	clusterFs := clusterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -213,6 +215,7 @@ func loadConfig(args []string) (Config, error) {
 			cfg.Query.MetricsQLNames = *mqlNames
 		}
 	})
+	clusterFs.apply(fs, &cfg.Cluster)
 	return cfg, cfg.validate()
 }
 
@@ -260,7 +263,7 @@ func (c *Config) validate() error {
 	if err := c.Forward.validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.Cluster.validate(); err != nil {
+	if err := c.Cluster.validate(c.HTTPAddr); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Influx.MaxRowLimit < 0 {

@@ -57,7 +57,7 @@ func (c *ClusterQueryConfig) validate() error {
 }
 
 // fanoutMode reports whether queries go to the peers.
-func (s *server) fanoutMode() bool { return len(s.cfg.Cluster.QueryPeers) > 0 }
+func (s *server) fanoutMode() bool { return len(s.cfg.Cluster.QueryPeers) > 0 || s.clusterQuery() }
 
 // registerFanout serves the Prometheus HTTP API over the peers
 // (query/fanout) in place of registerQuery.
@@ -71,7 +71,7 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	q, err := fanout.New(fanout.StaticURLs(cc.QueryPeers), fanout.Options{
+	q, err := fanout.New(s.queryTopology(), fanout.Options{ // cluster.go
 		PeerTimeout:          cc.QueryPeerTimeout,
 		PartialResponse:      cc.PartialResponse,
 		MaxSamples:           qc.MaxSamples,

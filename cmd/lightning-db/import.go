@@ -64,7 +64,7 @@ func (s *server) serveImport(w http.ResponseWriter, r *http.Request) {
 		if b.Len() == 0 {
 			return nil
 		}
-		res, err := s.db.Append(r.Context(), &b)
+		res, err := s.appender().Append(r.Context(), &b) // the cluster's stream on an ingest node
 		b.Reset()
 		if len(res.Rejected) > 0 && firstRejection == nil {
 			firstRejection = res.Rejected[0].Err

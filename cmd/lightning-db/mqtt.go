@@ -109,7 +109,7 @@ func (s *server) startMQTT(reg prometheus.Registerer) (*mqttService, error) {
 		return nil, nil
 	}
 	log := s.log.With("component", "mqtt")
-	in, err := mqtt.New(s.db, mqtt.Options{
+	in, err := mqtt.New(s.appender(), mqtt.Options{
 		DB: c.DB,
 		Lines: lineproto.Options{
 			Separator:    s.cfg.Influx.Separator,

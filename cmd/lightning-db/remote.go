@@ -47,7 +47,7 @@ type RemoteConfig struct {
 func (s *server) registerRemote(reg prometheus.Registerer) error {
 	rc := s.cfg.Remote
 	s.meta = remote.NewMetadata(rc.MaxMetadata)
-	h, err := remote.NewHandler(scopedAppender{s.db}, engineStorage{s.db}, remote.Options{
+	h, err := remote.NewHandler(scopedAppender{s.appender()}, engineStorage{s.db}, remote.Options{
 		MaxBodyBytes:        rc.MaxBodyBytes,
 		MaxDecodedBytes:     rc.MaxDecodedBytes,
 		ReadMaxSeries:       rc.ReadMaxSeries,

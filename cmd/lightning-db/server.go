@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lightningdb/lightningdb/cluster"
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/ingest/lineproto"
@@ -56,6 +57,8 @@ type server struct {
 	fanout *fanout.Queryable
 	// catalog is the InfluxQL measurement catalog (influxql.go).
 	catalog *influxql.Catalog
+	// cluster is this node's place in a cluster; nil when off (cluster.go).
+	cluster *cluster.Node
 }
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
@@ -131,9 +134,13 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		srv.Close()
 		return errors.Join(fmt.Errorf("downsample: %w", err), s.db.Close())
 	}
+	if s.cluster, err = s.startCluster(ctx, ns); err != nil {
+		srv.Close()
+		return errors.Join(fmt.Errorf("cluster: %w", err), s.ds.close(), s.db.Close())
+	}
 	if err := s.routes(ns); err != nil {
 		srv.Close()
-		return errors.Join(err, s.ds.close(), s.db.Close())
+		return errors.Join(err, s.stopCluster(context.Background()), s.ds.close(), s.db.Close())
 	}
 	mq, err := s.startMQTT(ns)
 	if err != nil {
@@ -150,13 +157,15 @@ func run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		fwd.stop()
-		return errors.Join(fmt.Errorf("http server: %w", err), mq.close(), s.ds.close(), s.db.Close())
+		return errors.Join(fmt.Errorf("http server: %w", err), mq.close(), s.stopCluster(context.Background()), s.ds.close(), s.db.Close())
 	}
 	s.ready.Store(false)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	herr := srv.Shutdown(sctx)
 	merr := mq.close() // before the engine closes: pending MQTT commits finish first
+	// Leave the cluster: the consumers stop, the partitions move.
+	merr = errors.Join(merr, s.stopCluster(sctx))
 	// The catalog fields MQTT lines taught (influxql.go).
 	merr = errors.Join(merr, s.catalog.Flush())
 	derr := s.ds.close()
@@ -175,7 +184,7 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		return err
 	}
 	s.catalog = catalog
-	influx, err = ingest.NewInfluxHandler(scopedAppender{s.db}, ingest.InfluxOptions{
+	influx, err = ingest.NewInfluxHandler(scopedAppender{s.appender()}, ingest.InfluxOptions{
 		Lines: lineproto.Options{
 			Separator:       s.cfg.Influx.Separator,
 			DBLabel:         s.cfg.Influx.DBLabel,
