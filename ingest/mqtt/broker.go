@@ -25,8 +25,7 @@ type BrokerOptions struct {
 	// client; otherwise any client may connect.
 	Username, Password string
 	// Auth, when set, authenticates every client and checks each publish
-	// and subscription (Username and Password are then ignored), and the
-	// publish loop is off: mochi serves every connection.
+	// and subscription (Username and Password are then ignored).
 	Auth Authorizer
 	// TLS, when set, makes the listener speak MQTT over TLS.
 	TLS *tls.Config
@@ -42,11 +41,6 @@ type BrokerOptions struct {
 	// false: every client ID becomes a series, and clients that make up
 	// a new ID per connection would add one each time.
 	Presence bool
-	// NoPublishLoop serves every client with mochi's per-connection
-	// goroutines instead of the publish loop (publoop.go), which
-	// otherwise serves MQTT 3.x publishers on plain TCP (Linux only).
-	NoPublishLoop bool
-
 	// MaxPacketSize is the largest packet a client may send, fixed header
 	// included; a larger one closes its connection (MQTT 5: after
 	// DISCONNECT 0x95). MQTT 5 clients learn it from the CONNACK. Default
@@ -77,8 +71,8 @@ type BrokerOptions struct {
 	// shorten it. Default 24h (mochi's); negative: no bound (a retained
 	// message stays until replaced, as in mosquitto).
 	MaxMessageExpiry time.Duration
-	// MaxClients bounds the clients the broker holds: connected ones (on
-	// the publish loop and mochi's) and the sessions mochi keeps for
+	// MaxClients bounds the clients the broker holds: connected ones and
+	// the sessions mochi keeps for
 	// clients that left. A new client over it is refused (CONNACK 0x03
 	// server unavailable; MQTT 5: 0x89 server busy); a client resuming
 	// or taking over its session is not. Default DefaultMaxClients.
@@ -101,9 +95,6 @@ type BrokerOptions struct {
 	// block (its socket full: it does not read) before the connection is
 	// closed; default publishWriteTimeout. Tests shorten it.
 	writeTimeout time.Duration
-	// now is the publish loop's clock for keep alives and stalled writes
-	// to its clients (the sweep); nil means time.Now. Tests inject it.
-	now func() time.Time
 }
 
 // Broker is the embedded MQTT broker (mochi-mqtt). Devices publish to it;
@@ -138,7 +129,6 @@ type Broker struct {
 	srv      *mochi.Server
 	ln       listeners.Listener
 	log      *slog.Logger    // rate-limited, payload-free (safeHandler)
-	pl       loopListener    // nil without the publish loop
 	presence *presence       // nil: BrokerOptions.Presence off
 	ctx      context.Context // ends when the broker closes: unblocks waiting hooks
 	cancel   context.CancelFunc
@@ -173,8 +163,7 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	case opts.MaxMessageExpiry > 0:
 		caps.MaximumMessageExpiryInterval = max(1, int64(opts.MaxMessageExpiry/time.Second))
 	}
-	// The inline client forwards the publish loop's messages to mochi's
-	// subscribers (Server.Publish).
+	// The inline client lets tests publish as the broker (Server.Publish).
 	srv := mochi.New(&mochi.Options{Logger: logger, InlineClient: true, Capabilities: caps})
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{in: in, src: src, lim: lim, ret: newRetainedLimit(lim.maxRetained, lim.maxRetainedBytes),
@@ -198,14 +187,7 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 		b.presence.close()
 		return nil, fmt.Errorf("mqtt broker hook: %w", err)
 	}
-	// Without loops (TLS, NoPublishLoop) the listener still hands each
-	// connection to mochi itself, for its Close (see publishListener.Close).
-	b.pl = newLoopListener(b, "lightningdb", opts.Addr, h.user, h.pass, logger, opts.TLS, opts.TLS == nil && !opts.NoPublishLoop && opts.Auth == nil)
-	if b.pl != nil {
-		b.ln = b.pl
-	} else {
-		b.ln = listeners.NewTCP(listeners.Config{ID: "lightningdb", Address: opts.Addr, TLSConfig: opts.TLS})
-	}
+	b.ln = newListener(b, "lightningdb", opts.Addr, logger, opts.TLS)
 	if err := srv.AddListener(b.ln); err != nil {
 		cancel()
 		b.presence.close()
@@ -216,16 +198,11 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	return b, nil
 }
 
-// clientCounts returns the clients connected (to mochi or to a publish
-// loop, which counts its own in mochi's Info) and the clients held
-// (mochi's, connected or with a kept session, and the loops'), as full
-// counts them.
+// clientCounts returns the clients connected and the clients held
+// (connected or with a kept session), as full counts them.
 func (b *Broker) clientCounts() (connected, held int64) {
 	connected = atomic.LoadInt64(&b.srv.Info.ClientsConnected)
 	held = int64(b.srv.Clients.Len() - 1) // not the inline client
-	if b.pl != nil {
-		held += b.pl.clients()
-	}
 	return connected, held
 }
 
@@ -266,7 +243,7 @@ func (h *brokerHook) ID() string { return "lightningdb-store" }
 // switch rather than a search.
 func (h *brokerHook) Provides(b byte) bool {
 	switch b {
-	case mochi.OnConnect, mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
+	case mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
 		mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill,
 		mochi.OnSelectSubscribers, mochi.OnQosPublish, mochi.OnQosComplete, mochi.OnQosDropped,
 		mochi.OnPublishDropped, mochi.OnClientExpired, mochi.OnSubscribe,
@@ -277,16 +254,11 @@ func (h *brokerHook) Provides(b byte) bool {
 }
 
 // OnConnect refuses a new client when the broker holds MaxClients (a
-// client with a session or a connection takes it over and passes, and so
-// does a connection the publish loop hands over in the middle of its
-// session: it was counted on the loop).
+// client with a session or a connection takes it over and passes).
 func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	// No topic aliases towards subscribers: a copy's size is its topic's
 	// and payload's (copyBudget), the same when it is written.
 	cl.Properties.Props.TopicAliasMaximum = 0
-	if rc, ok := cl.Net.Conn.(interface{ handedOver() bool }); ok && rc.handedOver() {
-		return nil
-	}
 	if _, ok := h.b.srv.Clients.Get(cl.ID); ok || !h.b.full() {
 		return nil
 	}
@@ -300,7 +272,9 @@ func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 }
 
 // OnPacketEncode announces the maximum packet size in the CONNACK of an
-// MQTT 5 client (mochi enforces it but does not announce it), charges the
+// MQTT 5 client (mochi enforces it but does not announce it), gives a MQTT
+// 3.x client the return code 3.1.1 defines for an identifier rejected,
+// charges the
 // in-flight copies a client inherits with its session (mochi cloned them
 // before the CONNACK) and releases a copy written to a subscriber.
 func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
@@ -308,6 +282,11 @@ func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets
 	case packets.Connack:
 		if cl.Properties.ProtocolVersion == 5 {
 			pk.Properties.MaximumPacketSize = uint32(h.b.lim.maxPacket)
+		} else if pk.ReasonCode == packets.ErrUnspecifiedError.Code {
+			// mochi refuses a MQTT 3.x CONNECT with an empty client ID and
+			// clean session 0 with its v5 code 0x80, which 3.1.1 does not
+			// define: 0x02 identifier rejected [MQTT-3.1.3-8].
+			pk.ReasonCode = packets.Err3ClientIdentifierNotValid.Code
 		}
 		if pk.ReasonCode == packets.CodeSuccess.Code {
 			h.b.copies.adopt(cl)
@@ -388,15 +367,13 @@ func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 }
 
 // OnSessionEstablished records that the client connected (Presence). A
-// connection the publish loop handed over connected before: it only
-// takes the ID over. A client without an ID of its own (mochi made one
-// up) has no presence: its ID would be new every time.
+// client without an ID of its own (mochi made one up) has no presence:
+// its ID would be new every time.
 func (h *brokerHook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 	if h.b.presence == nil || len(pk.Connect.ClientIdentifier) == 0 {
 		return
 	}
-	rc, ok := cl.Net.Conn.(interface{ handedOver() bool })
-	h.b.presence.connect(cl.ID, cl, ok && rc.handedOver())
+	h.b.presence.connect(cl.ID, cl)
 }
 
 // OnWillSent stores a will message by its topic's rule, as if the client
@@ -404,17 +381,6 @@ func (h *brokerHook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 // status topic (Rule.Presence) marks the device offline.
 func (h *brokerHook) OnWillSent(cl *mochi.Client, pk packets.Packet) {
 	h.b.in.handle(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, time.Now())
-}
-
-// OnSessionEstablish takes the session over from a publish loop client
-// with the same client ID ([MQTT-3.1.4-2]). mochi calls it once the client
-// is authenticated (OnConnect comes before: a wrong password must not
-// disconnect anyone). A connection a loop hands over in the middle of its
-// session connected before, so it takes nothing over.
-func (h *brokerHook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
-	if h.b.pl != nil {
-		h.b.pl.takeover(cl.ID, cl.Net.Conn)
-	}
 }
 
 func (h *brokerHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
@@ -437,7 +403,7 @@ func (h *brokerHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool
 // the commit that holds it. mochi sends it after OnPublish returns, except
 // on the direct path (see ackDirect).
 func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline { // the publish loop's messages, stored already
+	if cl.Net.Inline { // the broker's own (Server.Publish): not stored
 		if pk.FixedHeader.Retain {
 			pk.FixedHeader.Retain = h.b.admitRetained(cl.ID, pk.TopicName, len(pk.Payload))
 		}
@@ -567,8 +533,8 @@ func (b *Broker) retainedUsage() {
 	b.in.m.retainedBytes.Set(float64(bytes))
 }
 
-// full reports whether the broker holds MaxClients clients: mochi's
-// (connected, and sessions kept) and the publish loop's.
+// full reports whether the broker holds MaxClients clients (connected,
+// and sessions kept).
 func (b *Broker) full() bool {
 	_, n := b.clientCounts()
 	return n >= int64(b.lim.maxClients)

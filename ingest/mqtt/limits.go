@@ -65,7 +65,6 @@ type limits struct {
 	maxSessionExpiry time.Duration
 	maxClients       int
 	writeTimeout     time.Duration
-	now              func() time.Time // the publish loop's keep-alive clock
 
 	maxSubscriberBytes int64
 	subscriberStall    time.Duration
@@ -74,7 +73,7 @@ type limits struct {
 func (o *BrokerOptions) limits() (limits, error) {
 	l := limits{maxPacket: o.MaxPacketSize, maxRetained: o.MaxRetainedMessages,
 		maxRetainedBytes: o.MaxRetainedBytes, maxInflight: o.MaxInflight, maxQueued: o.MaxQueued,
-		maxSessionExpiry: o.MaxSessionExpiry, maxClients: o.MaxClients, writeTimeout: o.writeTimeout, now: o.now,
+		maxSessionExpiry: o.MaxSessionExpiry, maxClients: o.MaxClients, writeTimeout: o.writeTimeout,
 		maxSubscriberBytes: o.MaxSubscriberBytes, subscriberStall: o.SubscriberStall}
 	if l.subscriberStall == 0 {
 		l.subscriberStall = DefaultSubscriberStall
@@ -87,9 +86,6 @@ func (o *BrokerOptions) limits() (limits, error) {
 	}
 	if l.maxSessionExpiry == 0 {
 		l.maxSessionExpiry = DefaultMaxSessionExpiry
-	}
-	if l.now == nil {
-		l.now = time.Now
 	}
 	if l.writeTimeout == 0 {
 		l.writeTimeout = publishWriteTimeout
@@ -309,4 +305,27 @@ func connectLevel(body []byte) byte {
 		return 0
 	}
 	return body[2+n]
+}
+
+const (
+	lenOK = iota
+	lenShort
+	lenBad
+)
+
+// packetLen decodes a fixed header's remaining length: the length, the
+// header's size after the first byte, and whether it is complete.
+func packetLen(p []byte) (rem, hl int, st int) {
+	mul := 1
+	for i := 1; i < len(p) && i <= 4; i++ {
+		rem += int(p[i]&0x7f) * mul
+		mul <<= 7
+		if p[i]&0x80 == 0 {
+			return rem, i, lenOK
+		}
+	}
+	if len(p) > 4 {
+		return 0, 0, lenBad
+	}
+	return 0, 0, lenShort
 }

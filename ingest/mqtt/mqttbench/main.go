@@ -64,8 +64,8 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof and /stats (the server's counters as JSON) on this address")
 	serverCPUs := flag.String("server-cpus", "0", "with -matrix: taskset -c list the servers run on ('' = not pinned); run the command itself on other CPUs")
 	matrix := flag.Bool("matrix", false, "run every load (QoS 0 and 1, 1 and 10 samples per message, 10 and 1,000 publishers) against mosquitto alone, the embedded broker and mosquitto -> Lightning DB side by side (see matrix.go)")
+	row := flag.String("row", "", "with -matrix: only the row qos,samples,publishers (e.g. 1,1,1000)")
 	flag.BoolVar(&noStore, "nostore", false, "store nothing: an appender that returns at once replaces the engine (measures the broker and the hook alone)")
-	flag.BoolVar(&noPublishLoop, "no-publish-loop", false, "embedded broker: serve every client with mochi's per-connection goroutines (mqtt.BrokerOptions.NoPublishLoop), the path before the publish loop")
 	linger := flag.Duration("linger", 0, "mqtt.Options.Linger")
 	inflight := flag.Int("inflight", 0, "mqtt.Options.MaxInFlight (0: default)")
 	flag.Parse()
@@ -76,7 +76,7 @@ func main() {
 	var err error
 	switch {
 	case *matrix:
-		err = runMatrix(matrixOptions{duration: *duration, serverCPUs: *serverCPUs})
+		err = runMatrix(matrixOptions{duration: *duration, serverCPUs: *serverCPUs, row: *row})
 	case *serve != "" || subscribe != "":
 		err = serveOnly(*serve, byte(*qos), opts)
 	default:
@@ -142,7 +142,7 @@ func startServerSub(addr, sub string, qos byte, opts mqtt.Options) (*server, err
 	if addr == "" {
 		return s, nil
 	}
-	if s.b, err = mqtt.NewBroker(s.in, mqtt.BrokerOptions{Addr: addr, NoPublishLoop: noPublishLoop}); err != nil {
+	if s.b, err = mqtt.NewBroker(s.in, mqtt.BrokerOptions{Addr: addr}); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -169,12 +169,10 @@ func (s *server) close() {
 	os.RemoveAll(s.dir)
 }
 
-// noStore is -nostore; subscribe is -subscribe; noPublishLoop is
-// -no-publish-loop.
+// noStore is -nostore; subscribe is -subscribe.
 var (
-	noStore       bool
-	subscribe     string
-	noPublishLoop bool
+	noStore   bool
+	subscribe string
 )
 
 // nopAppender accepts every batch at once (-nostore): the broker and the

@@ -19,6 +19,7 @@ import (
 type matrixOptions struct {
 	duration   time.Duration // publishing time of each run
 	serverCPUs string        // taskset -c list for the servers; "" = not pinned
+	row        string        // "qos,samples,publishers": only that row; "" = all
 }
 
 // setup is one of the three things -matrix compares.
@@ -83,6 +84,9 @@ func runMatrix(o matrixOptions) error {
 	for _, qos := range []byte{0, 1} {
 		for _, samples := range []int{1, 10} {
 			for _, clients := range []int{10, 1000} {
+				if o.row != "" && o.row != fmt.Sprintf("%d,%d,%d", qos, samples, clients) {
+					continue
+				}
 				var rs []setupResult
 				cells := []string{strconv.Itoa(int(qos)), strconv.Itoa(samples), strconv.Itoa(clients)}
 				for _, s := range setups {
