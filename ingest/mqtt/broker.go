@@ -85,6 +85,16 @@ type BrokerOptions struct {
 	// subscriber, the client holding the most is evicted first. Default
 	// DefaultMaxSubscriberBytes.
 	MaxSubscriberBytes int64
+	// StateDir, when set, holds the broker's durable state: the QoS 2
+	// messages received and not yet released (qos2store.go), so that a
+	// client resending one with DUP after a server restart has it stored
+	// once. Empty: duplicates are recognised only within a session mochi
+	// keeps in memory.
+	StateDir string
+	// MaxQoS2Records bounds the QoS 2 records in StateDir (the oldest
+	// goes first); each client keeps at most MaxInflight. Default
+	// DefaultMaxQoS2Records.
+	MaxQoS2Records int
 	// SubscriberStall is how long a write to a subscriber may still take
 	// once a QoS 1/2 copy for it waits (mochi holds the client's lock
 	// while writing, and the copy needs it); then the subscriber is
@@ -128,8 +138,10 @@ type Broker struct {
 	copies   *copyBudget
 	srv      *mochi.Server
 	ln       listeners.Listener
-	log      *slog.Logger    // rate-limited, payload-free (safeHandler)
-	presence *presence       // nil: BrokerOptions.Presence off
+	log      *slog.Logger // rate-limited, payload-free (safeHandler)
+	presence *presence    // nil: BrokerOptions.Presence off
+	qos2     *qos2Store   // nil: no StateDir
+	kept     *keptSessions
 	ctx      context.Context // ends when the broker closes: unblocks waiting hooks
 	cancel   context.CancelFunc
 }
@@ -167,7 +179,17 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	srv := mochi.New(&mochi.Options{Logger: logger, InlineClient: true, Capabilities: caps})
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{in: in, src: src, lim: lim, ret: newRetainedLimit(lim.maxRetained, lim.maxRetainedBytes),
-		srv: srv, log: logger, ctx: ctx, cancel: cancel}
+		srv: srv, log: logger, ctx: ctx, cancel: cancel, kept: newKeptSessions(maxKeptIDBytes)}
+	if opts.StateDir != "" {
+		maxRecs := opts.MaxQoS2Records
+		if maxRecs <= 0 {
+			maxRecs = DefaultMaxQoS2Records
+		}
+		if b.qos2, err = openQoS2Store(opts.StateDir, lim.maxInflight, maxRecs); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
 	if opts.Presence {
 		b.presence = newPresence(in, logger)
 	}
@@ -185,12 +207,14 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	if err := srv.AddHook(h, nil); err != nil {
 		cancel()
 		b.presence.close()
+		b.qos2.close()
 		return nil, fmt.Errorf("mqtt broker hook: %w", err)
 	}
 	b.ln = newListener(b, "lightningdb", opts.Addr, logger, opts.TLS)
 	if err := srv.AddListener(b.ln); err != nil {
 		cancel()
 		b.presence.close()
+		b.qos2.close()
 		return nil, fmt.Errorf("mqtt listen on %s: %w", opts.Addr, err)
 	}
 	counts := b.clientCounts
@@ -223,6 +247,9 @@ func (b *Broker) Close() error {
 	b.cancel()
 	err := b.srv.Close()
 	b.presence.close() // after the clients' disconnects
+	if qerr := b.qos2.close(); qerr != nil {
+		err = errors.Join(err, qerr)
+	}
 	if err != nil {
 		return fmt.Errorf("close mqtt broker: %w", err)
 	}
@@ -274,7 +301,7 @@ func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 // OnPacketEncode announces the maximum packet size in the CONNACK of an
 // MQTT 5 client (mochi enforces it but does not announce it), gives a MQTT
 // 3.x client the return code 3.1.1 defines for an identifier rejected,
-// charges the
+// acknowledges a resent QoS 2 message with success, charges the
 // in-flight copies a client inherits with its session (mochi cloned them
 // before the CONNACK) and releases a copy written to a subscriber.
 func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
@@ -293,6 +320,15 @@ func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets
 		}
 	case packets.Publish:
 		h.b.copies.written(cl, &pk)
+	case packets.Pubrec:
+		if pk.ReasonCode == packets.ErrPacketIdentifierInUse.Code {
+			// mochi answers a QoS 2 PUBLISH resent before its PUBREL with
+			// 0x91 (packet identifier in use), which a MQTT 5 client takes
+			// for a failure; the message was stored: success
+			// [MQTT-4.3.3-10].
+			pk.ReasonCode = packets.CodeSuccess.Code
+			pk.Properties.ReasonString = ""
+		}
 	}
 	return pk
 }
@@ -316,8 +352,15 @@ func (h *brokerHook) OnQosPublish(cl *mochi.Client, pk packets.Packet, sent int6
 	}
 }
 
-// OnQosComplete releases a copy cl acknowledged.
+// OnQosComplete releases a copy cl acknowledged, or forgets the QoS 2
+// record of a message cl released (PUBREL: mochi sent the PUBCOMP).
 func (h *brokerHook) OnQosComplete(cl *mochi.Client, pk packets.Packet) {
+	if pk.FixedHeader.Type == packets.Pubrel {
+		if h.b.qos2 != nil {
+			h.b.qos2.del(cl.ID, pk.PacketID)
+		}
+		return
+	}
 	h.b.copies.done(cl, pk.PacketID)
 }
 
@@ -332,7 +375,10 @@ func (h *brokerHook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
 }
 
 // OnClientExpired releases what an expired session held.
-func (h *brokerHook) OnClientExpired(cl *mochi.Client) { h.b.copies.drop(cl) }
+func (h *brokerHook) OnClientExpired(cl *mochi.Client) {
+	h.b.kept.remove(cl.ID)
+	h.b.copies.drop(cl)
+}
 
 // OnWill applies the retained-message limits to a will with the retain
 // flag (mochi retains it without OnPublish). A delayed will is counted
@@ -351,8 +397,8 @@ func (h *brokerHook) OnRetainedExpired(topic string) {
 }
 
 // OnDisconnect counts the clients mochi disconnected for sending more
-// QoS 2 messages than the Receive Maximum, and releases the copies of a
-// session that ends with the connection.
+// QoS 2 messages than the Receive Maximum, releases the copies of a
+// session that ends with the connection and lists one that is kept.
 func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	if h.auth != nil {
 		h.auth.forget(cl)
@@ -362,6 +408,10 @@ func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	}
 	if expire { // mochi drops the session: its copies go with it
 		h.b.copies.drop(cl)
+	} else if cur, ok := h.b.srv.Clients.Get(cl.ID); ok && cur == cl {
+		// The session is kept (not taken over by a new connection):
+		// bounded by the bytes of the kept sessions' IDs (sessions.go).
+		h.b.dropSessions(h.b.kept.add(cl))
 	}
 	h.b.presence.disconnect(cl.ID, cl, mochiGone(cl, err))
 }
@@ -370,6 +420,10 @@ func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 // client without an ID of its own (mochi made one up) has no presence:
 // its ID would be new every time.
 func (h *brokerHook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
+	h.b.kept.remove(cl.ID) // the client is back: its session is live
+	if h.b.qos2 != nil && pk.Connect.Clean {
+		h.b.qos2.dropClient(cl.ID) // a new session: nothing of the old is sent again
+	}
 	if h.b.presence == nil || len(pk.Connect.ClientIdentifier) == 0 {
 		return
 	}
@@ -416,7 +470,19 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 	if v5 {
 		props = publishProps(&pk)
 	}
-	o := h.b.in.handleProps(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, start, props)
+	at := start // the receive time: the timestamp of samples that carry none
+	if qos == 2 && h.b.qos2 != nil {
+		var err error
+		if at, err = h.b.receiveQoS2(cl.ID, &pk, start); err != nil {
+			h.b.in.failure(h.b.src, pk.TopicName, err)
+			if v5 {
+				return h.refuse(cl, pk, reasonCode(packets.ErrQuotaExceeded, fmt.Errorf("not stored, send it again: %w", err)))
+			}
+			cl.Stop(fmt.Errorf("mqtt: message not stored: %w", err))
+			return pk, packets.ErrRejectPacket
+		}
+	}
+	o := h.b.in.handleProps(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, at, props)
 	switch {
 	case o.failErr != nil:
 		if qos == 0 {
@@ -542,3 +608,23 @@ func (b *Broker) full() bool {
 
 // tooBig counts a packet over the maximum packet size.
 func (b *Broker) tooBig(size int) { b.in.limitHit(reasonPacketTooLarge) }
+
+// receiveQoS2 returns the time to store a QoS 2 message at: a DUP=1
+// message the QoS 2 store has a record of (client ID, packet ID) was
+// stored before (perhaps before a restart) and is stored again at its
+// recorded time, which the engine keeps as one sample (one per series and
+// timestamp); any other is new, recorded with now and fsynced before its
+// samples are appended (qos2store.go).
+func (b *Broker) receiveQoS2(client string, pk *packets.Packet, now time.Time) (time.Time, error) {
+	if pk.FixedHeader.Dup {
+		if ts, ok := b.qos2.lookup(client, pk.PacketID); ok {
+			b.in.cnt.qos2Duplicates.Add(1)
+			b.in.m.qos2Duplicates.Inc()
+			return time.Unix(0, ts), nil
+		}
+	}
+	if err := b.qos2.put(client, pk.PacketID, now.UnixNano()); err != nil {
+		return now, err
+	}
+	return now, nil
+}

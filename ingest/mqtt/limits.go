@@ -40,6 +40,10 @@ const (
 	// that left (its subscriptions, the QoS 1/2 messages kept for it) is
 	// kept: 2 hours, EMQX's default (mosquitto's is never).
 	DefaultMaxSessionExpiry = 2 * time.Hour
+	// DefaultMaxQoS2Records bounds the QoS 2 messages received and not
+	// yet released that the broker records in BrokerOptions.StateDir
+	// (about 30 bytes and the client ID each, in memory and on disk).
+	DefaultMaxQoS2Records = 100_000
 	// DefaultMaxClients bounds the clients: connected ones and the
 	// sessions mochi keeps for those that left.
 	DefaultMaxClients = 10_000
@@ -53,6 +57,7 @@ const (
 	reasonReceiveMaximum = "receive maximum exceeded"
 	reasonClients        = "too many clients"
 	reasonHandshakes     = "too many handshakes"
+	reasonSessionBytes   = "kept session client ID bytes"
 )
 
 // limits are BrokerOptions' limits with the defaults filled in.

@@ -518,7 +518,7 @@ func TestBrokerPendingHandshakesBounded(t *testing.T) {
 		waitFor(t, 5*time.Second, "5 connections in their handshake", func() bool {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			return len(l.conns) == 5
+			return l.pending == 5
 		})
 		w := dialWire(t, b.Addr())
 		w.expectClosed(5 * time.Second)

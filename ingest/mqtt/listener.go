@@ -63,9 +63,10 @@ type listener struct {
 	wg        sync.WaitGroup // connections given to mochi, until establish returns
 	closing   atomic.Bool    // Close began: writes get short deadlines
 
-	mu     sync.Mutex
-	closed bool
-	conns  map[net.Conn]struct{} // given to mochi, establish not returned
+	mu      sync.Mutex
+	closed  bool
+	conns   map[net.Conn]struct{} // given to mochi, establish not returned
+	pending int                   // of conns, those whose CONNECT mochi has not read
 }
 
 func newListener(b *Broker, id, addr string, log *slog.Logger, tlsConf *tls.Config) *listener {
@@ -122,8 +123,8 @@ func (l *listener) isClosed() bool {
 }
 
 // serve gives conn to mochi in a goroutine of its own, unless MaxClients
-// connections are open (in their handshake or served): then it is closed
-// before anything is read.
+// connections wait for their CONNECT: then it is closed before anything
+// is read. (mochi's OnConnect hook bounds the clients once connected.)
 func (l *listener) serve(conn net.Conn) {
 	l.mu.Lock()
 	if l.closed {
@@ -131,32 +132,44 @@ func (l *listener) serve(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	if len(l.conns) >= l.b.lim.maxClients {
+	if l.pending >= l.b.lim.maxClients {
 		l.mu.Unlock()
 		l.b.in.limitHit(reasonHandshakes)
 		conn.Close()
 		return
 	}
 	l.conns[conn] = struct{}{}
+	l.pending++
 	l.wg.Add(1)
 	l.mu.Unlock()
 	go func() {
 		defer l.wg.Done()
-		defer l.done(conn)
+		cc := &clientConn{Conn: conn, l: l, gate: packetGate{max: l.b.lim.maxPacket, tooBig: l.b.tooBig}}
+		defer l.done(cc)
 		// mochi sets no deadline before the CONNECT is read; it sets its
 		// keep-alive one after.
 		_ = conn.SetReadDeadline(time.Now().Add(handshakeTimeout))
-		cc := &clientConn{Conn: conn, l: l, gate: packetGate{max: l.b.lim.maxPacket, tooBig: l.b.tooBig}}
 		if err := l.establish(l.id, cc); err != nil {
 			l.log.Debug("mqtt client disconnected", "remote", conn.RemoteAddr(), "err", err)
 		}
 	}()
 }
 
-func (l *listener) done(conn net.Conn) {
+func (l *listener) done(c *clientConn) {
+	c.connected()
 	l.mu.Lock()
-	delete(l.conns, conn)
+	delete(l.conns, c.Conn)
 	l.mu.Unlock()
+}
+
+// connected ends c's handshake (once): mochi read its CONNECT, or gave up.
+func (c *clientConn) connected() {
+	if c.shook.Swap(true) {
+		return
+	}
+	c.l.mu.Lock()
+	c.l.pending--
+	c.l.mu.Unlock()
 }
 
 // Close stops accepting, disconnects the clients (MQTT 5 clients learn
@@ -202,12 +215,19 @@ type clientConn struct {
 	net.Conn
 	l          *listener
 	gate       packetGate   // read by mochi's reader only
+	shook      atomic.Bool  // the CONNECT was read (listener.pending counted down)
 	writing    atomic.Int64 // when the Write in progress began (unix ns), 0 when none
 	hurried    atomic.Bool  // the Write in progress got the stall limit (hurry)
 	hurryUntil atomic.Int64 // the end of the last hurry's window (unix ns): a Write starting before it is hurried
 }
 
-func (c *clientConn) Read(p []byte) (int, error) { return c.gate.read(c.Conn, p) }
+func (c *clientConn) Read(p []byte) (int, error) {
+	n, err := c.gate.read(c.Conn, p)
+	if c.gate.started && !c.shook.Load() {
+		c.connected()
+	}
+	return n, err
+}
 
 // SetDeadline is mochi's keep-alive deadline (1.5 times the keep alive
 // from the last packet, none without one): it applies to reads; each
