@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -160,7 +161,9 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry,
 			MaxClients: c.MaxClients, MaxSubscriberBytes: c.MaxSubscriberBytes,
 			SubscriberStall: c.SubscriberStall, Presence: c.Presence,
-			MaxMessageExpiry: c.MaxMessageExpiry})
+			MaxMessageExpiry: c.MaxMessageExpiry,
+			// QoS 2 messages received and not released (docs/mqtt.md, "QoS 2").
+			StateDir: filepath.Join(s.cfg.DataDir, "mqtt")})
 		if err != nil {
 			return err
 		}
