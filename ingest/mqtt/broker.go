@@ -301,7 +301,8 @@ func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 // OnPacketEncode announces the maximum packet size in the CONNACK of an
 // MQTT 5 client (mochi enforces it but does not announce it), gives a MQTT
 // 3.x client the return code 3.1.1 defines for an identifier rejected,
-// acknowledges a resent QoS 2 message with success, charges the
+// acknowledges a resent QoS 2 message with success (and the PUBREL of
+// one stored before a restart), charges the
 // in-flight copies a client inherits with its session (mochi cloned them
 // before the CONNACK) and releases a copy written to a subscriber.
 func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
@@ -320,6 +321,15 @@ func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets
 		}
 	case packets.Publish:
 		h.b.copies.written(cl, &pk)
+	case packets.Pubcomp:
+		if pk.ReasonCode == packets.ErrPacketIdentifierNotFound.Code && h.b.qos2 != nil &&
+			h.b.qos2.del(cl.ID, pk.PacketID) {
+			// A PUBREL after a restart for a message stored before it
+			// (mochi lost its session, the QoS 2 store did not): the
+			// exchange completes.
+			pk.ReasonCode = packets.CodeSuccess.Code
+			pk.Properties.ReasonString = ""
+		}
 	case packets.Pubrec:
 		if pk.ReasonCode == packets.ErrPacketIdentifierInUse.Code {
 			// mochi answers a QoS 2 PUBLISH resent before its PUBREL with
@@ -528,6 +538,9 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 func (h *brokerHook) refuse(cl *mochi.Client, pk packets.Packet, code packets.Code) (packets.Packet, error) {
 	if pk.FixedHeader.Qos < 2 {
 		return pk, code
+	}
+	if h.b.qos2 != nil {
+		h.b.qos2.del(cl.ID, pk.PacketID) // the exchange ends here: no PUBREL comes
 	}
 	rec := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID,
 		ReasonCode: code.Code, Properties: packets.Properties{ReasonString: code.Reason}}

@@ -193,19 +193,21 @@ func (s *qos2Store) put(client string, pid uint16, ts int64) error {
 	return nil
 }
 
-// del forgets (client, pid): its PUBREL came.
-func (s *qos2Store) del(client string, pid uint16) {
+// del forgets (client, pid): its PUBREL came. It reports whether there
+// was a record.
+func (s *qos2Store) del(client string, pid uint16) bool {
 	s.mu.Lock()
 	k := qos2Key{client, pid}
 	if _, ok := s.recs[k]; !ok {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	s.delLocked(k)
 	s.pending = appendQoS2Frame(s.pending, qos2Record{op: qos2Del, client: client, pid: pid})
 	s.seq++
 	s.mu.Unlock()
 	s.writeSoon()
+	return true
 }
 
 // dropClient forgets every record of client: it started a clean session,
@@ -305,11 +307,21 @@ func (s *qos2Store) close() error {
 	}
 	s.fmu.Lock()
 	defer s.fmu.Unlock()
+	if s.f == nil {
+		return nil // closed
+	}
 	_, err := s.writeLocked()
 	if err == nil {
 		err = s.f.Sync()
 	}
-	return errors.Join(err, s.f.Close())
+	err = errors.Join(err, s.f.Close())
+	s.f = nil
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = errors.New("mqtt qos2 store: closed")
+	}
+	s.mu.Unlock()
+	return err
 }
 
 // len returns the number of live records.
