@@ -71,7 +71,8 @@ func TestBrokerQoS2ExactlyOnceAcrossRestart(t *testing.T) {
 	first := dumpOf(app, "q2_v")[0]
 	w.write(wirePublish("plant/other", 2, false, 10, wireLine("other", 1)))
 	w.expectAck(pktPubrec, 10) // its PUBREL comes after the restart
-	stop()                     // the PUBREL never came
+	// The PUBRELs never came before the restart.
+	stop()
 
 	b, _ = startStateBroker(t, app, dir)
 	w, _ = connectWire(t, b.Addr(), wireConnectOpts{id: "dev", persistent: true})
