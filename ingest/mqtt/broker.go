@@ -13,8 +13,6 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
-
-	"github.com/lightningdb/lightningdb/series"
 )
 
 // BrokerOptions configures the embedded broker.
@@ -101,6 +99,13 @@ type BrokerOptions struct {
 	// disconnected. Default DefaultSubscriberStall.
 	SubscriberStall time.Duration
 
+	// PublishAddr, when set, is the TCP listen address of the publish
+	// front end (front.go, docs/mqtt.md "The publish front end"): its
+	// connections are served by the front end alone, from the CONNECT to
+	// the close, on a few epoll loops that store the publishes of many
+	// connections with one Append. mochi serves Addr. Linux only.
+	PublishAddr string
+
 	// writeTimeout is how long a write to a client mochi serves may
 	// block (its socket full: it does not read) before the connection is
 	// closed; default publishWriteTimeout. Tests shorten it.
@@ -142,6 +147,8 @@ type Broker struct {
 	presence *presence    // nil: BrokerOptions.Presence off
 	qos2     *qos2Store   // nil: no StateDir
 	kept     *keptSessions
+	hook     *brokerHook
+	front    *frontListener  // nil: no PublishAddr
 	ctx      context.Context // ends when the broker closes: unblocks waiting hooks
 	cancel   context.CancelFunc
 }
@@ -204,6 +211,7 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	if opts.Auth != nil {
 		h.auth = &clientAuth{a: opts.Auth}
 	}
+	b.hook = h
 	if err := srv.AddHook(h, nil); err != nil {
 		cancel()
 		b.presence.close()
@@ -217,6 +225,15 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 		b.qos2.close()
 		return nil, fmt.Errorf("mqtt listen on %s: %w", opts.Addr, err)
 	}
+	if opts.PublishAddr != "" {
+		if b.front, err = newFrontListener(b, opts.PublishAddr); err != nil {
+			cancel()
+			_ = srv.Close()
+			b.presence.close()
+			b.qos2.close()
+			return nil, err
+		}
+	}
 	counts := b.clientCounts
 	in.m.clients.Store(&counts)
 	return b, nil
@@ -227,16 +244,32 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 func (b *Broker) clientCounts() (connected, held int64) {
 	connected = atomic.LoadInt64(&b.srv.Info.ClientsConnected)
 	held = int64(b.srv.Clients.Len() - 1) // not the inline client
+	if b.front != nil {
+		n := b.front.n.Load()
+		connected, held = connected+n, held+n
+	}
 	return connected, held
 }
 
 // Addr returns the address the broker listens on.
 func (b *Broker) Addr() string { return b.ln.Address() }
 
+// PublishAddr returns the address of the publish front end, "" when
+// there is none.
+func (b *Broker) PublishAddr() string {
+	if b.front == nil {
+		return ""
+	}
+	return b.front.addr()
+}
+
 // Serve starts accepting clients and returns at once.
 func (b *Broker) Serve() error {
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("mqtt broker: %w", err)
+	}
+	if b.front != nil {
+		b.front.serve()
 	}
 	return nil
 }
@@ -244,6 +277,9 @@ func (b *Broker) Serve() error {
 // Close disconnects every client and stops the listener. Hooks waiting
 // for a commit return (their clients get no acknowledgement).
 func (b *Broker) Close() error {
+	if b.front != nil {
+		b.front.close() // before the committer and mochi: wills still go
+	}
 	b.cancel()
 	err := b.srv.Close()
 	b.presence.close() // after the clients' disconnects
@@ -486,7 +522,7 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		if at, err = h.b.receiveQoS2(cl.ID, &pk, start); err != nil {
 			h.b.in.failure(h.b.src, pk.TopicName, err)
 			if v5 {
-				return h.refuse(cl, pk, reasonCode(packets.ErrQuotaExceeded, fmt.Errorf("not stored, send it again: %w", err)))
+				return h.refuse(cl, pk, storeRefusal(err))
 			}
 			cl.Stop(fmt.Errorf("mqtt: message not stored: %w", err))
 			return pk, packets.ErrRejectPacket
@@ -498,26 +534,14 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		if qos == 0 {
 			return pk, packets.ErrRejectPacket
 		}
-		if v5 { // the one place a store failure becomes a reason code
-			// 0x97 (quota exceeded): series.ErrOverloaded (retry later) and
-			// any other failure alike, nothing was stored and the client
-			// may send it again.
-			return h.refuse(cl, pk, reasonCode(packets.ErrQuotaExceeded, fmt.Errorf("not stored, send it again: %w", o.failErr)))
+		if v5 { // storeRefusal: 0x97, the client may send it again
+			return h.refuse(cl, pk, storeRefusal(o.failErr))
 		}
 		cl.Stop(fmt.Errorf("mqtt: message not stored: %w", o.failErr))
 		return pk, packets.ErrRejectPacket
-	case o.parseErr != nil && o.stored == 0 && v5 && qos > 0 && !errors.Is(o.parseErr, ErrRejected):
-		h.b.in.observeAck(h.b.src, qos, start)
-		return h.refuse(cl, pk, reasonCode(packets.ErrPayloadFormatInvalid, o.parseErr))
 	case o.parseErr != nil && o.stored == 0 && v5 && qos > 0:
-		// Storage refused every sample: a series limit is a quota (0x97);
-		// a value type conflict is 0x83 (implementation specific error).
 		h.b.in.observeAck(h.b.src, qos, start)
-		code := packets.ErrImplementationSpecificError
-		if errors.Is(o.parseErr, series.ErrSeriesLimit) {
-			code = packets.ErrQuotaExceeded
-		}
-		return h.refuse(cl, pk, reasonCode(code, o.parseErr))
+		return h.refuse(cl, pk, parseRefusal(o.parseErr))
 	}
 	if qos > 0 {
 		h.b.in.observeAck(h.b.src, qos, start)

@@ -65,6 +65,7 @@ func main() {
 	serverCPUs := flag.String("server-cpus", "0", "with -matrix: taskset -c list the servers run on ('' = not pinned); run the command itself on other CPUs")
 	matrix := flag.Bool("matrix", false, "run every load (QoS 0 and 1, 1 and 10 samples per message, 10 and 1,000 publishers) against mosquitto alone, the embedded broker and mosquitto -> Lightning DB side by side (see matrix.go)")
 	row := flag.String("row", "", "with -matrix: only the row qos,samples,publishers (e.g. 1,1,1000)")
+	flag.BoolVar(&frontEnd, "front", false, "with -serve: the address is the publish front end's (BrokerOptions.PublishAddr); mochi listens on a free port")
 	flag.BoolVar(&noStore, "nostore", false, "store nothing: an appender that returns at once replaces the engine (measures the broker and the hook alone)")
 	linger := flag.Duration("linger", 0, "mqtt.Options.Linger")
 	inflight := flag.Int("inflight", 0, "mqtt.Options.MaxInFlight (0: default)")
@@ -142,7 +143,11 @@ func startServerSub(addr, sub string, qos byte, opts mqtt.Options) (*server, err
 	if addr == "" {
 		return s, nil
 	}
-	if s.b, err = mqtt.NewBroker(s.in, mqtt.BrokerOptions{Addr: addr}); err != nil {
+	bo := mqtt.BrokerOptions{Addr: addr}
+	if frontEnd {
+		bo = mqtt.BrokerOptions{Addr: "127.0.0.1:0", PublishAddr: addr}
+	}
+	if s.b, err = mqtt.NewBroker(s.in, bo); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -172,6 +177,7 @@ func (s *server) close() {
 // noStore is -nostore; subscribe is -subscribe.
 var (
 	noStore   bool
+	frontEnd  bool // -front
 	subscribe string
 )
 

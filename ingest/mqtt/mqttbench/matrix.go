@@ -77,10 +77,10 @@ func runMatrix(o matrixOptions) error {
 	}
 	defer os.RemoveAll(m.dir)
 	setups := []setup{{"mosquitto alone", (*matrix).mosquittoAlone}, {"embedded", (*matrix).embedded},
-		{"mosquitto -> Lightning DB", (*matrix).throughMosquitto}}
+		{"mosquitto -> Lightning DB", (*matrix).throughMosquitto}, {"front end", (*matrix).frontEnd}}
 	fmt.Printf("servers pinned: %v; %v per run; raw MQTT 3.1.1 publishers, one message in flight each\n\n", m.pin != nil, o.duration)
-	fmt.Println("| QoS | samples/msg | publishers | mosquitto alone msgs/s (p50 / p99), µs CPU/msg | embedded | mosquitto -> Lightning DB (stored) | embedded / alone | via mosquitto / alone |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| QoS | samples/msg | publishers | mosquitto alone msgs/s (p50 / p99), µs CPU/msg | embedded (mochi) | mosquitto -> Lightning DB (stored) | publish front end | embedded / alone | via mosquitto / alone | front end / alone |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, qos := range []byte{0, 1} {
 		for _, samples := range []int{1, 10} {
 			for _, clients := range []int{10, 1000} {
@@ -97,7 +97,7 @@ func runMatrix(o matrixOptions) error {
 					rs = append(rs, r)
 					cells = append(cells, r.String(qos))
 				}
-				cells = append(cells, ratio(rs[1].rate, rs[0].rate), ratio(rs[2].rate, rs[0].rate))
+				cells = append(cells, ratio(rs[1].rate, rs[0].rate), ratio(rs[2].rate, rs[0].rate), ratio(rs[3].rate, rs[0].rate))
 				fmt.Printf("| %s |\n", strings.Join(cells, " | "))
 			}
 		}
@@ -142,6 +142,21 @@ func (m *matrix) mosquittoAlone(qos byte, samples, clients int) (setupResult, er
 	}
 	defer sub.close()
 	return m.measure([]*exec.Cmd{mq}, addr, sub.received.Load, qos, samples, clients)
+}
+
+// frontEnd: the embedded broker's publish front end over a real engine
+// (mqttbench -serve -front).
+func (m *matrix) frontEnd(qos byte, samples, clients int) (setupResult, error) {
+	addr, stats := freeAddr(), freeAddr()
+	srv, err := m.start(m.self, "-serve", addr, "-front", "-pprof", stats)
+	if err != nil {
+		return setupResult{}, err
+	}
+	defer stop(srv)
+	if err := waitFor(func() bool { return dialable(addr) && dialable(stats) }); err != nil {
+		return setupResult{}, fmt.Errorf("front end did not start: %w", err)
+	}
+	return m.measure([]*exec.Cmd{srv}, addr, storedAt(stats, samples), qos, samples, clients)
 }
 
 // embedded: the embedded broker over a real engine (mqttbench -serve).
