@@ -22,6 +22,11 @@ import (
 type MQTTConfig struct {
 	// Addr is the embedded broker's listen address; empty disables it.
 	Addr string `yaml:"addr"`
+	// PublishAddr, when set, is the listen address of the broker's
+	// publish front end (docs/mqtt.md, "The publish front end"): a
+	// second MQTT port for devices, served by epoll loops that store
+	// many connections' publishes with one commit. Off by default.
+	PublishAddr string `yaml:"publish_addr"`
 	// Username and Password, when Username is set, are required of the
 	// embedded broker's clients.
 	Username string `yaml:"username"`
@@ -163,7 +168,8 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			SubscriberStall: c.SubscriberStall, Presence: c.Presence,
 			MaxMessageExpiry: c.MaxMessageExpiry,
 			// QoS 2 messages received and not released (docs/mqtt.md, "QoS 2").
-			StateDir: filepath.Join(s.cfg.DataDir, "mqtt")})
+			StateDir:    filepath.Join(s.cfg.DataDir, "mqtt"),
+			PublishAddr: c.PublishAddr})
 		if err != nil {
 			return err
 		}
@@ -173,6 +179,9 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 		}
 		log.Info("mqtt broker listening", "mqtt_addr", b.Addr(), "tls", tc != nil, "auth", c.Username != "" || ma != nil,
 			"acl_file", c.ACLFile)
+		if a := b.PublishAddr(); a != "" {
+			log.Info("mqtt publish front end listening", "mqtt_publish_addr", a)
+		}
 	}
 	return m.startSubscribers(c, in)
 }

@@ -86,7 +86,9 @@ func newFrontListener(b *Broker, addr string) (*frontListener, error) {
 	fwd := b.srv.NewClient(nil, "local", "lightningdb-front", true)
 	fwd.Properties.ProtocolVersion = 5 // forwards keep their MQTT 5 properties
 	l := &frontListener{b: b, log: b.log, ln: ln, fwd: fwd, ids: map[string]*frontConn{}}
-	for range max(1, runtime.GOMAXPROCS(0)) {
+	// Two loops at least: a loop waits for its round's commit, and the
+	// other reads and decodes meanwhile (one core too).
+	for range max(2, runtime.GOMAXPROCS(0)) {
 		lp, err := newFrontLoop(l)
 		if err != nil {
 			for _, lp := range l.loops {

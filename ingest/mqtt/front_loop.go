@@ -579,14 +579,14 @@ func (lp *frontLoop) pubrel(c *frontConn, pid uint16) {
 	if !known {
 		code = packets.ErrPacketIdentifierNotFound
 	}
-	lp.msgs = append(lp.msgs, frontMsg{c: c, kind: 6, answer: lp.encodeAck(c, packets.Pubcomp, pid, code)})
+	lp.msgs = append(lp.msgs, frontMsg{c: c, kind: 6, answer: lp.appendAck(nil, c, packets.Pubcomp, pid, code)})
 	lp.touch(c)
 }
 
-// encodeAck encodes a PUBACK, PUBREC or PUBCOMP.
-func (lp *frontLoop) encodeAck(c *frontConn, typ byte, pid uint16, code packets.Code) []byte {
+// appendAck appends a PUBACK, PUBREC or PUBCOMP to dst.
+func (lp *frontLoop) appendAck(dst []byte, c *frontConn, typ byte, pid uint16, code packets.Code) []byte {
 	if !c.v5 || code.Code == 0 { // success: no reason code, no properties
-		return []byte{typ << 4, 2, byte(pid >> 8), byte(pid)}
+		return append(dst, typ<<4, 2, byte(pid>>8), byte(pid))
 	}
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: typ}, ProtocolVersion: 5, PacketID: pid, ReasonCode: code.Code}
 	if code.Reason != "" && (c.maxOut == 0 || len(code.Reason)+16 <= c.maxOut) {
@@ -601,7 +601,7 @@ func (lp *frontLoop) encodeAck(c *frontConn, typ byte, pid uint16, code packets.
 	default:
 		_ = pk.PubcompEncode(&lp.encBuf)
 	}
-	return bytes.Clone(lp.encBuf.Bytes())
+	return append(dst, lp.encBuf.Bytes()...)
 }
 
 func (lp *frontLoop) touch(c *frontConn) {
@@ -678,12 +678,12 @@ func (lp *frontLoop) finish() {
 			typ = packets.Pubrec
 		}
 		if m.dup {
-			c.out = append(c.out, lp.encodeAck(c, typ, m.pid, packets.CodeSuccess)...)
+			c.out = lp.appendAck(c.out, c, typ, m.pid, packets.CodeSuccess)
 			continue
 		}
 		if m.refused.Code != 0 {
 			if m.qos > 0 {
-				c.out = append(c.out, lp.encodeAck(c, typ, m.pid, m.refused)...)
+				c.out = lp.appendAck(c.out, c, typ, m.pid, m.refused)
 			}
 			continue
 		}
@@ -701,7 +701,7 @@ func (lp *frontLoop) finish() {
 				switch {
 				case m.qos == 0:
 				case c.v5:
-					c.out = append(c.out, lp.encodeAck(c, typ, m.pid, storeRefusal(failErr))...)
+					c.out = lp.appendAck(c.out, c, typ, m.pid, storeRefusal(failErr))
 				default:
 					c.failed = true // no ack and a close: the client sends it again
 					c.state, c.why, c.sendWill = connClosing, "message not stored: "+failErr.Error(), true
@@ -737,7 +737,7 @@ func (lp *frontLoop) finish() {
 				if m.rec && b.qos2 != nil {
 					b.qos2.del(c.id, m.pid) // the exchange ends here: no PUBREL comes
 				}
-				c.out = append(c.out, lp.encodeAck(c, typ, m.pid, code)...)
+				c.out = lp.appendAck(c.out, c, typ, m.pid, code)
 				continue // not forwarded
 			}
 			if m.qos == 2 {
@@ -746,7 +746,7 @@ func (lp *frontLoop) finish() {
 				}
 				c.qos2[m.pid] = struct{}{}
 			}
-			c.out = append(c.out, lp.encodeAck(c, typ, m.pid, code)...)
+			c.out = lp.appendAck(c.out, c, typ, m.pid, code)
 		}
 		if m.fwd {
 			lp.forward(c, m)

@@ -4,6 +4,7 @@ package mqtt
 
 import (
 	"bytes"
+	"fmt"
 	"sync/atomic"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -25,20 +26,12 @@ import (
 
 // subscribe serves a SUBSCRIBE; false means c is being closed.
 func (lp *frontLoop) subscribe(c *frontConn, body []byte) bool {
-	ver := byte(4)
-	if c.v5 {
-		ver = 5
-	}
-	body = bytes.Clone(body) // the filters outlive the read buffer (decodeFrontPublish)
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1, Remaining: len(body)}, ProtocolVersion: ver}
-	if err := pk.SubscribeDecode(body); err != nil {
-		lp.protocolError(c, packets.ErrMalformedPacket, "malformed SUBSCRIBE: "+err.Error())
+	pk, code, err := decodeSubscribe(packets.Subscribe, body, c.v5)
+	if err != nil {
+		lp.protocolError(c, code, err.Error())
 		return false
 	}
-	if len(pk.Filters) == 0 {
-		lp.protocolError(c, packets.ErrProtocolViolation, "SUBSCRIBE without a topic filter") // [MQTT-3.8.3-3]
-		return false
-	}
+	ver := pk.ProtocolVersion
 	l, srv := lp.l, lp.l.b.srv
 	codes := make([]byte, len(pk.Filters))
 	var retained []packets.Packet
@@ -92,18 +85,41 @@ func (lp *frontLoop) subscribe(c *frontConn, body []byte) bool {
 	return true
 }
 
-// unsubscribe serves an UNSUBSCRIBE; false means c is being closed.
-func (lp *frontLoop) unsubscribe(c *frontConn, body []byte) bool {
+// decodeSubscribe decodes the body of a SUBSCRIBE or an UNSUBSCRIBE (typ)
+// with mochi's decoder; code is the DISCONNECT reason when it does not
+// decode, err says what is wrong.
+func decodeSubscribe(typ byte, body []byte, v5 bool) (pk packets.Packet, code packets.Code, err error) {
 	ver := byte(4)
-	if c.v5 {
+	if v5 {
 		ver = 5
 	}
+	// The filters outlive the read buffer (see decodeFrontPublish).
 	body = bytes.Clone(body)
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe, Qos: 1, Remaining: len(body)}, ProtocolVersion: ver}
-	if err := pk.UnsubscribeDecode(body); err != nil || len(pk.Filters) == 0 {
-		lp.protocolError(c, packets.ErrMalformedPacket, "malformed UNSUBSCRIBE")
+	pk = packets.Packet{FixedHeader: packets.FixedHeader{Type: typ, Qos: 1, Remaining: len(body)}, ProtocolVersion: ver}
+	name := "SUBSCRIBE"
+	if typ == packets.Subscribe {
+		err = pk.SubscribeDecode(body)
+	} else {
+		name = "UNSUBSCRIBE"
+		err = pk.UnsubscribeDecode(body)
+	}
+	if err != nil {
+		return pk, packets.ErrMalformedPacket, fmt.Errorf("%w: %s: %w", errMalformed, name, err)
+	}
+	if len(pk.Filters) == 0 {
+		return pk, packets.ErrProtocolViolation, fmt.Errorf("%w: %s without a topic filter", errMalformed, name) // [MQTT-3.8.3-3]
+	}
+	return pk, packets.CodeSuccess, nil
+}
+
+// unsubscribe serves an UNSUBSCRIBE; false means c is being closed.
+func (lp *frontLoop) unsubscribe(c *frontConn, body []byte) bool {
+	pk, code, err := decodeSubscribe(packets.Unsubscribe, body, c.v5)
+	if err != nil {
+		lp.protocolError(c, code, err.Error())
 		return false
 	}
+	ver := pk.ProtocolVersion
 	codes := make([]byte, len(pk.Filters))
 	for i, f := range pk.Filters {
 		id, ok := c.subs[f.Filter]
