@@ -106,6 +106,10 @@ type BrokerOptions struct {
 	// connections with one Append. mochi serves Addr. Linux only.
 	PublishAddr string
 
+	// testAddrFront makes Addr return the front end's address (tests
+	// that run against both paths, wirePaths).
+	testAddrFront bool
+
 	// writeTimeout is how long a write to a client mochi serves may
 	// block (its socket full: it does not read) before the connection is
 	// closed; default publishWriteTimeout. Tests shorten it.
@@ -148,9 +152,11 @@ type Broker struct {
 	qos2     *qos2Store   // nil: no StateDir
 	kept     *keptSessions
 	hook     *brokerHook
-	front    *frontListener  // nil: no PublishAddr
-	ctx      context.Context // ends when the broker closes: unblocks waiting hooks
-	cancel   context.CancelFunc
+	// testAddrFront: BrokerOptions.testAddrFront.
+	testAddrFront bool
+	front         *frontListener  // nil: no PublishAddr
+	ctx           context.Context // ends when the broker closes: unblocks waiting hooks
+	cancel        context.CancelFunc
 }
 
 // NewBroker starts listening on opts.Addr; call Serve to accept clients.
@@ -234,6 +240,7 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 			return nil, err
 		}
 	}
+	b.testAddrFront = opts.testAddrFront && b.front != nil
 	counts := b.clientCounts
 	in.m.clients.Store(&counts)
 	return b, nil
@@ -252,7 +259,12 @@ func (b *Broker) clientCounts() (connected, held int64) {
 }
 
 // Addr returns the address the broker listens on.
-func (b *Broker) Addr() string { return b.ln.Address() }
+func (b *Broker) Addr() string {
+	if b.testAddrFront {
+		return b.front.addr()
+	}
+	return b.ln.Address()
+}
 
 // PublishAddr returns the address of the publish front end, "" when
 // there is none.
@@ -277,10 +289,13 @@ func (b *Broker) Serve() error {
 // Close disconnects every client and stops the listener. Hooks waiting
 // for a commit return (their clients get no acknowledgement).
 func (b *Broker) Close() error {
-	if b.front != nil {
-		b.front.close() // before the committer and mochi: wills still go
-	}
 	b.cancel()
+	if b.front != nil {
+		// After cancel: a loop waiting for its commit returns (its
+		// clients get no acknowledgement); before mochi, which routes
+		// what the front end forwards.
+		b.front.close()
+	}
 	err := b.srv.Close()
 	b.presence.close() // after the clients' disconnects
 	if qerr := b.qos2.close(); qerr != nil {

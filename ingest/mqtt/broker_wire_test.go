@@ -355,7 +355,11 @@ func (w *wireConn) expectClosedQuietly(d time.Duration) {
 // publish loop was removed it ran f against both of the broker's read
 // paths.)
 func wirePaths(t *testing.T, f func(t *testing.T, opts BrokerOptions)) {
-	f(t, BrokerOptions{})
+	t.Run("mochi", func(t *testing.T) { f(t, BrokerOptions{}) })
+	if frontSkip[t.Name()] != "" {
+		return // the reason is in frontSkip (front_paths_test.go)
+	}
+	t.Run("front", func(t *testing.T) { f(t, BrokerOptions{PublishAddr: "127.0.0.1:0", testAddrFront: true}) })
 }
 
 // TestBrokerWirePipelined: 200 QoS 1 PUBLISHes in one write get 200
