@@ -481,6 +481,9 @@ func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 // client without an ID of its own (mochi made one up) has no presence:
 // its ID would be new every time.
 func (h *brokerHook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
+	if h.b.front != nil {
+		h.b.front.closeID(cl.ID) // one connection per client ID, on either port [MQTT-3.1.4-2]
+	}
 	h.b.kept.remove(cl.ID) // the client is back: its session is live
 	if h.b.qos2 != nil && pk.Connect.Clean {
 		h.b.qos2.dropClient(cl.ID) // a new session: nothing of the old is sent again

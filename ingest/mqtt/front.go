@@ -362,6 +362,18 @@ func (l *frontListener) takeover(c *frontConn) {
 	}
 }
 
+// closeID closes the front end's connection with client ID id, if any:
+// a client with that ID connected to mochi's port takes it over.
+func (l *frontListener) closeID(id string) {
+	l.mu.Lock()
+	c := l.ids[id]
+	delete(l.ids, id)
+	l.mu.Unlock()
+	if c != nil {
+		c.loop.post(frontCmd{close: c})
+	}
+}
+
 // forget drops c from the IDs, unless a newer connection holds its ID.
 func (l *frontListener) forget(c *frontConn) {
 	l.mu.Lock()

@@ -15,6 +15,7 @@ func newFrontListener(*Broker, string) (*frontListener, error) {
 	return nil, fmt.Errorf("%w: the publish front end (publish_addr) needs Linux", ErrConfig)
 }
 
-func (l *frontListener) addr() string { return "" }
-func (l *frontListener) serve()       {}
-func (l *frontListener) close()       {}
+func (l *frontListener) addr() string   { return "" }
+func (l *frontListener) serve()         {}
+func (l *frontListener) close()         {}
+func (l *frontListener) closeID(string) {}

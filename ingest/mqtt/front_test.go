@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	paho5 "github.com/eclipse/paho.golang/paho"
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/lightningdb/lightningdb/internal/mosquittotest"
 )
@@ -337,6 +340,11 @@ func TestFrontSlowReader(t *testing.T) {
 	b, addr := startFront(t, app, BrokerOptions{writeTimeout: time.Second})
 	w := smallRcvDial(t, addr)
 	w.write(wireConnect(wireConnectOpts{id: "slow"}))
+	w.expect(pktConnack)
+	// The server's send buffer small too (loopback autotunes it to MiBs,
+	// which 4-byte PUBACKs would take minutes to fill).
+	fd := frontFD(t, b, w.c)
+	require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096))
 	done := make(chan error, 1)
 	go func() {
 		msg := wirePublish("plant/slow", 1, false, 1, wireLine("slow", 1))
@@ -355,6 +363,38 @@ func TestFrontSlowReader(t *testing.T) {
 		t.Fatal("a client that does not read was not closed")
 	}
 	waitFor(t, 5*time.Second, "the slow client gone", func() bool { return b.front.n.Load() == 0 })
+}
+
+// frontFD finds the front end's descriptor of the connection whose
+// client side is client.
+func frontFD(t *testing.T, b *Broker, client net.Conn) int {
+	t.Helper()
+	want := client.LocalAddr().(*net.TCPAddr).Port
+	port := b.front.ln.Addr().(*net.TCPAddr).Port
+	var found int
+	waitFor(t, 5*time.Second, "the server side of the connection", func() bool {
+		ents, err := os.ReadDir("/proc/self/fd")
+		require.NoError(t, err)
+		for _, e := range ents {
+			fd, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			peer, err1 := unix.Getpeername(fd)
+			local, err2 := unix.Getsockname(fd)
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			p4, ok1 := peer.(*unix.SockaddrInet4)
+			l4, ok2 := local.(*unix.SockaddrInet4)
+			if ok1 && ok2 && p4.Port == want && l4.Port == port {
+				found = fd
+				return true
+			}
+		}
+		return false
+	})
+	return found
 }
 
 // TestFrontTakeover: a second connection with the same client ID closes
