@@ -100,6 +100,7 @@ type frontLoop struct {
 
 	mu      sync.Mutex
 	cmds    []frontCmd
+	queued  int // bytes of the messages to deliver in cmds
 	stopped bool
 
 	conns   map[int32]*frontConn
@@ -138,12 +139,21 @@ func (lp *frontLoop) closeFDs() {
 	unix.Close(lp.evfd)
 }
 
-// post queues a command and wakes the loop; false when it has stopped.
+// post queues a command and wakes the loop; false when it has stopped,
+// or for a message to deliver when frontMaxQueued bytes of them wait
+// already (the loop is waiting for a commit).
 func (lp *frontLoop) post(c frontCmd) bool {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
 	if lp.stopped {
 		return false
+	}
+	if c.send != nil {
+		if lp.queued+len(c.pkt) > frontMaxQueued {
+			lp.l.b.in.limitHit(reasonFrontQueue)
+			return false
+		}
+		lp.queued += len(c.pkt)
 	}
 	lp.cmds = append(lp.cmds, c)
 	one := [8]byte{1}
@@ -220,7 +230,7 @@ func (lp *frontLoop) commands() bool {
 	_, _ = unix.Read(lp.evfd, buf[:])
 	lp.mu.Lock()
 	cmds := lp.cmds
-	lp.cmds = nil
+	lp.cmds, lp.queued = nil, 0
 	lp.mu.Unlock()
 	stop := false
 	for _, cmd := range cmds {

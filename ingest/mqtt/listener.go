@@ -28,6 +28,9 @@ package mqtt
 // the way to win the throughput back (docs/mqtt.md, "One owner per
 // connection"). Of mochi's CPU per message, about half is the read and
 // write system calls of one goroutine per connection.
+//
+// That front end is front.go (BrokerOptions.PublishAddr): it owns the
+// connections of a listener of its own; this listener stays mochi's.
 
 import (
 	"crypto/tls"
