@@ -225,6 +225,18 @@ func readPacket(r io.Reader, maxSize int) (byte, []byte, error) {
 // errMalformed is a packet that does not decode.
 var errMalformed = fmt.Errorf("mqtt: malformed packet")
 
+// mochiDecode runs one of mochi's packet decoders, which index past the
+// end of some malformed packets (an MQTT 5 SUBSCRIBE whose last filter
+// has no options byte, FuzzFrontDecode): a panic is a malformed packet.
+func mochiDecode(decode func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", errMalformed, r)
+		}
+	}()
+	return decode()
+}
+
 // decodeConnect decodes a CONNECT body with mochi's decoder and checks
 // it; code is the CONNACK reason when it is refused (success otherwise),
 // err says what is wrong.
@@ -233,7 +245,7 @@ func decodeConnect(first byte, body []byte) (pk packets.Packet, code packets.Cod
 		return pk, packets.ErrProtocolViolation, fmt.Errorf("%w: first packet of type %d, want CONNECT", errMalformed, first>>4)
 	}
 	pk.FixedHeader = packets.FixedHeader{Type: packets.Connect, Remaining: len(body)}
-	if err := pk.ConnectDecode(body); err != nil {
+	if err := mochiDecode(func() error { return pk.ConnectDecode(body) }); err != nil {
 		return pk, packets.ErrMalformedPacket, fmt.Errorf("%w: CONNECT: %w", errMalformed, err)
 	}
 	if code := pk.ConnectValidate(); code != packets.CodeSuccess {

@@ -443,7 +443,7 @@ func decodeFrontPublish(first byte, body []byte, v5 bool, aliases map[uint16]str
 	// packet gets bytes of its own.
 	body = bytes.Clone(body)
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: p.qos, Remaining: len(body)}, ProtocolVersion: 5}
-	if err := pk.PublishDecode(body); err != nil {
+	if err := mochiDecode(func() error { return pk.PublishDecode(body) }); err != nil {
 		return p, packets.ErrMalformedPacket, fmt.Errorf("%w: PUBLISH: %w", errMalformed, err)
 	}
 	if code := pk.PublishValidate(frontAliasMax); code != packets.CodeSuccess {

@@ -98,10 +98,10 @@ func decodeSubscribe(typ byte, body []byte, v5 bool) (pk packets.Packet, code pa
 	pk = packets.Packet{FixedHeader: packets.FixedHeader{Type: typ, Qos: 1, Remaining: len(body)}, ProtocolVersion: ver}
 	name := "SUBSCRIBE"
 	if typ == packets.Subscribe {
-		err = pk.SubscribeDecode(body)
+		err = mochiDecode(func() error { return pk.SubscribeDecode(body) })
 	} else {
 		name = "UNSUBSCRIBE"
-		err = pk.UnsubscribeDecode(body)
+		err = mochiDecode(func() error { return pk.UnsubscribeDecode(body) })
 	}
 	if err != nil {
 		return pk, packets.ErrMalformedPacket, fmt.Errorf("%w: %s: %w", errMalformed, name, err)
