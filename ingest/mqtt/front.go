@@ -222,21 +222,6 @@ func readPacket(r io.Reader, maxSize int) (byte, []byte, error) {
 	return hdr[0], body, nil
 }
 
-// errMalformed is a packet that does not decode.
-var errMalformed = fmt.Errorf("mqtt: malformed packet")
-
-// mochiDecode runs one of mochi's packet decoders, which index past the
-// end of some malformed packets (an MQTT 5 SUBSCRIBE whose last filter
-// has no options byte, FuzzFrontDecode): a panic is a malformed packet.
-func mochiDecode(decode func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", errMalformed, r)
-		}
-	}()
-	return decode()
-}
-
 // decodeConnect decodes a CONNECT body with mochi's decoder and checks
 // it; code is the CONNACK reason when it is refused (success otherwise),
 // err says what is wrong.

@@ -25,3 +25,23 @@ func TestFrontPendingHandshakesBounded(t *testing.T) {
 	w.expectClosed(5 * time.Second)
 	require.EqualValues(t, 1, b.in.Stats().Limited)
 }
+
+// TestBrokerMalformedSubscribeV5: an MQTT 5 SUBSCRIBE whose filter has no
+// options byte made mochi's decoder index past the packet and took the
+// whole server down (found by FuzzFrontDecode); on either port it now
+// closes the connection, and the broker serves the next client.
+func TestBrokerMalformedSubscribeV5(t *testing.T) {
+	app := newMemAppender()
+	b, front := startFront(t, app, BrokerOptions{})
+	bad := []byte{0x82, 6, 0, 1, 0, 0, 1, 'a'} // packet ID 1, no properties, filter "a", no options
+	for _, addr := range []string{b.Addr(), front} {
+		w := dialWire(t, addr)
+		w.write(wireConnect5("bad"))
+		w.expect(pktConnack)
+		w.write(bad)
+		w.expectClosed(5 * time.Second)
+		ok, _ := connectWire(t, addr, wireConnectOpts{id: "next"})
+		ok.write(wirePublish("plant/next", 1, false, 1, wireLine("next", 1)))
+		ok.expectAck(pktPuback, 1)
+	}
+}

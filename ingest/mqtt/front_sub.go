@@ -4,7 +4,6 @@ package mqtt
 
 import (
 	"bytes"
-	"fmt"
 	"sync/atomic"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -83,33 +82,6 @@ func (lp *frontLoop) subscribe(c *frontConn, body []byte) bool {
 	lp.msgs = append(lp.msgs, frontMsg{c: c, kind: 8, answer: buf.Bytes()})
 	lp.touch(c)
 	return true
-}
-
-// decodeSubscribe decodes the body of a SUBSCRIBE or an UNSUBSCRIBE (typ)
-// with mochi's decoder; code is the DISCONNECT reason when it does not
-// decode, err says what is wrong.
-func decodeSubscribe(typ byte, body []byte, v5 bool) (pk packets.Packet, code packets.Code, err error) {
-	ver := byte(4)
-	if v5 {
-		ver = 5
-	}
-	// The filters outlive the read buffer (see decodeFrontPublish).
-	body = bytes.Clone(body)
-	pk = packets.Packet{FixedHeader: packets.FixedHeader{Type: typ, Qos: 1, Remaining: len(body)}, ProtocolVersion: ver}
-	name := "SUBSCRIBE"
-	if typ == packets.Subscribe {
-		err = mochiDecode(func() error { return pk.SubscribeDecode(body) })
-	} else {
-		name = "UNSUBSCRIBE"
-		err = mochiDecode(func() error { return pk.UnsubscribeDecode(body) })
-	}
-	if err != nil {
-		return pk, packets.ErrMalformedPacket, fmt.Errorf("%w: %s: %w", errMalformed, name, err)
-	}
-	if len(pk.Filters) == 0 {
-		return pk, packets.ErrProtocolViolation, fmt.Errorf("%w: %s without a topic filter", errMalformed, name) // [MQTT-3.8.3-3]
-	}
-	return pk, packets.CodeSuccess, nil
 }
 
 // unsubscribe serves an UNSUBSCRIBE; false means c is being closed.

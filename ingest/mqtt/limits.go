@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -255,6 +256,18 @@ func (g *packetGate) fill(conn io.ReadWriter) error {
 		if !g.started {
 			g.started = true
 			g.v5 = rest[0] == 0x10 && connectLevel(rest[1+hl:total]) == 5
+		} else if t := rest[0] >> 4; t == packets.Subscribe || t == packets.Unsubscribe {
+			// mochi's decoder panics on some malformed (UN)SUBSCRIBEs (an
+			// MQTT 5 SUBSCRIBE whose last filter has no options byte
+			// takes the whole server down): such a packet closes the
+			// connection before mochi reads it.
+			if _, _, err := decodeSubscribe(t, rest[1+hl:total], g.v5); errors.Is(err, errDecoderPanic) {
+				if g.ready > 0 {
+					return nil // the packets before it first
+				}
+				g.buf, g.off = nil, 0
+				return err
+			}
 		}
 		g.ready += total
 	}
