@@ -285,7 +285,7 @@ func (l *frontListener) handshake(conn net.Conn) {
 		l.refuse(conn, pk, packets.ErrBadUsernameOrPassword)
 		return
 	}
-	if b.full() || l.n.Load()+int64(b.srv.Clients.Len()-1) >= int64(b.lim.maxClients) {
+	if b.full() { // both ports' clients (clientCounts)
 		b.in.limitHit(reasonClients)
 		l.refuse(conn, pk, packets.ErrServerBusy)
 		return
