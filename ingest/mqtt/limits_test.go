@@ -348,6 +348,7 @@ func FuzzPacketGate(f *testing.F) {
 	f.Add(wireConnect5("x"), hugeHeader, uint16(100), byte(1))
 	f.Add([]byte{0x10}, []byte{0x80, 0x80, 0x80, 0x80, 0x01}, uint16(100), byte(7))
 	f.Add([]byte{}, concatWire(wirePingreq, wirePingreq, []byte{0x30, 0x10, 0, 1}), uint16(64), byte(2))
+	f.Add(wireConnect5("x"), []byte{0x82, 6, 0, 1, 0, 0, 1, 'a'}, uint16(100), byte(3))
 	f.Fuzz(func(t *testing.T, pre, stream []byte, maxSize uint16, chunk byte) {
 		all := append(bytes.Clone(pre), stream...)
 		g := packetGate{max: int(maxSize), buf: bytes.Clone(pre)}
@@ -377,7 +378,7 @@ func FuzzPacketGate(f *testing.F) {
 		if errors.Is(err, io.EOF) {
 			return
 		}
-		if !errors.Is(err, errPacketTooLarge) {
+		if !errors.Is(err, errPacketTooLarge) && !errors.Is(err, errDecoderPanic) { // a SUBSCRIBE mochi cannot decode
 			require.ErrorContains(t, err, "malformed remaining length")
 		}
 	})
