@@ -392,3 +392,66 @@ func TestMQTTQoS2MosquittoPub(t *testing.T) {
 		requireEachOnce(t, p, "mosq2_v", fmt.Sprintf("mosq2_v{db=mqtt,k=%d}", k), lines)
 	}
 }
+
+// TestMQTTQoS2MosquittoPubSIGKILL: mosquitto_pub -q 2 -l with a persistent
+// session (-c) streams lines whose samples take the receive time; the
+// server is killed in the middle and restarted on the same address.
+// mosquitto_pub reconnects and resends what was in flight with DUP: every
+// value is stored once. (A message stored whose PUBREC the kill stopped is
+// rare here, so this test passes without the QoS 2 records too; the raw
+// client of TestMQTTQoS2SIGKILLBeforePUBREL makes that case certain.)
+func TestMQTTQoS2MosquittoPubSIGKILL(t *testing.T) {
+	pubBin := mosquittotest.Need(t, "mosquitto_pub")
+	dir := t.TempDir()
+	const n = 100
+	p := startServer(t, dir)
+	addr := mqttAddrOf(p)
+	host, port, _ := strings.Cut(addr, ":")
+	cmd := exec.Command(pubBin, "-h", host, "-p", port, "-q", "2", "-t", "q2/mp", "-l", "-c", "-i", "mp-q2")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	line := func(i int) {
+		if _, err := fmt.Fprintf(stdin, "mpq2 v=%di\n", i); err != nil {
+			t.Fatalf("mosquitto_pub stdin: %v\n%s", err, out.String())
+		}
+	}
+	for i := range n / 2 {
+		line(i)
+	}
+	poll(t, 20*time.Second, 5*time.Millisecond, func() string {
+		if got := len(p.export("mpq2_v")["mpq2_v{db=mqtt}"].Values); got < 10 {
+			return fmt.Sprintf("%d samples stored before the kill", got)
+		}
+		return ""
+	})
+	p.kill()
+	p = startServer(t, dir, "--mqtt-addr", addr)
+	for i := n / 2; i < n; i++ {
+		line(i)
+	}
+	stdin.Close()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("mosquitto_pub: %v\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("mosquitto_pub did not finish in 30 s:\n%s", out.String())
+	}
+	requireEachOnce(t, p, "mpq2_v", "mpq2_v{db=mqtt}", n)
+}

@@ -36,6 +36,7 @@ import (
 	_ "net/http/pprof" // -pprof
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -53,7 +54,7 @@ import (
 
 func main() {
 	clients := flag.Int("clients", 10, "publishing connections")
-	qos := flag.Int("qos", 1, "QoS 0 or 1")
+	qos := flag.Int("qos", 1, "QoS 0, 1 or 2 (2: -client raw only)")
 	samples := flag.Int("samples", 1, "samples (fields) per message")
 	duration := flag.Duration("duration", 10*time.Second, "how long to publish")
 	broker := flag.String("broker", "", "external broker host:port (default: embedded broker over a real engine)")
@@ -143,9 +144,9 @@ func startServerSub(addr, sub string, qos byte, opts mqtt.Options) (*server, err
 	if addr == "" {
 		return s, nil
 	}
-	bo := mqtt.BrokerOptions{Addr: addr}
+	bo := mqtt.BrokerOptions{Addr: addr, StateDir: filepath.Join(dir, "mqtt")}
 	if frontEnd {
-		bo = mqtt.BrokerOptions{Addr: "127.0.0.1:0", PublishAddr: addr}
+		bo.Addr, bo.PublishAddr = "127.0.0.1:0", addr
 	}
 	if s.b, err = mqtt.NewBroker(s.in, bo); err != nil {
 		s.close()

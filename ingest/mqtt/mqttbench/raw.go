@@ -46,7 +46,8 @@ func dialRaw(addr, clientID string) (*rawConn, error) {
 	return rc, nil
 }
 
-// publish sends one message and, at QoS 1, waits for its PUBACK.
+// publish sends one message and, at QoS 1, waits for its PUBACK; at QoS
+// 2, for its PUBREC, then sends PUBREL and waits for the PUBCOMP.
 func (rc *rawConn) publish(topic string, qos byte, payload []byte) error {
 	body := appendString(rc.buf[:0], topic)
 	if qos > 0 {
@@ -69,8 +70,23 @@ func (rc *rawConn) publish(topic string, qos byte, payload []byte) error {
 	if _, err := io.ReadFull(rc.r, ack[:]); err != nil {
 		return fmt.Errorf("puback: %w", err)
 	}
-	if ack[0] != 0x40 || binary.BigEndian.Uint16(ack[2:]) != rc.id {
-		return fmt.Errorf("unexpected packet % x waiting for the PUBACK of %d", ack, rc.id)
+	want := byte(0x40) // PUBACK; QoS 2: PUBREC, then PUBREL and PUBCOMP
+	if qos == 2 {
+		want = 0x50
+	}
+	if ack[0] != want || binary.BigEndian.Uint16(ack[2:]) != rc.id {
+		return fmt.Errorf("unexpected packet % x waiting for the acknowledgement %#x of %d", ack, want, rc.id)
+	}
+	if qos == 2 {
+		if _, err := rc.c.Write([]byte{0x62, 2, ack[2], ack[3]}); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(rc.r, ack[:]); err != nil {
+			return fmt.Errorf("pubcomp: %w", err)
+		}
+		if ack[0] != 0x70 || binary.BigEndian.Uint16(ack[2:]) != rc.id {
+			return fmt.Errorf("unexpected packet % x waiting for the PUBCOMP of %d", ack, rc.id)
+		}
 	}
 	return nil
 }
