@@ -437,3 +437,22 @@ func TestFrontMosquittoClients(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.Equal(t, wireLine("mret", 1), strings.TrimSpace(string(out)))
 }
+
+// TestFrontCommandToDevice: an edge node subscribed on the front end to
+// its Sparkplug NCMD topic gets a command published through mochi (a
+// SCADA host's PUBLISH arrives there the same way), at QoS 0.
+func TestFrontCommandToDevice(t *testing.T) {
+	app := newMemAppender()
+	b, addr := startFront(t, app, BrokerOptions{})
+	w, _ := connectWire(t, addr, wireConnectOpts{id: "edge1"})
+	w.write(wireSubscribe(1, "spBv1.0/plant/NCMD/edge1", 1))
+	require.Equal(t, []byte{0, 1, 0}, w.expect(pktSuback).body)
+	host := connect(t, b.Addr(), "scada", nil) // a client of mochi's port
+	tok := host.Publish("spBv1.0/plant/NCMD/edge1", 1, false, []byte{0x08, 0x01})
+	require.True(t, tok.WaitTimeout(5*time.Second))
+	require.NoError(t, tok.Error())
+	topic, qos, _, _, payload := w.expect(pktPublish).publish(t)
+	require.Equal(t, "spBv1.0/plant/NCMD/edge1", topic)
+	require.Zero(t, qos)
+	require.Equal(t, "\x08\x01", payload)
+}
