@@ -11,17 +11,18 @@ import (
 	"github.com/lightningdb/lightningdb/internal/mosquittotest"
 )
 
-// TestMQTTPublishFrontEnd runs the real server with mqtt.publish_addr:
-// mosquitto_pub at QoS 0, 1 and 2 (MQTT 3.1.1 and 5) on the front end's
-// port is stored, survives a restart, and reaches a mosquitto_sub
-// subscribed on mochi's port (mqtt.addr) and one on the front end's.
+// TestMQTTPublishFrontEnd runs the real server with its defaults plus
+// mqtt.subscribe_addr: mosquitto_pub at QoS 0, 1 and 2 (MQTT 3.1.1 and 5)
+// on the device port (mqtt.addr, the publish front end's) is stored,
+// survives a restart, and reaches a mosquitto_sub subscribed on mochi's
+// port (mqtt.subscribe_addr) and one on the device port.
 func TestMQTTPublishFrontEnd(t *testing.T) {
 	mosquittotest.Need(t, "mosquitto_pub")
 	subBin := mosquittotest.Need(t, "mosquitto_sub")
 	dir := t.TempDir()
-	front := freeAddr(t)
+	mochiAddr := freeAddr(t)
 	conf := filepath.Join(t.TempDir(), "lightning-db.yaml")
-	if err := os.WriteFile(conf, []byte("mqtt:\n  publish_addr: "+front+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte("mqtt:\n  subscribe_addr: "+mochiAddr+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := startServer(t, dir, "--config", conf)
@@ -31,7 +32,8 @@ func TestMQTTPublishFrontEnd(t *testing.T) {
 		}
 		return ""
 	})
-	host, port, _ := strings.Cut(mqttAddrOf(p), ":")
+	front := mqttAddrOf(p)
+	host, port, _ := strings.Cut(mochiAddr, ":")
 	fhost, fport, _ := strings.Cut(front, ":")
 	sub := exec.Command(subBin, "-h", host, "-p", port, "-t", "fe/#", "-C", "1", "-W", "20")
 	var subOut strings.Builder

@@ -17,7 +17,8 @@ import (
 
 // BrokerOptions configures the embedded broker.
 type BrokerOptions struct {
-	// Addr is the TCP listen address, e.g. 127.0.0.1:1883.
+	// Addr is the TCP listen address of mochi's listener, e.g.
+	// 127.0.0.1:1884; empty: none (PublishAddr must be set).
 	Addr string
 	// Username and Password, when Username is set, are required of every
 	// client; otherwise any client may connect.
@@ -224,8 +225,18 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 		b.qos2.close()
 		return nil, fmt.Errorf("mqtt broker hook: %w", err)
 	}
+	if opts.Addr == "" && opts.PublishAddr == "" {
+		cancel()
+		b.presence.close()
+		b.qos2.close()
+		return nil, fmt.Errorf("%w: mqtt broker: no listen address (Addr, PublishAddr)", ErrConfig)
+	}
 	b.ln = newListener(b, "lightningdb", opts.Addr, logger, opts.TLS)
-	if err := srv.AddListener(b.ln); err != nil {
+	if opts.Addr == "" {
+		// The publish front end alone: mochi routes (inline clients) and
+		// accepts no connection.
+		b.ln = nil
+	} else if err := srv.AddListener(b.ln); err != nil {
 		cancel()
 		b.presence.close()
 		b.qos2.close()
@@ -262,6 +273,9 @@ func (b *Broker) clientCounts() (connected, held int64) {
 func (b *Broker) Addr() string {
 	if b.testAddrFront {
 		return b.front.addr()
+	}
+	if b.ln == nil {
+		return ""
 	}
 	return b.ln.Address()
 }

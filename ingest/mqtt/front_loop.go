@@ -633,10 +633,18 @@ func (lp *frontLoop) closeLater(c *frontConn, why string, will bool) {
 func (lp *frontLoop) protocolError(c *frontConn, code packets.Code, why string) {
 	if c.v5 {
 		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: 5, ReasonCode: code.Code}
-		pk.Properties.ReasonString = truncate(why)
-		lp.encBuf.Reset()
-		_ = pk.DisconnectEncode(&lp.encBuf)
-		c.out = append(c.out, lp.encBuf.Bytes()...)
+		// A reason string when it fits the client's maximum packet size;
+		// none with 0x95 (packet too large), as mochi's gate sends it.
+		if r := truncate(why); code != packets.ErrPacketTooLarge && (c.maxOut == 0 || len(r)+16 <= c.maxOut) {
+			pk.Properties.ReasonString = r
+		}
+		if pk.Properties.ReasonString == "" {
+			c.out = append(c.out, 0xe0, 1, code.Code) // no properties: no property length either
+		} else {
+			lp.encBuf.Reset()
+			_ = pk.DisconnectEncode(&lp.encBuf)
+			c.out = append(c.out, lp.encBuf.Bytes()...)
+		}
 	}
 	lp.closeLater(c, why, true)
 }
