@@ -3,7 +3,9 @@
 package mqtt
 
 // The publish front end (issue #21, option A): a listener whose
-// connections it serves alone, from the CONNECT to the close. It never
+// connections it serves alone, from the CONNECT to the close. It serves
+// the device port (lightning-db's mqtt.addr, plain TCP on Linux); mochi
+// has a listener of its own (mqtt.subscribe_addr). It never
 // hands a socket to anything else: there is no replayed CONNECT, no
 // dropped CONNACK and no session map beside mochi's. mochi is its router:
 // a message someone subscribed to, or with the retain flag, goes to
@@ -33,8 +35,8 @@ package mqtt
 //	taskset -c 1 /tmp/mqttbench -matrix -client raw -row 1,1,1000   # and -row 2,1,1000
 //
 //	QoS 1  mosquitto alone (no persistence)   104,762 msgs/s   9.3 µs CPU/msg
-//	       mochi (mqtt.addr)                    39,618 msgs/s  23.2 µs CPU/msg
-//	       this front end (mqtt.publish_addr)  115,401 msgs/s   8.0 µs CPU/msg
+//	       mochi (mqtt.subscribe_addr)          39,618 msgs/s  23.2 µs CPU/msg
+//	       this front end (mqtt.addr)          115,401 msgs/s   8.0 µs CPU/msg
 //	QoS 2  mosquitto alone                      46,053 msgs/s  16.8 µs CPU/msg
 //	       mochi                                 2,107 msgs/s 137.3 µs CPU/msg
 //	       this front end                       52,405 msgs/s  17.4 µs CPU/msg
