@@ -3,6 +3,7 @@
 package mqtt
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -44,4 +45,33 @@ func TestBrokerMalformedSubscribeV5(t *testing.T) {
 		ok.write(wirePublish("plant/next", 1, false, 1, wireLine("next", 1)))
 		ok.expectAck(pktPuback, 1)
 	}
+}
+
+// TestFrontAlone: a broker with the front end and no mochi listener
+// (lightning-db without mqtt.subscribe_addr) serves publishers and
+// subscribers on the front end; one with neither address is refused.
+func TestFrontAlone(t *testing.T) {
+	app := newMemAppender()
+	in, err := New(app, Options{DB: "iot"})
+	require.NoError(t, err)
+	_, err = NewBroker(in, BrokerOptions{})
+	require.ErrorIs(t, err, ErrConfig)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { in.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	b, err := NewBroker(in, BrokerOptions{PublishAddr: "127.0.0.1:0"})
+	require.NoError(t, err)
+	require.NoError(t, b.Serve())
+	t.Cleanup(func() { require.NoError(t, b.Close()) })
+	require.Empty(t, b.Addr())
+	sub, _ := connectWire(t, b.PublishAddr(), wireConnectOpts{id: "s"})
+	sub.write(wireSubscribe(1, "plant/#", 1))
+	sub.expect(pktSuback)
+	pub, _ := connectWire(t, b.PublishAddr(), wireConnectOpts{id: "p"})
+	pub.write(wirePublish("plant/a", 1, false, 1, wireLine("alone", 1)))
+	pub.expectAck(pktPuback, 1)
+	requireWireStored(t, app, "alone", 1)
+	_, _, _, _, payload := sub.expect(pktPublish).publish(t)
+	require.Equal(t, wireLine("alone", 1), payload)
 }
