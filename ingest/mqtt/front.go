@@ -292,7 +292,10 @@ func (l *frontListener) handshake(conn net.Conn) {
 		l.refuse(conn, pk, packets.ErrBadUsernameOrPassword)
 		return
 	}
-	if b.full() { // both ports' clients (clientCounts)
+	l.mu.Lock()
+	_, back := l.ids[c.id] // a client taking its connection over is not a new one
+	l.mu.Unlock()
+	if !back && b.full() { // both ports' clients (clientCounts)
 		b.in.limitHit(reasonClients)
 		l.refuse(conn, pk, packets.ErrServerBusy)
 		return
