@@ -57,7 +57,7 @@ type API struct {
 	// rejected counts requests refused by a limit, by reason (errReason).
 	rejected *prometheus.CounterVec
 	// gate bounds the requests that read data at once (gate.go).
-	gate *gate
+	gate *Gate
 	// bufs keeps answer buffers for reuse (*[]byte; respond).
 	bufs sync.Pool
 }
@@ -90,7 +90,7 @@ func NewAPI(a *Adapter, opts APIOptions) *API {
 		opts.Registerer.MustRegister(newCacheCollector(a))
 	}
 	return &API{a: a, ng: ng, parser: p, log: log, build: opts.BuildInfo, meta: opts.Metadata,
-		rejected: newRejectedCounter(opts.Registerer), gate: newGate(o.MaxConcurrentQueries, o.MaxQueueDuration)}
+		rejected: newRejectedCounter(opts.Registerer), gate: NewGate(o.MaxConcurrentQueries, o.MaxQueueDuration)}
 }
 
 // subqueryStep is the step of a subquery that names none.

@@ -27,7 +27,7 @@ type API struct {
 	q     *Queryable
 	ng    *promql.Engine
 	build any
-	gate  *gate
+	gate  gate
 }
 
 // NewAPI returns the API over q; build is served as
