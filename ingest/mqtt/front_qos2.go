@@ -12,7 +12,9 @@ func (s *qos2Store) has(client string) bool {
 
 // putAll records keys[i] -> ts[i] and returns once the records are
 // fsynced: the publish front end records a round's new QoS 2 messages
-// with one write and one fsync (put's group commit, for many at once).
+// with one write and one fsync. Concurrent calls share one write and
+// fsync too (group commit: the first to take fmu writes what the others
+// queued meanwhile).
 func (s *qos2Store) putAll(keys []qos2Key, ts []int64) error {
 	s.mu.Lock()
 	if s.err != nil {

@@ -160,37 +160,7 @@ func (s *qos2Store) lookup(client string, pid uint16) (int64, bool) {
 // Concurrent puts share one write and fsync (group commit: the first to
 // take fmu writes what every other put queued meanwhile).
 func (s *qos2Store) put(client string, pid uint16, ts int64) error {
-	s.mu.Lock()
-	if s.err != nil {
-		err := s.err
-		s.mu.Unlock()
-		return err
-	}
-	s.putLocked(qos2Key{client, pid}, ts)
-	s.pending = appendQoS2Frame(s.pending, qos2Record{op: qos2Put, client: client, pid: pid, ts: ts})
-	s.seq++
-	seq := s.seq
-	s.mu.Unlock()
-
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	if s.synced >= seq {
-		return nil // a put that took fmu first wrote and fsynced ours
-	}
-	last, err := s.writeLocked()
-	if err == nil {
-		err = s.f.Sync()
-	}
-	if err != nil {
-		err = fmt.Errorf("mqtt qos2 store: %w", err)
-		s.mu.Lock()
-		s.err = err
-		s.mu.Unlock()
-		return err
-	}
-	s.synced = last
-	s.maybeCompactLocked()
-	return nil
+	return s.putAll([]qos2Key{{client, pid}}, []int64{ts})
 }
 
 // del forgets (client, pid): its PUBREL came. It reports whether there
