@@ -298,19 +298,6 @@ func (in *Ingestor) failure(src *source, topic string, err error) {
 		"source", src.name, "topic", topic, "reason", reason, "err", err)
 }
 
-// dropQoS0 counts and logs a QoS 0 message a subscriber dropped because
-// too many messages were waiting for their commit (Subscriber.onMessage).
-func (in *Ingestor) dropQoS0(src *source, topic string) {
-	in.cnt.failed.Add(1)
-	in.m.failed.WithLabelValues(src.name, "qos0_dropped").Inc()
-	level := slog.LevelDebug
-	if in.errLog.first(src.name + "\x00fail\x00qos0_dropped") {
-		level = slog.LevelWarn
-	}
-	in.log.Log(context.Background(), level, "mqtt QoS 0 message dropped: max_undelivered messages already wait for their commit",
-		"source", src.name, "topic", topic)
-}
-
 // observeAck records the time from receipt to acknowledgement.
 func (in *Ingestor) observeAck(src *source, qos byte, since time.Time) {
 	in.cnt.acked.Add(1)

@@ -74,12 +74,7 @@ type Subscriber struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
-	// ordered is set when a rule has a stateful format (sparkplug: BIRTH
-	// before DATA, sequence numbers): paho then calls onMessage in arrival
-	// order (OrderMatters), which decodes at once and stores and
-	// acknowledges in a goroutine of its own; stores tracks them.
-	ordered bool
-	stores  sync.WaitGroup
+	stores sync.WaitGroup // the goroutines storing and acknowledging messages
 }
 
 // NewSubscriber checks opts and prepares the client; Run connects.
@@ -125,13 +120,8 @@ func NewSubscriber(in *Ingestor, opts SubscriberOptions) (*Subscriber, error) {
 	s := &Subscriber{in: in, src: src, opts: opts, log: in.log.With("subscription", opts.Name),
 		lost: make(chan error, 1), sem: make(chan struct{}, opts.MaxUndelivered),
 		ctx: ctx, cancel: cancel, done: make(chan struct{})}
-	for _, r := range src.rules {
-		if _, ok := r.dec.(*sparkplugDecoder); ok {
-			s.ordered = true
-		}
-	}
 	co := paho.NewClientOptions().SetClientID(opts.ClientID).SetCleanSession(opts.CleanSession).
-		SetAutoAckDisabled(true).SetOrderMatters(s.ordered).SetAutoReconnect(false).
+		SetAutoAckDisabled(true).SetOrderMatters(true).SetAutoReconnect(false).
 		SetKeepAlive(opts.KeepAlive).SetPingTimeout(10 * time.Second).SetConnectTimeout(10 * time.Second).
 		SetDefaultPublishHandler(s.onMessage).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
@@ -244,47 +234,32 @@ func (s *Subscriber) connected(filters int) {
 		"protocol_version", max(4, s.opts.ProtocolVersion))
 }
 
-// onMessage runs in its own goroutine per message (OrderMatters false),
-// or, when the subscription is ordered, in paho's router in arrival order:
-// then it decodes at once and leaves the store and the acknowledgement to
-// a goroutine, so decoding keeps the order and commits still overlap.
-//
-// A QoS 0 message that finds MaxUndelivered messages waiting is dropped
-// and counted (mqtt_messages_failed_total{reason="qos0_dropped"}): paho
-// calls onMessage in a goroutine of its own per message, and the broker
-// sends QoS 0 without waiting for anything, so waiting would hold every
-// message of a flood in memory. QoS 1 and 2 wait: the broker's in-flight
-// window bounds them, as they are acknowledged only after their commit.
+// onMessage runs in paho's router, in arrival order (OrderMatters): it
+// takes one of MaxUndelivered slots, decodes the message at once (so
+// stateful formats such as Sparkplug see their messages in order), and
+// leaves the store and the acknowledgement to a goroutine of its own, so
+// commits overlap. While MaxUndelivered messages wait for their commit the
+// router waits too and paho reads nothing more (not even PINGRESPs, until
+// one commits): the broker keeps what it has not sent, so the subscriber's
+// memory is bounded at every QoS. paho's unordered mode calls the handler
+// in a goroutine per message as it reads, and a broker need not bound what
+// it sends: mosquitto 2.0 (max_inflight_messages 1000, max_queued_messages
+// 0) had 477,538 QoS 1 messages waiting in as many goroutines, 1.5 GiB.
 func (s *Subscriber) onMessage(_ paho.Client, msg paho.Message) {
-	if msg.Qos() == 0 && !s.ordered {
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			s.in.dropQoS0(s.src, msg.Topic())
-			return
-		}
-	} else {
-		select {
-		case s.sem <- struct{}{}:
-		case <-s.ctx.Done():
-			return
-		}
-	}
-	start := time.Now()
-	if s.ordered {
-		m := s.in.decodeMessage(s.src, msg.Topic(), msg.Payload(), start, nil)
-		s.stores.Add(1)
-		go func() {
-			defer s.stores.Done()
-			defer func() { <-s.sem }()
-			defer s.in.releaseMessage(&m)
-			s.settle(msg, start, func() outcome { return s.in.storeMessage(s.ctx, s.src, msg.Topic(), &m) })
-		}()
+	select {
+	case s.sem <- struct{}{}:
+	case <-s.ctx.Done():
 		return
 	}
-	defer func() { <-s.sem }()
-	// A retry decodes again with the same receive time: it stores the same samples.
-	s.settle(msg, start, func() outcome { return s.in.handle(s.ctx, s.src, msg.Topic(), msg.Payload(), start) })
+	start := time.Now()
+	m := s.in.decodeMessage(s.src, msg.Topic(), msg.Payload(), start, nil)
+	s.stores.Add(1)
+	go func() {
+		defer s.stores.Done()
+		defer func() { <-s.sem }()
+		defer s.in.releaseMessage(&m)
+		s.settle(msg, start, func() outcome { return s.in.storeMessage(s.ctx, s.src, msg.Topic(), &m) })
+	}()
 }
 
 // settle stores a message with store, retrying with backoff while storage
