@@ -1,0 +1,124 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestFanoutInfluxQL: a query node over three peers holding a third of the
+// data each answers InfluxQL (aggregates GROUP BY time and a tag, raw
+// selects with a tag condition, SHOW statements) with the same JSON as
+// one server holding everything; a frozen (SIGSTOP) peer gives a warning
+// message naming it, and partial_response=false an error; writes, deletes
+// and DDL are refused.
+func TestFanoutInfluxQL(t *testing.T) {
+	peers, all, qn, base := startFanout(t)
+	from := base.Format(time.RFC3339)
+	to := base.Add(time.Hour).Format(time.RFC3339)
+	where := " WHERE time >= '" + from + "' AND time < '" + to + "'"
+	stmts := []string{
+		`SELECT mean(usage), max(usage), count(req) FROM cpu` + where + ` GROUP BY time(10m), region`,
+		`SELECT max(req) FROM cpu` + where + ` GROUP BY time(15m), host fill(none)`,
+		`SELECT mean(temp), count(temp) FROM shared` + where + ` GROUP BY time(5m)`,
+		`SELECT usage, req, host FROM cpu WHERE host = 'h4' AND time >= '` + from + `' AND time < '` + base.Add(10*time.Minute).Format(time.RFC3339) + `'`,
+		`SELECT * FROM shared WHERE site = 'x' AND time > now() - 3h`,
+		`SELECT last(usage) FROM cpu GROUP BY host`,
+		`SELECT count(usage) FROM /c.u/`,
+		`SHOW MEASUREMENTS`,
+		`SHOW TAG KEYS`,
+		`SHOW TAG KEYS FROM cpu`,
+		`SHOW TAG VALUES WITH KEY = host`,
+		`SHOW TAG VALUES FROM cpu WITH KEY IN (region, host) WHERE region = 'r1'`,
+		`SHOW FIELD KEYS`,
+		`SHOW SERIES`,
+		`SHOW SERIES FROM shared`,
+	}
+	for _, s := range stmts {
+		for _, epoch := range []string{"", "ms"} {
+			params := url.Values{"db": {"fan"}, "q": {s}}
+			if epoch != "" {
+				params.Set("epoch", epoch)
+			}
+			cw, want := influxGet(t, all, params, "")
+			cg, got := influxGet(t, qn, params, "")
+			if cw != 200 || !strings.Contains(want, `"series"`) {
+				t.Fatalf("single node: %s: %d %s", s, cw, want)
+			}
+			if cg != cw || got != want {
+				t.Errorf("%s (epoch %q):\nsingle  %d %.600s\nfan-out %d %.600s", s, epoch, cw, want, cg, got)
+			}
+		}
+	}
+	// A statement naming the database of its source, and a db-less one.
+	params := url.Values{"q": {`SELECT count(usage) FROM fan.autogen.cpu`}}
+	if cw, want := influxGet(t, all, params, ""); true {
+		if cg, got := influxGet(t, qn, params, ""); cg != cw || got != want {
+			t.Errorf("db.rp.m source:\nsingle  %d %s\nfan-out %d %s", cw, want, cg, got)
+		}
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		for _, s := range []string{`DELETE FROM cpu`, `DROP MEASUREMENT cpu`, `DROP SERIES FROM cpu`, `CREATE RETENTION POLICY one ON fan DURATION 1d REPLICATION 1`} {
+			code, body := influxGet(t, qn, url.Values{"db": {"fan"}, "q": {s}}, "")
+			if !strings.Contains(body, "error") || strings.Contains(body, `"series"`) {
+				t.Errorf("%s on the query node: %d %s", s, code, body)
+			}
+			t.Logf("%s: %d %s", s, code, body)
+		}
+		resp, err := http.Post(qn.url("/write?db=fan"), "text/plain", strings.NewReader("cpu,host=zz usage=1\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 == 2 {
+			t.Errorf("write on the query node: %d, want a refusal", resp.StatusCode)
+		}
+	})
+
+	count := url.Values{"db": {"fan"}, "q": {`SELECT count(usage) FROM cpu` + where}}
+	t.Run("frozen peer", func(t *testing.T) {
+		pid := peers[2].cmd.Process.Pid
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+		poll(t, 5*time.Second, 10*time.Millisecond, func() string {
+			if st := procState(pid); st != "T" {
+				return "peer not stopped, state " + st
+			}
+			return ""
+		})
+		start := time.Now()
+		code, body := influxGet(t, qn, count, "")
+		took := time.Since(start)
+		// h2, h5, h8 are on peer 2: 6 hosts x 360 samples are left.
+		if code != 200 || !strings.Contains(body, `"messages":[{"level":"warning","text":"fanout: node `) ||
+			!strings.Contains(body, peers[2].addr) || !strings.Contains(body, `,2160]`) {
+			t.Fatalf("frozen peer: %d %s", code, body)
+		}
+		if took > 10*time.Second {
+			t.Errorf("frozen peer: answered after %v, peer timeout 2s", took)
+		}
+		t.Logf("frozen peer: answered in %v: %s", took, body)
+		deny := url.Values{"partial_response": {"false"}}
+		for k, v := range count {
+			deny[k] = v
+		}
+		code, body = influxGet(t, qn, deny, "")
+		if !strings.Contains(body, `"error":"partial response denied`) || !strings.Contains(body, peers[2].addr) || strings.Contains(body, `"series"`) {
+			t.Fatalf("frozen peer, partial_response=false: %d %s", code, body)
+		}
+		t.Logf("partial_response=false: %d %s", code, body)
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		_, want := influxGet(t, all, count, "")
+		if _, got := influxGet(t, qn, count, ""); got != want {
+			t.Errorf("thawed: single %s, fan-out %s", want, got)
+		}
+	})
+}
