@@ -541,3 +541,11 @@ func (s *server) influxDeleter() ingest.InfluxDeleter {
 	}
 	return newInfluxDeleter(s.db, s.ds, s.cfg.Influx)
 }
+
+// queryNodeAppender refuses writes on a query node without the ingest
+// role: what it stored locally no query would ever read.
+type queryNodeAppender struct{}
+
+func (queryNodeAppender) Append(context.Context, *series.Batch) (series.AppendResult, error) {
+	return series.AppendResult{}, fmt.Errorf("%w: writes are not served by a query node (cluster.query_peers, or cluster.roles without ingest): send them to the storage or ingest nodes", series.ErrForbidden)
+}
