@@ -71,7 +71,7 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	q, err := fanout.New(s.queryTopology(), fanout.Options{ // cluster.go
+	opts := fanout.Options{
 		PeerTimeout:          cc.QueryPeerTimeout,
 		PartialResponse:      cc.PartialResponse,
 		MaxSamples:           qc.MaxSamples,
@@ -85,11 +85,13 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 		MaxQueueDuration:     qc.MaxQueueDuration,
 		Logger:               s.log.With("component", "fanout"),
 		Registerer:           reg,
-	})
+	}
+	q, err := fanout.New(s.queryTopology(), opts) // cluster.go
 	if err != nil {
 		return err
 	}
 	s.fanout = q
+	s.fanInflux.readOpts(opts) // influxfan.go
 	fanout.NewAPI(q, buildInfo()).Register(s.rm) // a limited token's scope goes with every select and match[]
 	// InfluxQL reads the peers too (influxfan.go); its gate reads
 	// partial_response and holds its own slots.

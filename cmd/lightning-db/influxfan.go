@@ -101,7 +101,26 @@ type fanInfluxQL struct {
 	maxSamples int64
 	sem        chan struct{}
 	wait       time.Duration
+	// opts are the fan-out's options (registerFanout), for the
+	// statement's own view of the peers.
+	opts fanout.Options
 }
+
+// readOpts takes the fan-out's options; its peers' requests are not
+// counted in the fan-out's metrics, and share f's HTTP client.
+func (f *fanInfluxQL) readOpts(o fanout.Options) {
+	o.Registerer = nil
+	o.Client = f.client
+	f.opts = o
+}
+
+// fixedTopology is the peers of one statement.
+type fixedTopology struct {
+	peers   []fanout.Peer
+	missing []string
+}
+
+func (t fixedTopology) Peers() ([]fanout.Peer, []string) { return t.peers, t.missing }
 
 // partialChoiceKey carries a /query request's partial_response choice.
 type partialChoiceKey struct{}
@@ -193,7 +212,7 @@ func (s *server) newFanInfluxQL() (*fanInfluxQL, error) {
 			MaxPoints:  qc.MaxPoints,
 			Timeout:    qc.Timeout,
 		},
-		client:     &http.Client{},
+		client:     &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
 		token:      token,
 		timeout:    timeout,
 		maxSamples: maxSamples,
@@ -331,7 +350,10 @@ func (f *fanInfluxQL) Execute(ctx context.Context, stmt ql.Statement, p influxql
 // load reads rd's series from the peers into db and their catalog rows
 // into cat, and returns the warnings of a partial answer.
 func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Catalog, rd influxRead) ([]influxql.Message, error) {
-	peers, _ := f.s.queryTopology().Peers()
+	// One view of the peers for the whole statement: a peer whose catalog
+	// is not known must not add series (they would read as fields named
+	// "value"), and one that failed is not waited for twice.
+	peers, missing := f.s.queryTopology().Peers()
 	allow := f.allowPartial(ctx)
 	types := map[string]series.ValueType{} // db 0xff metric
 	failed := map[string]error{}           // peer URL: its catalog failed
@@ -346,7 +368,11 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
-					failed[p.URL] = fmt.Errorf("node %s (%s): its InfluxQL catalog is unavailable: %w", p.Name, p.URL, err)
+					name := p.URL
+					if p.Name != "" && p.Name != p.URL {
+						name = p.Name + " (" + p.URL + ")"
+					}
+					failed[p.URL] = fmt.Errorf("node %s: unavailable, its data is missing from this answer: its InfluxQL catalog: %w", name, err)
 					return
 				}
 				for _, r := range rows {
@@ -371,7 +397,17 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 		return nil, err
 	}
 	minMs, maxMs := floorDiv(rd.minT, 1e6), -floorDiv(-rd.maxT, 1e6)
-	q, err := f.s.fanout.Querier(minMs, maxMs)
+	var ok []fanout.Peer
+	for _, p := range peers {
+		if failed[p.URL] == nil {
+			ok = append(ok, p)
+		}
+	}
+	fq, err := fanout.New(fixedTopology{ok, missing}, f.opts)
+	if err != nil {
+		return nil, err
+	}
+	q, err := fq.Querier(minMs, maxMs)
 	if err != nil {
 		return nil, err
 	}
@@ -424,8 +460,8 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 	for _, w := range ws {
 		msgs = append(msgs, influxql.Message{Level: "warning", Text: w})
 	}
-	for u, e := range failed {
-		if !slices.ContainsFunc(ws, func(w string) bool { return strings.Contains(w, u) }) {
+	for _, p := range peers { // in topology order
+		if e := failed[p.URL]; e != nil {
 			msgs = append(msgs, influxql.Message{Level: "warning", Text: "fanout: " + e.Error()})
 		}
 	}
