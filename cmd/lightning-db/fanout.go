@@ -91,7 +91,7 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 		return err
 	}
 	s.fanout = q
-	s.fanInflux.readOpts(opts) // influxfan.go
+	s.fanInflux.readOpts(opts)                   // influxfan.go
 	fanout.NewAPI(q, buildInfo()).Register(s.rm) // a limited token's scope goes with every select and match[]
 	// InfluxQL reads the peers too (influxfan.go); its gate reads
 	// partial_response and holds its own slots.
