@@ -49,7 +49,8 @@ type peerCatalogRow struct {
 }
 
 // serveInfluxCatalog answers influxCatalogPath: the catalog rows of the db
-// parameter (with the rows of lines written without a database when db
+// parameter, or only those of the measurements (or metric names) of the
+// m parameters, (with the rows of lines written without a database when db
 // is the unlabelled database), each with its series' value type.
 func (s *server) serveInfluxCatalog(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
@@ -63,8 +64,12 @@ func (s *server) serveInfluxCatalog(w http.ResponseWriter, r *http.Request) {
 	if db == influxql.DefaultOptions().UnlabelledDB {
 		dbs = append(dbs, "")
 	}
+	meas := r.Form["m"] // only these measurements (and metric names), when given
 	rows := []peerCatalogRow{}
 	for _, c := range s.catalog.Rows(dbs...) {
+		if len(meas) > 0 && !slices.Contains(meas, c.Measurement) && !slices.Contains(meas, c.Metric) {
+			continue
+		}
 		rows = append(rows, peerCatalogRow{DB: c.DB, Metric: c.Metric, M: c.Measurement, F: c.Field.Field, T: uint8(s.metricType(c.DB, c.Metric))})
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"rows": rows})
@@ -364,7 +369,7 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rows, err := f.peerCatalog(ctx, p, d)
+				rows, err := f.peerCatalog(ctx, p, d, rd.meas)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -520,13 +525,16 @@ func (f *fanInfluxQL) matchers(cat *influxql.Catalog, rd influxRead) ([]*labels.
 }
 
 // peerCatalog asks p for its catalog rows of db.
-func (f *fanInfluxQL) peerCatalog(ctx context.Context, p fanout.Peer, db string) ([]peerCatalogRow, error) {
+// (only of the measurements meas, when not nil).
+func (f *fanInfluxQL) peerCatalog(ctx context.Context, p fanout.Peer, db string, meas []string) ([]peerCatalogRow, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.URL, "/")+influxCatalogPath+"?db="+url.QueryEscape(db), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.URL, "/")+influxCatalogPath,
+		strings.NewReader(url.Values{"db": {db}, "m": meas}.Encode()))
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if f.token != "" {
 		req.Header.Set("Authorization", "Bearer "+f.token)
 	}
