@@ -276,13 +276,13 @@ func influxReadOf(stmt ql.Statement, p influxql.Params, now time.Time) (rd influ
 		}
 		if s.Condition != nil {
 			_, tr, err := ql.ConditionExpr(s.Condition, &ql.NowValuer{Now: now, Location: s.Location})
-			if err == nil {
-				if !tr.Min.IsZero() {
+			if err == nil { // else all time: the executor reports the error
+				if nanoRange(tr.Min) {
 					rd.minT = tr.Min.UnixNano()
 				}
-				if !tr.Max.IsZero() {
+				if nanoRange(tr.Max) {
 					// now() here is a little earlier than the executor's.
-					rd.maxT = tr.Max.Add(time.Minute).UnixNano()
+					rd.maxT = tr.Max.UnixNano() + int64(time.Minute)
 				}
 			}
 		}
@@ -311,6 +311,12 @@ func influxReadOf(stmt ql.Statement, p influxql.Params, now time.Time) (rd influ
 		return rd, false
 	}
 	return rd, true
+}
+
+// nanoRange reports whether t is set and well inside what int64 ns since
+// the epoch can hold (1678-2262).
+func nanoRange(t time.Time) bool {
+	return !t.IsZero() && t.Year() > 1700 && t.Year() < 2250
 }
 
 func orDB(a, b string) string {
