@@ -459,6 +459,9 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 		}
 	}
 	if err := ss.Err(); err != nil {
+		if errors.Is(err, fanout.ErrTooManySamples) {
+			return nil, fmt.Errorf("%w: the statement reads more than %d samples from the peers (query.max_samples): %w", influxql.ErrTooManySamples, f.opts.MaxSamples, err)
+		}
 		return nil, err
 	}
 	if b.Len() > 0 {

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/prometheus/prompb"
 )
 
 // TestFanoutInfluxQL: a query node over three peers holding a third of the
@@ -17,6 +21,11 @@ import (
 // and DDL are refused.
 func TestFanoutInfluxQL(t *testing.T) {
 	peers, all, qn, base := startFanout(t)
+	// Measurement cpu_usage, field idle is stored as cpu_usage_idle, as
+	// cpu's field usage_idle would be: only the catalog tells them apart.
+	extra := fmt.Sprintf("cpu_usage,host=h0 idle=5 %d\ncpu_usage,host=h1 idle=7 %d\n", base.UnixNano(), base.Add(time.Minute).UnixNano())
+	writeLines(t, peers[0], "fan", extra)
+	writeLines(t, all, "fan", extra)
 	from := base.Format(time.RFC3339)
 	to := base.Add(time.Hour).Format(time.RFC3339)
 	where := " WHERE time >= '" + from + "' AND time < '" + to + "'"
@@ -25,9 +34,11 @@ func TestFanoutInfluxQL(t *testing.T) {
 		`SELECT max(req) FROM cpu` + where + ` GROUP BY time(15m), host fill(none)`,
 		`SELECT mean(temp), count(temp) FROM shared` + where + ` GROUP BY time(5m)`,
 		`SELECT usage, req, host FROM cpu WHERE host = 'h4' AND time >= '` + from + `' AND time < '` + base.Add(10*time.Minute).Format(time.RFC3339) + `'`,
-		`SELECT * FROM shared WHERE site = 'x' AND time > now() - 3h`,
+		`SELECT * FROM shared WHERE site = 'x' AND time > now() - 3h AND time < now()`,
 		`SELECT last(usage) FROM cpu GROUP BY host`,
 		`SELECT count(usage) FROM /c.u/`,
+		`SELECT * FROM cpu_usage`,
+		`SELECT count(usage) FROM cpu, cpu_usage WHERE time > '` + base.Add(-time.Hour).Format(time.RFC3339) + `'`,
 		`SHOW MEASUREMENTS`,
 		`SHOW TAG KEYS`,
 		`SHOW TAG KEYS FROM cpu`,
@@ -74,8 +85,27 @@ func TestFanoutInfluxQL(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode/100 == 2 {
-			t.Errorf("write on the query node: %d, want a refusal", resp.StatusCode)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("write on the query node: %d, want 403", resp.StatusCode)
+		}
+		code, body := remoteWrite(t, qn, prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "x"}}, Samples: []prompb.Sample{{Timestamp: 1, Value: 1}}})
+		if code != http.StatusForbidden || !strings.Contains(body, "query node") {
+			t.Errorf("remote write on the query node: %d %s, want 403", code, body)
+		}
+	})
+
+	t.Run("limit", func(t *testing.T) {
+		cfg := filepath.Join(t.TempDir(), "query.yaml")
+		writeFile(t, cfg, "query:\n  max_samples: 1000\ncluster:\n  query_peers: [http://"+peers[0].addr+", http://"+peers[1].addr+"]\n")
+		small := startServer(t, t.TempDir(), "--config", cfg)
+		code, body := influxGet(t, small, url.Values{"db": {"fan"}, "q": {`SELECT count(usage) FROM cpu`}}, "")
+		if !strings.Contains(body, `"error":`) || !strings.Contains(body, "1000") || strings.Contains(body, `"series"`) {
+			t.Fatalf("past query.max_samples: %d %s", code, body)
+		}
+		t.Logf("past query.max_samples: %d %s", code, body)
+		code, body = influxGet(t, small, url.Values{"db": {"fan"}, "q": {`SELECT count(temp) FROM shared WHERE time < '` + base.Add(5*time.Minute).Format(time.RFC3339) + `'`}}, "")
+		if !strings.Contains(body, `,30]`) {
+			t.Fatalf("within query.max_samples: %d %s", code, body)
 		}
 	})
 
