@@ -580,19 +580,45 @@ func (s *server) influxQLExecutor(local *influxql.Executor) (ingest.StatementExe
 }
 
 // influxRP and influxDeleter are the /query retention policy and delete
-// back ends: none on a query node, whose InfluxQL executor refuses them.
+// back ends. A query node refuses deletes and changes of policies, and
+// lists its own configured policies (SHOW RETENTION POLICIES, which
+// Grafana asks).
 func (s *server) influxRP() ingest.RetentionPolicies {
 	if s.fanoutMode() {
-		return nil
+		return queryNodeRP{retentionPolicies{s.ret}}
 	}
 	return retentionPolicies{s.ret}
 }
 
 func (s *server) influxDeleter() ingest.InfluxDeleter {
 	if s.fanoutMode() {
-		return nil
+		return queryNodeDeleter{}
 	}
 	return newInfluxDeleter(s.db, s.ds, s.cfg.Influx)
+}
+
+type queryNodeDeleter struct{}
+
+func (queryNodeDeleter) DeleteInflux(context.Context, ingest.InfluxDelete) error {
+	return fmt.Errorf("delete: %w", errQueryNodeStatement)
+}
+
+type queryNodeRP struct{ rps retentionPolicies }
+
+func (q queryNodeRP) RetentionPolicies(db string) ([]ingest.RetentionPolicy, error) {
+	return q.rps.RetentionPolicies(db)
+}
+
+func (queryNodeRP) CreateRetentionPolicy(string, ingest.RetentionPolicy) error {
+	return fmt.Errorf("create retention policy: %w", errQueryNodeStatement)
+}
+
+func (queryNodeRP) AlterRetentionPolicy(string, string, ingest.RetentionPolicyChange) error {
+	return fmt.Errorf("alter retention policy: %w", errQueryNodeStatement)
+}
+
+func (queryNodeRP) DropRetentionPolicy(string, string) error {
+	return fmt.Errorf("drop retention policy: %w", errQueryNodeStatement)
 }
 
 // queryNodeAppender refuses writes on a query node without the ingest

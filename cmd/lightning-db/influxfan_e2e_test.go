@@ -73,9 +73,10 @@ func TestFanoutInfluxQL(t *testing.T) {
 	}
 
 	t.Run("refused", func(t *testing.T) {
-		for _, s := range []string{`DELETE FROM cpu`, `DROP MEASUREMENT cpu`, `DROP SERIES FROM cpu`, `CREATE RETENTION POLICY one ON fan DURATION 1d REPLICATION 1`} {
+		for _, s := range []string{`DELETE FROM cpu`, `DROP MEASUREMENT cpu`, `DROP SERIES FROM cpu`, `DROP DATABASE fan`,
+			`CREATE RETENTION POLICY one ON fan DURATION 1d REPLICATION 1`, `DROP RETENTION POLICY autogen ON fan`} {
 			code, body := influxGet(t, qn, url.Values{"db": {"fan"}, "q": {s}}, "")
-			if !strings.Contains(body, "error") || strings.Contains(body, `"series"`) {
+			if !strings.Contains(body, "not served by a query node") || strings.Contains(body, `"series"`) {
 				t.Errorf("%s on the query node: %d %s", s, code, body)
 			}
 			t.Logf("%s: %d %s", s, code, body)
