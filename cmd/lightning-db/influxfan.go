@@ -396,6 +396,17 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 		}
 	}
 	wg.Wait()
+	// The node's own catalog: in a NATS cluster the catalog is learnt
+	// where lines are parsed, on the ingest nodes (roles [ingest, query]).
+	var own []influxql.CatalogRow
+	if f.s.cluster != nil && f.s.cluster.Publisher() != nil {
+		own = f.s.catalog.Rows(append(slices.Clone(rd.dbs), "")...)
+	}
+	for _, r := range own {
+		if rd.meas == nil || slices.Contains(rd.meas, r.Measurement) || slices.Contains(rd.meas, r.Metric) {
+			cat.Add(r)
+		}
+	}
 	if len(failed) > 0 && !allow {
 		errs := make([]error, 0, len(failed))
 		for _, e := range failed {
