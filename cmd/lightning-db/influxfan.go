@@ -50,7 +50,8 @@ type peerCatalogRow struct {
 
 // serveInfluxCatalog answers influxCatalogPath: the catalog rows of the db
 // parameter, or only those of the measurements (or metric names) of the
-// m parameters, (with the rows of lines written without a database when db
+// m parameters, and the value types of the metric names of the n
+// parameters (rows without m and f), (with the rows of lines written without a database when db
 // is the unlabelled database), each with its series' value type.
 func (s *server) serveInfluxCatalog(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
@@ -71,6 +72,13 @@ func (s *server) serveInfluxCatalog(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		rows = append(rows, peerCatalogRow{DB: c.DB, Metric: c.Metric, M: c.Measurement, F: c.Field.Field, T: uint8(s.metricType(c.DB, c.Metric))})
+	}
+	for _, n := range r.Form["n"] { // metric names whose type alone is asked
+		for _, d := range dbs {
+			if t := s.metricType(d, n); t != 0 {
+				rows = append(rows, peerCatalogRow{DB: d, Metric: n, T: uint8(t)})
+			}
+		}
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"rows": rows})
 }
@@ -366,6 +374,22 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 	// "value"), and one that failed is not waited for twice.
 	peers, missing := f.s.queryTopology().Peers()
 	allow := f.allowPartial(ctx)
+	// The node's own catalog: in a NATS cluster the catalog is learnt
+	// where lines are parsed, on the ingest nodes (roles [ingest, query]).
+	// The peers tell the types of its metric names (n parameters).
+	var own []influxql.CatalogRow
+	if f.s.cluster != nil && f.s.cluster.Publisher() != nil {
+		own = f.s.catalog.Rows(append(slices.Clone(rd.dbs), "")...)
+	}
+	var ownNames []string
+	for _, r := range own {
+		if rd.meas == nil || slices.Contains(rd.meas, r.Measurement) || slices.Contains(rd.meas, r.Metric) {
+			cat.Add(r)
+			ownNames = append(ownNames, r.Metric)
+		}
+	}
+	slices.Sort(ownNames)
+	ownNames = slices.Compact(ownNames)
 	types := map[string]series.ValueType{} // db 0xff metric
 	failed := map[string]error{}           // peer URL: its catalog failed
 	var mu sync.Mutex
@@ -375,7 +399,7 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rows, err := f.peerCatalog(ctx, p, d, rd.meas)
+				rows, err := f.peerCatalog(ctx, p, d, rd.meas, ownNames)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -387,6 +411,12 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 					return
 				}
 				for _, r := range rows {
+					if r.M == "" { // the type of one of ownNames
+						if r.T != 0 {
+							types[r.DB+"\xff"+r.Metric] = series.ValueType(r.T)
+						}
+						continue
+					}
 					cat.Add(influxql.CatalogRow{DB: r.DB, Metric: r.Metric, Field: influxql.Field{Measurement: r.M, Field: r.F}})
 					if r.T != 0 {
 						types[r.DB+"\xff"+r.Metric] = series.ValueType(r.T)
@@ -396,17 +426,6 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 		}
 	}
 	wg.Wait()
-	// The node's own catalog: in a NATS cluster the catalog is learnt
-	// where lines are parsed, on the ingest nodes (roles [ingest, query]).
-	var own []influxql.CatalogRow
-	if f.s.cluster != nil && f.s.cluster.Publisher() != nil {
-		own = f.s.catalog.Rows(append(slices.Clone(rd.dbs), "")...)
-	}
-	for _, r := range own {
-		if rd.meas == nil || slices.Contains(rd.meas, r.Measurement) || slices.Contains(rd.meas, r.Metric) {
-			cat.Add(r)
-		}
-	}
 	if len(failed) > 0 && !allow {
 		errs := make([]error, 0, len(failed))
 		for _, e := range failed {
@@ -546,11 +565,11 @@ func (f *fanInfluxQL) matchers(cat *influxql.Catalog, rd influxRead) ([]*labels.
 
 // peerCatalog asks p for its catalog rows of db.
 // (only of the measurements meas, when not nil).
-func (f *fanInfluxQL) peerCatalog(ctx context.Context, p fanout.Peer, db string, meas []string) ([]peerCatalogRow, error) {
+func (f *fanInfluxQL) peerCatalog(ctx context.Context, p fanout.Peer, db string, meas, names []string) ([]peerCatalogRow, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.URL, "/")+influxCatalogPath,
-		strings.NewReader(url.Values{"db": {db}, "m": meas}.Encode()))
+		strings.NewReader(url.Values{"db": {db}, "m": meas, "n": names}.Encode()))
 	if err != nil {
 		return nil, err
 	}

@@ -153,3 +153,42 @@ func TestFanoutInfluxQL(t *testing.T) {
 		}
 	})
 }
+
+// TestFanoutInfluxQLCluster: in a NATS cluster, a node with roles
+// [ingest, query] takes line protocol (its catalog learns the fields) and
+// answers InfluxQL over the storage nodes, as measurement and field.
+func TestFanoutInfluxQLCluster(t *testing.T) {
+	needNATSServer(t)
+	nats := startNATSCluster(t, 3)
+	urls := natsURLs(nats)
+	var storage []*proc
+	for i := range 3 {
+		storage = append(storage, clusterNode(t, t.TempDir(), fmt.Sprintf("s%d", i+1), urls, "storage", 16))
+	}
+	iq := clusterNode(t, t.TempDir(), "iq", urls, "ingest, query", 16)
+	waitClusterComplete(t, iq, "s1", "s2", "s3")
+	waitApplied(t, storage...)
+	var b strings.Builder
+	for k := range 20 {
+		for i := range 5 {
+			fmt.Fprintf(&b, "clu,host=h%d v=%d,w=%di %d\n", k, k*10+i, i, int64(1_700_000_000+i)*int64(time.Second))
+		}
+	}
+	resp := post(t, iq.url("/write?db=c"), "text/plain", []byte(b.String()), nil)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("write: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	resp.Body.Close()
+	want := `{"results":[{"statement_id":0,"series":[{"name":"clu","columns":["time","count","sum"],"values":[[0,100,200]]}]}]}`
+	poll(t, 30*time.Second, 100*time.Millisecond, func() string {
+		_, got := influxGet(t, iq, url.Values{"db": {"c"}, "epoch": {"s"}, "q": {`SELECT count(v), sum(w) FROM clu`}}, "")
+		if got != want {
+			return "query node: " + got
+		}
+		return ""
+	})
+	_, got := influxGet(t, iq, url.Values{"db": {"c"}, "q": {`SHOW FIELD KEYS`}}, "")
+	if got != `{"results":[{"statement_id":0,"series":[{"name":"clu","columns":["fieldKey","fieldType"],"values":[["v","float"],["w","integer"]]}]}]}` {
+		t.Errorf("SHOW FIELD KEYS on the cluster query node: %s", got)
+	}
+}
