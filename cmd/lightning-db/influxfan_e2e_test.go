@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,6 +71,23 @@ func TestFanoutInfluxQL(t *testing.T) {
 		if cg, got := influxGet(t, qn, params, ""); cg != cw || got != want {
 			t.Errorf("db.rp.m source:\nsingle  %d %s\nfan-out %d %s", cw, want, cg, got)
 		}
+	}
+
+	// Cost against the single node (logged, not asserted: the machine is
+	// shared): median of 15 runs.
+	for _, s := range stmts[:3:3] {
+		med := func(p *proc) time.Duration {
+			var ds []time.Duration
+			for range 15 {
+				start := time.Now()
+				influxGet(t, p, url.Values{"db": {"fan"}, "q": {s}}, "")
+				ds = append(ds, time.Since(start))
+			}
+			slices.Sort(ds)
+			return ds[len(ds)/2]
+		}
+		single, fan := med(all), med(qn)
+		t.Logf("median: single node %v, query node %v (%.1fx): %.60s", single, fan, float64(fan)/float64(single), s)
 	}
 
 	t.Run("refused", func(t *testing.T) {
