@@ -359,6 +359,7 @@ func (f *fanInfluxQL) Execute(ctx context.Context, stmt ql.Statement, p influxql
 	}
 	opts := f.base
 	opts.Catalog = cat
+	opts.DatabaseExists = func(db string) bool { return f.databaseExists(ctx, db) }
 	res := influxql.New(db, opts).Execute(ctx, stmt, p)
 	if res.Err == nil {
 		res.Messages = append(msgs, res.Messages...)
@@ -657,4 +658,57 @@ type queryNodeAppender struct{}
 
 func (queryNodeAppender) Append(context.Context, *series.Batch) (series.AppendResult, error) {
 	return series.AppendResult{}, fmt.Errorf("%w: writes are not served by a query node (cluster.query_peers, or cluster.roles without ingest): send them to the storage or ingest nodes", series.ErrForbidden)
+}
+
+// databaseExists asks the peers' SHOW DATABASES whether one knows db (a
+// SELECT on a database without series: InfluxDB's "database not found"
+// when none does). A peer that does not answer counts as knowing it: the
+// statement then answers empty, with the read's warnings.
+func (f *fanInfluxQL) databaseExists(ctx context.Context, db string) bool {
+	peers, _ := f.s.queryTopology().Peers()
+	found := make(chan bool, len(peers))
+	for _, p := range peers {
+		go func() { found <- f.peerKnowsDatabase(ctx, p, db) }()
+	}
+	known := false
+	for range peers {
+		known = <-found || known
+	}
+	return known
+}
+
+func (f *fanInfluxQL) peerKnowsDatabase(ctx context.Context, p fanout.Peer, db string) bool {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.URL, "/")+"/query?q=SHOW+DATABASES", nil)
+	if err != nil {
+		return true
+	}
+	if f.token != "" {
+		req.Header.Set("Authorization", "Bearer "+f.token)
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return true
+	}
+	defer resp.Body.Close()
+	var a struct {
+		Results []struct {
+			Series []struct {
+				Values [][]any `json:"values"`
+			} `json:"series"`
+			Error string `json:"error"`
+		} `json:"results"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&a) != nil || len(a.Results) != 1 || a.Results[0].Error != "" {
+		return true
+	}
+	for _, s := range a.Results[0].Series {
+		for _, v := range s.Values {
+			if len(v) == 1 && v[0] == db {
+				return true
+			}
+		}
+	}
+	return false
 }

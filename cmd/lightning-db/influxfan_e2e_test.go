@@ -65,11 +65,18 @@ func TestFanoutInfluxQL(t *testing.T) {
 			}
 		}
 	}
-	// A statement naming the database of its source, and a db-less one.
-	params := url.Values{"q": {`SELECT count(usage) FROM fan.autogen.cpu`}}
-	if cw, want := influxGet(t, all, params, ""); true {
+	// A statement naming the database of its source, a db-less one, an
+	// unknown database, a known one without the measurement.
+	for _, params := range []url.Values{
+		{"q": {`SELECT count(usage) FROM fan.autogen.cpu`}},
+		{"q": {`SELECT count(usage) FROM cpu`}},
+		{"db": {"nosuch"}, "q": {`SELECT count(usage) FROM cpu`}},
+		{"db": {"fan"}, "q": {`SELECT count(usage) FROM nosuch`}},
+		{"db": {"fan"}, "q": {`SHOW TAG VALUES FROM nosuch WITH KEY = host`}},
+	} {
+		cw, want := influxGet(t, all, params, "")
 		if cg, got := influxGet(t, qn, params, ""); cg != cw || got != want {
-			t.Errorf("db.rp.m source:\nsingle  %d %s\nfan-out %d %s", cw, want, cg, got)
+			t.Errorf("%v:\nsingle  %d %s\nfan-out %d %s", params, cw, want, cg, got)
 		}
 	}
 
