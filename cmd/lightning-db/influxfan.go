@@ -660,6 +660,25 @@ func (queryNodeAppender) Append(context.Context, *series.Batch) (series.AppendRe
 	return series.AppendResult{}, fmt.Errorf("%w: writes are not served by a query node (cluster.query_peers, or cluster.roles without ingest): send them to the storage or ingest nodes", series.ErrForbidden)
 }
 
+// peerDatabases is the union of the peers' SHOW DATABASES (those that
+// answer), for SHOW DATABASES on a query node.
+func (s *server) peerDatabases(ctx context.Context) []string {
+	f := s.fanInflux
+	if f == nil {
+		return nil
+	}
+	peers, _ := s.queryTopology().Peers()
+	lists := make(chan []string, len(peers))
+	for _, p := range peers {
+		go func() { l, _ := f.peerDatabaseList(ctx, p); lists <- l }()
+	}
+	var out []string
+	for range peers {
+		out = append(out, <-lists...)
+	}
+	return out
+}
+
 // databaseExists asks the peers' SHOW DATABASES whether one knows db (a
 // SELECT on a database without series: InfluxDB's "database not found"
 // when none does). A peer that does not answer counts as knowing it: the
@@ -678,18 +697,24 @@ func (f *fanInfluxQL) databaseExists(ctx context.Context, db string) bool {
 }
 
 func (f *fanInfluxQL) peerKnowsDatabase(ctx context.Context, p fanout.Peer, db string) bool {
+	l, err := f.peerDatabaseList(ctx, p)
+	return err != nil || slices.Contains(l, db)
+}
+
+// peerDatabaseList asks p's SHOW DATABASES.
+func (f *fanInfluxQL) peerDatabaseList(ctx context.Context, p fanout.Peer) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.URL, "/")+"/query?q=SHOW+DATABASES", nil)
 	if err != nil {
-		return true
+		return nil, err
 	}
 	if f.token != "" {
 		req.Header.Set("Authorization", "Bearer "+f.token)
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return true
+		return nil, err
 	}
 	defer resp.Body.Close()
 	var a struct {
@@ -700,15 +725,30 @@ func (f *fanInfluxQL) peerKnowsDatabase(ctx context.Context, p fanout.Peer, db s
 			Error string `json:"error"`
 		} `json:"results"`
 	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&a) != nil || len(a.Results) != 1 || a.Results[0].Error != "" {
-		return true
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("SHOW DATABASES: %s", resp.Status)
 	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&a); err != nil {
+		return nil, fmt.Errorf("SHOW DATABASES: %w", err)
+	}
+	if len(a.Results) != 1 || a.Results[0].Error != "" {
+		return nil, fmt.Errorf("SHOW DATABASES: unexpected answer")
+	}
+	var out []string
 	for _, s := range a.Results[0].Series {
 		for _, v := range s.Values {
-			if len(v) == 1 && v[0] == db {
-				return true
+			if n, ok := v[0].(string); ok && len(v) == 1 {
+				out = append(out, n)
 			}
 		}
 	}
-	return false
+	return out, nil
+}
+
+// moreDatabases is what SHOW DATABASES adds: on a query node, the peers'.
+func (s *server) moreDatabases() func(context.Context) []string {
+	if !s.fanoutMode() {
+		return nil
+	}
+	return s.peerDatabases
 }

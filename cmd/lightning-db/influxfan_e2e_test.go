@@ -73,6 +73,7 @@ func TestFanoutInfluxQL(t *testing.T) {
 		{"db": {"nosuch"}, "q": {`SELECT count(usage) FROM cpu`}},
 		{"db": {"fan"}, "q": {`SELECT count(usage) FROM nosuch`}},
 		{"db": {"fan"}, "q": {`SHOW TAG VALUES FROM nosuch WITH KEY = host`}},
+		{"q": {`SHOW DATABASES`}},
 	} {
 		cw, want := influxGet(t, all, params, "")
 		if cg, got := influxGet(t, qn, params, ""); cg != cw || got != want {

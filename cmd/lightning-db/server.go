@@ -207,8 +207,9 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		RetentionPolicies: s.influxRP(),
 		Deleter:           s.influxDeleter(), // DROP SERIES, DELETE, DROP MEASUREMENT/DATABASE
 		Databases:         s.ret.store.Databases(),
-		InfluxQL:          exec,    // SELECT and SHOW on /query (query/influxql)
-		Catalog:           catalog, // measurement and field of each metric name
+		InfluxQL:          exec,              // SELECT and SHOW on /query (query/influxql)
+		MoreDatabases:     s.moreDatabases(), // influxfan.go: a query node's peers
+		Catalog:           catalog,           // measurement and field of each metric name
 		QueryLimit:        s.limitInfluxQL,
 	})
 	if err != nil {
