@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -76,7 +78,10 @@ func hostileLongIDs(t *testing.T) {
 // first and a subscriber that holds the most is disconnected, so a
 // subscriber that keeps up still gets every message.
 func hostileSubscriberCopies(t *testing.T) {
-	p, addr, done := mqttAttack(t)
+	// QoS 1 subscribers and kept sessions are mochi's: its own port
+	// (mqtt.subscribe_addr); mqtt.addr is the publish front end's.
+	conf, addr := subscribeAddrConfig(t)
+	p, _, done := mqttAttack(t, "--config", conf)
 	good := startMQTTSubscriber(t, addr, "fan-good", "fan/#")
 	for i := range 30 {
 		body := append(mqttString(nil, "MQTT"), 4, 0x00, 0, 60) // clean session 0
@@ -121,7 +126,10 @@ func hostileSubscriberCopies(t *testing.T) {
 // does not read is disconnected and counted; every PUBACK comes within
 // 5 s and a subscriber that reads gets every message.
 func hostileSubscriberNotReading(t *testing.T) {
-	p, addr, done := mqttAttack(t)
+	// QoS 1 subscribers and kept sessions are mochi's: its own port
+	// (mqtt.subscribe_addr); mqtt.addr is the publish front end's.
+	conf, addr := subscribeAddrConfig(t)
+	p, _, done := mqttAttack(t, "--config", conf)
 	good := startMQTTSubscriber(t, addr, "stall-good", "stall/#")
 	for i := range 5 {
 		c := mqttDial(t, addr, mqttConnectPacket(fmt.Sprintf("stall-%d", i), 4, 60))
@@ -213,6 +221,18 @@ func (s *mqttSubscriber) waitFor(t *testing.T, n int64) {
 
 // mqttAttack starts a server with the bystander and a well-behaved
 // publisher beside it; done checks all three and the peak RSS.
+// subscribeAddrConfig writes a config whose mqtt.subscribe_addr (mochi's
+// listener) is a free port, and returns it with that address.
+func subscribeAddrConfig(t *testing.T) (path, addr string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "lightning-db.yaml")
+	addr = freeAddr(t)
+	if err := os.WriteFile(path, []byte("mqtt:\n  subscribe_addr: "+addr+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, addr
+}
+
 func mqttAttack(t *testing.T, args ...string) (p *proc, addr string, done func(peak int64)) {
 	p = startServer(t, t.TempDir(), args...)
 	addr = mqttAddrOf(p)

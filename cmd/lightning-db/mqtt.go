@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -21,6 +23,14 @@ import (
 type MQTTConfig struct {
 	// Addr is the embedded broker's listen address; empty disables it.
 	Addr string `yaml:"addr"`
+	// SubscribeAddr is the listen address of mochi's listener, for
+	// subscribers that need QoS 1/2 delivery or persistent sessions
+	// (docs/mqtt.md, "The publish front end"); empty: none. Addr is the
+	// publish front end's (Linux, no TLS).
+	SubscribeAddr string `yaml:"subscribe_addr"`
+	// PublishAddr, with TLS (tls_cert), is the listen address of the
+	// publish front end beside mochi's TLS listener on Addr; plain TCP.
+	PublishAddr string `yaml:"publish_addr"`
 	// Username and Password, when Username is set, are required of the
 	// embedded broker's clients.
 	Username string `yaml:"username"`
@@ -154,13 +164,28 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 			az = ma
 			s.mqttAuth.Store(ma)
 		}
-		b, err := mqtt.NewBroker(in, mqtt.BrokerOptions{Addr: c.Addr, Username: c.Username, Password: c.Password,
+		// One owner per listener: without TLS the device port (Addr) is
+		// the publish front end's and mochi listens on SubscribeAddr;
+		// with TLS mochi serves Addr and the front end PublishAddr.
+		addr, pub := c.Addr, c.PublishAddr
+		if tc == nil && runtime.GOOS == "linux" {
+			if c.PublishAddr != "" {
+				return fmt.Errorf("mqtt.publish_addr is for a TLS mqtt.addr; without TLS the publish front end serves mqtt.addr (%s) and mochi mqtt.subscribe_addr", c.Addr)
+			}
+			addr, pub = c.SubscribeAddr, c.Addr
+		} else if tc == nil && c.SubscribeAddr != "" {
+			return fmt.Errorf("mqtt.subscribe_addr needs the publish front end (Linux); mochi serves mqtt.addr here")
+		}
+		b, err := mqtt.NewBroker(in, mqtt.BrokerOptions{Addr: addr, Username: c.Username, Password: c.Password,
 			Auth: az, TLS: tc, Rules: c.Topics, Logger: log.With("component", "mqtt-broker"),
 			MaxPacketSize: c.MaxPacketSize, MaxRetainedMessages: c.MaxRetainedMessages, MaxRetainedBytes: c.MaxRetainedBytes,
 			MaxInflight: c.MaxInflight, MaxQueued: c.MaxQueuedMessages, MaxSessionExpiry: c.MaxSessionExpiry,
 			MaxClients: c.MaxClients, MaxSubscriberBytes: c.MaxSubscriberBytes,
 			SubscriberStall: c.SubscriberStall, Presence: c.Presence,
-			MaxMessageExpiry: c.MaxMessageExpiry})
+			MaxMessageExpiry: c.MaxMessageExpiry,
+			// QoS 2 messages received and not released (docs/mqtt.md, "QoS 2").
+			StateDir:    filepath.Join(s.cfg.DataDir, "mqtt"),
+			PublishAddr: pub})
 		if err != nil {
 			return err
 		}
@@ -168,8 +193,11 @@ func (m *mqttService) start(c MQTTConfig, in *mqtt.Ingestor, s *server) error {
 		if err := b.Serve(); err != nil {
 			return err
 		}
-		log.Info("mqtt broker listening", "mqtt_addr", b.Addr(), "tls", tc != nil, "auth", c.Username != "" || ma != nil,
+		log.Info("mqtt broker listening", "mqtt_addr", c.Addr, "mochi_addr", b.Addr(), "front_end_addr", b.PublishAddr(), "tls", tc != nil, "auth", c.Username != "" || ma != nil,
 			"acl_file", c.ACLFile)
+		if a := b.PublishAddr(); a != "" {
+			log.Info("mqtt publish front end listening", "mqtt_publish_addr", a)
+		}
 	}
 	return m.startSubscribers(c, in)
 }

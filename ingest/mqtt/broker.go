@@ -13,20 +13,18 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
-
-	"github.com/lightningdb/lightningdb/series"
 )
 
 // BrokerOptions configures the embedded broker.
 type BrokerOptions struct {
-	// Addr is the TCP listen address, e.g. 127.0.0.1:1883.
+	// Addr is the TCP listen address of mochi's listener, e.g.
+	// 127.0.0.1:1884; empty: none (PublishAddr must be set).
 	Addr string
 	// Username and Password, when Username is set, are required of every
 	// client; otherwise any client may connect.
 	Username, Password string
 	// Auth, when set, authenticates every client and checks each publish
-	// and subscription (Username and Password are then ignored), and the
-	// publish loop is off: mochi serves every connection.
+	// and subscription (Username and Password are then ignored).
 	Auth Authorizer
 	// TLS, when set, makes the listener speak MQTT over TLS.
 	TLS *tls.Config
@@ -42,11 +40,6 @@ type BrokerOptions struct {
 	// false: every client ID becomes a series, and clients that make up
 	// a new ID per connection would add one each time.
 	Presence bool
-	// NoPublishLoop serves every client with mochi's per-connection
-	// goroutines instead of the publish loop (publoop.go), which
-	// otherwise serves MQTT 3.x publishers on plain TCP (Linux only).
-	NoPublishLoop bool
-
 	// MaxPacketSize is the largest packet a client may send, fixed header
 	// included; a larger one closes its connection (MQTT 5: after
 	// DISCONNECT 0x95). MQTT 5 clients learn it from the CONNACK. Default
@@ -77,8 +70,8 @@ type BrokerOptions struct {
 	// shorten it. Default 24h (mochi's); negative: no bound (a retained
 	// message stays until replaced, as in mosquitto).
 	MaxMessageExpiry time.Duration
-	// MaxClients bounds the clients the broker holds: connected ones (on
-	// the publish loop and mochi's) and the sessions mochi keeps for
+	// MaxClients bounds the clients the broker holds: connected ones and
+	// the sessions mochi keeps for
 	// clients that left. A new client over it is refused (CONNACK 0x03
 	// server unavailable; MQTT 5: 0x89 server busy); a client resuming
 	// or taking over its session is not. Default DefaultMaxClients.
@@ -91,19 +84,37 @@ type BrokerOptions struct {
 	// subscriber, the client holding the most is evicted first. Default
 	// DefaultMaxSubscriberBytes.
 	MaxSubscriberBytes int64
+	// StateDir, when set, holds the broker's durable state: the QoS 2
+	// messages received and not yet released (qos2store.go), so that a
+	// client resending one with DUP after a server restart has it stored
+	// once. Empty: duplicates are recognised only within a session mochi
+	// keeps in memory.
+	StateDir string
+	// MaxQoS2Records bounds the QoS 2 records in StateDir (the oldest
+	// goes first); each client keeps at most MaxInflight. Default
+	// DefaultMaxQoS2Records.
+	MaxQoS2Records int
 	// SubscriberStall is how long a write to a subscriber may still take
 	// once a QoS 1/2 copy for it waits (mochi holds the client's lock
 	// while writing, and the copy needs it); then the subscriber is
 	// disconnected. Default DefaultSubscriberStall.
 	SubscriberStall time.Duration
 
+	// PublishAddr, when set, is the TCP listen address of the publish
+	// front end (front.go, docs/mqtt.md "The publish front end"): its
+	// connections are served by the front end alone, from the CONNECT to
+	// the close, on a few epoll loops that store the publishes of many
+	// connections with one Append. mochi serves Addr. Linux only.
+	PublishAddr string
+
+	// testAddrFront makes Addr return the front end's address (tests
+	// that run against both paths, wirePaths).
+	testAddrFront bool
+
 	// writeTimeout is how long a write to a client mochi serves may
 	// block (its socket full: it does not read) before the connection is
 	// closed; default publishWriteTimeout. Tests shorten it.
 	writeTimeout time.Duration
-	// now is the publish loop's clock for keep alives and stalled writes
-	// to its clients (the sweep); nil means time.Now. Tests inject it.
-	now func() time.Time
 }
 
 // Broker is the embedded MQTT broker (mochi-mqtt). Devices publish to it;
@@ -137,11 +148,16 @@ type Broker struct {
 	copies   *copyBudget
 	srv      *mochi.Server
 	ln       listeners.Listener
-	log      *slog.Logger    // rate-limited, payload-free (safeHandler)
-	pl       loopListener    // nil without the publish loop
-	presence *presence       // nil: BrokerOptions.Presence off
-	ctx      context.Context // ends when the broker closes: unblocks waiting hooks
-	cancel   context.CancelFunc
+	log      *slog.Logger // rate-limited, payload-free (safeHandler)
+	presence *presence    // nil: BrokerOptions.Presence off
+	qos2     *qos2Store   // nil: no StateDir
+	kept     *keptSessions
+	hook     *brokerHook
+	// testAddrFront: BrokerOptions.testAddrFront.
+	testAddrFront bool
+	front         *frontListener  // nil: no PublishAddr
+	ctx           context.Context // ends when the broker closes: unblocks waiting hooks
+	cancel        context.CancelFunc
 }
 
 // NewBroker starts listening on opts.Addr; call Serve to accept clients.
@@ -173,12 +189,21 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	case opts.MaxMessageExpiry > 0:
 		caps.MaximumMessageExpiryInterval = max(1, int64(opts.MaxMessageExpiry/time.Second))
 	}
-	// The inline client forwards the publish loop's messages to mochi's
-	// subscribers (Server.Publish).
+	// The inline client lets tests publish as the broker (Server.Publish).
 	srv := mochi.New(&mochi.Options{Logger: logger, InlineClient: true, Capabilities: caps})
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{in: in, src: src, lim: lim, ret: newRetainedLimit(lim.maxRetained, lim.maxRetainedBytes),
-		srv: srv, log: logger, ctx: ctx, cancel: cancel}
+		srv: srv, log: logger, ctx: ctx, cancel: cancel, kept: newKeptSessions(maxKeptIDBytes)}
+	if opts.StateDir != "" {
+		maxRecs := opts.MaxQoS2Records
+		if maxRecs <= 0 {
+			maxRecs = DefaultMaxQoS2Records
+		}
+		if b.qos2, err = openQoS2Store(opts.StateDir, lim.maxInflight, maxRecs); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
 	if opts.Presence {
 		b.presence = newPresence(in, logger)
 	}
@@ -193,49 +218,84 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 	if opts.Auth != nil {
 		h.auth = &clientAuth{a: opts.Auth}
 	}
+	b.hook = h
 	if err := srv.AddHook(h, nil); err != nil {
 		cancel()
 		b.presence.close()
+		b.qos2.close()
 		return nil, fmt.Errorf("mqtt broker hook: %w", err)
 	}
-	// Without loops (TLS, NoPublishLoop) the listener still hands each
-	// connection to mochi itself, for its Close (see publishListener.Close).
-	b.pl = newLoopListener(b, "lightningdb", opts.Addr, h.user, h.pass, logger, opts.TLS, opts.TLS == nil && !opts.NoPublishLoop && opts.Auth == nil)
-	if b.pl != nil {
-		b.ln = b.pl
-	} else {
-		b.ln = listeners.NewTCP(listeners.Config{ID: "lightningdb", Address: opts.Addr, TLSConfig: opts.TLS})
-	}
-	if err := srv.AddListener(b.ln); err != nil {
+	if opts.Addr == "" && opts.PublishAddr == "" {
 		cancel()
 		b.presence.close()
+		b.qos2.close()
+		return nil, fmt.Errorf("%w: mqtt broker: no listen address (Addr, PublishAddr)", ErrConfig)
+	}
+	b.ln = newListener(b, "lightningdb", opts.Addr, logger, opts.TLS)
+	if opts.Addr == "" {
+		// The publish front end alone: mochi routes (inline clients) and
+		// accepts no connection.
+		b.ln = nil
+	} else if err := srv.AddListener(b.ln); err != nil {
+		cancel()
+		b.presence.close()
+		b.qos2.close()
 		return nil, fmt.Errorf("mqtt listen on %s: %w", opts.Addr, err)
 	}
+	if opts.PublishAddr != "" {
+		if b.front, err = newFrontListener(b, opts.PublishAddr); err != nil {
+			cancel()
+			_ = srv.Close()
+			b.presence.close()
+			b.qos2.close()
+			return nil, err
+		}
+	}
+	b.testAddrFront = opts.testAddrFront && b.front != nil
 	counts := b.clientCounts
 	in.m.clients.Store(&counts)
 	return b, nil
 }
 
-// clientCounts returns the clients connected (to mochi or to a publish
-// loop, which counts its own in mochi's Info) and the clients held
-// (mochi's, connected or with a kept session, and the loops'), as full
-// counts them.
+// clientCounts returns the clients connected and the clients held
+// (connected or with a kept session), as full counts them.
 func (b *Broker) clientCounts() (connected, held int64) {
 	connected = atomic.LoadInt64(&b.srv.Info.ClientsConnected)
 	held = int64(b.srv.Clients.Len() - 1) // not the inline client
-	if b.pl != nil {
-		held += b.pl.clients()
+	if b.front != nil {
+		n := b.front.n.Load()
+		connected, held = connected+n, held+n
 	}
 	return connected, held
 }
 
 // Addr returns the address the broker listens on.
-func (b *Broker) Addr() string { return b.ln.Address() }
+func (b *Broker) Addr() string {
+	if b.testAddrFront {
+		return b.front.addr()
+	}
+	if b.ln == nil {
+		return ""
+	}
+	return b.ln.Address()
+}
+
+// PublishAddr returns the address of the publish front end, "" when
+// there is none.
+func (b *Broker) PublishAddr() string {
+	if b.front == nil {
+		return ""
+	}
+	return b.front.addr()
+}
 
 // Serve starts accepting clients and returns at once.
 func (b *Broker) Serve() error {
 	if err := b.srv.Serve(); err != nil {
 		return fmt.Errorf("mqtt broker: %w", err)
+	}
+	if b.front != nil {
+		b.front.serve()
 	}
 	return nil
 }
@@ -244,8 +304,17 @@ func (b *Broker) Serve() error {
 // for a commit return (their clients get no acknowledgement).
 func (b *Broker) Close() error {
 	b.cancel()
+	if b.front != nil {
+		// After cancel: a loop waiting for its commit returns (its
+		// clients get no acknowledgement); before mochi, which routes
+		// what the front end forwards.
+		b.front.close()
+	}
 	err := b.srv.Close()
 	b.presence.close() // after the clients' disconnects
+	if qerr := b.qos2.close(); qerr != nil {
+		err = errors.Join(err, qerr)
+	}
 	if err != nil {
 		return fmt.Errorf("close mqtt broker: %w", err)
 	}
@@ -266,7 +335,7 @@ func (h *brokerHook) ID() string { return "lightningdb-store" }
 // switch rather than a search.
 func (h *brokerHook) Provides(b byte) bool {
 	switch b {
-	case mochi.OnConnect, mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
+	case mochi.OnConnect, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
 		mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill,
 		mochi.OnSelectSubscribers, mochi.OnQosPublish, mochi.OnQosComplete, mochi.OnQosDropped,
 		mochi.OnPublishDropped, mochi.OnClientExpired, mochi.OnSubscribe,
@@ -277,16 +346,11 @@ func (h *brokerHook) Provides(b byte) bool {
 }
 
 // OnConnect refuses a new client when the broker holds MaxClients (a
-// client with a session or a connection takes it over and passes, and so
-// does a connection the publish loop hands over in the middle of its
-// session: it was counted on the loop).
+// client with a session or a connection takes it over and passes).
 func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	// No topic aliases towards subscribers: a copy's size is its topic's
 	// and payload's (copyBudget), the same when it is written.
 	cl.Properties.Props.TopicAliasMaximum = 0
-	if rc, ok := cl.Net.Conn.(interface{ handedOver() bool }); ok && rc.handedOver() {
-		return nil
-	}
 	if _, ok := h.b.srv.Clients.Get(cl.ID); ok || !h.b.full() {
 		return nil
 	}
@@ -300,7 +364,10 @@ func (h *brokerHook) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 }
 
 // OnPacketEncode announces the maximum packet size in the CONNACK of an
-// MQTT 5 client (mochi enforces it but does not announce it), charges the
+// MQTT 5 client (mochi enforces it but does not announce it), gives a MQTT
+// 3.x client the return code 3.1.1 defines for an identifier rejected,
+// acknowledges a resent QoS 2 message with success (and the PUBREL of
+// one stored before a restart), charges the
 // in-flight copies a client inherits with its session (mochi cloned them
 // before the CONNACK) and releases a copy written to a subscriber.
 func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
@@ -308,12 +375,35 @@ func (h *brokerHook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets
 	case packets.Connack:
 		if cl.Properties.ProtocolVersion == 5 {
 			pk.Properties.MaximumPacketSize = uint32(h.b.lim.maxPacket)
+		} else if pk.ReasonCode == packets.ErrUnspecifiedError.Code {
+			// mochi refuses a MQTT 3.x CONNECT with an empty client ID and
+			// clean session 0 with its v5 code 0x80, which 3.1.1 does not
+			// define: 0x02 identifier rejected [MQTT-3.1.3-8].
+			pk.ReasonCode = packets.Err3ClientIdentifierNotValid.Code
 		}
 		if pk.ReasonCode == packets.CodeSuccess.Code {
 			h.b.copies.adopt(cl)
 		}
 	case packets.Publish:
 		h.b.copies.written(cl, &pk)
+	case packets.Pubcomp:
+		if pk.ReasonCode == packets.ErrPacketIdentifierNotFound.Code && h.b.qos2 != nil &&
+			h.b.qos2.del(cl.ID, pk.PacketID) {
+			// A PUBREL after a restart for a message stored before it
+			// (mochi lost its session, the QoS 2 store did not): the
+			// exchange completes.
+			pk.ReasonCode = packets.CodeSuccess.Code
+			pk.Properties.ReasonString = ""
+		}
+	case packets.Pubrec:
+		if pk.ReasonCode == packets.ErrPacketIdentifierInUse.Code {
+			// mochi answers a QoS 2 PUBLISH resent before its PUBREL with
+			// 0x91 (packet identifier in use), which a MQTT 5 client takes
+			// for a failure; the message was stored: success
+			// [MQTT-4.3.3-10].
+			pk.ReasonCode = packets.CodeSuccess.Code
+			pk.Properties.ReasonString = ""
+		}
 	}
 	return pk
 }
@@ -337,8 +427,15 @@ func (h *brokerHook) OnQosPublish(cl *mochi.Client, pk packets.Packet, sent int6
 	}
 }
 
-// OnQosComplete releases a copy cl acknowledged.
+// OnQosComplete releases a copy cl acknowledged, or forgets the QoS 2
+// record of a message cl released (PUBREL: mochi sent the PUBCOMP).
 func (h *brokerHook) OnQosComplete(cl *mochi.Client, pk packets.Packet) {
+	if pk.FixedHeader.Type == packets.Pubrel {
+		if h.b.qos2 != nil {
+			h.b.qos2.del(cl.ID, pk.PacketID)
+		}
+		return
+	}
 	h.b.copies.done(cl, pk.PacketID)
 }
 
@@ -353,7 +450,10 @@ func (h *brokerHook) OnPublishDropped(cl *mochi.Client, pk packets.Packet) {
 }
 
 // OnClientExpired releases what an expired session held.
-func (h *brokerHook) OnClientExpired(cl *mochi.Client) { h.b.copies.drop(cl) }
+func (h *brokerHook) OnClientExpired(cl *mochi.Client) {
+	h.b.kept.remove(cl.ID)
+	h.b.copies.drop(cl)
+}
 
 // OnWill applies the retained-message limits to a will with the retain
 // flag (mochi retains it without OnPublish). A delayed will is counted
@@ -372,8 +472,8 @@ func (h *brokerHook) OnRetainedExpired(topic string) {
 }
 
 // OnDisconnect counts the clients mochi disconnected for sending more
-// QoS 2 messages than the Receive Maximum, and releases the copies of a
-// session that ends with the connection.
+// QoS 2 messages than the Receive Maximum, releases the copies of a
+// session that ends with the connection and lists one that is kept.
 func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	if h.auth != nil {
 		h.auth.forget(cl)
@@ -383,20 +483,29 @@ func (h *brokerHook) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 	}
 	if expire { // mochi drops the session: its copies go with it
 		h.b.copies.drop(cl)
+	} else if cur, ok := h.b.srv.Clients.Get(cl.ID); ok && cur == cl {
+		// The session is kept (not taken over by a new connection):
+		// bounded by the bytes of the kept sessions' IDs (sessions.go).
+		h.b.dropSessions(h.b.kept.add(cl))
 	}
 	h.b.presence.disconnect(cl.ID, cl, mochiGone(cl, err))
 }
 
 // OnSessionEstablished records that the client connected (Presence). A
-// connection the publish loop handed over connected before: it only
-// takes the ID over. A client without an ID of its own (mochi made one
-// up) has no presence: its ID would be new every time.
+// client without an ID of its own (mochi made one up) has no presence:
+// its ID would be new every time.
 func (h *brokerHook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
+	if h.b.front != nil {
+		h.b.front.closeID(cl.ID) // one connection per client ID, on either port [MQTT-3.1.4-2]
+	}
+	h.b.kept.remove(cl.ID) // the client is back: its session is live
+	if h.b.qos2 != nil && pk.Connect.Clean {
+		h.b.qos2.dropClient(cl.ID) // a new session: nothing of the old is sent again
+	}
 	if h.b.presence == nil || len(pk.Connect.ClientIdentifier) == 0 {
 		return
 	}
-	rc, ok := cl.Net.Conn.(interface{ handedOver() bool })
-	h.b.presence.connect(cl.ID, cl, ok && rc.handedOver())
+	h.b.presence.connect(cl.ID, cl)
 }
 
 // OnWillSent stores a will message by its topic's rule, as if the client
@@ -404,17 +513,6 @@ func (h *brokerHook) OnSessionEstablished(cl *mochi.Client, pk packets.Packet) {
 // status topic (Rule.Presence) marks the device offline.
 func (h *brokerHook) OnWillSent(cl *mochi.Client, pk packets.Packet) {
 	h.b.in.handle(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, time.Now())
-}
-
-// OnSessionEstablish takes the session over from a publish loop client
-// with the same client ID ([MQTT-3.1.4-2]). mochi calls it once the client
-// is authenticated (OnConnect comes before: a wrong password must not
-// disconnect anyone). A connection a loop hands over in the middle of its
-// session connected before, so it takes nothing over.
-func (h *brokerHook) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
-	if h.b.pl != nil {
-		h.b.pl.takeover(cl.ID, cl.Net.Conn)
-	}
 }
 
 func (h *brokerHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
@@ -437,7 +535,7 @@ func (h *brokerHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool
 // the commit that holds it. mochi sends it after OnPublish returns, except
 // on the direct path (see ackDirect).
 func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	if cl.Net.Inline { // the publish loop's messages, stored already
+	if cl.Net.Inline { // the broker's own (Server.Publish): not stored
 		if pk.FixedHeader.Retain {
 			pk.FixedHeader.Retain = h.b.admitRetained(cl.ID, pk.TopicName, len(pk.Payload))
 		}
@@ -450,32 +548,32 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 	if v5 {
 		props = publishProps(&pk)
 	}
-	o := h.b.in.handleProps(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, start, props)
+	at := start // the receive time: the timestamp of samples that carry none
+	if qos == 2 && h.b.qos2 != nil {
+		var err error
+		if at, err = h.b.receiveQoS2(cl.ID, &pk, start); err != nil {
+			h.b.in.failure(h.b.src, pk.TopicName, err)
+			if v5 {
+				return h.refuse(cl, pk, storeRefusal(err))
+			}
+			cl.Stop(fmt.Errorf("mqtt: message not stored: %w", err))
+			return pk, packets.ErrRejectPacket
+		}
+	}
+	o := h.b.in.handleProps(h.b.ctx, h.b.src, pk.TopicName, pk.Payload, at, props)
 	switch {
 	case o.failErr != nil:
 		if qos == 0 {
 			return pk, packets.ErrRejectPacket
 		}
-		if v5 { // the one place a store failure becomes a reason code
-			// 0x97 (quota exceeded): series.ErrOverloaded (retry later) and
-			// any other failure alike, nothing was stored and the client
-			// may send it again.
-			return h.refuse(cl, pk, reasonCode(packets.ErrQuotaExceeded, fmt.Errorf("not stored, send it again: %w", o.failErr)))
+		if v5 { // storeRefusal: 0x97, the client may send it again
+			return h.refuse(cl, pk, storeRefusal(o.failErr))
 		}
 		cl.Stop(fmt.Errorf("mqtt: message not stored: %w", o.failErr))
 		return pk, packets.ErrRejectPacket
-	case o.parseErr != nil && o.stored == 0 && v5 && qos > 0 && !errors.Is(o.parseErr, ErrRejected):
-		h.b.in.observeAck(h.b.src, qos, start)
-		return h.refuse(cl, pk, reasonCode(packets.ErrPayloadFormatInvalid, o.parseErr))
 	case o.parseErr != nil && o.stored == 0 && v5 && qos > 0:
-		// Storage refused every sample: a series limit is a quota (0x97);
-		// a value type conflict is 0x83 (implementation specific error).
 		h.b.in.observeAck(h.b.src, qos, start)
-		code := packets.ErrImplementationSpecificError
-		if errors.Is(o.parseErr, series.ErrSeriesLimit) {
-			code = packets.ErrQuotaExceeded
-		}
-		return h.refuse(cl, pk, reasonCode(code, o.parseErr))
+		return h.refuse(cl, pk, parseRefusal(o.parseErr))
 	}
 	if qos > 0 {
 		h.b.in.observeAck(h.b.src, qos, start)
@@ -496,6 +594,9 @@ func (h *brokerHook) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 func (h *brokerHook) refuse(cl *mochi.Client, pk packets.Packet, code packets.Code) (packets.Packet, error) {
 	if pk.FixedHeader.Qos < 2 {
 		return pk, code
+	}
+	if h.b.qos2 != nil {
+		h.b.qos2.del(cl.ID, pk.PacketID) // the exchange ends here: no PUBREL comes
 	}
 	rec := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID,
 		ReasonCode: code.Code, Properties: packets.Properties{ReasonString: code.Reason}}
@@ -567,8 +668,8 @@ func (b *Broker) retainedUsage() {
 	b.in.m.retainedBytes.Set(float64(bytes))
 }
 
-// full reports whether the broker holds MaxClients clients: mochi's
-// (connected, and sessions kept) and the publish loop's.
+// full reports whether the broker holds MaxClients clients (connected,
+// and sessions kept).
 func (b *Broker) full() bool {
 	_, n := b.clientCounts()
 	return n >= int64(b.lim.maxClients)
@@ -576,3 +677,23 @@ func (b *Broker) full() bool {
 
 // tooBig counts a packet over the maximum packet size.
 func (b *Broker) tooBig(size int) { b.in.limitHit(reasonPacketTooLarge) }
+
+// receiveQoS2 returns the time to store a QoS 2 message at: a DUP=1
+// message the QoS 2 store has a record of (client ID, packet ID) was
+// stored before (perhaps before a restart) and is stored again at its
+// recorded time, which the engine keeps as one sample (one per series and
+// timestamp); any other is new, recorded with now and fsynced before its
+// samples are appended (qos2store.go).
+func (b *Broker) receiveQoS2(client string, pk *packets.Packet, now time.Time) (time.Time, error) {
+	if pk.FixedHeader.Dup {
+		if ts, ok := b.qos2.lookup(client, pk.PacketID); ok {
+			b.in.cnt.qos2Duplicates.Add(1)
+			b.in.m.qos2Duplicates.Inc()
+			return time.Unix(0, ts), nil
+		}
+	}
+	if err := b.qos2.put(client, pk.PacketID, now.UnixNano()); err != nil {
+		return now, err
+	}
+	return now, nil
+}

@@ -120,13 +120,13 @@ func TestBrokerCredentials(t *testing.T) {
 
 func TestBrokerHookProvides(t *testing.T) {
 	h := &brokerHook{}
-	for _, ev := range []byte{mochi.OnSessionEstablish, mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
+	for _, ev := range []byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish,
 		mochi.OnConnect, mochi.OnPacketEncode, mochi.OnRetainedExpired, mochi.OnDisconnect, mochi.OnWill,
 		mochi.OnSelectSubscribers, mochi.OnQosPublish, mochi.OnQosComplete, mochi.OnQosDropped,
 		mochi.OnPublishDropped, mochi.OnClientExpired, mochi.OnSubscribe} {
 		require.True(t, h.Provides(ev), "event %d", ev)
 	}
-	for _, ev := range []byte{mochi.OnPacketRead, mochi.OnPublished, mochi.OnUnsubscribe} {
+	for _, ev := range []byte{mochi.OnPacketRead, mochi.OnPublished, mochi.OnUnsubscribe, mochi.OnSessionEstablish} {
 		require.False(t, h.Provides(ev), "event %d", ev)
 	}
 }

@@ -351,20 +351,15 @@ func (w *wireConn) expectClosedQuietly(d time.Duration) {
 
 // --- tests ---
 
-// wirePaths runs f against both of the broker's read paths, in parallel:
-// the publish loop (publoop.go, the default on Linux) and mochi's own
-// per-connection goroutines (NoPublishLoop). They must look the same on
-// the wire.
+// wirePaths runs f against the broker with default options. (Until the
+// publish loop was removed it ran f against both of the broker's read
+// paths.)
 func wirePaths(t *testing.T, f func(t *testing.T, opts BrokerOptions)) {
-	for _, p := range []struct {
-		name   string
-		noLoop bool
-	}{{"loop", false}, {"mochi", true}} {
-		t.Run(p.name, func(t *testing.T) {
-			t.Parallel()
-			f(t, BrokerOptions{NoPublishLoop: p.noLoop})
-		})
+	t.Run("mochi", func(t *testing.T) { f(t, BrokerOptions{}) })
+	if frontSkip[t.Name()] != "" {
+		return // the reason is in frontSkip (front_paths_test.go)
 	}
+	t.Run("front", func(t *testing.T) { f(t, BrokerOptions{PublishAddr: "127.0.0.1:0", testAddrFront: true}) })
 }
 
 // TestBrokerWirePipelined: 200 QoS 1 PUBLISHes in one write get 200
@@ -925,10 +920,7 @@ func TestBrokerWireEmptyClientID(t *testing.T) {
 			require.NotZero(t, m.body[1], "CONNACK accepted a zero-length ID with clean session 0")
 			require.Zero(t, m.body[0], "session present with a refusal")
 			w.expectClosed(3 * time.Second)
-			if m.body[1] != 0x02 {
-				require.True(t, opts.NoPublishLoop, "the publish loop's listener answers 0x02 itself, got %#x", m.body[1])
-				t.Skipf("refused with CONNACK return code %#x; MQTT 3.1.1 [MQTT-3.1.3-8] requires 0x02 (identifier rejected), and 3.1.1 defines no code above 5 (mochi does not map its v5 code 0x80 to v3)", m.body[1])
-			}
+			require.EqualValues(t, 0x02, m.body[1], "CONNACK return code: MQTT 3.1.1 requires 0x02 (identifier rejected) [MQTT-3.1.3-8]")
 		})
 	})
 }

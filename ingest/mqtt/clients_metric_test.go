@@ -12,18 +12,12 @@ import (
 
 // TestClientGauges: mqtt_clients_connected follows connections,
 // mqtt_clients also counts the sessions the broker keeps for clients that
-// left (the figure max_clients bounds), with and without the publish loop
-// (whose publishers keep no session).
+// left (the figure max_clients bounds).
 func TestClientGauges(t *testing.T) {
-	t.Run("mochi", func(t *testing.T) { testClientGauges(t, true) })
-	t.Run("publish loop", func(t *testing.T) { testClientGauges(t, false) })
-}
-
-func testClientGauges(t *testing.T, noLoop bool) {
 	reg := prometheus.NewRegistry()
 	in, err := New(newMemAppender(), Options{DB: "iot", Registerer: reg})
 	require.NoError(t, err)
-	b, err := NewBroker(in, BrokerOptions{Addr: "127.0.0.1:0", NoPublishLoop: noLoop})
+	b, err := NewBroker(in, BrokerOptions{Addr: "127.0.0.1:0"})
 	require.NoError(t, err)
 	require.NoError(t, b.Serve())
 	defer b.Close()
@@ -51,15 +45,7 @@ func testClientGauges(t *testing.T, noLoop bool) {
 	kept := connect(t, b.Addr(), "kept", func(o *paho.ClientOptions) { o.SetCleanSession(false) })
 	want(2, 2)
 	kept.Disconnect(100)
-	if noLoop {
-		want(1, 2) // mochi keeps the session
-	} else {
-		want(1, 1)
-	}
+	want(1, 2) // the broker keeps the session
 	clean.Disconnect(100)
-	if noLoop {
-		want(0, 1)
-	} else {
-		want(0, 0)
-	}
+	want(0, 1)
 }

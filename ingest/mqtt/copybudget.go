@@ -10,7 +10,7 @@ import (
 )
 
 // DefaultSubscriberStall is how long a write to a subscriber may still
-// take once a QoS 1/2 copy for it waits (replayConn.hurry).
+// take once a QoS 1/2 copy for it waits (clientConn.hurry).
 const DefaultSubscriberStall = time.Second
 
 // DefaultMaxSubscriberBytes bounds the bytes of the message copies the
@@ -405,7 +405,7 @@ func (b *Broker) selectSubscribers(subs *mochi.Subscribers, pk packets.Packet) *
 		if qos > 0 && cl.State.Inflight.Len() >= b.lim.maxInflight || qos == 0 && closed {
 			continue // mochi drops it without a copy
 		}
-		if rc, ok := cl.Net.Conn.(*replayConn); ok && qos > 0 {
+		if rc, ok := cl.Net.Conn.(*clientConn); ok && qos > 0 {
 			rc.hurry(now) // mochi takes cl's lock for the copy
 		}
 		if !b.admitCopy(cl, size, qos, now, !closed) {

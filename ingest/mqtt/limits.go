@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -40,6 +41,10 @@ const (
 	// that left (its subscriptions, the QoS 1/2 messages kept for it) is
 	// kept: 2 hours, EMQX's default (mosquitto's is never).
 	DefaultMaxSessionExpiry = 2 * time.Hour
+	// DefaultMaxQoS2Records bounds the QoS 2 messages received and not
+	// yet released that the broker records in BrokerOptions.StateDir
+	// (about 30 bytes and the client ID each, in memory and on disk).
+	DefaultMaxQoS2Records = 100_000
 	// DefaultMaxClients bounds the clients: connected ones and the
 	// sessions mochi keeps for those that left.
 	DefaultMaxClients = 10_000
@@ -53,6 +58,7 @@ const (
 	reasonReceiveMaximum = "receive maximum exceeded"
 	reasonClients        = "too many clients"
 	reasonHandshakes     = "too many handshakes"
+	reasonSessionBytes   = "kept session client ID bytes"
 )
 
 // limits are BrokerOptions' limits with the defaults filled in.
@@ -65,7 +71,6 @@ type limits struct {
 	maxSessionExpiry time.Duration
 	maxClients       int
 	writeTimeout     time.Duration
-	now              func() time.Time // the publish loop's keep-alive clock
 
 	maxSubscriberBytes int64
 	subscriberStall    time.Duration
@@ -74,7 +79,7 @@ type limits struct {
 func (o *BrokerOptions) limits() (limits, error) {
 	l := limits{maxPacket: o.MaxPacketSize, maxRetained: o.MaxRetainedMessages,
 		maxRetainedBytes: o.MaxRetainedBytes, maxInflight: o.MaxInflight, maxQueued: o.MaxQueued,
-		maxSessionExpiry: o.MaxSessionExpiry, maxClients: o.MaxClients, writeTimeout: o.writeTimeout, now: o.now,
+		maxSessionExpiry: o.MaxSessionExpiry, maxClients: o.MaxClients, writeTimeout: o.writeTimeout,
 		maxSubscriberBytes: o.MaxSubscriberBytes, subscriberStall: o.SubscriberStall}
 	if l.subscriberStall == 0 {
 		l.subscriberStall = DefaultSubscriberStall
@@ -87,9 +92,6 @@ func (o *BrokerOptions) limits() (limits, error) {
 	}
 	if l.maxSessionExpiry == 0 {
 		l.maxSessionExpiry = DefaultMaxSessionExpiry
-	}
-	if l.now == nil {
-		l.now = time.Now
 	}
 	if l.writeTimeout == 0 {
 		l.writeTimeout = publishWriteTimeout
@@ -254,6 +256,18 @@ func (g *packetGate) fill(conn io.ReadWriter) error {
 		if !g.started {
 			g.started = true
 			g.v5 = rest[0] == 0x10 && connectLevel(rest[1+hl:total]) == 5
+		} else if t := rest[0] >> 4; t == packets.Subscribe || t == packets.Unsubscribe {
+			// mochi's decoder panics on some malformed (UN)SUBSCRIBEs (an
+			// MQTT 5 SUBSCRIBE whose last filter has no options byte
+			// takes the whole server down): such a packet closes the
+			// connection before mochi reads it.
+			if _, _, err := decodeSubscribe(t, rest[1+hl:total], g.v5); errors.Is(err, errDecoderPanic) {
+				if g.ready > 0 {
+					return nil // the packets before it first
+				}
+				g.buf, g.off = nil, 0
+				return err
+			}
 		}
 		g.ready += total
 	}
@@ -309,4 +323,27 @@ func connectLevel(body []byte) byte {
 		return 0
 	}
 	return body[2+n]
+}
+
+const (
+	lenOK = iota
+	lenShort
+	lenBad
+)
+
+// packetLen decodes a fixed header's remaining length: the length, the
+// header's size after the first byte, and whether it is complete.
+func packetLen(p []byte) (rem, hl int, st int) {
+	mul := 1
+	for i := 1; i < len(p) && i <= 4; i++ {
+		rem += int(p[i]&0x7f) * mul
+		mul <<= 7
+		if p[i]&0x80 == 0 {
+			return rem, i, lenOK
+		}
+	}
+	if len(p) > 4 {
+		return 0, 0, lenBad
+	}
+	return 0, 0, lenShort
 }

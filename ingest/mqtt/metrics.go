@@ -25,6 +25,7 @@ type metrics struct {
 	spSeqGaps, spStaleDeaths    *prometheus.CounterVec // source
 	spSkipped                   *prometheus.CounterVec // source, reason
 	presenceDropped             prometheus.Counter     // presence events not stored
+	qos2Duplicates              prometheus.Counter     // QoS 2 DUP messages stored again at their recorded time
 	// clients reports the embedded broker's clients (connected ones, and
 	// all it holds: connected and kept sessions); nil without a broker.
 	clients atomic.Pointer[func() (connected, held int64)]
@@ -86,6 +87,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		spSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mqtt_sparkplug_metrics_skipped_total", Help: "Sparkplug B metrics not stored, by reason (unknown alias, unsupported type, null, transient, bad value).",
 		}, []string{"source", "reason"}),
+		qos2Duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mqtt_qos2_duplicates_total", Help: "QoS 2 messages resent with DUP that the broker had stored before (perhaps before a restart): stored again at their first timestamp, so once.",
+		}),
 		presenceDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mqtt_presence_events_dropped_total", Help: "Client connects and disconnects not stored as presence samples (queue full or storage failing).",
 		}),
@@ -101,7 +105,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}, func() float64 { _, h := m.clientCounts(); return float64(h) })
 	for _, c := range []prometheus.Collector{m.messages, m.samples, m.parseErrors, m.failed, m.ackLatency, m.deadLetters,
 		m.connects, m.connected, m.rejected, m.retainedMsgs, m.retainedBytes, m.subscriberBytes,
-		m.spSeqGaps, m.spStaleDeaths, m.spSkipped, m.presenceDropped, connected, held} {
+		m.spSeqGaps, m.spStaleDeaths, m.spSkipped, m.presenceDropped, m.qos2Duplicates, connected, held} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -127,12 +131,15 @@ type Stats struct {
 	DeadLetters int64 // messages republished to a dead-letter topic
 	Connects    int64 // subscriber connections made
 	Limited     int64 // refusals for a broker limit (packet size, retained, receive maximum)
+	// QoS2Duplicates counts QoS 2 messages resent with DUP that the
+	// broker had a record of: stored again at their first timestamp.
+	QoS2Duplicates int64
 }
 
 type counters struct {
 	messages, samples, parseErrors, rejected atomic.Int64
 	failed, acked, deadLetters, connects     atomic.Int64
-	limited                                  atomic.Int64
+	limited, qos2Duplicates                  atomic.Int64
 }
 
 func (c *counters) stats() Stats {
@@ -140,6 +147,7 @@ func (c *counters) stats() Stats {
 		Messages: c.messages.Load(), Samples: c.samples.Load(), ParseErrors: c.parseErrors.Load(),
 		Rejected: c.rejected.Load(), Failed: c.failed.Load(), Acked: c.acked.Load(),
 		DeadLetters: c.deadLetters.Load(), Connects: c.connects.Load(), Limited: c.limited.Load(),
+		QoS2Duplicates: c.qos2Duplicates.Load(),
 	}
 }
 

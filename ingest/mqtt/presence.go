@@ -94,18 +94,15 @@ func newPresence(in *Ingestor, log interface{ Debug(string, ...any) }) *presence
 	return p
 }
 
-// connect records that owner (a connection) holds id. quiet: it held it
-// already under another owner (a hand-over), no sample.
-func (p *presence) connect(id string, owner any, quiet bool) {
+// connect records that owner (a connection) holds id.
+func (p *presence) connect(id string, owner any) {
 	if p == nil || id == "" {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.owners[id] = owner
-	if !quiet {
-		p.pushLocked(presenceEvent{id: id, up: true})
-	}
+	p.pushLocked(presenceEvent{id: id, up: true})
 }
 
 // disconnect records that owner's connection with id ended for reason,
@@ -255,23 +252,6 @@ func mochiGone(cl *mochi.Client, err error) string {
 	}
 	var ne net.Error
 	if errors.As(cause, &ne) || strings.Contains(cause.Error(), "connection reset") {
-		return goneLost
-	}
-	return goneError
-}
-
-// loopGone names why the publish loop closed a connection (pubConn.why).
-func loopGone(why string) string {
-	switch {
-	case why == "session taken over":
-		return "" // not gone: the new connection holds the ID
-	case why == "DISCONNECT":
-		return goneDisconnect
-	case why == "keep alive expired":
-		return goneKeepAlive
-	case why == "broker closed":
-		return goneShutdown
-	case why == "connection closed by the client", strings.HasPrefix(why, "read"), strings.HasPrefix(why, "epoll"):
 		return goneLost
 	}
 	return goneError

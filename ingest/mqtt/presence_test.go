@@ -149,26 +149,13 @@ func TestPresenceRule(t *testing.T) {
 }
 
 // TestBrokerPresenceKeepAlive: a client silent for 1.5 keep alives goes
-// with reason keep_alive, on the loop (its clock moved by the test) and
-// on mochi (keep alive 1 s, a real 1.5 s); an MQTT 5 DISCONNECT 0x04 (send
-// my will) is disconnect_with_will.
+// with reason keep_alive (keep alive 1 s, a real 1.5 s); an MQTT 5
+// DISCONNECT 0x04 (send my will) is disconnect_with_will.
 func TestBrokerPresenceKeepAlive(t *testing.T) {
-	t.Run("loop", func(t *testing.T) {
-		t.Parallel()
-		app := newMemAppender()
-		clk := newFakeClock()
-		b, _ := startBroker(t, app, BrokerOptions{now: clk.now, Presence: true})
-		connectWire(t, b.Addr(), wireConnectOpts{id: "silent", keepalive: 10})
-		require.NotNil(t, loopOf(b, "silent"))
-		waitPresence(t, app, PresenceMetric, "silent", "1")
-		clk.advance(20 * time.Second)
-		waitPresence(t, app, DisconnectsMetric, "silent", "keep_alive:1")
-		require.Equal(t, "1,0", presenceSeq(app, PresenceMetric, "silent"))
-	})
 	t.Run("mochi", func(t *testing.T) {
 		t.Parallel()
 		app := newMemAppender()
-		b, _ := startBroker(t, app, BrokerOptions{NoPublishLoop: true, Presence: true})
+		b, _ := startBroker(t, app, BrokerOptions{Presence: true})
 		connectWire(t, b.Addr(), wireConnectOpts{id: "silent", keepalive: 1})
 		w := dialWire(t, b.Addr())
 		w.write(wireConnect5("v5will"))

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"mime"
 	"strconv"
@@ -213,6 +214,31 @@ func addLabels(dst, src *series.Batch, extra []string) error {
 		return fmt.Errorf("%w: user property labels: %v", ErrLabels, strings.TrimPrefix(errs[0].Error(), "invalid labels: "))
 	}
 	return nil
+}
+
+// storeRefusal is the MQTT 5 reason of a QoS 1/2 message not stored
+// because storage failed: 0x97 (quota exceeded), series.ErrOverloaded
+// (retry later) and any other failure alike; nothing was stored and the
+// client may send it again. Both of the broker's paths (mochi's hook and
+// the publish front end) answer with it.
+func storeRefusal(err error) packets.Code {
+	return reasonCode(packets.ErrQuotaExceeded, fmt.Errorf("not stored, send it again: %w", err))
+}
+
+// parseRefusal is the MQTT 5 reason of a QoS 1/2 message of which nothing
+// was stored, err saying why: 0x99 (payload format invalid) when the
+// payload did not decode; when storage refused every sample, 0x97 (quota
+// exceeded) for a series limit, 0x83 (implementation specific error) for
+// a value type conflict.
+func parseRefusal(err error) packets.Code {
+	if !errors.Is(err, ErrRejected) {
+		return reasonCode(packets.ErrPayloadFormatInvalid, err)
+	}
+	code := packets.ErrImplementationSpecificError
+	if errors.Is(err, series.ErrSeriesLimit) {
+		code = packets.ErrQuotaExceeded
+	}
+	return reasonCode(code, err)
 }
 
 // reasonCode is the PUBACK (or PUBREC) reason code for a message that

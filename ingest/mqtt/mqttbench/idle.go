@@ -28,7 +28,8 @@ func runIdle(n int, serverCPUs string) error {
 	}
 	servers := []server{
 		{"mosquitto", m.startMosquitto},
-		{"embedded (Lightning DB)", m.startEmbedded},
+		{"embedded (Lightning DB), mochi's listener", func() (*exec.Cmd, string, error) { return m.startEmbedded() }},
+		{"embedded (Lightning DB), publish front end", func() (*exec.Cmd, string, error) { return m.startEmbedded("-front") }},
 		{"nats-server MQTT", func() (*exec.Cmd, string, error) {
 			s, err := m.startNats()
 			if err != nil {
@@ -89,9 +90,9 @@ func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
 // startEmbedded starts mqttbench -serve (the embedded broker over a real
 // engine) and waits for its /stats.
-func (m *matrix) startEmbedded() (*exec.Cmd, string, error) {
+func (m *matrix) startEmbedded(extra ...string) (*exec.Cmd, string, error) {
 	addr, stats := freeAddr(), freeAddr()
-	srv, err := m.start(m.self, "-serve", addr, "-pprof", stats)
+	srv, err := m.start(m.self, append([]string{"-serve", addr, "-pprof", stats}, extra...)...)
 	if err != nil {
 		return nil, "", err
 	}

@@ -52,6 +52,7 @@ import (
 	_ "net/http/pprof" // -pprof
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,13 +89,22 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof and /stats (the server's counters as JSON) on this address")
 	serverCPUs := flag.String("server-cpus", "0", "with -matrix: taskset -c list the servers run on ('' = not pinned); run the command itself on other CPUs")
 	matrix := flag.Bool("matrix", false, "run every load (QoS 0, 1 and 2; 1 and 10 samples per message; 10, 1,000 and 10,000 publishers) against mosquitto alone, the embedded broker and mosquitto -> Lightning DB side by side (see matrix.go); -qos, -samples and -clients pick rows")
+	row := flag.String("row", "", "with -matrix: only the row qos,samples,publishers (e.g. 1,1,1000; the same as -qos 1 -samples 1 -clients 1000)")
+	flag.BoolVar(&frontEnd, "front", false, "with -serve: the address is the publish front end's (BrokerOptions.PublishAddr); mochi listens on a free port")
 	flag.BoolVar(&noStore, "nostore", false, "store nothing: an appender that returns at once replaces the engine (measures the broker and the hook alone)")
-	flag.BoolVar(&noPublishLoop, "no-publish-loop", false, "embedded broker: serve every client with mochi's per-connection goroutines (mqtt.BrokerOptions.NoPublishLoop), the path before the publish loop")
 	linger := flag.Duration("linger", 0, "mqtt.Options.Linger")
 	inflight := flag.Int("inflight", 0, "mqtt.Options.MaxInFlight (0: default)")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *row != "" { // -row q,s,c is -qos q -samples s -clients c
+		var r intList
+		if err := r.Set(*row); err != nil || len(r) != 3 {
+			log.Fatalf("-row %q: want qos,samples,publishers", *row)
+		}
+		qos, samples, clients = intList{r[0]}, intList{r[1]}, intList{r[2]}
+		set["qos"], set["samples"], set["clients"] = true, true, true
+	}
 	if err := raiseNoFile(); err != nil {
 		log.Printf("raise RLIMIT_NOFILE: %v (10,000 connections may fail)", err)
 	}
@@ -193,7 +203,11 @@ func startServerSub(addr, sub string, qos byte, opts mqtt.Options) (*server, err
 	if addr == "" {
 		return s, nil
 	}
-	if s.b, err = mqtt.NewBroker(s.in, mqtt.BrokerOptions{Addr: addr, NoPublishLoop: noPublishLoop}); err != nil {
+	bo := mqtt.BrokerOptions{Addr: addr, StateDir: filepath.Join(dir, "mqtt")}
+	if frontEnd {
+		bo.Addr, bo.PublishAddr = "127.0.0.1:0", addr
+	}
+	if s.b, err = mqtt.NewBroker(s.in, bo); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -220,13 +234,13 @@ func (s *server) close() {
 	os.RemoveAll(s.dir)
 }
 
-// noStore is -nostore; subscribe is -subscribe; noPublishLoop is
-// -no-publish-loop; subFilter and subscribeName are -filter and
-// -sub-name; publishRate is -rate.
+// noStore is -nostore; subscribe is -subscribe; frontEnd is -front;
+// subFilter and subscribeName are -filter and -sub-name; publishRate is
+// -rate.
 var (
 	noStore       bool
 	subscribe     string
-	noPublishLoop bool
+	frontEnd      bool
 	subFilter     = "bench/#"
 	subscribeName = "bench"
 	publishRate   float64

@@ -2,11 +2,9 @@
 
 package mqtt
 
-// Tests of closing the broker with the publish loop (publoop.go) running,
-// or never started. Each failed against the code before its fix.
+// Tests of closing the broker. Each failed against the code before its fix.
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,34 +13,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestPublishLoopCloseWithoutServe: Init opens each loop's epoll and
-// eventfd descriptors; a broker closed before Serve started the loops
-// must close them too.
-func TestPublishLoopCloseWithoutServe(t *testing.T) {
-	count := func() int {
-		ents, err := os.ReadDir("/proc/self/fd")
-		require.NoError(t, err)
-		return len(ents)
-	}
-	before := count()
-	for range 5 {
-		in, err := New(newMemAppender(), Options{})
-		require.NoError(t, err)
-		b, err := NewBroker(in, BrokerOptions{Addr: "127.0.0.1:0"})
-		require.NoError(t, err)
-		require.NoError(t, b.Close())
-	}
-	leaked := count() - before
-	if leaked > 3 {
-		t.Errorf("%d descriptors leaked by 5 NewBroker+Close without Serve", leaked)
-	}
-}
-
-// TestPublishLoopShutdownDisconnectV5: Broker.Close disconnects mochi's
+// TestBrokerShutdownDisconnectV5: Broker.Close disconnects mochi's
 // clients with DISCONNECT 0x8B (server shutting down), as mochi's own
 // listener close does, before it closes their connections.
-func TestPublishLoopShutdownDisconnectV5(t *testing.T) {
-	b, closeB := startBrokerOpts(t, newMemAppender(), Options{DB: "iot"}, BrokerOptions{NoPublishLoop: true})
+func TestBrokerShutdownDisconnectV5(t *testing.T) {
+	b, closeB := startBrokerOpts(t, newMemAppender(), Options{DB: "iot"}, BrokerOptions{})
 	w := dialWire(t, b.Addr())
 	w.write(wireConnect5("v5"))
 	w.expect(pktConnack)
@@ -63,17 +38,17 @@ func TestPublishLoopShutdownDisconnectV5(t *testing.T) {
 	t.Errorf("MQTT 5 client got %v before the close, no DISCONNECT 0x8B (server shutting down)", got)
 }
 
-// TestPublishLoopCloseWithStuckSubscriber: Close sends mochi's clients
+// TestBrokerCloseWithStuckSubscriber: Close sends mochi's clients
 // DISCONNECT, which mochi writes under the client's lock; a subscriber
 // (keep alive 0) that stopped reading while the broker kept sending to it
-// must not hold Close: the handed connections get a short write deadline
+// must not hold Close: the connections get a short write deadline
 // first.
-func TestPublishLoopCloseWithStuckSubscriber(t *testing.T) {
+func TestBrokerCloseWithStuckSubscriber(t *testing.T) {
 	b, closeB := startBrokerOpts(t, newMemAppender(), Options{DB: "iot"}, BrokerOptions{})
 	sub := smallRcvDial(t, b.Addr())
 	sub.write(wireConnect(wireConnectOpts{id: "sub"})) // keep alive 0
 	sub.expect(pktConnack)
-	sub.write(wireSubscribe(1, "cmd/#", 0)) // hand-over: mochi's client from here on
+	sub.write(wireSubscribe(1, "cmd/#", 0))
 	sub.expect(pktSuback)
 	require.NoError(t, unix.SetsockoptInt(serverFD(t, b, sub.c), unix.SOL_SOCKET, unix.SO_SNDBUF, 4096))
 
@@ -83,7 +58,7 @@ func TestPublishLoopCloseWithStuckSubscriber(t *testing.T) {
 	}
 	cl, ok := b.srv.Clients.Get("sub")
 	require.True(t, ok)
-	rc, ok := cl.Net.Conn.(*replayConn)
+	rc, ok := cl.Net.Conn.(*clientConn)
 	require.True(t, ok, "mochi's connection is %T", cl.Net.Conn)
 	// A 16 KiB packet does not fit the socket buffers of a client that
 	// reads nothing: once a Write is in progress, mochi's WriteLoop is
