@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,9 @@ type InfluxOptions struct {
 	Version string
 	// Databases seeds the set that SHOW DATABASES lists.
 	Databases []string
+	// MoreDatabases, when set, adds to what SHOW DATABASES lists (a query
+	// node: the databases of its peers).
+	MoreDatabases func(ctx context.Context) []string
 	// MaxDatabases bounds the set of databases remembered from CREATE
 	// DATABASE and writes. Default 1024.
 	MaxDatabases int

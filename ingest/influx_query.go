@@ -275,7 +275,13 @@ func (h *InfluxHandler) runStatement(r *http.Request, s string, stmt ql.Statemen
 	case kind == stmtShowDatabases:
 		set := querySet{Name: "databases", Columns: []string{"name"}}
 		caller := auth.FromContext(r.Context())
-		for _, n := range h.dbs.list() {
+		names := h.dbs.list()
+		if h.opts.MoreDatabases != nil { // a query node: its peers' too
+			names = append(names, h.opts.MoreDatabases(r.Context())...)
+			slices.Sort(names)
+			names = slices.Compact(names)
+		}
+		for _, n := range names {
 			if caller.AllowsDatabase(n) {
 				set.Values = append(set.Values, []any{n})
 			}

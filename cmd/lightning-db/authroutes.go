@@ -61,12 +61,13 @@ var routeRules = map[string]routeRule{
 	"/debug/pprof/symbol":  {need: auth.Admin},
 	"/debug/pprof/trace":   {need: auth.Admin},
 
-	"/write":         {need: auth.Write, reply: influxV1Reply},
-	"/api/v2/write":  {need: auth.Write, reply: influxV2Reply},
-	"/query":         {statements: true, reply: influxV1Reply},
-	"/api/v1/write":  {need: auth.Write},
-	"/api/v1/read":   {need: auth.Read},
-	"/api/v1/export": {need: auth.Read},
+	"/write":                   {need: auth.Write, reply: influxV1Reply},
+	"/api/v2/write":            {need: auth.Write, reply: influxV2Reply},
+	"/query":                   {statements: true, reply: influxV1Reply},
+	"/api/v1/write":            {need: auth.Write},
+	"/api/v1/read":             {need: auth.Read},
+	"/api/v1/influxql/catalog": {need: auth.Read, unlimited: true}, // influxfan.go: metric names of every series
+	"/api/v1/export":           {need: auth.Read},
 
 	"/api/v1/query":                       {need: auth.Read},
 	"/api/v1/query_range":                 {need: auth.Read},

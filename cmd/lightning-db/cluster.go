@@ -214,6 +214,9 @@ func (s *server) appender() ingest.Appender {
 	if s.cluster != nil && s.cluster.Publisher() != nil {
 		return s.cluster.Publisher()
 	}
+	if s.fanoutMode() {
+		return queryNodeAppender{} // influxfan.go: a query node stores nothing
+	}
 	return s.db
 }
 

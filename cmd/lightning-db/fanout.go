@@ -71,7 +71,7 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	q, err := fanout.New(s.queryTopology(), fanout.Options{ // cluster.go
+	opts := fanout.Options{
 		PeerTimeout:          cc.QueryPeerTimeout,
 		PartialResponse:      cc.PartialResponse,
 		MaxSamples:           qc.MaxSamples,
@@ -85,21 +85,17 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 		MaxQueueDuration:     qc.MaxQueueDuration,
 		Logger:               s.log.With("component", "fanout"),
 		Registerer:           reg,
-	})
+	}
+	q, err := fanout.New(s.queryTopology(), opts) // cluster.go
 	if err != nil {
 		return err
 	}
 	s.fanout = q
+	s.fanInflux.readOpts(opts)                   // influxfan.go
 	fanout.NewAPI(q, buildInfo()).Register(s.rm) // a limited token's scope goes with every select and match[]
-	// InfluxQL reads the engine directly (influxql.Storage is the engine's
-	// concrete querier): on a query node /query would answer from the
-	// local data only, silently short, so it is refused instead.
-	s.queryGate = func(http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.WriteHeader(http.StatusNotImplemented)
-			w.Write([]byte(`{"error":"InfluxQL (/query) is not served by a query node (cluster.query_peers) yet: use PromQL, or ask a storage node"}`))
-		})
-	}
+	// InfluxQL reads the peers too (influxfan.go); its gate reads
+	// partial_response and holds its own slots.
+	s.queryGate = s.fanInflux.gate
 	s.log.Info("queries fan out to peers", "peers", cc.QueryPeers)
 	return nil
 }

@@ -258,15 +258,12 @@ func TestFanoutMatchesSingleNode(t *testing.T) {
 			}
 		}
 	})
-	t.Run("influxql refused", func(t *testing.T) {
-		resp, err := http.Get(qn.url("/query?" + url.Values{"db": {"fan"}, "q": {"SELECT last(usage) FROM cpu"}}.Encode()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(b), "query_peers") {
-			t.Fatalf("InfluxQL on a query node: %d %s", resp.StatusCode, b)
+	t.Run("influxql", func(t *testing.T) { // more in influxfan_e2e_test.go
+		q := url.Values{"db": {"fan"}, "q": {"SELECT last(usage) FROM cpu"}}
+		cw, want := influxGet(t, all, q, "")
+		cg, got := influxGet(t, qn, q, "")
+		if cw != 200 || cg != cw || got != want {
+			t.Fatalf("InfluxQL: single node %d %s, query node %d %s", cw, want, cg, got)
 		}
 	})
 	count := url.Values{"query": {"count(cpu_usage)"}, "time": {sec(end)}}

@@ -55,6 +55,8 @@ type server struct {
 	// fanout answers queries from cluster.query_peers (fanout.go); nil
 	// unless configured.
 	fanout *fanout.Queryable
+	// fanInflux answers InfluxQL on a query node (influxfan.go).
+	fanInflux *fanInfluxQL
 	// catalog is the InfluxQL measurement catalog (influxql.go).
 	catalog *influxql.Catalog
 	// cluster is this node's place in a cluster; nil when off (cluster.go).
@@ -184,6 +186,10 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		return err
 	}
 	s.catalog = catalog
+	exec, err := s.influxQLExecutor(iql) // influxfan.go: a query node's reads the peers
+	if err != nil {
+		return err
+	}
 	influx, err = ingest.NewInfluxHandler(scopedAppender{s.appender()}, ingest.InfluxOptions{
 		Lines: lineproto.Options{
 			Separator:       s.cfg.Influx.Separator,
@@ -198,17 +204,21 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		Logger:     s.log.With("component", "influx"),
 		Registerer: reg,
 
-		RetentionPolicies: retentionPolicies{s.ret},
-		Deleter:           newInfluxDeleter(s.db, s.ds, s.cfg.Influx), // DROP SERIES, DELETE, DROP MEASUREMENT/DATABASE
+		RetentionPolicies: s.influxRP(),
+		Deleter:           s.influxDeleter(), // DROP SERIES, DELETE, DROP MEASUREMENT/DATABASE
 		Databases:         s.ret.store.Databases(),
-		InfluxQL:          iql,     // SELECT and SHOW on /query (query/influxql)
-		Catalog:           catalog, // measurement and field of each metric name
+		InfluxQL:          exec,              // SELECT and SHOW on /query (query/influxql)
+		MoreDatabases:     s.moreDatabases(), // influxfan.go: a query node's peers
+		Catalog:           catalog,           // measurement and field of each metric name
 		QueryLimit:        s.limitInfluxQL,
 	})
 	if err != nil {
 		return fmt.Errorf("influx handler: %w", err)
 	}
 	influx.Register(s.rm)
+	if !s.fanoutMode() {
+		s.rm.HandleFunc(influxCatalogPath, s.serveInfluxCatalog) // influxfan.go: for query nodes
+	}
 	s.registerSnapshots(reg) // snapshot.go
 	s.registerImport()       // import.go
 	s.registerUI()           // ui.go: the web UI at /

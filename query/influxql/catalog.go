@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -285,4 +286,48 @@ func (e *Executor) Live(db, metric string) bool {
 	}
 	ok, err := e.tiersHave(nm, e.dbMatcher(db))
 	return ok || err != nil
+}
+
+// CatalogRow is one catalog entry: the metric name a field of a
+// measurement of database DB is stored as.
+type CatalogRow = catalogEntry
+
+// Rows returns the entries of the databases dbs, sorted by database and
+// metric name (a query node learns the catalog of its peers from them).
+func (c *Catalog) Rows(dbs ...string) []CatalogRow {
+	if c == nil {
+		return nil
+	}
+	var rows []CatalogRow
+	c.mu.RLock()
+	for k, fs := range c.m {
+		db, metric := splitKey(k)
+		if !slices.Contains(dbs, db) {
+			continue
+		}
+		for _, f := range fs {
+			rows = append(rows, CatalogRow{DB: db, Metric: metric, Field: f})
+		}
+	}
+	c.mu.RUnlock()
+	slices.SortFunc(rows, func(a, b CatalogRow) int {
+		if a.DB != b.DB {
+			return strings.Compare(a.DB, b.DB)
+		}
+		if a.Metric != b.Metric {
+			return strings.Compare(a.Metric, b.Metric)
+		}
+		if a.Measurement != b.Measurement {
+			return strings.Compare(a.Measurement, b.Measurement)
+		}
+		return strings.Compare(a.Field.Field, b.Field.Field)
+	})
+	return rows
+}
+
+// Add records one entry (a row a peer's catalog holds).
+func (c *Catalog) Add(r CatalogRow) {
+	c.mu.Lock()
+	c.add(r.DB, r.Metric, r.Field)
+	c.mu.Unlock()
 }
