@@ -6,7 +6,6 @@ package main
 import (
 	"bufio"
 	be "encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -166,127 +165,7 @@ func TestMQTTQoS2SIGKILLBeforePUBREL(t *testing.T) {
 // restart every message acknowledged (PUBACK, or PUBREC for QoS 2) is
 // stored with its value.
 func TestMQTTQoS12SIGKILLUnderLoad(t *testing.T) {
-	dir := t.TempDir()
-	const clients = 16
-	acked := make([]int, clients)
-	for round := range 2 {
-		p := startServer(t, dir)
-		addr := mqttAddrOf(p)
-		var total atomic.Int64
-		reached := make(chan struct{})
-		onAck := func() {
-			if total.Add(1) == 2000 {
-				close(reached)
-			}
-		}
-		var wg sync.WaitGroup
-		errs := make([]error, clients)
-		for c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				acked[c], errs[c] = streamQoS(addr, c, acked[c], byte(1+c%2), onAck, nil)
-			}()
-		}
-		select {
-		case <-reached:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("round %d: only %d acknowledgements in 20 s; log:\n%s", round, total.Load(), p.log)
-		}
-		p.kill()
-		wg.Wait()
-		for c, err := range errs {
-			if err != nil {
-				t.Fatalf("round %d: client %d: %v", round, c, err)
-			}
-		}
-		p2 := startServer(t, dir)
-		e := p2.export(`kill_v`)
-		for c := range clients {
-			s := e[fmt.Sprintf("kill_v{c=%d,db=mqtt}", c)]
-			have := map[int64]string{}
-			for i, ts := range s.Timestamps {
-				have[ts] = fmt.Sprint(s.Values[i])
-			}
-			for i := range acked[c] {
-				if v, ok := have[killTS(i)]; !ok || v != fmt.Sprint(i) {
-					t.Fatalf("round %d: client %d (QoS %d) message %d acknowledged (of %d) but stored as %q (present %v)",
-						round, c, 1+c%2, i, acked[c], v, ok)
-				}
-			}
-		}
-		p2.stop()
-	}
-}
-
-// streamQoS is streamQoS1 at QoS 1 or 2: a QoS 2 message counts as
-// acknowledged at its PUBREC, which the client answers with PUBREL. It
-// also returns once stop is closed (nil: never).
-func streamQoS(addr string, c, from int, qos byte, onAck func(), stop <-chan struct{}) (int, error) {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return from, err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
-	id := fmt.Sprintf("killer-%d", c)
-	body := be.BigEndian.AppendUint16(nil, 4)
-	body = append(body, "MQTT"...)
-	body = append(body, 4, 0x02, 0, 0)
-	body = be.BigEndian.AppendUint16(body, uint16(len(id)))
-	body = append(body, id...)
-	if _, err := conn.Write(rawPacket(0x10, body)); err != nil {
-		return from, err
-	}
-	r := bufio.NewReader(conn)
-	var ack [4]byte
-	if _, err := io.ReadFull(r, ack[:]); err != nil || ack[0] != 0x20 || ack[3] != 0 {
-		return from, fmt.Errorf("CONNACK % x: %v", ack, err)
-	}
-	const window = 8
-	sent, done := from, from
-	ackType := byte(0x40)
-	if qos == 2 {
-		ackType = 0x50
-	}
-	for {
-		select {
-		case <-stop:
-			return done, nil
-		default:
-		}
-		for sent < done+window {
-			pid := uint16(sent%65535 + 1)
-			b := be.BigEndian.AppendUint16(nil, 6)
-			b = append(b, "kill/x"...)
-			b = be.BigEndian.AppendUint16(b, pid)
-			b = fmt.Appendf(b, "kill,c=%d v=%di %d", c, sent, killTS(sent))
-			if _, err := conn.Write(rawPacket(0x30|qos<<1, b)); err != nil {
-				return done, nil
-			}
-			sent++
-		}
-		if _, err := io.ReadFull(r, ack[:]); err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return done, err
-			}
-			return done, nil
-		}
-		if ack[0] == 0x70 { // PUBCOMP
-			continue
-		}
-		if want := uint16(done%65535 + 1); ack[0] != ackType || be.BigEndian.Uint16(ack[2:]) != want {
-			return done, fmt.Errorf("got % x, want the acknowledgement %#x of %d", ack, ackType, want)
-		}
-		if qos == 2 {
-			if _, err := conn.Write([]byte{0x62, 2, ack[2], ack[3]}); err != nil {
-				return done + 1, nil
-			}
-		}
-		done++
-		onAck()
-	}
+	sigkillUnderLoad(t, 16, func(c int) byte { return byte(1 + c%2) })
 }
 
 // TestMQTTQoS2PahoSIGKILL: a paho client (clean session 0, auto
