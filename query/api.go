@@ -282,7 +282,7 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, start, end time
 		return
 	}
 	warnings, infos := res.Warnings.AsStrings(r.FormValue("query"), 10, 10)
-	data := &queryData{ResultType: res.Value.Type(), Result: emptyNotNull(res.Value)}
+	data := &queryData{ResultType: res.Value.Type(), Result: EmptyNotNull(res.Value)}
 	if explain {
 		tr.Finish()
 		tr.Stages = engineTimings(qry.Stats())
@@ -303,12 +303,13 @@ func (api *API) direct(w http.ResponseWriter, ctx context.Context, d *directAgg)
 	if err != nil || !ok {
 		return false // the engine evaluates it, and reports the error if it has one
 	}
-	api.respond(w, &queryData{ResultType: parser.ValueTypeMatrix, Result: emptyNotNull(m)}, nil, nil)
+	api.respond(w, &queryData{ResultType: parser.ValueTypeMatrix, Result: EmptyNotNull(m)}, nil, nil)
 	return true
 }
 
-// emptyNotNull makes an empty result marshal as [] rather than null.
-func emptyNotNull(v parser.Value) parser.Value {
+// EmptyNotNull makes an empty result marshal as [] rather than null (the
+// query node's API uses it too).
+func EmptyNotNull(v parser.Value) parser.Value {
 	switch x := v.(type) {
 	case promql.Matrix:
 		if x == nil {

@@ -234,21 +234,7 @@ func (api *API) evaluate(w http.ResponseWriter, r *http.Request, newQuery func(c
 		return
 	}
 	warnings, _ := res.Warnings.AsStrings(r.FormValue("query"), 10, 10)
-	respond(w, &queryData{ResultType: res.Value.Type(), Result: emptyNotNull(res.Value)}, warnings)
-}
-
-func emptyNotNull(v parser.Value) parser.Value {
-	switch x := v.(type) {
-	case promql.Matrix:
-		if x == nil {
-			return promql.Matrix{}
-		}
-	case promql.Vector:
-		if x == nil {
-			return promql.Vector{}
-		}
-	}
-	return v
+	respond(w, &queryData{ResultType: res.Value.Type(), Result: query.EmptyNotNull(res.Value)}, warnings)
 }
 
 func (api *API) serveSeries(w http.ResponseWriter, r *http.Request) {
