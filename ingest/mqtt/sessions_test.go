@@ -21,6 +21,15 @@ func TestBrokerKeptSessionIDBytesBounded(t *testing.T) {
 		w, _ := connectWire(t, b.Addr(), wireConnectOpts{id: id(i), persistent: true})
 		w.write(wireDisconnect)
 		w.expectClosed(5 * time.Second)
+		// mochi closes the socket before its OnDisconnect hook lists the
+		// session: wait for the listing, so the kept order is the order
+		// the clients left in.
+		waitFor(t, 5*time.Second, "session "+strconv.Itoa(i)+" listed as kept", func() bool {
+			b.kept.mu.Lock()
+			defer b.kept.mu.Unlock()
+			_, ok := b.kept.byID[id(i)]
+			return ok
+		})
 	}
 	waitFor(t, 5*time.Second, "the oldest sessions dropped", func() bool { return b.srv.Clients.Len()-1 <= 4 })
 	require.EqualValues(t, 6, b.in.Stats().Limited)
