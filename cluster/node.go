@@ -50,6 +50,7 @@ type Node struct {
 	tableRev uint64
 	seenAt   time.Time // last refresh of live and table
 	parts    map[int]*partConsumer
+	catalog  *Catalog // ShareCatalog; nil until then
 
 	// applyCh hands the latest table from the heartbeat loop to the
 	// applier, which starts and stops consumers: stopping one waits for
@@ -258,7 +259,11 @@ func (n *Node) Close(ctx context.Context) error {
 		pc.stop()
 		delete(n.parts, p)
 	}
+	cat := n.catalog
 	n.mu.Unlock()
+	if cat != nil {
+		cat.stop()
+	}
 	var err error
 	if n.pub != nil {
 		select {

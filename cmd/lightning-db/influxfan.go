@@ -376,10 +376,11 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 	peers, missing := f.s.queryTopology().Peers()
 	allow := f.allowPartial(ctx)
 	// The node's own catalog: in a NATS cluster the catalog is learnt
-	// where lines are parsed, on the ingest nodes (roles [ingest, query]).
-	// The peers tell the types of its metric names (n parameters).
+	// where lines are parsed, on the ingest nodes, and shared with every
+	// node through the catalog bucket (cluster.go: shareCatalog). The
+	// peers tell the types of its metric names (n parameters).
 	var own []influxql.CatalogRow
-	if f.s.cluster != nil && f.s.cluster.Publisher() != nil {
+	if f.s.cluster != nil {
 		own = f.s.catalog.Rows(append(slices.Clone(rd.dbs), "")...)
 	}
 	var ownNames []string

@@ -217,4 +217,36 @@ func TestFanoutInfluxQLCluster(t *testing.T) {
 	if got != `{"results":[{"statement_id":0,"series":[{"name":"clu","columns":["fieldKey","fieldType"],"values":[["v","float"],["w","integer"]]}]}]}` {
 		t.Errorf("SHOW FIELD KEYS on the cluster query node: %s", got)
 	}
+
+	// A query-only node parses no line protocol: it learns that
+	// cpu_load_short_term is measurement cpu_load, field short_term (not
+	// cpu_load_short, term) from the catalog bucket the ingest node put
+	// it in, and answers as the ingest node does.
+	q := clusterNode(t, t.TempDir(), "q", urls, "query", 16)
+	b.Reset()
+	for k := range 4 {
+		fmt.Fprintf(&b, "cpu_load,host=h%d short_term=%d,long_term=%di %d\n", k, k, 10*k, int64(1_700_000_000+k)*int64(time.Second))
+	}
+	resp = post(t, iq.url("/write?db=c"), "text/plain", []byte(b.String()), nil)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("write: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	resp.Body.Close()
+	for _, st := range []struct{ q, want string }{
+		{`SELECT sum(short_term), sum(long_term) FROM cpu_load`,
+			`{"results":[{"statement_id":0,"series":[{"name":"cpu_load","columns":["time","sum","sum_1"],"values":[[0,6,60]]}]}]}`},
+		{`SHOW FIELD KEYS FROM cpu_load`,
+			`{"results":[{"statement_id":0,"series":[{"name":"cpu_load","columns":["fieldKey","fieldType"],"values":[["long_term","integer"],["short_term","float"]]}]}]}`},
+		{`SHOW MEASUREMENTS`,
+			`{"results":[{"statement_id":0,"series":[{"name":"measurements","columns":["name"],"values":[["clu"],["cpu_load"]]}]}]}`},
+	} {
+		poll(t, 30*time.Second, 100*time.Millisecond, func() string {
+			for _, n := range []*proc{iq, q} {
+				if _, got := influxGet(t, n, url.Values{"db": {"c"}, "epoch": {"s"}, "q": {st.q}}, ""); got != st.want {
+					return fmt.Sprintf("%s on %s: %s", st.q, n.url(""), got)
+				}
+			}
+			return ""
+		})
+	}
 }
