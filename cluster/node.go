@@ -96,6 +96,10 @@ func Open(ctx context.Context, o Options, app Appender) (*Node, error) {
 	}
 	if o.Ingest {
 		n.pub = newPublisher(n.js, o, n.m)
+		if err := n.learnTypes(); err != nil {
+			n.nc.Close()
+			return nil, fmt.Errorf("cluster: subscribe to type corrections: %w", err)
+		}
 	}
 	lctx, lcancel := context.WithCancel(context.Background())
 	n.cancel = lcancel
