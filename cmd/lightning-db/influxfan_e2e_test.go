@@ -27,6 +27,13 @@ func TestFanoutInfluxQL(t *testing.T) {
 	extra := fmt.Sprintf("cpu_usage,host=h0 idle=5 %d\ncpu_usage,host=h1 idle=7 %d\n", base.UnixNano(), base.Add(time.Minute).UnixNano())
 	writeLines(t, peers[0], "fan", extra)
 	writeLines(t, all, "fan", extra)
+	// Every value type the engine stores, with nanosecond timestamps (two
+	// points of a series 300 ns apart, in one millisecond), integers past
+	// 2^53 and series split over the peers.
+	for i, lines := range typedLines(base) {
+		writeLines(t, peers[i], "fan", lines)
+		writeLines(t, all, "fan", lines)
+	}
 	from := base.Format(time.RFC3339)
 	to := base.Add(time.Hour).Format(time.RFC3339)
 	where := " WHERE time >= '" + from + "' AND time < '" + to + "'"
@@ -40,6 +47,15 @@ func TestFanoutInfluxQL(t *testing.T) {
 		`SELECT count(usage) FROM /c.u/`,
 		`SELECT * FROM cpu_usage`,
 		`SELECT count(usage) FROM cpu, cpu_usage WHERE time > '` + base.Add(-time.Hour).Format(time.RFC3339) + `'`,
+		`SELECT * FROM dev`,
+		`SELECT status, up, big, u, temp FROM dev WHERE host = 'h1' AND time >= '` + from + `'`,
+		`SELECT last(status), last(big), last(u), last(up), last(temp) FROM dev GROUP BY host`,
+		`SELECT first(status), max(big), min(u), count(up) FROM dev` + where + ` GROUP BY time(10m)`,
+		`SELECT count(status), count(big), count(u), count(up), count(temp) FROM dev`,
+		`SELECT distinct(status) FROM dev`,
+		`SELECT mode(status) FROM dev GROUP BY host`,
+		`SELECT temp FROM dev WHERE status = 'ok' AND up = true`,
+		`SHOW FIELD KEYS FROM dev`,
 		`SHOW MEASUREMENTS`,
 		`SHOW TAG KEYS`,
 		`SHOW TAG KEYS FROM cpu`,
@@ -50,7 +66,7 @@ func TestFanoutInfluxQL(t *testing.T) {
 		`SHOW SERIES FROM shared`,
 	}
 	for _, s := range stmts {
-		for _, epoch := range []string{"", "ms"} {
+		for _, epoch := range []string{"", "ms", "ns"} {
 			params := url.Values{"db": {"fan"}, "q": {s}}
 			if epoch != "" {
 				params.Set("epoch", epoch)
@@ -249,4 +265,26 @@ func TestFanoutInfluxQLCluster(t *testing.T) {
 			return ""
 		})
 	}
+}
+
+// typedLines returns line protocol for three peers: measurement dev with
+// a string, a boolean, an integer past 2^53, an unsigned past 2^63 and a
+// float field, at nanosecond timestamps; host h0's and h1's series are
+// each split over the three peers, and every fifth point has a twin 300
+// ns later.
+func typedLines(base time.Time) [3]string {
+	var out [3]strings.Builder
+	statuses := []string{"ok", "warn", `de"gr\\aded`, "ok, mostly"}
+	for k := range 30 {
+		ts := base.Add(time.Duration(k)*time.Minute).UnixNano() + int64(k)*1001 + 7
+		line := func(ts int64, k int) string {
+			return fmt.Sprintf("dev,host=h%d status=%q,up=%t,big=%di,u=%du,temp=%g %d\n", k%2,
+				statuses[k%len(statuses)], k%3 != 0, int64(1)<<53+int64(k), uint64(1)<<63+uint64(k)*3, 20+float64(k)/8, ts)
+		}
+		out[k%3].WriteString(line(ts, k))
+		if k%5 == 0 {
+			out[(k+1)%3].WriteString(line(ts+300, k+2))
+		}
+	}
+	return [3]string{out[0].String(), out[1].String(), out[2].String()}
 }
