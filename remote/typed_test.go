@@ -198,7 +198,9 @@ func FuzzTypedDecode(f *testing.F) {
 					require.NotEmpty(t, s.Ts)
 				}
 				for k := 1; k < len(s.Ts); k++ {
-					require.Greater(t, s.Ts[k], s.Ts[k-1])
+					if s.Ts[k] <= s.Ts[k-1] {
+						t.Fatalf("series %d: timestamp %d after %d", i, s.Ts[k], s.Ts[k-1])
+					}
 				}
 				if s.Type == series.TypeString {
 					for k := range s.Vals {
