@@ -32,7 +32,7 @@ func (e engineStore) Select(id lseries.ID, minT, maxT int64, reuse remote.Iterat
 
 // typedPeer serves remote read (typed answers too) over an engine
 // holding b.
-func typedPeer(t *testing.T, b *lseries.Batch) Peer {
+func typedPeer(t testing.TB, b *lseries.Batch) Peer {
 	t.Helper()
 	db, err := engine.Open(t.TempDir(), engine.Options{SyncMode: engine.SyncNone})
 	require.NoError(t, err)
