@@ -51,8 +51,10 @@ type peerCatalogRow struct {
 // serveInfluxCatalog answers influxCatalogPath: the catalog rows of the db
 // parameter, or only those of the measurements (or metric names) of the
 // m parameters, and the value types of the metric names of the n
-// parameters (rows without m and f), (with the rows of lines written without a database when db
-// is the unlabelled database), each with its series' value type.
+// parameters (rows without m and f; asked by query nodes older than
+// typed remote read answers), (with the rows of lines written without a
+// database when db is the unlabelled database), each with its series'
+// value type.
 func (s *server) serveInfluxCatalog(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	db := r.FormValue("db")
