@@ -391,6 +391,7 @@ func (lp *frontLoop) packet(c *frontConn, first byte, body []byte) bool {
 		lp.closeLater(c, "DISCONNECT", will)
 		if will {
 			c.why = "DISCONNECT with will"
+			c.willDelay = disconnectWillDelay(c, body, lp.l.b.lim.maxSessionExpiry)
 		}
 		return false
 	case 4, 5, 7: // PUBACK, PUBREC, PUBCOMP: the front end sends QoS 0 only; ignored

@@ -42,6 +42,25 @@ func willDelay(pk *packets.Packet, maxSessionExpiry time.Duration) time.Duration
 	return min(d, exp)
 }
 
+// disconnectWillDelay returns the will delay of c after its MQTT 5
+// DISCONNECT 0x04 with body: a Session Expiry Interval in the DISCONNECT
+// replaces the CONNECT's [MQTT 5 3.14.2.2.2] and bounds the delay as
+// well. A DISCONNECT without one, or whose properties do not decode,
+// leaves the delay as it was; so does one of a client whose delay is 0
+// (no will delay, or a session expiry of 0 in the CONNECT, which the
+// DISCONNECT may not raise).
+func disconnectWillDelay(c *frontConn, body []byte, maxSessionExpiry time.Duration) time.Duration {
+	if c.willDelay == 0 || c.will == nil || len(body) < 3 {
+		return c.willDelay
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect, Remaining: len(body)}, ProtocolVersion: 5}
+	if err := mochiDecode(func() error { return pk.DisconnectDecode(body) }); err != nil || !pk.Properties.SessionExpiryIntervalFlag {
+		return c.willDelay
+	}
+	exp := min(time.Duration(pk.Properties.SessionExpiryInterval)*time.Second, maxSessionExpiry)
+	return min(time.Duration(c.will.Properties.WillDelayInterval)*time.Second, exp)
+}
+
 // publishWill publishes the will of c, which was dropped: at once when it
 // has no delay, otherwise when its delay is over (sendDueWills). A
 // connection taken over, or one whose client ID is connected again

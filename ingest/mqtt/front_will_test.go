@@ -79,7 +79,8 @@ func expectWill(t *testing.T, sub *wireConn) (topic, payload string) {
 // session expiry) and not before, for a lost connection and for
 // DISCONNECT 0x04; a reconnect with the same client ID within the delay,
 // on the front end or on mochi's port, drops it; a will without delay, or
-// without session expiry, goes at once. Presence records the close at
+// without session expiry, or after a DISCONNECT 0x04 that sets the session
+// expiry to 0, goes at once. Presence records the close at
 // once and the will (a status topic) when it goes; a retained will is
 // retained when it goes.
 func TestFrontWillDelay(t *testing.T) {
@@ -180,5 +181,12 @@ func TestFrontWillDelay(t *testing.T) {
 			require.Equal(t, "offline", payload)
 			require.False(t, frontWillWaiting(b, o.id))
 		}
+		// DISCONNECT 0x04 with a session expiry interval of 0: the session
+		// ends now, and so does the will's delay.
+		w, _ := connectWire(t, addr, dev("endnow", 10, 60))
+		w.write([]byte{pktDisconnect << 4, 7, 0x04, 5, 0x11, 0, 0, 0, 0})
+		topic, payload := expectWill(t, sub)
+		require.Equal(t, "status/endnow", topic)
+		require.Equal(t, "offline", payload)
 	})
 }
