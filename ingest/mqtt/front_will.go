@@ -30,7 +30,9 @@ type delayedWill struct {
 // after its connection closes: its Will Delay Interval, at most the
 // session expiry interval as the CONNACK announces it (capped at
 // maxSessionExpiry). An absent session expiry interval is 0, the session
-// ends with the connection, and the will goes at once [MQTT-3.1.3-9].
+// ends with the connection, and the will goes at once (MQTT 5 3.1.3.2.2:
+// the will waits for the delay or the end of the session, whichever
+// comes first).
 // (mochi's listener caps the delay only when the client sent a session
 // expiry interval.)
 func willDelay(pk *packets.Packet, maxSessionExpiry time.Duration) time.Duration {
