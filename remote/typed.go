@@ -102,7 +102,7 @@ func (tw *typedWriter) writeSeries(fw *frameWriter, query uint64, canon []byte, 
 	total, n, prev := 0, 0, int64(0)
 	tw.samples = tw.samples[:0]
 	flush := func() error {
-		tw.body = append(append(tw.body[:0], tw.head...), binary.AppendUvarint(nil, uint64(n))...)
+		tw.body = binary.AppendUvarint(append(tw.body[:0], tw.head...), uint64(n))
 		tw.body = append(tw.body, tw.samples...)
 		total += n
 		n, prev, tw.samples = 0, 0, tw.samples[:0]
