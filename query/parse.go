@@ -97,3 +97,26 @@ func (api *API) ParseMatchers(selectors []string) ([][]*labels.Matcher, error) {
 	}
 	return sets, nil
 }
+
+// ParseMatchSelectors parses match[] selectors as API.ParseMatchers does,
+// without an API (a query node's export): each at most maxQueryLength
+// bytes (<= 0: no limit) and each with a matcher that does not match the
+// empty string.
+func ParseMatchSelectors(selectors []string, maxQueryLength int) ([][]*labels.Matcher, error) {
+	p := parser.NewParser(parser.Options{})
+	out := make([][]*labels.Matcher, 0, len(selectors))
+	for _, s := range selectors {
+		if err := checkQueryLength("match[]", s, maxQueryLength); err != nil {
+			return nil, err
+		}
+		ms, err := p.ParseMetricSelector(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
+		}
+		if err := checkMatchers(ms); err != nil {
+			return nil, fmt.Errorf("%q: %w", s, err)
+		}
+		out = append(out, ms)
+	}
+	return out, nil
+}

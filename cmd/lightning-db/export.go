@@ -125,24 +125,9 @@ const exportFlush = 4 << 10
 // bytes encoding/json gives, value by value (values first, then the
 // iterator's timestamps). buf is scratch space, returned for reuse.
 func writeExportLine(w io.Writer, buf []byte, ls series.Labels, it *engine.Iterator) ([]byte, error) {
-	metric := make(map[string]string, len(ls))
-	for _, l := range ls {
-		metric[l.Name] = l.Value
-	}
-	m, err := json.Marshal(metric)
+	b, err := appendExportHead(buf[:0], ls, it.Type())
 	if err != nil {
 		return buf, err
-	}
-	typ, _ := json.Marshal(it.Type().String())
-	b := append(append(append(append(buf[:0], `{"metric":`...), m...), `,"type":`...), typ...)
-	b = append(b, `,"values":[`...)
-	flush := func() error {
-		if len(b) < exportFlush {
-			return nil
-		}
-		_, err := w.Write(b)
-		b = b[:0]
-		return err
 	}
 	for i := 0; it.Next(); i++ {
 		if i > 0 {
@@ -151,7 +136,7 @@ func writeExportLine(w io.Writer, buf []byte, ls series.Labels, it *engine.Itera
 		if b, err = appendExportValue(b, it); err != nil {
 			return b, err
 		}
-		if err := flush(); err != nil {
+		if b, err = flushExport(w, b); err != nil {
 			return b, err
 		}
 	}
@@ -161,7 +146,7 @@ func writeExportLine(w io.Writer, buf []byte, ls series.Labels, it *engine.Itera
 			b = append(b, ',')
 		}
 		b = strconv.AppendInt(b, t, 10)
-		if err := flush(); err != nil {
+		if b, err = flushExport(w, b); err != nil {
 			return b, err
 		}
 	}
@@ -170,25 +155,59 @@ func writeExportLine(w io.Writer, buf []byte, ls series.Labels, it *engine.Itera
 	return b, err
 }
 
+// appendExportHead appends the start of an export line, up to the
+// opening of its values: {"metric":{...},"type":"...","values":[
+func appendExportHead(b []byte, ls series.Labels, typ series.ValueType) ([]byte, error) {
+	metric := make(map[string]string, len(ls))
+	for _, l := range ls {
+		metric[l.Name] = l.Value
+	}
+	m, err := json.Marshal(metric)
+	if err != nil {
+		return b, err
+	}
+	t, _ := json.Marshal(typ.String())
+	b = append(append(append(append(b, `{"metric":`...), m...), `,"type":`...), t...)
+	return append(b, `,"values":[`...), nil
+}
+
+// flushExport hands b to w once it holds exportFlush bytes and returns
+// it emptied; else returns it unchanged.
+func flushExport(w io.Writer, b []byte) ([]byte, error) {
+	if len(b) < exportFlush {
+		return b, nil
+	}
+	_, err := w.Write(b)
+	return b[:0], err
+}
+
 // appendExportValue appends the iterator's value as encoding/json would
 // render it in an export line.
 func appendExportValue(b []byte, it *engine.Iterator) ([]byte, error) {
-	switch it.Type() {
-	case series.TypeString:
+	if it.Type() == series.TypeString {
 		_, s := it.AtString()
+		return appendExportRaw(b, series.TypeString, 0, s)
+	}
+	_, raw := it.At()
+	return appendExportRaw(b, it.Type(), raw, nil)
+}
+
+// appendExportRaw appends a value of type typ as encoding/json would
+// render it in an export line: the string s, or the raw value (see
+// series.AsFloat64).
+func appendExportRaw(b []byte, typ series.ValueType, raw uint64, s []byte) ([]byte, error) {
+	switch typ {
+	case series.TypeString:
 		q, err := json.Marshal(string(s))
 		return append(b, q...), err
 	case series.TypeInt:
-		_, raw := it.At()
 		return strconv.AppendInt(b, int64(raw), 10), nil
 	case series.TypeUint:
-		_, raw := it.At()
 		return strconv.AppendUint(b, raw, 10), nil
 	case series.TypeBool:
-		_, raw := it.At()
 		return strconv.AppendBool(b, raw == 1), nil
 	}
-	_, f := it.AtFloat()
+	f := series.AsFloat64(typ, raw)
 	if word, ok := floatWord(f); ok {
 		return append(b, word...), nil
 	}

@@ -86,13 +86,18 @@ func (s *server) registerFanout(reg prometheus.Registerer) error {
 		Logger:               s.log.With("component", "fanout"),
 		Registerer:           reg,
 	}
+	if s.meta != nil { // remote write's metadata store (registerRemote runs first)
+		opts.LocalMetadata = s.meta.List
+	}
 	q, err := fanout.New(s.queryTopology(), opts) // cluster.go
 	if err != nil {
 		return err
 	}
 	s.fanout = q
-	s.fanInflux.readOpts(opts)                   // influxfan.go
-	fanout.NewAPI(q, buildInfo()).Register(s.rm) // a limited token's scope goes with every select and match[]
+	s.fanInflux.readOpts(opts) // influxfan.go
+	api := fanout.NewAPI(q, buildInfo())
+	api.Register(s.rm)                                           // a limited token's scope goes with every select and match[]
+	s.rm.Handle("/api/v1/export", api.Handler(s.serveFanExport)) // exportfan.go
 	// InfluxQL reads the peers too (influxfan.go); its gate reads
 	// partial_response and holds its own slots.
 	s.queryGate = s.fanInflux.gate

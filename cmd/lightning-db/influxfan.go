@@ -199,13 +199,7 @@ func (s *server) newFanInfluxQL() (*fanInfluxQL, error) {
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	maxSamples := qc.MaxSamples
-	if maxSamples <= 0 || qc.MaxSamplesInMemory > 0 && int64(qc.MaxSamplesInMemory) < maxSamples {
-		maxSamples = int64(qc.MaxSamplesInMemory)
-	}
-	if maxSamples <= 0 {
-		maxSamples = influxql.DefaultOptions().MaxSamples
-	}
+	maxSamples := fanMaxSamples(qc)
 	def := fanout.DefaultOptions()
 	slots, wait := qc.MaxConcurrentQueries, qc.MaxQueueDuration
 	if slots <= 0 {
@@ -234,6 +228,21 @@ func (s *server) newFanInfluxQL() (*fanInfluxQL, error) {
 		sem:        make(chan struct{}, slots),
 		wait:       wait,
 	}, nil
+}
+
+// fanMaxSamples is the most samples one InfluxQL statement or export
+// loads from the peers on a query node: query.max_samples, or
+// query.max_samples_in_memory when smaller; 10 million when neither is
+// set.
+func fanMaxSamples(qc QueryConfig) int64 {
+	maxSamples := qc.MaxSamples
+	if maxSamples <= 0 || qc.MaxSamplesInMemory > 0 && int64(qc.MaxSamplesInMemory) < maxSamples {
+		maxSamples = int64(qc.MaxSamplesInMemory)
+	}
+	if maxSamples <= 0 {
+		maxSamples = influxql.DefaultOptions().MaxSamples
+	}
+	return maxSamples
 }
 
 // errQueryNodeStatement refuses what a query node does not do.

@@ -64,9 +64,16 @@ func (api *API) Register(mux Mux) {
 	mux.Handle("/api/v1/status/buildinfo", api.handler(func(w http.ResponseWriter, _ *http.Request) {
 		respond(w, api.build, nil)
 	}))
-	mux.Handle("/api/v1/metadata", api.handler(func(w http.ResponseWriter, _ *http.Request) {
-		respond(w, map[string]any{}, nil)
-	}))
+	mux.Handle("/api/v1/metadata", api.handler(api.serveMetadata))                      // status.go
+	mux.Handle("/api/v1/status/tsdb", api.gate.limit(api.handler(api.serveTSDBStatus))) // status.go
+}
+
+// Handler wraps fn as the API's data-reading endpoints are wrapped: it
+// holds one of the query slots, takes GET and POST, parses the form,
+// reads partial_response into the context (for the Queryable's calls)
+// and turns a panic into a 500. The server uses it for /api/v1/export.
+func (api *API) Handler(fn func(http.ResponseWriter, *http.Request)) http.Handler {
+	return api.gate.limit(api.handler(fn))
 }
 
 // handler takes GET and POST, parses the form, reads partial_response into
@@ -339,11 +346,12 @@ type errorType struct {
 }
 
 var (
-	errorBadData  = errorType{"bad_data", http.StatusBadRequest}
-	errorExec     = errorType{"execution", http.StatusUnprocessableEntity}
-	errorCanceled = errorType{"canceled", 499}
-	errorTimeout  = errorType{"timeout", http.StatusServiceUnavailable}
-	errorInternal = errorType{"internal", http.StatusInternalServerError}
+	errorBadData   = errorType{"bad_data", http.StatusBadRequest}
+	errorExec      = errorType{"execution", http.StatusUnprocessableEntity}
+	errorCanceled  = errorType{"canceled", 499}
+	errorTimeout   = errorType{"timeout", http.StatusServiceUnavailable}
+	errorInternal  = errorType{"internal", http.StatusInternalServerError}
+	errorForbidden = errorType{"forbidden", http.StatusForbidden}
 )
 
 // errorFor maps an evaluation error to its type. A denied partial

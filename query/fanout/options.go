@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lightningdb/lightningdb/remote"
 )
 
 // Options configure a Queryable and its API. Zero values take the
@@ -50,6 +52,10 @@ type Options struct {
 	MaxQueueDuration     time.Duration // default 10s
 	// MetricsQLNames: as query.Options.MetricsQLNames.
 	MetricsQLNames bool
+	// LocalMetadata, when set, is the node's own metric metadata (remote
+	// write's store: metric, one name or all; limit > 0, that many
+	// names), joined to the peers' in /api/v1/metadata. Nil: none.
+	LocalMetadata func(metric string, limit int) map[string][]remote.MetricMetadata
 	// Logger and Registerer: nil means none.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

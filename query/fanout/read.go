@@ -22,6 +22,29 @@ func readRequest(minT, maxT int64, hints *storage.SelectHints, ms []*labels.Matc
 
 // readRequestOf is readRequest asking for the answer type accept only.
 func readRequestOf(minT, maxT int64, hints *storage.SelectHints, ms []*labels.Matcher, accept prompb.ReadRequest_ResponseType) ([]byte, error) {
+	return readRequestSets(minT, maxT, hints, [][]*labels.Matcher{ms}, accept)
+}
+
+// readRequestSets is readRequestOf with one query per matcher set, all
+// over the same range and hints.
+func readRequestSets(minT, maxT int64, hints *storage.SelectHints, sets [][]*labels.Matcher, accept prompb.ReadRequest_ResponseType) ([]byte, error) {
+	req := prompb.ReadRequest{AcceptedResponseTypes: []prompb.ReadRequest_ResponseType{accept}}
+	for _, ms := range sets {
+		q, err := readQuery(minT, maxT, hints, ms)
+		if err != nil {
+			return nil, err
+		}
+		req.Queries = append(req.Queries, q)
+	}
+	raw, err := req.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("marshal ReadRequest: %w", err)
+	}
+	return snappy.Encode(nil, raw), nil
+}
+
+// readQuery is one query of a read request.
+func readQuery(minT, maxT int64, hints *storage.SelectHints, ms []*labels.Matcher) (*prompb.Query, error) {
 	q := &prompb.Query{StartTimestampMs: minT, EndTimestampMs: maxT}
 	for _, m := range ms {
 		pm := &prompb.LabelMatcher{Name: m.Name, Value: m.Value}
@@ -43,15 +66,7 @@ func readRequestOf(minT, maxT int64, hints *storage.SelectHints, ms []*labels.Ma
 		q.Hints = &prompb.ReadHints{StartMs: hints.Start, EndMs: hints.End, StepMs: hints.Step, Func: hints.Func,
 			Grouping: hints.Grouping, By: hints.By, RangeMs: hints.Range}
 	}
-	req := prompb.ReadRequest{
-		Queries:               []*prompb.Query{q},
-		AcceptedResponseTypes: []prompb.ReadRequest_ResponseType{accept},
-	}
-	raw, err := req.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("marshal ReadRequest: %w", err)
-	}
-	return snappy.Encode(nil, raw), nil
+	return q, nil
 }
 
 // readPeer sends a read request (readRequest's body) to p and decodes its

@@ -32,8 +32,19 @@ import (
 // decoded (ErrTooManySamples). The returned series are sorted by their
 // canonical labels.
 func (q *Queryable) SelectTyped(ctx context.Context, minT, maxT, maxSamples int64, ms ...*labels.Matcher) ([]remote.TypedSeries, annotations.Annotations, error) {
-	ms = auth.ScopeMatchers(ctx, ms)
-	body, err := readRequestOf(floorDiv(minT, 1e6), -floorDiv(-maxT, 1e6), nil, ms, remote.ReadTypedSeries)
+	return q.SelectTypedSets(ctx, minT, maxT, maxSamples, [][]*labels.Matcher{ms})
+}
+
+// SelectTypedSets is SelectTyped for the union of the series matching any
+// of sets (export's match[] selectors): one remote read request per peer
+// with one query per set. A series matching several sets is read once per
+// set (counted so against maxSamples) and merged into one.
+func (q *Queryable) SelectTypedSets(ctx context.Context, minT, maxT, maxSamples int64, sets [][]*labels.Matcher) ([]remote.TypedSeries, annotations.Annotations, error) {
+	scoped := make([][]*labels.Matcher, len(sets))
+	for i, ms := range sets {
+		scoped[i] = auth.ScopeMatchers(ctx, ms)
+	}
+	body, err := readRequestSets(floorDiv(minT, 1e6), -floorDiv(-maxT, 1e6), nil, scoped, remote.ReadTypedSeries)
 	if err != nil {
 		return nil, nil, err
 	}
