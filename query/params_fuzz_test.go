@@ -81,9 +81,13 @@ func FuzzParseMatchers(f *testing.F) {
 	api := NewAPI(a, APIOptions{})
 	f.Fuzz(func(t *testing.T, s string) {
 		sets, err := api.parseMatchers([]string{s})
+		// A query node's export parses without an API, the same way.
+		alone, errAlone := ParseMatchSelectors([]string{s}, a.opts.MaxQueryLength)
+		require.Equal(t, err == nil, errAlone == nil, "%q: API %v, alone %v", s, err, errAlone)
 		if err != nil {
 			return
 		}
+		require.Equal(t, matcherStrings(sets[0]), matcherStrings(alone[0]))
 		require.Len(t, sets, 1)
 		require.LessOrEqual(t, len(s), a.opts.MaxQueryLength)
 		require.NoError(t, checkMatchers(sets[0]))

@@ -184,7 +184,12 @@ func TestFanoutExportStatusMetadata(t *testing.T) {
 		}
 	})
 	t.Run("metadata", func(t *testing.T) {
-		for _, params := range []url.Values{nil, {"metric": {"temp"}}, {"limit": {"1"}}} {
+		// The query node's own store (what remote write brought it) joins
+		// the peers' answers.
+		local := prompb.MetricMetadata{Type: prompb.MetricMetadata_GAUGE, MetricFamilyName: "queue_depth", Help: "Queued jobs."}
+		writeMetadata(t, qn, local)
+		writeMetadata(t, all, local)
+		for _, params := range []url.Values{nil, {"metric": {"temp"}}, {"metric": {"queue_depth"}}, {"limit": {"2"}}} {
 			cw, want := apiGet(t, all, "/api/v1/metadata", params)
 			cg, got := apiGet(t, qn, "/api/v1/metadata", params)
 			var dw, dg any
@@ -193,6 +198,14 @@ func TestFanoutExportStatusMetadata(t *testing.T) {
 			if cw != 200 || cg != 200 || len(got.Warnings) > 0 || !reflect.DeepEqual(dw, dg) || len(got.Data) < 10 {
 				t.Errorf("metadata %v:\nsingle  %d %s\nfan-out %d %s %v", params, cw, want.Data, cg, got.Data, got.Warnings)
 			}
+		}
+		// Nodes that disagree: each distinct entry is listed, as
+		// Prometheus lists its targets' entries.
+		local.MetricFamilyName = "temp"
+		writeMetadata(t, qn, local)
+		_, a := apiGet(t, qn, "/api/v1/metadata", url.Values{"metric": {"temp"}})
+		if want := `{"temp":[{"type":"gauge","help":"Queued jobs.","unit":""},{"type":"gauge","help":"Temperature.","unit":"celsius"}]}`; string(a.Data) != want {
+			t.Errorf("metadata of temp from two nodes: %s, want %s", a.Data, want)
 		}
 	})
 	t.Run("frozen peer", func(t *testing.T) {

@@ -415,10 +415,18 @@ func TestFanoutLimitedToken(t *testing.T) {
 		{"/api/v1/label/host/values", nil, `["h2"]`},
 		{"/api/v1/labels", url.Values{"match[]": {`{host=~"h1|h3"}`}}, `[]`},
 		{"/query", url.Values{"db": {"fan"}, "q": {"SELECT usage, host FROM cpu"}}, `2,"h2"]`}, // typed answers carry the scope too
+		{"/api/v1/export", url.Values{"match[]": {"cpu_usage"}}, `"host":"h2"`},
+		{"/api/v1/export", nil, `"host":"h2"`},
 	} {
 		code, body := call(t, nil, http.MethodGet, qn.url(c.path), sec["rh2"], c.params)
 		if code != 200 || !strings.Contains(body, c.want) || strings.Contains(body, "h1") || strings.Contains(body, "h3") {
 			t.Errorf("%s %v with the host=h2 token: %d %s, want %s", c.path, c.params, code, body, c.want)
+		}
+	}
+	// Statistics and metadata cover every series: refused, as on a single node.
+	for _, path := range []string{"/api/v1/status/tsdb", "/api/v1/metadata"} {
+		if code, body := call(t, nil, http.MethodGet, qn.url(path), sec["rh2"], nil); code != http.StatusForbidden {
+			t.Errorf("%s with the host=h2 token: %d %s, want 403", path, code, body)
 		}
 	}
 	req, _ := http.NewRequest(http.MethodPost, qn.url("/api/v1/read"), bytes.NewReader(readRequestBody(t, "cpu_usage", 0, time.Now().UnixMilli(), prompb.ReadRequest_SAMPLES)))
