@@ -37,6 +37,8 @@ func exportCmd(args []string, stdout, stderr io.Writer) int {
 	end := fs.String("end", "", "end time (RFC 3339 or Unix seconds)")
 	format := fs.String("format", "json", "json (JSON lines) or lp (line protocol)")
 	output := fs.String("output", "-", "output file (- for stdout)")
+	allowPartial := fs.Bool("allow-partial", false, "against a query node: export without the data of storage nodes that fail\n"+
+		"(each failure printed on stderr) instead of failing")
 	if code, ok := parse(fs, args, stdout); !ok {
 		return code
 	}
@@ -49,11 +51,17 @@ func exportCmd(args []string, stdout, stderr io.Writer) int {
 			q.Set(k, v)
 		}
 	}
+	// A query node answers without a failed peer's data, with a warning
+	// in a header, unless told not to; a single node ignores the parameter.
+	q.Set("partial_response", strconv.FormatBool(*allowPartial))
 	resp, err := c.get("/api/v1/export", q)
 	if err != nil {
 		return fail(stderr, "export", err)
 	}
 	defer resp.Body.Close()
+	for _, w := range resp.Header.Values("Warning") {
+		fmt.Fprintf(stderr, "export: warning: %s\n", w)
+	}
 	w := stdout
 	if *output != "-" {
 		f, err := os.Create(*output)

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -73,6 +74,7 @@ func writeMetadata(t *testing.T, p *proc, md ...prompb.MetricMetadata) {
 // and metadata is the union of the peers'; a frozen peer gives a warning,
 // or a 422 with partial_response=false.
 func TestFanoutExportStatusMetadata(t *testing.T) {
+	admin := buildAdmin(t)
 	peers, all, qn, base := startFanout(t)
 	tb := base.Add(30 * time.Minute)
 	writeLines(t, peers[0], "fan", exportTypedLines(tb, 0, 6))
@@ -96,7 +98,7 @@ func TestFanoutExportStatusMetadata(t *testing.T) {
 		} {
 			cw, want, _, bw := exportLines(t, all, params)
 			cg, got, ws, bg := exportLines(t, qn, params)
-			if cw != 200 || cg != 200 || len(ws) > 0 || !slices.Equal(want, got) {
+			if cw != 200 || cg != 200 || len(ws) > 0 || !slices.Equal(want, got) || (bw == "") != (params.Get("match[]") == "nothing_here") {
 				t.Errorf("export %v:\nsingle  %d %.600s\nfan-out %d %v %.600s", params, cw, bw, cg, ws, bg)
 			}
 			t.Logf("export %v: %d lines, %d bytes", params, len(got), len(bg))
@@ -230,16 +232,42 @@ func TestFanoutExportStatusMetadata(t *testing.T) {
 		if code, _, _, body = exportLines(t, qn, exp); code != http.StatusUnprocessableEntity || !strings.Contains(body, peers[1].addr) {
 			t.Fatalf("export, partial_response=false, frozen peer: %d %s", code, body)
 		}
+		// The rest at once: each waits out the 2 s peer timeout.
+		var wg sync.WaitGroup
+		wg.Add(6)
 		for _, path := range []string{"/api/v1/status/tsdb", "/api/v1/metadata"} {
-			code, a := apiGet(t, qn, path, nil)
-			if code != 200 || len(a.Warnings) != 1 || !strings.Contains(a.Warnings[0], peers[1].addr) {
-				t.Fatalf("%s with a frozen peer: %d %s %v", path, code, a.Error, a.Warnings)
-			}
-			code, a = apiGet(t, qn, path, url.Values{"partial_response": {"false"}})
-			if code != http.StatusUnprocessableEntity || !strings.Contains(a.Error, peers[1].addr) {
-				t.Fatalf("%s, partial_response=false, frozen peer: %d %s", path, code, a.Error)
-			}
+			go func() {
+				defer wg.Done()
+				code, a, err := fanGet(qn, path, nil)
+				if err != nil || code != 200 || len(a.Warnings) != 1 || !strings.Contains(a.Warnings[0], peers[1].addr) {
+					t.Errorf("%s with a frozen peer: %d %s %v %v", path, code, a.Error, a.Warnings, err)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				code, a, err := fanGet(qn, path, url.Values{"partial_response": {"false"}})
+				if err != nil || code != http.StatusUnprocessableEntity || !strings.Contains(a.Error, peers[1].addr) {
+					t.Errorf("%s, partial_response=false, frozen peer: %d %s %v", path, code, a.Error, err)
+				}
+			}()
 		}
+		// lightning-admin export fails on a partial answer unless
+		// --allow-partial, which prints the warning.
+		go func() {
+			defer wg.Done()
+			out, errOut, code := runAdmin(t, admin, "export", "--url", "http://"+qn.addr, "--match", "cpu_usage")
+			if code == 0 || out != "" || !strings.Contains(errOut, peers[1].addr) || !strings.Contains(errOut, "422") {
+				t.Errorf("lightning-admin export, frozen peer: %d %q %s", code, out, errOut)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			out, errOut, code := runAdmin(t, admin, "export", "--url", "http://"+qn.addr, "--match", "cpu_usage", "--allow-partial")
+			if code != 0 || strings.Count(out, "\n") != 6 || !strings.Contains(errOut, "warning: 199 lightning-db") || !strings.Contains(errOut, peers[1].addr) {
+				t.Errorf("lightning-admin export --allow-partial, frozen peer: %d, %d lines, %s", code, strings.Count(out, "\n"), errOut)
+			}
+		}()
+		wg.Wait()
 		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
@@ -247,6 +275,18 @@ func TestFanoutExportStatusMetadata(t *testing.T) {
 			t.Fatalf("export, thawed peer: %d, %d lines, warnings %q", code, len(lines), ws)
 		}
 	})
+}
+
+// fanGet is apiGet for other goroutines: errors are returned.
+func fanGet(p *proc, path string, params url.Values) (int, fanAnswer, error) {
+	resp, err := http.Get(p.url(path) + "?" + params.Encode())
+	if err != nil {
+		return 0, fanAnswer{}, err
+	}
+	defer resp.Body.Close()
+	var a fanAnswer
+	err = json.NewDecoder(resp.Body).Decode(&a)
+	return resp.StatusCode, a, err
 }
 
 // tsdbStatusMaps is a status/tsdb answer with its lists as maps.
