@@ -265,6 +265,29 @@ func TestFanoutInfluxQLCluster(t *testing.T) {
 			return ""
 		})
 	}
+
+	// The rest of the API on both query nodes: export (the same lines,
+	// every series once, integers as integers), status/tsdb (each series
+	// once: no partition moved) and metadata, kept by the node that
+	// received the remote write only.
+	exp := url.Values{"match[]": {`{db="c"}`}}
+	c1, l1, w1, b1 := exportLines(t, iq, exp)
+	c2, l2, w2, _ := exportLines(t, q, exp)
+	if c1 != 200 || c2 != 200 || len(w1)+len(w2) > 0 || len(l1) != 48 || !slices.Equal(l1, l2) || !strings.Contains(b1, `"__name__":"clu_w","db":"c","host":"h7"},"type":"integer","values":[0,1,2,3,4]`) {
+		t.Errorf("export on the cluster's query nodes: %d %d lines %v, %d %d lines %v: %.400s", c1, len(l1), w1, c2, len(l2), w2, b1)
+	}
+	for _, n := range []*proc{iq, q} {
+		code, a := apiGet(t, n, "/api/v1/status/tsdb", nil)
+		if st := decodeStatus(t, a.Data); code != 200 || st.HeadStats.NumSeries != 48 || st.SeriesCountByMetricName["clu_v"] != 20 {
+			t.Errorf("status/tsdb on %s: %d %s", n.url(""), code, a.Data)
+		}
+	}
+	writeMetadata(t, iq, prompb.MetricMetadata{Type: prompb.MetricMetadata_GAUGE, MetricFamilyName: "clu_v", Help: "V."})
+	for n, want := range map[*proc]string{iq: `{"clu_v":[{"type":"gauge","help":"V.","unit":""}]}`, q: `{}`} {
+		if code, a := apiGet(t, n, "/api/v1/metadata", nil); code != 200 || string(a.Data) != want || len(a.Warnings) > 0 {
+			t.Errorf("metadata on %s: %d %s %v, want %s", n.url(""), code, a.Data, a.Warnings, want)
+		}
+	}
 }
 
 // typedLines returns line protocol for three peers: measurement dev with
