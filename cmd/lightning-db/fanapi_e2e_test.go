@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -323,4 +324,34 @@ func decodeStatus(t *testing.T, raw json.RawMessage) tsdbStatusMaps {
 	}
 	return tsdbStatusMaps{d.HeadStats, m(d.SeriesCountByMetricName), m(d.LabelValueCountByLabelName),
 		m(d.MemoryInBytesByLabelName), m(d.SeriesCountByLabelValuePair)}
+}
+
+// TestFanoutExportLimits: a query node's export keeps the single node's
+// selector limits (query.max_query_length, an empty-matching selector)
+// and refuses to hold more than query.max_samples samples.
+func TestFanoutExportLimits(t *testing.T) {
+	peer := startServer(t, t.TempDir())
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	var b strings.Builder
+	for k := range 5 {
+		fmt.Fprintf(&b, "lim,host=a v=%d %d\n", k, base.Add(time.Duration(k)*time.Second).UnixNano())
+	}
+	writeLines(t, peer, "fan", b.String())
+	cfg := filepath.Join(t.TempDir(), "q.yaml")
+	writeFile(t, cfg, "cluster:\n  query_peers: [http://"+peer.addr+"]\nquery:\n  max_samples: 4\n  max_query_length: 64\n")
+	qn := startServer(t, t.TempDir(), "--config", cfg)
+	code, _, _, body := exportLines(t, qn, url.Values{"match[]": {"lim_v"}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "more than 4 samples") || !strings.Contains(body, "query.max_samples") {
+		t.Errorf("export of 5 samples, max_samples 4: %d %s", code, body)
+	}
+	code, lines, _, body := exportLines(t, qn, url.Values{"match[]": {"lim_v"}, "end": {fmt.Sprint(base.Add(3 * time.Second).Unix())}})
+	if code != 200 || len(lines) != 1 || !strings.Contains(body, `"values":[0,1,2,3]`) {
+		t.Errorf("export of 4 samples, max_samples 4: %d %s", code, body)
+	}
+	long := `lim_v{host="` + strings.Repeat("a", 64) + `"}`
+	for sel, want := range map[string]string{long: "query.max_query_length", `{host=~".*"}`: "empty"} {
+		if code, _, _, body := exportLines(t, qn, url.Values{"match[]": {sel}}); code != http.StatusBadRequest || !strings.Contains(body, want) {
+			t.Errorf("export of %s: %d %s, want 400 naming %s", sel, code, body, want)
+		}
+	}
 }
