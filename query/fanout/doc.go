@@ -5,7 +5,8 @@
 //
 //	API (api.go)            /api/v1/query, query_range, series, labels,
 //	   |                    label/<name>/values, read (readapi.go),
-//	   |                    status/buildinfo
+//	   |                    status/buildinfo; metadata and status/tsdb
+//	   |                    (status.go): the peers' answers merged
 //	   |-- distributed      max(max_over_time) and min(min_over_time)
 //	   |   (distribute.go)  sent whole to every peer, merged by max/min
 //	promql.Engine           unchanged, for every other query
@@ -22,7 +23,9 @@
 // SelectTyped (typed.go) reads the same way but asks the peers for our
 // typed remote read answers (remote.ReadTypedSeries: value types, raw
 // values, strings, nanosecond timestamps), for InfluxQL on a query node
-// (cmd/lightning-db/influxfan.go); the PromQL path never uses it.
+// (cmd/lightning-db/influxfan.go), and SelectTypedSets for /api/v1/export
+// on a query node (cmd/lightning-db/exportfan.go); the PromQL path never
+// uses them.
 //
 // Pushdown: the matchers and the select's time range (the hints' range,
 // the lookback or the range selector included) go to every peer; our
