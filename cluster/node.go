@@ -50,7 +50,7 @@ type Node struct {
 	tableRev uint64
 	seenAt   time.Time // last refresh of live and table
 	parts    map[int]*partConsumer
-	catalog  *Catalog // ShareCatalog; nil until then
+	shared   map[string]interface{ stop() } // ShareCatalog, ShareMetadata
 
 	// applyCh hands the latest table from the heartbeat loop to the
 	// applier, which starts and stops consumers: stopping one waits for
@@ -74,7 +74,7 @@ func Open(ctx context.Context, o Options, app Appender) (*Node, error) {
 		return nil, errors.New("cluster: the storage role needs a local appender")
 	}
 	n := &Node{o: o, log: o.Logger.With("component", "cluster", "node", o.NodeID), m: newMetrics(o.Registerer),
-		app: app, parts: map[int]*partConsumer{}, applyCh: make(chan Table, 1)}
+		app: app, parts: map[int]*partConsumer{}, shared: map[string]interface{ stop() }{}, applyCh: make(chan Table, 1)}
 	nopts, err := o.natsOptions()
 	if err != nil {
 		return nil, err
@@ -263,10 +263,11 @@ func (n *Node) Close(ctx context.Context) error {
 		pc.stop()
 		delete(n.parts, p)
 	}
-	cat := n.catalog
+	shared := n.shared
+	n.shared = map[string]interface{ stop() }{}
 	n.mu.Unlock()
-	if cat != nil {
-		cat.stop()
+	for _, s := range shared {
+		s.stop()
 	}
 	var err error
 	if n.pub != nil {

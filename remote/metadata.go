@@ -20,6 +20,10 @@ type MetricMetadata struct {
 // the query layer serves /api/v1/metadata from List.
 type Metadata struct {
 	max int
+	// OnChange, when set before the store is used, is told of each
+	// metric whose metadata a sender changed (not of Learn's): a cluster
+	// node shares it (docs/cluster.md). It must not block.
+	OnChange func(metric string, m MetricMetadata)
 	// mu protects m.
 	mu      sync.RWMutex
 	m       map[string]MetricMetadata
@@ -97,11 +101,30 @@ func (md *Metadata) set(name []byte, typ string, help, unit []byte) {
 		return
 	}
 	m := MetricMetadata{Type: typ, Help: string(help), Unit: string(unit)}
-	md.mu.Lock()
-	if _, ok := md.m[string(name)]; ok || len(md.m) < md.max {
-		md.m[string(name)] = m
+	if md.store(string(name), m) && md.OnChange != nil {
+		md.OnChange(string(name), m)
 	}
-	md.mu.Unlock()
+}
+
+// Learn stores m for metric as a sender's metadata is stored, without
+// telling OnChange: another node's row.
+func (md *Metadata) Learn(metric string, m MetricMetadata) {
+	if metric != "" {
+		md.store(metric, m)
+	}
+}
+
+// store keeps m for name unless the store is full of other names, and
+// reports whether it did.
+func (md *Metadata) store(name string, m MetricMetadata) bool {
+	md.mu.Lock()
+	defer md.mu.Unlock()
+	if _, ok := md.m[name]; ok || len(md.m) < md.max {
+		md.m[name] = m
+		return true
+	}
+	md.dropped++
+	return false
 }
 
 // metricTypes maps the MetricType enum (the same numbers in 1.0 and 2.0)

@@ -17,6 +17,7 @@ import (
 	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/query/fanout"
 	"github.com/lightningdb/lightningdb/query/influxql"
+	"github.com/lightningdb/lightningdb/remote"
 )
 
 // The cluster publisher replaces the engine as the ingest appender.
@@ -213,7 +214,7 @@ func (s *server) startCluster(ctx context.Context, reg prometheus.Registerer) (*
 // catalogShare hands the fields the InfluxQL catalog learns from line
 // protocol to the cluster's catalog bucket; a no-op outside a cluster.
 type catalogShare struct {
-	c atomic.Pointer[cluster.Catalog]
+	c atomic.Pointer[cluster.Shared[cluster.CatalogRow]]
 }
 
 func (cs *catalogShare) publish(r influxql.CatalogRow) {
@@ -248,6 +249,27 @@ func (s *server) shareCatalog(cat *influxql.Catalog) error {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	s.catShare.c.Store(c)
+	return nil
+}
+
+// shareMetadata joins the cluster's metadata bucket: the remote write
+// metadata a node receives reaches every node, so any query node answers
+// /api/v1/metadata for the cluster (docs/cluster.md).
+func (s *server) shareMetadata(md *remote.Metadata) error {
+	if s.cluster == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sh, err := s.cluster.ShareMetadata(ctx, func(r cluster.MetadataRow) {
+		md.Learn(r.Metric, remote.MetricMetadata{Type: r.Type, Help: r.Help, Unit: r.Unit})
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	md.OnChange = func(metric string, m remote.MetricMetadata) {
+		sh.Publish(cluster.MetadataRow{Metric: metric, Type: m.Type, Help: m.Help, Unit: m.Unit})
+	}
 	return nil
 }
 

@@ -268,8 +268,8 @@ func TestFanoutInfluxQLCluster(t *testing.T) {
 
 	// The rest of the API on both query nodes: export (the same lines,
 	// every series once, integers as integers), status/tsdb (each series
-	// once: no partition moved) and metadata, kept by the node that
-	// received the remote write only.
+	// once: no partition moved) and metadata, which the node that
+	// received the remote write shares through the metadata bucket.
 	exp := url.Values{"match[]": {`{db="c"}`}}
 	c1, l1, w1, b1 := exportLines(t, iq, exp)
 	c2, l2, w2, _ := exportLines(t, q, exp)
@@ -283,11 +283,15 @@ func TestFanoutInfluxQLCluster(t *testing.T) {
 		}
 	}
 	writeMetadata(t, iq, prompb.MetricMetadata{Type: prompb.MetricMetadata_GAUGE, MetricFamilyName: "clu_v", Help: "V."})
-	for n, want := range map[*proc]string{iq: `{"clu_v":[{"type":"gauge","help":"V.","unit":""}]}`, q: `{}`} {
-		if code, a := apiGet(t, n, "/api/v1/metadata", nil); code != 200 || string(a.Data) != want || len(a.Warnings) > 0 {
-			t.Errorf("metadata on %s: %d %s %v, want %s", n.url(""), code, a.Data, a.Warnings, want)
+	poll(t, 30*time.Second, 100*time.Millisecond, func() string {
+		for _, n := range []*proc{iq, q, storage[0]} {
+			want := `{"clu_v":[{"type":"gauge","help":"V.","unit":""}]}` // a storage node: its own store
+			if code, a := apiGet(t, n, "/api/v1/metadata", url.Values{"metric": {"clu_v"}}); code != 200 || string(a.Data) != want || len(a.Warnings) > 0 {
+				return fmt.Sprintf("metadata on %s: %d %s %v, want %s", n.url(""), code, a.Data, a.Warnings, want)
+			}
 		}
-	}
+		return ""
+	})
 }
 
 // typedLines returns line protocol for three peers: measurement dev with

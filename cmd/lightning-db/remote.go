@@ -47,6 +47,9 @@ type RemoteConfig struct {
 func (s *server) registerRemote(reg prometheus.Registerer) error {
 	rc := s.cfg.Remote
 	s.meta = remote.NewMetadata(rc.MaxMetadata)
+	if err := s.shareMetadata(s.meta); err != nil { // cluster.go: the metadata bucket
+		return err
+	}
 	h, err := remote.NewHandler(scopedAppender{s.appender()}, engineStorage{s.db}, remote.Options{
 		MaxBodyBytes:        rc.MaxBodyBytes,
 		MaxDecodedBytes:     rc.MaxDecodedBytes,

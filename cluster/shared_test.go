@@ -34,11 +34,11 @@ func (l *learnt) has(rs ...CatalogRow) error {
 	return nil
 }
 
-// TestCatalogShared: rows a node knows before it joins the bucket are
+// TestSharedCatalog: rows a node knows before it joins the bucket are
 // put there (the reconcile that makes good a put lost in a crash), rows
 // it learns later are published, and another node learns both; each
 // node also learns its own.
-func TestCatalogShared(t *testing.T) {
+func TestSharedCatalog(t *testing.T) {
 	url := startNATS(t)
 	o := Options{URLs: []string{url}, Partitions: 4, Replicas: 1, MemberTTL: 2 * time.Second,
 		AckWait: time.Second, StartTimeout: 10 * time.Second}

@@ -1,0 +1,24 @@
+package remote
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestMetadataOnChange: a sender's new or changed metadata is told to
+// OnChange once, a repeat is not, nor is a row another node shared
+// (Learn); a full store keeps its names and counts the dropped one.
+func TestMetadataOnChange(t *testing.T) {
+	md := NewMetadata(2)
+	var told []string
+	md.OnChange = func(metric string, m MetricMetadata) { told = append(told, metric+"/"+m.Type) }
+	md.set([]byte("a"), "gauge", []byte("A."), nil)
+	md.set([]byte("a"), "gauge", []byte("A."), nil) // a repeat
+	md.set([]byte("a"), "counter", []byte("A."), nil)
+	md.Learn("b", MetricMetadata{Type: "gauge"})
+	md.set([]byte("c"), "gauge", nil, nil) // the store is full
+	require.Equal(t, []string{"a/gauge", "a/counter"}, told)
+	require.Equal(t, map[string][]MetricMetadata{"a": {{Type: "counter", Help: "A."}}, "b": {{Type: "gauge"}}}, md.List("", 0))
+	require.EqualValues(t, 1, md.dropped)
+}
