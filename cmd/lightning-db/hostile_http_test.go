@@ -291,7 +291,11 @@ func testIdleConns(t *testing.T) {
 	}
 	wg.Wait()
 	require.Zero(t, open.get("none"), "idle connections still open after 10 s")
-	require.GreaterOrEqual(t, p.metricValue(`lightningdb_http_closed_connections_total{state="idle"}`), 200.0)
+	// net/http closes a connection, then reports StateClosed (which
+	// counts it): the count may lag the close the client saw.
+	require.Eventually(t, func() bool {
+		return p.metricValue(`lightningdb_http_closed_connections_total{state="idle"}`) >= 200
+	}, 10*time.Second, 10*time.Millisecond, "fewer than 200 idle closes counted in 10 s")
 	p.requireAlive()
 }
 
