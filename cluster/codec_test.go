@@ -99,8 +99,8 @@ func TestSplitCutsLargeSeriesAndKeepsPartitions(t *testing.T) {
 			b.AppendFloat(int64(k), float64(k))
 		}
 	}
-	parts := split(&b, 8, 2000) // ~110 samples a message
-	seen := map[[2]int]int{}    // (series, sample) -> times
+	parts := split(&b, 8, 2000, nil) // ~110 samples a message
+	seen := map[[2]int]int{}         // (series, sample) -> times
 	for _, p := range parts {
 		raw := 0
 		for _, s := range p.spans {

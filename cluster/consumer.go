@@ -196,6 +196,7 @@ func (pc *partConsumer) store(ctx context.Context, msgs []jetstream.Msg, b *seri
 	if len(res.Rejected) > 0 {
 		pc.n.m.rejectedSeries.Add(float64(len(res.Rejected)))
 		pc.n.log.Warn("series rejected by the engine", "partition", pc.p, "count", len(res.Rejected), "first", res.Rejected[0].Err)
+		pc.n.tellTypes(b, res.Rejected)
 	}
 	for _, m := range keep {
 		m.Ack()

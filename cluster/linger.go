@@ -40,8 +40,8 @@ func newLingerer(p *Publisher, linger time.Duration) *lingerer {
 }
 
 // append adds b's parts to the open messages and waits for their PubAcks.
-func (l *lingerer) append(ctx context.Context, b *series.Batch) error {
-	parts := split(b, l.p.partitions, maxRawBytes)
+func (l *lingerer) append(ctx context.Context, b *series.Batch, skip []series.Rejection) error {
+	parts := split(b, l.p.partitions, maxRawBytes, skip)
 	waits := make([]*pendingMsg, 0, len(parts))
 	var raw []byte
 	for _, pt := range parts {

@@ -20,6 +20,9 @@ type metrics struct {
 	liveMembers     prometheus.Gauge
 	rebalances      prometheus.Counter
 	assignUpdates   prometheus.Counter
+	catalogLearnt   prometheus.Counter
+	catalogErrors   prometheus.Counter
+	typeConflicts   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -40,11 +43,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		liveMembers:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "cluster_live_members", Help: "Members with a live heartbeat entry, as this node last saw them."}),
 		rebalances:    prometheus.NewCounter(prometheus.CounterOpts{Name: "cluster_rebalances_total", Help: "Assignment changes this node applied (partitions gained or lost)."}),
 		assignUpdates: prometheus.NewCounter(prometheus.CounterOpts{Name: "cluster_assignment_updates_total", Help: "Assignment tables this node wrote (compare-and-set won)."}),
+		typeConflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "cluster_publish_type_conflicts_total", Help: "Series an ingest node refused to its client: their value type differs from the one it last published for them."}),
+		catalogLearnt: prometheus.NewCounter(prometheus.CounterOpts{Name: "cluster_catalog_rows_received_total", Help: "InfluxQL catalog rows read from the catalog bucket (this node's own included)."}),
+		catalogErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "cluster_catalog_put_errors_total", Help: "InfluxQL catalog rows this node failed to put into the catalog bucket (put again by the next reconcile)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.publishDuration, m.publishMessages, m.publishRetries, m.publishFailures,
 			m.consumedMsgs, m.consumedSamples, m.rejectedSeries, m.corruptMsgs, m.lag, m.owned,
-			m.liveMembers, m.rebalances, m.assignUpdates)
+			m.liveMembers, m.rebalances, m.assignUpdates, m.catalogLearnt, m.catalogErrors, m.typeConflicts)
 	}
 	return m
 }

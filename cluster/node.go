@@ -50,6 +50,7 @@ type Node struct {
 	tableRev uint64
 	seenAt   time.Time // last refresh of live and table
 	parts    map[int]*partConsumer
+	catalog  *Catalog // ShareCatalog; nil until then
 
 	// applyCh hands the latest table from the heartbeat loop to the
 	// applier, which starts and stops consumers: stopping one waits for
@@ -95,6 +96,10 @@ func Open(ctx context.Context, o Options, app Appender) (*Node, error) {
 	}
 	if o.Ingest {
 		n.pub = newPublisher(n.js, o, n.m)
+		if err := n.learnTypes(); err != nil {
+			n.nc.Close()
+			return nil, fmt.Errorf("cluster: subscribe to type corrections: %w", err)
+		}
 	}
 	lctx, lcancel := context.WithCancel(context.Background())
 	n.cancel = lcancel
@@ -258,7 +263,11 @@ func (n *Node) Close(ctx context.Context) error {
 		pc.stop()
 		delete(n.parts, p)
 	}
+	cat := n.catalog
 	n.mu.Unlock()
+	if cat != nil {
+		cat.stop()
+	}
 	var err error
 	if n.pub != nil {
 		select {

@@ -23,12 +23,17 @@ func Subject(stream string, p int) string { return fmt.Sprintf("%s.p.%02d", stre
 
 // split groups the series of b by partition and cuts each group into
 // messages of at most about maxRaw raw bytes; a series with more samples
-// than fit is cut across messages. It returns, per message, the
-// partition and its spans.
-func split(b *series.Batch, partitions, maxRaw int) []part {
+// than fit is cut across messages. The series skip names (in index
+// order) are left out. It returns, per message, the partition and its
+// spans.
+func split(b *series.Batch, partitions, maxRaw int, skip []series.Rejection) []part {
 	byPart := make(map[int][]span)
 	var order []int
 	for i := range b.Len() {
+		if len(skip) > 0 && skip[0].Index == i {
+			skip = skip[1:]
+			continue
+		}
 		canon, _, ts, _ := b.Series(i)
 		p := PartitionOf(canon, partitions)
 		if _, ok := byPart[p]; !ok {

@@ -33,9 +33,10 @@ import (
 // which is harmless since storage nodes keep one sample per (series,
 // timestamp).
 //
-// Publisher does not know series types: a sample whose type conflicts
-// with its series is acknowledged here and rejected by the storage node
-// (cluster_rejected_series_total), not reported to the client.
+// A series whose value type differs from the one this node last
+// published for it is refused to the client (typeMemo), the rest of the
+// write kept, as on a single node; a conflict this node cannot see is
+// rejected by the storage node (cluster_rejected_series_total).
 //
 // Append is safe for concurrent use.
 type Publisher struct {
@@ -48,6 +49,7 @@ type Publisher struct {
 	seq        atomic.Uint64
 	bufs       sync.Pool // *[]byte, raw body scratch
 	linger     *lingerer // nil: one message per partition per write
+	types      typeMemo
 }
 
 func newPublisher(js jetstream.JetStream, o Options, m *metrics) *Publisher {
@@ -65,15 +67,24 @@ func (p *Publisher) Append(ctx context.Context, b *series.Batch) (series.AppendR
 		return series.AppendResult{}, nil
 	}
 	start := time.Now()
+	res := series.AppendResult{Accepted: b.Samples(), Rejected: p.types.check(b)}
+	for _, r := range res.Rejected {
+		_, _, ts, _ := b.Series(r.Index)
+		res.Accepted -= len(ts)
+	}
+	p.m.typeConflicts.Add(float64(len(res.Rejected)))
+	if len(res.Rejected) == b.Len() {
+		return res, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.timeout+p.lingerTime())
 	defer cancel()
 	if p.linger != nil {
-		if err := p.linger.append(ctx, b); err != nil {
+		if err := p.linger.append(ctx, b, res.Rejected); err != nil {
 			p.m.publishFailures.Inc()
 			return series.AppendResult{}, err
 		}
 	} else {
-		msgs := p.encode(b)
+		msgs := p.encode(b, res.Rejected)
 		if err := p.publishAll(ctx, msgs); err != nil {
 			p.m.publishFailures.Inc()
 			return series.AppendResult{}, err
@@ -81,12 +92,13 @@ func (p *Publisher) Append(ctx context.Context, b *series.Batch) (series.AppendR
 		p.m.publishMessages.Add(float64(len(msgs)))
 	}
 	p.m.publishDuration.Observe(time.Since(start).Seconds())
-	return series.AppendResult{Accepted: b.Samples()}, nil
+	return res, nil
 }
 
-// encode returns the messages of b, each with its Msg-ID.
-func (p *Publisher) encode(b *series.Batch) []*nats.Msg {
-	parts := split(b, p.partitions, maxRawBytes)
+// encode returns the messages of b but its series skip, each with its
+// Msg-ID.
+func (p *Publisher) encode(b *series.Batch, skip []series.Rejection) []*nats.Msg {
+	parts := split(b, p.partitions, maxRawBytes, skip)
 	id := p.idPrefix + strconv.FormatUint(p.seq.Add(1), 36) + "-"
 	sp, _ := p.bufs.Get().(*[]byte)
 	if sp == nil {

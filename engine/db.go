@@ -371,8 +371,7 @@ func (db *DB) resolve(b *series.Batch, c *commit, res *series.AppendResult) int 
 			b.SetRef(i, id)
 		}
 		if have := db.reg.Type(id); have != typ {
-			reject(i, rejectOther, fmt.Errorf(
-				"%w: series %s holds %s values, got %s", series.ErrTypeConflict, db.seriesName(id), have, typ))
+			reject(i, rejectOther, &series.TypeConflictError{Series: db.seriesName(id), Have: have, Got: typ})
 			continue
 		}
 		c.ids[i] = id

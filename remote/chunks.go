@@ -137,6 +137,11 @@ func (fw *frameWriter) write(msg *prompb.ChunkedReadResponse, limit int64) error
 		return fmt.Errorf("marshal ChunkedReadResponse: %w", err)
 	}
 	binary.BigEndian.PutUint32(fw.buf[hdr:], crc32.Checksum(fw.buf[hdr+4:], castagnoli))
+	return fw.send(limit)
+}
+
+// send writes the frame in fw.buf, within limit bytes of answer.
+func (fw *frameWriter) send(limit int64) error {
 	fw.written += int64(len(fw.buf))
 	if fw.written > limit {
 		return fmt.Errorf("%w: streamed answer over %d bytes (ReadMaxBytes)", ErrReadLimit, limit)

@@ -1,6 +1,6 @@
 // Package remote serves the Prometheus remote storage protocols: remote
 // write 1.0 and 2.0 into a series.Batch handed to an Appender, and remote
-// read (SAMPLES and STREAMED_XOR_CHUNKS) over a Storage.
+// read (SAMPLES, STREAMED_XOR_CHUNKS and our typed answers) over a Storage.
 //
 // Write model. A request body is read whole (bounded), snappy-decoded into a
 // pooled buffer and walked with a hand-written protobuf decoder: label names
@@ -17,7 +17,10 @@
 // Read model. Each query's matchers are resolved to series IDs by the
 // Storage's index, then each series is read over the query range; string
 // series are skipped (Prometheus has no string samples). Limits on series
-// and bytes per request are checked as the answer is built.
+// and bytes per request are checked as the answer is built. Our own
+// response type, ReadTypedSeries (typed.go), carries what Prometheus'
+// cannot: value types, raw values, strings and nanosecond timestamps, for
+// Lightning DB query nodes.
 //
 // Timestamps: Prometheus sends milliseconds; Lightning DB stores
 // nanoseconds (series package), so ms*1e6 on write and ns/1e6 on read.

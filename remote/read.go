@@ -53,7 +53,7 @@ func (h *Handler) ServeRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { <-h.readSem }()
-	streamed, err := negotiate(req.AcceptedResponseTypes)
+	answer, err := negotiate(req.AcceptedResponseTypes)
 	if err != nil {
 		h.readFailed(w, err)
 		return
@@ -63,11 +63,14 @@ func (h *Handler) ServeRead(w http.ResponseWriter, r *http.Request) {
 		h.readFailed(w, err)
 		return
 	}
-	if streamed {
+	switch answer {
+	case prompb.ReadRequest_STREAMED_XOR_CHUNKS:
 		h.serveChunks(r.Context(), w, queries)
-		return
+	case ReadTypedSeries:
+		h.serveTyped(r.Context(), w, queries) // typed.go
+	default:
+		h.serveSamples(r.Context(), w, queries)
 	}
-	h.serveSamples(r.Context(), w, queries)
 }
 
 // readFailed answers a remote read that failed before its answer began,
@@ -148,21 +151,20 @@ func decodeReadRequest(raw []byte, maxDecoded int64, l *lease) (*prompb.ReadRequ
 	return &req, nil
 }
 
-// negotiate picks the first accepted response type the server supports;
-// none listed means SAMPLES. It reports whether the answer is streamed.
-func negotiate(accepted []prompb.ReadRequest_ResponseType) (bool, error) {
+// negotiate picks the first accepted response type the server supports
+// (SAMPLES, STREAMED_XOR_CHUNKS or our ReadTypedSeries); none listed
+// means SAMPLES.
+func negotiate(accepted []prompb.ReadRequest_ResponseType) (prompb.ReadRequest_ResponseType, error) {
 	if len(accepted) == 0 {
-		return false, nil
+		return prompb.ReadRequest_SAMPLES, nil
 	}
 	for _, t := range accepted {
 		switch t {
-		case prompb.ReadRequest_SAMPLES:
-			return false, nil
-		case prompb.ReadRequest_STREAMED_XOR_CHUNKS:
-			return true, nil
+		case prompb.ReadRequest_SAMPLES, prompb.ReadRequest_STREAMED_XOR_CHUNKS, ReadTypedSeries:
+			return t, nil
 		}
 	}
-	return false, fmt.Errorf("%w: %v", ErrNoResponseType, accepted)
+	return 0, fmt.Errorf("%w: %v", ErrNoResponseType, accepted)
 }
 
 var errBadMatcher = errors.New("invalid matcher")

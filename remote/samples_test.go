@@ -244,6 +244,10 @@ func (it *genIter) Next() bool             { it.i++; return it.i < it.n }
 func (it *genIter) Type() series.ValueType { return series.TypeFloat }
 func (it *genIter) Len() int               { return it.n }
 func (it *genIter) Err() error             { return nil }
+func (it *genIter) AtString() (int64, []byte) {
+	t, _ := it.At()
+	return t, nil
+}
 func (it *genIter) At() (int64, uint64) {
 	x := uint64(it.i) * 0x9e3779b97f4a7c15
 	return t0*1e6 + int64(it.i)*1e9, math.Float64bits(float64(x>>11) / (1 << 53))

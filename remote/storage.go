@@ -29,6 +29,9 @@ type Iterator interface {
 	Next() bool
 	// At returns the timestamp (ns) and raw value (see series.AsFloat64).
 	At() (int64, uint64)
+	// AtString returns the timestamp (ns) and value of a string series;
+	// the bytes are valid until the iterator moves or is reused.
+	AtString() (int64, []byte)
 	// Type is the series' value type (0 when the range held no samples).
 	Type() series.ValueType
 	// Len is the number of samples in all.

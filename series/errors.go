@@ -38,3 +38,17 @@ var (
 	// or cannot be decoded.
 	ErrCorruptSnapshot = errors.New("corrupt series snapshot")
 )
+
+// TypeConflictError is the ErrTypeConflict of one series: it holds Have
+// values, a sample of type Got was written. errors.Is(err,
+// ErrTypeConflict) holds for it.
+type TypeConflictError struct {
+	Series    string // the series' labels, as Labels.String
+	Have, Got ValueType
+}
+
+func (e *TypeConflictError) Error() string {
+	return ErrTypeConflict.Error() + ": series " + e.Series + " holds " + e.Have.String() + " values, got " + e.Got.String()
+}
+
+func (e *TypeConflictError) Unwrap() error { return ErrTypeConflict }

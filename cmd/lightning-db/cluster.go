@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 	"github.com/lightningdb/lightningdb/cluster"
 	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/query/fanout"
+	"github.com/lightningdb/lightningdb/query/influxql"
 )
 
 // The cluster publisher replaces the engine as the ingest appender.
@@ -206,6 +208,47 @@ func (s *server) startCluster(ctx context.Context, reg prometheus.Registerer) (*
 	s.log.Info("cluster joined", "node", o.NodeID, "ingest", o.Ingest, "storage", o.Storage,
 		"stream", o.Stream, "partitions", o.Partitions, "replicas", o.Replicas)
 	return n, nil
+}
+
+// catalogShare hands the fields the InfluxQL catalog learns from line
+// protocol to the cluster's catalog bucket; a no-op outside a cluster.
+type catalogShare struct {
+	c atomic.Pointer[cluster.Catalog]
+}
+
+func (cs *catalogShare) publish(r influxql.CatalogRow) {
+	if c := cs.c.Load(); c != nil {
+		c.Publish(cluster.CatalogRow{DB: r.DB, Metric: r.Metric, Measurement: r.Measurement, Field: r.Field.Field})
+	}
+}
+
+// shareCatalog joins the cluster's catalog bucket: every node learns the
+// measurement and field of each metric name from the node that parsed its
+// line protocol, so a storage or query node answers InfluxQL as the
+// ingest node would (docs/cluster.md).
+func (s *server) shareCatalog(cat *influxql.Catalog) error {
+	if s.cluster == nil || cat == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := s.cluster.ShareCatalog(ctx, func() []cluster.CatalogRow {
+		var rows []cluster.CatalogRow
+		for _, r := range cat.All() {
+			rows = append(rows, cluster.CatalogRow{DB: r.DB, Metric: r.Metric, Measurement: r.Measurement, Field: r.Field.Field})
+		}
+		return rows
+	}, func(r cluster.CatalogRow) {
+		cat.Add(influxql.CatalogRow{DB: r.DB, Metric: r.Metric, Field: influxql.Field{Measurement: r.Measurement, Field: r.Field}})
+		if err := cat.Sync(); err != nil {
+			s.log.Warn("influx catalog sync failed", "err", err)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	s.catShare.c.Store(c)
+	return nil
 }
 
 // appender is what the ingest front ends write to: the cluster publisher

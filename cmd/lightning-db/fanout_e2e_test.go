@@ -414,6 +414,7 @@ func TestFanoutLimitedToken(t *testing.T) {
 		{"/api/v1/series", url.Values{"match[]": {"cpu_usage"}}, `"host":"h2"`},
 		{"/api/v1/label/host/values", nil, `["h2"]`},
 		{"/api/v1/labels", url.Values{"match[]": {`{host=~"h1|h3"}`}}, `[]`},
+		{"/query", url.Values{"db": {"fan"}, "q": {"SELECT usage, host FROM cpu"}}, `2,"h2"]`}, // typed answers carry the scope too
 	} {
 		code, body := call(t, nil, http.MethodGet, qn.url(c.path), sec["rh2"], c.params)
 		if code != 200 || !strings.Contains(body, c.want) || strings.Contains(body, "h1") || strings.Contains(body, "h3") {

@@ -18,12 +18,12 @@ import (
 
 	ql "github.com/influxdata/influxql"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
 
 	"github.com/lightningdb/lightningdb/engine"
 	"github.com/lightningdb/lightningdb/ingest"
 	"github.com/lightningdb/lightningdb/query/fanout"
 	"github.com/lightningdb/lightningdb/query/influxql"
+	"github.com/lightningdb/lightningdb/remote"
 	"github.com/lightningdb/lightningdb/series"
 	"github.com/lightningdb/lightningdb/tagindex"
 )
@@ -51,8 +51,10 @@ type peerCatalogRow struct {
 // serveInfluxCatalog answers influxCatalogPath: the catalog rows of the db
 // parameter, or only those of the measurements (or metric names) of the
 // m parameters, and the value types of the metric names of the n
-// parameters (rows without m and f), (with the rows of lines written without a database when db
-// is the unlabelled database), each with its series' value type.
+// parameters (rows without m and f; asked by query nodes older than
+// typed remote read answers), (with the rows of lines written without a
+// database when db is the unlabelled database), each with its series'
+// value type.
 func (s *server) serveInfluxCatalog(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	db := r.FormValue("db")
@@ -376,23 +378,19 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 	peers, missing := f.s.queryTopology().Peers()
 	allow := f.allowPartial(ctx)
 	// The node's own catalog: in a NATS cluster the catalog is learnt
-	// where lines are parsed, on the ingest nodes (roles [ingest, query]).
-	// The peers tell the types of its metric names (n parameters).
+	// where lines are parsed, on the ingest nodes, and shared with every
+	// node through the catalog bucket (cluster.go: shareCatalog). Value
+	// types come with the series (typed answers), not from the catalogs.
 	var own []influxql.CatalogRow
-	if f.s.cluster != nil && f.s.cluster.Publisher() != nil {
+	if f.s.cluster != nil {
 		own = f.s.catalog.Rows(append(slices.Clone(rd.dbs), "")...)
 	}
-	var ownNames []string
 	for _, r := range own {
 		if rd.meas == nil || slices.Contains(rd.meas, r.Measurement) || slices.Contains(rd.meas, r.Metric) {
 			cat.Add(r)
-			ownNames = append(ownNames, r.Metric)
 		}
 	}
-	slices.Sort(ownNames)
-	ownNames = slices.Compact(ownNames)
-	types := map[string]series.ValueType{} // db 0xff metric
-	failed := map[string]error{}           // peer URL: its catalog failed
+	failed := map[string]error{} // peer URL: its catalog failed
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for _, p := range peers {
@@ -400,7 +398,7 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rows, err := f.peerCatalog(ctx, p, d, rd.meas, ownNames)
+				rows, err := f.peerCatalog(ctx, p, d, rd.meas)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -412,15 +410,8 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 					return
 				}
 				for _, r := range rows {
-					if r.M == "" { // the type of one of ownNames
-						if r.T != 0 {
-							types[r.DB+"\xff"+r.Metric] = series.ValueType(r.T)
-						}
-						continue
-					}
-					cat.Add(influxql.CatalogRow{DB: r.DB, Metric: r.Metric, Field: influxql.Field{Measurement: r.M, Field: r.F}})
-					if r.T != 0 {
-						types[r.DB+"\xff"+r.Metric] = series.ValueType(r.T)
+					if r.M != "" { // not a type-only row (n parameters)
+						cat.Add(influxql.CatalogRow{DB: r.DB, Metric: r.Metric, Field: influxql.Field{Measurement: r.M, Field: r.F}})
 					}
 				}
 			}()
@@ -438,7 +429,6 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 	if err != nil {
 		return nil, err
 	}
-	minMs, maxMs := floorDiv(rd.minT, 1e6), -floorDiv(-rd.maxT, 1e6)
 	var ok []fanout.Peer
 	for _, p := range peers {
 		if failed[p.URL] == nil {
@@ -449,59 +439,39 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 	if err != nil {
 		return nil, err
 	}
-	q, err := fq.Querier(minMs, maxMs)
+	// Typed answers (remote.ReadTypedSeries): every value type with its
+	// raw value and nanosecond timestamps, as the peers store them.
+	list, warnings, err := fq.SelectTyped(ctx, rd.minT, rd.maxT, f.maxSamples, ms...)
 	if err != nil {
-		return nil, err
-	}
-	ss := q.Select(ctx, false, nil, ms...)
-	var b series.Batch
-	var n int64
-	var it chunkenc.Iterator
-	dbLabel := f.base.DBLabel
-	if dbLabel == "" {
-		dbLabel = "db"
-	}
-	for ss.Next() {
-		s := ss.At()
-		lset := s.Labels()
-		var ls series.Labels
-		lset.Range(func(l labels.Label) { ls = append(ls, series.Label{Name: l.Name, Value: l.Value}) })
-		typ := types[lset.Get(dbLabel)+"\xff"+lset.Get(labels.MetricName)]
-		if typ == 0 || typ == series.TypeString {
-			typ = series.TypeFloat
-		}
-		b.AddSeries(ls, typ)
-		it = s.Iterator(it)
-		for it.Next() != chunkenc.ValNone {
-			t, v := it.At()
-			if n++; n > f.maxSamples {
-				return nil, fmt.Errorf("%w: the statement reads more than %d samples from the peers (query.max_samples, query.max_samples_in_memory)", influxql.ErrTooManySamples, f.maxSamples)
-			}
-			switch typ {
-			case series.TypeInt:
-				b.AppendInt(t*1e6, int64(v))
-			case series.TypeUint:
-				b.AppendUint(t*1e6, uint64(v))
-			case series.TypeBool:
-				b.AppendBool(t*1e6, v != 0)
-			default:
-				b.AppendFloat(t*1e6, v)
-			}
-		}
-	}
-	if err := ss.Err(); err != nil {
 		if errors.Is(err, fanout.ErrTooManySamples) {
-			return nil, fmt.Errorf("%w: the statement reads more than %d samples from the peers (query.max_samples): %w", influxql.ErrTooManySamples, f.opts.MaxSamples, err)
+			return nil, fmt.Errorf("%w: the statement reads more than %d samples from the peers (query.max_samples, query.max_samples_in_memory): %w", influxql.ErrTooManySamples, f.maxSamples, err)
 		}
 		return nil, err
 	}
-	if b.Len() > 0 {
-		if _, err := db.Append(ctx, &b); err != nil {
-			return nil, fmt.Errorf("influxql on a query node: temporary storage: %w", err)
+	// Appended in batches of about loadBatch samples, each series
+	// released once copied: the statement holds its samples about once.
+	const loadBatch = 64 << 10
+	var b series.Batch
+	for i := range list {
+		s := &list[i]
+		b.AddCanonical(s.Labels, s.Type)
+		for k, t := range s.Ts {
+			if s.Type == series.TypeString {
+				b.AppendString(t, s.String(k))
+			} else {
+				b.AppendRaw(t, s.Vals[k])
+			}
+		}
+		list[i] = remote.TypedSeries{}
+		if b.Samples() >= loadBatch || i == len(list)-1 {
+			if _, err := db.Append(ctx, &b); err != nil {
+				return nil, fmt.Errorf("influxql on a query node: temporary storage: %w", err)
+			}
+			b.Reset()
 		}
 	}
 	var msgs []influxql.Message
-	ws, _ := ss.Warnings().AsStrings("", 0, 0)
+	ws, _ := warnings.AsStrings("", 0, 0)
 	for _, w := range ws {
 		msgs = append(msgs, influxql.Message{Level: "warning", Text: w})
 	}
@@ -511,14 +481,6 @@ func (f *fanInfluxQL) load(ctx context.Context, db *engine.DB, cat *influxql.Cat
 		}
 	}
 	return msgs, nil
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
 
 // matchers selects rd's series: its databases and, when it names its
@@ -566,11 +528,11 @@ func (f *fanInfluxQL) matchers(cat *influxql.Catalog, rd influxRead) ([]*labels.
 
 // peerCatalog asks p for its catalog rows of db.
 // (only of the measurements meas, when not nil).
-func (f *fanInfluxQL) peerCatalog(ctx context.Context, p fanout.Peer, db string, meas, names []string) ([]peerCatalogRow, error) {
+func (f *fanInfluxQL) peerCatalog(ctx context.Context, p fanout.Peer, db string, meas []string) ([]peerCatalogRow, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.URL, "/")+influxCatalogPath,
-		strings.NewReader(url.Values{"db": {db}, "m": meas, "n": names}.Encode()))
+		strings.NewReader(url.Values{"db": {db}, "m": meas}.Encode()))
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,13 @@ func TestFanoutInfluxQL(t *testing.T) {
 	extra := fmt.Sprintf("cpu_usage,host=h0 idle=5 %d\ncpu_usage,host=h1 idle=7 %d\n", base.UnixNano(), base.Add(time.Minute).UnixNano())
 	writeLines(t, peers[0], "fan", extra)
 	writeLines(t, all, "fan", extra)
+	// Every value type the engine stores, with nanosecond timestamps (two
+	// points of a series 300 ns apart, in one millisecond), integers past
+	// 2^53 and series split over the peers.
+	for i, lines := range typedLines(base) {
+		writeLines(t, peers[i], "fan", lines)
+		writeLines(t, all, "fan", lines)
+	}
 	from := base.Format(time.RFC3339)
 	to := base.Add(time.Hour).Format(time.RFC3339)
 	where := " WHERE time >= '" + from + "' AND time < '" + to + "'"
@@ -40,6 +47,15 @@ func TestFanoutInfluxQL(t *testing.T) {
 		`SELECT count(usage) FROM /c.u/`,
 		`SELECT * FROM cpu_usage`,
 		`SELECT count(usage) FROM cpu, cpu_usage WHERE time > '` + base.Add(-time.Hour).Format(time.RFC3339) + `'`,
+		`SELECT * FROM dev`,
+		`SELECT status, up, big, u, temp FROM dev WHERE host = 'h1' AND time >= '` + from + `'`,
+		`SELECT last(status), last(big), last(u), last(up), last(temp) FROM dev GROUP BY host`,
+		`SELECT first(status), max(big), min(u), count(up) FROM dev` + where + ` GROUP BY time(10m)`,
+		`SELECT count(status), count(big), count(u), count(up), count(temp) FROM dev`,
+		`SELECT distinct(status) FROM dev`,
+		`SELECT mode(status) FROM dev GROUP BY host`,
+		`SELECT temp FROM dev WHERE status = 'ok' AND up = true`,
+		`SHOW FIELD KEYS FROM dev`,
 		`SHOW MEASUREMENTS`,
 		`SHOW TAG KEYS`,
 		`SHOW TAG KEYS FROM cpu`,
@@ -50,7 +66,7 @@ func TestFanoutInfluxQL(t *testing.T) {
 		`SHOW SERIES FROM shared`,
 	}
 	for _, s := range stmts {
-		for _, epoch := range []string{"", "ms"} {
+		for _, epoch := range []string{"", "ms", "ns"} {
 			params := url.Values{"db": {"fan"}, "q": {s}}
 			if epoch != "" {
 				params.Set("epoch", epoch)
@@ -217,4 +233,58 @@ func TestFanoutInfluxQLCluster(t *testing.T) {
 	if got != `{"results":[{"statement_id":0,"series":[{"name":"clu","columns":["fieldKey","fieldType"],"values":[["v","float"],["w","integer"]]}]}]}` {
 		t.Errorf("SHOW FIELD KEYS on the cluster query node: %s", got)
 	}
+
+	// A query-only node parses no line protocol: it learns that
+	// cpu_load_short_term is measurement cpu_load, field short_term (not
+	// cpu_load_short, term) from the catalog bucket the ingest node put
+	// it in, and answers as the ingest node does.
+	q := clusterNode(t, t.TempDir(), "q", urls, "query", 16)
+	b.Reset()
+	for k := range 4 {
+		fmt.Fprintf(&b, "cpu_load,host=h%d short_term=%d,long_term=%di %d\n", k, k, 10*k, int64(1_700_000_000+k)*int64(time.Second))
+	}
+	resp = post(t, iq.url("/write?db=c"), "text/plain", []byte(b.String()), nil)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("write: %d %s", resp.StatusCode, readBody(t, resp))
+	}
+	resp.Body.Close()
+	for _, st := range []struct{ q, want string }{
+		{`SELECT sum(short_term), sum(long_term) FROM cpu_load`,
+			`{"results":[{"statement_id":0,"series":[{"name":"cpu_load","columns":["time","sum","sum_1"],"values":[[0,6,60]]}]}]}`},
+		{`SHOW FIELD KEYS FROM cpu_load`,
+			`{"results":[{"statement_id":0,"series":[{"name":"cpu_load","columns":["fieldKey","fieldType"],"values":[["long_term","integer"],["short_term","float"]]}]}]}`},
+		{`SHOW MEASUREMENTS`,
+			`{"results":[{"statement_id":0,"series":[{"name":"measurements","columns":["name"],"values":[["clu"],["cpu_load"]]}]}]}`},
+	} {
+		poll(t, 30*time.Second, 100*time.Millisecond, func() string {
+			for _, n := range []*proc{iq, q} {
+				if _, got := influxGet(t, n, url.Values{"db": {"c"}, "epoch": {"s"}, "q": {st.q}}, ""); got != st.want {
+					return fmt.Sprintf("%s on %s: %s", st.q, n.url(""), got)
+				}
+			}
+			return ""
+		})
+	}
+}
+
+// typedLines returns line protocol for three peers: measurement dev with
+// a string, a boolean, an integer past 2^53, an unsigned past 2^63 and a
+// float field, at nanosecond timestamps; host h0's and h1's series are
+// each split over the three peers, and every fifth point has a twin 300
+// ns later.
+func typedLines(base time.Time) [3]string {
+	var out [3]strings.Builder
+	statuses := []string{"ok", "warn", `de"gr\\aded`, "ok, mostly"}
+	for k := range 30 {
+		ts := base.Add(time.Duration(k)*time.Minute).UnixNano() + int64(k)*1001 + 7
+		line := func(ts int64, k int) string {
+			return fmt.Sprintf("dev,host=h%d status=%q,up=%t,big=%di,u=%du,temp=%g %d\n", k%2,
+				statuses[k%len(statuses)], k%3 != 0, int64(1)<<53+int64(k), uint64(1)<<63+uint64(k)*3, 20+float64(k)/8, ts)
+		}
+		out[k%3].WriteString(line(ts, k))
+		if k%5 == 0 {
+			out[(k+1)%3].WriteString(line(ts+300, k+2))
+		}
+	}
+	return [3]string{out[0].String(), out[1].String(), out[2].String()}
 }

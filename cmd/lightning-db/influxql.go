@@ -16,7 +16,7 @@ import (
 // tier), and returns the
 // executor that answers InfluxQL on /query.
 func (s *server) setupInfluxQL(known func(db string) bool) (*influxql.Executor, *influxql.Catalog, error) {
-	cat, err := influxql.OpenCatalog(s.cfg.DataDir, influxql.CatalogOptions{Keys: s.keys})
+	cat, err := influxql.OpenCatalog(s.cfg.DataDir, influxql.CatalogOptions{Keys: s.keys, OnNew: s.catShare.publish})
 	if err != nil {
 		return nil, nil, fmt.Errorf("influxql: %w", err)
 	}

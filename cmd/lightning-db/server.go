@@ -59,6 +59,8 @@ type server struct {
 	fanInflux *fanInfluxQL
 	// catalog is the InfluxQL measurement catalog (influxql.go).
 	catalog *influxql.Catalog
+	// catShare shares what catalog learns with a cluster (cluster.go).
+	catShare catalogShare
 	// cluster is this node's place in a cluster; nil when off (cluster.go).
 	cluster *cluster.Node
 }
@@ -186,6 +188,9 @@ func (s *server) routes(reg prometheus.Registerer) error {
 		return err
 	}
 	s.catalog = catalog
+	if err := s.shareCatalog(catalog); err != nil { // cluster.go: the catalog bucket
+		return err
+	}
 	exec, err := s.influxQLExecutor(iql) // influxfan.go: a query node's reads the peers
 	if err != nil {
 		return err

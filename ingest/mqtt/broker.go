@@ -115,6 +115,11 @@ type BrokerOptions struct {
 	// block (its socket full: it does not read) before the connection is
 	// closed; default publishWriteTimeout. Tests shorten it.
 	writeTimeout time.Duration
+
+	// now is the publish front end's clock for its deadlines (keep
+	// alive, a reader that does not read, the will delay interval);
+	// default time.Now. Tests inject one they advance.
+	now func() time.Time
 }
 
 // Broker is the embedded MQTT broker (mochi-mqtt). Devices publish to it;
@@ -243,7 +248,7 @@ func NewBroker(in *Ingestor, opts BrokerOptions) (*Broker, error) {
 		return nil, fmt.Errorf("mqtt listen on %s: %w", opts.Addr, err)
 	}
 	if opts.PublishAddr != "" {
-		if b.front, err = newFrontListener(b, opts.PublishAddr); err != nil {
+		if b.front, err = newFrontListener(b, opts.PublishAddr, opts.now); err != nil {
 			cancel()
 			_ = srv.Close()
 			b.presence.close()

@@ -95,13 +95,18 @@ func wirePacket(first byte, body []byte) []byte {
 
 type wireConnectOpts struct {
 	proto      string // protocol name; default "MQTT"
-	level      byte   // protocol level; default 4 (3.1.1)
+	level      byte   // protocol level; default 4 (3.1.1); 5 adds the properties below
 	id         string
 	persistent bool // clean session 0
 	keepalive  uint16
 	willTopic  string // a will when set
 	willMsg    string
 	willQoS    byte
+	willRetain bool
+
+	// MQTT 5 (level 5); 0: the property is absent.
+	sessionExpiry uint32 // seconds
+	willDelay     uint32 // seconds
 }
 
 func wireConnect(o wireConnectOpts) []byte {
@@ -117,12 +122,29 @@ func wireConnect(o wireConnectOpts) []byte {
 	}
 	if o.willTopic != "" {
 		flags |= 0x04 | o.willQoS<<3
+		if o.willRetain {
+			flags |= 0x20
+		}
 	}
 	body := wireAppendString(nil, o.proto)
 	body = append(body, o.level, flags)
 	body = binary.BigEndian.AppendUint16(body, o.keepalive)
+	if o.level == 5 {
+		var props [][]byte
+		if o.sessionExpiry > 0 {
+			props = append(props, propU32(0x11, o.sessionExpiry))
+		}
+		body = append(body, wireProps(props...)...)
+	}
 	body = wireAppendString(body, o.id)
 	if o.willTopic != "" {
+		if o.level == 5 {
+			var props [][]byte
+			if o.willDelay > 0 {
+				props = append(props, propU32(0x18, o.willDelay))
+			}
+			body = append(body, wireProps(props...)...)
+		}
 		body = wireAppendString(body, o.willTopic)
 		body = wireAppendString(body, o.willMsg)
 	}
@@ -223,7 +245,11 @@ func connectWire(t testing.TB, addr string, o wireConnectOpts) (*wireConn, bool)
 	w := dialWire(t, addr)
 	w.write(wireConnect(o))
 	m := w.expect(pktConnack)
-	require.Len(t, m.body, 2, "%v", m)
+	if o.level == 5 { // flags, reason code, properties
+		require.GreaterOrEqual(t, len(m.body), 3, "%v", m)
+	} else {
+		require.Len(t, m.body, 2, "%v", m)
+	}
 	require.Zero(t, m.body[1], "CONNACK return code: %v", m)
 	require.Zero(t, m.body[0]&^1, "CONNACK reserved flags: %v", m)
 	return w, m.body[0]&1 == 1

@@ -90,6 +90,7 @@ type frontListener struct {
 	ln  net.Listener
 	fwd *mochi.Client // the inline client messages are forwarded through
 
+	now   func() time.Time // the clock of deadlines (BrokerOptions.now)
 	loops []*frontLoop
 	next  atomic.Uint32
 	wg    sync.WaitGroup // accept, handshakes, loops, wills
@@ -101,16 +102,23 @@ type frontListener struct {
 	closed  bool
 	pending int                   // handshakes in progress
 	ids     map[string]*frontConn // connected clients by client ID (takeover)
+	// wills are the wills waiting for their delay, by client ID
+	// (front_will.go).
+	wills map[string]delayedWill
 }
 
-func newFrontListener(b *Broker, addr string) (*frontListener, error) {
+func newFrontListener(b *Broker, addr string, now func() time.Time) (*frontListener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt publish front end: listen on %s: %w", addr, err)
 	}
 	fwd := b.srv.NewClient(nil, "local", "lightningdb-front", true)
 	fwd.Properties.ProtocolVersion = 5 // forwards keep their MQTT 5 properties
-	l := &frontListener{b: b, log: b.log, ln: ln, fwd: fwd, ids: map[string]*frontConn{}}
+	if now == nil {
+		now = time.Now
+	}
+	l := &frontListener{b: b, log: b.log, ln: ln, fwd: fwd, now: now, ids: map[string]*frontConn{},
+		wills: map[string]delayedWill{}}
 	// Two loops at least: a loop waits for its round's commit, and the
 	// other reads and decodes meanwhile (one core too).
 	for range max(2, runtime.GOMAXPROCS(0)) {
@@ -304,6 +312,9 @@ func (l *frontListener) handshake(conn net.Conn) {
 		w := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: pk.Connect.WillQos, Retain: pk.Connect.WillRetain},
 			TopicName: pk.Connect.WillTopic, Payload: pk.Connect.WillPayload, Properties: pk.Connect.WillProperties}
 		c.will = &w
+		if v5 {
+			c.willDelay = willDelay(&pk, b.lim.maxSessionExpiry)
+		}
 	}
 	if ka := pk.Connect.Keepalive; ka > 0 {
 		c.expire = time.Duration(ka) * 1500 * time.Millisecond
@@ -344,7 +355,7 @@ func (l *frontListener) handshake(conn net.Conn) {
 		return
 	}
 	c.fd = fd
-	c.last = time.Now()
+	c.last = l.now()
 	lp := l.loops[int(l.next.Add(1))%len(l.loops)]
 	c.loop = lp
 	l.n.Add(1)
@@ -373,11 +384,13 @@ func presenceID(c *frontConn) string {
 
 // takeover makes c the connection of its client ID: an older one with
 // the same ID, on the front end or on mochi's listeners, is closed
-// [MQTT-3.1.4-2].
+// [MQTT-3.1.4-2], and a will waiting for its delay is not sent
+// [MQTT-3.1.3-9].
 func (l *frontListener) takeover(c *frontConn) {
 	l.mu.Lock()
 	old := l.ids[c.id]
 	l.ids[c.id] = c
+	delete(l.wills, c.id)
 	l.mu.Unlock()
 	if old != nil {
 		old.loop.post(frontCmd{close: old})
@@ -387,12 +400,14 @@ func (l *frontListener) takeover(c *frontConn) {
 	}
 }
 
-// closeID closes the front end's connection with client ID id, if any:
-// a client with that ID connected to mochi's port takes it over.
+// closeID closes the front end's connection with client ID id, if any,
+// and drops its will waiting for its delay: a client with that ID
+// connected to mochi's port takes it over.
 func (l *frontListener) closeID(id string) {
 	l.mu.Lock()
 	c := l.ids[id]
 	delete(l.ids, id)
+	delete(l.wills, id)
 	l.mu.Unlock()
 	if c != nil {
 		c.loop.post(frontCmd{close: c})

@@ -34,6 +34,9 @@ type frontConn struct {
 	expire time.Duration // 1.5 × keep alive; 0: none
 	maxOut int           // the client's maximum packet size (MQTT 5); 0: none
 	will   *packets.Packet
+	// willDelay is how long the will waits after the close (MQTT 5,
+	// willDelay); 0: it goes at once.
+	willDelay time.Duration
 
 	last      time.Time // last read
 	in        []byte    // an incomplete packet
@@ -67,6 +70,7 @@ type frontCmd struct {
 	send  *frontConn // deliver pkt (a message for a subscription)
 	pkt   []byte
 	stop  bool
+	sweep chan struct{} // sweep at the clock's time now, then close it (tests that advance the clock)
 }
 
 // frontMsg is one packet of the round that needs an answer.
@@ -218,7 +222,7 @@ func (lp *frontLoop) run() {
 		if woke && lp.commands() {
 			return
 		}
-		if now := time.Now(); now.Sub(lp.sweepAt) >= time.Second {
+		if now := lp.l.now(); now.Sub(lp.sweepAt) >= time.Second {
 			lp.sweep(now)
 		}
 	}
@@ -237,6 +241,9 @@ func (lp *frontLoop) commands() bool {
 		switch {
 		case cmd.stop:
 			stop = true
+		case cmd.sweep != nil:
+			lp.sweep(lp.l.now())
+			close(cmd.sweep)
 		case cmd.add != nil:
 			c := cmd.add
 			if c.state != connOpen {
@@ -304,7 +311,7 @@ func (lp *frontLoop) read(c *frontConn) {
 		lp.closeLater(c, "connection closed by the client", true)
 		return
 	}
-	c.last = time.Now()
+	c.last = lp.l.now()
 	if big {
 		c.in = c.in[:len(c.in)+n]
 		rest := lp.parse(c, c.in)
@@ -384,6 +391,7 @@ func (lp *frontLoop) packet(c *frontConn, first byte, body []byte) bool {
 		lp.closeLater(c, "DISCONNECT", will)
 		if will {
 			c.why = "DISCONNECT with will"
+			c.willDelay = disconnectWillDelay(c, body, lp.l.b.lim.maxSessionExpiry)
 		}
 		return false
 	case 4, 5, 7: // PUBACK, PUBREC, PUBCOMP: the front end sends QoS 0 only; ignored
@@ -822,10 +830,10 @@ func (lp *frontLoop) flush(c *frontConn) {
 		}
 		if errors.Is(err, unix.EAGAIN) {
 			if c.waitOut && progressed {
-				c.waitSince = time.Now() // a slow reader, not a dead one
+				c.waitSince = lp.l.now() // a slow reader, not a dead one
 			}
 			if !c.waitOut {
-				c.waitOut, c.waitSince = true, time.Now()
+				c.waitOut, c.waitSince = true, lp.l.now()
 				_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(c.fd)})
 			}
 			return
@@ -848,7 +856,7 @@ func (lp *frontLoop) flush(c *frontConn) {
 }
 
 // drop closes c: its subscriptions go, presence records why, and its
-// will is published unless it said DISCONNECT.
+// will is published (after its delay) unless it said DISCONNECT.
 func (lp *frontLoop) drop(c *frontConn) {
 	if c.state == connGone {
 		return
@@ -865,7 +873,7 @@ func (lp *frontLoop) drop(c *frontConn) {
 	lp.unsubscribeAll(c)
 	l.b.presence.disconnect(presenceID(c), c, frontGone(c.why))
 	if c.will != nil && c.sendWill && c.why != "broker closed" {
-		l.sendWill(c)
+		l.publishWill(c)
 	}
 	l.log.Debug("mqtt client disconnected", "client", c.id, "reason", c.why)
 }
@@ -891,7 +899,7 @@ func frontGone(why string) string {
 
 // sendWill stores c's will as if c had published it, then gives it to
 // mochi's subscribers, in a goroutine of its own (storing waits for a
-// commit). The will delay interval is not kept: the will goes at once.
+// commit). publishWill calls it when the will delay interval is over.
 func (l *frontListener) sendWill(c *frontConn) {
 	w := c.will
 	if !l.allow(c, w.TopicName, true) {
@@ -916,7 +924,8 @@ func (l *frontListener) sendWill(c *frontConn) {
 }
 
 // sweep closes the clients silent for 1.5 times their keep alive, and
-// those that leave their answers unread.
+// those that leave their answers unread, then sends the wills whose
+// delay is over. now is the listener's clock (frontListener.now).
 func (lp *frontLoop) sweep(now time.Time) {
 	lp.sweepAt = now
 	for _, c := range lp.conns {
@@ -940,6 +949,7 @@ func (lp *frontLoop) sweep(now time.Time) {
 			lp.drop(c)
 		}
 	}
+	lp.l.sendDueWills(now)
 }
 
 // shutdown closes every connection and the loop's descriptors.

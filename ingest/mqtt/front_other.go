@@ -2,7 +2,10 @@
 
 package mqtt
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // frontListener is the publish front end (front.go): Linux only.
 type frontListener struct{ n atomicInt }
@@ -11,7 +14,7 @@ type atomicInt struct{}
 
 func (atomicInt) Load() int64 { return 0 }
 
-func newFrontListener(*Broker, string) (*frontListener, error) {
+func newFrontListener(*Broker, string, func() time.Time) (*frontListener, error) {
 	return nil, fmt.Errorf("%w: the publish front end (publish_addr) needs Linux", ErrConfig)
 }
 

@@ -312,21 +312,36 @@ func TestFrontSubscribe(t *testing.T) {
 	w.expect(pktPingresp)
 }
 
-// TestFrontKeepAlive: a client silent for 1.5 keep alives is closed
-// (presence: keep_alive); one that pings stays.
+// TestFrontKeepAlive: on the front end's clock (advanced by the test, no
+// real waiting), a client silent for 1.5 keep alives stays, one silent for
+// longer is closed at the next sweep (presence: keep_alive); one that pings
+// every half keep alive stays.
 func TestFrontKeepAlive(t *testing.T) {
 	app := newMemAppender()
-	_, addr := startFront(t, app, BrokerOptions{Presence: true})
+	clk := newTestClock()
+	b, addr := startFront(t, app, BrokerOptions{Presence: true, now: clk.now})
 	silent, _ := connectWire(t, addr, wireConnectOpts{id: "silent", keepalive: 1})
 	pinger, _ := connectWire(t, addr, wireConnectOpts{id: "pinger", keepalive: 1})
-	start := time.Now()
-	for time.Since(start) < 3*time.Second {
-		pinger.write(wirePingreq)
-		pinger.expect(pktPingresp)
-		time.Sleep(400 * time.Millisecond) // the client's ping interval
+	// A PINGRESP each: both are on their loops, last heard at the
+	// clock's start.
+	for _, w := range []*wireConn{silent, pinger} {
+		w.write(wirePingreq)
+		w.expect(pktPingresp)
 	}
+	for i := 1; i <= 3; i++ { // 0.5, 1 and 1.5 s of silence: not more than 1.5 keep alives
+		clk.advance(500 * time.Millisecond)
+		sweepFront(t, b)
+		require.True(t, frontHolds(b, "silent"), "silent closed after %v", time.Duration(i)*500*time.Millisecond)
+		require.True(t, frontHolds(b, "pinger"), "pinger closed")
+		pinger.write(wirePingreq) // the client's ping interval
+		pinger.expect(pktPingresp)
+	}
+	clk.advance(100 * time.Millisecond) // 1.6 s: the pinger's last ping 100 ms ago
+	sweepFront(t, b)
+	require.False(t, frontHolds(b, "silent"), "silent for 1.6 s with keep alive 1 s")
 	silent.expectClosedQuietly(5 * time.Second)
 	waitPresence(t, app, DisconnectsMetric, "silent", "keep_alive:1")
+	require.True(t, frontHolds(b, "pinger"), "pinger closed")
 	pinger.write(wirePingreq)
 	pinger.expect(pktPingresp)
 }

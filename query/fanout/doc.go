@@ -19,6 +19,11 @@
 //	Topology (topology.go)  which peers to ask, and which partitions have
 //	                        no live owner
 //
+// SelectTyped (typed.go) reads the same way but asks the peers for our
+// typed remote read answers (remote.ReadTypedSeries: value types, raw
+// values, strings, nanosecond timestamps), for InfluxQL on a query node
+// (cmd/lightning-db/influxfan.go); the PromQL path never uses it.
+//
 // Pushdown: the matchers and the select's time range (the hints' range,
 // the lookback or the range selector included) go to every peer; our
 // remote read takes no step or function hints, so aggregation happens

@@ -19,11 +19,14 @@ type peerError struct {
 	err  error
 }
 
-func (e *peerError) Error() string {
-	if e.peer.Name == e.peer.URL {
-		return fmt.Sprintf("node %s: %v", e.peer.URL, e.err)
+func (e *peerError) Error() string { return fmt.Sprintf("%s: %v", peerName(e.peer), e.err) }
+
+// peerName names p in messages: "node URL", or "node name (URL)".
+func peerName(p Peer) string {
+	if p.Name == p.URL {
+		return "node " + p.URL
 	}
-	return fmt.Sprintf("node %s (%s): %v", e.peer.Name, e.peer.URL, e.err)
+	return fmt.Sprintf("node %s (%s)", p.Name, p.URL)
 }
 
 func (e *peerError) Unwrap() error { return e.err }

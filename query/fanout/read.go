@@ -17,6 +17,11 @@ import (
 // the matchers, the range (ms, inclusive) and the hints, asking for
 // STREAMED_XOR_CHUNKS only.
 func readRequest(minT, maxT int64, hints *storage.SelectHints, ms []*labels.Matcher) ([]byte, error) {
+	return readRequestOf(minT, maxT, hints, ms, prompb.ReadRequest_STREAMED_XOR_CHUNKS)
+}
+
+// readRequestOf is readRequest asking for the answer type accept only.
+func readRequestOf(minT, maxT int64, hints *storage.SelectHints, ms []*labels.Matcher, accept prompb.ReadRequest_ResponseType) ([]byte, error) {
 	q := &prompb.Query{StartTimestampMs: minT, EndTimestampMs: maxT}
 	for _, m := range ms {
 		pm := &prompb.LabelMatcher{Name: m.Name, Value: m.Value}
@@ -40,7 +45,7 @@ func readRequest(minT, maxT int64, hints *storage.SelectHints, ms []*labels.Matc
 	}
 	req := prompb.ReadRequest{
 		Queries:               []*prompb.Query{q},
-		AcceptedResponseTypes: []prompb.ReadRequest_ResponseType{prompb.ReadRequest_STREAMED_XOR_CHUNKS},
+		AcceptedResponseTypes: []prompb.ReadRequest_ResponseType{accept},
 	}
 	raw, err := req.Marshal()
 	if err != nil {
@@ -52,6 +57,20 @@ func readRequest(minT, maxT int64, hints *storage.SelectHints, ms []*labels.Matc
 // readPeer sends a read request (readRequest's body) to p and decodes its
 // streamed answer.
 func (q *Queryable) readPeer(ctx context.Context, p Peer, body []byte, d *streamDecoder) ([]rawSeries, error) {
+	resp, err := q.postRead(ctx, p, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-streamed-protobuf") {
+		return nil, fmt.Errorf("%w: answer of type %q, want streamed chunks", ErrBadFrame, ct)
+	}
+	return d.decode(resp.Body)
+}
+
+// postRead sends a read request (readRequest's body) to p and returns
+// its answer when it is a 2xx (the caller closes its body).
+func (q *Queryable) postRead(ctx context.Context, p Peer, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.URL, "/")+"/api/v1/read", bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPeerRejected, err)
@@ -68,14 +87,11 @@ func (q *Queryable) readPeer(ctx context.Context, p Peer, body []byte, d *stream
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	if err := checkStatus(resp); err != nil {
+		resp.Body.Close()
 		return nil, err
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-streamed-protobuf") {
-		return nil, fmt.Errorf("%w: answer of type %q, want streamed chunks", ErrBadFrame, ct)
-	}
-	return d.decode(resp.Body)
+	return resp, nil
 }
 
 // authorize adds the peers' bearer token, if any.

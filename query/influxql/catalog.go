@@ -71,6 +71,10 @@ type CatalogOptions struct {
 	// Keys, when set, seal the catalog file (encryption at rest,
 	// docs/security.md); a plain one written before is still read.
 	Keys *encrypt.Keyring
+	// OnNew, when set, is told of each field ObserveField records (not
+	// of those Add records): a cluster node shares it (docs/cluster.md).
+	// It is called without the catalog's lock held and must not block.
+	OnNew func(CatalogRow)
 }
 
 func (o *CatalogOptions) ensureDefaults() {
@@ -144,10 +148,14 @@ func (c *Catalog) ObserveField(db, metric, measurement, field []byte) {
 	}
 	f := Field{Measurement: string(measurement), Field: string(field)}
 	c.mu.Lock()
-	if c.add(string(db), string(metric), f) {
-		c.dirty.Store(true)
-	}
+	added := c.add(string(db), string(metric), f)
 	c.mu.Unlock()
+	if added {
+		c.dirty.Store(true)
+		if c.opts.OnNew != nil {
+			c.opts.OnNew(CatalogRow{DB: string(db), Metric: string(metric), Field: f})
+		}
+	}
 }
 
 // KnowsField reports whether the catalog holds the field: one
@@ -295,6 +303,13 @@ type CatalogRow = catalogEntry
 // Rows returns the entries of the databases dbs, sorted by database and
 // metric name (a query node learns the catalog of its peers from them).
 func (c *Catalog) Rows(dbs ...string) []CatalogRow {
+	return c.rows(func(db string) bool { return slices.Contains(dbs, db) })
+}
+
+// All returns every entry, sorted as Rows.
+func (c *Catalog) All() []CatalogRow { return c.rows(func(string) bool { return true }) }
+
+func (c *Catalog) rows(keep func(db string) bool) []CatalogRow {
 	if c == nil {
 		return nil
 	}
@@ -302,7 +317,7 @@ func (c *Catalog) Rows(dbs ...string) []CatalogRow {
 	c.mu.RLock()
 	for k, fs := range c.m {
 		db, metric := splitKey(k)
-		if !slices.Contains(dbs, db) {
+		if !keep(db) {
 			continue
 		}
 		for _, f := range fs {
@@ -325,9 +340,13 @@ func (c *Catalog) Rows(dbs ...string) []CatalogRow {
 	return rows
 }
 
-// Add records one entry (a row a peer's catalog holds).
+// Add records one entry (a row a peer's catalog holds); the next Sync
+// persists it.
 func (c *Catalog) Add(r CatalogRow) {
 	c.mu.Lock()
-	c.add(r.DB, r.Metric, r.Field)
+	added := c.add(r.DB, r.Metric, r.Field)
 	c.mu.Unlock()
+	if added {
+		c.dirty.Store(true)
+	}
 }
