@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,6 +119,14 @@ func TestBrokerSharedSubscription(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]int{}
 	member := map[string]int{}
+	t.Cleanup(func() {
+		if t.Failed() { // why copies went missing, if mochi dropped them
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("group received %d of %d (by member %v); mochi dropped %d in-flight copies (quota) and %d queued messages",
+				len(got), sharedN, member, atomic.LoadInt64(&b.srv.Info.InflightDropped), atomic.LoadInt64(&b.srv.Info.MessagesDropped))
+		}
+	})
 	fences := make(chan string, 2)
 	for _, id := range []string{"dash-a", "dash-b"} {
 		sub := connect(t, b.Addr(), id, nil)
