@@ -291,7 +291,11 @@ func testIdleConns(t *testing.T) {
 	}
 	wg.Wait()
 	require.Zero(t, open.get("none"), "idle connections still open after 10 s")
-	require.GreaterOrEqual(t, p.metricValue(`lightningdb_http_closed_connections_total{state="idle"}`), 200.0)
+	// net/http closes a connection, then reports StateClosed (which
+	// counts it): the count may lag the close the client saw.
+	require.Eventually(t, func() bool {
+		return p.metricValue(`lightningdb_http_closed_connections_total{state="idle"}`) >= 200
+	}, 10*time.Second, 10*time.Millisecond, "fewer than 200 idle closes counted in 10 s")
 	p.requireAlive()
 }
 
@@ -366,8 +370,12 @@ func bombs(t *testing.T, path string, body []byte, enc, other string) {
 	}
 	wg.Wait()
 	// The budget (128 MiB) bounds the live bytes; the garbage of buffers
-	// that grew and GOGC=100 make the peak about three times that.
-	p.requirePeakBelow(450 << 20)
+	// that grew and GOGC=100 make the peak about three times that, more
+	// when the collector lags on a loaded machine: 254 to 502 MiB in 82
+	// gzip runs beside other tests on 2 cores (median about 360; the
+	// former 450 MiB bound failed 4 of them). Before the budget: 1425 MiB
+	// (gzip) and 1461 MiB (snappy), over twice this bound.
+	p.requirePeakBelow(640 << 20)
 	b.stop(t)
 	p.requireAlive()
 	t.Logf("answers: %v", &answers)

@@ -150,9 +150,15 @@ func TestMQTTPresence(t *testing.T) {
 	}
 
 	// Status topics set presence: retained online, then offline.
+	// mosquitto_pub exits once its DISCONNECT is sent, before the server
+	// has read it: the second "tool" could connect first and take the
+	// session over ([1,1,0], 1 in 150 pairs on a loaded machine), so the
+	// first one's end is waited for.
 	mosquittoPub(t, addr, "devices/dev-c/status", 1, "online", "-r", "-i", "tool")
+	waitValues(t, p, sel, `mqtt_client_connected{client_id=tool,db=mqtt}`, `[1,0]`)
 	mosquittoPub(t, addr, "devices/dev-c/status", 1, "OFFLINE", "-r", "-i", "tool")
 	waitValues(t, p, sel, `mqtt_client_connected{client_id=dev-c,db=mqtt}`, `[1,0]`)
+	waitValues(t, p, sel, `mqtt_client_connected{client_id=tool,db=mqtt}`, `[1,0,1,0]`)
 
 	// Still connected at shutdown: 0, reason server_shutdown.
 	pahoConnect(t, addr, "dev-d", false, nil)

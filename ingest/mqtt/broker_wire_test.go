@@ -615,7 +615,8 @@ func TestBrokerWireTakeover(t *testing.T) {
 }
 
 // TestBrokerWireKeepalive: with keepalive 1 s, a silent client is closed
-// within 5 s (not before 1 s); one that sends PINGREQ every 500 ms stays.
+// within 5 s (not before 1 s); one with keepalive 2 s that sends PINGREQ
+// every 500 ms stays for 5 s, past the 3 s it would get without them.
 func TestBrokerWireKeepalive(t *testing.T) {
 	wirePaths(t, func(t *testing.T, opts BrokerOptions) {
 		b, _ := startBroker(t, newMemAppender(), opts)
@@ -628,9 +629,14 @@ func TestBrokerWireKeepalive(t *testing.T) {
 			require.GreaterOrEqual(t, el, 900*time.Millisecond, "closed before the keepalive")
 		})
 		t.Run("pinging", func(t *testing.T) {
-			w, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "ka-ping", keepalive: 1})
-			for range 5 {
-				// A device's pace over 2.5 s of real keep-alive time (mochi's
+			// Keepalive 2 s: mochi's deadline is keepalive + keepalive/2 in
+			// whole seconds, 1 s for a keepalive of 1, which left a 500 ms
+			// pace 500 ms of slack (a loaded machine's late wake-up closed
+			// the client, 1 in 10 runs of the package with -cpu 1). Now 3 s
+			// on both paths, 2.5 s of slack; 5 s of pings outlast it.
+			w, _ := connectWire(t, b.Addr(), wireConnectOpts{id: "ka-ping", keepalive: 2})
+			for range 10 {
+				// A device's pace over 5 s of real keep-alive time (mochi's
 				// keep alive is a socket deadline: no clock to inject).
 				time.Sleep(500 * time.Millisecond)
 				w.write(wirePingreq)

@@ -360,24 +360,26 @@ func TestFrontSlowReader(t *testing.T) {
 	// which 4-byte PUBACKs would take minutes to fill).
 	fd := frontFD(t, b, w.c)
 	require.NoError(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096))
-	done := make(chan error, 1)
-	go func() {
+	require.EqualValues(t, 1, b.front.n.Load())
+	go func() { // ends when the cleanup closes the connection, if not before
 		msg := wirePublish("plant/slow", 1, false, 1, wireLine("slow", 1))
 		for {
 			_ = w.c.SetWriteDeadline(time.Now().Add(20 * time.Second))
 			if _, err := w.c.Write(msg); err != nil {
-				done <- err
 				return
 			}
 		}
 	}()
-	select {
-	case err := <-done:
-		require.Error(t, err) // closed by the broker: the write fails
-	case <-time.After(15 * time.Second):
-		t.Fatal("a client that does not read was not closed")
-	}
-	waitFor(t, 5*time.Second, "the slow client gone", func() bool { return b.front.n.Load() == 0 })
+	// The broker's side, not the client's: a client that does not read
+	// may never learn of the close. With nothing unread on the broker's
+	// socket, the close is a FIN queued behind the answers the client
+	// leaves unread, and a reset comes only for new data, which a client
+	// whose receive buffer drops the broker's window updates may not
+	// send (zero-window probes only). The test waited for the client's
+	// write to fail: on a loaded machine (-cpu 1 beside other tests) it
+	// did not within 15 s in about 1 of 150 runs, the broker having
+	// closed its descriptor after 1 s.
+	waitFor(t, 15*time.Second, "the client that does not read to be dropped", func() bool { return b.front.n.Load() == 0 })
 }
 
 // frontFD finds the front end's descriptor of the connection whose

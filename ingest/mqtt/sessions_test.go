@@ -32,6 +32,9 @@ func TestBrokerKeptSessionIDBytesBounded(t *testing.T) {
 		})
 	}
 	waitFor(t, 5*time.Second, "the oldest sessions dropped", func() bool { return b.srv.Clients.Len()-1 <= 4 })
+	// dropSessions deletes a session, then counts it: wait for the count
+	// too.
+	eventually(5*time.Second, func() bool { return b.in.Stats().Limited >= 6 })
 	require.EqualValues(t, 6, b.in.Stats().Limited)
 	_, present := connectWire(t, b.Addr(), wireConnectOpts{id: id(9), persistent: true})
 	require.True(t, present, "the newest kept session was dropped")

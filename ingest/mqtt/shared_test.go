@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,10 +115,24 @@ func TestSubscriberSharedSubscription(t *testing.T) {
 // and stores every message once.
 func TestBrokerSharedSubscription(t *testing.T) {
 	app := newMemAppender()
-	b, _ := startBroker(t, app, BrokerOptions{})
+	// mochi picks the member at random and drops the copy when that
+	// member holds MaxInflight unacknowledged ones (100 by default): on a
+	// loaded machine a paho member fell 100 acknowledgements behind and
+	// the group lost copies (2 of 300 runs beside the hostile process
+	// tests; 42 and 6 copies dropped). This test is about the split, not
+	// that limit: room for every message.
+	b, _ := startBroker(t, app, BrokerOptions{MaxInflight: 2 * sharedN})
 	var mu sync.Mutex
 	got := map[string]int{}
 	member := map[string]int{}
+	t.Cleanup(func() {
+		if t.Failed() { // why copies went missing, if mochi dropped them
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("group received %d of %d (by member %v); mochi dropped %d in-flight copies (quota) and %d queued messages",
+				len(got), sharedN, member, atomic.LoadInt64(&b.srv.Info.InflightDropped), atomic.LoadInt64(&b.srv.Info.MessagesDropped))
+		}
+	})
 	fences := make(chan string, 2)
 	for _, id := range []string{"dash-a", "dash-b"} {
 		sub := connect(t, b.Addr(), id, nil)
