@@ -67,7 +67,8 @@ func (p *Publisher) Append(ctx context.Context, b *series.Batch) (series.AppendR
 		return series.AppendResult{}, nil
 	}
 	start := time.Now()
-	res := series.AppendResult{Accepted: b.Samples(), Rejected: p.types.check(b)}
+	hs := hashes(b)
+	res := series.AppendResult{Accepted: b.Samples(), Rejected: p.types.check(b, hs)}
 	for _, r := range res.Rejected {
 		_, _, ts, _ := b.Series(r.Index)
 		res.Accepted -= len(ts)
@@ -91,6 +92,7 @@ func (p *Publisher) Append(ctx context.Context, b *series.Batch) (series.AppendR
 		}
 		p.m.publishMessages.Add(float64(len(msgs)))
 	}
+	p.types.record(b, hs, res.Rejected)
 	p.m.publishDuration.Observe(time.Since(start).Seconds())
 	return res, nil
 }

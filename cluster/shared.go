@@ -24,14 +24,14 @@ import (
 //     the bucket lacks are put (reconcile), so a row an ingest node
 //     learnt just before it crashed still reaches the others;
 //   - remote write metadata (ShareMetadata): one row per metric name, the
-//     latest wins. It is kept in memory only and senders resend it, so
-//     nothing is reconciled.
+//     latest wins. The reconcile puts the metadata this node's senders
+//     sent for the metric names the bucket lacks.
 type Shared[T any] struct {
 	n      *Node
 	name   string
 	kv     jetstream.KeyValue
 	key    func(T) string
-	local  func() []T // nil: nothing to reconcile
+	local  func() []T
 	learn  func(T)
 	q      chan T
 	dirty  chan struct{} // a put failed or the queue overflowed: reconcile
@@ -87,10 +87,11 @@ func (n *Node) ShareCatalog(ctx context.Context, local func() []CatalogRow, lear
 	return share(ctx, n, "catalog", CatalogRow.key, local, learn)
 }
 
-// ShareMetadata joins the metadata bucket; learn is given every metric's
-// latest metadata, from the watcher's goroutine. It stops with the node.
-func (n *Node) ShareMetadata(ctx context.Context, learn func(MetadataRow)) (*Shared[MetadataRow], error) {
-	return share(ctx, n, "metadata", MetadataRow.key, nil, learn)
+// ShareMetadata joins the metadata bucket. local lists what this node's
+// senders sent; learn is given every metric's latest metadata, from the
+// watcher's goroutine. It stops with the node.
+func (n *Node) ShareMetadata(ctx context.Context, local func() []MetadataRow, learn func(MetadataRow)) (*Shared[MetadataRow], error) {
+	return share(ctx, n, "metadata", MetadataRow.key, local, learn)
 }
 
 func share[T any](ctx context.Context, n *Node, name string, key func(T) string, local func() []T, learn func(T)) (*Shared[T], error) {
@@ -117,8 +118,7 @@ func share[T any](ctx context.Context, n *Node, name string, key func(T) string,
 }
 
 // Publish queues a row the local table has just learnt or changed; it
-// never blocks (a full queue is made good by the next reconcile, or for
-// metadata by the sender's next resend).
+// never blocks (a full queue is made good by the next reconcile).
 func (s *Shared[T]) Publish(r T) {
 	select {
 	case s.q <- r:
@@ -187,9 +187,6 @@ func (s *Shared[T]) watchOnce(ctx context.Context) error {
 // reconcile puts the local rows the bucket lacks (seen: its keys); nil
 // seen reads the keys first.
 func (s *Shared[T]) reconcile(ctx context.Context, seen map[string]struct{}) {
-	if s.local == nil {
-		return
-	}
 	if seen == nil {
 		seen = map[string]struct{}{}
 		keys, err := s.kv.ListKeys(ctx)

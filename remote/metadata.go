@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"maps"
 	"sort"
 	"sync"
 )
@@ -21,12 +22,15 @@ type MetricMetadata struct {
 type Metadata struct {
 	max int
 	// OnChange, when set before the store is used, is told of each
-	// metric whose metadata a sender changed (not of Learn's): a cluster
+	// metric whose metadata this node's senders changed, compared with
+	// what they last sent (not with Learn's rows: two nodes whose senders
+	// disagree do not tell each other again at every send): a cluster
 	// node shares it (docs/cluster.md). It must not block.
 	OnChange func(metric string, m MetricMetadata)
 	// mu protects m.
 	mu      sync.RWMutex
 	m       map[string]MetricMetadata
+	sent    map[string]MetricMetadata // what senders last sent, with OnChange
 	dropped int64
 }
 
@@ -35,7 +39,7 @@ func NewMetadata(maxMetrics int) *Metadata {
 	if maxMetrics <= 0 {
 		maxMetrics = 100_000
 	}
-	return &Metadata{max: maxMetrics, m: make(map[string]MetricMetadata)}
+	return &Metadata{max: maxMetrics, m: make(map[string]MetricMetadata), sent: make(map[string]MetricMetadata)}
 }
 
 // Get returns the metadata of one metric.
@@ -87,11 +91,14 @@ func (md *Metadata) set(name []byte, typ string, help, unit []byte) {
 	if len(name) == 0 {
 		return
 	}
+	same := func(o MetricMetadata) bool { return o.Type == typ && o.Help == string(help) && o.Unit == string(unit) }
 	md.mu.RLock()
 	old, ok := md.m[string(name)]
+	sent, wasSent := md.sent[string(name)]
 	full := len(md.m) >= md.max
 	md.mu.RUnlock()
-	if ok && old.Type == typ && old.Help == string(help) && old.Unit == string(unit) {
+	tell := md.OnChange != nil && !(wasSent && same(sent))
+	if ok && same(old) && !tell {
 		return
 	}
 	if !ok && full {
@@ -101,9 +108,21 @@ func (md *Metadata) set(name []byte, typ string, help, unit []byte) {
 		return
 	}
 	m := MetricMetadata{Type: typ, Help: string(help), Unit: string(unit)}
-	if md.store(string(name), m) && md.OnChange != nil {
+	if md.store(string(name), m) && tell {
+		md.mu.Lock()
+		md.sent[string(name)] = m
+		md.mu.Unlock()
 		md.OnChange(string(name), m)
 	}
+}
+
+// Sent returns what this node's senders last sent (OnChange set), one
+// entry per metric: what a cluster node puts again when its bucket lacks
+// it.
+func (md *Metadata) Sent() map[string]MetricMetadata {
+	md.mu.RLock()
+	defer md.mu.RUnlock()
+	return maps.Clone(md.sent)
 }
 
 // Learn stores m for metric as a sender's metadata is stored, without

@@ -247,7 +247,11 @@ func (d *TypedDecoder) appendFrame(out []TypedSeries, src []byte) ([]TypedSeries
 	if err != nil {
 		return out, err
 	}
-	if cnt == 0 || cnt > uint64(len(src))/2 { // a sample takes two bytes at least
+	minBytes := uint64(9) // a timestamp varint and 8 bytes of value
+	if typ == series.TypeString {
+		minBytes = 2 // a timestamp varint and a length varint
+	}
+	if cnt == 0 || cnt > uint64(len(src))/minBytes {
 		return out, fmt.Errorf("%w: sample count %d for %d bytes", ErrBadTypedFrame, cnt, len(src))
 	}
 	var s *TypedSeries

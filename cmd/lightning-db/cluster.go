@@ -120,6 +120,9 @@ func (f *clusterFlagSet) apply(fs *flag.FlagSet, c *ClusterConfig) {
 	})
 }
 
+// enabled reports whether this node joins a cluster on NATS JetStream.
+func (c *ClusterConfig) enabled() bool { return len(c.NATSURLs) > 0 }
+
 func (c *ClusterConfig) validate(httpAddr string) error {
 	if len(c.NATSURLs) == 0 {
 		return c.ClusterQueryConfig.validate()
@@ -189,7 +192,7 @@ func advertiseURL(addr string) string {
 // startCluster joins the cluster when cluster.nats_urls is set; nil
 // otherwise. It serves /api/v1/status/cluster.
 func (s *server) startCluster(ctx context.Context, reg prometheus.Registerer) (*cluster.Node, error) {
-	if len(s.cfg.Cluster.NATSURLs) == 0 {
+	if !s.cfg.Cluster.enabled() {
 		return nil, nil
 	}
 	o, err := s.cfg.Cluster.options(s.cfg.HTTPAddr)
@@ -261,7 +264,13 @@ func (s *server) shareMetadata(md *remote.Metadata) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sh, err := s.cluster.ShareMetadata(ctx, func(r cluster.MetadataRow) {
+	sh, err := s.cluster.ShareMetadata(ctx, func() []cluster.MetadataRow {
+		var rows []cluster.MetadataRow
+		for metric, m := range md.Sent() {
+			rows = append(rows, cluster.MetadataRow{Metric: metric, Type: m.Type, Help: m.Help, Unit: m.Unit})
+		}
+		return rows
+	}, func(r cluster.MetadataRow) {
 		md.Learn(r.Metric, remote.MetricMetadata{Type: r.Type, Help: r.Help, Unit: r.Unit})
 	})
 	if err != nil {

@@ -44,6 +44,13 @@ func (s *server) setupInfluxQL(known func(db string) bool) (*influxql.Executor, 
 		// does; measurements only a tier holds stay in the catalog.
 		Rollups: s.ds.rollups(),
 	})
+	if s.cfg.Cluster.enabled() {
+		// A cluster node's catalog is the cluster's (shareCatalog): an
+		// ingest or query node holds no series of its own, and the
+		// bucket never forgets rows, so pruning would only lose the rows
+		// the start-up reconcile puts.
+		return ex, cat, nil
+	}
 	if n, err := cat.Prune(ex.Live); err != nil {
 		s.log.Warn("influx catalog prune failed", "err", err)
 	} else if n > 0 {
