@@ -97,7 +97,7 @@ func (t *typeMemo) check(b *series.Batch, hs []uint64) []series.Rejection {
 		_, typ, _, _ := b.Series(i)
 		if have, ok := t.lookupLocked(h); ok && have != typ {
 			canon, _, _, _ := b.Series(i)
-			rej = append(rej, series.Rejection{Index: i, Err: &series.TypeConflictError{Series: seriesName(canon), Have: have, Got: typ}})
+			rej = append(rej, series.Rejection{Index: i, Err: &series.TypeConflictError{Series: series.CanonicalString(canon), Have: have, Got: typ}})
 		}
 	}
 	return rej
@@ -117,14 +117,6 @@ func (t *typeMemo) record(b *series.Batch, hs []uint64, skip []series.Rejection)
 		_, typ, _, _ := b.Series(i)
 		t.cur[h] = typ
 	}
-}
-
-func seriesName(canon []byte) string {
-	ls, err := series.UnmarshalLabels(nil, canon)
-	if err != nil {
-		return "(undecodable labels)"
-	}
-	return ls.String()
 }
 
 // tellTypes tells the ingest nodes the stored type of each series of b

@@ -172,7 +172,7 @@ func (b *Builder) Build(ctx context.Context) (int64, error) {
 func (b *Builder) buildTier(ctx context.Context, ri int, t Tier) (int64, error) {
 	r := &b.rules.Rules[ri]
 	iv := t.Interval.Milliseconds()
-	target := floorDiv(b.opts.Now().Add(-t.After).UnixMilli(), iv) * iv
+	target := series.FloorDiv(b.opts.Now().Add(-t.After).UnixMilli(), iv) * iv
 	key := stateKey(r, t)
 	b.mu.Lock()
 	done, ok := b.state[key]
@@ -182,7 +182,7 @@ func (b *Builder) buildTier(ctx context.Context, ri int, t Tier) (int64, error) 
 		if !has {
 			return 0, nil
 		}
-		done = floorDiv(floorDiv(minT, 1e6)-1, iv) * iv // before the first sample's interval
+		done = series.FloorDiv(series.FloorDiv(minT, 1e6)-1, iv) * iv // before the first sample's interval
 	}
 	chunk := max(iv, b.opts.Chunk.Milliseconds()/iv*iv)
 	var total int64

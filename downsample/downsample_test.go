@@ -282,7 +282,7 @@ func TestRecordsHolding(t *testing.T) {
 		// Every sample in the range has its record in [lo, hi].
 		for _, ts := range []int64{c.minT, c.maxT} {
 			if ts > math.MinInt64/2 && ts < math.MaxInt64/2 {
-				rt := RecordTime(IntervalEnd(floorDiv(ts, 1e6), 60_000))
+				rt := RecordTime(IntervalEnd(series.FloorDiv(ts, 1e6), 60_000))
 				require.True(t, rt >= lo && rt <= hi, "record %d of sample %d outside [%d, %d]", rt, ts, lo, hi)
 			}
 		}

@@ -100,10 +100,10 @@ func RecordsHolding(minT, maxT int64, iv time.Duration) (lo, hi int64) {
 	ivms := iv.Milliseconds()
 	lo, hi = math.MinInt64, math.MaxInt64
 	if minT > math.MinInt64/2 {
-		lo = RecordTime(IntervalEnd(floorDiv(minT, 1e6), ivms))
+		lo = RecordTime(IntervalEnd(series.FloorDiv(minT, 1e6), ivms))
 	}
 	if maxT < math.MaxInt64/2 {
-		hi = RecordTime(IntervalEnd(floorDiv(maxT, 1e6), ivms))
+		hi = RecordTime(IntervalEnd(series.FloorDiv(maxT, 1e6), ivms))
 	}
 	return lo, hi
 }
@@ -261,7 +261,7 @@ func DecodeField(recs []Record, f Field, ts []int64, raws []uint64, iv int64) ([
 	if len(recs) == 0 {
 		recs = slices.Grow(recs, len(ts))
 		for _, t := range ts {
-			end := floorDiv(t+1, 1e6)
+			end := series.FloorDiv(t+1, 1e6)
 			if t != RecordTime(end) || end%iv != 0 {
 				return recs, fmt.Errorf("%w: %s sample at %d ns is not at an interval's end", ErrCorruptRecord, f, t)
 			}
@@ -362,12 +362,4 @@ func setField(r *Record, f Field, v float64, iv int64) error {
 		return fmt.Errorf("%w: unknown field %d", ErrCorruptRecord, f)
 	}
 	return nil
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b < 0 {
-		q--
-	}
-	return q
 }

@@ -217,18 +217,10 @@ func (f *Forwarder) add(b *Batch, idx map[series.ID]int, s *engine.WALSamples) {
 	}
 	ser := &b.Series[i]
 	for j, t := range s.T {
-		ser.T = append(ser.T, floorDiv(t, 1e6))
+		ser.T = append(ser.T, series.FloorDiv(t, 1e6))
 		ser.V = append(ser.V, toFloat(s.Type, s.V[j]))
 	}
 	b.Samples += len(s.T)
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
 
 func toFloat(typ series.ValueType, v uint64) float64 {

@@ -68,21 +68,7 @@ func (api *API) parseExpr(param, qs string) (parser.Expr, *apiError) {
 // parseMatchers parses match[] selectors: each within the length limit,
 // and each with a matcher that does not match the empty string.
 func (api *API) parseMatchers(selectors []string) ([][]*labels.Matcher, error) {
-	out := make([][]*labels.Matcher, 0, len(selectors))
-	for _, s := range selectors {
-		if err := checkQueryLength("match[]", s, api.a.opts.MaxQueryLength); err != nil {
-			return nil, err
-		}
-		ms, err := api.parser.ParseMetricSelector(s)
-		if err != nil {
-			return nil, fmt.Errorf("%q: %w", s, err)
-		}
-		if err := checkMatchers(ms); err != nil {
-			return nil, fmt.Errorf("%q: %w", s, err)
-		}
-		out = append(out, ms)
-	}
-	return out, nil
+	return parseSelectors(api.parser, selectors, api.a.opts.MaxQueryLength)
 }
 
 // ParseMatchers parses match[] selectors as /api/v1/series does, for
@@ -103,7 +89,10 @@ func (api *API) ParseMatchers(selectors []string) ([][]*labels.Matcher, error) {
 // bytes (<= 0: no limit) and each with a matcher that does not match the
 // empty string.
 func ParseMatchSelectors(selectors []string, maxQueryLength int) ([][]*labels.Matcher, error) {
-	p := parser.NewParser(parser.Options{})
+	return parseSelectors(parser.NewParser(parser.Options{}), selectors, maxQueryLength)
+}
+
+func parseSelectors(p parser.Parser, selectors []string, maxQueryLength int) ([][]*labels.Matcher, error) {
 	out := make([][]*labels.Matcher, 0, len(selectors))
 	for _, s := range selectors {
 		if err := checkQueryLength("match[]", s, maxQueryLength); err != nil {

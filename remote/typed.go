@@ -257,7 +257,7 @@ func (d *TypedDecoder) appendFrame(out []TypedSeries, src []byte) ([]TypedSeries
 	var s *TypedSeries
 	if n := len(out); n > 0 && out[n-1].Query == int(query) && bytes.Equal(out[n-1].Labels, canon) {
 		if s = &out[n-1]; s.Type != typ {
-			return out, fmt.Errorf("%w: series %s: type %s, then %s", ErrBadTypedFrame, labelsString(canon), s.Type, typ)
+			return out, fmt.Errorf("%w: series %s: type %s, then %s", ErrBadTypedFrame, series.CanonicalString(canon), s.Type, typ)
 		}
 	} else {
 		if len(canon) == 0 {
@@ -280,12 +280,12 @@ func (d *TypedDecoder) appendFrame(out []TypedSeries, src []byte) ([]TypedSeries
 	for k := uint64(0); k < cnt; k++ {
 		delta, m := binary.Varint(src)
 		if m <= 0 {
-			return out, fmt.Errorf("%w: series %s: timestamp of sample %d: bad varint", ErrBadTypedFrame, labelsString(canon), k)
+			return out, fmt.Errorf("%w: series %s: timestamp of sample %d: bad varint", ErrBadTypedFrame, series.CanonicalString(canon), k)
 		}
 		src = src[m:]
 		t += delta
 		if n := len(s.Ts); n > 0 && t <= s.Ts[n-1] {
-			return out, fmt.Errorf("%w: series %s: timestamp %d after %d", ErrBadTypedFrame, labelsString(canon), t, s.Ts[n-1])
+			return out, fmt.Errorf("%w: series %s: timestamp %d after %d", ErrBadTypedFrame, series.CanonicalString(canon), t, s.Ts[n-1])
 		}
 		var raw uint64
 		if typ == series.TypeString {
@@ -294,20 +294,20 @@ func (d *TypedDecoder) appendFrame(out []TypedSeries, src []byte) ([]TypedSeries
 				return out, err
 			}
 			if len(s.Strs)+len(str) > math.MaxUint32 {
-				return out, fmt.Errorf("%w: series %s: over 4 GiB of strings", ErrBadTypedFrame, labelsString(canon))
+				return out, fmt.Errorf("%w: series %s: over 4 GiB of strings", ErrBadTypedFrame, series.CanonicalString(canon))
 			}
 			raw = uint64(len(s.Strs))<<32 | uint64(len(str))
 			s.Strs = append(s.Strs, str...)
 		} else {
 			if len(src) < 8 {
-				return out, fmt.Errorf("%w: series %s: value of sample %d: truncated", ErrBadTypedFrame, labelsString(canon), k)
+				return out, fmt.Errorf("%w: series %s: value of sample %d: truncated", ErrBadTypedFrame, series.CanonicalString(canon), k)
 			}
 			raw, src = binary.LittleEndian.Uint64(src), src[8:]
 		}
 		s.Ts, s.Vals = append(s.Ts, t), append(s.Vals, raw)
 	}
 	if len(src) != 0 {
-		return out, fmt.Errorf("%w: series %s: %d trailing bytes", ErrBadTypedFrame, labelsString(canon), len(src))
+		return out, fmt.Errorf("%w: series %s: %d trailing bytes", ErrBadTypedFrame, series.CanonicalString(canon), len(src))
 	}
 	return out, nil
 }
@@ -329,13 +329,4 @@ func typedBytes(src []byte, what string) ([]byte, []byte, error) {
 		return nil, nil, fmt.Errorf("%w: %s: length %d past the end (%d bytes left)", ErrBadTypedFrame, what, n, len(src))
 	}
 	return src[:n], src[n:], nil
-}
-
-// labelsString renders canonical labels for an error message.
-func labelsString(canon []byte) string {
-	ls, err := series.UnmarshalLabels(nil, canon)
-	if err != nil {
-		return fmt.Sprintf("%q", canon)
-	}
-	return ls.String()
 }

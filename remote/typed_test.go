@@ -85,7 +85,7 @@ func TestReadTyped(t *testing.T) {
 		}
 		for _, s := range got {
 			i, ok := want[string(s.Labels)]
-			require.True(t, ok, labelsString(s.Labels))
+			require.True(t, ok, series.CanonicalString(s.Labels))
 			_, typ, ts, vals := b.Series(i)
 			require.Equal(t, typ, s.Type)
 			require.Equal(t, ts, s.Ts)

@@ -219,3 +219,13 @@ func CanonicalName(src []byte) []byte {
 	})
 	return out
 }
+
+// CanonicalString renders canonical labels for messages, as
+// Labels.String does; labels that do not decode are quoted raw.
+func CanonicalString(canon []byte) string {
+	ls, err := UnmarshalLabels(nil, canon)
+	if err != nil {
+		return fmt.Sprintf("%q", canon)
+	}
+	return ls.String()
+}

@@ -39,3 +39,13 @@ func CheckTime(t int64) error {
 	return fmt.Errorf("%w: %d ns is outside %s..%s", ErrTimestampRange, t,
 		time.Unix(0, MinTime).UTC().Format(time.RFC3339Nano), time.Unix(0, MaxTime).UTC().Format(time.RFC3339Nano))
 }
+
+// FloorDiv is a / b rounded towards minus infinity: the bucket of a
+// timestamp a (negative before 1970) for a bucket width b (b > 0).
+func FloorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}

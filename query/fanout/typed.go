@@ -44,7 +44,7 @@ func (q *Queryable) SelectTypedSets(ctx context.Context, minT, maxT, maxSamples 
 	for i, ms := range sets {
 		scoped[i] = auth.ScopeMatchers(ctx, ms)
 	}
-	body, err := readRequestSets(floorDiv(minT, 1e6), -floorDiv(-maxT, 1e6), nil, scoped, remote.ReadTypedSeries)
+	body, err := readRequestSets(lseries.FloorDiv(minT, 1e6), -lseries.FloorDiv(-maxT, 1e6), nil, scoped, remote.ReadTypedSeries)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -112,7 +112,7 @@ func mergeTyped(rs []result[[]remote.TypedSeries]) ([]remote.TypedSeries, []stri
 		for ; j < len(all) && bytes.Equal(all[j].s.Labels, s.Labels); j++ {
 			if o := all[j]; o.s.Type != s.Type {
 				conflicts = append(conflicts, fmt.Sprintf("series %s: %d %s samples of %s left out (the series is %s on %s)",
-					labelsOf(s.Labels), len(o.s.Ts), o.s.Type, peerName(o.peer), s.Type, peerName(all[i].peer)))
+					lseries.CanonicalString(s.Labels), len(o.s.Ts), o.s.Type, peerName(o.peer), s.Type, peerName(all[i].peer)))
 				continue
 			}
 			s = mergeTypedSamples(s, all[j].s)
@@ -167,22 +167,4 @@ func mergeTypedSamples(a, b remote.TypedSeries) remote.TypedSeries {
 		add(&b, j)
 	}
 	return out
-}
-
-// labelsOf renders canonical labels for a message.
-func labelsOf(canon []byte) string {
-	ls, err := lseries.UnmarshalLabels(nil, canon)
-	if err != nil {
-		return fmt.Sprintf("%q", canon)
-	}
-	return ls.String()
-}
-
-// floorDiv is a / b rounded towards minus infinity (b > 0).
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && a < 0 {
-		q--
-	}
-	return q
 }

@@ -82,7 +82,7 @@ func TestSelectTyped(t *testing.T) {
 	require.Len(t, got, 3)
 	bySeries := map[string]remote.TypedSeries{}
 	for _, s := range got {
-		bySeries[labelsOf(s.Labels)] = s
+		bySeries[lseries.CanonicalString(s.Labels)] = s
 	}
 	s := bySeries[status.String()]
 	require.Equal(t, lseries.TypeString, s.Type)

@@ -133,22 +133,14 @@ func (e *Executor) openTier(pl *plan) error {
 	if r.t == nil || r.teq != nil {
 		return nil
 	}
-	loMs := floorDiv(max(pl.minT, math.MinInt64/2), 1e6) - 1
-	hiMs := min(floorDiv(pl.maxT, 1e6)+1, r.w)
+	loMs := series.FloorDiv(max(pl.minT, math.MinInt64/2), 1e6) - 1
+	hiMs := min(series.FloorDiv(pl.maxT, 1e6)+1, r.w)
 	r.lo, r.hi = downsample.RecordRange(loMs, max(loMs, hiMs))
 	var err error
 	if r.teq, err = r.t.Storage.Querier(r.lo, r.hi); err != nil {
 		return fmt.Errorf("open the %s tier: %w", downsample.TierName(r.t.Interval), err)
 	}
 	return nil
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b < 0 {
-		q--
-	}
-	return q
 }
 
 // tiers returns the plan's tier as a list, for seriesOf.
@@ -451,7 +443,7 @@ func (pl *plan) recordPieces(dst []engine.BlockSummary, r *downsample.Record, fi
 // data.
 func (e *Executor) tierWarnings(pl *plan, msgs *messages) {
 	r := &pl.roll
-	gone := fmtMs(floorDiv(r.rawMin, 1e6))
+	gone := fmtMs(series.FloorDiv(r.rawMin, 1e6))
 	if r.rawMin == math.MaxInt64 {
 		gone = "now"
 	}
@@ -480,7 +472,7 @@ func (pl *plan) aggNames() string {
 // tiersHold reports whether a tier has records after minT (ns).
 func (e *Executor) tiersHold(minT int64) bool {
 	for i := range e.opts.Rollups {
-		if w := e.opts.Rollups[i].BuiltThrough(); w != math.MinInt64 && w > floorDiv(minT, 1e6) {
+		if w := e.opts.Rollups[i].BuiltThrough(); w != math.MinInt64 && w > series.FloorDiv(minT, 1e6) {
 			return true
 		}
 	}
