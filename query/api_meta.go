@@ -180,12 +180,14 @@ func (api *API) serveBuildInfo(w http.ResponseWriter, _ *http.Request) {
 	api.respond(w, api.build, nil, nil)
 }
 
-type tsdbStat struct {
+// TSDBStat is one entry of a /api/v1/status/tsdb top-N list.
+type TSDBStat struct {
 	Name  string `json:"name"`
 	Value uint64 `json:"value"`
 }
 
-type headStats struct {
+// TSDBHeadStats is /api/v1/status/tsdb's headStats.
+type TSDBHeadStats struct {
 	NumSeries     uint64 `json:"numSeries"`
 	NumLabelPairs int    `json:"numLabelPairs"`
 	ChunkCount    int64  `json:"chunkCount"`
@@ -193,12 +195,14 @@ type headStats struct {
 	MaxTime       int64  `json:"maxTime"`
 }
 
-type tsdbStatus struct {
-	HeadStats                   headStats  `json:"headStats"`
-	SeriesCountByMetricName     []tsdbStat `json:"seriesCountByMetricName"`
-	LabelValueCountByLabelName  []tsdbStat `json:"labelValueCountByLabelName"`
-	MemoryInBytesByLabelName    []tsdbStat `json:"memoryInBytesByLabelName"`
-	SeriesCountByLabelValuePair []tsdbStat `json:"seriesCountByLabelValuePair"`
+// TSDBStatus is /api/v1/status/tsdb's data (a query node sums its peers'
+// into one, query/fanout).
+type TSDBStatus struct {
+	HeadStats                   TSDBHeadStats `json:"headStats"`
+	SeriesCountByMetricName     []TSDBStat    `json:"seriesCountByMetricName"`
+	LabelValueCountByLabelName  []TSDBStat    `json:"labelValueCountByLabelName"`
+	MemoryInBytesByLabelName    []TSDBStat    `json:"memoryInBytesByLabelName"`
+	SeriesCountByLabelValuePair []TSDBStat    `json:"seriesCountByLabelValuePair"`
 }
 
 // serveTSDBStatus answers /api/v1/status/tsdb from the index's statistics
@@ -233,8 +237,8 @@ func (api *API) serveTSDBStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := api.a.st.Index().Stats(minT, maxT, limit)
-	out := tsdbStatus{
-		HeadStats:                   headStats{NumSeries: st.NumSeries, NumLabelPairs: st.NumLabelPairs},
+	out := TSDBStatus{
+		HeadStats:                   TSDBHeadStats{NumSeries: st.NumSeries, NumLabelPairs: st.NumLabelPairs},
 		SeriesCountByMetricName:     convStats(st.SeriesCountByMetricName),
 		LabelValueCountByLabelName:  convStats(st.LabelValueCountByLabelName),
 		MemoryInBytesByLabelName:    convStats(st.MemoryInBytesByLabelName),
@@ -247,10 +251,10 @@ func (api *API) serveTSDBStatus(w http.ResponseWriter, r *http.Request) {
 	api.respond(w, out, nil, nil)
 }
 
-func convStats(in []tagindex.Stat) []tsdbStat {
-	out := make([]tsdbStat, len(in))
+func convStats(in []tagindex.Stat) []TSDBStat {
+	out := make([]TSDBStat, len(in))
 	for i, s := range in {
-		out[i] = tsdbStat{Name: s.Name, Value: s.Value}
+		out[i] = TSDBStat{Name: s.Name, Value: s.Value}
 	}
 	return out
 }

@@ -173,18 +173,18 @@ func TestMetadataEndpoints(t *testing.T) {
 	require.NotContains(t, bi, "features")
 	require.Contains(t, bi, "version")
 	r = get(t, srv.URL, "/api/v1/status/tsdb", nil)
-	var st tsdbStatus
+	var st TSDBStatus
 	require.NoError(t, json.Unmarshal(r.Data, &st))
 	require.EqualValues(t, 8, st.HeadStats.NumSeries)
-	require.Equal(t, []tsdbStat{{"cpu_usage", 4}, {"mem_used", 4}}, st.SeriesCountByMetricName)
+	require.Equal(t, []TSDBStat{{"cpu_usage", 4}, {"mem_used", 4}}, st.SeriesCountByMetricName)
 	// date=: the second day's partition only (h3 stopped on day one), and
 	// VictoriaMetrics' topN for limit.
 	day2 := time.Unix(0, t0+30*hour).UTC().Format(time.DateOnly)
 	r = get(t, srv.URL, "/api/v1/status/tsdb", url.Values{"date": {day2}, "topN": {"1"}})
-	st = tsdbStatus{}
+	st = TSDBStatus{}
 	require.NoError(t, json.Unmarshal(r.Data, &st))
 	require.EqualValues(t, 6, st.HeadStats.NumSeries)
-	require.Equal(t, []tsdbStat{{"cpu_usage", 3}}, st.SeriesCountByMetricName)
+	require.Equal(t, []TSDBStat{{"cpu_usage", 3}}, st.SeriesCountByMetricName)
 	r = get(t, srv.URL, "/api/v1/status/tsdb", url.Values{"date": {"2023-13-01"}})
 	require.Equal(t, 400, r.code)
 	require.Contains(t, r.Error, "want YYYY-MM-DD")

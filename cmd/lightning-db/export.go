@@ -39,18 +39,9 @@ func (s *server) serveExport(w http.ResponseWriter, r *http.Request, api *query.
 		exportError(w, http.StatusBadRequest, err)
 		return
 	}
-	minT, err := exportTime(r.Form.Get("start"), series.MinTime)
+	minT, maxT, err := exportRange(r)
 	if err != nil {
-		exportError(w, http.StatusBadRequest, fmt.Errorf("invalid parameter \"start\": %w", err))
-		return
-	}
-	maxT, err := exportTime(r.Form.Get("end"), series.MaxTime)
-	if err != nil {
-		exportError(w, http.StatusBadRequest, fmt.Errorf("invalid parameter \"end\": %w", err))
-		return
-	}
-	if maxT < minT {
-		exportError(w, http.StatusBadRequest, errors.New("invalid parameter \"end\": end timestamp must not be before start time"))
+		exportError(w, http.StatusBadRequest, err)
 		return
 	}
 	sets, err := exportSelectors(api, r.Form["match[]"])
@@ -274,4 +265,19 @@ func exportError(w http.ResponseWriter, code int, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(map[string]string{"status": "error", "error": err.Error()})
+}
+
+// exportRange reads an export's start and end (exportTime), end not
+// before start.
+func exportRange(r *http.Request) (minT, maxT int64, err error) {
+	if minT, err = exportTime(r.Form.Get("start"), series.MinTime); err != nil {
+		return 0, 0, fmt.Errorf("invalid parameter \"start\": %w", err)
+	}
+	if maxT, err = exportTime(r.Form.Get("end"), series.MaxTime); err != nil {
+		return 0, 0, fmt.Errorf("invalid parameter \"end\": %w", err)
+	}
+	if maxT < minT {
+		return 0, 0, errors.New("invalid parameter \"end\": end timestamp must not be before start time")
+	}
+	return minT, maxT, nil
 }

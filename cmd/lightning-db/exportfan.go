@@ -30,18 +30,9 @@ import (
 // peer becomes a "Warning: 199" header naming it (the body has no room
 // for warnings), or with partial_response=false a 422.
 func (s *server) serveFanExport(w http.ResponseWriter, r *http.Request) {
-	minT, err := exportTime(r.Form.Get("start"), series.MinTime)
+	minT, maxT, err := exportRange(r)
 	if err != nil {
-		exportError(w, http.StatusBadRequest, fmt.Errorf("invalid parameter \"start\": %w", err))
-		return
-	}
-	maxT, err := exportTime(r.Form.Get("end"), series.MaxTime)
-	if err != nil {
-		exportError(w, http.StatusBadRequest, fmt.Errorf("invalid parameter \"end\": %w", err))
-		return
-	}
-	if maxT < minT {
-		exportError(w, http.StatusBadRequest, errors.New("invalid parameter \"end\": end timestamp must not be before start time"))
+		exportError(w, http.StatusBadRequest, err)
 		return
 	}
 	sets, err := s.fanExportSelectors(r.Form["match[]"])

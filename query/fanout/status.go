@@ -13,32 +13,9 @@ import (
 	"github.com/prometheus/prometheus/util/annotations"
 
 	"github.com/lightningdb/lightningdb/auth"
+	"github.com/lightningdb/lightningdb/query"
 	"github.com/lightningdb/lightningdb/remote"
 )
-
-// TSDBStat is one entry of a /api/v1/status/tsdb top-N list.
-type TSDBStat struct {
-	Name  string `json:"name"`
-	Value uint64 `json:"value"`
-}
-
-// TSDBHeadStats is /api/v1/status/tsdb's headStats.
-type TSDBHeadStats struct {
-	NumSeries     uint64 `json:"numSeries"`
-	NumLabelPairs int    `json:"numLabelPairs"`
-	ChunkCount    int64  `json:"chunkCount"`
-	MinTime       int64  `json:"minTime"`
-	MaxTime       int64  `json:"maxTime"`
-}
-
-// TSDBStatus is /api/v1/status/tsdb's data, as a single node answers it.
-type TSDBStatus struct {
-	HeadStats                   TSDBHeadStats `json:"headStats"`
-	SeriesCountByMetricName     []TSDBStat    `json:"seriesCountByMetricName"`
-	LabelValueCountByLabelName  []TSDBStat    `json:"labelValueCountByLabelName"`
-	MemoryInBytesByLabelName    []TSDBStat    `json:"memoryInBytesByLabelName"`
-	SeriesCountByLabelValuePair []TSDBStat    `json:"seriesCountByLabelValuePair"`
-}
 
 // PeerTopN is the least top N asked of each peer by TSDBStatus.
 const PeerTopN = 1000
@@ -51,21 +28,21 @@ const PeerTopN = 1000
 // nodes hold (a partition moving) counts twice, and a label value on two
 // nodes counts twice in labelValueCountByLabelName. An entry a peer left
 // out of its top list is missing from the sum.
-func (q *Queryable) TSDBStatus(ctx context.Context, limit int, date string) (TSDBStatus, annotations.Annotations, error) {
+func (q *Queryable) TSDBStatus(ctx context.Context, limit int, date string) (query.TSDBStatus, annotations.Annotations, error) {
 	form := url.Values{"limit": {strconv.Itoa(max(limit, PeerTopN))}}
 	if date != "" {
 		form.Set("date", date)
 	}
-	rs, ws, err := fanMeta[TSDBStatus](ctx, q, "/api/v1/status/tsdb", form)
+	rs, ws, err := fanMeta[query.TSDBStatus](ctx, q, "/api/v1/status/tsdb", form)
 	if err != nil {
-		return TSDBStatus{}, nil, err
+		return query.TSDBStatus{}, nil, err
 	}
 	return mergeTSDBStatus(rs, limit), ws, nil
 }
 
-func mergeTSDBStatus(rs []result[TSDBStatus], limit int) TSDBStatus {
-	var out TSDBStatus
-	var metric, values, memory, pairs []TSDBStat
+func mergeTSDBStatus(rs []result[query.TSDBStatus], limit int) query.TSDBStatus {
+	var out query.TSDBStatus
+	var metric, values, memory, pairs []query.TSDBStat
 	first := true
 	for _, r := range rs {
 		h := r.val.HeadStats
@@ -95,16 +72,16 @@ func mergeTSDBStatus(rs []result[TSDBStatus], limit int) TSDBStatus {
 
 // sumTop sums the values of equal names and keeps the limit largest,
 // largest first, ties in name order.
-func sumTop(in []TSDBStat, limit int) []TSDBStat {
+func sumTop(in []query.TSDBStat, limit int) []query.TSDBStat {
 	sum := make(map[string]uint64, len(in))
 	for _, s := range in {
 		sum[s.Name] += s.Value
 	}
-	out := make([]TSDBStat, 0, len(sum))
+	out := make([]query.TSDBStat, 0, len(sum))
 	for n, v := range sum {
-		out = append(out, TSDBStat{Name: n, Value: v})
+		out = append(out, query.TSDBStat{Name: n, Value: v})
 	}
-	slices.SortFunc(out, func(a, b TSDBStat) int {
+	slices.SortFunc(out, func(a, b query.TSDBStat) int {
 		if a.Value != b.Value {
 			if a.Value > b.Value {
 				return -1
