@@ -27,16 +27,19 @@ import (
 //     latest wins. The reconcile puts the metadata this node's senders
 //     sent for the metric names the bucket lacks.
 type Shared[T any] struct {
-	n      *Node
-	name   string
-	kv     jetstream.KeyValue
-	key    func(T) string
-	local  func() []T
-	learn  func(T)
-	q      chan T
-	dirty  chan struct{} // a put failed or the queue overflowed: reconcile
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	n     *Node
+	name  string
+	kv    jetstream.KeyValue
+	key   func(T) string
+	local func() []T
+	learn func(T)
+	q     chan T
+	dirty chan struct{} // a put failed or the queue overflowed: reconcile
+	// initial hands the keys the bucket held when the watcher started to
+	// the publisher, which reconciles (the watcher goes on learning).
+	initial chan map[string]struct{}
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 const (
@@ -102,7 +105,7 @@ func share[T any](ctx context.Context, n *Node, name string, key func(T) string,
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	s := &Shared[T]{n: n, name: name, kv: kv, key: key, local: local, learn: learn, cancel: cancel,
-		q: make(chan T, sharedQueue), dirty: make(chan struct{}, 1)}
+		q: make(chan T, sharedQueue), dirty: make(chan struct{}, 1), initial: make(chan map[string]struct{}, 1)}
 	n.mu.Lock()
 	if _, ok := n.shared[name]; ok {
 		n.mu.Unlock()
@@ -135,7 +138,7 @@ func (s *Shared[T]) markDirty() {
 }
 
 // watch hands every row of the bucket to learn; once the bucket's
-// initial rows are in, it reconciles. The watcher survives NATS
+// initial rows are in, the publisher reconciles. The watcher survives NATS
 // reconnects (an ordered consumer); if it ends it is made again.
 func (s *Shared[T]) watch(ctx context.Context) {
 	defer s.wg.Done()
@@ -166,7 +169,11 @@ func (s *Shared[T]) watchOnce(ctx context.Context) error {
 				return errors.New("updates closed")
 			}
 			if e == nil {
-				s.reconcile(ctx, seen)
+				select {
+				case s.initial <- seen:
+				default: // a reconcile is pending already: it lists the keys
+					s.markDirty()
+				}
 				seen = nil
 				continue
 			}
@@ -245,6 +252,8 @@ func (s *Shared[T]) publish(ctx context.Context) {
 				s.n.log.Warn("shared row put failed; reconciled later", "table", s.name, "err", err)
 				dirty = true
 			}
+		case seen := <-s.initial:
+			s.reconcile(ctx, seen)
 		case <-s.dirty:
 			dirty = true
 		case <-t.C:
