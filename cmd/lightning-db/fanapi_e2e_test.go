@@ -104,20 +104,6 @@ func TestFanoutExportStatusMetadata(t *testing.T) {
 			}
 			t.Logf("export %v: %d lines, %d bytes", params, len(got), len(bg))
 		}
-		// Cost, for the docs: the median of 15 whole exports (about 6,900
-		// samples in 24 series), side by side.
-		median := func(p *proc) time.Duration {
-			var ds []time.Duration
-			for range 15 {
-				start := time.Now()
-				exportLines(t, p, nil)
-				ds = append(ds, time.Since(start))
-			}
-			slices.Sort(ds)
-			return ds[len(ds)/2]
-		}
-		ms, mq := median(all), median(qn)
-		t.Logf("whole export, median of 15: single node %v, query node %v (%.1fx)", ms, mq, float64(mq)/float64(ms))
 		// ns precision: the 300 ns window holds points 2..6 on both.
 		_, got, _, _ := exportLines(t, qn, url.Values{"match[]": {"typed_i"}, "start": {rfc(tb.UnixNano() + 600)}, "end": {rfc(tb.UnixNano() + 1800)}})
 		if len(got) != 1 || !strings.Contains(got[0], `"values":[9007199254740995,9007199254740996,9007199254740997,9007199254740998,9007199254740999]`) {
