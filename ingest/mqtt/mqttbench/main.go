@@ -89,6 +89,7 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof and /stats (the server's counters as JSON) on this address")
 	serverCPUs := flag.String("server-cpus", "0", "with -matrix: taskset -c list the servers run on ('' = not pinned); run the command itself on other CPUs")
 	matrix := flag.Bool("matrix", false, "run every load (QoS 0, 1 and 2; 1 and 10 samples per message; 10, 1,000 and 10,000 publishers) against mosquitto alone, the embedded broker and mosquitto -> Lightning DB side by side (see matrix.go); -qos, -samples and -clients pick rows")
+	base := flag.String("base", "", "with -matrix: another mqttbench binary (e.g. built from main): compare mosquitto alone, the publish front end of that binary and this one's, side by side")
 	row := flag.String("row", "", "with -matrix: only the row qos,samples,publishers (e.g. 1,1,1000; the same as -qos 1 -samples 1 -clients 1000)")
 	flag.BoolVar(&frontEnd, "front", false, "with -serve: the address is the publish front end's (BrokerOptions.PublishAddr); mochi listens on a free port")
 	flag.BoolVar(&noStore, "nostore", false, "store nothing: an appender that returns at once replaces the engine (measures the broker and the hook alone)")
@@ -116,7 +117,7 @@ func main() {
 	var err error
 	switch {
 	case *matrix:
-		mo := matrixOptions{duration: *duration, serverCPUs: *serverCPUs, qos: []int{0, 1, 2}, samples: []int{1, 10}, clients: []int{10, 1000, 10000}}
+		mo := matrixOptions{duration: *duration, serverCPUs: *serverCPUs, qos: []int{0, 1, 2}, samples: []int{1, 10}, clients: []int{10, 1000, 10000}, base: *base}
 		if set["qos"] {
 			mo.qos = qos
 		}
