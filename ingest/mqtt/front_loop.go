@@ -40,7 +40,7 @@ type frontConn struct {
 	out       []byte    // answers not written yet
 	waitOut   bool      // EPOLLOUT armed: not read until out is written
 	waitSince time.Time
-	touched   bool
+	touched   bool // in the open round's touched
 	readRound uint64
 	state     connState
 	failed    bool // a message could not be stored: no ack, close
@@ -92,7 +92,24 @@ type frontMsg struct {
 	at          time.Time
 }
 
-// frontLoop serves its connections: one epoll instance, one goroutine.
+// frontLoop serves its connections: one epoll instance, one goroutine,
+// and at most one round being committed (frontRound) beside the open one.
+//
+//	loop goroutine                                   commit goroutine (one a round)
+//	read ready connections into the open round
+//	(batch, msgs, touched); submit it when no    --> QoS 2 records: putAll (fsync),
+//	round is in flight, else keep reading into it    then Append (WAL group commit)
+//	until the round in flight comes back         <-- committed, evfd written
+//	answer it: acks, forwards, flush, closes
+//
+// The loop keeps reading while a commit is in flight, so the next round's
+// reading and decoding overlap the fsync, and the next commit starts as
+// soon as the last one is answered. Rounds are answered in the order they
+// were read, so a connection's acknowledgements follow its packets, and
+// only once the round that holds them is committed. The open round is
+// bounded (full: MaxBatchSamples samples, frontRoundMsgs messages or
+// frontRoundBytes bytes read); a full one waits for the round in flight, so
+// a loop holds at most two rounds however fast its clients send.
 type frontLoop struct {
 	l    *frontListener
 	epfd int
@@ -103,17 +120,46 @@ type frontLoop struct {
 	queued  int // bytes of the messages to deliver in cmds
 	stopped bool
 
-	conns   map[int32]*frontConn
-	events  []unix.EpollEvent
-	rbuf    []byte
+	conns      map[int32]*frontConn
+	events     []unix.EpollEvent
+	rbuf       []byte
+	batch      series.Batch // the open round's
+	msgs       []frontMsg   // the open round's
+	touched    []*frontConn // the open round's
+	readBytes  int          // bytes read into the open round
+	maxSamples int
+	skipped    []*frontConn
+	round      uint64
+	sweepAt    time.Time
+	encBuf     bytes.Buffer
+
+	inflight  *frontRound      // being committed; nil: none
+	spare     *frontRound      // the round to submit next (its buffers)
+	committed chan *frontRound // capacity 1: inflight, once committed
+}
+
+// frontRound is a round handed to its commit: the open round's batch,
+// messages and connections move into it. The commit goroutine writes
+// qerr, res and err, then sends the round on frontLoop.committed; the loop
+// reads them after it receives it.
+type frontRound struct {
 	batch   series.Batch
 	msgs    []frontMsg
 	touched []*frontConn
-	skipped []*frontConn
-	round   uint64
-	sweepAt time.Time
-	encBuf  bytes.Buffer
+	recs    []qos2Key // new QoS 2 messages, recorded before the Append
+	ts      []int64
+	qerr    error
+	res     series.AppendResult
+	err     error
 }
+
+const (
+	// frontRoundMsgs and frontRoundBytes bound the open round (with
+	// MaxBatchSamples): past them the loop reads nothing more until the
+	// round in flight is committed and the open one submitted.
+	frontRoundMsgs  = 1 << 16
+	frontRoundBytes = 8 << 20
+)
 
 func newFrontLoop(l *frontListener) (*frontLoop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -131,7 +177,8 @@ func newFrontLoop(l *frontListener) (*frontLoop, error) {
 		return nil, err
 	}
 	return &frontLoop{l: l, epfd: epfd, evfd: evfd, conns: map[int32]*frontConn{},
-		events: make([]unix.EpollEvent, 512), rbuf: make([]byte, frontReadBuf)}, nil
+		events: make([]unix.EpollEvent, 512), rbuf: make([]byte, frontReadBuf),
+		maxSamples: l.b.in.opts.MaxBatchSamples, spare: &frontRound{}, committed: make(chan *frontRound, 1)}, nil
 }
 
 func (lp *frontLoop) closeFDs() {
@@ -141,7 +188,7 @@ func (lp *frontLoop) closeFDs() {
 
 // post queues a command and wakes the loop; false when it has stopped,
 // or for a message to deliver when frontMaxQueued bytes of them wait
-// already (the loop is waiting for a commit).
+// already (the loop is waiting for a commit: its open round is full).
 func (lp *frontLoop) post(c frontCmd) bool {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
@@ -161,11 +208,11 @@ func (lp *frontLoop) post(c frontCmd) bool {
 	return true
 }
 
-// run: wait for readiness, read every ready connection once, store what
-// was read with one Append, answer, repeat.
+// run: wait for readiness, read every ready connection once into the
+// open round, answer the round in flight once committed, hand the open
+// round to its commit when none is in flight, repeat.
 func (lp *frontLoop) run() {
 	defer lp.shutdown()
-	maxSamples := lp.l.b.in.opts.MaxBatchSamples
 	for {
 		n, err := unix.EpollWait(lp.epfd, lp.events, 1000)
 		if err != nil && !errors.Is(err, unix.EINTR) {
@@ -177,7 +224,7 @@ func (lp *frontLoop) run() {
 		// Connections a full batch left unread last round go first.
 		skipped := lp.skipped
 		lp.skipped = nil
-		full := false
+		full := lp.full()
 		for _, c := range skipped {
 			if lp.conns[int32(c.fd)] != c || c.state != connOpen || c.waitOut || c.readRound == lp.round {
 				continue
@@ -188,7 +235,7 @@ func (lp *frontLoop) run() {
 				continue
 			}
 			lp.read(c)
-			full = lp.batch.Samples() >= maxSamples
+			full = lp.full()
 		}
 		for i := 0; i < n; i++ {
 			ev := &lp.events[i]
@@ -212,9 +259,9 @@ func (lp *frontLoop) run() {
 				continue
 			}
 			lp.read(c)
-			full = lp.batch.Samples() >= maxSamples
+			full = lp.full()
 		}
-		lp.finish()
+		lp.settle(full)
 		if woke && lp.commands() {
 			return
 		}
@@ -305,6 +352,7 @@ func (lp *frontLoop) read(c *frontConn) {
 		return
 	}
 	c.last = time.Now()
+	lp.readBytes += n
 	if big {
 		c.in = c.in[:len(c.in)+n]
 		rest := lp.parse(c, c.in)
@@ -649,36 +697,97 @@ func (lp *frontLoop) protocolError(c *frontConn, code packets.Code, why string) 
 	lp.closeLater(c, why, true)
 }
 
-// finish records the round's new QoS 2 messages, stores the batch and
-// answers in the order of the packets, then forwards and closes.
-func (lp *frontLoop) finish() {
+// full reports whether the open round holds all it may: the connections
+// ready meanwhile wait (skipped) for the next.
+func (lp *frontLoop) full() bool {
+	return lp.batch.Samples() >= lp.maxSamples || len(lp.msgs) >= frontRoundMsgs || lp.readBytes >= frontRoundBytes
+}
+
+// settle answers the round in flight once it is committed (waiting for
+// it when the open round is full), then submits the open round when no
+// round is in flight.
+func (lp *frontLoop) settle(full bool) {
+	if lp.inflight != nil {
+		if !full {
+			select {
+			case r := <-lp.committed:
+				lp.answer(r)
+			default:
+				return // read more meanwhile
+			}
+		} else {
+			lp.answer(<-lp.committed)
+		}
+	}
+	lp.submit()
+}
+
+// submit moves the open round into a frontRound and starts its commit in
+// a goroutine; a round with nothing to store is answered at once. No
+// round may be in flight.
+func (lp *frontLoop) submit() {
 	if len(lp.touched) == 0 {
 		return
 	}
-	b := lp.l.b
-	in, src := b.in, b.src
-	var qerr error
-	if b.qos2 != nil {
-		var recs []qos2Key
-		var ts []int64
-		for i := range lp.msgs {
-			if m := &lp.msgs[i]; m.rec {
-				recs, ts = append(recs, qos2Key{m.c.id, m.pid}), append(ts, m.at.UnixNano())
+	r := lp.spare
+	lp.spare = nil
+	r.batch, lp.batch = lp.batch, r.batch
+	r.msgs, lp.msgs = lp.msgs, r.msgs
+	r.touched, lp.touched = lp.touched, r.touched
+	lp.readBytes = 0
+	for _, c := range r.touched {
+		c.touched = false
+	}
+	if lp.l.b.qos2 != nil {
+		for i := range r.msgs {
+			if m := &r.msgs[i]; m.rec {
+				r.recs, r.ts = append(r.recs, qos2Key{m.c.id, m.pid}), append(r.ts, m.at.UnixNano())
 			}
 		}
-		if len(recs) > 0 {
-			qerr = b.qos2.putAll(recs, ts)
-		}
 	}
-	var res series.AppendResult
-	var err error
-	if lp.batch.Len() > 0 {
-		res, err = in.c.app.Append(b.ctx, &lp.batch)
-		slices.SortFunc(res.Rejected, func(a, b series.Rejection) int { return a.Index - b.Index })
+	if r.batch.Len() == 0 && len(r.recs) == 0 {
+		lp.answer(r)
+		return
 	}
-	rej := res.Rejected
-	for i := range lp.msgs {
-		m := &lp.msgs[i]
+	lp.inflight = r
+	go lp.commit(r)
+}
+
+// commit records r's new QoS 2 messages (fsynced), stores its batch, and
+// gives r back to the loop. It runs in a goroutine of its own and touches
+// nothing of r but its batch, its records and the results.
+func (lp *frontLoop) commit(r *frontRound) {
+	b := lp.l.b
+	if len(r.recs) > 0 {
+		r.qerr = b.qos2.putAll(r.recs, r.ts)
+	}
+	if r.batch.Len() > 0 {
+		r.res, r.err = b.in.c.app.Append(b.ctx, &r.batch)
+		slices.SortFunc(r.res.Rejected, func(a, b series.Rejection) int { return a.Index - b.Index })
+	}
+	// Under mu: a loop that stopped has closed evfd (shutdown receives
+	// r, then sets stopped under mu before it closes the descriptors).
+	lp.mu.Lock()
+	lp.committed <- r
+	if !lp.stopped {
+		one := [8]byte{1}
+		_, _ = unix.Write(lp.evfd, one[:])
+	}
+	lp.mu.Unlock()
+}
+
+// answer answers a committed round in the order of its packets, then
+// forwards, writes and closes; rd becomes the spare round.
+func (lp *frontLoop) answer(rd *frontRound) {
+	if lp.inflight == rd {
+		lp.inflight = nil
+	}
+	b := lp.l.b
+	in, src := b.in, b.src
+	qerr, err := rd.qerr, rd.err
+	rej := rd.res.Rejected
+	for i := range rd.msgs {
+		m := &rd.msgs[i]
 		c := m.c
 		switch m.kind {
 		case 12:
@@ -723,7 +832,6 @@ func (lp *frontLoop) finish() {
 				default:
 					c.failed = true // no ack and a close: the client sends it again
 					c.state, c.why, c.sendWill = connClosing, "message not stored: "+failErr.Error(), true
-					lp.touch(c)
 				}
 				continue
 			}
@@ -732,7 +840,7 @@ func (lp *frontLoop) finish() {
 				rej = rej[1:]
 			}
 			for i := m.first; i < m.last; i++ {
-				_, _, ts, _ := lp.batch.Series(i)
+				_, _, ts, _ := rd.batch.Series(i)
 				if len(rej) > 0 && rej[0].Index == i {
 					r.rejected += len(ts)
 					if r.rejErr == nil {
@@ -770,23 +878,26 @@ func (lp *frontLoop) finish() {
 			lp.forward(c, m)
 		}
 	}
-	for _, c := range lp.touched {
-		c.touched = false
-		switch c.state {
-		case connOpen:
-			lp.flush(c)
-		case connClosing:
+	for _, c := range rd.touched {
+		switch {
+		case c.state == connOpen, c.state == connClosing && c.touched && !c.failed:
+			lp.flush(c) // closing: the open round, which holds its close, drops it
+		case c.state == connClosing:
 			if len(c.out) > 0 && !c.failed {
 				_, _ = unix.Write(c.fd, c.out) // best effort before the close
 			}
 			lp.drop(c)
 		}
 	}
-	clear(lp.msgs)
-	lp.msgs = lp.msgs[:0]
-	clear(lp.touched)
-	lp.touched = lp.touched[:0]
-	lp.batch.Reset()
+	clear(rd.msgs)
+	rd.msgs = rd.msgs[:0]
+	clear(rd.touched)
+	rd.touched = rd.touched[:0]
+	rd.batch.Reset()
+	clear(rd.recs)
+	rd.recs, rd.ts = rd.recs[:0], rd.ts[:0]
+	rd.res, rd.err, rd.qerr = series.AppendResult{}, nil, nil
+	lp.spare = rd
 }
 
 // forward gives a stored message to mochi's subscribers (and its
@@ -942,8 +1053,13 @@ func (lp *frontLoop) sweep(now time.Time) {
 	}
 }
 
-// shutdown closes every connection and the loop's descriptors.
+// shutdown answers the round in flight (the broker's context is
+// cancelled: its commit returns), closes every connection and the loop's
+// descriptors; the open round is dropped unstored and unanswered.
 func (lp *frontLoop) shutdown() {
+	if lp.inflight != nil {
+		lp.answer(<-lp.committed)
+	}
 	for _, c := range lp.conns {
 		c.why = "broker closed"
 		lp.drop(c)
