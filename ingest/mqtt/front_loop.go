@@ -670,9 +670,14 @@ func (lp *frontLoop) touch(c *frontConn) {
 }
 
 // closeLater closes c after the round; will says whether its will is
-// published.
+// published. c leaves the epoll set at once: the round may wait for the
+// commit in flight, and a socket closed by its peer stays readable, which
+// would wake the loop again and again meanwhile.
 func (lp *frontLoop) closeLater(c *frontConn, why string, will bool) {
 	c.state, c.why, c.sendWill = connClosing, why, will
+	if lp.conns[int32(c.fd)] == c {
+		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	}
 	lp.touch(c)
 }
 
