@@ -344,6 +344,7 @@ func (lp *frontLoop) read(c *frontConn) {
 		}
 	}
 	n, err := unix.Read(c.fd, buf)
+	lp.readBytes += max(n, 0)
 	if err != nil && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)) {
 		return
 	}
@@ -352,7 +353,6 @@ func (lp *frontLoop) read(c *frontConn) {
 		return
 	}
 	c.last = time.Now()
-	lp.readBytes += n
 	if big {
 		c.in = c.in[:len(c.in)+n]
 		rest := lp.parse(c, c.in)
