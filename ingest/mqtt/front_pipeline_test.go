@@ -5,6 +5,7 @@ package mqtt
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,4 +107,89 @@ func TestFrontReadsWhileCommitting(t *testing.T) {
 			}
 		})
 	}
+}
+
+// slowAppender makes every Append take delay before it stores (a slow
+// fsync), so that a loop's rounds overlap: one commits while the next is
+// read.
+type slowAppender struct {
+	*memAppender
+	delay time.Duration
+}
+
+func (a *slowAppender) Append(ctx context.Context, b *series.Batch) (series.AppendResult, error) {
+	time.Sleep(a.delay)
+	return a.memAppender.Append(ctx, b)
+}
+
+// TestFrontAcksAfterCommitUnderLoad: 16 clients, half at QoS 1 and half
+// at QoS 2, each send 60 publishes in bursts without waiting for the
+// acknowledgements, while every commit takes a millisecond. Each
+// acknowledgement arrives in packet order, and only once its message is
+// stored (checked the moment it arrives).
+func TestFrontAcksAfterCommitUnderLoad(t *testing.T) {
+	app := &slowAppender{memAppender: newMemAppender(), delay: time.Millisecond}
+	b, _ := startBrokerOpts(t, app, Options{DB: "iot"}, BrokerOptions{PublishAddr: "127.0.0.1:0", StateDir: t.TempDir()})
+	const clients, bursts, per = 16, 6, 10
+	ws := make([]*wireConn, clients)
+	for i := range ws {
+		ws[i], _ = connectWire(t, b.PublishAddr(), wireConnectOpts{id: fmt.Sprintf("load%d", i)})
+	}
+	errs := make(chan error, 2*clients)
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		qos, name := byte(1+i%2), fmt.Sprintf("load%d", i)
+		wg.Add(2)
+		go func() { // the bursts, each written before the last is acknowledged
+			defer wg.Done()
+			for k := range bursts {
+				var buf []byte
+				for j := 1; j <= per; j++ {
+					n := k*per + j
+					buf = append(buf, wirePublish("plant/load", qos, false, uint16(n), wireLine(name, n))...)
+				}
+				if _, err := w.c.Write(buf); err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(200 * time.Microsecond) // a device's pace: the bursts fall into different rounds
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			errs <- readAcksAfterCommit(w, app.memAppender, qos, name, bursts*per)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, clients*bursts*per, app.count())
+}
+
+// readAcksAfterCommit reads n acknowledgements of qos from w: packet IDs
+// 1..n in order, each message stored when its acknowledgement arrives.
+func readAcksAfterCommit(w *wireConn, app *memAppender, qos byte, name string, n int) error {
+	typ := byte(pktPuback)
+	if qos == 2 {
+		typ = pktPubrec
+	}
+	for i := 1; i <= n; i++ {
+		m, err := w.read(10 * time.Second)
+		if err != nil {
+			return fmt.Errorf("%s: waiting for the ack of %d: %w", name, i, err)
+		}
+		if m.typ != typ || len(m.body) != 2 || m.id() != uint16(i) {
+			return fmt.Errorf("%s: got %v, want %s %d", name, m, wirePacketNames[typ], i)
+		}
+		key := fmt.Sprintf(`%s_v{db="iot", n="1"}@%d`, name, wireTS+int64(i))
+		app.mu.Lock()
+		_, stored := app.data[key]
+		app.mu.Unlock()
+		if !stored {
+			return fmt.Errorf("%s: %s %d arrived before its message was stored", name, wirePacketNames[typ], i)
+		}
+	}
+	return nil
 }
