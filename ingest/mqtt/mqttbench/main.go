@@ -342,7 +342,12 @@ func serveOnly(addr string, qos byte, opts mqtt.Options) error {
 	defer s.close()
 	http.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
 		st := s.in.Stats()
-		json.NewEncoder(w).Encode(map[string]int64{"messages": st.Messages, "samples": st.Samples, "connects": st.Connects})
+		out := map[string]int64{"messages": st.Messages, "samples": st.Samples, "connects": st.Connects}
+		if s.db != nil {
+			est := s.db.Stats()
+			out["fsyncs"], out["appends"] = int64(est.WALFsyncs), int64(est.AppendedBatches)
+		}
+		json.NewEncoder(w).Encode(out)
 	})
 	if s.b != nil {
 		fmt.Printf("serving on %s\n", s.b.Addr())

@@ -44,6 +44,7 @@ type setupResult struct {
 	cpu      time.Duration // server processes' CPU time per message
 	lost     int64         // published but not stored when the run ended
 	peakRSS  []int64       // bytes, VmHWM of each server process at the end of the run
+	perFsync float64       // messages per WAL fsync (the publish front end; 0: not known)
 }
 
 // matrix holds what every run needs: the binaries and the CPUs to pin the
@@ -148,7 +149,11 @@ func (r setupResult) String(qos byte) string {
 	for _, b := range r.peakRSS {
 		rss = append(rss, fmt.Sprintf("%.0f", float64(b)/(1<<20)))
 	}
-	return s + ", " + strings.Join(rss, " + ") + " MiB"
+	s += ", " + strings.Join(rss, " + ") + " MiB"
+	if r.perFsync > 0 {
+		s += fmt.Sprintf(", %.1f msgs/fsync", r.perFsync)
+	}
+	return s
 }
 
 func ms(d time.Duration) string {
@@ -191,7 +196,14 @@ func (m *matrix) frontEndOf(bin string, qos byte, samples, clients int) (setupRe
 		return setupResult{}, err
 	}
 	defer stop(srv)
-	return m.measure([]*exec.Cmd{srv}, addr, storedAt(m.lastStats, samples), qos, samples, clients)
+	st0, _ := readStats(m.lastStats)
+	r, err := m.measure([]*exec.Cmd{srv}, addr, storedAt(m.lastStats, samples), qos, samples, clients)
+	// A binary whose /stats has no fsyncs (built before they were
+	// there) leaves perFsync 0.
+	if st1, serr := readStats(m.lastStats); err == nil && serr == nil && st1["fsyncs"] > st0["fsyncs"] {
+		r.perFsync = float64(st1["messages"]-st0["messages"]) / float64(st1["fsyncs"]-st0["fsyncs"])
+	}
+	return r, err
 }
 
 // embedded: the embedded broker over a real engine (mqttbench -serve).
