@@ -41,6 +41,7 @@ type frontConn struct {
 	waitOut   bool      // EPOLLOUT armed: not read until out is written
 	waitSince time.Time
 	touched   bool // in the open round's touched
+	rounds    int  // rounds that hold c, open or in flight (not answered)
 	readRound uint64
 	state     connState
 	failed    bool // a message could not be stored: no ack, close
@@ -93,23 +94,27 @@ type frontMsg struct {
 }
 
 // frontLoop serves its connections: one epoll instance, one goroutine,
-// and at most one round being committed (frontRound) beside the open one.
+// and up to frontMaxCommits rounds being committed (frontRound) beside the
+// open one.
 //
 //	loop goroutine                                   commit goroutine (one a round)
 //	read ready connections into the open round
-//	(batch, msgs, touched); submit it when no    --> QoS 2 records: putAll (fsync),
-//	round is in flight, else keep reading into it    then Append (WAL group commit)
-//	until the round in flight comes back         <-- committed, evfd written
-//	answer it: acks, forwards, flush, closes
+//	(batch, msgs, touched); at the end of each   --> QoS 2 records: putAll (fsync),
+//	epoll round, submit it (unless                   then Append (WAL group commit)
+//	frontMaxCommits are in flight: read on)      <-- committed: sent on committed,
+//	answer the committed rounds at the head of       evfd written
+//	inflight, oldest first: acks, forwards,
+//	flush, closes
 //
-// The loop keeps reading while a commit is in flight, so the next round's
-// reading and decoding overlap the fsync, and the next commit starts as
-// soon as the last one is answered. Rounds are answered in the order they
-// were read, so a connection's acknowledgements follow its packets, and
-// only once the round that holds them is committed. The open round is
-// bounded (full: MaxBatchSamples samples, frontRoundMsgs messages or
-// frontRoundBytes bytes read); a full one waits for the round in flight, so
-// a loop holds at most two rounds however fast its clients send.
+// The loop keeps reading while commits are in flight, and what it read
+// goes to the WAL at once (into the group commit after the one being
+// fsynced) rather than after the commit before it returns. Rounds are
+// answered in the order they were read, so a connection's
+// acknowledgements follow its packets, and each only once the round that
+// holds it is committed. The open round is bounded (full: MaxBatchSamples
+// samples, frontRoundMsgs messages or frontRoundBytes bytes read); a full
+// one waits for the oldest round in flight, so a loop holds at most
+// frontMaxCommits+1 rounds however fast its clients send.
 type frontLoop struct {
 	l    *frontListener
 	epfd int
@@ -133,9 +138,9 @@ type frontLoop struct {
 	sweepAt    time.Time
 	encBuf     bytes.Buffer
 
-	inflight  *frontRound      // being committed; nil: none
-	spare     *frontRound      // the round to submit next (its buffers)
-	committed chan *frontRound // capacity 1: inflight, once committed
+	inflight  []*frontRound    // submitted, oldest first; answered in this order
+	free      []*frontRound    // answered rounds, their buffers kept
+	committed chan *frontRound // capacity frontMaxCommits: rounds whose commit returned
 }
 
 // frontRound is a round handed to its commit: the open round's batch,
@@ -143,6 +148,7 @@ type frontLoop struct {
 // qerr, res and err, then sends the round on frontLoop.committed; the loop
 // reads them after it receives it.
 type frontRound struct {
+	done    bool // received from committed (or nothing to commit)
 	batch   series.Batch
 	msgs    []frontMsg
 	touched []*frontConn
@@ -156,9 +162,11 @@ type frontRound struct {
 const (
 	// frontRoundMsgs and frontRoundBytes bound the open round (with
 	// MaxBatchSamples): past them the loop reads nothing more until the
-	// round in flight is committed and the open one submitted.
+	// oldest round in flight is committed and the open one submitted.
 	frontRoundMsgs  = 1 << 16
 	frontRoundBytes = 8 << 20
+	// frontMaxCommits bounds the rounds of a loop in flight.
+	frontMaxCommits = 4
 )
 
 func newFrontLoop(l *frontListener) (*frontLoop, error) {
@@ -178,7 +186,7 @@ func newFrontLoop(l *frontListener) (*frontLoop, error) {
 	}
 	return &frontLoop{l: l, epfd: epfd, evfd: evfd, conns: map[int32]*frontConn{},
 		events: make([]unix.EpollEvent, 512), rbuf: make([]byte, frontReadBuf),
-		maxSamples: l.b.in.opts.MaxBatchSamples, spare: &frontRound{}, committed: make(chan *frontRound, 1)}, nil
+		maxSamples: l.b.in.opts.MaxBatchSamples, committed: make(chan *frontRound, frontMaxCommits)}, nil
 }
 
 func (lp *frontLoop) closeFDs() {
@@ -209,8 +217,8 @@ func (lp *frontLoop) post(c frontCmd) bool {
 }
 
 // run: wait for readiness, read every ready connection once into the
-// open round, answer the round in flight once committed, hand the open
-// round to its commit when none is in flight, repeat.
+// open round, answer the rounds committed, hand the open round to its
+// commit, repeat.
 func (lp *frontLoop) run() {
 	defer lp.shutdown()
 	for {
@@ -665,6 +673,7 @@ func (lp *frontLoop) appendAck(dst []byte, c *frontConn, typ byte, pid uint16, c
 func (lp *frontLoop) touch(c *frontConn) {
 	if !c.touched {
 		c.touched = true
+		c.rounds++
 		lp.touched = append(lp.touched, c)
 	}
 }
@@ -708,34 +717,67 @@ func (lp *frontLoop) full() bool {
 	return lp.batch.Samples() >= lp.maxSamples || len(lp.msgs) >= frontRoundMsgs || lp.readBytes >= frontRoundBytes
 }
 
-// settle answers the round in flight once it is committed (waiting for
-// it when the open round is full), then submits the open round when no
-// round is in flight.
+// settle answers the committed rounds at the head of inflight, then
+// submits the open round; when frontMaxCommits rounds are in flight, the
+// open one waits, and a full one waits for the oldest.
 func (lp *frontLoop) settle(full bool) {
-	if lp.inflight != nil {
+	lp.collect(false)
+	lp.answerDone()
+	if len(lp.touched) == 0 {
+		return
+	}
+	if len(lp.inflight) == frontMaxCommits {
 		if !full {
-			select {
-			case r := <-lp.committed:
-				lp.answer(r)
-			default:
-				return // read more meanwhile
-			}
-		} else {
-			lp.answer(<-lp.committed)
+			return // read more meanwhile
 		}
+		for !lp.inflight[0].done {
+			lp.collect(true)
+		}
+		lp.answerDone()
 	}
 	lp.submit()
 }
 
-// submit moves the open round into a frontRound and starts its commit in
-// a goroutine; a round with nothing to store is answered at once. No
-// round may be in flight.
-func (lp *frontLoop) submit() {
-	if len(lp.touched) == 0 {
-		return
+// collect marks the rounds whose commit has returned; with wait, it
+// waits for one first.
+func (lp *frontLoop) collect(wait bool) {
+	if wait {
+		r := <-lp.committed
+		r.done = true
 	}
-	r := lp.spare
-	lp.spare = nil
+	for {
+		select {
+		case r := <-lp.committed:
+			r.done = true
+		default:
+			return
+		}
+	}
+}
+
+// answerDone answers the committed rounds at the head of inflight.
+func (lp *frontLoop) answerDone() {
+	for len(lp.inflight) > 0 && lp.inflight[0].done {
+		r := lp.inflight[0]
+		lp.inflight[0] = nil
+		lp.inflight = lp.inflight[1:]
+		lp.answer(r)
+	}
+	if len(lp.inflight) == 0 {
+		lp.inflight = lp.inflight[:0:0]
+	}
+}
+
+// submit moves the open round into a frontRound and starts its commit in
+// a goroutine. A round with nothing to store is answered at once, or
+// after the rounds in flight before it.
+func (lp *frontLoop) submit() {
+	var r *frontRound
+	if n := len(lp.free); n > 0 {
+		r, lp.free = lp.free[n-1], lp.free[:n-1]
+	} else {
+		r = &frontRound{}
+	}
 	r.batch, lp.batch = lp.batch, r.batch
 	r.msgs, lp.msgs = lp.msgs, r.msgs
 	r.touched, lp.touched = lp.touched, r.touched
@@ -751,10 +793,15 @@ func (lp *frontLoop) submit() {
 		}
 	}
 	if r.batch.Len() == 0 && len(r.recs) == 0 {
-		lp.answer(r)
+		if len(lp.inflight) == 0 {
+			lp.answer(r)
+			return
+		}
+		r.done = true
+		lp.inflight = append(lp.inflight, r)
 		return
 	}
-	lp.inflight = r
+	lp.inflight = append(lp.inflight, r)
 	go lp.commit(r)
 }
 
@@ -782,11 +829,8 @@ func (lp *frontLoop) commit(r *frontRound) {
 }
 
 // answer answers a committed round in the order of its packets, then
-// forwards, writes and closes; rd becomes the spare round.
+// forwards, writes and closes; rd goes back to free.
 func (lp *frontLoop) answer(rd *frontRound) {
-	if lp.inflight == rd {
-		lp.inflight = nil
-	}
 	b := lp.l.b
 	in, src := b.in, b.src
 	qerr, err := rd.qerr, rd.err
@@ -884,9 +928,10 @@ func (lp *frontLoop) answer(rd *frontRound) {
 		}
 	}
 	for _, c := range rd.touched {
+		c.rounds--
 		switch {
-		case c.state == connOpen, c.state == connClosing && c.touched && !c.failed:
-			lp.flush(c) // closing: the open round, which holds its close, drops it
+		case c.state == connOpen, c.state == connClosing && c.rounds > 0 && !c.failed:
+			lp.flush(c) // closing: the last round that holds it drops it
 		case c.state == connClosing:
 			if len(c.out) > 0 && !c.failed {
 				_, _ = unix.Write(c.fd, c.out) // best effort before the close
@@ -901,8 +946,8 @@ func (lp *frontLoop) answer(rd *frontRound) {
 	rd.batch.Reset()
 	clear(rd.recs)
 	rd.recs, rd.ts = rd.recs[:0], rd.ts[:0]
-	rd.res, rd.err, rd.qerr = series.AppendResult{}, nil, nil
-	lp.spare = rd
+	rd.res, rd.err, rd.qerr, rd.done = series.AppendResult{}, nil, nil, false
+	lp.free = append(lp.free, rd)
 }
 
 // forward gives a stored message to mochi's subscribers (and its
@@ -1058,12 +1103,15 @@ func (lp *frontLoop) sweep(now time.Time) {
 	}
 }
 
-// shutdown answers the round in flight (the broker's context is
-// cancelled: its commit returns), closes every connection and the loop's
-// descriptors; the open round is dropped unstored and unanswered.
+// shutdown answers the rounds in flight (the broker's context is
+// cancelled: their commits return), closes every connection and the
+// loop's descriptors; the open round is dropped unstored and unanswered.
 func (lp *frontLoop) shutdown() {
-	if lp.inflight != nil {
-		lp.answer(<-lp.committed)
+	for len(lp.inflight) > 0 {
+		if !lp.inflight[0].done {
+			lp.collect(true)
+		}
+		lp.answerDone()
 	}
 	for _, c := range lp.conns {
 		c.why = "broker closed"

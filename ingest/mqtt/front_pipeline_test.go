@@ -14,52 +14,67 @@ import (
 	"github.com/lightningdb/lightningdb/series"
 )
 
-// heldAppender holds every Append until the test releases it: entered
-// gets each batch's samples when its Append starts, and each value sent
-// on release lets one Append through to the memAppender.
+// heldAppender holds every Append until the test releases it: each call
+// shows up on calls with its batch's samples, and goes through to the
+// memAppender once its release is closed (or the appender is, by
+// releaseAll).
 type heldAppender struct {
 	*memAppender
-	entered chan int
+	calls chan *heldCall
+	all   chan struct{}
+}
+
+type heldCall struct {
+	samples int
 	release chan struct{}
 }
 
 func newHeldAppender() *heldAppender {
-	return &heldAppender{memAppender: newMemAppender(), entered: make(chan int, 64), release: make(chan struct{})}
+	return &heldAppender{memAppender: newMemAppender(), calls: make(chan *heldCall, 64), all: make(chan struct{})}
 }
 
 func (a *heldAppender) Append(ctx context.Context, b *series.Batch) (series.AppendResult, error) {
+	call := &heldCall{samples: b.Samples(), release: make(chan struct{})}
 	select {
-	case a.entered <- b.Samples():
-	default: // nobody waits for it (the test has ended)
+	case a.calls <- call:
+	case <-a.all:
 	}
 	select {
-	case <-a.release:
+	case <-call.release:
+	case <-a.all:
 	case <-ctx.Done():
 		return series.AppendResult{}, ctx.Err()
 	}
 	return a.memAppender.Append(ctx, b)
 }
 
-// waitEntered waits for the next Append to start and returns its samples.
-func (a *heldAppender) waitEntered(t *testing.T) int {
+func (a *heldAppender) releaseAll() { close(a.all) }
+
+// next waits for the next Append to start and requires its samples
+// (unless -1).
+func (a *heldAppender) next(t *testing.T, samples int) *heldCall {
 	t.Helper()
 	select {
-	case n := <-a.entered:
-		return n
+	case c := <-a.calls:
+		if samples != -1 {
+			require.Equal(t, samples, c.samples, "samples of the next Append")
+		}
+		return c
 	case <-time.After(5 * time.Second):
 		t.Fatal("no Append started")
-		return 0
+		return nil
 	}
 }
 
 // TestFrontReadsWhileCommitting: while a round's commit is held, the
-// loop reads and decodes the connection's next publishes (they do not
-// wait for the commit), yet no acknowledgement leaves before the commit
-// of the message it acknowledges, and the acknowledgements follow the
-// packets' order. The open round is bounded: once it holds
-// MaxBatchSamples samples the loop reads nothing more until the commit in
-// flight returns. At QoS 1 (PUBACK) and QoS 2 (PUBREC, with the QoS 2
-// store).
+// loop reads and decodes the connection's next publishes and submits
+// them (up to frontMaxCommits rounds in flight), yet no acknowledgement
+// leaves before the commit of the message it acknowledges, and they
+// follow the packets' order even when a later round commits first. With
+// frontMaxCommits rounds in flight the loop reads into the open round
+// until it is full (MaxBatchSamples), then reads nothing more until the
+// oldest commit returns. At QoS 1 (PUBACK) and QoS 2 (PUBREC, with the
+// QoS 2 store).
 func TestFrontReadsWhileCommitting(t *testing.T) {
 	for _, qos := range []byte{1, 2} {
 		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) {
@@ -71,38 +86,63 @@ func TestFrontReadsWhileCommitting(t *testing.T) {
 			// MaxBatchSamples 2: the open round is full with two messages.
 			b, _ := startBrokerOpts(t, app, Options{DB: "iot", MaxBatchSamples: 2},
 				BrokerOptions{PublishAddr: "127.0.0.1:0", StateDir: t.TempDir()})
-			t.Cleanup(func() { close(app.release) }) // before the broker closes
+			t.Cleanup(app.releaseAll) // before the broker closes
 			w, _ := connectWire(t, b.PublishAddr(), wireConnectOpts{id: "held"})
 			msgs := func() int64 { return b.in.Stats().Messages }
+			pub := func(ids ...int) {
+				var pkts [][]byte
+				for _, i := range ids {
+					pkts = append(pkts, wirePublish("plant/held", qos, false, uint16(i), wireLine("held", i)))
+				}
+				w.write(pkts...)
+			}
 
-			w.write(wirePublish("plant/held", qos, false, 1, wireLine("held", 1)))
-			require.Equal(t, 1, app.waitEntered(t))
-			// Message 1's commit is held; 2 and 3 (one read, one round) are
-			// read and decoded meanwhile.
-			w.write(wirePublish("plant/held", qos, false, 2, wireLine("held", 2)),
-				wirePublish("plant/held", qos, false, 3, wireLine("held", 3)))
-			waitFor(t, 5*time.Second, "messages 2 and 3 read while 1 commits", func() bool { return msgs() == 3 })
-			// The open round is full: message 4 is not read until 1 commits.
-			w.write(wirePublish("plant/held", qos, false, 4, wireLine("held", 4)))
-			w.expectSilence(300 * time.Millisecond) // and no acknowledgement of 1
-			require.EqualValues(t, 3, msgs(), "read past a full open round")
+			pub(1)
+			first := app.next(t, 1)
+			pub(2, 3) // one read, one round: read and submitted while 1 commits
+			second := app.next(t, 2)
+			calls := []*heldCall{first, second}
+			n := 3
+			for len(calls) < frontMaxCommits {
+				n++
+				pub(n)
+				calls = append(calls, app.next(t, 1))
+			}
+			// frontMaxCommits rounds in flight: the next two are read into
+			// the open round, which is then full; the one after is not read.
+			pub(n+1, n+2)
+			waitFor(t, 5*time.Second, "the open round read", func() bool { return msgs() == int64(n+2) })
+			pub(n + 3)
+			w.expectSilence(300 * time.Millisecond) // no acknowledgement of anything
+			require.EqualValues(t, n+2, msgs(), "read past a full open round")
 			require.Zero(t, app.count())
 
-			app.release <- struct{}{} // commit 1
-			w.expectAck(ack, 1)
-			require.Equal(t, 2, app.waitEntered(t)) // the round of 2 and 3
-			waitFor(t, 5*time.Second, "message 4 read", func() bool { return msgs() == 4 })
-			w.expectSilence(200 * time.Millisecond) // 2 and 3 wait for their commit
-			require.Equal(t, 1, app.count())
-
-			app.release <- struct{}{} // commit 2 and 3
-			w.expectAck(ack, 2)
-			w.expectAck(ack, 3)
-			require.Equal(t, 1, app.waitEntered(t)) // the round of 4
+			close(second.release) // 2 and 3 commit before 1: their acks wait for 1's
+			w.expectSilence(200 * time.Millisecond)
+			close(first.release)
+			for i := 1; i <= 3; i++ {
+				w.expectAck(ack, uint16(i))
+			}
+			require.Equal(t, 3, app.count())
+			// The open round is submitted once 1 is answered, then the last
+			// message is read and submitted: two commits that may reach the
+			// appender in either order.
+			waitFor(t, 5*time.Second, "the last message read", func() bool { return msgs() == int64(n+3) })
+			opened, last := app.next(t, -1), app.next(t, -1)
+			if opened.samples == 1 {
+				opened, last = last, opened
+			}
+			require.Equal(t, []int{2, 1}, []int{opened.samples, last.samples})
 			w.expectSilence(100 * time.Millisecond)
-			app.release <- struct{}{}
-			w.expectAck(ack, 4)
-			for i := 1; i <= 4; i++ {
+			id := 4 // the rest in order, each round's acks once it commits
+			for _, c := range append(calls[2:], opened, last) {
+				close(c.release)
+				for range c.samples {
+					w.expectAck(ack, uint16(id))
+					id++
+				}
+			}
+			for i := 1; i <= n+3; i++ {
 				requireWireStored(t, app.memAppender, "held", i)
 			}
 		})
