@@ -97,6 +97,9 @@ func (m *matrix) startEmbedded(extra ...string) (*exec.Cmd, string, error) {
 // startEmbeddedOf starts bin -serve (another mqttbench binary).
 func (m *matrix) startEmbeddedOf(bin string, extra ...string) (*exec.Cmd, string, error) {
 	addr, stats := freeAddr(), freeAddr()
+	if fakeFsync > 0 {
+		extra = append(extra, "-fake-fsync", fakeFsync.String())
+	}
 	srv, err := m.start(bin, append([]string{"-serve", addr, "-pprof", stats}, extra...)...)
 	if err != nil {
 		return nil, "", err
