@@ -369,9 +369,13 @@ type counts struct {
 func (s *server) counts() counts {
 	st := s.in.Stats()
 	var es engine.Stats
-	if s.db != nil {
+	switch {
+	case s.db != nil:
 		es = s.db.Stats()
-	} else {
+	case s.fake != nil:
+		es.WALFsyncs = uint64(s.fake.fsyncs.Load())
+		es.WALGroups = es.WALFsyncs
+	default:
 		es.AppendedBatches = uint64(s.nop.batches.Load())
 	}
 	var ru syscall.Rusage
