@@ -40,7 +40,7 @@ type frontConn struct {
 	out       []byte    // answers not written yet
 	waitOut   bool      // EPOLLOUT armed: not read until out is written
 	waitSince time.Time
-	touched   bool // in the open round's touched
+	touched   bool // in the touched of the round being read
 	rounds    int  // rounds that hold c, open or in flight (not answered)
 	readRound uint64
 	state     connState
@@ -94,27 +94,28 @@ type frontMsg struct {
 }
 
 // frontLoop serves its connections: one epoll instance, one goroutine,
-// and up to frontMaxCommits rounds being committed (frontRound) beside the
-// open one.
+// and up to frontMaxCommits rounds (frontRound) being committed, each in
+// a goroutine of its own.
 //
-//	loop goroutine                                   commit goroutine (one a round)
-//	read ready connections into the open round
-//	(batch, msgs, touched); at the end of each   --> QoS 2 records: putAll (fsync),
-//	epoll round, submit it (unless                   then Append (WAL group commit)
-//	frontMaxCommits are in flight: read on)      <-- committed: sent on committed,
-//	answer the committed rounds at the head of       evfd written
-//	inflight, oldest first: acks, forwards,
-//	flush, closes
+//	loop goroutine                                commit goroutine (one a round)
+//	read the ready connections (a round), hand
+//	it to a commit goroutine                  --> QoS 2 records: putAll (fsync),
+//	read the next round meanwhile, hand it on     then Append (WAL group commit)
+//	two in flight: wait for the older         <-- committed: sent on committed,
+//	answer the committed rounds, oldest first:    evfd written
+//	acks, forwards, flush, closes
 //
-// The loop keeps reading while commits are in flight, and what it read
-// goes to the WAL at once (into the group commit after the one being
-// fsynced) rather than after the commit before it returns. Rounds are
-// answered in the order they were read, so a connection's
-// acknowledgements follow its packets, and each only once the round that
-// holds it is committed. The open round is bounded (full: MaxBatchSamples
-// samples, frontRoundMsgs messages or frontRoundBytes bytes read); a full
-// one waits for the oldest round in flight, so a loop holds at most
-// frontMaxCommits+1 rounds however fast its clients send.
+// A loop does not wait for its round's commit before it reads again: the
+// next round goes to the WAL while the first is being fsynced, so it joins
+// the next group commit. With two in flight the loop waits for the older:
+// reading more would add small rounds to the same group commit, at a cost
+// in CPU per message (measured: bench/results/mqtt-matrix.md, "The front
+// end reads while its commit is in flight"). Rounds are answered in the
+// order they were read, so a connection's acknowledgements follow its
+// packets, and each only once the round that holds it is committed. A round
+// is bounded (full: MaxBatchSamples samples, frontRoundMsgs messages or
+// frontRoundBytes bytes read: the other ready connections wait for the
+// next), so a loop holds at most frontMaxCommits of them.
 type frontLoop struct {
 	l    *frontListener
 	epfd int
@@ -128,10 +129,10 @@ type frontLoop struct {
 	conns      map[int32]*frontConn
 	events     []unix.EpollEvent
 	rbuf       []byte
-	batch      series.Batch // the open round's
-	msgs       []frontMsg   // the open round's
-	touched    []*frontConn // the open round's
-	readBytes  int          // bytes read into the open round
+	batch      series.Batch // the round being read
+	msgs       []frontMsg   // the round being read
+	touched    []*frontConn // the round being read
+	readBytes  int          // bytes read into the round being read
 	maxSamples int
 	skipped    []*frontConn
 	round      uint64
@@ -143,8 +144,8 @@ type frontLoop struct {
 	committed chan *frontRound // capacity frontMaxCommits: rounds whose commit returned
 }
 
-// frontRound is a round handed to its commit: the open round's batch,
-// messages and connections move into it. The commit goroutine writes
+// frontRound is a round handed to its commit: the batch, messages and
+// connections read move into it. The commit goroutine writes
 // qerr, res and err, then sends the round on frontLoop.committed; the loop
 // reads them after it receives it.
 type frontRound struct {
@@ -160,13 +161,13 @@ type frontRound struct {
 }
 
 const (
-	// frontRoundMsgs and frontRoundBytes bound the open round (with
-	// MaxBatchSamples): past them the loop reads nothing more until the
-	// oldest round in flight is committed and the open one submitted.
+	// frontRoundMsgs and frontRoundBytes bound a round (with
+	// MaxBatchSamples): past them the loop reads no other connection
+	// until the next round.
 	frontRoundMsgs  = 1 << 16
 	frontRoundBytes = 8 << 20
 	// frontMaxCommits bounds the rounds of a loop in flight.
-	frontMaxCommits = 4
+	frontMaxCommits = 2
 )
 
 func newFrontLoop(l *frontListener) (*frontLoop, error) {
@@ -196,7 +197,7 @@ func (lp *frontLoop) closeFDs() {
 
 // post queues a command and wakes the loop; false when it has stopped,
 // or for a message to deliver when frontMaxQueued bytes of them wait
-// already (the loop is waiting for a commit: its open round is full).
+// already (the loop is waiting for a commit).
 func (lp *frontLoop) post(c frontCmd) bool {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
@@ -216,9 +217,9 @@ func (lp *frontLoop) post(c frontCmd) bool {
 	return true
 }
 
-// run: wait for readiness, read every ready connection once into the
-// open round, answer the rounds committed, hand the open round to its
-// commit, repeat.
+// run: wait for readiness, read every ready connection once, answer the
+// rounds committed, hand the round read to its commit (with two in flight,
+// wait for the older), repeat.
 func (lp *frontLoop) run() {
 	defer lp.shutdown()
 	for {
@@ -232,7 +233,7 @@ func (lp *frontLoop) run() {
 		// Connections a full batch left unread last round go first.
 		skipped := lp.skipped
 		lp.skipped = nil
-		full := lp.full()
+		full := false
 		for _, c := range skipped {
 			if lp.conns[int32(c.fd)] != c || c.state != connOpen || c.waitOut || c.readRound == lp.round {
 				continue
@@ -269,7 +270,7 @@ func (lp *frontLoop) run() {
 			lp.read(c)
 			full = lp.full()
 		}
-		lp.settle(full)
+		lp.settle()
 		if woke && lp.commands() {
 			return
 		}
@@ -711,31 +712,27 @@ func (lp *frontLoop) protocolError(c *frontConn, code packets.Code, why string) 
 	lp.closeLater(c, why, true)
 }
 
-// full reports whether the open round holds all it may: the connections
-// ready meanwhile wait (skipped) for the next.
+// full reports whether the round being read holds all it may: the
+// other ready connections wait (skipped) for the next.
 func (lp *frontLoop) full() bool {
 	return lp.batch.Samples() >= lp.maxSamples || len(lp.msgs) >= frontRoundMsgs || lp.readBytes >= frontRoundBytes
 }
 
-// settle answers the committed rounds at the head of inflight, then
-// submits the open round; when frontMaxCommits rounds are in flight, the
-// open one waits, and a full one waits for the oldest.
-func (lp *frontLoop) settle(full bool) {
+// settle answers the committed rounds at the head of inflight and
+// submits the round read; with frontMaxCommits rounds in flight, it waits
+// for the oldest.
+func (lp *frontLoop) settle() {
 	lp.collect(false)
 	lp.answerDone()
-	if len(lp.touched) == 0 {
-		return
+	if len(lp.touched) > 0 {
+		lp.submit()
 	}
 	if len(lp.inflight) == frontMaxCommits {
-		if !full {
-			return // read more meanwhile
-		}
 		for !lp.inflight[0].done {
 			lp.collect(true)
 		}
 		lp.answerDone()
 	}
-	lp.submit()
 }
 
 // collect marks the rounds whose commit has returned; with wait, it
@@ -768,9 +765,10 @@ func (lp *frontLoop) answerDone() {
 	}
 }
 
-// submit moves the open round into a frontRound and starts its commit in
+// submit moves the round read into a frontRound and starts its commit in
 // a goroutine. A round with nothing to store is answered at once, or
-// after the rounds in flight before it.
+// after the rounds in flight before it. Fewer than frontMaxCommits
+// rounds are in flight.
 func (lp *frontLoop) submit() {
 	var r *frontRound
 	if n := len(lp.free); n > 0 {
@@ -1105,7 +1103,7 @@ func (lp *frontLoop) sweep(now time.Time) {
 
 // shutdown answers the rounds in flight (the broker's context is
 // cancelled: their commits return), closes every connection and the
-// loop's descriptors; the open round is dropped unstored and unanswered.
+// loop's descriptors.
 func (lp *frontLoop) shutdown() {
 	for len(lp.inflight) > 0 {
 		if !lp.inflight[0].done {
