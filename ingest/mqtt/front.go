@@ -114,8 +114,8 @@ func newFrontListener(b *Broker, addr string) (*frontListener, error) {
 	fwd := b.srv.NewClient(nil, "local", "lightningdb-front", true)
 	fwd.Properties.ProtocolVersion = 5 // forwards keep their MQTT 5 properties
 	l := &frontListener{b: b, log: b.log, ln: ln, fwd: fwd, ids: map[string]*frontConn{}}
-	// Two loops at least: a loop has one round's commit in flight at a
-	// time, two keep two (one core too).
+	// Two loops at least (one core too), each with up to two rounds in
+	// flight (frontLoop).
 	for range max(2, runtime.GOMAXPROCS(0)) {
 		lp, err := newFrontLoop(l)
 		if err != nil {
