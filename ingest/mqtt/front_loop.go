@@ -132,7 +132,7 @@ type frontLoop struct {
 	batch      series.Batch // the round being read
 	msgs       []frontMsg   // the round being read
 	touched    []*frontConn // the round being read
-	readBytes  int          // bytes read into the round being read
+	readBytes  int          // bytes read in this epoll round
 	maxSamples int
 	skipped    []*frontConn
 	round      uint64
@@ -234,6 +234,7 @@ func (lp *frontLoop) run() {
 		skipped := lp.skipped
 		lp.skipped = nil
 		full := false
+		lp.readBytes = 0
 		for _, c := range skipped {
 			if lp.conns[int32(c.fd)] != c || c.state != connOpen || c.waitOut || c.readRound == lp.round {
 				continue
@@ -779,7 +780,6 @@ func (lp *frontLoop) submit() {
 	r.batch, lp.batch = lp.batch, r.batch
 	r.msgs, lp.msgs = lp.msgs, r.msgs
 	r.touched, lp.touched = lp.touched, r.touched
-	lp.readBytes = 0
 	for _, c := range r.touched {
 		c.touched = false
 	}
