@@ -110,7 +110,8 @@ type frontMsg struct {
 // the next group commit. With two in flight the loop waits for the older:
 // reading more would add small rounds to the same group commit, at a cost
 // in CPU per message (measured: bench/results/mqtt-matrix.md, "The front
-// end reads while its commit is in flight"). Rounds are answered in the
+// end reads while its commit is in flight"); a round with new QoS 2
+// messages is waited for (settle). Rounds are answered in the
 // order they were read, so a connection's acknowledgements follow its
 // packets, and each only once the round that holds it is committed. A round
 // is bounded (full: MaxBatchSamples samples, frontRoundMsgs messages or
