@@ -19,6 +19,9 @@ package mqtt
 // one fsync, stores the batch with one Append (one WAL group commit for
 // them all), then writes each connection's answers (PUBACK, PUBREC,
 // PUBCOMP, PINGRESP, SUBACK, ...) in order, in one write per connection.
+// The commit runs in a goroutine of its own: the loop reads the next
+// round meanwhile and answers the rounds in order, each once it is
+// committed (frontLoop has the pipeline and its bounds).
 //
 // It serves what a publishing device does (MQTT 3.1, 3.1.1 and 5 CONNECT,
 // PUBLISH at QoS 0/1/2, PINGREQ, DISCONNECT, wills, topic aliases, the
@@ -119,8 +122,8 @@ func newFrontListener(b *Broker, addr string, now func() time.Time) (*frontListe
 	}
 	l := &frontListener{b: b, log: b.log, ln: ln, fwd: fwd, now: now, ids: map[string]*frontConn{},
 		wills: map[string]delayedWill{}}
-	// Two loops at least: a loop waits for its round's commit, and the
-	// other reads and decodes meanwhile (one core too).
+	// Two loops at least (one core too), each with up to two rounds in
+	// flight (frontLoop).
 	for range max(2, runtime.GOMAXPROCS(0)) {
 		lp, err := newFrontLoop(l)
 		if err != nil {

@@ -43,7 +43,8 @@ type frontConn struct {
 	out       []byte    // answers not written yet
 	waitOut   bool      // EPOLLOUT armed: not read until out is written
 	waitSince time.Time
-	touched   bool
+	touched   bool // in the touched of the round being read
+	rounds    int  // rounds that hold c, open or in flight (not answered)
 	readRound uint64
 	state     connState
 	failed    bool // a message could not be stored: no ack, close
@@ -96,7 +97,30 @@ type frontMsg struct {
 	at          time.Time
 }
 
-// frontLoop serves its connections: one epoll instance, one goroutine.
+// frontLoop serves its connections: one epoll instance, one goroutine,
+// and up to frontMaxCommits rounds (frontRound) being committed, each in
+// a goroutine of its own.
+//
+//	loop goroutine                                commit goroutine (one a round)
+//	read the ready connections (a round), hand
+//	it to a commit goroutine                  --> QoS 2 records: putAll (fsync),
+//	read the next round meanwhile, hand it on     then Append (WAL group commit)
+//	two in flight: wait for the older         <-- committed: sent on committed,
+//	answer the committed rounds, oldest first:    evfd written
+//	acks, forwards, flush, closes
+//
+// A loop does not wait for its round's commit before it reads again: the
+// next round goes to the WAL while the first is being fsynced, so it joins
+// the next group commit. With two in flight the loop waits for the older:
+// reading more would add small rounds to the same group commit, at a cost
+// in CPU per message (measured: bench/results/mqtt-matrix.md, "The front
+// end reads while its commit is in flight"); a round with new QoS 2
+// messages is waited for (settle). Rounds are answered in the
+// order they were read, so a connection's acknowledgements follow its
+// packets, and each only once the round that holds it is committed. A round
+// is bounded (full: MaxBatchSamples samples, frontRoundMsgs messages or
+// frontRoundBytes bytes read: the other ready connections wait for the
+// next), so a loop holds at most frontMaxCommits of them.
 type frontLoop struct {
 	l    *frontListener
 	epfd int
@@ -107,17 +131,49 @@ type frontLoop struct {
 	queued  int // bytes of the messages to deliver in cmds
 	stopped bool
 
-	conns   map[int32]*frontConn
-	events  []unix.EpollEvent
-	rbuf    []byte
+	conns      map[int32]*frontConn
+	events     []unix.EpollEvent
+	rbuf       []byte
+	batch      series.Batch // the round being read
+	msgs       []frontMsg   // the round being read
+	touched    []*frontConn // the round being read
+	readBytes  int          // bytes read in this epoll round
+	maxSamples int
+	skipped    []*frontConn
+	round      uint64
+	sweepAt    time.Time
+	encBuf     bytes.Buffer
+
+	inflight  []*frontRound    // submitted, oldest first; answered in this order
+	free      []*frontRound    // answered rounds, their buffers kept
+	committed chan *frontRound // capacity frontMaxCommits: rounds whose commit returned
+}
+
+// frontRound is a round handed to its commit: the batch, messages and
+// connections read move into it. The commit goroutine writes
+// qerr, res and err, then sends the round on frontLoop.committed; the loop
+// reads them after it receives it.
+type frontRound struct {
+	done    bool // received from committed (or nothing to commit)
 	batch   series.Batch
 	msgs    []frontMsg
 	touched []*frontConn
-	skipped []*frontConn
-	round   uint64
-	sweepAt time.Time
-	encBuf  bytes.Buffer
+	recs    []qos2Key // new QoS 2 messages, recorded before the Append
+	ts      []int64
+	qerr    error
+	res     series.AppendResult
+	err     error
 }
+
+const (
+	// frontRoundMsgs and frontRoundBytes bound a round (with
+	// MaxBatchSamples): past them the loop reads no other connection
+	// until the next round.
+	frontRoundMsgs  = 1 << 16
+	frontRoundBytes = 8 << 20
+	// frontMaxCommits bounds the rounds of a loop in flight.
+	frontMaxCommits = 2
+)
 
 func newFrontLoop(l *frontListener) (*frontLoop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -135,7 +191,8 @@ func newFrontLoop(l *frontListener) (*frontLoop, error) {
 		return nil, err
 	}
 	return &frontLoop{l: l, epfd: epfd, evfd: evfd, conns: map[int32]*frontConn{},
-		events: make([]unix.EpollEvent, 512), rbuf: make([]byte, frontReadBuf)}, nil
+		events: make([]unix.EpollEvent, 512), rbuf: make([]byte, frontReadBuf),
+		maxSamples: l.b.in.opts.MaxBatchSamples, committed: make(chan *frontRound, frontMaxCommits)}, nil
 }
 
 func (lp *frontLoop) closeFDs() {
@@ -165,11 +222,11 @@ func (lp *frontLoop) post(c frontCmd) bool {
 	return true
 }
 
-// run: wait for readiness, read every ready connection once, store what
-// was read with one Append, answer, repeat.
+// run: wait for readiness, read every ready connection once, answer the
+// rounds committed, hand the round read to its commit (with two in flight,
+// wait for the older), repeat.
 func (lp *frontLoop) run() {
 	defer lp.shutdown()
-	maxSamples := lp.l.b.in.opts.MaxBatchSamples
 	for {
 		n, err := unix.EpollWait(lp.epfd, lp.events, 1000)
 		if err != nil && !errors.Is(err, unix.EINTR) {
@@ -182,6 +239,7 @@ func (lp *frontLoop) run() {
 		skipped := lp.skipped
 		lp.skipped = nil
 		full := false
+		lp.readBytes = 0
 		for _, c := range skipped {
 			if lp.conns[int32(c.fd)] != c || c.state != connOpen || c.waitOut || c.readRound == lp.round {
 				continue
@@ -192,7 +250,7 @@ func (lp *frontLoop) run() {
 				continue
 			}
 			lp.read(c)
-			full = lp.batch.Samples() >= maxSamples
+			full = lp.full()
 		}
 		for i := 0; i < n; i++ {
 			ev := &lp.events[i]
@@ -216,9 +274,9 @@ func (lp *frontLoop) run() {
 				continue
 			}
 			lp.read(c)
-			full = lp.batch.Samples() >= maxSamples
+			full = lp.full()
 		}
-		lp.finish()
+		lp.settle()
 		if woke && lp.commands() {
 			return
 		}
@@ -304,6 +362,7 @@ func (lp *frontLoop) read(c *frontConn) {
 		}
 	}
 	n, err := unix.Read(c.fd, buf)
+	lp.readBytes += max(n, 0)
 	if err != nil && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)) {
 		return
 	}
@@ -625,14 +684,20 @@ func (lp *frontLoop) appendAck(dst []byte, c *frontConn, typ byte, pid uint16, c
 func (lp *frontLoop) touch(c *frontConn) {
 	if !c.touched {
 		c.touched = true
+		c.rounds++
 		lp.touched = append(lp.touched, c)
 	}
 }
 
 // closeLater closes c after the round; will says whether its will is
-// published.
+// published. c leaves the epoll set at once: the round may wait for the
+// commit in flight, and a socket closed by its peer stays readable, which
+// would wake the loop again and again meanwhile.
 func (lp *frontLoop) closeLater(c *frontConn, why string, will bool) {
 	c.state, c.why, c.sendWill = connClosing, why, will
+	if lp.conns[int32(c.fd)] == c {
+		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	}
 	lp.touch(c)
 }
 
@@ -657,36 +722,142 @@ func (lp *frontLoop) protocolError(c *frontConn, code packets.Code, why string) 
 	lp.closeLater(c, why, true)
 }
 
-// finish records the round's new QoS 2 messages, stores the batch and
-// answers in the order of the packets, then forwards and closes.
-func (lp *frontLoop) finish() {
-	if len(lp.touched) == 0 {
-		return
+// full reports whether the round being read holds all it may: the
+// other ready connections wait (skipped) for the next.
+func (lp *frontLoop) full() bool {
+	return lp.batch.Samples() >= lp.maxSamples || len(lp.msgs) >= frontRoundMsgs || lp.readBytes >= frontRoundBytes
+}
+
+// settle answers the committed rounds at the head of inflight and
+// submits the round read; with frontMaxCommits rounds in flight, it waits
+// for the oldest. A round with new QoS 2 messages waits for two fsyncs
+// (the QoS 2 store's, then the WAL's): the loop waits for it before it
+// reads again, as before the rounds overlapped (with the next rounds in
+// flight meanwhile, QoS 2 at 1,000 publishers lost about 10 %: smaller
+// rounds, more fsyncs; bench/results/mqtt-matrix.md).
+func (lp *frontLoop) settle() {
+	lp.collect(false)
+	lp.answerDone()
+	if len(lp.touched) > 0 {
+		lp.submit()
 	}
-	b := lp.l.b
-	in, src := b.in, b.src
-	var qerr error
-	if b.qos2 != nil {
-		var recs []qos2Key
-		var ts []int64
-		for i := range lp.msgs {
-			if m := &lp.msgs[i]; m.rec {
-				recs, ts = append(recs, qos2Key{m.c.id, m.pid}), append(ts, m.at.UnixNano())
+	switch n := len(lp.inflight); {
+	case n == 0:
+	case len(lp.inflight[n-1].recs) > 0:
+		lp.waitFor(n - 1)
+	case n == frontMaxCommits:
+		lp.waitFor(0)
+	}
+}
+
+// waitFor waits until the commit of inflight[i] and those before it have
+// returned, and answers them.
+func (lp *frontLoop) waitFor(i int) {
+	for !lp.inflight[i].done {
+		lp.collect(true)
+	}
+	lp.answerDone()
+}
+
+// collect marks the rounds whose commit has returned; with wait, it
+// waits for one first.
+func (lp *frontLoop) collect(wait bool) {
+	if wait {
+		r := <-lp.committed
+		r.done = true
+	}
+	for {
+		select {
+		case r := <-lp.committed:
+			r.done = true
+		default:
+			return
+		}
+	}
+}
+
+// answerDone answers the committed rounds at the head of inflight.
+func (lp *frontLoop) answerDone() {
+	for len(lp.inflight) > 0 && lp.inflight[0].done {
+		r := lp.inflight[0]
+		lp.inflight[0] = nil
+		lp.inflight = lp.inflight[1:]
+		lp.answer(r)
+	}
+	if len(lp.inflight) == 0 {
+		lp.inflight = lp.inflight[:0:0]
+	}
+}
+
+// submit moves the round read into a frontRound and starts its commit in
+// a goroutine. A round with nothing to store is answered at once, or
+// after the rounds in flight before it. Fewer than frontMaxCommits
+// rounds are in flight.
+func (lp *frontLoop) submit() {
+	var r *frontRound
+	if n := len(lp.free); n > 0 {
+		r, lp.free = lp.free[n-1], lp.free[:n-1]
+	} else {
+		r = &frontRound{}
+	}
+	r.batch, lp.batch = lp.batch, r.batch
+	r.msgs, lp.msgs = lp.msgs, r.msgs
+	r.touched, lp.touched = lp.touched, r.touched
+	for _, c := range r.touched {
+		c.touched = false
+	}
+	if lp.l.b.qos2 != nil {
+		for i := range r.msgs {
+			if m := &r.msgs[i]; m.rec {
+				r.recs, r.ts = append(r.recs, qos2Key{m.c.id, m.pid}), append(r.ts, m.at.UnixNano())
 			}
 		}
-		if len(recs) > 0 {
-			qerr = b.qos2.putAll(recs, ts)
+	}
+	if r.batch.Len() == 0 && len(r.recs) == 0 {
+		if len(lp.inflight) == 0 {
+			lp.answer(r)
+			return
 		}
+		r.done = true
+		lp.inflight = append(lp.inflight, r)
+		return
 	}
-	var res series.AppendResult
-	var err error
-	if lp.batch.Len() > 0 {
-		res, err = in.c.app.Append(b.ctx, &lp.batch)
-		slices.SortFunc(res.Rejected, func(a, b series.Rejection) int { return a.Index - b.Index })
+	lp.inflight = append(lp.inflight, r)
+	go lp.commit(r)
+}
+
+// commit records r's new QoS 2 messages (fsynced), stores its batch, and
+// gives r back to the loop. It runs in a goroutine of its own and touches
+// nothing of r but its batch, its records and the results.
+func (lp *frontLoop) commit(r *frontRound) {
+	b := lp.l.b
+	if len(r.recs) > 0 {
+		r.qerr = b.qos2.putAll(r.recs, r.ts)
 	}
-	rej := res.Rejected
-	for i := range lp.msgs {
-		m := &lp.msgs[i]
+	if r.batch.Len() > 0 {
+		r.res, r.err = b.in.c.app.Append(b.ctx, &r.batch)
+		slices.SortFunc(r.res.Rejected, func(a, b series.Rejection) int { return a.Index - b.Index })
+	}
+	// Under mu: a loop that stopped has closed evfd (shutdown receives
+	// r, then sets stopped under mu before it closes the descriptors).
+	lp.mu.Lock()
+	lp.committed <- r
+	if !lp.stopped {
+		one := [8]byte{1}
+		_, _ = unix.Write(lp.evfd, one[:])
+	}
+	lp.mu.Unlock()
+}
+
+// answer answers a committed round in the order of its packets, then
+// forwards, writes and closes; rd goes back to free.
+func (lp *frontLoop) answer(rd *frontRound) {
+	b := lp.l.b
+	in, src := b.in, b.src
+	qerr, err := rd.qerr, rd.err
+	rej := rd.res.Rejected
+	for i := range rd.msgs {
+		m := &rd.msgs[i]
 		c := m.c
 		switch m.kind {
 		case 12:
@@ -731,7 +902,6 @@ func (lp *frontLoop) finish() {
 				default:
 					c.failed = true // no ack and a close: the client sends it again
 					c.state, c.why, c.sendWill = connClosing, "message not stored: "+failErr.Error(), true
-					lp.touch(c)
 				}
 				continue
 			}
@@ -740,7 +910,7 @@ func (lp *frontLoop) finish() {
 				rej = rej[1:]
 			}
 			for i := m.first; i < m.last; i++ {
-				_, _, ts, _ := lp.batch.Series(i)
+				_, _, ts, _ := rd.batch.Series(i)
 				if len(rej) > 0 && rej[0].Index == i {
 					r.rejected += len(ts)
 					if r.rejErr == nil {
@@ -778,23 +948,27 @@ func (lp *frontLoop) finish() {
 			lp.forward(c, m)
 		}
 	}
-	for _, c := range lp.touched {
-		c.touched = false
-		switch c.state {
-		case connOpen:
-			lp.flush(c)
-		case connClosing:
+	for _, c := range rd.touched {
+		c.rounds--
+		switch {
+		case c.state == connOpen, c.state == connClosing && c.rounds > 0 && !c.failed:
+			lp.flush(c) // closing: the last round that holds it drops it
+		case c.state == connClosing:
 			if len(c.out) > 0 && !c.failed {
 				_, _ = unix.Write(c.fd, c.out) // best effort before the close
 			}
 			lp.drop(c)
 		}
 	}
-	clear(lp.msgs)
-	lp.msgs = lp.msgs[:0]
-	clear(lp.touched)
-	lp.touched = lp.touched[:0]
-	lp.batch.Reset()
+	clear(rd.msgs)
+	rd.msgs = rd.msgs[:0]
+	clear(rd.touched)
+	rd.touched = rd.touched[:0]
+	rd.batch.Reset()
+	clear(rd.recs)
+	rd.recs, rd.ts = rd.recs[:0], rd.ts[:0]
+	rd.res, rd.err, rd.qerr, rd.done = series.AppendResult{}, nil, nil, false
+	lp.free = append(lp.free, rd)
 }
 
 // forward gives a stored message to mochi's subscribers (and its
@@ -952,8 +1126,16 @@ func (lp *frontLoop) sweep(now time.Time) {
 	lp.l.sendDueWills(now)
 }
 
-// shutdown closes every connection and the loop's descriptors.
+// shutdown answers the rounds in flight (the broker's context is
+// cancelled: their commits return), closes every connection and the
+// loop's descriptors.
 func (lp *frontLoop) shutdown() {
+	for len(lp.inflight) > 0 {
+		if !lp.inflight[0].done {
+			lp.collect(true)
+		}
+		lp.answerDone()
+	}
 	for _, c := range lp.conns {
 		c.why = "broker closed"
 		lp.drop(c)

@@ -91,8 +91,16 @@ func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 // startEmbedded starts mqttbench -serve (the embedded broker over a real
 // engine) and waits for its /stats.
 func (m *matrix) startEmbedded(extra ...string) (*exec.Cmd, string, error) {
+	return m.startEmbeddedOf(m.self, extra...)
+}
+
+// startEmbeddedOf starts bin -serve (another mqttbench binary).
+func (m *matrix) startEmbeddedOf(bin string, extra ...string) (*exec.Cmd, string, error) {
 	addr, stats := freeAddr(), freeAddr()
-	srv, err := m.start(m.self, append([]string{"-serve", addr, "-pprof", stats}, extra...)...)
+	if fakeFsync > 0 {
+		extra = append(extra, "-fake-fsync", fakeFsync.String())
+	}
+	srv, err := m.start(bin, append([]string{"-serve", addr, "-pprof", stats}, extra...)...)
 	if err != nil {
 		return nil, "", err
 	}

@@ -89,8 +89,10 @@ func main() {
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof and /stats (the server's counters as JSON) on this address")
 	serverCPUs := flag.String("server-cpus", "0", "with -matrix: taskset -c list the servers run on ('' = not pinned); run the command itself on other CPUs")
 	matrix := flag.Bool("matrix", false, "run every load (QoS 0, 1 and 2; 1 and 10 samples per message; 10, 1,000 and 10,000 publishers) against mosquitto alone, the embedded broker and mosquitto -> Lightning DB side by side (see matrix.go); -qos, -samples and -clients pick rows")
+	base := flag.String("base", "", "with -matrix: another mqttbench binary (e.g. built from main): compare mosquitto alone, the publish front end of that binary and this one's, side by side")
 	row := flag.String("row", "", "with -matrix: only the row qos,samples,publishers (e.g. 1,1,1000; the same as -qos 1 -samples 1 -clients 1000)")
 	flag.BoolVar(&frontEnd, "front", false, "with -serve: the address is the publish front end's (BrokerOptions.PublishAddr); mochi listens on a free port")
+	flag.DurationVar(&fakeFsync, "fake-fsync", 0, "with -serve: a serial group commit whose every fsync is a sleep of this long replaces the engine (compares front end designs without the disk's noise); with -matrix: given to the embedded servers it starts")
 	flag.BoolVar(&noStore, "nostore", false, "store nothing: an appender that returns at once replaces the engine (measures the broker and the hook alone)")
 	linger := flag.Duration("linger", 0, "mqtt.Options.Linger")
 	inflight := flag.Int("inflight", 0, "mqtt.Options.MaxInFlight (0: default)")
@@ -116,7 +118,7 @@ func main() {
 	var err error
 	switch {
 	case *matrix:
-		mo := matrixOptions{duration: *duration, serverCPUs: *serverCPUs, qos: []int{0, 1, 2}, samples: []int{1, 10}, clients: []int{10, 1000, 10000}}
+		mo := matrixOptions{duration: *duration, serverCPUs: *serverCPUs, qos: []int{0, 1, 2}, samples: []int{1, 10}, clients: []int{10, 1000, 10000}, base: *base}
 		if set["qos"] {
 			mo.qos = qos
 		}
@@ -154,6 +156,7 @@ type server struct {
 	dir    string
 	db     *engine.DB // nil with -nostore
 	nop    *nopAppender
+	fake   *fakeWAL // -fake-fsync
 	in     *mqtt.Ingestor
 	b      *mqtt.Broker     // nil without a broker address
 	sub    *mqtt.Subscriber // nil without -subscribe
@@ -174,10 +177,14 @@ func startServerSub(addr, sub string, qos byte, opts mqtt.Options) (*server, err
 	}
 	s := &server{dir: dir}
 	var app ingest.Appender
-	if noStore {
+	switch {
+	case noStore:
 		s.nop = &nopAppender{}
 		app = s.nop
-	} else {
+	case fakeFsync > 0:
+		s.fake = newFakeWAL(fakeFsync)
+		app = s.fake
+	default:
 		if s.db, err = engine.Open(dir, engine.Options{}); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("open engine: %w", err)
@@ -239,6 +246,7 @@ func (s *server) close() {
 // -rate.
 var (
 	noStore       bool
+	fakeFsync     time.Duration
 	subscribe     string
 	frontEnd      bool
 	subFilter     = "bench/#"
@@ -300,6 +308,58 @@ func (a *nopAppender) Append(_ context.Context, b *series.Batch) (series.AppendR
 	return series.AppendResult{Accepted: b.Samples()}, nil
 }
 
+// fakeWAL stands in for the engine with -fake-fsync: a serial group
+// commit, as the engine's WAL, whose every fsync is a sleep of a fixed
+// length. Appends queue; one goroutine takes what is queued, sleeps, and
+// returns them all; what queues meanwhile waits for the next.
+type fakeWAL struct {
+	fsync  time.Duration
+	fsyncs atomic.Int64
+	kick   chan struct{} // capacity 1
+	mu     sync.Mutex
+	queue  []chan struct{}
+}
+
+func newFakeWAL(fsync time.Duration) *fakeWAL {
+	w := &fakeWAL{fsync: fsync, kick: make(chan struct{}, 1)}
+	go w.run()
+	return w
+}
+
+func (w *fakeWAL) Append(ctx context.Context, b *series.Batch) (series.AppendResult, error) {
+	done := make(chan struct{})
+	w.mu.Lock()
+	w.queue = append(w.queue, done)
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case <-done:
+		return series.AppendResult{Accepted: b.Samples()}, nil
+	case <-ctx.Done():
+		return series.AppendResult{}, ctx.Err()
+	}
+}
+
+func (w *fakeWAL) run() {
+	for range w.kick {
+		w.mu.Lock()
+		q := w.queue
+		w.queue = nil
+		w.mu.Unlock()
+		if len(q) == 0 {
+			continue
+		}
+		time.Sleep(w.fsync)
+		w.fsyncs.Add(1)
+		for _, done := range q {
+			close(done)
+		}
+	}
+}
+
 // counts is what the grouping report compares between two moments.
 type counts struct {
 	msgs, samples, appends, groups, fsyncs int64
@@ -309,9 +369,13 @@ type counts struct {
 func (s *server) counts() counts {
 	st := s.in.Stats()
 	var es engine.Stats
-	if s.db != nil {
+	switch {
+	case s.db != nil:
 		es = s.db.Stats()
-	} else {
+	case s.fake != nil:
+		es.WALFsyncs = uint64(s.fake.fsyncs.Load())
+		es.WALGroups = es.WALFsyncs
+	default:
 		es.AppendedBatches = uint64(s.nop.batches.Load())
 	}
 	var ru syscall.Rusage
@@ -341,7 +405,15 @@ func serveOnly(addr string, qos byte, opts mqtt.Options) error {
 	defer s.close()
 	http.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
 		st := s.in.Stats()
-		json.NewEncoder(w).Encode(map[string]int64{"messages": st.Messages, "samples": st.Samples, "connects": st.Connects})
+		out := map[string]int64{"messages": st.Messages, "samples": st.Samples, "connects": st.Connects}
+		if s.db != nil {
+			est := s.db.Stats()
+			out["fsyncs"], out["appends"] = int64(est.WALFsyncs), int64(est.AppendedBatches)
+		}
+		if s.fake != nil {
+			out["fsyncs"] = s.fake.fsyncs.Load()
+		}
+		json.NewEncoder(w).Encode(out)
 	})
 	if s.b != nil {
 		fmt.Printf("serving on %s\n", s.b.Addr())

@@ -21,6 +21,10 @@ type matrixOptions struct {
 	serverCPUs string        // taskset -c list for the servers; "" = not pinned
 	// qos, samples and clients are the rows run (every combination).
 	qos, samples, clients []int
+	// base, when set, is another mqttbench binary (built from another
+	// commit): the table then has mosquitto alone and the publish front
+	// ends of base and of this binary, side by side.
+	base string
 }
 
 // setup is one of the three things -matrix compares.
@@ -40,6 +44,7 @@ type setupResult struct {
 	cpu      time.Duration // server processes' CPU time per message
 	lost     int64         // published but not stored when the run ended
 	peakRSS  []int64       // bytes, VmHWM of each server process at the end of the run
+	perFsync float64       // messages per WAL fsync (the publish front end; 0: not known)
 }
 
 // matrix holds what every run needs: the binaries and the CPUs to pin the
@@ -68,9 +73,19 @@ func runMatrix(o matrixOptions) error {
 	defer cleanup()
 	setups := []setup{{"mosquitto alone", (*matrix).mosquittoAlone}, {"embedded", (*matrix).embedded},
 		{"mosquitto -> Lightning DB", (*matrix).throughMosquitto}, {"front end", (*matrix).frontEnd}}
+	header := "| QoS | samples/msg | publishers | mosquitto alone msgs/s (p50 / p99), µs CPU/msg, peak RSS | embedded, mochi's listener | mosquitto -> Lightning DB (stored; RSS mosquitto + Lightning DB) | embedded, publish front end (the device port) | mochi / alone | via mosquitto / alone | front end / alone |"
+	if o.base != "" {
+		setups = []setup{{"mosquitto alone", (*matrix).mosquittoAlone},
+			{"front end of " + o.base, func(m *matrix, qos byte, samples, clients int) (setupResult, error) {
+				return m.frontEndOf(o.base, qos, samples, clients)
+			}},
+			{"front end", (*matrix).frontEnd}}
+		header = fmt.Sprintf("| QoS | samples/msg | publishers | mosquitto alone msgs/s (p50 / p99), µs CPU/msg, peak RSS | publish front end of %s | publish front end of %s | %s / alone | %s / alone |",
+			o.base, m.self, filepath.Base(o.base), filepath.Base(m.self))
+	}
 	fmt.Printf("servers pinned: %v; %v per run; raw MQTT 3.1.1 publishers, one message in flight each\n\n", m.pin != nil, o.duration)
-	fmt.Println("| QoS | samples/msg | publishers | mosquitto alone msgs/s (p50 / p99), µs CPU/msg, peak RSS | embedded, mochi's listener | mosquitto -> Lightning DB (stored; RSS mosquitto + Lightning DB) | embedded, publish front end (the device port) | mochi / alone | via mosquitto / alone | front end / alone |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println(header)
+	fmt.Println("|" + strings.Repeat("---|", 3+2*len(setups)-1))
 	for _, q := range o.qos {
 		if q < 0 || q > 2 {
 			return fmt.Errorf("-qos %d: want 0, 1 or 2", q)
@@ -88,7 +103,9 @@ func runMatrix(o matrixOptions) error {
 					rs = append(rs, r)
 					cells = append(cells, r.String(qos))
 				}
-				cells = append(cells, ratio(rs[1].rate, rs[0].rate), ratio(rs[2].rate, rs[0].rate), ratio(rs[3].rate, rs[0].rate))
+				for _, r := range rs[1:] {
+					cells = append(cells, ratio(r.rate, rs[0].rate))
+				}
 				fmt.Printf("| %s |\n", strings.Join(cells, " | "))
 			}
 		}
@@ -132,7 +149,11 @@ func (r setupResult) String(qos byte) string {
 	for _, b := range r.peakRSS {
 		rss = append(rss, fmt.Sprintf("%.0f", float64(b)/(1<<20)))
 	}
-	return s + ", " + strings.Join(rss, " + ") + " MiB"
+	s += ", " + strings.Join(rss, " + ") + " MiB"
+	if r.perFsync > 0 {
+		s += fmt.Sprintf(", %.1f msgs/fsync", r.perFsync)
+	}
+	return s
 }
 
 func ms(d time.Duration) string {
@@ -165,12 +186,24 @@ func (m *matrix) mosquittoAlone(qos byte, samples, clients int) (setupResult, er
 // frontEnd: the embedded broker's publish front end over a real engine
 // (mqttbench -serve -front).
 func (m *matrix) frontEnd(qos byte, samples, clients int) (setupResult, error) {
-	srv, addr, err := m.startEmbedded("-front")
+	return m.frontEndOf(m.self, qos, samples, clients)
+}
+
+// frontEndOf: the publish front end of the mqttbench binary bin.
+func (m *matrix) frontEndOf(bin string, qos byte, samples, clients int) (setupResult, error) {
+	srv, addr, err := m.startEmbeddedOf(bin, "-front")
 	if err != nil {
 		return setupResult{}, err
 	}
 	defer stop(srv)
-	return m.measure([]*exec.Cmd{srv}, addr, storedAt(m.lastStats, samples), qos, samples, clients)
+	st0, _ := readStats(m.lastStats)
+	r, err := m.measure([]*exec.Cmd{srv}, addr, storedAt(m.lastStats, samples), qos, samples, clients)
+	// A binary whose /stats has no fsyncs (built before they were
+	// there) leaves perFsync 0.
+	if st1, serr := readStats(m.lastStats); err == nil && serr == nil && st1["fsyncs"] > st0["fsyncs"] {
+		r.perFsync = float64(st1["messages"]-st0["messages"]) / float64(st1["fsyncs"]-st0["fsyncs"])
+	}
+	return r, err
 }
 
 // embedded: the embedded broker over a real engine (mqttbench -serve).
@@ -315,7 +348,7 @@ func (m *matrix) startMosquitto() (*exec.Cmd, string, error) {
 func (m *matrix) start(bin string, args ...string) (*exec.Cmd, error) {
 	argv := append(append(append([]string{}, m.pin...), bin), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	if bin == m.self {
+	if bin != m.mosquitto {
 		cmd.Stderr = os.Stderr // mosquitto logs every connection there
 	}
 	if err := cmd.Start(); err != nil {
