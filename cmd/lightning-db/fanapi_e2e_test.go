@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -212,17 +211,7 @@ func TestFanoutExportStatusMetadata(t *testing.T) {
 		}
 	})
 	t.Run("frozen peer", func(t *testing.T) {
-		pid := peers[1].cmd.Process.Pid
-		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
-		poll(t, 5*time.Second, 10*time.Millisecond, func() string {
-			if st := procState(pid); st != "T" {
-				return "peer not stopped, state " + st
-			}
-			return ""
-		})
+		thaw := freeze(t, peers[1])
 		exp := url.Values{"match[]": {"cpu_usage"}}
 		code, lines, ws, body := exportLines(t, qn, exp)
 		if code != 200 || len(lines) != 6 || len(ws) != 1 || !strings.Contains(ws[0], peers[1].addr) {
@@ -269,9 +258,7 @@ func TestFanoutExportStatusMetadata(t *testing.T) {
 			}
 		}()
 		wg.Wait()
-		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
-			t.Fatal(err)
-		}
+		thaw()
 		if code, lines, ws, _ := exportLines(t, qn, url.Values{"match[]": {"cpu_usage"}}); code != 200 || len(lines) != 9 || len(ws) != 0 {
 			t.Fatalf("export, thawed peer: %d, %d lines, warnings %q", code, len(lines), ws)
 		}

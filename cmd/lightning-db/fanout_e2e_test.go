@@ -35,6 +35,28 @@ func procState(pid int) string {
 	return string(b[i+2 : i+3])
 }
 
+// freeze stops p with SIGSTOP, waits until the kernel says it is
+// stopped, and resumes it when the test ends; thaw resumes it sooner.
+func freeze(t *testing.T, p *proc) (thaw func()) {
+	t.Helper()
+	pid := p.cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
+	poll(t, 5*time.Second, 10*time.Millisecond, func() string {
+		if st := procState(pid); st != "T" {
+			return "peer not stopped, state " + st
+		}
+		return ""
+	})
+	return func() {
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // remoteReadBody sends a remote read and returns the status and the answer.
 func remoteReadBody(t *testing.T, p *proc, body []byte) (int, []byte) {
 	t.Helper()
@@ -275,17 +297,7 @@ func TestFanoutMatchesSingleNode(t *testing.T) {
 		return "none"
 	}
 	t.Run("frozen peer", func(t *testing.T) {
-		pid := peers[1].cmd.Process.Pid
-		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
-		poll(t, 5*time.Second, 10*time.Millisecond, func() string {
-			if st := procState(pid); st != "T" {
-				return "peer not stopped, state " + st
-			}
-			return ""
-		})
+		thaw := freeze(t, peers[1])
 		start := time.Now()
 		code, a := apiGet(t, qn, "/api/v1/query", count)
 		took := time.Since(start)
@@ -325,9 +337,7 @@ func TestFanoutMatchesSingleNode(t *testing.T) {
 		if code != http.StatusUnprocessableEntity {
 			t.Fatalf("series, partial_response=false, frozen peer: %d %v", code, a.Warnings)
 		}
-		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
-			t.Fatal(err)
-		}
+		thaw()
 		code, a = apiGet(t, qn, "/api/v1/query", count)
 		if code != 200 || len(a.Warnings) != 0 || countIs(a) != "9" {
 			t.Fatalf("thawed peer: %d warnings %v count %s", code, a.Warnings, countIs(a))

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -154,17 +153,7 @@ func TestFanoutInfluxQL(t *testing.T) {
 
 	count := url.Values{"db": {"fan"}, "q": {`SELECT count(usage) FROM cpu` + where}}
 	t.Run("frozen peer", func(t *testing.T) {
-		pid := peers[2].cmd.Process.Pid
-		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGCONT) })
-		poll(t, 5*time.Second, 10*time.Millisecond, func() string {
-			if st := procState(pid); st != "T" {
-				return "peer not stopped, state " + st
-			}
-			return ""
-		})
+		thaw := freeze(t, peers[2])
 		start := time.Now()
 		code, body := influxGet(t, qn, count, "")
 		took := time.Since(start)
@@ -186,9 +175,7 @@ func TestFanoutInfluxQL(t *testing.T) {
 			t.Fatalf("frozen peer, partial_response=false: %d %s", code, body)
 		}
 		t.Logf("partial_response=false: %d %s", code, body)
-		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
-			t.Fatal(err)
-		}
+		thaw()
 		_, want := influxGet(t, all, count, "")
 		if _, got := influxGet(t, qn, count, ""); got != want {
 			t.Errorf("thawed: single %s, fan-out %s", want, got)
