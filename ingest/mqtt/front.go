@@ -157,19 +157,11 @@ func (l *frontListener) serve() {
 }
 
 func (l *frontListener) accept() {
-	backoff := 5 * time.Millisecond
 	for {
-		conn, err := l.ln.Accept()
-		if err != nil {
-			if l.isClosed() {
-				return
-			}
-			l.log.Warn("mqtt publish front end: accept", "err", err)
-			time.Sleep(backoff)
-			backoff = min(2*backoff, time.Second)
-			continue
+		conn, ok := acceptRetry(l.ln, l.isClosed, l.log, "mqtt publish front end: accept")
+		if !ok {
+			return
 		}
-		backoff = 5 * time.Millisecond
 		l.mu.Lock()
 		if l.closed || l.pending >= l.b.lim.maxClients {
 			busy := !l.closed

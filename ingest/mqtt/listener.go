@@ -101,21 +101,32 @@ func (l *listener) Address() string {
 // Serve accepts connections until Close.
 func (l *listener) Serve(establish listeners.EstablishFn) {
 	l.establish = establish
+	for {
+		conn, ok := acceptRetry(l.ln, l.isClosed, l.log, "mqtt: accept")
+		if !ok {
+			return
+		}
+		l.serve(conn)
+	}
+}
+
+// acceptRetry returns ln's next connection, or false once closed says
+// the listener was closed. An error such as EMFILE is logged (msg) and
+// the accept tried again after a backoff of 5 ms doubling up to 1 s: a
+// server stops accepting only when closed.
+func acceptRetry(ln net.Listener, closed func() bool, log *slog.Logger, msg string) (net.Conn, bool) {
 	backoff := 5 * time.Millisecond
 	for {
-		conn, err := l.ln.Accept()
-		if err != nil {
-			if l.isClosed() {
-				return
-			}
-			// EMFILE and the like: wait and accept again, not stop.
-			l.log.Warn("mqtt: accept", "err", err)
-			time.Sleep(backoff)
-			backoff = min(2*backoff, time.Second)
-			continue
+		conn, err := ln.Accept()
+		if err == nil {
+			return conn, true
 		}
-		backoff = 5 * time.Millisecond
-		l.serve(conn)
+		if closed() {
+			return nil, false
+		}
+		log.Warn(msg, "err", err)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, time.Second)
 	}
 }
 
